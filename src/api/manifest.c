@@ -1,0 +1,133 @@
+#include "api/manifest.h"
+#include "api/kind.h"
+#include "api/object.h"
+#include "api/schema.h"
+#include "api/yaml.h"
+#include "base/arena.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/mem.h"
+#include "base/node.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct load {
+    const char *display;
+    int64_t now;
+    uint64_t *seq;
+    const struct tr_manifest_ops *ops;
+    void *ud;
+    int problems;
+};
+
+static void on_doc(void *ud, struct tr_arena *a, struct tr_node *root, unsigned line)
+{
+    struct load *l = ud;
+    const char *api_version = tr_node_gets(root, "apiVersion");
+    const char *kind_s = tr_node_gets(root, "kind");
+    struct tr_node *meta = tr_node_get(root, "metadata");
+    int kind = tr_kind_lookup(api_version, kind_s);
+    const char *name = tr_node_gets(meta, "name");
+    const char *ns = tr_node_gets(meta, "namespace");
+    char *ns_copy = NULL, *name_copy = name ? tr_xstrdup(name) : NULL;
+    if (kind >= 0)
+        ns_copy = tr_xstrdup(tr_kind_info((enum tr_kind)kind)->namespaced ? (ns ? ns : "default") : "");
+    const struct tr_obj *prev = kind >= 0 && name_copy ? l->ops->prev(l->ud, kind, ns_copy, name_copy) : NULL;
+
+    struct tr_verrs errs;
+    tr_verrs_init(&errs);
+    struct tr_obj *o = NULL;
+    char *ident = NULL;
+    int rc = tr_obj_decode(a, root, l->display, line, prev, l->now, *l->seq, &o, &errs, &ident);
+    if (rc == TR_OK) {
+        (*l->seq)++;
+        l->ops->on_object(l->ud, o);
+    } else if (rc != -1) {
+        for (size_t i = 0; i < errs.n; i++) {
+            struct tr_buf b;
+            tr_buf_init(&b, 0);
+            tr_buf_printf(&b, "%s:%u: %s: %s: %s", l->display, errs.v[i].line ? errs.v[i].line : line,
+                          ident ? ident : "?", errs.v[i].path, errs.v[i].msg);
+            l->ops->on_error(l->ud, b.data, kind >= 0 ? kind : -1, ns_copy, name_copy);
+            tr_buf_dispose(&b);
+            l->problems++;
+        }
+    }
+    free(ident);
+    free(ns_copy);
+    free(name_copy);
+    tr_verrs_dispose(&errs);
+}
+
+int tr_manifest_load(const char *text, size_t len, const char *display, int64_t now, uint64_t *seq,
+                     const struct tr_manifest_ops *ops, void *ud)
+{
+    struct load l = {.display = display, .now = now, .seq = seq, .ops = ops, .ud = ud};
+    struct tr_buf err;
+    tr_buf_init(&err, 4096);
+    int rc = tr_yaml_parse(text, len, on_doc, &l, &err);
+    if (rc != TR_OK) {
+        struct tr_buf b;
+        tr_buf_init(&b, 0);
+        tr_buf_printf(&b, "%s:%s", display, err.len ? err.data : " invalid YAML");
+        if (err.len && (err.data[0] < '0' || err.data[0] > '9')) {
+            b.len = 0;
+            tr_buf_printf(&b, "%s: %s", display, err.data);
+        }
+        ops->on_error(ud, b.data, -1, NULL, NULL);
+        tr_buf_dispose(&b);
+        tr_buf_dispose(&err);
+        return -1;
+    }
+    tr_buf_dispose(&err);
+    return l.problems;
+}
+
+char *tr_read_file(const char *path, size_t max, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return NULL;
+    }
+    if ((size_t)st.st_size > max) {
+        close(fd);
+        errno = EFBIG;
+        return NULL;
+    }
+    struct tr_buf b;
+    tr_buf_init(&b, max);
+    char chunk[65536];
+    for (;;) {
+        ssize_t r = read(fd, chunk, sizeof(chunk));
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = errno;
+            close(fd);
+            tr_buf_dispose(&b);
+            errno = e;
+            return NULL;
+        }
+        if (r == 0)
+            break;
+        if (tr_buf_append(&b, chunk, (size_t)r) != TR_OK) {
+            close(fd);
+            tr_buf_dispose(&b);
+            errno = EFBIG;
+            return NULL;
+        }
+    }
+    close(fd);
+    *len = b.len;
+    return tr_buf_steal(&b);
+}

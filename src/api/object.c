@@ -1,0 +1,240 @@
+#include "api/object.h"
+#include "api/schema.h"
+#include "base/arena.h"
+#include "base/buf.h"
+#include "base/mem.h"
+#include "base/node.h"
+#include "base/err.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* RFC 1123 DNS subdomain (most kinds' names) or label (Namespace names). */
+static const char *check_dns(const char *s, size_t len, bool label)
+{
+    size_t max = label ? 63 : 253;
+    if (len == 0)
+        return "must not be empty";
+    if (len > max)
+        return label ? "must be no more than 63 characters" : "must be no more than 253 characters";
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (alnum)
+            continue;
+        if (c == '-' && i > 0 && i + 1 < len && s[i - 1] != '.' && s[i + 1] != '.')
+            continue;
+        if (c == '.' && !label && i > 0 && i + 1 < len && s[i - 1] != '.')
+            continue;
+        return label ? "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character"
+                     : "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
+    }
+    return NULL;
+}
+
+static int64_t parse_time(const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    if (!s || !strptime(s, "%Y-%m-%dT%H:%M:%S", &tm))
+        return -1;
+    return (int64_t)timegm(&tm);
+}
+
+void tr_format_time(char out[32], int64_t t)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void make_uid(char out[37])
+{
+    unsigned char r[16];
+    FILE *f = fopen("/dev/urandom", "rb");
+    size_t got = f ? fread(r, 1, sizeof(r), f) : 0;
+    if (f)
+        fclose(f);
+    if (got != sizeof(r)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)(uintptr_t)out;
+        for (size_t i = 0; i < sizeof(r); i++) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            r[i] = (unsigned char)(x >> 56);
+        }
+    }
+    r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
+    r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2],
+             r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
+}
+
+/* Everything but metadata and status: what bumps metadata.generation. */
+static bool spec_changed(const struct tr_node *a, const struct tr_node *b)
+{
+    for (uint32_t i = 0; i < a->n; i++) {
+        const char *k = a->u.kv[i].key;
+        if (strcmp(k, "metadata") == 0 || strcmp(k, "status") == 0)
+            continue;
+        if (!tr_node_equal(a->u.kv[i].val, tr_node_get(b, k)))
+            return true;
+    }
+    for (uint32_t i = 0; i < b->n; i++) {
+        const char *k = b->u.kv[i].key;
+        if (strcmp(k, "metadata") == 0 || strcmp(k, "status") == 0)
+            continue;
+        if (!tr_node_get(a, k))
+            return true;
+    }
+    return false;
+}
+
+int tr_obj_decode(struct tr_arena *a, struct tr_node *root, const char *file, uint32_t line,
+                  const struct tr_obj *prev, int64_t now, uint64_t seq, struct tr_obj **out,
+                  struct tr_verrs *errs, char **ident_out)
+{
+    *out = NULL;
+    if (ident_out)
+        *ident_out = NULL;
+    if (!root || root->type != TR_N_MAP) {
+        tr_verrs_add(errs, root ? root->line : line, "<root>", "a manifest must be a mapping");
+        tr_arena_free(a);
+        return TR_EINVAL;
+    }
+    const char *api_version = tr_node_gets(root, "apiVersion");
+    const char *kind_s = tr_node_gets(root, "kind");
+    struct tr_node *meta = tr_node_get(root, "metadata");
+    const char *name = tr_node_gets(meta, "name");
+    const char *ns = tr_node_gets(meta, "namespace");
+    if (ident_out) {
+        struct tr_buf b;
+        tr_buf_init(&b, 512);
+        tr_buf_printf(&b, "%s %s%s%s", kind_s ? kind_s : "<no kind>", ns ? ns : "", ns ? "/" : "", name ? name : "<no name>");
+        *ident_out = tr_buf_steal(&b);
+    }
+    if (!api_version || !kind_s) {
+        tr_verrs_add(errs, root->line, !api_version ? "apiVersion" : "kind", "Required value");
+        tr_arena_free(a);
+        return TR_EINVAL;
+    }
+    int k = tr_kind_lookup(api_version, kind_s);
+    if (k == -1) {
+        tr_arena_free(a);
+        return -1;
+    }
+    if (k == -2) {
+        tr_verrs_add(errs, tr_node_get(root, "apiVersion")->line, "apiVersion",
+                     "Unsupported value: \"%s\": this version of %s is not served", api_version, kind_s);
+        tr_arena_free(a);
+        return TR_EINVAL;
+    }
+    const struct tr_kind_info *info = tr_kind_info((enum tr_kind)k);
+    if (ident_out && info->namespaced && !ns) {
+        free(*ident_out);
+        struct tr_buf b;
+        tr_buf_init(&b, 512);
+        tr_buf_printf(&b, "%s default/%s", kind_s, name ? name : "<no name>");
+        *ident_out = tr_buf_steal(&b);
+    }
+
+    /* The API server ignores status in a create or update of the main resource. */
+    tr_node_del(root, "status");
+    size_t before = errs->n;
+    tr_schema_validate(a, info->schema, root, prev ? prev->root : NULL, "", errs);
+    meta = tr_node_get(root, "metadata");
+    if (meta && meta->type == TR_N_MAP) {
+        struct tr_node *nn = tr_node_get(meta, "name");
+        if (!nn) {
+            tr_verrs_add(errs, meta->line, "metadata.name", "Required value: name is required");
+        } else if (nn->type == TR_N_STR) {
+            const char *why = check_dns(nn->u.s, nn->n, k == TR_KIND_NAMESPACE);
+            if (why)
+                tr_verrs_add(errs, nn->line, "metadata.name", "Invalid value: \"%s\": %s", nn->u.s, why);
+        }
+        struct tr_node *nsn = tr_node_get(meta, "namespace");
+        if (nsn && nsn->type == TR_N_STR && info->namespaced) {
+            const char *why = check_dns(nsn->u.s, nsn->n, true);
+            if (why)
+                tr_verrs_add(errs, nsn->line, "metadata.namespace", "Invalid value: \"%s\": %s", nsn->u.s, why);
+        }
+    }
+    if (errs->n > before) {
+        tr_arena_free(a);
+        return TR_EINVAL;
+    }
+
+    struct tr_obj *o = TR_ANEW(a, struct tr_obj);
+    o->arena = a;
+    o->refs = 1;
+    o->kind = (enum tr_kind)k;
+    o->root = root;
+    o->spec = tr_node_get(root, "spec");
+    o->name = tr_node_gets(meta, "name");
+    o->ns = info->namespaced ? (ns ? tr_node_gets(meta, "namespace") : "default") : "";
+    if (info->namespaced && !ns)
+        tr_node_set(a, meta, "namespace", tr_node_str(a, "default"));
+    if (!info->namespaced)
+        tr_node_del(meta, "namespace");
+    o->file = tr_arena_strdup(a, file ? file : "");
+    o->line = line;
+    o->seq = seq;
+    if (prev) {
+        o->uid = tr_arena_strdup(a, prev->uid);
+        o->created = prev->created;
+        o->seq = prev->seq;
+        o->generation = prev->generation + (spec_changed(prev->root, root) ? 1 : 0);
+    } else {
+        char uid[37];
+        make_uid(uid);
+        const char *given_uid = tr_node_gets(meta, "uid");
+        o->uid = tr_arena_strdup(a, given_uid ? given_uid : uid);
+        int64_t t = parse_time(tr_node_gets(meta, "creationTimestamp"));
+        o->created = t >= 0 ? t : now;
+        o->generation = 1;
+    }
+    *out = o;
+    return TR_OK;
+}
+
+struct tr_obj *tr_obj_acquire(struct tr_obj *o)
+{
+    __atomic_add_fetch(&o->refs, 1, __ATOMIC_RELAXED);
+    return o;
+}
+
+void tr_obj_release(struct tr_obj *o)
+{
+    if (o && __atomic_sub_fetch(&o->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        tr_arena_free(o->arena);
+}
+
+void tr_obj_ident(struct tr_buf *b, const struct tr_obj *o)
+{
+    if (o->ns[0])
+        tr_buf_printf(b, "%s %s/%s", tr_kind_name(o->kind), o->ns, o->name);
+    else
+        tr_buf_printf(b, "%s %s", tr_kind_name(o->kind), o->name);
+}
+
+struct tr_node *tr_obj_render(struct tr_arena *a, const struct tr_obj *o, const struct tr_node *status)
+{
+    struct tr_node *n = tr_node_clone(a, o->root);
+    struct tr_node *meta = tr_node_get(n, "metadata");
+    char t[32];
+    tr_format_time(t, o->created);
+    if (o->kind < TR_KIND_NAMESPACE || tr_node_get(n, "spec"))
+        tr_node_set(a, meta, "generation", tr_node_int(a, o->generation));
+    tr_node_set(a, meta, "uid", tr_node_str(a, o->uid));
+    tr_node_set(a, meta, "creationTimestamp", tr_node_str(a, t));
+    char rv[24];
+    snprintf(rv, sizeof(rv), "%" PRIu64, o->version);
+    tr_node_set(a, meta, "resourceVersion", tr_node_str(a, rv));
+    if (status)
+        tr_node_set(a, n, "status", tr_node_clone(a, status));
+    return n;
+}

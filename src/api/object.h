@@ -1,0 +1,58 @@
+/* A decoded, validated object: one version of one Kubernetes object. Immutable once made and
+ * shared by refcount between store versions and translate runs. */
+#ifndef TR_API_OBJECT_H
+#define TR_API_OBJECT_H
+
+#include "api/kind.h"
+
+#include <stdint.h>
+
+struct tr_arena;
+struct tr_node;
+struct tr_verrs;
+struct tr_buf;
+
+struct tr_obj {
+    enum tr_kind kind;
+    const char *ns;   /* "" for cluster-scoped kinds */
+    const char *name;
+    struct tr_node *root; /* the whole object, defaults applied; status dropped */
+    struct tr_node *spec; /* root's spec, or NULL */
+    const char *file;     /* where it came from (for messages), or "" */
+    uint32_t line;        /* first line of its document */
+    int64_t generation;   /* as the API server assigns it */
+    const char *uid;
+    int64_t created;   /* creationTimestamp, seconds since the epoch */
+    uint64_t seq;      /* order of first creation in this process: ties on created */
+    uint64_t version;  /* resourceVersion: bumped on every change */
+    struct tr_arena *arena; /* private: owns everything above */
+    int refs;               /* private */
+};
+
+/* Decodes root (in arena a, whose ownership passes to this function) as an object of a kind
+ * torii reads. prev is the version it replaces (same kind/namespace/name) or NULL: it gives
+ * transition rules their oldSelf and keeps uid, creation and generation (bumped when the spec
+ * changed). now is the creation time to use for a new object without creationTimestamp.
+ * Returns TR_OK and *out (refs 1), or: -1 (kind not read by torii; *out NULL, no error), or
+ * TR_EINVAL with the problems added to errs. On failure a is freed. errs' paths are relative to
+ * the object ("spec.listeners[0].port"); *kind_out, *ns_out, *name_out (static or arena-free
+ * copies, may be NULL) say what the object claimed to be, for messages. */
+int tr_obj_decode(struct tr_arena *a, struct tr_node *root, const char *file, uint32_t line,
+                  const struct tr_obj *prev, int64_t now, uint64_t seq, struct tr_obj **out,
+                  struct tr_verrs *errs, char **ident_out);
+
+struct tr_obj *tr_obj_acquire(struct tr_obj *o);
+/* Drops a reference; frees on the last. Any thread. NULL allowed. */
+void tr_obj_release(struct tr_obj *o);
+
+/* Writes "KIND NS/NAME" (or "KIND NAME" for cluster-scoped) into b. */
+void tr_obj_ident(struct tr_buf *b, const struct tr_obj *o);
+
+/* Builds the object as the API would show it, with status attached (may be NULL), into arena a:
+ * metadata gets generation, uid, creationTimestamp and resourceVersion. */
+struct tr_node *tr_obj_render(struct tr_arena *a, const struct tr_obj *o, const struct tr_node *status);
+
+/* Formats seconds since the epoch as RFC 3339 UTC ("2026-11-26T05:40:00Z"). */
+void tr_format_time(char out[32], int64_t t);
+
+#endif

@@ -1,0 +1,87 @@
+/* Core kinds torii reads (Namespace, Service, EndpointSlice, Secret, ConfigMap): the fields it
+ * uses are checked as the API server would; the rest of each object is kept unchecked. */
+#include "api/kind.h"
+#include "api/schema_common.h"
+
+#define CORE_OBJECT(kindname, spec_field, spec_schema)                                             \
+    const struct tr_schema tr_schema_##kindname = {                                                \
+        .type = TR_S_OBJ,                                                                          \
+        .flags = TR_S_PRESERVE,                                                                    \
+        .fields = TR_FIELDS(TR_REQ("apiVersion", &tr_sch_string), TR_REQ("kind", &tr_sch_string),  \
+                            TR_REQ("metadata", &tr_sch_object_meta),                               \
+                            TR_OPT(spec_field, spec_schema), TR_OPT("status", &tr_sch_any)),       \
+    }
+
+static const struct tr_schema port_number = {
+    .type = TR_S_INT, .flags = TR_S_MINIMUM | TR_S_MAXIMUM, .minimum = 1, .maximum = 65535};
+static const struct tr_schema protocol = {.type = TR_S_STR, .def = "TCP", .enums = TR_ENUM("TCP", "UDP", "SCTP")};
+
+CORE_OBJECT(Namespace, "spec", &tr_sch_any);
+
+static const struct tr_schema service_port = {
+    .type = TR_S_OBJ,
+    .flags = TR_S_PRESERVE,
+    .fields = TR_FIELDS(TR_OPT("name", &tr_sch_string), TR_REQ("port", &port_number),
+                        TR_OPT("protocol", &protocol), TR_OPT("appProtocol", &tr_sch_string),
+                        TR_OPT("targetPort", &tr_sch_any), TR_OPT("nodePort", &tr_sch_int)),
+};
+
+CORE_OBJECT(Service, "spec",
+            TR_SCHEMA(.type = TR_S_OBJ, .flags = TR_S_PRESERVE,
+                      .fields = TR_FIELDS(TR_OPT("type", TR_SCHEMA(.type = TR_S_STR, .enums = TR_ENUM("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"))),
+                                          TR_OPT("ports", TR_SCHEMA(.type = TR_S_ARR, .items = &service_port,
+                                                                    .list_type = TR_LIST_MAP, .list_keys = TR_KEYS("port", "protocol"))),
+                                          TR_OPT("selector", &tr_sch_string_map),
+                                          TR_OPT("clusterIP", &tr_sch_string),
+                                          TR_OPT("clusterIPs", TR_SCHEMA(.type = TR_S_ARR, .items = &tr_sch_string)),
+                                          TR_OPT("externalName", &tr_sch_string))));
+
+static const struct tr_schema slice_endpoint = {
+    .type = TR_S_OBJ,
+    .flags = TR_S_PRESERVE,
+    .fields = TR_FIELDS(TR_REQ("addresses", TR_SCHEMA(.type = TR_S_ARR, .items = &tr_sch_string,
+                                                      .flags = TR_S_MIN_ITEMS | TR_S_MAX_ITEMS,
+                                                      .min_items = 1, .max_items = 100)),
+                        TR_OPT("conditions", TR_SCHEMA(.type = TR_S_OBJ, .flags = TR_S_PRESERVE,
+                                                       .fields = TR_FIELDS(TR_OPT("ready", &tr_sch_bool),
+                                                                           TR_OPT("serving", &tr_sch_bool),
+                                                                           TR_OPT("terminating", &tr_sch_bool)))),
+                        TR_OPT("nodeName", &tr_sch_string), TR_OPT("targetRef", &tr_sch_any)),
+};
+
+static const struct tr_schema slice_port = {
+    .type = TR_S_OBJ,
+    .flags = TR_S_PRESERVE,
+    .fields = TR_FIELDS(TR_OPT("name", &tr_sch_string), TR_OPT("port", &port_number),
+                        TR_OPT("protocol", &protocol), TR_OPT("appProtocol", &tr_sch_string)),
+};
+
+const struct tr_schema tr_schema_EndpointSlice = {
+    .type = TR_S_OBJ,
+    .flags = TR_S_PRESERVE,
+    .fields = TR_FIELDS(TR_REQ("apiVersion", &tr_sch_string), TR_REQ("kind", &tr_sch_string),
+                        TR_REQ("metadata", &tr_sch_object_meta),
+                        TR_REQ("addressType", TR_SCHEMA(.type = TR_S_STR, .enums = TR_ENUM("IPv4", "IPv6", "FQDN"))),
+                        TR_OPT("endpoints", TR_SCHEMA(.type = TR_S_ARR, .items = &slice_endpoint,
+                                                      .flags = TR_S_MAX_ITEMS, .max_items = 1000)),
+                        TR_OPT("ports", TR_SCHEMA(.type = TR_S_ARR, .items = &slice_port,
+                                                  .flags = TR_S_MAX_ITEMS, .max_items = 100))),
+};
+
+const struct tr_schema tr_schema_Secret = {
+    .type = TR_S_OBJ,
+    .flags = TR_S_PRESERVE,
+    .fields = TR_FIELDS(TR_REQ("apiVersion", &tr_sch_string), TR_REQ("kind", &tr_sch_string),
+                        TR_REQ("metadata", &tr_sch_object_meta), TR_OPT("type", &tr_sch_string),
+                        TR_OPT("data", &tr_sch_string_map), TR_OPT("stringData", &tr_sch_string_map),
+                        TR_OPT("immutable", &tr_sch_bool)),
+};
+
+const struct tr_schema tr_schema_ConfigMap = {
+    .type = TR_S_OBJ,
+    .flags = TR_S_PRESERVE,
+    .fields = TR_FIELDS(TR_REQ("apiVersion", &tr_sch_string), TR_REQ("kind", &tr_sch_string),
+                        TR_REQ("metadata", &tr_sch_object_meta),
+                        TR_OPT("data", &tr_sch_string_map), TR_OPT("binaryData", &tr_sch_string_map),
+                        TR_OPT("immutable", &tr_sch_bool)),
+};

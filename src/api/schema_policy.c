@@ -1,0 +1,1 @@
+/* Schema table: being written. */

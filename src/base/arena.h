@@ -1,0 +1,35 @@
+/* Arenas: bump allocation in chunks, freed all at once. Nothing allocated from an arena is freed
+ * one object at a time; resources go through tr_arena_on_reset() (nginx pool cleanups). */
+#ifndef TR_BASE_ARENA_H
+#define TR_BASE_ARENA_H
+
+#include <stddef.h>
+
+struct tr_arena;
+typedef void tr_arena_cleanup_cb(void *data);
+
+/* Returns a new arena whose chunks are at least chunk_len bytes. Any thread; the arena itself is
+ * not thread-safe. */
+struct tr_arena *tr_arena_new(size_t chunk_len);
+/* Runs the cleanups (last registered first) and frees everything. NULL is allowed. */
+void tr_arena_free(struct tr_arena *a);
+/* Runs the cleanups and makes every byte reusable; keeps the first chunk. */
+void tr_arena_reset(struct tr_arena *a);
+/* Returns len bytes aligned for any type; never NULL. */
+void *tr_arena_alloc(struct tr_arena *a, size_t len);
+/* Same, zeroed. */
+void *tr_arena_zalloc(struct tr_arena *a, size_t len);
+/* Copies s (len bytes) and NUL-terminates the copy. */
+char *tr_arena_strndup(struct tr_arena *a, const char *s, size_t len);
+char *tr_arena_strdup(struct tr_arena *a, const char *s);
+/* printf into the arena. */
+char *tr_arena_printf(struct tr_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Registers cb(data) to run when the arena is reset or freed. */
+void tr_arena_on_reset(struct tr_arena *a, tr_arena_cleanup_cb *cb, void *data);
+/* Bytes handed out since creation or the last reset (for allocation budgets). */
+size_t tr_arena_used(const struct tr_arena *a);
+
+#define TR_ANEW(a, type) ((type *)tr_arena_zalloc((a), sizeof(type)))
+#define TR_ANEWN(a, type, n) ((type *)tr_arena_zalloc((a), sizeof(type) * (n)))
+
+#endif

@@ -1,0 +1,98 @@
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/mem.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void tr_buf_init(struct tr_buf *b, size_t max)
+{
+    b->data = NULL;
+    b->len = b->cap = 0;
+    b->max = max;
+}
+
+void tr_buf_dispose(struct tr_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+static int reserve(struct tr_buf *b, size_t extra)
+{
+    size_t need = b->len + extra + 1;
+    if (b->max && need - 1 > b->max)
+        return TR_ELIMIT;
+    if (need <= b->cap)
+        return TR_OK;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap *= 2;
+    b->data = tr_xrealloc(b->data, cap);
+    b->cap = cap;
+    return TR_OK;
+}
+
+int tr_buf_append(struct tr_buf *b, const void *p, size_t len)
+{
+    int rc = reserve(b, len);
+    if (rc)
+        return rc;
+    if (len)
+        memcpy(b->data + b->len, p, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+    return TR_OK;
+}
+
+int tr_buf_puts(struct tr_buf *b, const char *s)
+{
+    return tr_buf_append(b, s, strlen(s));
+}
+
+int tr_buf_putc(struct tr_buf *b, char c)
+{
+    return tr_buf_append(b, &c, 1);
+}
+
+int tr_buf_vprintf(struct tr_buf *b, const char *fmt, va_list ap)
+{
+    va_list cp;
+    va_copy(cp, ap);
+    int n = vsnprintf(NULL, 0, fmt, cp);
+    va_end(cp);
+    if (n < 0)
+        return TR_EINVAL;
+    int rc = reserve(b, (size_t)n);
+    if (rc)
+        return rc;
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+    return TR_OK;
+}
+
+int tr_buf_printf(struct tr_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = tr_buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+void tr_buf_reset(struct tr_buf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+char *tr_buf_steal(struct tr_buf *b)
+{
+    char *p = b->data ? b->data : tr_xstrdup("");
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return p;
+}

@@ -1,0 +1,29 @@
+/* Growable byte buffers with a cap (curl's toobig): going over the cap is TR_ELIMIT. */
+#ifndef TR_BASE_BUF_H
+#define TR_BASE_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+/* Value type: callers embed it. The data is always NUL-terminated when len > 0 or after any
+ * append. */
+struct tr_buf {
+    char *data;
+    size_t len;
+    size_t cap; /* private */
+    size_t max; /* 0 = no cap */
+};
+
+void tr_buf_init(struct tr_buf *b, size_t max);
+void tr_buf_dispose(struct tr_buf *b);
+/* Returns TR_OK or TR_ELIMIT (nothing appended then). */
+int tr_buf_append(struct tr_buf *b, const void *p, size_t len);
+int tr_buf_puts(struct tr_buf *b, const char *s);
+int tr_buf_putc(struct tr_buf *b, char c);
+int tr_buf_printf(struct tr_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int tr_buf_vprintf(struct tr_buf *b, const char *fmt, va_list ap);
+void tr_buf_reset(struct tr_buf *b);
+/* Hands the heap string to the caller (free() it) and leaves b empty. */
+char *tr_buf_steal(struct tr_buf *b);
+
+#endif

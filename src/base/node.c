@@ -1,0 +1,429 @@
+#include "base/node.h"
+#include "base/arena.h"
+#include "base/buf.h"
+#include "base/err.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+struct tr_node *tr_node_new(struct tr_arena *a, enum tr_ntype type)
+{
+    struct tr_node *n = TR_ANEW(a, struct tr_node);
+    n->type = (uint8_t)type;
+    return n;
+}
+
+struct tr_node *tr_node_strn(struct tr_arena *a, const char *s, size_t len)
+{
+    struct tr_node *n = tr_node_new(a, TR_N_STR);
+    n->u.s = tr_arena_strndup(a, s, len);
+    n->n = (uint32_t)len;
+    return n;
+}
+
+struct tr_node *tr_node_str(struct tr_arena *a, const char *s)
+{
+    return tr_node_strn(a, s, strlen(s));
+}
+
+struct tr_node *tr_node_int(struct tr_arena *a, int64_t i)
+{
+    struct tr_node *n = tr_node_new(a, TR_N_INT);
+    n->u.i = i;
+    return n;
+}
+
+struct tr_node *tr_node_bool(struct tr_arena *a, bool b)
+{
+    struct tr_node *n = tr_node_new(a, TR_N_BOOL);
+    n->u.b = b;
+    return n;
+}
+
+static void grow(struct tr_arena *a, struct tr_node *n, size_t elem)
+{
+    if (n->n < n->cap)
+        return;
+    uint32_t cap = n->cap ? n->cap * 2 : 4;
+    void *p = tr_arena_alloc(a, elem * cap);
+    void *old = n->type == TR_N_MAP ? (void *)n->u.kv : (void *)n->u.items;
+    if (n->n)
+        memcpy(p, old, elem * n->n);
+    if (n->type == TR_N_MAP)
+        n->u.kv = p;
+    else
+        n->u.items = p;
+    n->cap = cap;
+}
+
+void tr_node_set(struct tr_arena *a, struct tr_node *map, const char *key, struct tr_node *val)
+{
+    for (uint32_t i = 0; i < map->n; i++) {
+        if (strcmp(map->u.kv[i].key, key) == 0) {
+            map->u.kv[i].val = val;
+            return;
+        }
+    }
+    grow(a, map, sizeof(struct tr_kv));
+    map->u.kv[map->n].key = tr_arena_strdup(a, key);
+    map->u.kv[map->n].val = val;
+    map->n++;
+}
+
+void tr_node_del(struct tr_node *map, const char *key)
+{
+    if (!map || map->type != TR_N_MAP)
+        return;
+    for (uint32_t i = 0; i < map->n; i++) {
+        if (strcmp(map->u.kv[i].key, key) == 0) {
+            memmove(&map->u.kv[i], &map->u.kv[i + 1], sizeof(struct tr_kv) * (map->n - i - 1));
+            map->n--;
+            return;
+        }
+    }
+}
+
+void tr_node_push(struct tr_arena *a, struct tr_node *seq, struct tr_node *val)
+{
+    grow(a, seq, sizeof(struct tr_node *));
+    seq->u.items[seq->n++] = val;
+}
+
+struct tr_node *tr_node_clone(struct tr_arena *a, const struct tr_node *n)
+{
+    if (!n)
+        return NULL;
+    struct tr_node *c = tr_node_new(a, (enum tr_ntype)n->type);
+    c->line = n->line;
+    switch (n->type) {
+    case TR_N_STR:
+        c->u.s = tr_arena_strndup(a, n->u.s, n->n);
+        c->n = n->n;
+        break;
+    case TR_N_SEQ:
+        for (uint32_t i = 0; i < n->n; i++)
+            tr_node_push(a, c, tr_node_clone(a, n->u.items[i]));
+        break;
+    case TR_N_MAP:
+        for (uint32_t i = 0; i < n->n; i++)
+            tr_node_set(a, c, n->u.kv[i].key, tr_node_clone(a, n->u.kv[i].val));
+        break;
+    default:
+        c->u = n->u;
+    }
+    return c;
+}
+
+bool tr_node_equal(const struct tr_node *x, const struct tr_node *y)
+{
+    if (!x || !y)
+        return x == y;
+    if (x->type != y->type)
+        return false;
+    switch (x->type) {
+    case TR_N_NULL:
+        return true;
+    case TR_N_BOOL:
+        return x->u.b == y->u.b;
+    case TR_N_INT:
+        return x->u.i == y->u.i;
+    case TR_N_FLOAT:
+        return x->u.f == y->u.f;
+    case TR_N_STR:
+        return x->n == y->n && memcmp(x->u.s, y->u.s, x->n) == 0;
+    case TR_N_SEQ:
+        if (x->n != y->n)
+            return false;
+        for (uint32_t i = 0; i < x->n; i++)
+            if (!tr_node_equal(x->u.items[i], y->u.items[i]))
+                return false;
+        return true;
+    case TR_N_MAP:
+        if (x->n != y->n)
+            return false;
+        for (uint32_t i = 0; i < x->n; i++)
+            if (!tr_node_equal(x->u.kv[i].val, tr_node_get(y, x->u.kv[i].key)))
+                return false;
+        return true;
+    }
+    return false;
+}
+
+struct tr_node *tr_node_get(const struct tr_node *map, const char *key)
+{
+    if (!map || map->type != TR_N_MAP)
+        return NULL;
+    for (uint32_t i = 0; i < map->n; i++)
+        if (strcmp(map->u.kv[i].key, key) == 0)
+            return map->u.kv[i].val;
+    return NULL;
+}
+
+struct tr_node *tr_node_path(const struct tr_node *n, const char *dotted)
+{
+    char key[128];
+    const char *p = dotted;
+    struct tr_node *cur = (struct tr_node *)n;
+    while (cur && *p) {
+        const char *dot = strchr(p, '.');
+        size_t len = dot ? (size_t)(dot - p) : strlen(p);
+        if (len >= sizeof(key))
+            return NULL;
+        memcpy(key, p, len);
+        key[len] = '\0';
+        cur = tr_node_get(cur, key);
+        p += len + (dot ? 1 : 0);
+    }
+    return cur;
+}
+
+const char *tr_node_gets(const struct tr_node *map, const char *key)
+{
+    struct tr_node *v = tr_node_get(map, key);
+    return v && v->type == TR_N_STR ? v->u.s : NULL;
+}
+
+int64_t tr_node_geti(const struct tr_node *map, const char *key, int64_t def)
+{
+    struct tr_node *v = tr_node_get(map, key);
+    return v && v->type == TR_N_INT ? v->u.i : def;
+}
+
+bool tr_node_getb(const struct tr_node *map, const char *key, bool def)
+{
+    struct tr_node *v = tr_node_get(map, key);
+    return v && v->type == TR_N_BOOL ? v->u.b : def;
+}
+
+size_t tr_node_len(const struct tr_node *n)
+{
+    return n && (n->type == TR_N_SEQ || n->type == TR_N_MAP) ? n->n : 0;
+}
+
+struct tr_node *tr_node_at(const struct tr_node *seq, size_t i)
+{
+    if (!seq || seq->type != TR_N_SEQ || i >= seq->n)
+        return NULL;
+    return seq->u.items[i];
+}
+
+const char *tr_node_typename(const struct tr_node *n)
+{
+    static const char *const names[] = {"null", "boolean", "integer", "number", "string", "array", "object"};
+    return n ? names[n->type] : "null";
+}
+
+size_t tr_node_scalar_text(const struct tr_node *n, char *out, size_t cap)
+{
+    int w;
+    if (!n || n->type == TR_N_NULL)
+        w = snprintf(out, cap, "null");
+    else if (n->type == TR_N_BOOL)
+        w = snprintf(out, cap, "%s", n->u.b ? "true" : "false");
+    else if (n->type == TR_N_INT)
+        w = snprintf(out, cap, "%" PRId64, n->u.i);
+    else if (n->type == TR_N_FLOAT)
+        w = snprintf(out, cap, "%g", n->u.f);
+    else if (n->type == TR_N_STR)
+        w = snprintf(out, cap, "%s", n->u.s);
+    else
+        w = snprintf(out, cap, "%s", n->type == TR_N_MAP ? "{...}" : "[...]");
+    if (w < 0)
+        return 0;
+    return (size_t)w < cap ? (size_t)w : cap - 1;
+}
+
+/* --- writers --- */
+
+int tr_json_quote(struct tr_buf *b, const char *s, size_t len)
+{
+    int rc = tr_buf_putc(b, '"');
+    for (size_t i = 0; i < len && !rc; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            char esc[2] = {'\\', (char)c};
+            rc = tr_buf_append(b, esc, 2);
+        } else if (c == '\n') {
+            rc = tr_buf_puts(b, "\\n");
+        } else if (c == '\t') {
+            rc = tr_buf_puts(b, "\\t");
+        } else if (c == '\r') {
+            rc = tr_buf_puts(b, "\\r");
+        } else if (c < 0x20 || c == 0x7f) {
+            rc = tr_buf_printf(b, "\\u%04x", c);
+        } else {
+            rc = tr_buf_putc(b, (char)c);
+        }
+    }
+    return rc ? rc : tr_buf_putc(b, '"');
+}
+
+static int scalar_json(struct tr_buf *b, const struct tr_node *n)
+{
+    switch (n->type) {
+    case TR_N_NULL:
+        return tr_buf_puts(b, "null");
+    case TR_N_BOOL:
+        return tr_buf_puts(b, n->u.b ? "true" : "false");
+    case TR_N_INT:
+        return tr_buf_printf(b, "%" PRId64, n->u.i);
+    case TR_N_FLOAT:
+        if (!isfinite(n->u.f))
+            return tr_buf_puts(b, "null");
+        return tr_buf_printf(b, "%.17g", n->u.f);
+    case TR_N_STR:
+        return tr_json_quote(b, n->u.s, n->n);
+    }
+    return TR_EINVAL;
+}
+
+static int indent_to(struct tr_buf *b, int indent, int depth)
+{
+    if (!indent)
+        return TR_OK;
+    int rc = tr_buf_putc(b, '\n');
+    for (int i = 0; i < indent * depth && !rc; i++)
+        rc = tr_buf_putc(b, ' ');
+    return rc;
+}
+
+static int emit_json(struct tr_buf *b, const struct tr_node *n, int indent, int depth)
+{
+    if (!n)
+        return tr_buf_puts(b, "null");
+    int rc = TR_OK;
+    if (n->type == TR_N_SEQ || n->type == TR_N_MAP) {
+        bool map = n->type == TR_N_MAP;
+        rc = tr_buf_putc(b, map ? '{' : '[');
+        for (uint32_t i = 0; i < n->n && !rc; i++) {
+            if (i)
+                rc = tr_buf_putc(b, ',');
+            if (!rc)
+                rc = indent_to(b, indent, depth + 1);
+            if (map && !rc) {
+                rc = tr_json_quote(b, n->u.kv[i].key, strlen(n->u.kv[i].key));
+                if (!rc)
+                    rc = tr_buf_puts(b, indent ? ": " : ":");
+            }
+            if (!rc)
+                rc = emit_json(b, map ? n->u.kv[i].val : n->u.items[i], indent, depth + 1);
+        }
+        if (n->n && !rc)
+            rc = indent_to(b, indent, depth);
+        return rc ? rc : tr_buf_putc(b, map ? '}' : ']');
+    }
+    return scalar_json(b, n);
+}
+
+int tr_node_emit_json(struct tr_buf *b, const struct tr_node *n, int indent)
+{
+    return emit_json(b, n, indent, 0);
+}
+
+/* A plain YAML scalar is safe when it cannot be read back as another type or as syntax. */
+static bool yaml_plain_ok(const char *s, size_t len)
+{
+    if (len == 0)
+        return false;
+    static const char *const reserved[] = {"null", "Null", "NULL", "~", "true", "True", "TRUE",
+                                           "false", "False", "FALSE", "yes", "no", "on", "off",
+                                           "Yes", "No", "On", "Off", "YES", "NO", "ON", "OFF"};
+    for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+        if (strcmp(s, reserved[i]) == 0)
+            return false;
+    if (strchr("-?:,[]{}#&*!|>'\"%@` ", s[0]) || s[len - 1] == ' ' || s[len - 1] == ':')
+        return false;
+    bool numeric = true;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f || c >= 0x80)
+            return false;
+        if ((c == ':' && (i + 1 == len || s[i + 1] == ' ')) || (c == '#' && s[i - 1] == ' '))
+            return false;
+        if (!strchr("0123456789.+-eE_xXoO", c))
+            numeric = false;
+    }
+    return !numeric;
+}
+
+static int yaml_scalar(struct tr_buf *b, const struct tr_node *n)
+{
+    if (n->type == TR_N_STR && yaml_plain_ok(n->u.s, n->n))
+        return tr_buf_append(b, n->u.s, n->n);
+    return scalar_json(b, n);
+}
+
+static int pad(struct tr_buf *b, int depth)
+{
+    int rc = TR_OK;
+    for (int i = 0; i < depth * 2 && !rc; i++)
+        rc = tr_buf_putc(b, ' ');
+    return rc;
+}
+
+static bool is_coll(const struct tr_node *n)
+{
+    return n && (n->type == TR_N_MAP || n->type == TR_N_SEQ) && n->n > 0;
+}
+
+/* Emits n as a block at depth. The caller has written the key (or "- ") and, for collections, a
+ * newline; first_inline says the first line's indentation is already written (a "- " item). */
+static int emit_yaml(struct tr_buf *b, const struct tr_node *n, int depth, bool first_inline)
+{
+    int rc = TR_OK;
+    for (uint32_t i = 0; i < n->n && !rc; i++) {
+        if (!(first_inline && i == 0))
+            rc = pad(b, depth);
+        if (n->type == TR_N_MAP) {
+            const char *k = n->u.kv[i].key;
+            const struct tr_node *v = n->u.kv[i].val;
+            if (!rc)
+                rc = yaml_plain_ok(k, strlen(k)) ? tr_buf_puts(b, k) : tr_json_quote(b, k, strlen(k));
+            if (!rc && is_coll(v)) {
+                rc = tr_buf_puts(b, ":\n");
+                /* Sequences under a key sit at the key's indentation (kubectl style). */
+                if (!rc)
+                    rc = emit_yaml(b, v, v->type == TR_N_SEQ ? depth : depth + 1, false);
+            } else if (!rc) {
+                rc = tr_buf_puts(b, ": ");
+                if (!rc)
+                    rc = !v ? tr_buf_puts(b, "null")
+                            : v->type == TR_N_MAP ? tr_buf_puts(b, "{}")
+                            : v->type == TR_N_SEQ ? tr_buf_puts(b, "[]")
+                                                  : yaml_scalar(b, v);
+                if (!rc)
+                    rc = tr_buf_putc(b, '\n');
+            }
+        } else {
+            const struct tr_node *v = n->u.items[i];
+            if (!rc)
+                rc = tr_buf_puts(b, "- ");
+            if (!rc && is_coll(v)) {
+                rc = emit_yaml(b, v, depth + 1, true);
+            } else if (!rc) {
+                rc = !v ? tr_buf_puts(b, "null")
+                        : v->type == TR_N_MAP ? tr_buf_puts(b, "{}")
+                        : v->type == TR_N_SEQ ? tr_buf_puts(b, "[]")
+                                              : yaml_scalar(b, v);
+                if (!rc)
+                    rc = tr_buf_putc(b, '\n');
+            }
+        }
+    }
+    return rc;
+}
+
+int tr_node_emit_yaml(struct tr_buf *b, const struct tr_node *n)
+{
+    if (!n)
+        return tr_buf_puts(b, "null\n");
+    if (!is_coll(n)) {
+        int rc = n->type == TR_N_MAP   ? tr_buf_puts(b, "{}")
+                 : n->type == TR_N_SEQ ? tr_buf_puts(b, "[]")
+                                       : yaml_scalar(b, n);
+        return rc ? rc : tr_buf_putc(b, '\n');
+    }
+    return emit_yaml(b, n, 0, false);
+}

@@ -1,0 +1,73 @@
+/* The value tree: what a YAML or JSON document decodes to, what the schema checks, what translate
+ * reads and what status is written as. Nodes live in an arena; a tree is freed with its arena. */
+#ifndef TR_BASE_NODE_H
+#define TR_BASE_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct tr_arena;
+struct tr_buf;
+
+enum tr_ntype { TR_N_NULL, TR_N_BOOL, TR_N_INT, TR_N_FLOAT, TR_N_STR, TR_N_SEQ, TR_N_MAP };
+
+struct tr_kv {
+    const char *key;
+    struct tr_node *val;
+};
+
+/* Value type with a visible layout: readers switch on type and use the union directly. */
+struct tr_node {
+    uint8_t type;  /* enum tr_ntype */
+    uint32_t line; /* 1-based source line, 0 when built in code */
+    uint32_t n;    /* STR: length in bytes; SEQ/MAP: entries */
+    uint32_t cap;  /* private: SEQ/MAP capacity */
+    union {
+        bool b;
+        int64_t i;
+        double f;
+        const char *s;          /* NUL-terminated, may hold NULs before n */
+        struct tr_node **items; /* SEQ */
+        struct tr_kv *kv;       /* MAP, in insertion order */
+    } u;
+};
+
+struct tr_node *tr_node_new(struct tr_arena *a, enum tr_ntype type);
+struct tr_node *tr_node_strn(struct tr_arena *a, const char *s, size_t len);
+struct tr_node *tr_node_str(struct tr_arena *a, const char *s);
+struct tr_node *tr_node_int(struct tr_arena *a, int64_t i);
+struct tr_node *tr_node_bool(struct tr_arena *a, bool b);
+/* Sets key in a MAP (replacing an existing entry in place, else appending). key is copied. */
+void tr_node_set(struct tr_arena *a, struct tr_node *map, const char *key, struct tr_node *val);
+/* Removes key from a MAP if present. */
+void tr_node_del(struct tr_node *map, const char *key);
+/* Appends val to a SEQ. */
+void tr_node_push(struct tr_arena *a, struct tr_node *seq, struct tr_node *val);
+/* Deep copy into arena a. */
+struct tr_node *tr_node_clone(struct tr_arena *a, const struct tr_node *n);
+/* Deep equality (map order ignored). NULL equals NULL only. */
+bool tr_node_equal(const struct tr_node *x, const struct tr_node *y);
+
+/* Readers: all accept NULL and wrong types and then return NULL / the default. */
+struct tr_node *tr_node_get(const struct tr_node *map, const char *key);
+/* Follows a dotted path of map keys ("spec.tls.mode"). */
+struct tr_node *tr_node_path(const struct tr_node *n, const char *dotted);
+const char *tr_node_gets(const struct tr_node *map, const char *key); /* STR value or NULL */
+int64_t tr_node_geti(const struct tr_node *map, const char *key, int64_t def);
+bool tr_node_getb(const struct tr_node *map, const char *key, bool def);
+size_t tr_node_len(const struct tr_node *seq_or_map); /* 0 for other types */
+struct tr_node *tr_node_at(const struct tr_node *seq, size_t i);
+const char *tr_node_typename(const struct tr_node *n); /* "string", "integer", ... */
+
+/* Sets *out to a node's scalar text for messages ("null" for NULL). Returns bytes written. */
+size_t tr_node_scalar_text(const struct tr_node *n, char *out, size_t cap);
+
+/* Writers. JSON: compact when indent is 0. YAML: block style, keys in insertion order. Both return
+ * TR_OK or TR_ELIMIT from the buffer. */
+int tr_node_emit_json(struct tr_buf *b, const struct tr_node *n, int indent);
+int tr_node_emit_yaml(struct tr_buf *b, const struct tr_node *n);
+/* Writes s as a JSON string literal. */
+int tr_json_quote(struct tr_buf *b, const char *s, size_t len);
+
+#endif
