@@ -8,14 +8,3 @@
         .fields = TR_FIELDS(TR_REQ("apiVersion", &tr_sch_string), TR_REQ("kind", &tr_sch_string),  \
                             TR_REQ("metadata", &tr_sch_object_meta))}
 
-STUB(GatewayClass);
-STUB(Gateway);
-STUB(ListenerSet);
-STUB(HTTPRoute);
-STUB(GRPCRoute);
-STUB(TLSRoute);
-STUB(TCPRoute);
-STUB(UDPRoute);
-STUB(ReferenceGrant);
-STUB(BackendTLSPolicy);
-STUB(XBackendTrafficPolicy);

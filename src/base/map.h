@@ -1,0 +1,35 @@
+/* A string-keyed hash map (open addressing, linear probing). Keys are copied; values are the
+ * caller's. Not thread-safe. */
+#ifndef TR_BASE_MAP_H
+#define TR_BASE_MAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct tr_map_slot {
+    char *key; /* private */
+    size_t klen;
+    uint64_t hash;
+    void *val;
+};
+
+/* Value type: embed it. Zero-initialised is an empty map. */
+struct tr_map {
+    struct tr_map_slot *slots; /* private */
+    size_t cap, len;
+};
+
+uint64_t tr_hash(const void *p, size_t len);
+
+void tr_map_dispose(struct tr_map *m);
+/* Returns the value or NULL. */
+void *tr_map_get(const struct tr_map *m, const char *key, size_t klen);
+/* Sets key to val; returns the old value or NULL. */
+void *tr_map_put(struct tr_map *m, const char *key, size_t klen, void *val);
+/* Removes key; returns its value or NULL. */
+void *tr_map_del(struct tr_map *m, const char *key, size_t klen);
+/* Iterates: *it starts at 0; returns the next occupied slot or NULL. Do not modify while
+ * iterating. */
+struct tr_map_slot *tr_map_next(const struct tr_map *m, size_t *it);
+
+#endif

@@ -1,0 +1,42 @@
+/* torii run --config DIR [--admin ADDR] [--gatewayclass NAME] [--address-pool CIDR]
+ *           [--log-level LEVEL] */
+#include "base/log.h"
+#include "cli/cli.h"
+#include "control/control.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int tr_cmd_run(int argc, char **argv)
+{
+    struct tr_control_opts o = {0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--config") == 0 && v)
+            o.config_dir = argv[++i];
+        else if (strcmp(a, "--admin") == 0 && v)
+            o.admin_addr = argv[++i];
+        else if (strcmp(a, "--gatewayclass") == 0 && v)
+            o.gatewayclass = argv[++i];
+        else if (strcmp(a, "--address-pool") == 0 && v)
+            o.address_pool = argv[++i];
+        else if (strcmp(a, "--log-level") == 0 && v) {
+            if (tr_log_set_level(argv[++i]) != 0) {
+                fprintf(stderr, "torii: --log-level: debug, info, warn, error or off\n");
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "torii run: unknown or incomplete option %s\n"
+                            "usage: torii run --config DIR [--admin 127.0.0.1:9901] [--gatewayclass NAME]\n"
+                            "                 [--address-pool 127.1.0.0/16] [--log-level info]\n",
+                    a);
+            return 2;
+        }
+    }
+    if (!o.config_dir) {
+        fprintf(stderr, "torii run: --config DIR is required\n");
+        return 2;
+    }
+    return tr_control_run(&o);
+}

@@ -1,0 +1,199 @@
+#include "control/control.h"
+#include "admin/admin.h"
+#include "api/manifest.h"
+#include "api/object.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "control/publish.h"
+#include "ir/ir.h"
+#include "net/listen.h"
+#include "provider/file.h"
+#include "store/store.h"
+#include "translate/translate.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CONTROLLER "torii.dev/gateway-controller"
+
+/* Changes come in bursts (an editor's save, kubectl apply -f dir): wait until the directory has
+ * been quiet this long, but never longer than the cap, before translating. */
+#define SETTLE_MS 2
+#define SETTLE_CAP_MS 50
+
+static const struct tr_obj *no_prev(void *ud, int kind, const char *ns, const char *name)
+{
+    return tr_store_get(ud, (enum tr_kind)kind, ns, name);
+}
+
+static void put_obj(void *ud, struct tr_obj *o)
+{
+    tr_store_put(ud, o);
+}
+
+static void bug_on_error(void *ud, const char *line, int kind, const char *ns, const char *name)
+{
+    tr_log_error("built-in object rejected: %s", line);
+}
+
+void tr_install_gatewayclass(struct tr_store *s, const char *name)
+{
+    char text[1024];
+    int n = snprintf(text, sizeof(text),
+                     "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata:\n  name: \"%s\"\n"
+                     "spec:\n  controllerName: %s\n  description: installed by torii --gatewayclass\n",
+                     name, CONTROLLER);
+    static const struct tr_manifest_ops ops = {no_prev, put_obj, bug_on_error};
+    uint64_t seq = 0;
+    tr_manifest_load(text, (size_t)n, "<built-in>", (int64_t)time(NULL), &seq, &ops, s);
+}
+
+struct ctl {
+    struct tr_store *store;
+    struct tr_addrpool *pool;
+    struct tr_listeners *listeners;
+    struct tr_admin *admin;
+    struct tr_ltt *ltt;
+    struct tr_view *view;
+    struct tr_tx *tx;
+    uint64_t generation;
+};
+
+static const char *alloc_address(void *ud, const struct tr_obj *gw)
+{
+    return tr_addrpool_get(((struct ctl *)ud)->pool, gw);
+}
+
+static const char *bind_error(void *ud, const char *addr, uint16_t port, int udp)
+{
+    return tr_listeners_error(((struct ctl *)ud)->listeners, addr, port, udp);
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Translate, bind, and translate again if binding changed what Programmed must say. */
+static void reconcile(struct ctl *c)
+{
+    uint64_t t0 = now_ms();
+    struct tr_view *v = tr_store_view(c->store);
+    struct tr_tx_input in = {.view = v, .controller = CONTROLLER, .alloc_address = alloc_address,
+                             .bind_error = bind_error, .ud = c};
+    struct tr_tx *tx = tr_translate(&in);
+    if (tr_listeners_reconcile(c->listeners, tr_tx_ir(tx))) {
+        tr_tx_free(tx);
+        tx = tr_translate(&in);
+    }
+    tr_tx_free(c->tx);
+    tr_view_free(c->view);
+    c->view = v;
+    c->tx = tx;
+    c->generation++;
+    tr_admin_publish(c->admin, tr_publish_build(v, tx, c->store, c->ltt, c->generation, true));
+    tr_log_debug("config generation %llu: %zu gateways, %zu httproutes, %u sockets, %llu ms",
+                 (unsigned long long)c->generation, v->n[TR_KIND_GATEWAY], v->n[TR_KIND_HTTPROUTE],
+                 tr_listeners_count(c->listeners), (unsigned long long)(now_ms() - t0));
+}
+
+int tr_control_run(const struct tr_control_opts *o)
+{
+    struct ctl c = {0};
+    c.pool = tr_addrpool_new(o->address_pool ? o->address_pool : "127.1.0.0/16");
+    if (!c.pool) {
+        fprintf(stderr, "torii: --address-pool %s: want an IPv4 CIDR between /8 and /30\n", o->address_pool);
+        return 2;
+    }
+    char *err = NULL;
+    c.admin = tr_admin_start(o->admin_addr ? o->admin_addr : "127.0.0.1:9901", &err);
+    if (!c.admin) {
+        fprintf(stderr, "torii: %s\n", err);
+        free(err);
+        tr_addrpool_free(c.pool);
+        return 1;
+    }
+    c.store = tr_store_new();
+    c.listeners = tr_listeners_new();
+    c.ltt = tr_ltt_new();
+    struct tr_fileprov *fp = tr_fileprov_new(o->config_dir, c.store, true);
+    if (!fp) {
+        fprintf(stderr, "torii: --config %s: %s\n", o->config_dir, strerror(errno));
+        tr_admin_stop(c.admin);
+        tr_store_free(c.store);
+        tr_listeners_free(c.listeners);
+        tr_ltt_free(c.ltt);
+        tr_addrpool_free(c.pool);
+        return 1;
+    }
+    if (o->gatewayclass)
+        tr_install_gatewayclass(c.store, o->gatewayclass);
+
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
+    int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    signal(SIGPIPE, SIG_IGN);
+
+    int problems = tr_fileprov_scan(fp);
+    tr_log_info("loaded %s (%d problem%s)", o->config_dir, problems, problems == 1 ? "" : "s");
+    reconcile(&c);
+    int rc = 0;
+    for (;;) {
+        struct pollfd pfds[2] = {{sfd, POLLIN, 0}, {tr_fileprov_fd(fp), POLLIN, 0}};
+        if (poll(pfds, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = 1;
+            break;
+        }
+        if (pfds[0].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+                if (si.ssi_signo == SIGHUP) {
+                    tr_fileprov_scan(fp);
+                    reconcile(&c);
+                    continue;
+                }
+                tr_log_info("signal %u: shutting down", si.ssi_signo);
+                break;
+            }
+        }
+        if (!(pfds[1].revents & POLLIN))
+            continue;
+        bool changed = tr_fileprov_handle(fp);
+        uint64_t start = now_ms();
+        for (;;) {
+            int left = (int)(SETTLE_CAP_MS - (now_ms() - start));
+            struct pollfd p1 = {tr_fileprov_fd(fp), POLLIN, 0};
+            if (left <= 0 || poll(&p1, 1, left < SETTLE_MS ? left : SETTLE_MS) <= 0)
+                break;
+            changed |= tr_fileprov_handle(fp);
+        }
+        if (changed)
+            reconcile(&c);
+    }
+    close(sfd);
+    tr_admin_stop(c.admin);
+    tr_fileprov_free(fp);
+    tr_tx_free(c.tx);
+    tr_view_free(c.view);
+    tr_listeners_free(c.listeners);
+    tr_store_free(c.store);
+    tr_ltt_free(c.ltt);
+    tr_addrpool_free(c.pool);
+    return rc;
+}

@@ -1,0 +1,34 @@
+/* The control thread: providers feed the store, translate judges it, listeners are bound, and
+ * status is published. Also the pieces `torii check` uses offline. */
+#ifndef TR_CONTROL_H
+#define TR_CONTROL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct tr_store;
+struct tr_obj;
+
+struct tr_control_opts {
+    const char *config_dir;
+    const char *admin_addr;   /* "127.0.0.1:9901" */
+    const char *gatewayclass; /* install a GatewayClass of this name, or NULL */
+    const char *address_pool; /* loopback pool for Gateways without addresses: "127.1.0.0/16" */
+};
+
+/* Runs until SIGINT or SIGTERM. Returns the exit status. */
+int tr_control_run(const struct tr_control_opts *o);
+
+/* Loopback addresses for Gateways, one each, sticky per Gateway namespace/name. */
+struct tr_addrpool;
+/* cidr: "127.1.0.0/16". Returns NULL when it is not an IPv4 CIDR. */
+struct tr_addrpool *tr_addrpool_new(const char *cidr);
+void tr_addrpool_free(struct tr_addrpool *p);
+/* The address of gw, allocating the next free one on first use. NULL when the pool is empty. */
+const char *tr_addrpool_get(struct tr_addrpool *p, const struct tr_obj *gw);
+
+/* Puts the GatewayClass `name` (controller torii.dev/gateway-controller) into the store, as if a
+ * manifest held it. */
+void tr_install_gatewayclass(struct tr_store *s, const char *name);
+
+#endif

@@ -1,0 +1,206 @@
+#include "control/publish.h"
+#include "admin/admin.h"
+#include "api/kind.h"
+#include "api/object.h"
+#include "base/arena.h"
+#include "base/buf.h"
+#include "base/map.h"
+#include "base/mem.h"
+#include "base/node.h"
+#include "ir/ir.h"
+#include "store/store.h"
+#include "translate/translate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct ltt_entry {
+    bool status;
+    int64_t when;
+    uint64_t epoch;
+};
+
+struct tr_ltt {
+    struct tr_map m; /* "Kind/ns/name|path|type" -> struct ltt_entry* */
+    uint64_t epoch;
+};
+
+struct tr_ltt *tr_ltt_new(void)
+{
+    return tr_xcalloc(1, sizeof(struct tr_ltt));
+}
+
+void tr_ltt_free(struct tr_ltt *l)
+{
+    if (!l)
+        return;
+    size_t it = 0;
+    struct tr_map_slot *s;
+    while ((s = tr_map_next(&l->m, &it)))
+        free(s->val);
+    tr_map_dispose(&l->m);
+    free(l);
+}
+
+/* Walks a status tree and stamps every condition with the time its status last changed. */
+static void stamp(struct tr_arena *a, struct tr_node *n, struct tr_buf *path, struct tr_ltt *ltt, int64_t now)
+{
+    if (!n)
+        return;
+    if (n->type == TR_N_MAP) {
+        for (uint32_t i = 0; i < n->n; i++) {
+            size_t mark = path->len;
+            tr_buf_printf(path, ".%s", n->u.kv[i].key);
+            struct tr_node *v = n->u.kv[i].val;
+            if (strcmp(n->u.kv[i].key, "conditions") == 0 && v->type == TR_N_SEQ) {
+                for (uint32_t j = 0; j < v->n; j++) {
+                    struct tr_node *c = v->u.items[j];
+                    const char *type = tr_node_gets(c, "type");
+                    const char *st = tr_node_gets(c, "status");
+                    if (!type || !st)
+                        continue;
+                    size_t m2 = path->len;
+                    tr_buf_printf(path, "|%s", type);
+                    bool s = strcmp(st, "True") == 0;
+                    struct ltt_entry *e = tr_map_get(&ltt->m, path->data, path->len);
+                    if (!e) {
+                        e = tr_xcalloc(1, sizeof(*e));
+                        e->status = s;
+                        e->when = now;
+                        tr_map_put(&ltt->m, path->data, path->len, e);
+                    } else if (e->status != s) {
+                        e->status = s;
+                        e->when = now;
+                    }
+                    e->epoch = ltt->epoch;
+                    char t[32];
+                    tr_format_time(t, e->when);
+                    tr_node_set(a, c, "lastTransitionTime", tr_node_str(a, t));
+                    path->len = m2;
+                    path->data[m2] = '\0';
+                }
+            } else {
+                stamp(a, v, path, ltt, now);
+            }
+            path->len = mark;
+            path->data[mark] = '\0';
+        }
+    } else if (n->type == TR_N_SEQ) {
+        for (uint32_t i = 0; i < n->n; i++) {
+            size_t mark = path->len;
+            tr_buf_printf(path, "[%u]", i);
+            stamp(a, n->u.items[i], path, ltt, now);
+            path->len = mark;
+            path->data[mark] = '\0';
+        }
+    }
+}
+
+/* Forgets conditions that were not seen in the latest epoch (objects deleted, parents gone). */
+static void ltt_sweep(struct tr_ltt *ltt)
+{
+    size_t it = 0, n = 0;
+    struct tr_map_slot *s;
+    char **old = tr_xcalloc(ltt->m.len + 1, sizeof(char *));
+    while ((s = tr_map_next(&ltt->m, &it)))
+        if (((struct ltt_entry *)s->val)->epoch != ltt->epoch)
+            old[n++] = tr_xstrdup(s->key);
+    for (size_t i = 0; i < n; i++) {
+        free(tr_map_del(&ltt->m, old[i], strlen(old[i])));
+        free(old[i]);
+    }
+    free(old);
+}
+
+struct tr_node *tr_status_render(struct tr_arena *a, const struct tr_view *v, const struct tr_tx *tx,
+                                 struct tr_ltt *ltt, int64_t now)
+{
+    struct tr_node *items = tr_node_new(a, TR_N_SEQ);
+    struct tr_buf path;
+    tr_buf_init(&path, 0);
+    if (ltt)
+        ltt->epoch++;
+    for (int k = 0; k < TR_KIND__COUNT; k++) {
+        for (size_t i = 0; i < v->n[k]; i++) {
+            const struct tr_obj *o = v->objs[k][i];
+            const struct tr_node *st = tx ? tr_tx_status(tx, o) : NULL;
+            struct tr_node *obj = tr_obj_render(a, o, st);
+            if (ltt && st) {
+                tr_buf_reset(&path);
+                tr_buf_printf(&path, "%s/%s/%s", tr_kind_name(o->kind), o->ns, o->name);
+                stamp(a, tr_node_get(obj, "status"), &path, ltt, now);
+            }
+            tr_node_push(a, items, obj);
+        }
+    }
+    if (ltt)
+        ltt_sweep(ltt);
+    tr_buf_dispose(&path);
+    struct tr_node *root = tr_node_new(a, TR_N_MAP);
+    tr_node_set(a, root, "items", items);
+    return root;
+}
+
+static void add_reject(void *ud, const struct tr_reject *r)
+{
+    void **ctx = ud;
+    struct tr_arena *a = ctx[0];
+    struct tr_node *list = ctx[1];
+    struct tr_node *m = tr_node_new(a, TR_N_MAP);
+    tr_node_set(a, m, "file", tr_node_str(a, r->file));
+    if (r->kind >= 0)
+        tr_node_set(a, m, "kind", tr_node_str(a, tr_kind_name((enum tr_kind)r->kind)));
+    if (r->ns && r->ns[0])
+        tr_node_set(a, m, "namespace", tr_node_str(a, r->ns));
+    if (r->name)
+        tr_node_set(a, m, "name", tr_node_str(a, r->name));
+    struct tr_node *errs = tr_node_new(a, TR_N_SEQ);
+    for (size_t i = 0; i < r->nmsgs; i++)
+        tr_node_push(a, errs, tr_node_str(a, r->msgs[i]));
+    tr_node_set(a, m, "errors", errs);
+    tr_node_push(a, list, m);
+}
+
+struct tr_published *tr_publish_build(const struct tr_view *v, const struct tr_tx *tx, const struct tr_store *store,
+                                      struct tr_ltt *ltt, uint64_t generation, bool ready)
+{
+    struct tr_arena *a = tr_arena_new(256 * 1024);
+    struct tr_node *root = tr_status_render(a, v, tx, ltt, (int64_t)time(NULL));
+    struct tr_node *rejects = tr_node_new(a, TR_N_SEQ);
+    void *ctx[2] = {a, rejects};
+    tr_store_each_reject(store, add_reject, ctx);
+    tr_node_set(a, root, "rejected", rejects);
+
+    struct tr_published *p = tr_xcalloc(1, sizeof(*p));
+    p->ready = ready;
+    p->generation = generation;
+    struct tr_buf b;
+    tr_buf_init(&b, 0);
+    tr_node_emit_json(&b, root, 0);
+    p->all = tr_buf_steal(&b);
+    struct tr_node *items = tr_node_get(root, "items");
+    for (uint32_t i = 0; i < items->n; i++) {
+        struct tr_node *o = items->u.items[i];
+        const char *kind = tr_node_gets(o, "kind");
+        const char *ns = tr_node_gets(tr_node_get(o, "metadata"), "namespace");
+        const char *name = tr_node_gets(tr_node_get(o, "metadata"), "name");
+        char key[600];
+        int kl = ns ? snprintf(key, sizeof(key), "%s/%s/%s", kind, ns, name)
+                    : snprintf(key, sizeof(key), "%s/%s", kind, name);
+        if (kl <= 0 || (size_t)kl >= sizeof(key))
+            continue;
+        tr_buf_init(&b, 0);
+        tr_node_emit_json(&b, o, 0);
+        free(tr_map_put(&p->objs, key, (size_t)kl, tr_buf_steal(&b)));
+    }
+    tr_buf_init(&b, 0);
+    if (tx)
+        tr_node_emit_json(&b, tr_ir_render(a, tr_tx_ir(tx)), 0);
+    else
+        tr_buf_puts(&b, "{}");
+    p->config = tr_buf_steal(&b);
+    tr_arena_free(a);
+    return p;
+}

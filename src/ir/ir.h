@@ -1,0 +1,80 @@
+/* The intermediate representation: what translate hands the data plane. Everything lives in
+ * the translate result's arena and is immutable once built. */
+#ifndef TR_IR_H
+#define TR_IR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct tr_node;
+struct tr_obj;
+struct tr_buf;
+
+enum tr_proto { TR_PROTO_HTTP, TR_PROTO_HTTPS, TR_PROTO_TLS, TR_PROTO_TCP, TR_PROTO_UDP };
+const char *tr_proto_name(enum tr_proto p);
+
+struct tr_ir_endpoint {
+    const char *addr;
+    uint16_t port;
+    bool ready;
+};
+
+/* One backendRef of a rule, resolved. A backend that could not be resolved stays in the list
+ * with invalid set: its share of the weight is answered with 500 (HTTP) or refused (L4). */
+struct tr_ir_backend {
+    const char *kind, *ns, *name; /* "Service" */
+    uint16_t port;
+    uint32_t weight;
+    bool invalid;
+    const char *app_protocol;        /* Service port appProtocol, or NULL */
+    const struct tr_node *filters;   /* backendRef filters (HTTP/GRPC), or NULL */
+    struct tr_ir_endpoint *eps;
+    size_t neps;
+    const struct tr_obj *tls_policy; /* BackendTLSPolicy in force, or NULL */
+};
+
+/* One route rule as a listener serves it. */
+struct tr_ir_rule {
+    const struct tr_obj *route; /* HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute */
+    uint32_t index;             /* rule index in the route */
+    const char *name;           /* rule name, or NULL */
+    const struct tr_node *spec; /* the rule (matches, filters, timeouts, retry, ...) */
+    const char **hostnames;     /* effective hostnames (route ∩ listener); NULL-terminated */
+    struct tr_ir_backend *backends;
+    size_t nbackends;
+};
+
+/* A listener with what is attached to it; rules are in precedence order for HTTP/GRPC. */
+struct tr_ir_listener {
+    const char *gw_ns, *gw_name; /* the Gateway */
+    const char *set_ns, *set_name; /* the ListenerSet it came from, or NULL */
+    const char *name;
+    const char *hostname; /* or NULL */
+    uint16_t port;
+    enum tr_proto proto;
+    bool tls_passthrough;
+    const struct tr_obj **certs; /* Secrets for TLS termination, NULL-terminated */
+    struct tr_ir_rule *rules;
+    size_t nrules;
+};
+
+/* One socket: an address and port with the listeners that share it. */
+struct tr_ir_port {
+    const char *addr;
+    uint16_t port;
+    bool udp;
+    struct tr_ir_listener **listeners;
+    size_t nlisteners;
+};
+
+struct tr_ir {
+    struct tr_ir_port *ports;
+    size_t nports;
+};
+
+struct tr_arena;
+/* Renders the IR as a value tree (for golden files and the admin config dump). */
+struct tr_node *tr_ir_render(struct tr_arena *a, const struct tr_ir *ir);
+
+#endif

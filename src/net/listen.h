@@ -1,0 +1,25 @@
+/* Listening sockets, reconciled against the IR: a socket whose address, port and transport are
+ * unchanged is kept as is, so connections queued on it survive config changes. Control thread. */
+#ifndef TR_NET_LISTEN_H
+#define TR_NET_LISTEN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct tr_ir;
+struct tr_listeners;
+
+struct tr_listeners *tr_listeners_new(void);
+/* Closes every socket. */
+void tr_listeners_free(struct tr_listeners *ls);
+/* Binds what ir needs and is not bound, closes what it no longer needs. Returns true when the
+ * set of bind errors changed (status must then be recomputed). */
+bool tr_listeners_reconcile(struct tr_listeners *ls, const struct tr_ir *ir);
+/* Why addr:port could not be bound in the last reconcile, or NULL. */
+const char *tr_listeners_error(const struct tr_listeners *ls, const char *addr, uint16_t port, bool udp);
+/* The bound socket for addr:port, or -1. */
+int tr_listeners_fd(const struct tr_listeners *ls, const char *addr, uint16_t port, bool udp);
+/* Number of bound sockets. */
+unsigned tr_listeners_count(const struct tr_listeners *ls);
+
+#endif

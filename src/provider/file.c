@@ -1,0 +1,400 @@
+#include "provider/file.h"
+#include "api/kind.h"
+#include "api/manifest.h"
+#include "api/object.h"
+#include "base/log.h"
+#include "base/map.h"
+#include "base/node.h"
+#include "base/mem.h"
+#include "store/store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_FILE (64u << 20)
+#define MAX_DEPTH 32
+
+struct key {
+    int kind;
+    char *ns, *name;
+};
+
+/* What one file contributed: the keys of the objects it last held. */
+struct file_state {
+    struct key *keys;
+    size_t n;
+};
+
+struct tr_fileprov {
+    char *dir;
+    struct tr_store *store;
+    struct tr_map files;   /* path -> struct file_state* */
+    struct tr_map watches; /* "wd" -> directory path */
+    int ifd;
+    uint64_t seq;
+};
+
+static bool is_manifest(const char *name)
+{
+    if (name[0] == '.')
+        return false; /* editors' and atomic writers' temporaries */
+    size_t n = strlen(name);
+    static const char *const exts[] = {".yaml", ".yml", ".json"};
+    for (size_t i = 0; i < TR_ARRAY_LEN(exts); i++) {
+        size_t e = strlen(exts[i]);
+        if (n > e && strcmp(name + n - e, exts[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void free_state(struct file_state *fs)
+{
+    if (!fs)
+        return;
+    for (size_t i = 0; i < fs->n; i++) {
+        free(fs->keys[i].ns);
+        free(fs->keys[i].name);
+    }
+    free(fs->keys);
+    free(fs);
+}
+
+struct tr_fileprov *tr_fileprov_new(const char *dir, struct tr_store *store, bool watch)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return NULL;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return NULL;
+    }
+    struct tr_fileprov *p = tr_xcalloc(1, sizeof(*p));
+    p->dir = tr_xstrdup(dir);
+    p->store = store;
+    p->ifd = -1;
+    p->seq = 1;
+    if (watch) {
+        p->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (p->ifd < 0)
+            tr_log_warn("inotify unavailable (%s): changes to %s will not be seen", strerror(errno), dir);
+    }
+    return p;
+}
+
+void tr_fileprov_free(struct tr_fileprov *p)
+{
+    if (!p)
+        return;
+    size_t it = 0;
+    struct tr_map_slot *s;
+    while ((s = tr_map_next(&p->files, &it)))
+        free_state(s->val);
+    tr_map_dispose(&p->files);
+    it = 0;
+    while ((s = tr_map_next(&p->watches, &it)))
+        free(s->val);
+    tr_map_dispose(&p->watches);
+    if (p->ifd >= 0)
+        close(p->ifd);
+    free(p->dir);
+    free(p);
+}
+
+int tr_fileprov_fd(const struct tr_fileprov *p)
+{
+    return p->ifd;
+}
+
+/* --- loading one file --- */
+
+struct loadctx {
+    struct tr_fileprov *p;
+    struct key *keys;
+    size_t n, cap;
+    struct tr_reject *rej;
+    size_t nrej, caprej;
+    const char *path;
+};
+
+static void add_key(struct loadctx *c, int kind, const char *ns, const char *name)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->keys[i].kind == kind && strcmp(c->keys[i].ns, ns) == 0 && strcmp(c->keys[i].name, name) == 0)
+            return;
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 8;
+        c->keys = tr_xrealloc(c->keys, c->cap * sizeof(*c->keys));
+    }
+    c->keys[c->n++] = (struct key){kind, tr_xstrdup(ns), tr_xstrdup(name)};
+}
+
+static const struct tr_obj *prev_of(void *ud, int kind, const char *ns, const char *name)
+{
+    struct loadctx *c = ud;
+    return tr_store_get(c->p->store, (enum tr_kind)kind, ns, name);
+}
+
+static void took(void *ud, struct tr_obj *o)
+{
+    struct loadctx *c = ud;
+    const struct tr_obj *prev = tr_store_get(c->p->store, o->kind, o->ns, o->name);
+    add_key(c, (int)o->kind, o->ns, o->name);
+    /* An identical re-read changes nothing: keep the old version (and its resourceVersion). */
+    if (prev && prev->generation == o->generation && tr_node_equal(prev->root, o->root)) {
+        tr_obj_release(o);
+        return;
+    }
+    tr_store_put(c->p->store, o);
+}
+
+static void rejected(void *ud, const char *line, int kind, const char *ns, const char *name)
+{
+    struct loadctx *c = ud;
+    tr_log_warn("%s", line);
+    /* The rejected object's key keeps its current version (it is not deleted below). */
+    if (kind >= 0 && ns && name)
+        add_key(c, kind, ns, name);
+    struct tr_reject *r = NULL;
+    for (size_t i = 0; i < c->nrej && kind >= 0 && name; i++)
+        if (c->rej[i].kind == kind && c->rej[i].name && strcmp(c->rej[i].name, name) == 0 && c->rej[i].ns &&
+            ns && strcmp(c->rej[i].ns, ns) == 0)
+            r = &c->rej[i];
+    if (!r) {
+        if (c->nrej == c->caprej) {
+            c->caprej = c->caprej ? c->caprej * 2 : 4;
+            c->rej = tr_xrealloc(c->rej, c->caprej * sizeof(*c->rej));
+        }
+        r = &c->rej[c->nrej++];
+        memset(r, 0, sizeof(*r));
+        r->kind = kind;
+        r->ns = ns ? tr_xstrdup(ns) : NULL;
+        r->name = name ? tr_xstrdup(name) : NULL;
+        r->file = tr_xstrdup(c->path);
+    }
+    r->msgs = tr_xrealloc(r->msgs, (r->nmsgs + 1) * sizeof(char *));
+    r->msgs[r->nmsgs++] = tr_xstrdup(line);
+}
+
+static const struct tr_manifest_ops load_ops = {prev_of, took, rejected};
+
+static void drop_missing(struct tr_fileprov *p, struct file_state *old, const struct key *keep, size_t nkeep)
+{
+    for (size_t i = 0; old && i < old->n; i++) {
+        bool kept = false;
+        for (size_t j = 0; j < nkeep && !kept; j++)
+            kept = keep[j].kind == old->keys[i].kind && strcmp(keep[j].ns, old->keys[i].ns) == 0 &&
+                   strcmp(keep[j].name, old->keys[i].name) == 0;
+        if (!kept)
+            tr_store_del(p->store, (enum tr_kind)old->keys[i].kind, old->keys[i].ns, old->keys[i].name);
+    }
+}
+
+static const char *display_name(const struct tr_fileprov *p, const char *path)
+{
+    size_t n = strlen(p->dir);
+    if (strncmp(path, p->dir, n) == 0 && path[n] == '/')
+        return path + n + 1;
+    return path;
+}
+
+int tr_fileprov_load(struct tr_fileprov *p, const char *path)
+{
+    size_t len;
+    char *text = tr_read_file(path, MAX_FILE, &len);
+    if (!text) {
+        if (errno == ENOENT) {
+            tr_fileprov_forget(p, path);
+            return 0;
+        }
+        tr_log_warn("%s: cannot read: %s", path, strerror(errno));
+        return 1;
+    }
+    struct loadctx c = {.p = p, .path = display_name(p, path)};
+    int problems = tr_manifest_load(text, len, c.path, (int64_t)time(NULL), &p->seq, &load_ops, &c);
+    free(text);
+    struct file_state *old = tr_map_get(&p->files, path, strlen(path));
+    if (problems < 0) {
+        /* Not YAML at all: keep everything the file held, report the file. */
+        for (size_t i = 0; i < c.n; i++) {
+            free(c.keys[i].ns);
+            free(c.keys[i].name);
+        }
+        free(c.keys);
+        tr_store_set_rejects(p->store, path, c.rej, c.nrej);
+        return 1;
+    }
+    drop_missing(p, old, c.keys, c.n);
+    struct file_state *fs = tr_xcalloc(1, sizeof(*fs));
+    fs->keys = c.keys;
+    fs->n = c.n;
+    free_state(tr_map_put(&p->files, path, strlen(path), fs));
+    tr_store_set_rejects(p->store, path, c.rej, c.nrej);
+    return problems;
+}
+
+void tr_fileprov_forget(struct tr_fileprov *p, const char *path)
+{
+    struct file_state *old = tr_map_del(&p->files, path, strlen(path));
+    drop_missing(p, old, NULL, 0);
+    free_state(old);
+    tr_store_set_rejects(p->store, path, NULL, 0);
+}
+
+/* --- scanning and watching --- */
+
+static void add_watch(struct tr_fileprov *p, const char *dir)
+{
+    if (p->ifd < 0)
+        return;
+    int wd = inotify_add_watch(p->ifd, dir,
+                               IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_DELETE_SELF |
+                                   IN_MODIFY | IN_ONLYDIR);
+    if (wd < 0) {
+        tr_log_warn("cannot watch %s: %s", dir, strerror(errno));
+        return;
+    }
+    char k[16];
+    int kl = snprintf(k, sizeof(k), "%d", wd);
+    free(tr_map_put(&p->watches, k, (size_t)kl, tr_xstrdup(dir)));
+}
+
+static int scan_dir(struct tr_fileprov *p, const char *dir, int depth, struct tr_map *seen)
+{
+    if (depth > MAX_DEPTH)
+        return 0;
+    add_watch(p, dir);
+    DIR *d = opendir(dir);
+    if (!d) {
+        tr_log_warn("cannot open %s: %s", dir, strerror(errno));
+        return 1;
+    }
+    /* Sorted, so that objects appear in a stable order (their creation order ties). */
+    struct dirent **ents = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 32;
+            ents = tr_xrealloc(ents, cap * sizeof(*ents));
+        }
+        ents[n] = tr_xmalloc(sizeof(struct dirent));
+        memcpy(ents[n], e, sizeof(struct dirent));
+        n++;
+    }
+    closedir(d);
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && strcmp(ents[j - 1]->d_name, ents[j]->d_name) > 0; j--) {
+            struct dirent *tmp = ents[j];
+            ents[j] = ents[j - 1];
+            ents[j - 1] = tmp;
+        }
+    int problems = 0;
+    for (size_t i = 0; i < n; i++) {
+        char path[PATH_MAX];
+        int pl = snprintf(path, sizeof(path), "%s/%s", dir, ents[i]->d_name);
+        bool manifest = is_manifest(ents[i]->d_name);
+        free(ents[i]);
+        if (pl <= 0 || (size_t)pl >= sizeof(path))
+            continue;
+        struct stat st;
+        if (stat(path, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            problems += scan_dir(p, path, depth + 1, seen);
+        } else if (S_ISREG(st.st_mode) && manifest) {
+            problems += tr_fileprov_load(p, path) > 0;
+            tr_map_put(seen, path, (size_t)pl, (void *)1);
+        }
+    }
+    free(ents);
+    return problems;
+}
+
+int tr_fileprov_scan(struct tr_fileprov *p)
+{
+    struct tr_map seen = {0};
+    int problems = scan_dir(p, p->dir, 0, &seen);
+    /* Files that went away while we were not looking. */
+    size_t it = 0, nold = 0;
+    struct tr_map_slot *s;
+    char **gone = tr_xcalloc(p->files.len + 1, sizeof(char *));
+    while ((s = tr_map_next(&p->files, &it)))
+        if (!tr_map_get(&seen, s->key, s->klen))
+            gone[nold++] = tr_xstrdup(s->key);
+    for (size_t i = 0; i < nold; i++) {
+        tr_fileprov_forget(p, gone[i]);
+        free(gone[i]);
+    }
+    free(gone);
+    tr_map_dispose(&seen);
+    return problems;
+}
+
+bool tr_fileprov_handle(struct tr_fileprov *p)
+{
+    if (p->ifd < 0)
+        return false;
+    bool changed = false, rescan = false;
+    _Alignas(struct inotify_event) char buf[16384];
+    for (;;) {
+        ssize_t r = read(p->ifd, buf, sizeof(buf));
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            break; /* EAGAIN: drained */
+        }
+        if (r == 0)
+            break;
+        for (char *q = buf; q < buf + r;) {
+            struct inotify_event *ev = (struct inotify_event *)q;
+            q += sizeof(*ev) + ev->len;
+            if (ev->mask & IN_Q_OVERFLOW) {
+                rescan = true;
+                continue;
+            }
+            char k[16];
+            int kl = snprintf(k, sizeof(k), "%d", ev->wd);
+            const char *dir = tr_map_get(&p->watches, k, (size_t)kl);
+            if (ev->mask & IN_IGNORED) {
+                free(tr_map_del(&p->watches, k, (size_t)kl));
+                continue;
+            }
+            if (!dir || !ev->len)
+                continue;
+            char path[PATH_MAX];
+            int pl = snprintf(path, sizeof(path), "%s/%s", dir, ev->name);
+            if (pl <= 0 || (size_t)pl >= sizeof(path))
+                continue;
+            if (ev->mask & IN_ISDIR) {
+                rescan = true; /* a directory came or went: walk it all again */
+                continue;
+            }
+            if (!is_manifest(ev->name))
+                continue;
+            if (ev->mask & (IN_DELETE | IN_MOVED_FROM)) {
+                tr_fileprov_forget(p, path);
+                changed = true;
+            } else if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) {
+                tr_fileprov_load(p, path);
+                changed = true;
+            }
+        }
+    }
+    if (rescan) {
+        tr_fileprov_scan(p);
+        changed = true;
+    }
+    return changed;
+}

@@ -1,0 +1,30 @@
+/* The file provider: a directory of manifests, read recursively (*.yaml, *.yml, *.json), watched
+ * with inotify and applied to the store file by file. A file that fails to parse keeps every
+ * object it held; an object that fails validation keeps its last valid version. */
+#ifndef TR_PROVIDER_FILE_H
+#define TR_PROVIDER_FILE_H
+
+#include <stdbool.h>
+
+struct tr_store;
+struct tr_fileprov;
+
+/* Creates a provider for dir feeding store. watch: also set up inotify. Returns NULL (errno
+ * set) when dir cannot be opened. Control thread only. */
+struct tr_fileprov *tr_fileprov_new(const char *dir, struct tr_store *store, bool watch);
+void tr_fileprov_free(struct tr_fileprov *p);
+/* Reads every file under the directory. Returns the number of problems found. */
+int tr_fileprov_scan(struct tr_fileprov *p);
+/* The inotify descriptor to poll for readability, or -1. */
+int tr_fileprov_fd(const struct tr_fileprov *p);
+/* Drains inotify events and re-reads what changed (or rescans after an overflow). Returns true
+ * when the store may have changed. */
+bool tr_fileprov_handle(struct tr_fileprov *p);
+
+/* Loads one file into the store now (add, replace, delete what it no longer holds).
+ * Exposed for tests. Returns the number of problems. */
+int tr_fileprov_load(struct tr_fileprov *p, const char *path);
+/* Forgets a file: deletes the objects it held. */
+void tr_fileprov_forget(struct tr_fileprov *p, const char *path);
+
+#endif

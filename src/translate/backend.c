@@ -1,0 +1,152 @@
+/* backendRefs: Services resolved to their ports and endpoints (EndpointSlices), with the
+ * reasons the spec gives when they do not resolve. */
+#include "translate/internal.h"
+#include "base/map.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* EndpointSlices by "ns/service" (label kubernetes.io/service-name), built once per run. */
+static struct tr_map *slice_index(struct tx *t)
+{
+    static const char key[] = "kubernetes.io/service-name";
+    struct tr_map *m = t->slices;
+    if (m)
+        return m;
+    m = TR_ANEW(t->a, struct tr_map);
+    tr_arena_on_reset(t->a, (tr_arena_cleanup_cb *)tr_map_dispose, m);
+    for (size_t i = 0; i < t->v->n[TR_KIND_ENDPOINTSLICE]; i++) {
+        struct tr_obj *s = t->v->objs[TR_KIND_ENDPOINTSLICE][i];
+        const char *svc = tr_node_gets(tr_node_path(s->root, "metadata.labels"), key);
+        if (!svc)
+            continue;
+        char k[600];
+        int kl = snprintf(k, sizeof(k), "%s/%s", s->ns, svc);
+        if (kl <= 0 || (size_t)kl >= sizeof(k))
+            continue;
+        struct tr_node *list = tr_map_get(m, k, (size_t)kl);
+        if (!list) {
+            list = tr_node_new(t->a, TR_N_SEQ);
+            tr_map_put(m, k, (size_t)kl, list);
+        }
+        struct tr_node *ref = tr_node_new(t->a, TR_N_INT);
+        ref->u.i = (int64_t)i;
+        tr_node_push(t->a, list, ref);
+    }
+    t->slices = m;
+    return m;
+}
+
+/* Endpoints of service svc for its port sp: slice ports are matched by the service port's name. */
+static void endpoints(struct tx *t, const struct tr_obj *svc, const struct tr_node *sp, struct tr_ir_backend *b)
+{
+    struct tr_map *idx = slice_index(t);
+    char k[600];
+    int kl = snprintf(k, sizeof(k), "%s/%s", svc->ns, svc->name);
+    const struct tr_node *list = kl > 0 && (size_t)kl < sizeof(k) ? tr_map_get(idx, k, (size_t)kl) : NULL;
+    const char *pname = str_or(tr_node_gets(sp, "name"), "");
+    size_t cap = 0;
+    for (size_t i = 0; i < tr_node_len(list); i++) {
+        const struct tr_obj *s = t->v->objs[TR_KIND_ENDPOINTSLICE][tr_node_at(list, i)->u.i];
+        const struct tr_node *eps = tr_node_get(s->root, "endpoints");
+        for (size_t j = 0; j < tr_node_len(eps); j++)
+            cap += tr_node_len(tr_node_get(tr_node_at(eps, j), "addresses"));
+    }
+    b->eps = TR_ANEWN(t->a, struct tr_ir_endpoint, cap + 1);
+    for (size_t i = 0; i < tr_node_len(list); i++) {
+        const struct tr_obj *s = t->v->objs[TR_KIND_ENDPOINTSLICE][tr_node_at(list, i)->u.i];
+        const struct tr_node *ports = tr_node_get(s->root, "ports");
+        int64_t port = -1;
+        for (size_t j = 0; j < tr_node_len(ports); j++) {
+            const struct tr_node *p = tr_node_at(ports, j);
+            if (strcmp(str_or(tr_node_gets(p, "name"), ""), pname) == 0)
+                port = tr_node_geti(p, "port", -1);
+        }
+        if (port < 0) {
+            /* No named match: a Service without a selector may list its port number directly. */
+            if (tr_node_len(ports) == 0)
+                port = tr_node_geti(sp, "targetPort", tr_node_geti(sp, "port", -1));
+            if (port < 0)
+                continue;
+        }
+        const struct tr_node *eps = tr_node_get(s->root, "endpoints");
+        for (size_t j = 0; j < tr_node_len(eps); j++) {
+            const struct tr_node *ep = tr_node_at(eps, j);
+            const struct tr_node *cond = tr_node_get(ep, "conditions");
+            bool ready = tr_node_getb(cond, "ready", true) && !tr_node_getb(cond, "terminating", false);
+            const struct tr_node *addrs = tr_node_get(ep, "addresses");
+            for (size_t k2 = 0; k2 < tr_node_len(addrs); k2++) {
+                const struct tr_node *ad = tr_node_at(addrs, k2);
+                if (ad->type != TR_N_STR)
+                    continue;
+                b->eps[b->neps++] = (struct tr_ir_endpoint){ad->u.s, (uint16_t)port, ready};
+            }
+        }
+    }
+}
+
+enum tr_reason tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node *refs,
+                           struct ir_backends *out, const char **msg)
+{
+    enum tr_reason first = TR_R__COUNT;
+    size_t n = tr_node_len(refs);
+    out->v = TR_ANEWN(t->a, struct tr_ir_backend, n + 1);
+    out->n = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct tr_node *r = tr_node_at(refs, i);
+        struct tr_ir_backend *b = &out->v[out->n++];
+        const char *group = str_or(tr_node_gets(r, "group"), "");
+        b->kind = str_or(tr_node_gets(r, "kind"), "Service");
+        b->name = str_or(tr_node_gets(r, "name"), "");
+        b->ns = str_or(tr_node_gets(r, "namespace"), route->ns);
+        b->port = (uint16_t)tr_node_geti(r, "port", 0);
+        b->weight = (uint32_t)tr_node_geti(r, "weight", 1);
+        b->filters = tr_node_get(r, "filters");
+        enum tr_reason why = TR_R__COUNT;
+        const char *m = NULL;
+        const struct tr_obj *svc = NULL;
+        const struct tr_node *sp = NULL;
+        if (group[0] || strcmp(b->kind, "Service") != 0) {
+            why = TR_R_INVALID_KIND;
+            m = tr_arena_printf(t->a, "backendRefs: kind %s%s%s is not supported (core Service is)", b->kind,
+                                group[0] ? "." : "", group);
+        } else if (strcmp(b->ns, route->ns) != 0 &&
+                   !tx_refgrant_allows(t, TR_GW_GROUP, tr_kind_name(route->kind), route->ns, "", "Service", b->ns,
+                                       b->name)) {
+            why = TR_R_REF_NOT_PERMITTED;
+            m = tr_arena_printf(t->a, "backendRefs: Service %s/%s is not permitted by any ReferenceGrant", b->ns,
+                                b->name);
+        } else if (!(svc = tr_view_find(t->v, TR_KIND_SERVICE, b->ns, b->name))) {
+            why = TR_R_BACKEND_NOT_FOUND;
+            m = tr_arena_printf(t->a, "backendRefs: Service %s/%s not found", b->ns, b->name);
+        } else {
+            const struct tr_node *ports = tr_node_path(svc->spec, "ports");
+            for (size_t j = 0; j < tr_node_len(ports) && !sp; j++)
+                if (tr_node_geti(tr_node_at(ports, j), "port", -1) == b->port)
+                    sp = tr_node_at(ports, j);
+            const char *type = tr_node_gets(svc->spec, "type");
+            if (!sp && !(type && strcmp(type, "ExternalName") == 0)) {
+                why = TR_R_BACKEND_NOT_FOUND;
+                m = tr_arena_printf(t->a, "backendRefs: Service %s/%s has no port %u", b->ns, b->name, b->port);
+            }
+        }
+        if (why != TR_R__COUNT) {
+            b->invalid = true;
+            if (first == TR_R__COUNT) {
+                first = why;
+                *msg = m;
+            }
+            continue;
+        }
+        b->app_protocol = tr_node_gets(sp, "appProtocol");
+        const char *ext = tr_node_gets(svc->spec, "externalName");
+        if (ext) {
+            b->eps = TR_ANEWN(t->a, struct tr_ir_endpoint, 1);
+            b->eps[0] = (struct tr_ir_endpoint){ext, b->port, true};
+            b->neps = 1;
+        } else {
+            endpoints(t, svc, sp, b);
+        }
+    }
+    return first;
+}

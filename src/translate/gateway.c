@@ -1,0 +1,664 @@
+/* GatewayClasses, Gateways, ListenerSets and their listeners: acceptance, conflicts, TLS
+ * references, addresses, and the status of each. Routes attach afterwards (route.c). */
+#include "translate/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const tr_supported_features[] = {
+    "BackendTLSPolicy",
+    "BackendTLSPolicySANValidation",
+    "GRPCRoute",
+    "Gateway",
+    "GatewayAddressEmpty",
+    "GatewayBackendClientCertificate",
+    "GatewayFrontendClientCertificateValidation",
+    "GatewayHTTPListenerIsolation",
+    "GatewayHTTPSListenerDetectMisdirectedRequests",
+    "GatewayPort8080",
+    "HTTPRoute",
+    "HTTPRoute303RedirectStatusCode",
+    "HTTPRoute307RedirectStatusCode",
+    "HTTPRoute308RedirectStatusCode",
+    "HTTPRouteBackendProtocolH2C",
+    "HTTPRouteBackendProtocolWebSocket",
+    "HTTPRouteBackendRequestHeaderModification",
+    "HTTPRouteBackendTimeout",
+    "HTTPRouteCORS",
+    "HTTPRouteDestinationPortMatching",
+    "HTTPRouteHostRewrite",
+    "HTTPRouteMethodMatching",
+    "HTTPRouteNamedRouteRule",
+    "HTTPRouteParentRefPort",
+    "HTTPRoutePathRedirect",
+    "HTTPRoutePathRewrite",
+    "HTTPRoutePortRedirect",
+    "HTTPRouteQueryParamMatching",
+    "HTTPRouteRequestMirror",
+    "HTTPRouteRequestMultipleMirrors",
+    "HTTPRouteRequestPercentageMirror",
+    "HTTPRouteRequestTimeout",
+    "HTTPRouteResponseHeaderModification",
+    "HTTPRouteRetry",
+    "HTTPRouteSchemeRedirect",
+    "ListenerSet",
+    "ReferenceGrant",
+    "TCPRoute",
+    "TLSRoute",
+    "TLSRouteModeMixed",
+    "TLSRouteModeTerminate",
+    "UDPRoute",
+    NULL,
+};
+
+/* --- GatewayClass --- */
+
+void tx_gatewayclasses(struct tx *t)
+{
+    const struct tr_view *v = t->v;
+    size_t n = v->n[TR_KIND_GATEWAYCLASS];
+    t->class_ours = TR_ANEWN(t->a, bool, n + 1);
+    t->class_accepted = TR_ANEWN(t->a, bool, n + 1);
+    for (size_t i = 0; i < n; i++) {
+        const struct tr_obj *gc = v->objs[TR_KIND_GATEWAYCLASS][i];
+        const char *ctl = tr_node_gets(gc->spec, "controllerName");
+        if (!ctl || strcmp(ctl, t->in->controller) != 0)
+            continue;
+        t->class_ours[i] = true;
+        struct conds cs = {0};
+        struct tr_node *params = tr_node_get(gc->spec, "parametersRef");
+        if (params) {
+            /* torii defines no parameters kind: any reference is one it cannot honour. */
+            cset(&cs, "Accepted", false, TR_R_INVALID_PARAMETERS,
+                 "torii takes no GatewayClass parameters; remove spec.parametersRef");
+        } else {
+            cset(&cs, "Accepted", true, TR_R_ACCEPTED, "Handled by torii");
+            t->class_accepted[i] = true;
+        }
+        cset(&cs, "SupportedVersion", true, TR_R_SUPPORTED_VERSION, "Gateway API v1.6.1");
+        struct tr_node *st = tr_node_new(t->a, TR_N_MAP);
+        tr_node_set(t->a, st, "conditions", conds_render(t->a, &cs, gc->generation));
+        struct tr_node *feats = tr_node_new(t->a, TR_N_SEQ);
+        for (const char *const *f = tr_supported_features; *f; f++) {
+            struct tr_node *m = tr_node_new(t->a, TR_N_MAP);
+            tr_node_set(t->a, m, "name", tr_node_str(t->a, *f));
+            tr_node_push(t->a, feats, m);
+        }
+        tr_node_set(t->a, st, "supportedFeatures", feats);
+        t->status[TR_KIND_GATEWAYCLASS][i] = st;
+    }
+}
+
+/* --- label selectors (metav1.LabelSelector) --- */
+
+static const char *label_of(const struct tr_node *labels, const char *key, const char *ns)
+{
+    const char *v = tr_node_gets(labels, key);
+    if (!v && strcmp(key, "kubernetes.io/metadata.name") == 0)
+        v = ns; /* set on every Namespace by the API server */
+    return v;
+}
+
+static bool in_values(const struct tr_node *values, const char *v)
+{
+    for (size_t i = 0; v && i < tr_node_len(values); i++) {
+        const struct tr_node *x = tr_node_at(values, i);
+        if (x->type == TR_N_STR && strcmp(x->u.s, v) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool selector_matches(const struct tr_node *sel, const struct tr_node *labels, const char *ns)
+{
+    const struct tr_node *ml = tr_node_get(sel, "matchLabels");
+    for (size_t i = 0; i < tr_node_len(ml); i++) {
+        const char *v = label_of(labels, ml->u.kv[i].key, ns);
+        if (!v || ml->u.kv[i].val->type != TR_N_STR || strcmp(v, ml->u.kv[i].val->u.s) != 0)
+            return false;
+    }
+    const struct tr_node *me = tr_node_get(sel, "matchExpressions");
+    for (size_t i = 0; i < tr_node_len(me); i++) {
+        const struct tr_node *e = tr_node_at(me, i);
+        const char *key = tr_node_gets(e, "key"), *op = tr_node_gets(e, "operator");
+        if (!key || !op)
+            return false;
+        const char *v = label_of(labels, key, ns);
+        const struct tr_node *vals = tr_node_get(e, "values");
+        bool ok = strcmp(op, "In") == 0            ? in_values(vals, v)
+                  : strcmp(op, "NotIn") == 0        ? !in_values(vals, v)
+                  : strcmp(op, "Exists") == 0       ? v != NULL
+                  : strcmp(op, "DoesNotExist") == 0 ? v == NULL
+                                                    : false;
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+bool tx_namespace_allowed(struct tx *t, const struct tr_node *rule, const char *def_from, const char *owner_ns,
+                          const char *ns)
+{
+    const char *from = str_or(tr_node_gets(rule, "from"), def_from);
+    if (strcmp(from, "All") == 0)
+        return true;
+    if (strcmp(from, "Same") == 0)
+        return strcmp(owner_ns, ns) == 0;
+    if (strcmp(from, "Selector") == 0) {
+        const struct tr_obj *nso = tr_view_find(t->v, TR_KIND_NAMESPACE, "", ns);
+        const struct tr_node *labels = nso ? tr_node_path(nso->root, "metadata.labels") : NULL;
+        return selector_matches(tr_node_get(rule, "selector"), labels, ns);
+    }
+    return false; /* None */
+}
+
+/* --- listeners --- */
+
+static const struct {
+    const char *name;
+    enum tr_proto proto;
+    const char *kinds[3];
+} protocols[] = {
+    {"HTTP", TR_PROTO_HTTP, {"HTTPRoute", "GRPCRoute", NULL}},
+    {"HTTPS", TR_PROTO_HTTPS, {"HTTPRoute", "GRPCRoute", NULL}},
+    {"TLS", TR_PROTO_TLS, {"TLSRoute", NULL}},
+    {"TCP", TR_PROTO_TCP, {"TCPRoute", NULL}},
+    {"UDP", TR_PROTO_UDP, {"UDPRoute", NULL}},
+};
+
+static char *msgf(struct tx *t, const char *fmt, const char *arg)
+{
+    return tr_arena_printf(t->a, fmt, arg);
+}
+
+/* certificateRefs of a Terminate listener: each a Secret (core group), in the owner's namespace
+ * or permitted by a ReferenceGrant, holding a usable key pair. */
+static void listener_certs(struct tx *t, struct lst *l, const struct tr_obj *owner)
+{
+    const struct tr_node *refs = tr_node_path(l->spec, "tls.certificateRefs");
+    size_t n = tr_node_len(refs);
+    l->certs = TR_ANEWN(t->a, const struct tr_obj *, n + 1);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct tr_node *r = tr_node_at(refs, i);
+        const char *group = str_or(tr_node_gets(r, "group"), "");
+        const char *kind = str_or(tr_node_gets(r, "kind"), "Secret");
+        const char *name = tr_node_gets(r, "name");
+        const char *ns = str_or(tr_node_gets(r, "namespace"), owner->ns);
+        if (group[0] || strcmp(kind, "Secret") != 0) {
+            cset(&l->conds, "ResolvedRefs", false, TR_R_INVALID_CERTIFICATE_REF,
+                 tr_arena_printf(t->a, "certificateRefs[%zu]: only core Secrets are supported, not %s%s%s", i,
+                                 kind, group[0] ? "." : "", group));
+            l->refs_ok = false;
+            continue;
+        }
+        if (strcmp(ns, owner->ns) != 0 &&
+            !tx_refgrant_allows(t, TR_GW_GROUP, tr_kind_name(owner->kind), owner->ns, "", "Secret", ns, name)) {
+            cset(&l->conds, "ResolvedRefs", false, TR_R_REF_NOT_PERMITTED,
+                 tr_arena_printf(t->a, "certificateRefs[%zu]: Secret %s/%s is not permitted by any ReferenceGrant", i,
+                                 ns, name));
+            l->refs_ok = false;
+            continue;
+        }
+        const struct tr_obj *sec = tr_view_find(t->v, TR_KIND_SECRET, ns, name);
+        const char *why = sec ? tx_tls_secret_problem(sec) : "Secret not found";
+        if (why) {
+            cset(&l->conds, "ResolvedRefs", false, TR_R_INVALID_CERTIFICATE_REF,
+                 tr_arena_printf(t->a, "certificateRefs[%zu]: %s/%s: %s", i, ns, name, why));
+            l->refs_ok = false;
+            continue;
+        }
+        l->certs[k++] = sec;
+    }
+}
+
+/* Frontend client-certificate validation: caCertificateRefs must be ConfigMaps (or Secrets)
+ * with a CA bundle. */
+static void listener_frontend(struct tx *t, struct lst *l, const struct tr_obj *owner, const struct tr_node *validation)
+{
+    const struct tr_node *refs = tr_node_get(validation, "caCertificateRefs");
+    for (size_t i = 0; i < tr_node_len(refs); i++) {
+        const struct tr_node *r = tr_node_at(refs, i);
+        const char *group = str_or(tr_node_gets(r, "group"), "");
+        const char *kind = str_or(tr_node_gets(r, "kind"), "");
+        const char *name = tr_node_gets(r, "name");
+        const char *ns = str_or(tr_node_gets(r, "namespace"), owner->ns);
+        int k = strcmp(kind, "ConfigMap") == 0 ? TR_KIND_CONFIGMAP : strcmp(kind, "Secret") == 0 ? TR_KIND_SECRET : -1;
+        if (group[0] || k < 0) {
+            cset(&l->conds, "ResolvedRefs", false, TR_R_INVALID_CA_CERTIFICATE_KIND,
+                 tr_arena_printf(t->a, "caCertificateRefs[%zu]: unsupported kind %s", i, kind));
+            l->refs_ok = false;
+            continue;
+        }
+        if (strcmp(ns, owner->ns) != 0 &&
+            !tx_refgrant_allows(t, TR_GW_GROUP, tr_kind_name(owner->kind), owner->ns, "", kind, ns, name)) {
+            cset(&l->conds, "ResolvedRefs", false, TR_R_REF_NOT_PERMITTED,
+                 tr_arena_printf(t->a, "caCertificateRefs[%zu]: %s %s/%s is not permitted by any ReferenceGrant", i,
+                                 kind, ns, name));
+            l->refs_ok = false;
+            continue;
+        }
+        const struct tr_obj *o = tr_view_find(t->v, (enum tr_kind)k, ns, name);
+        const char *why = o ? tx_ca_bundle_problem(o, "ca.crt") : "not found";
+        if (why) {
+            cset(&l->conds, "ResolvedRefs", false, TR_R_INVALID_CA_CERTIFICATE_REF,
+                 tr_arena_printf(t->a, "caCertificateRefs[%zu]: %s %s/%s: %s", i, kind, ns, name, why));
+            l->refs_ok = false;
+        }
+    }
+}
+
+/* The per-port frontend validation that applies to listener l, if any (spec.tls.frontend). */
+static const struct tr_node *frontend_validation(const struct gw *g, const struct lst *l)
+{
+    const struct tr_node *fe = tr_node_path(g->obj->spec, "tls.frontend");
+    if (!fe)
+        return NULL;
+    const struct tr_node *per = tr_node_get(fe, "perPort");
+    for (size_t i = 0; i < tr_node_len(per); i++) {
+        const struct tr_node *p = tr_node_at(per, i);
+        if (tr_node_geti(p, "port", -1) == l->port)
+            return tr_node_path(p, "tls.validation");
+    }
+    return tr_node_path(fe, "default.validation");
+}
+
+static void listener_init(struct tx *t, struct lst *l, struct gw *g, struct lset *set, const struct tr_node *spec)
+{
+    const struct tr_obj *owner = set ? set->obj : g->obj;
+    l->gw = g;
+    l->set = set;
+    l->spec = spec;
+    l->name = tr_node_gets(spec, "name");
+    l->hostname = tr_node_gets(spec, "hostname");
+    l->port = (int)tr_node_geti(spec, "port", 0);
+    l->refs_ok = true;
+    const char *proto = str_or(tr_node_gets(spec, "protocol"), "");
+    const char *const *kinds = NULL;
+    for (size_t i = 0; i < TR_ARRAY_LEN(protocols); i++) {
+        if (strcmp(protocols[i].name, proto) == 0) {
+            l->proto = protocols[i].proto;
+            l->proto_ok = true;
+            kinds = protocols[i].kinds;
+        }
+    }
+    cset(&l->conds, "Accepted", true, TR_R_ACCEPTED, "Listener is valid");
+    cset(&l->conds, "Programmed", true, TR_R_PROGRAMMED, "Listener is serving");
+    cset(&l->conds, "ResolvedRefs", true, TR_R_RESOLVED_REFS, "All references resolved");
+    cset(&l->conds, "Conflicted", false, TR_R_NO_CONFLICTS, "No conflicts");
+    if (!l->proto_ok) {
+        cset(&l->conds, "Accepted", false, TR_R_UNSUPPORTED_PROTOCOL,
+             msgf(t, "protocol %s is not supported (HTTP, HTTPS, TLS, TCP, UDP are)", proto));
+        cset(&l->conds, "Programmed", false, TR_R_INVALID, "Listener is not valid");
+        return;
+    }
+    l->accepted = true;
+
+    /* allowedRoutes.kinds: keep those this protocol serves; any other is InvalidRouteKinds. */
+    const struct tr_node *want = tr_node_path(spec, "allowedRoutes.kinds");
+    if (tr_node_len(want)) {
+        for (size_t i = 0; i < tr_node_len(want); i++) {
+            const struct tr_node *k = tr_node_at(want, i);
+            const char *group = str_or(tr_node_gets(k, "group"), TR_GW_GROUP);
+            const char *kind = str_or(tr_node_gets(k, "kind"), "");
+            bool ok = false;
+            for (const char *const *s = kinds; *s && !ok; s++)
+                ok = strcmp(group, TR_GW_GROUP) == 0 && strcmp(kind, *s) == 0;
+            bool dup = false;
+            for (int j = 0; j < l->nkinds; j++)
+                dup |= strcmp(l->kinds[j], kind) == 0;
+            if (ok && !dup && l->nkinds < 3)
+                l->kinds[l->nkinds++] = tr_arena_strdup(t->a, kind);
+            else if (!ok) {
+                cset(&l->conds, "ResolvedRefs", false, TR_R_INVALID_ROUTE_KINDS,
+                     tr_arena_printf(t->a, "route kind %s/%s is not supported on a %s listener", group, kind, proto));
+                l->refs_ok = false;
+            }
+        }
+    } else {
+        for (const char *const *s = kinds; *s; s++)
+            l->kinds[l->nkinds++] = *s;
+    }
+
+    const char *mode = str_or(tr_node_path(spec, "tls.mode") ? tr_node_gets(tr_node_get(spec, "tls"), "mode") : NULL,
+                              "Terminate");
+    if (l->proto == TR_PROTO_HTTPS || l->proto == TR_PROTO_TLS) {
+        l->passthrough = strcmp(mode, "Passthrough") == 0;
+        if (l->proto == TR_PROTO_HTTPS && l->passthrough) {
+            cset(&l->conds, "Accepted", false, TR_R_UNSUPPORTED_VALUE, "HTTPS listeners terminate TLS");
+            l->accepted = false;
+        } else if (!l->passthrough) {
+            listener_certs(t, l, owner);
+            const struct tr_node *val = set ? NULL : frontend_validation(g, l);
+            if (val)
+                listener_frontend(t, l, owner, val);
+        }
+    }
+    if (!l->refs_ok)
+        cset(&l->conds, "Programmed", false, TR_R_INVALID, "Listener has unresolved references");
+    if (!l->accepted)
+        cset(&l->conds, "Programmed", false, TR_R_INVALID, "Listener is not valid");
+}
+
+/* Listeners share a port only when the protocol can tell them apart: HTTP by Host, HTTPS and
+ * TLS by SNI; UDP has its own port space. */
+static int transport_class(const struct lst *l)
+{
+    switch (l->proto) {
+    case TR_PROTO_HTTP:
+        return 0;
+    case TR_PROTO_HTTPS:
+    case TR_PROTO_TLS:
+        return 1;
+    case TR_PROTO_TCP:
+        return 2;
+    case TR_PROTO_UDP:
+        return 3;
+    }
+    return 4;
+}
+
+static void conflict(struct lst *l, enum tr_reason r, const char *msg)
+{
+    l->conflicted = true;
+    l->accepted = false;
+    cset(&l->conds, "Conflicted", true, r, msg);
+    cset(&l->conds, "Accepted", false, r, msg);
+    cset(&l->conds, "Programmed", false, r, msg);
+}
+
+/* Listeners in precedence order: the Gateway's own, then each ListenerSet's (sets ordered by
+ * creation, then namespace/name). A listener that collides with one before it loses; two of
+ * the same owner both lose (neither has precedence). */
+static void resolve_conflicts(struct gw *g)
+{
+    size_t total = g->nl;
+    for (size_t s = 0; s < g->nsets; s++)
+        total += g->sets[s]->nl;
+    struct lst **all = calloc(total ? total : 1, sizeof(*all));
+    size_t n = 0;
+    for (size_t i = 0; i < g->nl; i++)
+        all[n++] = &g->l[i];
+    for (size_t s = 0; s < g->nsets; s++)
+        for (size_t i = 0; i < g->sets[s]->nl; i++)
+            all[n++] = &g->sets[s]->l[i];
+    for (size_t i = 0; i < n; i++) {
+        struct lst *li = all[i];
+        if (!li->proto_ok || li->conflicted)
+            continue;
+        for (size_t j = 0; j < i; j++) {
+            struct lst *lj = all[j];
+            if (!lj->proto_ok || lj->port != li->port || (lj->conflicted && lj->set != li->set))
+                continue;
+            int ci = transport_class(li), cj = transport_class(lj);
+            if ((ci == 3) != (cj == 3))
+                continue; /* UDP and TCP ports are different ports */
+            enum tr_reason r;
+            if (ci != cj)
+                r = TR_R_PROTOCOL_CONFLICT;
+            else if (strcmp(str_or(li->hostname, ""), str_or(lj->hostname, "")) == 0)
+                r = TR_R_HOSTNAME_CONFLICT;
+            else if (ci == 2 || ci == 3)
+                r = TR_R_HOSTNAME_CONFLICT; /* TCP/UDP cannot tell hostnames apart */
+            else
+                continue;
+            const char *msg = r == TR_R_PROTOCOL_CONFLICT ? "Another listener on this port uses an incompatible protocol"
+                                                          : "Another listener on this port has the same hostname";
+            conflict(li, r, msg);
+            if (lj->set == li->set)
+                conflict(lj, r, msg);
+            break;
+        }
+    }
+    free(all);
+}
+
+struct gw *tx_gw_of(struct tx *t, const struct tr_obj *gw)
+{
+    long i = tr_view_index(t->v, gw);
+    return i < 0 ? NULL : &t->gws[i];
+}
+
+static int cmp_lset(const void *a, const void *b)
+{
+    const struct lset *x = *(struct lset *const *)a, *y = *(struct lset *const *)b;
+    if (x->obj->created != y->obj->created)
+        return x->obj->created < y->obj->created ? -1 : 1;
+    int c = strcmp(x->obj->ns, y->obj->ns);
+    return c ? c : strcmp(x->obj->name, y->obj->name);
+}
+
+/* spec.addresses: IPAddress entries are used as given; an entry with no value asks for an
+ * allocated one (GatewayAddressEmpty); other types are not supported. */
+static void gateway_addresses(struct tx *t, struct gw *g)
+{
+    const struct tr_node *addrs = tr_node_get(g->obj->spec, "addresses");
+    for (size_t i = 0; i < tr_node_len(addrs); i++) {
+        const struct tr_node *a = tr_node_at(addrs, i);
+        const char *type = str_or(tr_node_gets(a, "type"), "IPAddress");
+        const char *value = tr_node_gets(a, "value");
+        if (strcmp(type, "IPAddress") != 0) {
+            cset(&g->conds, "Accepted", false, TR_R_UNSUPPORTED_ADDRESS,
+                 msgf(t, "address type %s is not supported (IPAddress is)", type));
+            g->accepted = false;
+            return;
+        }
+        if (value && value[0] && !g->addr) {
+            g->addr = value;
+            g->addr_type = "IPAddress";
+        }
+    }
+    if (!g->addr && t->in->alloc_address) {
+        g->addr = t->in->alloc_address(t->in->ud, g->obj);
+        g->addr_type = "IPAddress";
+    }
+}
+
+void tx_gateways(struct tx *t)
+{
+    const struct tr_view *v = t->v;
+    size_t ngw = v->n[TR_KIND_GATEWAY], nls = v->n[TR_KIND_LISTENERSET];
+    t->gws = TR_ANEWN(t->a, struct gw, ngw + 1);
+    t->lsets = TR_ANEWN(t->a, struct lset, nls + 1);
+    for (size_t i = 0; i < ngw; i++) {
+        struct gw *g = &t->gws[i];
+        g->obj = v->objs[TR_KIND_GATEWAY][i];
+        const struct tr_obj *gc = tr_view_find(v, TR_KIND_GATEWAYCLASS, "", str_or(tr_node_gets(g->obj->spec, "gatewayClassName"), ""));
+        long ci = gc ? tr_view_index(v, gc) : -1;
+        g->ours = ci >= 0 && t->class_ours[ci] && t->class_accepted[ci];
+        if (!g->ours)
+            continue;
+        g->accepted = true;
+        cset(&g->conds, "Accepted", true, TR_R_ACCEPTED, "Gateway is accepted");
+        cset(&g->conds, "Programmed", true, TR_R_PROGRAMMED, "Gateway is programmed");
+        const struct tr_node *ls = tr_node_get(g->obj->spec, "listeners");
+        g->nl = tr_node_len(ls);
+        g->l = TR_ANEWN(t->a, struct lst, g->nl + 1);
+        for (size_t j = 0; j < g->nl; j++)
+            listener_init(t, &g->l[j], g, NULL, tr_node_at(ls, j));
+        if (tr_node_path(g->obj->spec, "infrastructure.parametersRef")) {
+            cset(&g->conds, "Accepted", false, TR_R_INVALID_PARAMETERS,
+                 "torii takes no Gateway parameters; remove spec.infrastructure.parametersRef");
+            g->accepted = false;
+        }
+        gateway_addresses(t, g);
+    }
+
+    /* ListenerSets: a parent Gateway of ours that allows them from this namespace. */
+    for (size_t i = 0; i < nls; i++) {
+        struct lset *s = &t->lsets[i];
+        s->obj = v->objs[TR_KIND_LISTENERSET][i];
+        const struct tr_node *pr = tr_node_get(s->obj->spec, "parentRef");
+        const char *kind = str_or(tr_node_gets(pr, "kind"), "Gateway");
+        const char *group = str_or(tr_node_gets(pr, "group"), TR_GW_GROUP);
+        const char *ns = str_or(tr_node_gets(pr, "namespace"), s->obj->ns);
+        const struct tr_obj *po = strcmp(kind, "Gateway") == 0 && strcmp(group, TR_GW_GROUP) == 0
+                                      ? tr_view_find(v, TR_KIND_GATEWAY, ns, str_or(tr_node_gets(pr, "name"), ""))
+                                      : NULL;
+        struct gw *g = po ? tx_gw_of(t, po) : NULL;
+        if (!g || !g->ours)
+            continue;
+        s->ours = true;
+        s->gw = g;
+        const struct tr_node *ls = tr_node_get(s->obj->spec, "listeners");
+        s->nl = tr_node_len(ls);
+        s->l = TR_ANEWN(t->a, struct lst, s->nl + 1);
+        for (size_t j = 0; j < s->nl; j++)
+            listener_init(t, &s->l[j], g, s, tr_node_at(ls, j));
+        const struct tr_node *allowed = tr_node_path(g->obj->spec, "allowedListeners.namespaces");
+        if (!tx_namespace_allowed(t, allowed, "None", g->obj->ns, s->obj->ns)) {
+            cset(&s->conds, "Accepted", false, TR_R_NOT_ALLOWED, "The parent Gateway does not allow ListenerSets from this namespace");
+            cset(&s->conds, "Programmed", false, TR_R_NOT_ALLOWED, "The parent Gateway does not allow ListenerSets from this namespace");
+            for (size_t j = 0; j < s->nl; j++) {
+                s->l[j].accepted = false;
+                cset(&s->l[j].conds, "Accepted", false, TR_R_NOT_ALLOWED, "ListenerSet not allowed");
+                cset(&s->l[j].conds, "Programmed", false, TR_R_NOT_ALLOWED, "ListenerSet not allowed");
+            }
+            continue;
+        }
+        if (!g->accepted) {
+            cset(&s->conds, "Accepted", false, TR_R_PARENT_NOT_ACCEPTED, "The parent Gateway is not accepted");
+            cset(&s->conds, "Programmed", false, TR_R_PARENT_NOT_ACCEPTED, "The parent Gateway is not accepted");
+            continue;
+        }
+        s->accepted = true;
+    }
+    for (size_t i = 0; i < ngw; i++) {
+        struct gw *g = &t->gws[i];
+        if (!g->ours)
+            continue;
+        size_t k = 0;
+        for (size_t j = 0; j < nls; j++)
+            k += t->lsets[j].gw == g && t->lsets[j].accepted;
+        g->sets = TR_ANEWN(t->a, struct lset *, k + 1);
+        for (size_t j = 0; j < nls; j++)
+            if (t->lsets[j].gw == g && t->lsets[j].accepted)
+                g->sets[g->nsets++] = &t->lsets[j];
+        qsort(g->sets, g->nsets, sizeof(*g->sets), cmp_lset);
+        resolve_conflicts(g);
+    }
+    /* A ListenerSet with no usable listener is not accepted after all. */
+    for (size_t i = 0; i < nls; i++) {
+        struct lset *s = &t->lsets[i];
+        if (!s->accepted)
+            continue;
+        size_t ok = 0;
+        for (size_t j = 0; j < s->nl; j++)
+            ok += s->l[j].accepted;
+        if (ok == 0) {
+            s->accepted = false;
+            cset(&s->conds, "Accepted", false, TR_R_LISTENERS_NOT_VALID, "No listener of this ListenerSet is valid");
+            cset(&s->conds, "Programmed", false, TR_R_LISTENERS_NOT_VALID, "No listener of this ListenerSet is valid");
+        } else {
+            cset(&s->conds, "Accepted", true, ok == s->nl ? TR_R_ACCEPTED : TR_R_LISTENERS_NOT_VALID,
+                 ok == s->nl ? "ListenerSet is accepted" : "Some listeners are not valid");
+            cset(&s->conds, "Programmed", true, TR_R_PROGRAMMED, "ListenerSet is programmed");
+        }
+    }
+}
+
+/* --- status --- */
+
+static struct tr_node *supported_kinds(struct tx *t, const struct lst *l)
+{
+    struct tr_node *seq = tr_node_new(t->a, TR_N_SEQ);
+    if (!l->proto_ok)
+        return seq;
+    for (int i = 0; i < l->nkinds; i++) {
+        struct tr_node *m = tr_node_new(t->a, TR_N_MAP);
+        tr_node_set(t->a, m, "group", tr_node_str(t->a, TR_GW_GROUP));
+        tr_node_set(t->a, m, "kind", tr_node_str(t->a, l->kinds[i]));
+        tr_node_push(t->a, seq, m);
+    }
+    return seq;
+}
+
+static struct tr_node *listener_statuses(struct tx *t, struct lst *ls, size_t n, int64_t gen)
+{
+    struct tr_node *seq = tr_node_new(t->a, TR_N_SEQ);
+    for (size_t i = 0; i < n; i++) {
+        struct lst *l = &ls[i];
+        struct tr_node *m = tr_node_new(t->a, TR_N_MAP);
+        tr_node_set(t->a, m, "name", tr_node_str(t->a, str_or(l->name, "")));
+        tr_node_set(t->a, m, "supportedKinds", supported_kinds(t, l));
+        tr_node_set(t->a, m, "attachedRoutes", tr_node_int(t->a, l->attached));
+        tr_node_set(t->a, m, "conditions", conds_render(t->a, &l->conds, gen));
+        tr_node_push(t->a, seq, m);
+    }
+    return seq;
+}
+
+/* Programmed tells whether the sockets are really bound: ask the binder. */
+static void programmed_from_binds(struct tx *t, struct gw *g, struct lst *ls, size_t n, size_t *bound)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct lst *l = &ls[i];
+        if (!l->accepted || !l->refs_ok)
+            continue;
+        const char *why = g->addr && t->in->bind_error
+                               ? t->in->bind_error(t->in->ud, g->addr, (uint16_t)l->port, l->proto == TR_PROTO_UDP)
+                               : NULL;
+        if (!g->addr)
+            why = "no address assigned";
+        if (why) {
+            cset(&l->conds, "Programmed", false, TR_R_PENDING, tr_arena_printf(t->a, "cannot listen: %s", why));
+        } else {
+            (*bound)++;
+        }
+    }
+}
+
+void tx_gateway_status(struct tx *t)
+{
+    const struct tr_view *v = t->v;
+    for (size_t i = 0; i < v->n[TR_KIND_GATEWAY]; i++) {
+        struct gw *g = &t->gws[i];
+        if (!g->ours)
+            continue;
+        size_t valid = 0, bound = 0;
+        for (size_t j = 0; j < g->nl; j++)
+            valid += g->l[j].accepted;
+        programmed_from_binds(t, g, g->l, g->nl, &bound);
+        for (size_t s = 0; s < g->nsets; s++)
+            programmed_from_binds(t, g, g->sets[s]->l, g->sets[s]->nl, &bound);
+        if (g->accepted && valid < g->nl) {
+            bool none = valid == 0 && g->nl > 0;
+            cset(&g->conds, "Accepted", !none, TR_R_LISTENERS_NOT_VALID,
+                 none ? "No listener is valid" : "Some listeners are not valid");
+            if (none)
+                g->accepted = false;
+        }
+        if (!g->accepted) {
+            cset(&g->conds, "Programmed", false, TR_R_INVALID, "Gateway is not accepted");
+        } else if (!g->addr) {
+            cset(&g->conds, "Programmed", false, TR_R_ADDRESS_NOT_ASSIGNED, "No address could be assigned");
+        } else if (bound == 0 && (valid > 0 || g->nsets > 0)) {
+            cset(&g->conds, "Programmed", false, TR_R_ADDRESS_NOT_USABLE,
+                 tr_arena_printf(t->a, "Cannot listen on %s", g->addr));
+        }
+        struct tr_node *st = tr_node_new(t->a, TR_N_MAP);
+        if (g->addr) {
+            struct tr_node *addrs = tr_node_new(t->a, TR_N_SEQ);
+            struct tr_node *m = tr_node_new(t->a, TR_N_MAP);
+            tr_node_set(t->a, m, "type", tr_node_str(t->a, g->addr_type));
+            tr_node_set(t->a, m, "value", tr_node_str(t->a, g->addr));
+            tr_node_push(t->a, addrs, m);
+            tr_node_set(t->a, st, "addresses", addrs);
+        }
+        tr_node_set(t->a, st, "conditions", conds_render(t->a, &g->conds, g->obj->generation));
+        tr_node_set(t->a, st, "listeners", listener_statuses(t, g->l, g->nl, g->obj->generation));
+        if (g->nsets)
+            tr_node_set(t->a, st, "attachedListenerSets", tr_node_int(t->a, (int64_t)g->nsets));
+        t->status[TR_KIND_GATEWAY][i] = st;
+    }
+    for (size_t i = 0; i < v->n[TR_KIND_LISTENERSET]; i++) {
+        struct lset *s = &t->lsets[i];
+        if (!s->ours)
+            continue;
+        struct tr_node *st = tr_node_new(t->a, TR_N_MAP);
+        tr_node_set(t->a, st, "conditions", conds_render(t->a, &s->conds, s->obj->generation));
+        tr_node_set(t->a, st, "listeners", listener_statuses(t, s->l, s->nl, s->obj->generation));
+        t->status[TR_KIND_LISTENERSET][i] = st;
+    }
+}

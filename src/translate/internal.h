@@ -1,0 +1,192 @@
+/* Shared by the translate modules only. */
+#ifndef TR_TRANSLATE_INTERNAL_H
+#define TR_TRANSLATE_INTERNAL_H
+
+#include "api/kind.h"
+#include "api/object.h"
+#include "base/arena.h"
+#include "base/mem.h"
+#include "base/node.h"
+#include "ir/ir.h"
+#include "store/store.h"
+#include "translate/translate.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* The spec's condition reasons (gateway.networking.k8s.io apis/v1 *_types.go). */
+#define TR_REASONS(X)                                                                              \
+    X(ACCEPTED, "Accepted")                                                                        \
+    X(PROGRAMMED, "Programmed")                                                                    \
+    X(RESOLVED_REFS, "ResolvedRefs")                                                               \
+    X(INVALID, "Invalid")                                                                          \
+    X(PENDING, "Pending")                                                                          \
+    X(INVALID_PARAMETERS, "InvalidParameters")                                                     \
+    X(UNSUPPORTED_VERSION, "UnsupportedVersion")                                                   \
+    X(SUPPORTED_VERSION, "SupportedVersion")                                                       \
+    X(LISTENERS_NOT_VALID, "ListenersNotValid")                                                    \
+    X(UNSUPPORTED_ADDRESS, "UnsupportedAddress")                                                   \
+    X(ADDRESS_NOT_ASSIGNED, "AddressNotAssigned")                                                  \
+    X(ADDRESS_NOT_USABLE, "AddressNotUsable")                                                      \
+    X(NO_RESOURCES, "NoResources")                                                                 \
+    X(UNSUPPORTED_PROTOCOL, "UnsupportedProtocol")                                                 \
+    X(INVALID_ROUTE_KINDS, "InvalidRouteKinds")                                                    \
+    X(INVALID_CERTIFICATE_REF, "InvalidCertificateRef")                                            \
+    X(REF_NOT_PERMITTED, "RefNotPermitted")                                                        \
+    X(HOSTNAME_CONFLICT, "HostnameConflict")                                                       \
+    X(PROTOCOL_CONFLICT, "ProtocolConflict")                                                       \
+    X(NO_CONFLICTS, "NoConflicts")                                                                 \
+    X(NOT_ALLOWED_BY_LISTENERS, "NotAllowedByListeners")                                           \
+    X(NO_MATCHING_LISTENER_HOSTNAME, "NoMatchingListenerHostname")                                 \
+    X(NO_MATCHING_PARENT, "NoMatchingParent")                                                      \
+    X(UNSUPPORTED_VALUE, "UnsupportedValue")                                                       \
+    X(BACKEND_NOT_FOUND, "BackendNotFound")                                                        \
+    X(INVALID_KIND, "InvalidKind")                                                                 \
+    X(INCOMPATIBLE_FILTERS, "IncompatibleFilters")                                                 \
+    X(NOT_ALLOWED, "NotAllowed")                                                                   \
+    X(PARENT_NOT_ACCEPTED, "ParentNotAccepted")                                                    \
+    X(LISTENER_CONFLICT, "ListenerConflict")                                                       \
+    X(CONFLICTED, "Conflicted")                                                                    \
+    X(NO_VALID_CA_CERTIFICATE, "NoValidCACertificate")                                             \
+    X(INVALID_CA_CERTIFICATE_REF, "InvalidCACertificateRef")                                       \
+    X(INVALID_CA_CERTIFICATE_KIND, "InvalidKind")                                                  \
+    X(TARGET_NOT_FOUND, "TargetNotFound")                                                          \
+    X(INVALID_CLIENT_CERT_REF, "InvalidClientCertificateRef")                                      \
+    X(INVALID_BACKEND_CLIENT_CERT, "InvalidClientCertificateRef")                                  \
+    X(UNSUPPORTED_FEATURE, "UnsupportedValue")
+
+#define TR_REASON_ENUM(id, s) TR_R_##id,
+enum tr_reason { TR_REASONS(TR_REASON_ENUM) TR_R__COUNT };
+#undef TR_REASON_ENUM
+const char *tr_reason_str(enum tr_reason r);
+
+struct cond {
+    const char *type;
+    bool status;
+    enum tr_reason reason;
+    const char *msg;
+};
+
+#define MAX_CONDS 8
+struct conds {
+    struct cond c[MAX_CONDS];
+    int n;
+};
+
+/* Sets (or replaces) the condition of that type. msg is copied into the arena by the caller if
+ * it is not static. */
+void cset(struct conds *cs, const char *type, bool status, enum tr_reason reason, const char *msg);
+const struct cond *cget(const struct conds *cs, const char *type);
+struct tr_node *conds_render(struct tr_arena *a, const struct conds *cs, int64_t generation);
+
+struct gw;
+struct tr_map;
+struct lset;
+
+/* A listener, of a Gateway or of a ListenerSet. */
+struct lst {
+    struct gw *gw;
+    struct lset *set; /* NULL for the Gateway's own listeners */
+    const struct tr_node *spec;
+    const char *name;
+    const char *hostname; /* NULL when unset */
+    int port;
+    enum tr_proto proto;
+    bool proto_ok;
+    const char *kinds[4]; /* supported route kinds, NULL-terminated */
+    int nkinds;
+    struct conds conds;
+    bool accepted;   /* may take routes */
+    bool conflicted;
+    bool refs_ok;
+    int attached;
+    const struct tr_obj **certs; /* resolved TLS Secrets, NULL-terminated */
+    bool passthrough;
+    struct tr_ir_listener *ir;
+    size_t rules_cap; /* capacity of ir->rules */
+};
+
+struct gw {
+    const struct tr_obj *obj;
+    bool ours;
+    struct lst *l; /* own listeners, spec order */
+    size_t nl;
+    struct lset **sets; /* accepted ListenerSets, precedence order */
+    size_t nsets;
+    const char *addr; /* the address it serves on, or NULL */
+    const char *addr_type;
+    struct conds conds;
+    bool accepted;
+};
+
+struct lset {
+    const struct tr_obj *obj;
+    struct gw *gw; /* the parent, when ours */
+    bool ours, accepted;
+    struct lst *l;
+    size_t nl;
+    struct conds conds;
+};
+
+struct tx {
+    const struct tr_tx_input *in;
+    const struct tr_view *v;
+    struct tr_arena *a;
+    struct tr_node **status[TR_KIND__COUNT]; /* parallel to v->objs */
+    bool *class_ours;                         /* per GatewayClass */
+    bool *class_accepted;
+    struct gw *gws;     /* per Gateway */
+    struct lset *lsets; /* per ListenerSet */
+    struct tr_ir *ir;
+    struct tr_map *slices; /* EndpointSlices by "ns/service", built on first use */
+};
+
+/* gateway.c */
+void tx_gatewayclasses(struct tx *t);
+void tx_gateways(struct tx *t);
+void tx_gateway_status(struct tx *t);
+struct gw *tx_gw_of(struct tx *t, const struct tr_obj *gw);
+
+/* Does a {from: All|Same|Selector|None, selector} rule admit namespace ns, seen from owner_ns?
+ * def_from applies when the rule has no from. */
+bool tx_namespace_allowed(struct tx *t, const struct tr_node *rule, const char *def_from, const char *owner_ns,
+                          const char *ns);
+
+/* route.c: attachment, parent status; backend.c: backendRefs */
+void tx_routes(struct tx *t, enum tr_kind kind);
+struct ir_backends {
+    struct tr_ir_backend *v;
+    size_t n;
+};
+/* Resolves rule->backendRefs of route into out; returns the ResolvedRefs outcome: TR_R__COUNT
+ * when all resolve, else the reason of the first that does not (msg set). */
+enum tr_reason tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node *refs,
+                           struct ir_backends *out, const char **msg);
+
+/* refgrant.c */
+bool tx_refgrant_allows(struct tx *t, const char *from_group, const char *from_kind, const char *from_ns,
+                        const char *to_group, const char *to_kind, const char *to_ns, const char *to_name);
+
+/* policy.c */
+void tx_policies(struct tx *t);
+
+/* ir.c */
+void tx_ir_build(struct tx *t);
+void tx_ir_add_rule(struct tx *t, struct lst *l, const struct tr_ir_rule *rule);
+
+/* hostnames */
+/* Listener.hostname vs a route hostname: returns the narrower of the two when they intersect,
+ * else NULL. NULL listener hostname matches everything. */
+const char *tx_host_intersect(const char *listener, const char *route);
+
+/* tls.c: is the Secret a usable kubernetes.io/tls pair? NULL when it is, else why not. */
+const char *tx_tls_secret_problem(const struct tr_obj *secret);
+/* Is data[key] of a ConfigMap (or Secret) a PEM CA bundle? NULL when usable, else why not. */
+const char *tx_ca_bundle_problem(const struct tr_obj *obj, const char *key);
+
+static inline const char *str_or(const char *s, const char *def)
+{
+    return s ? s : def;
+}
+
+#endif

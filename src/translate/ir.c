@@ -1,0 +1,219 @@
+/* Building the IR from the judged listeners, and rendering it for golden files and dumps. */
+#include "translate/internal.h"
+#include "ir/ir.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char *tr_proto_name(enum tr_proto p)
+{
+    static const char *const names[] = {"HTTP", "HTTPS", "TLS", "TCP", "UDP"};
+    return names[p];
+}
+
+/* Rules are appended per listener while routes attach; the array lives in the arena and
+ * doubles, so the copies stay small. */
+void tx_ir_add_rule(struct tx *t, struct lst *l, const struct tr_ir_rule *rule)
+{
+    if (!l->ir)
+        l->ir = TR_ANEW(t->a, struct tr_ir_listener);
+    struct tr_ir_listener *il = l->ir;
+    if (il->nrules == l->rules_cap) {
+        l->rules_cap = l->rules_cap ? l->rules_cap * 2 : 4;
+        struct tr_ir_rule *grown = TR_ANEWN(t->a, struct tr_ir_rule, l->rules_cap);
+        if (il->nrules)
+            memcpy(grown, il->rules, il->nrules * sizeof(*grown));
+        il->rules = grown;
+    }
+    il->rules[il->nrules++] = *rule;
+}
+
+/* Route precedence across routes (HTTPRoute docs): the oldest route first, then by
+ * namespace/name; rules keep their order within a route. Matches are ordered by the data
+ * plane's compiled matcher. */
+static int cmp_rule(const void *a, const void *b)
+{
+    const struct tr_ir_rule *x = a, *y = b;
+    if (x->route->created != y->route->created)
+        return x->route->created < y->route->created ? -1 : 1;
+    int c = strcmp(x->route->ns, y->route->ns);
+    if (!c)
+        c = strcmp(x->route->name, y->route->name);
+    if (!c)
+        c = (int)x->route->kind - (int)y->route->kind;
+    if (!c)
+        c = x->index < y->index ? -1 : x->index > y->index;
+    return c;
+}
+
+static void add_listener(struct tx *t, struct gw *g, struct lst *l, struct tr_ir_port **ports, size_t *nports,
+                         size_t *cap)
+{
+    if (!l->accepted || !l->refs_ok || !g->addr)
+        return;
+    if (!l->ir)
+        l->ir = TR_ANEW(t->a, struct tr_ir_listener);
+    struct tr_ir_listener *il = l->ir;
+    il->gw_ns = g->obj->ns;
+    il->gw_name = g->obj->name;
+    if (l->set) {
+        il->set_ns = l->set->obj->ns;
+        il->set_name = l->set->obj->name;
+    }
+    il->name = l->name;
+    il->hostname = l->hostname;
+    il->port = (uint16_t)l->port;
+    il->proto = l->proto;
+    il->tls_passthrough = l->passthrough;
+    il->certs = l->certs;
+    if (il->nrules > 1)
+        qsort(il->rules, il->nrules, sizeof(*il->rules), cmp_rule);
+    bool udp = l->proto == TR_PROTO_UDP;
+    struct tr_ir_port *p = NULL;
+    for (size_t i = 0; i < *nports && !p; i++)
+        if ((*ports)[i].port == l->port && (*ports)[i].udp == udp && strcmp((*ports)[i].addr, g->addr) == 0)
+            p = &(*ports)[i];
+    if (!p) {
+        if (*nports == *cap) {
+            *cap = *cap ? *cap * 2 : 8;
+            struct tr_ir_port *grown = TR_ANEWN(t->a, struct tr_ir_port, *cap);
+            if (*nports)
+                memcpy(grown, *ports, *nports * sizeof(*grown));
+            *ports = grown;
+        }
+        p = &(*ports)[(*nports)++];
+        p->addr = g->addr;
+        p->port = (uint16_t)l->port;
+        p->udp = udp;
+    }
+    struct tr_ir_listener **grown = TR_ANEWN(t->a, struct tr_ir_listener *, p->nlisteners + 1);
+    if (p->nlisteners)
+        memcpy(grown, p->listeners, p->nlisteners * sizeof(*grown));
+    grown[p->nlisteners++] = il;
+    p->listeners = grown;
+}
+
+static int cmp_port(const void *a, const void *b)
+{
+    const struct tr_ir_port *x = a, *y = b;
+    int c = strcmp(x->addr, y->addr);
+    if (!c)
+        c = (int)x->port - (int)y->port;
+    if (!c)
+        c = (int)x->udp - (int)y->udp;
+    return c;
+}
+
+void tx_ir_build(struct tx *t)
+{
+    struct tr_ir *ir = TR_ANEW(t->a, struct tr_ir);
+    size_t cap = 0;
+    for (size_t i = 0; i < t->v->n[TR_KIND_GATEWAY]; i++) {
+        struct gw *g = &t->gws[i];
+        if (!g->ours || !g->accepted)
+            continue;
+        for (size_t j = 0; j < g->nl; j++)
+            add_listener(t, g, &g->l[j], &ir->ports, &ir->nports, &cap);
+        for (size_t s = 0; s < g->nsets; s++)
+            for (size_t j = 0; j < g->sets[s]->nl; j++)
+                add_listener(t, g, &g->sets[s]->l[j], &ir->ports, &ir->nports, &cap);
+    }
+    if (ir->nports > 1)
+        qsort(ir->ports, ir->nports, sizeof(*ir->ports), cmp_port);
+    t->ir = ir;
+}
+
+/* --- rendering --- */
+
+static struct tr_node *str(struct tr_arena *a, const char *s)
+{
+    return tr_node_str(a, s ? s : "");
+}
+
+static struct tr_node *render_backend(struct tr_arena *a, const struct tr_ir_backend *b)
+{
+    struct tr_node *m = tr_node_new(a, TR_N_MAP);
+    tr_node_set(a, m, "ref", tr_node_str(a, tr_arena_printf(a, "%s %s/%s:%u", b->kind, b->ns, b->name, b->port)));
+    tr_node_set(a, m, "weight", tr_node_int(a, b->weight));
+    if (b->invalid)
+        tr_node_set(a, m, "invalid", tr_node_bool(a, true));
+    if (b->app_protocol)
+        tr_node_set(a, m, "appProtocol", str(a, b->app_protocol));
+    if (b->filters)
+        tr_node_set(a, m, "filters", tr_node_clone(a, b->filters));
+    if (b->tls_policy)
+        tr_node_set(a, m, "tlsPolicy", tr_node_str(a, tr_arena_printf(a, "%s/%s", b->tls_policy->ns, b->tls_policy->name)));
+    if (!b->invalid) {
+        struct tr_node *eps = tr_node_new(a, TR_N_SEQ);
+        for (size_t i = 0; i < b->neps; i++)
+            tr_node_push(a, eps, tr_node_str(a, tr_arena_printf(a, "%s:%u%s", b->eps[i].addr, b->eps[i].port,
+                                                               b->eps[i].ready ? "" : " (not ready)")));
+        tr_node_set(a, m, "endpoints", eps);
+    }
+    return m;
+}
+
+static struct tr_node *render_rule(struct tr_arena *a, const struct tr_ir_rule *r)
+{
+    struct tr_node *m = tr_node_new(a, TR_N_MAP);
+    tr_node_set(a, m, "route", tr_node_str(a, tr_arena_printf(a, "%s %s/%s", tr_kind_name(r->route->kind), r->route->ns,
+                                                              r->route->name)));
+    tr_node_set(a, m, "rule", tr_node_int(a, r->index));
+    if (r->name)
+        tr_node_set(a, m, "name", str(a, r->name));
+    struct tr_node *hosts = tr_node_new(a, TR_N_SEQ);
+    for (const char **h = r->hostnames; h && *h; h++)
+        tr_node_push(a, hosts, str(a, *h));
+    tr_node_set(a, m, "hostnames", hosts);
+    const struct tr_node *matches = tr_node_get(r->spec, "matches");
+    if (matches)
+        tr_node_set(a, m, "matches", tr_node_clone(a, matches));
+    const struct tr_node *filters = tr_node_get(r->spec, "filters");
+    if (filters)
+        tr_node_set(a, m, "filters", tr_node_clone(a, filters));
+    struct tr_node *bes = tr_node_new(a, TR_N_SEQ);
+    for (size_t i = 0; i < r->nbackends; i++)
+        tr_node_push(a, bes, render_backend(a, &r->backends[i]));
+    tr_node_set(a, m, "backends", bes);
+    return m;
+}
+
+struct tr_node *tr_ir_render(struct tr_arena *a, const struct tr_ir *ir)
+{
+    struct tr_node *ports = tr_node_new(a, TR_N_SEQ);
+    for (size_t i = 0; i < ir->nports; i++) {
+        const struct tr_ir_port *p = &ir->ports[i];
+        struct tr_node *pm = tr_node_new(a, TR_N_MAP);
+        tr_node_set(a, pm, "address", tr_node_str(a, tr_arena_printf(a, "%s:%u/%s", p->addr, p->port, p->udp ? "udp" : "tcp")));
+        struct tr_node *ls = tr_node_new(a, TR_N_SEQ);
+        for (size_t j = 0; j < p->nlisteners; j++) {
+            const struct tr_ir_listener *l = p->listeners[j];
+            struct tr_node *lm = tr_node_new(a, TR_N_MAP);
+            tr_node_set(a, lm, "gateway", tr_node_str(a, tr_arena_printf(a, "%s/%s", l->gw_ns, l->gw_name)));
+            if (l->set_name)
+                tr_node_set(a, lm, "listenerSet", tr_node_str(a, tr_arena_printf(a, "%s/%s", l->set_ns, l->set_name)));
+            tr_node_set(a, lm, "name", str(a, l->name));
+            tr_node_set(a, lm, "protocol", tr_node_str(a, tr_proto_name(l->proto)));
+            if (l->hostname)
+                tr_node_set(a, lm, "hostname", str(a, l->hostname));
+            if (l->proto == TR_PROTO_HTTPS || l->proto == TR_PROTO_TLS)
+                tr_node_set(a, lm, "tls", tr_node_str(a, l->tls_passthrough ? "Passthrough" : "Terminate"));
+            if (l->certs && l->certs[0]) {
+                struct tr_node *cs = tr_node_new(a, TR_N_SEQ);
+                for (const struct tr_obj **c = l->certs; *c; c++)
+                    tr_node_push(a, cs, tr_node_str(a, tr_arena_printf(a, "%s/%s", (*c)->ns, (*c)->name)));
+                tr_node_set(a, lm, "certificates", cs);
+            }
+            struct tr_node *rules = tr_node_new(a, TR_N_SEQ);
+            for (size_t k = 0; k < l->nrules; k++)
+                tr_node_push(a, rules, render_rule(a, &l->rules[k]));
+            tr_node_set(a, lm, "rules", rules);
+            tr_node_push(a, ls, lm);
+        }
+        tr_node_set(a, pm, "listeners", ls);
+        tr_node_push(a, ports, pm);
+    }
+    struct tr_node *root = tr_node_new(a, TR_N_MAP);
+    tr_node_set(a, root, "ports", ports);
+    return root;
+}

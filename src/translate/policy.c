@@ -1,0 +1,161 @@
+/* BackendTLSPolicy: targets (Services, optionally a port by sectionName), CA references,
+ * conflicts (the oldest policy per target wins), and status per ancestor Gateway: every
+ * Gateway whose routes send traffic to a targeted Service. */
+#include "translate/internal.h"
+
+#include <string.h>
+
+struct target {
+    const char *ns, *name, *section; /* section "" when unset */
+};
+
+static bool policy_targets(const struct tr_obj *p, const char *ns, const char *name, const char *section)
+{
+    if (strcmp(p->ns, ns) != 0)
+        return false;
+    const struct tr_node *refs = tr_node_get(p->spec, "targetRefs");
+    for (size_t i = 0; i < tr_node_len(refs); i++) {
+        const struct tr_node *r = tr_node_at(refs, i);
+        if (strcmp(str_or(tr_node_gets(r, "group"), ""), "") != 0 || strcmp(str_or(tr_node_gets(r, "kind"), ""), "Service") != 0)
+            continue;
+        if (strcmp(str_or(tr_node_gets(r, "name"), ""), name) != 0)
+            continue;
+        if (strcmp(str_or(tr_node_gets(r, "sectionName"), ""), section) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Older wins; ties go to namespace/name order (Gateway API policy conflict rules, GEP-713). */
+static bool precedes(const struct tr_obj *a, const struct tr_obj *b)
+{
+    if (a->created != b->created)
+        return a->created < b->created;
+    int c = strcmp(a->ns, b->ns);
+    return c ? c < 0 : strcmp(a->name, b->name) < 0;
+}
+
+/* Is policy p beaten by another that targets one of the same (service, section) pairs? */
+static bool conflicted(struct tx *t, const struct tr_obj *p)
+{
+    const struct tr_view *v = t->v;
+    const struct tr_node *refs = tr_node_get(p->spec, "targetRefs");
+    for (size_t i = 0; i < tr_node_len(refs); i++) {
+        const struct tr_node *r = tr_node_at(refs, i);
+        const char *name = str_or(tr_node_gets(r, "name"), "");
+        const char *section = str_or(tr_node_gets(r, "sectionName"), "");
+        for (size_t j = 0; j < v->n[TR_KIND_BACKENDTLSPOLICY]; j++) {
+            const struct tr_obj *q = v->objs[TR_KIND_BACKENDTLSPOLICY][j];
+            if (q != p && policy_targets(q, p->ns, name, section) && precedes(q, p))
+                return true;
+        }
+    }
+    return false;
+}
+
+static void validate_refs(struct tx *t, const struct tr_obj *p, struct conds *cs, bool *usable)
+{
+    const struct tr_node *val = tr_node_get(p->spec, "validation");
+    const struct tr_node *refs = tr_node_get(val, "caCertificateRefs");
+    size_t good = 0, n = tr_node_len(refs);
+    for (size_t i = 0; i < n; i++) {
+        const struct tr_node *r = tr_node_at(refs, i);
+        const char *group = str_or(tr_node_gets(r, "group"), "");
+        const char *kind = str_or(tr_node_gets(r, "kind"), "");
+        const char *name = str_or(tr_node_gets(r, "name"), "");
+        if (group[0] || (strcmp(kind, "ConfigMap") != 0 && strcmp(kind, "Secret") != 0)) {
+            cset(cs, "ResolvedRefs", false, TR_R_INVALID_CA_CERTIFICATE_KIND,
+                 tr_arena_printf(t->a, "caCertificateRefs[%zu]: kind %s is not supported (ConfigMap, Secret are)", i, kind));
+            continue;
+        }
+        enum tr_kind k = strcmp(kind, "ConfigMap") == 0 ? TR_KIND_CONFIGMAP : TR_KIND_SECRET;
+        const struct tr_obj *o = tr_view_find(t->v, k, p->ns, name);
+        const char *why = o ? tx_ca_bundle_problem(o, "ca.crt") : "not found";
+        if (why) {
+            cset(cs, "ResolvedRefs", false, TR_R_INVALID_CA_CERTIFICATE_REF,
+                 tr_arena_printf(t->a, "caCertificateRefs[%zu]: %s %s/%s: %s", i, kind, p->ns, name, why));
+            continue;
+        }
+        good++;
+    }
+    const char *wk = tr_node_gets(val, "wellKnownCACertificates");
+    *usable = good == n && (n > 0 || (wk && strcmp(wk, "System") == 0));
+    if (!*usable)
+        cset(cs, "Accepted", false, TR_R_NO_VALID_CA_CERTIFICATE, "The policy has no usable CA certificate");
+}
+
+/* Each Gateway (once) whose IR sends traffic to a Service this policy targets; marks those
+ * backends with the policy when it is in force. */
+static void ancestors(struct tx *t, const struct tr_obj *p, bool in_force, const struct tr_obj **gws, size_t *ngws,
+                      size_t cap)
+{
+    for (size_t i = 0; i < t->ir->nports; i++) {
+        const struct tr_ir_port *port = &t->ir->ports[i];
+        for (size_t j = 0; j < port->nlisteners; j++) {
+            const struct tr_ir_listener *l = port->listeners[j];
+            for (size_t k = 0; k < l->nrules; k++) {
+                const struct tr_ir_rule *r = &l->rules[k];
+                for (size_t b = 0; b < r->nbackends; b++) {
+                    struct tr_ir_backend *be = &r->backends[b];
+                    if (be->invalid || strcmp(be->kind, "Service") != 0)
+                        continue;
+                    const struct tr_obj *svc = tr_view_find(t->v, TR_KIND_SERVICE, be->ns, be->name);
+                    const char *section = "";
+                    const struct tr_node *ports = svc ? tr_node_path(svc->spec, "ports") : NULL;
+                    for (size_t q = 0; q < tr_node_len(ports); q++)
+                        if (tr_node_geti(tr_node_at(ports, q), "port", -1) == be->port)
+                            section = str_or(tr_node_gets(tr_node_at(ports, q), "name"), "");
+                    bool hit = policy_targets(p, be->ns, be->name, section) || policy_targets(p, be->ns, be->name, "");
+                    if (!hit)
+                        continue;
+                    if (in_force && (!be->tls_policy || policy_targets(p, be->ns, be->name, section)))
+                        be->tls_policy = p;
+                    const struct tr_obj *g = tr_view_find(t->v, TR_KIND_GATEWAY, l->gw_ns, l->gw_name);
+                    bool dup = false;
+                    for (size_t x = 0; x < *ngws; x++)
+                        dup |= gws[x] == g;
+                    if (!dup && g && *ngws < cap)
+                        gws[(*ngws)++] = g;
+                }
+            }
+        }
+    }
+}
+
+void tx_policies(struct tx *t)
+{
+    const struct tr_view *v = t->v;
+    size_t ngw = v->n[TR_KIND_GATEWAY];
+    for (size_t i = 0; i < v->n[TR_KIND_BACKENDTLSPOLICY]; i++) {
+        const struct tr_obj *p = v->objs[TR_KIND_BACKENDTLSPOLICY][i];
+        struct conds cs = {0};
+        cset(&cs, "Accepted", true, TR_R_ACCEPTED, "Policy is accepted");
+        cset(&cs, "ResolvedRefs", true, TR_R_RESOLVED_REFS, "All references resolved");
+        bool usable = true;
+        validate_refs(t, p, &cs, &usable);
+        bool beaten = conflicted(t, p);
+        if (beaten)
+            cset(&cs, "Accepted", false, TR_R_CONFLICTED, "An older policy targets the same backend");
+        const struct tr_obj **gws = TR_ANEWN(t->a, const struct tr_obj *, ngw + 1);
+        size_t n = 0;
+        ancestors(t, p, usable && !beaten, gws, &n, ngw);
+        if (!n)
+            continue;
+        struct tr_node *list = tr_node_new(t->a, TR_N_SEQ);
+        for (size_t j = 0; j < n; j++) {
+            struct tr_node *e = tr_node_new(t->a, TR_N_MAP);
+            struct tr_node *ref = tr_node_new(t->a, TR_N_MAP);
+            tr_node_set(t->a, ref, "group", tr_node_str(t->a, TR_GW_GROUP));
+            tr_node_set(t->a, ref, "kind", tr_node_str(t->a, "Gateway"));
+            tr_node_set(t->a, ref, "namespace", tr_node_str(t->a, gws[j]->ns));
+            tr_node_set(t->a, ref, "name", tr_node_str(t->a, gws[j]->name));
+            tr_node_set(t->a, e, "ancestorRef", ref);
+            tr_node_set(t->a, e, "controllerName", tr_node_str(t->a, t->in->controller));
+            tr_node_set(t->a, e, "conditions", conds_render(t->a, &cs, p->generation));
+            tr_node_push(t->a, list, e);
+        }
+        struct tr_node *st = tr_node_new(t->a, TR_N_MAP);
+        tr_node_set(t->a, st, "ancestors", list);
+        t->status[TR_KIND_BACKENDTLSPOLICY][i] = st;
+    }
+}

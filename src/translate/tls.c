@@ -1,0 +1,97 @@
+/* Certificate material checks: a reference that resolves to unusable PEM is an invalid
+ * reference, reported in status (InvalidCertificateRef, InvalidCACertificateRef). */
+#include "translate/internal.h"
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <string.h>
+
+static unsigned char *b64decode(struct tr_arena *a, const char *s, size_t len, size_t *out_len)
+{
+    unsigned char *out = tr_arena_alloc(a, len / 4 * 3 + 4);
+    EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
+    int n1 = 0, n2 = 0;
+    EVP_DecodeInit(ctx);
+    int rc = EVP_DecodeUpdate(ctx, out, &n1, (const unsigned char *)s, (int)len);
+    if (rc >= 0)
+        rc = EVP_DecodeFinal(ctx, out + n1, &n2);
+    EVP_ENCODE_CTX_free(ctx);
+    if (rc < 0)
+        return NULL;
+    *out_len = (size_t)(n1 + n2);
+    return out;
+}
+
+/* Returns the decoded data[key] (base64 for Secrets, as is for ConfigMaps), or NULL. */
+static const unsigned char *data_of(struct tr_arena *a, const struct tr_obj *o, const char *key, size_t *len)
+{
+    const char *v = tr_node_gets(tr_node_get(o->root, "data"), key);
+    if (v && o->kind == TR_KIND_SECRET)
+        return b64decode(a, v, strlen(v), len);
+    if (!v)
+        v = tr_node_gets(tr_node_get(o->root, "stringData"), key);
+    if (!v)
+        return NULL;
+    *len = strlen(v);
+    return (const unsigned char *)v;
+}
+
+const char *tx_tls_secret_problem(const struct tr_obj *secret)
+{
+    const char *type = tr_node_gets(secret->root, "type");
+    if (type && strcmp(type, "kubernetes.io/tls") != 0)
+        return "Secret is not of type kubernetes.io/tls";
+    struct tr_arena *a = tr_arena_new(8192);
+    const char *why = NULL;
+    size_t clen = 0, klen = 0;
+    const unsigned char *crt = data_of(a, secret, "tls.crt", &clen);
+    const unsigned char *key = data_of(a, secret, "tls.key", &klen);
+    if (!crt || !key) {
+        why = "Secret lacks tls.crt or tls.key";
+        goto out;
+    }
+    ERR_clear_error();
+    BIO *cb = BIO_new_mem_buf(crt, (int)clen);
+    X509 *x = PEM_read_bio_X509(cb, NULL, NULL, NULL);
+    BIO_free(cb);
+    BIO *kb = BIO_new_mem_buf(key, (int)klen);
+    EVP_PKEY *pk = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL);
+    BIO_free(kb);
+    if (!x)
+        why = "tls.crt does not hold a PEM certificate";
+    else if (!pk)
+        why = "tls.key does not hold a PEM private key";
+    else if (X509_check_private_key(x, pk) != 1)
+        why = "tls.key does not match the certificate in tls.crt";
+    X509_free(x);
+    EVP_PKEY_free(pk);
+    ERR_clear_error();
+out:
+    tr_arena_free(a);
+    return why;
+}
+
+const char *tx_ca_bundle_problem(const struct tr_obj *obj, const char *key)
+{
+    struct tr_arena *a = tr_arena_new(8192);
+    size_t len = 0;
+    const unsigned char *pem = data_of(a, obj, key, &len);
+    const char *why = NULL;
+    if (!pem) {
+        why = "no CA bundle under the expected key";
+    } else {
+        ERR_clear_error();
+        BIO *b = BIO_new_mem_buf(pem, (int)len);
+        X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+        if (!x)
+            why = "the CA bundle holds no PEM certificate";
+        X509_free(x);
+        BIO_free(b);
+        ERR_clear_error();
+    }
+    tr_arena_free(a);
+    return why;
+}

@@ -1,0 +1,1 @@
+"""Helper modules of the conformance runner (tests/conformance/run)."""
