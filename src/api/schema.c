@@ -79,7 +79,8 @@ static pcre2_code *pat_get(const char *pattern)
     }
     int ec;
     PCRE2_SIZE eo;
-    pcre2_code *code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &ec, &eo, NULL);
+    /* RE2's $ matches only at the end of text; PCRE2's also before a final newline unless told. */
+    pcre2_code *code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_DOLLAR_ENDONLY, &ec, &eo, NULL);
     TR_BUG_ON(!code); /* a pattern in our own tables that does not compile is a bug */
     pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
     if (npats == cappats) {
@@ -120,6 +121,7 @@ struct vctx {
     struct tr_arena *a;
     struct tr_verrs *errs;
     struct tr_buf path;
+    bool blocking; /* an error that stops CEL from running at all (see tr_schema_validate) */
 };
 
 static void quote_val(char *out, size_t cap, const struct tr_node *n)
@@ -238,6 +240,7 @@ static size_t validate(struct vctx *c, const struct tr_schema *s, struct tr_node
         char v[256];
         quote_val(v, sizeof(v), n);
         err_at(c, n, "Invalid value: %s: must be of type %s", v, sty_name(s->type));
+        c->blocking = true;
         return 1;
     }
     switch (n->type) {
@@ -253,12 +256,14 @@ static size_t validate(struct vctx *c, const struct tr_schema *s, struct tr_node
                     tr_buf_printf(&b, "%s\"%s\"", e == s->enums ? "" : ", ", *e);
                 err_at(c, n, "Unsupported value: \"%s\": supported values: %s", n->u.s, b.data);
                 tr_buf_dispose(&b);
+                c->blocking = true;
                 errs++;
             }
         }
         size_t chars = tr_utf8_len(n->u.s, n->n);
         if ((s->flags & TR_S_MAX_LEN) && (int64_t)chars > s->max_len) {
             err_at(c, n, "Too long: may not be more than %" PRId64 " bytes", s->max_len);
+            c->blocking = true;
             errs++;
         }
         if ((s->flags & TR_S_MIN_LEN) && (int64_t)chars < s->min_len) {
@@ -298,6 +303,7 @@ static size_t validate(struct vctx *c, const struct tr_schema *s, struct tr_node
     case TR_N_SEQ: {
         if ((s->flags & TR_S_MAX_ITEMS) && (int64_t)n->n > s->max_items) {
             err_at(c, n, "Too many: %u: must have at most %" PRId64 " items", n->n, s->max_items);
+            c->blocking = true;
             errs++;
         }
         if ((s->flags & TR_S_MIN_ITEMS) && (int64_t)n->n < s->min_items) {
@@ -336,6 +342,7 @@ static size_t validate(struct vctx *c, const struct tr_schema *s, struct tr_node
     case TR_N_MAP: {
         if ((s->flags & TR_S_MAX_PROPS) && (int64_t)n->n > s->max_props) {
             err_at(c, n, "Too many: %u: must have at most %" PRId64 " items", n->n, s->max_props);
+            c->blocking = true;
             errs++;
         }
         if ((s->flags & TR_S_MIN_PROPS) && (int64_t)n->n < s->min_props) {
@@ -384,6 +391,7 @@ static size_t validate(struct vctx *c, const struct tr_schema *s, struct tr_node
                 size_t mark = c->path.len;
                 tr_buf_printf(&c->path, c->path.len ? ".%s" : "%s", f->name);
                 err_at(c, n, "Required value");
+                c->blocking = true;
                 c->path.len = mark;
                 c->path.data[mark] = '\0';
                 errs++;
@@ -394,8 +402,43 @@ static size_t validate(struct vctx *c, const struct tr_schema *s, struct tr_node
     default:
         break;
     }
-    if (errs)
-        return errs; /* CEL runs on structurally valid subtrees only: rules may then trust types */
+    return errs;
+}
+
+/* Second pass: the CEL rules (and structural checks) of every node, children before parents,
+ * as Kubernetes runs them once the object has no blocking error. */
+static size_t run_rules(struct vctx *c, const struct tr_schema *s, const struct tr_node *n, const struct tr_node *old)
+{
+    size_t errs = 0;
+    if (n->type == TR_N_NULL || !type_ok(s->type, n))
+        return 0;
+    if (n->type == TR_N_SEQ && s->items) {
+        for (uint32_t i = 0; i < n->n; i++) {
+            size_t mark = c->path.len;
+            tr_buf_printf(&c->path, "[%u]", i);
+            errs += run_rules(c, s->items, n->u.items[i], old_item(s, old, n->u.items[i]));
+            c->path.len = mark;
+            c->path.data[mark] = '\0';
+        }
+    } else if (n->type == TR_N_MAP) {
+        for (uint32_t i = 0; i < n->n; i++) {
+            const struct tr_schema *cs = NULL;
+            if (s->type == TR_S_MAP) {
+                cs = s->items;
+            } else if (s->type == TR_S_OBJ) {
+                for (const struct tr_sfield *f = s->fields; f && f->name && !cs; f++)
+                    if (strcmp(f->name, n->u.kv[i].key) == 0)
+                        cs = f->schema;
+            }
+            if (!cs)
+                continue;
+            size_t mark = c->path.len;
+            tr_buf_printf(&c->path, c->path.len ? ".%s" : "%s", n->u.kv[i].key);
+            errs += run_rules(c, cs, n->u.kv[i].val, tr_node_get(old, n->u.kv[i].key));
+            c->path.len = mark;
+            c->path.data[mark] = '\0';
+        }
+    }
     if (s->check) {
         const char *msg = s->check(n);
         if (msg) {
@@ -421,6 +464,20 @@ static size_t validate(struct vctx *c, const struct tr_schema *s, struct tr_node
     return errs;
 }
 
+static bool has_rules(const struct tr_schema *s, int depth)
+{
+    if (!s || depth > 64)
+        return false;
+    if ((s->cel && s->cel->check) || s->check)
+        return true;
+    if (has_rules(s->items, depth + 1))
+        return true;
+    for (const struct tr_sfield *f = s->fields; f && f->name; f++)
+        if (has_rules(f->schema, depth + 1))
+            return true;
+    return false;
+}
+
 size_t tr_schema_validate(struct tr_arena *a, const struct tr_schema *s, struct tr_node *n,
                           const struct tr_node *old, const char *path, struct tr_verrs *errs)
 {
@@ -428,6 +485,18 @@ size_t tr_schema_validate(struct tr_arena *a, const struct tr_schema *s, struct 
     tr_buf_init(&c.path, 0);
     tr_buf_puts(&c.path, path ? path : "");
     size_t e = validate(&c, s, n, old);
+    /* Kubernetes runs CEL only when no error is blocking (required, enum, too long, too many,
+     * wrong type): then every rule can trust the types it reads. Otherwise it says so. */
+    if (c.blocking && has_rules(s, 0)) {
+        tr_verrs_add(errs, n->line, "<root>",
+                     "some validation rules were not checked because the object was invalid; correct the existing "
+                     "errors to complete validation");
+        e++;
+    } else if (!c.blocking) {
+        c.path.len = 0;
+        tr_buf_puts(&c.path, path ? path : "");
+        e += run_rules(&c, s, n, old);
+    }
     tr_buf_dispose(&c.path);
     return e;
 }
