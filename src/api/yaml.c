@@ -4,6 +4,7 @@
 #include "base/err.h"
 #include "base/node.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <libfyaml.h>
 #include <math.h>
@@ -57,7 +58,12 @@ static void resolve_plain(struct tr_arena *a, struct tr_node *n, const char *s, 
                 return;
             }
         }
-        if (len > 2 && tmp[0] == '0' && (tmp[1] == 'x' || tmp[1] == 'o')) {
+        /* Only digits may follow the prefix: strtoll alone would also take "0x-1", "0x 1" and
+         * "0x0x1", which the core schema reads as strings. */
+        bool radix_digits = len > 2 && tmp[0] == '0' && (tmp[1] == 'x' || tmp[1] == 'o');
+        for (size_t j = 2; j < len && radix_digits; j++)
+            radix_digits = tmp[1] == 'x' ? isxdigit((unsigned char)tmp[j]) : tmp[j] >= '0' && tmp[j] <= '7';
+        if (radix_digits) {
             errno = 0;
             long long v = strtoll(tmp + 2, &end, tmp[1] == 'x' ? 16 : 8);
             if (!errno && *end == '\0' && end != tmp + 2) {
@@ -242,8 +248,60 @@ static struct fy_parser *parser_new(struct tr_buf *err, struct diag_ctx *dc, str
     return p;
 }
 
+/* Returns the offset of the first byte that is not well-formed UTF-8 (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), or len when all of s is. */
+static size_t utf8_invalid_at(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t n;
+        unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xC2 && c <= 0xDF) {
+            n = 1;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            n = 2;
+            lo = c == 0xE0 ? 0xA0 : 0x80;
+            hi = c == 0xED ? 0x9F : 0xBF;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 3;
+            lo = c == 0xF0 ? 0x90 : 0x80;
+            hi = c == 0xF4 ? 0x8F : 0xBF;
+        } else {
+            return i;
+        }
+        if (len - i <= n || s[i + 1] < lo || s[i + 1] > hi)
+            return i;
+        for (size_t k = 2; k <= n; k++)
+            if ((s[i + k] & 0xC0) != 0x80)
+                return i;
+        i += n + 1;
+    }
+    return len;
+}
+
 int tr_yaml_parse(const char *text, size_t len, tr_yaml_doc_cb *cb, void *ud, struct tr_buf *err)
 {
+    /* YAML text is Unicode, and Kubernetes' decoder rejects malformed UTF-8 too. Checked here
+     * because libfyaml 0.7 does not always: a stray byte in a directive ("%2f\xaa") makes it
+     * loop forever, and one in a block scalar reaches the tree (and then our JSON output). */
+    size_t bad = utf8_invalid_at((const unsigned char *)text, len);
+    if (bad < len) {
+        unsigned line = 1, col = 1;
+        for (size_t i = 0; i < bad; i++) {
+            if (text[i] == '\n') {
+                line++;
+                col = 1;
+            } else if (((unsigned char)text[i] & 0xC0) != 0x80) {
+                col++;
+            }
+        }
+        tr_buf_printf(err, "%u:%u: invalid UTF-8", line, col);
+        return TR_EINVAL;
+    }
     struct diag_ctx dc;
     struct fy_diag *diag = NULL;
     struct fy_parser *p = parser_new(err, &dc, &diag);

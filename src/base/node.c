@@ -269,10 +269,14 @@ static int scalar_json(struct tr_buf *b, const struct tr_node *n)
         return tr_buf_puts(b, n->u.b ? "true" : "false");
     case TR_N_INT:
         return tr_buf_printf(b, "%" PRId64, n->u.i);
-    case TR_N_FLOAT:
+    case TR_N_FLOAT: {
         if (!isfinite(n->u.f))
             return tr_buf_puts(b, "null");
-        return tr_buf_printf(b, "%.17g", n->u.f);
+        char t[40];
+        snprintf(t, sizeof(t), "%.17g", n->u.f);
+        /* 2500.0 prints as "2500", which reads back as an integer: keep it a float. */
+        return tr_buf_printf(b, strpbrk(t, ".eE") ? "%s" : "%s.0", t);
+    }
     case TR_N_STR:
         return tr_json_quote(b, n->u.s, n->n);
     }
@@ -334,6 +338,9 @@ static bool yaml_plain_ok(const char *s, size_t len)
         if (strcmp(s, reserved[i]) == 0)
             return false;
     if (strchr("-?:,[]{}#&*!|>'\"%@` ", s[0]) || s[len - 1] == ' ' || s[len - 1] == ':')
+        return false;
+    /* The core schema also reads 0x1F and 0o17 as integers and .inf, +.inf and .nan as floats. */
+    if (s[0] == '.' || s[0] == '+' || (s[0] == '0' && len > 1 && (s[1] == 'x' || s[1] == 'o')))
         return false;
     bool numeric = true;
     for (size_t i = 0; i < len; i++) {

@@ -55,6 +55,7 @@ struct tr_ir_listener {
     enum tr_proto proto;
     bool tls_passthrough;
     const struct tr_obj **certs; /* Secrets for TLS termination, NULL-terminated */
+    const struct tr_obj *backend_cert; /* client certificate for backends (Gateway tls.backend) */
     struct tr_ir_rule *rules;
     size_t nrules;
 };

@@ -121,6 +121,8 @@ struct loadctx {
     struct tr_fileprov *p;
     struct key *keys;
     size_t n, cap;
+    struct tr_obj **objs; /* valid objects, applied once the whole file has parsed */
+    size_t nobjs, capobjs;
     struct tr_reject *rej;
     size_t nrej, caprej;
     const char *path;
@@ -147,14 +149,27 @@ static const struct tr_obj *prev_of(void *ud, int kind, const char *ns, const ch
 static void took(void *ud, struct tr_obj *o)
 {
     struct loadctx *c = ud;
-    const struct tr_obj *prev = tr_store_get(c->p->store, o->kind, o->ns, o->name);
     add_key(c, (int)o->kind, o->ns, o->name);
-    /* An identical re-read changes nothing: keep the old version (and its resourceVersion). */
-    if (prev && prev->generation == o->generation && tr_node_equal(prev->root, o->root)) {
+    /* Held back until the whole file parses: a syntax error further down keeps every object the
+     * file held, including those of the documents before it. */
+    if (c->nobjs == c->capobjs) {
+        c->capobjs = c->capobjs ? c->capobjs * 2 : 8;
+        c->objs = tr_xrealloc(c->objs, c->capobjs * sizeof(*c->objs));
+    }
+    c->objs[c->nobjs++] = o;
+}
+
+static void apply(struct tr_store *store, struct tr_obj *o)
+{
+    const struct tr_obj *prev = tr_store_get(store, o->kind, o->ns, o->name);
+    /* An identical re-read changes nothing: keep the old version (and its resourceVersion). The
+     * file counts: an object moved to another file now belongs to that file (see drop_missing). */
+    if (prev && prev->generation == o->generation && strcmp(prev->file, o->file) == 0 &&
+        tr_node_equal(prev->root, o->root)) {
         tr_obj_release(o);
         return;
     }
-    tr_store_put(c->p->store, o);
+    tr_store_put(store, o);
 }
 
 static void rejected(void *ud, const char *line, int kind, const char *ns, const char *name)
@@ -187,14 +202,19 @@ static void rejected(void *ud, const char *line, int kind, const char *ns, const
 
 static const struct tr_manifest_ops load_ops = {prev_of, took, rejected};
 
-static void drop_missing(struct tr_fileprov *p, struct file_state *old, const struct key *keep, size_t nkeep)
+/* Deletes the objects file (its display name) held before and no longer does. An object that
+ * another file has loaded since is that file's now: it stays. */
+static void drop_missing(struct tr_fileprov *p, const char *file, struct file_state *old, const struct key *keep,
+                         size_t nkeep)
 {
     for (size_t i = 0; old && i < old->n; i++) {
         bool kept = false;
         for (size_t j = 0; j < nkeep && !kept; j++)
             kept = keep[j].kind == old->keys[i].kind && strcmp(keep[j].ns, old->keys[i].ns) == 0 &&
                    strcmp(keep[j].name, old->keys[i].name) == 0;
-        if (!kept)
+        const struct tr_obj *cur =
+            tr_store_get(p->store, (enum tr_kind)old->keys[i].kind, old->keys[i].ns, old->keys[i].name);
+        if (!kept && cur && strcmp(cur->file, file) == 0)
             tr_store_del(p->store, (enum tr_kind)old->keys[i].kind, old->keys[i].ns, old->keys[i].name);
     }
 }
@@ -225,6 +245,9 @@ int tr_fileprov_load(struct tr_fileprov *p, const char *path)
     struct file_state *old = tr_map_get(&p->files, path, strlen(path));
     if (problems < 0) {
         /* Not YAML at all: keep everything the file held, report the file. */
+        for (size_t i = 0; i < c.nobjs; i++)
+            tr_obj_release(c.objs[i]);
+        free(c.objs);
         for (size_t i = 0; i < c.n; i++) {
             free(c.keys[i].ns);
             free(c.keys[i].name);
@@ -233,7 +256,10 @@ int tr_fileprov_load(struct tr_fileprov *p, const char *path)
         tr_store_set_rejects(p->store, path, c.rej, c.nrej);
         return 1;
     }
-    drop_missing(p, old, c.keys, c.n);
+    for (size_t i = 0; i < c.nobjs; i++)
+        apply(p->store, c.objs[i]);
+    free(c.objs);
+    drop_missing(p, c.path, old, c.keys, c.n);
     struct file_state *fs = tr_xcalloc(1, sizeof(*fs));
     fs->keys = c.keys;
     fs->n = c.n;
@@ -245,7 +271,7 @@ int tr_fileprov_load(struct tr_fileprov *p, const char *path)
 void tr_fileprov_forget(struct tr_fileprov *p, const char *path)
 {
     struct file_state *old = tr_map_del(&p->files, path, strlen(path));
-    drop_missing(p, old, NULL, 0);
+    drop_missing(p, display_name(p, path), old, NULL, 0);
     free_state(old);
     tr_store_set_rejects(p->store, path, NULL, 0);
 }

@@ -331,8 +331,16 @@ static void listener_init(struct tx *t, struct lst *l, struct gw *g, struct lset
         } else if (!l->passthrough) {
             listener_certs(t, l, owner);
             const struct tr_node *val = set ? NULL : frontend_validation(g, l);
+            bool certs_ok = l->refs_ok;
             if (val)
                 listener_frontend(t, l, owner, val);
+            if (certs_ok && !l->refs_ok) {
+                /* Client-certificate validation that cannot be done must not degrade into
+                 * accepting every client: the listener is not accepted (GEP-91). */
+                cset(&l->conds, "Accepted", false, TR_R_NO_VALID_CA_CERTIFICATE,
+                     "No usable CA certificate for client certificate validation");
+                l->accepted = false;
+            }
         }
     }
     if (!l->refs_ok)
@@ -389,7 +397,7 @@ static void resolve_conflicts(struct gw *g)
             continue;
         for (size_t j = 0; j < i; j++) {
             struct lst *lj = all[j];
-            if (!lj->proto_ok || lj->port != li->port || (lj->conflicted && lj->set != li->set))
+            if (!lj->proto_ok || lj->port != li->port || lj->conflicted)
                 continue;
             int ci = transport_class(li), cj = transport_class(lj);
             if ((ci == 3) != (cj == 3))
@@ -455,6 +463,41 @@ static void gateway_addresses(struct tx *t, struct gw *g)
     }
 }
 
+/* spec.tls.backend.clientCertificateRef: the certificate the Gateway presents to backends that
+ * ask for one. Its state is the Gateway's own ResolvedRefs condition. */
+static void gateway_backend_cert(struct tx *t, struct gw *g)
+{
+    const struct tr_node *ref = tr_node_path(g->obj->spec, "tls.backend.clientCertificateRef");
+    if (!ref)
+        return;
+    const char *group = str_or(tr_node_gets(ref, "group"), "");
+    const char *kind = str_or(tr_node_gets(ref, "kind"), "Secret");
+    const char *name = str_or(tr_node_gets(ref, "name"), "");
+    const char *ns = str_or(tr_node_gets(ref, "namespace"), g->obj->ns);
+    const struct tr_obj *sec = NULL;
+    const char *why = NULL;
+    enum tr_reason r = TR_R_INVALID_CLIENT_CERT_REF;
+    if (group[0] || strcmp(kind, "Secret") != 0) {
+        why = "only core Secrets are supported";
+    } else if (strcmp(ns, g->obj->ns) != 0 &&
+               !tx_refgrant_allows(t, TR_GW_GROUP, "Gateway", g->obj->ns, "", "Secret", ns, name)) {
+        why = "not permitted by any ReferenceGrant";
+        r = TR_R_REF_NOT_PERMITTED;
+    } else if (!(sec = tr_view_find(t->v, TR_KIND_SECRET, ns, name))) {
+        why = "Secret not found";
+    } else {
+        why = tx_tls_secret_problem(sec);
+    }
+    if (why) {
+        cset(&g->conds, "ResolvedRefs", false, r,
+             tr_arena_printf(t->a, "tls.backend.clientCertificateRef %s/%s: %s", ns, name, why));
+        g->backend_cert = NULL;
+    } else {
+        cset(&g->conds, "ResolvedRefs", true, TR_R_RESOLVED_REFS, "All references resolved");
+        g->backend_cert = sec;
+    }
+}
+
 void tx_gateways(struct tx *t)
 {
     const struct tr_view *v = t->v;
@@ -483,6 +526,7 @@ void tx_gateways(struct tx *t)
             g->accepted = false;
         }
         gateway_addresses(t, g);
+        gateway_backend_cert(t, g);
     }
 
     /* ListenerSets: a parent Gateway of ours that allows them from this namespace. */
@@ -545,7 +589,7 @@ void tx_gateways(struct tx *t)
             continue;
         size_t ok = 0;
         for (size_t j = 0; j < s->nl; j++)
-            ok += s->l[j].accepted;
+            ok += s->l[j].accepted && s->l[j].refs_ok;
         if (ok == 0) {
             s->accepted = false;
             cset(&s->conds, "Accepted", false, TR_R_LISTENERS_NOT_VALID, "No listener of this ListenerSet is valid");
@@ -648,8 +692,11 @@ void tx_gateway_status(struct tx *t)
         }
         tr_node_set(t->a, st, "conditions", conds_render(t->a, &g->conds, g->obj->generation));
         tr_node_set(t->a, st, "listeners", listener_statuses(t, g->l, g->nl, g->obj->generation));
-        if (g->nsets)
-            tr_node_set(t->a, st, "attachedListenerSets", tr_node_int(t->a, (int64_t)g->nsets));
+        int64_t attached_sets = 0;
+        for (size_t s = 0; s < g->nsets; s++)
+            attached_sets += g->sets[s]->accepted;
+        if (attached_sets)
+            tr_node_set(t->a, st, "attachedListenerSets", tr_node_int(t->a, attached_sets));
         t->status[TR_KIND_GATEWAY][i] = st;
     }
     for (size_t i = 0; i < v->n[TR_KIND_LISTENERSET]; i++) {

@@ -49,11 +49,9 @@
     X(CONFLICTED, "Conflicted")                                                                    \
     X(NO_VALID_CA_CERTIFICATE, "NoValidCACertificate")                                             \
     X(INVALID_CA_CERTIFICATE_REF, "InvalidCACertificateRef")                                       \
-    X(INVALID_CA_CERTIFICATE_KIND, "InvalidKind")                                                  \
+    X(INVALID_CA_CERTIFICATE_KIND, "InvalidCACertificateKind")                                                  \
     X(TARGET_NOT_FOUND, "TargetNotFound")                                                          \
-    X(INVALID_CLIENT_CERT_REF, "InvalidClientCertificateRef")                                      \
-    X(INVALID_BACKEND_CLIENT_CERT, "InvalidClientCertificateRef")                                  \
-    X(UNSUPPORTED_FEATURE, "UnsupportedValue")
+    X(INVALID_CLIENT_CERT_REF, "InvalidClientCertificateRef")
 
 #define TR_REASON_ENUM(id, s) TR_R_##id,
 enum tr_reason { TR_REASONS(TR_REASON_ENUM) TR_R__COUNT };
@@ -115,6 +113,7 @@ struct gw {
     size_t nsets;
     const char *addr; /* the address it serves on, or NULL */
     const char *addr_type;
+    const struct tr_obj *backend_cert; /* spec.tls.backend client certificate Secret, or NULL */
     struct conds conds;
     bool accepted;
 };

@@ -66,6 +66,7 @@ static void add_listener(struct tx *t, struct gw *g, struct lst *l, struct tr_ir
     il->proto = l->proto;
     il->tls_passthrough = l->passthrough;
     il->certs = l->certs;
+    il->backend_cert = g->backend_cert;
     if (il->nrules > 1)
         qsort(il->rules, il->nrules, sizeof(*il->rules), cmp_rule);
     bool udp = l->proto == TR_PROTO_UDP;

@@ -64,7 +64,7 @@ static void validate_refs(struct tx *t, const struct tr_obj *p, struct conds *cs
         const char *kind = str_or(tr_node_gets(r, "kind"), "");
         const char *name = str_or(tr_node_gets(r, "name"), "");
         if (group[0] || (strcmp(kind, "ConfigMap") != 0 && strcmp(kind, "Secret") != 0)) {
-            cset(cs, "ResolvedRefs", false, TR_R_INVALID_CA_CERTIFICATE_KIND,
+            cset(cs, "ResolvedRefs", false, TR_R_INVALID_KIND,
                  tr_arena_printf(t->a, "caCertificateRefs[%zu]: kind %s is not supported (ConfigMap, Secret are)", i, kind));
             continue;
         }

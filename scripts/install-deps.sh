@@ -1,0 +1,18 @@
+#!/bin/sh
+# Installs the Debian packages torii needs to build and test, when any is missing.
+# Used by `make run` and `make test`; safe to run again.
+set -eu
+PKGS="build-essential meson ninja-build pkg-config clang libclang-rt-14-dev libfyaml-dev libssl-dev \
+libnghttp2-dev libpcre2-dev libcurl4-openssl-dev python3 python3-yaml openssl curl"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "installing:$missing"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

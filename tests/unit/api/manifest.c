@@ -1,0 +1,148 @@
+#include "test.h"
+
+#include "api/manifest.h"
+#include "api/object.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+struct rec {
+    struct tr_obj *objs[8];
+    int nobjs;
+    char errs[8][512];
+    int errkinds[8];
+    int nerrs;
+    const struct tr_obj *prev; /* answered for every lookup */
+    int lookups;
+};
+
+static const struct tr_obj *rec_prev(void *ud, int kind, const char *ns, const char *name)
+{
+    struct rec *r = ud;
+    r->lookups++;
+    return r->prev && (int)r->prev->kind == kind && strcmp(r->prev->ns, ns) == 0 && strcmp(r->prev->name, name) == 0
+               ? r->prev
+               : NULL;
+}
+
+static void rec_obj(void *ud, struct tr_obj *o)
+{
+    struct rec *r = ud;
+    if (r->nobjs < 8)
+        r->objs[r->nobjs++] = o;
+    else
+        tr_obj_release(o);
+}
+
+static void rec_err(void *ud, const char *line, int kind, const char *ns, const char *name)
+{
+    struct rec *r = ud;
+    if (r->nerrs < 8) {
+        snprintf(r->errs[r->nerrs], sizeof(r->errs[0]), "%s", line);
+        r->errkinds[r->nerrs] = kind;
+    }
+    r->nerrs++;
+}
+
+static const struct tr_manifest_ops ops = {rec_prev, rec_obj, rec_err};
+
+static void rec_done(struct rec *r)
+{
+    for (int i = 0; i < r->nobjs; i++)
+        tr_obj_release(r->objs[i]);
+}
+
+static int load(struct rec *r, const char *text, uint64_t *seq)
+{
+    return tr_manifest_load(text, strlen(text), "dir/m.yaml", 1000, seq, &ops, r);
+}
+
+TEST(manifest_loads_documents_in_order)
+{
+    struct rec r = {0};
+    uint64_t seq = 10;
+    int rc = load(&r,
+                  "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: apps\n---\n"
+                  "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ignored\n---\n"
+                  "apiVersion: v1\nkind: Service\nmetadata:\n  name: svc\n  namespace: apps\n"
+                  "spec:\n  ports: [{port: 80}]\n",
+                  &seq);
+    ASSERT_EQ(rc, 0);
+    ASSERT_EQ(r.nerrs, 0);
+    ASSERT_EQ(r.nobjs, 2); /* kinds torii does not read are skipped silently */
+    ASSERT_EQ(r.objs[0]->kind, TR_KIND_NAMESPACE);
+    ASSERT_EQ(r.objs[0]->seq, 10);
+    ASSERT_EQ(r.objs[1]->kind, TR_KIND_SERVICE);
+    ASSERT_EQ(r.objs[1]->seq, 11);
+    ASSERT_EQ(r.objs[1]->line, 11);
+    ASSERT_STREQ(r.objs[1]->file, "dir/m.yaml");
+    ASSERT_EQ(seq, 12);
+    rec_done(&r);
+}
+
+TEST(manifest_error_lines_name_file_line_object_field)
+{
+    struct rec r = {0};
+    uint64_t seq = 1;
+    int rc = load(&r,
+                  "apiVersion: v1\nkind: Service\nmetadata:\n  name: svc\nspec:\n  ports:\n  - port: 0\n---\n"
+                  "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok\n",
+                  &seq);
+    ASSERT_EQ(rc, 1);
+    ASSERT_EQ(r.nerrs, 1);
+    ASSERT_STREQ(r.errs[0],
+                 "dir/m.yaml:7: Service default/svc: spec.ports[0].port: Invalid value: 0: should be greater than or equal to 1");
+    ASSERT_EQ(r.errkinds[0], TR_KIND_SERVICE);
+    ASSERT_EQ(r.nobjs, 1); /* the valid document still loads */
+    ASSERT_EQ(r.objs[0]->seq, 1);
+    rec_done(&r);
+}
+
+TEST(manifest_syntax_error_is_minus_one)
+{
+    struct rec r = {0};
+    uint64_t seq = 1;
+    int rc = load(&r, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\nkind: [\n", &seq);
+    ASSERT_EQ(rc, -1);
+    ASSERT_EQ(r.nerrs, 1);
+    ASSERT_EQ(r.errkinds[0], -1);
+    ASSERT_STRSTR(r.errs[0], "dir/m.yaml:");
+    ASSERT_STRSTR(r.errs[0], "flow sequence");
+    rec_done(&r);
+}
+
+TEST(manifest_prev_gives_generation)
+{
+    struct rec r = {0};
+    uint64_t seq = 1;
+    const char *v1 = "apiVersion: v1\nkind: Service\nmetadata:\n  name: svc\nspec:\n  ports: [{port: 80}]\n";
+    const char *v2 = "apiVersion: v1\nkind: Service\nmetadata:\n  name: svc\nspec:\n  ports: [{port: 81}]\n";
+    ASSERT_EQ(load(&r, v1, &seq), 0);
+    ASSERT_EQ(r.objs[0]->generation, 1);
+    r.prev = r.objs[0];
+    ASSERT_EQ(load(&r, v2, &seq), 0);
+    ASSERT_EQ(r.nobjs, 2);
+    ASSERT_EQ(r.objs[1]->generation, 2); /* looked up as default/svc */
+    ASSERT_STREQ(r.objs[1]->uid, r.objs[0]->uid);
+    ASSERT_EQ(r.lookups, 2);
+    rec_done(&r);
+}
+
+TEST(manifest_read_file_limits)
+{
+    const char *dir = tr_test_tmpdir();
+    tr_test_write(dir, "f.yaml", "0123456789");
+    char path[512];
+    snprintf(path, sizeof(path), "%s/f.yaml", dir);
+    size_t len = 0;
+    char *text = tr_read_file(path, 100, &len);
+    ASSERT_STREQ(text, "0123456789");
+    ASSERT_EQ(len, 10);
+    free(text);
+    errno = 0;
+    ASSERT_NULL(tr_read_file(path, 9, &len));
+    ASSERT_EQ(errno, EFBIG);
+    snprintf(path, sizeof(path), "%s/missing.yaml", dir);
+    ASSERT_NULL(tr_read_file(path, 100, &len));
+    ASSERT_EQ(errno, ENOENT);
+}

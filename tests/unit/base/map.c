@@ -1,0 +1,115 @@
+#include "test.h"
+
+#include "base/map.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+#define VAL(i) ((void *)(uintptr_t)((i) + 1))
+
+TEST(map_put_get_replace)
+{
+    struct tr_map m = {0};
+    ASSERT_NULL(tr_map_get(&m, "a", 1)); /* an empty map answers without slots */
+    ASSERT_NULL(tr_map_put(&m, "a", 1, VAL(1)));
+    ASSERT_NULL(tr_map_put(&m, "ab", 2, VAL(2)));
+    ASSERT(tr_map_get(&m, "a", 1) == VAL(1));
+    ASSERT(tr_map_get(&m, "ab", 2) == VAL(2));
+    ASSERT_NULL(tr_map_get(&m, "abc", 2 + 1));
+    ASSERT(tr_map_put(&m, "a", 1, VAL(9)) == VAL(1)); /* returns the old value */
+    ASSERT(tr_map_get(&m, "a", 1) == VAL(9));
+    ASSERT_EQ(m.len, 2);
+    tr_map_dispose(&m);
+    ASSERT_EQ(m.len, 0);
+}
+
+TEST(map_key_is_copied_and_length_counts)
+{
+    struct tr_map m = {0};
+    char key[8] = "k1";
+    tr_map_put(&m, key, 2, VAL(1));
+    key[1] = '2'; /* the map kept its own copy */
+    ASSERT(tr_map_get(&m, "k1", 2) == VAL(1));
+    ASSERT_NULL(tr_map_get(&m, "k2", 2));
+    /* klen, not NUL, ends a key: "k1" with length 1 is "k". */
+    ASSERT_NULL(tr_map_get(&m, "k1", 1));
+    tr_map_dispose(&m);
+}
+
+TEST(map_many_keys_grow_and_delete)
+{
+    struct tr_map m = {0};
+    char k[32];
+    enum { N = 2000 };
+    for (int i = 0; i < N; i++) {
+        int kl = snprintf(k, sizeof(k), "ns/obj-%d", i);
+        ASSERT_NULL(tr_map_put(&m, k, (size_t)kl, VAL(i)));
+    }
+    ASSERT_EQ(m.len, N);
+    /* Delete every third key: backward-shift deletion must keep the others reachable. */
+    for (int i = 0; i < N; i += 3) {
+        int kl = snprintf(k, sizeof(k), "ns/obj-%d", i);
+        ASSERT(tr_map_del(&m, k, (size_t)kl) == VAL(i));
+    }
+    for (int i = 0; i < N; i++) {
+        int kl = snprintf(k, sizeof(k), "ns/obj-%d", i);
+        void *v = tr_map_get(&m, k, (size_t)kl);
+        if (i % 3 == 0)
+            ASSERT_NULL(v);
+        else
+            ASSERT(v == VAL(i));
+    }
+    ASSERT_NULL(tr_map_del(&m, "missing", 7));
+    tr_map_dispose(&m);
+}
+
+TEST(map_iterate_visits_each_once)
+{
+    struct tr_map m = {0};
+    char k[16];
+    int seen[100] = {0};
+    for (int i = 0; i < 100; i++) {
+        int kl = snprintf(k, sizeof(k), "%d", i);
+        tr_map_put(&m, k, (size_t)kl, VAL(i));
+    }
+    size_t it = 0, count = 0;
+    struct tr_map_slot *s;
+    while ((s = tr_map_next(&m, &it))) {
+        int i = (int)((uintptr_t)s->val - 1);
+        ASSERT(i >= 0 && i < 100);
+        seen[i]++;
+        count++;
+    }
+    ASSERT_EQ(count, 100);
+    for (int i = 0; i < 100; i++)
+        ASSERT_EQ(seen[i], 1);
+    tr_map_dispose(&m);
+}
+
+TEST(map_delete_then_reinsert_churn)
+{
+    /* A small map that keeps deleting and inserting: probe chains wrap around the table end. */
+    struct tr_map m = {0};
+    char k[16];
+    for (int round = 0; round < 500; round++) {
+        int kl = snprintf(k, sizeof(k), "r%d", round);
+        tr_map_put(&m, k, (size_t)kl, VAL(round));
+        if (round >= 8) {
+            kl = snprintf(k, sizeof(k), "r%d", round - 8);
+            ASSERT(tr_map_del(&m, k, (size_t)kl) == VAL(round - 8));
+        }
+        ASSERT(m.len <= 9);
+    }
+    for (int round = 492; round < 500; round++) {
+        int kl = snprintf(k, sizeof(k), "r%d", round);
+        ASSERT(tr_map_get(&m, k, (size_t)kl) == VAL(round));
+    }
+    tr_map_dispose(&m);
+}
+
+TEST(hash_is_fnv1a)
+{
+    ASSERT_EQ(tr_hash("", 0), (long long)1469598103934665603ULL);
+    ASSERT(tr_hash("a", 1) != tr_hash("b", 1));
+    ASSERT_EQ(tr_hash("ab", 2), tr_hash("abc", 2));
+}

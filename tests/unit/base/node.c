@@ -1,0 +1,268 @@
+#include "test.h"
+
+#include "api/yaml.h"
+#include "base/arena.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/node.h"
+
+#include <math.h>
+#include <stdio.h>
+
+static struct tr_node *parse(struct tr_arena *a, const char *text)
+{
+    struct tr_buf err;
+    tr_buf_init(&err, 0);
+    struct tr_node *n = tr_yaml_parse_one(a, text, strlen(text), &err);
+    if (!n)
+        tr_test_fail(__FILE__, __LINE__, "parse failed: %s", err.data ? err.data : "?");
+    tr_buf_dispose(&err);
+    return n;
+}
+
+/* A tree with every type, and strings that look like other types. */
+static struct tr_node *sample(struct tr_arena *a)
+{
+    struct tr_node *m = tr_node_new(a, TR_N_MAP);
+    tr_node_set(a, m, "name", tr_node_str(a, "web"));
+    tr_node_set(a, m, "port", tr_node_int(a, 8080));
+    tr_node_set(a, m, "neg", tr_node_int(a, -9223372036854775807LL - 1));
+    tr_node_set(a, m, "on", tr_node_bool(a, true));
+    tr_node_set(a, m, "off", tr_node_bool(a, false));
+    tr_node_set(a, m, "nothing", tr_node_new(a, TR_N_NULL));
+    struct tr_node *f = tr_node_new(a, TR_N_FLOAT);
+    f->u.f = 0.1;
+    tr_node_set(a, m, "ratio", f);
+    struct tr_node *tricky = tr_node_new(a, TR_N_SEQ);
+    static const char *const strs[] = {"12", "true", "null", "", " lead", "trail ", "a: b", "#x", "- x", "x #y",
+                                       "1.5", "0x1F", "yes", "~", "line\nbreak", "tab\there", "quote\"s",
+                                       "back\\slash", "ünïcode", "{}", "[a]", "*ref", "&anchor", "!tag",
+                                       "%dir", "@at", "`tick", "key:", "-", "?"};
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+        tr_node_push(a, tricky, tr_node_str(a, strs[i]));
+    tr_node_set(a, m, "strings", tricky);
+    tr_node_set(a, m, "empty_map", tr_node_new(a, TR_N_MAP));
+    tr_node_set(a, m, "empty_seq", tr_node_new(a, TR_N_SEQ));
+    struct tr_node *nested = tr_node_new(a, TR_N_SEQ);
+    struct tr_node *item = tr_node_new(a, TR_N_MAP);
+    tr_node_set(a, item, "k", tr_node_str(a, "v"));
+    struct tr_node *inner = tr_node_new(a, TR_N_SEQ);
+    tr_node_push(a, inner, tr_node_int(a, 1));
+    tr_node_push(a, inner, tr_node_new(a, TR_N_SEQ));
+    tr_node_set(a, item, "list", inner);
+    tr_node_push(a, nested, item);
+    struct tr_node *seqseq = tr_node_new(a, TR_N_SEQ);
+    tr_node_push(a, seqseq, tr_node_str(a, "x"));
+    tr_node_push(a, nested, seqseq);
+    tr_node_set(a, m, "nested", nested);
+    tr_node_set(a, m, "12", tr_node_str(a, "numeric key"));
+    tr_node_set(a, m, "a key: with colon", tr_node_str(a, "v"));
+    return m;
+}
+
+TEST(node_json_round_trip)
+{
+    struct tr_arena *a = tr_arena_new(4096);
+    struct tr_node *m = sample(a);
+    for (int indent = 0; indent <= 2; indent += 2) {
+        struct tr_buf b;
+        tr_buf_init(&b, 0);
+        ASSERT_EQ(tr_node_emit_json(&b, m, indent), TR_OK);
+        struct tr_node *back = parse(a, b.data);
+        if (!tr_node_equal(m, back))
+            tr_test_fail(__FILE__, __LINE__, "JSON (indent %d) did not round-trip:\n%s", indent, b.data);
+        tr_buf_dispose(&b);
+    }
+    tr_arena_free(a);
+}
+
+TEST(node_yaml_round_trip)
+{
+    struct tr_arena *a = tr_arena_new(4096);
+    struct tr_node *m = sample(a);
+    struct tr_buf b;
+    tr_buf_init(&b, 0);
+    ASSERT_EQ(tr_node_emit_yaml(&b, m), TR_OK);
+    struct tr_node *back = parse(a, b.data);
+    if (!tr_node_equal(m, back))
+        tr_test_fail(__FILE__, __LINE__, "YAML did not round-trip:\n%s", b.data);
+    tr_buf_dispose(&b);
+    tr_arena_free(a);
+}
+
+TEST(node_yaml_emit_shape)
+{
+    struct tr_arena *a = tr_arena_new(4096);
+    struct tr_node *n = parse(a, "{kind: Gateway, spec: {listeners: [{name: http, port: 80}]}, s: '12'}");
+    struct tr_buf b;
+    tr_buf_init(&b, 0);
+    tr_node_emit_yaml(&b, n);
+    /* Block style, sequences at the key's indentation (kubectl), "12" kept a string. */
+    ASSERT_STREQ(b.data, "kind: Gateway\nspec:\n  listeners:\n  - name: http\n    port: 80\ns: \"12\"\n");
+    tr_buf_reset(&b);
+    tr_node_emit_json(&b, n, 0);
+    ASSERT_STREQ(b.data, "{\"kind\":\"Gateway\",\"spec\":{\"listeners\":[{\"name\":\"http\",\"port\":80}]},\"s\":\"12\"}");
+    tr_buf_reset(&b);
+    tr_node_emit_yaml(&b, NULL);
+    ASSERT_STREQ(b.data, "null\n");
+    tr_buf_dispose(&b);
+    tr_arena_free(a);
+}
+
+TEST(node_yaml_string_that_reads_as_float_is_quoted)
+{
+    /* ".inf" and ".nan" are floats in the YAML 1.2 core schema: as strings they need quotes. */
+    struct tr_arena *a = tr_arena_new(4096);
+    static const char *const strs[] = {".inf", "-.Inf", "+.INF", ".nan", ".NaN", "1e5", "-.5", "0o17"};
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+        struct tr_node *s = tr_node_str(a, strs[i]);
+        struct tr_buf b;
+        tr_buf_init(&b, 0);
+        tr_node_emit_yaml(&b, s);
+        struct tr_node *back = parse(a, b.data);
+        if (!tr_node_equal(s, back))
+            tr_test_fail(__FILE__, __LINE__, "string %s emitted as %s reads back as %s", strs[i], b.data,
+                         tr_node_typename(back));
+        tr_buf_dispose(&b);
+    }
+    tr_arena_free(a);
+}
+
+TEST(node_json_escapes_and_nonfinite)
+{
+    struct tr_arena *a = tr_arena_new(4096);
+    struct tr_buf b;
+    tr_buf_init(&b, 0);
+    tr_json_quote(&b, "a\"b\\c\n\x01\x7f", 8);
+    ASSERT_STREQ(b.data, "\"a\\\"b\\\\c\\n\\u0001\\u007f\"");
+    tr_buf_reset(&b);
+    struct tr_node *f = tr_node_new(a, TR_N_FLOAT);
+    f->u.f = INFINITY;
+    tr_node_emit_json(&b, f, 0);
+    ASSERT_STREQ(b.data, "null"); /* JSON has no infinity */
+    tr_buf_dispose(&b);
+    tr_arena_free(a);
+}
+
+TEST(node_emit_limit)
+{
+    struct tr_arena *a = tr_arena_new(4096);
+    struct tr_buf b;
+    tr_buf_init(&b, 16);
+    ASSERT_EQ(tr_node_emit_json(&b, sample(a), 0), TR_ELIMIT);
+    ASSERT(b.len <= 16);
+    tr_buf_reset(&b);
+    ASSERT_EQ(tr_node_emit_yaml(&b, sample(a)), TR_ELIMIT);
+    tr_buf_dispose(&b);
+    tr_arena_free(a);
+}
+
+TEST(node_equal_ignores_map_order_not_seq_order)
+{
+    struct tr_arena *a = tr_arena_new(4096);
+    ASSERT(tr_node_equal(parse(a, "{a: 1, b: [x, y]}"), parse(a, "{b: [x, y], a: 1}")));
+    ASSERT(!tr_node_equal(parse(a, "{a: 1, b: [x, y]}"), parse(a, "{a: 1, b: [y, x]}")));
+    ASSERT(!tr_node_equal(parse(a, "{a: 1}"), parse(a, "{a: 1, b: 2}")));
+    ASSERT(!tr_node_equal(parse(a, "{a: 1, c: 2}"), parse(a, "{a: 1, b: 2}")));
+    ASSERT(!tr_node_equal(parse(a, "a: 1"), parse(a, "a: '1'"))); /* types differ */
+    ASSERT(!tr_node_equal(parse(a, "a: 1"), parse(a, "a: 1.0")));
+    ASSERT(!tr_node_equal(parse(a, "[true]"), parse(a, "[false]")));
+    ASSERT(tr_node_equal(NULL, NULL));
+    ASSERT(!tr_node_equal(NULL, parse(a, "x")));
+    /* Strings compare by length, not just up to a NUL. */
+    ASSERT(!tr_node_equal(tr_node_strn(a, "a\0b", 3), tr_node_strn(a, "a\0c", 3)));
+    ASSERT(!tr_node_equal(tr_node_strn(a, "a\0b", 3), tr_node_str(a, "a")));
+    tr_arena_free(a);
+}
+
+TEST(node_clone_is_deep)
+{
+    struct tr_arena *a = tr_arena_new(4096);
+    struct tr_arena *b = tr_arena_new(4096);
+    struct tr_node *orig = sample(a);
+    struct tr_node *copy = tr_node_clone(b, orig);
+    ASSERT(tr_node_equal(orig, copy));
+    /* Changing the copy leaves the original alone. */
+    tr_node_set(b, tr_node_at(tr_node_get(copy, "nested"), 0), "k", tr_node_str(b, "changed"));
+    ASSERT_STREQ(tr_node_gets(tr_node_at(tr_node_get(orig, "nested"), 0), "k"), "v");
+    ASSERT(!tr_node_equal(orig, copy));
+    /* The copy outlives the original's arena. */
+    tr_arena_free(a);
+    ASSERT_STREQ(tr_node_gets(copy, "name"), "web");
+    ASSERT_EQ(tr_node_geti(copy, "port", 0), 8080);
+    ASSERT_NULL(tr_node_clone(b, NULL));
+    tr_arena_free(b);
+}
+
+TEST(node_set_del_push_and_readers)
+{
+    struct tr_arena *a = tr_arena_new(4096);
+    struct tr_node *m = tr_node_new(a, TR_N_MAP);
+    for (int i = 0; i < 20; i++) {
+        char k[8];
+        snprintf(k, sizeof(k), "k%d", i);
+        tr_node_set(a, m, k, tr_node_int(a, i));
+    }
+    tr_node_set(a, m, "k3", tr_node_str(a, "three")); /* replaced in place */
+    ASSERT_EQ(tr_node_len(m), 20);
+    ASSERT_STREQ(m->u.kv[3].key, "k3");
+    ASSERT_STREQ(tr_node_gets(m, "k3"), "three");
+    tr_node_del(m, "k0");
+    tr_node_del(m, "nope");
+    ASSERT_EQ(tr_node_len(m), 19);
+    ASSERT_STREQ(m->u.kv[0].key, "k1"); /* order kept */
+    ASSERT_NULL(tr_node_get(m, "k0"));
+    ASSERT_EQ(tr_node_geti(m, "k19", -1), 19);
+    ASSERT_EQ(tr_node_geti(m, "k3", -1), -1); /* wrong type: the default */
+    ASSERT_EQ(tr_node_getb(m, "k1", true), true);
+    ASSERT_NULL(tr_node_gets(m, "k1"));
+    ASSERT_NULL(tr_node_get(NULL, "x"));
+    ASSERT_NULL(tr_node_at(m, 0)); /* not a sequence */
+    ASSERT_EQ(tr_node_len(tr_node_int(a, 3)), 0);
+
+    struct tr_node *doc = parse(a, "spec: {tls: {mode: Terminate}}\nlist: [a, b]\n");
+    ASSERT_STREQ(tr_node_path(doc, "spec.tls.mode")->u.s, "Terminate");
+    ASSERT_NULL(tr_node_path(doc, "spec.tls.missing"));
+    ASSERT_NULL(tr_node_path(doc, "spec.tls.mode.deeper"));
+    ASSERT_STREQ(tr_node_at(tr_node_get(doc, "list"), 1)->u.s, "b");
+    ASSERT_NULL(tr_node_at(tr_node_get(doc, "list"), 2));
+    ASSERT_STREQ(tr_node_typename(tr_node_get(doc, "list")), "array");
+    ASSERT_STREQ(tr_node_typename(NULL), "null");
+    tr_arena_free(a);
+}
+
+TEST(node_scalar_text_truncates)
+{
+    struct tr_arena *a = tr_arena_new(4096);
+    char out[6];
+    ASSERT_EQ(tr_node_scalar_text(tr_node_str(a, "abcdefgh"), out, sizeof(out)), 5);
+    ASSERT_STREQ(out, "abcde");
+    ASSERT_EQ(tr_node_scalar_text(NULL, out, sizeof(out)), 4);
+    ASSERT_STREQ(out, "null");
+    tr_node_scalar_text(tr_node_int(a, -42), out, sizeof(out));
+    ASSERT_STREQ(out, "-42");
+    tr_node_scalar_text(tr_node_new(a, TR_N_MAP), out, sizeof(out));
+    ASSERT_STREQ(out, "{...}");
+    tr_arena_free(a);
+}
+
+TEST(node_float_stays_float)
+{
+    /* A float with an integral value must not come back as an integer. */
+    struct tr_arena *a = tr_arena_new(4096);
+    struct tr_node *f = tr_node_new(a, TR_N_FLOAT);
+    f->u.f = 2500;
+    struct tr_buf b;
+    tr_buf_init(&b, 0);
+    tr_node_emit_json(&b, f, 0);
+    ASSERT_STREQ(b.data, "2500.0");
+    struct tr_node *back = parse(a, b.data);
+    ASSERT_EQ(back->type, TR_N_FLOAT);
+    tr_buf_reset(&b);
+    f->u.f = 1e300;
+    tr_node_emit_yaml(&b, f);
+    ASSERT_STREQ(b.data, "1.0000000000000001e+300\n");
+    ASSERT_EQ(parse(a, b.data)->type, TR_N_FLOAT);
+    tr_buf_dispose(&b);
+    tr_arena_free(a);
+}

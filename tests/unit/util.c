@@ -1,0 +1,42 @@
+#include "util.h"
+#include "test.h"
+
+#include "api/object.h"
+#include "api/schema.h"
+#include "api/yaml.h"
+#include "base/arena.h"
+#include "base/buf.h"
+#include "base/err.h"
+
+#include <stdlib.h>
+
+struct tr_obj *tr_test_obj(const char *yaml)
+{
+    struct tr_arena *a = tr_arena_new(4096);
+    struct tr_buf err;
+    tr_buf_init(&err, 0);
+    struct tr_node *root = tr_yaml_parse_one(a, yaml, strlen(yaml), &err);
+    if (!root)
+        tr_test_fail(__FILE__, __LINE__, "bad test YAML: %s", err.data);
+    tr_buf_dispose(&err);
+    struct tr_verrs errs;
+    tr_verrs_init(&errs);
+    struct tr_obj *o = NULL;
+    int rc = tr_obj_decode(a, root, "test.yaml", 1, NULL, 1000, 1, &o, &errs, NULL);
+    if (rc != TR_OK) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "%s: %s", errs.n ? errs.v[0].path : "?", errs.n ? errs.v[0].msg : "?");
+        tr_verrs_dispose(&errs);
+        tr_test_fail(__FILE__, __LINE__, "test object rejected (%d): %s", rc, msg);
+    }
+    tr_verrs_dispose(&errs);
+    return o;
+}
+
+struct tr_obj *tr_test_configmap(const char *ns, const char *name, const char *value)
+{
+    char text[512];
+    snprintf(text, sizeof(text), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n%s%s%sdata:\n  v: \"%s\"\n",
+             name, *ns ? "  namespace: " : "", ns, *ns ? "\n" : "", value);
+    return tr_test_obj(text);
+}
