@@ -23,6 +23,41 @@ static bool match_any(const char *s, size_t len, const char *const *words)
     return false;
 }
 
+/* Returns the offset of the first byte that is not well-formed UTF-8 (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), or len when all of s is. */
+static size_t utf8_invalid_at(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t n;
+        unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xC2 && c <= 0xDF) {
+            n = 1;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            n = 2;
+            lo = c == 0xE0 ? 0xA0 : 0x80;
+            hi = c == 0xED ? 0x9F : 0xBF;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 3;
+            lo = c == 0xF0 ? 0x90 : 0x80;
+            hi = c == 0xF4 ? 0x8F : 0xBF;
+        } else {
+            return i;
+        }
+        if (len - i <= n || s[i + 1] < lo || s[i + 1] > hi)
+            return i;
+        for (size_t k = 2; k <= n; k++)
+            if ((s[i + k] & 0xC0) != 0x80)
+                return i;
+        i += n + 1;
+    }
+    return len;
+}
+
 /* YAML 1.2 core schema resolution of a plain scalar (what sigs.k8s.io/yaml does for the values
  * found in Kubernetes manifests). */
 static void resolve_plain(struct tr_arena *a, struct tr_node *n, const char *s, size_t len)
@@ -146,6 +181,14 @@ static struct tr_node *convert(struct tr_arena *a, struct fy_node *fyn, int dept
             s = "";
             len = 0;
         }
+        /* The input is valid UTF-8 without NULs, so only a double-quoted escape ("\0") can make
+         * either. libfyaml 0.7 over-counts some malformed block scalars and hands back a tail
+         * of uninitialised memory: refuse the document rather than carry those bytes on. */
+        if (utf8_invalid_at((const unsigned char *)s, len) < len ||
+            (fy_node_get_style(fyn) != FYNS_DOUBLE_QUOTED && memchr(s, '\0', len))) {
+            tr_buf_printf(err, "%u: malformed scalar", n->line);
+            return NULL;
+        }
         const char *tag = fy_node_get_tag(fyn, NULL);
         bool plain = fy_node_get_style(fyn) == FYNS_PLAIN;
         if (plain && (!tag || strcmp(tag, "?") == 0)) {
@@ -246,41 +289,6 @@ static struct fy_parser *parser_new(struct tr_buf *err, struct diag_ctx *dc, str
     }
     *diagp = diag;
     return p;
-}
-
-/* Returns the offset of the first byte that is not well-formed UTF-8 (RFC 3629: no overlong
- * forms, no surrogates, nothing above U+10FFFF), or len when all of s is. */
-static size_t utf8_invalid_at(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = s[i];
-        size_t n;
-        unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            n = 1;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2;
-            lo = c == 0xE0 ? 0xA0 : 0x80;
-            hi = c == 0xED ? 0x9F : 0xBF;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3;
-            lo = c == 0xF0 ? 0x90 : 0x80;
-            hi = c == 0xF4 ? 0x8F : 0xBF;
-        } else {
-            return i;
-        }
-        if (len - i <= n || s[i + 1] < lo || s[i + 1] > hi)
-            return i;
-        for (size_t k = 2; k <= n; k++)
-            if ((s[i + k] & 0xC0) != 0x80)
-                return i;
-        i += n + 1;
-    }
-    return len;
 }
 
 int tr_yaml_parse(const char *text, size_t len, tr_yaml_doc_cb *cb, void *ud, struct tr_buf *err)

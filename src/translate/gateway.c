@@ -563,7 +563,9 @@ void tx_gateways(struct tx *t)
         }
         if (!g->accepted) {
             cset(&s->conds, "Accepted", false, TR_R_PARENT_NOT_ACCEPTED, "The parent Gateway is not accepted");
-            cset(&s->conds, "Programmed", false, TR_R_PARENT_NOT_ACCEPTED, "The parent Gateway is not accepted");
+            cset(&s->conds, "Programmed", false, TR_R_PARENT_NOT_PROGRAMMED, "The parent Gateway is not programmed");
+            for (size_t j = 0; j < s->nl; j++)
+                cset(&s->l[j].conds, "Programmed", false, TR_R_INVALID, "The parent Gateway is not accepted");
             continue;
         }
         s->accepted = true;
@@ -633,22 +635,51 @@ static struct tr_node *listener_statuses(struct tx *t, struct lst *ls, size_t n,
     return seq;
 }
 
-/* Programmed tells whether the sockets are really bound: ask the binder. */
-static void programmed_from_binds(struct tx *t, struct gw *g, struct lst *ls, size_t n, size_t *bound)
+/* Programmed tells whether the sockets are really bound: ask the binder. Counts the listeners
+ * that were meant to be served (*tried) and those whose socket is bound (*bound). */
+static void programmed_from_binds(struct tx *t, struct gw *g, struct lst *ls, size_t n, size_t *tried, size_t *bound)
 {
     for (size_t i = 0; i < n; i++) {
         struct lst *l = &ls[i];
         if (!l->accepted || !l->refs_ok)
             continue;
+        if (!g->accepted) {
+            cset(&l->conds, "Programmed", false, TR_R_INVALID, "The Gateway is not accepted");
+            continue;
+        }
+        (*tried)++;
         const char *why = g->addr && t->in->bind_error
-                               ? t->in->bind_error(t->in->ud, g->addr, (uint16_t)l->port, l->proto == TR_PROTO_UDP)
-                               : NULL;
+                              ? t->in->bind_error(t->in->ud, g->addr, (uint16_t)l->port, l->proto == TR_PROTO_UDP)
+                              : NULL;
         if (!g->addr)
             why = "no address assigned";
-        if (why) {
+        if (why)
             cset(&l->conds, "Programmed", false, TR_R_PENDING, tr_arena_printf(t->a, "cannot listen: %s", why));
-        } else {
+        else
             (*bound)++;
+    }
+}
+
+/* Listener.hostname overlaps on one TLS port (foo.example.com and *.example.com): a client's
+ * connection for one may carry a request for the other, so certificates overlap. The spec asks
+ * controllers to say so on every listener involved (OverlappingTLSConfig, gateway_types.go). */
+static void overlapping_tls(struct tx *t, struct gw *g)
+{
+    for (size_t i = 0; i < g->nl; i++) {
+        struct lst *a = &g->l[i];
+        if (!a->accepted || a->proto != TR_PROTO_HTTPS)
+            continue;
+        for (size_t j = 0; j < g->nl; j++) {
+            struct lst *b = &g->l[j];
+            if (i == j || !b->accepted || b->proto != TR_PROTO_HTTPS || b->port != a->port)
+                continue;
+            const char *ha = str_or(a->hostname, "*"), *hb = str_or(b->hostname, "*");
+            bool overlap = strcmp(ha, "*") == 0 || strcmp(hb, "*") == 0 || tx_host_intersect(ha, hb) != NULL;
+            if (overlap && strcmp(ha, hb) != 0) {
+                cset(&a->conds, "OverlappingTLSConfig", true, TR_R_OVERLAPPING_HOSTNAMES,
+                     tr_arena_printf(t->a, "Hostname overlaps with listener %s on port %d", str_or(b->name, ""), b->port));
+                break;
+            }
         }
     }
 }
@@ -660,12 +691,9 @@ void tx_gateway_status(struct tx *t)
         struct gw *g = &t->gws[i];
         if (!g->ours)
             continue;
-        size_t valid = 0, bound = 0;
+        size_t valid = 0, tried = 0, bound = 0;
         for (size_t j = 0; j < g->nl; j++)
             valid += g->l[j].accepted;
-        programmed_from_binds(t, g, g->l, g->nl, &bound);
-        for (size_t s = 0; s < g->nsets; s++)
-            programmed_from_binds(t, g, g->sets[s]->l, g->sets[s]->nl, &bound);
         if (g->accepted && valid < g->nl) {
             bool none = valid == 0 && g->nl > 0;
             cset(&g->conds, "Accepted", !none, TR_R_LISTENERS_NOT_VALID,
@@ -673,13 +701,19 @@ void tx_gateway_status(struct tx *t)
             if (none)
                 g->accepted = false;
         }
+        programmed_from_binds(t, g, g->l, g->nl, &tried, &bound);
+        for (size_t s = 0; s < g->nsets; s++)
+            programmed_from_binds(t, g, g->sets[s]->l, g->sets[s]->nl, &tried, &bound);
+        overlapping_tls(t, g);
         if (!g->accepted) {
             cset(&g->conds, "Programmed", false, TR_R_INVALID, "Gateway is not accepted");
         } else if (!g->addr) {
             cset(&g->conds, "Programmed", false, TR_R_ADDRESS_NOT_ASSIGNED, "No address could be assigned");
-        } else if (bound == 0 && (valid > 0 || g->nsets > 0)) {
+        } else if (tried > 0 && bound == 0) {
             cset(&g->conds, "Programmed", false, TR_R_ADDRESS_NOT_USABLE,
                  tr_arena_printf(t->a, "Cannot listen on %s", g->addr));
+        } else if (tried == 0 && g->nl > 0) {
+            cset(&g->conds, "Programmed", false, TR_R_INVALID, "No listener is programmed");
         }
         struct tr_node *st = tr_node_new(t->a, TR_N_MAP);
         if (g->addr) {

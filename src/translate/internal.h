@@ -45,6 +45,8 @@
     X(INCOMPATIBLE_FILTERS, "IncompatibleFilters")                                                 \
     X(NOT_ALLOWED, "NotAllowed")                                                                   \
     X(PARENT_NOT_ACCEPTED, "ParentNotAccepted")                                                    \
+    X(PARENT_NOT_PROGRAMMED, "ParentNotProgrammed")                                                \
+    X(OVERLAPPING_HOSTNAMES, "OverlappingHostnames")                                               \
     X(LISTENER_CONFLICT, "ListenerConflict")                                                       \
     X(CONFLICTED, "Conflicted")                                                                    \
     X(NO_VALID_CA_CERTIFICATE, "NoValidCACertificate")                                             \

@@ -79,15 +79,16 @@ static void validate_refs(struct tx *t, const struct tr_obj *p, struct conds *cs
         good++;
     }
     const char *wk = tr_node_gets(val, "wellKnownCACertificates");
-    *usable = good == n && (n > 0 || (wk && strcmp(wk, "System") == 0));
+    /* Accepted=False only when no CA is usable; some bad refs are ResolvedRefs=False alone. */
+    *usable = good > 0 || (wk && strcmp(wk, "System") == 0);
     if (!*usable)
         cset(cs, "Accepted", false, TR_R_NO_VALID_CA_CERTIFICATE, "The policy has no usable CA certificate");
 }
 
 /* Each Gateway (once) whose IR sends traffic to a Service this policy targets; marks those
  * backends with the policy when it is in force. */
-static void ancestors(struct tx *t, const struct tr_obj *p, bool in_force, const struct tr_obj **gws, size_t *ngws,
-                      size_t cap)
+static void ancestors(struct tx *t, const struct tr_obj *p, bool usable, bool beaten, const struct tr_obj **gws,
+                      size_t *ngws, size_t cap)
 {
     for (size_t i = 0; i < t->ir->nports; i++) {
         const struct tr_ir_port *port = &t->ir->ports[i];
@@ -97,7 +98,7 @@ static void ancestors(struct tx *t, const struct tr_obj *p, bool in_force, const
                 const struct tr_ir_rule *r = &l->rules[k];
                 for (size_t b = 0; b < r->nbackends; b++) {
                     struct tr_ir_backend *be = &r->backends[b];
-                    if (be->invalid || strcmp(be->kind, "Service") != 0)
+                    if ((be->invalid && !be->tls_policy) || strcmp(be->kind, "Service") != 0)
                         continue;
                     const struct tr_obj *svc = tr_view_find(t->v, TR_KIND_SERVICE, be->ns, be->name);
                     const char *section = "";
@@ -108,8 +109,12 @@ static void ancestors(struct tx *t, const struct tr_obj *p, bool in_force, const
                     bool hit = policy_targets(p, be->ns, be->name, section) || policy_targets(p, be->ns, be->name, "");
                     if (!hit)
                         continue;
-                    if (in_force && (!be->tls_policy || policy_targets(p, be->ns, be->name, section)))
+                    if (!beaten && (!be->tls_policy || policy_targets(p, be->ns, be->name, section))) {
                         be->tls_policy = p;
+                        /* "Connections using an invalid CACertificateRef MUST fail" (5xx): never
+                         * fall back to plaintext. */
+                        be->invalid = !usable;
+                    }
                     const struct tr_obj *g = tr_view_find(t->v, TR_KIND_GATEWAY, l->gw_ns, l->gw_name);
                     bool dup = false;
                     for (size_t x = 0; x < *ngws; x++)
@@ -138,7 +143,7 @@ void tx_policies(struct tx *t)
             cset(&cs, "Accepted", false, TR_R_CONFLICTED, "An older policy targets the same backend");
         const struct tr_obj **gws = TR_ANEWN(t->a, const struct tr_obj *, ngw + 1);
         size_t n = 0;
-        ancestors(t, p, usable && !beaten, gws, &n, ngw);
+        ancestors(t, p, usable, beaten, gws, &n, ngw);
         if (!n)
             continue;
         struct tr_node *list = tr_node_new(t->a, TR_N_SEQ);

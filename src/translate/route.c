@@ -150,7 +150,10 @@ void tx_routes(struct tx *t, enum tr_kind kind)
                 if (port && port != l->port)
                     continue;
                 matched++;
-                if (!l->accepted || !kind_allowed(l, kind))
+                /* Attachment does not depend on the listener's own status: attachedRoutes is
+                 * counted even on a listener that is not Accepted (ListenerStatus docs); only
+                 * an accepted listener serves the route. */
+                if (!l->proto_ok || !kind_allowed(l, kind))
                     continue;
                 const struct tr_node *ns_rule = tr_node_path(l->spec, "allowedRoutes.namespaces");
                 if (!tx_namespace_allowed(t, ns_rule, "Same", owner_ns, r->ns))
@@ -174,7 +177,8 @@ void tx_routes(struct tx *t, enum tr_kind kind)
                 }
                 seen[nseen++] = l;
                 l->attached++;
-                attach(t, l, r, hosts, rules, nrules);
+                if (l->accepted)
+                    attach(t, l, r, hosts, rules, nrules);
             }
             if (attached) {
                 cset(&cs, "Accepted", true, TR_R_ACCEPTED, "Route is accepted");

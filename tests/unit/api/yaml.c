@@ -271,3 +271,14 @@ TEST(yaml_rejects_malformed_utf8)
     ASSERT_STREQ(tr_node_gets(parse(a, "t: \"é€𝄞\"\n"), "t"), "é€𝄞");
     tr_arena_free(a);
 }
+
+TEST(yaml_rejects_libfyaml_overcounted_scalar)
+{
+    /* libfyaml 0.7.12 gives this block scalar a length past the text it fills in: the tail was
+     * uninitialised memory, carried into the tree (found by fuzz-yaml_decode). */
+    ASSERT_STRSTR(parse_error("---\n|\n:\n \n  co"), "malformed scalar");
+    /* A NUL from a double-quoted escape is a real value. */
+    struct tr_arena *a = tr_arena_new(4096);
+    ASSERT_EQ(parse(a, "k: \"\\0\"\n")->u.kv[0].val->n, 1);
+    tr_arena_free(a);
+}
