@@ -28,6 +28,8 @@
  * been quiet this long, but never longer than the cap, before translating. */
 #define SETTLE_MS 2
 #define SETTLE_CAP_MS 50
+/* A file still open for writing is waited for this long at most, then read as it is. */
+#define WRITER_CAP_MS 1000
 
 static const struct tr_obj *no_prev(void *ud, int kind, const char *ns, const char *name)
 {
@@ -174,15 +176,22 @@ int tr_control_run(const struct tr_control_opts *o)
         }
         if (!(pfds[1].revents & POLLIN))
             continue;
-        bool changed = tr_fileprov_handle(fp);
+        tr_fileprov_handle(fp);
         uint64_t start = now_ms();
         for (;;) {
-            int left = (int)(SETTLE_CAP_MS - (now_ms() - start));
+            uint64_t waited = now_ms() - start;
+            bool busy = tr_fileprov_busy(fp);
+            int cap = busy ? WRITER_CAP_MS : SETTLE_CAP_MS;
+            int left = (int)(cap - (int)waited);
             struct pollfd p1 = {tr_fileprov_fd(fp), POLLIN, 0};
-            if (left <= 0 || poll(&p1, 1, left < SETTLE_MS ? left : SETTLE_MS) <= 0)
-                break;
-            changed |= tr_fileprov_handle(fp);
+            if (left <= 0 || poll(&p1, 1, busy ? (left < 10 ? left : 10) : (left < SETTLE_MS ? left : SETTLE_MS)) <= 0) {
+                if (!busy || left <= 0)
+                    break;
+                continue;
+            }
+            tr_fileprov_handle(fp);
         }
+        bool changed = tr_fileprov_flush(fp, true);
         if (changed)
             reconcile(&c);
     }

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,11 @@
 
 #define MAX_FILE (64u << 20)
 #define MAX_DEPTH 32
+
+/* A file's writer may truncate it, write, and close; reading between those steps would see an
+ * empty or half-written file and drop its objects. So events only mark files, and a file is
+ * read once its writer has closed it (or it was renamed into place). */
+enum pending { PENDING_WRITING = 1, PENDING_READY, PENDING_GONE };
 
 struct key {
     int kind;
@@ -39,6 +45,8 @@ struct tr_fileprov {
     struct tr_store *store;
     struct tr_map files;   /* path -> struct file_state* */
     struct tr_map watches; /* "wd" -> directory path */
+    struct tr_map pending; /* path -> enum pending: what inotify said since the last flush */
+    bool rescan;           /* the queue overflowed or a directory changed */
     int ifd;
     uint64_t seq;
 };
@@ -104,6 +112,7 @@ void tr_fileprov_free(struct tr_fileprov *p)
     while ((s = tr_map_next(&p->watches, &it)))
         free(s->val);
     tr_map_dispose(&p->watches);
+    tr_map_dispose(&p->pending);
     if (p->ifd >= 0)
         close(p->ifd);
     free(p->dir);
@@ -368,11 +377,16 @@ int tr_fileprov_scan(struct tr_fileprov *p)
     return problems;
 }
 
+static void mark(struct tr_fileprov *p, const char *path, size_t len, enum pending st)
+{
+    tr_map_put(&p->pending, path, len, (void *)(uintptr_t)st);
+}
+
 bool tr_fileprov_handle(struct tr_fileprov *p)
 {
     if (p->ifd < 0)
         return false;
-    bool changed = false, rescan = false;
+    bool any = false;
     _Alignas(struct inotify_event) char buf[16384];
     for (;;) {
         ssize_t r = read(p->ifd, buf, sizeof(buf));
@@ -386,8 +400,9 @@ bool tr_fileprov_handle(struct tr_fileprov *p)
         for (char *q = buf; q < buf + r;) {
             struct inotify_event *ev = (struct inotify_event *)q;
             q += sizeof(*ev) + ev->len;
+            any = true;
             if (ev->mask & IN_Q_OVERFLOW) {
-                rescan = true;
+                p->rescan = true;
                 continue;
             }
             char k[16];
@@ -399,28 +414,67 @@ bool tr_fileprov_handle(struct tr_fileprov *p)
             }
             if (!dir || !ev->len)
                 continue;
-            char path[PATH_MAX];
-            int pl = snprintf(path, sizeof(path), "%s/%s", dir, ev->name);
-            if (pl <= 0 || (size_t)pl >= sizeof(path))
-                continue;
             if (ev->mask & IN_ISDIR) {
-                rescan = true; /* a directory came or went: walk it all again */
+                p->rescan = true; /* a directory came or went: walk it all again */
                 continue;
             }
             if (!is_manifest(ev->name))
                 continue;
-            if (ev->mask & (IN_DELETE | IN_MOVED_FROM)) {
-                tr_fileprov_forget(p, path);
-                changed = true;
-            } else if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) {
-                tr_fileprov_load(p, path);
-                changed = true;
-            }
+            char path[PATH_MAX];
+            int pl = snprintf(path, sizeof(path), "%s/%s", dir, ev->name);
+            if (pl <= 0 || (size_t)pl >= sizeof(path))
+                continue;
+            if (ev->mask & (IN_DELETE | IN_MOVED_FROM))
+                mark(p, path, (size_t)pl, PENDING_GONE);
+            else if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO))
+                mark(p, path, (size_t)pl, PENDING_READY);
+            else if (ev->mask & (IN_CREATE | IN_MODIFY))
+                mark(p, path, (size_t)pl, PENDING_WRITING);
         }
     }
-    if (rescan) {
+    return any;
+}
+
+bool tr_fileprov_busy(const struct tr_fileprov *p)
+{
+    size_t it = 0;
+    struct tr_map_slot *s;
+    while ((s = tr_map_next(&p->pending, &it)))
+        if ((uintptr_t)s->val == PENDING_WRITING)
+            return true;
+    return false;
+}
+
+bool tr_fileprov_flush(struct tr_fileprov *p, bool force)
+{
+    bool changed = false;
+    if (p->rescan) {
+        p->rescan = false;
+        tr_map_dispose(&p->pending);
         tr_fileprov_scan(p);
-        changed = true;
+        return true;
     }
+    size_t n = 0, it = 0;
+    struct tr_map_slot *s;
+    char **paths = tr_xcalloc(p->pending.len + 1, sizeof(char *));
+    uintptr_t *states = tr_xcalloc(p->pending.len + 1, sizeof(uintptr_t));
+    while ((s = tr_map_next(&p->pending, &it))) {
+        uintptr_t st = (uintptr_t)s->val;
+        if (st == PENDING_WRITING && !force)
+            continue;
+        paths[n] = tr_xstrdup(s->key);
+        states[n++] = st;
+    }
+    for (size_t i = 0; i < n; i++) {
+        tr_map_del(&p->pending, paths[i], strlen(paths[i]));
+        if (states[i] == PENDING_GONE)
+            tr_fileprov_forget(p, paths[i]);
+        else
+            tr_fileprov_load(p, paths[i]);
+        changed = true;
+        free(paths[i]);
+    }
+    free(paths);
+    free(states);
     return changed;
 }

@@ -17,9 +17,14 @@ void tr_fileprov_free(struct tr_fileprov *p);
 int tr_fileprov_scan(struct tr_fileprov *p);
 /* The inotify descriptor to poll for readability, or -1. */
 int tr_fileprov_fd(const struct tr_fileprov *p);
-/* Drains inotify events and re-reads what changed (or rescans after an overflow). Returns true
- * when the store may have changed. */
+/* Drains inotify events and marks the files they name. Returns true when there were events.
+ * Nothing is read until tr_fileprov_flush. */
 bool tr_fileprov_handle(struct tr_fileprov *p);
+/* Is a marked file still open for writing (modified since its last close)? */
+bool tr_fileprov_busy(const struct tr_fileprov *p);
+/* Reads the marked files whose writers are done (all of them with force), forgets deleted
+ * ones, or rescans after an overflow. Returns true when the store may have changed. */
+bool tr_fileprov_flush(struct tr_fileprov *p, bool force);
 
 /* Loads one file into the store now (add, replace, delete what it no longer holds).
  * Exposed for tests. Returns the number of problems. */
