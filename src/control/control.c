@@ -6,6 +6,7 @@
 #include "base/mem.h"
 #include "control/publish.h"
 #include "ir/ir.h"
+#include "ir/snapshot.h"
 #include "net/listen.h"
 #include "provider/file.h"
 #include "store/store.h"
@@ -64,8 +65,6 @@ struct ctl {
     struct tr_listeners *listeners;
     struct tr_admin *admin;
     struct tr_ltt *ltt;
-    struct tr_view *view;
-    struct tr_tx *tx;
     uint64_t generation;
 };
 
@@ -98,12 +97,10 @@ static void reconcile(struct ctl *c)
         tr_tx_free(tx);
         tx = tr_translate(&in);
     }
-    tr_tx_free(c->tx);
-    tr_view_free(c->view);
-    c->view = v;
-    c->tx = tx;
     c->generation++;
     tr_admin_publish(c->admin, tr_publish_build(v, tx, c->store, c->ltt, c->generation, true));
+    /* The snapshot owns v and tx from here; the data plane picks it up. */
+    tr_snapshot_publish(tr_snapshot_new(v, tx, c->generation));
     tr_log_debug("config generation %llu: %zu gateways, %zu httproutes, %u sockets, %llu ms",
                  (unsigned long long)c->generation, v->n[TR_KIND_GATEWAY], v->n[TR_KIND_HTTPROUTE],
                  tr_listeners_count(c->listeners), (unsigned long long)(now_ms() - t0));
@@ -198,8 +195,7 @@ int tr_control_run(const struct tr_control_opts *o)
     close(sfd);
     tr_admin_stop(c.admin);
     tr_fileprov_free(fp);
-    tr_tx_free(c.tx);
-    tr_view_free(c.view);
+    tr_snapshot_clear();
     tr_listeners_free(c.listeners);
     tr_store_free(c.store);
     tr_ltt_free(c.ltt);
