@@ -1,0 +1,393 @@
+#include "proxy/router.h"
+#include "api/object.h"
+#include "base/arena.h"
+#include "base/mem.h"
+#include "base/node.h"
+#include "ir/ir.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum path_kind { PATH_EXACT, PATH_REGEX, PATH_PREFIX };
+
+struct kv_match {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+    pcre2_code *re; /* RegularExpression, else NULL (Exact) */
+};
+
+/* One (rule, match) pair, with what precedence compares. */
+struct entry {
+    const struct tr_ir_rule *rule;
+    uint32_t match;
+    enum path_kind path_kind;
+    const char *path;
+    size_t path_len;
+    pcre2_code *path_re;
+    const char *method;
+    struct kv_match *headers;
+    size_t nheaders;
+    struct kv_match *query;
+    size_t nquery;
+};
+
+struct vhost {
+    const char *host; /* NULL: any host */
+    size_t host_len;
+    bool wildcard;
+    struct entry *e;
+    size_t n, cap;
+};
+
+struct tr_router {
+    struct tr_arena *a;
+    struct vhost *v; /* exact hosts, then wildcards longest first, then the any-host vhost */
+    size_t nv;
+};
+
+unsigned tr_host_score(const char *pattern, const char *host, size_t host_len)
+{
+    if (!pattern || !*pattern)
+        return 1;
+    size_t pl = strlen(pattern);
+    if (pattern[0] != '*')
+        return pl == host_len && strncasecmp(pattern, host, host_len) == 0 ? 1000000 : 0;
+    /* "*.example.com" covers a.example.com and a.b.example.com, not example.com. */
+    const char *suffix = pattern + 1;
+    size_t sl = pl - 1;
+    if (host_len > sl && strncasecmp(host + host_len - sl, suffix, sl) == 0)
+        return 2 + (unsigned)sl;
+    return 0;
+}
+
+static pcre2_code *compile_re(struct tr_router *rt, const char *pattern)
+{
+    int ec;
+    PCRE2_SIZE eo;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_DOLLAR_ENDONLY, &ec,
+                                   &eo, NULL);
+    if (!re)
+        return NULL;
+    pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+    tr_arena_on_reset(rt->a, (tr_arena_cleanup_cb *)pcre2_code_free, re);
+    return re;
+}
+
+/* A regex that does not compile can match nothing (the route stays, its match never hits). */
+static const char never[] = "(*FAIL)";
+
+static bool re_full_match(pcre2_code *re, const char *s, size_t len)
+{
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+    int rc = pcre2_match(re, (PCRE2_SPTR)s, len, 0, PCRE2_ANCHORED | PCRE2_ENDANCHORED, md, NULL);
+    pcre2_match_data_free(md);
+    return rc >= 0;
+}
+
+static size_t kv_list(struct tr_router *rt, const struct tr_node *list, struct kv_match **out)
+{
+    size_t n = tr_node_len(list);
+    *out = TR_ANEWN(rt->a, struct kv_match, n + 1);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct tr_node *m = tr_node_at(list, i);
+        const char *name = tr_node_gets(m, "name"), *value = tr_node_gets(m, "value");
+        if (!name || !value)
+            continue;
+        /* "If multiple entries specify equivalent header names, only the first entry with an
+         * equivalent name MUST be considered" (HTTPHeaderMatch). */
+        bool dup = false;
+        for (size_t j = 0; j < k && !dup; j++)
+            dup = strcasecmp((*out)[j].name, name) == 0;
+        if (dup)
+            continue;
+        struct kv_match *kv = &(*out)[k++];
+        kv->name = name;
+        kv->name_len = strlen(name);
+        kv->value = value;
+        kv->value_len = strlen(value);
+        const char *type = tr_node_gets(m, "type");
+        if (type && strcmp(type, "RegularExpression") == 0) {
+            kv->re = compile_re(rt, value);
+            if (!kv->re)
+                kv->re = compile_re(rt, never);
+        }
+    }
+    return k;
+}
+
+static struct vhost *vhost_for(struct tr_router *rt, const char *host, size_t *cap)
+{
+    for (size_t i = 0; i < rt->nv; i++) {
+        const char *h = rt->v[i].host;
+        if ((!h && !host) || (h && host && strcasecmp(h, host) == 0))
+            return &rt->v[i];
+    }
+    if (rt->nv == *cap) {
+        *cap = *cap ? *cap * 2 : 8;
+        rt->v = tr_xrealloc(rt->v, *cap * sizeof(*rt->v));
+    }
+    struct vhost *v = &rt->v[rt->nv++];
+    memset(v, 0, sizeof(*v));
+    v->host = host;
+    v->host_len = host ? strlen(host) : 0;
+    v->wildcard = host && host[0] == '*';
+    return v;
+}
+
+static void add_entry(struct vhost *v, const struct entry *e)
+{
+    if (v->n == v->cap) {
+        v->cap = v->cap ? v->cap * 2 : 8;
+        v->e = tr_xrealloc(v->e, v->cap * sizeof(*v->e));
+    }
+    v->e[v->n++] = *e;
+}
+
+/* GRPCMethodMatch becomes a path match on /service/method (gRPC over HTTP/2). */
+static void grpc_match(struct tr_router *rt, struct entry *e, const struct tr_node *method)
+{
+    const char *type = tr_node_gets(method, "type");
+    const char *svc = tr_node_gets(method, "service"), *m = tr_node_gets(method, "method");
+    bool regex = type && strcmp(type, "RegularExpression") == 0;
+    if (!svc && !m)
+        return;
+    if (regex) {
+        e->path_kind = PATH_REGEX;
+        e->path = tr_arena_printf(rt->a, "/%s/%s", svc ? svc : "[^/]+", m ? m : "[^/]+");
+        e->path_re = compile_re(rt, e->path);
+        if (!e->path_re)
+            e->path_re = compile_re(rt, never);
+    } else if (svc && m) {
+        e->path_kind = PATH_EXACT;
+        e->path = tr_arena_printf(rt->a, "/%s/%s", svc, m);
+    } else if (svc) {
+        e->path_kind = PATH_PREFIX;
+        e->path = tr_arena_printf(rt->a, "/%s/", svc);
+    } else {
+        /* method only: any service */
+        e->path_kind = PATH_REGEX;
+        e->path = tr_arena_printf(rt->a, "/[^/]+/%s", m);
+        e->path_re = compile_re(rt, e->path);
+        if (!e->path_re)
+            e->path_re = compile_re(rt, never);
+    }
+    e->path_len = strlen(e->path);
+}
+
+static void compile_match(struct tr_router *rt, struct entry *e, const struct tr_ir_rule *r, const struct tr_node *m)
+{
+    e->path_kind = PATH_PREFIX;
+    e->path = "/";
+    e->path_len = 1;
+    if (r->route->kind == TR_KIND_GRPCROUTE) {
+        grpc_match(rt, e, tr_node_get(m, "method"));
+    } else {
+        const struct tr_node *p = tr_node_get(m, "path");
+        const char *type = tr_node_gets(p, "type"), *value = tr_node_gets(p, "value");
+        if (value) {
+            e->path = value;
+            e->path_len = strlen(value);
+            if (type && strcmp(type, "Exact") == 0) {
+                e->path_kind = PATH_EXACT;
+            } else if (type && strcmp(type, "RegularExpression") == 0) {
+                e->path_kind = PATH_REGEX;
+                e->path_re = compile_re(rt, value);
+                if (!e->path_re)
+                    e->path_re = compile_re(rt, never);
+            }
+        }
+        e->method = tr_node_gets(m, "method");
+        e->nquery = kv_list(rt, tr_node_get(m, "queryParams"), &e->query);
+    }
+    e->nheaders = kv_list(rt, tr_node_get(m, "headers"), &e->headers);
+}
+
+/* Precedence across all rules of a host (HTTPRouteRule docs): Exact path; then the longest
+ * prefix; then a method match; then the most header matches; then the most query matches; then
+ * the oldest route, then namespace/name; then rule order, then match order. Regular
+ * expressions are implementation-specific: torii puts them after Exact and before prefixes,
+ * longer patterns first. */
+static int cmp_entry(const void *pa, const void *pb)
+{
+    const struct entry *a = pa, *b = pb;
+    if (a->path_kind != b->path_kind)
+        return a->path_kind < b->path_kind ? -1 : 1;
+    if (a->path_kind != PATH_EXACT && a->path_len != b->path_len) {
+        /* "/foo/" and "/foo" are the same prefix: the trailing slash does not count. */
+        size_t la = a->path_len - (a->path_kind == PATH_PREFIX && a->path_len > 1 && a->path[a->path_len - 1] == '/');
+        size_t lb = b->path_len - (b->path_kind == PATH_PREFIX && b->path_len > 1 && b->path[b->path_len - 1] == '/');
+        if (la != lb)
+            return la > lb ? -1 : 1;
+    }
+    if (!a->method != !b->method)
+        return a->method ? -1 : 1;
+    if (a->nheaders != b->nheaders)
+        return a->nheaders > b->nheaders ? -1 : 1;
+    if (a->nquery != b->nquery)
+        return a->nquery > b->nquery ? -1 : 1;
+    const struct tr_obj *ra = a->rule->route, *rb = b->rule->route;
+    if (ra->created != rb->created)
+        return ra->created < rb->created ? -1 : 1;
+    int c = strcmp(ra->ns, rb->ns);
+    if (!c)
+        c = strcmp(ra->name, rb->name);
+    if (!c && a->rule->index != b->rule->index)
+        c = a->rule->index < b->rule->index ? -1 : 1;
+    if (!c && a->match != b->match)
+        c = a->match < b->match ? -1 : 1;
+    return c;
+}
+
+static int cmp_vhost(const void *pa, const void *pb)
+{
+    const struct vhost *a = pa, *b = pb;
+    /* exact hosts first, then wildcards (longest first), then the any-host vhost */
+    int ra = !a->host ? 2 : a->wildcard ? 1 : 0, rb = !b->host ? 2 : b->wildcard ? 1 : 0;
+    if (ra != rb)
+        return ra - rb;
+    if (ra == 1 && a->host_len != b->host_len)
+        return a->host_len > b->host_len ? -1 : 1;
+    return ra == 2 ? 0 : strcmp(a->host, b->host);
+}
+
+struct tr_router *tr_router_new(const struct tr_ir_listener *l)
+{
+    if (!l->nrules)
+        return NULL;
+    struct tr_router *rt = tr_xcalloc(1, sizeof(*rt));
+    rt->a = tr_arena_new(16 * 1024);
+    size_t cap = 0;
+    for (size_t i = 0; i < l->nrules; i++) {
+        const struct tr_ir_rule *r = &l->rules[i];
+        const struct tr_node *matches = tr_node_get(r->spec, "matches");
+        size_t nm = tr_node_len(matches);
+        for (size_t j = 0; j < (nm ? nm : 1); j++) {
+            struct entry e = {.rule = r, .match = (uint32_t)j};
+            compile_match(rt, &e, r, nm ? tr_node_at(matches, j) : NULL);
+            if (!r->hostnames || !r->hostnames[0]) {
+                add_entry(vhost_for(rt, NULL, &cap), &e);
+            } else {
+                for (const char **h = r->hostnames; *h; h++)
+                    add_entry(vhost_for(rt, *h, &cap), &e);
+            }
+        }
+    }
+    for (size_t i = 0; i < rt->nv; i++)
+        qsort(rt->v[i].e, rt->v[i].n, sizeof(struct entry), cmp_entry);
+    qsort(rt->v, rt->nv, sizeof(*rt->v), cmp_vhost);
+    return rt;
+}
+
+void tr_router_free(struct tr_router *rt)
+{
+    if (!rt)
+        return;
+    for (size_t i = 0; i < rt->nv; i++)
+        free(rt->v[i].e);
+    free(rt->v);
+    tr_arena_free(rt->a);
+    free(rt);
+}
+
+/* PathPrefix matches on element boundaries: "/foo" matches /foo, /foo/ and /foo/bar but not
+ * /foobar; a trailing "/" in the prefix is ignored (HTTPPathMatch docs). */
+static bool prefix_match(const char *prefix, size_t plen, const char *path, size_t len)
+{
+    if (plen > 1 && prefix[plen - 1] == '/')
+        plen--;
+    if (plen == 1 && prefix[0] == '/')
+        return true;
+    if (len < plen || memcmp(prefix, path, plen) != 0)
+        return false;
+    return len == plen || path[plen] == '/';
+}
+
+/* The first value of query parameter name, raw (not percent-decoded: values are compared as
+ * sent, which is what the spec's Exact means for encoded characters). */
+static const char *query_value(const struct tr_route_req *req, const char *name, size_t nlen, size_t *vlen)
+{
+    const char *p = req->query, *end = req->query ? req->query + req->query_len : NULL;
+    while (p && p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *seg_end = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(seg_end - p));
+        const char *kend = eq ? eq : seg_end;
+        if ((size_t)(kend - p) == nlen && memcmp(p, name, nlen) == 0) {
+            const char *v = eq ? eq + 1 : seg_end;
+            *vlen = (size_t)(seg_end - v);
+            return v;
+        }
+        p = amp ? amp + 1 : end;
+    }
+    return NULL;
+}
+
+static bool kv_ok(const struct kv_match *kv, const char *v, size_t vlen)
+{
+    if (!v)
+        return false;
+    if (kv->re)
+        return re_full_match(kv->re, v, vlen);
+    return vlen == kv->value_len && memcmp(v, kv->value, vlen) == 0;
+}
+
+static bool entry_match(const struct entry *e, const struct tr_route_req *req)
+{
+    switch (e->path_kind) {
+    case PATH_EXACT:
+        if (req->path_len != e->path_len || memcmp(req->path, e->path, e->path_len) != 0)
+            return false;
+        break;
+    case PATH_PREFIX:
+        if (!prefix_match(e->path, e->path_len, req->path, req->path_len))
+            return false;
+        break;
+    case PATH_REGEX:
+        if (!re_full_match(e->path_re, req->path, req->path_len))
+            return false;
+        break;
+    }
+    if (e->method && (strlen(e->method) != req->method_len || memcmp(e->method, req->method, req->method_len) != 0))
+        return false;
+    for (size_t i = 0; i < e->nheaders; i++) {
+        size_t vlen = 0;
+        const char *v = req->header ? req->header(req->ud, e->headers[i].name, e->headers[i].name_len, &vlen) : NULL;
+        if (!kv_ok(&e->headers[i], v, vlen))
+            return false;
+    }
+    for (size_t i = 0; i < e->nquery; i++) {
+        size_t vlen = 0;
+        const char *v = query_value(req, e->query[i].name, e->query[i].name_len, &vlen);
+        if (!kv_ok(&e->query[i], v, vlen))
+            return false;
+    }
+    return true;
+}
+
+bool tr_router_match(const struct tr_router *rt, const struct tr_route_req *req, struct tr_route_hit *hit)
+{
+    if (!rt)
+        return false;
+    /* The most specific virtual host that covers the request's host decides; its rules alone
+     * are considered (exact host, then the longest wildcard, then routes without hostnames). */
+    const struct vhost *v = NULL;
+    for (size_t i = 0; i < rt->nv && !v; i++)
+        if (tr_host_score(rt->v[i].host, req->host, req->host_len))
+            v = &rt->v[i];
+    if (!v)
+        return false;
+    for (size_t i = 0; i < v->n; i++) {
+        if (entry_match(&v->e[i], req)) {
+            hit->rule = v->e[i].rule;
+            hit->match = v->e[i].match;
+            return true;
+        }
+    }
+    return false;
+}
