@@ -58,6 +58,7 @@ machine() {
     echo "| cores | $(nproc) online ($(getconf _NPROCESSORS_CONF) configured) |"
     echo "| memory | $mem |"
     echo "| kernel | $(uname -sr) |"
+    echo "| load average at start | $(cut -d' ' -f1-3 /proc/loadavg) |"
     echo "| virtualization | ${virt:-unknown} |"
     echo "| cpufreq governor | $gov |"
     echo "| compiler | $cc |"
@@ -91,14 +92,15 @@ section_translate() {
             /^\| \*\*translate\*\*/ { tx = $4 }
             /^\| publish \(/ { pub = $4 }
             /^\| \*\*incremental total/ { inc = $4 }
+            /^\| \*\*one change end to end/ { e2e = $4 }
             /^\| peak RSS/ { rss = $3 }
-            END { gsub(/ /, "", load); gsub(/ /, "", tx); gsub(/ /, "", pub); gsub(/ /, "", inc); gsub(/^ +| +$/, "", rss)
-                  printf "| %d | %s | %s | %s | %s | %s |\n", n, load, tx, inc, pub, rss }' "$out" >> "$summary"
+            END { gsub(/ /, "", load); gsub(/ /, "", tx); gsub(/ /, "", pub); gsub(/ /, "", inc); gsub(/ /, "", e2e); gsub(/^ +| +$/, "", rss)
+                  printf "| %d | %s | %s | %s | %s | %s | %s |\n", n, load, tx, inc, pub, e2e, rss }' "$out" >> "$summary"
     done
     echo "### Summary (medians, ms)"
     echo
-    echo "| HTTPRoutes | load (once) | translate | one route changed (reload + view + translate) | publish (status + IR JSON) | peak RSS |"
-    echo "|---:|---:|---:|---:|---:|---:|"
+    echo "| HTTPRoutes | load (once) | translate | one route changed: reload + view + translate | publish (status + IR JSON) | one route changed, end to end (+ publish) | peak RSS |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|"
     cat "$summary"
     echo
     echo "## Raw output"

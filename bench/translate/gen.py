@@ -29,6 +29,7 @@ import random
 import shutil
 import subprocess
 import sys
+import time
 
 CONTROLLER = "torii.dev/gateway-controller"
 DOMAIN = "bench.example"
@@ -42,7 +43,6 @@ def q(s):
 
 
 def ts(t):
-    import time
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
@@ -276,7 +276,6 @@ def main():
     namespaces = [f"app-{k:02d}" for k in range(nns)]
 
     # Keep the cached certificate across regenerations; everything else is rewritten.
-    cert_keep = os.path.join(a.out, ".cert")
     if os.path.isdir(a.out):
         for e in os.listdir(a.out):
             if e != ".cert":
@@ -284,7 +283,6 @@ def main():
                 shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
     os.makedirs(a.out, exist_ok=True)
     crt, key = make_cert(a.out)
-    assert os.path.isdir(cert_keep)
 
     w = Writer(a.out, a.layout)
     w.add(None, "gatewayclass", "torii", gatewayclass())

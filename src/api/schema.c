@@ -105,14 +105,41 @@ bool tr_schema_pattern_match(const char *pattern, const char *s, size_t len)
 
 /* --- defaults --- */
 
+/* Defaults are parsed once per schema entry (keyed by the text's address: the tables are
+ * static) and cloned into each object. */
+static pthread_mutex_t def_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tr_arena *def_arena;
+static struct {
+    const char *key;
+    struct tr_node *val;
+} *defs;
+static size_t ndefs, capdefs;
+
 static struct tr_node *default_value(struct tr_arena *a, const char *def)
 {
-    struct tr_buf err;
-    tr_buf_init(&err, 256);
-    struct tr_node *n = tr_yaml_parse_one(a, def, strlen(def), &err);
-    TR_BUG_ON(!n); /* our own default text must parse */
-    tr_buf_dispose(&err);
-    return n;
+    pthread_mutex_lock(&def_lock);
+    struct tr_node *parsed = NULL;
+    for (size_t i = 0; i < ndefs && !parsed; i++)
+        if (defs[i].key == def)
+            parsed = defs[i].val;
+    if (!parsed) {
+        if (!def_arena)
+            def_arena = tr_arena_new(4096);
+        struct tr_buf err;
+        tr_buf_init(&err, 256);
+        parsed = tr_yaml_parse_one(def_arena, def, strlen(def), &err);
+        TR_BUG_ON(!parsed); /* our own default text must parse */
+        tr_buf_dispose(&err);
+        if (ndefs == capdefs) {
+            capdefs = capdefs ? capdefs * 2 : 64;
+            defs = tr_xrealloc(defs, capdefs * sizeof(*defs));
+        }
+        defs[ndefs].key = def;
+        defs[ndefs].val = parsed;
+        ndefs++;
+    }
+    pthread_mutex_unlock(&def_lock);
+    return tr_node_clone(a, parsed);
 }
 
 /* --- validation --- */

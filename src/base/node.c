@@ -240,8 +240,15 @@ size_t tr_node_scalar_text(const struct tr_node *n, char *out, size_t cap)
 int tr_json_quote(struct tr_buf *b, const char *s, size_t len)
 {
     int rc = tr_buf_putc(b, '"');
+    size_t run = 0; /* start of the pending run of bytes that need no escape */
     for (size_t i = 0; i < len && !rc; i++) {
         unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+            continue;
+        rc = tr_buf_append(b, s + run, i - run);
+        run = i + 1;
+        if (rc)
+            break;
         if (c == '"' || c == '\\') {
             char esc[2] = {'\\', (char)c};
             rc = tr_buf_append(b, esc, 2);
@@ -251,12 +258,12 @@ int tr_json_quote(struct tr_buf *b, const char *s, size_t len)
             rc = tr_buf_puts(b, "\\t");
         } else if (c == '\r') {
             rc = tr_buf_puts(b, "\\r");
-        } else if (c < 0x20 || c == 0x7f) {
-            rc = tr_buf_printf(b, "\\u%04x", c);
         } else {
-            rc = tr_buf_putc(b, (char)c);
+            rc = tr_buf_printf(b, "\\u%04x", c);
         }
     }
+    if (!rc)
+        rc = tr_buf_append(b, s + run, len - run);
     return rc ? rc : tr_buf_putc(b, '"');
 }
 

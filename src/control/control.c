@@ -64,7 +64,7 @@ struct ctl {
     struct tr_addrpool *pool;
     struct tr_listeners *listeners;
     struct tr_admin *admin;
-    struct tr_ltt *ltt;
+    struct tr_pubstate *ps;
     uint64_t generation;
 };
 
@@ -98,7 +98,7 @@ static void reconcile(struct ctl *c)
         tx = tr_translate(&in);
     }
     c->generation++;
-    tr_admin_publish(c->admin, tr_publish_build(v, tx, c->store, c->ltt, c->generation, true));
+    tr_admin_publish(c->admin, tr_publish_build(v, tx, c->store, c->ps, c->generation, true));
     /* The snapshot owns v and tx from here; the data plane picks it up. */
     tr_snapshot_publish(tr_snapshot_new(v, tx, c->generation));
     tr_log_debug("config generation %llu: %zu gateways, %zu httproutes, %u sockets, %llu ms",
@@ -124,14 +124,14 @@ int tr_control_run(const struct tr_control_opts *o)
     }
     c.store = tr_store_new();
     c.listeners = tr_listeners_new();
-    c.ltt = tr_ltt_new();
+    c.ps = tr_pubstate_new();
     struct tr_fileprov *fp = tr_fileprov_new(o->config_dir, c.store, true);
     if (!fp) {
         fprintf(stderr, "torii: --config %s: %s\n", o->config_dir, strerror(errno));
         tr_admin_stop(c.admin);
         tr_store_free(c.store);
         tr_listeners_free(c.listeners);
-        tr_ltt_free(c.ltt);
+        tr_pubstate_free(c.ps);
         tr_addrpool_free(c.pool);
         return 1;
     }
@@ -175,20 +175,27 @@ int tr_control_run(const struct tr_control_opts *o)
             continue;
         tr_fileprov_handle(fp);
         uint64_t start = now_ms();
+        bool changed = false;
         for (;;) {
             uint64_t waited = now_ms() - start;
             bool busy = tr_fileprov_busy(fp);
             int cap = busy ? WRITER_CAP_MS : SETTLE_CAP_MS;
             int left = (int)(cap - (int)waited);
             struct pollfd p1 = {tr_fileprov_fd(fp), POLLIN, 0};
-            if (left <= 0 || poll(&p1, 1, busy ? (left < 10 ? left : 10) : (left < SETTLE_MS ? left : SETTLE_MS)) <= 0) {
-                if (!busy || left <= 0)
-                    break;
+            if (left > 0 && poll(&p1, 1, busy ? (left < 10 ? left : 10) : (left < SETTLE_MS ? left : SETTLE_MS)) > 0) {
+                tr_fileprov_handle(fp);
                 continue;
             }
-            tr_fileprov_handle(fp);
+            if (busy && left > 0)
+                continue;
+            /* Quiet (or out of patience): read what is ready. A file written again while it
+             * was being read stays marked, and the wait goes on. */
+            changed |= tr_fileprov_flush(fp, left <= 0 && (int)(now_ms() - start) >= WRITER_CAP_MS);
+            if (!tr_fileprov_pending(fp) || now_ms() - start > 2 * WRITER_CAP_MS)
+                break;
         }
-        bool changed = tr_fileprov_flush(fp, true);
+        if (tr_fileprov_pending(fp))
+            changed |= tr_fileprov_flush(fp, true);
         if (changed)
             reconcile(&c);
     }
@@ -198,7 +205,7 @@ int tr_control_run(const struct tr_control_opts *o)
     tr_snapshot_clear();
     tr_listeners_free(c.listeners);
     tr_store_free(c.store);
-    tr_ltt_free(c.ltt);
+    tr_pubstate_free(c.ps);
     tr_addrpool_free(c.pool);
     return rc;
 }

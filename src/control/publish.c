@@ -22,30 +22,52 @@ struct ltt_entry {
     uint64_t epoch;
 };
 
-struct tr_ltt {
-    struct tr_map m; /* "Kind/ns/name|path|type" -> struct ltt_entry* */
+/* An object's JSON as last published, reused while its version and status are unchanged. */
+struct json_entry {
+    uint64_t version;
+    char *status; /* the status JSON it was made with ("" for none) */
+    char *full;
     uint64_t epoch;
 };
 
-struct tr_ltt *tr_ltt_new(void)
+struct tr_pubstate {
+    struct tr_map m;    /* "Kind/ns/name|path|type" -> struct ltt_entry* */
+    struct tr_map json; /* "Kind/ns/name" -> struct json_entry* */
+    uint64_t epoch;
+};
+
+struct tr_pubstate *tr_pubstate_new(void)
 {
-    return tr_xcalloc(1, sizeof(struct tr_ltt));
+    return tr_xcalloc(1, sizeof(struct tr_pubstate));
 }
 
-void tr_ltt_free(struct tr_ltt *l)
+static void json_entry_free(struct json_entry *e)
 {
-    if (!l)
+    if (!e)
+        return;
+    free(e->status);
+    free(e->full);
+    free(e);
+}
+
+void tr_pubstate_free(struct tr_pubstate *ps)
+{
+    if (!ps)
         return;
     size_t it = 0;
     struct tr_map_slot *s;
-    while ((s = tr_map_next(&l->m, &it)))
+    while ((s = tr_map_next(&ps->m, &it)))
         free(s->val);
-    tr_map_dispose(&l->m);
-    free(l);
+    tr_map_dispose(&ps->m);
+    it = 0;
+    while ((s = tr_map_next(&ps->json, &it)))
+        json_entry_free(s->val);
+    tr_map_dispose(&ps->json);
+    free(ps);
 }
 
 /* Walks a status tree and stamps every condition with the time its status last changed. */
-static void stamp(struct tr_arena *a, struct tr_node *n, struct tr_buf *path, struct tr_ltt *ltt, int64_t now)
+static void stamp(struct tr_arena *a, struct tr_node *n, struct tr_buf *path, struct tr_pubstate *ltt, int64_t now)
 {
     if (!n)
         return;
@@ -99,7 +121,7 @@ static void stamp(struct tr_arena *a, struct tr_node *n, struct tr_buf *path, st
 }
 
 /* Forgets conditions that were not seen in the latest epoch (objects deleted, parents gone). */
-static void ltt_sweep(struct tr_ltt *ltt)
+static void ltt_sweep(struct tr_pubstate *ltt)
 {
     size_t it = 0, n = 0;
     struct tr_map_slot *s;
@@ -115,7 +137,7 @@ static void ltt_sweep(struct tr_ltt *ltt)
 }
 
 struct tr_node *tr_status_render(struct tr_arena *a, const struct tr_view *v, const struct tr_tx *tx,
-                                 struct tr_ltt *ltt, int64_t now)
+                                 struct tr_pubstate *ltt, int64_t now)
 {
     struct tr_node *items = tr_node_new(a, TR_N_SEQ);
     struct tr_buf path;
@@ -163,44 +185,108 @@ static void add_reject(void *ud, const struct tr_reject *r)
     tr_node_push(a, list, m);
 }
 
-struct tr_published *tr_publish_build(const struct tr_view *v, const struct tr_tx *tx, const struct tr_store *store,
-                                      struct tr_ltt *ltt, uint64_t generation, bool ready)
+/* The object's key in the admin API: "Kind/ns/name", or "Kind/name" when cluster-scoped. */
+static int obj_key(char *out, size_t cap, const struct tr_obj *o)
 {
-    struct tr_arena *a = tr_arena_new(256 * 1024);
-    struct tr_node *root = tr_status_render(a, v, tx, ltt, (int64_t)time(NULL));
-    struct tr_node *rejects = tr_node_new(a, TR_N_SEQ);
-    void *ctx[2] = {a, rejects};
-    tr_store_each_reject(store, add_reject, ctx);
-    tr_node_set(a, root, "rejected", rejects);
+    int n = o->ns[0] ? snprintf(out, cap, "%s/%s/%s", tr_kind_name(o->kind), o->ns, o->name)
+                     : snprintf(out, cap, "%s/%s", tr_kind_name(o->kind), o->name);
+    return n > 0 && (size_t)n < cap ? n : -1;
+}
 
+/* Drops cached JSON of objects that are gone. */
+static void json_sweep(struct tr_pubstate *ps)
+{
+    size_t it = 0, n = 0;
+    struct tr_map_slot *s;
+    char **old = tr_xcalloc(ps->json.len + 1, sizeof(char *));
+    while ((s = tr_map_next(&ps->json, &it)))
+        if (((struct json_entry *)s->val)->epoch != ps->epoch)
+            old[n++] = tr_xstrdup(s->key);
+    for (size_t i = 0; i < n; i++) {
+        json_entry_free(tr_map_del(&ps->json, old[i], strlen(old[i])));
+        free(old[i]);
+    }
+    free(old);
+}
+
+struct tr_published *tr_publish_build(const struct tr_view *v, const struct tr_tx *tx, const struct tr_store *store,
+                                      struct tr_pubstate *ps, uint64_t generation, bool ready)
+{
+    int64_t now = (int64_t)time(NULL);
     struct tr_published *p = tr_xcalloc(1, sizeof(*p));
     p->ready = ready;
     p->generation = generation;
-    struct tr_buf b;
-    tr_buf_init(&b, 0);
-    tr_node_emit_json(&b, root, 0);
-    p->all = tr_buf_steal(&b);
-    struct tr_node *items = tr_node_get(root, "items");
-    for (uint32_t i = 0; i < items->n; i++) {
-        struct tr_node *o = items->u.items[i];
-        const char *kind = tr_node_gets(o, "kind");
-        const char *ns = tr_node_gets(tr_node_get(o, "metadata"), "namespace");
-        const char *name = tr_node_gets(tr_node_get(o, "metadata"), "name");
-        char key[600];
-        int kl = ns ? snprintf(key, sizeof(key), "%s/%s/%s", kind, ns, name)
-                    : snprintf(key, sizeof(key), "%s/%s", kind, name);
-        if (kl <= 0 || (size_t)kl >= sizeof(key))
-            continue;
-        tr_buf_init(&b, 0);
-        tr_node_emit_json(&b, o, 0);
-        free(tr_map_put(&p->objs, key, (size_t)kl, tr_buf_steal(&b)));
+    struct tr_buf all, path, one;
+    tr_buf_init(&all, 0);
+    tr_buf_init(&path, 0);
+    tr_buf_puts(&all, "{\"items\":[");
+    ps->epoch++;
+    bool first = true;
+    /* Each object is emitted once, and only when its version or its status changed since the
+     * last publish: a change to one route re-renders a handful of objects, not all of them. */
+    struct tr_arena *a = tr_arena_new(64 * 1024);
+    for (int k = 0; k < TR_KIND__COUNT; k++) {
+        for (size_t i = 0; i < v->n[k]; i++) {
+            const struct tr_obj *o = v->objs[k][i];
+            char key[600];
+            int kl = obj_key(key, sizeof(key), o);
+            if (kl < 0)
+                continue;
+            const struct tr_node *st = tx ? tr_tx_status(tx, o) : NULL;
+            struct tr_node *stamped = NULL;
+            tr_buf_init(&one, 0);
+            if (st) {
+                stamped = tr_node_clone(a, st);
+                tr_buf_reset(&path);
+                tr_buf_append(&path, key, (size_t)kl);
+                stamp(a, stamped, &path, ps, now);
+                tr_node_emit_json(&one, stamped, 0);
+            }
+            const char *stj = one.data ? one.data : "";
+            struct json_entry *e = tr_map_get(&ps->json, key, (size_t)kl);
+            if (!e || e->version != o->version || strcmp(e->status, stj) != 0) {
+                if (!e) {
+                    e = tr_xcalloc(1, sizeof(*e));
+                    tr_map_put(&ps->json, key, (size_t)kl, e);
+                }
+                free(e->status);
+                free(e->full);
+                e->status = tr_xstrdup(stj);
+                e->version = o->version;
+                struct tr_buf full;
+                tr_buf_init(&full, 0);
+                tr_node_emit_json(&full, tr_obj_render(a, o, stamped), 0);
+                e->full = tr_buf_steal(&full);
+                tr_arena_reset(a);
+            }
+            e->epoch = ps->epoch;
+            tr_buf_dispose(&one);
+            if (!first)
+                tr_buf_putc(&all, ',');
+            first = false;
+            tr_buf_puts(&all, e->full);
+            tr_map_put(&p->objs, key, (size_t)kl, tr_xstrdup(e->full));
+        }
     }
-    tr_buf_init(&b, 0);
+    ltt_sweep(ps);
+    json_sweep(ps);
+    tr_buf_dispose(&path);
+
+    struct tr_node *rejects = tr_node_new(a, TR_N_SEQ);
+    void *ctx[2] = {a, rejects};
+    tr_store_each_reject(store, add_reject, ctx);
+    tr_buf_puts(&all, "],\"rejected\":");
+    tr_node_emit_json(&all, rejects, 0);
+    tr_buf_putc(&all, '}');
+    p->all = tr_buf_steal(&all);
+
+    struct tr_buf cfg;
+    tr_buf_init(&cfg, 0);
     if (tx)
-        tr_node_emit_json(&b, tr_ir_render(a, tr_tx_ir(tx)), 0);
+        tr_node_emit_json(&cfg, tr_ir_render(a, tr_tx_ir(tx)), 0);
     else
-        tr_buf_puts(&b, "{}");
-    p->config = tr_buf_steal(&b);
+        tr_buf_puts(&cfg, "{}");
+    p->config = tr_buf_steal(&cfg);
     tr_arena_free(a);
     return p;
 }

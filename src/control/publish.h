@@ -14,19 +14,20 @@ struct tr_store;
 struct tr_map;
 struct tr_published;
 
-/* Remembers when each condition last changed status, across translations. */
-struct tr_ltt;
-struct tr_ltt *tr_ltt_new(void);
-void tr_ltt_free(struct tr_ltt *l);
+/* What publishing remembers between translations: when each condition last changed status, and
+ * the JSON of each object, re-emitted only when its version or status changed. */
+struct tr_pubstate;
+struct tr_pubstate *tr_pubstate_new(void);
+void tr_pubstate_free(struct tr_pubstate *ps);
 
 /* Renders every object of v (in kind, then namespace/name order) with the status tx computed,
- * into arena a, as {"items": [...]}. With ltt, conditions get lastTransitionTime (kept while a
+ * into arena a, as {"items": [...]}. With ps, conditions get lastTransitionTime (kept while a
  * condition's status does not change); without, they get none (golden files). */
 struct tr_node *tr_status_render(struct tr_arena *a, const struct tr_view *v, const struct tr_tx *tx,
-                                 struct tr_ltt *ltt, int64_t now);
+                                 struct tr_pubstate *ps, int64_t now);
 
 /* Builds what the admin server serves. store gives the rejected manifests. */
 struct tr_published *tr_publish_build(const struct tr_view *v, const struct tr_tx *tx, const struct tr_store *store,
-                                      struct tr_ltt *ltt, uint64_t generation, bool ready);
+                                      struct tr_pubstate *ps, uint64_t generation, bool ready);
 
 #endif

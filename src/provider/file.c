@@ -236,18 +236,9 @@ static const char *display_name(const struct tr_fileprov *p, const char *path)
     return path;
 }
 
-int tr_fileprov_load(struct tr_fileprov *p, const char *path)
+/* Applies the text read from path (and frees it). */
+static int load_text(struct tr_fileprov *p, const char *path, char *text, size_t len)
 {
-    size_t len;
-    char *text = tr_read_file(path, MAX_FILE, &len);
-    if (!text) {
-        if (errno == ENOENT) {
-            tr_fileprov_forget(p, path);
-            return 0;
-        }
-        tr_log_warn("%s: cannot read: %s", path, strerror(errno));
-        return 1;
-    }
     struct loadctx c = {.p = p, .path = display_name(p, path)};
     int problems = tr_manifest_load(text, len, c.path, (int64_t)time(NULL), &p->seq, &load_ops, &c);
     free(text);
@@ -275,6 +266,33 @@ int tr_fileprov_load(struct tr_fileprov *p, const char *path)
     free_state(tr_map_put(&p->files, path, strlen(path), fs));
     tr_store_set_rejects(p->store, path, c.rej, c.nrej);
     return problems;
+}
+
+/* Reads path; NULL when it cannot be read (gone: *gone set). */
+static char *read_manifest(const char *path, size_t *len, bool *gone)
+{
+    *gone = false;
+    char *text = tr_read_file(path, MAX_FILE, len);
+    if (!text) {
+        if (errno == ENOENT)
+            *gone = true;
+        else
+            tr_log_warn("%s: cannot read: %s", path, strerror(errno));
+    }
+    return text;
+}
+
+int tr_fileprov_load(struct tr_fileprov *p, const char *path)
+{
+    size_t len;
+    bool gone;
+    char *text = read_manifest(path, &len, &gone);
+    if (!text) {
+        if (gone)
+            tr_fileprov_forget(p, path);
+        return gone ? 0 : 1;
+    }
+    return load_text(p, path, text, len);
 }
 
 void tr_fileprov_forget(struct tr_fileprov *p, const char *path)
@@ -435,6 +453,11 @@ bool tr_fileprov_handle(struct tr_fileprov *p)
     return any;
 }
 
+bool tr_fileprov_pending(const struct tr_fileprov *p)
+{
+    return p->pending.len > 0 || p->rescan;
+}
+
 bool tr_fileprov_busy(const struct tr_fileprov *p)
 {
     size_t it = 0;
@@ -467,11 +490,27 @@ bool tr_fileprov_flush(struct tr_fileprov *p, bool force)
     }
     for (size_t i = 0; i < n; i++) {
         tr_map_del(&p->pending, paths[i], strlen(paths[i]));
-        if (states[i] == PENDING_GONE)
+        if (states[i] == PENDING_GONE) {
             tr_fileprov_forget(p, paths[i]);
-        else
-            tr_fileprov_load(p, paths[i]);
-        changed = true;
+            changed = true;
+        } else {
+            /* Read, then look at the queue again: an event for this file since the read (a
+             * writer truncating it for its next version) means what was read may be partial;
+             * it is dropped, and the file stays marked for a later flush. */
+            size_t len;
+            bool gone;
+            char *text = read_manifest(paths[i], &len, &gone);
+            tr_fileprov_handle(p);
+            if (tr_map_get(&p->pending, paths[i], strlen(paths[i])) && !force) {
+                free(text);
+            } else if (text) {
+                load_text(p, paths[i], text, len);
+                changed = true;
+            } else if (gone) {
+                tr_fileprov_forget(p, paths[i]);
+                changed = true;
+            }
+        }
         free(paths[i]);
     }
     free(paths);

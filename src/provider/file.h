@@ -20,6 +20,8 @@ int tr_fileprov_fd(const struct tr_fileprov *p);
 /* Drains inotify events and marks the files they name. Returns true when there were events.
  * Nothing is read until tr_fileprov_flush. */
 bool tr_fileprov_handle(struct tr_fileprov *p);
+/* Are files marked (events not yet acted on)? */
+bool tr_fileprov_pending(const struct tr_fileprov *p);
 /* Is a marked file still open for writing (modified since its last close)? */
 bool tr_fileprov_busy(const struct tr_fileprov *p);
 /* Reads the marked files whose writers are done (all of them with force), forgets deleted

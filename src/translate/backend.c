@@ -37,8 +37,39 @@ static struct tr_map *slice_index(struct tx *t)
     return m;
 }
 
-/* Endpoints of service svc for its port sp: slice ports are matched by the service port's name. */
+struct eps {
+    struct tr_ir_endpoint *v;
+    size_t n;
+};
+
+/* Endpoints of service svc for its port sp: slice ports are matched by the service port's name.
+ * Resolved once per (Service, port) and run; backends share the (immutable) array. */
+static void endpoints_resolve(struct tx *t, const struct tr_obj *svc, const struct tr_node *sp, struct tr_ir_backend *b);
+
 static void endpoints(struct tx *t, const struct tr_obj *svc, const struct tr_node *sp, struct tr_ir_backend *b)
+{
+    if (!t->eps) {
+        t->eps = TR_ANEW(t->a, struct tr_map);
+        tr_arena_on_reset(t->a, (tr_arena_cleanup_cb *)tr_map_dispose, t->eps);
+    }
+    char k[600];
+    int kl = snprintf(k, sizeof(k), "%s/%s:%u", svc->ns, svc->name, b->port);
+    struct eps *e = kl > 0 && (size_t)kl < sizeof(k) ? tr_map_get(t->eps, k, (size_t)kl) : NULL;
+    if (e) {
+        b->eps = e->v;
+        b->neps = e->n;
+        return;
+    }
+    endpoints_resolve(t, svc, sp, b);
+    if (kl > 0 && (size_t)kl < sizeof(k)) {
+        e = TR_ANEW(t->a, struct eps);
+        e->v = b->eps;
+        e->n = b->neps;
+        tr_map_put(t->eps, k, (size_t)kl, e);
+    }
+}
+
+static void endpoints_resolve(struct tx *t, const struct tr_obj *svc, const struct tr_node *sp, struct tr_ir_backend *b)
 {
     struct tr_map *idx = slice_index(t);
     char k[600];

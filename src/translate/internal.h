@@ -140,6 +140,7 @@ struct tx {
     struct lset *lsets; /* per ListenerSet */
     struct tr_ir *ir;
     struct tr_map *slices; /* EndpointSlices by "ns/service", built on first use */
+    struct tr_map *eps;    /* "ns/service:port" -> endpoints already resolved in this run */
 };
 
 /* gateway.c */

@@ -264,12 +264,44 @@ TEST(fileprov_watch_sees_writes_and_deletes)
     tr_test_write(dir, "a.yaml", SVC("a", 80));
     tr_test_write(dir, "skip.txt", "x");
     ASSERT_EQ(tr_fileprov_handle(p), true);
+    ASSERT_NULL(tr_store_get(s, TR_KIND_SERVICE, "default", "a")); /* marked, not read yet */
+    ASSERT_EQ(tr_fileprov_busy(p), false);
+    ASSERT_EQ(tr_fileprov_flush(p, false), true);
     ASSERT_NOT_NULL(tr_store_get(s, TR_KIND_SERVICE, "default", "a"));
     char path[512];
     snprintf(path, sizeof(path), "%s/a.yaml", dir);
     ASSERT_EQ(unlink(path), 0);
     ASSERT_EQ(tr_fileprov_handle(p), true);
+    ASSERT_EQ(tr_fileprov_flush(p, false), true);
     ASSERT_NULL(tr_store_get(s, TR_KIND_SERVICE, "default", "a"));
+    tr_fileprov_free(p);
+    tr_store_free(s);
+}
+
+TEST(fileprov_watch_waits_for_the_writer)
+{
+    /* A file still open for writing is not read (it may be truncated and half written), unless
+     * forced; once closed it is. */
+    const char *dir = tr_test_tmpdir();
+    struct tr_store *s = tr_store_new();
+    struct tr_fileprov *p = tr_fileprov_new(dir, s, true);
+    ASSERT_NOT_NULL(p);
+    ASSERT_EQ(tr_fileprov_scan(p), 0);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/a.yaml", dir);
+    FILE *f = fopen(path, "w");
+    ASSERT_NOT_NULL(f);
+    fputs(SVC("a", 80), f);
+    fflush(f);
+    ASSERT_EQ(tr_fileprov_handle(p), true);
+    ASSERT_EQ(tr_fileprov_busy(p), true);
+    tr_fileprov_flush(p, false);
+    ASSERT_NULL(tr_store_get(s, TR_KIND_SERVICE, "default", "a"));
+    fclose(f);
+    ASSERT_EQ(tr_fileprov_handle(p), true);
+    ASSERT_EQ(tr_fileprov_busy(p), false);
+    ASSERT_EQ(tr_fileprov_flush(p, false), true);
+    ASSERT_NOT_NULL(tr_store_get(s, TR_KIND_SERVICE, "default", "a"));
     tr_fileprov_free(p);
     tr_store_free(s);
 }
