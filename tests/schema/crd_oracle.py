@@ -157,27 +157,33 @@ def main():
                                      capture_output=True, text=True).stdout)
     crds = load_crds(args.crds)
     kinds = [args.kind] if args.kind else sorted(VERSIONS)
-    checked = ndiff = 0
+    checked = ndiff = bad_kinds = 0
     for kind in kinds:
         if kind not in crds:
             print(f"{kind}: no CRD (version {VERSIONS.get(kind)}) in {args.crds}")
             ndiff += 1
+            bad_kinds += 1
             continue
         if kind not in dump:
             print(f"{kind}: not in torii's schema dump")
             ndiff += 1
+            bad_kinds += 1
             continue
         if "spec" not in (dump[kind].get("properties") or {}):
             print(f"{kind}: not written")
             if not args.allow_stub:
                 ndiff += 1
+                bad_kinds += 1
             continue
         lines = check_kind(kind, crds[kind], dump[kind])
         for line in lines:
             print(line)
         checked += 1
         ndiff += len(lines)
+        bad_kinds += 1 if lines else 0
     print(f"{checked} kinds checked, {ndiff} differences")
+    # One test per kind, for tests/run-all.
+    print(f"{len(kinds) - bad_kinds} passed, {bad_kinds} failed")
     return 1 if ndiff else 0
 
 
