@@ -1,6 +1,7 @@
 # torii: `make run` and `make test` do all the set-up on a fresh Debian 12 machine.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+BENCH_BUILD ?= build-release
 FUZZ_BUILD ?= build-fuzz
 MESON_OPTS ?=
 
@@ -35,8 +36,13 @@ run: build
 test: build asan fuzz-build
 	@python3 tests/run-all --build $(BUILD) --asan-build $(ASAN_BUILD) --fuzz-build $(FUZZ_BUILD)
 
-bench: build
-	@./bench/run.sh $(BUILD)
+$(BENCH_BUILD)/build.ninja: | deps
+	meson setup $(BENCH_BUILD) -Dbuildtype=release $(MESON_OPTS)
+
+# Benchmarks run on a release build (-O3, no assertions compiled differently: TR_BUG_ON stays).
+bench: deps $(BENCH_BUILD)/build.ninja
+	ninja -C $(BENCH_BUILD)
+	@./bench/run.sh $(BENCH_BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(BENCH_BUILD)

@@ -5,6 +5,7 @@
 #include "control/control.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int tr_cmd_run(int argc, char **argv)
@@ -21,6 +22,15 @@ int tr_cmd_run(int argc, char **argv)
             o.gatewayclass = argv[++i];
         else if (strcmp(a, "--address-pool") == 0 && v)
             o.address_pool = argv[++i];
+        else if (strcmp(a, "--workers") == 0 && v) {
+            char *end;
+            long n = strtol(argv[++i], &end, 10);
+            if (*end || n < 0 || n > 1024) {
+                fprintf(stderr, "torii run: --workers: a number from 0 (one per core) to 1024\n");
+                return 2;
+            }
+            o.workers = (unsigned)n;
+        }
         else if (strcmp(a, "--log-level") == 0 && v) {
             if (tr_log_set_level(argv[++i]) != 0) {
                 fprintf(stderr, "torii: --log-level: debug, info, warn, error or off\n");
@@ -29,7 +39,7 @@ int tr_cmd_run(int argc, char **argv)
         } else {
             fprintf(stderr, "torii run: unknown or incomplete option %s\n"
                             "usage: torii run --config DIR [--admin 127.0.0.1:9901] [--gatewayclass NAME]\n"
-                            "                 [--address-pool 127.1.0.0/16] [--log-level info]\n",
+                            "                 [--address-pool 127.1.0.0/16] [--workers N] [--log-level info]\n",
                     a);
             return 2;
         }

@@ -9,6 +9,7 @@
 #include "ir/snapshot.h"
 #include "net/listen.h"
 #include "provider/file.h"
+#include "proxy/worker.h"
 #include "store/store.h"
 #include "translate/translate.h"
 
@@ -64,6 +65,7 @@ struct ctl {
     struct tr_addrpool *pool;
     struct tr_listeners *listeners;
     struct tr_admin *admin;
+    struct tr_workers *workers;
     struct tr_pubstate *ps;
     uint64_t generation;
 };
@@ -76,6 +78,11 @@ static const char *alloc_address(void *ud, const struct tr_obj *gw)
 static const char *bind_error(void *ud, const char *addr, uint16_t port, int udp)
 {
     return tr_listeners_error(((struct ctl *)ud)->listeners, addr, port, udp);
+}
+
+static bool bindable(void *ud, const char *addr, uint16_t port, bool udp)
+{
+    return !tr_listeners_error(((struct ctl *)ud)->listeners, addr, port, udp);
 }
 
 static uint64_t now_ms(void)
@@ -99,8 +106,9 @@ static void reconcile(struct ctl *c)
     }
     c->generation++;
     tr_admin_publish(c->admin, tr_publish_build(v, tx, c->store, c->ps, c->generation, true));
-    /* The snapshot owns v and tx from here; the data plane picks it up. */
-    tr_snapshot_publish(tr_snapshot_new(v, tx, c->generation));
+    /* The snapshot owns v and tx from here; the workers pick it up when woken. */
+    tr_snapshot_publish(tr_snapshot_new(v, tx, c->generation, bindable, c));
+    tr_workers_notify(c->workers);
     tr_log_debug("config generation %llu: %zu gateways, %zu httproutes, %u sockets, %llu ms",
                  (unsigned long long)c->generation, v->n[TR_KIND_GATEWAY], v->n[TR_KIND_HTTPROUTE],
                  tr_listeners_count(c->listeners), (unsigned long long)(now_ms() - t0));
@@ -122,6 +130,14 @@ int tr_control_run(const struct tr_control_opts *o)
         tr_addrpool_free(c.pool);
         return 1;
     }
+    c.workers = tr_workers_start(o->workers, &err);
+    if (!c.workers) {
+        fprintf(stderr, "torii: %s\n", err);
+        free(err);
+        tr_admin_stop(c.admin);
+        tr_addrpool_free(c.pool);
+        return 1;
+    }
     c.store = tr_store_new();
     c.listeners = tr_listeners_new();
     c.ps = tr_pubstate_new();
@@ -129,6 +145,7 @@ int tr_control_run(const struct tr_control_opts *o)
     if (!fp) {
         fprintf(stderr, "torii: --config %s: %s\n", o->config_dir, strerror(errno));
         tr_admin_stop(c.admin);
+        tr_workers_stop(c.workers);
         tr_store_free(c.store);
         tr_listeners_free(c.listeners);
         tr_pubstate_free(c.ps);
@@ -200,6 +217,7 @@ int tr_control_run(const struct tr_control_opts *o)
             reconcile(&c);
     }
     close(sfd);
+    tr_workers_stop(c.workers);
     tr_admin_stop(c.admin);
     tr_fileprov_free(fp);
     tr_snapshot_clear();

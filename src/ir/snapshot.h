@@ -3,6 +3,8 @@
 #ifndef TR_IR_SNAPSHOT_H
 #define TR_IR_SNAPSHOT_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct tr_view;
@@ -10,8 +12,13 @@ struct tr_tx;
 struct tr_ir;
 struct tr_snapshot;
 
-/* Makes a snapshot that owns v and tx (freed with its last reference). refs 1. Control thread. */
-struct tr_snapshot *tr_snapshot_new(struct tr_view *v, struct tr_tx *tx, uint64_t generation);
+/* Says whether the control thread could bind addr:port: workers open only those sockets. */
+typedef bool tr_snapshot_bindable_fn(void *ud, const char *addr, uint16_t port, bool udp);
+
+/* Makes a snapshot that owns v and tx (freed with its last reference). refs 1. bindable may be
+ * NULL (every port is). Control thread. */
+struct tr_snapshot *tr_snapshot_new(struct tr_view *v, struct tr_tx *tx, uint64_t generation,
+                                    tr_snapshot_bindable_fn *bindable, void *ud);
 /* Makes s the current snapshot; the caller's reference passes to the publisher. Control thread. */
 void tr_snapshot_publish(struct tr_snapshot *s);
 /* +1 ref on the current snapshot (NULL before the first publish). Any thread. */
@@ -24,6 +31,17 @@ void tr_snapshot_release(struct tr_snapshot *s);
 void tr_snapshot_clear(void);
 
 const struct tr_ir *tr_snapshot_ir(const struct tr_snapshot *s);
+
+struct tr_router;
+struct tr_ir_port;
+/* The IR port served on addr:port (TCP or UDP), or NULL. Any thread (the snapshot is
+ * immutable). */
+const struct tr_ir_port *tr_snapshot_port(const struct tr_snapshot *s, const char *addr, uint16_t port, bool udp);
+/* The compiled router of listener i of port p (HTTP and HTTPS listeners), or NULL when it has no
+ * rules. */
+/* Could the control thread bind port p (see tr_snapshot_new)? */
+bool tr_snapshot_port_bindable(const struct tr_snapshot *s, const struct tr_ir_port *p);
+const struct tr_router *tr_snapshot_router(const struct tr_snapshot *s, const struct tr_ir_port *p, size_t i);
 const struct tr_view *tr_snapshot_view(const struct tr_snapshot *s);
 uint64_t tr_snapshot_generation(const struct tr_snapshot *s);
 

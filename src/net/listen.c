@@ -56,8 +56,11 @@ void tr_listeners_free(struct tr_listeners *ls)
     free(ls);
 }
 
-/* Opens a listening socket on addr:port. SO_REUSEPORT lets each worker hold its own socket on
- * the same port later; SO_REUSEADDR lets a restart rebind while old connections linger. */
+/* Binds a socket to addr:port (SO_REUSEPORT, so that the control thread's probe and each
+ * worker's own socket share the port; SO_REUSEADDR so that a restart rebinds while old
+ * connections linger). The control thread's TCP probe never listens, so it takes no
+ * connections; a UDP probe would be handed datagrams, so it is closed straight after the bind.
+ * The probe tells the truth Programmed reports: whether the address and port can be had. */
 static int open_sock(const char *addr, uint16_t port, bool udp, char **why)
 {
     struct sockaddr_storage ss;
@@ -90,8 +93,6 @@ static int open_sock(const char *addr, uint16_t port, bool udp, char **why)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     if (bind(fd, (struct sockaddr *)&ss, slen) != 0)
         goto fail;
-    if (!udp && listen(fd, 4096) != 0)
-        goto fail;
     return fd;
 fail:;
     int e = errno;
@@ -101,6 +102,19 @@ fail:;
     snprintf(buf, sizeof(buf), "%s %s:%u: %s", udp ? "udp" : "tcp", addr, port, strerror(e));
     *why = tr_xstrdup(buf);
     return -1;
+}
+
+int tr_listen_open(const char *addr, uint16_t port, bool udp, char **why)
+{
+    int fd = open_sock(addr, port, udp, why);
+    if (fd >= 0 && !udp && listen(fd, 4096) != 0) {
+        char buf[256];
+        snprintf(buf, sizeof(buf), "tcp %s:%u: listen: %s", addr, port, strerror(errno));
+        *why = tr_xstrdup(buf);
+        close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 bool tr_listeners_reconcile(struct tr_listeners *ls, const struct tr_ir *ir)
@@ -117,12 +131,16 @@ bool tr_listeners_reconcile(struct tr_listeners *ls, const struct tr_ir *ir)
         if (!kl)
             continue;
         struct sock *s = tr_map_get(&ls->socks, k, kl);
-        if (s && s->fd >= 0) {
+        if (s && !s->error) {
             s->wanted = true;
             continue;
         }
         char *why = NULL;
         int fd = open_sock(p->addr, p->port, p->udp, &why);
+        if (fd >= 0 && p->udp) {
+            close(fd); /* bound and released: see open_sock */
+            fd = -2;
+        }
         if (!s) {
             s = tr_xcalloc(1, sizeof(*s));
             s->fd = -1;
@@ -130,11 +148,11 @@ bool tr_listeners_reconcile(struct tr_listeners *ls, const struct tr_ir *ir)
             changed = true;
         }
         s->wanted = true;
-        if (fd >= 0) {
+        if (fd >= 0 || fd == -2) {
             changed |= s->error != NULL;
             free(s->error);
             s->error = NULL;
-            s->fd = fd;
+            s->fd = fd >= 0 ? fd : -1;
             tr_log_info("listening on %s %s:%u", p->udp ? "udp" : "tcp", p->addr, p->port);
         } else {
             if (!s->error || strcmp(s->error, why) != 0) {
@@ -186,6 +204,6 @@ unsigned tr_listeners_count(const struct tr_listeners *ls)
     size_t it = 0;
     struct tr_map_slot *sl;
     while ((sl = tr_map_next(&ls->socks, &it)))
-        n += ((struct sock *)sl->val)->fd >= 0;
+        n += !((struct sock *)sl->val)->error;
     return n;
 }

@@ -19,7 +19,10 @@ bool tr_listeners_reconcile(struct tr_listeners *ls, const struct tr_ir *ir);
 const char *tr_listeners_error(const struct tr_listeners *ls, const char *addr, uint16_t port, bool udp);
 /* The bound socket for addr:port, or -1. */
 int tr_listeners_fd(const struct tr_listeners *ls, const char *addr, uint16_t port, bool udp);
-/* Number of bound sockets. */
+/* Opens a worker's own socket on addr:port (SO_REUSEPORT, non-blocking; TCP listening).
+ * Returns the fd, or -1 and *why (free it). Any thread. */
+int tr_listen_open(const char *addr, uint16_t port, bool udp, char **why);
+/* Number of addresses and ports held. */
 unsigned tr_listeners_count(const struct tr_listeners *ls);
 
 #endif

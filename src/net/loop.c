@@ -208,6 +208,11 @@ static void run_defers(struct tr_loop *loop)
     loop->ndefers = 0;
 }
 
+void tr_loop_drain(struct tr_loop *loop)
+{
+    run_defers(loop);
+}
+
 int tr_loop_run(struct tr_loop *loop)
 {
     struct epoll_event evs[MAX_EVENTS];

@@ -56,6 +56,9 @@ static inline bool tr_timer_armed(const struct tr_timer *t)
  * to free objects that callbacks of this turn may still reference (libuv's uv_close). */
 void tr_loop_defer(struct tr_loop *loop, tr_defer_cb *cb, void *data);
 
+/* Runs the deferred callbacks now (at shutdown, when no turn will follow). Loop thread. */
+void tr_loop_drain(struct tr_loop *loop);
+
 /* Cached monotonic time of the current turn, in milliseconds. */
 uint64_t tr_loop_now(const struct tr_loop *loop);
 

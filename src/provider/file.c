@@ -242,6 +242,7 @@ static int load_text(struct tr_fileprov *p, const char *path, char *text, size_t
     struct loadctx c = {.p = p, .path = display_name(p, path)};
     int problems = tr_manifest_load(text, len, c.path, (int64_t)time(NULL), &p->seq, &load_ops, &c);
     free(text);
+    tr_log_debug("read %s: %zu bytes, %zu objects, %d problems", c.path, len, c.nobjs, problems);
     struct file_state *old = tr_map_get(&p->files, path, strlen(path));
     if (problems < 0) {
         /* Not YAML at all: keep everything the file held, report the file. */
@@ -501,8 +502,16 @@ bool tr_fileprov_flush(struct tr_fileprov *p, bool force)
             bool gone;
             char *text = read_manifest(paths[i], &len, &gone);
             tr_fileprov_handle(p);
+            struct file_state *had = tr_map_get(&p->files, paths[i], strlen(paths[i]));
             if (tr_map_get(&p->pending, paths[i], strlen(paths[i])) && !force) {
                 free(text);
+            } else if (text && len == 0 && had && had->n > 0 && !force) {
+                /* Empty, where objects were: most likely a writer between its truncate and its
+                 * write (the kernel queues the truncate's event just after the size changes,
+                 * so a read can slip in between). Wait for the writer; a file that stays empty
+                 * is taken as empty once the wait runs out. */
+                free(text);
+                mark(p, paths[i], strlen(paths[i]), PENDING_WRITING);
             } else if (text) {
                 load_text(p, paths[i], text, len);
                 changed = true;

@@ -1,0 +1,47 @@
+/* HTTPRoute filters applied on the HTTP/1 path: RequestHeaderModifier, ResponseHeaderModifier,
+ * RequestRedirect, URLRewrite, and the rule's timeouts. Pure functions of the rule and the
+ * request head. */
+#ifndef TR_PROXY_FILTERS_H
+#define TR_PROXY_FILTERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct tr_buf;
+struct tr_node;
+struct tr_ir_rule;
+struct tr_h1_req;
+
+struct tr_filter_out {
+    int redirect_status;  /* non-zero: answer with this redirect */
+    char location[2048];  /* its Location */
+    const char *host;     /* URLRewrite hostname, or NULL */
+    const char *path;     /* URLRewrite target (path and query), or NULL */
+    char path_buf[4096];
+    const struct tr_node *mod; /* the header modifier in force (request or response), or NULL */
+};
+
+/* Request-side filters of rule (match index `match`) for req arriving on a listener port. host is
+ * the request's host without its port. */
+void tr_filters_request(const struct tr_ir_rule *rule, uint32_t match, const struct tr_h1_req *req,
+                        const char *host, uint16_t listener_port, struct tr_filter_out *out);
+/* Response-side filters of rule (may be NULL). */
+void tr_filters_response(const struct tr_ir_rule *rule, struct tr_filter_out *out);
+
+/* Should a received field be left out (removed, or replaced by a "set")? */
+bool tr_filters_drop_request_header(const struct tr_filter_out *f, const char *name, size_t len);
+bool tr_filters_drop_response_header(const struct tr_filter_out *f, const char *name, size_t len);
+/* Appends the "set" and "add" fields as "Name: value\r\n" lines. */
+void tr_filters_add_request_headers(const struct tr_filter_out *f, struct tr_buf *b);
+void tr_filters_add_response_headers(const struct tr_filter_out *f, struct tr_buf *b);
+
+/* The rule's timeout for the whole exchange (timeouts.request, or backendRequest when smaller),
+ * in milliseconds; 0 when none is set. */
+uint64_t tr_filters_timeout_ms(const struct tr_ir_rule *rule);
+
+/* Parses a Gateway API Duration ("1h2m3s4ms", at most one of each unit). Returns false when s is
+ * not one. */
+bool tr_duration_ms(const char *s, uint64_t *ms);
+
+#endif

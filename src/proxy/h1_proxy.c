@@ -1,0 +1,1034 @@
+/* The HTTP/1.1 proxy path: a client connection (h1c) reads a request head, routes it, picks a
+ * backend and an endpoint, and streams the request to an upstream connection (upc) and the
+ * response back, with keep-alive and pipelining on both sides. Bodies are never buffered whole:
+ * each direction holds at most TR_PROXY_BUF_HIGH bytes before the other side stops being read.
+ *
+ * Framing is re-derived on every hop from the parsed heads (h1_parse.h): a request torii cannot
+ * frame exactly is refused, so the two sides never disagree about where a message ends. */
+#include "api/object.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/node.h"
+#include "ir/ir.h"
+#include "ir/snapshot.h"
+#include "proxy/filters.h"
+#include "proxy/internal.h"
+#include "proxy/router.h"
+#include "proxy/upstream.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#define HEAD_TIMEOUT_MS 30000     /* a request head must arrive within this */
+#define IDLE_TIMEOUT_MS 75000     /* a keep-alive connection may sit idle this long */
+#define RESPONSE_TIMEOUT_MS 60000 /* upstream response, when the route sets no timeout */
+#define CONNECT_TIMEOUT_MS 5000
+
+static void c_process(struct h1c *c);
+static void c_flush(struct h1c *c);
+static void c_close(struct h1c *c);
+static void c_read(struct h1c *c);
+static void u_close(struct upc *u);
+static void u_flush(struct upc *u);
+static void u_process(struct upc *u);
+static void u_read(struct upc *u);
+
+/* --- buffers --- */
+
+static size_t pending(const struct tr_buf *b, size_t off)
+{
+    return b->len - off;
+}
+
+/* Drops consumed bytes once they are most of the buffer, so it does not grow without bound. */
+static void compact(struct tr_buf *b, size_t *off)
+{
+    if (*off == 0)
+        return;
+    if (*off == b->len) {
+        b->len = 0;
+        *off = 0;
+        return;
+    }
+    if (*off >= 4096 && *off * 2 >= b->len) {
+        memmove(b->data, b->data + *off, b->len - *off);
+        b->len -= *off;
+        *off = 0;
+    }
+}
+
+enum rd { RD_AGAIN, RD_FULL, RD_EOF };
+
+/* Reads from fd into b until EAGAIN, EOF, or b holds max unconsumed bytes (RD_FULL: the caller
+ * must come back, as an edge-triggered socket will not signal the bytes still queued). */
+static enum rd read_into(int fd, struct tr_buf *b, size_t off, size_t max)
+{
+    while (pending(b, off) < max) {
+        if (b->cap < b->len + TR_PROXY_READ_CHUNK + 1) {
+            size_t cap = b->cap ? b->cap : 4096;
+            while (cap < b->len + TR_PROXY_READ_CHUNK + 1)
+                cap *= 2;
+            b->data = tr_xrealloc(b->data, cap);
+            b->cap = cap;
+        }
+        ssize_t r = read(fd, b->data + b->len, b->cap - b->len - 1);
+        if (r > 0) {
+            b->len += (size_t)r;
+            b->data[b->len] = '\0';
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return RD_AGAIN;
+        return RD_EOF;
+    }
+    return RD_FULL;
+}
+
+/* Writes what is pending; returns -1 on a hard error. *writable goes false on EAGAIN. */
+static int write_from(int fd, struct tr_buf *b, size_t *off, bool *writable)
+{
+    while (*off < b->len) {
+        ssize_t w = send(fd, b->data + *off, b->len - *off, MSG_NOSIGNAL);
+        if (w > 0) {
+            *off += (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            *writable = false;
+            return 0;
+        }
+        return -1;
+    }
+    b->len = 0;
+    *off = 0;
+    return 0;
+}
+
+/* --- local responses --- */
+
+static const char *status_text(int code)
+{
+    switch (code) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 421: return "Misdirected Request";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    }
+    return "Unknown";
+}
+
+/* Answers the request in flight from torii itself. A request whose body was not read closes
+ * the connection afterwards: what follows on it cannot be framed. extra is "Name: value\r\n"
+ * lines or NULL. */
+static void c_respond(struct h1c *c, int code, const char *extra, const char *body)
+{
+    if (c->state == C_HEAD || (c->body != TR_H1_BODY_NONE && !c->req_done))
+        c->close_after = true;
+    if (!c->keep_alive)
+        c->close_after = true;
+    size_t blen = body ? strlen(body) : 0;
+    tr_buf_printf(&c->out, "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n%s%s%s\r\n", code, status_text(code), blen,
+                  blen ? "Content-Type: text/plain; charset=utf-8\r\n" : "", extra ? extra : "",
+                  c->close_after ? "Connection: close\r\n" : "");
+    if (blen && c->method != TR_H1_HEAD)
+        tr_buf_append(&c->out, body, blen);
+    /* The exchange is over as far as the client is concerned. */
+    c->req_done = true;
+    c->state = C_WAIT;
+    tr_snapshot_release(c->snap);
+    c->snap = NULL;
+    c_flush(c);
+    if (!c->closed && !c->close_after) {
+        /* Ready for the next request; the caller goes on processing the buffer. */
+        c->state = C_HEAD;
+        tr_h1_req_init(&c->req);
+        tr_timer_start(c->w->loop, &c->timer, IDLE_TIMEOUT_MS);
+    }
+}
+
+/* --- the client side --- */
+
+static void c_timeout(struct tr_loop *loop, struct tr_timer *t)
+{
+    struct h1c *c = t->data;
+    if (c->state == C_HEAD) {
+        /* An idle keep-alive connection just goes; a half-sent head gets a 408. */
+        if (pending(&c->in, c->in_off) > 0) {
+            c->close_after = true;
+            c_respond(c, 408, NULL, "request head timed out\n");
+        } else {
+            c_close(c);
+        }
+        return;
+    }
+    if (c->up && !c->up->head_done) {
+        u_close(c->up);
+        c->up = NULL;
+        c->close_after = true;
+        c_respond(c, 504, NULL, "upstream timed out\n");
+        return;
+    }
+    c_close(c);
+}
+
+static void c_on_io(struct tr_loop *loop, struct tr_io *io, uint32_t events)
+{
+    struct h1c *c = io->data;
+    if (events & EPOLLOUT) {
+        c->writable = true;
+        c_flush(c);
+        if (c->closed)
+            return;
+        /* Room again on the client side: resume the response the upstream side held back. */
+        if (pending(&c->out, c->out_off) == 0 && c->up && c->up->head_done && !c->up->resp_done)
+            u_read(c->up);
+        if (c->closed)
+            return;
+    }
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        c_read(c);
+}
+
+static void c_free(struct tr_loop *loop, void *data)
+{
+    struct h1c *c = data;
+    tr_buf_dispose(&c->in);
+    tr_buf_dispose(&c->out);
+    free(c);
+}
+
+static void c_close(struct h1c *c)
+{
+    if (c->closed)
+        return;
+    c->closed = true;
+    if (c->up) {
+        c->up->c = NULL;
+        u_close(c->up);
+        c->up = NULL;
+    }
+    tr_timer_stop(c->w->loop, &c->timer);
+    tr_loop_del(c->w->loop, &c->io);
+    close(c->io.fd);
+    tr_snapshot_release(c->snap);
+    c->snap = NULL;
+    c->link.prev->next = c->link.next;
+    c->link.next->prev = c->link.prev;
+    tr_loop_defer(c->w->loop, c_free, c);
+}
+
+static void c_close_link(struct conn_link *l)
+{
+    c_close((struct h1c *)((char *)l - offsetof(struct h1c, link)));
+}
+
+static void c_flush(struct h1c *c)
+{
+    if (c->closed)
+        return;
+    if (c->writable && write_from(c->io.fd, &c->out, &c->out_off, &c->writable) < 0) {
+        c_close(c);
+        return;
+    }
+    if (pending(&c->out, c->out_off) == 0 && c->close_after && c->req_done && (!c->up || c->up->resp_done))
+        c_close(c);
+}
+
+static void c_read(struct h1c *c)
+{
+    while (!c->closed && !c->eof) {
+        /* Backpressure: while the upstream has a full buffer to send, the client's bytes stay
+         * in the kernel; the upstream's writable event resumes reading. */
+        if (c->up && pending(&c->up->out, c->up->out_off) >= TR_PROXY_BUF_HIGH)
+            return;
+        compact(&c->in, &c->in_off);
+        size_t before = pending(&c->in, c->in_off);
+        enum rd r = read_into(c->io.fd, &c->in, c->in_off, TR_PROXY_BUF_HIGH + 65536);
+        if (r == RD_EOF)
+            c->eof = true;
+        c_process(c);
+        if (r != RD_FULL || c->closed)
+            break;
+        if (pending(&c->in, c->in_off) >= before && pending(&c->in, c->in_off) >= TR_PROXY_BUF_HIGH + 65536)
+            return; /* full and nothing consumed: an exchange must finish first */
+    }
+    if (!c->closed && c->eof) {
+        c_process(c);
+        if (!c->closed && c->state == C_HEAD && pending(&c->in, c->in_off) == 0 && !c->up)
+            c_close(c);
+        else if (!c->closed && c->state == C_TUNNEL && c->up)
+            shutdown(c->up->io.fd, SHUT_WR);
+    }
+}
+
+/* The Host of the request, lower-cased, without the port, into out. */
+static size_t request_host(const struct tr_h1_req *req, char *out, size_t cap)
+{
+    const char *a = req->authority;
+    size_t n = a ? req->authority_len : 0, k = 0;
+    if (n && a[0] == '[') { /* IPv6 literal */
+        const char *close = memchr(a, ']', n);
+        n = close ? (size_t)(close - a + 1) : n;
+    } else {
+        const char *colon = a ? memchr(a, ':', n) : NULL;
+        if (colon)
+            n = (size_t)(colon - a);
+    }
+    for (; k < n && k + 1 < cap; k++)
+        out[k] = (char)((a[k] >= 'A' && a[k] <= 'Z') ? a[k] + 32 : a[k]);
+    out[k] = '\0';
+    return k;
+}
+
+struct hdr_ctx {
+    const struct tr_h1_req *req;
+    char joined[4096];
+};
+
+/* Router header lookup: repeated fields are joined with "," (RFC 9110 5.3). */
+static const char *req_header(void *ud, const char *name, size_t name_len, size_t *len)
+{
+    struct hdr_ctx *h = ud;
+    const char *first = NULL;
+    size_t flen = 0, n = 0, used = 0;
+    for (size_t i = 0; i < h->req->nheaders; i++) {
+        const struct tr_h1_header *f = &h->req->headers[i];
+        if (f->name_len != name_len || strncasecmp(f->name, name, name_len) != 0)
+            continue;
+        if (n++ == 0) {
+            first = f->value;
+            flen = f->value_len;
+            continue;
+        }
+        if (n == 2) {
+            if (flen >= sizeof(h->joined))
+                break;
+            memcpy(h->joined, first, flen);
+            used = flen;
+        }
+        if (used + 1 + f->value_len >= sizeof(h->joined))
+            break;
+        h->joined[used++] = ',';
+        memcpy(h->joined + used, f->value, f->value_len);
+        used += f->value_len;
+    }
+    if (n >= 2) {
+        *len = used;
+        return h->joined;
+    }
+    *len = flen;
+    return first;
+}
+
+/* Picks a backendRef by weight (0 never), then an endpoint round-robin. */
+static const struct tr_ir_backend *pick_backend(struct worker *w, const struct tr_ir_rule *r)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < r->nbackends; i++)
+        total += r->backends[i].weight;
+    if (!total)
+        return NULL;
+    uint64_t x = tr_worker_rand(w) % total;
+    for (size_t i = 0; i < r->nbackends; i++) {
+        if (x < r->backends[i].weight)
+            return &r->backends[i];
+        x -= r->backends[i].weight;
+    }
+    return NULL;
+}
+
+static const struct tr_ir_endpoint *pick_endpoint(struct worker *w, const struct tr_ir_backend *b)
+{
+    size_t ready = 0;
+    for (size_t i = 0; i < b->neps; i++)
+        ready += b->eps[i].ready;
+    if (!ready)
+        return NULL;
+    size_t k = (size_t)(w->rr++ % ready);
+    for (size_t i = 0; i < b->neps; i++)
+        if (b->eps[i].ready && k-- == 0)
+            return &b->eps[i];
+    return NULL;
+}
+
+/* Hop-by-hop fields (RFC 9110 7.6.1) and the framing fields torii writes itself. */
+static bool hop_by_hop(const struct tr_h1_header *h, const struct tr_h1_header *all, size_t n)
+{
+    static const char *const names[] = {"connection", "keep-alive", "proxy-connection", "te", "trailer",
+                                        "transfer-encoding", "upgrade", "content-length"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (tr_h1_token_eq(h->name, h->name_len, names[i], strlen(names[i])))
+            return true;
+    /* Fields the Connection header names are hop-by-hop too. */
+    for (size_t i = 0; i < n; i++) {
+        if (!tr_h1_token_eq(all[i].name, all[i].name_len, "connection", 10))
+            continue;
+        const char *p = all[i].value, *end = all[i].value + all[i].value_len, *e;
+        size_t el;
+        while (tr_h1_list_next(&p, end, &e, &el))
+            if (el == h->name_len && strncasecmp(e, h->name, el) == 0)
+                return true;
+    }
+    return false;
+}
+
+static struct upc *u_connect(struct h1c *c, const struct tr_ir_endpoint *ep);
+
+/* Routes the parsed head and starts the exchange. Returns false when it answered locally. */
+static bool c_dispatch(struct h1c *c, size_t head_len)
+{
+    struct tr_h1_req *req = &c->req;
+    c->in_off += head_len; /* a local answer also consumes the head (the slices stay valid) */
+    char host[256];
+    size_t hl = request_host(req, host, sizeof(host));
+    const struct tr_ir_port *port = c->snap ? tr_snapshot_port(c->snap, c->laddr, c->lport, false) : NULL;
+    if (!port) {
+        c_respond(c, 404, NULL, "no listener\n");
+        return false;
+    }
+    /* Listener isolation: the listener whose hostname matches the Host most specifically owns
+     * the request; routes of the other listeners on the port never see it. */
+    size_t best = 0;
+    unsigned best_score = 0;
+    for (size_t i = 0; i < port->nlisteners; i++) {
+        const struct tr_ir_listener *l = port->listeners[i];
+        if (l->proto != TR_PROTO_HTTP)
+            continue;
+        unsigned sc = tr_host_score(l->hostname, host, hl);
+        if (sc > best_score) {
+            best_score = sc;
+            best = i;
+        }
+    }
+    struct tr_route_hit hit;
+    struct hdr_ctx hctx = {.req = req};
+    const char *q = memchr(req->path, '?', req->path_len);
+    struct tr_route_req rr = {
+        .host = host, .host_len = hl, .method = req->method, .method_len = req->method_len,
+        .path = req->path_len ? req->path : "/", .path_len = q ? (size_t)(q - req->path) : (req->path_len ? req->path_len : 1),
+        .query = q ? q + 1 : NULL, .query_len = q ? (size_t)(req->path + req->path_len - q - 1) : 0,
+        .header = req_header, .ud = &hctx};
+    if (!best_score || !tr_router_match(tr_snapshot_router(c->snap, port, best), &rr, &hit)) {
+        c_respond(c, 404, NULL, "no route\n");
+        return false;
+    }
+    c->rule = hit.rule;
+
+    /* Filters that answer without a backend (redirects) come first. */
+    struct tr_filter_out fo;
+    tr_filters_request(hit.rule, hit.match, req, host, c->lport, &fo);
+    if (fo.redirect_status) {
+        char extra[2200];
+        snprintf(extra, sizeof(extra), "Location: %s\r\n", fo.location);
+        c_respond(c, fo.redirect_status, extra, NULL);
+        return false;
+    }
+    const struct tr_ir_backend *b = pick_backend(c->w, hit.rule);
+    if (!b || b->invalid) {
+        /* "all traffic which matches this rule MUST receive a 500" for invalid backends, and
+         * for the share of the weight that points at one (HTTPBackendRef docs). */
+        c_respond(c, 500, NULL, "no valid backend\n");
+        return false;
+    }
+    const struct tr_ir_endpoint *ep = pick_endpoint(c->w, b);
+    if (!ep) {
+        c_respond(c, 503, NULL, "no healthy endpoint\n");
+        return false;
+    }
+    struct upc *u = u_connect(c, ep);
+    if (!u) {
+        c_respond(c, 502, NULL, "cannot connect to the backend\n");
+        return false;
+    }
+
+    /* The upstream head: origin-form target, the client's fields less hop-by-hop ones, the
+     * forwarding fields, and framing torii derived itself. */
+    struct tr_buf *o = &u->out;
+    const char *target = req->form == TR_H1_ABSOLUTE ? (req->path_len ? req->path : "/") : req->target;
+    size_t tlen = req->form == TR_H1_ABSOLUTE ? (req->path_len ? req->path_len : 1) : req->target_len;
+    if (fo.path) {
+        target = fo.path;
+        tlen = strlen(fo.path);
+    }
+    tr_buf_append(o, req->method, req->method_len);
+    tr_buf_putc(o, ' ');
+    tr_buf_append(o, target, tlen);
+    tr_buf_puts(o, " HTTP/1.1\r\n");
+    const char *xff = NULL;
+    size_t xff_len = 0;
+    bool saw_host = false;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const struct tr_h1_header *h = &req->headers[i];
+        if (hop_by_hop(h, req->headers, req->nheaders))
+            continue;
+        if (tr_h1_token_eq(h->name, h->name_len, "x-forwarded-for", 15)) {
+            xff = h->value;
+            xff_len = h->value_len;
+            continue;
+        }
+        if (tr_h1_token_eq(h->name, h->name_len, "x-forwarded-proto", 17) ||
+            tr_h1_token_eq(h->name, h->name_len, "x-forwarded-host", 16))
+            continue;
+        if (tr_h1_token_eq(h->name, h->name_len, "host", 4)) {
+            saw_host = true;
+            if (fo.host) {
+                tr_buf_printf(o, "Host: %s\r\n", fo.host);
+                continue;
+            }
+        }
+        if (tr_filters_drop_request_header(&fo, h->name, h->name_len))
+            continue;
+        tr_buf_append(o, h->name, h->name_len);
+        tr_buf_puts(o, ": ");
+        tr_buf_append(o, h->value, h->value_len);
+        tr_buf_puts(o, "\r\n");
+    }
+    if (!saw_host && req->authority)
+        tr_buf_printf(o, "Host: %.*s\r\n", (int)req->authority_len, req->authority);
+    tr_filters_add_request_headers(&fo, o);
+    if (xff)
+        tr_buf_printf(o, "X-Forwarded-For: %.*s, %s\r\n", (int)xff_len, xff, c->peer);
+    else
+        tr_buf_printf(o, "X-Forwarded-For: %s\r\n", c->peer);
+    tr_buf_puts(o, "X-Forwarded-Proto: http\r\n");
+    if (req->authority)
+        tr_buf_printf(o, "X-Forwarded-Host: %.*s\r\n", (int)req->authority_len, req->authority);
+    if (req->upgrade) {
+        tr_buf_puts(o, "Connection: upgrade\r\nUpgrade: ");
+        tr_buf_append(o, req->upgrade, req->upgrade_len);
+        tr_buf_puts(o, "\r\n");
+    }
+    if (req->body == TR_H1_BODY_LENGTH && (req->content_length || req->method_id == TR_H1_POST || req->method_id == TR_H1_PUT))
+        tr_buf_printf(o, "Content-Length: %llu\r\n", (unsigned long long)req->content_length);
+    else if (req->body == TR_H1_BODY_CHUNKED)
+        tr_buf_puts(o, "Transfer-Encoding: chunked\r\n");
+    tr_buf_puts(o, "\r\n");
+
+    if (c->body == TR_H1_BODY_CHUNKED)
+        tr_h1_chunked_init(&c->ch, NULL);
+    c->state = c->req_done ? C_WAIT : C_BODY;
+    uint64_t tmo = tr_filters_timeout_ms(hit.rule);
+    tr_timer_start(c->w->loop, &c->timer, tmo ? tmo : RESPONSE_TIMEOUT_MS);
+    return true;
+}
+
+/* Moves request body bytes from the client buffer to the upstream buffer, as far as the
+ * framing allows and backpressure permits. */
+static void c_body(struct h1c *c)
+{
+    struct upc *u = c->up;
+    if (!u)
+        return; /* the exchange ended early (see exchange_done) */
+    while (!c->req_done && pending(&c->in, c->in_off) && pending(&u->out, u->out_off) < TR_PROXY_BUF_HIGH) {
+        const char *p = c->in.data + c->in_off;
+        size_t n = pending(&c->in, c->in_off);
+        if (c->body == TR_H1_BODY_LENGTH) {
+            size_t take = n < c->left ? n : (size_t)c->left;
+            tr_buf_append(&u->out, p, take);
+            c->in_off += take;
+            c->left -= take;
+            c->req_done = c->left == 0;
+        } else if (c->body == TR_H1_BODY_CHUNKED) {
+            const char *data;
+            size_t dlen;
+            ssize_t used = tr_h1_chunked_decode(&c->ch, p, n, &data, &dlen);
+            if (used < 0) {
+                c->close_after = true;
+                u_close(u);
+                c->up = NULL;
+                c_respond(c, 400, NULL, "malformed chunked body\n");
+                return;
+            }
+            /* The chunked bytes pass through as received: they were just checked, so both
+             * hops agree where the body ends. */
+            tr_buf_append(&u->out, p, (size_t)used);
+            c->in_off += (size_t)used;
+            c->req_done = tr_h1_chunked_done(&c->ch);
+            if (used == 0)
+                break;
+        } else {
+            break;
+        }
+    }
+    if (c->req_done && c->state == C_BODY)
+        c->state = C_WAIT;
+    u_flush(u);
+}
+
+static void c_process(struct h1c *c)
+{
+    while (!c->closed) {
+        if (c->state == C_TUNNEL) {
+            if (c->up && pending(&c->in, c->in_off)) {
+                tr_buf_append(&c->up->out, c->in.data + c->in_off, pending(&c->in, c->in_off));
+                c->in_off = c->in.len;
+                u_flush(c->up);
+            }
+            if (c->eof && c->up)
+                shutdown(c->up->io.fd, SHUT_WR);
+            return;
+        }
+        if (c->state == C_BODY) {
+            c_body(c);
+            return;
+        }
+        if (c->state != C_HEAD || pending(&c->in, c->in_off) == 0)
+            return;
+        int n = tr_h1_parse_request(c->in.data + c->in_off, pending(&c->in, c->in_off), &c->req, NULL);
+        if (n == TR_EAGAIN) {
+            if (c->eof)
+                c_close(c);
+            return;
+        }
+        c->method = c->req.method_id;
+        c->minor = c->req.minor_version;
+        if (n == TR_H1_PRI) {
+            c_close(c); /* h2c prior knowledge: not on this path yet */
+            return;
+        }
+        if (n < 0 || tr_h1_req_framing(&c->req) != 0) {
+            c->keep_alive = false;
+            c_respond(c, c->req.error_status ? c->req.error_status : 400, NULL, "bad request\n");
+            return;
+        }
+        c->keep_alive = c->req.keep_alive;
+        c->body = c->req.body;
+        c->left = c->req.content_length;
+        c->req_done = c->body == TR_H1_BODY_NONE || (c->body == TR_H1_BODY_LENGTH && c->left == 0);
+        c->snap = c->w->snap ? tr_snapshot_ref(c->w->snap) : NULL;
+        /* Expect: 100-continue goes to the backend, which answers 100 itself when it wants the
+         * body (forwarded by u_process); the body is sent as it comes. */
+        if (!c_dispatch(c, (size_t)n))
+            continue; /* answered locally; a pipelined request may follow */
+        c_body(c);
+        return;
+    }
+}
+
+/* --- the upstream side --- */
+
+static void u_free(struct tr_loop *loop, void *data)
+{
+    struct upc *u = data;
+    tr_buf_dispose(&u->in);
+    tr_buf_dispose(&u->out);
+    free(u);
+}
+
+static void u_close(struct upc *u)
+{
+    if (u->io.cb == NULL && u->io.fd < 0)
+        return;
+    tr_pool_remove(u->w, u);
+    tr_timer_stop(u->w->loop, &u->timer);
+    tr_loop_del(u->w->loop, &u->io);
+    close(u->io.fd);
+    u->io.fd = -1;
+    u->link.prev->next = u->link.next;
+    u->link.next->prev = u->link.prev;
+    if (u->c)
+        u->c->up = NULL;
+    u->c = NULL;
+    tr_loop_defer(u->w->loop, u_free, u);
+}
+
+static void u_close_link(struct conn_link *l)
+{
+    u_close((struct upc *)((char *)l - offsetof(struct upc, link)));
+}
+
+/* The upstream failed. Before any response byte reached the client, the client gets a 502;
+ * after, its connection is closed (a truncated response must not look complete). */
+static void u_fail(struct upc *u, const char *why)
+{
+    struct h1c *c = u->c;
+    tr_log_debug("upstream %s: %s", u->key, why);
+    u_close(u);
+    if (!c)
+        return;
+    c->up = NULL;
+    if (u->head_done) {
+        c_close(c);
+        return;
+    }
+    c->close_after = !c->req_done;
+    c_respond(c, 502, NULL, "upstream connection failed\n");
+    if (!c->closed && c->state == C_HEAD)
+        c_read(c); /* a pipelined request may be waiting */
+}
+
+/* One exchange is over on both sides: the upstream goes back to the pool (or closes), the
+ * client goes on to its next request. */
+static void exchange_done(struct upc *u)
+{
+    struct h1c *c = u->c;
+    bool reuse = u->keep_alive && c && c->req_done && pending(&u->in, u->in_off) == 0 && !u->eof;
+    if (c) {
+        c->up = NULL;
+        tr_snapshot_release(c->snap);
+        c->snap = NULL;
+    }
+    u->c = NULL;
+    if (reuse) {
+        u->head_done = u->resp_done = false;
+        tr_timer_stop(u->w->loop, &u->timer);
+        tr_pool_put(u->w, u);
+    } else {
+        u_close(u);
+    }
+    if (!c)
+        return;
+    if (!c->req_done) {
+        /* The backend answered before the whole request body came: the rest of the body
+         * cannot be told from a next request, so the connection ends after the response. */
+        c->req_done = true;
+        c->close_after = true;
+        c->state = C_WAIT;
+    }
+    if (!c->keep_alive)
+        c->close_after = true;
+    c_flush(c);
+    if (c->closed || c->close_after)
+        return;
+    c->state = C_HEAD;
+    tr_h1_req_init(&c->req);
+    tr_timer_start(c->w->loop, &c->timer, IDLE_TIMEOUT_MS);
+    c_read(c); /* pipelined bytes, and whatever the kernel queued while we were busy */
+}
+
+static void u_on_io(struct tr_loop *loop, struct tr_io *io, uint32_t events)
+{
+    struct upc *u = io->data;
+    if (u->connecting && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+        int err = 0;
+        socklen_t el = sizeof(err);
+        getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+        if (err) {
+            u_fail(u, strerror(err));
+            return;
+        }
+        u->connecting = false;
+        tr_timer_stop(loop, &u->timer);
+    }
+    if (events & EPOLLOUT) {
+        u->writable = true;
+        u_flush(u);
+        if (u->io.fd < 0)
+            return;
+        /* Room again upstream: resume the request body the client side held back. */
+        struct h1c *c = u->c;
+        if (c && pending(&u->out, u->out_off) == 0 && (c->state == C_BODY || c->state == C_TUNNEL)) {
+            c_process(c);
+            if (!c->closed && c->up == u)
+                c_read(c);
+            if (u->io.fd < 0)
+                return;
+        }
+    }
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        if (u->idle) {
+            /* An idle keep-alive connection that speaks or closes is done. */
+            u_close(u);
+            return;
+        }
+        u_read(u);
+    }
+}
+
+static void u_flush(struct upc *u)
+{
+    if (u->io.fd < 0 || u->connecting || !u->writable)
+        return;
+    if (write_from(u->io.fd, &u->out, &u->out_off, &u->writable) < 0) {
+        u_fail(u, "write failed");
+        return;
+    }
+    u->sent_any = true;
+}
+
+static void u_read(struct upc *u)
+{
+    while (u->io.fd >= 0 && !u->eof) {
+        struct h1c *c = u->c;
+        if (c && pending(&c->out, c->out_off) >= TR_PROXY_BUF_HIGH)
+            return; /* the client is slow: the response waits in the kernel */
+        compact(&u->in, &u->in_off);
+        enum rd r = read_into(u->io.fd, &u->in, u->in_off, TR_PROXY_BUF_HIGH + 65536);
+        if (r == RD_EOF)
+            u->eof = true;
+        u_process(u);
+        if (r != RD_FULL)
+            return;
+    }
+}
+
+static void write_response_head(struct upc *u, struct h1c *c)
+{
+    const struct tr_h1_resp *r = &u->resp;
+    struct tr_buf *o = &c->out;
+    tr_buf_printf(o, "HTTP/1.1 %d ", r->status);
+    tr_buf_append(o, r->reason, r->reason_len);
+    tr_buf_puts(o, "\r\n");
+    struct tr_filter_out fo;
+    tr_filters_response(c->rule, &fo);
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const struct tr_h1_header *h = &r->headers[i];
+        if (hop_by_hop(h, r->headers, r->nheaders))
+            continue;
+        if (tr_filters_drop_response_header(&fo, h->name, h->name_len))
+            continue;
+        tr_buf_append(o, h->name, h->name_len);
+        tr_buf_puts(o, ": ");
+        tr_buf_append(o, h->value, h->value_len);
+        tr_buf_puts(o, "\r\n");
+    }
+    tr_filters_add_response_headers(&fo, o);
+    if (r->status == 101) {
+        tr_buf_puts(o, "Connection: upgrade\r\nUpgrade: ");
+        tr_buf_append(o, r->upgrade, r->upgrade_len);
+        tr_buf_puts(o, "\r\n\r\n");
+        return;
+    }
+    if (u->body == TR_H1_BODY_LENGTH)
+        tr_buf_printf(o, "Content-Length: %llu\r\n", (unsigned long long)r->content_length);
+    else if (u->body == TR_H1_BODY_CHUNKED && c->minor >= 1)
+        tr_buf_puts(o, "Transfer-Encoding: chunked\r\n");
+    /* A body delimited by close (or chunked to an HTTP/1.0 client) ends the connection. */
+    if (u->body == TR_H1_BODY_CLOSE || (u->body == TR_H1_BODY_CHUNKED && c->minor == 0))
+        c->close_after = true;
+    if (!c->keep_alive)
+        c->close_after = true;
+    if (c->close_after)
+        tr_buf_puts(o, "Connection: close\r\n");
+    else if (c->minor == 0)
+        tr_buf_puts(o, "Connection: keep-alive\r\n");
+    tr_buf_puts(o, "\r\n");
+}
+
+static void u_process(struct upc *u)
+{
+    struct h1c *c = u->c;
+    if (!c) {
+        u_close(u);
+        return;
+    }
+    while (!u->head_done) {
+        if (pending(&u->in, u->in_off) == 0) {
+            if (u->eof)
+                u_fail(u, "closed before a response");
+            return;
+        }
+        tr_h1_resp_init(&u->resp);
+        int n = tr_h1_parse_response(u->in.data + u->in_off, pending(&u->in, u->in_off), &u->resp, NULL);
+        if (n == TR_EAGAIN) {
+            if (u->eof)
+                u_fail(u, "truncated response head");
+            return;
+        }
+        if (n < 0 || tr_h1_resp_framing(&u->resp, c->method) != 0) {
+            u_fail(u, "malformed response head");
+            return;
+        }
+        if (u->resp.status < 200 && u->resp.status != 101) {
+            /* 1xx interim responses: forward 100 Continue and 103; others are dropped. */
+            if (u->resp.status == 100 || u->resp.status == 103) {
+                tr_buf_printf(&c->out, "HTTP/1.1 %d %s\r\n\r\n", u->resp.status, status_text(u->resp.status));
+                c_flush(c);
+                if (c->closed)
+                    return;
+            }
+            u->in_off += (size_t)n;
+            continue;
+        }
+        u->head_done = true;
+        u->body = u->resp.body;
+        u->left = u->resp.content_length;
+        u->keep_alive = u->resp.keep_alive;
+        if (u->body == TR_H1_BODY_CHUNKED)
+            tr_h1_chunked_init(&u->ch, NULL);
+        write_response_head(u, c);
+        u->in_off += (size_t)n;
+        if (u->resp.status == 101) {
+            c->state = C_TUNNEL;
+            u->body = TR_H1_BODY_TUNNEL;
+            tr_timer_stop(c->w->loop, &c->timer);
+            c_process(c);
+        }
+        u->resp_done = u->body == TR_H1_BODY_NONE || (u->body == TR_H1_BODY_LENGTH && u->left == 0);
+    }
+    /* The body, as far as the client buffer allows. */
+    while (!u->resp_done && pending(&u->in, u->in_off) && pending(&c->out, c->out_off) < TR_PROXY_BUF_HIGH) {
+        const char *p = u->in.data + u->in_off;
+        size_t n = pending(&u->in, u->in_off);
+        if (u->body == TR_H1_BODY_LENGTH) {
+            size_t take = n < u->left ? n : (size_t)u->left;
+            if (c->method != TR_H1_HEAD)
+                tr_buf_append(&c->out, p, take);
+            u->in_off += take;
+            u->left -= take;
+            u->resp_done = u->left == 0;
+        } else if (u->body == TR_H1_BODY_CHUNKED) {
+            const char *data;
+            size_t dlen;
+            ssize_t used = tr_h1_chunked_decode(&u->ch, p, n, &data, &dlen);
+            if (used < 0) {
+                u_fail(u, "malformed chunked response");
+                return;
+            }
+            if (c->minor >= 1)
+                tr_buf_append(&c->out, p, (size_t)used);
+            else if (dlen)
+                tr_buf_append(&c->out, data, dlen);
+            u->in_off += (size_t)used;
+            u->resp_done = tr_h1_chunked_done(&u->ch);
+            if (used == 0)
+                break;
+        } else { /* until close, or a tunnel */
+            tr_buf_append(&c->out, p, n);
+            u->in_off += n;
+        }
+    }
+    if (u->eof && pending(&u->in, u->in_off) == 0 && !u->resp_done) {
+        if (u->body == TR_H1_BODY_CLOSE || u->body == TR_H1_BODY_TUNNEL) {
+            u->resp_done = true;
+            u->keep_alive = false;
+        } else {
+            c_flush(c);
+            u_fail(u, "truncated response body");
+            return;
+        }
+    }
+    c_flush(c);
+    if (c->closed)
+        return;
+    if (u->resp_done && u->body != TR_H1_BODY_TUNNEL)
+        exchange_done(u);
+    else if (u->resp_done && u->body == TR_H1_BODY_TUNNEL) {
+        c->close_after = true;
+        c->req_done = true;
+        c_flush(c);
+    }
+}
+
+static void u_timeout(struct tr_loop *loop, struct tr_timer *t)
+{
+    struct upc *u = t->data;
+    u_fail(u, "connect timed out");
+}
+
+static struct upc *u_connect(struct h1c *c, const struct tr_ir_endpoint *ep)
+{
+    char key[sizeof(((struct upc *)0)->key)];
+    snprintf(key, sizeof(key), "%s:%u", ep->addr, ep->port);
+    /* A pooled connection the backend closed meanwhile showed up as readable and was closed
+     * (u_on_io), so what the pool holds was quiet at the last turn. */
+    struct upc *u = tr_pool_take(c->w, key);
+    if (!u) {
+        struct sockaddr_storage ss;
+        memset(&ss, 0, sizeof(ss));
+        socklen_t sl;
+        struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        if (inet_pton(AF_INET, ep->addr, &in4->sin_addr) == 1) {
+            in4->sin_family = AF_INET;
+            in4->sin_port = htons(ep->port);
+            sl = sizeof(*in4);
+        } else if (inet_pton(AF_INET6, ep->addr, &in6->sin6_addr) == 1) {
+            in6->sin6_family = AF_INET6;
+            in6->sin6_port = htons(ep->port);
+            sl = sizeof(*in6);
+        } else {
+            return NULL; /* a hostname endpoint (ExternalName) needs the resolver: not yet */
+        }
+        int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return NULL;
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        int rc = connect(fd, (struct sockaddr *)&ss, sl);
+        if (rc < 0 && errno != EINPROGRESS) {
+            close(fd);
+            return NULL;
+        }
+        u = tr_xcalloc(1, sizeof(*u));
+        u->w = c->w;
+        snprintf(u->key, sizeof(u->key), "%s", key);
+        u->connecting = rc < 0;
+        u->writable = rc == 0;
+        u->io = (struct tr_io){.fd = fd, .cb = u_on_io, .data = u};
+        u->timer.cb = u_timeout;
+        u->timer.data = u;
+        u->link.close = u_close_link;
+        u->link.next = c->w->conns.next;
+        u->link.prev = &c->w->conns;
+        c->w->conns.next->prev = &u->link;
+        c->w->conns.next = &u->link;
+        tr_loop_add(c->w->loop, &u->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+        if (u->connecting)
+            tr_timer_start(c->w->loop, &u->timer, CONNECT_TIMEOUT_MS);
+    }
+    u->c = c;
+    u->head_done = u->resp_done = u->eof = false;
+    u->in.len = 0;
+    u->in_off = 0;
+    u->out.len = 0;
+    u->out_off = 0;
+    c->up = u;
+    return u;
+}
+
+void tr_h1_accept(struct worker *w, struct wlisten *l, int fd, const struct sockaddr_storage *peer)
+{
+    struct h1c *c = tr_xcalloc(1, sizeof(*c));
+    c->w = w;
+    snprintf(c->laddr, sizeof(c->laddr), "%s", l->addr);
+    c->lport = l->port;
+    if (peer->ss_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, c->peer, sizeof(c->peer));
+    else
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, c->peer, sizeof(c->peer));
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    tr_buf_init(&c->in, 0);
+    tr_buf_init(&c->out, 0);
+    tr_h1_req_init(&c->req);
+    c->writable = true;
+    c->io = (struct tr_io){.fd = fd, .cb = c_on_io, .data = c};
+    c->timer.cb = c_timeout;
+    c->timer.data = c;
+    c->link.close = c_close_link;
+    c->link.next = w->conns.next;
+    c->link.prev = &w->conns;
+    w->conns.next->prev = &c->link;
+    w->conns.next = &c->link;
+    tr_loop_add(w->loop, &c->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+    tr_timer_start(w->loop, &c->timer, HEAD_TIMEOUT_MS);
+}

@@ -1,0 +1,60 @@
+/* Shared by the proxy modules only. */
+#ifndef TR_PROXY_INTERNAL_H
+#define TR_PROXY_INTERNAL_H
+
+#include "base/buf.h"
+#include "base/map.h"
+#include "http/chunked.h"
+#include "http/h1_parse.h"
+#include "net/loop.h"
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct tr_snapshot;
+struct upc;
+
+/* Per-direction buffering cap: past it, torii stops reading the other side (backpressure). */
+#define TR_PROXY_BUF_HIGH (64 * 1024)
+#define TR_PROXY_READ_CHUNK (16 * 1024)
+
+/* Every live connection of a worker, so that stopping closes them all. */
+struct conn_link {
+    struct conn_link *prev, *next;
+    void (*close)(struct conn_link *l); /* closes and frees the connection */
+};
+
+struct worker {
+    unsigned id;
+    struct conn_link conns; /* list head */
+    struct tr_loop *loop;
+    struct tr_snapshot *snap; /* current; requests pin their own reference */
+    struct tr_map listeners;  /* "addr|port" -> struct wlisten* */
+    struct tr_map idle;       /* "addr:port" -> struct upc* (a list through upc->next_idle) */
+    uint64_t rr;              /* round-robin counter */
+    uint64_t rng;             /* xorshift state for weighted choice */
+};
+
+struct wlisten {
+    struct tr_io io;
+    struct worker *w;
+    char addr[INET6_ADDRSTRLEN];
+    uint16_t port;
+    bool wanted;
+};
+
+/* h1_proxy.c */
+void tr_h1_accept(struct worker *w, struct wlisten *l, int fd, const struct sockaddr_storage *peer);
+
+/* pool.c */
+/* An idle connection to addr:port, or NULL. */
+struct upc *tr_pool_take(struct worker *w, const char *key);
+void tr_pool_put(struct worker *w, struct upc *u);
+/* Forgets u if it is idle in the pool (it closed). */
+void tr_pool_remove(struct worker *w, struct upc *u);
+
+uint64_t tr_worker_rand(struct worker *w);
+
+#endif

@@ -1,0 +1,63 @@
+/* The connection types of the HTTP/1 proxy path: the client side (h1c) and the upstream side
+ * (upc). Internal to src/proxy/. */
+#ifndef TR_PROXY_UPSTREAM_H
+#define TR_PROXY_UPSTREAM_H
+
+#include "proxy/internal.h"
+
+struct tr_ir_rule;
+struct tr_ir_backend;
+
+enum cstate {
+    C_HEAD,   /* reading a request head */
+    C_BODY,   /* forwarding the request body */
+    C_WAIT,   /* request sent; waiting for the response to finish */
+    C_TUNNEL, /* after a 101: bytes both ways */
+};
+
+struct h1c {
+    struct conn_link link;
+    struct tr_io io;
+    struct worker *w;
+    char laddr[INET6_ADDRSTRLEN];
+    uint16_t lport;
+    char peer[INET6_ADDRSTRLEN];
+    struct tr_buf in; /* bytes read; in_off of them consumed */
+    size_t in_off;
+    struct tr_buf out; /* bytes to send; out_off of them sent */
+    size_t out_off;
+    bool writable, eof, close_after, closed;
+    enum cstate state;
+    struct tr_h1_req req;
+    enum tr_h1_method method;
+    int minor;
+    bool keep_alive, req_done;
+    enum tr_h1_body body;
+    uint64_t left;
+    struct tr_h1_chunked ch;
+    struct tr_snapshot *snap; /* pinned for the request in flight */
+    const struct tr_ir_rule *rule;
+    struct upc *up;
+    struct tr_timer timer;
+};
+
+struct upc {
+    struct conn_link link;
+    struct tr_io io;
+    struct worker *w;
+    struct h1c *c; /* NULL while idle */
+    char key[INET6_ADDRSTRLEN + 8];
+    struct tr_buf out;
+    size_t out_off;
+    struct tr_buf in;
+    size_t in_off;
+    bool writable, connecting, idle, head_done, resp_done, keep_alive, eof, sent_any;
+    struct tr_h1_resp resp;
+    enum tr_h1_body body;
+    uint64_t left;
+    struct tr_h1_chunked ch;
+    struct upc *next_idle;
+    struct tr_timer timer;
+};
+
+#endif

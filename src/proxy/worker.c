@@ -1,0 +1,200 @@
+#include "proxy/worker.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "ir/ir.h"
+#include "ir/snapshot.h"
+#include "net/listen.h"
+#include "proxy/internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+struct wthread {
+    struct worker w;
+    pthread_t thread;
+};
+
+struct tr_workers {
+    unsigned n;
+    struct wthread *t;
+};
+
+uint64_t tr_worker_rand(struct worker *w)
+{
+    /* xorshift64*: weighted backend choice needs speed, not cryptography. */
+    uint64_t x = w->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    w->rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static void on_accept(struct tr_loop *loop, struct tr_io *io, uint32_t events)
+{
+    struct wlisten *l = io->data;
+    for (;;) {
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof(peer);
+        int fd = accept4(io->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                tr_log_warn("accept on %s:%u: %s", l->addr, l->port, strerror(errno));
+            return;
+        }
+        tr_h1_accept(l->w, l, fd, &peer);
+    }
+}
+
+static void free_listener(struct tr_loop *loop, void *data)
+{
+    free(data);
+}
+
+/* Opens the sockets the snapshot needs and this worker lacks; closes the ones it no longer
+ * needs. Sockets whose address and port did not change are kept: connections queued on them
+ * are not lost. */
+static void reconcile_listeners(struct worker *w)
+{
+    const struct tr_ir *ir = w->snap ? tr_snapshot_ir(w->snap) : NULL;
+    size_t it = 0;
+    struct tr_map_slot *sl;
+    while ((sl = tr_map_next(&w->listeners, &it)))
+        ((struct wlisten *)sl->val)->wanted = false;
+    for (size_t i = 0; ir && i < ir->nports; i++) {
+        const struct tr_ir_port *p = &ir->ports[i];
+        if (p->udp || !tr_snapshot_port_bindable(w->snap, p))
+            continue; /* UDP is served by l4/ (not yet); an address torii cannot have is skipped */
+        char k[128];
+        int kl = snprintf(k, sizeof(k), "%s|%u", p->addr, p->port);
+        struct wlisten *l = tr_map_get(&w->listeners, k, (size_t)kl);
+        if (l) {
+            l->wanted = true;
+            continue;
+        }
+        char *why = NULL;
+        int fd = tr_listen_open(p->addr, p->port, false, &why);
+        if (fd < 0) {
+            tr_log_warn("worker %u: %s", w->id, why);
+            free(why);
+            continue;
+        }
+        l = tr_xcalloc(1, sizeof(*l));
+        l->w = w;
+        snprintf(l->addr, sizeof(l->addr), "%s", p->addr);
+        l->port = p->port;
+        l->wanted = true;
+        l->io = (struct tr_io){.fd = fd, .cb = on_accept, .data = l};
+        tr_loop_add(w->loop, &l->io, EPOLLIN);
+        tr_map_put(&w->listeners, k, (size_t)kl, l);
+        tr_log_debug("worker %u: listening on %s:%u", w->id, p->addr, p->port);
+    }
+    char **gone = tr_xcalloc(w->listeners.len + 1, sizeof(char *));
+    size_t ngone = 0;
+    it = 0;
+    while ((sl = tr_map_next(&w->listeners, &it)))
+        if (!((struct wlisten *)sl->val)->wanted)
+            gone[ngone++] = tr_xstrdup(sl->key);
+    for (size_t i = 0; i < ngone; i++) {
+        struct wlisten *l = tr_map_del(&w->listeners, gone[i], strlen(gone[i]));
+        tr_loop_del(w->loop, &l->io);
+        close(l->io.fd);
+        tr_loop_defer(w->loop, free_listener, l);
+        free(gone[i]);
+    }
+    free(gone);
+}
+
+static void on_wake(struct tr_loop *loop, void *data)
+{
+    struct worker *w = data;
+    struct tr_snapshot *s = tr_snapshot_acquire();
+    tr_log_debug("worker %u: woken (generation %llu)", w->id, s ? (unsigned long long)tr_snapshot_generation(s) : 0ULL);
+    if (s == w->snap) {
+        tr_snapshot_release(s);
+        return;
+    }
+    tr_snapshot_release(w->snap);
+    w->snap = s;
+    reconcile_listeners(w);
+}
+
+static void *run(void *arg)
+{
+    struct worker *w = arg;
+    on_wake(w->loop, w); /* a snapshot may already be out */
+    tr_loop_run(w->loop);
+    return NULL;
+}
+
+struct tr_workers *tr_workers_start(unsigned n, char **err)
+{
+    if (n == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cores > 0 ? (unsigned)cores : 1;
+    }
+    struct tr_workers *ws = tr_xcalloc(1, sizeof(*ws));
+    ws->t = tr_xcalloc(n, sizeof(*ws->t));
+    for (unsigned i = 0; i < n; i++) {
+        struct worker *w = &ws->t[i].w;
+        w->id = i;
+        w->conns.prev = w->conns.next = &w->conns;
+        w->rng = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)time(NULL) << 16) ^ i;
+        w->loop = tr_loop_new();
+        if (!w->loop) {
+            *err = tr_xstrdup("cannot create an event loop");
+            ws->n = i;
+            tr_workers_stop(ws);
+            return NULL;
+        }
+        tr_loop_on_wake(w->loop, on_wake, w);
+    }
+    ws->n = n;
+    for (unsigned i = 0; i < n; i++)
+        pthread_create(&ws->t[i].thread, NULL, run, &ws->t[i].w);
+    return ws;
+}
+
+void tr_workers_notify(struct tr_workers *ws)
+{
+    for (unsigned i = 0; ws && i < ws->n; i++)
+        tr_loop_wake(ws->t[i].w.loop);
+}
+
+void tr_workers_stop(struct tr_workers *ws)
+{
+    if (!ws)
+        return;
+    for (unsigned i = 0; i < ws->n; i++)
+        tr_loop_stop(ws->t[i].w.loop);
+    for (unsigned i = 0; i < ws->n; i++) {
+        struct worker *w = &ws->t[i].w;
+        if (ws->t[i].thread)
+            pthread_join(ws->t[i].thread, NULL);
+        while (w->conns.next != &w->conns)
+            w->conns.next->close(w->conns.next);
+        tr_loop_drain(w->loop); /* the deferred frees of what just closed */
+        size_t it = 0;
+        struct tr_map_slot *sl;
+        while ((sl = tr_map_next(&w->listeners, &it))) {
+            struct wlisten *l = sl->val;
+            close(l->io.fd);
+            free(l);
+        }
+        tr_map_dispose(&w->listeners);
+        tr_map_dispose(&w->idle);
+        tr_snapshot_release(w->snap);
+        tr_loop_free(w->loop);
+    }
+    free(ws->t);
+    free(ws);
+}
