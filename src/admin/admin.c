@@ -1,5 +1,9 @@
 #include "admin/admin.h"
+#include "base/arena.h"
 #include "base/buf.h"
+#include "base/node.h"
+#include "ir/ir.h"
+#include "ir/snapshot.h"
 #include "base/log.h"
 #include "base/mem.h"
 
@@ -32,7 +36,7 @@ void tr_published_free(struct tr_published *p)
     if (!p)
         return;
     free(p->all);
-    free(p->config);
+    tr_snapshot_release(p->snap);
     size_t it = 0;
     struct tr_map_slot *s;
     while ((s = tr_map_next(&p->objs, &it)))
@@ -152,7 +156,16 @@ static void serve(struct tr_admin *ad, int fd)
         else
             respond_text(fd, 404, "Not Found", "no such object\n", head);
     } else if (strcmp(target, "/config") == 0) {
-        respond(fd, 200, "OK", "application/json", p->config, strlen(p->config), head);
+        struct tr_arena *a = tr_arena_new(64 * 1024);
+        struct tr_buf b;
+        tr_buf_init(&b, 0);
+        if (p->snap)
+            tr_node_emit_json(&b, tr_ir_render(a, tr_snapshot_ir(p->snap)), 0);
+        else
+            tr_buf_puts(&b, "{}");
+        respond(fd, 200, "OK", "application/json", b.data, b.len, head);
+        tr_buf_dispose(&b);
+        tr_arena_free(a);
     } else {
         respond_text(fd, 404, "Not Found", "not found: try /status, /status/KIND/NS/NAME, /config, /healthz, /readyz\n",
                      head);

@@ -6,13 +6,15 @@
 
 #include "base/map.h"
 
+struct tr_snapshot;
+
 #include <stdbool.h>
 
 /* What the control thread hands over after each translation. Immutable once published. */
 struct tr_published {
     char *all;          /* {"items": [...], "rejected": [...]} */
     struct tr_map objs; /* "Kind/ns/name" (cluster-scoped: "Kind/name") -> JSON of that object */
-    char *config;       /* the IR as JSON */
+    struct tr_snapshot *snap; /* its /config is rendered on request (large, rarely read) */
     bool ready;         /* the config dir has been loaded once */
     unsigned long long generation; /* config generation: bumped per published translation */
 };

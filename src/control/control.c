@@ -105,10 +105,13 @@ static void reconcile(struct ctl *c)
         tx = tr_translate(&in);
     }
     c->generation++;
-    tr_admin_publish(c->admin, tr_publish_build(v, tx, c->store, c->ps, c->generation, true));
     /* The snapshot owns v and tx from here; the workers pick it up when woken. */
-    tr_snapshot_publish(tr_snapshot_new(v, tx, c->generation, bindable, c));
+    struct tr_snapshot *snap = tr_snapshot_new(v, tx, c->generation, bindable, c);
+    struct tr_published *pub = tr_publish_build(v, tx, c->store, c->ps, c->generation, true);
+    pub->snap = tr_snapshot_ref(snap);
+    tr_snapshot_publish(snap);
     tr_workers_notify(c->workers);
+    tr_admin_publish(c->admin, pub);
     tr_log_debug("config generation %llu: %zu gateways, %zu httproutes, %u sockets, %llu ms",
                  (unsigned long long)c->generation, v->n[TR_KIND_GATEWAY], v->n[TR_KIND_HTTPROUTE],
                  tr_listeners_count(c->listeners), (unsigned long long)(now_ms() - t0));

@@ -280,13 +280,6 @@ struct tr_published *tr_publish_build(const struct tr_view *v, const struct tr_t
     tr_buf_putc(&all, '}');
     p->all = tr_buf_steal(&all);
 
-    struct tr_buf cfg;
-    tr_buf_init(&cfg, 0);
-    if (tx)
-        tr_node_emit_json(&cfg, tr_ir_render(a, tr_tx_ir(tx)), 0);
-    else
-        tr_buf_puts(&cfg, "{}");
-    p->config = tr_buf_steal(&cfg);
     tr_arena_free(a);
     return p;
 }
