@@ -79,6 +79,8 @@ const char *tx_host_intersect(const char *listener, const char *route)
         return wildcard_covers(route, listener) ? listener : NULL;
     if (strcmp(listener, route) == 0)
         return route;
+    if (strlen(listener) < 3 || strlen(route) < 3)
+        return NULL; /* "*" alone is not a valid hostname (the schema keeps it out) */
     if (wildcard_covers(listener, route + 2))
         return route;
     if (wildcard_covers(route, listener + 2))

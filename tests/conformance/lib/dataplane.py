@@ -1,11 +1,20 @@
-"""Traffic steps (FORMAT.md sections 5 and 6) and the backends that answer them.
+"""Traffic steps (FORMAT.md section 5) and the backends that answer them.
 
-This is the single place where echo backends (tools/echo) will be started for the made-up Pods
-and where traffic steps will be played. For now:
-- with --status-only, traffic steps are not run (they count as held);
-- otherwise every traffic step fails: the data plane side of the runner is not written yet.
+This is the single place where backends are started for the made-up Pods (backends.py: torii-echo
+per echo Pod, a DNS responder for the coredns Pod) and where traffic steps are played
+(traffic_http.py, traffic_grpc.py, traffic_l4.py). Everything goes to loopback addresses only.
+
+With --status-only nothing is started, every made-up Pod counts as Ready and traffic steps are not
+run (they count as held). Mesh steps (section 6) are not implemented: mesh cases are skipped.
 """
+import os
+
+from .backends import Backends
 from .status import Outcome
+from .traffic_common import TrafficError, write_file
+from .traffic_grpc import GrpcSteps
+from .traffic_http import Curl, HttpSteps
+from .traffic_l4 import L4Steps
 
 TRAFFIC_STEPS = {
     'http', 'httpWeights', 'httpNot200', 'httpsRequestError', 'httpRetry', 'httpHeaderMatchesPod',
@@ -13,29 +22,85 @@ TRAFFIC_STEPS = {
     'udpWeights', 'mesh', 'meshWeights',
 }
 
-NOT_IMPLEMENTED = 'traffic steps need the data plane (not implemented)'
-
 
 class DataPlane:
-    def __init__(self, status_only, certs, workdir):
+    def __init__(self, status_only, certs, workdir, echo=None, lookup=None):
         self.status_only = status_only
         self.certs = certs          # certs.CertStore: server/client certificates for TLS steps
         self.workdir = workdir
+        self.echo = echo            # the torii-echo binary
+        self.lookup = lookup or (lambda key: None)   # key -> applied object (Secrets, ConfigMaps, Deployments)
+        self.backends = None
+        self.curl = None
+        self.steps = {}
+        if not status_only:
+            self.backends = Backends(echo, os.path.join(workdir, 'pods'), lambda key: self.lookup(key))
+            self.curl = Curl(workdir)
+            for group in (HttpSteps(self), GrpcSteps(self), L4Steps(self)):
+                for name in TRAFFIC_STEPS:
+                    if hasattr(group, name):
+                        self.steps[name] = getattr(group, name)
+
+    # -- backends ----------------------------------------------------------------------------------
 
     def start_backends(self, pods):
-        """Start (or stop) echo servers so that exactly these Pods are served. Not written yet:
-        the made-up Pods only exist in the runner and in the EndpointSlices it writes."""
+        """Start (or stop) backends so that exactly these Pods are served; returns once the new
+        ones accept connections (or a bounded wait passed)."""
+        if self.backends is not None:
+            self.backends.sync(pods)
 
     def serving(self, pod):
-        """Whether a Pod counts as Ready (namespacesReady part b). With --status-only every made-up
-        Pod is; until backends exist the same holds otherwise, and traffic steps fail instead."""
-        return True
+        """Whether a Pod counts as Ready (namespacesReady part b): with --status-only always, else
+        once its backend's ports accept connections."""
+        if self.backends is None:
+            return True
+        return self.backends.serving(pod)
+
+    def log_lines(self, ctx, namespace, app, since):
+        """Output lines since `since` (epoch s) of every Pod labelled app=<app> in namespace."""
+        pods = [p for p in ctx.suite.pods.pods(namespace) if p.labels.get('app') == app]
+        return self.backends.log_lines(pods, since)
+
+    # -- what steps need ---------------------------------------------------------------------------
+
+    def certificate(self, name):
+        """'Its certificate' of a secrets entry (section 8), PEM."""
+        try:
+            return self.certs.certificate(name)
+        except KeyError:
+            raise TrafficError(f'no run-time certificate {name} (not in the secrets of _base.yaml or the case)') from None
+
+    def client_cert_files(self, name):
+        """(cert path, key path) of a Secret's tls.crt / tls.key, for the client to offer."""
+        try:
+            cert, key = self.certs.pems[name]
+        except KeyError:
+            raise TrafficError(f'no run-time certificate {name}') from None
+        d = os.path.join(self.workdir, 'client-certs')
+        stem = name.replace('/', '_')
+        return write_file(d, stem + '.crt', cert), write_file(d, stem + '.key', key)
+
+    @staticmethod
+    def scale(ctx):
+        return ctx.suite.waiter.scale
+
+    # -- steps -------------------------------------------------------------------------------------
 
     def run(self, step_type, body, ctx):
-        """Play one traffic step; ctx gives the remembered Gateway addresses and the Pods."""
+        """Play one traffic step; ctx (player.CaseRun) gives the remembered Gateway addresses, the
+        Pods and the waiting scale."""
         if self.status_only:
             return Outcome(True, 'not run (--status-only)')
-        return Outcome(False, NOT_IMPLEMENTED, fatal=True)
+        handler = self.steps.get(step_type)
+        if handler is None:
+            return Outcome(False, f'{step_type} steps are not implemented (mesh)', fatal=True)
+        try:
+            return handler(body, ctx)
+        except TrafficError as e:
+            return Outcome(False, str(e), fatal=True)
+        except Exception as e:  # noqa: BLE001 - a runner bug must not take the run down
+            return Outcome(False, f'{type(e).__name__}: {e}', fatal=True)
 
     def stop(self):
-        pass
+        if self.backends is not None:
+            self.backends.stop()
