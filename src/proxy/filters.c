@@ -18,9 +18,8 @@ static const char *str_or_default(const char *s, const char *def)
     return s ? s : def;
 }
 
-static const struct tr_node *find_filter(const struct tr_ir_rule *rule, const char *type)
+static const struct tr_node *find_in(const struct tr_node *fs, const char *type)
 {
-    const struct tr_node *fs = rule ? tr_node_get(rule->spec, "filters") : NULL;
     for (size_t i = 0; i < tr_node_len(fs); i++) {
         const struct tr_node *f = tr_node_at(fs, i);
         const char *t = tr_node_gets(f, "type");
@@ -28,6 +27,17 @@ static const struct tr_node *find_filter(const struct tr_ir_rule *rule, const ch
             return f;
     }
     return NULL;
+}
+
+static const struct tr_node *find_filter(const struct tr_ir_rule *rule, const char *type)
+{
+    return find_in(rule ? tr_node_get(rule->spec, "filters") : NULL, type);
+}
+
+void tr_filters_backend(const struct tr_node *filters, struct tr_filter_out *out)
+{
+    const struct tr_node *hm = find_in(filters, "RequestHeaderModifier");
+    out->bmod = hm ? tr_node_get(hm, "requestHeaderModifier") : NULL;
 }
 
 /* The path prefix the request matched (for ReplacePrefixMatch), without a trailing '/'. */
@@ -153,11 +163,14 @@ static bool named(const struct tr_node *list, bool objects, const char *name, si
     return false;
 }
 
+static bool drop_by(const struct tr_node *mod, const char *name, size_t len)
+{
+    return mod && (named(tr_node_get(mod, "remove"), false, name, len) || named(tr_node_get(mod, "set"), true, name, len));
+}
+
 static bool drop(const struct tr_filter_out *f, const char *name, size_t len)
 {
-    if (!f->mod)
-        return false;
-    return named(tr_node_get(f->mod, "remove"), false, name, len) || named(tr_node_get(f->mod, "set"), true, name, len);
+    return drop_by(f->mod, name, len) || drop_by(f->bmod, name, len);
 }
 
 bool tr_filters_drop_request_header(const struct tr_filter_out *f, const char *name, size_t len)
@@ -170,20 +183,27 @@ bool tr_filters_drop_response_header(const struct tr_filter_out *f, const char *
     return drop(f, name, len);
 }
 
-static void add(const struct tr_filter_out *f, struct tr_buf *b)
+/* Writes mod's set and add fields, leaving out names a later modifier (over) sets or removes. */
+static void add_by(const struct tr_node *mod, const struct tr_node *over, struct tr_buf *b)
 {
-    if (!f->mod)
+    if (!mod)
         return;
     static const char *const lists[] = {"set", "add"};
     for (size_t k = 0; k < 2; k++) {
-        const struct tr_node *l = tr_node_get(f->mod, lists[k]);
+        const struct tr_node *l = tr_node_get(mod, lists[k]);
         for (size_t i = 0; i < tr_node_len(l); i++) {
             const struct tr_node *h = tr_node_at(l, i);
             const char *n = tr_node_gets(h, "name"), *v = tr_node_gets(h, "value");
-            if (n && v)
+            if (n && v && !drop_by(over, n, strlen(n)))
                 tr_buf_printf(b, "%s: %s\r\n", n, v);
         }
     }
+}
+
+static void add(const struct tr_filter_out *f, struct tr_buf *b)
+{
+    add_by(f->mod, f->bmod, b);
+    add_by(f->bmod, NULL, b);
 }
 
 void tr_filters_add_request_headers(const struct tr_filter_out *f, struct tr_buf *b)

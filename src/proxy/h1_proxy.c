@@ -458,6 +458,7 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
         c_respond(c, 500, NULL, "no valid backend\n");
         return false;
     }
+    tr_filters_backend(b->filters, &fo);
     const struct tr_ir_endpoint *ep = pick_endpoint(c->w, b);
     if (!ep) {
         c_respond(c, 503, NULL, "no healthy endpoint\n");

@@ -1,0 +1,139 @@
+/* HTTPRoute filters on the HTTP/1 path: redirects, rewrites, header modifiers, durations. */
+#include "api/yaml.h"
+#include "base/arena.h"
+#include "base/buf.h"
+#include "base/node.h"
+#include "http/h1_parse.h"
+#include "ir/ir.h"
+#include "proxy/filters.h"
+#include "test.h"
+
+#include <string.h>
+
+struct fx {
+    struct tr_arena *a;
+    struct tr_ir_rule rule;
+    struct tr_h1_req req;
+    char raw[512];
+};
+
+/* rule_yaml is one HTTPRouteRule; target is the request target. */
+static void setup(struct fx *f, const char *rule_yaml, const char *target)
+{
+    f->a = tr_arena_new(4096);
+    struct tr_buf err;
+    tr_buf_init(&err, 256);
+    memset(&f->rule, 0, sizeof(f->rule));
+    f->rule.spec = tr_yaml_parse_one(f->a, rule_yaml, strlen(rule_yaml), &err);
+    ASSERT_NOT_NULL(f->rule.spec);
+    tr_buf_dispose(&err);
+    snprintf(f->raw, sizeof(f->raw), "GET %s HTTP/1.1\r\nHost: example.com:8080\r\n\r\n", target);
+    tr_h1_req_init(&f->req);
+    ASSERT(tr_h1_parse_request(f->raw, strlen(f->raw), &f->req, NULL) > 0);
+}
+
+static const char *redirect(const char *rule, const char *target, int *status)
+{
+    static char loc[2048];
+    struct fx f;
+    setup(&f, rule, target);
+    struct tr_filter_out o;
+    tr_filters_request(&f.rule, 0, &f.req, "example.com", 8080, &o);
+    *status = o.redirect_status;
+    snprintf(loc, sizeof(loc), "%s", o.location);
+    tr_arena_free(f.a);
+    return loc;
+}
+
+static const char *rewrite(const char *rule, const char *target)
+{
+    static char out[2048];
+    struct fx f;
+    setup(&f, rule, target);
+    struct tr_filter_out o;
+    tr_filters_request(&f.rule, 0, &f.req, "example.com", 8080, &o);
+    snprintf(out, sizeof(out), "%s|%s", o.host ? o.host : "-", o.path ? o.path : "-");
+    tr_arena_free(f.a);
+    return out;
+}
+
+TEST(filters_redirect_defaults_keep_listener_port)
+{
+    int st;
+    ASSERT_STREQ(redirect("filters: [{type: RequestRedirect, requestRedirect: {hostname: x.org}}]", "/a?q=1", &st),
+                 "http://x.org:8080/a?q=1");
+    ASSERT_EQ(st, 302);
+}
+
+TEST(filters_redirect_scheme_takes_its_well_known_port)
+{
+    int st;
+    ASSERT_STREQ(redirect("filters: [{type: RequestRedirect, requestRedirect: {scheme: https, statusCode: 301}}]", "/", &st),
+                 "https://example.com/");
+    ASSERT_EQ(st, 301);
+    ASSERT_STREQ(redirect("filters: [{type: RequestRedirect, requestRedirect: {scheme: https, port: 8443}}]", "/p", &st),
+                 "https://example.com:8443/p");
+    ASSERT_STREQ(redirect("filters: [{type: RequestRedirect, requestRedirect: {port: 80}}]", "/p", &st),
+                 "http://example.com/p");
+}
+
+TEST(filters_redirect_paths)
+{
+    int st;
+    const char *full = "filters: [{type: RequestRedirect, requestRedirect: {path: {type: ReplaceFullPath, replaceFullPath: /new}}}]";
+    ASSERT_STREQ(redirect(full, "/old/x?a=b", &st), "http://example.com:8080/new?a=b");
+    const char *pre = "matches: [{path: {type: PathPrefix, value: /old}}]\n"
+                      "filters: [{type: RequestRedirect, requestRedirect: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /new}}}]";
+    ASSERT_STREQ(redirect(pre, "/old/x", &st), "http://example.com:8080/new/x");
+    ASSERT_STREQ(redirect(pre, "/old", &st), "http://example.com:8080/new");
+}
+
+TEST(filters_rewrite_prefix_to_root_has_no_double_slash)
+{
+    const char *r = "matches: [{path: {type: PathPrefix, value: /prefix/one}}]\n"
+                    "filters: [{type: URLRewrite, urlRewrite: {hostname: h.example, path: {type: ReplacePrefixMatch, replacePrefixMatch: /}}}]";
+    ASSERT_STREQ(rewrite(r, "/prefix/one/two?x=y"), "h.example|/two?x=y");
+    ASSERT_STREQ(rewrite(r, "/prefix/one"), "h.example|/");
+    const char *r2 = "matches: [{path: {type: PathPrefix, value: /prefix/one/}}]\n"
+                     "filters: [{type: URLRewrite, urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /xyz/}}}]";
+    ASSERT_STREQ(rewrite(r2, "/prefix/one/two"), "-|/xyz/two");
+    ASSERT_STREQ(rewrite(r2, "/prefix/one"), "-|/xyz");
+}
+
+TEST(filters_header_modifiers_rule_then_backend)
+{
+    struct fx f;
+    setup(&f, "filters: [{type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: X-A, value: rule}], "
+              "add: [{name: X-B, value: b}], remove: [x-gone]}}]",
+          "/");
+    struct tr_filter_out o;
+    tr_filters_request(&f.rule, 0, &f.req, "example.com", 8080, &o);
+    static const char backend[] = "[{type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x-a, value: backend}]}}]";
+    struct tr_buf err;
+    tr_buf_init(&err, 256);
+    struct tr_node *bf = tr_yaml_parse_one(f.a, backend, strlen(backend), &err);
+    tr_buf_dispose(&err);
+    ASSERT_NOT_NULL(bf);
+    tr_filters_backend(bf, &o);
+    ASSERT(tr_filters_drop_request_header(&o, "X-GONE", 6));
+    ASSERT(tr_filters_drop_request_header(&o, "x-a", 3));
+    ASSERT(!tr_filters_drop_request_header(&o, "x-b", 3));
+    struct tr_buf b;
+    tr_buf_init(&b, 0);
+    tr_filters_add_request_headers(&o, &b);
+    ASSERT_STREQ(b.data, "X-B: b\r\nx-a: backend\r\n"); /* the backend's set wins */
+    tr_buf_dispose(&b);
+    tr_arena_free(f.a);
+}
+
+TEST(filters_durations)
+{
+    uint64_t ms;
+    ASSERT(tr_duration_ms("1h2m3s4ms", &ms));
+    ASSERT_EQ(ms, 3723004);
+    ASSERT(tr_duration_ms("500ms", &ms));
+    ASSERT_EQ(ms, 500);
+    ASSERT(!tr_duration_ms("1.5s", &ms));
+    ASSERT(!tr_duration_ms("", &ms));
+    ASSERT(!tr_duration_ms("10", &ms));
+}
