@@ -1,4 +1,5 @@
 #include "admin/admin.h"
+#include "admin/metrics.h"
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/node.h"
@@ -155,6 +156,12 @@ static void serve(struct tr_admin *ad, int fd)
             respond(fd, 200, "OK", "application/json", json, strlen(json), head);
         else
             respond_text(fd, 404, "Not Found", "no such object\n", head);
+    } else if (strcmp(target, "/metrics") == 0) {
+        struct tr_buf b;
+        tr_buf_init(&b, 0);
+        tr_metrics_render(&b);
+        respond(fd, 200, "OK", "text/plain; version=0.0.4", b.data, b.len, head);
+        tr_buf_dispose(&b);
     } else if (strcmp(target, "/config") == 0) {
         struct tr_arena *a = tr_arena_new(64 * 1024);
         struct tr_buf b;
@@ -167,7 +174,7 @@ static void serve(struct tr_admin *ad, int fd)
         tr_buf_dispose(&b);
         tr_arena_free(a);
     } else {
-        respond_text(fd, 404, "Not Found", "not found: try /status, /status/KIND/NS/NAME, /config, /healthz, /readyz\n",
+        respond_text(fd, 404, "Not Found", "not found: try /status, /status/KIND/NS/NAME, /config, /metrics, /healthz, /readyz\n",
                      head);
     }
     pthread_mutex_unlock(&ad->lock);

@@ -22,6 +22,8 @@ int tr_cmd_run(int argc, char **argv)
             o.gatewayclass = argv[++i];
         else if (strcmp(a, "--address-pool") == 0 && v)
             o.address_pool = argv[++i];
+        else if (strcmp(a, "--access-log") == 0 && v)
+            o.access_log = argv[++i];
         else if (strcmp(a, "--workers") == 0 && v) {
             char *end;
             long n = strtol(argv[++i], &end, 10);
@@ -39,7 +41,8 @@ int tr_cmd_run(int argc, char **argv)
         } else {
             fprintf(stderr, "torii run: unknown or incomplete option %s\n"
                             "usage: torii run --config DIR [--admin 127.0.0.1:9901] [--gatewayclass NAME]\n"
-                            "                 [--address-pool 127.1.0.0/16] [--workers N] [--log-level info]\n",
+                            "                 [--address-pool 127.1.0.0/16] [--workers N] [--access-log PATH|-]\n"
+                            "                 [--log-level info]\n",
                     a);
             return 2;
         }

@@ -1,5 +1,7 @@
 #include "control/control.h"
 #include "admin/admin.h"
+#include "admin/metrics.h"
+#include "proxy/accesslog.h"
 #include "api/manifest.h"
 #include "api/object.h"
 #include "base/log.h"
@@ -112,6 +114,7 @@ static void reconcile(struct ctl *c)
     tr_snapshot_publish(snap);
     tr_workers_notify(c->workers);
     tr_admin_publish(c->admin, pub);
+    __atomic_store_n(&tr_metrics.config_generation, c->generation, __ATOMIC_RELAXED);
     tr_log_debug("config generation %llu: %zu gateways, %zu httproutes, %u sockets, %llu ms",
                  (unsigned long long)c->generation, v->n[TR_KIND_GATEWAY], v->n[TR_KIND_HTTPROUTE],
                  tr_listeners_count(c->listeners), (unsigned long long)(now_ms() - t0));
@@ -130,6 +133,12 @@ int tr_control_run(const struct tr_control_opts *o)
     if (!c.admin) {
         fprintf(stderr, "torii: %s\n", err);
         free(err);
+        tr_addrpool_free(c.pool);
+        return 1;
+    }
+    if (o->access_log && tr_accesslog_open(o->access_log) != 0) {
+        fprintf(stderr, "torii: --access-log %s: %s\n", o->access_log, strerror(errno));
+        tr_admin_stop(c.admin);
         tr_addrpool_free(c.pool);
         return 1;
     }
@@ -221,6 +230,7 @@ int tr_control_run(const struct tr_control_opts *o)
     }
     close(sfd);
     tr_workers_stop(c.workers);
+    tr_accesslog_close();
     tr_admin_stop(c.admin);
     tr_fileprov_free(fp);
     tr_snapshot_clear();

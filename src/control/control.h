@@ -15,6 +15,7 @@ struct tr_control_opts {
     const char *gatewayclass; /* install a GatewayClass of this name, or NULL */
     const char *address_pool; /* loopback pool for Gateways without addresses: "127.1.0.0/16" */
     unsigned workers;         /* data-plane threads; 0: one per core */
+    const char *access_log;   /* JSON access log path, "-" for stdout, NULL for none */
 };
 
 /* Runs until SIGINT or SIGTERM. Returns the exit status. */

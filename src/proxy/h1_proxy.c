@@ -12,6 +12,8 @@
 #include "base/node.h"
 #include "ir/ir.h"
 #include "ir/snapshot.h"
+#include "admin/metrics.h"
+#include "proxy/accesslog.h"
 #include "proxy/filters.h"
 #include "proxy/internal.h"
 #include "proxy/router.h"
@@ -25,6 +27,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #define HEAD_TIMEOUT_MS 30000     /* a request head must arrive within this */
@@ -95,12 +98,14 @@ static enum rd read_into(int fd, struct tr_buf *b, size_t off, size_t max)
 }
 
 /* Writes what is pending; returns -1 on a hard error. *writable goes false on EAGAIN. */
-static int write_from(int fd, struct tr_buf *b, size_t *off, bool *writable)
+static int write_from(int fd, struct tr_buf *b, size_t *off, bool *writable, uint64_t *count)
 {
     while (*off < b->len) {
         ssize_t w = send(fd, b->data + *off, b->len - *off, MSG_NOSIGNAL);
         if (w > 0) {
             *off += (size_t)w;
+            if (count)
+                *count += (uint64_t)w;
             continue;
         }
         if (w < 0 && errno == EINTR)
@@ -145,6 +150,75 @@ static const char *status_text(int code)
     return "Unknown";
 }
 
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* A request head was parsed: start its clock (and keep what the access log needs). */
+static void req_begin(struct h1c *c)
+{
+    c->in_flight = true;
+    c->t0_us = now_us();
+    c->out_mark = c->written + pending(&c->out, c->out_off);
+    c->listener = NULL;
+    c->backend = NULL;
+    c->rule = NULL;
+    if (tr_accesslog_enabled()) {
+        const struct tr_h1_req *r = &c->req;
+        size_t n = r->method_len + (r->authority ? r->authority_len : 0) + r->target_len + 3;
+        free(c->log_line);
+        c->log_line = tr_xmalloc(n);
+        char *p = c->log_line;
+        memcpy(p, r->method, r->method_len);
+        p += r->method_len;
+        *p++ = '\0';
+        if (r->authority) {
+            memcpy(p, r->authority, r->authority_len);
+            p += r->authority_len;
+        }
+        *p++ = '\0';
+        memcpy(p, r->target, r->target_len);
+        p[r->target_len] = '\0';
+    }
+}
+
+/* The request in flight is over (status 0: it ended without a response). */
+static void req_end(struct h1c *c, int status)
+{
+    if (!c->in_flight)
+        return;
+    c->in_flight = false;
+    uint64_t dur = now_us() - c->t0_us;
+    tr_metrics_request(status, dur);
+    if (!tr_accesslog_enabled())
+        return;
+    char listener[600] = "", route[600] = "", backend[600] = "";
+    if (c->listener)
+        snprintf(listener, sizeof(listener), "%s/%s/%s", c->listener->gw_ns, c->listener->gw_name,
+                 c->listener->name ? c->listener->name : "");
+    if (c->rule)
+        snprintf(route, sizeof(route), "%s/%s", c->rule->route->ns, c->rule->route->name);
+    if (c->backend)
+        snprintf(backend, sizeof(backend), "%s/%s:%u", c->backend->ns, c->backend->name, c->backend->port);
+    const char *m = NULL, *h = NULL, *t = NULL;
+    if (c->log_line) { /* "method\0host\0target" */
+        m = c->log_line;
+        h = m + strlen(m) + 1;
+        t = h + strlen(h) + 1;
+    }
+    struct tr_accesslog_entry e = {
+        .client = c->peer, .method = m, .host = h && *h ? h : NULL,
+        .target = t, .status = status, .duration_us = dur,
+        .bytes_out = c->written + pending(&c->out, c->out_off) - c->out_mark,
+        .listener = c->listener ? listener : NULL, .route = c->rule ? route : NULL,
+        .rule = c->rule ? (int)c->rule->index : -1, .backend = c->backend ? backend : NULL,
+        .upstream = c->up ? c->up->key : NULL};
+    tr_accesslog_write(&e);
+}
+
 /* Answers the request in flight from torii itself. A request whose body was not read closes
  * the connection afterwards: what follows on it cannot be framed. extra is "Name: value\r\n"
  * lines or NULL. */
@@ -160,6 +234,7 @@ static void c_respond(struct h1c *c, int code, const char *extra, const char *bo
                   c->close_after ? "Connection: close\r\n" : "");
     if (blen && c->method != TR_H1_HEAD)
         tr_buf_append(&c->out, body, blen);
+    req_end(c, code);
     /* The exchange is over as far as the client is concerned. */
     c->req_done = true;
     c->state = C_WAIT;
@@ -222,6 +297,7 @@ static void c_free(struct tr_loop *loop, void *data)
     struct h1c *c = data;
     tr_buf_dispose(&c->in);
     tr_buf_dispose(&c->out);
+    free(c->log_line);
     free(c);
 }
 
@@ -230,6 +306,8 @@ static void c_close(struct h1c *c)
     if (c->closed)
         return;
     c->closed = true;
+    req_end(c, 0);
+    tr_metrics_add(&tr_metrics.conns_active, -1);
     if (c->up) {
         c->up->c = NULL;
         u_close(c->up);
@@ -254,7 +332,7 @@ static void c_flush(struct h1c *c)
 {
     if (c->closed)
         return;
-    if (c->writable && write_from(c->io.fd, &c->out, &c->out_off, &c->writable) < 0) {
+    if (c->writable && write_from(c->io.fd, &c->out, &c->out_off, &c->writable, &c->written) < 0) {
         c_close(c);
         return;
     }
@@ -441,6 +519,7 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
         return false;
     }
     c->rule = hit.rule;
+    c->listener = port->listeners[best];
 
     /* Filters that answer without a backend (redirects) come first. */
     struct tr_filter_out fo;
@@ -458,6 +537,7 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
         c_respond(c, 500, NULL, "no valid backend\n");
         return false;
     }
+    c->backend = b;
     tr_filters_backend(b->filters, &fo);
     const struct tr_ir_endpoint *ep = pick_endpoint(c->w, b);
     if (!ep) {
@@ -616,10 +696,12 @@ static void c_process(struct h1c *c)
             return;
         }
         if (n < 0 || tr_h1_req_framing(&c->req) != 0) {
+            req_begin(c);
             c->keep_alive = false;
             c_respond(c, c->req.error_status ? c->req.error_status : 400, NULL, "bad request\n");
             return;
         }
+        req_begin(c);
         c->keep_alive = c->req.keep_alive;
         c->body = c->req.body;
         c->left = c->req.content_length;
@@ -655,6 +737,7 @@ static void u_close(struct upc *u)
     u->io.fd = -1;
     u->link.prev->next = u->link.next;
     u->link.next->prev = u->link.prev;
+    tr_metrics_add(&tr_metrics.upstream_active, -1);
     if (u->c)
         u->c->up = NULL;
     u->c = NULL;
@@ -672,6 +755,7 @@ static void u_fail(struct upc *u, const char *why)
 {
     struct h1c *c = u->c;
     tr_log_debug("upstream %s: %s", u->key, why);
+    tr_metrics_add(&tr_metrics.upstream_failures, 1);
     u_close(u);
     if (!c)
         return;
@@ -691,6 +775,8 @@ static void u_fail(struct upc *u, const char *why)
 static void exchange_done(struct upc *u)
 {
     struct h1c *c = u->c;
+    if (c)
+        req_end(c, u->resp.status);
     bool reuse = u->keep_alive && c && c->req_done && pending(&u->in, u->in_off) == 0 && !u->eof;
     if (c) {
         c->up = NULL;
@@ -768,7 +854,7 @@ static void u_flush(struct upc *u)
 {
     if (u->io.fd < 0 || u->connecting || !u->writable)
         return;
-    if (write_from(u->io.fd, &u->out, &u->out_off, &u->writable) < 0) {
+    if (write_from(u->io.fd, &u->out, &u->out_off, &u->writable, NULL) < 0) {
         u_fail(u, "write failed");
         return;
     }
@@ -952,6 +1038,8 @@ static struct upc *u_connect(struct h1c *c, const struct tr_ir_endpoint *ep)
     /* A pooled connection the backend closed meanwhile showed up as readable and was closed
      * (u_on_io), so what the pool holds was quiet at the last turn. */
     struct upc *u = tr_pool_take(c->w, key);
+    if (u)
+        tr_metrics_add(&tr_metrics.upstream_reused, 1);
     if (!u) {
         struct sockaddr_storage ss;
         memset(&ss, 0, sizeof(ss));
@@ -993,6 +1081,8 @@ static struct upc *u_connect(struct h1c *c, const struct tr_ir_endpoint *ep)
         c->w->conns.next->prev = &u->link;
         c->w->conns.next = &u->link;
         tr_loop_add(c->w->loop, &u->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+        tr_metrics_add(&tr_metrics.upstream_connects, 1);
+        tr_metrics_add(&tr_metrics.upstream_active, 1);
         if (u->connecting)
             tr_timer_start(c->w->loop, &u->timer, CONNECT_TIMEOUT_MS);
     }
@@ -1031,5 +1121,7 @@ void tr_h1_accept(struct worker *w, struct wlisten *l, int fd, const struct sock
     w->conns.next->prev = &c->link;
     w->conns.next = &c->link;
     tr_loop_add(w->loop, &c->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+    tr_metrics_add(&tr_metrics.conns_accepted, 1);
+    tr_metrics_add(&tr_metrics.conns_active, 1);
     tr_timer_start(w->loop, &c->timer, HEAD_TIMEOUT_MS);
 }

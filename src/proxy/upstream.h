@@ -37,6 +37,14 @@ struct h1c {
     struct tr_h1_chunked ch;
     struct tr_snapshot *snap; /* pinned for the request in flight */
     const struct tr_ir_rule *rule;
+    /* For the access log and metrics of the request in flight. */
+    bool in_flight;
+    uint64_t t0_us;
+    uint64_t written;  /* bytes sent to the client on this connection */
+    uint64_t out_mark; /* written + pending output when the request began */
+    const struct tr_ir_listener *listener;
+    const struct tr_ir_backend *backend;
+    char *log_line;    /* "method\0host\0target" copied from the head when logging */
     struct upc *up;
     struct tr_timer timer;
 };

@@ -1,0 +1,36 @@
+/* Data-plane counters for /metrics (Prometheus text format). Workers bump them with relaxed
+ * atomic adds (no locks on the hot path); the admin thread reads them. */
+#ifndef TR_ADMIN_METRICS_H
+#define TR_ADMIN_METRICS_H
+
+#include <stdint.h>
+
+struct tr_buf;
+
+/* Latency histogram bounds, in seconds (upper bounds of the buckets; +Inf is implied). */
+#define TR_METRICS_BUCKETS 12
+
+struct tr_metrics {
+    uint64_t requests[6]; /* by status class: 1xx..5xx, [0] for no response */
+    uint64_t latency_bucket[TR_METRICS_BUCKETS + 1];
+    uint64_t latency_us_sum;
+    uint64_t conns_accepted, conns_active;
+    uint64_t upstream_connects, upstream_active, upstream_reused, upstream_failures;
+    uint64_t bytes_in, bytes_out;
+    uint64_t config_generation;
+};
+
+extern struct tr_metrics tr_metrics;
+
+/* Counts one finished request: status (0 when none was sent) and its duration. Any thread. */
+void tr_metrics_request(int status, uint64_t duration_us);
+
+static inline void tr_metrics_add(uint64_t *c, int64_t n)
+{
+    __atomic_add_fetch(c, (uint64_t)n, __ATOMIC_RELAXED);
+}
+
+/* Writes the Prometheus text exposition of every counter. */
+void tr_metrics_render(struct tr_buf *b);
+
+#endif
