@@ -2,6 +2,7 @@
 #include "base/map.h"
 #include "base/mem.h"
 #include "ir/ir.h"
+#include "net/tls.h"
 #include "proxy/router.h"
 #include "store/store.h"
 #include "translate/translate.h"
@@ -18,6 +19,7 @@ struct tr_snapshot {
     struct tr_map ports;       /* "addr|port|udp" -> index + 1 in ir->ports */
     struct tr_router ***rt;    /* per port, per listener */
     bool *bindable;            /* per port */
+    SSL_CTX ***tls;            /* per port, per listener: HTTPS listeners' server contexts */
 };
 
 static int port_key(char *out, size_t cap, const char *addr, uint16_t port, bool udp)
@@ -44,6 +46,7 @@ struct tr_snapshot *tr_snapshot_new(struct tr_view *v, struct tr_tx *tx, uint64_
     const struct tr_ir *ir = tr_tx_ir(tx);
     s->rt = tr_xcalloc(ir->nports + 1, sizeof(*s->rt));
     s->bindable = tr_xcalloc(ir->nports + 1, sizeof(bool));
+    s->tls = tr_xcalloc(ir->nports + 1, sizeof(*s->tls));
     for (size_t i = 0; i < ir->nports; i++) {
         const struct tr_ir_port *p = &ir->ports[i];
         s->bindable[i] = !bindable || bindable(ud, p->addr, p->port, p->udp);
@@ -52,10 +55,13 @@ struct tr_snapshot *tr_snapshot_new(struct tr_view *v, struct tr_tx *tx, uint64_
         if (kl > 0)
             tr_map_put(&s->ports, k, (size_t)kl, (void *)(uintptr_t)(i + 1));
         s->rt[i] = tr_xcalloc(p->nlisteners + 1, sizeof(struct tr_router *));
+        s->tls[i] = tr_xcalloc(p->nlisteners + 1, sizeof(SSL_CTX *));
         for (size_t j = 0; j < p->nlisteners; j++) {
             enum tr_proto pr = p->listeners[j]->proto;
             if (pr == TR_PROTO_HTTP || pr == TR_PROTO_HTTPS)
                 s->rt[i][j] = tr_router_new(p->listeners[j]);
+            if (pr == TR_PROTO_HTTPS)
+                s->tls[i][j] = tr_tls_server_ctx(p->listeners[j]->certs);
         }
     }
     return s;
@@ -67,6 +73,11 @@ const struct tr_ir_port *tr_snapshot_port(const struct tr_snapshot *s, const cha
     int kl = port_key(k, sizeof(k), addr, port, udp);
     uintptr_t i = kl > 0 ? (uintptr_t)tr_map_get(&s->ports, k, (size_t)kl) : 0;
     return i ? &tr_tx_ir(s->tx)->ports[i - 1] : NULL;
+}
+
+struct ssl_ctx_st *tr_snapshot_tls(const struct tr_snapshot *s, const struct tr_ir_port *p, size_t i)
+{
+    return s->tls[p - tr_tx_ir(s->tx)->ports][i];
 }
 
 bool tr_snapshot_port_bindable(const struct tr_snapshot *s, const struct tr_ir_port *p)
@@ -114,12 +125,16 @@ void tr_snapshot_release(struct tr_snapshot *s)
         return;
     const struct tr_ir *ir = tr_tx_ir(s->tx);
     for (size_t i = 0; i < ir->nports; i++) {
-        for (size_t j = 0; j < ir->ports[i].nlisteners; j++)
+        for (size_t j = 0; j < ir->ports[i].nlisteners; j++) {
             tr_router_free(s->rt[i][j]);
+            SSL_CTX_free(s->tls[i][j]);
+        }
         free(s->rt[i]);
+        free(s->tls[i]);
     }
     free(s->rt);
     free(s->bindable);
+    free(s->tls);
     tr_map_dispose(&s->ports);
     tr_tx_free(s->tx);
     tr_view_free(s->view);

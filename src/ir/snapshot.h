@@ -39,6 +39,9 @@ struct tr_ir_port;
 const struct tr_ir_port *tr_snapshot_port(const struct tr_snapshot *s, const char *addr, uint16_t port, bool udp);
 /* The compiled router of listener i of port p (HTTP and HTTPS listeners), or NULL when it has no
  * rules. */
+/* The TLS server context of listener i of port p (HTTPS listeners), or NULL. */
+struct ssl_ctx_st;
+struct ssl_ctx_st *tr_snapshot_tls(const struct tr_snapshot *s, const struct tr_ir_port *p, size_t i);
 /* Could the control thread bind port p (see tr_snapshot_new)? */
 bool tr_snapshot_port_bindable(const struct tr_snapshot *s, const struct tr_ir_port *p);
 const struct tr_router *tr_snapshot_router(const struct tr_snapshot *s, const struct tr_ir_port *p, size_t i);

@@ -86,7 +86,7 @@ static void modify_path(const struct tr_ir_rule *rule, uint32_t match, const str
 }
 
 void tr_filters_request(const struct tr_ir_rule *rule, uint32_t match, const struct tr_h1_req *req,
-                        const char *host, uint16_t listener_port, struct tr_filter_out *out)
+                        const char *host, uint16_t listener_port, bool tls, struct tr_filter_out *out)
 {
     memset(out, 0, sizeof(*out));
     const char *path = req->path_len ? req->path : "/";
@@ -103,7 +103,7 @@ void tr_filters_request(const struct tr_ir_rule *rule, uint32_t match, const str
         int64_t port = tr_node_geti(r, "port", -1);
         /* No port: the scheme's well-known port when the scheme is set, else the listener's
          * (HTTPRequestRedirectFilter docs); a well-known port is left out of Location. */
-        const char *sch = scheme ? scheme : "http";
+        const char *sch = scheme ? scheme : tls ? "https" : "http";
         if (port < 0)
             port = scheme ? (strcmp(scheme, "https") == 0 ? 443 : 80) : listener_port;
         bool default_port = (strcmp(sch, "http") == 0 && port == 80) || (strcmp(sch, "https") == 0 && port == 443);

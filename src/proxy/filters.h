@@ -23,10 +23,10 @@ struct tr_filter_out {
     const struct tr_node *bmod; /* the chosen backendRef's, applied after the rule's, or NULL */
 };
 
-/* Request-side filters of rule (match index `match`) for req arriving on a listener port. host is
- * the request's host without its port. */
+/* Request-side filters of rule (match index `match`) for req arriving on a listener port, over
+ * TLS or not (the scheme a redirect keeps). host is the request's host without its port. */
 void tr_filters_request(const struct tr_ir_rule *rule, uint32_t match, const struct tr_h1_req *req,
-                        const char *host, uint16_t listener_port, struct tr_filter_out *out);
+                        const char *host, uint16_t listener_port, bool tls, struct tr_filter_out *out);
 /* Adds the request header modifier of a backendRef's filters (HTTPBackendRef.filters). */
 void tr_filters_backend(const struct tr_node *filters, struct tr_filter_out *out);
 /* Response-side filters of rule (may be NULL). */

@@ -18,6 +18,7 @@
 #include "proxy/internal.h"
 #include "proxy/router.h"
 #include "proxy/upstream.h"
+#include "net/tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,6 +30,9 @@
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #define HEAD_TIMEOUT_MS 30000     /* a request head must arrive within this */
 #define IDLE_TIMEOUT_MS 75000     /* a keep-alive connection may sit idle this long */
@@ -68,11 +72,53 @@ static void compact(struct tr_buf *b, size_t *off)
     }
 }
 
+/* Reads or writes through TLS when ssl is set: returns bytes, 0 at EOF, or -1 with errno
+ * (EAGAIN when the record layer wants the socket again). */
+static ssize_t io_read(int fd, SSL *ssl, void *buf, size_t n)
+{
+    if (!ssl)
+        return read(fd, buf, n);
+    ERR_clear_error();
+    int r = SSL_read(ssl, buf, (int)(n > INT32_MAX ? INT32_MAX : n));
+    if (r > 0)
+        return r;
+    switch (SSL_get_error(ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    default:
+        errno = ECONNRESET;
+        return -1;
+    }
+}
+
+static ssize_t io_write(int fd, SSL *ssl, const void *buf, size_t n)
+{
+    if (!ssl)
+        return send(fd, buf, n, MSG_NOSIGNAL);
+    ERR_clear_error();
+    int r = SSL_write(ssl, buf, (int)(n > INT32_MAX ? INT32_MAX : n));
+    if (r > 0)
+        return r;
+    switch (SSL_get_error(ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        errno = EAGAIN;
+        return -1;
+    default:
+        errno = EPIPE;
+        return -1;
+    }
+}
+
 enum rd { RD_AGAIN, RD_FULL, RD_EOF };
 
 /* Reads from fd into b until EAGAIN, EOF, or b holds max unconsumed bytes (RD_FULL: the caller
  * must come back, as an edge-triggered socket will not signal the bytes still queued). */
-static enum rd read_into(int fd, struct tr_buf *b, size_t off, size_t max)
+static enum rd read_into(int fd, SSL *ssl, struct tr_buf *b, size_t off, size_t max)
 {
     while (pending(b, off) < max) {
         if (b->cap < b->len + TR_PROXY_READ_CHUNK + 1) {
@@ -82,7 +128,7 @@ static enum rd read_into(int fd, struct tr_buf *b, size_t off, size_t max)
             b->data = tr_xrealloc(b->data, cap);
             b->cap = cap;
         }
-        ssize_t r = read(fd, b->data + b->len, b->cap - b->len - 1);
+        ssize_t r = io_read(fd, ssl, b->data + b->len, b->cap - b->len - 1);
         if (r > 0) {
             b->len += (size_t)r;
             b->data[b->len] = '\0';
@@ -98,10 +144,10 @@ static enum rd read_into(int fd, struct tr_buf *b, size_t off, size_t max)
 }
 
 /* Writes what is pending; returns -1 on a hard error. *writable goes false on EAGAIN. */
-static int write_from(int fd, struct tr_buf *b, size_t *off, bool *writable, uint64_t *count)
+static int write_from(int fd, SSL *ssl, struct tr_buf *b, size_t *off, bool *writable, uint64_t *count)
 {
     while (*off < b->len) {
-        ssize_t w = send(fd, b->data + *off, b->len - *off, MSG_NOSIGNAL);
+        ssize_t w = io_write(fd, ssl, b->data + *off, b->len - *off);
         if (w > 0) {
             *off += (size_t)w;
             if (count)
@@ -254,6 +300,10 @@ static void c_respond(struct h1c *c, int code, const char *extra, const char *bo
 static void c_timeout(struct tr_loop *loop, struct tr_timer *t)
 {
     struct h1c *c = t->data;
+    if (c->state == C_TLS) {
+        c_close(c);
+        return;
+    }
     if (c->state == C_HEAD) {
         /* An idle keep-alive connection just goes; a half-sent head gets a 408. */
         if (pending(&c->in, c->in_off) > 0) {
@@ -274,9 +324,35 @@ static void c_timeout(struct tr_loop *loop, struct tr_timer *t)
     c_close(c);
 }
 
+static void c_handshake(struct h1c *c)
+{
+    ERR_clear_error();
+    int r = SSL_do_handshake(c->ssl);
+    if (r == 1) {
+        c->state = C_HEAD;
+        tr_snapshot_release(c->snap); /* the handshake's pin; each request takes its own */
+        c->snap = NULL;
+        c_read(c);
+        return;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        return;
+    if (tr_log_min <= TR_LOG_DEBUG) {
+        char why[512];
+        tr_tls_errors(why, sizeof(why));
+        tr_log_debug("TLS handshake with %s failed: %s", c->peer, why);
+    }
+    c_close(c);
+}
+
 static void c_on_io(struct tr_loop *loop, struct tr_io *io, uint32_t events)
 {
     struct h1c *c = io->data;
+    if (c->state == C_TLS) {
+        c_handshake(c);
+        return;
+    }
     if (events & EPOLLOUT) {
         c->writable = true;
         c_flush(c);
@@ -315,6 +391,11 @@ static void c_close(struct h1c *c)
     }
     tr_timer_stop(c->w->loop, &c->timer);
     tr_loop_del(c->w->loop, &c->io);
+    if (c->ssl) {
+        SSL_set_quiet_shutdown(c->ssl, 1);
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
     close(c->io.fd);
     tr_snapshot_release(c->snap);
     c->snap = NULL;
@@ -332,7 +413,7 @@ static void c_flush(struct h1c *c)
 {
     if (c->closed)
         return;
-    if (c->writable && write_from(c->io.fd, &c->out, &c->out_off, &c->writable, &c->written) < 0) {
+    if (c->writable && write_from(c->io.fd, c->ssl, &c->out, &c->out_off, &c->writable, &c->written) < 0) {
         c_close(c);
         return;
     }
@@ -349,7 +430,7 @@ static void c_read(struct h1c *c)
             return;
         compact(&c->in, &c->in_off);
         size_t before = pending(&c->in, c->in_off);
-        enum rd r = read_into(c->io.fd, &c->in, c->in_off, TR_PROXY_BUF_HIGH + 65536);
+        enum rd r = read_into(c->io.fd, c->ssl, &c->in, c->in_off, TR_PROXY_BUF_HIGH + 65536);
         if (r == RD_EOF)
             c->eof = true;
         c_process(c);
@@ -496,14 +577,29 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
      * the request; routes of the other listeners on the port never see it. */
     size_t best = 0;
     unsigned best_score = 0;
-    for (size_t i = 0; i < port->nlisteners; i++) {
-        const struct tr_ir_listener *l = port->listeners[i];
-        if (l->proto != TR_PROTO_HTTP)
-            continue;
-        unsigned sc = tr_host_score(l->hostname, host, hl);
-        if (sc > best_score) {
-            best_score = sc;
-            best = i;
+    if (c->ssl) {
+        /* TLS: the listener was chosen by SNI during the handshake. A Host it does not serve
+         * was sent on a connection meant for another name: 421 (RFC 9110 15.5.20). */
+        if (c->tls_listener < 0 || (size_t)c->tls_listener >= port->nlisteners) {
+            c_respond(c, 421, NULL, "misdirected request\n");
+            return false;
+        }
+        best = (size_t)c->tls_listener;
+        best_score = tr_host_score(port->listeners[best]->hostname, host, hl);
+        if (!best_score) {
+            c_respond(c, 421, NULL, "misdirected request\n");
+            return false;
+        }
+    } else {
+        for (size_t i = 0; i < port->nlisteners; i++) {
+            const struct tr_ir_listener *l = port->listeners[i];
+            if (l->proto != TR_PROTO_HTTP)
+                continue;
+            unsigned sc = tr_host_score(l->hostname, host, hl);
+            if (sc > best_score) {
+                best_score = sc;
+                best = i;
+            }
         }
     }
     struct tr_route_hit hit;
@@ -523,7 +619,7 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
 
     /* Filters that answer without a backend (redirects) come first. */
     struct tr_filter_out fo;
-    tr_filters_request(hit.rule, hit.match, req, host, c->lport, &fo);
+    tr_filters_request(hit.rule, hit.match, req, host, c->lport, c->ssl != NULL, &fo);
     if (fo.redirect_status) {
         char extra[2200];
         snprintf(extra, sizeof(extra), "Location: %s\r\n", fo.location);
@@ -599,7 +695,7 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
         tr_buf_printf(o, "X-Forwarded-For: %.*s, %s\r\n", (int)xff_len, xff, c->peer);
     else
         tr_buf_printf(o, "X-Forwarded-For: %s\r\n", c->peer);
-    tr_buf_puts(o, "X-Forwarded-Proto: http\r\n");
+    tr_buf_puts(o, c->ssl ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n");
     if (req->authority)
         tr_buf_printf(o, "X-Forwarded-Host: %.*s\r\n", (int)req->authority_len, req->authority);
     if (req->upgrade) {
@@ -854,7 +950,7 @@ static void u_flush(struct upc *u)
 {
     if (u->io.fd < 0 || u->connecting || !u->writable)
         return;
-    if (write_from(u->io.fd, &u->out, &u->out_off, &u->writable, NULL) < 0) {
+    if (write_from(u->io.fd, NULL, &u->out, &u->out_off, &u->writable, NULL) < 0) {
         u_fail(u, "write failed");
         return;
     }
@@ -868,7 +964,7 @@ static void u_read(struct upc *u)
         if (c && pending(&c->out, c->out_off) >= TR_PROXY_BUF_HIGH)
             return; /* the client is slow: the response waits in the kernel */
         compact(&u->in, &u->in_off);
-        enum rd r = read_into(u->io.fd, &u->in, u->in_off, TR_PROXY_BUF_HIGH + 65536);
+        enum rd r = read_into(u->io.fd, NULL, &u->in, u->in_off, TR_PROXY_BUF_HIGH + 65536);
         if (r == RD_EOF)
             u->eof = true;
         u_process(u);
@@ -1096,6 +1192,52 @@ static struct upc *u_connect(struct h1c *c, const struct tr_ir_endpoint *ep)
     return u;
 }
 
+static SSL_CTX *tls_base;
+
+/* SNI: the HTTPS listener of the port whose hostname matches the name most specifically; a
+ * client without SNI, or with a name no listener serves, gets the listener without a hostname
+ * if there is one, else the handshake fails (unrecognized_name). */
+static int on_sni(SSL *ssl, int *alert, void *arg)
+{
+    struct h1c *c = SSL_get_app_data(ssl);
+    const struct tr_ir_port *port = c->snap ? tr_snapshot_port(c->snap, c->laddr, c->lport, false) : NULL;
+    if (!port)
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    int best = -1;
+    unsigned best_score = 0;
+    for (size_t i = 0; i < port->nlisteners; i++) {
+        const struct tr_ir_listener *l = port->listeners[i];
+        if (l->proto != TR_PROTO_HTTPS || !tr_snapshot_tls(c->snap, port, i))
+            continue;
+        unsigned sc = name ? tr_host_score(l->hostname, name, strlen(name)) : (l->hostname ? 0 : 1);
+        if (sc > best_score) {
+            best_score = sc;
+            best = (int)i;
+        }
+    }
+    if (best < 0) {
+        *alert = SSL_AD_UNRECOGNIZED_NAME;
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    c->tls_listener = best;
+    SSL_set_SSL_CTX(ssl, tr_snapshot_tls(c->snap, port, (size_t)best));
+    return SSL_TLSEXT_ERR_OK;
+}
+
+int tr_h1_tls_init(void)
+{
+    if (!tls_base)
+        tls_base = tr_tls_base_ctx(on_sni);
+    return tls_base ? 0 : -1;
+}
+
+void tr_h1_tls_free(void)
+{
+    SSL_CTX_free(tls_base);
+    tls_base = NULL;
+}
+
 void tr_h1_accept(struct worker *w, struct wlisten *l, int fd, const struct sockaddr_storage *peer)
 {
     struct h1c *c = tr_xcalloc(1, sizeof(*c));
@@ -1112,6 +1254,21 @@ void tr_h1_accept(struct worker *w, struct wlisten *l, int fd, const struct sock
     tr_buf_init(&c->out, 0);
     tr_h1_req_init(&c->req);
     c->writable = true;
+    c->tls_listener = -1;
+    if (l->tls) {
+        c->ssl = SSL_new(tls_base);
+        if (!c->ssl) {
+            close(fd);
+            free(c);
+            return;
+        }
+        SSL_set_fd(c->ssl, fd);
+        SSL_set_accept_state(c->ssl);
+        SSL_set_app_data(c->ssl, c);
+        c->state = C_TLS;
+        /* The SNI callback reads the snapshot: pin one for the handshake. */
+        c->snap = w->snap ? tr_snapshot_ref(w->snap) : NULL;
+    }
     c->io = (struct tr_io){.fd = fd, .cb = c_on_io, .data = c};
     c->timer.cb = c_timeout;
     c->timer.data = c;

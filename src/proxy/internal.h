@@ -43,10 +43,14 @@ struct wlisten {
     char addr[INET6_ADDRSTRLEN];
     uint16_t port;
     bool wanted;
+    bool tls; /* HTTPS: connections start with a TLS handshake */
 };
 
 /* h1_proxy.c */
 void tr_h1_accept(struct worker *w, struct wlisten *l, int fd, const struct sockaddr_storage *peer);
+/* Creates the shared TLS starting context (once, before workers run). Returns 0 or -1. */
+int tr_h1_tls_init(void);
+void tr_h1_tls_free(void);
 
 /* pool.c */
 /* An idle connection to addr:port, or NULL. */

@@ -9,15 +9,20 @@ struct tr_ir_rule;
 struct tr_ir_backend;
 
 enum cstate {
+    C_TLS,    /* TLS handshake */
     C_HEAD,   /* reading a request head */
     C_BODY,   /* forwarding the request body */
     C_WAIT,   /* request sent; waiting for the response to finish */
     C_TUNNEL, /* after a 101: bytes both ways */
 };
 
+struct ssl_st;
+
 struct h1c {
     struct conn_link link;
     struct tr_io io;
+    struct ssl_st *ssl;   /* TLS, or NULL */
+    int tls_listener;     /* the listener SNI chose (index in the port), -1 for none */
     struct worker *w;
     char laddr[INET6_ADDRSTRLEN];
     uint16_t lport;

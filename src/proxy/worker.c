@@ -76,9 +76,13 @@ static void reconcile_listeners(struct worker *w)
             continue; /* UDP is served by l4/ (not yet); an address torii cannot have is skipped */
         char k[128];
         int kl = snprintf(k, sizeof(k), "%s|%u", p->addr, p->port);
+        bool tls = false;
+        for (size_t j = 0; j < p->nlisteners; j++)
+            tls |= p->listeners[j]->proto == TR_PROTO_HTTPS;
         struct wlisten *l = tr_map_get(&w->listeners, k, (size_t)kl);
         if (l) {
             l->wanted = true;
+            l->tls = tls; /* a port turns TLS or plain only with its listeners */
             continue;
         }
         char *why = NULL;
@@ -93,6 +97,7 @@ static void reconcile_listeners(struct worker *w)
         snprintf(l->addr, sizeof(l->addr), "%s", p->addr);
         l->port = p->port;
         l->wanted = true;
+        l->tls = tls;
         l->io = (struct tr_io){.fd = fd, .cb = on_accept, .data = l};
         tr_loop_add(w->loop, &l->io, EPOLLIN);
         tr_map_put(&w->listeners, k, (size_t)kl, l);
@@ -138,6 +143,10 @@ static void *run(void *arg)
 
 struct tr_workers *tr_workers_start(unsigned n, char **err)
 {
+    if (tr_h1_tls_init() != 0) {
+        *err = tr_xstrdup("cannot create the TLS context");
+        return NULL;
+    }
     if (n == 0) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         n = cores > 0 ? (unsigned)cores : 1;
@@ -197,4 +206,5 @@ void tr_workers_stop(struct tr_workers *ws)
     }
     free(ws->t);
     free(ws);
+    tr_h1_tls_free();
 }

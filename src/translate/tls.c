@@ -1,6 +1,7 @@
 /* Certificate material checks: a reference that resolves to unusable PEM is an invalid
  * reference, reported in status (InvalidCertificateRef, InvalidCACertificateRef). */
 #include "translate/internal.h"
+#include "api/objdata.h"
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -8,36 +9,6 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <string.h>
-
-static unsigned char *b64decode(struct tr_arena *a, const char *s, size_t len, size_t *out_len)
-{
-    unsigned char *out = tr_arena_alloc(a, len / 4 * 3 + 4);
-    EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
-    int n1 = 0, n2 = 0;
-    EVP_DecodeInit(ctx);
-    int rc = EVP_DecodeUpdate(ctx, out, &n1, (const unsigned char *)s, (int)len);
-    if (rc >= 0)
-        rc = EVP_DecodeFinal(ctx, out + n1, &n2);
-    EVP_ENCODE_CTX_free(ctx);
-    if (rc < 0)
-        return NULL;
-    *out_len = (size_t)(n1 + n2);
-    return out;
-}
-
-/* Returns the decoded data[key] (base64 for Secrets, as is for ConfigMaps), or NULL. */
-static const unsigned char *data_of(struct tr_arena *a, const struct tr_obj *o, const char *key, size_t *len)
-{
-    const char *v = tr_node_gets(tr_node_get(o->root, "data"), key);
-    if (v && o->kind == TR_KIND_SECRET)
-        return b64decode(a, v, strlen(v), len);
-    if (!v)
-        v = tr_node_gets(tr_node_get(o->root, "stringData"), key);
-    if (!v)
-        return NULL;
-    *len = strlen(v);
-    return (const unsigned char *)v;
-}
 
 const char *tx_tls_secret_problem(const struct tr_obj *secret)
 {
@@ -47,8 +18,8 @@ const char *tx_tls_secret_problem(const struct tr_obj *secret)
     struct tr_arena *a = tr_arena_new(8192);
     const char *why = NULL;
     size_t clen = 0, klen = 0;
-    const unsigned char *crt = data_of(a, secret, "tls.crt", &clen);
-    const unsigned char *key = data_of(a, secret, "tls.key", &klen);
+    const unsigned char *crt = tr_obj_data(a, secret, "tls.crt", &clen);
+    const unsigned char *key = tr_obj_data(a, secret, "tls.key", &klen);
     if (!crt || !key) {
         why = "Secret lacks tls.crt or tls.key";
         goto out;
@@ -78,7 +49,7 @@ const char *tx_ca_bundle_problem(const struct tr_obj *obj, const char *key)
 {
     struct tr_arena *a = tr_arena_new(8192);
     size_t len = 0;
-    const unsigned char *pem = data_of(a, obj, key, &len);
+    const unsigned char *pem = tr_obj_data(a, obj, key, &len);
     const char *why = NULL;
     if (!pem) {
         why = "no CA bundle under the expected key";

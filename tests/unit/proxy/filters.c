@@ -38,7 +38,7 @@ static const char *redirect(const char *rule, const char *target, int *status)
     struct fx f;
     setup(&f, rule, target);
     struct tr_filter_out o;
-    tr_filters_request(&f.rule, 0, &f.req, "example.com", 8080, &o);
+    tr_filters_request(&f.rule, 0, &f.req, "example.com", 8080, false, &o);
     *status = o.redirect_status;
     snprintf(loc, sizeof(loc), "%s", o.location);
     tr_arena_free(f.a);
@@ -51,7 +51,7 @@ static const char *rewrite(const char *rule, const char *target)
     struct fx f;
     setup(&f, rule, target);
     struct tr_filter_out o;
-    tr_filters_request(&f.rule, 0, &f.req, "example.com", 8080, &o);
+    tr_filters_request(&f.rule, 0, &f.req, "example.com", 8080, false, &o);
     snprintf(out, sizeof(out), "%s|%s", o.host ? o.host : "-", o.path ? o.path : "-");
     tr_arena_free(f.a);
     return out;
@@ -107,7 +107,7 @@ TEST(filters_header_modifiers_rule_then_backend)
               "add: [{name: X-B, value: b}], remove: [x-gone]}}]",
           "/");
     struct tr_filter_out o;
-    tr_filters_request(&f.rule, 0, &f.req, "example.com", 8080, &o);
+    tr_filters_request(&f.rule, 0, &f.req, "example.com", 8080, false, &o);
     static const char backend[] = "[{type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x-a, value: backend}]}}]";
     struct tr_buf err;
     tr_buf_init(&err, 256);
