@@ -1255,6 +1255,7 @@ void tr_h1_accept(struct worker *w, struct wlisten *l, int fd, const struct sock
     tr_h1_req_init(&c->req);
     c->writable = true;
     c->tls_listener = -1;
+    c->state = C_HEAD;
     if (l->tls) {
         c->ssl = SSL_new(tls_base);
         if (!c->ssl) {

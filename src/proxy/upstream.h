@@ -9,11 +9,11 @@ struct tr_ir_rule;
 struct tr_ir_backend;
 
 enum cstate {
-    C_TLS,    /* TLS handshake */
-    C_HEAD,   /* reading a request head */
+    C_HEAD,   /* reading a request head (0: what a new plain connection starts in) */
     C_BODY,   /* forwarding the request body */
     C_WAIT,   /* request sent; waiting for the response to finish */
     C_TUNNEL, /* after a 101: bytes both ways */
+    C_TLS,    /* TLS handshake */
 };
 
 struct ssl_st;
