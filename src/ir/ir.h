@@ -34,6 +34,12 @@ struct tr_ir_backend {
     const struct tr_obj *tls_policy; /* BackendTLSPolicy in force, or NULL */
 };
 
+/* A RequestMirror filter of a rule: where copies go, and which share of requests. */
+struct tr_ir_mirror {
+    struct tr_ir_backend backend;
+    uint32_t numerator, denominator; /* mirror numerator/denominator of requests (100/100: all) */
+};
+
 /* One route rule as a listener serves it. */
 struct tr_ir_rule {
     const struct tr_obj *route; /* HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute */
@@ -43,6 +49,8 @@ struct tr_ir_rule {
     const char **hostnames;     /* effective hostnames (route ∩ listener); NULL-terminated */
     struct tr_ir_backend *backends;
     size_t nbackends;
+    struct tr_ir_mirror *mirrors;
+    size_t nmirrors;
 };
 
 /* A listener with what is attached to it; rules are in precedence order for HTTP/GRPC. */

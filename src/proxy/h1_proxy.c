@@ -560,6 +560,7 @@ static bool hop_by_hop(const struct tr_h1_header *h, const struct tr_h1_header *
 }
 
 static struct upc *u_connect(struct h1c *c, const struct tr_ir_endpoint *ep);
+static void send_mirrors(struct h1c *c, const struct tr_ir_rule *r, const char *head, size_t len);
 
 /* Routes the parsed head and starts the exchange. Returns false when it answered locally. */
 static bool c_dispatch(struct h1c *c, size_t head_len)
@@ -649,6 +650,7 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
     /* The upstream head: origin-form target, the client's fields less hop-by-hop ones, the
      * forwarding fields, and framing torii derived itself. */
     struct tr_buf *o = &u->out;
+    size_t head_start = o->len;
     const char *target = req->form == TR_H1_ABSOLUTE ? (req->path_len ? req->path : "/") : req->target;
     size_t tlen = req->form == TR_H1_ABSOLUTE ? (req->path_len ? req->path_len : 1) : req->target_len;
     if (fo.path) {
@@ -708,6 +710,8 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
     else if (req->body == TR_H1_BODY_CHUNKED)
         tr_buf_puts(o, "Transfer-Encoding: chunked\r\n");
     tr_buf_puts(o, "\r\n");
+    if (hit.rule->nmirrors && c->req_done)
+        send_mirrors(c, hit.rule, o->data + head_start, o->len - head_start);
 
     if (c->body == TR_H1_BODY_CHUNKED)
         tr_h1_chunked_init(&c->ch, NULL);
@@ -1019,6 +1023,13 @@ static void write_response_head(struct upc *u, struct h1c *c)
 static void u_process(struct upc *u)
 {
     struct h1c *c = u->c;
+    if (u->mirror) {
+        u->in.len = 0; /* the mirror's answer is dropped */
+        u->in_off = 0;
+        if (u->eof)
+            u_close(u);
+        return;
+    }
     if (!c) {
         u_close(u);
         return;
@@ -1127,16 +1138,11 @@ static void u_timeout(struct tr_loop *loop, struct tr_timer *t)
     u_fail(u, "connect timed out");
 }
 
-static struct upc *u_connect(struct h1c *c, const struct tr_ir_endpoint *ep)
+/* Opens a new upstream connection to ep (non-blocking connect); NULL on failure. */
+static struct upc *u_open(struct worker *w, const struct tr_ir_endpoint *ep, const char *key)
 {
-    char key[sizeof(((struct upc *)0)->key)];
-    snprintf(key, sizeof(key), "%s:%u", ep->addr, ep->port);
-    /* A pooled connection the backend closed meanwhile showed up as readable and was closed
-     * (u_on_io), so what the pool holds was quiet at the last turn. */
-    struct upc *u = tr_pool_take(c->w, key);
-    if (u)
-        tr_metrics_add(&tr_metrics.upstream_reused, 1);
-    if (!u) {
+    struct upc *u = NULL;
+    {
         struct sockaddr_storage ss;
         memset(&ss, 0, sizeof(ss));
         socklen_t sl;
@@ -1164,7 +1170,7 @@ static struct upc *u_connect(struct h1c *c, const struct tr_ir_endpoint *ep)
             return NULL;
         }
         u = tr_xcalloc(1, sizeof(*u));
-        u->w = c->w;
+        u->w = w;
         snprintf(u->key, sizeof(u->key), "%s", key);
         u->connecting = rc < 0;
         u->writable = rc == 0;
@@ -1172,16 +1178,57 @@ static struct upc *u_connect(struct h1c *c, const struct tr_ir_endpoint *ep)
         u->timer.cb = u_timeout;
         u->timer.data = u;
         u->link.close = u_close_link;
-        u->link.next = c->w->conns.next;
-        u->link.prev = &c->w->conns;
-        c->w->conns.next->prev = &u->link;
-        c->w->conns.next = &u->link;
-        tr_loop_add(c->w->loop, &u->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+        u->link.next = w->conns.next;
+        u->link.prev = &w->conns;
+        w->conns.next->prev = &u->link;
+        w->conns.next = &u->link;
+        tr_loop_add(w->loop, &u->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
         tr_metrics_add(&tr_metrics.upstream_connects, 1);
         tr_metrics_add(&tr_metrics.upstream_active, 1);
         if (u->connecting)
-            tr_timer_start(c->w->loop, &u->timer, CONNECT_TIMEOUT_MS);
+            tr_timer_start(w->loop, &u->timer, CONNECT_TIMEOUT_MS);
     }
+    return u;
+}
+
+/* Sends a copy of a bodyless request head to each mirror whose share this request falls in. The
+ * copy's answer is read and dropped; it never touches the client's response. */
+static void send_mirrors(struct h1c *c, const struct tr_ir_rule *r, const char *head, size_t len)
+{
+    for (size_t i = 0; i < r->nmirrors; i++) {
+        const struct tr_ir_mirror *m = &r->mirrors[i];
+        if (m->backend.invalid || !m->denominator)
+            continue;
+        if (tr_worker_rand(c->w) % m->denominator >= m->numerator)
+            continue;
+        const struct tr_ir_endpoint *ep = pick_endpoint(c->w, &m->backend);
+        if (!ep)
+            continue;
+        char key[sizeof(((struct upc *)0)->key)];
+        snprintf(key, sizeof(key), "%s:%u", ep->addr, ep->port);
+        struct upc *u = u_open(c->w, ep, key);
+        if (!u)
+            continue;
+        u->mirror = true;
+        tr_buf_append(&u->out, head, len);
+        tr_timer_start(c->w->loop, &u->timer, RESPONSE_TIMEOUT_MS);
+        u_flush(u);
+    }
+}
+
+static struct upc *u_connect(struct h1c *c, const struct tr_ir_endpoint *ep)
+{
+    char key[sizeof(((struct upc *)0)->key)];
+    snprintf(key, sizeof(key), "%s:%u", ep->addr, ep->port);
+    /* A pooled connection the backend closed meanwhile showed up as readable and was closed
+     * (u_on_io), so what the pool holds was quiet at the last turn. */
+    struct upc *u = tr_pool_take(c->w, key);
+    if (u)
+        tr_metrics_add(&tr_metrics.upstream_reused, 1);
+    else
+        u = u_open(c->w, ep, key);
+    if (!u)
+        return NULL;
     u->c = c;
     u->head_done = u->resp_done = u->eof = false;
     u->in.len = 0;

@@ -65,6 +65,7 @@ struct upc {
     struct tr_buf in;
     size_t in_off;
     bool writable, connecting, idle, head_done, resp_done, keep_alive, eof, sent_any;
+    bool mirror; /* a fire-and-forget copy: its answer is read and dropped */
     struct tr_h1_resp resp;
     enum tr_h1_body body;
     uint64_t left;

@@ -176,6 +176,17 @@ static struct tr_node *render_rule(struct tr_arena *a, const struct tr_ir_rule *
     for (size_t i = 0; i < r->nbackends; i++)
         tr_node_push(a, bes, render_backend(a, &r->backends[i]));
     tr_node_set(a, m, "backends", bes);
+    if (r->nmirrors) {
+        struct tr_node *ms = tr_node_new(a, TR_N_SEQ);
+        for (size_t i = 0; i < r->nmirrors; i++) {
+            struct tr_node *mm = render_backend(a, &r->mirrors[i].backend);
+            tr_node_del(mm, "weight");
+            tr_node_set(a, mm, "share", tr_node_str(a, tr_arena_printf(a, "%u/%u", r->mirrors[i].numerator,
+                                                                        r->mirrors[i].denominator)));
+            tr_node_push(a, ms, mm);
+        }
+        tr_node_set(a, m, "mirrors", ms);
+    }
     return m;
 }
 

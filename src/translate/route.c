@@ -44,8 +44,56 @@ static bool kind_allowed(const struct lst *l, enum tr_kind k)
 
 struct rule_out {
     struct ir_backends be;
+    struct tr_ir_mirror *mirrors;
+    size_t nmirrors;
     const struct tr_node *spec;
 };
+
+/* RequestMirror filters: each backendRef resolved like a backendRefs entry (an unresolved one
+ * makes the route's ResolvedRefs False), and its share: percent, or fraction, or all. */
+static enum tr_reason rule_mirrors(struct tx *t, const struct tr_obj *r, const struct tr_node *rule, struct rule_out *ro,
+                                   const char **msg)
+{
+    const struct tr_node *fs = tr_node_get(rule, "filters");
+    size_t n = 0;
+    for (size_t i = 0; i < tr_node_len(fs); i++) {
+        const char *type = tr_node_gets(tr_node_at(fs, i), "type");
+        n += type && strcmp(type, "RequestMirror") == 0;
+    }
+    if (!n)
+        return TR_R__COUNT;
+    ro->mirrors = TR_ANEWN(t->a, struct tr_ir_mirror, n);
+    enum tr_reason first = TR_R__COUNT;
+    for (size_t i = 0; i < tr_node_len(fs); i++) {
+        const struct tr_node *f = tr_node_at(fs, i);
+        const char *type = tr_node_gets(f, "type");
+        if (!type || strcmp(type, "RequestMirror") != 0)
+            continue;
+        const struct tr_node *rm = tr_node_get(f, "requestMirror");
+        struct tr_node *one = tr_node_new(t->a, TR_N_SEQ);
+        tr_node_push(t->a, one, tr_node_get(rm, "backendRef"));
+        struct ir_backends be;
+        const char *m = NULL;
+        enum tr_reason why = tx_backends(t, r, one, &be, &m);
+        if (why != TR_R__COUNT && first == TR_R__COUNT) {
+            first = why;
+            *msg = m;
+        }
+        struct tr_ir_mirror *mi = &ro->mirrors[ro->nmirrors++];
+        mi->backend = be.v[0];
+        mi->numerator = 100;
+        mi->denominator = 100;
+        const struct tr_node *frac = tr_node_get(rm, "fraction");
+        int64_t pct = tr_node_geti(rm, "percent", -1);
+        if (frac) {
+            mi->numerator = (uint32_t)tr_node_geti(frac, "numerator", 0);
+            mi->denominator = (uint32_t)tr_node_geti(frac, "denominator", 100);
+        } else if (pct >= 0) {
+            mi->numerator = (uint32_t)pct;
+        }
+    }
+    return first;
+}
 
 /* Resolves every rule's backends once per route. Returns the route's ResolvedRefs. */
 static enum tr_reason route_rules(struct tx *t, const struct tr_obj *r, struct rule_out **rules_out, size_t *nrules,
@@ -60,6 +108,11 @@ static enum tr_reason route_rules(struct tx *t, const struct tr_obj *r, struct r
         ro[i].spec = rule;
         const char *m = NULL;
         enum tr_reason why = tx_backends(t, r, tr_node_get(rule, "backendRefs"), &ro[i].be, &m);
+        if (why != TR_R__COUNT && first == TR_R__COUNT) {
+            first = why;
+            *msg = m;
+        }
+        why = rule_mirrors(t, r, rule, &ro[i], &m);
         if (why != TR_R__COUNT && first == TR_R__COUNT) {
             first = why;
             *msg = m;
@@ -82,6 +135,8 @@ static void attach(struct tx *t, struct lst *l, const struct tr_obj *r, const ch
             .hostnames = hosts,
             .backends = rules[i].be.v,
             .nbackends = rules[i].be.n,
+            .mirrors = rules[i].mirrors,
+            .nmirrors = rules[i].nmirrors,
         };
         tx_ir_add_rule(t, l, &ir);
     }
