@@ -374,6 +374,7 @@ static void c_free(struct tr_loop *loop, void *data)
     tr_buf_dispose(&c->in);
     tr_buf_dispose(&c->out);
     free(c->log_line);
+    tr_buf_dispose(&c->rhead);
     free(c);
 }
 
@@ -390,6 +391,7 @@ static void c_close(struct h1c *c)
         c->up = NULL;
     }
     tr_timer_stop(c->w->loop, &c->timer);
+    tr_timer_stop(c->w->loop, &c->rtimer);
     tr_loop_del(c->w->loop, &c->io);
     if (c->ssl) {
         SSL_set_quiet_shutdown(c->ssl, 1);
@@ -712,6 +714,16 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
     tr_buf_puts(o, "\r\n");
     if (hit.rule->nmirrors && c->req_done)
         send_mirrors(c, hit.rule, o->data + head_start, o->len - head_start);
+    c->retries_left = 0;
+    const struct tr_node *retry = tr_node_get(hit.rule->spec, "retry");
+    if (retry && c->req_done) {
+        /* Only a request without a body can be sent again as it was. */
+        c->retries_left = (int)tr_node_geti(retry, "attempts", 1);
+        if (!tr_duration_ms(tr_node_gets(retry, "backoff"), &c->backoff_ms))
+            c->backoff_ms = 0;
+        c->rhead.len = 0;
+        tr_buf_append(&c->rhead, o->data + head_start, o->len - head_start);
+    }
 
     if (c->body == TR_H1_BODY_CHUNKED)
         tr_h1_chunked_init(&c->ch, NULL);
@@ -849,6 +861,46 @@ static void u_close_link(struct conn_link *l)
     u_close((struct upc *)((char *)l - offsetof(struct upc, link)));
 }
 
+/* Does the rule retry on this status (HTTPRouteRetry.codes)? */
+static bool retry_code(const struct h1c *c, int status)
+{
+    const struct tr_node *codes = c->rule ? tr_node_path(c->rule->spec, "retry.codes") : NULL;
+    for (size_t i = 0; i < tr_node_len(codes); i++)
+        if (tr_node_at(codes, i)->type == TR_N_INT && tr_node_at(codes, i)->u.i == status)
+            return true;
+    return false;
+}
+
+/* Sends the request again, to a backend chosen anew. */
+static void retry_fire(struct tr_loop *loop, struct tr_timer *t)
+{
+    struct h1c *c = t->data;
+    const struct tr_ir_backend *b = c->rule ? pick_backend(c->w, c->rule) : NULL;
+    const struct tr_ir_endpoint *ep = b && !b->invalid ? pick_endpoint(c->w, b) : NULL;
+    struct upc *u = ep ? u_connect(c, ep) : NULL;
+    if (!u) {
+        c->close_after = true;
+        c_respond(c, 503, NULL, "no backend for the retry\n");
+        return;
+    }
+    c->backend = b;
+    tr_buf_append(&u->out, c->rhead.data, c->rhead.len);
+    u_flush(u);
+}
+
+/* Retries if the rule allows another try: the failed upstream is already closed. */
+static bool retry_later(struct h1c *c)
+{
+    if (c->retries_left <= 0 || c->closed)
+        return false;
+    c->retries_left--;
+    c->up = NULL;
+    c->rtimer.cb = retry_fire;
+    c->rtimer.data = c;
+    tr_timer_start(c->w->loop, &c->rtimer, c->backoff_ms);
+    return true;
+}
+
 /* The upstream failed. Before any response byte reached the client, the client gets a 502;
  * after, its connection is closed (a truncated response must not look complete). */
 static void u_fail(struct upc *u, const char *why)
@@ -864,6 +916,8 @@ static void u_fail(struct upc *u, const char *why)
         c_close(c);
         return;
     }
+    if (retry_later(c))
+        return;
     c->close_after = !c->req_done;
     c_respond(c, 502, NULL, "upstream connection failed\n");
     if (!c->closed && c->state == C_HEAD)
@@ -1061,6 +1115,14 @@ static void u_process(struct upc *u)
             }
             u->in_off += (size_t)n;
             continue;
+        }
+        if (retry_code(c, u->resp.status) && c->retries_left > 0) {
+            /* The answer is dropped with its connection; the request goes out again. */
+            tr_log_debug("retrying after status %d from %s", u->resp.status, u->key);
+            u->c = NULL;
+            u_close(u);
+            retry_later(c);
+            return;
         }
         u->head_done = true;
         u->body = u->resp.body;

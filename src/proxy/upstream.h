@@ -50,6 +50,12 @@ struct h1c {
     const struct tr_ir_listener *listener;
     const struct tr_ir_backend *backend;
     char *log_line;    /* "method\0host\0target" copied from the head when logging */
+    /* Retries (HTTPRouteRule.retry) of a request without a body: the upstream head to send
+     * again, how many more tries, and the pause before each. */
+    struct tr_buf rhead;
+    int retries_left;
+    uint64_t backoff_ms;
+    struct tr_timer rtimer;
     struct upc *up;
     struct tr_timer timer;
 };
