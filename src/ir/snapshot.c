@@ -20,7 +20,27 @@ struct tr_snapshot {
     struct tr_router ***rt;    /* per port, per listener */
     bool *bindable;            /* per port */
     SSL_CTX ***tls;            /* per port, per listener: HTTPS listeners' server contexts */
+    struct tr_map backend_tls; /* "policy|cert" (pointers) -> SSL_CTX* for backends under TLS */
 };
+
+static int backend_tls_key(char *out, size_t cap, const struct tr_obj *policy, const struct tr_obj *cert)
+{
+    int n = snprintf(out, cap, "%p|%p", (const void *)policy, (const void *)cert);
+    return n > 0 && (size_t)n < cap ? n : -1;
+}
+
+static void add_backend_tls(struct tr_snapshot *s, const struct tr_ir_backend *b, const struct tr_obj *cert)
+{
+    if (!b->tls_policy)
+        return;
+    char k[64];
+    int kl = backend_tls_key(k, sizeof(k), b->tls_policy, cert);
+    if (kl < 0 || tr_map_get(&s->backend_tls, k, (size_t)kl))
+        return;
+    SSL_CTX *ctx = tr_tls_client_ctx(b->tls_policy, s->view, cert);
+    if (ctx)
+        tr_map_put(&s->backend_tls, k, (size_t)kl, ctx);
+}
 
 static int port_key(char *out, size_t cap, const char *addr, uint16_t port, bool udp)
 {
@@ -62,6 +82,13 @@ struct tr_snapshot *tr_snapshot_new(struct tr_view *v, struct tr_tx *tx, uint64_
                 s->rt[i][j] = tr_router_new(p->listeners[j]);
             if (pr == TR_PROTO_HTTPS)
                 s->tls[i][j] = tr_tls_server_ctx(p->listeners[j]->certs);
+            const struct tr_ir_listener *l = p->listeners[j];
+            for (size_t r = 0; r < l->nrules; r++) {
+                for (size_t b = 0; b < l->rules[r].nbackends; b++)
+                    add_backend_tls(s, &l->rules[r].backends[b], l->backend_cert);
+                for (size_t m = 0; m < l->rules[r].nmirrors; m++)
+                    add_backend_tls(s, &l->rules[r].mirrors[m].backend, l->backend_cert);
+            }
         }
     }
     return s;
@@ -73,6 +100,14 @@ const struct tr_ir_port *tr_snapshot_port(const struct tr_snapshot *s, const cha
     int kl = port_key(k, sizeof(k), addr, port, udp);
     uintptr_t i = kl > 0 ? (uintptr_t)tr_map_get(&s->ports, k, (size_t)kl) : 0;
     return i ? &tr_tx_ir(s->tx)->ports[i - 1] : NULL;
+}
+
+struct ssl_ctx_st *tr_snapshot_backend_tls(const struct tr_snapshot *s, const struct tr_obj *policy,
+                                           const struct tr_obj *client_cert)
+{
+    char k[64];
+    int kl = backend_tls_key(k, sizeof(k), policy, client_cert);
+    return kl > 0 ? tr_map_get(&s->backend_tls, k, (size_t)kl) : NULL;
 }
 
 struct ssl_ctx_st *tr_snapshot_tls(const struct tr_snapshot *s, const struct tr_ir_port *p, size_t i)
@@ -135,6 +170,11 @@ void tr_snapshot_release(struct tr_snapshot *s)
     free(s->rt);
     free(s->bindable);
     free(s->tls);
+    size_t it = 0;
+    struct tr_map_slot *sl;
+    while ((sl = tr_map_next(&s->backend_tls, &it)))
+        SSL_CTX_free(sl->val);
+    tr_map_dispose(&s->backend_tls);
     tr_map_dispose(&s->ports);
     tr_tx_free(s->tx);
     tr_view_free(s->view);

@@ -3,6 +3,10 @@
 #include "api/object.h"
 #include "base/arena.h"
 #include "base/log.h"
+#include "base/node.h"
+#include "store/store.h"
+
+#include <openssl/x509v3.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -102,4 +106,104 @@ SSL_CTX *tr_tls_base_ctx(int (*cb)(SSL *ssl, int *alert, void *arg))
     if (ctx)
         SSL_CTX_set_tlsext_servername_callback(ctx, cb);
     return ctx;
+}
+
+SSL_CTX *tr_tls_client_ctx(const struct tr_obj *policy, const struct tr_view *v, const struct tr_obj *client_cert)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx)
+        return NULL;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    const struct tr_node *val = tr_node_get(policy->spec, "validation");
+    const char *wk = tr_node_gets(val, "wellKnownCACertificates");
+    if (wk && strcmp(wk, "System") == 0)
+        SSL_CTX_set_default_verify_paths(ctx);
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+    const struct tr_node *refs = tr_node_get(val, "caCertificateRefs");
+    struct tr_arena *a = tr_arena_new(8192);
+    for (size_t i = 0; i < tr_node_len(refs); i++) {
+        const struct tr_node *r = tr_node_at(refs, i);
+        const char *kind = tr_node_gets(r, "kind"), *name = tr_node_gets(r, "name");
+        enum tr_kind k = kind && strcmp(kind, "Secret") == 0 ? TR_KIND_SECRET : TR_KIND_CONFIGMAP;
+        const struct tr_obj *o = tr_view_find(v, k, policy->ns, name ? name : "");
+        size_t len = 0;
+        const unsigned char *pem = o ? tr_obj_data(a, o, "ca.crt", &len) : NULL;
+        if (!pem)
+            continue;
+        BIO *b = BIO_new_mem_buf(pem, (int)len);
+        X509 *x;
+        while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
+            X509_STORE_add_cert(store, x);
+            X509_free(x);
+        }
+        BIO_free(b);
+        ERR_clear_error();
+    }
+    tr_arena_free(a);
+    if (client_cert && !load_pair(ctx, client_cert)) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+void tr_tls_client_prepare(SSL *ssl, const struct tr_obj *policy)
+{
+    const struct tr_node *val = tr_node_get(policy->spec, "validation");
+    const char *host = tr_node_gets(val, "hostname");
+    if (host)
+        SSL_set_tlsext_host_name(ssl, host);
+    /* The certificate must carry the hostname, unless subjectAltNames are given: then it must
+     * carry one of those (BackendTLSPolicyValidation docs). */
+    const struct tr_node *sans = tr_node_get(val, "subjectAltNames");
+    bool any = false;
+    for (size_t i = 0; i < tr_node_len(sans); i++) {
+        const struct tr_node *sn = tr_node_at(sans, i);
+        const char *type = tr_node_gets(sn, "type"), *h = tr_node_gets(sn, "hostname");
+        if (type && strcmp(type, "Hostname") == 0 && h) {
+            if (!any)
+                SSL_set1_host(ssl, h);
+            else
+                SSL_add1_host(ssl, h);
+            any = true;
+        }
+    }
+    if (!any && !tr_node_len(sans) && host)
+        SSL_set1_host(ssl, host);
+}
+
+bool tr_tls_check_uri_sans(SSL *ssl, const struct tr_obj *policy)
+{
+    const struct tr_node *sans = tr_node_path(policy->spec, "validation.subjectAltNames");
+    bool want_uri = false, want_host = false;
+    for (size_t i = 0; i < tr_node_len(sans); i++) {
+        const char *type = tr_node_gets(tr_node_at(sans, i), "type");
+        want_uri |= type && strcmp(type, "URI") == 0;
+        want_host |= type && strcmp(type, "Hostname") == 0;
+    }
+    if (!want_uri)
+        return true;
+    X509 *peer = SSL_get1_peer_certificate(ssl);
+    if (!peer)
+        return false;
+    bool ok = false;
+    GENERAL_NAMES *gens = X509_get_ext_d2i(peer, NID_subject_alt_name, NULL, NULL);
+    for (int g = 0; gens && g < sk_GENERAL_NAME_num(gens) && !ok; g++) {
+        const GENERAL_NAME *gn = sk_GENERAL_NAME_value(gens, g);
+        if (gn->type != GEN_URI)
+            continue;
+        const char *uri = (const char *)ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier);
+        int ulen = ASN1_STRING_length(gn->d.uniformResourceIdentifier);
+        for (size_t i = 0; i < tr_node_len(sans) && !ok; i++) {
+            const struct tr_node *sn = tr_node_at(sans, i);
+            const char *type = tr_node_gets(sn, "type"), *want = tr_node_gets(sn, "uri");
+            ok = type && strcmp(type, "URI") == 0 && want && (int)strlen(want) == ulen && memcmp(want, uri, (size_t)ulen) == 0;
+        }
+    }
+    GENERAL_NAMES_free(gens);
+    X509_free(peer);
+    /* With Hostname entries too, OpenSSL's host check already passed if we got here by one. */
+    return ok || (want_host && SSL_get_verify_result(ssl) == X509_V_OK && SSL_get0_peername(ssl));
 }

@@ -3,6 +3,7 @@
 #define TR_NET_TLS_H
 
 #include <openssl/ssl.h>
+#include <stdbool.h>
 
 struct tr_obj;
 
@@ -15,6 +16,22 @@ SSL_CTX *tr_tls_server_ctx(const struct tr_obj *const *certs);
 /* The context every TLS connection starts with: it only carries the SNI callback that swaps in
  * the listener's context. cb(ssl, arg) returns SSL_TLSEXT_ERR_*. */
 SSL_CTX *tr_tls_base_ctx(int (*cb)(SSL *ssl, int *alert, void *arg));
+
+struct tr_view;
+
+/* A client context for connections to a backend under BackendTLSPolicy policy: trusts the CA
+ * certificates of its caCertificateRefs (ConfigMaps or Secrets, key ca.crt, found in v) or the
+ * system store (wellKnownCACertificates: System), and presents client_cert (a kubernetes.io/tls
+ * Secret, the Gateway's tls.backend.clientCertificateRef) when not NULL. NULL on failure.
+ * Control thread. */
+SSL_CTX *tr_tls_client_ctx(const struct tr_obj *policy, const struct tr_view *v, const struct tr_obj *client_cert);
+
+/* Configures ssl (from a client context) for policy: SNI and the names the backend's
+ * certificate must carry (validation.hostname, or the subjectAltNames of type Hostname). */
+void tr_tls_client_prepare(SSL *ssl, const struct tr_obj *policy);
+/* After the handshake: the URI subjectAltNames the policy asks for (SPIFFE IDs and the like),
+ * which OpenSSL does not check itself. Returns true when they hold (or none are asked for). */
+bool tr_tls_check_uri_sans(SSL *ssl, const struct tr_obj *policy);
 
 /* Formats and clears the OpenSSL error queue into out (nginx: drain the queue into the log). */
 void tr_tls_errors(char *out, size_t cap);

@@ -561,8 +561,10 @@ static bool hop_by_hop(const struct tr_h1_header *h, const struct tr_h1_header *
     return false;
 }
 
-static struct upc *u_connect(struct h1c *c, const struct tr_ir_endpoint *ep);
+static struct upc *u_connect(struct h1c *c, const struct tr_ir_backend *b, const struct tr_ir_endpoint *ep);
 static void send_mirrors(struct h1c *c, const struct tr_ir_rule *r, const char *head, size_t len);
+static SSL_CTX *backend_tls(struct h1c *c, const struct tr_ir_backend *b, char *key, size_t cap,
+                            const struct tr_ir_endpoint *ep);
 
 /* Routes the parsed head and starts the exchange. Returns false when it answered locally. */
 static bool c_dispatch(struct h1c *c, size_t head_len)
@@ -643,7 +645,7 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
         c_respond(c, 503, NULL, "no healthy endpoint\n");
         return false;
     }
-    struct upc *u = u_connect(c, ep);
+    struct upc *u = u_connect(c, b, ep);
     if (!u) {
         c_respond(c, 502, NULL, "cannot connect to the backend\n");
         return false;
@@ -845,6 +847,11 @@ static void u_close(struct upc *u)
     tr_pool_remove(u->w, u);
     tr_timer_stop(u->w->loop, &u->timer);
     tr_loop_del(u->w->loop, &u->io);
+    if (u->ssl) {
+        SSL_set_quiet_shutdown(u->ssl, 1);
+        SSL_free(u->ssl);
+        u->ssl = NULL;
+    }
     close(u->io.fd);
     u->io.fd = -1;
     u->link.prev->next = u->link.next;
@@ -877,7 +884,7 @@ static void retry_fire(struct tr_loop *loop, struct tr_timer *t)
     struct h1c *c = t->data;
     const struct tr_ir_backend *b = c->rule ? pick_backend(c->w, c->rule) : NULL;
     const struct tr_ir_endpoint *ep = b && !b->invalid ? pick_endpoint(c->w, b) : NULL;
-    struct upc *u = ep ? u_connect(c, ep) : NULL;
+    struct upc *u = ep ? u_connect(c, b, ep) : NULL;
     if (!u) {
         c->close_after = true;
         c_respond(c, 503, NULL, "no backend for the retry\n");
@@ -977,7 +984,32 @@ static void u_on_io(struct tr_loop *loop, struct tr_io *io, uint32_t events)
             return;
         }
         u->connecting = false;
+        if (!u->handshaking)
+            tr_timer_stop(loop, &u->timer);
+    }
+    if (u->handshaking && !u->connecting) {
+        ERR_clear_error();
+        int r = SSL_do_handshake(u->ssl);
+        if (r != 1) {
+            int e = SSL_get_error(u->ssl, r);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+                return;
+            char why[512];
+            tr_tls_errors(why, sizeof(why));
+            tr_log_warn("TLS to backend %s failed: %s", u->key, why);
+            u_fail(u, "TLS handshake failed");
+            return;
+        }
+        if (!tr_tls_check_uri_sans(u->ssl, u->policy)) {
+            tr_log_warn("TLS to backend %s: certificate lacks the URI subjectAltNames of %s/%s", u->key,
+                        u->policy->ns, u->policy->name);
+            u_fail(u, "certificate does not match the policy");
+            return;
+        }
+        u->handshaking = false;
         tr_timer_stop(loop, &u->timer);
+        u->writable = true;
+        events |= EPOLLOUT; /* send what waited for the handshake */
     }
     if (events & EPOLLOUT) {
         u->writable = true;
@@ -1006,9 +1038,9 @@ static void u_on_io(struct tr_loop *loop, struct tr_io *io, uint32_t events)
 
 static void u_flush(struct upc *u)
 {
-    if (u->io.fd < 0 || u->connecting || !u->writable)
+    if (u->io.fd < 0 || u->connecting || u->handshaking || !u->writable)
         return;
-    if (write_from(u->io.fd, NULL, &u->out, &u->out_off, &u->writable, NULL) < 0) {
+    if (write_from(u->io.fd, u->ssl, &u->out, &u->out_off, &u->writable, NULL) < 0) {
         u_fail(u, "write failed");
         return;
     }
@@ -1022,7 +1054,7 @@ static void u_read(struct upc *u)
         if (c && pending(&c->out, c->out_off) >= TR_PROXY_BUF_HIGH)
             return; /* the client is slow: the response waits in the kernel */
         compact(&u->in, &u->in_off);
-        enum rd r = read_into(u->io.fd, NULL, &u->in, u->in_off, TR_PROXY_BUF_HIGH + 65536);
+        enum rd r = read_into(u->io.fd, u->ssl, &u->in, u->in_off, TR_PROXY_BUF_HIGH + 65536);
         if (r == RD_EOF)
             u->eof = true;
         u_process(u);
@@ -1201,7 +1233,8 @@ static void u_timeout(struct tr_loop *loop, struct tr_timer *t)
 }
 
 /* Opens a new upstream connection to ep (non-blocking connect); NULL on failure. */
-static struct upc *u_open(struct worker *w, const struct tr_ir_endpoint *ep, const char *key)
+static struct upc *u_open(struct worker *w, const struct tr_ir_endpoint *ep, const char *key, SSL_CTX *tls,
+                          const struct tr_obj *policy)
 {
     struct upc *u = NULL;
     {
@@ -1244,10 +1277,23 @@ static struct upc *u_open(struct worker *w, const struct tr_ir_endpoint *ep, con
         u->link.prev = &w->conns;
         w->conns.next->prev = &u->link;
         w->conns.next = &u->link;
+        if (tls) {
+            u->ssl = SSL_new(tls);
+            if (!u->ssl) {
+                close(fd);
+                free(u);
+                return NULL;
+            }
+            SSL_set_fd(u->ssl, fd);
+            SSL_set_connect_state(u->ssl);
+            tr_tls_client_prepare(u->ssl, policy);
+            u->policy = policy;
+            u->handshaking = true;
+        }
         tr_loop_add(w->loop, &u->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
         tr_metrics_add(&tr_metrics.upstream_connects, 1);
         tr_metrics_add(&tr_metrics.upstream_active, 1);
-        if (u->connecting)
+        if (u->connecting || u->handshaking)
             tr_timer_start(w->loop, &u->timer, CONNECT_TIMEOUT_MS);
     }
     return u;
@@ -1267,8 +1313,10 @@ static void send_mirrors(struct h1c *c, const struct tr_ir_rule *r, const char *
         if (!ep)
             continue;
         char key[sizeof(((struct upc *)0)->key)];
-        snprintf(key, sizeof(key), "%s:%u", ep->addr, ep->port);
-        struct upc *u = u_open(c->w, ep, key);
+        SSL_CTX *tls = backend_tls(c, &m->backend, key, sizeof(key), ep);
+        if (m->backend.tls_policy && !tls)
+            continue;
+        struct upc *u = u_open(c->w, ep, key, tls, m->backend.tls_policy);
         if (!u)
             continue;
         u->mirror = true;
@@ -1278,17 +1326,33 @@ static void send_mirrors(struct h1c *c, const struct tr_ir_rule *r, const char *
     }
 }
 
-static struct upc *u_connect(struct h1c *c, const struct tr_ir_endpoint *ep)
+/* The pool key: endpoint, and for TLS the policy and client certificate the connection was made
+ * with (a plain connection is never handed to a TLS backend, nor the reverse). */
+static SSL_CTX *backend_tls(struct h1c *c, const struct tr_ir_backend *b, char *key, size_t cap,
+                            const struct tr_ir_endpoint *ep)
+{
+    const struct tr_obj *cert = c->listener ? c->listener->backend_cert : NULL;
+    if (!b->tls_policy) {
+        snprintf(key, cap, "%s:%u", ep->addr, ep->port);
+        return NULL;
+    }
+    snprintf(key, cap, "%s:%u|%p|%p", ep->addr, ep->port, (const void *)b->tls_policy, (const void *)cert);
+    return c->snap ? tr_snapshot_backend_tls(c->snap, b->tls_policy, cert) : NULL;
+}
+
+static struct upc *u_connect(struct h1c *c, const struct tr_ir_backend *b, const struct tr_ir_endpoint *ep)
 {
     char key[sizeof(((struct upc *)0)->key)];
-    snprintf(key, sizeof(key), "%s:%u", ep->addr, ep->port);
+    SSL_CTX *tls = backend_tls(c, b, key, sizeof(key), ep);
+    if (b->tls_policy && !tls)
+        return NULL; /* the policy's context could not be made: never fall back to plaintext */
     /* A pooled connection the backend closed meanwhile showed up as readable and was closed
      * (u_on_io), so what the pool holds was quiet at the last turn. */
     struct upc *u = tr_pool_take(c->w, key);
     if (u)
         tr_metrics_add(&tr_metrics.upstream_reused, 1);
     else
-        u = u_open(c->w, ep, key);
+        u = u_open(c->w, ep, key, tls, b->tls_policy);
     if (!u)
         return NULL;
     u->c = c;

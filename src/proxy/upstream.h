@@ -65,13 +65,16 @@ struct upc {
     struct tr_io io;
     struct worker *w;
     struct h1c *c; /* NULL while idle */
-    char key[INET6_ADDRSTRLEN + 8];
+    char key[INET6_ADDRSTRLEN + 48]; /* "addr:port" (+ "|policy|cert" for TLS) */
     struct tr_buf out;
     size_t out_off;
     struct tr_buf in;
     size_t in_off;
     bool writable, connecting, idle, head_done, resp_done, keep_alive, eof, sent_any;
     bool mirror; /* a fire-and-forget copy: its answer is read and dropped */
+    struct ssl_st *ssl;          /* TLS to the backend (BackendTLSPolicy), or NULL */
+    bool handshaking;
+    const struct tr_obj *policy; /* the BackendTLSPolicy in force */
     struct tr_h1_resp resp;
     enum tr_h1_body body;
     uint64_t left;
