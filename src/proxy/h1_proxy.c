@@ -16,6 +16,7 @@
 #include "proxy/accesslog.h"
 #include "proxy/filters.h"
 #include "proxy/internal.h"
+#include "proxy/lb.h"
 #include "proxy/router.h"
 #include "proxy/upstream.h"
 #include "net/tls.h"
@@ -509,37 +510,6 @@ static const char *req_header(void *ud, const char *name, size_t name_len, size_
     return first;
 }
 
-/* Picks a backendRef by weight (0 never), then an endpoint round-robin. */
-static const struct tr_ir_backend *pick_backend(struct worker *w, const struct tr_ir_rule *r)
-{
-    uint64_t total = 0;
-    for (size_t i = 0; i < r->nbackends; i++)
-        total += r->backends[i].weight;
-    if (!total)
-        return NULL;
-    uint64_t x = tr_worker_rand(w) % total;
-    for (size_t i = 0; i < r->nbackends; i++) {
-        if (x < r->backends[i].weight)
-            return &r->backends[i];
-        x -= r->backends[i].weight;
-    }
-    return NULL;
-}
-
-static const struct tr_ir_endpoint *pick_endpoint(struct worker *w, const struct tr_ir_backend *b)
-{
-    size_t ready = 0;
-    for (size_t i = 0; i < b->neps; i++)
-        ready += b->eps[i].ready;
-    if (!ready)
-        return NULL;
-    size_t k = (size_t)(w->rr++ % ready);
-    for (size_t i = 0; i < b->neps; i++)
-        if (b->eps[i].ready && k-- == 0)
-            return &b->eps[i];
-    return NULL;
-}
-
 /* Hop-by-hop fields (RFC 9110 7.6.1) and the framing fields torii writes itself. */
 static bool hop_by_hop(const struct tr_h1_header *h, const struct tr_h1_header *all, size_t n)
 {
@@ -631,7 +601,7 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
         c_respond(c, fo.redirect_status, extra, NULL);
         return false;
     }
-    const struct tr_ir_backend *b = pick_backend(c->w, hit.rule);
+    const struct tr_ir_backend *b = tr_lb_backend(c->w, hit.rule);
     if (!b || b->invalid) {
         /* "all traffic which matches this rule MUST receive a 500" for invalid backends, and
          * for the share of the weight that points at one (HTTPBackendRef docs). */
@@ -640,7 +610,7 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
     }
     c->backend = b;
     tr_filters_backend(b->filters, &fo);
-    const struct tr_ir_endpoint *ep = pick_endpoint(c->w, b);
+    const struct tr_ir_endpoint *ep = tr_lb_endpoint(c->w, b);
     if (!ep) {
         c_respond(c, 503, NULL, "no healthy endpoint\n");
         return false;
@@ -882,8 +852,8 @@ static bool retry_code(const struct h1c *c, int status)
 static void retry_fire(struct tr_loop *loop, struct tr_timer *t)
 {
     struct h1c *c = t->data;
-    const struct tr_ir_backend *b = c->rule ? pick_backend(c->w, c->rule) : NULL;
-    const struct tr_ir_endpoint *ep = b && !b->invalid ? pick_endpoint(c->w, b) : NULL;
+    const struct tr_ir_backend *b = c->rule ? tr_lb_backend(c->w, c->rule) : NULL;
+    const struct tr_ir_endpoint *ep = b && !b->invalid ? tr_lb_endpoint(c->w, b) : NULL;
     struct upc *u = ep ? u_connect(c, b, ep) : NULL;
     if (!u) {
         c->close_after = true;
@@ -1309,7 +1279,7 @@ static void send_mirrors(struct h1c *c, const struct tr_ir_rule *r, const char *
             continue;
         if (tr_worker_rand(c->w) % m->denominator >= m->numerator)
             continue;
-        const struct tr_ir_endpoint *ep = pick_endpoint(c->w, &m->backend);
+        const struct tr_ir_endpoint *ep = tr_lb_endpoint(c->w, &m->backend);
         if (!ep)
             continue;
         char key[sizeof(((struct upc *)0)->key)];

@@ -37,12 +37,20 @@ struct worker {
     uint64_t rng;             /* xorshift state for weighted choice */
 };
 
+/* What a listening socket serves, from the listeners on its port. */
+enum tr_wl_kind {
+    TR_WL_HTTP,            /* HTTP or HTTPS (tls set): the HTTP/1 proxy */
+    TR_WL_TCP,             /* TCPRoute */
+    TR_WL_TLS_PASSTHROUGH, /* TLSRoute, routed by the ClientHello's server name */
+};
+
 struct wlisten {
     struct tr_io io;
     struct worker *w;
     char addr[INET6_ADDRSTRLEN];
     uint16_t port;
     bool wanted;
+    enum tr_wl_kind kind;
     bool tls; /* HTTPS: connections start with a TLS handshake */
 };
 

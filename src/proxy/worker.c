@@ -5,6 +5,7 @@
 #include "ir/snapshot.h"
 #include "net/listen.h"
 #include "proxy/internal.h"
+#include "l4/tcp.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -51,7 +52,10 @@ static void on_accept(struct tr_loop *loop, struct tr_io *io, uint32_t events)
                 tr_log_warn("accept on %s:%u: %s", l->addr, l->port, strerror(errno));
             return;
         }
-        tr_h1_accept(l->w, l, fd, &peer);
+        if (l->kind == TR_WL_HTTP)
+            tr_h1_accept(l->w, l, fd, &peer);
+        else
+            tr_l4_accept(l->w, l, fd, &peer);
     }
 }
 
@@ -76,13 +80,22 @@ static void reconcile_listeners(struct worker *w)
             continue; /* UDP is served by l4/ (not yet); an address torii cannot have is skipped */
         char k[128];
         int kl = snprintf(k, sizeof(k), "%s|%u", p->addr, p->port);
-        bool tls = false;
-        for (size_t j = 0; j < p->nlisteners; j++)
-            tls |= p->listeners[j]->proto == TR_PROTO_HTTPS;
+        bool tls = false, http = false, tcp = false, passthrough = false;
+        for (size_t j = 0; j < p->nlisteners; j++) {
+            enum tr_proto pr = p->listeners[j]->proto;
+            tls |= pr == TR_PROTO_HTTPS;
+            http |= pr == TR_PROTO_HTTP || pr == TR_PROTO_HTTPS;
+            tcp |= pr == TR_PROTO_TCP;
+            passthrough |= pr == TR_PROTO_TLS && p->listeners[j]->tls_passthrough;
+        }
+        if (!http && !tcp && !passthrough)
+            continue; /* TLS termination for TLSRoute: not served yet */
+        enum tr_wl_kind kind = http ? TR_WL_HTTP : tcp ? TR_WL_TCP : TR_WL_TLS_PASSTHROUGH;
         struct wlisten *l = tr_map_get(&w->listeners, k, (size_t)kl);
         if (l) {
             l->wanted = true;
-            l->tls = tls; /* a port turns TLS or plain only with its listeners */
+            l->tls = tls; /* what a port serves changes only with its listeners */
+            l->kind = kind;
             continue;
         }
         char *why = NULL;
@@ -98,6 +111,7 @@ static void reconcile_listeners(struct worker *w)
         l->port = p->port;
         l->wanted = true;
         l->tls = tls;
+        l->kind = kind;
         l->io = (struct tr_io){.fd = fd, .cb = on_accept, .data = l};
         tr_loop_add(w->loop, &l->io, EPOLLIN);
         tr_map_put(&w->listeners, k, (size_t)kl, l);

@@ -1,0 +1,339 @@
+/* TCP proxying for TCP listeners (TCPRoute) and TLS passthrough listeners (TLSRoute): the
+ * client's bytes go to one backend endpoint and back, unchanged. For passthrough, the
+ * ClientHello is read first (never answered) to route by its server name; it is then forwarded
+ * with everything else. Each direction holds at most TR_PROXY_BUF_HIGH bytes; a side that closes
+ * its write half is mirrored on the other (half-close), and the pair ends when both are done. */
+#include "l4/tcp.h"
+#include "admin/metrics.h"
+#include "api/object.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "ir/ir.h"
+#include "ir/snapshot.h"
+#include "l4/sni.h"
+#include "proxy/lb.h"
+#include "proxy/router.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#define HELLO_TIMEOUT_MS 10000   /* a passthrough client must send its ClientHello by then */
+#define CONNECT_TIMEOUT_MS 5000
+#define IDLE_TIMEOUT_MS 3600000  /* an hour without a byte either way ends the pair */
+#define HELLO_MAX 16389          /* one TLS record: 5-byte header + 16 KiB */
+
+struct half {
+    struct tr_io io;
+    struct tr_buf buf; /* bytes read from this side, waiting to be written to the other */
+    size_t off;
+    bool eof;          /* this side will send no more */
+    bool shut;         /* the other side's write half was shut after eof */
+    bool writable;
+};
+
+struct l4c {
+    struct conn_link link;
+    struct worker *w;
+    char laddr[INET6_ADDRSTRLEN];
+    uint16_t lport;
+    struct tr_snapshot *snap;
+    struct half cl, up; /* client, upstream */
+    bool peeking;       /* passthrough: waiting for the ClientHello */
+    bool connecting, connected, closed;
+    struct tr_timer timer;
+};
+
+static void l4_pump(struct l4c *p);
+
+static void l4_free(struct tr_loop *loop, void *data)
+{
+    struct l4c *p = data;
+    tr_buf_dispose(&p->cl.buf);
+    tr_buf_dispose(&p->up.buf);
+    free(p);
+}
+
+static void l4_close(struct l4c *p)
+{
+    if (p->closed)
+        return;
+    p->closed = true;
+    tr_timer_stop(p->w->loop, &p->timer);
+    tr_loop_del(p->w->loop, &p->cl.io);
+    close(p->cl.io.fd);
+    tr_metrics_add(&tr_metrics.conns_active, -1);
+    if (p->up.io.fd >= 0) {
+        tr_loop_del(p->w->loop, &p->up.io);
+        close(p->up.io.fd);
+        tr_metrics_add(&tr_metrics.upstream_active, -1);
+    }
+    tr_snapshot_release(p->snap);
+    p->snap = NULL;
+    p->link.prev->next = p->link.next;
+    p->link.next->prev = p->link.prev;
+    tr_loop_defer(p->w->loop, l4_free, p);
+}
+
+static void l4_close_link(struct conn_link *l)
+{
+    l4_close((struct l4c *)((char *)l - offsetof(struct l4c, link)));
+}
+
+static void on_timeout(struct tr_loop *loop, struct tr_timer *t)
+{
+    l4_close(t->data);
+}
+
+static void on_up(struct tr_loop *loop, struct tr_io *io, uint32_t events);
+
+/* The rule that serves this connection: a TCP listener's first rule (routes in precedence
+ * order), or for passthrough the rule of the most specific TLS listener and route hostname that
+ * match the server name. */
+static const struct tr_ir_rule *choose(struct l4c *p, const char *sni, size_t sni_len)
+{
+    const struct tr_ir_port *port = tr_snapshot_port(p->snap, p->laddr, p->lport, false);
+    if (!port)
+        return NULL;
+    const struct tr_ir_rule *best = NULL;
+    unsigned best_score = 0;
+    for (size_t i = 0; i < port->nlisteners; i++) {
+        const struct tr_ir_listener *l = port->listeners[i];
+        if (l->proto == TR_PROTO_TCP && !p->peeking && l->nrules)
+            return &l->rules[0];
+        if (l->proto != TR_PROTO_TLS || !l->tls_passthrough || !sni)
+            continue;
+        unsigned ls = tr_host_score(l->hostname, sni, sni_len);
+        if (!ls)
+            continue;
+        for (size_t r = 0; r < l->nrules; r++) {
+            const struct tr_ir_rule *rule = &l->rules[r];
+            for (const char **h = rule->hostnames; h && *h; h++) {
+                /* The listener's specificity first, then the route hostname's. */
+                unsigned sc = ls * 1024 + tr_host_score(*h, sni, sni_len);
+                if (tr_host_score(*h, sni, sni_len) && sc > best_score) {
+                    best_score = sc;
+                    best = rule;
+                }
+            }
+            if ((!rule->hostnames || !rule->hostnames[0]) && ls * 1024 > best_score) {
+                best_score = ls * 1024;
+                best = rule;
+            }
+        }
+    }
+    return best;
+}
+
+static bool l4_connect(struct l4c *p, const char *sni, size_t sni_len)
+{
+    const struct tr_ir_rule *r = choose(p, sni, sni_len);
+    const struct tr_ir_backend *b = r ? tr_lb_backend(p->w, r) : NULL;
+    const struct tr_ir_endpoint *ep = b && !b->invalid ? tr_lb_endpoint(p->w, b) : NULL;
+    if (!ep)
+        return false;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t sl;
+    struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, ep->addr, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons(ep->port);
+        sl = sizeof(*in4);
+    } else if (inet_pton(AF_INET6, ep->addr, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(ep->port);
+        sl = sizeof(*in6);
+    } else {
+        return false;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
+        close(fd);
+        return false;
+    }
+    p->up.io = (struct tr_io){.fd = fd, .cb = on_up, .data = p};
+    p->connecting = true;
+    tr_loop_add(p->w->loop, &p->up.io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+    tr_metrics_add(&tr_metrics.upstream_connects, 1);
+    tr_metrics_add(&tr_metrics.upstream_active, 1);
+    tr_timer_start(p->w->loop, &p->timer, CONNECT_TIMEOUT_MS);
+    return true;
+}
+
+/* Reads what side h has (up to the cap); returns false on a hard error. */
+static bool fill(struct half *h)
+{
+    while (!h->eof && h->buf.len - h->off < TR_PROXY_BUF_HIGH) {
+        if (h->off && h->off == h->buf.len) {
+            h->buf.len = 0;
+            h->off = 0;
+        }
+        char tmp[16384];
+        ssize_t r = read(h->io.fd, tmp, sizeof(tmp));
+        if (r > 0) {
+            tr_buf_append(&h->buf, tmp, (size_t)r);
+            continue;
+        }
+        if (r == 0) {
+            h->eof = true;
+            break;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            break;
+        return false;
+    }
+    return true;
+}
+
+/* Writes from's pending bytes to to's socket; returns false on a hard error. */
+static bool drain(struct half *from, struct half *to)
+{
+    while (to->writable && from->off < from->buf.len) {
+        ssize_t w = send(to->io.fd, from->buf.data + from->off, from->buf.len - from->off, MSG_NOSIGNAL);
+        if (w > 0) {
+            from->off += (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            to->writable = false;
+            break;
+        }
+        return false;
+    }
+    if (from->off == from->buf.len) {
+        from->buf.len = 0;
+        from->off = 0;
+        if (from->eof && !from->shut) {
+            shutdown(to->io.fd, SHUT_WR); /* half-close: pass the EOF on */
+            from->shut = true;
+        }
+    }
+    return true;
+}
+
+static void l4_pump(struct l4c *p)
+{
+    if (p->closed)
+        return;
+    if (!fill(&p->cl)) {
+        l4_close(p);
+        return;
+    }
+    if (p->peeking) {
+        const char *name;
+        size_t nlen;
+        int r = tr_sni_parse((const unsigned char *)p->cl.buf.data, p->cl.buf.len, &name, &nlen);
+        if (r == 0 && !p->cl.eof && p->cl.buf.len < HELLO_MAX)
+            return;
+        if (r <= 0 || !l4_connect(p, name, nlen)) {
+            l4_close(p); /* not TLS, or no route for this name: the client sees the close */
+            return;
+        }
+        p->peeking = false;
+        return; /* the upstream's connect completes in on_up */
+    }
+    if (!p->connected)
+        return;
+    bool again;
+    do {
+        again = false;
+        size_t before_c = p->cl.buf.len - p->cl.off, before_u = p->up.buf.len - p->up.off;
+        if (!fill(&p->cl) || !fill(&p->up) || !drain(&p->cl, &p->up) || !drain(&p->up, &p->cl)) {
+            l4_close(p);
+            return;
+        }
+        /* A buffer that was full and drained may have left bytes in the kernel: read again. */
+        again = (before_c >= TR_PROXY_BUF_HIGH && p->cl.buf.len - p->cl.off < before_c) ||
+                (before_u >= TR_PROXY_BUF_HIGH && p->up.buf.len - p->up.off < before_u);
+    } while (again && !p->closed);
+    if (p->cl.shut && p->up.shut) {
+        l4_close(p);
+        return;
+    }
+    tr_timer_start(p->w->loop, &p->timer, IDLE_TIMEOUT_MS);
+}
+
+static void on_client(struct tr_loop *loop, struct tr_io *io, uint32_t events)
+{
+    struct l4c *p = io->data;
+    if (events & EPOLLOUT)
+        p->cl.writable = true;
+    if (events & EPOLLERR) {
+        l4_close(p);
+        return;
+    }
+    l4_pump(p);
+}
+
+static void on_up(struct tr_loop *loop, struct tr_io *io, uint32_t events)
+{
+    struct l4c *p = io->data;
+    if (p->connecting && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+        int err = 0;
+        socklen_t el = sizeof(err);
+        getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+        if (err) {
+            tr_log_debug("tcp upstream: %s", strerror(err));
+            tr_metrics_add(&tr_metrics.upstream_failures, 1);
+            l4_close(p);
+            return;
+        }
+        p->connecting = false;
+        p->connected = true;
+    }
+    if (events & EPOLLOUT)
+        p->up.writable = true;
+    if ((events & EPOLLERR) && !p->connecting) {
+        l4_close(p);
+        return;
+    }
+    l4_pump(p);
+}
+
+void tr_l4_accept(struct worker *w, struct wlisten *l, int fd, const struct sockaddr_storage *peer)
+{
+    struct l4c *p = tr_xcalloc(1, sizeof(*p));
+    p->w = w;
+    snprintf(p->laddr, sizeof(p->laddr), "%s", l->addr);
+    p->lport = l->port;
+    p->snap = w->snap ? tr_snapshot_ref(w->snap) : NULL;
+    tr_buf_init(&p->cl.buf, 0);
+    tr_buf_init(&p->up.buf, 0);
+    p->cl.writable = true;
+    p->up.io.fd = -1;
+    p->cl.io = (struct tr_io){.fd = fd, .cb = on_client, .data = p};
+    p->timer.cb = on_timeout;
+    p->timer.data = p;
+    p->link.close = l4_close_link;
+    p->link.next = w->conns.next;
+    p->link.prev = &w->conns;
+    w->conns.next->prev = &p->link;
+    w->conns.next = &p->link;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    tr_loop_add(w->loop, &p->cl.io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+    tr_metrics_add(&tr_metrics.conns_accepted, 1);
+    tr_metrics_add(&tr_metrics.conns_active, 1);
+    p->peeking = l->kind == TR_WL_TLS_PASSTHROUGH;
+    if (p->peeking) {
+        tr_timer_start(w->loop, &p->timer, HELLO_TIMEOUT_MS);
+        return;
+    }
+    if (!p->snap || !l4_connect(p, NULL, 0))
+        l4_close(p);
+}

@@ -1,0 +1,15 @@
+/* Load balancing, shared by the HTTP and L4 paths. Worker threads. */
+#ifndef TR_PROXY_LB_H
+#define TR_PROXY_LB_H
+
+struct worker;
+struct tr_ir_rule;
+struct tr_ir_backend;
+struct tr_ir_endpoint;
+
+/* A backendRef of r chosen by weight (weight 0 never), or NULL when the weights are all 0. */
+const struct tr_ir_backend *tr_lb_backend(struct worker *w, const struct tr_ir_rule *r);
+/* A ready endpoint of b, round-robin per worker, or NULL when none is ready. */
+const struct tr_ir_endpoint *tr_lb_endpoint(struct worker *w, const struct tr_ir_backend *b);
+
+#endif
