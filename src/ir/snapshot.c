@@ -80,7 +80,7 @@ struct tr_snapshot *tr_snapshot_new(struct tr_view *v, struct tr_tx *tx, uint64_
             enum tr_proto pr = p->listeners[j]->proto;
             if (pr == TR_PROTO_HTTP || pr == TR_PROTO_HTTPS)
                 s->rt[i][j] = tr_router_new(p->listeners[j]);
-            if (pr == TR_PROTO_HTTPS)
+            if (pr == TR_PROTO_HTTPS || (pr == TR_PROTO_TLS && !p->listeners[j]->tls_passthrough))
                 s->tls[i][j] = tr_tls_server_ctx(p->listeners[j]->certs);
             const struct tr_ir_listener *l = p->listeners[j];
             for (size_t r = 0; r < l->nrules; r++) {

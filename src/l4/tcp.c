@@ -12,6 +12,7 @@
 #include "ir/snapshot.h"
 #include "l4/sni.h"
 #include "proxy/lb.h"
+#include "net/tls.h"
 #include "proxy/router.h"
 
 #include <arpa/inet.h>
@@ -23,6 +24,8 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+
 #define HELLO_TIMEOUT_MS 10000   /* a passthrough client must send its ClientHello by then */
 #define CONNECT_TIMEOUT_MS 5000
 #define IDLE_TIMEOUT_MS 3600000  /* an hour without a byte either way ends the pair */
@@ -30,6 +33,7 @@
 
 struct half {
     struct tr_io io;
+    SSL *ssl;          /* the client half of a TLS-terminating listener */
     struct tr_buf buf; /* bytes read from this side, waiting to be written to the other */
     size_t off;
     bool eof;          /* this side will send no more */
@@ -44,8 +48,10 @@ struct l4c {
     uint16_t lport;
     struct tr_snapshot *snap;
     struct half cl, up; /* client, upstream */
-    bool peeking;       /* passthrough: waiting for the ClientHello */
+    bool peeking;       /* TLS listeners: waiting for the ClientHello (read with MSG_PEEK) */
+    bool handshaking;   /* terminating TLS with the client */
     bool connecting, connected, closed;
+    const struct tr_ir_rule *rule; /* chosen from the ClientHello, connected after the handshake */
     struct tr_timer timer;
 };
 
@@ -66,6 +72,10 @@ static void l4_close(struct l4c *p)
     p->closed = true;
     tr_timer_stop(p->w->loop, &p->timer);
     tr_loop_del(p->w->loop, &p->cl.io);
+    if (p->cl.ssl) {
+        SSL_set_quiet_shutdown(p->cl.ssl, 1);
+        SSL_free(p->cl.ssl);
+    }
     close(p->cl.io.fd);
     tr_metrics_add(&tr_metrics.conns_active, -1);
     if (p->up.io.fd >= 0) {
@@ -95,7 +105,7 @@ static void on_up(struct tr_loop *loop, struct tr_io *io, uint32_t events);
 /* The rule that serves this connection: a TCP listener's first rule (routes in precedence
  * order), or for passthrough the rule of the most specific TLS listener and route hostname that
  * match the server name. */
-static const struct tr_ir_rule *choose(struct l4c *p, const char *sni, size_t sni_len)
+static const struct tr_ir_rule *choose(struct l4c *p, const char *sni, size_t sni_len, size_t *listener)
 {
     const struct tr_ir_port *port = tr_snapshot_port(p->snap, p->laddr, p->lport, false);
     if (!port)
@@ -106,7 +116,7 @@ static const struct tr_ir_rule *choose(struct l4c *p, const char *sni, size_t sn
         const struct tr_ir_listener *l = port->listeners[i];
         if (l->proto == TR_PROTO_TCP && !p->peeking && l->nrules)
             return &l->rules[0];
-        if (l->proto != TR_PROTO_TLS || !l->tls_passthrough || !sni)
+        if (l->proto != TR_PROTO_TLS || !sni)
             continue;
         unsigned ls = tr_host_score(l->hostname, sni, sni_len);
         if (!ls)
@@ -119,20 +129,21 @@ static const struct tr_ir_rule *choose(struct l4c *p, const char *sni, size_t sn
                 if (tr_host_score(*h, sni, sni_len) && sc > best_score) {
                     best_score = sc;
                     best = rule;
+                    *listener = i;
                 }
             }
             if ((!rule->hostnames || !rule->hostnames[0]) && ls * 1024 > best_score) {
                 best_score = ls * 1024;
                 best = rule;
+                *listener = i;
             }
         }
     }
     return best;
 }
 
-static bool l4_connect(struct l4c *p, const char *sni, size_t sni_len)
+static bool l4_connect(struct l4c *p, const struct tr_ir_rule *r)
 {
-    const struct tr_ir_rule *r = choose(p, sni, sni_len);
     const struct tr_ir_backend *b = r ? tr_lb_backend(p->w, r) : NULL;
     const struct tr_ir_endpoint *ep = b && !b->invalid ? tr_lb_endpoint(p->w, b) : NULL;
     if (!ep)
@@ -180,7 +191,7 @@ static bool fill(struct half *h)
             h->off = 0;
         }
         char tmp[16384];
-        ssize_t r = read(h->io.fd, tmp, sizeof(tmp));
+        ssize_t r = tr_tls_io_read(h->io.fd, h->ssl, tmp, sizeof(tmp));
         if (r > 0) {
             tr_buf_append(&h->buf, tmp, (size_t)r);
             continue;
@@ -202,7 +213,7 @@ static bool fill(struct half *h)
 static bool drain(struct half *from, struct half *to)
 {
     while (to->writable && from->off < from->buf.len) {
-        ssize_t w = send(to->io.fd, from->buf.data + from->off, from->buf.len - from->off, MSG_NOSIGNAL);
+        ssize_t w = tr_tls_io_write(to->io.fd, to->ssl, from->buf.data + from->off, from->buf.len - from->off);
         if (w > 0) {
             from->off += (size_t)w;
             continue;
@@ -219,6 +230,8 @@ static bool drain(struct half *from, struct half *to)
         from->buf.len = 0;
         from->off = 0;
         if (from->eof && !from->shut) {
+            if (to->ssl)
+                SSL_shutdown(to->ssl); /* close_notify, then the TCP half-close */
             shutdown(to->io.fd, SHUT_WR); /* half-close: pass the EOF on */
             from->shut = true;
         }
@@ -226,26 +239,76 @@ static bool drain(struct half *from, struct half *to)
     return true;
 }
 
+/* Reads the ClientHello without taking it off the socket (MSG_PEEK): passthrough forwards it
+ * as it is, termination hands it to OpenSSL. Returns false when the connection must close. */
+static bool peek_hello(struct l4c *p)
+{
+    unsigned char hello[HELLO_MAX];
+    ssize_t n = recv(p->cl.io.fd, hello, sizeof(hello), MSG_PEEK);
+    if (n < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+    if (n == 0)
+        return false;
+    const char *name;
+    size_t nlen;
+    int r = tr_sni_parse(hello, (size_t)n, &name, &nlen);
+    if (r == 0 && (size_t)n < sizeof(hello))
+        return true; /* more of the hello is on its way */
+    if (r <= 0)
+        return false; /* not TLS */
+    char sni[256];
+    if (!name || nlen >= sizeof(sni))
+        return false; /* routing needs a server name */
+    for (size_t i = 0; i < nlen; i++)
+        sni[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+    sni[nlen] = '\0';
+    size_t li = 0;
+    const struct tr_ir_rule *rule = choose(p, sni, nlen, &li);
+    if (!rule)
+        return false;
+    p->peeking = false;
+    const struct tr_ir_port *port = tr_snapshot_port(p->snap, p->laddr, p->lport, false);
+    if (!port->listeners[li]->tls_passthrough) {
+        SSL_CTX *ctx = tr_snapshot_tls(p->snap, port, li);
+        p->cl.ssl = ctx ? SSL_new(ctx) : NULL;
+        if (!p->cl.ssl)
+            return false;
+        SSL_set_fd(p->cl.ssl, p->cl.io.fd);
+        SSL_set_accept_state(p->cl.ssl);
+        p->handshaking = true;
+        p->rule = rule;
+        return true;
+    }
+    return l4_connect(p, rule);
+}
+
 static void l4_pump(struct l4c *p)
 {
     if (p->closed)
         return;
+    if (p->peeking) {
+        if (!peek_hello(p))
+            l4_close(p);
+        if (p->closed || p->peeking || !p->handshaking)
+            return;
+    }
+    if (p->handshaking) {
+        ERR_clear_error();
+        int r = SSL_do_handshake(p->cl.ssl);
+        if (r != 1) {
+            int e = SSL_get_error(p->cl.ssl, r);
+            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+                l4_close(p);
+            return;
+        }
+        p->handshaking = false;
+        if (!l4_connect(p, p->rule))
+            l4_close(p);
+        return;
+    }
     if (!fill(&p->cl)) {
         l4_close(p);
         return;
-    }
-    if (p->peeking) {
-        const char *name;
-        size_t nlen;
-        int r = tr_sni_parse((const unsigned char *)p->cl.buf.data, p->cl.buf.len, &name, &nlen);
-        if (r == 0 && !p->cl.eof && p->cl.buf.len < HELLO_MAX)
-            return;
-        if (r <= 0 || !l4_connect(p, name, nlen)) {
-            l4_close(p); /* not TLS, or no route for this name: the client sees the close */
-            return;
-        }
-        p->peeking = false;
-        return; /* the upstream's connect completes in on_up */
     }
     if (!p->connected)
         return;
@@ -334,6 +397,7 @@ void tr_l4_accept(struct worker *w, struct wlisten *l, int fd, const struct sock
         tr_timer_start(w->loop, &p->timer, HELLO_TIMEOUT_MS);
         return;
     }
-    if (!p->snap || !l4_connect(p, NULL, 0))
+    size_t li;
+    if (!p->snap || !l4_connect(p, choose(p, NULL, 0, &li)))
         l4_close(p);
 }

@@ -10,8 +10,12 @@
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 void tr_tls_errors(char *out, size_t cap)
 {
@@ -207,3 +211,46 @@ bool tr_tls_check_uri_sans(SSL *ssl, const struct tr_obj *policy)
     /* With Hostname entries too, OpenSSL's host check already passed if we got here by one. */
     return ok || (want_host && SSL_get_verify_result(ssl) == X509_V_OK && SSL_get0_peername(ssl));
 }
+
+/* Reads or writes through TLS when ssl is set: returns bytes, 0 at EOF, or -1 with errno
+ * (EAGAIN when the record layer wants the socket again). */
+ssize_t tr_tls_io_read(int fd, SSL *ssl, void *buf, size_t n)
+{
+    if (!ssl)
+        return read(fd, buf, n);
+    ERR_clear_error();
+    int r = SSL_read(ssl, buf, (int)(n > INT32_MAX ? INT32_MAX : n));
+    if (r > 0)
+        return r;
+    switch (SSL_get_error(ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    default:
+        errno = ECONNRESET;
+        return -1;
+    }
+}
+
+ssize_t tr_tls_io_write(int fd, SSL *ssl, const void *buf, size_t n)
+{
+    if (!ssl)
+        return send(fd, buf, n, MSG_NOSIGNAL);
+    ERR_clear_error();
+    int r = SSL_write(ssl, buf, (int)(n > INT32_MAX ? INT32_MAX : n));
+    if (r > 0)
+        return r;
+    switch (SSL_get_error(ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        errno = EAGAIN;
+        return -1;
+    default:
+        errno = EPIPE;
+        return -1;
+    }
+}
+

@@ -4,6 +4,7 @@
 
 #include <openssl/ssl.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 struct tr_obj;
 
@@ -32,6 +33,11 @@ void tr_tls_client_prepare(SSL *ssl, const struct tr_obj *policy);
 /* After the handshake: the URI subjectAltNames the policy asks for (SPIFFE IDs and the like),
  * which OpenSSL does not check itself. Returns true when they hold (or none are asked for). */
 bool tr_tls_check_uri_sans(SSL *ssl, const struct tr_obj *policy);
+
+/* read(2)/send(2), through TLS when ssl is set: bytes, 0 at EOF, or -1 with errno (EAGAIN when
+ * the record layer wants the socket again). */
+ssize_t tr_tls_io_read(int fd, SSL *ssl, void *buf, size_t n);
+ssize_t tr_tls_io_write(int fd, SSL *ssl, const void *buf, size_t n);
 
 /* Formats and clears the OpenSSL error queue into out (nginx: drain the queue into the log). */
 void tr_tls_errors(char *out, size_t cap);

@@ -73,48 +73,6 @@ static void compact(struct tr_buf *b, size_t *off)
     }
 }
 
-/* Reads or writes through TLS when ssl is set: returns bytes, 0 at EOF, or -1 with errno
- * (EAGAIN when the record layer wants the socket again). */
-static ssize_t io_read(int fd, SSL *ssl, void *buf, size_t n)
-{
-    if (!ssl)
-        return read(fd, buf, n);
-    ERR_clear_error();
-    int r = SSL_read(ssl, buf, (int)(n > INT32_MAX ? INT32_MAX : n));
-    if (r > 0)
-        return r;
-    switch (SSL_get_error(ssl, r)) {
-    case SSL_ERROR_WANT_READ:
-    case SSL_ERROR_WANT_WRITE:
-        errno = EAGAIN;
-        return -1;
-    case SSL_ERROR_ZERO_RETURN:
-        return 0;
-    default:
-        errno = ECONNRESET;
-        return -1;
-    }
-}
-
-static ssize_t io_write(int fd, SSL *ssl, const void *buf, size_t n)
-{
-    if (!ssl)
-        return send(fd, buf, n, MSG_NOSIGNAL);
-    ERR_clear_error();
-    int r = SSL_write(ssl, buf, (int)(n > INT32_MAX ? INT32_MAX : n));
-    if (r > 0)
-        return r;
-    switch (SSL_get_error(ssl, r)) {
-    case SSL_ERROR_WANT_READ:
-    case SSL_ERROR_WANT_WRITE:
-        errno = EAGAIN;
-        return -1;
-    default:
-        errno = EPIPE;
-        return -1;
-    }
-}
-
 enum rd { RD_AGAIN, RD_FULL, RD_EOF };
 
 /* Reads from fd into b until EAGAIN, EOF, or b holds max unconsumed bytes (RD_FULL: the caller
@@ -129,7 +87,7 @@ static enum rd read_into(int fd, SSL *ssl, struct tr_buf *b, size_t off, size_t 
             b->data = tr_xrealloc(b->data, cap);
             b->cap = cap;
         }
-        ssize_t r = io_read(fd, ssl, b->data + b->len, b->cap - b->len - 1);
+        ssize_t r = tr_tls_io_read(fd, ssl, b->data + b->len, b->cap - b->len - 1);
         if (r > 0) {
             b->len += (size_t)r;
             b->data[b->len] = '\0';
@@ -148,7 +106,7 @@ static enum rd read_into(int fd, SSL *ssl, struct tr_buf *b, size_t off, size_t 
 static int write_from(int fd, SSL *ssl, struct tr_buf *b, size_t *off, bool *writable, uint64_t *count)
 {
     while (*off < b->len) {
-        ssize_t w = io_write(fd, ssl, b->data + *off, b->len - *off);
+        ssize_t w = tr_tls_io_write(fd, ssl, b->data + *off, b->len - *off);
         if (w > 0) {
             *off += (size_t)w;
             if (count)

@@ -86,10 +86,10 @@ static void reconcile_listeners(struct worker *w)
             tls |= pr == TR_PROTO_HTTPS;
             http |= pr == TR_PROTO_HTTP || pr == TR_PROTO_HTTPS;
             tcp |= pr == TR_PROTO_TCP;
-            passthrough |= pr == TR_PROTO_TLS && p->listeners[j]->tls_passthrough;
+            passthrough |= pr == TR_PROTO_TLS; /* passthrough or terminated, chosen by SNI */
         }
         if (!http && !tcp && !passthrough)
-            continue; /* TLS termination for TLSRoute: not served yet */
+            continue;
         enum tr_wl_kind kind = http ? TR_WL_HTTP : tcp ? TR_WL_TCP : TR_WL_TLS_PASSTHROUGH;
         struct wlisten *l = tr_map_get(&w->listeners, k, (size_t)kl);
         if (l) {
