@@ -42,6 +42,7 @@ enum tr_wl_kind {
     TR_WL_HTTP,            /* HTTP or HTTPS (tls set): the HTTP/1 proxy */
     TR_WL_TCP,             /* TCPRoute */
     TR_WL_TLS_PASSTHROUGH, /* TLSRoute, routed by the ClientHello's server name */
+    TR_WL_UDP,             /* UDPRoute */
 };
 
 struct wlisten {
@@ -52,6 +53,7 @@ struct wlisten {
     bool wanted;
     enum tr_wl_kind kind;
     bool tls; /* HTTPS: connections start with a TLS handshake */
+    struct tr_map flows; /* UDP: client "addr|port" -> its flow (l4/udp.c) */
 };
 
 /* h1_proxy.c */

@@ -6,6 +6,7 @@
 #include "net/listen.h"
 #include "proxy/internal.h"
 #include "l4/tcp.h"
+#include "l4/udp.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -41,6 +42,10 @@ uint64_t tr_worker_rand(struct worker *w)
 static void on_accept(struct tr_loop *loop, struct tr_io *io, uint32_t events)
 {
     struct wlisten *l = io->data;
+    if (l->kind == TR_WL_UDP) {
+        tr_udp_on_readable(l->w, l);
+        return;
+    }
     for (;;) {
         struct sockaddr_storage peer;
         socklen_t plen = sizeof(peer);
@@ -76,10 +81,10 @@ static void reconcile_listeners(struct worker *w)
         ((struct wlisten *)sl->val)->wanted = false;
     for (size_t i = 0; ir && i < ir->nports; i++) {
         const struct tr_ir_port *p = &ir->ports[i];
-        if (p->udp || !tr_snapshot_port_bindable(w->snap, p))
-            continue; /* UDP is served by l4/ (not yet); an address torii cannot have is skipped */
+        if (!tr_snapshot_port_bindable(w->snap, p))
+            continue; /* an address torii cannot have is skipped */
         char k[128];
-        int kl = snprintf(k, sizeof(k), "%s|%u", p->addr, p->port);
+        int kl = snprintf(k, sizeof(k), "%s|%u|%s", p->addr, p->port, p->udp ? "udp" : "tcp");
         bool tls = false, http = false, tcp = false, passthrough = false;
         for (size_t j = 0; j < p->nlisteners; j++) {
             enum tr_proto pr = p->listeners[j]->proto;
@@ -88,9 +93,9 @@ static void reconcile_listeners(struct worker *w)
             tcp |= pr == TR_PROTO_TCP;
             passthrough |= pr == TR_PROTO_TLS; /* passthrough or terminated, chosen by SNI */
         }
-        if (!http && !tcp && !passthrough)
+        if (!http && !tcp && !passthrough && !p->udp)
             continue;
-        enum tr_wl_kind kind = http ? TR_WL_HTTP : tcp ? TR_WL_TCP : TR_WL_TLS_PASSTHROUGH;
+        enum tr_wl_kind kind = p->udp ? TR_WL_UDP : http ? TR_WL_HTTP : tcp ? TR_WL_TCP : TR_WL_TLS_PASSTHROUGH;
         struct wlisten *l = tr_map_get(&w->listeners, k, (size_t)kl);
         if (l) {
             l->wanted = true;
@@ -99,7 +104,7 @@ static void reconcile_listeners(struct worker *w)
             continue;
         }
         char *why = NULL;
-        int fd = tr_listen_open(p->addr, p->port, false, &why);
+        int fd = tr_listen_open(p->addr, p->port, p->udp, &why);
         if (fd < 0) {
             tr_log_warn("worker %u: %s", w->id, why);
             free(why);
@@ -125,6 +130,7 @@ static void reconcile_listeners(struct worker *w)
             gone[ngone++] = tr_xstrdup(sl->key);
     for (size_t i = 0; i < ngone; i++) {
         struct wlisten *l = tr_map_del(&w->listeners, gone[i], strlen(gone[i]));
+        tr_udp_close_flows(w, l);
         tr_loop_del(w->loop, &l->io);
         close(l->io.fd);
         tr_loop_defer(w->loop, free_listener, l);
@@ -210,9 +216,11 @@ void tr_workers_stop(struct tr_workers *ws)
         struct tr_map_slot *sl;
         while ((sl = tr_map_next(&w->listeners, &it))) {
             struct wlisten *l = sl->val;
+            tr_udp_close_flows(w, l);
             close(l->io.fd);
             free(l);
         }
+        tr_loop_drain(w->loop);
         tr_map_dispose(&w->listeners);
         tr_map_dispose(&w->idle);
         tr_snapshot_release(w->snap);
