@@ -4,6 +4,7 @@
 #include "base/mem.h"
 #include "ir/ir.h"
 #include "ir/snapshot.h"
+#include "net/listen.h"
 #include "proxy/lb.h"
 
 #include <arpa/inet.h>
@@ -100,21 +101,9 @@ static struct flow *flow_new(struct worker *w, struct wlisten *l, const struct s
     if (!ep)
         return NULL;
     struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
-    socklen_t sl;
-    struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, ep->addr, &in4->sin_addr) == 1) {
-        in4->sin_family = AF_INET;
-        in4->sin_port = htons(ep->port);
-        sl = sizeof(*in4);
-    } else if (inet_pton(AF_INET6, ep->addr, &in6->sin6_addr) == 1) {
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons(ep->port);
-        sl = sizeof(*in6);
-    } else {
+    unsigned sl;
+    if (tr_sockaddr(ep->addr, ep->port, &ss, &sl) != 0)
         return NULL;
-    }
     int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return NULL;

@@ -61,28 +61,35 @@ void tr_listeners_free(struct tr_listeners *ls)
  * connections linger). The control thread's TCP probe never listens, so it takes no
  * connections; a UDP probe would be handed datagrams, so it is closed straight after the bind.
  * The probe tells the truth Programmed reports: whether the address and port can be had. */
+int tr_sockaddr(const char *addr, uint16_t port, struct sockaddr_storage *ss, unsigned *len)
+{
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, addr, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons(port);
+        *len = sizeof(*in4);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(port);
+        *len = sizeof(*in6);
+        return 0;
+    }
+    return -1;
+}
+
 static int open_sock(const char *addr, uint16_t port, bool udp, char **why)
 {
     struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
-    socklen_t slen;
-    int family;
-    struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, addr, &in4->sin_addr) == 1) {
-        family = AF_INET;
-        in4->sin_family = AF_INET;
-        in4->sin_port = htons(port);
-        slen = sizeof(*in4);
-    } else if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1) {
-        family = AF_INET6;
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons(port);
-        slen = sizeof(*in6);
-    } else {
+    unsigned slen;
+    if (tr_sockaddr(addr, port, &ss, &slen) != 0) {
         *why = tr_xstrdup("not an IP address");
         return -1;
     }
+    int family = ss.ss_family;
     int fd = socket(family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         goto fail;

@@ -8,6 +8,11 @@
 
 struct tr_ir;
 struct tr_listeners;
+struct sockaddr_storage;
+
+/* Fills *ss and *len with the IPv4 or IPv6 literal addr and port. Returns 0, or -1 when addr is
+ * not an IP literal. */
+int tr_sockaddr(const char *addr, uint16_t port, struct sockaddr_storage *ss, unsigned *len);
 
 struct tr_listeners *tr_listeners_new(void);
 /* Closes every socket. */

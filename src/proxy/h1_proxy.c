@@ -16,6 +16,7 @@
 #include "proxy/accesslog.h"
 #include "proxy/filters.h"
 #include "proxy/internal.h"
+#include "net/listen.h"
 #include "proxy/lb.h"
 #include "proxy/router.h"
 #include "proxy/upstream.h"
@@ -1167,21 +1168,9 @@ static struct upc *u_open(struct worker *w, const struct tr_ir_endpoint *ep, con
     struct upc *u = NULL;
     {
         struct sockaddr_storage ss;
-        memset(&ss, 0, sizeof(ss));
-        socklen_t sl;
-        struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-        if (inet_pton(AF_INET, ep->addr, &in4->sin_addr) == 1) {
-            in4->sin_family = AF_INET;
-            in4->sin_port = htons(ep->port);
-            sl = sizeof(*in4);
-        } else if (inet_pton(AF_INET6, ep->addr, &in6->sin6_addr) == 1) {
-            in6->sin6_family = AF_INET6;
-            in6->sin6_port = htons(ep->port);
-            sl = sizeof(*in6);
-        } else {
+        unsigned sl;
+        if (tr_sockaddr(ep->addr, ep->port, &ss, &sl) != 0)
             return NULL; /* a hostname endpoint (ExternalName) needs the resolver: not yet */
-        }
         int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0)
             return NULL;
