@@ -128,6 +128,15 @@ int tr_control_run(const struct tr_control_opts *o)
         fprintf(stderr, "torii: --address-pool %s: want an IPv4 CIDR between /8 and /30\n", o->address_pool);
         return 2;
     }
+    /* Blocked before any thread starts, so that every thread inherits the mask and the signals
+     * reach only the signalfd below (a thread started earlier would take SIGTERM's default
+     * action and kill the process uncleanly). */
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
     char *err = NULL;
     c.admin = tr_admin_start(o->admin_addr ? o->admin_addr : "127.0.0.1:9901", &err);
     if (!c.admin) {
@@ -167,12 +176,6 @@ int tr_control_run(const struct tr_control_opts *o)
     if (o->gatewayclass)
         tr_install_gatewayclass(c.store, o->gatewayclass);
 
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &mask, NULL);
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     signal(SIGPIPE, SIG_IGN);
 

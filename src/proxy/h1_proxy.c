@@ -671,6 +671,9 @@ static void c_body(struct h1c *c)
     struct upc *u = c->up;
     if (!u)
         return; /* the exchange ended early (see exchange_done) */
+    size_t moved;
+again:
+    moved = c->in_off;
     while (!c->req_done && pending(&c->in, c->in_off) && pending(&u->out, u->out_off) < TR_PROXY_BUF_HIGH) {
         const char *p = c->in.data + c->in_off;
         size_t n = pending(&c->in, c->in_off);
@@ -705,6 +708,12 @@ static void c_body(struct h1c *c)
     if (c->req_done && c->state == C_BODY)
         c->state = C_WAIT;
     u_flush(u);
+    /* The upstream took it all at once: move more now. No EPOLLOUT edge will come to resume the
+     * body (the socket never filled), and c_read stops reading while its buffer is full.
+     * Found by tests/http1/run (a chunked 2 MB upload stalled). */
+    if (c->up == u && u->io.fd >= 0 && u->writable && !u->connecting && !u->handshaking &&
+        pending(&u->out, u->out_off) == 0 && !c->req_done && pending(&c->in, c->in_off) && c->in_off != moved)
+        goto again;
 }
 
 static void c_process(struct h1c *c)
@@ -1093,7 +1102,8 @@ static void u_process(struct upc *u)
             tr_h1_chunked_init(&u->ch, NULL);
         write_response_head(u, c);
         u->in_off += (size_t)n;
-        if (u->resp.status == 101) {
+        if (u->resp.status == 101 || u->body == TR_H1_BODY_TUNNEL) {
+            /* After a 101, or a 2xx to CONNECT: bytes both ways from here on. */
             c->state = C_TUNNEL;
             u->body = TR_H1_BODY_TUNNEL;
             tr_timer_stop(c->w->loop, &c->timer);
