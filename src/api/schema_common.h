@@ -6,6 +6,8 @@
 #include "api/schema.h"
 #include "base/node.h"
 
+#include <string.h>
+
 /* Compound literals at file scope have static storage, so tables nest without names. */
 #define TR_FIELDS(...) ((const struct tr_sfield[]){__VA_ARGS__, {NULL, NULL, false}})
 #define TR_ENUM(...) ((const char *const[]){__VA_ARGS__, NULL})
@@ -45,6 +47,20 @@ extern const struct tr_schema tr_sch_object_meta;
 static inline bool tr_cel_has(const struct tr_node *n, const char *field)
 {
     return tr_node_get(n, field) != NULL;
+}
+
+/* A string node equal to s (CEL `x == 's'`; a missing node is never equal). */
+static inline bool tr_cel_node_is(const struct tr_node *n, const char *s)
+{
+    size_t len = strlen(s);
+    return n && n->type == TR_N_STR && n->n == len && memcmp(n->u.s, s, len) == 0;
+}
+
+/* (!has(n.key) || n.key == '') for a string field. */
+static inline bool tr_cel_str_unset(const struct tr_node *n, const char *key)
+{
+    const struct tr_node *v = tr_node_get(n, key);
+    return !v || (v->type == TR_N_STR && v->n == 0);
 }
 
 #endif

@@ -8,19 +8,7 @@
 
 /* --- CEL helpers --- */
 
-/* A string node equal to s (CEL `x == 's'`; a missing node is never equal). */
-static bool str_is(const struct tr_node *n, const char *s)
-{
-    size_t len = strlen(s);
-    return n && n->type == TR_N_STR && n->n == len && memcmp(n->u.s, s, len) == 0;
-}
 
-/* !has(m.f) || m.f == '' */
-static bool unset_or_empty(const struct tr_node *m, const char *f)
-{
-    const struct tr_node *v = tr_node_get(m, f);
-    return !v || str_is(v, "");
-}
 
 /* size(x) > 0 for a list or map field; a missing field makes CEL fail with "no such key",
  * which fails the rule. */
@@ -32,7 +20,7 @@ static bool nonempty(const struct tr_node *m, const char *f)
 static bool str_in(const struct tr_node *n, const char *const *set)
 {
     for (; *set; set++)
-        if (str_is(n, *set))
+        if (tr_cel_node_is(n, *set))
             return true;
     return false;
 }
@@ -117,7 +105,7 @@ static const struct tr_schema allowed_routes = {
 static bool cel_listener_tls_terminate(const struct tr_node *self, const struct tr_node *old)
 {
     /* self.mode == 'Terminate' ? size(self.certificateRefs) > 0 || size(self.options) > 0 : true */
-    if (!str_is(tr_node_get(self, "mode"), "Terminate"))
+    if (!tr_cel_node_is(tr_node_get(self, "mode"), "Terminate"))
         return true;
     return nonempty(self, "certificateRefs") || nonempty(self, "options");
 }
@@ -171,10 +159,10 @@ static bool cel_listeners_https_terminate(const struct tr_node *self, const stru
     for (size_t i = 0; i < tr_node_len(self); i++) {
         const struct tr_node *l = tr_node_at(self, i);
         const struct tr_node *tls = tr_node_get(l, "tls");
-        if (!str_is(tr_node_get(l, "protocol"), "HTTPS") || !tls)
+        if (!tr_cel_node_is(tr_node_get(l, "protocol"), "HTTPS") || !tls)
             continue;
         const struct tr_node *mode = tr_node_get(tls, "mode"); /* missing: no such key, the rule fails */
-        if (!str_is(mode, "") && !str_is(mode, "Terminate"))
+        if (!tr_cel_node_is(mode, "") && !tr_cel_node_is(mode, "Terminate"))
             return false;
     }
     return true;
@@ -185,10 +173,10 @@ static bool cel_listeners_tls_mode(const struct tr_node *self, const struct tr_n
     /* self.all(l, (l.protocol == 'TLS' ? has(l.tls) && has(l.tls.mode) && l.tls.mode != '' : true)) */
     for (size_t i = 0; i < tr_node_len(self); i++) {
         const struct tr_node *l = tr_node_at(self, i);
-        if (!str_is(tr_node_get(l, "protocol"), "TLS"))
+        if (!tr_cel_node_is(tr_node_get(l, "protocol"), "TLS"))
             continue;
         const struct tr_node *mode = tr_node_path(l, "tls.mode");
-        if (!mode || str_is(mode, ""))
+        if (!mode || tr_cel_node_is(mode, ""))
             return false;
     }
     return true;
@@ -200,7 +188,7 @@ static bool cel_listeners_l4_hostname(const struct tr_node *self, const struct t
     static const char *const l4[] = {"TCP", "UDP", NULL};
     for (size_t i = 0; i < tr_node_len(self); i++) {
         const struct tr_node *l = tr_node_at(self, i);
-        if (str_in(tr_node_get(l, "protocol"), l4) && !unset_or_empty(l, "hostname"))
+        if (str_in(tr_node_get(l, "protocol"), l4) && !tr_cel_str_unset(l, "hostname"))
             return false;
     }
     return true;
@@ -331,7 +319,7 @@ static const char pat_hostname[] = TR_PAT_HOSTNAME;
 static bool cel_address_hostname(const struct tr_node *self, const struct tr_node *old)
 {
     /* self.type == 'Hostname' ? (!has(self.value) || self.value.matches(r"""<hostname>""")): true */
-    if (!str_is(tr_node_get(self, "type"), "Hostname"))
+    if (!tr_cel_node_is(tr_node_get(self, "type"), "Hostname"))
         return true;
     const struct tr_node *v = tr_node_get(self, "value");
     return !v || tr_schema_pattern_match(pat_hostname, v->u.s, v->n);
@@ -356,7 +344,7 @@ static bool is_ip(const char *s, size_t len)
 static const char *check_address(const struct tr_node *self)
 {
     const struct tr_node *v = tr_node_get(self, "value");
-    if (str_is(tr_node_get(self, "type"), "IPAddress") && v && !is_ip(v->u.s, v->n))
+    if (tr_cel_node_is(tr_node_get(self, "type"), "IPAddress") && v && !is_ip(v->u.s, v->n))
         return "Invalid value: \"object\": must validate one and only one schema (oneOf). Found none valid "
                "(the value of an IPAddress must be an IPv4 or IPv6 address)";
     return NULL;
@@ -383,7 +371,7 @@ static bool addresses_unique(const struct tr_node *self, const char *type)
 {
     for (size_t i = 0; i < tr_node_len(self); i++) {
         const struct tr_node *a1 = tr_node_at(self, i);
-        if (!str_is(tr_node_get(a1, "type"), type) || !tr_cel_has(a1, "value"))
+        if (!tr_cel_node_is(tr_node_get(a1, "type"), type) || !tr_cel_has(a1, "value"))
             continue;
         size_t same = 0;
         for (size_t j = 0; j < tr_node_len(self); j++) {

@@ -8,18 +8,7 @@
 
 /* --- CEL helpers --- */
 
-static bool str_is(const struct tr_node *n, const char *s)
-{
-    size_t len = strlen(s);
-    return n && n->type == TR_N_STR && n->n == len && memcmp(n->u.s, s, len) == 0;
-}
 
-/* !has(m.f) || m.f == '' */
-static bool unset_or_empty(const struct tr_node *m, const char *f)
-{
-    const struct tr_node *v = tr_node_get(m, f);
-    return !v || str_is(v, "");
-}
 
 /* CEL `a.f == b.f` on required fields (both present once the structure is valid). */
 static bool same(const struct tr_node *a, const struct tr_node *b, const char *f)
@@ -82,7 +71,7 @@ static bool cel_targets_section_all_or_none(const struct tr_node *self, const st
         const struct tr_node *p1 = tr_node_at(self, i);
         for (size_t j = 0; j < tr_node_len(self); j++) {
             const struct tr_node *p2 = tr_node_at(self, j);
-            if (same_target(p1, p2) && unset_or_empty(p1, "sectionName") != unset_or_empty(p2, "sectionName"))
+            if (same_target(p1, p2) && tr_cel_str_unset(p1, "sectionName") != tr_cel_str_unset(p2, "sectionName"))
                 return false;
         }
     }
@@ -100,7 +89,7 @@ static bool cel_targets_section_unique(const struct tr_node *self, const struct 
             const struct tr_node *p2 = tr_node_at(self, j);
             if (!same_target(p1, p2))
                 continue;
-            bool both_none = unset_or_empty(p1, "sectionName") && unset_or_empty(p2, "sectionName");
+            bool both_none = tr_cel_str_unset(p1, "sectionName") && tr_cel_str_unset(p2, "sectionName");
             bool both_same = tr_cel_has(p1, "sectionName") && tr_cel_has(p2, "sectionName") &&
                              same(p1, p2, "sectionName");
             n += both_none || both_same;
@@ -130,25 +119,25 @@ static const struct tr_schema local_object_reference = {
 static bool cel_san_hostname_set(const struct tr_node *self, const struct tr_node *old)
 {
     /* !(self.type == "Hostname" && (!has(self.hostname) || self.hostname == "")) */
-    return !(str_is(tr_node_get(self, "type"), "Hostname") && unset_or_empty(self, "hostname"));
+    return !(tr_cel_node_is(tr_node_get(self, "type"), "Hostname") && tr_cel_str_unset(self, "hostname"));
 }
 
 static bool cel_san_hostname_unset(const struct tr_node *self, const struct tr_node *old)
 {
     /* !(self.type != "Hostname" && has(self.hostname) && self.hostname != "") */
-    return !(!str_is(tr_node_get(self, "type"), "Hostname") && !unset_or_empty(self, "hostname"));
+    return !(!tr_cel_node_is(tr_node_get(self, "type"), "Hostname") && !tr_cel_str_unset(self, "hostname"));
 }
 
 static bool cel_san_uri_set(const struct tr_node *self, const struct tr_node *old)
 {
     /* !(self.type == "URI" && (!has(self.uri) || self.uri == "")) */
-    return !(str_is(tr_node_get(self, "type"), "URI") && unset_or_empty(self, "uri"));
+    return !(tr_cel_node_is(tr_node_get(self, "type"), "URI") && tr_cel_str_unset(self, "uri"));
 }
 
 static bool cel_san_uri_unset(const struct tr_node *self, const struct tr_node *old)
 {
     /* !(self.type != "URI" && has(self.uri) && self.uri != "") */
-    return !(!str_is(tr_node_get(self, "type"), "URI") && !unset_or_empty(self, "uri"));
+    return !(!tr_cel_node_is(tr_node_get(self, "type"), "URI") && !tr_cel_str_unset(self, "uri"));
 }
 
 static const struct tr_schema subject_alt_name = {
@@ -179,7 +168,7 @@ static bool has_ca_refs(const struct tr_node *self)
 static bool has_well_known(const struct tr_node *self)
 {
     /* has(self.wellKnownCACertificates) && self.wellKnownCACertificates != "" */
-    return !unset_or_empty(self, "wellKnownCACertificates");
+    return !tr_cel_str_unset(self, "wellKnownCACertificates");
 }
 
 static bool cel_validation_not_both(const struct tr_node *self, const struct tr_node *old)
@@ -326,13 +315,13 @@ static bool cel_session_permanent_timeout(const struct tr_node *self, const stru
      * self.cookieConfig.lifetimeType != 'Permanent' || has(self.absoluteTimeout) */
     const struct tr_node *cc = tr_node_get(self, "cookieConfig");
     const struct tr_node *lt = tr_node_get(cc, "lifetimeType");
-    return !cc || !lt || !str_is(lt, "Permanent") || tr_cel_has(self, "absoluteTimeout");
+    return !cc || !lt || !tr_cel_node_is(lt, "Permanent") || tr_cel_has(self, "absoluteTimeout");
 }
 
 static bool cel_session_cookie_config(const struct tr_node *self, const struct tr_node *old)
 {
     /* !has(self.cookieConfig) || self.type == 'Cookie' */
-    return !tr_cel_has(self, "cookieConfig") || str_is(tr_node_get(self, "type"), "Cookie");
+    return !tr_cel_has(self, "cookieConfig") || tr_cel_node_is(tr_node_get(self, "type"), "Cookie");
 }
 
 static const struct tr_schema session_persistence = {

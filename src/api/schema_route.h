@@ -48,13 +48,6 @@ static inline bool tr_cel_same(const struct tr_node *a, const struct tr_node *b,
     return tr_node_equal(tr_node_get(a, key), tr_node_get(b, key));
 }
 
-/* (!has(n.key) || n.key == '') for a string field. */
-static inline bool tr_cel_str_unset(const struct tr_node *n, const char *key)
-{
-    const struct tr_node *v = tr_node_get(n, key);
-    return !v || (v->type == TR_N_STR && v->n == 0);
-}
-
 /* (!has(n.key) || n.key == 0) for an integer field. */
 static inline bool tr_cel_int_unset(const struct tr_node *n, const char *key)
 {

@@ -86,8 +86,7 @@ static void l4_close(struct l4c *p)
     }
     tr_snapshot_release(p->snap);
     p->snap = NULL;
-    p->link.prev->next = p->link.next;
-    p->link.next->prev = p->link.prev;
+    tr_conn_unlink(&p->link);
     tr_loop_defer(p->w->loop, l4_free, p);
 }
 
@@ -371,11 +370,7 @@ void tr_l4_accept(struct worker *w, struct wlisten *l, int fd, const struct sock
     p->cl.io = (struct tr_io){.fd = fd, .cb = on_client, .data = p};
     p->timer.cb = on_timeout;
     p->timer.data = p;
-    p->link.close = l4_close_link;
-    p->link.next = w->conns.next;
-    p->link.prev = &w->conns;
-    w->conns.next->prev = &p->link;
-    w->conns.next = &p->link;
+    tr_conn_link(&w->conns, &p->link, l4_close_link);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     tr_loop_add(w->loop, &p->cl.io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);

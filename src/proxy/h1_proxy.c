@@ -361,8 +361,7 @@ static void c_close(struct h1c *c)
     close(c->io.fd);
     tr_snapshot_release(c->snap);
     c->snap = NULL;
-    c->link.prev->next = c->link.next;
-    c->link.next->prev = c->link.prev;
+    tr_conn_unlink(&c->link);
     tr_loop_defer(c->w->loop, c_free, c);
 }
 
@@ -792,8 +791,7 @@ static void u_close(struct upc *u)
     }
     close(u->io.fd);
     u->io.fd = -1;
-    u->link.prev->next = u->link.next;
-    u->link.next->prev = u->link.prev;
+    tr_conn_unlink(&u->link);
     tr_metrics_add(&tr_metrics.upstream_active, -1);
     if (u->c)
         u->c->up = NULL;
@@ -1199,11 +1197,7 @@ static struct upc *u_open(struct worker *w, const struct tr_ir_endpoint *ep, con
         u->io = (struct tr_io){.fd = fd, .cb = u_on_io, .data = u};
         u->timer.cb = u_timeout;
         u->timer.data = u;
-        u->link.close = u_close_link;
-        u->link.next = w->conns.next;
-        u->link.prev = &w->conns;
-        w->conns.next->prev = &u->link;
-        w->conns.next = &u->link;
+        tr_conn_link(&w->conns, &u->link, u_close_link);
         if (tls) {
             u->ssl = SSL_new(tls);
             if (!u->ssl) {
@@ -1373,11 +1367,7 @@ void tr_h1_accept(struct worker *w, struct wlisten *l, int fd, const struct sock
     c->io = (struct tr_io){.fd = fd, .cb = c_on_io, .data = c};
     c->timer.cb = c_timeout;
     c->timer.data = c;
-    c->link.close = c_close_link;
-    c->link.next = w->conns.next;
-    c->link.prev = &w->conns;
-    w->conns.next->prev = &c->link;
-    w->conns.next = &c->link;
+    tr_conn_link(&w->conns, &c->link, c_close_link);
     tr_loop_add(w->loop, &c->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
     tr_metrics_add(&tr_metrics.conns_accepted, 1);
     tr_metrics_add(&tr_metrics.conns_active, 1);

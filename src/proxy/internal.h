@@ -26,6 +26,21 @@ struct conn_link {
     void (*close)(struct conn_link *l); /* closes and frees the connection */
 };
 
+static inline void tr_conn_link(struct conn_link *head, struct conn_link *l, void (*close_fn)(struct conn_link *))
+{
+    l->close = close_fn;
+    l->next = head->next;
+    l->prev = head;
+    head->next->prev = l;
+    head->next = l;
+}
+
+static inline void tr_conn_unlink(struct conn_link *l)
+{
+    l->prev->next = l->next;
+    l->next->prev = l->prev;
+}
+
 struct worker {
     unsigned id;
     struct conn_link conns; /* list head */
