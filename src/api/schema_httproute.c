@@ -2,6 +2,7 @@
  * (apis/v1/httproute_types.go). */
 #include "api/kind.h"
 #include "api/schema_route.h"
+#include "base/duration.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -467,35 +468,6 @@ static const struct tr_schema retry = {
                                   .list_type = TR_LIST_SET))),
 };
 
-/* duration(s) in nanoseconds, for a string matching TR_PAT_DURATION (what the schema checked
- * before CEL runs): a sequence of <digits><unit>, unit h, m, s or ms, as Go's ParseDuration. */
-static int64_t duration_ns(const char *s)
-{
-    int64_t total = 0;
-    while (*s) {
-        int64_t v = 0;
-        while (*s >= '0' && *s <= '9')
-            v = v * 10 + (*s++ - '0');
-        int64_t unit = 1000000000; /* s */
-        if (s[0] == 'h') {
-            unit = INT64_C(3600000000000);
-            s++;
-        } else if (s[0] == 'm' && s[1] == 's') {
-            unit = 1000000;
-            s += 2;
-        } else if (s[0] == 'm') {
-            unit = INT64_C(60000000000);
-            s++;
-        } else if (s[0] == 's') {
-            s++;
-        } else {
-            break;
-        }
-        total += v * unit;
-    }
-    return total;
-}
-
 /* !(has(self.request) && has(self.backendRequest) && duration(self.request) != duration('0s') &&
  * duration(self.backendRequest) > duration(self.request)) */
 static bool cel_timeouts(const struct tr_node *self, const struct tr_node *old)
@@ -504,8 +476,10 @@ static bool cel_timeouts(const struct tr_node *self, const struct tr_node *old)
     const char *backend = tr_node_gets(self, "backendRequest");
     if (!request || !backend)
         return true;
-    int64_t r = duration_ns(request);
-    return !(r != 0 && duration_ns(backend) > r);
+    uint64_t r = 0, be = 0;
+    if (!tr_duration_ms(request, &r) || !tr_duration_ms(backend, &be))
+        return true; /* the pattern reports it */
+    return !(r != 0 && be > r);
 }
 
 /* HTTPRouteTimeouts */

@@ -3,6 +3,7 @@
  * API v1.6.1. */
 #include "api/kind.h"
 #include "api/schema_common.h"
+#include "base/duration.h"
 
 #include <string.h>
 
@@ -232,46 +233,21 @@ const struct tr_schema tr_schema_BackendTLSPolicy = {
 
 #define PAT_DURATION "^([0-9]{1,5}(h|m|s|ms)){1,4}$"
 
-/* CEL duration() of a string the Duration pattern accepted (Go time.ParseDuration restricted
- * to h, m, s and ms), in milliseconds: at most 4 * 99999h, no overflow. */
-static int64_t duration_ms(const struct tr_node *n)
-{
-    int64_t total = 0;
-    const char *p = n->u.s;
-    while (*p) {
-        int64_t v = 0;
-        while (*p >= '0' && *p <= '9')
-            v = v * 10 + (*p++ - '0');
-        if (p[0] == 'm' && p[1] == 's') {
-            total += v;
-            p += 2;
-        } else if (*p == 'h') {
-            total += v * 3600000;
-            p++;
-        } else if (*p == 'm') {
-            total += v * 60000;
-            p++;
-        } else if (*p == 's') {
-            total += v * 1000;
-            p++;
-        } else {
-            break; /* not reached: the pattern holds */
-        }
-    }
-    return total;
-}
-
 static bool cel_budget_interval(const struct tr_node *self, const struct tr_node *old)
 {
     /* !(duration(self) < duration('1s') || duration(self) > duration('1h')) */
-    int64_t ms = duration_ms(self);
+    uint64_t ms = 0;
+    if (self->type != TR_N_STR || !tr_duration_ms(self->u.s, &ms))
+        return true; /* the pattern reports it */
     return !(ms < 1000 || ms > 3600000);
 }
 
 static bool cel_min_rate_interval(const struct tr_node *self, const struct tr_node *old)
 {
     /* !(duration(self) == duration('0s') || duration(self) > duration('1h')) */
-    int64_t ms = duration_ms(self);
+    uint64_t ms = 0;
+    if (self->type != TR_N_STR || !tr_duration_ms(self->u.s, &ms))
+        return true; /* the pattern reports it */
     return !(ms == 0 || ms > 3600000);
 }
 

@@ -216,37 +216,6 @@ void tr_filters_add_response_headers(const struct tr_filter_out *f, struct tr_bu
     add(f, b);
 }
 
-bool tr_duration_ms(const char *s, uint64_t *ms)
-{
-    uint64_t total = 0;
-    if (!s || !*s)
-        return false;
-    while (*s) {
-        uint64_t n = 0;
-        if (*s < '0' || *s > '9')
-            return false;
-        while (*s >= '0' && *s <= '9')
-            n = n * 10 + (uint64_t)(*s++ - '0');
-        if (s[0] == 'm' && s[1] == 's') {
-            total += n;
-            s += 2;
-        } else if (*s == 'h') {
-            total += n * 3600000;
-            s++;
-        } else if (*s == 'm') {
-            total += n * 60000;
-            s++;
-        } else if (*s == 's') {
-            total += n * 1000;
-            s++;
-        } else {
-            return false;
-        }
-    }
-    *ms = total;
-    return true;
-}
-
 uint64_t tr_filters_timeout_ms(const struct tr_ir_rule *rule)
 {
     const struct tr_node *t = rule ? tr_node_get(rule->spec, "timeouts") : NULL;

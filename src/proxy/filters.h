@@ -4,6 +4,8 @@
 #ifndef TR_PROXY_FILTERS_H
 #define TR_PROXY_FILTERS_H
 
+#include "base/duration.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,6 +47,5 @@ uint64_t tr_filters_timeout_ms(const struct tr_ir_rule *rule);
 
 /* Parses a Gateway API Duration ("1h2m3s4ms", at most one of each unit). Returns false when s is
  * not one. */
-bool tr_duration_ms(const char *s, uint64_t *ms);
 
 #endif

@@ -136,4 +136,12 @@ TEST(filters_durations)
     ASSERT(!tr_duration_ms("1.5s", &ms));
     ASSERT(!tr_duration_ms("", &ms));
     ASSERT(!tr_duration_ms("10", &ms));
+    ASSERT(!tr_duration_ms(NULL, &ms));
+    /* Past what the schema allows the value saturates; it never wraps. */
+    ASSERT(tr_duration_ms("1111111111111111111111s", &ms));
+    ASSERT_EQ(ms, TR_DURATION_MAX_MS);
+    ASSERT(tr_duration_ms("9223372036854775807ms1ms", &ms));
+    ASSERT_EQ(ms, TR_DURATION_MAX_MS);
+    ASSERT(tr_duration_ms("99999h99999m99999s99999ms", &ms));
+    ASSERT_EQ(ms, UINT64_C(99999) * 3600000 + UINT64_C(99999) * 60000 + UINT64_C(99999) * 1000 + 99999);
 }
