@@ -135,6 +135,9 @@ ssize_t tr_h1_chunked_decode(struct tr_h1_chunked *c, const char *src, size_t le
                 rc = TR_ELIMIT;
                 goto fail;
             }
+            if (c->keep && c->keep_len < c->keep_cap && c->state != LAST_LF &&
+                !(c->state == TRAILER_LINE && ch == '\r'))
+                c->keep[c->keep_len++] = (char)ch;
             switch (c->state) {
             case TRAILER_LINE:
                 if (ch == '\r')

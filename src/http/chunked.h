@@ -10,9 +10,9 @@
  * - Whitespace after chunk-size is allowed only before ';' (BWS, RFC 9112 7.1.1). Extensions
  *   are skipped, at most max_chunk_ext bytes per chunk line; they may hold HTAB, SP, VCHAR and
  *   obs-text, never another control byte (no LF hiding inside an extension).
- * - Trailers are checked (each is name ':' value CRLF, with the field rules of h1_parse.h) and
- *   dropped, at most max_trailer bytes: torii does not forward HTTP/1 trailers, as nginx and
- *   Envoy (by default) do not; fields moved from the trailer are never trusted anyway. */
+ * - Trailers are checked (each is name ':' value CRLF, with the field rules of h1_parse.h), at
+ *   most max_trailer bytes. They stay in the chunked bytes torii passes through; a caller that
+ *   must re-frame them (HTTP/2 trailing HEADERS, for gRPC) sets `keep` and gets them copied. */
 #ifndef TR_HTTP_CHUNKED_H
 #define TR_HTTP_CHUNKED_H
 
@@ -32,6 +32,11 @@ struct tr_h1_chunked {
     uint64_t total;     /* data bytes decoded so far (for Content-Length-style limits) */
     int state;          /* private */
     int error;          /* private: the error returned, repeated on later calls */
+    /* Optional, set by the caller after init: the trailer section's field lines (each ending
+     * CRLF; not the final CRLF) are copied to keep[0..keep_len), as far as keep_cap goes
+     * (keep_cap >= max_trailer keeps them all). */
+    char *keep;
+    size_t keep_cap, keep_len;
 };
 
 /* Starts a body, with the max_chunk_ext and max_trailer of lim (NULL: the defaults). */

@@ -222,6 +222,44 @@ TEST(chunked_trailers_checked_and_dropped)
     ASSERT_EQ(decode_status("0\r\nX: 123456\r\n\r\n", &lim), TR_ELIMIT);
 }
 
+TEST(chunked_trailers_kept_on_request)
+{
+    /* Byte by byte, so the copy survives any split of the input. */
+    const char *s = "2\r\nab\r\n0\r\ngrpc-status: 0\r\ngrpc-message: ok\r\n\r\nNEXT";
+    struct tr_h1_chunked c;
+    char keep[64];
+    tr_h1_chunked_init(&c, NULL);
+    c.keep = keep;
+    c.keep_cap = sizeof(keep);
+    size_t off = 0, len = strlen(s) - 4;
+    while (off < len && !tr_h1_chunked_done(&c)) {
+        const char *d;
+        size_t n;
+        ssize_t r = tr_h1_chunked_decode(&c, s + off, 1, &d, &n);
+        ASSERT(r >= 0);
+        off += (size_t)r;
+    }
+    ASSERT(tr_h1_chunked_done(&c));
+    ASSERT_EQ(off, len);
+    ASSERT_EQ(c.keep_len, strlen("grpc-status: 0\r\ngrpc-message: ok\r\n"));
+    ASSERT(memcmp(keep, "grpc-status: 0\r\ngrpc-message: ok\r\n", c.keep_len) == 0);
+
+    /* No trailer: nothing kept; a small keep_cap truncates, never overflows. */
+    tr_h1_chunked_init(&c, NULL);
+    c.keep = keep;
+    c.keep_cap = 4;
+    const char *d;
+    size_t n;
+    const char *t = "0\r\nX-Long: value\r\n\r\n";
+    ASSERT_EQ(tr_h1_chunked_decode(&c, t, strlen(t), &d, &n), (ssize_t)strlen(t));
+    ASSERT_EQ(c.keep_len, 4);
+    tr_h1_chunked_init(&c, NULL);
+    c.keep = keep;
+    c.keep_cap = sizeof(keep);
+    ASSERT_EQ(tr_h1_chunked_decode(&c, "0\r\n\r\n", 5, &d, &n), 5);
+    ASSERT_EQ(c.keep_len, 0);
+}
+
 TEST(chunked_error_is_sticky)
 {
     struct tr_h1_chunked c;
