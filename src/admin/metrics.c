@@ -48,6 +48,7 @@ void tr_metrics_render(struct tr_buf *b)
         size_t off;
     } plain[] = {
         {"torii_downstream_connections_total", "counter", "Client connections accepted.", offsetof(struct tr_metrics, conns_accepted)},
+        {"torii_downstream_http2_connections_total", "counter", "Client connections that spoke HTTP/2.", offsetof(struct tr_metrics, h2_conns)},
         {"torii_downstream_connections_active", "gauge", "Client connections open.", offsetof(struct tr_metrics, conns_active)},
         {"torii_upstream_connects_total", "counter", "Upstream connections opened.", offsetof(struct tr_metrics, upstream_connects)},
         {"torii_upstream_connections_active", "gauge", "Upstream connections open (busy or idle).", offsetof(struct tr_metrics, upstream_active)},

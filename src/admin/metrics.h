@@ -15,6 +15,7 @@ struct tr_metrics {
     uint64_t latency_bucket[TR_METRICS_BUCKETS + 1];
     uint64_t latency_us_sum;
     uint64_t conns_accepted, conns_active;
+    uint64_t h2_conns; /* client connections that went on in HTTP/2 */
     uint64_t upstream_connects, upstream_active, upstream_reused, upstream_failures;
     uint64_t bytes_in, bytes_out;
     uint64_t config_generation;

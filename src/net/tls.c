@@ -32,14 +32,26 @@ void tr_tls_errors(char *out, size_t cap)
     }
 }
 
+/* Marks connections that carry HTTP (the HTTPS listeners): only they answer ALPN. A TLSRoute
+ * terminated at the gateway carries bytes torii does not interpret, so it names no protocol. */
+static int http_idx = -1;
+
+void tr_tls_mark_http(SSL *ssl)
+{
+    SSL_set_ex_data(ssl, http_idx, (void *)1);
+}
+
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
                        unsigned int inlen, void *arg)
 {
-    /* Only HTTP/1.1 on this path for now; a client offering h2 alone gets no ALPN answer and
-     * decides for itself. */
-    static const unsigned char protos[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-    if (SSL_select_next_proto((unsigned char **)out, outlen, protos, sizeof(protos), in, inlen) ==
-        OPENSSL_NPN_NEGOTIATED)
+    /* Server preference: h2, then HTTP/1.1. */
+    static const unsigned char h2[] = {2, 'h', '2'};
+    static const unsigned char h1[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    if (http_idx < 0 || !SSL_get_ex_data(ssl, http_idx))
+        return SSL_TLSEXT_ERR_NOACK;
+    if (SSL_select_next_proto((unsigned char **)out, outlen, h2, sizeof(h2), in, inlen) == OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_OK;
+    if (SSL_select_next_proto((unsigned char **)out, outlen, h1, sizeof(h1), in, inlen) == OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_OK;
     return SSL_TLSEXT_ERR_NOACK;
 }
@@ -106,6 +118,8 @@ SSL_CTX *tr_tls_server_ctx(const struct tr_obj *const *certs)
 
 SSL_CTX *tr_tls_base_ctx(int (*cb)(SSL *ssl, int *alert, void *arg))
 {
+    if (http_idx < 0)
+        http_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
     SSL_CTX *ctx = new_ctx();
     if (ctx)
         SSL_CTX_set_tlsext_servername_callback(ctx, cb);

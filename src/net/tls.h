@@ -9,14 +9,17 @@
 struct tr_obj;
 
 /* A server context holding every key pair of certs (Secrets of type kubernetes.io/tls: tls.crt
- * may hold a chain), TLS 1.2 and 1.3, ALPN http/1.1. Returns NULL when none loads. Control
- * thread; the context is then shared read-only by workers (OpenSSL contexts are refcounted and
- * thread-safe once configured). */
+ * may hold a chain), TLS 1.2 and 1.3, ALPN for connections tr_tls_mark_http marked. Returns
+ * NULL when none loads. Control thread; the context is then shared read-only by workers
+ * (OpenSSL contexts are refcounted and thread-safe once configured). */
 SSL_CTX *tr_tls_server_ctx(const struct tr_obj *const *certs);
 
 /* The context every TLS connection starts with: it only carries the SNI callback that swaps in
  * the listener's context. cb(ssl, arg) returns SSL_TLSEXT_ERR_*. */
 SSL_CTX *tr_tls_base_ctx(int (*cb)(SSL *ssl, int *alert, void *arg));
+/* The connection carries HTTP: ALPN offers h2 and http/1.1 (server preference, in that order).
+ * Others get no ALPN answer. Call after SSL_new on a context made after tr_tls_base_ctx. */
+void tr_tls_mark_http(SSL *ssl);
 
 struct tr_view;
 

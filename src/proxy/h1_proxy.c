@@ -14,7 +14,9 @@
 #include "ir/snapshot.h"
 #include "admin/metrics.h"
 #include "proxy/accesslog.h"
+#include "proxy/cors.h"
 #include "proxy/filters.h"
+#include "proxy/h2.h"
 #include "proxy/internal.h"
 #include "net/listen.h"
 #include "proxy/lb.h"
@@ -42,6 +44,7 @@
 #define CONNECT_TIMEOUT_MS 5000
 
 static void c_process(struct h1c *c);
+static void c_upgrade_h2(struct h1c *c);
 static void c_flush(struct h1c *c);
 static void c_close(struct h1c *c);
 static void c_read(struct h1c *c);
@@ -134,6 +137,7 @@ static const char *status_text(int code)
     switch (code) {
     case 100: return "Continue";
     case 200: return "OK";
+    case 204: return "No Content";
     case 301: return "Moved Permanently";
     case 302: return "Found";
     case 303: return "See Other";
@@ -230,13 +234,38 @@ static void req_end(struct h1c *c, int status)
  * lines or NULL. */
 static void c_respond(struct h1c *c, int code, const char *extra, const char *body)
 {
-    if (c->state == C_HEAD || (c->body != TR_H1_BODY_NONE && !c->req_done))
+    if (c->h2) {
+        /* One stream answers; the connection and its other streams go on. */
+        struct tr_buf head;
+        tr_buf_init(&head, 256);
+        size_t blen = body ? strlen(body) : 0;
+        tr_buf_printf(&head, "HTTP/1.1 %d %s\r\n", code, status_text(code));
+        if (code != 204)
+            tr_buf_printf(&head, "Content-Length: %zu\r\n", blen);
+        tr_buf_printf(&head, "%s%s\r\n", blen ? "Content-Type: text/plain; charset=utf-8\r\n" : "", extra ? extra : "");
+        tr_h2_stream_head(c, head.data, head.len);
+        tr_buf_dispose(&head);
+        if (blen && c->method != TR_H1_HEAD)
+            tr_buf_append(&c->out, body, blen);
+        req_end(c, code);
+        tr_timer_stop(c->w->loop, &c->timer);
+        c->req_done = true;
+        c->state = C_WAIT;
+        c->resp_end = true;
+        tr_snapshot_release(c->snap);
+        c->snap = NULL;
+        tr_h2_stream_output(c);
+        return;
+    }
+    if (c->body != TR_H1_BODY_NONE && !c->req_done)
         c->close_after = true;
     if (!c->keep_alive)
         c->close_after = true;
     size_t blen = body ? strlen(body) : 0;
-    tr_buf_printf(&c->out, "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n%s%s%s\r\n", code, status_text(code), blen,
-                  blen ? "Content-Type: text/plain; charset=utf-8\r\n" : "", extra ? extra : "",
+    tr_buf_printf(&c->out, "HTTP/1.1 %d %s\r\n", code, status_text(code));
+    if (code != 204) /* RFC 9110 8.6: never with a 204 */
+        tr_buf_printf(&c->out, "Content-Length: %zu\r\n", blen);
+    tr_buf_printf(&c->out, "%s%s%s\r\n", blen ? "Content-Type: text/plain; charset=utf-8\r\n" : "", extra ? extra : "",
                   c->close_after ? "Connection: close\r\n" : "");
     if (blen && c->method != TR_H1_HEAD)
         tr_buf_append(&c->out, body, blen);
@@ -292,6 +321,13 @@ static void c_handshake(struct h1c *c)
         c->state = C_HEAD;
         tr_snapshot_release(c->snap); /* the handshake's pin; each request takes its own */
         c->snap = NULL;
+        const unsigned char *proto = NULL;
+        unsigned plen = 0;
+        SSL_get0_alpn_selected(c->ssl, &proto, &plen);
+        if (plen == 2 && memcmp(proto, "h2", 2) == 0) {
+            c_upgrade_h2(c);
+            return;
+        }
         c_read(c);
         return;
     }
@@ -334,6 +370,8 @@ static void c_free(struct tr_loop *loop, void *data)
     tr_buf_dispose(&c->in);
     tr_buf_dispose(&c->out);
     free(c->log_line);
+    free(c->trailers);
+    free(c->cors_origin);
     tr_buf_dispose(&c->rhead);
     free(c);
 }
@@ -344,7 +382,6 @@ static void c_close(struct h1c *c)
         return;
     c->closed = true;
     req_end(c, 0);
-    tr_metrics_add(&tr_metrics.conns_active, -1);
     if (c->up) {
         c->up->c = NULL;
         u_close(c->up);
@@ -352,6 +389,14 @@ static void c_close(struct h1c *c)
     }
     tr_timer_stop(c->w->loop, &c->timer);
     tr_timer_stop(c->w->loop, &c->rtimer);
+    tr_snapshot_release(c->snap);
+    c->snap = NULL;
+    if (c->h2) {
+        /* The stream is reset if still open; h2_server.c frees c when the stream closes. */
+        tr_h2_stream_reset(c);
+        return;
+    }
+    tr_metrics_add(&tr_metrics.conns_active, -1);
     tr_loop_del(c->w->loop, &c->io);
     if (c->ssl) {
         SSL_set_quiet_shutdown(c->ssl, 1);
@@ -359,8 +404,6 @@ static void c_close(struct h1c *c)
         c->ssl = NULL;
     }
     close(c->io.fd);
-    tr_snapshot_release(c->snap);
-    c->snap = NULL;
     tr_conn_unlink(&c->link);
     tr_loop_defer(c->w->loop, c_free, c);
 }
@@ -374,6 +417,10 @@ static void c_flush(struct h1c *c)
 {
     if (c->closed)
         return;
+    if (c->h2) {
+        tr_h2_stream_output(c);
+        return;
+    }
     if (c->writable && write_from(c->io.fd, c->ssl, &c->out, &c->out_off, &c->writable, &c->written) < 0) {
         c_close(c);
         return;
@@ -384,6 +431,12 @@ static void c_flush(struct h1c *c)
 
 static void c_read(struct h1c *c)
 {
+    if (c->h2) {
+        /* The stream's bytes arrive from its connection; what can be done is let more come. */
+        if (!c->closed)
+            tr_h2_stream_room(c);
+        return;
+    }
     while (!c->closed && !c->eof) {
         /* Backpressure: while the upstream has a full buffer to send, the client's bytes stay
          * in the kernel; the upstream's writable event resumes reading. */
@@ -494,6 +547,15 @@ static void send_mirrors(struct h1c *c, const struct tr_ir_rule *r, const char *
 static SSL_CTX *backend_tls(struct h1c *c, const struct tr_ir_backend *b, char *key, size_t cap,
                             const struct tr_ir_endpoint *ep);
 
+/* Does the backend speak HTTP/2? The Service port says so with appProtocol kubernetes.io/h2c
+ * (GEP-1911); gRPC (GRPCRoute) is HTTP/2 by definition. */
+static bool wants_h2(const struct tr_ir_rule *rule, const struct tr_ir_backend *b)
+{
+    if (b->app_protocol && strcmp(b->app_protocol, "kubernetes.io/h2c") == 0)
+        return true;
+    return rule && rule->route && rule->route->kind == TR_KIND_GRPCROUTE;
+}
+
 /* Routes the parsed head and starts the exchange. Returns false when it answered locally. */
 static bool c_dispatch(struct h1c *c, size_t head_len)
 {
@@ -510,7 +572,7 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
      * the request; routes of the other listeners on the port never see it. */
     size_t best = 0;
     unsigned best_score = 0;
-    if (c->ssl) {
+    if (c->secure) {
         /* TLS: the listener was chosen by SNI during the handshake. A Host it does not serve
          * was sent on a connection meant for another name: 421 (RFC 9110 15.5.20). */
         if (c->tls_listener < 0 || (size_t)c->tls_listener >= port->nlisteners) {
@@ -519,6 +581,15 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
         }
         best = (size_t)c->tls_listener;
         best_score = tr_host_score(port->listeners[best]->hostname, host, hl);
+        /* The Host must belong to that listener: the one it would select itself, most
+         * specific hostname first, as SNI did. A catch-all listener chosen by SNI does not
+         * serve a Host that a listener with a hostname claims (connection reuse across
+         * names, RFC 9113 9.1.1). */
+        for (size_t i = 0; i < port->nlisteners && best_score; i++) {
+            const struct tr_ir_listener *l = port->listeners[i];
+            if (i != best && l->proto == TR_PROTO_HTTPS && tr_host_score(l->hostname, host, hl) > best_score)
+                best_score = 0;
+        }
         if (!best_score) {
             c_respond(c, 421, NULL, "misdirected request\n");
             return false;
@@ -550,9 +621,45 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
     c->rule = hit.rule;
     c->listener = port->listeners[best];
 
+    /* CORS (HTTPCORSFilter): preflights are answered here; for the rest, what the response
+     * needs of the request is kept, as the head's bytes may be gone by then. */
+    free(c->cors_origin);
+    c->cors_origin = NULL;
+    const struct tr_node *cors = tr_cors_filter(hit.rule);
+    if (cors) {
+        struct tr_cors_req cr = {.method = req->method, .method_len = req->method_len};
+        cr.origin = req_header(&hctx, "origin", 6, &cr.origin_len);
+        cr.origin = cr.origin ? tr_xstrndup(cr.origin, cr.origin_len) : NULL; /* hctx is reused */
+        cr.acrm = req_header(&hctx, "access-control-request-method", 29, &cr.acrm_len);
+        char acrm[64];
+        if (cr.acrm && cr.acrm_len < sizeof(acrm)) {
+            memcpy(acrm, cr.acrm, cr.acrm_len);
+            cr.acrm = acrm;
+        } else {
+            cr.acrm = NULL;
+            cr.acrm_len = 0;
+        }
+        cr.acrh = req_header(&hctx, "access-control-request-headers", 30, &cr.acrh_len);
+        for (size_t i = 0; i < req->nheaders; i++)
+            if (tr_cors_credential_field(req->headers[i].name, req->headers[i].name_len))
+                cr.credentialed = true;
+        if (tr_cors_is_preflight(&cr)) {
+            struct tr_buf f;
+            tr_buf_init(&f, 512);
+            int code = tr_cors_preflight(cors, &cr, &f);
+            free((char *)cr.origin);
+            c_respond(c, code > 0 ? code : 500, f.data, NULL);
+            tr_buf_dispose(&f);
+            return false;
+        }
+        c->cors_origin = (char *)cr.origin;
+        c->cors_origin_len = cr.origin_len;
+        c->cors_cred = cr.credentialed;
+    }
+
     /* Filters that answer without a backend (redirects) come first. */
     struct tr_filter_out fo;
-    tr_filters_request(hit.rule, hit.match, req, host, c->lport, c->ssl != NULL, &fo);
+    tr_filters_request(hit.rule, hit.match, req, host, c->lport, c->secure, &fo);
     if (fo.redirect_status) {
         char extra[2200];
         snprintf(extra, sizeof(extra), "Location: %s\r\n", fo.location);
@@ -629,7 +736,7 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
         tr_buf_printf(o, "X-Forwarded-For: %.*s, %s\r\n", (int)xff_len, xff, c->peer);
     else
         tr_buf_printf(o, "X-Forwarded-For: %s\r\n", c->peer);
-    tr_buf_puts(o, c->ssl ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n");
+    tr_buf_puts(o, c->secure ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n");
     if (req->authority)
         tr_buf_printf(o, "X-Forwarded-Host: %.*s\r\n", (int)req->authority_len, req->authority);
     if (req->upgrade) {
@@ -743,7 +850,7 @@ static void c_process(struct h1c *c)
         c->method = c->req.method_id;
         c->minor = c->req.minor_version;
         if (n == TR_H1_PRI) {
-            c_close(c); /* h2c prior knowledge: not on this path yet */
+            c_upgrade_h2(c);
             return;
         }
         if (n < 0 || tr_h1_req_framing(&c->req) != 0) {
@@ -791,6 +898,7 @@ static void u_close(struct upc *u)
     }
     close(u->io.fd);
     u->io.fd = -1;
+    tr_h2u_free(u);
     tr_conn_unlink(&u->link);
     tr_metrics_add(&tr_metrics.upstream_active, -1);
     if (u->c)
@@ -863,7 +971,7 @@ static void u_fail(struct upc *u, const char *why)
         return;
     c->close_after = !c->req_done;
     c_respond(c, 502, NULL, "upstream connection failed\n");
-    if (!c->closed && c->state == C_HEAD)
+    if (!c->closed && c->state == C_HEAD && !c->h2)
         c_read(c); /* a pipelined request may be waiting */
 }
 
@@ -874,7 +982,8 @@ static void exchange_done(struct upc *u)
     struct h1c *c = u->c;
     if (c)
         req_end(c, u->resp.status);
-    bool reuse = u->keep_alive && c && c->req_done && pending(&u->in, u->in_off) == 0 && !u->eof;
+    bool reuse = u->keep_alive && c && c->req_done && pending(&u->in, u->in_off) == 0 && !u->eof &&
+                 (!u->h2 || tr_h2u_reusable(u));
     if (c) {
         c->up = NULL;
         tr_snapshot_release(c->snap);
@@ -883,6 +992,8 @@ static void exchange_done(struct upc *u)
     u->c = NULL;
     if (reuse) {
         u->head_done = u->resp_done = false;
+        if (u->h2)
+            tr_h2u_reset(u);
         tr_timer_stop(u->w->loop, &u->timer);
         tr_pool_put(u->w, u);
     } else {
@@ -890,6 +1001,15 @@ static void exchange_done(struct upc *u)
     }
     if (!c)
         return;
+    if (c->h2) {
+        /* The stream ends once its body drains; a request body still coming is dropped. */
+        c->req_done = true;
+        c->state = C_WAIT;
+        c->resp_end = true;
+        tr_timer_stop(c->w->loop, &c->timer);
+        tr_h2_stream_output(c);
+        return;
+    }
     if (!c->req_done) {
         /* The backend answered before the whole request body came: the rest of the body
          * cannot be told from a next request, so the connection ends after the response. */
@@ -976,6 +1096,13 @@ static void u_flush(struct upc *u)
 {
     if (u->io.fd < 0 || u->connecting || u->handshaking || !u->writable)
         return;
+    if (u->h2) {
+        if (tr_h2u_flush(u) < 0)
+            u_fail(u, "HTTP/2 request failed");
+        else
+            u->sent_any = true;
+        return;
+    }
     if (write_from(u->io.fd, u->ssl, &u->out, &u->out_off, &u->writable, NULL) < 0) {
         u_fail(u, "write failed");
         return;
@@ -990,7 +1117,8 @@ static void u_read(struct upc *u)
         if (c && pending(&c->out, c->out_off) >= TR_PROXY_BUF_HIGH)
             return; /* the client is slow: the response waits in the kernel */
         compact(&u->in, &u->in_off);
-        enum rd r = read_into(u->io.fd, u->ssl, &u->in, u->in_off, TR_PROXY_BUF_HIGH + 65536);
+        enum rd r = u->h2 ? (enum rd)tr_h2u_read(u)
+                          : read_into(u->io.fd, u->ssl, &u->in, u->in_off, TR_PROXY_BUF_HIGH + 65536);
         if (r == RD_EOF)
             u->eof = true;
         u_process(u);
@@ -1002,17 +1130,24 @@ static void u_read(struct upc *u)
 static void write_response_head(struct upc *u, struct h1c *c)
 {
     const struct tr_h1_resp *r = &u->resp;
-    struct tr_buf *o = &c->out;
+    struct tr_buf h2head, *o = &c->out;
+    if (c->h2) {
+        tr_buf_init(&h2head, 512);
+        o = &h2head;
+    }
     tr_buf_printf(o, "HTTP/1.1 %d ", r->status);
     tr_buf_append(o, r->reason, r->reason_len);
     tr_buf_puts(o, "\r\n");
     struct tr_filter_out fo;
     tr_filters_response(c->rule, &fo);
+    const struct tr_node *cors = tr_cors_filter(c->rule);
     for (size_t i = 0; i < r->nheaders; i++) {
         const struct tr_h1_header *h = &r->headers[i];
         if (hop_by_hop(h, r->headers, r->nheaders))
             continue;
         if (tr_filters_drop_response_header(&fo, h->name, h->name_len))
+            continue;
+        if (tr_cors_drop_response_header(cors, h->name, h->name_len))
             continue;
         tr_buf_append(o, h->name, h->name_len);
         tr_buf_puts(o, ": ");
@@ -1020,6 +1155,20 @@ static void write_response_head(struct upc *u, struct h1c *c)
         tr_buf_puts(o, "\r\n");
     }
     tr_filters_add_response_headers(&fo, o);
+    if (cors) {
+        struct tr_cors_req cr = {.origin = c->cors_origin, .origin_len = c->cors_origin_len,
+                                 .credentialed = c->cors_cred};
+        tr_cors_response(cors, &cr, r->headers, r->nheaders, o);
+    }
+    if (c->h2) {
+        /* HTTP/2 frames the body itself; a length the backend gave is kept as information. */
+        if (u->body == TR_H1_BODY_LENGTH)
+            tr_buf_printf(o, "Content-Length: %llu\r\n", (unsigned long long)r->content_length);
+        tr_buf_puts(o, "\r\n");
+        tr_h2_stream_head(c, o->data, o->len);
+        tr_buf_dispose(&h2head);
+        return;
+    }
     if (r->status == 101) {
         tr_buf_puts(o, "Connection: upgrade\r\nUpgrade: ");
         tr_buf_append(o, r->upgrade, r->upgrade_len);
@@ -1075,7 +1224,11 @@ static void u_process(struct upc *u)
         }
         if (u->resp.status < 200 && u->resp.status != 101) {
             /* 1xx interim responses: forward 100 Continue and 103; others are dropped. */
-            if (u->resp.status == 100 || u->resp.status == 103) {
+            if (c->h2 && (u->resp.status == 100 || u->resp.status == 103)) {
+                char h[64];
+                int hn = snprintf(h, sizeof(h), "HTTP/1.1 %d %s\r\n\r\n", u->resp.status, status_text(u->resp.status));
+                tr_h2_stream_head(c, h, (size_t)hn);
+            } else if (u->resp.status == 100 || u->resp.status == 103) {
                 tr_buf_printf(&c->out, "HTTP/1.1 %d %s\r\n\r\n", u->resp.status, status_text(u->resp.status));
                 c_flush(c);
                 if (c->closed)
@@ -1096,8 +1249,17 @@ static void u_process(struct upc *u)
         u->body = u->resp.body;
         u->left = u->resp.content_length;
         u->keep_alive = u->resp.keep_alive;
-        if (u->body == TR_H1_BODY_CHUNKED)
+        if (u->body == TR_H1_BODY_CHUNKED) {
             tr_h1_chunked_init(&u->ch, NULL);
+            if (c->h2) {
+                /* Trailers (gRPC's status) go on as HTTP/2 trailing HEADERS. */
+                free(c->trailers);
+                c->trailers = tr_xmalloc(u->ch.max_trailer);
+                c->trailers_len = 0;
+                u->ch.keep = c->trailers;
+                u->ch.keep_cap = u->ch.max_trailer;
+            }
+        }
         write_response_head(u, c);
         u->in_off += (size_t)n;
         if (u->resp.status == 101 || u->body == TR_H1_BODY_TUNNEL) {
@@ -1128,12 +1290,14 @@ static void u_process(struct upc *u)
                 u_fail(u, "malformed chunked response");
                 return;
             }
-            if (c->minor >= 1)
+            if (c->minor >= 1 && !c->h2)
                 tr_buf_append(&c->out, p, (size_t)used);
-            else if (dlen)
+            else if (dlen && c->method != TR_H1_HEAD)
                 tr_buf_append(&c->out, data, dlen);
             u->in_off += (size_t)used;
             u->resp_done = tr_h1_chunked_done(&u->ch);
+            if (c->h2)
+                c->trailers_len = u->ch.keep_len;
             if (used == 0)
                 break;
         } else { /* until close, or a tunnel */
@@ -1171,7 +1335,7 @@ static void u_timeout(struct tr_loop *loop, struct tr_timer *t)
 
 /* Opens a new upstream connection to ep (non-blocking connect); NULL on failure. */
 static struct upc *u_open(struct worker *w, const struct tr_ir_endpoint *ep, const char *key, SSL_CTX *tls,
-                          const struct tr_obj *policy)
+                          const struct tr_obj *policy, bool h2)
 {
     struct upc *u = NULL;
     {
@@ -1197,7 +1361,6 @@ static struct upc *u_open(struct worker *w, const struct tr_ir_endpoint *ep, con
         u->io = (struct tr_io){.fd = fd, .cb = u_on_io, .data = u};
         u->timer.cb = u_timeout;
         u->timer.data = u;
-        tr_conn_link(&w->conns, &u->link, u_close_link);
         if (tls) {
             u->ssl = SSL_new(tls);
             if (!u->ssl) {
@@ -1208,9 +1371,18 @@ static struct upc *u_open(struct worker *w, const struct tr_ir_endpoint *ep, con
             SSL_set_fd(u->ssl, fd);
             SSL_set_connect_state(u->ssl);
             tr_tls_client_prepare(u->ssl, policy);
+            if (h2)
+                SSL_set_alpn_protos(u->ssl, (const unsigned char *)"\x02h2", 3);
             u->policy = policy;
             u->handshaking = true;
         }
+        if (h2 && !tr_h2u_init(u)) {
+            SSL_free(u->ssl);
+            close(fd);
+            free(u);
+            return NULL;
+        }
+        tr_conn_link(&w->conns, &u->link, u_close_link);
         tr_loop_add(w->loop, &u->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
         tr_metrics_add(&tr_metrics.upstream_connects, 1);
         tr_metrics_add(&tr_metrics.upstream_active, 1);
@@ -1237,7 +1409,7 @@ static void send_mirrors(struct h1c *c, const struct tr_ir_rule *r, const char *
         SSL_CTX *tls = backend_tls(c, &m->backend, key, sizeof(key), ep);
         if (m->backend.tls_policy && !tls)
             continue;
-        struct upc *u = u_open(c->w, ep, key, tls, m->backend.tls_policy);
+        struct upc *u = u_open(c->w, ep, key, tls, m->backend.tls_policy, wants_h2(r, &m->backend));
         if (!u)
             continue;
         u->mirror = true;
@@ -1253,11 +1425,12 @@ static SSL_CTX *backend_tls(struct h1c *c, const struct tr_ir_backend *b, char *
                             const struct tr_ir_endpoint *ep)
 {
     const struct tr_obj *cert = c->listener ? c->listener->backend_cert : NULL;
+    const char *h2 = wants_h2(c->rule, b) ? "|h2" : "";
     if (!b->tls_policy) {
-        snprintf(key, cap, "%s:%u", ep->addr, ep->port);
+        snprintf(key, cap, "%s:%u%s", ep->addr, ep->port, h2);
         return NULL;
     }
-    snprintf(key, cap, "%s:%u|%p|%p", ep->addr, ep->port, (const void *)b->tls_policy, (const void *)cert);
+    snprintf(key, cap, "%s:%u|%p|%p%s", ep->addr, ep->port, (const void *)b->tls_policy, (const void *)cert, h2);
     return c->snap ? tr_snapshot_backend_tls(c->snap, b->tls_policy, cert) : NULL;
 }
 
@@ -1273,7 +1446,7 @@ static struct upc *u_connect(struct h1c *c, const struct tr_ir_backend *b, const
     if (u)
         tr_metrics_add(&tr_metrics.upstream_reused, 1);
     else
-        u = u_open(c->w, ep, key, tls, b->tls_policy);
+        u = u_open(c->w, ep, key, tls, b->tls_policy, wants_h2(c->rule, b));
     if (!u)
         return NULL;
     u->c = c;
@@ -1360,6 +1533,8 @@ void tr_h1_accept(struct worker *w, struct wlisten *l, int fd, const struct sock
         SSL_set_fd(c->ssl, fd);
         SSL_set_accept_state(c->ssl);
         SSL_set_app_data(c->ssl, c);
+        tr_tls_mark_http(c->ssl);
+        c->secure = true;
         c->state = C_TLS;
         /* The SNI callback reads the snapshot: pin one for the handshake. */
         c->snap = w->snap ? tr_snapshot_ref(w->snap) : NULL;
@@ -1372,4 +1547,79 @@ void tr_h1_accept(struct worker *w, struct wlisten *l, int fd, const struct sock
     tr_metrics_add(&tr_metrics.conns_accepted, 1);
     tr_metrics_add(&tr_metrics.conns_active, 1);
     tr_timer_start(w->loop, &c->timer, HEAD_TIMEOUT_MS);
+}
+
+/* --- HTTP/2 --- */
+
+/* The connection speaks HTTP/2 (the prior-knowledge preface, or ALPN h2): h2_server.c takes its
+ * socket, its TLS and what was read of it. */
+static void c_upgrade_h2(struct h1c *c)
+{
+    if (!c->ssl && (c->in_off != 0 || c->written != 0 || pending(&c->out, c->out_off) != 0)) {
+        /* The preface only counts as the first bytes of a connection (RFC 9113 3.4). */
+        req_begin(c);
+        c->keep_alive = false;
+        c_respond(c, 400, NULL, "HTTP/2 preface after HTTP/1 requests\n");
+        return;
+    }
+    int fd = c->io.fd;
+    SSL *ssl = c->ssl;
+    tr_timer_stop(c->w->loop, &c->timer);
+    tr_timer_stop(c->w->loop, &c->rtimer);
+    tr_loop_del(c->w->loop, &c->io);
+    tr_conn_unlink(&c->link);
+    c->closed = true;
+    c->ssl = NULL;
+    tr_h2_accept(c->w, fd, ssl, c->laddr, c->lport, c->peer, c->tls_listener, c->in.data + c->in_off,
+                 pending(&c->in, c->in_off));
+    tr_loop_defer(c->w->loop, c_free, c);
+}
+
+struct h1c *tr_h1_stream_new(struct worker *w, struct h2s *s, const char *laddr, uint16_t lport, const char *peer,
+                             bool secure, int tls_listener)
+{
+    struct h1c *c = tr_xcalloc(1, sizeof(*c));
+    c->w = w;
+    c->h2 = s;
+    c->io.fd = -1;
+    snprintf(c->laddr, sizeof(c->laddr), "%s", laddr);
+    c->lport = lport;
+    snprintf(c->peer, sizeof(c->peer), "%s", peer);
+    c->secure = secure;
+    c->tls_listener = tls_listener;
+    tr_buf_init(&c->in, 0);
+    tr_buf_init(&c->out, 0);
+    tr_h1_req_init(&c->req);
+    c->writable = true;
+    c->state = C_HEAD;
+    c->timer.cb = c_timeout;
+    c->timer.data = c;
+    return c;
+}
+
+void tr_h1_stream_input(struct h1c *c)
+{
+    if (!c->closed)
+        c_process(c);
+}
+
+void tr_h1_stream_abort(struct h1c *c)
+{
+    c_close(c);
+}
+
+void tr_h1_stream_free(struct h1c *c)
+{
+    tr_loop_defer(c->w->loop, c_free, c);
+}
+
+void tr_h1_stream_drained(struct h1c *c)
+{
+    if (!c->closed && c->up && c->up->head_done && !c->up->resp_done)
+        u_read(c->up);
+}
+
+void tr_h1_stream_respond(struct h1c *c, int code, const char *body)
+{
+    c_respond(c, code, NULL, body);
 }

@@ -17,12 +17,21 @@ enum cstate {
 };
 
 struct ssl_st;
+struct h2s;
+struct h2u;
 
 struct h1c {
     struct conn_link link;
     struct tr_io io;
     struct ssl_st *ssl;   /* TLS, or NULL */
+    bool secure;          /* arrived over TLS (on this socket, or on the HTTP/2 connection) */
     int tls_listener;     /* the listener SNI chose (index in the port), -1 for none */
+    /* HTTP/2: the stream this exchange serves (then io.fd is -1 and in/out are the stream's
+     * request as HTTP/1.1 text and its decoded response body), or NULL. */
+    struct h2s *h2;
+    bool resp_end;        /* HTTP/2: the response is complete once out drains */
+    char *trailers;       /* HTTP/2: the response's trailer fields ("Name: v\r\n"...), or NULL */
+    size_t trailers_len;
     struct worker *w;
     char laddr[INET6_ADDRSTRLEN];
     uint16_t lport;
@@ -50,6 +59,9 @@ struct h1c {
     const struct tr_ir_listener *listener;
     const struct tr_ir_backend *backend;
     char *log_line;    /* "method\0host\0target" copied from the head when logging */
+    char *cors_origin; /* the request's Origin, kept for the response under a CORS filter */
+    size_t cors_origin_len;
+    bool cors_cred;    /* the request carried credentials (CORS) */
     /* Retries (HTTPRouteRule.retry) of a request without a body: the upstream head to send
      * again, how many more tries, and the pause before each. */
     struct tr_buf rhead;
@@ -65,13 +77,14 @@ struct upc {
     struct tr_io io;
     struct worker *w;
     struct h1c *c; /* NULL while idle */
-    char key[INET6_ADDRSTRLEN + 48]; /* "addr:port" (+ "|policy|cert" for TLS) */
+    char key[INET6_ADDRSTRLEN + 64]; /* "addr:port" (+ "|policy|cert" for TLS, "|h2" for HTTP/2) */
     struct tr_buf out;
     size_t out_off;
     struct tr_buf in;
     size_t in_off;
     bool writable, connecting, idle, head_done, resp_done, keep_alive, eof, sent_any;
     bool mirror; /* a fire-and-forget copy: its answer is read and dropped */
+    struct h2u *h2; /* h2c to the backend (h2_client.c), or NULL for HTTP/1.1 */
     struct ssl_st *ssl;          /* TLS to the backend (BackendTLSPolicy), or NULL */
     bool handshaking;
     const struct tr_obj *policy; /* the BackendTLSPolicy in force */

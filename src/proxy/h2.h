@@ -1,0 +1,70 @@
+/* HTTP/2 on the proxy path (nghttp2), internal to src/proxy/.
+ *
+ * Downstream (h2_server.c): a client connection that speaks h2 (ALPN on HTTPS listeners, prior
+ * knowledge on plain ones) becomes an h2conn; each of its streams drives one h1c, the exchange
+ * object of h1_proxy.c, which then routes, filters, retries and talks to the backend exactly
+ * as for HTTP/1. The stream's request reaches the h1c as an HTTP/1.1 message (head, then the
+ * body framed by Content-Length or chunked), so one strict parser sees every request whatever
+ * its wire protocol; the response leaves the h1c as a head (tr_h2_stream_head), decoded body
+ * bytes in c->out and an end, which the stream sends as HEADERS, DATA and trailing HEADERS.
+ *
+ * Upstream (h2_client.c): a backend that speaks h2c (appProtocol kubernetes.io/h2c, and the
+ * backends of GRPCRoutes) gets an upc whose bytes are HTTP/1.1 on the h1_proxy.c side and
+ * HTTP/2 on the wire, one stream per exchange, so the pool, retries and timeouts are shared. */
+#ifndef TR_PROXY_H2_H
+#define TR_PROXY_H2_H
+
+#include "proxy/upstream.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* --- h1_proxy.c, for the HTTP/2 side --- */
+
+/* A new exchange for one stream of an HTTP/2 connection: no socket of its own. */
+struct h1c *tr_h1_stream_new(struct worker *w, struct h2s *s, const char *laddr, uint16_t lport, const char *peer,
+                             bool secure, int tls_listener);
+/* Bytes were appended to c->in: process them. */
+void tr_h1_stream_input(struct h1c *c);
+/* The stream went away (reset, or its connection closed): end the exchange. */
+void tr_h1_stream_abort(struct h1c *c);
+/* Frees c (deferred to the end of the loop turn). */
+void tr_h1_stream_free(struct h1c *c);
+/* c->out drained below the high mark: resume the upstream response held back. */
+void tr_h1_stream_drained(struct h1c *c);
+/* Answers the stream's request from torii itself (a request HTTP/1 cannot express). */
+void tr_h1_stream_respond(struct h1c *c, int code, const char *body);
+
+/* --- h2_server.c --- */
+
+/* Takes over an accepted connection that speaks h2: fd, its TLS (or NULL) and bytes already
+ * read (the client preface, for prior knowledge). */
+void tr_h2_accept(struct worker *w, int fd, struct ssl_st *ssl, const char *laddr, uint16_t lport, const char *peer,
+                  int tls_listener, const char *pre, size_t npre);
+/* The response head of c's stream, as HTTP/1.1 text ("HTTP/1.1 200 OK\r\nName: v\r\n...\r\n");
+ * a 1xx head is sent as an interim response. */
+void tr_h2_stream_head(struct h1c *c, const char *head, size_t len);
+/* More of the response is in c->out, or c->resp_end was set: send it. */
+void tr_h2_stream_output(struct h1c *c);
+/* The exchange failed after the response began (or before, without an answer): reset the
+ * stream so the client never takes a truncated response for a whole one. */
+void tr_h2_stream_reset(struct h1c *c);
+/* c->in drained: the client may send more of the body (HTTP/2 flow control). */
+void tr_h2_stream_room(struct h1c *c);
+
+/* --- h2_client.c --- */
+
+/* Makes u speak h2c to its backend (call right after it is opened). Returns false on failure. */
+bool tr_h2u_init(struct upc *u);
+void tr_h2u_free(struct upc *u);
+/* Sends what h1_proxy.c put in u->out (HTTP/1.1 text) as HTTP/2. Returns -1 on a hard error. */
+int tr_h2u_flush(struct upc *u);
+/* Reads the socket and turns what arrives into HTTP/1.1 text in u->in. Returns RD_* of
+ * h1_proxy.c's read: 0 again, 1 full, 2 EOF/error. */
+int tr_h2u_read(struct upc *u);
+/* The exchange on u is over: can the connection take another? */
+bool tr_h2u_reusable(const struct upc *u);
+/* Ready for the next exchange. */
+void tr_h2u_reset(struct upc *u);
+
+#endif

@@ -1,0 +1,657 @@
+/* HTTP/2 from clients (RFC 9113) with nghttp2: one h2conn per connection, one h2s per stream,
+ * each stream driving an h1c of h1_proxy.c (see h2.h for why the exchange stays HTTP/1.1-shaped).
+ *
+ * nghttp2 does the framing, HPACK, the stream state machine and the RFC 9113 8.2/8.3 checks of
+ * request fields (a malformed request resets its stream); this file moves bytes between the
+ * socket and the session, and between the session and the streams' exchanges.
+ *
+ * Flow control: request bodies are acknowledged (WINDOW_UPDATE) only once the exchange moved
+ * them on to the backend, so a client cannot queue more than a window per stream in torii;
+ * responses are read from the backend only while the stream's output stays under
+ * TR_PROXY_BUF_HIGH, and the connection stops reading new frames while its socket output is
+ * backed up. Re-entrancy: callbacks run inside nghttp2_session_mem_recv/mem_send, so anything
+ * that wants to send while one runs only marks the connection (h->want_send). */
+#include "admin/metrics.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "net/tls.h"
+#include "proxy/h2.h"
+#include "proxy/internal.h"
+
+#include <errno.h>
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#define IDLE_TIMEOUT_MS 75000
+#define MAX_STREAMS 128
+#define MAX_HEADER_BYTES (256 * 1024) /* the h1 parser's limits give the precise 431 below this */
+#define CONN_WINDOW (1 << 20)
+
+struct h2conn {
+    struct conn_link link;
+    struct tr_io io;
+    SSL *ssl;
+    struct worker *w;
+    nghttp2_session *s;
+    struct tr_buf out; /* frames to write; out_off of them written */
+    size_t out_off;
+    bool writable, closed, busy, want_send, read_blocked;
+    char laddr[INET6_ADDRSTRLEN];
+    uint16_t lport;
+    char peer[INET6_ADDRSTRLEN];
+    int tls_listener;
+    struct h2s *streams; /* a list through next/prev */
+    unsigned nstreams;
+    struct tr_timer timer;
+};
+
+struct h2s {
+    struct h2s *prev, *next;
+    struct h2conn *h;
+    struct h1c *c;
+    int32_t id;
+    struct tr_buf fields; /* regular request fields, "name: value\r\n" */
+    struct tr_buf cookie; /* cookie crumbs, joined with "; " (RFC 9113 8.2.3) */
+    char *method, *path, *authority;
+    bool has_cl, chunked, head_done, body_done, closed, resp_submitted;
+    bool drained; /* output was taken since the backend was last read */
+    size_t unacked; /* DATA bytes taken into c->in and not yet given back to flow control */
+};
+
+static void h2_send(struct h2conn *h);
+static void h2_close(struct h2conn *h);
+
+static size_t pend(const struct tr_buf *b, size_t off)
+{
+    return b->len - off;
+}
+
+static void kick(struct h2conn *h)
+{
+    if (h->busy) {
+        h->want_send = true;
+        return;
+    }
+    h2_send(h);
+}
+
+/* --- streams --- */
+
+static struct h2s *stream_of(struct h2conn *h, int32_t id)
+{
+    return id > 0 ? nghttp2_session_get_stream_user_data(h->s, id) : NULL;
+}
+
+static void stream_free(struct h2s *s)
+{
+    struct h2conn *h = s->h;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        h->streams = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    h->nstreams--;
+    tr_buf_dispose(&s->fields);
+    tr_buf_dispose(&s->cookie);
+    free(s->method);
+    free(s->path);
+    free(s->authority);
+    tr_h1_stream_free(s->c);
+    free(s);
+    if (h->nstreams == 0 && !h->closed)
+        tr_timer_start(h->w->loop, &h->timer, IDLE_TIMEOUT_MS);
+}
+
+/* Drops consumed input once it is most of the buffer (the h1c's c_read does this on HTTP/1). */
+static void compact_in(struct h1c *c)
+{
+    if (c->in_off == c->in.len) {
+        c->in.len = 0;
+        c->in_off = 0;
+    } else if (c->in_off >= 4096 && c->in_off * 2 >= c->in.len) {
+        memmove(c->in.data, c->in.data + c->in_off, c->in.len - c->in_off);
+        c->in.len -= c->in_off;
+        c->in_off = 0;
+    }
+}
+
+/* Gives the window back for body bytes the exchange moved on. */
+static void ack(struct h2s *s)
+{
+    struct h1c *c = s->c;
+    if (!s->unacked || s->closed)
+        return;
+    if (!c->closed && !c->req_done && pend(&c->in, c->in_off) >= TR_PROXY_BUF_HIGH)
+        return;
+    nghttp2_session_consume(s->h->s, s->id, s->unacked);
+    s->unacked = 0;
+    kick(s->h);
+}
+
+/* The request head, as HTTP/1.1 text, into the exchange's input. */
+static void stream_request(struct h2s *s, bool end_stream)
+{
+    struct h1c *c = s->c;
+    struct tr_buf *in = &c->in;
+    s->head_done = true;
+    if (s->method && strcmp(s->method, "CONNECT") == 0) {
+        /* Tunnels over HTTP/2 streams (RFC 9113 8.5, RFC 8441) are not carried. */
+        tr_h1_stream_respond(c, 501, "CONNECT over HTTP/2 is not supported\n");
+        return;
+    }
+    tr_buf_printf(in, "%s %s HTTP/1.1\r\n", s->method ? s->method : "GET", s->path ? s->path : "/");
+    if (s->authority)
+        tr_buf_printf(in, "host: %s\r\n", s->authority);
+    tr_buf_append(in, s->fields.data, s->fields.len);
+    if (s->cookie.len)
+        tr_buf_printf(in, "cookie: %.*s\r\n", (int)s->cookie.len, s->cookie.data);
+    if (end_stream) {
+        s->body_done = true;
+    } else if (!s->has_cl) {
+        tr_buf_puts(in, "transfer-encoding: chunked\r\n");
+        s->chunked = true;
+    }
+    tr_buf_puts(in, "\r\n");
+    tr_h1_stream_input(c);
+}
+
+static void stream_body_end(struct h2s *s)
+{
+    if (s->body_done)
+        return;
+    s->body_done = true;
+    if (s->chunked && !s->c->closed && !s->c->req_done) {
+        tr_buf_puts(&s->c->in, "0\r\n\r\n");
+        tr_h1_stream_input(s->c);
+    }
+}
+
+/* --- nghttp2 callbacks --- */
+
+static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *ud)
+{
+    struct h2conn *h = ud;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    struct h2s *s = tr_xcalloc(1, sizeof(*s));
+    s->h = h;
+    s->id = frame->hd.stream_id;
+    tr_buf_init(&s->fields, 0);
+    tr_buf_init(&s->cookie, 0);
+    s->c = tr_h1_stream_new(h->w, s, h->laddr, h->lport, h->peer, h->ssl != NULL, h->tls_listener);
+    s->next = h->streams;
+    if (h->streams)
+        h->streams->prev = s;
+    h->streams = s;
+    h->nstreams++;
+    tr_timer_stop(h->w->loop, &h->timer);
+    nghttp2_session_set_stream_user_data(session, s->id, s);
+    return 0;
+}
+
+static bool name_is(const uint8_t *name, size_t len, const char *lit)
+{
+    return len == strlen(lit) && memcmp(name, lit, len) == 0;
+}
+
+static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name, size_t namelen,
+                     const uint8_t *value, size_t valuelen, uint8_t flags, void *ud)
+{
+    struct h2conn *h = ud;
+    struct h2s *s = stream_of(h, frame->hd.stream_id);
+    if (!s || frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0; /* request trailers: dropped, as for HTTP/1 (chunked.h) */
+    if (s->fields.len + s->cookie.len + namelen + valuelen > MAX_HEADER_BYTES)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
+    /* nghttp2 put the pseudo-fields first and checked them (RFC 9113 8.3.1). */
+    if (namelen && name[0] == ':') {
+        char **slot = name_is(name, namelen, ":method")      ? &s->method
+                      : name_is(name, namelen, ":path")      ? &s->path
+                      : name_is(name, namelen, ":authority") ? &s->authority
+                                                             : NULL;
+        if (slot && !*slot)
+            *slot = tr_xstrndup((const char *)value, valuelen);
+        return 0;
+    }
+    if (name_is(name, namelen, "host") && s->authority)
+        return 0; /* :authority wins (RFC 9113 8.3.1) */
+    if (name_is(name, namelen, "cookie")) {
+        if (s->cookie.len)
+            tr_buf_puts(&s->cookie, "; ");
+        tr_buf_append(&s->cookie, (const char *)value, valuelen);
+        return 0;
+    }
+    if (name_is(name, namelen, "content-length"))
+        s->has_cl = true;
+    tr_buf_append(&s->fields, (const char *)name, namelen);
+    tr_buf_puts(&s->fields, ": ");
+    tr_buf_append(&s->fields, (const char *)value, valuelen);
+    tr_buf_puts(&s->fields, "\r\n");
+    return 0;
+}
+
+static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *ud)
+{
+    struct h2conn *h = ud;
+    struct h2s *s = stream_of(h, frame->hd.stream_id);
+    if (!s || s->c->closed)
+        return 0;
+    bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST && !s->head_done)
+        stream_request(s, end);
+    else if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) && end)
+        stream_body_end(s);
+    return 0;
+}
+
+static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
+                         void *ud)
+{
+    struct h2conn *h = ud;
+    struct h2s *s = stream_of(h, id);
+    if (!s || !s->head_done || s->c->closed || s->c->req_done) {
+        /* Nobody takes these bytes (the answer came already): the window comes back at once. */
+        if (s)
+            nghttp2_session_consume(session, id, len);
+        else
+            nghttp2_session_consume_connection(session, len);
+        return 0;
+    }
+    struct h1c *c = s->c;
+    compact_in(c);
+    if (s->chunked) {
+        if (len) {
+            tr_buf_printf(&c->in, "%zx\r\n", len);
+            tr_buf_append(&c->in, (const char *)data, len);
+            tr_buf_puts(&c->in, "\r\n");
+        }
+    } else {
+        tr_buf_append(&c->in, (const char *)data, len);
+    }
+    s->unacked += len;
+    tr_h1_stream_input(c);
+    if (!s->closed)
+        ack(s);
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *session, int32_t id, uint32_t error_code, void *ud)
+{
+    struct h2conn *h = ud;
+    struct h2s *s = stream_of(h, id);
+    if (!s)
+        return 0;
+    nghttp2_session_set_stream_user_data(session, id, NULL);
+    if (s->unacked)
+        nghttp2_session_consume_connection(session, s->unacked);
+    s->closed = true;
+    if (!s->c->closed)
+        tr_h1_stream_abort(s->c);
+    stream_free(s);
+    return 0;
+}
+
+/* The response body: c->out, then the end (with trailers if the backend sent any). */
+static ssize_t read_body(nghttp2_session *session, int32_t id, uint8_t *buf, size_t length, uint32_t *flags,
+                         nghttp2_data_source *source, void *ud)
+{
+    struct h2s *s = source->ptr;
+    struct h1c *c = s->c;
+    size_t n = pend(&c->out, c->out_off);
+    if (n > length)
+        n = length;
+    memcpy(buf, c->out.data + c->out_off, n);
+    c->out_off += n;
+    c->written += n;
+    s->drained = n > 0;
+    if (c->out_off == c->out.len) {
+        c->out.len = 0;
+        c->out_off = 0;
+    }
+    if (c->out.len == 0 && c->resp_end) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (c->trailers_len) {
+            nghttp2_nv nv[64];
+            size_t nnv = 0;
+            char *p = c->trailers, *end = c->trailers + c->trailers_len;
+            while (p < end && nnv < sizeof(nv) / sizeof(nv[0])) {
+                char *eol = memchr(p, '\r', (size_t)(end - p));
+                char *colon = memchr(p, ':', (size_t)((eol ? eol : end) - p));
+                if (!eol || !colon)
+                    break;
+                for (char *q = p; q < colon; q++)
+                    *q = (char)(*q >= 'A' && *q <= 'Z' ? *q + 32 : *q);
+                char *v = colon + 1, *ve = eol;
+                while (v < ve && (*v == ' ' || *v == '\t'))
+                    v++;
+                while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+                    ve--;
+                nv[nnv++] = (nghttp2_nv){(uint8_t *)p, (uint8_t *)v, (size_t)(colon - p), (size_t)(ve - v),
+                                         NGHTTP2_NV_FLAG_NONE};
+                p = eol + 2;
+            }
+            if (nnv && nghttp2_submit_trailer(session, id, nv, nnv) == 0)
+                *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        }
+        return (ssize_t)n;
+    }
+    if (n == 0)
+        return NGHTTP2_ERR_DEFERRED;
+    return (ssize_t)n;
+}
+
+/* --- what h1_proxy.c calls --- */
+
+static bool hop_field(const char *name, size_t n)
+{
+    static const char *const names[] = {"connection", "keep-alive", "proxy-connection", "transfer-encoding",
+                                        "upgrade", "te"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (n == strlen(names[i]) && strncasecmp(name, names[i], n) == 0)
+            return true;
+    return false;
+}
+
+void tr_h2_stream_head(struct h1c *c, const char *head, size_t len)
+{
+    struct h2s *s = c->h2;
+    if (!s || s->closed || len < 12)
+        return;
+    int status = atoi(head + 9);
+    if (status >= 200 && s->resp_submitted)
+        return;
+    /* Lower-cased copy of the fields: HTTP/2 names are lower case (RFC 9113 8.2.1). */
+    char *copy = tr_xmalloc(len + 1);
+    memcpy(copy, head, len);
+    copy[len] = '\0';
+    size_t cap = 2;
+    for (size_t i = 0; i < len; i++)
+        cap += copy[i] == '\n';
+    nghttp2_nv *nv = tr_xmalloc(cap * sizeof(*nv));
+    char st[4] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10), (char)('0' + status % 10), 0};
+    size_t n = 0;
+    nv[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)st, 7, 3, NGHTTP2_NV_FLAG_NONE};
+    char *p = strstr(copy, "\r\n");
+    p = p ? p + 2 : copy + len;
+    while (p < copy + len) {
+        char *eol = strstr(p, "\r\n");
+        if (!eol || eol == p)
+            break;
+        char *colon = memchr(p, ':', (size_t)(eol - p));
+        if (colon) {
+            for (char *q = p; q < colon; q++)
+                *q = (char)(*q >= 'A' && *q <= 'Z' ? *q + 32 : *q);
+            char *v = colon + 1;
+            while (v < eol && (*v == ' ' || *v == '\t'))
+                v++;
+            if (!hop_field(p, (size_t)(colon - p)))
+                nv[n++] = (nghttp2_nv){(uint8_t *)p, (uint8_t *)v, (size_t)(colon - p), (size_t)(eol - v),
+                                       NGHTTP2_NV_FLAG_NONE};
+        }
+        p = eol + 2;
+    }
+    int rc;
+    if (status < 200) {
+        rc = nghttp2_submit_headers(s->h->s, NGHTTP2_FLAG_NONE, s->id, NULL, nv, n, NULL);
+    } else {
+        nghttp2_data_provider prov = {.source.ptr = s, .read_callback = read_body};
+        rc = nghttp2_submit_response(s->h->s, s->id, nv, n, &prov);
+        s->resp_submitted = rc == 0;
+    }
+    if (rc != 0)
+        tr_log_debug("HTTP/2 stream %d: cannot submit the response: %s", s->id, nghttp2_strerror(rc));
+    free(nv);
+    free(copy);
+    kick(s->h);
+}
+
+void tr_h2_stream_output(struct h1c *c)
+{
+    struct h2s *s = c->h2;
+    if (!s || s->closed || !s->resp_submitted)
+        return;
+    nghttp2_session_resume_data(s->h->s, s->id);
+    kick(s->h);
+}
+
+void tr_h2_stream_reset(struct h1c *c)
+{
+    struct h2s *s = c->h2;
+    if (!s || s->closed)
+        return;
+    nghttp2_submit_rst_stream(s->h->s, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
+    kick(s->h);
+}
+
+void tr_h2_stream_room(struct h1c *c)
+{
+    if (c->h2)
+        ack(c->h2);
+}
+
+/* --- the connection --- */
+
+static void h2_free(struct tr_loop *loop, void *data)
+{
+    struct h2conn *h = data;
+    tr_buf_dispose(&h->out);
+    free(h);
+}
+
+static void h2_close(struct h2conn *h)
+{
+    if (h->closed)
+        return;
+    h->closed = true;
+    while (h->streams) {
+        struct h2s *s = h->streams;
+        s->closed = true;
+        if (!s->c->closed)
+            tr_h1_stream_abort(s->c);
+        stream_free(s);
+    }
+    nghttp2_session_del(h->s);
+    h->s = NULL;
+    tr_timer_stop(h->w->loop, &h->timer);
+    tr_loop_del(h->w->loop, &h->io);
+    if (h->ssl) {
+        SSL_set_quiet_shutdown(h->ssl, 1);
+        SSL_free(h->ssl);
+        h->ssl = NULL;
+    }
+    close(h->io.fd);
+    tr_conn_unlink(&h->link);
+    tr_metrics_add(&tr_metrics.conns_active, -1);
+    tr_loop_defer(h->w->loop, h2_free, h);
+}
+
+static void h2_close_link(struct conn_link *l)
+{
+    h2_close((struct h2conn *)((char *)l - offsetof(struct h2conn, link)));
+}
+
+static void h2_read(struct h2conn *h);
+
+/* Streams whose output drained may take more of their backend's response. */
+static void resume_streams(struct h2conn *h)
+{
+    for (struct h2s *s = h->streams, *next; s && !h->closed; s = next) {
+        next = s->next;
+        if (s->drained && !s->c->closed && s->c->up && pend(&s->c->out, s->c->out_off) < TR_PROXY_BUF_HIGH) {
+            s->drained = false;
+            tr_h1_stream_drained(s->c);
+        }
+    }
+}
+
+static void h2_send(struct h2conn *h)
+{
+    if (h->closed)
+        return;
+    bool again;
+    do {
+        /* Frames out of the session, as far as the output bound allows, then to the socket. */
+        h->busy = true;
+        h->want_send = false;
+        bool full = false;
+        while (!(full = pend(&h->out, h->out_off) >= TR_PROXY_BUF_HIGH)) {
+            const uint8_t *d;
+            ssize_t n = nghttp2_session_mem_send(h->s, &d);
+            if (n < 0) {
+                tr_log_debug("HTTP/2 with %s: %s", h->peer, nghttp2_strerror((int)n));
+                h->busy = false;
+                h2_close(h);
+                return;
+            }
+            if (n == 0)
+                break;
+            tr_buf_append(&h->out, (const char *)d, (size_t)n);
+        }
+        while (h->writable && h->out_off < h->out.len) {
+            ssize_t w = tr_tls_io_write(h->io.fd, h->ssl, h->out.data + h->out_off, h->out.len - h->out_off);
+            if (w > 0) {
+                h->out_off += (size_t)w;
+            } else if (w < 0 && errno == EINTR) {
+                continue;
+            } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                h->writable = false;
+            } else {
+                h->busy = false;
+                h2_close(h);
+                return;
+            }
+        }
+        if (h->out_off == h->out.len) {
+            h->out.len = 0;
+            h->out_off = 0;
+        }
+        resume_streams(h); /* still busy: what they send is marked, and sent next round */
+        h->busy = false;
+        if (h->closed)
+            return;
+        again = h->want_send || (full && h->out.len == 0);
+    } while (again);
+    if (h->read_blocked && pend(&h->out, h->out_off) < TR_PROXY_BUF_HIGH) {
+        h->read_blocked = false;
+        h2_read(h);
+        return;
+    }
+    if (!nghttp2_session_want_read(h->s) && !nghttp2_session_want_write(h->s) && h->out.len == 0)
+        h2_close(h); /* GOAWAY exchanged and everything sent */
+}
+
+static bool feed(struct h2conn *h, const char *data, size_t n)
+{
+    h->busy = true;
+    ssize_t r = nghttp2_session_mem_recv(h->s, (const uint8_t *)data, n);
+    h->busy = false;
+    if (r < 0) {
+        tr_log_debug("HTTP/2 from %s: %s", h->peer, nghttp2_strerror((int)r));
+        h2_send(h); /* the GOAWAY nghttp2 queued, if any */
+        h2_close(h);
+        return false;
+    }
+    return true;
+}
+
+static void h2_read(struct h2conn *h)
+{
+    char buf[16384];
+    while (!h->closed) {
+        if (pend(&h->out, h->out_off) >= TR_PROXY_BUF_HIGH) {
+            /* The client does not read what it asked for: stop taking new frames. */
+            h->read_blocked = true;
+            return;
+        }
+        ssize_t r = tr_tls_io_read(h->io.fd, h->ssl, buf, sizeof(buf));
+        if (r > 0) {
+            if (!feed(h, buf, (size_t)r))
+                return;
+            h2_send(h);
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        h2_close(h); /* EOF or error: the streams cannot be answered any more */
+        return;
+    }
+}
+
+static void h2_on_io(struct tr_loop *loop, struct tr_io *io, uint32_t events)
+{
+    struct h2conn *h = io->data;
+    if (events & EPOLLOUT) {
+        h->writable = true;
+        h2_send(h);
+        if (h->closed)
+            return;
+    }
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        h2_read(h);
+}
+
+static void h2_timeout(struct tr_loop *loop, struct tr_timer *t)
+{
+    struct h2conn *h = t->data;
+    if (h->nstreams) {
+        tr_timer_start(loop, t, IDLE_TIMEOUT_MS);
+        return;
+    }
+    nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->s), NGHTTP2_NO_ERROR,
+                          NULL, 0);
+    h2_send(h);
+    h2_close(h);
+}
+
+void tr_h2_accept(struct worker *w, int fd, SSL *ssl, const char *laddr, uint16_t lport, const char *peer,
+                  int tls_listener, const char *pre, size_t npre)
+{
+    struct h2conn *h = tr_xcalloc(1, sizeof(*h));
+    h->w = w;
+    h->ssl = ssl;
+    h->writable = true;
+    snprintf(h->laddr, sizeof(h->laddr), "%s", laddr);
+    h->lport = lport;
+    snprintf(h->peer, sizeof(h->peer), "%s", peer);
+    h->tls_listener = tls_listener;
+    tr_buf_init(&h->out, 0);
+
+    nghttp2_session_callbacks *cbs;
+    nghttp2_session_callbacks_new(&cbs);
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+    nghttp2_option *opt;
+    nghttp2_option_new(&opt);
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+    nghttp2_session_server_new2(&h->s, cbs, h, opt);
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cbs);
+    nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, MAX_STREAMS},
+                                   {NGHTTP2_SETTINGS_ENABLE_PUSH, 0}};
+    nghttp2_submit_settings(h->s, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
+    nghttp2_session_set_local_window_size(h->s, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW);
+
+    h->io = (struct tr_io){.fd = fd, .cb = h2_on_io, .data = h};
+    h->timer.cb = h2_timeout;
+    h->timer.data = h;
+    tr_conn_link(&w->conns, &h->link, h2_close_link);
+    tr_loop_add(w->loop, &h->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+    tr_timer_start(w->loop, &h->timer, IDLE_TIMEOUT_MS);
+    tr_metrics_add(&tr_metrics.h2_conns, 1);
+    if (npre && !feed(h, pre, npre))
+        return;
+    h2_send(h);
+    if (!h->closed)
+        h2_read(h); /* what TLS or the kernel holds already: no new edge will announce it */
+}
