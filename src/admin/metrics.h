@@ -23,8 +23,24 @@ struct tr_metrics {
 
 extern struct tr_metrics tr_metrics;
 
-/* Counts one finished request: status (0 when none was sent) and its duration. Any thread. */
-void tr_metrics_request(int status, uint64_t duration_us);
+/* The series of one (listener, route, backend): requests by status class and a latency
+ * histogram. Slots live as long as the process (a series must not go backwards while
+ * Prometheus scrapes it), shared by every snapshot that names the same three. */
+struct tr_metrics_slot {
+    uint64_t requests[6];
+    uint64_t latency_bucket[TR_METRICS_BUCKETS + 1];
+    uint64_t latency_us_sum;
+    char *listener, *route, *backend; /* label values, "" when not known */
+    struct tr_metrics_slot *next;
+};
+
+/* The slot of these labels (NULL counts as ""), made on first use. Any thread, not the hot
+ * path: the snapshot compile looks slots up, requests only bump them. */
+struct tr_metrics_slot *tr_metrics_slot(const char *listener, const char *route, const char *backend);
+
+/* Counts one finished request: status (0 when none was sent) and its duration, in the totals
+ * and in slot (NULL: totals only). Any thread. */
+void tr_metrics_request(struct tr_metrics_slot *slot, int status, uint64_t duration_us);
 
 static inline void tr_metrics_add(uint64_t *c, int64_t n)
 {

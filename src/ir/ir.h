@@ -10,6 +10,7 @@
 struct tr_node;
 struct tr_obj;
 struct tr_buf;
+struct tr_metrics_slot;
 
 enum tr_proto { TR_PROTO_HTTP, TR_PROTO_HTTPS, TR_PROTO_TLS, TR_PROTO_TCP, TR_PROTO_UDP };
 const char *tr_proto_name(enum tr_proto p);
@@ -32,6 +33,7 @@ struct tr_ir_backend {
     struct tr_ir_endpoint *eps;
     size_t neps;
     const struct tr_obj *tls_policy; /* BackendTLSPolicy in force, or NULL */
+    struct tr_metrics_slot *stats;   /* set by the snapshot compile (HTTP), else NULL */
 };
 
 /* A RequestMirror filter of a rule: where copies go, and which share of requests. */
@@ -51,6 +53,7 @@ struct tr_ir_rule {
     size_t nbackends;
     struct tr_ir_mirror *mirrors;
     size_t nmirrors;
+    struct tr_metrics_slot *stats; /* answers without a backend (redirects, CORS); snapshot */
 };
 
 /* A listener with what is attached to it; rules are in precedence order for HTTP/GRPC. */
@@ -66,6 +69,7 @@ struct tr_ir_listener {
     const struct tr_obj *backend_cert; /* client certificate for backends (Gateway tls.backend) */
     struct tr_ir_rule *rules;
     size_t nrules;
+    struct tr_metrics_slot *stats; /* answers without a route (404, 421); snapshot */
 };
 
 /* One socket: an address and port with the listeners that share it. */

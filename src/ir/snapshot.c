@@ -1,4 +1,6 @@
 #include "ir/snapshot.h"
+#include "admin/metrics.h"
+#include "api/object.h"
 #include "base/map.h"
 #include "base/mem.h"
 #include "ir/ir.h"
@@ -54,6 +56,26 @@ static int port_key(char *out, size_t cap, const char *addr, uint16_t port, bool
 static pthread_mutex_t cur_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tr_snapshot *cur;
 
+/* The metrics slots of an HTTP listener, its rules and their backends. The IR is immutable for
+ * the data plane; these pointers are part of compiling it, like the routers, and are set before
+ * the snapshot is published. */
+static void attach_stats(struct tr_ir_listener *l)
+{
+    char ln[512], rn[512], bn[512];
+    snprintf(ln, sizeof(ln), "%s/%s/%s", l->gw_ns, l->gw_name, l->name ? l->name : "");
+    l->stats = tr_metrics_slot(ln, NULL, NULL);
+    for (size_t r = 0; r < l->nrules; r++) {
+        struct tr_ir_rule *rule = &l->rules[r];
+        snprintf(rn, sizeof(rn), "%s/%s", rule->route->ns, rule->route->name);
+        rule->stats = tr_metrics_slot(ln, rn, NULL);
+        for (size_t b = 0; b < rule->nbackends; b++) {
+            struct tr_ir_backend *be = &rule->backends[b];
+            snprintf(bn, sizeof(bn), "%s/%s:%u", be->ns ? be->ns : "", be->name ? be->name : "", be->port);
+            be->stats = tr_metrics_slot(ln, rn, bn);
+        }
+    }
+}
+
 struct tr_snapshot *tr_snapshot_new(struct tr_view *v, struct tr_tx *tx, uint64_t generation,
                                     tr_snapshot_bindable_fn *bindable, void *ud)
 {
@@ -78,8 +100,10 @@ struct tr_snapshot *tr_snapshot_new(struct tr_view *v, struct tr_tx *tx, uint64_
         s->tls[i] = tr_xcalloc(p->nlisteners + 1, sizeof(SSL_CTX *));
         for (size_t j = 0; j < p->nlisteners; j++) {
             enum tr_proto pr = p->listeners[j]->proto;
-            if (pr == TR_PROTO_HTTP || pr == TR_PROTO_HTTPS)
+            if (pr == TR_PROTO_HTTP || pr == TR_PROTO_HTTPS) {
                 s->rt[i][j] = tr_router_new(p->listeners[j]);
+                attach_stats(p->listeners[j]);
+            }
             if (pr == TR_PROTO_HTTPS || (pr == TR_PROTO_TLS && !p->listeners[j]->tls_passthrough))
                 s->tls[i][j] = tr_tls_server_ctx(p->listeners[j]->certs);
             const struct tr_ir_listener *l = p->listeners[j];

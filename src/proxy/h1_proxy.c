@@ -202,7 +202,10 @@ static void req_end(struct h1c *c, int status)
         return;
     c->in_flight = false;
     uint64_t dur = now_us() - c->t0_us;
-    tr_metrics_request(status, dur);
+    struct tr_metrics_slot *slot = c->backend ? c->backend->stats
+                                   : c->rule  ? c->rule->stats
+                                   : c->listener ? c->listener->stats : NULL;
+    tr_metrics_request(slot, status, dur);
     if (!tr_accesslog_enabled())
         return;
     char listener[600] = "", route[600] = "", backend[600] = "";
@@ -591,6 +594,7 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
                 best_score = 0;
         }
         if (!best_score) {
+            c->listener = port->listeners[best];
             c_respond(c, 421, NULL, "misdirected request\n");
             return false;
         }
@@ -614,6 +618,8 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
         .path = req->path_len ? req->path : "/", .path_len = q ? (size_t)(q - req->path) : (req->path_len ? req->path_len : 1),
         .query = q ? q + 1 : NULL, .query_len = q ? (size_t)(req->path + req->path_len - q - 1) : 0,
         .header = req_header, .ud = &hctx};
+    if (best_score)
+        c->listener = port->listeners[best];
     if (!best_score || !tr_router_match(tr_snapshot_router(c->snap, port, best), &rr, &hit)) {
         c_respond(c, 404, NULL, "no route\n");
         return false;
