@@ -45,6 +45,7 @@
 
 static void c_process(struct h1c *c);
 static void c_upgrade_h2(struct h1c *c);
+static void mirrors_release(struct h1c *c, bool abort);
 static void c_flush(struct h1c *c);
 static void c_close(struct h1c *c);
 static void c_read(struct h1c *c);
@@ -237,6 +238,7 @@ static void req_end(struct h1c *c, int status)
  * lines or NULL. */
 static void c_respond(struct h1c *c, int code, const char *extra, const char *body)
 {
+    mirrors_release(c, !c->req_done);
     if (c->h2) {
         /* One stream answers; the connection and its other streams go on. */
         struct tr_buf head;
@@ -385,6 +387,7 @@ static void c_close(struct h1c *c)
         return;
     c->closed = true;
     req_end(c, 0);
+    mirrors_release(c, true);
     if (c->up) {
         c->up->c = NULL;
         u_close(c->up);
@@ -547,6 +550,7 @@ static bool hop_by_hop(const struct tr_h1_header *h, const struct tr_h1_header *
 
 static struct upc *u_connect(struct h1c *c, const struct tr_ir_backend *b, const struct tr_ir_endpoint *ep);
 static void send_mirrors(struct h1c *c, const struct tr_ir_rule *r, const char *head, size_t len);
+static void mirror_feed(struct h1c *c, const char *p, size_t n);
 static SSL_CTX *backend_tls(struct h1c *c, const struct tr_ir_backend *b, char *key, size_t cap,
                             const struct tr_ir_endpoint *ep);
 
@@ -755,7 +759,7 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
     else if (req->body == TR_H1_BODY_CHUNKED)
         tr_buf_puts(o, "Transfer-Encoding: chunked\r\n");
     tr_buf_puts(o, "\r\n");
-    if (hit.rule->nmirrors && c->req_done)
+    if (hit.rule->nmirrors)
         send_mirrors(c, hit.rule, o->data + head_start, o->len - head_start);
     c->retries_left = 0;
     const struct tr_node *retry = tr_node_get(hit.rule->spec, "retry");
@@ -792,6 +796,7 @@ again:
         if (c->body == TR_H1_BODY_LENGTH) {
             size_t take = n < c->left ? n : (size_t)c->left;
             tr_buf_append(&u->out, p, take);
+            mirror_feed(c, p, take);
             c->in_off += take;
             c->left -= take;
             c->req_done = c->left == 0;
@@ -803,12 +808,14 @@ again:
                 c->close_after = true;
                 u_close(u);
                 c->up = NULL;
+                mirrors_release(c, true);
                 c_respond(c, 400, NULL, "malformed chunked body\n");
                 return;
             }
             /* The chunked bytes pass through as received: they were just checked, so both
              * hops agree where the body ends. */
             tr_buf_append(&u->out, p, (size_t)used);
+            mirror_feed(c, p, (size_t)used);
             c->in_off += (size_t)used;
             c->req_done = tr_h1_chunked_done(&c->ch);
             if (used == 0)
@@ -819,6 +826,8 @@ again:
     }
     if (c->req_done && c->state == C_BODY)
         c->state = C_WAIT;
+    if (c->req_done)
+        mirrors_release(c, false);
     u_flush(u);
     /* The upstream took it all at once: move more now. No EPOLLOUT edge will come to resume the
      * body (the socket never filled), and c_read stops reading while its buffer is full.
@@ -905,6 +914,12 @@ static void u_close(struct upc *u)
     close(u->io.fd);
     u->io.fd = -1;
     tr_h2u_free(u);
+    if (u->feeder) {
+        for (size_t i = 0; i < TR_MIRRORS_FED; i++)
+            if (u->feeder->mirrors[i] == u)
+                u->feeder->mirrors[i] = NULL;
+        u->feeder = NULL;
+    }
     tr_conn_unlink(&u->link);
     tr_metrics_add(&tr_metrics.upstream_active, -1);
     if (u->c)
@@ -1017,6 +1032,7 @@ static void exchange_done(struct upc *u)
         return;
     }
     if (!c->req_done) {
+        mirrors_release(c, true);
         /* The backend answered before the whole request body came: the rest of the body
          * cannot be told from a next request, so the connection ends after the response. */
         c->req_done = true;
@@ -1402,7 +1418,10 @@ static struct upc *u_open(struct worker *w, const struct tr_ir_endpoint *ep, con
  * copy's answer is read and dropped; it never touches the client's response. */
 static void send_mirrors(struct h1c *c, const struct tr_ir_rule *r, const char *head, size_t len)
 {
+    size_t fed = 0;
     for (size_t i = 0; i < r->nmirrors; i++) {
+        if (!c->req_done && fed == TR_MIRRORS_FED)
+            break;
         const struct tr_ir_mirror *m = &r->mirrors[i];
         if (m->backend.invalid || !m->denominator)
             continue;
@@ -1420,8 +1439,45 @@ static void send_mirrors(struct h1c *c, const struct tr_ir_rule *r, const char *
             continue;
         u->mirror = true;
         tr_buf_append(&u->out, head, len);
+        if (!c->req_done) {
+            /* The body follows as the client sends it (mirror_feed). */
+            u->feeder = c;
+            c->mirrors[fed++] = u;
+        }
         tr_timer_start(c->w->loop, &u->timer, RESPONSE_TIMEOUT_MS);
         u_flush(u);
+    }
+}
+
+/* Request body bytes, exactly as sent upstream, go to the mirrors too. */
+static void mirror_feed(struct h1c *c, const char *p, size_t n)
+{
+    for (size_t i = 0; i < TR_MIRRORS_FED; i++) {
+        struct upc *m = c->mirrors[i];
+        if (!m)
+            continue;
+        if (pending(&m->out, m->out_off) + n > TR_MIRROR_MAX_BACKLOG) {
+            tr_log_debug("mirror %s falls behind the request body: dropped", m->key);
+            u_close(m); /* clears c->mirrors[i] */
+            continue;
+        }
+        tr_buf_append(&m->out, p, n);
+        u_flush(m);
+    }
+}
+
+/* The request is over for the mirrors: with the whole body (they finish on their own), or cut
+ * short (abort: a mirror must not see a truncated body as a whole one). */
+static void mirrors_release(struct h1c *c, bool abort)
+{
+    for (size_t i = 0; i < TR_MIRRORS_FED; i++) {
+        struct upc *m = c->mirrors[i];
+        if (!m)
+            continue;
+        c->mirrors[i] = NULL;
+        m->feeder = NULL;
+        if (abort)
+            u_close(m);
     }
 }
 

@@ -16,6 +16,13 @@ enum cstate {
     C_TLS,    /* TLS handshake */
 };
 
+/* At most this many mirrors of one request get its body; the rest of a rule's mirrors, if any,
+ * are skipped for requests with a body. */
+#define TR_MIRRORS_FED 8
+/* A mirror whose backend falls this far behind the request body is dropped: a copy must never
+ * hold back the request it copies, nor hold its body in memory. */
+#define TR_MIRROR_MAX_BACKLOG (1024 * 1024)
+
 struct ssl_st;
 struct h2s;
 struct h2u;
@@ -69,6 +76,8 @@ struct h1c {
     uint64_t backoff_ms;
     struct tr_timer rtimer;
     struct upc *up;
+    /* Mirrors still being fed the request body (RequestMirror on a request with a body). */
+    struct upc *mirrors[TR_MIRRORS_FED];
     struct tr_timer timer;
 };
 
@@ -84,6 +93,7 @@ struct upc {
     size_t in_off;
     bool writable, connecting, idle, head_done, resp_done, keep_alive, eof, sent_any;
     bool mirror; /* a fire-and-forget copy: its answer is read and dropped */
+    struct h1c *feeder; /* a mirror: the exchange whose request body it still gets, or NULL */
     struct h2u *h2; /* h2c to the backend (h2_client.c), or NULL for HTTP/1.1 */
     struct ssl_st *ssl;          /* TLS to the backend (BackendTLSPolicy), or NULL */
     bool handshaking;
