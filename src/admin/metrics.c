@@ -25,7 +25,7 @@ struct tr_metrics_slot *tr_metrics_slot(const char *listener, const char *route,
     route = route ? route : "";
     backend = backend ? backend : "";
     struct tr_buf k;
-    tr_buf_init(&k, 128);
+    tr_buf_init(&k, 0);
     tr_buf_printf(&k, "%s%c%s%c%s", listener, 0, route, 0, backend);
     pthread_mutex_lock(&slots_lock);
     struct tr_metrics_slot *sl = tr_map_get(&slots_by_key, k.data, k.len);

@@ -67,6 +67,8 @@ struct tr_ir_listener {
     bool tls_passthrough;
     const struct tr_obj **certs; /* Secrets for TLS termination, NULL-terminated */
     const struct tr_obj *backend_cert; /* client certificate for backends (Gateway tls.backend) */
+    const struct tr_obj **client_cas;  /* frontend validation CA bundles, NULL-terminated, or NULL */
+    bool client_optional;              /* AllowInsecureFallback: an invalid client still gets in */
     struct tr_ir_rule *rules;
     size_t nrules;
     struct tr_metrics_slot *stats; /* answers without a route (404, 421); snapshot */

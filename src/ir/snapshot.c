@@ -105,7 +105,8 @@ struct tr_snapshot *tr_snapshot_new(struct tr_view *v, struct tr_tx *tx, uint64_
                 attach_stats(p->listeners[j]);
             }
             if (pr == TR_PROTO_HTTPS || (pr == TR_PROTO_TLS && !p->listeners[j]->tls_passthrough))
-                s->tls[i][j] = tr_tls_server_ctx(p->listeners[j]->certs);
+                s->tls[i][j] = tr_tls_server_ctx(p->listeners[j]->certs, p->listeners[j]->client_cas,
+                                                 p->listeners[j]->client_optional);
             const struct tr_ir_listener *l = p->listeners[j];
             for (size_t r = 0; r < l->nrules; r++) {
                 for (size_t b = 0; b < l->rules[r].nbackends; b++)

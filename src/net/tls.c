@@ -101,7 +101,42 @@ static bool load_pair(SSL_CTX *ctx, const struct tr_obj *secret)
     return ok;
 }
 
-SSL_CTX *tr_tls_server_ctx(const struct tr_obj *const *certs)
+/* Adds the certificates of a CA bundle (key ca.crt of a ConfigMap or Secret) to store, and
+ * their subjects to names (the CertificateRequest's list) when names is not NULL. Returns how
+ * many were added. */
+static int add_ca_bundle(X509_STORE *store, STACK_OF(X509_NAME) *names, const struct tr_obj *o)
+{
+    struct tr_arena *a = tr_arena_new(8192);
+    size_t len = 0;
+    const unsigned char *pem = tr_obj_data(a, o, "ca.crt", &len);
+    int n = 0;
+    if (pem) {
+        BIO *b = BIO_new_mem_buf(pem, (int)len);
+        X509 *x;
+        while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
+            if (X509_STORE_add_cert(store, x) == 1)
+                n++;
+            X509_NAME *nm = names ? X509_NAME_dup(X509_get_subject_name(x)) : NULL;
+            if (nm && !sk_X509_NAME_push(names, nm))
+                X509_NAME_free(nm);
+            X509_free(x);
+        }
+        BIO_free(b);
+    }
+    ERR_clear_error();
+    tr_arena_free(a);
+    return n;
+}
+
+/* AllowInsecureFallback: the chain is still verified (and the result is available), but a
+ * failure does not end the handshake. */
+static int accept_any(int ok, X509_STORE_CTX *x)
+{
+    return 1;
+}
+
+SSL_CTX *tr_tls_server_ctx(const struct tr_obj *const *certs, const struct tr_obj *const *client_cas,
+                           bool client_optional)
 {
     SSL_CTX *ctx = new_ctx();
     if (!ctx)
@@ -113,7 +148,35 @@ SSL_CTX *tr_tls_server_ctx(const struct tr_obj *const *certs)
         SSL_CTX_free(ctx);
         return NULL;
     }
+    if (client_cas && client_cas[0]) {
+        STACK_OF(X509_NAME) *names = sk_X509_NAME_new_null();
+        int cas = 0;
+        for (const struct tr_obj *const *c = client_cas; *c; c++)
+            cas += add_ca_bundle(SSL_CTX_get_cert_store(ctx), names, *c);
+        SSL_CTX_set_client_CA_list(ctx, names);
+        if (!cas && !client_optional) {
+            /* Translate refuses such a listener; never let it degrade to accepting anyone. */
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+        SSL_CTX_set_session_id_context(ctx, (const unsigned char *)&ctx, sizeof(ctx));
+        if (client_optional)
+            SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any);
+        else
+            SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    }
     return ctx;
+}
+
+void tr_tls_adopt_verify(SSL *ssl, const SSL_CTX *ctx)
+{
+    int mode = SSL_CTX_get_verify_mode(ctx);
+    SSL_set_verify(ssl, mode, SSL_CTX_get_verify_callback(ctx));
+    if (mode != SSL_VERIFY_NONE) {
+        /* A session resumes only under the context that verified it: a ticket from a listener
+         * that asks for no client certificate must not open one that does. */
+        SSL_set_session_id_context(ssl, (const unsigned char *)&ctx, sizeof(ctx));
+    }
 }
 
 SSL_CTX *tr_tls_base_ctx(int (*cb)(SSL *ssl, int *alert, void *arg))
@@ -140,26 +203,14 @@ SSL_CTX *tr_tls_client_ctx(const struct tr_obj *policy, const struct tr_view *v,
         SSL_CTX_set_default_verify_paths(ctx);
     X509_STORE *store = SSL_CTX_get_cert_store(ctx);
     const struct tr_node *refs = tr_node_get(val, "caCertificateRefs");
-    struct tr_arena *a = tr_arena_new(8192);
     for (size_t i = 0; i < tr_node_len(refs); i++) {
         const struct tr_node *r = tr_node_at(refs, i);
         const char *kind = tr_node_gets(r, "kind"), *name = tr_node_gets(r, "name");
         enum tr_kind k = kind && strcmp(kind, "Secret") == 0 ? TR_KIND_SECRET : TR_KIND_CONFIGMAP;
         const struct tr_obj *o = tr_view_find(v, k, policy->ns, name ? name : "");
-        size_t len = 0;
-        const unsigned char *pem = o ? tr_obj_data(a, o, "ca.crt", &len) : NULL;
-        if (!pem)
-            continue;
-        BIO *b = BIO_new_mem_buf(pem, (int)len);
-        X509 *x;
-        while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
-            X509_STORE_add_cert(store, x);
-            X509_free(x);
-        }
-        BIO_free(b);
-        ERR_clear_error();
+        if (o)
+            add_ca_bundle(store, NULL, o);
     }
-    tr_arena_free(a);
     if (client_cert && !load_pair(ctx, client_cert)) {
         SSL_CTX_free(ctx);
         return NULL;

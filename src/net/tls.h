@@ -12,7 +12,14 @@ struct tr_obj;
  * may hold a chain), TLS 1.2 and 1.3, ALPN for connections tr_tls_mark_http marked. Returns
  * NULL when none loads. Control thread; the context is then shared read-only by workers
  * (OpenSSL contexts are refcounted and thread-safe once configured). */
-SSL_CTX *tr_tls_server_ctx(const struct tr_obj *const *certs);
+SSL_CTX *tr_tls_server_ctx(const struct tr_obj *const *certs, const struct tr_obj *const *client_cas,
+                           bool client_optional);
+/* Frontend client-certificate validation (Gateway spec.tls.frontend): with client_cas (CA
+ * bundles, key ca.crt, NULL-terminated) the context asks for a client certificate and verifies
+ * it; AllowValidOnly (client_optional false) fails the handshake without a valid one,
+ * AllowInsecureFallback lets it through. After SSL_set_SSL_CTX (the SNI switch), call
+ * tr_tls_adopt_verify: a connection keeps the verify mode it was created with otherwise. */
+void tr_tls_adopt_verify(SSL *ssl, const SSL_CTX *ctx);
 
 /* The context every TLS connection starts with: it only carries the SNI callback that swaps in
  * the listener's context. cb(ssl, arg) returns SSL_TLSEXT_ERR_*. */

@@ -242,7 +242,7 @@ static void c_respond(struct h1c *c, int code, const char *extra, const char *bo
     if (c->h2) {
         /* One stream answers; the connection and its other streams go on. */
         struct tr_buf head;
-        tr_buf_init(&head, 256);
+        tr_buf_init(&head, 0);
         size_t blen = body ? strlen(body) : 0;
         tr_buf_printf(&head, "HTTP/1.1 %d %s\r\n", code, status_text(code));
         if (code != 204)
@@ -655,7 +655,7 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
                 cr.credentialed = true;
         if (tr_cors_is_preflight(&cr)) {
             struct tr_buf f;
-            tr_buf_init(&f, 512);
+            tr_buf_init(&f, 0);
             int code = tr_cors_preflight(cors, &cr, &f);
             free((char *)cr.origin);
             c_respond(c, code > 0 ? code : 500, f.data, NULL);
@@ -1154,7 +1154,7 @@ static void write_response_head(struct upc *u, struct h1c *c)
     const struct tr_h1_resp *r = &u->resp;
     struct tr_buf h2head, *o = &c->out;
     if (c->h2) {
-        tr_buf_init(&h2head, 512);
+        tr_buf_init(&h2head, 0);
         o = &h2head;
     }
     tr_buf_printf(o, "HTTP/1.1 %d ", r->status);
@@ -1550,7 +1550,9 @@ static int on_sni(SSL *ssl, int *alert, void *arg)
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     }
     c->tls_listener = best;
-    SSL_set_SSL_CTX(ssl, tr_snapshot_tls(c->snap, port, (size_t)best));
+    SSL_CTX *ctx = tr_snapshot_tls(c->snap, port, (size_t)best);
+    SSL_set_SSL_CTX(ssl, ctx);
+    tr_tls_adopt_verify(ssl, ctx);
     return SSL_TLSEXT_ERR_OK;
 }
 

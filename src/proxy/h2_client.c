@@ -181,7 +181,8 @@ static ssize_t read_body(nghttp2_session *session, int32_t id, uint8_t *buf, siz
     size_t n = pend(&h->bodybuf, h->body_off);
     if (n > length)
         n = length;
-    memcpy(buf, h->bodybuf.data + h->body_off, n);
+    if (n)
+        memcpy(buf, h->bodybuf.data + h->body_off, n);
     h->body_off += n;
     if (h->body_off == h->bodybuf.len) {
         h->bodybuf.len = 0;
@@ -220,7 +221,7 @@ static int submit_head(struct h2u *h)
     size_t cap = req.nheaders + 5, k = 0;
     nghttp2_nv *nv = tr_xmalloc(cap * sizeof(*nv));
     struct tr_buf names; /* lower-cased field names, then pointed into */
-    tr_buf_init(&names, 256);
+    tr_buf_init(&names, 0);
     const char *authority = req.authority;
     size_t alen = req.authority_len;
     for (size_t i = 0; i < req.nheaders; i++)

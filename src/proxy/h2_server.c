@@ -306,7 +306,8 @@ static ssize_t read_body(nghttp2_session *session, int32_t id, uint8_t *buf, siz
     size_t n = pend(&c->out, c->out_off);
     if (n > length)
         n = length;
-    memcpy(buf, c->out.data + c->out_off, n);
+    if (n)
+        memcpy(buf, c->out.data + c->out_off, n);
     c->out_off += n;
     c->written += n;
     s->drained = n > 0;

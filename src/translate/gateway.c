@@ -218,6 +218,11 @@ static void listener_certs(struct tx *t, struct lst *l, const struct tr_obj *own
 static void listener_frontend(struct tx *t, struct lst *l, const struct tr_obj *owner, const struct tr_node *validation)
 {
     const struct tr_node *refs = tr_node_get(validation, "caCertificateRefs");
+    const char *mode = tr_node_gets(validation, "mode");
+    l->client_optional = mode && strcmp(mode, "AllowInsecureFallback") == 0;
+    l->client_cas = tr_arena_alloc(t->a, (tr_node_len(refs) + 1) * sizeof(*l->client_cas));
+    size_t ncas = 0;
+    l->client_cas[0] = NULL;
     for (size_t i = 0; i < tr_node_len(refs); i++) {
         const struct tr_node *r = tr_node_at(refs, i);
         const char *group = str_or(tr_node_gets(r, "group"), "");
@@ -245,7 +250,10 @@ static void listener_frontend(struct tx *t, struct lst *l, const struct tr_obj *
             cset(&l->conds, "ResolvedRefs", false, TR_R_INVALID_CA_CERTIFICATE_REF,
                  tr_arena_printf(t->a, "caCertificateRefs[%zu]: %s %s/%s: %s", i, kind, ns, name, why));
             l->refs_ok = false;
+            continue;
         }
+        l->client_cas[ncas++] = o;
+        l->client_cas[ncas] = NULL;
     }
 }
 

@@ -101,6 +101,8 @@ struct lst {
     bool refs_ok;
     int attached;
     const struct tr_obj **certs; /* resolved TLS Secrets, NULL-terminated */
+    const struct tr_obj **client_cas; /* frontend validation CA bundles, NULL-terminated, or NULL */
+    bool client_optional;             /* frontend validation mode AllowInsecureFallback */
     bool passthrough;
     struct tr_ir_listener *ir;
     size_t rules_cap; /* capacity of ir->rules */

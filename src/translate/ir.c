@@ -67,6 +67,8 @@ static void add_listener(struct tx *t, struct gw *g, struct lst *l, struct tr_ir
     il->tls_passthrough = l->passthrough;
     il->certs = l->certs;
     il->backend_cert = g->backend_cert;
+    il->client_cas = l->client_cas;
+    il->client_optional = l->client_optional;
     if (il->nrules > 1)
         qsort(il->rules, il->nrules, sizeof(*il->rules), cmp_rule);
     bool udp = l->proto == TR_PROTO_UDP;
@@ -215,6 +217,15 @@ struct tr_node *tr_ir_render(struct tr_arena *a, const struct tr_ir *ir)
                 for (const struct tr_obj **c = l->certs; *c; c++)
                     tr_node_push(a, cs, tr_node_str(a, tr_arena_printf(a, "%s/%s", (*c)->ns, (*c)->name)));
                 tr_node_set(a, lm, "certificates", cs);
+            }
+            if (l->client_cas && l->client_cas[0]) {
+                struct tr_node *cs = tr_node_new(a, TR_N_SEQ);
+                for (const struct tr_obj **c = l->client_cas; *c; c++)
+                    tr_node_push(a, cs, tr_node_str(a, tr_arena_printf(a, "%s %s/%s", tr_kind_name((*c)->kind),
+                                                                     (*c)->ns, (*c)->name)));
+                tr_node_set(a, lm, "clientValidation", cs);
+                if (l->client_optional)
+                    tr_node_set(a, lm, "clientValidationMode", tr_node_str(a, "AllowInsecureFallback"));
             }
             struct tr_node *rules = tr_node_new(a, TR_N_SEQ);
             for (size_t k = 0; k < l->nrules; k++)
