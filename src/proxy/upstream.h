@@ -48,6 +48,7 @@ struct h1c {
     struct tr_buf out; /* bytes to send; out_off of them sent */
     size_t out_off;
     bool writable, eof, close_after, closed;
+    bool hup; /* the peer's FIN (or an error) was signalled: read to the end */
     enum cstate state;
     struct tr_h1_req req;
     enum tr_h1_method method;
@@ -92,6 +93,7 @@ struct upc {
     struct tr_buf in;
     size_t in_off;
     bool writable, connecting, idle, head_done, resp_done, keep_alive, eof, sent_any;
+    bool hup; /* the backend's FIN (or an error) was signalled: read to the end */
     bool mirror; /* a fire-and-forget copy: its answer is read and dropped */
     struct h1c *feeder; /* a mirror: the exchange whose request body it still gets, or NULL */
     struct h2u *h2; /* h2c to the backend (h2_client.c), or NULL for HTTP/1.1 */
