@@ -40,7 +40,10 @@ $(BENCH_BUILD)/build.ninja: | deps
 	meson setup $(BENCH_BUILD) -Dbuildtype=release $(MESON_OPTS)
 
 # Benchmarks run on a release build (-O3, no assertions compiled differently: TR_BUG_ON stays).
+# scripts/bench-deps.sh installs wrk, h2load, nginx, HAProxy and Caddy (the data-plane section
+# compares torii with them; their distro services are never started).
 bench: deps $(BENCH_BUILD)/build.ninja
+	@./scripts/bench-deps.sh
 	ninja -C $(BENCH_BUILD)
 	@./bench/run.sh $(BENCH_BUILD)
 
