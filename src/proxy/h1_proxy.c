@@ -45,6 +45,7 @@
 
 static void c_process(struct h1c *c);
 static void c_upgrade_h2(struct h1c *c);
+static void c_idle_buffers(struct h1c *c);
 static void mirrors_release(struct h1c *c, bool abort);
 static void c_flush(struct h1c *c);
 static void c_close(struct h1c *c);
@@ -90,9 +91,10 @@ enum rd { RD_AGAIN, RD_FULL, RD_EOF };
 static enum rd read_into(int fd, SSL *ssl, struct tr_buf *b, size_t off, size_t max, bool hup)
 {
     while (pending(b, off) < max) {
-        if (b->cap < b->len + TR_PROXY_READ_CHUNK + 1) {
-            size_t cap = b->cap ? b->cap : 4096;
-            while (cap < b->len + TR_PROXY_READ_CHUNK + 1)
+        /* Buffers start at a page (most heads fit) and double while a body streams through. */
+        if (b->cap < b->len + 2048) {
+            size_t cap = b->cap ? b->cap * 2 : 4096;
+            while (cap < b->len + 2048)
                 cap *= 2;
             b->data = tr_xrealloc(b->data, cap);
             b->cap = cap;
@@ -137,6 +139,22 @@ static int write_from(int fd, SSL *ssl, struct tr_buf *b, size_t *off, bool *wri
     b->len = 0;
     *off = 0;
     return 0;
+}
+
+/* Between requests: the parsed head goes back to the worker, and buffers with nothing pending
+ * are freed, so an idle keep-alive connection holds only its struct. */
+static void c_idle_buffers(struct h1c *c)
+{
+    tr_worker_req_put(c->w, c->req);
+    c->req = NULL;
+    if (c->in_off == c->in.len && c->in.data) {
+        tr_buf_dispose(&c->in);
+        c->in_off = 0;
+    }
+    if (c->out_off == c->out.len && c->out.data) {
+        tr_buf_dispose(&c->out);
+        c->out_off = 0;
+    }
 }
 
 /* --- local responses --- */
@@ -186,7 +204,7 @@ static void req_begin(struct h1c *c)
     c->backend = NULL;
     c->rule = NULL;
     if (tr_accesslog_enabled()) {
-        const struct tr_h1_req *r = &c->req;
+        const struct tr_h1_req *r = c->req;
         size_t n = r->method_len + (r->authority ? r->authority_len : 0) + r->target_len + 3;
         free(c->log_line);
         c->log_line = tr_xmalloc(n);
@@ -292,7 +310,7 @@ static void c_respond(struct h1c *c, int code, const char *extra, const char *bo
     if (!c->closed && !c->close_after) {
         /* Ready for the next request; the caller goes on processing the buffer. */
         c->state = C_HEAD;
-        tr_h1_req_init(&c->req);
+        c_idle_buffers(c);
         tr_timer_start(c->w->loop, &c->timer, IDLE_TIMEOUT_MS);
     }
 }
@@ -385,6 +403,7 @@ static void c_free(struct tr_loop *loop, void *data)
     tr_buf_dispose(&c->in);
     tr_buf_dispose(&c->out);
     free(c->log_line);
+    free(c->req);
     free(c->trailers);
     free(c->cors_origin);
     tr_buf_dispose(&c->rhead);
@@ -576,7 +595,7 @@ static bool wants_h2(const struct tr_ir_rule *rule, const struct tr_ir_backend *
 /* Routes the parsed head and starts the exchange. Returns false when it answered locally. */
 static bool c_dispatch(struct h1c *c, size_t head_len)
 {
-    struct tr_h1_req *req = &c->req;
+    struct tr_h1_req *req = c->req;
     c->in_off += head_len; /* a local answer also consumes the head (the slices stay valid) */
     char host[256];
     size_t hl = request_host(req, host, sizeof(host));
@@ -866,33 +885,40 @@ static void c_process(struct h1c *c)
         }
         if (c->state != C_HEAD || pending(&c->in, c->in_off) == 0)
             return;
-        int n = tr_h1_parse_request(c->in.data + c->in_off, pending(&c->in, c->in_off), &c->req, NULL);
+        if (!c->req)
+            c->req = tr_worker_req(c->w);
+        int n = tr_h1_parse_request(c->in.data + c->in_off, pending(&c->in, c->in_off), c->req, NULL);
         if (n == TR_EAGAIN) {
             if (c->eof)
                 c_close(c);
             return;
         }
-        c->method = c->req.method_id;
-        c->minor = c->req.minor_version;
+        c->method = c->req->method_id;
+        c->minor = c->req->minor_version;
         if (n == TR_H1_PRI) {
             c_upgrade_h2(c);
             return;
         }
-        if (n < 0 || tr_h1_req_framing(&c->req) != 0) {
+        if (n < 0 || tr_h1_req_framing(c->req) != 0) {
             req_begin(c);
             c->keep_alive = false;
-            c_respond(c, c->req.error_status ? c->req.error_status : 400, NULL, "bad request\n");
+            c_respond(c, c->req->error_status ? c->req->error_status : 400, NULL, "bad request\n");
+            tr_worker_req_put(c->w, c->req);
+            c->req = NULL;
             return;
         }
         req_begin(c);
-        c->keep_alive = c->req.keep_alive;
-        c->body = c->req.body;
-        c->left = c->req.content_length;
+        c->keep_alive = c->req->keep_alive;
+        c->body = c->req->body;
+        c->left = c->req->content_length;
         c->req_done = c->body == TR_H1_BODY_NONE || (c->body == TR_H1_BODY_LENGTH && c->left == 0);
         c->snap = c->w->snap ? tr_snapshot_ref(c->w->snap) : NULL;
         /* Expect: 100-continue goes to the backend, which answers 100 itself when it wants the
          * body (forwarded by u_process); the body is sent as it comes. */
-        if (!c_dispatch(c, (size_t)n))
+        bool forwarded = c_dispatch(c, (size_t)n);
+        tr_worker_req_put(c->w, c->req); /* the head's fields were used up by the dispatch */
+        c->req = NULL;
+        if (!forwarded)
             continue; /* answered locally; a pipelined request may follow */
         c_body(c);
         return;
@@ -1023,6 +1049,9 @@ static void exchange_done(struct upc *u)
     u->c = NULL;
     if (reuse) {
         u->head_done = u->resp_done = false;
+        tr_buf_dispose(&u->in); /* nothing pending on either side: an idle upstream holds none */
+        tr_buf_dispose(&u->out);
+        u->in_off = u->out_off = 0;
         if (u->h2)
             tr_h2u_reset(u);
         tr_timer_stop(u->w->loop, &u->timer);
@@ -1055,7 +1084,7 @@ static void exchange_done(struct upc *u)
     if (c->closed || c->close_after)
         return;
     c->state = C_HEAD;
-    tr_h1_req_init(&c->req);
+    c_idle_buffers(c);
     tr_timer_start(c->w->loop, &c->timer, IDLE_TIMEOUT_MS);
     c_read(c); /* pipelined bytes, and whatever the kernel queued while we were busy */
 }
@@ -1595,7 +1624,7 @@ void tr_h1_accept(struct worker *w, struct wlisten *l, int fd, const struct sock
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     tr_buf_init(&c->in, 0);
     tr_buf_init(&c->out, 0);
-    tr_h1_req_init(&c->req);
+    c_idle_buffers(c);
     c->writable = true;
     c->tls_listener = -1;
     c->state = C_HEAD;
@@ -1665,7 +1694,7 @@ struct h1c *tr_h1_stream_new(struct worker *w, struct h2s *s, const char *laddr,
     c->tls_listener = tls_listener;
     tr_buf_init(&c->in, 0);
     tr_buf_init(&c->out, 0);
-    tr_h1_req_init(&c->req);
+    c_idle_buffers(c);
     c->writable = true;
     c->state = C_HEAD;
     c->timer.cb = c_timeout;

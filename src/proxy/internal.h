@@ -18,7 +18,6 @@ struct upc;
 
 /* Per-direction buffering cap: past it, torii stops reading the other side (backpressure). */
 #define TR_PROXY_BUF_HIGH (64 * 1024)
-#define TR_PROXY_READ_CHUNK (16 * 1024)
 
 /* Every live connection of a worker, so that stopping closes them all. */
 struct conn_link {
@@ -48,6 +47,10 @@ struct worker {
     struct tr_snapshot *snap; /* current; requests pin their own reference */
     struct tr_map listeners;  /* "addr|port" -> struct wlisten* */
     struct tr_map idle;       /* "addr:port" -> struct upc* (a list through upc->next_idle) */
+    /* Parsed request heads not in use: a connection holds one only while a head is arriving
+     * and being dispatched, so an idle connection costs no head-sized struct. */
+    struct tr_h1_req *req_cache[16];
+    unsigned nreq_cache;
     uint64_t rr;              /* round-robin counter */
     uint64_t rng;             /* xorshift state for weighted choice */
 };
@@ -85,5 +88,8 @@ void tr_pool_put(struct worker *w, struct upc *u);
 void tr_pool_remove(struct worker *w, struct upc *u);
 
 uint64_t tr_worker_rand(struct worker *w);
+/* A request head to parse into (initialised), and back when done with it. */
+struct tr_h1_req *tr_worker_req(struct worker *w);
+void tr_worker_req_put(struct worker *w, struct tr_h1_req *req);
 
 #endif

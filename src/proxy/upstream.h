@@ -50,7 +50,7 @@ struct h1c {
     bool writable, eof, close_after, closed;
     bool hup; /* the peer's FIN (or an error) was signalled: read to the end */
     enum cstate state;
-    struct tr_h1_req req;
+    struct tr_h1_req *req; /* the head being read and dispatched (worker cache), else NULL */
     enum tr_h1_method method;
     int minor;
     bool keep_alive, req_done;

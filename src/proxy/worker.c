@@ -153,6 +153,23 @@ static void on_wake(struct tr_loop *loop, void *data)
     reconcile_listeners(w);
 }
 
+struct tr_h1_req *tr_worker_req(struct worker *w)
+{
+    struct tr_h1_req *r = w->nreq_cache ? w->req_cache[--w->nreq_cache] : tr_xmalloc(sizeof(*r));
+    tr_h1_req_init(r);
+    return r;
+}
+
+void tr_worker_req_put(struct worker *w, struct tr_h1_req *req)
+{
+    if (!req)
+        return;
+    if (w->nreq_cache < sizeof(w->req_cache) / sizeof(w->req_cache[0]))
+        w->req_cache[w->nreq_cache++] = req;
+    else
+        free(req);
+}
+
 static void *run(void *arg)
 {
     struct worker *w = arg;
@@ -223,6 +240,8 @@ void tr_workers_stop(struct tr_workers *ws)
         tr_loop_drain(w->loop);
         tr_map_dispose(&w->listeners);
         tr_map_dispose(&w->idle);
+        while (w->nreq_cache)
+            free(w->req_cache[--w->nreq_cache]);
         tr_snapshot_release(w->snap);
         tr_loop_free(w->loop);
     }
