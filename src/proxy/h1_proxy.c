@@ -90,18 +90,27 @@ enum rd { RD_AGAIN, RD_FULL, RD_EOF };
  * makes no edge of its own), nor under TLS (a record at a time: more may be queued). */
 static enum rd read_into(int fd, SSL *ssl, struct tr_buf *b, size_t off, size_t max, bool hup)
 {
+    char first[4096];
     while (pending(b, off) < max) {
-        /* Buffers start at a page (most heads fit) and double while a body streams through. */
-        if (b->cap < b->len + 2048) {
-            size_t cap = b->cap ? b->cap * 2 : 4096;
+        /* Buffers start at a page (most heads fit) and double while a body streams through. A
+         * connection without one reads into the stack first: a read that finds nothing (the
+         * usual one after a response) allocates nothing. */
+        bool fresh = b->cap == 0;
+        if (!fresh && b->cap < b->len + 2048) {
+            size_t cap = b->cap * 2;
             while (cap < b->len + 2048)
                 cap *= 2;
             b->data = tr_xrealloc(b->data, cap);
             b->cap = cap;
         }
-        size_t want = b->cap - b->len - 1;
-        ssize_t r = tr_tls_io_read(fd, ssl, b->data + b->len, want);
+        size_t want = fresh ? sizeof(first) : b->cap - b->len - 1;
+        ssize_t r = tr_tls_io_read(fd, ssl, fresh ? first : b->data + b->len, want);
         if (r > 0) {
+            if (fresh) {
+                b->cap = (size_t)r + 2048 <= 4096 ? 4096 : 8192;
+                b->data = tr_xmalloc(b->cap);
+                memcpy(b->data, first, (size_t)r);
+            }
             b->len += (size_t)r;
             b->data[b->len] = '\0';
             if ((size_t)r < want && !ssl && !hup)
@@ -1378,6 +1387,8 @@ static void u_process(struct upc *u)
             return;
         }
     }
+    if (u->resp_done && u->body != TR_H1_BODY_TUNNEL)
+        req_end(c, u->resp.status); /* counted before its last byte can reach the client */
     c_flush(c);
     if (c->closed)
         return;
