@@ -57,6 +57,29 @@ int tr_buf_putc(struct tr_buf *b, char c)
     return tr_buf_append(b, &c, 1);
 }
 
+int tr_buf_put_u64(struct tr_buf *b, uint64_t v)
+{
+    char d[20];
+    size_t n = 0;
+    do {
+        d[sizeof(d) - ++n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return tr_buf_append(b, d + sizeof(d) - n, n);
+}
+
+int tr_buf_put_field(struct tr_buf *b, const char *name, const char *value, size_t vlen)
+{
+    int rc = tr_buf_puts(b, name);
+    if (!rc)
+        rc = tr_buf_append(b, ": ", 2);
+    if (!rc)
+        rc = tr_buf_append(b, value, vlen);
+    if (!rc)
+        rc = tr_buf_append(b, "\r\n", 2);
+    return rc;
+}
+
 int tr_buf_vprintf(struct tr_buf *b, const char *fmt, va_list ap)
 {
     va_list cp;

@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Value type: callers embed it. The data is always NUL-terminated when len > 0 or after any
  * append. */
@@ -20,6 +21,10 @@ void tr_buf_dispose(struct tr_buf *b);
 int tr_buf_append(struct tr_buf *b, const void *p, size_t len);
 int tr_buf_puts(struct tr_buf *b, const char *s);
 int tr_buf_putc(struct tr_buf *b, char c);
+/* Appends v in decimal (what "%llu" would print, without the printf machinery). */
+int tr_buf_put_u64(struct tr_buf *b, uint64_t v);
+/* Appends "name: value\r\n" (value of vlen bytes). */
+int tr_buf_put_field(struct tr_buf *b, const char *name, const char *value, size_t vlen);
 int tr_buf_printf(struct tr_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int tr_buf_vprintf(struct tr_buf *b, const char *fmt, va_list ap);
 void tr_buf_reset(struct tr_buf *b);

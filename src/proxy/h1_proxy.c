@@ -484,11 +484,14 @@ static void c_read(struct h1c *c)
     while (!c->closed && !c->eof) {
         /* Backpressure: while the upstream has a full buffer to send, the client's bytes stay
          * in the kernel; the upstream's writable event resumes reading. */
-        if (c->up && pending(&c->up->out, c->up->out_off) >= TR_PROXY_BUF_HIGH)
+        if (c->up && pending(&c->up->out, c->up->out_off) >= TR_PROXY_BUF_HIGH) {
+            c->must_read = true;
             return;
+        }
         compact(&c->in, &c->in_off);
         size_t before = pending(&c->in, c->in_off);
         enum rd r = read_into(c->io.fd, c->ssl, &c->in, c->in_off, TR_PROXY_BUF_HIGH + 65536, c->hup);
+        c->must_read = r == RD_FULL;
         if (r == RD_EOF)
             c->eof = true;
         c_process(c);
@@ -608,7 +611,13 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
     c->in_off += head_len; /* a local answer also consumes the head (the slices stay valid) */
     char host[256];
     size_t hl = request_host(req, host, sizeof(host));
-    const struct tr_ir_port *port = c->snap ? tr_snapshot_port(c->snap, c->laddr, c->lport, false) : NULL;
+    /* The port's listeners, looked up once per snapshot on a connection. */
+    uint64_t gen = c->snap ? tr_snapshot_generation(c->snap) : 0;
+    if (!c->port_gen || gen != c->port_gen) { /* generations are unique; addresses get reused */
+        c->port_gen = gen;
+        c->port = c->snap ? tr_snapshot_port(c->snap, c->laddr, c->lport, false) : NULL;
+    }
+    const struct tr_ir_port *port = c->port;
     if (!port) {
         c_respond(c, 404, NULL, "no listener\n");
         return false;
@@ -766,7 +775,7 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
         if (tr_h1_token_eq(h->name, h->name_len, "host", 4)) {
             saw_host = true;
             if (fo.host) {
-                tr_buf_printf(o, "Host: %s\r\n", fo.host);
+                tr_buf_put_field(o, "Host", fo.host, strlen(fo.host));
                 continue;
             }
         }
@@ -778,22 +787,29 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
         tr_buf_puts(o, "\r\n");
     }
     if (!saw_host && req->authority)
-        tr_buf_printf(o, "Host: %.*s\r\n", (int)req->authority_len, req->authority);
+        tr_buf_put_field(o, "Host", req->authority, req->authority_len);
     tr_filters_add_request_headers(&fo, o);
-    if (xff)
-        tr_buf_printf(o, "X-Forwarded-For: %.*s, %s\r\n", (int)xff_len, xff, c->peer);
-    else
-        tr_buf_printf(o, "X-Forwarded-For: %s\r\n", c->peer);
+    tr_buf_puts(o, "X-Forwarded-For: ");
+    if (xff) {
+        tr_buf_append(o, xff, xff_len);
+        tr_buf_puts(o, ", ");
+    }
+    tr_buf_puts(o, c->peer);
+    tr_buf_puts(o, "\r\n");
     tr_buf_puts(o, c->secure ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n");
     if (req->authority)
-        tr_buf_printf(o, "X-Forwarded-Host: %.*s\r\n", (int)req->authority_len, req->authority);
+        tr_buf_put_field(o, "X-Forwarded-Host", req->authority, req->authority_len);
     if (req->upgrade) {
         tr_buf_puts(o, "Connection: upgrade\r\nUpgrade: ");
         tr_buf_append(o, req->upgrade, req->upgrade_len);
         tr_buf_puts(o, "\r\n");
     }
     if (req->body == TR_H1_BODY_LENGTH && (req->content_length || req->method_id == TR_H1_POST || req->method_id == TR_H1_PUT))
-        tr_buf_printf(o, "Content-Length: %llu\r\n", (unsigned long long)req->content_length);
+    {
+        tr_buf_puts(o, "Content-Length: ");
+        tr_buf_put_u64(o, req->content_length);
+        tr_buf_puts(o, "\r\n");
+    }
     else if (req->body == TR_H1_BODY_CHUNKED)
         tr_buf_puts(o, "Transfer-Encoding: chunked\r\n");
     tr_buf_puts(o, "\r\n");
@@ -1095,7 +1111,10 @@ static void exchange_done(struct upc *u)
     c->state = C_HEAD;
     c_idle_buffers(c);
     tr_timer_start(c->w->loop, &c->timer, IDLE_TIMEOUT_MS);
-    c_read(c); /* pipelined bytes, and whatever the kernel queued while we were busy */
+    /* Pipelined bytes already read, or bytes left in the kernel when reading stopped early.
+     * Anything that arrived since the last read makes a new edge: no read to find nothing. */
+    if (pending(&c->in, c->in_off) || c->must_read || c->eof)
+        c_read(c);
 }
 
 static void u_on_io(struct tr_loop *loop, struct tr_io *io, uint32_t events)
@@ -1207,7 +1226,9 @@ static void write_response_head(struct upc *u, struct h1c *c)
         tr_buf_init(&h2head, 0);
         o = &h2head;
     }
-    tr_buf_printf(o, "HTTP/1.1 %d ", r->status);
+    tr_buf_puts(o, "HTTP/1.1 ");
+    tr_buf_put_u64(o, (uint64_t)r->status);
+    tr_buf_putc(o, ' ');
     tr_buf_append(o, r->reason, r->reason_len);
     tr_buf_puts(o, "\r\n");
     struct tr_filter_out fo;
@@ -1234,8 +1255,11 @@ static void write_response_head(struct upc *u, struct h1c *c)
     }
     if (c->h2) {
         /* HTTP/2 frames the body itself; a length the backend gave is kept as information. */
-        if (u->body == TR_H1_BODY_LENGTH)
-            tr_buf_printf(o, "Content-Length: %llu\r\n", (unsigned long long)r->content_length);
+        if (u->body == TR_H1_BODY_LENGTH) {
+            tr_buf_puts(o, "Content-Length: ");
+            tr_buf_put_u64(o, r->content_length);
+            tr_buf_puts(o, "\r\n");
+        }
         tr_buf_puts(o, "\r\n");
         tr_h2_stream_head(c, o->data, o->len);
         tr_buf_dispose(&h2head);
@@ -1247,9 +1271,11 @@ static void write_response_head(struct upc *u, struct h1c *c)
         tr_buf_puts(o, "\r\n\r\n");
         return;
     }
-    if (u->body == TR_H1_BODY_LENGTH)
-        tr_buf_printf(o, "Content-Length: %llu\r\n", (unsigned long long)r->content_length);
-    else if (u->body == TR_H1_BODY_CHUNKED && c->minor >= 1)
+    if (u->body == TR_H1_BODY_LENGTH) {
+        tr_buf_puts(o, "Content-Length: ");
+        tr_buf_put_u64(o, r->content_length);
+        tr_buf_puts(o, "\r\n");
+    } else if (u->body == TR_H1_BODY_CHUNKED && c->minor >= 1)
         tr_buf_puts(o, "Transfer-Encoding: chunked\r\n");
     /* A body delimited by close (or chunked to an HTTP/1.0 client) ends the connection. */
     if (u->body == TR_H1_BODY_CLOSE || (u->body == TR_H1_BODY_CHUNKED && c->minor == 0))
@@ -1541,7 +1567,23 @@ static SSL_CTX *backend_tls(struct h1c *c, const struct tr_ir_backend *b, char *
     const struct tr_obj *cert = c->listener ? c->listener->backend_cert : NULL;
     const char *h2 = wants_h2(c->rule, b) ? "|h2" : "";
     if (!b->tls_policy) {
-        snprintf(key, cap, "%s:%u%s", ep->addr, ep->port, h2);
+        /* The common case, per request: no printf. */
+        size_t al = strlen(ep->addr), hl = strlen(h2);
+        char port[8];
+        size_t pl = 0;
+        unsigned v = ep->port;
+        do {
+            port[sizeof(port) - ++pl] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        if (al + 1 + pl + hl < cap) {
+            memcpy(key, ep->addr, al);
+            key[al] = ':';
+            memcpy(key + al + 1, port + sizeof(port) - pl, pl);
+            memcpy(key + al + 1 + pl, h2, hl + 1);
+        } else {
+            key[0] = '\0';
+        }
         return NULL;
     }
     snprintf(key, cap, "%s:%u|%p|%p%s", ep->addr, ep->port, (const void *)b->tls_policy, (const void *)cert, h2);

@@ -49,6 +49,7 @@ struct h1c {
     size_t out_off;
     bool writable, eof, close_after, closed;
     bool hup; /* the peer's FIN (or an error) was signalled: read to the end */
+    bool must_read; /* the last read stopped before the socket was drained */
     enum cstate state;
     struct tr_h1_req *req; /* the head being read and dispatched (worker cache), else NULL */
     enum tr_h1_method method;
@@ -58,6 +59,8 @@ struct h1c {
     uint64_t left;
     struct tr_h1_chunked ch;
     struct tr_snapshot *snap; /* pinned for the request in flight */
+    uint64_t port_gen;               /* the snapshot generation port was looked up in */
+    const struct tr_ir_port *port;
     const struct tr_ir_rule *rule;
     /* For the access log and metrics of the request in flight. */
     bool in_flight;
