@@ -57,6 +57,11 @@ int tr_buf_putc(struct tr_buf *b, char c)
     return tr_buf_append(b, &c, 1);
 }
 
+int tr_buf_reserve(struct tr_buf *b, size_t extra)
+{
+    return reserve(b, extra);
+}
+
 int tr_buf_put_u64(struct tr_buf *b, uint64_t v)
 {
     char d[20];

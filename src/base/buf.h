@@ -21,6 +21,8 @@ void tr_buf_dispose(struct tr_buf *b);
 int tr_buf_append(struct tr_buf *b, const void *p, size_t len);
 int tr_buf_puts(struct tr_buf *b, const char *s);
 int tr_buf_putc(struct tr_buf *b, char c);
+/* Makes room for extra more bytes at once (one allocation instead of doubling from 64). */
+int tr_buf_reserve(struct tr_buf *b, size_t extra);
 /* Appends v in decimal (what "%llu" would print, without the printf machinery). */
 int tr_buf_put_u64(struct tr_buf *b, uint64_t v);
 /* Appends "name: value\r\n" (value of vlen bytes). */

@@ -746,6 +746,7 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
     /* The upstream head: origin-form target, the client's fields less hop-by-hop ones, the
      * forwarding fields, and framing torii derived itself. */
     struct tr_buf *o = &u->out;
+    tr_buf_reserve(o, 1024 + req->nheaders * 64);
     size_t head_start = o->len;
     const char *target = req->form == TR_H1_ABSOLUTE ? (req->path_len ? req->path : "/") : req->target;
     size_t tlen = req->form == TR_H1_ABSOLUTE ? (req->path_len ? req->path_len : 1) : req->target_len;
@@ -1226,6 +1227,7 @@ static void write_response_head(struct upc *u, struct h1c *c)
         tr_buf_init(&h2head, 0);
         o = &h2head;
     }
+    tr_buf_reserve(o, 512 + r->nheaders * 64);
     tr_buf_puts(o, "HTTP/1.1 ");
     tr_buf_put_u64(o, (uint64_t)r->status);
     tr_buf_putc(o, ' ');
