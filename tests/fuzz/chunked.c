@@ -1,6 +1,7 @@
 /* The chunked decoder on anything: fed whole, and fed in random pieces (the first byte seeds
  * them; each piece in a buffer of its own size, so that a read past it is caught), it must
- * consume the same bytes, decode the same data and give the same verdict; in place too. */
+ * consume the same bytes, decode the same data and give the same verdict; in place too. The
+ * trailer copy (keep) is on, into a buffer of exactly its cap. */
 #include "base/err.h"
 #include "base/mem.h"
 #include "http/chunked.h"
@@ -19,6 +20,10 @@ static ssize_t run(const char *src, size_t len, unsigned seed, char *out, size_t
     lim.max_chunk_ext = 16, lim.max_trailer = 64;
     struct tr_h1_chunked c;
     tr_h1_chunked_init(&c, &lim);
+    /* The kept trailer, exactly max_trailer bytes of heap: a write past it is caught. */
+    char *keep = tr_xmalloc(lim.max_trailer);
+    c.keep = keep;
+    c.keep_cap = lim.max_trailer;
     size_t off = 0;
     *out_len = 0;
     while (off < len && !tr_h1_chunked_done(&c)) {
@@ -35,11 +40,16 @@ static ssize_t run(const char *src, size_t len, unsigned seed, char *out, size_t
             *out_len += n;
         }
         free(p);
-        if (rc < 0)
+        if (rc < 0) {
+            free(keep);
             return rc;
+        }
         off += (size_t)rc;
     }
     TR_BUG_ON(c.total != *out_len);
+    /* What was kept is field lines: it never holds the final empty line's CR LF alone. */
+    TR_BUG_ON(c.keep_len > c.keep_cap || (c.keep_len && keep[0] == '\r'));
+    free(keep);
     *done = tr_h1_chunked_done(&c);
     return (ssize_t)off;
 }
