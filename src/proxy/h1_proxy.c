@@ -88,7 +88,7 @@ enum rd { RD_AGAIN, RD_FULL, RD_EOF };
  * data makes a new edge: RD_AGAIN without the read that would only say EAGAIN (one syscall per
  * request saved on each side). Not so when the peer's FIN came (hup: read on to the EOF, which
  * makes no edge of its own), nor under TLS (a record at a time: more may be queued). */
-static enum rd read_into(int fd, SSL *ssl, struct tr_buf *b, size_t off, size_t max, bool hup)
+static enum rd read_into(struct worker *w, int fd, SSL *ssl, struct tr_buf *b, size_t off, size_t max, bool hup)
 {
     char first[4096];
     while (pending(b, off) < max) {
@@ -107,8 +107,11 @@ static enum rd read_into(int fd, SSL *ssl, struct tr_buf *b, size_t off, size_t 
         ssize_t r = tr_tls_io_read(fd, ssl, fresh ? first : b->data + b->len, want);
         if (r > 0) {
             if (fresh) {
-                b->cap = (size_t)r + 2048 <= 4096 ? 4096 : 8192;
-                b->data = tr_xmalloc(b->cap);
+                tr_worker_buf_attach(w, b);
+                if ((size_t)r + 2048 > b->cap) {
+                    b->data = tr_xrealloc(b->data, 2 * b->cap);
+                    b->cap *= 2;
+                }
                 memcpy(b->data, first, (size_t)r);
             }
             b->len += (size_t)r;
@@ -157,11 +160,11 @@ static void c_idle_buffers(struct h1c *c)
     tr_worker_req_put(c->w, c->req);
     c->req = NULL;
     if (c->in_off == c->in.len && c->in.data) {
-        tr_buf_dispose(&c->in);
+        tr_worker_buf_release(c->w, &c->in);
         c->in_off = 0;
     }
     if (c->out_off == c->out.len && c->out.data) {
-        tr_buf_dispose(&c->out);
+        tr_worker_buf_release(c->w, &c->out);
         c->out_off = 0;
     }
 }
@@ -490,7 +493,7 @@ static void c_read(struct h1c *c)
         }
         compact(&c->in, &c->in_off);
         size_t before = pending(&c->in, c->in_off);
-        enum rd r = read_into(c->io.fd, c->ssl, &c->in, c->in_off, TR_PROXY_BUF_HIGH + 65536, c->hup);
+        enum rd r = read_into(c->w, c->io.fd, c->ssl, &c->in, c->in_off, TR_PROXY_BUF_HIGH + 65536, c->hup);
         c->must_read = r == RD_FULL;
         if (r == RD_EOF)
             c->eof = true;
@@ -746,6 +749,7 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
     /* The upstream head: origin-form target, the client's fields less hop-by-hop ones, the
      * forwarding fields, and framing torii derived itself. */
     struct tr_buf *o = &u->out;
+    tr_worker_buf_attach(c->w, o);
     tr_buf_reserve(o, 1024 + req->nheaders * 64);
     size_t head_start = o->len;
     const char *target = req->form == TR_H1_ABSOLUTE ? (req->path_len ? req->path : "/") : req->target;
@@ -1075,8 +1079,8 @@ static void exchange_done(struct upc *u)
     u->c = NULL;
     if (reuse) {
         u->head_done = u->resp_done = false;
-        tr_buf_dispose(&u->in); /* nothing pending on either side: an idle upstream holds none */
-        tr_buf_dispose(&u->out);
+        tr_worker_buf_release(u->w, &u->in); /* nothing pending either way: an idle upstream holds none */
+        tr_worker_buf_release(u->w, &u->out);
         u->in_off = u->out_off = 0;
         if (u->h2)
             tr_h2u_reset(u);
@@ -1210,7 +1214,7 @@ static void u_read(struct upc *u)
             return; /* the client is slow: the response waits in the kernel */
         compact(&u->in, &u->in_off);
         enum rd r = u->h2 ? (enum rd)tr_h2u_read(u)
-                          : read_into(u->io.fd, u->ssl, &u->in, u->in_off, TR_PROXY_BUF_HIGH + 65536, u->hup);
+                          : read_into(u->w, u->io.fd, u->ssl, &u->in, u->in_off, TR_PROXY_BUF_HIGH + 65536, u->hup);
         if (r == RD_EOF)
             u->eof = true;
         u_process(u);
@@ -1227,6 +1231,8 @@ static void write_response_head(struct upc *u, struct h1c *c)
         tr_buf_init(&h2head, 0);
         o = &h2head;
     }
+    if (!c->h2)
+        tr_worker_buf_attach(c->w, o);
     tr_buf_reserve(o, 512 + r->nheaders * 64);
     tr_buf_puts(o, "HTTP/1.1 ");
     tr_buf_put_u64(o, (uint64_t)r->status);

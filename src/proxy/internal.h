@@ -16,6 +16,9 @@
 struct tr_snapshot;
 struct upc;
 
+/* The first buffer of each direction: most heads fit. */
+#define TR_PROXY_BLOCK 4096
+
 /* Per-direction buffering cap: past it, torii stops reading the other side (backpressure). */
 #define TR_PROXY_BUF_HIGH (64 * 1024)
 
@@ -51,6 +54,10 @@ struct worker {
      * and being dispatched, so an idle connection costs no head-sized struct. */
     struct tr_h1_req *req_cache[16];
     unsigned nreq_cache;
+    /* Free TR_PROXY_BLOCK-byte buffer blocks: connections take one per buffer per request and
+     * give it back between requests, so the allocator sees none of that. */
+    char *blocks[64];
+    unsigned nblocks;
     uint64_t rr;              /* round-robin counter */
     uint64_t rng;             /* xorshift state for weighted choice */
 };
@@ -91,5 +98,9 @@ uint64_t tr_worker_rand(struct worker *w);
 /* A request head to parse into (initialised), and back when done with it. */
 struct tr_h1_req *tr_worker_req(struct worker *w);
 void tr_worker_req_put(struct worker *w, struct tr_h1_req *req);
+/* Gives b (empty, with no storage) a TR_PROXY_BLOCK-byte block from the worker's cache. */
+void tr_worker_buf_attach(struct worker *w, struct tr_buf *b);
+/* Empties b: a block goes back to the cache, anything bigger to the allocator. */
+void tr_worker_buf_release(struct worker *w, struct tr_buf *b);
 
 #endif

@@ -170,6 +170,27 @@ void tr_worker_req_put(struct worker *w, struct tr_h1_req *req)
         free(req);
 }
 
+void tr_worker_buf_attach(struct worker *w, struct tr_buf *b)
+{
+    if (b->cap)
+        return;
+    b->data = w->nblocks ? w->blocks[--w->nblocks] : tr_xmalloc(TR_PROXY_BLOCK);
+    b->cap = TR_PROXY_BLOCK;
+    b->len = 0;
+    b->data[0] = '\0';
+}
+
+void tr_worker_buf_release(struct worker *w, struct tr_buf *b)
+{
+    if (b->cap == TR_PROXY_BLOCK && w->nblocks < sizeof(w->blocks) / sizeof(w->blocks[0])) {
+        w->blocks[w->nblocks++] = b->data;
+        b->data = NULL;
+        b->len = b->cap = 0;
+        return;
+    }
+    tr_buf_dispose(b);
+}
+
 static void *run(void *arg)
 {
     struct worker *w = arg;
@@ -242,6 +263,8 @@ void tr_workers_stop(struct tr_workers *ws)
         tr_map_dispose(&w->idle);
         while (w->nreq_cache)
             free(w->req_cache[--w->nreq_cache]);
+        while (w->nblocks)
+            free(w->blocks[--w->nblocks]);
         tr_snapshot_release(w->snap);
         tr_loop_free(w->loop);
     }
