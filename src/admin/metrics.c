@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct tr_metrics tr_metrics;
@@ -19,27 +20,49 @@ static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tr_map slots_by_key;
 static struct tr_metrics_slot *slots, **slots_tail = &slots;
 
+void tr_metrics_slots_lock(void)
+{
+    pthread_mutex_lock(&slots_lock);
+}
+
+void tr_metrics_slots_unlock(void)
+{
+    pthread_mutex_unlock(&slots_lock);
+}
+
 struct tr_metrics_slot *tr_metrics_slot(const char *listener, const char *route, const char *backend)
+{
+    pthread_mutex_lock(&slots_lock);
+    struct tr_metrics_slot *sl = tr_metrics_slot_locked(listener, route, backend);
+    pthread_mutex_unlock(&slots_lock);
+    return sl;
+}
+
+struct tr_metrics_slot *tr_metrics_slot_locked(const char *listener, const char *route, const char *backend)
 {
     listener = listener ? listener : "";
     route = route ? route : "";
     backend = backend ? backend : "";
-    struct tr_buf k;
-    tr_buf_init(&k, 0);
-    tr_buf_printf(&k, "%s%c%s%c%s", listener, 0, route, 0, backend);
-    pthread_mutex_lock(&slots_lock);
-    struct tr_metrics_slot *sl = tr_map_get(&slots_by_key, k.data, k.len);
+    char kbuf[1024];
+    size_t ll = strlen(listener), rl = strlen(route), bl = strlen(backend), kl = ll + rl + bl + 2;
+    char *key = kl <= sizeof(kbuf) ? kbuf : tr_xmalloc(kl);
+    memcpy(key, listener, ll);
+    key[ll] = '\0';
+    memcpy(key + ll + 1, route, rl);
+    key[ll + 1 + rl] = '\0';
+    memcpy(key + ll + rl + 2, backend, bl);
+    struct tr_metrics_slot *sl = tr_map_get(&slots_by_key, key, kl);
     if (!sl) {
         sl = tr_xcalloc(1, sizeof(*sl));
         sl->listener = tr_xstrdup(listener);
         sl->route = tr_xstrdup(route);
         sl->backend = tr_xstrdup(backend);
-        tr_map_put(&slots_by_key, k.data, k.len, sl);
+        tr_map_put(&slots_by_key, key, kl, sl);
         *slots_tail = sl;
         slots_tail = &sl->next;
     }
-    pthread_mutex_unlock(&slots_lock);
-    tr_buf_dispose(&k);
+    if (key != kbuf)
+        free(key);
     return sl;
 }
 

@@ -37,6 +37,11 @@ struct tr_metrics_slot {
 /* The slot of these labels (NULL counts as ""), made on first use. Any thread, not the hot
  * path: the snapshot compile looks slots up, requests only bump them. */
 struct tr_metrics_slot *tr_metrics_slot(const char *listener, const char *route, const char *backend);
+/* Many lookups in a row (a snapshot compile): hold the registry once around them and use
+ * tr_metrics_slot_locked inside. */
+void tr_metrics_slots_lock(void);
+void tr_metrics_slots_unlock(void);
+struct tr_metrics_slot *tr_metrics_slot_locked(const char *listener, const char *route, const char *backend);
 
 /* Counts one finished request: status (0 when none was sent) and its duration, in the totals
  * and in slot (NULL: totals only). Any thread. */

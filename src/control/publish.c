@@ -34,6 +34,8 @@ struct tr_pubstate {
     struct tr_map m;    /* "Kind/ns/name|path|type" -> struct ltt_entry* */
     struct tr_map json; /* "Kind/ns/name" -> struct json_entry* */
     uint64_t epoch;
+    int64_t fmt_when; /* the instant fmt holds, formatted */
+    char fmt[32];
 };
 
 struct tr_pubstate *tr_pubstate_new(void)
@@ -74,7 +76,8 @@ static void stamp(struct tr_arena *a, struct tr_node *n, struct tr_buf *path, st
     if (n->type == TR_N_MAP) {
         for (uint32_t i = 0; i < n->n; i++) {
             size_t mark = path->len;
-            tr_buf_printf(path, ".%s", n->u.kv[i].key);
+            tr_buf_putc(path, '.');
+            tr_buf_puts(path, n->u.kv[i].key);
             struct tr_node *v = n->u.kv[i].val;
             if (strcmp(n->u.kv[i].key, "conditions") == 0 && v->type == TR_N_SEQ) {
                 for (uint32_t j = 0; j < v->n; j++) {
@@ -84,7 +87,8 @@ static void stamp(struct tr_arena *a, struct tr_node *n, struct tr_buf *path, st
                     if (!type || !st)
                         continue;
                     size_t m2 = path->len;
-                    tr_buf_printf(path, "|%s", type);
+                    tr_buf_putc(path, '|');
+                    tr_buf_puts(path, type);
                     bool s = strcmp(st, "True") == 0;
                     struct ltt_entry *e = tr_map_get(&ltt->m, path->data, path->len);
                     if (!e) {
@@ -97,9 +101,12 @@ static void stamp(struct tr_arena *a, struct tr_node *n, struct tr_buf *path, st
                         e->when = now;
                     }
                     e->epoch = ltt->epoch;
-                    char t[32];
-                    tr_format_time(t, e->when);
-                    tr_node_set(a, c, "lastTransitionTime", tr_node_str(a, t));
+                    /* Most conditions share a few instants: format each once. */
+                    if (e->when != ltt->fmt_when || !ltt->fmt[0]) {
+                        tr_format_time(ltt->fmt, e->when);
+                        ltt->fmt_when = e->when;
+                    }
+                    tr_node_set(a, c, "lastTransitionTime", tr_node_str(a, ltt->fmt));
                     path->len = m2;
                     path->data[m2] = '\0';
                 }
@@ -151,7 +158,11 @@ struct tr_node *tr_status_render(struct tr_arena *a, const struct tr_view *v, co
             struct tr_node *obj = tr_obj_render(a, o, st);
             if (ltt && st) {
                 tr_buf_reset(&path);
-                tr_buf_printf(&path, "%s/%s/%s", tr_kind_name(o->kind), o->ns, o->name);
+                tr_buf_puts(&path, tr_kind_name(o->kind));
+                tr_buf_putc(&path, '/');
+                tr_buf_puts(&path, o->ns);
+                tr_buf_putc(&path, '/');
+                tr_buf_puts(&path, o->name);
                 stamp(a, tr_node_get(obj, "status"), &path, ltt, now);
             }
             tr_node_push(a, items, obj);
@@ -188,9 +199,21 @@ static void add_reject(void *ud, const struct tr_reject *r)
 /* The object's key in the admin API: "Kind/ns/name", or "Kind/name" when cluster-scoped. */
 static int obj_key(char *out, size_t cap, const struct tr_obj *o)
 {
-    int n = o->ns[0] ? snprintf(out, cap, "%s/%s/%s", tr_kind_name(o->kind), o->ns, o->name)
-                     : snprintf(out, cap, "%s/%s", tr_kind_name(o->kind), o->name);
-    return n > 0 && (size_t)n < cap ? n : -1;
+    const char *parts[3] = {tr_kind_name(o->kind), o->ns, o->name};
+    size_t n = 0;
+    for (int i = 0; i < 3; i++) {
+        if (i == 1 && !o->ns[0])
+            continue;
+        size_t l = strlen(parts[i]);
+        if (n + l + 2 > cap)
+            return -1;
+        if (n)
+            out[n++] = '/';
+        memcpy(out + n, parts[i], l);
+        n += l;
+    }
+    out[n] = '\0';
+    return (int)n;
 }
 
 /* Drops cached JSON of objects that are gone. */

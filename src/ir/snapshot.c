@@ -59,21 +59,49 @@ static struct tr_snapshot *cur;
 /* The metrics slots of an HTTP listener, its rules and their backends. The IR is immutable for
  * the data plane; these pointers are part of compiling it, like the routers, and are set before
  * the snapshot is published. */
+/* "a/b/c" (or "a/b:port" when port >= 0) into out: names are at most 253 bytes, out 600. */
+static const char *join(char out[600], const char *a, const char *b, const char *c, long port)
+{
+    size_t n = 0;
+    const char *parts[3] = {a ? a : "", b ? b : "", c};
+    for (int i = 0; i < 3 && (i < 2 || c); i++) {
+        size_t l = strnlen(parts[i], 190);
+        if (i)
+            out[n++] = '/';
+        memcpy(out + n, parts[i], l);
+        n += l;
+    }
+    if (port >= 0) {
+        char d[8];
+        size_t k = 0;
+        do {
+            d[sizeof(d) - ++k] = (char)('0' + port % 10);
+            port /= 10;
+        } while (port);
+        out[n++] = ':';
+        memcpy(out + n, d + sizeof(d) - k, k);
+        n += k;
+    }
+    out[n] = '\0';
+    return out;
+}
+
 static void attach_stats(struct tr_ir_listener *l)
 {
-    char ln[512], rn[512], bn[512];
-    snprintf(ln, sizeof(ln), "%s/%s/%s", l->gw_ns, l->gw_name, l->name ? l->name : "");
-    l->stats = tr_metrics_slot(ln, NULL, NULL);
+    char ln[600], rn[600], bn[600];
+    join(ln, l->gw_ns, l->gw_name, l->name ? l->name : "", -1);
+    tr_metrics_slots_lock();
+    l->stats = tr_metrics_slot_locked(ln, NULL, NULL);
     for (size_t r = 0; r < l->nrules; r++) {
         struct tr_ir_rule *rule = &l->rules[r];
-        snprintf(rn, sizeof(rn), "%s/%s", rule->route->ns, rule->route->name);
-        rule->stats = tr_metrics_slot(ln, rn, NULL);
+        join(rn, rule->route->ns, rule->route->name, NULL, -1);
+        rule->stats = tr_metrics_slot_locked(ln, rn, NULL);
         for (size_t b = 0; b < rule->nbackends; b++) {
             struct tr_ir_backend *be = &rule->backends[b];
-            snprintf(bn, sizeof(bn), "%s/%s:%u", be->ns ? be->ns : "", be->name ? be->name : "", be->port);
-            be->stats = tr_metrics_slot(ln, rn, bn);
+            be->stats = tr_metrics_slot_locked(ln, rn, join(bn, be->ns, be->name, NULL, be->port));
         }
     }
+    tr_metrics_slots_unlock();
 }
 
 struct tr_snapshot *tr_snapshot_new(struct tr_view *v, struct tr_tx *tx, uint64_t generation,

@@ -1,6 +1,7 @@
 #include "proxy/router.h"
 #include "api/object.h"
 #include "base/arena.h"
+#include "base/map.h"
 #include "base/mem.h"
 #include "base/node.h"
 #include "ir/ir.h"
@@ -48,7 +49,23 @@ struct tr_router {
     struct tr_arena *a;
     struct vhost *v; /* exact hosts, then wildcards longest first, then the any-host vhost */
     size_t nv;
+    /* Lower-cased host patterns ("a.example.com", "*.example.com") -> index in v + 1, and the
+     * any-host vhost's index + 1 (0: none): a request finds its vhost in a few lookups,
+     * however many hostnames the listener serves. */
+    struct tr_map hosts;
+    size_t any;
 };
+
+/* Lower-cases s[0..n) into out (cap bytes); false when it does not fit. */
+static bool lower(const char *s, size_t n, char *out, size_t cap)
+{
+    if (n >= cap)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + 32 : s[i]);
+    out[n] = '\0';
+    return true;
+}
 
 unsigned tr_host_score(const char *pattern, const char *host, size_t host_len)
 {
@@ -123,16 +140,27 @@ static size_t kv_list(struct tr_router *rt, const struct tr_node *list, struct k
 
 static struct vhost *vhost_for(struct tr_router *rt, const char *host, size_t *cap)
 {
-    for (size_t i = 0; i < rt->nv; i++) {
-        const char *h = rt->v[i].host;
-        if ((!h && !host) || (h && host && strcasecmp(h, host) == 0))
-            return &rt->v[i];
+    char key[300];
+    size_t kl = host ? strlen(host) : 0;
+    bool keyed = host && lower(host, kl, key, sizeof(key));
+    size_t found = keyed ? (size_t)(uintptr_t)tr_map_get(&rt->hosts, key, kl)
+                         : !host ? rt->any : 0;
+    if (found)
+        return &rt->v[found - 1];
+    if (host && !keyed) { /* longer than any DNS name: compared the slow way */
+        for (size_t i = 0; i < rt->nv; i++)
+            if (rt->v[i].host && strcasecmp(rt->v[i].host, host) == 0)
+                return &rt->v[i];
     }
     if (rt->nv == *cap) {
         *cap = *cap ? *cap * 2 : 8;
         rt->v = tr_xrealloc(rt->v, *cap * sizeof(*rt->v));
     }
     struct vhost *v = &rt->v[rt->nv++];
+    if (keyed)
+        tr_map_put(&rt->hosts, key, kl, (void *)(uintptr_t)rt->nv);
+    else if (!host)
+        rt->any = rt->nv;
     memset(v, 0, sizeof(*v));
     v->host = host;
     v->host_len = host ? strlen(host) : 0;
@@ -281,6 +309,16 @@ struct tr_router *tr_router_new(const struct tr_ir_listener *l)
     for (size_t i = 0; i < rt->nv; i++)
         qsort(rt->v[i].e, rt->v[i].n, sizeof(struct entry), cmp_entry);
     qsort(rt->v, rt->nv, sizeof(*rt->v), cmp_vhost);
+    /* The order changed: index the sorted vhosts. */
+    tr_map_dispose(&rt->hosts);
+    rt->any = 0;
+    for (size_t i = 0; i < rt->nv; i++) {
+        char key[300];
+        if (!rt->v[i].host)
+            rt->any = i + 1;
+        else if (lower(rt->v[i].host, rt->v[i].host_len, key, sizeof(key)))
+            tr_map_put(&rt->hosts, key, rt->v[i].host_len, (void *)(uintptr_t)(i + 1));
+    }
     return rt;
 }
 
@@ -291,6 +329,7 @@ void tr_router_free(struct tr_router *rt)
     for (size_t i = 0; i < rt->nv; i++)
         free(rt->v[i].e);
     free(rt->v);
+    tr_map_dispose(&rt->hosts);
     tr_arena_free(rt->a);
     free(rt);
 }
@@ -377,9 +416,25 @@ bool tr_router_match(const struct tr_router *rt, const struct tr_route_req *req,
     /* The most specific virtual host that covers the request's host decides; its rules alone
      * are considered (exact host, then the longest wildcard, then routes without hostnames). */
     const struct vhost *v = NULL;
-    for (size_t i = 0; i < rt->nv && !v; i++)
-        if (tr_host_score(rt->v[i].host, req->host, req->host_len))
-            v = &rt->v[i];
+    char key[300];
+    if (req->host_len && lower(req->host, req->host_len, key + 1, sizeof(key) - 1)) {
+        size_t i = (size_t)(uintptr_t)tr_map_get(&rt->hosts, key + 1, req->host_len);
+        /* "*.example.com" covers a.example.com and a.b.example.com: try the suffixes from
+         * each dot, longest first, each with at least one character before it. */
+        for (size_t d = 1; !i && d < req->host_len; d++) {
+            if (key[1 + d] != '.')
+                continue;
+            key[d] = '*';
+            i = (size_t)(uintptr_t)tr_map_get(&rt->hosts, key + d, req->host_len + 1 - d);
+        }
+        if (!i)
+            i = rt->any;
+        v = i ? &rt->v[i - 1] : NULL;
+    } else {
+        for (size_t i = 0; i < rt->nv && !v; i++) /* no Host, or one too long to index */
+            if (tr_host_score(rt->v[i].host, req->host, req->host_len))
+                v = &rt->v[i];
+    }
     if (!v)
         return false;
     for (size_t i = 0; i < v->n; i++) {

@@ -179,6 +179,25 @@ TEST(router_hostnames_exact_wildcard_any)
     unload(&w);
 }
 
+TEST(router_nested_wildcards_longest_first)
+{
+    struct world w;
+    load(&w, ROUTE("wide", "  hostnames: ['*.example.com']\n  rules:\n  - matches: [{path: {value: /}}]\n")
+                 ROUTE("narrow", "  hostnames: ['*.b.example.com']\n  rules:\n  - matches: [{path: {value: /}}]\n")
+                     ROUTE("exact", "  hostnames: [a.b.example.com]\n  rules:\n  - matches: [{path: {value: /}}]\n")
+                         ROUTE("any", "  rules:\n  - matches: [{path: {value: /}}]\n"));
+    ASSERT_STREQ(route(&w, "GET", "a.b.example.com", "/", NULL), "exact#0");
+    ASSERT_STREQ(route(&w, "GET", "A.B.Example.COM", "/", NULL), "exact#0");
+    ASSERT_STREQ(route(&w, "GET", "x.b.example.com", "/", NULL), "narrow#0");
+    ASSERT_STREQ(route(&w, "GET", "y.x.b.example.com", "/", NULL), "narrow#0");
+    ASSERT_STREQ(route(&w, "GET", "b.example.com", "/", NULL), "wide#0");
+    ASSERT_STREQ(route(&w, "GET", "x.y.example.com", "/", NULL), "wide#0");
+    ASSERT_STREQ(route(&w, "GET", "example.com", "/", NULL), "any#0");
+    ASSERT_STREQ(route(&w, "GET", ".example.com", "/", NULL), "any#0");
+    ASSERT_STREQ(route(&w, "GET", "other.test", "/", NULL), "any#0");
+    unload(&w);
+}
+
 TEST(router_regular_expressions)
 {
     struct world w;
