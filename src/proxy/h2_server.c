@@ -41,6 +41,7 @@ struct h2conn {
     struct tr_buf out; /* frames to write; out_off of them written */
     size_t out_off;
     bool writable, closed, busy, want_send, read_blocked;
+    bool send_deferred; /* a send is queued for the end of the loop turn */
     char laddr[INET6_ADDRSTRLEN];
     uint16_t lport;
     char peer[INET6_ADDRSTRLEN];
@@ -71,13 +72,27 @@ static size_t pend(const struct tr_buf *b, size_t off)
     return b->len - off;
 }
 
+static void deferred_send(struct tr_loop *loop, void *data)
+{
+    struct h2conn *h = data;
+    h->send_deferred = false;
+    if (!h->closed)
+        h2_send(h);
+}
+
+/* Something is ready to send. Inside nghttp2 it is marked for the send that follows; otherwise
+ * it goes at the end of the loop turn, so that what the turn produces (a response's HEADERS
+ * and its DATA, the answers of several streams) leaves in one write. */
 static void kick(struct h2conn *h)
 {
     if (h->busy) {
         h->want_send = true;
         return;
     }
-    h2_send(h);
+    if (!h->send_deferred && !h->closed) {
+        h->send_deferred = true;
+        tr_loop_defer(h->w->loop, deferred_send, h);
+    }
 }
 
 /* --- streams --- */
