@@ -16,6 +16,39 @@
 #               per case, the one with the most req/s is reported; default 1), IDLE_CONNS
 #               (default 10000; 0 skips the memory part), BENCH_PORT (first of 10 loopback
 #               ports, default 18100), CLIENT_CPU (0), PROXY_CPU (1).
+#   h2          HTTP/2 downstream, the same proxies and CPUs as dataplane: h2load (-t1 -c H2_CONNS
+#               (16) -m 1/10/100 (H2_STREAMS)) over h2c with prior knowledge and h2 over TLS
+#               (H2_KINDS, "h2c tls"), upstream HTTP/1.1: req/s, × torii, proxy CPU per request.
+#               Needs h2load (nghttp2-client). DURATION, SIZES, PROXIES, WARMUP, REPEAT as above.
+#   tls         full TLS 1.3 handshakes (ECDSA P-256 certificate made with openssl, key share
+#               TLS_GROUPS, default P-256, no resumption), each proxy with one worker on
+#               PROXY_CPU, bench-handshake (bench/handshake.c, TLS_CONNS (16) connections, a
+#               GET / on each) on CLIENT_CPU: handshakes/s, proxy CPU per handshake, beside the
+#               ceiling from `openssl speed ecdsap256 ecdhp256` on PROXY_CPU
+#   latency     open-loop latency: direct capacity with wrk (LAT_CAP_CONNS, 64), then
+#               bench-latprobe (bench/latprobe.c; LAT_CONNS (64) connections, LAT_SCHEDULE
+#               poisson|fixed, LAT_WARMUP (1 s) not counted, LAT_SIZE (0) body bytes) at
+#               LAT_LOADS ("10 50 80") % of it, direct and through each proxy: p50/p99/p99.9/max
+#               and the latency each proxy adds
+#   h2, tls and latency use loopback ports BENCH_PORT+20..+31 and write raw output and configs to
+#   bench/results/<date>-<section>/.
+#   propagation route propagation through the file provider: ROUTES (default 3,000) HTTPRoutes
+#               added one file at a time; after each, the data plane is polled every POLL_MS
+#               (5) ms for its hostname until it answers 200: latency from the rename, errors,
+#               latency by route index (BUCKET routes per row, 500)
+#   flips       one HTTPRoute switched between two backends FLIPS (20) times, FLIP_MS (200) ms
+#               apart, under closed-loop load from FLIP_CONNS (16) keep-alive connections:
+#               non-200 answers and socket errors (expected: none)
+#   scale       torii's RSS at SCALE_ROUTES ("1000 5000 10000") HTTPRoutes, all Accepted, RSS
+#               per route, full translation time at the largest (RUNS SIGHUPs, default 5), RSS
+#               after deleting every route
+#   soak        SOAK_EDITS (100) route edits, SOAK_EDIT_MS (500) ms apart, while SOAK_CONNS
+#               (1000) keep-alive connections each send a request every SOAK_INTERVAL_MS (100)
+#               ms to SOAK_ROUTES (10) routes: errors, resets, RSS drift
+#   The control-plane sections (propagation, flips, scale, soak) use loopback ports
+#   BENCH_PORT+10..+13, torii --workers WORKERS (default: the number of CPUs), bench/cp.py for
+#   manifests and reports, bench-propagation and bench-load (bench/propagation.c, load.c) as
+#   clients; raw data and torii's log go to bench/results/<date>-<section>/.
 #
 # A section is a function section_<name> that prints Markdown on stdout; add one and list it
 # in SECTIONS. A section that fails leaves what it printed in bench/results/<date>-<name>.FAILED.md.
@@ -24,7 +57,7 @@
 # BENCH_RESULTS (default bench/results).
 set -eu
 
-SECTIONS="translate dataplane"
+SECTIONS="translate propagation flips scale soak dataplane h2 tls latency"
 
 usage() {
     echo "usage: bench/run.sh BUILD [SECTION...]   (sections: $SECTIONS)" >&2
@@ -468,15 +501,11 @@ dp_case() {
     fi
 }
 
-# TODO(h2): HTTP/2 downstream is being added to torii. When it lands, add h2c (and h2 over TLS)
-# cases here with h2load (nghttp2-client, installed by scripts/bench-deps.sh), e.g.
-#   taskset -c "$CLIENT_CPU" h2load -t1 -c "$c" -m 10 -D "$DURATION" "http://127.0.0.1:$DP_PORT/"
-# parsing "finished in", "requests: N total, N started, N done, N succeeded, N failed, N errored"
-# and "status codes: N 2xx" (fail on failed/errored or non-2xx), with the same CPU accounting
-# (dp_cpu) and table; the proxies need: torii's HTTP listener (h2c upgrade / prior knowledge, as
-# it ends up), nginx `listen ... http2`, HAProxy `bind ... proto h2`, Caddy `protocols h1 h2c`.
+# HTTP/2 downstream has its own section, h2 (section_h2, below): its proxies need listeners
+# the HTTP/1.1 cases do not (nginx and HAProxy serve h2c on a port of its own, HTTPS).
 dp_h2() {
-    echo "_HTTP/2 downstream (h2load): not benchmarked yet; see TODO(h2) in bench/run.sh._"
+    echo "In its own report: section h2 (\`bench/run.sh BUILD h2\`, \`bench/results/<date>-h2.md\`), h2c and"
+    echo "h2 over TLS with h2load at 1, 10 and 100 streams per connection, the same proxies."
 }
 
 section_dataplane() {
@@ -719,6 +748,1340 @@ PY
         echo
         echo "bench/run.sh: dataplane: errors in:$errors" >&2
         return 1
+    fi
+}
+
+# --- sections h2, tls, latency -----------------------------------------------------------
+# HTTP/2 downstream (h2load), full TLS 1.3 handshakes (bench-handshake, bench/handshake.c) and
+# open-loop latency (bench-latprobe, bench/latprobe.c). Each proxy runs as in the dataplane
+# section (dp_start: one worker, alone on PROXY_CPU; the client and bench-backend share
+# CLIENT_CPU; upstream HTTP/1.1 keep-alive), from config files with three listeners each:
+# plain HTTP (HTTP/1.1; h2c with prior knowledge too for torii and Caddy), h2c with prior
+# knowledge (nginx `listen ... http2`, HAProxy `proto h2`) and HTTPS (an ECDSA P-256
+# certificate made with the openssl CLI, ALPN h2 and http/1.1). Loopback ports BENCH_PORT+20
+# to +31.
+
+hx_setup() {
+    # hx_setup NAME [TOOL...]: checks the tools and binaries, sets the ports and the variables
+    # dp_start uses, makes the certificate and the config files in DP, and raw
+    # (bench/results/<date>-NAME/) with copies of the configs.
+    name=$1
+    shift
+    for tool in taskset curl openssl nginx haproxy caddy python3 "$@"; do
+        command -v "$tool" > /dev/null || {
+            echo "bench/run.sh: $tool missing (run scripts/bench-deps.sh)" >&2
+            return 1
+        }
+    done
+    for b in torii bench/bench-backend bench/bench-latprobe bench/bench-handshake; do
+        [ -x "$BUILD/$b" ] || { echo "bench/run.sh: $BUILD/$b not built" >&2; return 1; }
+    done
+    backend=$BUILD/bench/bench-backend
+    DURATION=${DURATION:-10s}
+    dur=${DURATION%s}
+    proxies=${PROXIES:-torii nginx haproxy caddy}
+    warmup=${WARMUP:-1}
+    repeat=${REPEAT:-1}
+    CLIENT_CPU=${CLIENT_CPU:-0}
+    PROXY_CPU=${PROXY_CPU:-1}
+    base=$((${BENCH_PORT:-18100} + 20))
+    P_BACKEND=$base
+    P_TORII=$((base + 1))
+    P_NGINX=$((base + 2))
+    P_HAPROXY=$((base + 3))
+    P_CADDY=$((base + 4))
+    P_ADMIN=$((base + 5))
+    P_TORII_TLS=$((base + 6))
+    P_NGINX_TLS=$((base + 7))
+    P_HAPROXY_TLS=$((base + 8))
+    P_CADDY_TLS=$((base + 9))
+    P_NGINX_H2C=$((base + 10))
+    P_HAPROXY_H2C=$((base + 11))
+    # shellcheck disable=SC2046 # the port numbers
+    dp_ports_free $(seq "$base" $((base + 11)))
+    # shellcheck disable=SC3045
+    ulimit -n 65536 2> /dev/null || ulimit -n "$(ulimit -Hn)"
+    # shellcheck disable=SC3045
+    NOFILE=$(ulimit -n)
+    hz=$(getconf CLK_TCK)
+    DP=$WORK/$name
+    raw=$RESULTS/$DATE-$name
+    rm -rf "$DP" "$raw"
+    mkdir -p "$DP" "$raw"
+    hx_configs
+    cp "$DP/torii/bench.yaml" "$raw/torii-bench.yaml"
+    cp "$DP/nginx/nginx.conf" "$raw/nginx.conf"
+    cp "$DP/haproxy/haproxy.cfg" "$raw/haproxy.cfg"
+    cp "$DP/caddy/Caddyfile" "$raw/Caddyfile"
+    cp "$DP/tls/cert.pem" "$raw/cert.pem"
+}
+
+hx_configs() {
+    # The certificate (ECDSA P-256, self-signed, bench.example and 127.0.0.1) and the config
+    # files of every proxy, in the places dp_start looks: $DP/<proxy>/.
+    mkdir -p "$DP/tls" "$DP/torii" "$DP/nginx/tmp" "$DP/haproxy" "$DP/caddy"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 -days 30 \
+        -subj /CN=bench.example -addext "subjectAltName=DNS:bench.example,IP:127.0.0.1" \
+        -keyout "$DP/tls/key.pem" -out "$DP/tls/cert.pem" 2> "$DP/tls/openssl.log" || {
+        cat "$DP/tls/openssl.log" >&2
+        return 1
+    }
+    cat "$DP/tls/cert.pem" "$DP/tls/key.pem" > "$DP/tls/haproxy.pem"
+    cat > "$DP/torii/bench.yaml" <<YAML
+# One Gateway: an HTTP listener on 127.0.0.1:$P_TORII (HTTP/1.1, and h2c with prior knowledge)
+# and an HTTPS listener on 127.0.0.1:$P_TORII_TLS (the ECDSA P-256 certificate of Secret
+# bench-tls; ALPN h2, http/1.1); one route (every path, any host) to the bench backend on
+# 127.0.0.1:$P_BACKEND.
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata:
+  name: torii
+spec:
+  controllerName: torii.dev/gateway-controller
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: bench
+  namespace: default
+spec:
+  gatewayClassName: torii
+  addresses:
+  - type: IPAddress
+    value: 127.0.0.1
+  listeners:
+  - name: http
+    protocol: HTTP
+    port: $P_TORII
+  - name: https
+    protocol: HTTPS
+    port: $P_TORII_TLS
+    tls:
+      mode: Terminate
+      certificateRefs:
+      - name: bench-tls
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: bench-tls
+  namespace: default
+type: kubernetes.io/tls
+stringData:
+  tls.crt: |
+$(sed 's/^/    /' "$DP/tls/cert.pem")
+  tls.key: |
+$(sed 's/^/    /' "$DP/tls/key.pem")
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: bench
+  namespace: default
+spec:
+  parentRefs:
+  - name: bench
+  rules:
+  - backendRefs:
+    - name: backend
+      port: 80
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: backend
+  namespace: default
+spec:
+  ports:
+  - name: http
+    port: 80
+    targetPort: $P_BACKEND
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: backend-1
+  namespace: default
+  labels:
+    kubernetes.io/service-name: backend
+addressType: IPv4
+ports:
+- name: http
+  port: $P_BACKEND
+endpoints:
+- addresses: ["127.0.0.1"]
+  conditions:
+    ready: true
+YAML
+    cat > "$DP/nginx/nginx.conf" <<NGINX
+# One worker, no access log, keep-alive to the backend (up to 4096 idle connections: h2load
+# keeps up to 16 x 100 requests in flight), no limit on requests per connection either side
+# (keepalive_requests covers HTTP/2 connections too since nginx 1.19.7). Listeners: HTTP/1.1,
+# h2c with prior knowledge (nginx 1.22 serves only HTTP/2 on a plain "http2" listener), HTTPS
+# with ALPN h2 and http/1.1 and TLS 1.3 (nginx 1.22's default ssl_protocols stops at TLS 1.2;
+# otherwise its TLS defaults: session tickets on, no session cache).
+daemon off;
+master_process on;
+worker_processes 1;
+worker_rlimit_nofile $NOFILE;
+pid $DP/nginx/nginx.pid;
+error_log $DP/nginx/error.log warn;
+events {
+    worker_connections $((NOFILE - 64));
+}
+http {
+    access_log off;
+    client_body_temp_path $DP/nginx/tmp/body;
+    proxy_temp_path $DP/nginx/tmp/proxy;
+    fastcgi_temp_path $DP/nginx/tmp/fastcgi;
+    uwsgi_temp_path $DP/nginx/tmp/uwsgi;
+    scgi_temp_path $DP/nginx/tmp/scgi;
+    keepalive_timeout 75s;
+    keepalive_requests 1000000;
+    upstream backend {
+        server 127.0.0.1:$P_BACKEND;
+        keepalive 4096;
+        keepalive_requests 1000000;
+        keepalive_timeout 75s;
+    }
+    server {
+        listen 127.0.0.1:$P_NGINX backlog=4096;
+        listen 127.0.0.1:$P_NGINX_H2C http2 backlog=4096;
+        listen 127.0.0.1:$P_NGINX_TLS ssl http2 backlog=4096;
+        ssl_certificate $DP/tls/cert.pem;
+        ssl_certificate_key $DP/tls/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+NGINX
+    cat > "$DP/haproxy/haproxy.cfg" <<HAPROXY
+# One thread, no log, keep-alive both sides, idle server connections shared between client
+# connections (http-reuse always). Listeners: HTTP/1.1, h2c with prior knowledge (proto h2),
+# HTTPS with ALPN h2 and http/1.1 (TLS defaults otherwise).
+global
+    nbthread 1
+    no strict-limits
+    maxconn 20000
+defaults
+    mode http
+    maxconn 20000
+    timeout connect 5s
+    timeout client 75s
+    timeout server 75s
+    timeout http-keep-alive 75s
+    http-reuse always
+frontend fe
+    bind 127.0.0.1:$P_HAPROXY
+    bind 127.0.0.1:$P_HAPROXY_H2C proto h2
+    bind 127.0.0.1:$P_HAPROXY_TLS ssl crt $DP/tls/haproxy.pem alpn h2,http/1.1
+    default_backend be
+backend be
+    server s1 127.0.0.1:$P_BACKEND
+HAPROXY
+    cat > "$DP/caddy/Caddyfile" <<CADDY
+# GOMAXPROCS=1 in the environment; no admin endpoint, no automatic HTTPS, no access log (the
+# default), keep-alive to the backend with up to 4096 idle connections. The plain listener
+# takes HTTP/1.1 and h2c with prior knowledge; the HTTPS one the given certificate, ALPN h2
+# and http/1.1 (no HTTP/3).
+{
+	admin off
+	auto_https off
+	servers {
+		protocols h1 h2 h2c
+	}
+}
+http://:$P_CADDY {
+	bind 127.0.0.1
+	reverse_proxy 127.0.0.1:$P_BACKEND {
+		transport http {
+			keepalive 75s
+			keepalive_idle_conns 4096
+			keepalive_idle_conns_per_host 4096
+		}
+	}
+}
+https://:$P_CADDY_TLS {
+	bind 127.0.0.1
+	tls $DP/tls/cert.pem $DP/tls/key.pem
+	reverse_proxy 127.0.0.1:$P_BACKEND {
+		transport http {
+			keepalive 75s
+			keepalive_idle_conns 4096
+			keepalive_idle_conns_per_host 4096
+		}
+	}
+}
+CADDY
+}
+
+hx_port() {
+    # hx_port PROXY KIND: the port of PROXY's listener of KIND (h2c or tls).
+    case $1/$2 in
+        torii/h2c) echo "$P_TORII" ;;
+        nginx/h2c) echo "$P_NGINX_H2C" ;;
+        haproxy/h2c) echo "$P_HAPROXY_H2C" ;;
+        caddy/h2c) echo "$P_CADDY" ;;
+        torii/tls) echo "$P_TORII_TLS" ;;
+        nginx/tls) echo "$P_NGINX_TLS" ;;
+        haproxy/tls) echo "$P_HAPROXY_TLS" ;;
+        caddy/tls) echo "$P_CADDY_TLS" ;;
+        *) echo "bench/run.sh: no $2 listener for $1" >&2; return 1 ;;
+    esac
+}
+
+hx_curl() {
+    # hx_curl PROXY KIND: the status code of GET / on PROXY's KIND listener (h2c: HTTP/2 with
+    # prior knowledge; tls: HTTPS to bench.example, HTTP/2 by ALPN), or 000.
+    hc_port=$(hx_port "$1" "$2")
+    case $2 in
+        h2c) curl -s -o /dev/null -w '%{http_code}' --max-time 2 --http2-prior-knowledge \
+                "http://127.0.0.1:$hc_port/" 2>/dev/null || true ;;
+        tls) curl -s -o /dev/null -w '%{http_code}' --max-time 2 --http2 --cacert "$DP/tls/cert.pem" \
+                --resolve "bench.example:$hc_port:127.0.0.1" "https://bench.example:$hc_port/" 2>/dev/null || true ;;
+    esac
+}
+
+hx_start() {
+    # hx_start PROXY: dp_start (waits for a 200 on the HTTP/1.1 listener), then for a 200 on
+    # the h2c and HTTPS listeners.
+    dp_start "$1"
+    [ "$1" != direct ] || return 0
+    for hs_kind in h2c tls; do
+        i=0
+        while [ "$(hx_curl "$1" $hs_kind)" != 200 ]; do
+            i=$((i + 1))
+            if [ $i -ge 50 ]; then
+                echo "bench/run.sh: $1 does not answer 200 on its $hs_kind listener (got $(hx_curl "$1" $hs_kind))" >&2
+                tail -n 20 "$DP/$1.log" >&2 || true
+                return 1
+            fi
+            sleep 0.1
+        done
+    done
+}
+
+hx_backend() {
+    # hx_backend SIZE: bench-backend on CLIENT_CPU; its pid in backend_pid.
+    spawn "$DP/backend.log" taskset -c "$CLIENT_CPU" "$backend" --listen "127.0.0.1:$P_BACKEND" --size "$1"
+    backend_pid=$SPAWNED
+    dp_wait "$P_BACKEND" "$backend_pid" backend
+}
+
+hx_alive() {
+    # hx_alive WHAT: fails, saying so, if the proxy or the backend has died.
+    for p in $DP_PID $DP_MEASURE $backend_pid; do
+        kill -0 "$p" 2>/dev/null || { echo "bench/run.sh: the proxy or the backend died during $1" >&2; return 1; }
+    done
+}
+
+hx_rqwait() {
+    # hx_rqwait PID: milliseconds the process (all its threads) has spent waiting for a CPU
+    # while runnable (/proc/PID/task/TID/schedstat, second field): other work on its CPU.
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ w += $2 } END { printf "%d\n", w / 1e6 }'
+}
+
+hx_versions() {
+    # The software table of the reports.
+    echo "| software | version |"
+    echo "|---|---|"
+    if ninja -C "$BUILD" -n torii 2>/dev/null | grep -q 'no work to do'; then
+        fresh="built from the tree as it is"
+    else
+        fresh="**older than the tree: rebuild (make bench does)**"
+    fi
+    echo "| torii | $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown), $(basename "$BUILD"): $fresh |"
+    echo "| nginx | $(nginx -v 2>&1 | sed 's|.*nginx/||') |"
+    echo "| HAProxy | $(haproxy -v | sed -n '1s/HAProxy version \([^ ]*\).*/\1/p') |"
+    echo "| Caddy | $(caddy version | cut -d' ' -f1) |"
+    echo "| OpenSSL | $(openssl version | cut -d' ' -f2) |"
+    for tool in "$@"; do
+        case $tool in
+            wrk) echo "| wrk | $(wrk -v 2>&1 | sed -n '1s/^wrk \([^ ]*\).*/\1/p') |" ;;
+            h2load) echo "| h2load | $(h2load --version | sed 's/.*nghttp2\///') |" ;;
+        esac
+    done
+    echo
+}
+
+# --- section h2 ---
+
+hx_h2load() {
+    # hx_h2load PROXY KIND STREAMS SECONDS OUT: h2load, one thread on CLIENT_CPU, H2_CONNS
+    # connections with STREAMS concurrent streams each, GET /. KIND h2c: HTTP/2 with prior
+    # knowledge on PROXY's h2c listener; tls: HTTPS to bench.example (SNI and :authority), h2
+    # by ALPN; PROXY direct: HTTP/1.1 straight to the backend, STREAMS requests pipelined.
+    # (Its variables start with hl_: the callers' are global too.)
+    if [ "$1" = direct ]; then
+        set -- "$@" --h1 "http://127.0.0.1:$P_BACKEND/"
+    elif [ "$2" = h2c ]; then
+        set -- "$@" "http://127.0.0.1:$(hx_port "$1" h2c)/"
+    else
+        hl_port=$(hx_port "$1" tls)
+        set -- "$@" "--connect-to=127.0.0.1:$hl_port" "https://bench.example:$hl_port/"
+    fi
+    hl_out=$5
+    hl_m=$3
+    hl_secs=$4
+    shift 5
+    taskset -c "$CLIENT_CPU" h2load -t1 -c "$h2conns" -m "$hl_m" -D "$hl_secs" "$@" > "$hl_out" 2>&1
+}
+
+hx_h2parse() {
+    # One line from h2load's output: succeeded seconds req/s mean_us errors non2xx protocol
+    # (errors: failed + errored + timeout; non2xx: 3xx-5xx answers).
+    awk '
+        function us(v) {
+            if (v ~ /us$/) return v + 0
+            if (v ~ /ms$/) return v * 1000
+            if (v ~ /s$/) return v * 1e6
+            return v + 0
+        }
+        /^finished in / { d = $3; sub(/,$/, "", d); dur = us(d) / 1e6; rps = $4 }
+        /^requests: / { ok = $8; err = $10 + $12 + $14 }
+        /^status codes: / { non = $5 + $7 + $9 }
+        /^time for request:/ { mean = us($6) }
+        /^Application protocol:/ { proto = $3 }
+        END { if (ok == "" || rps == "") exit 1
+              printf "%d %s %s %s %d %d %s\n", ok, dur, rps, mean, err, non, (proto == "" ? "?" : proto) }' "$1"
+}
+
+section_h2() {
+    hx_setup h2 h2load
+    h2conns=${H2_CONNS:-16}
+    streams=${H2_STREAMS:-1 10 100}
+    kinds=${H2_KINDS:-h2c tls}
+    sizes=${SIZES:-0 4096}
+    tsv=$DP/results.tsv
+    : > "$tsv"
+    errors=""
+    for size in $sizes; do
+        hx_backend "$size"
+        for proxy in direct $proxies; do
+            echo "bench/run.sh: h2: $proxy, ${size} B bodies ..." >&2
+            hx_start "$proxy"
+            for kind in $kinds; do
+                # direct: HTTP/1.1 to the backend, once (it has no h2c or TLS listener).
+                [ "$proxy" != direct ] || [ "$kind" = "${kinds%% *}" ] || continue
+                [ "$warmup" = 0 ] || hx_h2load "$proxy" "$kind" 10 "$warmup" "$DP/warmup.txt" || true
+                r=0
+                while [ $r -lt "$repeat" ]; do
+                    r=$((r + 1))
+                    for m in $streams; do
+                        out=$raw/$proxy-$kind-${size}B-m$m.txt
+                        [ "$proxy" != direct ] || out=$raw/direct-h1-${size}B-m$m.txt
+                        [ "$repeat" = 1 ] || out=${out%.txt}-run$r.txt
+                        # shellcheck disable=SC2086 # DP_MEASURE: a list of pids
+                        t0=$(dp_cpu $DP_MEASURE)
+                        q0=$(hx_rqwait "${DP_MEASURE:-0}")
+                        hx_h2load "$proxy" "$kind" "$m" "$dur" "$out" || true
+                        # shellcheck disable=SC2086
+                        t1=$(dp_cpu $DP_MEASURE)
+                        q1=$(hx_rqwait "${DP_MEASURE:-0}")
+                        hx_alive "$out"
+                        line=$(hx_h2parse "$out") || {
+                            echo "bench/run.sh: cannot read h2load's output:" >&2
+                            cat "$out" >&2
+                            return 1
+                        }
+                        k=$kind
+                        [ "$proxy" != direct ] || k=h1
+                        echo "$k $size $proxy $m $r $line $((t1 - t0)) $((q1 - q0))" >> "$tsv"
+                        # shellcheck disable=SC2086 # the fields of $line
+                        set -- $line
+                        if [ "$5" != 0 ] || [ "$6" != 0 ]; then
+                            errors="$errors $proxy/$kind/${size}B/m$m"
+                            echo "bench/run.sh: ERRORS: $proxy, $kind, $size B, $m streams: $5 failed/errored, $6 non-2xx (${out#"$ROOT"/})" >&2
+                        fi
+                        case $proxy/$7 in
+                            direct/*|*/h2|*/h2c) ;;
+                            *)
+                                errors="$errors $proxy/$kind/${size}B/m$m"
+                                echo "bench/run.sh: ERRORS: $proxy, $kind: h2load spoke $7, not HTTP/2 (${out#"$ROOT"/})" >&2 ;;
+                        esac
+                    done
+                done
+            done
+            [ -z "$DP_PID" ] || stop "$DP_PID"
+        done
+        stop "$backend_pid"
+    done
+
+    echo "## Data plane: HTTP/2 downstream beside nginx, HAProxy and Caddy"
+    echo
+    echo "As the dataplane section: each proxy alone on CPU $PROXY_CPU with one worker, no access log,"
+    echo "HTTP/1.1 keep-alive to bench-backend; the client (h2load, one thread) and the backend"
+    echo "share CPU $CLIENT_CPU. h2load keeps $h2conns connections open with 1, 10 or 100 concurrent"
+    echo "streams each (\`h2load -t1 -c $h2conns -m M -D $dur\`, GET /), after a ${warmup}s warm-up per"
+    echo "proxy: h2c is HTTP/2 with prior knowledge on a plain listener (torii and Caddy: the"
+    echo "HTTP/1.1 listener; nginx: \`listen ... http2\`; HAProxy: \`bind ... proto h2\`), h2 over TLS is"
+    echo "HTTPS with ALPN h2 (ECDSA P-256 certificate, TLS 1.3; the $h2conns handshakes are a"
+    echo "negligible part of a run). \"direct\" is h2load speaking HTTP/1.1 straight to the backend,"
+    echo "the M requests pipelined: a reference for the client side, not an HTTP/2 figure. Proxy CPU"
+    echo "is utime+stime of the proxy (every thread; nginx: its worker) from /proc over the run,"
+    echo "divided by the requests answered; \"busy\" is that CPU time over the run's wall time;"
+    echo "\"waited for CPU\" is the time the proxy was runnable but not running (/proc schedstat:"
+    echo "other work on its CPU; near 0 on a quiet machine)."
+    echo "h2load reports no percentiles: \"mean ms\" is its mean time per request. Configs and raw"
+    echo "output: \`bench/results/$DATE-h2/\`."
+    echo
+    hx_versions h2load
+    python3 - "$tsv" "$hz" <<'PY'
+import math, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+hz = float(sys.argv[2])
+runs, order = {}, []
+for kind, size, proxy, m, run, ok, dur, rps, mean, err, non, proto, ticks, wait_ms in rows:
+    k = (kind, int(size), proxy, int(m))
+    cpu = float(ticks) / hz * 1e6 / int(ok) if proxy != "direct" and int(ok) else None
+    busy = float(ticks) / hz / float(dur) * 100 if proxy != "direct" else None
+    wait = float(wait_ms) / 1000 / float(dur) * 100 if proxy != "direct" else None
+    runs.setdefault(k, []).append(dict(rps=float(rps), mean=float(mean), err=int(err), non=int(non),
+                                       cpu=cpu, busy=busy, wait=wait, proto=proto))
+    if proxy not in order:
+        order.append(proxy)
+res = {}
+for k, rs in runs.items():
+    best = dict(max(rs, key=lambda r: r["rps"]))
+    best["err"] = sum(r["err"] for r in rs)
+    best["non"] = sum(r["non"] for r in rs)
+    res[k] = best
+nruns = max(len(rs) for rs in runs.values())
+if nruns > 1:
+    print("Each case ran %d times; the tables show the run with the most req/s.\n" % nruns)
+f = lambda x, fmt: "n/a" if x is None else fmt % x
+ratio = lambda a, b: None if a is None or not b else a / b
+kinds = [k for k in ("h2c", "tls") if any(r[0] == k for r in res)]
+sizes = sorted({k[1] for k in res})
+streams = sorted({k[3] for k in res})
+title = {"h2c": "h2c (prior knowledge)", "tls": "h2 over TLS"}
+flagged = False
+for kind in kinds:
+    for size in sizes:
+        print("### %s, %s bodies\n" % (title[kind], "0-byte" if size == 0 else "%d-byte" % size))
+        print("| proxy | streams/conn | req/s | × torii | mean ms | proxy CPU µs/req | CPU/req × torii | proxy CPU busy | proxy waited for CPU | errors |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for p in order:
+            for m in streams:
+                r = res.get(("h1" if p == "direct" else kind, size, p, m))
+                if not r:
+                    continue
+                t = res.get((kind, size, "torii", m))
+                busy = f(r["busy"], "%.0f%%")
+                if r["busy"] is not None and r["busy"] < 90:
+                    busy += " †"
+                    flagged = True
+                err = "0" if not (r["err"] or r["non"]) else "**%d failed, %d non-2xx**" % (r["err"], r["non"])
+                name = "direct (HTTP/1.1)" if p == "direct" else p
+                print("| %s | %d | %.0f | %s | %.2f | %s | %s | %s | %s | %s |" % (
+                    name, m, r["rps"], f(ratio(r["rps"], t and t["rps"]), "%.2f") if p != "direct" else "",
+                    r["mean"] / 1000, f(r["cpu"], "%.1f"), f(ratio(r["cpu"], t and t["cpu"]), "%.2f"), busy,
+                    f(r["wait"], "%.0f%%"), err))
+        print()
+if flagged:
+    print("† The proxy's CPU was less than 90% busy: something else limited that run (the client")
+    print("CPU, or other work on the machine), so its req/s understates the proxy; its CPU/request")
+    print("still holds. REPEAT=3 (best of three) helps on a shared machine.\n")
+def gmean(xs):
+    xs = [x for x in xs if x]
+    return math.exp(sum(map(math.log, xs)) / len(xs)) if xs else None
+print("### Summary (geometric means over the cases)\n")
+print("| proxy | " + " | ".join("%s req/s × torii | %s CPU/req × torii" % (title[k], title[k]) for k in kinds) + " |")
+print("|---|" + "---:|---:|" * len(kinds))
+for p in order:
+    if p == "direct":
+        continue
+    cells = []
+    for kind in kinds:
+        ks = [(kind, s, p, m) for s in sizes for m in streams if (kind, s, p, m) in res]
+        tk = lambda k: res.get((k[0], k[1], "torii", k[3]), {})
+        cells.append(f(gmean([ratio(res[k]["rps"], tk(k).get("rps")) for k in ks]), "%.2f"))
+        cells.append(f(gmean([ratio(res[k]["cpu"], tk(k).get("cpu")) for k in ks]), "%.2f"))
+    print("| %s | %s |" % (p, " | ".join(cells)))
+print()
+PY
+    echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (at the start: see the machine table)."
+    echo
+    if [ -n "$errors" ]; then
+        echo "**ERRORS** (failed requests, non-2xx answers or not HTTP/2; see the raw h2load output):$errors"
+        echo
+        echo "bench/run.sh: h2: errors in:$errors" >&2
+        return 1
+    fi
+}
+
+# --- section tls ---
+
+section_tls() {
+    hx_setup tls
+    tconns=${TLS_CONNS:-16}
+    groups=${TLS_GROUPS:-P-256}
+    tsv=$DP/results.tsv
+    : > "$tsv"
+    errors=""
+    # The ceiling: what one core does of the server's public-key work per full handshake,
+    # one ECDSA P-256 signature and one P-256 ECDH (OpenSSL's own figures on PROXY_CPU).
+    echo "bench/run.sh: tls: openssl speed ecdsap256 ecdhp256 on CPU $PROXY_CPU ..." >&2
+    taskset -c "$PROXY_CPU" openssl speed -seconds 3 -mr ecdsap256 ecdhp256 > "$raw/openssl-speed.txt" 2>&1
+    # shellcheck disable=SC2046
+    set -- $(awk -F: '/^\+F4:/ { sign = $4; verify = $5 } /^\+F5:/ { ecdh = $4 }
+        END { if (sign == "" || ecdh == "") exit 1; print sign, verify, ecdh }' "$raw/openssl-speed.txt") || {
+        echo "bench/run.sh: cannot read openssl speed's output:" >&2
+        cat "$raw/openssl-speed.txt" >&2
+        return 1
+    }
+    sign=$1 verify=$2 ecdh=$3
+    # OpenSSL's whole handshake, without sockets or a proxy: what it costs any server built on
+    # this OpenSSL.
+    echo "bench/run.sh: tls: OpenSSL handshakes in memory on CPU $PROXY_CPU ..." >&2
+    taskset -c "$PROXY_CPU" "$BUILD/bench/bench-handshake" --in-memory "$DP/tls/cert.pem" "$DP/tls/key.pem" \
+        --duration "$dur" --groups "$groups" > "$raw/openssl-in-memory.txt" 2>&1 || {
+        echo "bench/run.sh: bench-handshake --in-memory failed:" >&2
+        cat "$raw/openssl-in-memory.txt" >&2
+        return 1
+    }
+    mem_server=$(awk '$1 == "server_us" { print $2 }' "$raw/openssl-in-memory.txt")
+    mem_client=$(awk '$1 == "client_us" { print $2 }' "$raw/openssl-in-memory.txt")
+    hx_backend 0
+    for proxy in $proxies; do
+        echo "bench/run.sh: tls: $proxy ..." >&2
+        hx_start "$proxy"
+        port=$(hx_port "$proxy" tls)
+        [ "$warmup" = 0 ] || taskset -c "$CLIENT_CPU" "$BUILD/bench/bench-handshake" --connect "127.0.0.1:$port" \
+            --conns "$tconns" --duration "$warmup" --groups "$groups" > "$DP/warmup.txt" 2>&1 || true
+        r=0
+        while [ $r -lt "$repeat" ]; do
+            r=$((r + 1))
+            out=$raw/$proxy.txt
+            [ "$repeat" = 1 ] || out=$raw/$proxy-run$r.txt
+            # shellcheck disable=SC2086
+            t0=$(dp_cpu $DP_MEASURE)
+            q0=$(hx_rqwait "$DP_MEASURE")
+            taskset -c "$CLIENT_CPU" "$BUILD/bench/bench-handshake" --connect "127.0.0.1:$port" \
+                --conns "$tconns" --duration "$dur" --groups "$groups" > "$out" 2>&1 || {
+                echo "bench/run.sh: bench-handshake failed against $proxy:" >&2
+                cat "$out" >&2
+                return 1
+            }
+            # shellcheck disable=SC2086
+            t1=$(dp_cpu $DP_MEASURE)
+            q1=$(hx_rqwait "$DP_MEASURE")
+            hx_alive "$out"
+            line=$(awk '$1 ~ /^(handshakes|seconds|answered_200|non200|errors|resumed|client_cpu_s|protocol|cipher|group|server_key|signature)$/ { v[$1] = $2 }
+                END { if (v["handshakes"] == "") exit 1
+                      split("protocol cipher group server_key signature", s, " ")
+                      for (i in s) if (v[s[i]] == "") v[s[i]] = "?"
+                      printf "%d %s %d %d %d %d %s %s %s %s %s %s\n", v["handshakes"], v["seconds"], v["answered_200"],
+                             v["non200"], v["errors"], v["resumed"], v["client_cpu_s"], v["protocol"], v["cipher"],
+                             v["group"], v["server_key"], v["signature"] }' "$out") || {
+                echo "bench/run.sh: cannot read $out" >&2
+                return 1
+            }
+            echo "$proxy $r $line $((t1 - t0)) $((q1 - q0))" >> "$tsv"
+            # shellcheck disable=SC2086
+            set -- $line
+            if [ "$4" != 0 ] || [ "$5" != 0 ] || [ "$6" != 0 ] || [ "$8" != TLSv1.3 ]; then
+                errors="$errors $proxy"
+                echo "bench/run.sh: ERRORS: tls, $proxy: $4 non-200, $5 errors, $6 resumed, protocol $8 (${out#"$ROOT"/})" >&2
+            fi
+        done
+        stop "$DP_PID"
+    done
+    stop "$backend_pid"
+
+    echo "## TLS: full TLS 1.3 handshakes beside nginx, HAProxy and Caddy"
+    echo
+    echo "Each proxy alone on CPU $PROXY_CPU with one worker, terminating TLS on an HTTPS listener"
+    echo "with a self-signed ECDSA P-256 certificate (openssl CLI) and proxying to bench-backend"
+    echo "(HTTP/1.1 keep-alive). bench-handshake (bench/handshake.c) shares CPU $CLIENT_CPU with the"
+    echo "backend and keeps $tconns connections busy, each in a loop: TCP connect, a full TLS 1.3"
+    echo "handshake (key share $groups only, no session resumption: the client keeps no session),"
+    echo "\`GET /\` with \`Connection: close\`, the answer, close. ${dur}s per proxy after a ${warmup}s warm-up."
+    echo "Proxy CPU is utime+stime of the proxy (nginx: its worker) from /proc over the run, per"
+    echo "handshake (with its one small request); \"per core\" is 1 / that: what one core of the"
+    echo "proxy would do if nothing else limited it. The client verifies the server's signature and"
+    echo "does its own ECDH, more public-key work than the server: with one core each, it can be"
+    echo "the limit (\"busy\" under 90%), and then only the CPU figures compare the proxies (\"waited"
+    echo "for CPU\": the proxy runnable but not running, from /proc schedstat; other work on its CPU). Each"
+    echo "proxy's TLS settings are its defaults (session tickets are issued; the client ignores"
+    echo "them). Configs and raw output: \`bench/results/$DATE-tls/\`."
+    echo
+    hx_versions
+    python3 - "$tsv" "$hz" "$sign" "$verify" "$ecdh" "$PROXY_CPU" "$mem_server" "$mem_client" <<'PY'
+import sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+hz = float(sys.argv[2])
+sign, verify, ecdh = map(float, sys.argv[3:6])
+cpu_n = sys.argv[6]
+mem_server, mem_client = float(sys.argv[7]), float(sys.argv[8])
+ceiling = 1 / (1 / sign + 1 / ecdh)
+runs, order, info = {}, [], {}
+for p, run, hs, secs, ok, non, err, res_, ccpu, proto, cipher, group, key, sig, ticks, wait_ms in rows:
+    cpu = float(ticks) / hz * 1e6 / int(hs) if int(hs) else None
+    r = dict(rate=int(hs) / float(secs), cpu=cpu, busy=float(ticks) / hz / float(secs) * 100,
+             wait=float(wait_ms) / 1000 / float(secs) * 100,
+             ccpu=float(ccpu) / float(secs) * 100, err=int(err) + int(non) + int(res_))
+    runs.setdefault(p, []).append(r)
+    info.setdefault(p, "%s, %s, %s, server key %s, %s" % (proto, cipher, group, key, sig))
+    if p not in order:
+        order.append(p)
+res = {}
+for p, rs in runs.items():
+    best = dict(max(rs, key=lambda r: r["rate"]))
+    best["err"] = sum(r["err"] for r in rs)
+    res[p] = best
+if max(len(rs) for rs in runs.values()) > 1:
+    print("Each proxy ran %d times; the table shows the run with the most handshakes/s.\n" % max(len(rs) for rs in runs.values()))
+print("OpenSSL on CPU %s (`openssl speed ecdsap256 ecdhp256`): %.0f P-256 signatures/s, %.0f"
+      % (cpu_n, sign, ecdh))
+print("P-256 ECDH derivations/s (and %.0f verifications/s, the client's part). One signature and" % verify)
+print("one ECDH per handshake: at most **%.0f handshakes/s per core** (%.1f µs each), before the" % (ceiling, 1e6 / ceiling))
+print("key share generation, key schedule, record layer, the request and the kernel.\n")
+print("OpenSSL's whole handshake, in memory (`bench-handshake --in-memory`: the same client and an")
+print("OpenSSL server with its defaults, two session tickets included, through a BIO pair in one")
+print("thread on CPU %s, no sockets): **%.1f µs of server CPU per handshake** (%.0f per core), %.1f µs"
+      % (cpu_n, mem_server, 1e6 / mem_server, mem_client))
+print("on the client side. That is the floor for torii, nginx and HAProxy, which use this")
+print("OpenSSL; \"beyond OpenSSL\" below is the rest of a proxy's CPU per handshake (TCP accept")
+print("and close, its event loop, its TLS settings, the request). Caddy uses Go's crypto/tls.\n")
+f = lambda x, fmt: "n/a" if x is None else fmt % x
+t = res.get("torii")
+print("| proxy | handshakes/s | × torii | proxy CPU µs/handshake | CPU × torii | beyond OpenSSL µs | per core (1/CPU) | × ceiling | proxy CPU busy | proxy waited for CPU | client CPU busy | errors |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+flagged = False
+for p in order:
+    r = res[p]
+    per_core = 1e6 / r["cpu"] if r["cpu"] else None
+    busy = "%.0f%%" % r["busy"]
+    if r["busy"] < 90:
+        busy += " †"
+        flagged = True
+    print("| %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %.0f%% | %.0f%% | %s |" % (
+        p, r["rate"], f(t and r["rate"] / t["rate"], "%.2f"), f(r["cpu"], "%.1f"),
+        f(t and r["cpu"] and t["cpu"] and r["cpu"] / t["cpu"], "%.2f"),
+        "" if p == "caddy" else f(r["cpu"] and r["cpu"] - mem_server, "%.0f"), f(per_core, "%.0f"),
+        f(per_core and per_core / ceiling, "%.2f"), busy, r["wait"], r["ccpu"],
+        "0" if not r["err"] else "**%d**" % r["err"]))
+print()
+if flagged:
+    print("† The proxy's CPU was less than 90% busy: the client (or other work on the machine) was")
+    print("the limit, so handshakes/s understates the proxy; compare the CPU columns.\n")
+print("Negotiated (first connection of each run):\n")
+for p in order:
+    print("- %s: %s" % (p, info[p]))
+print()
+PY
+    echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (at the start: see the machine table)."
+    echo
+    if [ -n "$errors" ]; then
+        echo "**ERRORS** (failed handshakes or requests, resumed sessions, not TLS 1.3; see the raw output):$errors"
+        echo
+        echo "bench/run.sh: tls: errors in:$errors" >&2
+        return 1
+    fi
+}
+
+# --- section latency ---
+
+section_latency() {
+    hx_setup latency wrk
+    loads=${LAT_LOADS:-10 50 80}
+    lconns=${LAT_CONNS:-64}
+    cap_conns=${LAT_CAP_CONNS:-64}
+    size=${LAT_SIZE:-0}
+    schedule=${LAT_SCHEDULE:-poisson}
+    lwarm=${LAT_WARMUP:-1}
+    case $schedule in
+        poisson) sched_opt=--poisson ;;
+        fixed) sched_opt="" ;;
+        *) echo "bench/run.sh: LAT_SCHEDULE is poisson or fixed" >&2; return 1 ;;
+    esac
+    tsv=$DP/results.tsv
+    : > "$tsv"
+    errors=""
+    hx_backend "$size"
+    # Direct capacity: wrk straight to the backend, as the dataplane section's "direct".
+    echo "bench/run.sh: latency: direct capacity (wrk, $cap_conns connections) ..." >&2
+    [ "$warmup" = 0 ] || dp_wrk "$P_BACKEND" "$cap_conns" "$warmup" "$DP/warmup.txt"
+    dp_wrk "$P_BACKEND" "$cap_conns" "$dur" "$raw/capacity-wrk.txt" || {
+        echo "bench/run.sh: wrk failed:" >&2
+        cat "$raw/capacity-wrk.txt" >&2
+        return 1
+    }
+    # shellcheck disable=SC2046
+    set -- $(dp_parse "$raw/capacity-wrk.txt")
+    capacity=${3%.*}
+    [ "${capacity:-0}" -gt 0 ] || { echo "bench/run.sh: no capacity from wrk" >&2; return 1; }
+    for target in direct $proxies; do
+        hx_start "$target"
+        # A short warm-up at the lowest rate.
+        [ "$warmup" = 0 ] || taskset -c "$CLIENT_CPU" "$BUILD/bench/bench-latprobe" --connect "127.0.0.1:$DP_PORT" \
+            --rate $((capacity * ${loads%% *} / 100 + 1)) --duration "$warmup" --warmup 0 --conns "$lconns" \
+            > "$DP/warmup.txt" 2>&1 || true
+        for pct in $loads; do
+            rate=$((capacity * pct / 100))
+            echo "bench/run.sh: latency: $target at $pct% of direct capacity ($rate req/s) ..." >&2
+            out=$raw/$target-$pct.txt
+            # shellcheck disable=SC2086
+            t0=$(dp_cpu $DP_MEASURE)
+            q0=$(hx_rqwait "${DP_MEASURE:-0}")
+            w0=$(date +%s%N)
+            # shellcheck disable=SC2086 # sched_opt: one option or none
+            taskset -c "$CLIENT_CPU" "$BUILD/bench/bench-latprobe" --connect "127.0.0.1:$DP_PORT" --rate "$rate" \
+                --duration "$dur" --warmup "$lwarm" --conns "$lconns" $sched_opt > "$out" 2>&1 || {
+                echo "bench/run.sh: bench-latprobe failed against $target:" >&2
+                cat "$out" >&2
+                return 1
+            }
+            w1=$(date +%s%N)
+            # shellcheck disable=SC2086
+            t1=$(dp_cpu $DP_MEASURE)
+            q1=$(hx_rqwait "${DP_MEASURE:-0}")
+            hx_alive "$out"
+            line=$(awk '{ v[$1] = $2 } END { if (v["p50_us"] == "") exit 1
+                printf "%s %s %s %s %s %s %s %s %s %s %s %s %s %s\n", v["target_rate"], v["answered_rate"], v["window_s"],
+                       v["p50_us"], v["p99_us"], v["p999_us"], v["max_us"], v["errors"], v["non200"],
+                       v["send_lag_p99_us"], v["client_cpu_s"], v["answered"], v["scheduled"], v["unsent"] + v["cut_off"] }' "$out") || {
+                echo "bench/run.sh: cannot read $out" >&2
+                return 1
+            }
+            echo "$target $pct $line $((t1 - t0)) $(( (w1 - w0) / 1000000 )) $((q1 - q0))" >> "$tsv"
+            # shellcheck disable=SC2086
+            set -- $line
+            if [ "$8" != 0 ] || [ "$9" != 0 ]; then
+                errors="$errors $target/$pct%"
+                echo "bench/run.sh: ERRORS: latency, $target at $pct%: $8 errors, $9 non-200 (${out#"$ROOT"/})" >&2
+            fi
+        done
+        [ -z "$DP_PID" ] || stop "$DP_PID"
+    done
+    stop "$backend_pid"
+
+    echo "## Data plane: added latency beside nginx, HAProxy and Caddy (open loop)"
+    echo
+    echo "First the capacity of the client side: wrk (1 thread, $cap_conns keep-alive connections)"
+    echo "straight to bench-backend, both on CPU $CLIENT_CPU: **$capacity req/s** (${dur}s,"
+    echo "\`capacity-wrk.txt\`). Then bench-latprobe (bench/latprobe.c) sends GET / at $(echo "$loads" | sed 's/ /%, /g')% of"
+    echo "that, open loop ($schedule arrivals, over $lconns keep-alive connections, one request"
+    echo "at a time each), straight to the backend (\"direct\") and through each proxy (one worker,"
+    echo "alone on CPU $PROXY_CPU; HTTP/1.1 keep-alive both sides); the probe shares CPU $CLIENT_CPU"
+    echo "with the backend. Each request's latency runs from its scheduled send time to its whole"
+    echo "answer (CLOCK_MONOTONIC), so waiting for a free connection and the probe's own lateness"
+    echo "count (no coordinated omission). ${dur}s per run after ${lwarm}s not counted; $size-byte bodies."
+    echo "\"added\" is the proxy's percentile minus direct's at the same rate. \"probe lag p99\" is"
+    echo "how late the probe itself sent the requests that found a free connection (its timer"
+    echo "wake-ups and its share of CPU $CLIENT_CPU): it is in every figure, direct's included. \"proxy"
+    echo "waited for CPU\" is the time the proxy was runnable but not running (/proc schedstat): other"
+    echo "work on its CPU, which shows in its latencies. Raw output: \`bench/results/$DATE-latency/\`."
+    echo
+    hx_versions wrk
+    python3 - "$tsv" "$hz" <<'PY'
+import sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+hz = float(sys.argv[2])
+res, order, loads = {}, [], []
+for (t, pct, target, answered, window, p50, p99, p999, mx, err, non, lag, ccpu, n, sched, unsent, ticks,
+     wall_ms, wait_ms) in rows:
+    # Behind: requests not answered when the probe stopped, or answers at less than 97% of the
+    # offered rate: the offered rate was above what the target did.
+    behind = int(unsent) > 0 or float(answered) < 0.97 * float(target)
+    res[(t, int(pct))] = dict(target=float(target), rate=float(answered), p50=float(p50), p99=float(p99),
+                               p999=float(p999), max=float(mx), err=int(err) + int(non), lag=float(lag),
+                               busy=None if t == "direct" else float(ticks) / hz / (float(wall_ms) / 1000) * 100,
+                               wait=None if t == "direct" else float(wait_ms) / float(wall_ms) * 100,
+                               behind=behind, unsent=int(unsent), sched=int(sched))
+    if t not in order:
+        order.append(t)
+    if int(pct) not in loads:
+        loads.append(int(pct))
+ms = lambda us: "%.3f" % (us / 1000)
+def added(a, b):
+    return "%+.3f" % ((a - b) / 1000)
+any_behind = False
+for pct in loads:
+    d = res.get(("direct", pct))
+    print("### %d%% of direct capacity (%.0f req/s)\n" % (pct, d["target"] if d else 0))
+    print("| target | answered req/s | p50 ms | p99 ms | p99.9 ms | max ms | added p50 | added p99 | added p99.9 | proxy CPU busy | proxy waited for CPU | probe lag p99 ms | errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for t in order:
+        r = res.get((t, pct))
+        if not r:
+            continue
+        dd = d if t != "direct" and d else None
+        name = t
+        if r["behind"]:
+            any_behind = True
+            name += (" **(behind: %d of %d not answered)**" % (r["unsent"], r["sched"]) if r["unsent"]
+                     else " **(behind)**")
+        print("| %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            name, r["rate"], ms(r["p50"]), ms(r["p99"]), ms(r["p999"]), ms(r["max"]),
+            added(r["p50"], dd["p50"]) if dd else "", added(r["p99"], dd["p99"]) if dd else "",
+            added(r["p999"], dd["p999"]) if dd else "",
+            "" if r["busy"] is None else "%.0f%%" % r["busy"], "" if r["wait"] is None else "%.0f%%" % r["wait"],
+            ms(r["lag"]) if r["lag"] >= 0 else "n/a",
+            "0" if not r["err"] else "**%d**" % r["err"]))
+    print()
+if any_behind:
+    print("**behind**: the offered rate was more than that target did on its core (answers at less")
+    print("than 97% of it): the queue of requests waiting for a connection grew for the whole run,")
+    print("and the percentiles measure that backlog. \"answered req/s\" is then the target's")
+    print("throughput. What was not answered when the probe stopped (5 s after the last scheduled")
+    print("send) is not in the percentiles, which then understate even the backlog.\n")
+print("A proxy near its capacity on one core (proxy CPU busy near 100%) queues: its tail grows")
+print("long before it falls behind.\n")
+PY
+    echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (at the start: see the machine table)."
+    echo
+    if [ -n "$errors" ]; then
+        echo "**ERRORS** (failed or non-200 requests; see the raw output):$errors"
+        echo
+        echo "bench/run.sh: latency: errors in:$errors" >&2
+        return 1
+    fi
+}
+
+# --- control-plane sections: propagation, flips, scale, soak ------------------------------
+# Modelled on the gateway-api-bench tests, through torii's file provider (a watched manifest
+# directory) instead of an API server. Everything on loopback: the Gateway's HTTP listener on
+# BENCH_PORT+10, the admin API on +11, bench-backend on +12 (and +13 for flips). Manifests are
+# made by bench/cp.py (one file per route, renamed into the watched directory in one step);
+# bench-propagation and bench-load (bench/propagation.c, bench/load.c) are the clients. Raw
+# data and torii's log go to bench/results/<date>-<section>/.
+
+cp_setup() {
+    # cp_setup NAME: checks the binaries, picks the ports, makes CP (work) and CPRAW (raw data).
+    for b in torii bench/bench-backend bench/bench-propagation bench/bench-load; do
+        [ -x "$BUILD/$b" ] || { echo "bench/run.sh: $BUILD/$b not built" >&2; return 1; }
+    done
+    for tool in curl python3; do
+        command -v "$tool" > /dev/null || { echo "bench/run.sh: $tool missing" >&2; return 1; }
+    done
+    base=${BENCH_PORT:-18100}
+    P_GW=$((base + 10))
+    P_ADMIN=$((base + 11))
+    P_BE_A=$((base + 12))
+    P_BE_B=$((base + 13))
+    ADMIN=127.0.0.1:$P_ADMIN
+    dp_ports_free "$P_GW" "$P_ADMIN" "$P_BE_A" "$P_BE_B"
+    # shellcheck disable=SC3045
+    ulimit -n 65536 2> /dev/null || ulimit -n "$(ulimit -Hn)"
+    CP=$WORK/$1
+    CPRAW=$RESULTS/$DATE-$1
+    rm -rf "$CP" "$CPRAW"
+    mkdir -p "$CP/config" "$CP/stage" "$CPRAW"
+    CP_WORKERS=${WORKERS:-$(nproc)}
+}
+
+cp_py() {
+    python3 "$HERE/cp.py" "$@"
+}
+
+cp_status() {
+    # cp_status HOST [PATH]: the status code of GET http://127.0.0.1:P_GW/PATH with that Host.
+    curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H "Host: $1" "http://127.0.0.1:$P_GW${2:-/}" 2>/dev/null || true
+}
+
+cp_backend() {
+    # cp_backend PORT SIZE NAME: a bench-backend; waits until it answers.
+    spawn "$CP/$3.log" "$BUILD/bench/bench-backend" --listen "127.0.0.1:$1" --size "$2"
+    i=0
+    until [ "$(dp_status "$1")" = 200 ]; do
+        i=$((i + 1))
+        [ $i -lt 100 ] || { echo "bench/run.sh: $3 does not answer on 127.0.0.1:$1" >&2; return 1; }
+        sleep 0.1
+    done
+}
+
+cp_torii() {
+    # cp_torii LOG_LEVEL: torii on CP/config; waits for /readyz and the listener. Sets TORII_PID.
+    spawn "$CP/torii.log" "$BUILD/torii" run --config "$CP/config" --admin "$ADMIN" \
+        --workers "$CP_WORKERS" --log-level "$1"
+    TORII_PID=$SPAWNED
+    i=0
+    until [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$ADMIN/readyz" 2>/dev/null)" = 200 ] &&
+        [ "$(cp_status probe.invalid)" = 404 ]; do
+        kill -0 "$TORII_PID" 2>/dev/null || { echo "bench/run.sh: torii exited; its log:" >&2; tail -n 20 "$CP/torii.log" >&2; return 1; }
+        i=$((i + 1))
+        [ $i -lt 600 ] || { echo "bench/run.sh: torii not ready in 60 s" >&2; tail -n 20 "$CP/torii.log" >&2; return 1; }
+        sleep 0.1
+    done
+}
+
+cp_wait_200() {
+    # cp_wait_200 HOST: until the data plane answers 200 for HOST (60 s at most).
+    i=0
+    until [ "$(cp_status "$1")" = 200 ]; do
+        i=$((i + 1))
+        [ $i -lt 600 ] || { echo "bench/run.sh: no 200 for Host $1 (got $(cp_status "$1"))" >&2; return 1; }
+        sleep 0.1
+    done
+}
+
+cp_metric() {
+    # cp_metric NAME: a metric of torii's /metrics (the first sample of that name).
+    curl -s --max-time 10 "http://$ADMIN/metrics" | awk -v n="$1" '$1 == n { print $2; exit }'
+}
+
+cp_mib() {
+    awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'
+}
+
+cp_ready_load() {
+    # cp_ready_load OUT PID: until bench-load (PID) prints "ready" in OUT (120 s at most).
+    i=0
+    until grep -q '^ready' "$1"; do
+        kill -0 "$2" 2>/dev/null || { echo "bench/run.sh: bench-load exited:" >&2; cat "$1" >&2; return 1; }
+        i=$((i + 1))
+        [ $i -lt 1200 ] || { echo "bench/run.sh: bench-load not ready in 120 s" >&2; return 1; }
+        sleep 0.1
+    done
+}
+
+cp_finish() {
+    # cp_finish: the end of a section: stops what it started, keeps torii's log, says the load.
+    kill -0 "$TORII_PID" 2>/dev/null || {
+        echo "bench/run.sh: torii ($TORII_PID) is gone before the end of the section; its log:" >&2
+        tail -n 5 "$CP/torii.log" >&2
+        return 1
+    }
+    for p in $PIDS; do stop "$p"; done
+    # Without the debug lines per file read (without problems) and per worker wake-up.
+    grep -v -e 'msg="read [^"]*, 0 problems"' -e 'msg="worker [0-9]*: woken' "$CP/torii.log" > "$CPRAW/torii.log" || true
+    echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (at the start: see the machine"
+    echo "table). The machine is shared with other work; its load shows in the latencies."
+    echo
+}
+
+section_propagation() {
+    cp_setup propagation
+    n=${ROUTES:-3000}
+    interval=${POLL_MS:-5}
+    cp_py config "$CP/config" --gw-port "$P_GW" --service "backend=$P_BE_A"
+    cp_backend "$P_BE_A" 0 backend
+    cp_torii debug
+    cp_py routes "$CP/stage" --count "$n" --index "$CP/index"
+    cp "$CP/config/base.yaml" "$CPRAW/base.yaml"
+    cp "$CP/stage/route-00000.yaml" "$CPRAW/route-00000.yaml"
+    rss0=$(dp_rss "$TORII_PID")
+    echo "bench/run.sh: propagation: $n routes, one at a time ..." >&2
+    t0=$(date +%s)
+    "$BUILD/bench/bench-propagation" --addr "127.0.0.1:$P_GW" --dir "$CP/config" --index "$CP/index" \
+        --interval-ms "$interval" > "$CPRAW/latency.txt" 2> "$CP/propagation.err" || {
+        cat "$CP/propagation.err" >&2
+        return 1
+    }
+    t1=$(date +%s)
+    gen=$(cp_py settle "$ADMIN" --quiet-ms 500)
+    # shellcheck disable=SC2046
+    set -- $(cp_py accepted "$ADMIN")
+    rss1=$(dp_rss "$TORII_PID")
+
+    echo "## Control plane: route propagation"
+    echo
+    echo "One Gateway (an HTTP listener on 127.0.0.1:$P_GW), one Service and EndpointSlice to"
+    echo "bench-backend; torii \`--workers $CP_WORKERS --log-level debug\`, watching a directory. $n HTTPRoutes are"
+    echo "added one at a time, each in its own file renamed into the directory (staged outside it"
+    echo "first), each with a unique hostname, two rules to the backend through RequestHeaderModifier"
+    echo "filters and a third to a missing Service (bench/cp.py;"
+    echo "\`bench/results/$DATE-propagation/route-00000.yaml\`)."
+    echo "After each rename, bench-propagation (bench/propagation.c) asks the data plane for that"
+    echo "hostname on one keep-alive connection every $interval ms until it answers 200 (the rule to the"
+    echo "backend); latency is from the rename to the 200. 404 is \"not yet\"; anything else is an"
+    echo "error. The $interval ms poll bounds the resolution: \"lower bound\" is when the last poll"
+    echo "without 200 was sent (the route was programmed between the two)."
+    echo
+    cp_py report-propagation "$CPRAW/latency.txt" --bucket "${BUCKET:-500}" --log "$CP/torii.log"
+    echo "| after the run | |"
+    echo "|---|---|"
+    echo "| wall time for $n routes | $((t1 - t0)) s |"
+    echo "| config generation | $gen |"
+    echo "| HTTPRoutes in /status: Accepted / ResolvedRefs=True (False expected: the missing Service) | $2 / $3 of $1 |"
+    echo "| rejected manifests | $4 |"
+    echo "| torii RSS before / after | $(cp_mib "$rss0") / $(cp_mib "$rss1") MiB |"
+    echo "| bench-propagation | $(sed 's/^bench-propagation: //' "$CP/propagation.err") |"
+    echo
+    echo "Raw: \`bench/results/$DATE-propagation/latency.txt\` (index name latency_us polls n404"
+    echo "nerror last_status lower_bound_us), torii's log beside it."
+    echo
+    cp_finish
+    [ "$2" = "$n" ] || echo "bench/run.sh: propagation: only $2 of $n routes Accepted" >&2
+    errs=$(awk '{ e += $6; if ($3 < 0) e++ } END { print e + 0 }' "$CPRAW/latency.txt")
+    [ "$errs" = 0 ] || echo "bench/run.sh: propagation: $errs error answers or routes never answered (see the report)" >&2
+}
+
+section_flips() {
+    cp_setup flips
+    flips=${FLIPS:-20}
+    every=${FLIP_MS:-200}
+    conns=${FLIP_CONNS:-16}
+    size_a=100
+    size_b=200
+    cp_py config "$CP/config" --gw-port "$P_GW" --service "backend-a=$P_BE_A" --service "backend-b=$P_BE_B"
+    cp_py route "$CP/config" flip --backend backend-a
+    cp_backend "$P_BE_A" "$size_a" backend-a
+    cp_backend "$P_BE_B" "$size_b" backend-b
+    cp_torii info
+    cp_py wait-route "$ADMIN" flip
+    cp_wait_200 flip.bench.example
+    cp "$CP/config/base.yaml" "$CP/config/flip.yaml" "$CPRAW/"
+    fails0=$(cp_metric torii_upstream_failures_total)
+    echo "bench/run.sh: flips: $flips flips, $every ms apart, under load from $conns connections ..." >&2
+    spawn "$CPRAW/load.txt" "$BUILD/bench/bench-load" --addr "127.0.0.1:$P_GW" --conns "$conns" \
+        --interval-ms 0 --host flip.bench.example --timeline "$CPRAW/timeline.txt" \
+        --switch-log "$CPRAW/switches.txt"
+    load=$SPAWNED
+    cp_ready_load "$CPRAW/load.txt" "$load"
+    sleep 1
+    cp_py flip "$CP/config" --count "$flips" --interval-ms "$every" --log "$CPRAW/flips.txt"
+    sleep 1
+    stop "$load"
+    fails1=$(cp_metric torii_upstream_failures_total)
+    gen=$(cp_py settle "$ADMIN" --quiet-ms 300)
+
+    echo "## Control plane: route flips under load"
+    echo
+    echo "HTTPRoute \"flip\" (hostname flip.bench.example, the route of the propagation section) has"
+    echo "its backendRef switched between two Services, backend-a and backend-b (two bench-backend"
+    echo "instances answering $size_a-byte and $size_b-byte bodies), $flips times, $every ms apart: each time the"
+    echo "route's file is rewritten and renamed into the watched directory. Meanwhile bench-load"
+    echo "(bench/load.c) keeps $conns keep-alive connections busy, closed loop (the next request as soon as"
+    echo "the answer is in), from 1 s before the first flip to 1 s after the last. Every non-200"
+    echo "answer and every socket error counts. torii \`--workers $CP_WORKERS\`."
+    echo
+    cp_py report-load "$CPRAW/load.txt"
+    echo "| torii_upstream_failures_total during the run | $(( ${fails1:-0} - ${fails0:-0} )) |"
+    echo "| config generation at the end | $gen |"
+    echo
+    echo "### Each flip: from the rename to the first answer from the new backend"
+    echo
+    echo "(Answers from the old backend right after that are requests already in flight on other"
+    echo "connections; they count in the last column.)"
+    echo
+    cp_py flip-latency "$CPRAW/flips.txt" "$CPRAW/switches.txt" --size "backend-a=$size_a" --size "backend-b=$size_b"
+    echo "Raw: \`bench/results/$DATE-flips/\`: load.txt (bench-load's summary), timeline.txt (per"
+    echo "second: sent answered 200 non200 errors open), flips.txt (rename times), switches.txt"
+    echo "(when the answering backend changed), the manifests, torii's log."
+    echo
+    cp_finish
+    errs=$(awk '$1 == "non200" || $1 == "errors" { e += $2 } END { print e + 0 }' "$CPRAW/load.txt")
+    if [ "$errs" != 0 ]; then
+        echo "**ERRORS during the flips: $errs** (non-200 answers + socket errors; torii should have none)."
+        echo
+        echo "bench/run.sh: flips: $errs errors (see the report)" >&2
+        return 1 # the section's bar is zero (the report is kept as .FAILED.md)
+    fi
+}
+
+section_scale() {
+    cp_setup scale
+    sizes=${SCALE_ROUTES:-1000 5000 10000}
+    runs=${RUNS:-5}
+    cp_py config "$CP/config" --gw-port "$P_GW" --service "backend=$P_BE_A"
+    cp_backend "$P_BE_A" 0 backend
+    cp_torii debug
+    cp_py settle "$ADMIN" --quiet-ms 500 > /dev/null
+    rss_base=$(dp_rss "$TORII_PID")
+    tsv=$CP/scale.tsv
+    : > "$tsv"
+    cur=0
+    max=0
+    for n in $sizes; do
+        [ "$n" -gt "$cur" ] || { echo "bench/run.sh: SCALE_ROUTES must grow: $sizes" >&2; return 1; }
+        echo "bench/run.sh: scale: $n HTTPRoutes ..." >&2
+        cp_py routes "$CP/stage" --start "$cur" --count $((n - cur))
+        last=$(printf 'route-%05d' $((n - 1)))
+        t0=$(date +%s%N)
+        cp_py install "$CP/stage" "$CP/config" > /dev/null
+        cp_py wait-route "$ADMIN" "$last" --timeout 600
+        t1=$(date +%s%N)
+        gen=$(cp_py settle "$ADMIN" --quiet-ms 2000 --timeout 600)
+        # shellcheck disable=SC2046
+        set -- $(cp_py accepted "$ADMIN")
+        if [ "$1" != "$n" ] || [ "$2" != "$n" ]; then
+            echo "bench/run.sh: scale: at $n routes, /status has $1 HTTPRoutes, $2 Accepted" >&2
+            return 1
+        fi
+        if [ "$(cp_status "$last.bench.example")" != 200 ] || [ "$(cp_status route-00000.bench.example)" != 200 ]; then
+            echo "bench/run.sh: scale: at $n routes, the data plane does not answer 200" >&2
+            return 1
+        fi
+        sleep 1
+        rss=$(dp_rss "$TORII_PID")
+        ms=$(sed -n "s/.*config generation $gen: .* \([0-9]*\) ms\".*/\1/p" "$CP/torii.log" | tail -n 1)
+        echo "$n $(( (t1 - t0) / 1000000 )) $gen $2 $rss ${ms:-?}" >> "$tsv"
+        cur=$n
+        max=$n
+    done
+    # Full translate at the largest size: SIGHUP makes torii read every file again and
+    # translate; its log says how long the translation (+ bind, snapshot, status) took.
+    echo "bench/run.sh: scale: $runs full translations at $max routes (SIGHUP) ..." >&2
+    hup=$CP/hup.txt
+    : > "$hup"
+    r=0
+    while [ $r -lt "$runs" ]; do
+        r=$((r + 1))
+        g0=$(cp_metric torii_config_generation)
+        kill -HUP "$TORII_PID"
+        i=0
+        while [ "$(cp_metric torii_config_generation)" = "$g0" ]; do
+            i=$((i + 1))
+            [ $i -lt 1200 ] || { echo "bench/run.sh: scale: no new generation after SIGHUP" >&2; return 1; }
+            sleep 0.05
+        done
+        g=$(cp_py settle "$ADMIN" --quiet-ms 1000)
+        sed -n "s/.*config generation $g: .* \([0-9]*\) ms\".*/\1/p" "$CP/torii.log" | tail -n 1 >> "$hup"
+    done
+    rss_hup=$(dp_rss "$TORII_PID")
+    hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$TORII_PID/status")
+    echo "bench/run.sh: scale: deleting the $max routes ..." >&2
+    t0=$(date +%s%N)
+    cp_py remove "$CP/config" --prefix route > /dev/null
+    cp_py wait-route "$ADMIN" route-00000 --gone --timeout 600
+    t1=$(date +%s%N)
+    gen=$(cp_py settle "$ADMIN" --quiet-ms 2000 --timeout 600)
+    # shellcheck disable=SC2046
+    set -- $(cp_py accepted "$ADMIN")
+    left=$1
+    sleep 2
+    rss_del=$(dp_rss "$TORII_PID")
+    del_ms=$(( (t1 - t0) / 1000000 ))
+    # The same routes once more: RSS back near its figure at $max means the memory kept after
+    # the deletion is the allocator's, reused, not leaked.
+    echo "bench/run.sh: scale: adding the $max routes again ..." >&2
+    cp_py routes "$CP/stage" --count "$max"
+    cp_py install "$CP/stage" "$CP/config" > /dev/null
+    cp_py wait-route "$ADMIN" "$(printf 'route-%05d' $((max - 1)))" --timeout 600
+    cp_py settle "$ADMIN" --quiet-ms 2000 --timeout 600 > /dev/null
+    sleep 1
+    rss_again=$(dp_rss "$TORII_PID")
+    cp "$tsv" "$CPRAW/scale.tsv"
+    cp "$hup" "$CPRAW/full-translate-ms.txt"
+
+    echo "## Control plane: scale (memory and translation time by number of routes)"
+    echo
+    echo "One torii (\`--workers $CP_WORKERS --log-level debug\`) on one Gateway with an HTTP listener, one"
+    echo "Service; HTTPRoutes of the propagation section (3 rules each, header filters, one"
+    echo "missing backend) are added in bulk, one file each renamed into the watched directory, up to"
+    echo "each size in turn. At each size: once the last route is Accepted and"
+    echo "torii_config_generation has not moved for 2 s, /status is checked (every route"
+    echo "Accepted), the data plane answers 200 for the first and the last route, and VmRSS is read"
+    echo "from /proc. \"torii ms\" is torii's own figure for the generation in force (log line"
+    echo "\"config generation N: ... X ms\": translate, bind, snapshot, status JSON), the one that took"
+    echo "in the routes added at that step, whose status JSON is rendered for the first time."
+    echo
+    echo "| HTTPRoutes | added in (rename to last route Accepted) | generation | Accepted | RSS | RSS per route (over the empty config) | torii ms |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| 0 | | | | $(cp_mib "$rss_base") MiB | | |"
+    while read -r n ms g acc rss tms; do
+        echo "| $n | $ms ms | $g | $acc | $(cp_mib "$rss") MiB | $(awk -v a="$rss" -v b="$rss_base" -v n="$n" 'BEGIN { printf "%.1f KiB", (a - b) / n }') | $tms |"
+    done < "$tsv"
+    echo
+    echo "### Full translation at $max routes"
+    echo
+    echo "SIGHUP, $runs times: torii reads every file again and translates everything; its log line"
+    echo "for each new generation (translate + bind + snapshot + status JSON; the file reading is"
+    echo "not in it):"
+    echo
+    echo "| runs | min ms | median ms | max ms |"
+    echo "|---:|---:|---:|---:|"
+    sort -n "$hup" | awk '{ v[NR] = $1 } END { printf "| %d | %s | %s | %s |\n", NR, v[1], v[int((NR + 1) / 2)], v[NR] }'
+    echo
+    echo "(The translate section's bench-translate times the same steps in-process, on a larger mix"
+    echo "of 10 Gateways with HTTP and HTTPS listeners: see its report.)"
+    echo
+    echo "### Deleting them all"
+    echo
+    echo "| | |"
+    echo "|---|---:|"
+    echo "| RSS at $max routes, after the SIGHUPs | $(cp_mib "$rss_hup") MiB |"
+    echo "| peak RSS (VmHWM) before deleting | $(cp_mib "$hwm") MiB |"
+    echo "| all $max route files deleted: until route-00000 is gone from /status | $del_ms ms |"
+    echo "| HTTPRoutes left in /status | $left |"
+    echo "| config generation | $gen |"
+    echo "| RSS after deleting every route | $(cp_mib "$rss_del") MiB |"
+    echo "| RSS with no route at the start | $(cp_mib "$rss_base") MiB |"
+    echo "| RSS after adding the $max routes again (leak check) | $(cp_mib "$rss_again") MiB |"
+    echo
+    echo "Raw: \`bench/results/$DATE-scale/\` (scale.tsv: routes add_ms generation accepted rss_kib"
+    echo "torii_ms; full-translate-ms.txt; torii's debug log without the per-file lines)."
+    echo
+    cp_finish
+}
+
+section_soak() {
+    cp_setup soak
+    conns=${SOAK_CONNS:-1000}
+    every=${SOAK_INTERVAL_MS:-100}
+    edits=${SOAK_EDITS:-100}
+    edit_ms=${SOAK_EDIT_MS:-500}
+    k=${SOAK_ROUTES:-10}
+    cp_py config "$CP/config" --gw-port "$P_GW" --service "backend=$P_BE_A"
+    cp_py routes "$CP/stage" --count "$k" --prefix soak
+    cp_py install "$CP/stage" "$CP/config" > /dev/null
+    cp_backend "$P_BE_A" 0 backend
+    cp_torii info
+    last=$(printf 'soak-%05d' $((k - 1)))
+    cp_py wait-route "$ADMIN" "$last"
+    cp_wait_200 "$last.bench.example"
+    echo "bench/run.sh: soak: $conns connections, a request every $every ms each, $edits route edits $edit_ms ms apart ..." >&2
+    spawn "$CPRAW/load.txt" "$BUILD/bench/bench-load" --addr "127.0.0.1:$P_GW" --conns "$conns" \
+        --interval-ms "$every" --host 'soak-%05d.bench.example' --hosts "$k" --timeline "$CPRAW/timeline.txt"
+    load=$SPAWNED
+    cp_ready_load "$CPRAW/load.txt" "$load"
+    sleep "${SOAK_WARMUP:-5}"
+    rss0=$(dp_rss "$TORII_PID")
+    gen0=$(cp_metric torii_config_generation)
+    acc0=$(cp_metric torii_downstream_connections_total)
+    cp_py edit "$CP/config" --count "$edits" --interval-ms "$edit_ms" --routes "$k" --pid "$TORII_PID" \
+        --log "$CPRAW/edits.txt"
+    gen1=$(cp_py settle "$ADMIN" --quiet-ms 1000)
+    lastedit=$(printf 'soak-%05d' $(((edits - 1) % k)))
+    curl -s "http://$ADMIN/status/HTTPRoute/default/$lastedit" | grep -q "$lastedit-edit-$((edits - 1))" || {
+        echo "bench/run.sh: soak: the last edit is not in /status" >&2
+        return 1
+    }
+    sleep "${SOAK_WARMUP:-5}"
+    rss1=$(dp_rss "$TORII_PID")
+    active=$(cp_metric torii_downstream_connections_active)
+    acc1=$(cp_metric torii_downstream_connections_total)
+    stop "$load"
+
+    echo "## Control plane: soak (route edits under long-lived connections)"
+    echo
+    echo "$conns keep-alive connections (bench-load, bench/load.c), each sending GET / every $every ms"
+    echo "(spread evenly), to $k HTTPRoutes (hostnames soak-00000..; the route of the propagation"
+    echo "section). Once every connection has had an answer and ${SOAK_WARMUP:-5} s more, $edits route edits,"
+    echo "$edit_ms ms apart, round robin over the $k routes (a header filter's value changes; file rewritten"
+    echo "and renamed into place); ${SOAK_WARMUP:-5} s after the last edit is in /status, the load stops."
+    echo "RSS is torii's VmRSS. torii \`--workers $CP_WORKERS\`."
+    echo
+    cp_py report-load "$CPRAW/load.txt"
+    echo "| config generations during the edits | $gen0 → $gen1 |"
+    echo "| torii_downstream_connections_total during the edits (new connections) | $(( ${acc1:-0} - ${acc0:-0} )) |"
+    echo "| torii_downstream_connections_active before the load stopped | $active |"
+    echo
+    echo "| torii RSS | |"
+    echo "|---|---:|"
+    echo "| with the connections open, before the edits | $(cp_mib "$rss0") MiB |"
+    awk '{ print $4 }' "$CPRAW/edits.txt" | sort -n | awk '
+        { v[NR] = $1 } END { if (NR) printf "| during the edits (after each): min / max | %.1f / %.1f MiB |\n", v[1] / 1024, v[NR] / 1024 }'
+    echo "| after the edits | $(cp_mib "$rss1") MiB |"
+    echo "| drift | $(awk -v a="$rss0" -v b="$rss1" 'BEGIN { printf "%+.1f MiB (%+.1f%%)", (b - a) / 1024, (b - a) * 100 / a }') |"
+    echo
+    echo "Raw: \`bench/results/$DATE-soak/\`: load.txt, timeline.txt (per second: sent answered 200"
+    echo "non200 errors open), edits.txt (edit route monotonic_s rss_kib), torii's log."
+    echo
+    cp_finish
+    errs=$(awk '$1 == "non200" || $1 == "errors" { e += $2 } END { print e + 0 }' "$CPRAW/load.txt")
+    if [ "$errs" != 0 ]; then
+        echo "**ERRORS during the soak: $errs** (non-200 answers + socket errors; torii should have none)."
+        echo
+        echo "bench/run.sh: soak: $errs errors (see the report)" >&2
+        return 1 # the section's bar is zero (the report is kept as .FAILED.md)
     fi
 }
 
