@@ -7,7 +7,7 @@
 # policy-rc.d that forbids starting services, and any distro instance found running afterwards
 # (one started by the package's postinst on an earlier install, say) is stopped and disabled.
 set -eu
-PKGS="wrk nghttp2-client nginx haproxy caddy python3"
+PKGS="wrk nghttp2-client nginx haproxy caddy python3 openssl"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
