@@ -379,7 +379,13 @@ void tr_h2_stream_head(struct h1c *c, const char *head, size_t len)
     struct h2s *s = c->h2;
     if (!s || s->closed || len < 12)
         return;
-    int status = atoi(head + 9);
+    /* "HTTP/1.1 NNN": torii wrote this head itself, but a status is read as three digits. */
+    int status = 0;
+    for (int i = 9; i < 12; i++) {
+        if (head[i] < '0' || head[i] > '9')
+            return;
+        status = status * 10 + (head[i] - '0');
+    }
     if (status >= 200 && s->resp_submitted)
         return;
     /* Lower-cased copy of the fields: HTTP/2 names are lower case (RFC 9113 8.2.1). */
