@@ -62,15 +62,21 @@ int tr_buf_reserve(struct tr_buf *b, size_t extra)
     return reserve(b, extra);
 }
 
+const char *tr_fmt_u64(char out[20], uint64_t v)
+{
+    char *p = out + 20;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return p;
+}
+
 int tr_buf_put_u64(struct tr_buf *b, uint64_t v)
 {
     char d[20];
-    size_t n = 0;
-    do {
-        d[sizeof(d) - ++n] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    return tr_buf_append(b, d + sizeof(d) - n, n);
+    const char *p = tr_fmt_u64(d, v);
+    return tr_buf_append(b, p, (size_t)(d + sizeof(d) - p));
 }
 
 int tr_buf_put_field(struct tr_buf *b, const char *name, const char *value, size_t vlen)

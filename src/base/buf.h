@@ -23,7 +23,10 @@ int tr_buf_puts(struct tr_buf *b, const char *s);
 int tr_buf_putc(struct tr_buf *b, char c);
 /* Makes room for extra more bytes at once (one allocation instead of doubling from 64). */
 int tr_buf_reserve(struct tr_buf *b, size_t extra);
-/* Appends v in decimal (what "%llu" would print, without the printf machinery). */
+/* Writes v in decimal at the end of out[0..20) and returns where it starts (no NUL): what
+ * "%llu" would print, without the printf machinery. */
+const char *tr_fmt_u64(char out[20], uint64_t v);
+/* Appends v in decimal. */
 int tr_buf_put_u64(struct tr_buf *b, uint64_t v);
 /* Appends "name: value\r\n" (value of vlen bytes). */
 int tr_buf_put_field(struct tr_buf *b, const char *name, const char *value, size_t vlen);

@@ -1,6 +1,7 @@
 #include "ir/snapshot.h"
 #include "admin/metrics.h"
 #include "api/object.h"
+#include "base/buf.h"
 #include "base/map.h"
 #include "base/mem.h"
 #include "ir/ir.h"
@@ -72,15 +73,11 @@ static const char *join(char out[600], const char *a, const char *b, const char 
         n += l;
     }
     if (port >= 0) {
-        char d[8];
-        size_t k = 0;
-        do {
-            d[sizeof(d) - ++k] = (char)('0' + port % 10);
-            port /= 10;
-        } while (port);
+        char d[20];
+        const char *p = tr_fmt_u64(d, (uint64_t)port);
         out[n++] = ':';
-        memcpy(out + n, d + sizeof(d) - k, k);
-        n += k;
+        memcpy(out + n, p, (size_t)(d + sizeof(d) - p));
+        n += (size_t)(d + sizeof(d) - p);
     }
     out[n] = '\0';
     return out;

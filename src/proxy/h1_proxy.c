@@ -46,6 +46,13 @@
 static void c_process(struct h1c *c);
 static void c_upgrade_h2(struct h1c *c);
 static void c_idle_buffers(struct h1c *c);
+
+static void put_content_length(struct tr_buf *o, uint64_t n)
+{
+    tr_buf_puts(o, "Content-Length: ");
+    tr_buf_put_u64(o, n);
+    tr_buf_puts(o, "\r\n");
+}
 static void mirrors_release(struct h1c *c, bool abort);
 static void c_flush(struct h1c *c);
 static void c_close(struct h1c *c);
@@ -274,18 +281,28 @@ static void req_end(struct h1c *c, int status)
 /* Answers the request in flight from torii itself. A request whose body was not read closes
  * the connection afterwards: what follows on it cannot be framed. extra is "Name: value\r\n"
  * lines or NULL. */
+/* The head of a local answer, up to (not including) its final CRLF. */
+static void local_head(struct tr_buf *o, int code, size_t blen, const char *extra)
+{
+    tr_buf_printf(o, "HTTP/1.1 %d %s\r\n", code, status_text(code));
+    if (code != 204) /* RFC 9110 8.6: never with a 204 */
+        put_content_length(o, blen);
+    if (blen)
+        tr_buf_puts(o, "Content-Type: text/plain; charset=utf-8\r\n");
+    if (extra)
+        tr_buf_puts(o, extra);
+}
+
 static void c_respond(struct h1c *c, int code, const char *extra, const char *body)
 {
     mirrors_release(c, !c->req_done);
+    size_t blen = body ? strlen(body) : 0;
     if (c->h2) {
         /* One stream answers; the connection and its other streams go on. */
         struct tr_buf head;
         tr_buf_init(&head, 0);
-        size_t blen = body ? strlen(body) : 0;
-        tr_buf_printf(&head, "HTTP/1.1 %d %s\r\n", code, status_text(code));
-        if (code != 204)
-            tr_buf_printf(&head, "Content-Length: %zu\r\n", blen);
-        tr_buf_printf(&head, "%s%s\r\n", blen ? "Content-Type: text/plain; charset=utf-8\r\n" : "", extra ? extra : "");
+        local_head(&head, code, blen, extra);
+        tr_buf_puts(&head, "\r\n");
         tr_h2_stream_head(c, head.data, head.len);
         tr_buf_dispose(&head);
         if (blen && c->method != TR_H1_HEAD)
@@ -304,12 +321,8 @@ static void c_respond(struct h1c *c, int code, const char *extra, const char *bo
         c->close_after = true;
     if (!c->keep_alive)
         c->close_after = true;
-    size_t blen = body ? strlen(body) : 0;
-    tr_buf_printf(&c->out, "HTTP/1.1 %d %s\r\n", code, status_text(code));
-    if (code != 204) /* RFC 9110 8.6: never with a 204 */
-        tr_buf_printf(&c->out, "Content-Length: %zu\r\n", blen);
-    tr_buf_printf(&c->out, "%s%s%s\r\n", blen ? "Content-Type: text/plain; charset=utf-8\r\n" : "", extra ? extra : "",
-                  c->close_after ? "Connection: close\r\n" : "");
+    local_head(&c->out, code, blen, extra);
+    tr_buf_puts(&c->out, c->close_after ? "Connection: close\r\n\r\n" : "\r\n");
     if (blen && c->method != TR_H1_HEAD)
         tr_buf_append(&c->out, body, blen);
     req_end(c, code);
@@ -810,11 +823,7 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
         tr_buf_puts(o, "\r\n");
     }
     if (req->body == TR_H1_BODY_LENGTH && (req->content_length || req->method_id == TR_H1_POST || req->method_id == TR_H1_PUT))
-    {
-        tr_buf_puts(o, "Content-Length: ");
-        tr_buf_put_u64(o, req->content_length);
-        tr_buf_puts(o, "\r\n");
-    }
+        put_content_length(o, req->content_length);
     else if (req->body == TR_H1_BODY_CHUNKED)
         tr_buf_puts(o, "Transfer-Encoding: chunked\r\n");
     tr_buf_puts(o, "\r\n");
@@ -1263,11 +1272,8 @@ static void write_response_head(struct upc *u, struct h1c *c)
     }
     if (c->h2) {
         /* HTTP/2 frames the body itself; a length the backend gave is kept as information. */
-        if (u->body == TR_H1_BODY_LENGTH) {
-            tr_buf_puts(o, "Content-Length: ");
-            tr_buf_put_u64(o, r->content_length);
-            tr_buf_puts(o, "\r\n");
-        }
+        if (u->body == TR_H1_BODY_LENGTH)
+            put_content_length(o, r->content_length);
         tr_buf_puts(o, "\r\n");
         tr_h2_stream_head(c, o->data, o->len);
         tr_buf_dispose(&h2head);
@@ -1279,11 +1285,9 @@ static void write_response_head(struct upc *u, struct h1c *c)
         tr_buf_puts(o, "\r\n\r\n");
         return;
     }
-    if (u->body == TR_H1_BODY_LENGTH) {
-        tr_buf_puts(o, "Content-Length: ");
-        tr_buf_put_u64(o, r->content_length);
-        tr_buf_puts(o, "\r\n");
-    } else if (u->body == TR_H1_BODY_CHUNKED && c->minor >= 1)
+    if (u->body == TR_H1_BODY_LENGTH)
+        put_content_length(o, r->content_length);
+    else if (u->body == TR_H1_BODY_CHUNKED && c->minor >= 1)
         tr_buf_puts(o, "Transfer-Encoding: chunked\r\n");
     /* A body delimited by close (or chunked to an HTTP/1.0 client) ends the connection. */
     if (u->body == TR_H1_BODY_CLOSE || (u->body == TR_H1_BODY_CHUNKED && c->minor == 0))
@@ -1577,17 +1581,13 @@ static SSL_CTX *backend_tls(struct h1c *c, const struct tr_ir_backend *b, char *
     if (!b->tls_policy) {
         /* The common case, per request: no printf. */
         size_t al = strlen(ep->addr), hl = strlen(h2);
-        char port[8];
-        size_t pl = 0;
-        unsigned v = ep->port;
-        do {
-            port[sizeof(port) - ++pl] = (char)('0' + v % 10);
-            v /= 10;
-        } while (v);
+        char d[20];
+        const char *port = tr_fmt_u64(d, ep->port);
+        size_t pl = (size_t)(d + sizeof(d) - port);
         if (al + 1 + pl + hl < cap) {
             memcpy(key, ep->addr, al);
             key[al] = ':';
-            memcpy(key + al + 1, port + sizeof(port) - pl, pl);
+            memcpy(key + al + 1, port, pl);
             memcpy(key + al + 1 + pl, h2, hl + 1);
         } else {
             key[0] = '\0';
