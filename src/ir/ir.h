@@ -11,6 +11,7 @@ struct tr_node;
 struct tr_obj;
 struct tr_buf;
 struct tr_metrics_slot;
+struct tr_ir_match;
 
 enum tr_proto { TR_PROTO_HTTP, TR_PROTO_HTTPS, TR_PROTO_TLS, TR_PROTO_TCP, TR_PROTO_UDP };
 const char *tr_proto_name(enum tr_proto p);
@@ -48,12 +49,17 @@ struct tr_ir_rule {
     uint32_t index;             /* rule index in the route */
     const char *name;           /* rule name, or NULL */
     const struct tr_node *spec; /* the rule (matches, filters, timeouts, retry, ...) */
+    const struct tr_ir_match *matches; /* HTTP/GRPC: spec's matches compiled (ir/match.h) */
+    size_t nmatches;                   /* at least 1 for HTTP/GRPC; 0 for the other kinds */
     const char **hostnames;     /* effective hostnames (route ∩ listener); NULL-terminated */
     struct tr_ir_backend *backends;
     size_t nbackends;
     struct tr_ir_mirror *mirrors;
     size_t nmirrors;
     struct tr_metrics_slot *stats; /* answers without a backend (redirects, CORS); snapshot */
+    /* Where the snapshot compile remembers the slots of this rule on this listener, kept with
+     * the route's translation (control thread only): [0] the rule's, [1 + i] backend i's. */
+    struct tr_metrics_slot **stats_memo;
 };
 
 /* A listener with what is attached to it; rules are in precedence order for HTTP/GRPC. */

@@ -91,12 +91,23 @@ static void attach_stats(struct tr_ir_listener *l)
     l->stats = tr_metrics_slot_locked(ln, NULL, NULL);
     for (size_t r = 0; r < l->nrules; r++) {
         struct tr_ir_rule *rule = &l->rules[r];
+        struct tr_metrics_slot **memo = rule->stats_memo;
+        if (memo && memo[0]) { /* slots are never freed: the remembered ones stay right */
+            rule->stats = memo[0];
+            for (size_t b = 0; b < rule->nbackends; b++)
+                rule->backends[b].stats = memo[1 + b];
+            continue;
+        }
         join(rn, rule->route->ns, rule->route->name, NULL, -1);
         rule->stats = tr_metrics_slot_locked(ln, rn, NULL);
         for (size_t b = 0; b < rule->nbackends; b++) {
             struct tr_ir_backend *be = &rule->backends[b];
             be->stats = tr_metrics_slot_locked(ln, rn, join(bn, be->ns, be->name, NULL, be->port));
+            if (memo)
+                memo[1 + b] = be->stats;
         }
+        if (memo)
+            memo[0] = rule->stats;
     }
     tr_metrics_slots_unlock();
 }
@@ -239,6 +250,11 @@ const struct tr_ir *tr_snapshot_ir(const struct tr_snapshot *s)
 const struct tr_view *tr_snapshot_view(const struct tr_snapshot *s)
 {
     return s->view;
+}
+
+const struct tr_tx *tr_snapshot_tx(const struct tr_snapshot *s)
+{
+    return s->tx;
 }
 
 uint64_t tr_snapshot_generation(const struct tr_snapshot *s)

@@ -51,6 +51,7 @@ struct ssl_ctx_st *tr_snapshot_backend_tls(const struct tr_snapshot *s, const st
 bool tr_snapshot_port_bindable(const struct tr_snapshot *s, const struct tr_ir_port *p);
 const struct tr_router *tr_snapshot_router(const struct tr_snapshot *s, const struct tr_ir_port *p, size_t i);
 const struct tr_view *tr_snapshot_view(const struct tr_snapshot *s);
+const struct tr_tx *tr_snapshot_tx(const struct tr_snapshot *s);
 uint64_t tr_snapshot_generation(const struct tr_snapshot *s);
 
 #endif

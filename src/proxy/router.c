@@ -1,10 +1,10 @@
 #include "proxy/router.h"
 #include "api/object.h"
-#include "base/arena.h"
 #include "base/map.h"
 #include "base/mem.h"
 #include "base/node.h"
 #include "ir/ir.h"
+#include "ir/match.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -12,29 +12,13 @@
 #include <string.h>
 #include <strings.h>
 
-enum path_kind { PATH_EXACT, PATH_REGEX, PATH_PREFIX };
-
-struct kv_match {
-    const char *name;
-    size_t name_len;
-    const char *value;
-    size_t value_len;
-    pcre2_code *re; /* RegularExpression, else NULL (Exact) */
-};
-
 /* One (rule, match) pair, with what precedence compares. */
 struct entry {
     const struct tr_ir_rule *rule;
     uint32_t match;
-    enum path_kind path_kind;
-    const char *path;
-    size_t path_len;
-    pcre2_code *path_re;
-    const char *method;
-    struct kv_match *headers;
-    size_t nheaders;
-    struct kv_match *query;
-    size_t nquery;
+    const struct tr_ir_match *m;
+    uint64_t spec;  /* spec_key(m) */
+    uint64_t order; /* the rule's place in the listener (route precedence), then the match's */
 };
 
 struct vhost {
@@ -46,7 +30,6 @@ struct vhost {
 };
 
 struct tr_router {
-    struct tr_arena *a;
     struct vhost *v; /* exact hosts, then wildcards longest first, then the any-host vhost */
     size_t nv;
     /* Lower-cased host patterns ("a.example.com", "*.example.com") -> index in v + 1, and the
@@ -82,60 +65,12 @@ unsigned tr_host_score(const char *pattern, const char *host, size_t host_len)
     return 0;
 }
 
-static pcre2_code *compile_re(struct tr_router *rt, const char *pattern)
-{
-    int ec;
-    PCRE2_SIZE eo;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_DOLLAR_ENDONLY, &ec,
-                                   &eo, NULL);
-    if (!re)
-        return NULL;
-    pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
-    tr_arena_on_reset(rt->a, (tr_arena_cleanup_cb *)pcre2_code_free, re);
-    return re;
-}
-
-/* A regex that does not compile can match nothing (the route stays, its match never hits). */
-static const char never[] = "(*FAIL)";
-
 static bool re_full_match(pcre2_code *re, const char *s, size_t len)
 {
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
     int rc = pcre2_match(re, (PCRE2_SPTR)s, len, 0, PCRE2_ANCHORED | PCRE2_ENDANCHORED, md, NULL);
     pcre2_match_data_free(md);
     return rc >= 0;
-}
-
-static size_t kv_list(struct tr_router *rt, const struct tr_node *list, struct kv_match **out)
-{
-    size_t n = tr_node_len(list);
-    *out = TR_ANEWN(rt->a, struct kv_match, n + 1);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        const struct tr_node *m = tr_node_at(list, i);
-        const char *name = tr_node_gets(m, "name"), *value = tr_node_gets(m, "value");
-        if (!name || !value)
-            continue;
-        /* "If multiple entries specify equivalent header names, only the first entry with an
-         * equivalent name MUST be considered" (HTTPHeaderMatch). */
-        bool dup = false;
-        for (size_t j = 0; j < k && !dup; j++)
-            dup = strcasecmp((*out)[j].name, name) == 0;
-        if (dup)
-            continue;
-        struct kv_match *kv = &(*out)[k++];
-        kv->name = name;
-        kv->name_len = strlen(name);
-        kv->value = value;
-        kv->value_len = strlen(value);
-        const char *type = tr_node_gets(m, "type");
-        if (type && strcmp(type, "RegularExpression") == 0) {
-            kv->re = compile_re(rt, value);
-            if (!kv->re)
-                kv->re = compile_re(rt, never);
-        }
-    }
-    return k;
 }
 
 static struct vhost *vhost_for(struct tr_router *rt, const char *host, size_t *cap)
@@ -177,99 +112,39 @@ static void add_entry(struct vhost *v, const struct entry *e)
     v->e[v->n++] = *e;
 }
 
-/* GRPCMethodMatch becomes a path match on /service/method (gRPC over HTTP/2). */
-static void grpc_match(struct tr_router *rt, struct entry *e, const struct tr_node *method)
-{
-    const char *type = tr_node_gets(method, "type");
-    const char *svc = tr_node_gets(method, "service"), *m = tr_node_gets(method, "method");
-    bool regex = type && strcmp(type, "RegularExpression") == 0;
-    if (!svc && !m)
-        return;
-    if (regex) {
-        e->path_kind = PATH_REGEX;
-        e->path = tr_arena_printf(rt->a, "/%s/%s", svc ? svc : "[^/]+", m ? m : "[^/]+");
-        e->path_re = compile_re(rt, e->path);
-        if (!e->path_re)
-            e->path_re = compile_re(rt, never);
-    } else if (svc && m) {
-        e->path_kind = PATH_EXACT;
-        e->path = tr_arena_printf(rt->a, "/%s/%s", svc, m);
-    } else if (svc) {
-        e->path_kind = PATH_PREFIX;
-        e->path = tr_arena_printf(rt->a, "/%s/", svc);
-    } else {
-        /* method only: any service */
-        e->path_kind = PATH_REGEX;
-        e->path = tr_arena_printf(rt->a, "/[^/]+/%s", m);
-        e->path_re = compile_re(rt, e->path);
-        if (!e->path_re)
-            e->path_re = compile_re(rt, never);
-    }
-    e->path_len = strlen(e->path);
-}
-
-static void compile_match(struct tr_router *rt, struct entry *e, const struct tr_ir_rule *r, const struct tr_node *m)
-{
-    e->path_kind = PATH_PREFIX;
-    e->path = "/";
-    e->path_len = 1;
-    if (r->route->kind == TR_KIND_GRPCROUTE) {
-        grpc_match(rt, e, tr_node_get(m, "method"));
-    } else {
-        const struct tr_node *p = tr_node_get(m, "path");
-        const char *type = tr_node_gets(p, "type"), *value = tr_node_gets(p, "value");
-        if (value) {
-            e->path = value;
-            e->path_len = strlen(value);
-            if (type && strcmp(type, "Exact") == 0) {
-                e->path_kind = PATH_EXACT;
-            } else if (type && strcmp(type, "RegularExpression") == 0) {
-                e->path_kind = PATH_REGEX;
-                e->path_re = compile_re(rt, value);
-                if (!e->path_re)
-                    e->path_re = compile_re(rt, never);
-            }
-        }
-        e->method = tr_node_gets(m, "method");
-        e->nquery = kv_list(rt, tr_node_get(m, "queryParams"), &e->query);
-    }
-    e->nheaders = kv_list(rt, tr_node_get(m, "headers"), &e->headers);
-}
-
 /* Precedence across all rules of a host (HTTPRouteRule docs): Exact path; then the longest
  * prefix; then a method match; then the most header matches; then the most query matches; then
  * the oldest route, then namespace/name; then rule order, then match order. Regular
  * expressions are implementation-specific: torii puts them after Exact and before prefixes,
- * longer patterns first. */
+ * longer patterns first. A listener's rules come in route precedence (translate/ir.c), so
+ * the route part is the rule's place in the listener. */
 static int cmp_entry(const void *pa, const void *pb)
 {
     const struct entry *a = pa, *b = pb;
-    if (a->path_kind != b->path_kind)
-        return a->path_kind < b->path_kind ? -1 : 1;
-    if (a->path_kind != PATH_EXACT && a->path_len != b->path_len) {
+    if (a->spec != b->spec)
+        return a->spec < b->spec ? -1 : 1;
+    return a->order < b->order ? -1 : a->order > b->order;
+}
+
+static uint64_t cap_u64(size_t v, uint64_t max)
+{
+    return v < max ? v : max;
+}
+
+/* The precedence of a match as one number, smaller first: path kind, then (not for Exact) the
+ * longer path, then a method, then more headers, then more query parameters. */
+static uint64_t spec_key(const struct tr_ir_match *m)
+{
+    uint64_t k = (uint64_t)m->path_kind << 60;
+    if (m->path_kind != TR_PATH_EXACT) {
         /* "/foo/" and "/foo" are the same prefix: the trailing slash does not count. */
-        size_t la = a->path_len - (a->path_kind == PATH_PREFIX && a->path_len > 1 && a->path[a->path_len - 1] == '/');
-        size_t lb = b->path_len - (b->path_kind == PATH_PREFIX && b->path_len > 1 && b->path[b->path_len - 1] == '/');
-        if (la != lb)
-            return la > lb ? -1 : 1;
+        size_t len = m->path_len - (m->path_kind == TR_PATH_PREFIX && m->path_len > 1 && m->path[m->path_len - 1] == '/');
+        k |= (0xFFFFF - cap_u64(len, 0xFFFFF)) << 38;
     }
-    if (!a->method != !b->method)
-        return a->method ? -1 : 1;
-    if (a->nheaders != b->nheaders)
-        return a->nheaders > b->nheaders ? -1 : 1;
-    if (a->nquery != b->nquery)
-        return a->nquery > b->nquery ? -1 : 1;
-    const struct tr_obj *ra = a->rule->route, *rb = b->rule->route;
-    if (ra->created != rb->created)
-        return ra->created < rb->created ? -1 : 1;
-    int c = strcmp(ra->ns, rb->ns);
-    if (!c)
-        c = strcmp(ra->name, rb->name);
-    if (!c && a->rule->index != b->rule->index)
-        c = a->rule->index < b->rule->index ? -1 : 1;
-    if (!c && a->match != b->match)
-        c = a->match < b->match ? -1 : 1;
-    return c;
+    k |= (uint64_t)!m->method << 37;
+    k |= (0xFFFF - cap_u64(m->nheaders, 0xFFFF)) << 20;
+    k |= 0xFFFFF - cap_u64(m->nquery, 0xFFFFF);
+    return k;
 }
 
 static int cmp_vhost(const void *pa, const void *pb)
@@ -289,15 +164,12 @@ struct tr_router *tr_router_new(const struct tr_ir_listener *l)
     if (!l->nrules)
         return NULL;
     struct tr_router *rt = tr_xcalloc(1, sizeof(*rt));
-    rt->a = tr_arena_new(16 * 1024);
     size_t cap = 0;
     for (size_t i = 0; i < l->nrules; i++) {
         const struct tr_ir_rule *r = &l->rules[i];
-        const struct tr_node *matches = tr_node_get(r->spec, "matches");
-        size_t nm = tr_node_len(matches);
-        for (size_t j = 0; j < (nm ? nm : 1); j++) {
-            struct entry e = {.rule = r, .match = (uint32_t)j};
-            compile_match(rt, &e, r, nm ? tr_node_at(matches, j) : NULL);
+        for (size_t j = 0; j < r->nmatches; j++) {
+            struct entry e = {.rule = r, .match = (uint32_t)j, .m = &r->matches[j], .spec = spec_key(&r->matches[j]),
+                              .order = (uint64_t)i << 24 | j};
             if (!r->hostnames || !r->hostnames[0]) {
                 add_entry(vhost_for(rt, NULL, &cap), &e);
             } else {
@@ -330,7 +202,6 @@ void tr_router_free(struct tr_router *rt)
         free(rt->v[i].e);
     free(rt->v);
     tr_map_dispose(&rt->hosts);
-    tr_arena_free(rt->a);
     free(rt);
 }
 
@@ -367,28 +238,28 @@ static const char *query_value(const struct tr_route_req *req, const char *name,
     return NULL;
 }
 
-static bool kv_ok(const struct kv_match *kv, const char *v, size_t vlen)
+static bool kv_ok(const struct tr_ir_kv *kv, const char *v, size_t vlen)
 {
     if (!v)
         return false;
     if (kv->re)
-        return re_full_match(kv->re, v, vlen);
+        return re_full_match((pcre2_code *)kv->re, v, vlen);
     return vlen == kv->value_len && memcmp(v, kv->value, vlen) == 0;
 }
 
-static bool entry_match(const struct entry *e, const struct tr_route_req *req)
+static bool entry_match(const struct tr_ir_match *e, const struct tr_route_req *req)
 {
     switch (e->path_kind) {
-    case PATH_EXACT:
+    case TR_PATH_EXACT:
         if (req->path_len != e->path_len || memcmp(req->path, e->path, e->path_len) != 0)
             return false;
         break;
-    case PATH_PREFIX:
+    case TR_PATH_PREFIX:
         if (!prefix_match(e->path, e->path_len, req->path, req->path_len))
             return false;
         break;
-    case PATH_REGEX:
-        if (!re_full_match(e->path_re, req->path, req->path_len))
+    case TR_PATH_REGEX:
+        if (!re_full_match((pcre2_code *)e->path_re, req->path, req->path_len))
             return false;
         break;
     }
@@ -438,7 +309,7 @@ bool tr_router_match(const struct tr_router *rt, const struct tr_route_req *req,
     if (!v)
         return false;
     for (size_t i = 0; i < v->n; i++) {
-        if (entry_match(&v->e[i], req)) {
+        if (entry_match(v->e[i].m, req)) {
             hit->rule = v->e[i].rule;
             hit->match = v->e[i].match;
             return true;

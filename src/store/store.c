@@ -16,6 +16,7 @@ struct tr_store {
     struct tr_map objs[TR_KIND__COUNT]; /* "ns/name" -> struct tr_obj* */
     struct tr_map rejects;              /* file -> struct file_rejects* */
     uint64_t version;
+    uint64_t kind_version[TR_KIND__COUNT];
 };
 
 static size_t key_of(char *out, size_t cap, const char *ns, const char *name)
@@ -79,6 +80,7 @@ void tr_store_put(struct tr_store *s, struct tr_obj *o)
     size_t klen = key_of(key, sizeof(key), o->ns, o->name);
     TR_BUG_ON(!klen);
     o->version = ++s->version;
+    s->kind_version[o->kind] = s->version;
     tr_obj_release(tr_map_put(&s->objs[o->kind], key, klen, o));
 }
 
@@ -90,7 +92,7 @@ int tr_store_del(struct tr_store *s, enum tr_kind kind, const char *ns, const ch
     if (!o)
         return 0;
     tr_obj_release(o);
-    s->version++;
+    s->kind_version[kind] = ++s->version;
     return 1;
 }
 
@@ -152,6 +154,7 @@ struct tr_view *tr_store_view(const struct tr_store *s)
 {
     struct tr_view *v = tr_xcalloc(1, sizeof(*v));
     v->version = s->version;
+    memcpy(v->kind_version, s->kind_version, sizeof(v->kind_version));
     for (int k = 0; k < TR_KIND__COUNT; k++) {
         v->n[k] = s->objs[k].len;
         v->objs[k] = tr_xcalloc(v->n[k], sizeof(struct tr_obj *));

@@ -26,6 +26,8 @@ struct tr_view {
     struct tr_obj **objs[TR_KIND__COUNT];
     size_t n[TR_KIND__COUNT];
     uint64_t version;
+    /* The store version of the latest put or delete of each kind (0: never). */
+    uint64_t kind_version[TR_KIND__COUNT];
 };
 
 struct tr_store *tr_store_new(void);

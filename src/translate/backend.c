@@ -6,15 +6,17 @@
 #include <stdio.h>
 #include <string.h>
 
-/* EndpointSlices by "ns/service" (label kubernetes.io/service-name), built once per run. */
+/* EndpointSlices by "ns/service" (label kubernetes.io/service-name), built once per world:
+ * the indexes into the view's EndpointSlices stay right while no EndpointSlice changes. */
 static struct tr_map *slice_index(struct tx *t)
 {
     static const char key[] = "kubernetes.io/service-name";
-    struct tr_map *m = t->slices;
+    struct tr_map *m = t->w->slices;
     if (m)
         return m;
-    m = TR_ANEW(t->a, struct tr_map);
-    tr_arena_on_reset(t->a, (tr_arena_cleanup_cb *)tr_map_dispose, m);
+    struct tr_arena *wa = t->w->a;
+    m = TR_ANEW(wa, struct tr_map);
+    tr_arena_on_reset(wa, (tr_arena_cleanup_cb *)tr_map_dispose, m);
     for (size_t i = 0; i < t->v->n[TR_KIND_ENDPOINTSLICE]; i++) {
         struct tr_obj *s = t->v->objs[TR_KIND_ENDPOINTSLICE][i];
         const char *svc = tr_node_gets(tr_node_path(s->root, "metadata.labels"), key);
@@ -26,14 +28,14 @@ static struct tr_map *slice_index(struct tx *t)
             continue;
         struct tr_node *list = tr_map_get(m, k, (size_t)kl);
         if (!list) {
-            list = tr_node_new(t->a, TR_N_SEQ);
+            list = tr_node_new(wa, TR_N_SEQ);
             tr_map_put(m, k, (size_t)kl, list);
         }
-        struct tr_node *ref = tr_node_new(t->a, TR_N_INT);
+        struct tr_node *ref = tr_node_new(wa, TR_N_INT);
         ref->u.i = (int64_t)i;
-        tr_node_push(t->a, list, ref);
+        tr_node_push(wa, list, ref);
     }
-    t->slices = m;
+    t->w->slices = m;
     return m;
 }
 
@@ -43,18 +45,19 @@ struct eps {
 };
 
 /* Endpoints of service svc for its port sp: slice ports are matched by the service port's name.
- * Resolved once per (Service, port) and run; backends share the (immutable) array. */
+ * Resolved once per (Service, port) and world; backends share the (immutable) array. */
 static void endpoints_resolve(struct tx *t, const struct tr_obj *svc, const struct tr_node *sp, struct tr_ir_backend *b);
 
 static void endpoints(struct tx *t, const struct tr_obj *svc, const struct tr_node *sp, struct tr_ir_backend *b)
 {
-    if (!t->eps) {
-        t->eps = TR_ANEW(t->a, struct tr_map);
-        tr_arena_on_reset(t->a, (tr_arena_cleanup_cb *)tr_map_dispose, t->eps);
+    struct tx_world *w = t->w;
+    if (!w->eps) {
+        w->eps = TR_ANEW(w->a, struct tr_map);
+        tr_arena_on_reset(w->a, (tr_arena_cleanup_cb *)tr_map_dispose, w->eps);
     }
     char k[600];
     int kl = snprintf(k, sizeof(k), "%s/%s:%u", svc->ns, svc->name, b->port);
-    struct eps *e = kl > 0 && (size_t)kl < sizeof(k) ? tr_map_get(t->eps, k, (size_t)kl) : NULL;
+    struct eps *e = kl > 0 && (size_t)kl < sizeof(k) ? tr_map_get(w->eps, k, (size_t)kl) : NULL;
     if (e) {
         b->eps = e->v;
         b->neps = e->n;
@@ -62,10 +65,10 @@ static void endpoints(struct tx *t, const struct tr_obj *svc, const struct tr_no
     }
     endpoints_resolve(t, svc, sp, b);
     if (kl > 0 && (size_t)kl < sizeof(k)) {
-        e = TR_ANEW(t->a, struct eps);
+        e = TR_ANEW(w->a, struct eps);
         e->v = b->eps;
         e->n = b->neps;
-        tr_map_put(t->eps, k, (size_t)kl, e);
+        tr_map_put(w->eps, k, (size_t)kl, e);
     }
 }
 
@@ -83,7 +86,7 @@ static void endpoints_resolve(struct tx *t, const struct tr_obj *svc, const stru
         for (size_t j = 0; j < tr_node_len(eps); j++)
             cap += tr_node_len(tr_node_get(tr_node_at(eps, j), "addresses"));
     }
-    b->eps = TR_ANEWN(t->a, struct tr_ir_endpoint, cap + 1);
+    b->eps = TR_ANEWN(t->w->a, struct tr_ir_endpoint, cap + 1);
     for (size_t i = 0; i < tr_node_len(list); i++) {
         const struct tr_obj *s = t->v->objs[TR_KIND_ENDPOINTSLICE][tr_node_at(list, i)->u.i];
         const struct tr_node *ports = tr_node_get(s->root, "ports");

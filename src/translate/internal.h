@@ -131,18 +131,35 @@ struct lset {
     struct conds conds;
 };
 
+/* What route translation shares while the world (every object but the routes) is unchanged:
+ * EndpointSlices by Service and the endpoints resolved per Service port. Routes' results point
+ * into its arena, so it lives as long as the last of them. */
+struct tx_world {
+    int refs; /* atomic */
+    uint64_t stamp;
+    struct tr_arena *a;
+    struct tr_map *slices; /* EndpointSlices by "ns/service", built on first use */
+    struct tr_map *eps;    /* "ns/service:port" -> endpoints already resolved */
+};
+
+struct tx_unit;
+
 struct tx {
     const struct tr_tx_input *in;
     const struct tr_view *v;
+    /* Where allocations go: the run's arena, or while a route is translated, that route's. */
     struct tr_arena *a;
+    struct tr_arena *run_a; /* the run's own arena */
+    struct tx_world *w;
+    struct tx_unit **units; /* route results this run holds a reference to */
+    size_t nunits;
+    size_t translated; /* routes translated by this run (not taken from the memo) */
     struct tr_node **status[TR_KIND__COUNT]; /* parallel to v->objs */
     bool *class_ours;                         /* per GatewayClass */
     bool *class_accepted;
     struct gw *gws;     /* per Gateway */
     struct lset *lsets; /* per ListenerSet */
     struct tr_ir *ir;
-    struct tr_map *slices; /* EndpointSlices by "ns/service", built on first use */
-    struct tr_map *eps;    /* "ns/service:port" -> endpoints already resolved in this run */
 };
 
 /* gateway.c */
@@ -158,6 +175,16 @@ bool tx_namespace_allowed(struct tx *t, const struct tr_node *rule, const char *
 
 /* route.c: attachment, parent status; backend.c: backendRefs */
 void tx_routes(struct tx *t, enum tr_kind kind);
+/* The world stamp of a view: changes whenever anything but a route changes. */
+uint64_t tx_world_stamp(const struct tr_view *v);
+struct tx_world *tx_world_new(uint64_t stamp);
+void tx_world_release(struct tx_world *w);
+/* Drops a run's references to route results. */
+void tx_units_release(struct tx *t);
+/* A run with a memo: begin returns the world of stamp (a reference); end forgets the results of
+ * routes the run did not see. */
+struct tx_world *tx_memo_begin(struct tr_tx_memo *m, uint64_t stamp);
+void tx_memo_end(struct tr_tx_memo *m);
 struct ir_backends {
     struct tr_ir_backend *v;
     size_t n;

@@ -2,7 +2,10 @@
  * and port, allowedRoutes (kinds, namespaces), hostname intersection, and each parent's
  * Accepted and ResolvedRefs conditions. */
 #include "translate/internal.h"
+#include "base/map.h"
+#include "ir/match.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static bool has_hostnames(enum tr_kind k)
@@ -47,6 +50,9 @@ struct rule_out {
     struct tr_ir_mirror *mirrors;
     size_t nmirrors;
     const struct tr_node *spec;
+    const char *name;
+    struct tr_ir_match *matches;
+    size_t nmatches;
 };
 
 /* RequestMirror filters: each backendRef resolved like a backendRefs entry (an unresolved one
@@ -106,6 +112,9 @@ static enum tr_reason route_rules(struct tx *t, const struct tr_obj *r, struct r
     for (size_t i = 0; i < n; i++) {
         const struct tr_node *rule = tr_node_at(rules, i);
         ro[i].spec = rule;
+        ro[i].name = tr_node_gets(rule, "name");
+        if (r->kind == TR_KIND_HTTPROUTE || r->kind == TR_KIND_GRPCROUTE)
+            ro[i].matches = tr_ir_matches_compile(t->a, r->kind, rule, &ro[i].nmatches);
         const char *m = NULL;
         enum tr_reason why = tx_backends(t, r, tr_node_get(rule, "backendRefs"), &ro[i].be, &m);
         if (why != TR_R__COUNT && first == TR_R__COUNT) {
@@ -123,151 +132,378 @@ static enum tr_reason route_rules(struct tx *t, const struct tr_obj *r, struct r
     return first;
 }
 
-static void attach(struct tx *t, struct lst *l, const struct tr_obj *r, const char **hosts, struct rule_out *rules,
+/* A listener a route attached to, by position: Gateway (or ListenerSet) index in the view and
+ * listener index, which stay right while the world does. */
+struct att {
+    int owner;
+    bool set;
+    int li;
+    const char **hosts;
+    struct tr_metrics_slot **stats_memo; /* per rule 1 + nbackends cells (tr_ir_rule) */
+};
+
+/* One route's translation: its status and what it adds to listeners. Made once per version of
+ * the route and of the world, then applied to every run that sees both unchanged. */
+struct tx_unit {
+    int refs; /* atomic: the memo's and each run's that applies it */
+    uint64_t version, stamp;
+    uint64_t epoch;       /* the memo's latest run that applied it */
+    struct tx_world *w;   /* its endpoint arrays live there */
+    struct tr_arena *a;   /* its own arena; NULL: the run's (no memo) */
+    struct tr_node *status;
+    struct att *att;
+    size_t natt;
+    struct rule_out *rules;
+    size_t nrules;
+};
+
+struct tr_tx_memo {
+    struct tr_map units; /* kind + "ns/name" -> struct tx_unit* */
+    struct tx_world *w;
+    uint64_t epoch;
+};
+
+uint64_t tx_world_stamp(const struct tr_view *v)
+{
+    uint64_t s = 0;
+    for (int k = 0; k < TR_KIND__COUNT; k++) {
+        bool route = k == TR_KIND_HTTPROUTE || k == TR_KIND_GRPCROUTE || k == TR_KIND_TLSROUTE ||
+                     k == TR_KIND_TCPROUTE || k == TR_KIND_UDPROUTE;
+        if (!route && v->kind_version[k] > s)
+            s = v->kind_version[k];
+    }
+    return s;
+}
+
+struct tx_world *tx_world_new(uint64_t stamp)
+{
+    struct tx_world *w = tr_xcalloc(1, sizeof(*w));
+    w->refs = 1;
+    w->stamp = stamp;
+    w->a = tr_arena_new(16 * 1024);
+    return w;
+}
+
+static struct tx_world *world_ref(struct tx_world *w)
+{
+    __atomic_add_fetch(&w->refs, 1, __ATOMIC_RELAXED);
+    return w;
+}
+
+void tx_world_release(struct tx_world *w)
+{
+    if (!w || __atomic_sub_fetch(&w->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    tr_arena_free(w->a);
+    free(w);
+}
+
+static void unit_release(struct tx_unit *u)
+{
+    if (!u || !u->a || __atomic_sub_fetch(&u->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    tr_arena_free(u->a);
+    tx_world_release(u->w);
+    free(u);
+}
+
+struct tr_tx_memo *tr_tx_memo_new(void)
+{
+    return tr_xcalloc(1, sizeof(struct tr_tx_memo));
+}
+
+void tr_tx_memo_free(struct tr_tx_memo *m)
+{
+    if (!m)
+        return;
+    size_t it = 0;
+    struct tr_map_slot *s;
+    while ((s = tr_map_next(&m->units, &it)))
+        unit_release(s->val);
+    tr_map_dispose(&m->units);
+    tx_world_release(m->w);
+    free(m);
+}
+
+struct tx_world *tx_memo_begin(struct tr_tx_memo *m, uint64_t stamp)
+{
+    m->epoch++;
+    if (!m->w || m->w->stamp != stamp) {
+        tx_world_release(m->w);
+        m->w = tx_world_new(stamp);
+    }
+    return world_ref(m->w);
+}
+
+void tx_memo_end(struct tr_tx_memo *m)
+{
+    /* Routes that are gone (or were not seen by this run) lose their results. */
+    size_t it = 0, n = 0;
+    struct tr_map_slot *s;
+    char **old = NULL;
+    while ((s = tr_map_next(&m->units, &it))) {
+        if (((struct tx_unit *)s->val)->epoch == m->epoch)
+            continue;
+        old = tr_xrealloc(old, (n + 1) * sizeof(*old));
+        old[n++] = tr_xstrndup(s->key, s->klen);
+    }
+    for (size_t i = 0; i < n; i++) {
+        unit_release(tr_map_del(&m->units, old[i], strlen(old[i])));
+        free(old[i]);
+    }
+    free(old);
+}
+
+static void hold(struct tx *t, struct tx_unit *u)
+{
+    if ((t->nunits & (t->nunits - 1)) == 0) { /* 0, 1, 2, 4, ...: grow to the next power of two */
+        struct tx_unit **grown = TR_ANEWN(t->run_a, struct tx_unit *, t->nunits ? t->nunits * 2 : 1);
+        if (t->nunits)
+            memcpy(grown, t->units, t->nunits * sizeof(*grown));
+        t->units = grown;
+    }
+    __atomic_add_fetch(&u->refs, 1, __ATOMIC_RELAXED);
+    t->units[t->nunits++] = u;
+}
+
+void tx_units_release(struct tx *t)
+{
+    for (size_t i = 0; i < t->nunits; i++)
+        unit_release(t->units[i]);
+    t->nunits = 0;
+}
+
+static void add_att(struct tx *t, struct tx_unit *u, size_t *cap, int owner, bool set, int li, const char **hosts)
+{
+    if (u->natt == *cap) {
+        *cap = *cap ? *cap * 2 : 2;
+        struct att *grown = TR_ANEWN(t->a, struct att, *cap);
+        if (u->natt)
+            memcpy(grown, u->att, u->natt * sizeof(*grown));
+        u->att = grown;
+    }
+    u->att[u->natt++] = (struct att){owner, set, li, hosts, NULL};
+}
+
+/* Translates route r into a new unit: its arena is the memo's own for the route, or the run's. */
+static struct tx_unit *route_translate(struct tx *t, enum tr_kind kind, const struct tr_obj *r, bool own)
+{
+    struct tx_unit *u = own ? tr_xcalloc(1, sizeof(*u)) : TR_ANEW(t->a, struct tx_unit);
+    t->translated++;
+    u->version = r->version;
+    u->stamp = t->w->stamp;
+    struct tr_arena *run = t->a;
+    if (own) {
+        u->refs = 1;
+        u->a = tr_arena_new(2048);
+        u->w = world_ref(t->w);
+        t->a = u->a;
+    }
+    const struct tr_view *v = t->v;
+    const struct tr_node *prefs = tr_node_get(r->spec, "parentRefs");
+    struct tr_node *parents = NULL;
+    const char *refs_msg = NULL;
+    enum tr_reason refs = TR_R__COUNT;
+    bool resolved = false;
+    size_t capatt = 0;
+
+    for (size_t pi = 0; pi < tr_node_len(prefs); pi++) {
+        const struct tr_node *p = tr_node_at(prefs, pi);
+        const char *pgroup = str_or(tr_node_gets(p, "group"), TR_GW_GROUP);
+        const char *pkind = str_or(tr_node_gets(p, "kind"), "Gateway");
+        const char *pns = str_or(tr_node_gets(p, "namespace"), r->ns);
+        const char *pname = str_or(tr_node_gets(p, "name"), "");
+        const char *section = tr_node_gets(p, "sectionName");
+        int64_t port = tr_node_geti(p, "port", 0);
+        if (strcmp(pgroup, TR_GW_GROUP) != 0)
+            continue;
+        struct lst *ls = NULL;
+        size_t nl = 0;
+        const char *owner_ns = NULL;
+        int owner = -1;
+        bool set = false;
+        if (strcmp(pkind, "Gateway") == 0) {
+            const struct tr_obj *go = tr_view_find(v, TR_KIND_GATEWAY, pns, pname);
+            struct gw *g = go ? tx_gw_of(t, go) : NULL;
+            if (!g || !g->ours)
+                continue;
+            ls = g->l;
+            nl = g->nl;
+            owner_ns = go->ns;
+            owner = (int)(g - t->gws);
+        } else if (strcmp(pkind, "ListenerSet") == 0) {
+            const struct tr_obj *so = tr_view_find(v, TR_KIND_LISTENERSET, pns, pname);
+            long si = so ? tr_view_index(v, so) : -1;
+            struct lset *s = si >= 0 ? &t->lsets[si] : NULL;
+            if (!s || !s->ours)
+                continue;
+            ls = s->l;
+            nl = s->nl;
+            owner_ns = so->ns;
+            owner = (int)si;
+            set = true;
+        } else {
+            continue; /* Service parents are the mesh's; torii is not a mesh yet */
+        }
+        if (!resolved) {
+            refs = route_rules(t, r, &u->rules, &u->nrules, &refs_msg);
+            resolved = true;
+        }
+        struct conds cs = {0};
+        size_t matched = 0, attached = 0;
+        bool host_miss = false;
+        for (size_t li = 0; li < nl; li++) {
+            struct lst *l = &ls[li];
+            if (section && strcmp(section, str_or(l->name, "")) != 0)
+                continue;
+            if (port && port != l->port)
+                continue;
+            matched++;
+            /* Attachment does not depend on the listener's own status: attachedRoutes is
+             * counted even on a listener that is not Accepted (ListenerStatus docs); only
+             * an accepted listener serves the route. */
+            if (!l->proto_ok || !kind_allowed(l, kind))
+                continue;
+            const struct tr_node *ns_rule = tr_node_path(l->spec, "allowedRoutes.namespaces");
+            if (!tx_namespace_allowed(t, ns_rule, "Same", owner_ns, r->ns))
+                continue;
+            const char **hosts = effective_hosts(t, r, l);
+            if (!hosts) {
+                host_miss = true;
+                continue;
+            }
+            attached++;
+            bool dup = false;
+            for (size_t k = 0; k < u->natt && !dup; k++)
+                dup = u->att[k].owner == owner && u->att[k].set == set && u->att[k].li == (int)li;
+            if (!dup)
+                add_att(t, u, &capatt, owner, set, (int)li, hosts);
+        }
+        if (attached) {
+            cset(&cs, "Accepted", true, TR_R_ACCEPTED, "Route is accepted");
+        } else if (!matched) {
+            cset(&cs, "Accepted", false, TR_R_NO_MATCHING_PARENT,
+                 section || port ? "No listener matches the parentRef's sectionName and port"
+                                 : "The parent has no listeners");
+        } else if (host_miss) {
+            cset(&cs, "Accepted", false, TR_R_NO_MATCHING_LISTENER_HOSTNAME,
+                 "No listener hostname intersects the route's hostnames");
+        } else {
+            cset(&cs, "Accepted", false, TR_R_NOT_ALLOWED_BY_LISTENERS,
+                 "No listener allows this route (kind, namespace, or listener not valid)");
+        }
+        if (refs == TR_R__COUNT)
+            cset(&cs, "ResolvedRefs", true, TR_R_RESOLVED_REFS, "All references resolved");
+        else
+            cset(&cs, "ResolvedRefs", false, refs, refs_msg);
+
+        if (!parents)
+            parents = tr_node_new(t->a, TR_N_SEQ);
+        struct tr_node *entry = tr_node_new(t->a, TR_N_MAP);
+        struct tr_node *pr = tr_node_clone(t->a, p);
+        tr_node_set(t->a, pr, "group", tr_node_str(t->a, pgroup));
+        tr_node_set(t->a, pr, "kind", tr_node_str(t->a, pkind));
+        tr_node_set(t->a, entry, "parentRef", pr);
+        tr_node_set(t->a, entry, "controllerName", tr_node_str(t->a, t->in->controller));
+        tr_node_set(t->a, entry, "conditions", conds_render(t->a, &cs, r->generation));
+        tr_node_push(t->a, parents, entry);
+    }
+    size_t cells = 0;
+    for (size_t i = 0; i < u->nrules; i++)
+        cells += 1 + u->rules[i].be.n;
+    for (size_t i = 0; i < u->natt && cells; i++)
+        u->att[i].stats_memo = TR_ANEWN(t->a, struct tr_metrics_slot *, cells);
+    if (parents) {
+        u->status = tr_node_new(t->a, TR_N_MAP);
+        tr_node_set(t->a, u->status, "parents", parents);
+    }
+    t->a = run;
+    return u;
+}
+
+/* The run gets its own copy of the backend arrays: the snapshot compile and the policies write
+ * into them (metrics slots, BackendTLSPolicy), and a unit outlives runs. */
+static void attach(struct tx *t, struct lst *l, const struct tr_obj *r, const struct att *at, const struct rule_out *rules,
                    size_t nrules)
 {
+    struct tr_metrics_slot **memo = at->stats_memo;
     for (size_t i = 0; i < nrules; i++) {
+        const struct rule_out *ro = &rules[i];
+        struct tr_ir_backend *be = TR_ANEWN(t->a, struct tr_ir_backend, ro->be.n + 1);
+        if (ro->be.n)
+            memcpy(be, ro->be.v, ro->be.n * sizeof(*be));
+        struct tr_ir_mirror *mi = NULL;
+        if (ro->nmirrors) {
+            mi = TR_ANEWN(t->a, struct tr_ir_mirror, ro->nmirrors);
+            memcpy(mi, ro->mirrors, ro->nmirrors * sizeof(*mi));
+        }
         struct tr_ir_rule ir = {
             .route = r,
             .index = (uint32_t)i,
-            .name = tr_node_gets(rules[i].spec, "name"),
-            .spec = rules[i].spec,
-            .hostnames = hosts,
-            .backends = rules[i].be.v,
-            .nbackends = rules[i].be.n,
-            .mirrors = rules[i].mirrors,
-            .nmirrors = rules[i].nmirrors,
+            .name = ro->name,
+            .spec = ro->spec,
+            .matches = ro->matches,
+            .nmatches = ro->nmatches,
+            .hostnames = at->hosts,
+            .backends = be,
+            .nbackends = ro->be.n,
+            .mirrors = mi,
+            .nmirrors = ro->nmirrors,
+            .stats_memo = memo,
         };
+        if (memo)
+            memo += 1 + ro->be.n;
         tx_ir_add_rule(t, l, &ir);
     }
 }
 
+static void route_apply(struct tx *t, enum tr_kind kind, size_t ri, const struct tr_obj *r, const struct tx_unit *u)
+{
+    t->status[kind][ri] = u->status;
+    for (size_t i = 0; i < u->natt; i++) {
+        const struct att *a = &u->att[i];
+        struct lst *l = a->set ? &t->lsets[a->owner].l[a->li] : &t->gws[a->owner].l[a->li];
+        l->attached++;
+        if (l->accepted)
+            attach(t, l, r, a, u->rules, u->nrules);
+    }
+}
+
+static size_t memo_key(char *out, size_t cap, enum tr_kind kind, const struct tr_obj *r)
+{
+    size_t a = strlen(r->ns), b = strlen(r->name);
+    if (a + b + 3 > cap)
+        return 0;
+    out[0] = (char)('A' + kind);
+    memcpy(out + 1, r->ns, a);
+    out[1 + a] = '/';
+    memcpy(out + 2 + a, r->name, b + 1);
+    return a + b + 2;
+}
+
 void tx_routes(struct tx *t, enum tr_kind kind)
 {
-    const struct tr_view *v = t->v;
-    for (size_t ri = 0; ri < v->n[kind]; ri++) {
-        const struct tr_obj *r = v->objs[kind][ri];
-        const struct tr_node *prefs = tr_node_get(r->spec, "parentRefs");
-        struct tr_node *parents = NULL;
-        struct rule_out *rules = NULL;
-        size_t nrules = 0;
-        const char *refs_msg = NULL;
-        enum tr_reason refs = TR_R__COUNT;
-        bool resolved = false;
-        /* Listeners this route is attached to, for counting each once. */
-        struct lst **seen = TR_ANEWN(t->a, struct lst *, 1);
-        size_t nseen = 0, capseen = 0;
-
-        for (size_t pi = 0; pi < tr_node_len(prefs); pi++) {
-            const struct tr_node *p = tr_node_at(prefs, pi);
-            const char *pgroup = str_or(tr_node_gets(p, "group"), TR_GW_GROUP);
-            const char *pkind = str_or(tr_node_gets(p, "kind"), "Gateway");
-            const char *pns = str_or(tr_node_gets(p, "namespace"), r->ns);
-            const char *pname = str_or(tr_node_gets(p, "name"), "");
-            const char *section = tr_node_gets(p, "sectionName");
-            int64_t port = tr_node_geti(p, "port", 0);
-            if (strcmp(pgroup, TR_GW_GROUP) != 0)
-                continue;
-            struct lst *ls = NULL;
-            size_t nl = 0;
-            const char *owner_ns = NULL;
-            if (strcmp(pkind, "Gateway") == 0) {
-                const struct tr_obj *go = tr_view_find(v, TR_KIND_GATEWAY, pns, pname);
-                struct gw *g = go ? tx_gw_of(t, go) : NULL;
-                if (!g || !g->ours)
-                    continue;
-                ls = g->l;
-                nl = g->nl;
-                owner_ns = go->ns;
-            } else if (strcmp(pkind, "ListenerSet") == 0) {
-                const struct tr_obj *so = tr_view_find(v, TR_KIND_LISTENERSET, pns, pname);
-                long si = so ? tr_view_index(v, so) : -1;
-                struct lset *s = si >= 0 ? &t->lsets[si] : NULL;
-                if (!s || !s->ours)
-                    continue;
-                ls = s->l;
-                nl = s->nl;
-                owner_ns = so->ns;
-            } else {
-                continue; /* Service parents are the mesh's; torii is not a mesh yet */
-            }
-            if (!resolved) {
-                refs = route_rules(t, r, &rules, &nrules, &refs_msg);
-                resolved = true;
-            }
-            struct conds cs = {0};
-            size_t matched = 0, attached = 0;
-            bool host_miss = false;
-            for (size_t li = 0; li < nl; li++) {
-                struct lst *l = &ls[li];
-                if (section && strcmp(section, str_or(l->name, "")) != 0)
-                    continue;
-                if (port && port != l->port)
-                    continue;
-                matched++;
-                /* Attachment does not depend on the listener's own status: attachedRoutes is
-                 * counted even on a listener that is not Accepted (ListenerStatus docs); only
-                 * an accepted listener serves the route. */
-                if (!l->proto_ok || !kind_allowed(l, kind))
-                    continue;
-                const struct tr_node *ns_rule = tr_node_path(l->spec, "allowedRoutes.namespaces");
-                if (!tx_namespace_allowed(t, ns_rule, "Same", owner_ns, r->ns))
-                    continue;
-                const char **hosts = effective_hosts(t, r, l);
-                if (!hosts) {
-                    host_miss = true;
-                    continue;
-                }
-                attached++;
-                bool dup = false;
-                for (size_t k = 0; k < nseen; k++)
-                    dup |= seen[k] == l;
-                if (dup)
-                    continue;
-                if (nseen == capseen) {
-                    capseen = capseen ? capseen * 2 : 4;
-                    struct lst **grown = TR_ANEWN(t->a, struct lst *, capseen);
-                    memcpy(grown, seen, nseen * sizeof(*seen));
-                    seen = grown;
-                }
-                seen[nseen++] = l;
-                l->attached++;
-                if (l->accepted)
-                    attach(t, l, r, hosts, rules, nrules);
-            }
-            if (attached) {
-                cset(&cs, "Accepted", true, TR_R_ACCEPTED, "Route is accepted");
-            } else if (!matched) {
-                cset(&cs, "Accepted", false, TR_R_NO_MATCHING_PARENT,
-                     section || port ? "No listener matches the parentRef's sectionName and port"
-                                     : "The parent has no listeners");
-            } else if (host_miss) {
-                cset(&cs, "Accepted", false, TR_R_NO_MATCHING_LISTENER_HOSTNAME,
-                     "No listener hostname intersects the route's hostnames");
-            } else {
-                cset(&cs, "Accepted", false, TR_R_NOT_ALLOWED_BY_LISTENERS,
-                     "No listener allows this route (kind, namespace, or listener not valid)");
-            }
-            if (refs == TR_R__COUNT)
-                cset(&cs, "ResolvedRefs", true, TR_R_RESOLVED_REFS, "All references resolved");
-            else
-                cset(&cs, "ResolvedRefs", false, refs, refs_msg);
-
-            if (!parents)
-                parents = tr_node_new(t->a, TR_N_SEQ);
-            struct tr_node *entry = tr_node_new(t->a, TR_N_MAP);
-            struct tr_node *pr = tr_node_clone(t->a, p);
-            tr_node_set(t->a, pr, "group", tr_node_str(t->a, pgroup));
-            tr_node_set(t->a, pr, "kind", tr_node_str(t->a, pkind));
-            tr_node_set(t->a, entry, "parentRef", pr);
-            tr_node_set(t->a, entry, "controllerName", tr_node_str(t->a, t->in->controller));
-            tr_node_set(t->a, entry, "conditions", conds_render(t->a, &cs, r->generation));
-            tr_node_push(t->a, parents, entry);
+    struct tr_tx_memo *m = t->in->memo;
+    for (size_t ri = 0; ri < t->v->n[kind]; ri++) {
+        const struct tr_obj *r = t->v->objs[kind][ri];
+        if (!m) {
+            route_apply(t, kind, ri, r, route_translate(t, kind, r, false));
+            continue;
         }
-        if (parents) {
-            struct tr_node *st = tr_node_new(t->a, TR_N_MAP);
-            tr_node_set(t->a, st, "parents", parents);
-            t->status[kind][ri] = st;
+        char key[600];
+        size_t kl = memo_key(key, sizeof(key), kind, r);
+        struct tx_unit *u = kl ? tr_map_get(&m->units, key, kl) : NULL;
+        bool made = false;
+        if (!u || u->version != r->version || u->stamp != t->w->stamp) {
+            u = route_translate(t, kind, r, true); /* its reference is the memo's */
+            made = true;
+            if (kl)
+                unit_release(tr_map_put(&m->units, key, kl, u));
         }
+        u->epoch = m->epoch;
+        hold(t, u);
+        if (made && !kl)
+            unit_release(u); /* a name too long to key: this run's alone */
+        route_apply(t, kind, ri, r, u);
     }
 }

@@ -16,7 +16,9 @@ struct tr_tx *tr_translate(const struct tr_tx_input *in)
     struct tx *t = &res->t;
     t->in = in;
     t->v = in->view;
-    t->a = tr_arena_new(64 * 1024);
+    t->a = t->run_a = tr_arena_new(64 * 1024);
+    uint64_t stamp = tx_world_stamp(t->v);
+    t->w = in->memo ? tx_memo_begin(in->memo, stamp) : tx_world_new(stamp);
     for (int k = 0; k < TR_KIND__COUNT; k++)
         t->status[k] = TR_ANEWN(t->a, struct tr_node *, t->v->n[k] + 1);
     tx_gatewayclasses(t);
@@ -25,6 +27,8 @@ struct tr_tx *tr_translate(const struct tr_tx_input *in)
                                           TR_KIND_UDPROUTE};
     for (size_t i = 0; i < TR_ARRAY_LEN(routes); i++)
         tx_routes(t, routes[i]);
+    if (in->memo)
+        tx_memo_end(in->memo);
     tx_gateway_status(t);
     tx_ir_build(t);
     tx_policies(t);
@@ -35,7 +39,9 @@ void tr_tx_free(struct tr_tx *res)
 {
     if (!res)
         return;
-    tr_arena_free(res->t.a);
+    tx_units_release(&res->t);
+    tx_world_release(res->t.w);
+    tr_arena_free(res->t.run_a);
     free(res);
 }
 
@@ -48,4 +54,9 @@ const struct tr_node *tr_tx_status(const struct tr_tx *res, const struct tr_obj 
 const struct tr_ir *tr_tx_ir(const struct tr_tx *res)
 {
     return res->t.ir;
+}
+
+size_t tr_tx_routes_translated(const struct tr_tx *res)
+{
+    return res->t.translated;
 }

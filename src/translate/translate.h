@@ -4,6 +4,7 @@
 #ifndef TR_TRANSLATE_H
 #define TR_TRANSLATE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct tr_view;
@@ -12,8 +13,16 @@ struct tr_node;
 struct tr_ir;
 struct tr_tx;
 
+/* What translation keeps between runs: each route's result, reused while the route and
+ * everything but the routes are unchanged (a change to one route translates one route). Control
+ * thread only; the results themselves are shared with the runs that use them. */
+struct tr_tx_memo;
+struct tr_tx_memo *tr_tx_memo_new(void);
+void tr_tx_memo_free(struct tr_tx_memo *m);
+
 struct tr_tx_input {
     const struct tr_view *view;
+    struct tr_tx_memo *memo; /* or NULL: every route is translated */
     const char *controller; /* GatewayClass spec.controllerName torii answers to */
     /* The address allocated for a Gateway that has no usable spec.addresses (a loopback
      * address in the file provider). Must be stable for a Gateway across calls. */
@@ -24,7 +33,8 @@ struct tr_tx_input {
     void *ud;
 };
 
-/* Translates. Returns the result (never NULL); the input view must outlive it. */
+/* Translates. Returns the result (never NULL); the input view must outlive it. With a memo,
+ * runs must see views of one store, and the result may be freed on any thread. */
 struct tr_tx *tr_translate(const struct tr_tx_input *in);
 void tr_tx_free(struct tr_tx *t);
 
@@ -32,6 +42,8 @@ void tr_tx_free(struct tr_tx *t);
  * when torii writes no status for it (not ours, or a kind without status). */
 const struct tr_node *tr_tx_status(const struct tr_tx *t, const struct tr_obj *o);
 const struct tr_ir *tr_tx_ir(const struct tr_tx *t);
+/* How many routes this run translated (the others' results came from the memo). */
+size_t tr_tx_routes_translated(const struct tr_tx *t);
 
 /* The features torii supports (GatewayClass status.supportedFeatures), sorted. */
 extern const char *const tr_supported_features[];

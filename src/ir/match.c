@@ -1,0 +1,119 @@
+#include "ir/match.h"
+#include "base/arena.h"
+#include "base/node.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <string.h>
+#include <strings.h>
+
+/* A regex that does not compile can match nothing (the route stays, its match never hits). */
+static const char never[] = "(*FAIL)";
+
+static pcre2_code *compile_re(struct tr_arena *a, const char *pattern)
+{
+    int ec;
+    PCRE2_SIZE eo;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_DOLLAR_ENDONLY, &ec,
+                                   &eo, NULL);
+    if (!re && pattern != never)
+        return compile_re(a, never);
+    if (!re)
+        return NULL;
+    pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+    tr_arena_on_reset(a, (tr_arena_cleanup_cb *)pcre2_code_free, re);
+    return re;
+}
+
+static size_t kv_list(struct tr_arena *a, const struct tr_node *list, struct tr_ir_kv **out)
+{
+    size_t n = tr_node_len(list);
+    *out = TR_ANEWN(a, struct tr_ir_kv, n + 1);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct tr_node *m = tr_node_at(list, i);
+        const char *name = tr_node_gets(m, "name"), *value = tr_node_gets(m, "value");
+        if (!name || !value)
+            continue;
+        /* "If multiple entries specify equivalent header names, only the first entry with an
+         * equivalent name MUST be considered" (HTTPHeaderMatch). */
+        bool dup = false;
+        for (size_t j = 0; j < k && !dup; j++)
+            dup = strcasecmp((*out)[j].name, name) == 0;
+        if (dup)
+            continue;
+        struct tr_ir_kv *kv = &(*out)[k++];
+        kv->name = name;
+        kv->name_len = strlen(name);
+        kv->value = value;
+        kv->value_len = strlen(value);
+        const char *type = tr_node_gets(m, "type");
+        if (type && strcmp(type, "RegularExpression") == 0)
+            kv->re = compile_re(a, value);
+    }
+    return k;
+}
+
+/* GRPCMethodMatch becomes a path match on /service/method (gRPC over HTTP/2). */
+static void grpc_match(struct tr_arena *a, struct tr_ir_match *e, const struct tr_node *method)
+{
+    const char *type = tr_node_gets(method, "type");
+    const char *svc = tr_node_gets(method, "service"), *m = tr_node_gets(method, "method");
+    bool regex = type && strcmp(type, "RegularExpression") == 0;
+    if (!svc && !m)
+        return;
+    if (regex) {
+        e->path_kind = TR_PATH_REGEX;
+        e->path = tr_arena_printf(a, "/%s/%s", svc ? svc : "[^/]+", m ? m : "[^/]+");
+        e->path_re = compile_re(a, e->path);
+    } else if (svc && m) {
+        e->path_kind = TR_PATH_EXACT;
+        e->path = tr_arena_printf(a, "/%s/%s", svc, m);
+    } else if (svc) {
+        e->path_kind = TR_PATH_PREFIX;
+        e->path = tr_arena_printf(a, "/%s/", svc);
+    } else {
+        /* method only: any service */
+        e->path_kind = TR_PATH_REGEX;
+        e->path = tr_arena_printf(a, "/[^/]+/%s", m);
+        e->path_re = compile_re(a, e->path);
+    }
+    e->path_len = strlen(e->path);
+}
+
+static void compile_match(struct tr_arena *a, struct tr_ir_match *e, enum tr_kind kind, const struct tr_node *m)
+{
+    e->path_kind = TR_PATH_PREFIX;
+    e->path = "/";
+    e->path_len = 1;
+    if (kind == TR_KIND_GRPCROUTE) {
+        grpc_match(a, e, tr_node_get(m, "method"));
+    } else {
+        const struct tr_node *p = tr_node_get(m, "path");
+        const char *type = tr_node_gets(p, "type"), *value = tr_node_gets(p, "value");
+        if (value) {
+            e->path = value;
+            e->path_len = strlen(value);
+            if (type && strcmp(type, "Exact") == 0) {
+                e->path_kind = TR_PATH_EXACT;
+            } else if (type && strcmp(type, "RegularExpression") == 0) {
+                e->path_kind = TR_PATH_REGEX;
+                e->path_re = compile_re(a, value);
+            }
+        }
+        e->method = tr_node_gets(m, "method");
+        e->nquery = kv_list(a, tr_node_get(m, "queryParams"), &e->query);
+    }
+    e->nheaders = kv_list(a, tr_node_get(m, "headers"), &e->headers);
+}
+
+struct tr_ir_match *tr_ir_matches_compile(struct tr_arena *a, enum tr_kind kind, const struct tr_node *rule, size_t *n)
+{
+    const struct tr_node *matches = tr_node_get(rule, "matches");
+    size_t nm = tr_node_len(matches);
+    struct tr_ir_match *out = TR_ANEWN(a, struct tr_ir_match, nm ? nm : 1);
+    for (size_t j = 0; j < (nm ? nm : 1); j++)
+        compile_match(a, &out[j], kind, nm ? tr_node_at(matches, j) : NULL);
+    *n = nm ? nm : 1;
+    return out;
+}

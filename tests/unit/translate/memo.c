@@ -1,0 +1,165 @@
+/* Translation with a memo (a route's result reused while it and everything but the routes are
+ * unchanged) must give exactly what a translation from scratch gives: after every change below,
+ * status and IR are compared byte for byte, and the number of routes translated again shows
+ * that the memo did its job. */
+#include "api/manifest.h"
+#include "api/object.h"
+#include "base/arena.h"
+#include "base/buf.h"
+#include "base/node.h"
+#include "control/publish.h"
+#include "ir/ir.h"
+#include "store/store.h"
+#include "test.h"
+#include "translate/translate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GW_API "apiVersion: gateway.networking.k8s.io/v1\n"
+
+static const char world[] =
+    GW_API "kind: GatewayClass\nmetadata: {name: c}\nspec: {controllerName: torii.dev/gateway-controller}\n---\n"
+    GW_API "kind: Gateway\nmetadata: {name: gw, namespace: ns}\nspec:\n  gatewayClassName: c\n  listeners:\n"
+    "  - {name: http, protocol: HTTP, port: 80, allowedRoutes: {namespaces: {from: All}}}\n"
+    "  - {name: web, protocol: HTTP, port: 8080, hostname: '*.example.com'}\n"
+    "  - {name: tcp, protocol: TCP, port: 9000}\n---\n"
+    GW_API "kind: Gateway\nmetadata: {name: other, namespace: ns}\nspec:\n  gatewayClassName: c\n  listeners:\n"
+    "  - {name: http, protocol: HTTP, port: 81}\n---\n"
+    "apiVersion: v1\nkind: Service\nmetadata: {name: a, namespace: ns}\nspec: {ports: [{port: 80, name: web}]}\n---\n"
+    "apiVersion: v1\nkind: Service\nmetadata: {name: b, namespace: far}\nspec: {ports: [{port: 80}]}\n---\n"
+    "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: a-1\n  namespace: ns\n"
+    "  labels: {kubernetes.io/service-name: a}\naddressType: IPv4\nports: [{name: web, port: 8080}]\n"
+    "endpoints: [{addresses: [10.0.0.1, 10.0.0.2]}]\n---\n"
+    GW_API "kind: ReferenceGrant\nmetadata: {name: g, namespace: far}\nspec:\n"
+    "  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: ns}]\n  to: [{group: '', kind: Service}]\n";
+
+static const char *route(char *buf, size_t cap, const char *name, const char *host, const char *backend_ns,
+                         const char *header)
+{
+    snprintf(buf, cap,
+             GW_API "kind: HTTPRoute\nmetadata: {name: %s, namespace: ns}\nspec:\n"
+                    "  parentRefs: [{name: gw, sectionName: http}, {name: gw, sectionName: web}, {name: other}]\n"
+                    "  hostnames: ['%s']\n  rules:\n"
+                    "  - matches: [{path: {type: PathPrefix, value: /%s}, headers: [{name: x-h, value: '%s'}]}]\n"
+                    "    backendRefs: [{name: a, port: 80}, {name: b, namespace: %s, port: 80}]\n"
+                    "  - matches: [{path: {type: RegularExpression, value: '/re/[a-z]+'}}]\n"
+                    "    filters: [{type: RequestMirror, requestMirror: {backendRef: {name: a, port: 80}, percent: 10}}]\n"
+                    "    backendRefs: [{name: a, port: 80}]\n"
+                    "  - backendRefs: [{name: missing, port: 80}]\n",
+             name, host, name, header, backend_ns);
+    return buf;
+}
+
+static const char tcp_route[] = "apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: TCPRoute\n"
+                                "metadata: {name: t, namespace: ns}\nspec:\n  parentRefs: [{name: gw, sectionName: tcp}]\n"
+                                "  rules: [{backendRefs: [{name: a, port: 80}]}]\n";
+
+static const struct tr_obj *prev(void *ud, int kind, const char *ns, const char *name)
+{
+    return tr_store_get(ud, (enum tr_kind)kind, ns, name);
+}
+static void put(void *ud, struct tr_obj *o)
+{
+    tr_store_put(ud, o);
+}
+static void bad(void *ud, const char *line, int kind, const char *ns, const char *name)
+{
+    tr_test_fail(__FILE__, __LINE__, "manifest rejected: %s", line);
+}
+static const char *addr(void *ud, const struct tr_obj *gw)
+{
+    return "127.1.0.1";
+}
+
+static void apply(struct tr_store *s, const char *yaml, int64_t created)
+{
+    static const struct tr_manifest_ops ops = {prev, put, bad};
+    uint64_t seq = 1;
+    tr_manifest_load(yaml, strlen(yaml), "test", created, &seq, &ops, s);
+}
+
+static char *render(const struct tr_view *v, const struct tr_tx *tx)
+{
+    struct tr_arena *a = tr_arena_new(64 * 1024);
+    struct tr_buf b;
+    tr_buf_init(&b, 0);
+    tr_node_emit_json(&b, tr_status_render(a, v, tx, NULL, 0), 0);
+    tr_buf_putc(&b, '\n');
+    tr_node_emit_json(&b, tr_ir_render(a, tr_tx_ir(tx)), 0);
+    tr_arena_free(a);
+    return tr_buf_steal(&b);
+}
+
+/* Translates s with the memo and from scratch; both must agree. Returns how many routes the
+ * memo run translated. The memo run's result is kept in *keep (freed by the next call), as the
+ * daemon keeps the previous snapshot while the next is made. */
+static size_t check(struct tr_store *s, struct tr_tx_memo *memo, struct tr_tx **keep, struct tr_view **keepv)
+{
+    struct tr_view *v = tr_store_view(s);
+    struct tr_tx_input in = {.view = v, .controller = "torii.dev/gateway-controller", .alloc_address = addr};
+    struct tr_tx *fresh = tr_translate(&in);
+    in.memo = memo;
+    struct tr_tx *memoed = tr_translate(&in);
+    char *a = render(v, fresh), *b = render(v, memoed);
+    ASSERT_STREQ(b, a);
+    free(a);
+    free(b);
+    size_t n = tr_tx_routes_translated(memoed);
+    tr_tx_free(fresh);
+    tr_tx_free(*keep);
+    tr_view_free(*keepv);
+    *keep = memoed;
+    *keepv = v;
+    return n;
+}
+
+TEST(translate_memo_matches_a_full_translation)
+{
+    struct tr_store *s = tr_store_new();
+    struct tr_tx_memo *memo = tr_tx_memo_new();
+    struct tr_tx *keep = NULL;
+    struct tr_view *keepv = NULL;
+    char buf[4096];
+    apply(s, world, 1000);
+    for (int i = 0; i < 5; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "r%d", i);
+        apply(s, route(buf, sizeof(buf), name, i % 2 ? "a.example.com" : "*.example.com", "far", "1"), 2000 + i);
+    }
+    apply(s, tcp_route, 3000);
+    ASSERT_EQ(check(s, memo, &keep, &keepv), 6);  /* the first run translates every route */
+    ASSERT_EQ(check(s, memo, &keep, &keepv), 0);  /* nothing changed: nothing translated */
+
+    apply(s, route(buf, sizeof(buf), "r2", "b.example.com", "far", "2"), 2002); /* one route edited */
+    ASSERT_EQ(check(s, memo, &keep, &keepv), 1);
+    apply(s, route(buf, sizeof(buf), "r9", "c.example.com", "ns", "1"), 2009); /* one added */
+    ASSERT_EQ(check(s, memo, &keep, &keepv), 1);
+    ASSERT_EQ(tr_store_del(s, TR_KIND_HTTPROUTE, "ns", "r1"), 1); /* one deleted */
+    ASSERT_EQ(check(s, memo, &keep, &keepv), 0);
+
+    /* Anything else changes: every route is translated again (endpoints, grants, listeners). */
+    apply(s, "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: a-1\n  namespace: ns\n"
+             "  labels: {kubernetes.io/service-name: a}\naddressType: IPv4\nports: [{name: web, port: 8081}]\n"
+             "endpoints: [{addresses: [10.0.0.3]}]\n",
+          1000);
+    ASSERT_EQ(check(s, memo, &keep, &keepv), 6);
+    ASSERT_EQ(tr_store_del(s, TR_KIND_REFERENCEGRANT, "far", "g"), 1);
+    ASSERT_EQ(check(s, memo, &keep, &keepv), 6);
+    apply(s, GW_API "kind: Gateway\nmetadata: {name: gw, namespace: ns}\nspec:\n  gatewayClassName: c\n  listeners:\n"
+                    "  - {name: web, protocol: HTTP, port: 8080, hostname: 'b.example.com'}\n"
+                    "  - {name: tcp, protocol: TCP, port: 9000}\n",
+          1000);
+    ASSERT_EQ(check(s, memo, &keep, &keepv), 6);
+    ASSERT_EQ(tr_store_del(s, TR_KIND_GATEWAY, "ns", "other"), 1);
+    ASSERT_EQ(check(s, memo, &keep, &keepv), 6);
+    ASSERT_EQ(tr_store_del(s, TR_KIND_HTTPROUTE, "ns", "r0"), 1);
+    apply(s, route(buf, sizeof(buf), "r3", "b.example.com", "ns", "3"), 2003);
+    ASSERT_EQ(check(s, memo, &keep, &keepv), 1);
+
+    tr_tx_free(keep);
+    tr_view_free(keepv);
+    tr_tx_memo_free(memo);
+    tr_store_free(s);
+}
