@@ -1911,7 +1911,7 @@ section_scale() {
         fi
         sleep 1
         rss=$(dp_rss "$TORII_PID")
-        ms=$(sed -n "s/.*config generation $gen: .* \([0-9]*\) ms\".*/\1/p" "$CP/torii.log" | tail -n 1)
+        ms=$(sed -n "s/.*config generation $gen: .* sockets, \([0-9]*\) ms.*/\1/p" "$CP/torii.log" | tail -n 1)
         echo "$n $(( (t1 - t0) / 1000000 )) $gen $2 $rss ${ms:-?}" >> "$tsv"
         cur=$n
         max=$n
@@ -1933,7 +1933,7 @@ section_scale() {
             sleep 0.05
         done
         g=$(cp_py settle "$ADMIN" --quiet-ms 1000)
-        sed -n "s/.*config generation $g: .* \([0-9]*\) ms\".*/\1/p" "$CP/torii.log" | tail -n 1 >> "$hup"
+        sed -n "s/.*config generation $g: .* sockets, \([0-9]*\) ms.*/\1/p" "$CP/torii.log" | tail -n 1 >> "$hup"
     done
     rss_hup=$(dp_rss "$TORII_PID")
     hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$TORII_PID/status")

@@ -1,6 +1,7 @@
 #include "admin/admin.h"
 #include "admin/metrics.h"
 #include "base/arena.h"
+#include "base/blob.h"
 #include "base/buf.h"
 #include "base/node.h"
 #include "ir/ir.h"
@@ -37,13 +38,33 @@ void tr_published_free(struct tr_published *p)
     if (!p)
         return;
     free(p->all);
+    free(p->rejected);
     tr_snapshot_release(p->snap);
-    size_t it = 0;
-    struct tr_map_slot *s;
-    while ((s = tr_map_next(&p->objs, &it)))
-        free(s->val);
+    for (size_t i = 0; i < p->nitems; i++)
+        tr_blob_release(p->items[i]);
+    free(p->items);
     tr_map_dispose(&p->objs);
     free(p);
+}
+
+/* /status: every object and the rejected manifests, joined once per publish on first request. */
+static const char *published_all(struct tr_published *p)
+{
+    if (p->all)
+        return p->all;
+    struct tr_buf b;
+    tr_buf_init(&b, 0);
+    tr_buf_puts(&b, "{\"items\":[");
+    for (size_t i = 0; i < p->nitems; i++) {
+        if (i)
+            tr_buf_putc(&b, ',');
+        tr_buf_append(&b, p->items[i]->data, p->items[i]->len);
+    }
+    tr_buf_puts(&b, "],\"rejected\":");
+    tr_buf_puts(&b, p->rejected ? p->rejected : "[]");
+    tr_buf_putc(&b, '}');
+    p->all = tr_buf_steal(&b);
+    return p->all;
 }
 
 static int parse_addr(const char *addr, struct sockaddr_in *sin)
@@ -148,12 +169,13 @@ static void serve(struct tr_admin *ad, int fd)
     } else if (!p) {
         respond_text(fd, 503, "Service Unavailable", "no configuration loaded yet\n", head);
     } else if (strcmp(target, "/status") == 0 || strcmp(target, "/status/") == 0) {
-        respond(fd, 200, "OK", "application/json", p->all, strlen(p->all), head);
+        const char *all = published_all(p);
+        respond(fd, 200, "OK", "application/json", all, strlen(all), head);
     } else if (strncmp(target, "/status/", 8) == 0) {
         const char *k = target + 8;
-        const char *json = tr_map_get(&p->objs, k, strlen(k));
+        const struct tr_blob *json = tr_map_get(&p->objs, k, strlen(k));
         if (json)
-            respond(fd, 200, "OK", "application/json", json, strlen(json), head);
+            respond(fd, 200, "OK", "application/json", json->data, json->len, head);
         else
             respond_text(fd, 404, "Not Found", "no such object\n", head);
     } else if (strcmp(target, "/metrics") == 0) {

@@ -12,14 +12,18 @@ struct tr_snapshot;
 
 /* What the control thread hands over after each translation. Immutable once published. */
 struct tr_published {
-    char *all;          /* {"items": [...], "rejected": [...]} */
-    struct tr_map objs; /* "Kind/ns/name" (cluster-scoped: "Kind/name") -> JSON of that object */
+    struct tr_blob **items; /* each object's JSON (kind, then namespace/name order); referenced */
+    size_t nitems;
+    char *rejected;         /* JSON array of the rejected manifests */
+    char *all;              /* {"items": [...], "rejected": [...]}: made on the first /status */
+    struct tr_map objs;     /* "Kind/ns/name" (cluster-scoped: "Kind/name") -> one of items */
     struct tr_snapshot *snap; /* its /config is rendered on request (large, rarely read) */
     bool ready;         /* the config dir has been loaded once */
     unsigned long long generation; /* config generation: bumped per published translation */
 };
 
 struct tr_admin;
+struct tr_blob;
 
 /* Starts serving on addr ("127.0.0.1:9901"). Returns NULL and sets *err (free it) on failure. */
 struct tr_admin *tr_admin_start(const char *addr, char **err);

@@ -78,7 +78,7 @@ int tr_cmd_check(int argc, char **argv)
     struct tr_tx_input in = {.view = v, .controller = TR_CONTROLLER_NAME, .alloc_address = alloc_address, .ud = pool};
     struct tr_tx *tx = tr_translate(&in);
     struct tr_arena *a = tr_arena_new(64 * 1024);
-    struct tr_node *root = ir ? tr_ir_render(a, tr_tx_ir(tx)) : tr_status_render(a, v, tx, NULL, 0);
+    struct tr_node *root = ir ? tr_ir_render(a, tr_tx_ir(tx)) : tr_status_render(a, v, tx);
     struct tr_node *rej = tr_node_new(a, TR_N_SEQ);
     void *ctx[2] = {a, rej};
     tr_store_each_reject(store, add_reject, ctx);

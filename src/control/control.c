@@ -69,6 +69,7 @@ struct ctl {
     struct tr_admin *admin;
     struct tr_workers *workers;
     struct tr_pubstate *ps;
+    struct tr_tx_memo *memo;
     uint64_t generation;
 };
 
@@ -99,7 +100,7 @@ static void reconcile(struct ctl *c)
 {
     uint64_t t0 = now_ms();
     struct tr_view *v = tr_store_view(c->store);
-    struct tr_tx_input in = {.view = v, .controller = CONTROLLER, .alloc_address = alloc_address,
+    struct tr_tx_input in = {.view = v, .memo = c->memo, .controller = CONTROLLER, .alloc_address = alloc_address,
                              .bind_error = bind_error, .ud = c};
     struct tr_tx *tx = tr_translate(&in);
     if (tr_listeners_reconcile(c->listeners, tr_tx_ir(tx))) {
@@ -109,15 +110,17 @@ static void reconcile(struct ctl *c)
     c->generation++;
     /* The snapshot owns v and tx from here; the workers pick it up when woken. */
     struct tr_snapshot *snap = tr_snapshot_new(v, tx, c->generation, bindable, c);
-    struct tr_published *pub = tr_publish_build(v, tx, c->store, c->ps, c->generation, true);
-    pub->snap = tr_snapshot_ref(snap);
     tr_snapshot_publish(snap);
     tr_workers_notify(c->workers);
-    tr_admin_publish(c->admin, pub);
+    uint64_t t1 = now_ms();
+    /* Traffic first, status second: the workers are already switching while status is
+     * rendered. snap stays alive: only this thread replaces the current snapshot. */
+    tr_admin_publish(c->admin, tr_publish_build(snap, c->store, c->ps, true));
     __atomic_store_n(&tr_metrics.config_generation, c->generation, __ATOMIC_RELAXED);
-    tr_log_debug("config generation %llu: %zu gateways, %zu httproutes, %u sockets, %llu ms",
+    uint64_t t2 = now_ms();
+    tr_log_debug("config generation %llu: %zu gateways, %zu httproutes, %u sockets, %llu ms (serving after %llu ms)",
                  (unsigned long long)c->generation, v->n[TR_KIND_GATEWAY], v->n[TR_KIND_HTTPROUTE],
-                 tr_listeners_count(c->listeners), (unsigned long long)(now_ms() - t0));
+                 tr_listeners_count(c->listeners), (unsigned long long)(t2 - t0), (unsigned long long)(t1 - t0));
 }
 
 int tr_control_run(const struct tr_control_opts *o)
@@ -162,6 +165,7 @@ int tr_control_run(const struct tr_control_opts *o)
     c.store = tr_store_new();
     c.listeners = tr_listeners_new();
     c.ps = tr_pubstate_new();
+    c.memo = tr_tx_memo_new();
     struct tr_fileprov *fp = tr_fileprov_new(o->config_dir, c.store, true);
     if (!fp) {
         fprintf(stderr, "torii: --config %s: %s\n", o->config_dir, strerror(errno));
@@ -170,6 +174,7 @@ int tr_control_run(const struct tr_control_opts *o)
         tr_store_free(c.store);
         tr_listeners_free(c.listeners);
         tr_pubstate_free(c.ps);
+        tr_tx_memo_free(c.memo);
         tr_addrpool_free(c.pool);
         return 1;
     }
@@ -240,6 +245,7 @@ int tr_control_run(const struct tr_control_opts *o)
     tr_listeners_free(c.listeners);
     tr_store_free(c.store);
     tr_pubstate_free(c.ps);
+    tr_tx_memo_free(c.memo);
     tr_addrpool_free(c.pool);
     return rc;
 }

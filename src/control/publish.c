@@ -3,11 +3,13 @@
 #include "api/kind.h"
 #include "api/object.h"
 #include "base/arena.h"
+#include "base/blob.h"
 #include "base/buf.h"
 #include "base/map.h"
 #include "base/mem.h"
 #include "base/node.h"
 #include "ir/ir.h"
+#include "ir/snapshot.h"
 #include "store/store.h"
 #include "translate/translate.h"
 
@@ -16,23 +18,28 @@
 #include <string.h>
 #include <time.h>
 
-struct ltt_entry {
+/* When a condition of an object last changed status: keyed by its path in the status
+ * ("parents[0].conditions|Accepted"). */
+struct ltt {
+    char *key;
     bool status;
     int64_t when;
-    uint64_t epoch;
 };
 
-/* An object's JSON as last published, reused while its version and status are unchanged. */
+/* An object as last published: its JSON, reused while the object's version and status are
+ * unchanged, and the transition times of its conditions. */
 struct json_entry {
     uint64_t version;
-    char *status; /* the status JSON it was made with ("" for none) */
-    char *full;
+    const struct tr_node *st; /* the status it was made with: alive while ps->held is */
+    struct tr_blob *full;
+    struct ltt *ltt;
+    size_t nltt;
     uint64_t epoch;
 };
 
 struct tr_pubstate {
-    struct tr_map m;    /* "Kind/ns/name|path|type" -> struct ltt_entry* */
     struct tr_map json; /* "Kind/ns/name" -> struct json_entry* */
+    struct tr_snapshot *held; /* the snapshot of the last publish: its statuses are compared */
     uint64_t epoch;
     int64_t fmt_when; /* the instant fmt holds, formatted */
     char fmt[32];
@@ -43,12 +50,19 @@ struct tr_pubstate *tr_pubstate_new(void)
     return tr_xcalloc(1, sizeof(struct tr_pubstate));
 }
 
+static void ltt_free(struct ltt *l, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(l[i].key);
+    free(l);
+}
+
 static void json_entry_free(struct json_entry *e)
 {
     if (!e)
         return;
-    free(e->status);
-    free(e->full);
+    tr_blob_release(e->full);
+    ltt_free(e->ltt, e->nltt);
     free(e);
 }
 
@@ -58,25 +72,33 @@ void tr_pubstate_free(struct tr_pubstate *ps)
         return;
     size_t it = 0;
     struct tr_map_slot *s;
-    while ((s = tr_map_next(&ps->m, &it)))
-        free(s->val);
-    tr_map_dispose(&ps->m);
-    it = 0;
     while ((s = tr_map_next(&ps->json, &it)))
         json_entry_free(s->val);
     tr_map_dispose(&ps->json);
+    tr_snapshot_release(ps->held);
     free(ps);
 }
 
-/* Walks a status tree and stamps every condition with the time its status last changed. */
-static void stamp(struct tr_arena *a, struct tr_node *n, struct tr_buf *path, struct tr_pubstate *ltt, int64_t now)
+struct stamping {
+    struct tr_pubstate *ps;
+    const struct ltt *old;
+    size_t nold;
+    struct ltt *out;
+    size_t n, cap;
+    int64_t now;
+};
+
+/* Walks a status tree and stamps every condition with the time its status last changed: kept
+ * from the object's previous publish while the status is the same, else now. */
+static void stamp(struct tr_arena *a, struct tr_node *n, struct tr_buf *path, struct stamping *sp)
 {
     if (!n)
         return;
     if (n->type == TR_N_MAP) {
         for (uint32_t i = 0; i < n->n; i++) {
             size_t mark = path->len;
-            tr_buf_putc(path, '.');
+            if (mark)
+                tr_buf_putc(path, '.');
             tr_buf_puts(path, n->u.kv[i].key);
             struct tr_node *v = n->u.kv[i].val;
             if (strcmp(n->u.kv[i].key, "conditions") == 0 && v->type == TR_N_SEQ) {
@@ -90,87 +112,58 @@ static void stamp(struct tr_arena *a, struct tr_node *n, struct tr_buf *path, st
                     tr_buf_putc(path, '|');
                     tr_buf_puts(path, type);
                     bool s = strcmp(st, "True") == 0;
-                    struct ltt_entry *e = tr_map_get(&ltt->m, path->data, path->len);
-                    if (!e) {
-                        e = tr_xcalloc(1, sizeof(*e));
-                        e->status = s;
-                        e->when = now;
-                        tr_map_put(&ltt->m, path->data, path->len, e);
-                    } else if (e->status != s) {
-                        e->status = s;
-                        e->when = now;
+                    int64_t when = sp->now;
+                    for (size_t k = 0; k < sp->nold; k++) {
+                        if (strcmp(sp->old[k].key, path->data) == 0) {
+                            if (sp->old[k].status == s)
+                                when = sp->old[k].when;
+                            break;
+                        }
                     }
-                    e->epoch = ltt->epoch;
+                    if (sp->n == sp->cap) {
+                        sp->cap = sp->cap ? sp->cap * 2 : 4;
+                        sp->out = tr_xrealloc(sp->out, sp->cap * sizeof(*sp->out));
+                    }
+                    sp->out[sp->n++] = (struct ltt){tr_xstrdup(path->data), s, when};
                     /* Most conditions share a few instants: format each once. */
-                    if (e->when != ltt->fmt_when || !ltt->fmt[0]) {
-                        tr_format_time(ltt->fmt, e->when);
-                        ltt->fmt_when = e->when;
+                    struct tr_pubstate *ps = sp->ps;
+                    if (when != ps->fmt_when || !ps->fmt[0]) {
+                        tr_format_time(ps->fmt, when);
+                        ps->fmt_when = when;
                     }
-                    tr_node_set(a, c, "lastTransitionTime", tr_node_str(a, ltt->fmt));
+                    tr_node_set(a, c, "lastTransitionTime", tr_node_str(a, ps->fmt));
                     path->len = m2;
                     path->data[m2] = '\0';
                 }
             } else {
-                stamp(a, v, path, ltt, now);
+                stamp(a, v, path, sp);
             }
             path->len = mark;
-            path->data[mark] = '\0';
+            if (path->data)
+                path->data[mark] = '\0';
         }
     } else if (n->type == TR_N_SEQ) {
         for (uint32_t i = 0; i < n->n; i++) {
             size_t mark = path->len;
-            tr_buf_printf(path, "[%u]", i);
-            stamp(a, n->u.items[i], path, ltt, now);
+            tr_buf_putc(path, '[');
+            tr_buf_put_u64(path, i);
+            tr_buf_putc(path, ']');
+            stamp(a, n->u.items[i], path, sp);
             path->len = mark;
             path->data[mark] = '\0';
         }
     }
 }
 
-/* Forgets conditions that were not seen in the latest epoch (objects deleted, parents gone). */
-static void ltt_sweep(struct tr_pubstate *ltt)
-{
-    size_t it = 0, n = 0;
-    struct tr_map_slot *s;
-    char **old = tr_xcalloc(ltt->m.len + 1, sizeof(char *));
-    while ((s = tr_map_next(&ltt->m, &it)))
-        if (((struct ltt_entry *)s->val)->epoch != ltt->epoch)
-            old[n++] = tr_xstrdup(s->key);
-    for (size_t i = 0; i < n; i++) {
-        free(tr_map_del(&ltt->m, old[i], strlen(old[i])));
-        free(old[i]);
-    }
-    free(old);
-}
-
-struct tr_node *tr_status_render(struct tr_arena *a, const struct tr_view *v, const struct tr_tx *tx,
-                                 struct tr_pubstate *ltt, int64_t now)
+struct tr_node *tr_status_render(struct tr_arena *a, const struct tr_view *v, const struct tr_tx *tx)
 {
     struct tr_node *items = tr_node_new(a, TR_N_SEQ);
-    struct tr_buf path;
-    tr_buf_init(&path, 0);
-    if (ltt)
-        ltt->epoch++;
     for (int k = 0; k < TR_KIND__COUNT; k++) {
         for (size_t i = 0; i < v->n[k]; i++) {
             const struct tr_obj *o = v->objs[k][i];
-            const struct tr_node *st = tx ? tr_tx_status(tx, o) : NULL;
-            struct tr_node *obj = tr_obj_render(a, o, st);
-            if (ltt && st) {
-                tr_buf_reset(&path);
-                tr_buf_puts(&path, tr_kind_name(o->kind));
-                tr_buf_putc(&path, '/');
-                tr_buf_puts(&path, o->ns);
-                tr_buf_putc(&path, '/');
-                tr_buf_puts(&path, o->name);
-                stamp(a, tr_node_get(obj, "status"), &path, ltt, now);
-            }
-            tr_node_push(a, items, obj);
+            tr_node_push(a, items, tr_obj_render(a, o, tx ? tr_tx_status(tx, o) : NULL));
         }
     }
-    if (ltt)
-        ltt_sweep(ltt);
-    tr_buf_dispose(&path);
     struct tr_node *root = tr_node_new(a, TR_N_MAP);
     tr_node_set(a, root, "items", items);
     return root;
@@ -221,10 +214,13 @@ static void json_sweep(struct tr_pubstate *ps)
 {
     size_t it = 0, n = 0;
     struct tr_map_slot *s;
-    char **old = tr_xcalloc(ps->json.len + 1, sizeof(char *));
-    while ((s = tr_map_next(&ps->json, &it)))
-        if (((struct json_entry *)s->val)->epoch != ps->epoch)
-            old[n++] = tr_xstrdup(s->key);
+    char **old = NULL;
+    while ((s = tr_map_next(&ps->json, &it))) {
+        if (((struct json_entry *)s->val)->epoch == ps->epoch)
+            continue;
+        old = tr_xrealloc(old, (n + 1) * sizeof(*old));
+        old[n++] = tr_xstrndup(s->key, s->klen);
+    }
     for (size_t i = 0; i < n; i++) {
         json_entry_free(tr_map_del(&ps->json, old[i], strlen(old[i])));
         free(old[i]);
@@ -232,21 +228,50 @@ static void json_sweep(struct tr_pubstate *ps)
     free(old);
 }
 
-struct tr_published *tr_publish_build(const struct tr_view *v, const struct tr_tx *tx, const struct tr_store *store,
-                                      struct tr_pubstate *ps, uint64_t generation, bool ready)
+/* Renders o with its status stamped, into e. */
+static void render(struct tr_arena *a, struct tr_pubstate *ps, struct json_entry *e, const struct tr_obj *o,
+                   const struct tr_node *st, int64_t now)
 {
+    struct tr_node *stamped = NULL;
+    struct stamping sp = {.ps = ps, .old = e->ltt, .nold = e->nltt, .now = now};
+    if (st) {
+        stamped = tr_node_clone(a, st);
+        struct tr_buf path;
+        tr_buf_init(&path, 0);
+        stamp(a, stamped, &path, &sp);
+        tr_buf_dispose(&path);
+    }
+    ltt_free(e->ltt, e->nltt);
+    e->ltt = sp.out;
+    e->nltt = sp.n;
+    struct tr_buf full;
+    tr_buf_init(&full, 0);
+    tr_node_emit_json(&full, tr_obj_render(a, o, stamped), 0);
+    tr_blob_release(e->full);
+    e->full = tr_blob_new(full.data ? full.data : "", full.len);
+    tr_buf_dispose(&full);
+    tr_arena_reset(a);
+}
+
+struct tr_published *tr_publish_build(struct tr_snapshot *snap, const struct tr_store *store, struct tr_pubstate *ps,
+                                      bool ready)
+{
+    const struct tr_view *v = tr_snapshot_view(snap);
+    const struct tr_tx *tx = tr_snapshot_tx(snap);
     int64_t now = (int64_t)time(NULL);
     struct tr_published *p = tr_xcalloc(1, sizeof(*p));
     p->ready = ready;
-    p->generation = generation;
-    struct tr_buf all, path, one;
-    tr_buf_init(&all, 0);
-    tr_buf_init(&path, 0);
-    tr_buf_puts(&all, "{\"items\":[");
+    p->generation = tr_snapshot_generation(snap);
+    p->snap = tr_snapshot_ref(snap);
+    size_t total = 0;
+    for (int k = 0; k < TR_KIND__COUNT; k++)
+        total += v->n[k];
+    p->items = tr_xcalloc(total + 1, sizeof(*p->items));
     ps->epoch++;
-    bool first = true;
-    /* Each object is emitted once, and only when its version or its status changed since the
-     * last publish: a change to one route re-renders a handful of objects, not all of them. */
+    /* An object is rendered again only when its version or its status changed since the last
+     * publish: a change to one route renders that route and its Gateway, not every object.
+     * The previous statuses are compared by identity first (a route's status is shared by
+     * the translations that reuse its result), then by value. */
     struct tr_arena *a = tr_arena_new(64 * 1024);
     for (int k = 0; k < TR_KIND__COUNT; k++) {
         for (size_t i = 0; i < v->n[k]; i++) {
@@ -255,54 +280,33 @@ struct tr_published *tr_publish_build(const struct tr_view *v, const struct tr_t
             int kl = obj_key(key, sizeof(key), o);
             if (kl < 0)
                 continue;
-            const struct tr_node *st = tx ? tr_tx_status(tx, o) : NULL;
-            struct tr_node *stamped = NULL;
-            tr_buf_init(&one, 0);
-            if (st) {
-                stamped = tr_node_clone(a, st);
-                tr_buf_reset(&path);
-                tr_buf_append(&path, key, (size_t)kl);
-                stamp(a, stamped, &path, ps, now);
-                tr_node_emit_json(&one, stamped, 0);
-            }
-            const char *stj = one.data ? one.data : "";
+            const struct tr_node *st = tr_tx_status(tx, o);
             struct json_entry *e = tr_map_get(&ps->json, key, (size_t)kl);
-            if (!e || e->version != o->version || strcmp(e->status, stj) != 0) {
-                if (!e) {
-                    e = tr_xcalloc(1, sizeof(*e));
-                    tr_map_put(&ps->json, key, (size_t)kl, e);
-                }
-                free(e->status);
-                free(e->full);
-                e->status = tr_xstrdup(stj);
-                e->version = o->version;
-                struct tr_buf full;
-                tr_buf_init(&full, 0);
-                tr_node_emit_json(&full, tr_obj_render(a, o, stamped), 0);
-                e->full = tr_buf_steal(&full);
-                tr_arena_reset(a);
+            if (!e) {
+                e = tr_xcalloc(1, sizeof(*e));
+                tr_map_put(&ps->json, key, (size_t)kl, e);
             }
+            if (!e->full || e->version != o->version || (st != e->st && !tr_node_equal(st, e->st)))
+                render(a, ps, e, o, st, now);
+            e->version = o->version;
+            e->st = st;
             e->epoch = ps->epoch;
-            tr_buf_dispose(&one);
-            if (!first)
-                tr_buf_putc(&all, ',');
-            first = false;
-            tr_buf_puts(&all, e->full);
-            tr_map_put(&p->objs, key, (size_t)kl, tr_xstrdup(e->full));
+            p->items[p->nitems++] = tr_blob_ref(e->full);
+            tr_map_put(&p->objs, key, (size_t)kl, e->full);
         }
     }
-    ltt_sweep(ps);
     json_sweep(ps);
-    tr_buf_dispose(&path);
+    /* The statuses just compared against stay alive until the next publish. */
+    tr_snapshot_release(ps->held);
+    ps->held = tr_snapshot_ref(snap);
 
     struct tr_node *rejects = tr_node_new(a, TR_N_SEQ);
     void *ctx[2] = {a, rejects};
     tr_store_each_reject(store, add_reject, ctx);
-    tr_buf_puts(&all, "],\"rejected\":");
-    tr_node_emit_json(&all, rejects, 0);
-    tr_buf_putc(&all, '}');
-    p->all = tr_buf_steal(&all);
-
+    struct tr_buf rj;
+    tr_buf_init(&rj, 0);
+    tr_node_emit_json(&rj, rejects, 0);
+    p->rejected = tr_buf_steal(&rj);
     tr_arena_free(a);
     return p;
 }

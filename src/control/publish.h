@@ -13,21 +13,21 @@ struct tr_tx;
 struct tr_store;
 struct tr_map;
 struct tr_published;
+struct tr_snapshot;
 
-/* What publishing remembers between translations: when each condition last changed status, and
- * the JSON of each object, re-emitted only when its version or status changed. */
+/* What publishing remembers between publishes: each object's JSON, re-rendered only when its
+ * version or status changed, and when each condition last changed status. */
 struct tr_pubstate;
 struct tr_pubstate *tr_pubstate_new(void);
 void tr_pubstate_free(struct tr_pubstate *ps);
 
 /* Renders every object of v (in kind, then namespace/name order) with the status tx computed,
- * into arena a, as {"items": [...]}. With ps, conditions get lastTransitionTime (kept while a
- * condition's status does not change); without, they get none (golden files). */
-struct tr_node *tr_status_render(struct tr_arena *a, const struct tr_view *v, const struct tr_tx *tx,
-                                 struct tr_pubstate *ps, int64_t now);
+ * into arena a, as {"items": [...]}, without lastTransitionTime (golden files, torii check). */
+struct tr_node *tr_status_render(struct tr_arena *a, const struct tr_view *v, const struct tr_tx *tx);
 
-/* Builds what the admin server serves. store gives the rejected manifests. */
-struct tr_published *tr_publish_build(const struct tr_view *v, const struct tr_tx *tx, const struct tr_store *store,
-                                      struct tr_pubstate *ps, uint64_t generation, bool ready);
+/* Builds what the admin server serves for snap (which it references). store gives the rejected
+ * manifests. Conditions get lastTransitionTime, kept while their status does not change. */
+struct tr_published *tr_publish_build(struct tr_snapshot *snap, const struct tr_store *store, struct tr_pubstate *ps,
+                                      bool ready);
 
 #endif

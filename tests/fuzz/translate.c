@@ -45,7 +45,7 @@ static char *render(const struct tr_view *v, struct tr_addrpool *pool)
     struct tr_arena *a = tr_arena_new(65536);
     struct tr_buf b;
     tr_buf_init(&b, 0);
-    tr_node_emit_json(&b, tr_status_render(a, v, tx, NULL, 0), 0);
+    tr_node_emit_json(&b, tr_status_render(a, v, tx), 0);
     tr_node_emit_json(&b, tr_ir_render(a, tr_tx_ir(tx)), 0);
     tr_arena_free(a);
     tr_tx_free(tx);

@@ -85,7 +85,7 @@ static char *render(const struct tr_view *v, const struct tr_tx *tx)
     struct tr_arena *a = tr_arena_new(64 * 1024);
     struct tr_buf b;
     tr_buf_init(&b, 0);
-    tr_node_emit_json(&b, tr_status_render(a, v, tx, NULL, 0), 0);
+    tr_node_emit_json(&b, tr_status_render(a, v, tx), 0);
     tr_buf_putc(&b, '\n');
     tr_node_emit_json(&b, tr_ir_render(a, tr_tx_ir(tx)), 0);
     tr_arena_free(a);
