@@ -47,6 +47,7 @@ struct tr_ir_mirror {
 struct tr_ir_rule {
     const struct tr_obj *route; /* HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute */
     uint32_t index;             /* rule index in the route */
+    uint64_t order;             /* route precedence, then index: the listener's rules sort by it */
     const char *name;           /* rule name, or NULL */
     const struct tr_node *spec; /* the rule (matches, filters, timeouts, retry, ...) */
     const struct tr_ir_match *matches; /* HTTP/GRPC: spec's matches compiled (ir/match.h) */

@@ -202,7 +202,7 @@ static void listener_certs(struct tx *t, struct lst *l, const struct tr_obj *own
             continue;
         }
         const struct tr_obj *sec = tr_view_find(t->v, TR_KIND_SECRET, ns, name);
-        const char *why = sec ? tx_tls_secret_problem(sec) : "Secret not found";
+        const char *why = sec ? tx_tls_secret_problem(t, sec) : "Secret not found";
         if (why) {
             cset(&l->conds, "ResolvedRefs", false, TR_R_INVALID_CERTIFICATE_REF,
                  tr_arena_printf(t->a, "certificateRefs[%zu]: %s/%s: %s", i, ns, name, why));
@@ -245,7 +245,7 @@ static void listener_frontend(struct tx *t, struct lst *l, const struct tr_obj *
             continue;
         }
         const struct tr_obj *o = tr_view_find(t->v, (enum tr_kind)k, ns, name);
-        const char *why = o ? tx_ca_bundle_problem(o, "ca.crt") : "not found";
+        const char *why = o ? tx_ca_bundle_problem(t, o) : "not found";
         if (why) {
             cset(&l->conds, "ResolvedRefs", false, TR_R_INVALID_CA_CERTIFICATE_REF,
                  tr_arena_printf(t->a, "caCertificateRefs[%zu]: %s %s/%s: %s", i, kind, ns, name, why));
@@ -494,7 +494,7 @@ static void gateway_backend_cert(struct tx *t, struct gw *g)
     } else if (!(sec = tr_view_find(t->v, TR_KIND_SECRET, ns, name))) {
         why = "Secret not found";
     } else {
-        why = tx_tls_secret_problem(sec);
+        why = tx_tls_secret_problem(t, sec);
     }
     if (why) {
         cset(&g->conds, "ResolvedRefs", false, r,

@@ -154,6 +154,7 @@ struct tx {
     struct tx_unit **units; /* route results this run holds a reference to */
     size_t nunits;
     size_t translated; /* routes translated by this run (not taken from the memo) */
+    uint32_t *rank[TR_KIND__COUNT]; /* route kinds: each route's place in route precedence */
     struct tr_node **status[TR_KIND__COUNT]; /* parallel to v->objs */
     bool *class_ours;                         /* per GatewayClass */
     bool *class_accepted;
@@ -185,6 +186,15 @@ void tx_units_release(struct tx *t);
  * routes the run did not see. */
 struct tx_world *tx_memo_begin(struct tr_tx_memo *m, uint64_t stamp);
 void tx_memo_end(struct tr_tx_memo *m);
+/* A check of an object that depends on nothing else (its PEM parses, ...), remembered by the
+ * memo per object version. */
+struct tx_check {
+    uint64_t epoch; /* the memo's latest run that asked */
+    bool done;
+    const char *why; /* the answer: a static string, or NULL */
+};
+/* The memo's cell for check what of o (fill it when !done), or NULL without a memo. */
+struct tx_check *tx_memo_check(struct tx *t, const char *what, const struct tr_obj *o);
 struct ir_backends {
     struct tr_ir_backend *v;
     size_t n;
@@ -211,9 +221,9 @@ void tx_ir_add_rule(struct tx *t, struct lst *l, const struct tr_ir_rule *rule);
 const char *tx_host_intersect(const char *listener, const char *route);
 
 /* tls.c: is the Secret a usable kubernetes.io/tls pair? NULL when it is, else why not. */
-const char *tx_tls_secret_problem(const struct tr_obj *secret);
-/* Is data[key] of a ConfigMap (or Secret) a PEM CA bundle? NULL when usable, else why not. */
-const char *tx_ca_bundle_problem(const struct tr_obj *obj, const char *key);
+const char *tx_tls_secret_problem(struct tx *t, const struct tr_obj *secret);
+/* Is data["ca.crt"] of a ConfigMap (or Secret) a PEM CA bundle? NULL when usable, else why not. */
+const char *tx_ca_bundle_problem(struct tx *t, const struct tr_obj *obj);
 
 static inline const char *str_or(const char *s, const char *def)
 {

@@ -29,21 +29,12 @@ void tx_ir_add_rule(struct tx *t, struct lst *l, const struct tr_ir_rule *rule)
 }
 
 /* Route precedence across routes (HTTPRoute docs): the oldest route first, then by
- * namespace/name; rules keep their order within a route. Matches are ordered by the data
- * plane's compiled matcher. */
+ * namespace/name; rules keep their order within a route (tr_ir_rule.order, from run.c's
+ * ranking). Matches are ordered by the data plane's compiled matcher. */
 static int cmp_rule(const void *a, const void *b)
 {
     const struct tr_ir_rule *x = a, *y = b;
-    if (x->route->created != y->route->created)
-        return x->route->created < y->route->created ? -1 : 1;
-    int c = strcmp(x->route->ns, y->route->ns);
-    if (!c)
-        c = strcmp(x->route->name, y->route->name);
-    if (!c)
-        c = (int)x->route->kind - (int)y->route->kind;
-    if (!c)
-        c = x->index < y->index ? -1 : x->index > y->index;
-    return c;
+    return x->order < y->order ? -1 : x->order > y->order;
 }
 
 static void add_listener(struct tx *t, struct gw *g, struct lst *l, struct tr_ir_port **ports, size_t *nports,

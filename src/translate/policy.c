@@ -70,7 +70,7 @@ static void validate_refs(struct tx *t, const struct tr_obj *p, struct conds *cs
         }
         enum tr_kind k = strcmp(kind, "ConfigMap") == 0 ? TR_KIND_CONFIGMAP : TR_KIND_SECRET;
         const struct tr_obj *o = tr_view_find(t->v, k, p->ns, name);
-        const char *why = o ? tx_ca_bundle_problem(o, "ca.crt") : "not found";
+        const char *why = o ? tx_ca_bundle_problem(t, o) : "not found";
         if (why) {
             cset(cs, "ResolvedRefs", false, TR_R_INVALID_CA_CERTIFICATE_REF,
                  tr_arena_printf(t->a, "caCertificateRefs[%zu]: %s %s/%s: %s", i, kind, p->ns, name, why));

@@ -5,6 +5,7 @@
 #include "base/map.h"
 #include "ir/match.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,9 +146,9 @@ struct att {
 /* One route's translation: its status and what it adds to listeners. Made once per version of
  * the route and of the world, then applied to every run that sees both unchanged. */
 struct tx_unit {
+    uint64_t epoch;       /* the memo's latest run that applied it (first: see sweep) */
     int refs; /* atomic: the memo's and each run's that applies it */
     uint64_t version, stamp;
-    uint64_t epoch;       /* the memo's latest run that applied it */
     struct tx_world *w;   /* its endpoint arrays live there */
     struct tr_arena *a;   /* its own arena; NULL: the run's (no memo) */
     struct tr_node *status;
@@ -158,7 +159,8 @@ struct tx_unit {
 };
 
 struct tr_tx_memo {
-    struct tr_map units; /* kind + "ns/name" -> struct tx_unit* */
+    struct tr_map units;  /* kind + "ns/name" -> struct tx_unit* */
+    struct tr_map checks; /* "what:version" -> struct tx_check* */
     struct tx_world *w;
     uint64_t epoch;
 };
@@ -221,12 +223,55 @@ void tr_tx_memo_free(struct tr_tx_memo *m)
     while ((s = tr_map_next(&m->units, &it)))
         unit_release(s->val);
     tr_map_dispose(&m->units);
+    it = 0;
+    while ((s = tr_map_next(&m->checks, &it)))
+        free(s->val);
+    tr_map_dispose(&m->checks);
     tx_world_release(m->w);
     free(m);
 }
 
+/* Deletes the entries of map whose epoch (the first field of every value) is below min. */
+static void sweep(struct tr_map *map, uint64_t min, void (*drop)(void *))
+{
+    size_t it = 0, n = 0;
+    struct tr_map_slot *s;
+    char **old = NULL;
+    while ((s = tr_map_next(map, &it))) {
+        if (*(const uint64_t *)s->val >= min)
+            continue;
+        old = tr_xrealloc(old, (n + 1) * sizeof(*old));
+        old[n++] = tr_xstrndup(s->key, s->klen);
+    }
+    for (size_t i = 0; i < n; i++) {
+        drop(tr_map_del(map, old[i], strlen(old[i])));
+        free(old[i]);
+    }
+    free(old);
+}
+
+struct tx_check *tx_memo_check(struct tx *t, const char *what, const struct tr_obj *o)
+{
+    struct tr_tx_memo *m = t->in->memo;
+    if (!m)
+        return NULL;
+    char key[64];
+    int kl = snprintf(key, sizeof(key), "%s:%llu", what, (unsigned long long)o->version);
+    if (kl <= 0 || (size_t)kl >= sizeof(key))
+        return NULL;
+    struct tx_check *c = tr_map_get(&m->checks, key, (size_t)kl);
+    if (!c) {
+        c = tr_xcalloc(1, sizeof(*c));
+        tr_map_put(&m->checks, key, (size_t)kl, c);
+    }
+    c->epoch = m->epoch;
+    return c;
+}
+
 struct tx_world *tx_memo_begin(struct tr_tx_memo *m, uint64_t stamp)
 {
+    /* Checks of objects the previous run did not look at are forgotten. */
+    sweep(&m->checks, m->epoch, free);
     m->epoch++;
     if (!m->w || m->w->stamp != stamp) {
         tx_world_release(m->w);
@@ -235,23 +280,15 @@ struct tx_world *tx_memo_begin(struct tr_tx_memo *m, uint64_t stamp)
     return world_ref(m->w);
 }
 
+static void unit_drop(void *u)
+{
+    unit_release(u);
+}
+
 void tx_memo_end(struct tr_tx_memo *m)
 {
     /* Routes that are gone (or were not seen by this run) lose their results. */
-    size_t it = 0, n = 0;
-    struct tr_map_slot *s;
-    char **old = NULL;
-    while ((s = tr_map_next(&m->units, &it))) {
-        if (((struct tx_unit *)s->val)->epoch == m->epoch)
-            continue;
-        old = tr_xrealloc(old, (n + 1) * sizeof(*old));
-        old[n++] = tr_xstrndup(s->key, s->klen);
-    }
-    for (size_t i = 0; i < n; i++) {
-        unit_release(tr_map_del(&m->units, old[i], strlen(old[i])));
-        free(old[i]);
-    }
-    free(old);
+    sweep(&m->units, m->epoch, unit_drop);
 }
 
 static void hold(struct tx *t, struct tx_unit *u)
@@ -423,8 +460,8 @@ static struct tx_unit *route_translate(struct tx *t, enum tr_kind kind, const st
 
 /* The run gets its own copy of the backend arrays: the snapshot compile and the policies write
  * into them (metrics slots, BackendTLSPolicy), and a unit outlives runs. */
-static void attach(struct tx *t, struct lst *l, const struct tr_obj *r, const struct att *at, const struct rule_out *rules,
-                   size_t nrules)
+static void attach(struct tx *t, struct lst *l, const struct tr_obj *r, uint64_t rank, const struct att *at,
+                   const struct rule_out *rules, size_t nrules)
 {
     struct tr_metrics_slot **memo = at->stats_memo;
     for (size_t i = 0; i < nrules; i++) {
@@ -440,6 +477,7 @@ static void attach(struct tx *t, struct lst *l, const struct tr_obj *r, const st
         struct tr_ir_rule ir = {
             .route = r,
             .index = (uint32_t)i,
+            .order = rank << 24 | i,
             .name = ro->name,
             .spec = ro->spec,
             .matches = ro->matches,
@@ -465,7 +503,7 @@ static void route_apply(struct tx *t, enum tr_kind kind, size_t ri, const struct
         struct lst *l = a->set ? &t->lsets[a->owner].l[a->li] : &t->gws[a->owner].l[a->li];
         l->attached++;
         if (l->accepted)
-            attach(t, l, r, a, u->rules, u->nrules);
+            attach(t, l, r, t->rank[kind][ri], a, u->rules, u->nrules);
     }
 }
 

@@ -4,10 +4,68 @@
 #include "translate/internal.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 struct tr_tx {
     struct tx t;
 };
+
+static const enum tr_kind route_kinds[] = {TR_KIND_HTTPROUTE, TR_KIND_GRPCROUTE, TR_KIND_TLSROUTE, TR_KIND_TCPROUTE,
+                                            TR_KIND_UDPROUTE};
+
+struct ranked {
+    int64_t created;
+    uint32_t pos; /* place in namespace/name (then kind) order */
+    uint8_t kind;
+    uint32_t i;
+};
+
+static int cmp_ranked(const void *a, const void *b)
+{
+    const struct ranked *x = a, *y = b;
+    if (x->created != y->created)
+        return x->created < y->created ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* Route precedence across routes (HTTPRoute docs): the oldest first, then namespace/name (then
+ * kind, for a total order), as one number per route. The view is in namespace/name order per
+ * kind already, so the kinds are merged, and the sort compares numbers only. */
+static void rank_routes(struct tx *t)
+{
+    const struct tr_view *v = t->v;
+    size_t total = 0, head[TR_ARRAY_LEN(route_kinds)] = {0};
+    for (size_t k = 0; k < TR_ARRAY_LEN(route_kinds); k++) {
+        total += v->n[route_kinds[k]];
+        t->rank[route_kinds[k]] = TR_ANEWN(t->a, uint32_t, v->n[route_kinds[k]] + 1);
+    }
+    struct ranked *r = TR_ANEWN(t->a, struct ranked, total + 1);
+    for (size_t n = 0; n < total; n++) {
+        size_t best = TR_ARRAY_LEN(route_kinds);
+        const struct tr_obj *bo = NULL;
+        for (size_t k = 0; k < TR_ARRAY_LEN(route_kinds); k++) {
+            enum tr_kind kind = route_kinds[k];
+            if (head[k] == v->n[kind])
+                continue;
+            const struct tr_obj *o = v->objs[kind][head[k]];
+            int c = 0;
+            if (bo) {
+                c = strcmp(o->ns, bo->ns);
+                if (!c)
+                    c = strcmp(o->name, bo->name);
+            }
+            if (!bo || c < 0) {
+                best = k;
+                bo = o;
+            }
+        }
+        r[n] = (struct ranked){bo->created, (uint32_t)n, (uint8_t)route_kinds[best], (uint32_t)head[best]};
+        head[best]++;
+    }
+    qsort(r, total, sizeof(*r), cmp_ranked);
+    for (size_t n = 0; n < total; n++)
+        t->rank[r[n].kind][r[n].i] = (uint32_t)n;
+}
 
 struct tr_tx *tr_translate(const struct tr_tx_input *in)
 {
@@ -23,10 +81,9 @@ struct tr_tx *tr_translate(const struct tr_tx_input *in)
         t->status[k] = TR_ANEWN(t->a, struct tr_node *, t->v->n[k] + 1);
     tx_gatewayclasses(t);
     tx_gateways(t);
-    static const enum tr_kind routes[] = {TR_KIND_HTTPROUTE, TR_KIND_GRPCROUTE, TR_KIND_TLSROUTE, TR_KIND_TCPROUTE,
-                                          TR_KIND_UDPROUTE};
-    for (size_t i = 0; i < TR_ARRAY_LEN(routes); i++)
-        tx_routes(t, routes[i]);
+    rank_routes(t);
+    for (size_t i = 0; i < TR_ARRAY_LEN(route_kinds); i++)
+        tx_routes(t, route_kinds[i]);
     if (in->memo)
         tx_memo_end(in->memo);
     tx_gateway_status(t);
@@ -49,6 +106,11 @@ const struct tr_node *tr_tx_status(const struct tr_tx *res, const struct tr_obj 
 {
     long i = tr_view_index(res->t.v, o);
     return i < 0 ? NULL : res->t.status[o->kind][i];
+}
+
+const struct tr_node *tr_tx_status_at(const struct tr_tx *res, int kind, size_t i)
+{
+    return i < res->t.v->n[kind] ? res->t.status[kind][i] : NULL;
 }
 
 const struct tr_ir *tr_tx_ir(const struct tr_tx *res)

@@ -10,7 +10,7 @@
 #include <openssl/x509.h>
 #include <string.h>
 
-const char *tx_tls_secret_problem(const struct tr_obj *secret)
+static const char *secret_problem(const struct tr_obj *secret)
 {
     const char *type = tr_node_gets(secret->root, "type");
     if (type && strcmp(type, "kubernetes.io/tls") != 0)
@@ -45,7 +45,7 @@ out:
     return why;
 }
 
-const char *tx_ca_bundle_problem(const struct tr_obj *obj, const char *key)
+static const char *ca_bundle_problem(const struct tr_obj *obj, const char *key)
 {
     struct tr_arena *a = tr_arena_new(8192);
     size_t len = 0;
@@ -64,5 +64,33 @@ const char *tx_ca_bundle_problem(const struct tr_obj *obj, const char *key)
         ERR_clear_error();
     }
     tr_arena_free(a);
+    return why;
+}
+
+/* Parsing PEM is the dearest part of translating a Gateway with TLS listeners: with a memo it
+ * is done once per Secret or ConfigMap version. */
+const char *tx_tls_secret_problem(struct tx *t, const struct tr_obj *secret)
+{
+    struct tx_check *c = tx_memo_check(t, "tls", secret);
+    if (c && c->done)
+        return c->why;
+    const char *why = secret_problem(secret);
+    if (c) {
+        c->why = why;
+        c->done = true;
+    }
+    return why;
+}
+
+const char *tx_ca_bundle_problem(struct tx *t, const struct tr_obj *obj)
+{
+    struct tx_check *c = tx_memo_check(t, "ca", obj);
+    if (c && c->done)
+        return c->why;
+    const char *why = ca_bundle_problem(obj, "ca.crt");
+    if (c) {
+        c->why = why;
+        c->done = true;
+    }
     return why;
 }

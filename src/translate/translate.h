@@ -41,6 +41,8 @@ void tr_tx_free(struct tr_tx *t);
 /* The status computed for o (a status object: conditions, parents, listeners, ...), or NULL
  * when torii writes no status for it (not ours, or a kind without status). */
 const struct tr_node *tr_tx_status(const struct tr_tx *t, const struct tr_obj *o);
+/* The same for the object at index i of kind in the input view. */
+const struct tr_node *tr_tx_status_at(const struct tr_tx *t, int kind, size_t i);
 const struct tr_ir *tr_tx_ir(const struct tr_tx *t);
 /* How many routes this run translated (the others' results came from the memo). */
 size_t tr_tx_routes_translated(const struct tr_tx *t);

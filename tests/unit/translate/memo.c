@@ -24,7 +24,10 @@ static const char world[] =
     GW_API "kind: Gateway\nmetadata: {name: gw, namespace: ns}\nspec:\n  gatewayClassName: c\n  listeners:\n"
     "  - {name: http, protocol: HTTP, port: 80, allowedRoutes: {namespaces: {from: All}}}\n"
     "  - {name: web, protocol: HTTP, port: 8080, hostname: '*.example.com'}\n"
-    "  - {name: tcp, protocol: TCP, port: 9000}\n---\n"
+    "  - {name: tcp, protocol: TCP, port: 9000}\n"
+    "  - {name: tls, protocol: HTTPS, port: 443, tls: {certificateRefs: [{name: cert}]}}\n---\n"
+    "apiVersion: v1\nkind: Secret\nmetadata: {name: cert, namespace: ns}\ntype: kubernetes.io/tls\n"
+    "data: {tls.crt: bm90IGEgY2VydA==, tls.key: bm90IGEga2V5}\n---\n"
     GW_API "kind: Gateway\nmetadata: {name: other, namespace: ns}\nspec:\n  gatewayClassName: c\n  listeners:\n"
     "  - {name: http, protocol: HTTP, port: 81}\n---\n"
     "apiVersion: v1\nkind: Service\nmetadata: {name: a, namespace: ns}\nspec: {ports: [{port: 80, name: web}]}\n---\n"
@@ -144,6 +147,8 @@ TEST(translate_memo_matches_a_full_translation)
              "  labels: {kubernetes.io/service-name: a}\naddressType: IPv4\nports: [{name: web, port: 8081}]\n"
              "endpoints: [{addresses: [10.0.0.3]}]\n",
           1000);
+    ASSERT_EQ(check(s, memo, &keep, &keepv), 6);
+    ASSERT_EQ(tr_store_del(s, TR_KIND_SECRET, "ns", "cert"), 1); /* the listener's certificate */
     ASSERT_EQ(check(s, memo, &keep, &keepv), 6);
     ASSERT_EQ(tr_store_del(s, TR_KIND_REFERENCEGRANT, "far", "g"), 1);
     ASSERT_EQ(check(s, memo, &keep, &keepv), 6);
