@@ -161,7 +161,7 @@ struct tr_node *tr_status_render(struct tr_arena *a, const struct tr_view *v, co
     for (int k = 0; k < TR_KIND__COUNT; k++) {
         for (size_t i = 0; i < v->n[k]; i++) {
             const struct tr_obj *o = v->objs[k][i];
-            tr_node_push(a, items, tr_obj_render(a, o, tx ? tr_tx_status(tx, o) : NULL));
+            tr_node_push(a, items, tr_obj_render(a, o, tx ? tr_tx_status_at(tx, k, i) : NULL));
         }
     }
     struct tr_node *root = tr_node_new(a, TR_N_MAP);
@@ -280,7 +280,7 @@ struct tr_published *tr_publish_build(struct tr_snapshot *snap, const struct tr_
             int kl = obj_key(key, sizeof(key), o);
             if (kl < 0)
                 continue;
-            const struct tr_node *st = tr_tx_status(tx, o);
+            const struct tr_node *st = tr_tx_status_at(tx, k, i);
             struct json_entry *e = tr_map_get(&ps->json, key, (size_t)kl);
             if (!e) {
                 e = tr_xcalloc(1, sizeof(*e));

@@ -17,7 +17,37 @@ struct tr_store {
     struct tr_map rejects;              /* file -> struct file_rejects* */
     uint64_t version;
     uint64_t kind_version[TR_KIND__COUNT];
+    /* Each kind's objects in namespace/name order, kept on every put and delete: a view is a
+     * copy, not a sort. */
+    struct tr_obj **sorted[TR_KIND__COUNT];
+    size_t cap[TR_KIND__COUNT];
 };
+
+static int cmp_key(const char *ns, const char *name, const struct tr_obj *o)
+{
+    int c = strcmp(ns, o->ns);
+    return c ? c : strcmp(name, o->name);
+}
+
+/* The position of ns/name in the sorted array of kind: where it is, or where it would go. */
+static size_t sorted_pos(const struct tr_store *s, enum tr_kind k, const char *ns, const char *name, bool *found)
+{
+    size_t lo = 0, hi = s->objs[k].len;
+    *found = false;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = cmp_key(ns, name, s->sorted[k][mid]);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
 
 static size_t key_of(char *out, size_t cap, const char *ns, const char *name)
 {
@@ -65,6 +95,7 @@ void tr_store_free(struct tr_store *s)
         while ((slot = tr_map_next(&s->objs[k], &it)))
             tr_obj_release(slot->val);
         tr_map_dispose(&s->objs[k]);
+        free(s->sorted[k]);
     }
     size_t it = 0;
     struct tr_map_slot *slot;
@@ -81,16 +112,32 @@ void tr_store_put(struct tr_store *s, struct tr_obj *o)
     TR_BUG_ON(!klen);
     o->version = ++s->version;
     s->kind_version[o->kind] = s->version;
-    tr_obj_release(tr_map_put(&s->objs[o->kind], key, klen, o));
+    enum tr_kind k = o->kind;
+    size_t n = s->objs[k].len; /* before the put */
+    bool found;
+    size_t at = sorted_pos(s, k, o->ns, o->name, &found);
+    if (!found) {
+        if (n == s->cap[k]) {
+            s->cap[k] = s->cap[k] ? s->cap[k] * 2 : 16;
+            s->sorted[k] = tr_xrealloc(s->sorted[k], s->cap[k] * sizeof(*s->sorted[k]));
+        }
+        memmove(&s->sorted[k][at + 1], &s->sorted[k][at], (n - at) * sizeof(*s->sorted[k]));
+    }
+    s->sorted[k][at] = o;
+    tr_obj_release(tr_map_put(&s->objs[k], key, klen, o));
 }
 
 int tr_store_del(struct tr_store *s, enum tr_kind kind, const char *ns, const char *name)
 {
     char key[600];
     size_t klen = key_of(key, sizeof(key), ns, name);
+    bool found = false;
+    size_t at = klen ? sorted_pos(s, kind, ns, name, &found) : 0;
     struct tr_obj *o = klen ? tr_map_del(&s->objs[kind], key, klen) : NULL;
     if (!o)
         return 0;
+    TR_BUG_ON(!found || s->sorted[kind][at] != o);
+    memmove(&s->sorted[kind][at], &s->sorted[kind][at + 1], (s->objs[kind].len - at) * sizeof(*s->sorted[kind]));
     tr_obj_release(o);
     s->kind_version[kind] = ++s->version;
     return 1;
@@ -143,13 +190,6 @@ void tr_store_each_reject(const struct tr_store *s, void (*fn)(void *ud, const s
     free(files);
 }
 
-static int cmp_obj(const void *a, const void *b)
-{
-    const struct tr_obj *x = *(const struct tr_obj *const *)a, *y = *(const struct tr_obj *const *)b;
-    int c = strcmp(x->ns, y->ns);
-    return c ? c : strcmp(x->name, y->name);
-}
-
 struct tr_view *tr_store_view(const struct tr_store *s)
 {
     struct tr_view *v = tr_xcalloc(1, sizeof(*v));
@@ -158,11 +198,8 @@ struct tr_view *tr_store_view(const struct tr_store *s)
     for (int k = 0; k < TR_KIND__COUNT; k++) {
         v->n[k] = s->objs[k].len;
         v->objs[k] = tr_xcalloc(v->n[k], sizeof(struct tr_obj *));
-        size_t it = 0, i = 0;
-        struct tr_map_slot *slot;
-        while ((slot = tr_map_next(&s->objs[k], &it)))
-            v->objs[k][i++] = tr_obj_acquire(slot->val);
-        qsort(v->objs[k], v->n[k], sizeof(struct tr_obj *), cmp_obj);
+        for (size_t i = 0; i < v->n[k]; i++)
+            v->objs[k][i] = tr_obj_acquire(s->sorted[k][i]);
     }
     return v;
 }
@@ -205,10 +242,13 @@ long tr_view_index(const struct tr_view *v, const struct tr_obj *o)
     size_t lo = 0, hi = v->n[o->kind];
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        int c = cmp_obj(&v->objs[o->kind][mid], &o);
+        const struct tr_obj *m = v->objs[o->kind][mid];
+        if (m == o)
+            return (long)mid;
+        int c = cmp_key(o->ns, o->name, m);
         if (!c)
             return (long)mid;
-        if (c < 0)
+        if (c > 0)
             lo = mid + 1;
         else
             hi = mid;

@@ -5,7 +5,9 @@
 #include "base/node.h"
 #include "store/store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const char *data_of(const struct tr_obj *o)
 {
@@ -77,6 +79,54 @@ TEST(store_view_sorted_and_pinned)
     ASSERT_EQ(tr_view_index(v, other), -1);
     tr_obj_release(other);
     tr_view_free(v);
+    tr_store_free(s);
+}
+
+static int cmp_ns_name(const void *a, const void *b)
+{
+    const struct tr_obj *x = *(const struct tr_obj *const *)a, *y = *(const struct tr_obj *const *)b;
+    int c = strcmp(x->ns, y->ns);
+    return c ? c : strcmp(x->name, y->name);
+}
+
+/* The store keeps each kind sorted across puts, replacements and deletes: every view equals a
+ * sort of the store's contents. Also the per-kind versions a memo keys on. */
+TEST(store_order_kept_across_changes)
+{
+    struct tr_store *s = tr_store_new();
+    unsigned seed = 7;
+    uint64_t cm_version = 0;
+    for (int step = 0; step < 400; step++) {
+        seed = seed * 1103515245 + 12345;
+        char ns[8], name[8];
+        snprintf(ns, sizeof(ns), "n%u", (seed >> 8) % 4);
+        snprintf(name, sizeof(name), "o%u", (seed >> 12) % 23);
+        if ((seed >> 20) % 3 == 0) {
+            if (tr_store_del(s, TR_KIND_CONFIGMAP, ns, name))
+                cm_version = tr_store_version(s);
+        } else {
+            tr_store_put(s, tr_test_configmap(ns, name, "x"));
+            cm_version = tr_store_version(s);
+        }
+        if (step % 50 == 0)
+            tr_store_put(s, tr_test_obj("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: apps\n"));
+        struct tr_view *v = tr_store_view(s);
+        size_t n = v->n[TR_KIND_CONFIGMAP];
+        struct tr_obj **copy = calloc(n + 1, sizeof(*copy));
+        for (size_t i = 0; i < n; i++) {
+            copy[i] = v->objs[TR_KIND_CONFIGMAP][i];
+            ASSERT(tr_store_get(s, TR_KIND_CONFIGMAP, copy[i]->ns, copy[i]->name) == copy[i]);
+        }
+        qsort(copy, n, sizeof(*copy), cmp_ns_name);
+        for (size_t i = 0; i < n; i++) {
+            ASSERT(copy[i] == v->objs[TR_KIND_CONFIGMAP][i]);
+            ASSERT_EQ(tr_view_index(v, copy[i]), (long)i);
+        }
+        ASSERT_EQ(v->kind_version[TR_KIND_CONFIGMAP], cm_version);
+        ASSERT(v->kind_version[TR_KIND_NAMESPACE] <= v->version);
+        free(copy);
+        tr_view_free(v);
+    }
     tr_store_free(s);
 }
 
