@@ -26,6 +26,107 @@ struct tr_snapshot {
     struct tr_map backend_tls; /* "policy|cert" (pointers) -> SSL_CTX* for backends under TLS */
 };
 
+/* TLS contexts outlive the snapshot that made them while their inputs are unchanged: loading
+ * keys and certificates is the dearest part of a compile with TLS listeners, and a context
+ * kept across changes keeps its session cache. Keys name the inputs by object version (unique
+ * per object and change). Control thread (the lock is for tests and tools). */
+struct ctx_entry {
+    SSL_CTX *ctx; /* the cache's reference */
+    uint64_t used; /* the compile that last used it */
+};
+static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tr_map ctx_cache;
+static uint64_t ctx_compile;
+
+static void key_objs(struct tr_buf *k, const struct tr_obj *const *objs)
+{
+    for (const struct tr_obj *const *o = objs; o && *o; o++) {
+        tr_buf_put_u64(k, (*o)->version);
+        tr_buf_putc(k, ',');
+    }
+    tr_buf_putc(k, '|');
+}
+
+/* The cached context for key k, with a reference for the caller, or NULL. */
+static SSL_CTX *ctx_get(const struct tr_buf *k)
+{
+    struct ctx_entry *e = tr_map_get(&ctx_cache, k->data, k->len);
+    if (!e)
+        return NULL;
+    e->used = ctx_compile;
+    SSL_CTX_up_ref(e->ctx);
+    return e->ctx;
+}
+
+static SSL_CTX *ctx_put(const struct tr_buf *k, SSL_CTX *ctx)
+{
+    if (!ctx)
+        return NULL;
+    struct ctx_entry *e = tr_xcalloc(1, sizeof(*e));
+    SSL_CTX_up_ref(ctx);
+    e->ctx = ctx;
+    e->used = ctx_compile;
+    tr_map_put(&ctx_cache, k->data, k->len, e);
+    return ctx;
+}
+
+static void ctx_sweep(void)
+{
+    size_t it = 0, n = 0;
+    struct tr_map_slot *sl;
+    char **old = NULL;
+    size_t *lens = NULL;
+    while ((sl = tr_map_next(&ctx_cache, &it))) {
+        if (((struct ctx_entry *)sl->val)->used == ctx_compile)
+            continue;
+        old = tr_xrealloc(old, (n + 1) * sizeof(*old));
+        lens = tr_xrealloc(lens, (n + 1) * sizeof(*lens));
+        lens[n] = sl->klen;
+        old[n++] = tr_xstrndup(sl->key, sl->klen);
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct ctx_entry *e = tr_map_del(&ctx_cache, old[i], lens[i]);
+        SSL_CTX_free(e->ctx);
+        free(e);
+        free(old[i]);
+    }
+    free(old);
+    free(lens);
+}
+
+static SSL_CTX *server_ctx(const struct tr_ir_listener *l)
+{
+    struct tr_buf k;
+    tr_buf_init(&k, 0);
+    tr_buf_puts(&k, "s|");
+    key_objs(&k, l->certs);
+    key_objs(&k, l->client_cas);
+    tr_buf_putc(&k, l->client_optional ? 'o' : 'r');
+    SSL_CTX *ctx = ctx_get(&k);
+    if (!ctx)
+        ctx = ctx_put(&k, tr_tls_server_ctx(l->certs, l->client_cas, l->client_optional));
+    tr_buf_dispose(&k);
+    return ctx;
+}
+
+static SSL_CTX *client_ctx(const struct tr_obj *policy, const struct tr_view *v, const struct tr_obj *cert)
+{
+    /* The policy names its CA bundles: any ConfigMap or Secret change may change them. */
+    struct tr_buf k;
+    tr_buf_init(&k, 0);
+    tr_buf_puts(&k, "c|");
+    const struct tr_obj *objs[] = {policy, cert, NULL};
+    key_objs(&k, objs); /* {policy, NULL} without a client certificate */
+    tr_buf_put_u64(&k, v->kind_version[TR_KIND_CONFIGMAP]);
+    tr_buf_putc(&k, '|');
+    tr_buf_put_u64(&k, v->kind_version[TR_KIND_SECRET]);
+    SSL_CTX *ctx = ctx_get(&k);
+    if (!ctx)
+        ctx = ctx_put(&k, tr_tls_client_ctx(policy, v, cert));
+    tr_buf_dispose(&k);
+    return ctx;
+}
+
 static int backend_tls_key(char *out, size_t cap, const struct tr_obj *policy, const struct tr_obj *cert)
 {
     int n = snprintf(out, cap, "%p|%p", (const void *)policy, (const void *)cert);
@@ -40,7 +141,7 @@ static void add_backend_tls(struct tr_snapshot *s, const struct tr_ir_backend *b
     int kl = backend_tls_key(k, sizeof(k), b->tls_policy, cert);
     if (kl < 0 || tr_map_get(&s->backend_tls, k, (size_t)kl))
         return;
-    SSL_CTX *ctx = tr_tls_client_ctx(b->tls_policy, s->view, cert);
+    SSL_CTX *ctx = client_ctx(b->tls_policy, s->view, cert);
     if (ctx)
         tr_map_put(&s->backend_tls, k, (size_t)kl, ctx);
 }
@@ -122,6 +223,8 @@ struct tr_snapshot *tr_snapshot_new(struct tr_view *v, struct tr_tx *tx, uint64_
     s->generation = generation;
     /* Compile what requests look up: ports by address, and a router per HTTP listener. */
     const struct tr_ir *ir = tr_tx_ir(tx);
+    pthread_mutex_lock(&ctx_lock);
+    ctx_compile++;
     s->rt = tr_xcalloc(ir->nports + 1, sizeof(*s->rt));
     s->bindable = tr_xcalloc(ir->nports + 1, sizeof(bool));
     s->tls = tr_xcalloc(ir->nports + 1, sizeof(*s->tls));
@@ -141,8 +244,7 @@ struct tr_snapshot *tr_snapshot_new(struct tr_view *v, struct tr_tx *tx, uint64_
                 attach_stats(p->listeners[j]);
             }
             if (pr == TR_PROTO_HTTPS || (pr == TR_PROTO_TLS && !p->listeners[j]->tls_passthrough))
-                s->tls[i][j] = tr_tls_server_ctx(p->listeners[j]->certs, p->listeners[j]->client_cas,
-                                                 p->listeners[j]->client_optional);
+                s->tls[i][j] = server_ctx(p->listeners[j]);
             const struct tr_ir_listener *l = p->listeners[j];
             for (size_t r = 0; r < l->nrules; r++) {
                 for (size_t b = 0; b < l->rules[r].nbackends; b++)
@@ -152,6 +254,8 @@ struct tr_snapshot *tr_snapshot_new(struct tr_view *v, struct tr_tx *tx, uint64_
             }
         }
     }
+    ctx_sweep();
+    pthread_mutex_unlock(&ctx_lock);
     return s;
 }
 
@@ -199,6 +303,11 @@ void tr_snapshot_publish(struct tr_snapshot *s)
 void tr_snapshot_clear(void)
 {
     tr_snapshot_publish(NULL);
+    pthread_mutex_lock(&ctx_lock);
+    ctx_compile++; /* no context is in use by the next compile: all go */
+    ctx_sweep();
+    tr_map_dispose(&ctx_cache);
+    pthread_mutex_unlock(&ctx_lock);
 }
 
 struct tr_snapshot *tr_snapshot_acquire(void)

@@ -28,7 +28,8 @@ struct tr_snapshot *tr_snapshot_acquire(void);
 struct tr_snapshot *tr_snapshot_ref(struct tr_snapshot *s);
 /* -1 ref; frees on the last. Any thread; NULL allowed. */
 void tr_snapshot_release(struct tr_snapshot *s);
-/* Drops the current snapshot (at shutdown). Control thread. */
+/* Drops the current snapshot and the TLS contexts kept for the next compile (at shutdown).
+ * Control thread. */
 void tr_snapshot_clear(void);
 
 const struct tr_ir *tr_snapshot_ir(const struct tr_snapshot *s);
