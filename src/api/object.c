@@ -168,6 +168,18 @@ int tr_obj_decode(struct tr_arena *a, struct tr_node *root, const char *file, ui
         return TR_EINVAL;
     }
 
+    if (info->namespaced && !ns)
+        tr_node_set(a, meta, "namespace", tr_node_str(a, "default"));
+    if (!info->namespaced)
+        tr_node_del(meta, "namespace");
+    /* The tree grew while it was parsed, validated and defaulted (arrays doubling in the arena,
+     * their old copies left behind): the object keeps a compact copy, a third of the size,
+     * for as long as it is current. */
+    struct tr_arena *kept = tr_arena_new(512);
+    root = tr_node_compact(kept, root);
+    tr_arena_free(a);
+    a = kept;
+    meta = tr_node_get(root, "metadata");
     struct tr_obj *o = TR_ANEW(a, struct tr_obj);
     o->arena = a;
     o->refs = 1;
@@ -175,11 +187,7 @@ int tr_obj_decode(struct tr_arena *a, struct tr_node *root, const char *file, ui
     o->root = root;
     o->spec = tr_node_get(root, "spec");
     o->name = tr_node_gets(meta, "name");
-    o->ns = info->namespaced ? (ns ? tr_node_gets(meta, "namespace") : "default") : "";
-    if (info->namespaced && !ns)
-        tr_node_set(a, meta, "namespace", tr_node_str(a, "default"));
-    if (!info->namespaced)
-        tr_node_del(meta, "namespace");
+    o->ns = info->namespaced ? tr_node_gets(meta, "namespace") : "";
     o->file = tr_arena_strdup(a, file ? file : "");
     o->line = line;
     o->seq = seq;

@@ -91,6 +91,85 @@ void tr_node_push(struct tr_arena *a, struct tr_node *seq, struct tr_node *val)
     seq->u.items[seq->n++] = val;
 }
 
+static void compact_size(const struct tr_node *n, size_t *fixed, size_t *strs)
+{
+    *fixed += sizeof(struct tr_node);
+    switch (n->type) {
+    case TR_N_STR:
+        *strs += n->n + 1;
+        break;
+    case TR_N_SEQ:
+        *fixed += n->n * sizeof(struct tr_node *);
+        for (uint32_t i = 0; i < n->n; i++)
+            compact_size(n->u.items[i], fixed, strs);
+        break;
+    case TR_N_MAP:
+        *fixed += n->n * sizeof(struct tr_kv);
+        for (uint32_t i = 0; i < n->n; i++) {
+            *strs += strlen(n->u.kv[i].key) + 1;
+            compact_size(n->u.kv[i].val, fixed, strs);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+struct cursor {
+    char *fixed; /* nodes and arrays (pointer-aligned: every size above is a multiple) */
+    char *strs;  /* strings, packed */
+};
+
+static const char *compact_str(struct cursor *c, const char *s, size_t len)
+{
+    char *p = c->strs;
+    memcpy(p, s, len);
+    p[len] = '\0';
+    c->strs += len + 1;
+    return p;
+}
+
+static struct tr_node *compact_copy(struct cursor *c, const struct tr_node *n)
+{
+    struct tr_node *out = (struct tr_node *)(void *)c->fixed;
+    c->fixed += sizeof(*out);
+    *out = *n;
+    out->cap = n->type == TR_N_SEQ || n->type == TR_N_MAP ? n->n : 0;
+    switch (n->type) {
+    case TR_N_STR:
+        out->u.s = compact_str(c, n->u.s, n->n);
+        break;
+    case TR_N_SEQ:
+        out->u.items = n->n ? (struct tr_node **)(void *)c->fixed : NULL;
+        c->fixed += n->n * sizeof(struct tr_node *);
+        for (uint32_t i = 0; i < n->n; i++)
+            out->u.items[i] = compact_copy(c, n->u.items[i]);
+        break;
+    case TR_N_MAP:
+        out->u.kv = n->n ? (struct tr_kv *)(void *)c->fixed : NULL;
+        c->fixed += n->n * sizeof(struct tr_kv);
+        for (uint32_t i = 0; i < n->n; i++) {
+            out->u.kv[i].key = compact_str(c, n->u.kv[i].key, strlen(n->u.kv[i].key));
+            out->u.kv[i].val = compact_copy(c, n->u.kv[i].val);
+        }
+        break;
+    default:
+        break;
+    }
+    return out;
+}
+
+struct tr_node *tr_node_compact(struct tr_arena *a, const struct tr_node *n)
+{
+    if (!n)
+        return NULL;
+    size_t fixed = 0, strs = 0;
+    compact_size(n, &fixed, &strs);
+    char *block = tr_arena_alloc(a, fixed + strs);
+    struct cursor c = {block, block + fixed};
+    return compact_copy(&c, n);
+}
+
 struct tr_node *tr_node_clone(struct tr_arena *a, const struct tr_node *n)
 {
     if (!n)

@@ -46,6 +46,9 @@ void tr_node_del(struct tr_node *map, const char *key);
 void tr_node_push(struct tr_arena *a, struct tr_node *seq, struct tr_node *val);
 /* Deep copy into arena a. */
 struct tr_node *tr_node_clone(struct tr_arena *a, const struct tr_node *n);
+/* A deep copy of n in one block of a, exactly as large as the tree (arrays at their length,
+ * strings packed): for trees kept long after they were built by growing. Lines are kept. */
+struct tr_node *tr_node_compact(struct tr_arena *a, const struct tr_node *n);
 /* Deep equality (map order ignored). NULL equals NULL only. */
 bool tr_node_equal(const struct tr_node *x, const struct tr_node *y);
 

@@ -76,6 +76,36 @@ TEST(node_json_round_trip)
     tr_arena_free(a);
 }
 
+/* A compact copy is the same tree (values, key order, lines, strings with NULs) in one block,
+ * independent of the original's arena, and smaller than the grown original. */
+TEST(node_compact_copy)
+{
+    struct tr_arena *a = tr_arena_new(4096);
+    struct tr_node *m = sample(a);
+    struct tr_node *deep = parse(a, "a: {b: [1, {c: d}, [], {}]}\ne: ''\nf: [x, y, z, w, v]\n");
+    tr_node_set(a, m, "deep", deep);
+    tr_node_set(a, m, "nul", tr_node_strn(a, "a\0b", 3));
+    struct tr_buf want;
+    tr_buf_init(&want, 0);
+    tr_node_emit_json(&want, m, 0);
+    size_t grown = tr_arena_used(a);
+    struct tr_arena *b = tr_arena_new(256);
+    struct tr_node *c = tr_node_compact(b, m);
+    ASSERT(tr_node_equal(m, c));
+    ASSERT(tr_arena_used(b) < grown);
+    ASSERT_EQ(tr_node_get(c, "deep")->line, deep->line);
+    ASSERT_EQ(tr_node_get(c, "nul")->n, 3);
+    tr_arena_free(a); /* the copy stands alone */
+    struct tr_buf got;
+    tr_buf_init(&got, 0);
+    tr_node_emit_json(&got, c, 0);
+    ASSERT_STREQ(got.data, want.data);
+    ASSERT_NULL(tr_node_compact(b, NULL));
+    tr_buf_dispose(&got);
+    tr_buf_dispose(&want);
+    tr_arena_free(b);
+}
+
 TEST(node_yaml_round_trip)
 {
     struct tr_arena *a = tr_arena_new(4096);
