@@ -11,19 +11,23 @@ const char *tr_proto_name(enum tr_proto p)
     return names[p];
 }
 
-/* Rules are appended per listener while routes attach; the array lives in the arena and
- * doubles, so the copies stay small. */
+static void free_rules(void *p)
+{
+    free(*(struct tr_ir_rule **)p);
+}
+
+/* Rules are appended per listener while routes attach. The array doubles on the heap (an arena
+ * would keep every outgrown copy until the run is freed) and is freed with the run. */
 void tx_ir_add_rule(struct tx *t, struct lst *l, const struct tr_ir_rule *rule)
 {
     if (!l->ir)
         l->ir = TR_ANEW(t->a, struct tr_ir_listener);
     struct tr_ir_listener *il = l->ir;
     if (il->nrules == l->rules_cap) {
+        if (!l->rules_cap)
+            tr_arena_on_reset(t->run_a, free_rules, &il->rules);
         l->rules_cap = l->rules_cap ? l->rules_cap * 2 : 4;
-        struct tr_ir_rule *grown = TR_ANEWN(t->a, struct tr_ir_rule, l->rules_cap);
-        if (il->nrules)
-            memcpy(grown, il->rules, il->nrules * sizeof(*grown));
-        il->rules = grown;
+        il->rules = tr_xrealloc(il->rules, l->rules_cap * sizeof(*il->rules));
     }
     il->rules[il->nrules++] = *rule;
 }

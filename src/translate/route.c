@@ -77,8 +77,8 @@ static enum tr_reason rule_mirrors(struct tx *t, const struct tr_obj *r, const s
         if (!type || strcmp(type, "RequestMirror") != 0)
             continue;
         const struct tr_node *rm = tr_node_get(f, "requestMirror");
-        struct tr_node *one = tr_node_new(t->a, TR_N_SEQ);
-        tr_node_push(t->a, one, tr_node_get(rm, "backendRef"));
+        struct tr_node *one = tr_node_new(t->run_a, TR_N_SEQ); /* scratch */
+        tr_node_push(t->run_a, one, tr_node_get(rm, "backendRef"));
         struct ir_backends be;
         const char *m = NULL;
         enum tr_reason why = tx_backends(t, r, one, &be, &m);
@@ -434,16 +434,17 @@ static struct tx_unit *route_translate(struct tx *t, enum tr_kind kind, const st
         else
             cset(&cs, "ResolvedRefs", false, refs, refs_msg);
 
+        /* The status is built in the run's arena and kept as a compact copy (below). */
         if (!parents)
-            parents = tr_node_new(t->a, TR_N_SEQ);
-        struct tr_node *entry = tr_node_new(t->a, TR_N_MAP);
-        struct tr_node *pr = tr_node_clone(t->a, p);
-        tr_node_set(t->a, pr, "group", tr_node_str(t->a, pgroup));
-        tr_node_set(t->a, pr, "kind", tr_node_str(t->a, pkind));
-        tr_node_set(t->a, entry, "parentRef", pr);
-        tr_node_set(t->a, entry, "controllerName", tr_node_str(t->a, t->in->controller));
-        tr_node_set(t->a, entry, "conditions", conds_render(t->a, &cs, r->generation));
-        tr_node_push(t->a, parents, entry);
+            parents = tr_node_new(run, TR_N_SEQ);
+        struct tr_node *entry = tr_node_new(run, TR_N_MAP);
+        struct tr_node *pr = tr_node_clone(run, p);
+        tr_node_set(run, pr, "group", tr_node_str(run, pgroup));
+        tr_node_set(run, pr, "kind", tr_node_str(run, pkind));
+        tr_node_set(run, entry, "parentRef", pr);
+        tr_node_set(run, entry, "controllerName", tr_node_str(run, t->in->controller));
+        tr_node_set(run, entry, "conditions", conds_render(run, &cs, r->generation));
+        tr_node_push(run, parents, entry);
     }
     size_t cells = 0;
     for (size_t i = 0; i < u->nrules; i++)
@@ -451,8 +452,9 @@ static struct tx_unit *route_translate(struct tx *t, enum tr_kind kind, const st
     for (size_t i = 0; i < u->natt && cells; i++)
         u->att[i].stats_memo = TR_ANEWN(t->a, struct tr_metrics_slot *, cells);
     if (parents) {
-        u->status = tr_node_new(t->a, TR_N_MAP);
-        tr_node_set(t->a, u->status, "parents", parents);
+        struct tr_node *st = tr_node_new(run, TR_N_MAP);
+        tr_node_set(run, st, "parents", parents);
+        u->status = own ? tr_node_compact(u->a, st) : st;
     }
     t->a = run;
     return u;
