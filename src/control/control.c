@@ -16,6 +16,7 @@
 #include "translate/translate.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -34,6 +35,9 @@
 #define SETTLE_CAP_MS 50
 /* A file still open for writing is waited for this long at most, then read as it is. */
 #define WRITER_CAP_MS 1000
+/* After a change that deleted objects, freed memory is returned to the system this much later
+ * (the old snapshot is gone by then), unless another change comes first. */
+#define TRIM_AFTER_MS 1000
 
 static const struct tr_obj *no_prev(void *ud, int kind, const char *ns, const char *name)
 {
@@ -71,6 +75,8 @@ struct ctl {
     struct tr_pubstate *ps;
     struct tr_tx_memo *memo;
     uint64_t generation;
+    size_t nobjs;      /* objects in the last view translated */
+    uint64_t trim_due; /* when to give freed memory back (0: not due) */
 };
 
 static const char *alloc_address(void *ud, const struct tr_obj *gw)
@@ -108,6 +114,14 @@ static void reconcile(struct ctl *c)
         tx = tr_translate(&in);
     }
     c->generation++;
+    size_t nobjs = 0;
+    for (int k = 0; k < TR_KIND__COUNT; k++)
+        nobjs += v->n[k];
+    /* Fewer objects: a lot was freed, in holes malloc keeps. Give them back once the workers
+     * have let go of the old snapshot. */
+    if (nobjs < c->nobjs)
+        c->trim_due = now_ms() + TRIM_AFTER_MS;
+    c->nobjs = nobjs;
     /* The snapshot owns v and tx from here; the workers pick it up when woken. */
     struct tr_snapshot *snap = tr_snapshot_new(v, tx, c->generation, bindable, c);
     tr_snapshot_publish(snap);
@@ -190,11 +204,22 @@ int tr_control_run(const struct tr_control_opts *o)
     int rc = 0;
     for (;;) {
         struct pollfd pfds[2] = {{sfd, POLLIN, 0}, {tr_fileprov_fd(fp), POLLIN, 0}};
-        if (poll(pfds, 2, -1) < 0) {
+        int timeout = -1;
+        if (c.trim_due) {
+            uint64_t now = now_ms();
+            timeout = c.trim_due > now ? (int)(c.trim_due - now) : 0;
+        }
+        int ready = poll(pfds, 2, timeout);
+        if (ready < 0) {
             if (errno == EINTR)
                 continue;
             rc = 1;
             break;
+        }
+        if (ready == 0) {
+            malloc_trim(0);
+            c.trim_due = 0;
+            continue;
         }
         if (pfds[0].revents & POLLIN) {
             struct signalfd_siginfo si;
