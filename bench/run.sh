@@ -1,7 +1,8 @@
 #!/bin/sh
 # bench/run.sh BUILD [SECTION...]: runs the benchmarks against the binaries in BUILD and writes
 # one report per section, bench/results/<date>-<section>.md, each starting with a description
-# of the machine. `make bench` runs every section.
+# of the machine, and bench/results/<date>.md with every section of that date in one file.
+# `make bench` runs every section.
 #
 # Sections:
 #   translate   the control plane: load + translate + status/IR/publish, at 1,000 / 5,000 /
@@ -2108,3 +2109,21 @@ for s in "$@"; do
     CURRENT_TMP=""
     echo "bench/run.sh: wrote ${report#"$ROOT"/}" >&2
 done
+
+# Every section of this date in one report, bench/results/<date>.md: the machine once, then
+# each section's figures (the per-section reports and raw outputs stay beside it).
+all=$RESULTS/$DATE.md
+{
+    echo "# torii benchmarks ($DATE)"
+    echo
+    echo "Every section of \`bench/run.sh\` that ran on this date, in one file; each section's own"
+    echo "report (\`$DATE-<section>.md\`) and raw outputs (\`$DATE-<section>/\`) are beside it."
+    echo
+    machine
+    for s in $SECTIONS; do
+        [ -f "$RESULTS/$DATE-$s.md" ] || continue
+        echo
+        awk 'started || /^## / { started = 1; print }' "$RESULTS/$DATE-$s.md"
+    done
+} > "$all.tmp" && mv "$all.tmp" "$all"
+echo "bench/run.sh: wrote ${all#"$ROOT"/}" >&2
