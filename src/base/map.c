@@ -114,3 +114,27 @@ struct tr_map_slot *tr_map_next(const struct tr_map *m, size_t *it)
     }
     return NULL;
 }
+
+size_t tr_map_sweep(struct tr_map *m, bool (*gone)(void *ud, void *val), void *ud)
+{
+    /* Deleting shifts slots back, so the keys to delete are collected first. */
+    size_t it = 0, n = 0, cap = 0;
+    struct tr_map_slot *s;
+    struct tr_map_slot *doomed = NULL;
+    while ((s = tr_map_next(m, &it))) {
+        if (!gone(ud, s->val))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            doomed = tr_xrealloc(doomed, cap * sizeof(*doomed));
+        }
+        doomed[n++] = *s;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char *key = tr_xstrndup(doomed[i].key, doomed[i].klen);
+        tr_map_del(m, key, doomed[i].klen);
+        free(key);
+    }
+    free(doomed);
+    return n;
+}

@@ -3,6 +3,7 @@
 #ifndef TR_BASE_MAP_H
 #define TR_BASE_MAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,5 +32,8 @@ void *tr_map_del(struct tr_map *m, const char *key, size_t klen);
 /* Iterates: *it starts at 0; returns the next occupied slot or NULL. Do not modify while
  * iterating. */
 struct tr_map_slot *tr_map_next(const struct tr_map *m, size_t *it);
+/* Removes every entry whose value gone(ud, val) says is gone (gone disposes of it then).
+ * Returns how many were removed. */
+size_t tr_map_sweep(struct tr_map *m, bool (*gone)(void *ud, void *val), void *ud);
 
 #endif

@@ -210,22 +210,13 @@ static int obj_key(char *out, size_t cap, const struct tr_obj *o)
 }
 
 /* Drops cached JSON of objects that are gone. */
-static void json_sweep(struct tr_pubstate *ps)
+static bool gone(void *ud, void *val)
 {
-    size_t it = 0, n = 0;
-    struct tr_map_slot *s;
-    char **old = NULL;
-    while ((s = tr_map_next(&ps->json, &it))) {
-        if (((struct json_entry *)s->val)->epoch == ps->epoch)
-            continue;
-        old = tr_xrealloc(old, (n + 1) * sizeof(*old));
-        old[n++] = tr_xstrndup(s->key, s->klen);
-    }
-    for (size_t i = 0; i < n; i++) {
-        json_entry_free(tr_map_del(&ps->json, old[i], strlen(old[i])));
-        free(old[i]);
-    }
-    free(old);
+    struct json_entry *e = val;
+    if (e->epoch == *(const uint64_t *)ud)
+        return false;
+    json_entry_free(e);
+    return true;
 }
 
 /* Renders o with its status stamped, into e. */
@@ -295,7 +286,7 @@ struct tr_published *tr_publish_build(struct tr_snapshot *snap, const struct tr_
             tr_map_put(&p->objs, key, (size_t)kl, e->full);
         }
     }
-    json_sweep(ps);
+    tr_map_sweep(&ps->json, gone, &ps->epoch);
     /* The statuses just compared against stay alive until the next publish. */
     tr_snapshot_release(ps->held);
     ps->held = tr_snapshot_ref(snap);

@@ -70,28 +70,19 @@ static SSL_CTX *ctx_put(const struct tr_buf *k, SSL_CTX *ctx)
     return ctx;
 }
 
+static bool ctx_unused(void *ud, void *val)
+{
+    struct ctx_entry *e = val;
+    if (e->used == ctx_compile)
+        return false;
+    SSL_CTX_free(e->ctx);
+    free(e);
+    return true;
+}
+
 static void ctx_sweep(void)
 {
-    size_t it = 0, n = 0;
-    struct tr_map_slot *sl;
-    char **old = NULL;
-    size_t *lens = NULL;
-    while ((sl = tr_map_next(&ctx_cache, &it))) {
-        if (((struct ctx_entry *)sl->val)->used == ctx_compile)
-            continue;
-        old = tr_xrealloc(old, (n + 1) * sizeof(*old));
-        lens = tr_xrealloc(lens, (n + 1) * sizeof(*lens));
-        lens[n] = sl->klen;
-        old[n++] = tr_xstrndup(sl->key, sl->klen);
-    }
-    for (size_t i = 0; i < n; i++) {
-        struct ctx_entry *e = tr_map_del(&ctx_cache, old[i], lens[i]);
-        SSL_CTX_free(e->ctx);
-        free(e);
-        free(old[i]);
-    }
-    free(old);
-    free(lens);
+    tr_map_sweep(&ctx_cache, ctx_unused, NULL);
 }
 
 static SSL_CTX *server_ctx(const struct tr_ir_listener *l)

@@ -231,23 +231,26 @@ void tr_tx_memo_free(struct tr_tx_memo *m)
     free(m);
 }
 
-/* Deletes the entries of map whose epoch (the first field of every value) is below min. */
+/* Sweeps: the entries of the memo's maps (units, checks) start with the epoch they were last
+ * used in; the older ones go. */
+struct stale {
+    uint64_t min;
+    void (*drop)(void *);
+};
+
+static bool stale(void *ud, void *val)
+{
+    const struct stale *st = ud;
+    if (*(const uint64_t *)val >= st->min)
+        return false;
+    st->drop(val);
+    return true;
+}
+
 static void sweep(struct tr_map *map, uint64_t min, void (*drop)(void *))
 {
-    size_t it = 0, n = 0;
-    struct tr_map_slot *s;
-    char **old = NULL;
-    while ((s = tr_map_next(map, &it))) {
-        if (*(const uint64_t *)s->val >= min)
-            continue;
-        old = tr_xrealloc(old, (n + 1) * sizeof(*old));
-        old[n++] = tr_xstrndup(s->key, s->klen);
-    }
-    for (size_t i = 0; i < n; i++) {
-        drop(tr_map_del(map, old[i], strlen(old[i])));
-        free(old[i]);
-    }
-    free(old);
+    struct stale st = {min, drop};
+    tr_map_sweep(map, stale, &st);
 }
 
 struct tx_check *tx_memo_check(struct tx *t, const char *what, const struct tr_obj *o)

@@ -113,3 +113,34 @@ TEST(hash_is_fnv1a)
     ASSERT(tr_hash("a", 1) != tr_hash("b", 1));
     ASSERT_EQ(tr_hash("ab", 2), tr_hash("abc", 2));
 }
+
+static bool odd_gone(void *ud, void *val)
+{
+    int *dropped = ud;
+    if (((uintptr_t)val & 1) == 0)
+        return false;
+    (*dropped)++;
+    return true;
+}
+
+/* A sweep removes exactly the entries it is told are gone, even when deleting shifts the
+ * others back through the slots; the rest stay reachable. */
+TEST(map_sweep_removes_what_is_gone)
+{
+    struct tr_map m = {0};
+    char k[16];
+    for (int i = 1; i <= 300; i++) {
+        int kl = snprintf(k, sizeof(k), "k%d", i);
+        tr_map_put(&m, k, (size_t)kl, VAL(i));
+    }
+    int dropped = 0;
+    ASSERT_EQ(tr_map_sweep(&m, odd_gone, &dropped), 150);
+    ASSERT_EQ(dropped, 150);
+    ASSERT_EQ(m.len, 150);
+    for (int i = 1; i <= 300; i++) {
+        int kl = snprintf(k, sizeof(k), "k%d", i);
+        ASSERT(tr_map_get(&m, k, (size_t)kl) == (i % 2 ? VAL(i) : NULL)); /* VAL(even) is odd: gone */
+    }
+    ASSERT_EQ(tr_map_sweep(&m, odd_gone, &dropped), 0);
+    tr_map_dispose(&m);
+}
