@@ -204,6 +204,51 @@ static void attach_stats(struct tr_ir_listener *l)
     tr_metrics_slots_unlock();
 }
 
+/* Routers of the current snapshot by listener ("gw ns/name|set ns/name|listener"), for the
+ * next compile: a listener whose rules did not change keeps its router (a change to one route
+ * recompiles the routers of the listeners it is attached to, not every router). */
+struct prev_router {
+    const struct tr_ir_listener *l;
+    struct tr_router *rt;
+};
+
+static int listener_key(char *out, size_t cap, const struct tr_ir_listener *l)
+{
+    int n = snprintf(out, cap, "%s/%s|%s/%s|%s", l->gw_ns, l->gw_name, l->set_ns ? l->set_ns : "",
+                     l->set_name ? l->set_name : "", l->name ? l->name : "");
+    return n > 0 && (size_t)n < cap ? n : -1;
+}
+
+static void index_routers(const struct tr_snapshot *prev, struct tr_map *m, struct prev_router **store)
+{
+    const struct tr_ir *ir = tr_tx_ir(prev->tx);
+    size_t n = 0;
+    for (size_t i = 0; i < ir->nports; i++)
+        n += ir->ports[i].nlisteners;
+    *store = tr_xcalloc(n + 1, sizeof(**store));
+    n = 0;
+    for (size_t i = 0; i < ir->nports; i++) {
+        for (size_t j = 0; j < ir->ports[i].nlisteners; j++) {
+            char k[1200];
+            int kl = listener_key(k, sizeof(k), ir->ports[i].listeners[j]);
+            if (!prev->rt[i][j] || kl < 0)
+                continue;
+            (*store)[n] = (struct prev_router){ir->ports[i].listeners[j], prev->rt[i][j]};
+            tr_map_put(m, k, (size_t)kl, &(*store)[n++]);
+        }
+    }
+}
+
+static struct tr_router *router_for(const struct tr_map *prev, const struct tr_ir_listener *l)
+{
+    char k[1200];
+    int kl = listener_key(k, sizeof(k), l);
+    const struct prev_router *p = kl > 0 ? tr_map_get(prev, k, (size_t)kl) : NULL;
+    if (p && tr_router_serves(p->l, l))
+        return tr_router_ref(p->rt);
+    return tr_router_new(l);
+}
+
 struct tr_snapshot *tr_snapshot_new(struct tr_view *v, struct tr_tx *tx, uint64_t generation,
                                     tr_snapshot_bindable_fn *bindable, void *ud)
 {
@@ -216,6 +261,11 @@ struct tr_snapshot *tr_snapshot_new(struct tr_view *v, struct tr_tx *tx, uint64_
     const struct tr_ir *ir = tr_tx_ir(tx);
     pthread_mutex_lock(&ctx_lock);
     ctx_compile++;
+    struct tr_map prev_rt = {0};
+    struct prev_router *prev_store = NULL;
+    struct tr_snapshot *prev = tr_snapshot_acquire();
+    if (prev)
+        index_routers(prev, &prev_rt, &prev_store);
     s->rt = tr_xcalloc(ir->nports + 1, sizeof(*s->rt));
     s->bindable = tr_xcalloc(ir->nports + 1, sizeof(bool));
     s->tls = tr_xcalloc(ir->nports + 1, sizeof(*s->tls));
@@ -231,7 +281,7 @@ struct tr_snapshot *tr_snapshot_new(struct tr_view *v, struct tr_tx *tx, uint64_
         for (size_t j = 0; j < p->nlisteners; j++) {
             enum tr_proto pr = p->listeners[j]->proto;
             if (pr == TR_PROTO_HTTP || pr == TR_PROTO_HTTPS) {
-                s->rt[i][j] = tr_router_new(p->listeners[j]);
+                s->rt[i][j] = router_for(&prev_rt, p->listeners[j]);
                 attach_stats(p->listeners[j]);
             }
             if (pr == TR_PROTO_HTTPS || (pr == TR_PROTO_TLS && !p->listeners[j]->tls_passthrough))
@@ -247,6 +297,9 @@ struct tr_snapshot *tr_snapshot_new(struct tr_view *v, struct tr_tx *tx, uint64_
     }
     ctx_sweep();
     pthread_mutex_unlock(&ctx_lock);
+    tr_map_dispose(&prev_rt);
+    free(prev_store);
+    tr_snapshot_release(prev);
     return s;
 }
 
@@ -295,7 +348,12 @@ void tr_snapshot_clear(void)
 {
     tr_snapshot_publish(NULL);
     pthread_mutex_lock(&ctx_lock);
-    ctx_compile++; /* no context is in use by the next compile: all go */
+    ctx_compile++;
+    struct tr_map prev_rt = {0};
+    struct prev_router *prev_store = NULL;
+    struct tr_snapshot *prev = tr_snapshot_acquire();
+    if (prev)
+        index_routers(prev, &prev_rt, &prev_store); /* no context is in use by the next compile: all go */
     ctx_sweep();
     tr_map_dispose(&ctx_cache);
     pthread_mutex_unlock(&ctx_lock);

@@ -687,7 +687,7 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
         .header = req_header, .ud = &hctx};
     if (best_score)
         c->listener = port->listeners[best];
-    if (!best_score || !tr_router_match(tr_snapshot_router(c->snap, port, best), &rr, &hit)) {
+    if (!best_score || !tr_router_match(tr_snapshot_router(c->snap, port, best), port->listeners[best], &rr, &hit)) {
         c_respond(c, 404, NULL, "no route\n");
         return false;
     }

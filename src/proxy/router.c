@@ -14,7 +14,7 @@
 
 /* One (rule, match) pair, with what precedence compares. */
 struct entry {
-    const struct tr_ir_rule *rule;
+    uint32_t rule; /* index in the listener's rules */
     uint32_t match;
     const struct tr_ir_match *m;
     uint64_t spec;  /* spec_key(m) */
@@ -30,6 +30,7 @@ struct vhost {
 };
 
 struct tr_router {
+    int refs; /* atomic: each snapshot using it */
     struct vhost *v; /* exact hosts, then wildcards longest first, then the any-host vhost */
     size_t nv;
     /* Lower-cased host patterns ("a.example.com", "*.example.com") -> index in v + 1, and the
@@ -164,11 +165,12 @@ struct tr_router *tr_router_new(const struct tr_ir_listener *l)
     if (!l->nrules)
         return NULL;
     struct tr_router *rt = tr_xcalloc(1, sizeof(*rt));
+    rt->refs = 1;
     size_t cap = 0;
     for (size_t i = 0; i < l->nrules; i++) {
         const struct tr_ir_rule *r = &l->rules[i];
         for (size_t j = 0; j < r->nmatches; j++) {
-            struct entry e = {.rule = r, .match = (uint32_t)j, .m = &r->matches[j], .spec = spec_key(&r->matches[j]),
+            struct entry e = {.rule = (uint32_t)i, .match = (uint32_t)j, .m = &r->matches[j], .spec = spec_key(&r->matches[j]),
                               .order = (uint64_t)i << 24 | j};
             if (!r->hostnames || !r->hostnames[0]) {
                 add_entry(vhost_for(rt, NULL, &cap), &e);
@@ -194,9 +196,29 @@ struct tr_router *tr_router_new(const struct tr_ir_listener *l)
     return rt;
 }
 
+struct tr_router *tr_router_ref(struct tr_router *rt)
+{
+    if (rt)
+        __atomic_add_fetch(&rt->refs, 1, __ATOMIC_RELAXED);
+    return rt;
+}
+
+bool tr_router_serves(const struct tr_ir_listener *a, const struct tr_ir_listener *b)
+{
+    if (a->nrules != b->nrules)
+        return false;
+    for (size_t i = 0; i < a->nrules; i++) {
+        const struct tr_ir_rule *x = &a->rules[i], *y = &b->rules[i];
+        if (x->route != y->route || x->index != y->index || x->matches != y->matches || x->nmatches != y->nmatches ||
+            x->hostnames != y->hostnames)
+            return false;
+    }
+    return true;
+}
+
 void tr_router_free(struct tr_router *rt)
 {
-    if (!rt)
+    if (!rt || __atomic_sub_fetch(&rt->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
     for (size_t i = 0; i < rt->nv; i++)
         free(rt->v[i].e);
@@ -280,7 +302,8 @@ static bool entry_match(const struct tr_ir_match *e, const struct tr_route_req *
     return true;
 }
 
-bool tr_router_match(const struct tr_router *rt, const struct tr_route_req *req, struct tr_route_hit *hit)
+bool tr_router_match(const struct tr_router *rt, const struct tr_ir_listener *l, const struct tr_route_req *req,
+                     struct tr_route_hit *hit)
 {
     if (!rt)
         return false;
@@ -310,7 +333,7 @@ bool tr_router_match(const struct tr_router *rt, const struct tr_route_req *req,
         return false;
     for (size_t i = 0; i < v->n; i++) {
         if (entry_match(v->e[i].m, req)) {
-            hit->rule = v->e[i].rule;
+            hit->rule = &l->rules[v->e[i].rule];
             hit->match = v->e[i].match;
             return true;
         }

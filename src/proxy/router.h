@@ -34,12 +34,21 @@ struct tr_route_hit {
     uint32_t match; /* index in the rule's matches (0 when the rule has none) */
 };
 
-/* Compiles the rules of l. Returns NULL only for a listener without rules. */
+/* Compiles the rules of l. Returns NULL only for a listener without rules. The router refers
+ * to l's rules by index and to their compiled matches and hostnames (which the route results of
+ * translate own), so it serves any listener for which tr_router_serves says so. */
 struct tr_router *tr_router_new(const struct tr_ir_listener *l);
+/* Another reference (a later snapshot sharing the router); tr_router_free drops one. */
+struct tr_router *tr_router_ref(struct tr_router *rt);
 void tr_router_free(struct tr_router *rt);
+/* Does a router compiled for a serve b too: the same rules in the same order, with the same
+ * compiled matches and hostnames (the same route results)? */
+bool tr_router_serves(const struct tr_ir_listener *a, const struct tr_ir_listener *b);
 
-/* Finds the rule for req. Returns false when nothing matches (404, or gRPC Unimplemented). */
-bool tr_router_match(const struct tr_router *rt, const struct tr_route_req *req, struct tr_route_hit *hit);
+/* Finds the rule of l (the listener the router serves) for req. Returns false when nothing
+ * matches (404, or gRPC Unimplemented). */
+bool tr_router_match(const struct tr_router *rt, const struct tr_ir_listener *l, const struct tr_route_req *req,
+                     struct tr_route_hit *hit);
 
 /* Does a listener hostname (NULL: any) match host? Returns a score: 0 no match, else larger is
  * more specific (exact > longer wildcard > none). Used to pick among listeners sharing a port. */

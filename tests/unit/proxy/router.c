@@ -96,7 +96,7 @@ static const char *route(struct world *w, const char *method, const char *host, 
         .path = target, .path_len = q ? (size_t)(q - target) : strlen(target),
         .query = q ? q + 1 : NULL, .query_len = q ? strlen(q + 1) : 0, .header = hdr, .ud = &h};
     struct tr_route_hit hit;
-    if (!tr_router_match(w->rt, &req, &hit))
+    if (!tr_router_match(w->rt, tr_tx_ir(w->tx)->ports[0].listeners[0], &req, &hit))
         return "404";
     snprintf(out, sizeof(out), "%s#%u", hit.rule->route->name, hit.rule->index);
     return out;

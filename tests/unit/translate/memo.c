@@ -9,6 +9,8 @@
 #include "base/node.h"
 #include "control/publish.h"
 #include "ir/ir.h"
+#include "ir/snapshot.h"
+#include "proxy/router.h"
 #include "store/store.h"
 #include "test.h"
 #include "translate/translate.h"
@@ -165,6 +167,75 @@ TEST(translate_memo_matches_a_full_translation)
 
     tr_tx_free(keep);
     tr_view_free(keepv);
+    tr_tx_memo_free(memo);
+    tr_store_free(s);
+}
+
+static const struct tr_router *router_at(const struct tr_snapshot *s, uint16_t port)
+{
+    const struct tr_ir_port *p = tr_snapshot_port(s, "127.1.0.1", port, false);
+    ASSERT_NOT_NULL(p);
+    ASSERT_EQ(p->nlisteners, 1);
+    return tr_snapshot_router(s, p, 0);
+}
+
+/* The route that wins GET / for host on port, through the snapshot's router: its name, and the
+ * rule is one of that snapshot's listener's. */
+static const char *winner(const struct tr_snapshot *s, uint16_t port, const char *host, const char *path)
+{
+    const struct tr_ir_port *p = tr_snapshot_port(s, "127.1.0.1", port, false);
+    const struct tr_ir_listener *l = p->listeners[0];
+    struct tr_route_req req = {.host = host, .host_len = strlen(host), .method = "GET", .method_len = 3,
+                               .path = path, .path_len = strlen(path)};
+    struct tr_route_hit hit;
+    if (!tr_router_match(router_at(s, port), l, &req, &hit))
+        return "404";
+    ASSERT(hit.rule >= l->rules && hit.rule < l->rules + l->nrules);
+    return hit.rule->route->name;
+}
+
+/* A compile keeps the routers of listeners whose rules did not change (the same route results
+ * in the same order) and builds the others again. */
+TEST(snapshot_keeps_routers_of_unchanged_listeners)
+{
+    struct tr_store *s = tr_store_new();
+    struct tr_tx_memo *memo = tr_tx_memo_new();
+    char buf[4096];
+    apply(s, world, 1000);
+    apply(s, route(buf, sizeof(buf), "r0", "a.example.com", "far", "1"), 2000); /* on ports 80, 8080, 81 */
+    static const char only_other[] = GW_API "kind: HTTPRoute\nmetadata: {name: o, namespace: ns}\nspec:\n"
+                                            "  parentRefs: [{name: other}]\n  rules:\n"
+                                            "  - matches: [{path: {type: PathPrefix, value: /%s}}]\n"
+                                            "    backendRefs: [{name: a, port: 80}]\n";
+    snprintf(buf, sizeof(buf), only_other, "one");
+    apply(s, buf, 2001);
+    struct tr_snapshot *snaps[3];
+    for (int i = 0; i < 3; i++) {
+        if (i == 2) { /* the route on port 81 alone changes */
+            snprintf(buf, sizeof(buf), only_other, "two");
+            apply(s, buf, 2001);
+        }
+        struct tr_view *v = tr_store_view(s);
+        struct tr_tx_input in = {.view = v, .memo = memo, .controller = "torii.dev/gateway-controller",
+                                 .alloc_address = addr};
+        snaps[i] = tr_snapshot_new(v, tr_translate(&in), (uint64_t)i + 1, NULL, NULL);
+        tr_snapshot_publish(tr_snapshot_ref(snaps[i]));
+    }
+    ASSERT(router_at(snaps[1], 80) == router_at(snaps[0], 80)); /* nothing changed */
+    ASSERT(router_at(snaps[1], 81) == router_at(snaps[0], 81));
+    ASSERT(router_at(snaps[2], 80) == router_at(snaps[1], 80)); /* port 81's route changed */
+    ASSERT(router_at(snaps[2], 8080) == router_at(snaps[1], 8080));
+    ASSERT(router_at(snaps[2], 81) != router_at(snaps[1], 81));
+    for (int i = 1; i < 3; i++) {
+        ASSERT_STREQ(winner(snaps[i], 80, "a.example.com", "/r0"), "r0");
+        ASSERT_STREQ(winner(snaps[i], 81, "x.example.org", i == 2 ? "/two" : "/one"), "o");
+        ASSERT_STREQ(winner(snaps[i], 81, "x.example.org", i == 2 ? "/one" : "/two"), "404");
+    }
+    tr_snapshot_release(snaps[0]); /* a shared router outlives the snapshot that made it */
+    ASSERT_STREQ(winner(snaps[2], 8080, "a.example.com", "/r0"), "r0");
+    tr_snapshot_release(snaps[1]);
+    tr_snapshot_release(snaps[2]);
+    tr_snapshot_clear();
     tr_tx_memo_free(memo);
     tr_store_free(s);
 }
