@@ -25,19 +25,21 @@ struct vhost {
     const char *host; /* NULL: any host */
     size_t host_len;
     bool wildcard;
-    struct entry *e;
-    size_t n, cap;
+    uint32_t first, n; /* its entries: e[first .. first + n), in precedence order */
 };
 
 struct tr_router {
-    int refs; /* atomic: each snapshot using it */
-    struct vhost *v; /* exact hosts, then wildcards longest first, then the any-host vhost */
+    int refs;        /* atomic: each snapshot using it */
+    struct vhost *v; /* in the order first seen */
     size_t nv;
+    struct entry *e; /* every vhost's entries, one block */
     /* Lower-cased host patterns ("a.example.com", "*.example.com") -> index in v + 1, and the
      * any-host vhost's index + 1 (0: none): a request finds its vhost in a few lookups,
      * however many hostnames the listener serves. */
     struct tr_map hosts;
     size_t any;
+    uint32_t *wild; /* the wildcard vhosts, longest first: for a Host too long to look up */
+    size_t nwild;
 };
 
 /* Lower-cases s[0..n) into out (cap bytes); false when it does not fit. */
@@ -74,19 +76,19 @@ static bool re_full_match(pcre2_code *re, const char *s, size_t len)
     return rc >= 0;
 }
 
-static struct vhost *vhost_for(struct tr_router *rt, const char *host, size_t *cap)
+/* The index of host's vhost (NULL: the any-host vhost), made on first use. */
+static uint32_t vhost_for(struct tr_router *rt, const char *host, size_t *cap)
 {
     char key[300];
     size_t kl = host ? strlen(host) : 0;
     bool keyed = host && lower(host, kl, key, sizeof(key));
-    size_t found = keyed ? (size_t)(uintptr_t)tr_map_get(&rt->hosts, key, kl)
-                         : !host ? rt->any : 0;
+    size_t found = keyed ? (size_t)(uintptr_t)tr_map_get(&rt->hosts, key, kl) : !host ? rt->any : 0;
     if (found)
-        return &rt->v[found - 1];
+        return (uint32_t)(found - 1);
     if (host && !keyed) { /* longer than any DNS name: compared the slow way */
         for (size_t i = 0; i < rt->nv; i++)
             if (rt->v[i].host && strcasecmp(rt->v[i].host, host) == 0)
-                return &rt->v[i];
+                return (uint32_t)i;
     }
     if (rt->nv == *cap) {
         *cap = *cap ? *cap * 2 : 8;
@@ -97,20 +99,8 @@ static struct vhost *vhost_for(struct tr_router *rt, const char *host, size_t *c
         tr_map_put(&rt->hosts, key, kl, (void *)(uintptr_t)rt->nv);
     else if (!host)
         rt->any = rt->nv;
-    memset(v, 0, sizeof(*v));
-    v->host = host;
-    v->host_len = host ? strlen(host) : 0;
-    v->wildcard = host && host[0] == '*';
-    return v;
-}
-
-static void add_entry(struct vhost *v, const struct entry *e)
-{
-    if (v->n == v->cap) {
-        v->cap = v->cap ? v->cap * 2 : 8;
-        v->e = tr_xrealloc(v->e, v->cap * sizeof(*v->e));
-    }
-    v->e[v->n++] = *e;
+    *v = (struct vhost){.host = host, .host_len = kl, .wildcard = host && host[0] == '*'};
+    return (uint32_t)(rt->nv - 1);
 }
 
 /* Precedence across all rules of a host (HTTPRouteRule docs): Exact path; then the longest
@@ -148,16 +138,11 @@ static uint64_t spec_key(const struct tr_ir_match *m)
     return k;
 }
 
-static int cmp_vhost(const void *pa, const void *pb)
+static int cmp_wild(const void *pa, const void *pb, void *ud)
 {
-    const struct vhost *a = pa, *b = pb;
-    /* exact hosts first, then wildcards (longest first), then the any-host vhost */
-    int ra = !a->host ? 2 : a->wildcard ? 1 : 0, rb = !b->host ? 2 : b->wildcard ? 1 : 0;
-    if (ra != rb)
-        return ra - rb;
-    if (ra == 1 && a->host_len != b->host_len)
-        return a->host_len > b->host_len ? -1 : 1;
-    return ra == 2 ? 0 : strcmp(a->host, b->host);
+    const struct vhost *v = ud;
+    size_t a = v[*(const uint32_t *)pa].host_len, b = v[*(const uint32_t *)pb].host_len;
+    return a > b ? -1 : a < b;
 }
 
 struct tr_router *tr_router_new(const struct tr_ir_listener *l)
@@ -166,33 +151,54 @@ struct tr_router *tr_router_new(const struct tr_ir_listener *l)
         return NULL;
     struct tr_router *rt = tr_xcalloc(1, sizeof(*rt));
     rt->refs = 1;
-    size_t cap = 0;
+    /* Each (rule, match, host) entry with its vhost, in rule order; then placed by vhost into
+     * one block (a counting sort) and each vhost's entries sorted by precedence. */
+    size_t cap = 0, n = 0, ecap = 0;
+    struct placed {
+        uint32_t vh;
+        struct entry e;
+    } *tmp = NULL;
     for (size_t i = 0; i < l->nrules; i++) {
         const struct tr_ir_rule *r = &l->rules[i];
+        bool any = !r->hostnames || !r->hostnames[0];
         for (size_t j = 0; j < r->nmatches; j++) {
-            struct entry e = {.rule = (uint32_t)i, .match = (uint32_t)j, .m = &r->matches[j], .spec = spec_key(&r->matches[j]),
-                              .order = (uint64_t)i << 24 | j};
-            if (!r->hostnames || !r->hostnames[0]) {
-                add_entry(vhost_for(rt, NULL, &cap), &e);
-            } else {
-                for (const char **h = r->hostnames; *h; h++)
-                    add_entry(vhost_for(rt, *h, &cap), &e);
+            struct entry e = {.rule = (uint32_t)i, .match = (uint32_t)j, .m = &r->matches[j],
+                              .spec = spec_key(&r->matches[j]), .order = (uint64_t)i << 24 | j};
+            for (const char *const *h = any ? NULL : r->hostnames; any || *h; h++) {
+                if (n == ecap) {
+                    ecap = ecap ? ecap * 2 : 64;
+                    tmp = tr_xrealloc(tmp, ecap * sizeof(*tmp));
+                }
+                uint32_t vh = vhost_for(rt, any ? NULL : *h, &cap);
+                rt->v[vh].n++;
+                tmp[n++] = (struct placed){vh, e};
+                if (any)
+                    break;
             }
         }
     }
-    for (size_t i = 0; i < rt->nv; i++)
-        qsort(rt->v[i].e, rt->v[i].n, sizeof(struct entry), cmp_entry);
-    qsort(rt->v, rt->nv, sizeof(*rt->v), cmp_vhost);
-    /* The order changed: index the sorted vhosts. */
-    tr_map_dispose(&rt->hosts);
-    rt->any = 0;
+    rt->e = tr_xcalloc(n + 1, sizeof(*rt->e));
+    uint32_t next = 0;
     for (size_t i = 0; i < rt->nv; i++) {
-        char key[300];
-        if (!rt->v[i].host)
-            rt->any = i + 1;
-        else if (lower(rt->v[i].host, rt->v[i].host_len, key, sizeof(key)))
-            tr_map_put(&rt->hosts, key, rt->v[i].host_len, (void *)(uintptr_t)(i + 1));
+        rt->v[i].first = next;
+        next += rt->v[i].n;
+        rt->v[i].n = 0;
     }
+    for (size_t k = 0; k < n; k++) {
+        struct vhost *v = &rt->v[tmp[k].vh];
+        rt->e[v->first + v->n++] = tmp[k].e;
+    }
+    free(tmp);
+    for (size_t i = 0; i < rt->nv; i++) {
+        if (rt->v[i].n > 1)
+            qsort(&rt->e[rt->v[i].first], rt->v[i].n, sizeof(struct entry), cmp_entry);
+        rt->nwild += rt->v[i].wildcard;
+    }
+    rt->wild = tr_xcalloc(rt->nwild + 1, sizeof(*rt->wild));
+    for (size_t i = 0, k = 0; i < rt->nv; i++)
+        if (rt->v[i].wildcard)
+            rt->wild[k++] = (uint32_t)i;
+    qsort_r(rt->wild, rt->nwild, sizeof(*rt->wild), cmp_wild, rt->v);
     return rt;
 }
 
@@ -220,8 +226,8 @@ void tr_router_free(struct tr_router *rt)
 {
     if (!rt || __atomic_sub_fetch(&rt->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
-    for (size_t i = 0; i < rt->nv; i++)
-        free(rt->v[i].e);
+    free(rt->e);
+    free(rt->wild);
     free(rt->v);
     tr_map_dispose(&rt->hosts);
     free(rt);
@@ -325,16 +331,20 @@ bool tr_router_match(const struct tr_router *rt, const struct tr_ir_listener *l,
             i = rt->any;
         v = i ? &rt->v[i - 1] : NULL;
     } else {
-        for (size_t i = 0; i < rt->nv && !v; i++) /* no Host, or one too long to index */
-            if (tr_host_score(rt->v[i].host, req->host, req->host_len))
-                v = &rt->v[i];
+        /* No Host, or one too long to index (so no exact host can be it): the longest
+         * wildcard that covers it, else the any-host vhost. */
+        for (size_t i = 0; i < rt->nwild && req->host_len && !v; i++)
+            if (tr_host_score(rt->v[rt->wild[i]].host, req->host, req->host_len))
+                v = &rt->v[rt->wild[i]];
+        if (!v && rt->any)
+            v = &rt->v[rt->any - 1];
     }
     if (!v)
         return false;
-    for (size_t i = 0; i < v->n; i++) {
-        if (entry_match(v->e[i].m, req)) {
-            hit->rule = &l->rules[v->e[i].rule];
-            hit->match = v->e[i].match;
+    for (const struct entry *e = &rt->e[v->first], *end = e + v->n; e < end; e++) {
+        if (entry_match(e->m, req)) {
+            hit->rule = &l->rules[e->rule];
+            hit->match = e->match;
             return true;
         }
     }

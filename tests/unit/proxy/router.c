@@ -195,6 +195,15 @@ TEST(router_nested_wildcards_longest_first)
     ASSERT_STREQ(route(&w, "GET", "example.com", "/", NULL), "any#0");
     ASSERT_STREQ(route(&w, "GET", ".example.com", "/", NULL), "any#0");
     ASSERT_STREQ(route(&w, "GET", "other.test", "/", NULL), "any#0");
+    /* No Host: only routes without hostnames. A Host too long to look up (no DNS name is):
+     * the longest wildcard that covers it, else those routes. */
+    ASSERT_STREQ(route(&w, "GET", "", "/", NULL), "any#0");
+    char longhost[400];
+    memset(longhost, 'x', 320);
+    snprintf(longhost + 320, sizeof(longhost) - 320, ".b.example.com");
+    ASSERT_STREQ(route(&w, "GET", longhost, "/", NULL), "narrow#0");
+    snprintf(longhost + 320, sizeof(longhost) - 320, ".example.org");
+    ASSERT_STREQ(route(&w, "GET", longhost, "/", NULL), "any#0");
     unload(&w);
 }
 
