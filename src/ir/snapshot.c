@@ -348,12 +348,7 @@ void tr_snapshot_clear(void)
 {
     tr_snapshot_publish(NULL);
     pthread_mutex_lock(&ctx_lock);
-    ctx_compile++;
-    struct tr_map prev_rt = {0};
-    struct prev_router *prev_store = NULL;
-    struct tr_snapshot *prev = tr_snapshot_acquire();
-    if (prev)
-        index_routers(prev, &prev_rt, &prev_store); /* no context is in use by the next compile: all go */
+    ctx_compile++; /* no context is in use by the next compile: all go */
     ctx_sweep();
     tr_map_dispose(&ctx_cache);
     pthread_mutex_unlock(&ctx_lock);
