@@ -1,12 +1,14 @@
 #include "util.h"
 #include "test.h"
 
+#include "api/manifest.h"
 #include "api/object.h"
 #include "api/schema.h"
 #include "api/yaml.h"
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/err.h"
+#include "store/store.h"
 
 #include <stdlib.h>
 
@@ -39,4 +41,31 @@ struct tr_obj *tr_test_configmap(const char *ns, const char *name, const char *v
     snprintf(text, sizeof(text), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n%s%s%sdata:\n  v: \"%s\"\n",
              name, *ns ? "  namespace: " : "", ns, *ns ? "\n" : "", value);
     return tr_test_obj(text);
+}
+
+static const struct tr_obj *store_prev(void *ud, int kind, const char *ns, const char *name)
+{
+    return tr_store_get(ud, (enum tr_kind)kind, ns, name);
+}
+
+static void store_put(void *ud, struct tr_obj *o)
+{
+    tr_store_put(ud, o);
+}
+
+static void store_bad(void *ud, const char *line, int kind, const char *ns, const char *name)
+{
+    tr_test_fail(__FILE__, __LINE__, "manifest rejected: %s", line);
+}
+
+void tr_test_apply(struct tr_store *store, const char *yaml, int64_t created)
+{
+    static const struct tr_manifest_ops ops = {store_prev, store_put, store_bad};
+    uint64_t seq = 1;
+    tr_manifest_load(yaml, strlen(yaml), "test", created, &seq, &ops, store);
+}
+
+const char *tr_test_addr(void *ud, const struct tr_obj *gw)
+{
+    return "127.1.0.1";
 }

@@ -2,6 +2,8 @@
 #ifndef TR_TEST_UTIL_H
 #define TR_TEST_UTIL_H
 
+#include <stdint.h>
+
 struct tr_obj;
 
 /* Decodes one manifest (YAML) as a new object; fails the test when it is not valid. The caller
@@ -9,5 +11,12 @@ struct tr_obj;
 struct tr_obj *tr_test_obj(const char *yaml);
 /* A ConfigMap ns/name (namespace "" means the default), with data {v: value}. */
 struct tr_obj *tr_test_configmap(const char *ns, const char *name, const char *value);
+
+struct tr_store;
+/* Loads the manifests of yaml into store (replacing objects of the same name), created at
+ * created (seconds); fails the test on any rejected document. */
+void tr_test_apply(struct tr_store *store, const char *yaml, int64_t created);
+/* An address allocator for translate: every Gateway on 127.1.0.1. */
+const char *tr_test_addr(void *ud, const struct tr_obj *gw);
 
 #endif

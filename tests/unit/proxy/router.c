@@ -5,6 +5,7 @@
 #include "proxy/router.h"
 #include "store/store.h"
 #include "test.h"
+#include "util.h"
 #include "translate/translate.h"
 
 #include <stdlib.h>
@@ -26,33 +27,14 @@ struct world {
     struct tr_router *rt;
 };
 
-static const struct tr_obj *prev(void *ud, int kind, const char *ns, const char *name)
-{
-    return tr_store_get(ud, (enum tr_kind)kind, ns, name);
-}
-static void put(void *ud, struct tr_obj *o)
-{
-    tr_store_put(ud, o);
-}
-static void bad(void *ud, const char *line, int kind, const char *ns, const char *name)
-{
-    tr_test_fail(__FILE__, __LINE__, "manifest rejected: %s", line);
-}
-static const char *addr(void *ud, const struct tr_obj *gw)
-{
-    return "127.1.0.1";
-}
-
 /* Loads base + routes (routes get creation times in document order, 1 s apart). */
 static void load(struct world *w, const char *routes)
 {
-    static const struct tr_manifest_ops ops = {prev, put, bad};
     w->store = tr_store_new();
-    uint64_t seq = 1;
-    tr_manifest_load(base, strlen(base), "base", 1000, &seq, &ops, w->store);
-    tr_manifest_load(routes, strlen(routes), "routes", 2000, &seq, &ops, w->store);
+    tr_test_apply(w->store, base, 1000);
+    tr_test_apply(w->store, routes, 2000);
     w->view = tr_store_view(w->store);
-    struct tr_tx_input in = {.view = w->view, .controller = "torii.dev/gateway-controller", .alloc_address = addr};
+    struct tr_tx_input in = {.view = w->view, .controller = "torii.dev/gateway-controller", .alloc_address = tr_test_addr};
     w->tx = tr_translate(&in);
     const struct tr_ir *ir = tr_tx_ir(w->tx);
     ASSERT_EQ(ir->nports, 1);

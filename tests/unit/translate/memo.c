@@ -13,6 +13,7 @@
 #include "proxy/router.h"
 #include "store/store.h"
 #include "test.h"
+#include "util.h"
 #include "translate/translate.h"
 
 #include <stdio.h>
@@ -61,30 +62,6 @@ static const char tcp_route[] = "apiVersion: gateway.networking.k8s.io/v1alpha2\
                                 "metadata: {name: t, namespace: ns}\nspec:\n  parentRefs: [{name: gw, sectionName: tcp}]\n"
                                 "  rules: [{backendRefs: [{name: a, port: 80}]}]\n";
 
-static const struct tr_obj *prev(void *ud, int kind, const char *ns, const char *name)
-{
-    return tr_store_get(ud, (enum tr_kind)kind, ns, name);
-}
-static void put(void *ud, struct tr_obj *o)
-{
-    tr_store_put(ud, o);
-}
-static void bad(void *ud, const char *line, int kind, const char *ns, const char *name)
-{
-    tr_test_fail(__FILE__, __LINE__, "manifest rejected: %s", line);
-}
-static const char *addr(void *ud, const struct tr_obj *gw)
-{
-    return "127.1.0.1";
-}
-
-static void apply(struct tr_store *s, const char *yaml, int64_t created)
-{
-    static const struct tr_manifest_ops ops = {prev, put, bad};
-    uint64_t seq = 1;
-    tr_manifest_load(yaml, strlen(yaml), "test", created, &seq, &ops, s);
-}
-
 static char *render(const struct tr_view *v, const struct tr_tx *tx)
 {
     struct tr_arena *a = tr_arena_new(64 * 1024);
@@ -103,7 +80,7 @@ static char *render(const struct tr_view *v, const struct tr_tx *tx)
 static size_t check(struct tr_store *s, struct tr_tx_memo *memo, struct tr_tx **keep, struct tr_view **keepv)
 {
     struct tr_view *v = tr_store_view(s);
-    struct tr_tx_input in = {.view = v, .controller = "torii.dev/gateway-controller", .alloc_address = addr};
+    struct tr_tx_input in = {.view = v, .controller = "torii.dev/gateway-controller", .alloc_address = tr_test_addr};
     struct tr_tx *fresh = tr_translate(&in);
     in.memo = memo;
     struct tr_tx *memoed = tr_translate(&in);
@@ -127,25 +104,25 @@ TEST(translate_memo_matches_a_full_translation)
     struct tr_tx *keep = NULL;
     struct tr_view *keepv = NULL;
     char buf[4096];
-    apply(s, world, 1000);
+    tr_test_apply(s, world, 1000);
     for (int i = 0; i < 5; i++) {
         char name[16];
         snprintf(name, sizeof(name), "r%d", i);
-        apply(s, route(buf, sizeof(buf), name, i % 2 ? "a.example.com" : "*.example.com", "far", "1"), 2000 + i);
+        tr_test_apply(s, route(buf, sizeof(buf), name, i % 2 ? "a.example.com" : "*.example.com", "far", "1"), 2000 + i);
     }
-    apply(s, tcp_route, 3000);
+    tr_test_apply(s, tcp_route, 3000);
     ASSERT_EQ(check(s, memo, &keep, &keepv), 6);  /* the first run translates every route */
     ASSERT_EQ(check(s, memo, &keep, &keepv), 0);  /* nothing changed: nothing translated */
 
-    apply(s, route(buf, sizeof(buf), "r2", "b.example.com", "far", "2"), 2002); /* one route edited */
+    tr_test_apply(s, route(buf, sizeof(buf), "r2", "b.example.com", "far", "2"), 2002); /* one route edited */
     ASSERT_EQ(check(s, memo, &keep, &keepv), 1);
-    apply(s, route(buf, sizeof(buf), "r9", "c.example.com", "ns", "1"), 2009); /* one added */
+    tr_test_apply(s, route(buf, sizeof(buf), "r9", "c.example.com", "ns", "1"), 2009); /* one added */
     ASSERT_EQ(check(s, memo, &keep, &keepv), 1);
     ASSERT_EQ(tr_store_del(s, TR_KIND_HTTPROUTE, "ns", "r1"), 1); /* one deleted */
     ASSERT_EQ(check(s, memo, &keep, &keepv), 0);
 
     /* Anything else changes: every route is translated again (endpoints, grants, listeners). */
-    apply(s, "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: a-1\n  namespace: ns\n"
+    tr_test_apply(s, "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: a-1\n  namespace: ns\n"
              "  labels: {kubernetes.io/service-name: a}\naddressType: IPv4\nports: [{name: web, port: 8081}]\n"
              "endpoints: [{addresses: [10.0.0.3]}]\n",
           1000);
@@ -154,7 +131,7 @@ TEST(translate_memo_matches_a_full_translation)
     ASSERT_EQ(check(s, memo, &keep, &keepv), 6);
     ASSERT_EQ(tr_store_del(s, TR_KIND_REFERENCEGRANT, "far", "g"), 1);
     ASSERT_EQ(check(s, memo, &keep, &keepv), 6);
-    apply(s, GW_API "kind: Gateway\nmetadata: {name: gw, namespace: ns}\nspec:\n  gatewayClassName: c\n  listeners:\n"
+    tr_test_apply(s, GW_API "kind: Gateway\nmetadata: {name: gw, namespace: ns}\nspec:\n  gatewayClassName: c\n  listeners:\n"
                     "  - {name: web, protocol: HTTP, port: 8080, hostname: 'b.example.com'}\n"
                     "  - {name: tcp, protocol: TCP, port: 9000}\n",
           1000);
@@ -162,7 +139,7 @@ TEST(translate_memo_matches_a_full_translation)
     ASSERT_EQ(tr_store_del(s, TR_KIND_GATEWAY, "ns", "other"), 1);
     ASSERT_EQ(check(s, memo, &keep, &keepv), 6);
     ASSERT_EQ(tr_store_del(s, TR_KIND_HTTPROUTE, "ns", "r0"), 1);
-    apply(s, route(buf, sizeof(buf), "r3", "b.example.com", "ns", "3"), 2003);
+    tr_test_apply(s, route(buf, sizeof(buf), "r3", "b.example.com", "ns", "3"), 2003);
     ASSERT_EQ(check(s, memo, &keep, &keepv), 1);
 
     tr_tx_free(keep);
@@ -201,23 +178,23 @@ TEST(snapshot_keeps_routers_of_unchanged_listeners)
     struct tr_store *s = tr_store_new();
     struct tr_tx_memo *memo = tr_tx_memo_new();
     char buf[4096];
-    apply(s, world, 1000);
-    apply(s, route(buf, sizeof(buf), "r0", "a.example.com", "far", "1"), 2000); /* on ports 80, 8080, 81 */
+    tr_test_apply(s, world, 1000);
+    tr_test_apply(s, route(buf, sizeof(buf), "r0", "a.example.com", "far", "1"), 2000); /* on ports 80, 8080, 81 */
     static const char only_other[] = GW_API "kind: HTTPRoute\nmetadata: {name: o, namespace: ns}\nspec:\n"
                                             "  parentRefs: [{name: other}]\n  rules:\n"
                                             "  - matches: [{path: {type: PathPrefix, value: /%s}}]\n"
                                             "    backendRefs: [{name: a, port: 80}]\n";
     snprintf(buf, sizeof(buf), only_other, "one");
-    apply(s, buf, 2001);
+    tr_test_apply(s, buf, 2001);
     struct tr_snapshot *snaps[3];
     for (int i = 0; i < 3; i++) {
         if (i == 2) { /* the route on port 81 alone changes */
             snprintf(buf, sizeof(buf), only_other, "two");
-            apply(s, buf, 2001);
+            tr_test_apply(s, buf, 2001);
         }
         struct tr_view *v = tr_store_view(s);
         struct tr_tx_input in = {.view = v, .memo = memo, .controller = "torii.dev/gateway-controller",
-                                 .alloc_address = addr};
+                                 .alloc_address = tr_test_addr};
         snaps[i] = tr_snapshot_new(v, tr_translate(&in), (uint64_t)i + 1, NULL, NULL);
         tr_snapshot_publish(tr_snapshot_ref(snaps[i]));
     }
