@@ -3,6 +3,7 @@
 #include "translate/internal.h"
 #include "base/map.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -46,9 +47,9 @@ struct eps {
 
 /* Endpoints of service svc for its port sp: slice ports are matched by the service port's name.
  * Resolved once per (Service, port) and world; backends share the (immutable) array. */
-static void endpoints_resolve(struct tx *t, const struct tr_obj *svc, const struct tr_node *sp, struct tr_ir_backend *b);
+static void endpoints_resolve(struct tx *t, const struct tr_obj *svc, const struct tr_node *sp, struct eps *out);
 
-static void endpoints(struct tx *t, const struct tr_obj *svc, const struct tr_node *sp, struct tr_ir_backend *b)
+static const struct eps *endpoints(struct tx *t, const struct tr_obj *svc, const struct tr_node *sp, uint16_t port)
 {
     struct tx_world *w = t->w;
     if (!w->eps) {
@@ -56,23 +57,32 @@ static void endpoints(struct tx *t, const struct tr_obj *svc, const struct tr_no
         tr_arena_on_reset(w->a, (tr_arena_cleanup_cb *)tr_map_dispose, w->eps);
     }
     char k[600];
-    int kl = snprintf(k, sizeof(k), "%s/%s:%u", svc->ns, svc->name, b->port);
-    struct eps *e = kl > 0 && (size_t)kl < sizeof(k) ? tr_map_get(w->eps, k, (size_t)kl) : NULL;
-    if (e) {
-        b->eps = e->v;
-        b->neps = e->n;
-        return;
-    }
-    endpoints_resolve(t, svc, sp, b);
-    if (kl > 0 && (size_t)kl < sizeof(k)) {
-        e = TR_ANEW(w->a, struct eps);
-        e->v = b->eps;
-        e->n = b->neps;
+    int kl = snprintf(k, sizeof(k), "%s/%s:%u", svc->ns, svc->name, port);
+    bool keyed = kl > 0 && (size_t)kl < sizeof(k);
+    struct eps *e = keyed ? tr_map_get(w->eps, k, (size_t)kl) : NULL;
+    if (e)
+        return e;
+    e = TR_ANEW(w->a, struct eps);
+    endpoints_resolve(t, svc, sp, e);
+    if (keyed)
         tr_map_put(w->eps, k, (size_t)kl, e);
-    }
+    return e;
 }
 
-static void endpoints_resolve(struct tx *t, const struct tr_obj *svc, const struct tr_node *sp, struct tr_ir_backend *b)
+void tx_backend_endpoints(struct tx *t, struct tx_backend_src *src, struct tr_ir_backend *b)
+{
+    if (!src->svc)
+        return;
+    if (src->gen != t->w->gen) {
+        src->cached = endpoints(t, src->svc, src->sp, b->port);
+        src->gen = t->w->gen;
+    }
+    const struct eps *e = src->cached;
+    b->eps = e->v;
+    b->neps = e->n;
+}
+
+static void endpoints_resolve(struct tx *t, const struct tr_obj *svc, const struct tr_node *sp, struct eps *out)
 {
     struct tr_map *idx = slice_index(t);
     char k[600];
@@ -86,7 +96,8 @@ static void endpoints_resolve(struct tx *t, const struct tr_obj *svc, const stru
         for (size_t j = 0; j < tr_node_len(eps); j++)
             cap += tr_node_len(tr_node_get(tr_node_at(eps, j), "addresses"));
     }
-    b->eps = TR_ANEWN(t->w->a, struct tr_ir_endpoint, cap + 1);
+    struct tr_ir_endpoint *v = TR_ANEWN(t->w->a, struct tr_ir_endpoint, cap + 1);
+    size_t n = 0;
     for (size_t i = 0; i < tr_node_len(list); i++) {
         const struct tr_obj *s = t->v->objs[TR_KIND_ENDPOINTSLICE][tr_node_at(list, i)->u.i];
         const struct tr_node *ports = tr_node_get(s->root, "ports");
@@ -113,10 +124,12 @@ static void endpoints_resolve(struct tx *t, const struct tr_obj *svc, const stru
                 const struct tr_node *ad = tr_node_at(addrs, k2);
                 if (ad->type != TR_N_STR)
                     continue;
-                b->eps[b->neps++] = (struct tr_ir_endpoint){ad->u.s, (uint16_t)port, ready};
+                v[n++] = (struct tr_ir_endpoint){ad->u.s, (uint16_t)port, ready};
             }
         }
     }
+    out->v = v;
+    out->n = n;
 }
 
 enum tr_reason tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node *refs,
@@ -125,6 +138,7 @@ enum tr_reason tx_backends(struct tx *t, const struct tr_obj *route, const struc
     enum tr_reason first = TR_R__COUNT;
     size_t n = tr_node_len(refs);
     out->v = TR_ANEWN(t->a, struct tr_ir_backend, n + 1);
+    out->src = TR_ANEWN(t->a, struct tx_backend_src, n + 1);
     out->n = 0;
     for (size_t i = 0; i < n; i++) {
         const struct tr_node *r = tr_node_at(refs, i);
@@ -179,7 +193,7 @@ enum tr_reason tx_backends(struct tx *t, const struct tr_obj *route, const struc
             b->eps[0] = (struct tr_ir_endpoint){ext, b->port, true};
             b->neps = 1;
         } else {
-            endpoints(t, svc, sp, b);
+            out->src[out->n - 1] = (struct tx_backend_src){.svc = svc, .sp = sp};
         }
     }
     return first;

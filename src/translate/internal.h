@@ -131,12 +131,15 @@ struct lset {
     struct conds conds;
 };
 
-/* What route translation shares while the world (every object but the routes) is unchanged:
- * EndpointSlices by Service and the endpoints resolved per Service port. Routes' results point
- * into its arena, so it lives as long as the last of them. */
+/* Endpoints while the world and the EndpointSlices are unchanged: EndpointSlices by Service
+ * and the endpoints resolved per Service port. Routes' results do not depend on them (only the
+ * IR does): endpoints are put into a run's backends when a route result is applied, and the
+ * run holds a reference, as its backends point into the arena. */
 struct tx_world {
     int refs; /* atomic */
-    uint64_t stamp;
+    uint64_t stamp;  /* tx_world_stamp */
+    uint64_t slices_version; /* the view's EndpointSlice kind version */
+    uint64_t gen;    /* unique per world: what route results' endpoint caches are checked against */
     struct tr_arena *a;
     struct tr_map *slices; /* EndpointSlices by "ns/service", built on first use */
     struct tr_map *eps;    /* "ns/service:port" -> endpoints already resolved */
@@ -176,15 +179,16 @@ bool tx_namespace_allowed(struct tx *t, const struct tr_node *rule, const char *
 
 /* route.c: attachment, parent status; backend.c: backendRefs */
 void tx_routes(struct tx *t, enum tr_kind kind);
-/* The world stamp of a view: changes whenever anything but a route changes. */
+/* The world stamp of a view: changes whenever anything but a route or an EndpointSlice
+ * changes (route results depend on those objects only). */
 uint64_t tx_world_stamp(const struct tr_view *v);
-struct tx_world *tx_world_new(uint64_t stamp);
+struct tx_world *tx_world_new(const struct tr_view *v);
 void tx_world_release(struct tx_world *w);
 /* Drops a run's references to route results. */
 void tx_units_release(struct tx *t);
 /* A run with a memo: begin returns the world of stamp (a reference); end forgets the results of
  * routes the run did not see. */
-struct tx_world *tx_memo_begin(struct tr_tx_memo *m, uint64_t stamp);
+struct tx_world *tx_memo_begin(struct tr_tx_memo *m, const struct tr_view *v);
 void tx_memo_end(struct tr_tx_memo *m);
 /* A check of an object that depends on nothing else (its PEM parses, ...), remembered by the
  * memo per object version. */
@@ -195,10 +199,22 @@ struct tx_check {
 };
 /* The memo's cell for check what of o (fill it when !done), or NULL without a memo. */
 struct tx_check *tx_memo_check(struct tx *t, const char *what, const struct tr_obj *o);
+/* Where a backend's endpoints come from: a Service port, resolved when the route result is
+ * applied to a run (a route result outlives EndpointSlice changes). cached is the last world's
+ * answer, valid while gen is that world's (control thread only). */
+struct tx_backend_src {
+    const struct tr_obj *svc; /* NULL: nothing to resolve (invalid, or ExternalName) */
+    const struct tr_node *sp; /* the Service port */
+    const void *cached;
+    uint64_t gen;
+};
 struct ir_backends {
     struct tr_ir_backend *v;
+    struct tx_backend_src *src; /* parallel to v */
     size_t n;
 };
+/* Puts the endpoints of src into b (a run's copy of a route result's backend). */
+void tx_backend_endpoints(struct tx *t, struct tx_backend_src *src, struct tr_ir_backend *b);
 /* Resolves rule->backendRefs of route into out; returns the ResolvedRefs outcome: TR_R__COUNT
  * when all resolve, else the reason of the first that does not (msg set). */
 enum tr_reason tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node *refs,

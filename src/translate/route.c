@@ -49,6 +49,7 @@ static bool kind_allowed(const struct lst *l, enum tr_kind k)
 struct rule_out {
     struct ir_backends be;
     struct tr_ir_mirror *mirrors;
+    struct tx_backend_src *mirror_src; /* parallel to mirrors */
     size_t nmirrors;
     const struct tr_node *spec;
     const char *name;
@@ -70,6 +71,7 @@ static enum tr_reason rule_mirrors(struct tx *t, const struct tr_obj *r, const s
     if (!n)
         return TR_R__COUNT;
     ro->mirrors = TR_ANEWN(t->a, struct tr_ir_mirror, n);
+    ro->mirror_src = TR_ANEWN(t->a, struct tx_backend_src, n);
     enum tr_reason first = TR_R__COUNT;
     for (size_t i = 0; i < tr_node_len(fs); i++) {
         const struct tr_node *f = tr_node_at(fs, i);
@@ -86,6 +88,7 @@ static enum tr_reason rule_mirrors(struct tx *t, const struct tr_obj *r, const s
             first = why;
             *msg = m;
         }
+        ro->mirror_src[ro->nmirrors] = be.src[0];
         struct tr_ir_mirror *mi = &ro->mirrors[ro->nmirrors++];
         mi->backend = be.v[0];
         mi->numerator = 100;
@@ -149,7 +152,6 @@ struct tx_unit {
     uint64_t epoch;       /* the memo's latest run that applied it (first: see sweep) */
     int refs; /* atomic: the memo's and each run's that applies it */
     uint64_t version, stamp;
-    struct tx_world *w;   /* its endpoint arrays live there */
     struct tr_arena *a;   /* its own arena; NULL: the run's (no memo) */
     struct tr_node *status;
     struct att *att;
@@ -171,17 +173,20 @@ uint64_t tx_world_stamp(const struct tr_view *v)
     for (int k = 0; k < TR_KIND__COUNT; k++) {
         bool route = k == TR_KIND_HTTPROUTE || k == TR_KIND_GRPCROUTE || k == TR_KIND_TLSROUTE ||
                      k == TR_KIND_TCPROUTE || k == TR_KIND_UDPROUTE;
-        if (!route && v->kind_version[k] > s)
+        if (!route && k != TR_KIND_ENDPOINTSLICE && v->kind_version[k] > s)
             s = v->kind_version[k];
     }
     return s;
 }
 
-struct tx_world *tx_world_new(uint64_t stamp)
+struct tx_world *tx_world_new(const struct tr_view *v)
 {
+    static uint64_t gens;
     struct tx_world *w = tr_xcalloc(1, sizeof(*w));
     w->refs = 1;
-    w->stamp = stamp;
+    w->stamp = tx_world_stamp(v);
+    w->slices_version = v->kind_version[TR_KIND_ENDPOINTSLICE];
+    w->gen = __atomic_add_fetch(&gens, 1, __ATOMIC_RELAXED);
     w->a = tr_arena_new(16 * 1024);
     return w;
 }
@@ -205,7 +210,6 @@ static void unit_release(struct tx_unit *u)
     if (!u || !u->a || __atomic_sub_fetch(&u->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
     tr_arena_free(u->a);
-    tx_world_release(u->w);
     free(u);
 }
 
@@ -271,14 +275,14 @@ struct tx_check *tx_memo_check(struct tx *t, const char *what, const struct tr_o
     return c;
 }
 
-struct tx_world *tx_memo_begin(struct tr_tx_memo *m, uint64_t stamp)
+struct tx_world *tx_memo_begin(struct tr_tx_memo *m, const struct tr_view *v)
 {
     /* Checks of objects the previous run did not look at are forgotten. */
     sweep(&m->checks, m->epoch, free);
     m->epoch++;
-    if (!m->w || m->w->stamp != stamp) {
+    if (!m->w || m->w->stamp != tx_world_stamp(v) || m->w->slices_version != v->kind_version[TR_KIND_ENDPOINTSLICE]) {
         tx_world_release(m->w);
-        m->w = tx_world_new(stamp);
+        m->w = tx_world_new(v);
     }
     return world_ref(m->w);
 }
@@ -336,7 +340,6 @@ static struct tx_unit *route_translate(struct tx *t, enum tr_kind kind, const st
     if (own) {
         u->refs = 1;
         u->a = tr_arena_new(2048);
-        u->w = world_ref(t->w);
         t->a = u->a;
     }
     const struct tr_view *v = t->v;
@@ -463,21 +466,26 @@ static struct tx_unit *route_translate(struct tx *t, enum tr_kind kind, const st
     return u;
 }
 
-/* The run gets its own copy of the backend arrays: the snapshot compile and the policies write
- * into them (metrics slots, BackendTLSPolicy), and a unit outlives runs. */
+/* The run gets its own copy of the backend arrays, with the endpoints of its world: the snapshot
+ * compile and the policies write into them (metrics slots, BackendTLSPolicy), and a unit
+ * outlives runs and EndpointSlice changes. */
 static void attach(struct tx *t, struct lst *l, const struct tr_obj *r, uint64_t rank, const struct att *at,
-                   const struct rule_out *rules, size_t nrules)
+                   struct rule_out *rules, size_t nrules)
 {
     struct tr_metrics_slot **memo = at->stats_memo;
     for (size_t i = 0; i < nrules; i++) {
-        const struct rule_out *ro = &rules[i];
+        struct rule_out *ro = &rules[i];
         struct tr_ir_backend *be = TR_ANEWN(t->a, struct tr_ir_backend, ro->be.n + 1);
         if (ro->be.n)
             memcpy(be, ro->be.v, ro->be.n * sizeof(*be));
+        for (size_t k = 0; k < ro->be.n; k++)
+            tx_backend_endpoints(t, &ro->be.src[k], &be[k]);
         struct tr_ir_mirror *mi = NULL;
         if (ro->nmirrors) {
             mi = TR_ANEWN(t->a, struct tr_ir_mirror, ro->nmirrors);
             memcpy(mi, ro->mirrors, ro->nmirrors * sizeof(*mi));
+            for (size_t k = 0; k < ro->nmirrors; k++)
+                tx_backend_endpoints(t, &ro->mirror_src[k], &mi[k].backend);
         }
         struct tr_ir_rule ir = {
             .route = r,

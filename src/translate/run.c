@@ -75,8 +75,7 @@ struct tr_tx *tr_translate(const struct tr_tx_input *in)
     t->in = in;
     t->v = in->view;
     t->a = t->run_a = tr_arena_new(64 * 1024);
-    uint64_t stamp = tx_world_stamp(t->v);
-    t->w = in->memo ? tx_memo_begin(in->memo, stamp) : tx_world_new(stamp);
+    t->w = in->memo ? tx_memo_begin(in->memo, t->v) : tx_world_new(t->v);
     for (int k = 0; k < TR_KIND__COUNT; k++)
         t->status[k] = TR_ANEWN(t->a, struct tr_node *, t->v->n[k] + 1);
     tx_gatewayclasses(t);

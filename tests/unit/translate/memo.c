@@ -121,10 +121,17 @@ TEST(translate_memo_matches_a_full_translation)
     ASSERT_EQ(tr_store_del(s, TR_KIND_HTTPROUTE, "ns", "r1"), 1); /* one deleted */
     ASSERT_EQ(check(s, memo, &keep, &keepv), 0);
 
-    /* Anything else changes: every route is translated again (endpoints, grants, listeners). */
+    /* Endpoints change: no route is translated again, the IR gets the new endpoints (the IR
+     * render lists them: compared with the full translation). */
     tr_test_apply(s, "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: a-1\n  namespace: ns\n"
              "  labels: {kubernetes.io/service-name: a}\naddressType: IPv4\nports: [{name: web, port: 8081}]\n"
              "endpoints: [{addresses: [10.0.0.3]}]\n",
+          1000);
+    ASSERT_EQ(check(s, memo, &keep, &keepv), 0);
+    ASSERT_EQ(tr_store_del(s, TR_KIND_ENDPOINTSLICE, "ns", "a-1"), 1);
+    ASSERT_EQ(check(s, memo, &keep, &keepv), 0);
+    /* Anything else changes: every route is translated again (services, grants, listeners). */
+    tr_test_apply(s, "apiVersion: v1\nkind: Service\nmetadata: {name: a, namespace: ns}\nspec: {ports: [{port: 80, name: web}, {port: 81}]}\n",
           1000);
     ASSERT_EQ(check(s, memo, &keep, &keepv), 6);
     ASSERT_EQ(tr_store_del(s, TR_KIND_SECRET, "ns", "cert"), 1); /* the listener's certificate */
