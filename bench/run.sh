@@ -262,12 +262,12 @@ dp_rss() {
     echo $r
 }
 
-dp_configs() {
-    # The config files of every proxy, in $DP/<proxy>/.
-    mkdir -p "$DP/torii" "$DP/nginx/tmp" "$DP/haproxy" "$DP/caddy"
-    cat > "$DP/torii/bench.yaml" <<YAML
-# One Gateway with an HTTP listener on 127.0.0.1:$P_TORII, one route (every path, any host) to
-# the bench backend on 127.0.0.1:$P_BACKEND.
+torii_manifest() {
+    # torii_manifest COMMENT MORE: the data-plane sections' torii config on stdout: a Gateway
+    # with an HTTP listener on P_TORII (MORE: YAML that follows it in the listener list, and
+    # more documents), one route (every path, any host) to the bench backend on P_BACKEND.
+    cat <<YAML
+# $1
 apiVersion: gateway.networking.k8s.io/v1
 kind: GatewayClass
 metadata:
@@ -289,6 +289,9 @@ spec:
   - name: http
     protocol: HTTP
     port: $P_TORII
+YAML
+    [ -z "$2" ] || printf '%s\n' "$2"
+    cat <<YAML
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -330,6 +333,13 @@ endpoints:
   conditions:
     ready: true
 YAML
+}
+
+dp_configs() {
+    # The config files of every proxy, in $DP/<proxy>/.
+    mkdir -p "$DP/torii" "$DP/nginx/tmp" "$DP/haproxy" "$DP/caddy"
+    torii_manifest "One Gateway with an HTTP listener on 127.0.0.1:$P_TORII, one route (every path, any host) to
+# the bench backend on 127.0.0.1:$P_BACKEND." "" > "$DP/torii/bench.yaml"
     cat > "$DP/nginx/nginx.conf" <<NGINX
 # One worker, no access log, keep-alive to the backend (up to 1024 idle connections), no limit
 # on requests per connection either side.
@@ -828,32 +838,10 @@ hx_configs() {
         return 1
     }
     cat "$DP/tls/cert.pem" "$DP/tls/key.pem" > "$DP/tls/haproxy.pem"
-    cat > "$DP/torii/bench.yaml" <<YAML
-# One Gateway: an HTTP listener on 127.0.0.1:$P_TORII (HTTP/1.1, and h2c with prior knowledge)
+    torii_manifest "One Gateway: an HTTP listener on 127.0.0.1:$P_TORII (HTTP/1.1, and h2c with prior knowledge)
 # and an HTTPS listener on 127.0.0.1:$P_TORII_TLS (the ECDSA P-256 certificate of Secret
 # bench-tls; ALPN h2, http/1.1); one route (every path, any host) to the bench backend on
-# 127.0.0.1:$P_BACKEND.
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata:
-  name: torii
-spec:
-  controllerName: torii.dev/gateway-controller
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata:
-  name: bench
-  namespace: default
-spec:
-  gatewayClassName: torii
-  addresses:
-  - type: IPAddress
-    value: 127.0.0.1
-  listeners:
-  - name: http
-    protocol: HTTP
-    port: $P_TORII
+# 127.0.0.1:$P_BACKEND." "$(cat <<YAML
   - name: https
     protocol: HTTPS
     port: $P_TORII_TLS
@@ -873,47 +861,8 @@ stringData:
 $(sed 's/^/    /' "$DP/tls/cert.pem")
   tls.key: |
 $(sed 's/^/    /' "$DP/tls/key.pem")
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata:
-  name: bench
-  namespace: default
-spec:
-  parentRefs:
-  - name: bench
-  rules:
-  - backendRefs:
-    - name: backend
-      port: 80
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: backend
-  namespace: default
-spec:
-  ports:
-  - name: http
-    port: 80
-    targetPort: $P_BACKEND
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: backend-1
-  namespace: default
-  labels:
-    kubernetes.io/service-name: backend
-addressType: IPv4
-ports:
-- name: http
-  port: $P_BACKEND
-endpoints:
-- addresses: ["127.0.0.1"]
-  conditions:
-    ready: true
 YAML
+)" > "$DP/torii/bench.yaml"
     cat > "$DP/nginx/nginx.conf" <<NGINX
 # One worker, no access log, keep-alive to the backend (up to 4096 idle connections: h2load
 # keeps up to 16 x 100 requests in flight), no limit on requests per connection either side
