@@ -1,7 +1,6 @@
 #include "admin/admin.h"
 #include "admin/metrics.h"
 #include "base/arena.h"
-#include "base/blob.h"
 #include "base/buf.h"
 #include "base/node.h"
 #include "ir/ir.h"
@@ -41,7 +40,7 @@ void tr_published_free(struct tr_published *p)
     free(p->rejected);
     tr_snapshot_release(p->snap);
     for (size_t i = 0; i < p->nitems; i++)
-        tr_blob_release(p->items[i]);
+        p->item_free(&p->items[i]);
     free(p->items);
     tr_map_dispose(&p->objs);
     free(p);
@@ -58,7 +57,7 @@ static const char *published_all(struct tr_published *p)
     for (size_t i = 0; i < p->nitems; i++) {
         if (i)
             tr_buf_putc(&b, ',');
-        tr_buf_append(&b, p->items[i]->data, p->items[i]->len);
+        p->render(&p->items[i], &b);
     }
     tr_buf_puts(&b, "],\"rejected\":");
     tr_buf_puts(&b, p->rejected ? p->rejected : "[]");
@@ -173,11 +172,16 @@ static void serve(struct tr_admin *ad, int fd)
         respond(fd, 200, "OK", "application/json", all, strlen(all), head);
     } else if (strncmp(target, "/status/", 8) == 0) {
         const char *k = target + 8;
-        const struct tr_blob *json = tr_map_get(&p->objs, k, strlen(k));
-        if (json)
-            respond(fd, 200, "OK", "application/json", json->data, json->len, head);
-        else
+        size_t i = (size_t)(uintptr_t)tr_map_get(&p->objs, k, strlen(k));
+        if (i) {
+            struct tr_buf b;
+            tr_buf_init(&b, 0);
+            p->render(&p->items[i - 1], &b);
+            respond(fd, 200, "OK", "application/json", b.data, b.len, head);
+            tr_buf_dispose(&b);
+        } else {
             respond_text(fd, 404, "Not Found", "no such object\n", head);
+        }
     } else if (strcmp(target, "/metrics") == 0) {
         struct tr_buf b;
         tr_buf_init(&b, 0);

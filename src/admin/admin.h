@@ -10,20 +10,36 @@ struct tr_snapshot;
 
 #include <stdbool.h>
 
+struct tr_obj;
+struct tr_node;
+struct tr_buf;
+struct tr_ltt;
+
+/* One object as published. Its JSON is rendered on request: kept for every object after every
+ * publish, it cost more memory than the objects themselves. */
+struct tr_pubitem {
+    const struct tr_obj *obj;     /* alive while the published snapshot is */
+    const struct tr_node *status; /* or NULL; the same */
+    struct tr_ltt *ltt;           /* when each condition last changed; the publisher's */
+};
+
 /* What the control thread hands over after each translation. Immutable once published. */
 struct tr_published {
-    struct tr_blob **items; /* each object's JSON (kind, then namespace/name order); referenced */
+    struct tr_pubitem *items; /* every object (kind, then namespace/name order) */
     size_t nitems;
+    /* Appends the JSON of an item (the object with its status and transition times); drops an
+     * item's references. Any thread. */
+    void (*render)(const struct tr_pubitem *it, struct tr_buf *out);
+    void (*item_free)(struct tr_pubitem *it);
     char *rejected;         /* JSON array of the rejected manifests */
     char *all;              /* {"items": [...], "rejected": [...]}: made on the first /status */
-    struct tr_map objs;     /* "Kind/ns/name" (cluster-scoped: "Kind/name") -> one of items */
-    struct tr_snapshot *snap; /* its /config is rendered on request (large, rarely read) */
+    struct tr_map objs;     /* "Kind/ns/name" (cluster-scoped: "Kind/name") -> index in items + 1 */
+    struct tr_snapshot *snap; /* what items point into; its /config is rendered on request */
     bool ready;         /* the config dir has been loaded once */
     unsigned long long generation; /* config generation: bumped per published translation */
 };
 
 struct tr_admin;
-struct tr_blob;
 
 /* Starts serving on addr ("127.0.0.1:9901"). Returns NULL and sets *err (free it) on failure. */
 struct tr_admin *tr_admin_start(const char *addr, char **err);

@@ -3,7 +3,6 @@
 #include "api/kind.h"
 #include "api/object.h"
 #include "base/arena.h"
-#include "base/blob.h"
 #include "base/buf.h"
 #include "base/map.h"
 #include "base/mem.h"
@@ -18,31 +17,50 @@
 #include <string.h>
 #include <time.h>
 
-/* When a condition of an object last changed status: keyed by its path in the status
- * ("parents[0].conditions|Accepted"). */
+/* When each condition of an object last changed status, keyed by its path in the status
+ * ("parents[0].conditions|Accepted"). Immutable once made; shared by the publish state and the
+ * published items (any thread drops its reference). */
 struct ltt {
     char *key;
     bool status;
     int64_t when;
 };
 
-/* An object as last published: its JSON, reused while the object's version and status are
- * unchanged, and the transition times of its conditions. */
-struct json_entry {
-    uint64_t version;
-    const struct tr_node *st; /* the status it was made with: alive while ps->held is */
-    struct tr_blob *full;
-    struct ltt *ltt;
-    size_t nltt;
+struct tr_ltt {
+    int refs; /* atomic */
+    size_t n;
+    struct ltt e[];
+};
+
+static void ltt_release(struct tr_ltt *l)
+{
+    if (!l || __atomic_sub_fetch(&l->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        free(l->e[i].key);
+    free(l);
+}
+
+static struct tr_ltt *ltt_ref(struct tr_ltt *l)
+{
+    if (l)
+        __atomic_add_fetch(&l->refs, 1, __ATOMIC_RELAXED);
+    return l;
+}
+
+/* An object as last published: its version and status, and its transition times. */
+struct pub_entry {
     uint64_t epoch;
+    uint64_t version;
+    const struct tr_node *st; /* the status the times were taken from: alive while ps->held is */
+    struct tr_ltt *ltt;
+    bool made;
 };
 
 struct tr_pubstate {
-    struct tr_map json; /* "Kind/ns/name" -> struct json_entry* */
+    struct tr_map objs; /* "Kind/ns/name" -> struct pub_entry* */
     struct tr_snapshot *held; /* the snapshot of the last publish: its statuses are compared */
     uint64_t epoch;
-    int64_t fmt_when; /* the instant fmt holds, formatted */
-    char fmt[32];
 };
 
 struct tr_pubstate *tr_pubstate_new(void)
@@ -50,19 +68,11 @@ struct tr_pubstate *tr_pubstate_new(void)
     return tr_xcalloc(1, sizeof(struct tr_pubstate));
 }
 
-static void ltt_free(struct ltt *l, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(l[i].key);
-    free(l);
-}
-
-static void json_entry_free(struct json_entry *e)
+static void entry_free(struct pub_entry *e)
 {
     if (!e)
         return;
-    tr_blob_release(e->full);
-    ltt_free(e->ltt, e->nltt);
+    ltt_release(e->ltt);
     free(e);
 }
 
@@ -72,25 +82,18 @@ void tr_pubstate_free(struct tr_pubstate *ps)
         return;
     size_t it = 0;
     struct tr_map_slot *s;
-    while ((s = tr_map_next(&ps->json, &it)))
-        json_entry_free(s->val);
-    tr_map_dispose(&ps->json);
+    while ((s = tr_map_next(&ps->objs, &it)))
+        entry_free(s->val);
+    tr_map_dispose(&ps->objs);
     tr_snapshot_release(ps->held);
     free(ps);
 }
 
-struct stamping {
-    struct tr_pubstate *ps;
-    const struct ltt *old;
-    size_t nold;
-    struct ltt *out;
-    size_t n, cap;
-    int64_t now;
-};
+/* Calls fn(ud, condition, path) for every condition of a status tree ("conditions" lists at any
+ * depth); path is "parents[0].conditions|Accepted". */
+typedef void cond_fn(void *ud, struct tr_node *cond, const char *path, bool status);
 
-/* Walks a status tree and stamps every condition with the time its status last changed: kept
- * from the object's previous publish while the status is the same, else now. */
-static void stamp(struct tr_arena *a, struct tr_node *n, struct tr_buf *path, struct stamping *sp)
+static void each_condition(struct tr_node *n, struct tr_buf *path, cond_fn *fn, void *ud)
 {
     if (!n)
         return;
@@ -111,32 +114,12 @@ static void stamp(struct tr_arena *a, struct tr_node *n, struct tr_buf *path, st
                     size_t m2 = path->len;
                     tr_buf_putc(path, '|');
                     tr_buf_puts(path, type);
-                    bool s = strcmp(st, "True") == 0;
-                    int64_t when = sp->now;
-                    for (size_t k = 0; k < sp->nold; k++) {
-                        if (strcmp(sp->old[k].key, path->data) == 0) {
-                            if (sp->old[k].status == s)
-                                when = sp->old[k].when;
-                            break;
-                        }
-                    }
-                    if (sp->n == sp->cap) {
-                        sp->cap = sp->cap ? sp->cap * 2 : 4;
-                        sp->out = tr_xrealloc(sp->out, sp->cap * sizeof(*sp->out));
-                    }
-                    sp->out[sp->n++] = (struct ltt){tr_xstrdup(path->data), s, when};
-                    /* Most conditions share a few instants: format each once. */
-                    struct tr_pubstate *ps = sp->ps;
-                    if (when != ps->fmt_when || !ps->fmt[0]) {
-                        tr_format_time(ps->fmt, when);
-                        ps->fmt_when = when;
-                    }
-                    tr_node_set(a, c, "lastTransitionTime", tr_node_str(a, ps->fmt));
+                    fn(ud, c, path->data, strcmp(st, "True") == 0);
                     path->len = m2;
                     path->data[m2] = '\0';
                 }
             } else {
-                stamp(a, v, path, sp);
+                each_condition(v, path, fn, ud);
             }
             path->len = mark;
             if (path->data)
@@ -148,11 +131,88 @@ static void stamp(struct tr_arena *a, struct tr_node *n, struct tr_buf *path, st
             tr_buf_putc(path, '[');
             tr_buf_put_u64(path, i);
             tr_buf_putc(path, ']');
-            stamp(a, n->u.items[i], path, sp);
+            each_condition(n->u.items[i], path, fn, ud);
             path->len = mark;
             path->data[mark] = '\0';
         }
     }
+}
+
+static const struct ltt *ltt_find(const struct tr_ltt *l, const char *path)
+{
+    for (size_t k = 0; l && k < l->n; k++)
+        if (strcmp(l->e[k].key, path) == 0)
+            return &l->e[k];
+    return NULL;
+}
+
+struct timing {
+    const struct tr_ltt *old;
+    struct tr_ltt *out;
+    size_t cap;
+    int64_t now;
+};
+
+/* A condition's transition time: kept from the previous publish while its status is the same,
+ * else now. */
+static void time_condition(void *ud, struct tr_node *cond, const char *path, bool status)
+{
+    struct timing *tm = ud;
+    const struct ltt *was = ltt_find(tm->old, path);
+    int64_t when = was && was->status == status ? was->when : tm->now;
+    if (!tm->out || tm->out->n == tm->cap) {
+        tm->cap = tm->cap ? tm->cap * 2 : 4;
+        size_t n = tm->out ? tm->out->n : 0;
+        tm->out = tr_xrealloc(tm->out, sizeof(*tm->out) + tm->cap * sizeof(struct ltt));
+        tm->out->n = n;
+        tm->out->refs = 1;
+    }
+    tm->out->e[tm->out->n++] = (struct ltt){tr_xstrdup(path), status, when};
+}
+
+static struct tr_ltt *times_of(const struct tr_node *st, const struct tr_ltt *old, int64_t now)
+{
+    struct timing tm = {.old = old, .now = now};
+    struct tr_buf path;
+    tr_buf_init(&path, 0);
+    each_condition((struct tr_node *)st, &path, time_condition, &tm); /* read only: fn writes nothing */
+    tr_buf_dispose(&path);
+    return tm.out;
+}
+
+struct stamping {
+    struct tr_arena *a;
+    const struct tr_ltt *ltt;
+};
+
+static void stamp_condition(void *ud, struct tr_node *cond, const char *path, bool status)
+{
+    struct stamping *sp = ud;
+    const struct ltt *l = ltt_find(sp->ltt, path);
+    if (!l)
+        return;
+    char when[32];
+    tr_format_time(when, l->when);
+    tr_node_set(sp->a, cond, "lastTransitionTime", tr_node_str(sp->a, when));
+}
+
+/* An item's JSON: the object, its status with every condition's lastTransitionTime. */
+static void render_item(const struct tr_pubitem *it, struct tr_buf *out)
+{
+    struct tr_arena *a = tr_arena_new(16 * 1024);
+    struct tr_node *stamped = tr_node_clone(a, it->status);
+    struct stamping sp = {a, it->ltt};
+    struct tr_buf path;
+    tr_buf_init(&path, 0);
+    each_condition(stamped, &path, stamp_condition, &sp);
+    tr_buf_dispose(&path);
+    tr_node_emit_json(out, tr_obj_render(a, it->obj, stamped), 0);
+    tr_arena_free(a);
+}
+
+static void item_free(struct tr_pubitem *it)
+{
+    ltt_release(it->ltt);
 }
 
 struct tr_node *tr_status_render(struct tr_arena *a, const struct tr_view *v, const struct tr_tx *tx)
@@ -209,39 +269,14 @@ static int obj_key(char *out, size_t cap, const struct tr_obj *o)
     return (int)n;
 }
 
-/* Drops cached JSON of objects that are gone. */
+/* Forgets objects that are gone. */
 static bool gone(void *ud, void *val)
 {
-    struct json_entry *e = val;
+    struct pub_entry *e = val;
     if (e->epoch == *(const uint64_t *)ud)
         return false;
-    json_entry_free(e);
+    entry_free(e);
     return true;
-}
-
-/* Renders o with its status stamped, into e. */
-static void render(struct tr_arena *a, struct tr_pubstate *ps, struct json_entry *e, const struct tr_obj *o,
-                   const struct tr_node *st, int64_t now)
-{
-    struct tr_node *stamped = NULL;
-    struct stamping sp = {.ps = ps, .old = e->ltt, .nold = e->nltt, .now = now};
-    if (st) {
-        stamped = tr_node_clone(a, st);
-        struct tr_buf path;
-        tr_buf_init(&path, 0);
-        stamp(a, stamped, &path, &sp);
-        tr_buf_dispose(&path);
-    }
-    ltt_free(e->ltt, e->nltt);
-    e->ltt = sp.out;
-    e->nltt = sp.n;
-    struct tr_buf full;
-    tr_buf_init(&full, 0);
-    tr_node_emit_json(&full, tr_obj_render(a, o, stamped), 0);
-    tr_blob_release(e->full);
-    e->full = tr_blob_new(full.data ? full.data : "", full.len);
-    tr_buf_dispose(&full);
-    tr_arena_reset(a);
 }
 
 struct tr_published *tr_publish_build(struct tr_snapshot *snap, const struct tr_store *store, struct tr_pubstate *ps,
@@ -258,12 +293,13 @@ struct tr_published *tr_publish_build(struct tr_snapshot *snap, const struct tr_
     for (int k = 0; k < TR_KIND__COUNT; k++)
         total += v->n[k];
     p->items = tr_xcalloc(total + 1, sizeof(*p->items));
+    p->render = render_item;
+    p->item_free = item_free;
     ps->epoch++;
-    /* An object is rendered again only when its version or its status changed since the last
-     * publish: a change to one route renders that route and its Gateway, not every object.
-     * The previous statuses are compared by identity first (a route's status is shared by
-     * the translations that reuse its result), then by value. */
-    struct tr_arena *a = tr_arena_new(64 * 1024);
+    /* Transition times are taken again only when an object's version or status changed since
+     * the last publish. The previous statuses are compared by identity first (a route's status
+     * is shared by the translations that reuse its result), then by value. JSON is rendered
+     * when asked for (admin.c). */
     for (int k = 0; k < TR_KIND__COUNT; k++) {
         for (size_t i = 0; i < v->n[k]; i++) {
             const struct tr_obj *o = v->objs[k][i];
@@ -272,25 +308,30 @@ struct tr_published *tr_publish_build(struct tr_snapshot *snap, const struct tr_
             if (kl < 0)
                 continue;
             const struct tr_node *st = tr_tx_status_at(tx, k, i);
-            struct json_entry *e = tr_map_get(&ps->json, key, (size_t)kl);
+            struct pub_entry *e = tr_map_get(&ps->objs, key, (size_t)kl);
             if (!e) {
                 e = tr_xcalloc(1, sizeof(*e));
-                tr_map_put(&ps->json, key, (size_t)kl, e);
+                tr_map_put(&ps->objs, key, (size_t)kl, e);
             }
-            if (!e->full || e->version != o->version || (st != e->st && !tr_node_equal(st, e->st)))
-                render(a, ps, e, o, st, now);
+            if (!e->made || e->version != o->version || (st != e->st && !tr_node_equal(st, e->st))) {
+                struct tr_ltt *l = times_of(st, e->ltt, now);
+                ltt_release(e->ltt);
+                e->ltt = l;
+                e->made = true;
+            }
             e->version = o->version;
             e->st = st;
             e->epoch = ps->epoch;
-            p->items[p->nitems++] = tr_blob_ref(e->full);
-            tr_map_put(&p->objs, key, (size_t)kl, e->full);
+            p->items[p->nitems++] = (struct tr_pubitem){o, st, ltt_ref(e->ltt)};
+            tr_map_put(&p->objs, key, (size_t)kl, (void *)(uintptr_t)p->nitems);
         }
     }
-    tr_map_sweep(&ps->json, gone, &ps->epoch);
+    tr_map_sweep(&ps->objs, gone, &ps->epoch);
     /* The statuses just compared against stay alive until the next publish. */
     tr_snapshot_release(ps->held);
     ps->held = tr_snapshot_ref(snap);
 
+    struct tr_arena *a = tr_arena_new(16 * 1024);
     struct tr_node *rejects = tr_node_new(a, TR_N_SEQ);
     void *ctx[2] = {a, rejects};
     tr_store_each_reject(store, add_reject, ctx);
