@@ -88,6 +88,24 @@ v=o.get(sys.argv[1],"?")
 print(",".join(v) if isinstance(v,list) else v)' "$1" 2>/dev/null || echo "?"
 }
 
+torii_version() {
+    # The commit of the tree; "-dirty" when it has changes outside bench/results (which every
+    # run rewrites: committed reports of the same date are overwritten).
+    v=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    [ -z "$(git -C "$ROOT" status --porcelain -- . ':!bench/results' 2>/dev/null)" ] || v="$v-dirty"
+    echo "$v"
+}
+
+torii_row() {
+    # The torii row of a software table: the tree's commit and whether BUILD's binary is current.
+    if ninja -C "$BUILD" -n torii 2>/dev/null | grep -q 'no work to do'; then
+        fresh="built from the tree as it is"
+    else
+        fresh="**older than the tree: rebuild (make bench does)**"
+    fi
+    echo "| torii | $(torii_version), $(basename "$BUILD"): $fresh |"
+}
+
 machine() {
     cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
     [ -n "$cpu" ] || cpu=$(uname -m)
@@ -107,7 +125,7 @@ machine() {
     echo "| cpufreq governor | $gov |"
     echo "| compiler | $cc |"
     echo "| build | $(basename "$BUILD"): buildtype=$(build_option buildtype), b_sanitize=$(build_option b_sanitize) |"
-    echo "| torii | $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown) |"
+    echo "| torii | $(torii_version) |"
     echo "| date | $(date -u '+%Y-%m-%d %H:%M UTC') |"
 }
 
@@ -642,12 +660,7 @@ section_dataplane() {
     echo
     echo "| software | version |"
     echo "|---|---|"
-    if ninja -C "$BUILD" -n torii 2>/dev/null | grep -q 'no work to do'; then
-        fresh="built from the tree as it is"
-    else
-        fresh="**older than the tree: rebuild (make bench does)**"
-    fi
-    echo "| torii | $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown), $(basename "$BUILD"): $fresh |"
+    torii_row
     echo "| nginx | $(nginx -v 2>&1 | sed 's|.*nginx/||') |"
     echo "| HAProxy | $(haproxy -v | sed -n '1s/HAProxy version \([^ ]*\).*/\1/p') |"
     echo "| Caddy | $(caddy version | cut -d' ' -f1) |"
@@ -1039,12 +1052,7 @@ hx_versions() {
     # The software table of the reports.
     echo "| software | version |"
     echo "|---|---|"
-    if ninja -C "$BUILD" -n torii 2>/dev/null | grep -q 'no work to do'; then
-        fresh="built from the tree as it is"
-    else
-        fresh="**older than the tree: rebuild (make bench does)**"
-    fi
-    echo "| torii | $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown), $(basename "$BUILD"): $fresh |"
+    torii_row
     echo "| nginx | $(nginx -v 2>&1 | sed 's|.*nginx/||') |"
     echo "| HAProxy | $(haproxy -v | sed -n '1s/HAProxy version \([^ ]*\).*/\1/p') |"
     echo "| Caddy | $(caddy version | cut -d' ' -f1) |"
