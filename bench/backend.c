@@ -14,6 +14,8 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "addr.h"
+
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -272,15 +274,7 @@ int main(int argc, char **argv) {
     }
     if (!listen_at || threads < 1 || size > (1u << 24))
         usage();
-    char host[64];
-    const char *colon = strrchr(listen_at, ':');
-    if (!colon || (size_t)(colon - listen_at) >= sizeof host)
-        usage();
-    memcpy(host, listen_at, (size_t)(colon - listen_at));
-    host[colon - listen_at] = 0;
-    g_addr.sin_family = AF_INET;
-    g_addr.sin_port = htons((uint16_t)atoi(colon + 1));
-    if (inet_pton(AF_INET, host, &g_addr.sin_addr) != 1)
+    if (!bench_addr(listen_at, &g_addr))
         usage();
     signal(SIGPIPE, SIG_IGN);
 

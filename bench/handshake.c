@@ -31,6 +31,8 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "addr.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -398,15 +400,7 @@ int main(int argc, char **argv) {
             return 2;
         return in_memory(mem_cert, mem_key, duration);
     }
-    char addr[64];
-    const char *colon = strrchr(connect_to, ':');
-    if (!colon || (size_t)(colon - connect_to) >= sizeof addr)
-        usage();
-    memcpy(addr, connect_to, (size_t)(colon - connect_to));
-    addr[colon - connect_to] = 0;
-    g_addr.sin_family = AF_INET;
-    g_addr.sin_port = htons((uint16_t)atoi(colon + 1));
-    if (inet_pton(AF_INET, addr, &g_addr.sin_addr) != 1)
+    if (!bench_addr(connect_to, &g_addr))
         usage();
     g_req_len = snprintf(g_req, sizeof g_req,
                          "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: bench-handshake\r\nConnection: close\r\n\r\n",

@@ -31,6 +31,9 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "addr.h"
+#include "http1.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -234,17 +237,6 @@ static void answered(struct conn *c, int64_t t) {
         conn_free(c);
 }
 
-/* Does the header line [p, end) name `name`? Returns its value or NULL. */
-static const char *header(const char *p, const char *end, const char *name) {
-    size_t n = strlen(name);
-    if ((size_t)(end - p) <= n || p[n] != ':' || strncasecmp(p, name, n) != 0)
-        return NULL;
-    p += n + 1;
-    while (p < end && (*p == ' ' || *p == '\t'))
-        p++;
-    return p;
-}
-
 /* Parses the head in c->buf[0, len) (ending with the blank line). False if malformed. */
 static bool parse_head(struct conn *c, size_t len) {
     const char *p = c->buf, *end = c->buf + len;
@@ -259,12 +251,12 @@ static bool parse_head(struct conn *c, size_t len) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         const char *le = eol > p && eol[-1] == '\r' ? eol - 1 : eol;
         const char *v;
-        if ((v = header(p, le, "Content-Length"))) {
+        if ((v = h1_header_value(p, le, "Content-Length"))) {
             have_cl = true;
             cl = strtoull(v, NULL, 10);
-        } else if ((v = header(p, le, "Transfer-Encoding"))) {
+        } else if ((v = h1_header_value(p, le, "Transfer-Encoding"))) {
             chunked = memmem(v, (size_t)(le - v), "chunked", 7) != NULL;
-        } else if ((v = header(p, le, "Connection"))) {
+        } else if ((v = h1_header_value(p, le, "Connection"))) {
             if (memmem(v, (size_t)(le - v), "close", 5) || strncasecmp(v, "close", 5) == 0)
                 c->close_after = true;
             if (strncasecmp(v, "keep-alive", 10) == 0)
@@ -466,15 +458,7 @@ int main(int argc, char **argv) {
     }
     if (!connect_to || rate <= 0 || duration <= 0 || warmup < 0 || conns < 1 || timeout < 0)
         usage();
-    char addr[64];
-    const char *colon = strrchr(connect_to, ':');
-    if (!colon || (size_t)(colon - connect_to) >= sizeof addr)
-        usage();
-    memcpy(addr, connect_to, (size_t)(colon - connect_to));
-    addr[colon - connect_to] = 0;
-    g_addr.sin_family = AF_INET;
-    g_addr.sin_port = htons((uint16_t)atoi(colon + 1));
-    if (inet_pton(AF_INET, addr, &g_addr.sin_addr) != 1)
+    if (!bench_addr(connect_to, &g_addr))
         usage();
     int rl = snprintf(g_req, sizeof g_req, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: bench-latprobe\r\n\r\n",
                       path, host);

@@ -23,6 +23,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "addr.h"
 #include "http1.h"
 
 #include <arpa/inet.h>
@@ -396,15 +397,7 @@ int main(int argc, char **argv) {
     if (!addr || nconns < 1 || hosts < 1 || g_interval_ms < 0 || g_timeout_ms < 1)
         usage();
     g_nconns = nconns;
-    char ip[64];
-    const char *colon = strrchr(addr, ':');
-    if (!colon || (size_t)(colon - addr) >= sizeof ip)
-        usage();
-    memcpy(ip, addr, (size_t)(colon - addr));
-    ip[colon - addr] = 0;
-    g_addr.sin_family = AF_INET;
-    g_addr.sin_port = htons((uint16_t)atoi(colon + 1));
-    if (inet_pton(AF_INET, ip, &g_addr.sin_addr) != 1)
+    if (!bench_addr(addr, &g_addr))
         usage();
     FILE *tl = NULL;
     if (timeline && !(tl = fopen(timeline, "w"))) {

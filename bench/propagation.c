@@ -21,6 +21,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "addr.h"
 #include "http1.h"
 
 #include <arpa/inet.h>
@@ -156,15 +157,7 @@ int main(int argc, char **argv) {
     }
     if (!addr || !dir || !index || interval_ms < 1 || timeout_ms < 1)
         usage();
-    char host[64];
-    const char *colon = strrchr(addr, ':');
-    if (!colon || (size_t)(colon - addr) >= sizeof host)
-        usage();
-    memcpy(host, addr, (size_t)(colon - addr));
-    host[colon - addr] = 0;
-    g_addr.sin_family = AF_INET;
-    g_addr.sin_port = htons((uint16_t)atoi(colon + 1));
-    if (inet_pton(AF_INET, host, &g_addr.sin_addr) != 1)
+    if (!bench_addr(addr, &g_addr))
         usage();
     signal(SIGPIPE, SIG_IGN);
     FILE *in = fopen(index, "r");
