@@ -175,12 +175,8 @@ static void conn_open(struct conn *c) {
     ep_set(fd, EPOLLOUT, key(c, false), true);
 }
 
-/* The connection is gone: count it and open another (unless stopping). */
-static void conn_lost(struct conn *c, long long *counter) {
-    (*counter)++;
-    sec_errors++;
-    if (c->st == C_IDLE || c->st == C_WAITING)
-        c_open--;
+/* Closes the connection and opens another (unless stopping). */
+static void conn_replace(struct conn *c) {
     epoll_ctl(g_ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     c->fd = -1;
@@ -190,6 +186,15 @@ static void conn_lost(struct conn *c, long long *counter) {
         c_reconnects++;
         conn_open(c);
     }
+}
+
+/* The connection is gone: count it and open another (unless stopping). */
+static void conn_lost(struct conn *c, long long *counter) {
+    (*counter)++;
+    sec_errors++;
+    if (c->st == C_IDLE || c->st == C_WAITING)
+        c_open--;
+    conn_replace(c);
 }
 
 static void send_req(struct conn *c) {
@@ -237,15 +242,7 @@ static void answered(struct conn *c, const struct h1_resp *r) {
     if (r->close) {
         c_conn_close++;
         c_open--;
-        epoll_ctl(g_ep, EPOLL_CTL_DEL, c->fd, NULL);
-        close(c->fd);
-        c->fd = -1;
-        c->st = C_CLOSED;
-        arm(c->tfd, 0);
-        if (!g_stopping) {
-            c_reconnects++;
-            conn_open(c);
-        }
+        conn_replace(c);
         return;
     }
     if (g_stopping) {
