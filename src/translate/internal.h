@@ -186,8 +186,8 @@ struct tx_world *tx_world_new(const struct tr_view *v);
 void tx_world_release(struct tx_world *w);
 /* Drops a run's references to route results. */
 void tx_units_release(struct tx *t);
-/* A run with a memo: begin returns the world of stamp (a reference); end forgets the results of
- * routes the run did not see. */
+/* A run with a memo: begin returns the world of view v, kept while it stays the same (a
+ * reference); end forgets the results of routes the run did not see. */
 struct tx_world *tx_memo_begin(struct tr_tx_memo *m, const struct tr_view *v);
 void tx_memo_end(struct tr_tx_memo *m);
 /* A check of an object that depends on nothing else (its PEM parses, ...), remembered by the
