@@ -22,6 +22,7 @@ class Case:
     description: str = ''
     address_pools: dict = None
     raw: dict = None           # the whole document (for _base.yaml: gatewayClassName, mesh, ...)
+    own: bool = False          # one of this project's cases (tests/conformance/cases), not upstream's
 
     @property
     def is_mesh(self):
@@ -58,13 +59,25 @@ def load_case(path):
         address_pools=doc.get('addressPools'), raw=doc)
 
 
-def load_cases(cases_dir):
-    """(base, [cases sorted by name]) from a cases directory."""
+def load_cases(cases_dir, own_dir=None):
+    """(base, [cases sorted by name]) from a cases directory, plus this project's own cases from
+    own_dir when given. Own cases follow FORMAT.md too and validate.py checks them: they play on
+    the suite's set-up (no _base.yaml of their own), name upstream manifests only, and bring
+    objects of their own with `create` steps."""
     base = load_case(os.path.join(cases_dir, '_base.yaml'))
     cases = []
     for path in sorted(glob.glob(os.path.join(cases_dir, '*.yaml'))):
         if os.path.basename(path) != '_base.yaml':
             cases.append(load_case(path))
+    if own_dir and os.path.isdir(own_dir):
+        names = {c.name for c in cases}
+        for path in sorted(glob.glob(os.path.join(own_dir, '*.yaml'))):
+            c = load_case(path)
+            _check(c.name not in names, path, f'{c.name} is an upstream case name')
+            _check(c.name == os.path.splitext(os.path.basename(path))[0], path, 'name differs from the file name')
+            c.own = True
+            cases.append(c)
+        cases.sort(key=lambda c: c.name)
     return base, cases
 
 

@@ -30,6 +30,8 @@ def extended_features(all_cases):
     """
     out = {}
     for c in all_cases:
+        if c.own:
+            continue
         for p in c.profiles:
             out.setdefault(p, set()).update(set(c.features) - CORE_FEATURES.get(p, set()))
     return out
@@ -67,7 +69,8 @@ def build(results, cases, all_cases, supported, version, profiles=(), now=None):
     reports = {}
     for case in cases:
         res = results.get(case.name)
-        if res is None or res.unsupported:
+        # The upstream report counts upstream's tests only; this project's own cases are not in it.
+        if res is None or res.unsupported or case.own:
             continue
         for p in case.profiles:
             if profiles and p not in profiles:
