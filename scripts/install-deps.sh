@@ -2,7 +2,7 @@
 # Installs the Debian packages torii needs to build and test, when any is missing.
 # Used by `make run` and `make test`; safe to run again.
 set -eu
-PKGS="build-essential meson ninja-build pkg-config clang libclang-rt-14-dev libfyaml-dev libssl-dev \
+PKGS="build-essential meson ninja-build pkg-config clang libclang-rt-14-dev libyaml-dev libssl-dev \
 libnghttp2-dev libpcre2-dev libcurl4-openssl-dev python3 python3-yaml openssl curl nghttp2-client"
 missing=""
 for p in $PKGS; do

@@ -2,6 +2,7 @@
 #include "api/kind.h"
 #include "api/object.h"
 #include "api/schema.h"
+#include "api/json.h"
 #include "api/yaml.h"
 #include "base/arena.h"
 #include "base/buf.h"
@@ -10,6 +11,7 @@
 #include "base/node.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,9 +28,8 @@ struct load {
     int problems;
 };
 
-static void on_doc(void *ud, struct tr_arena *a, struct tr_node *root, unsigned line)
+static void load_one(struct load *l, struct tr_arena *a, struct tr_node *root, unsigned line)
 {
-    struct load *l = ud;
     const char *api_version = tr_node_gets(root, "apiVersion");
     const char *kind_s = tr_node_gets(root, "kind");
     struct tr_node *meta = tr_node_get(root, "metadata");
@@ -65,17 +66,45 @@ static void on_doc(void *ud, struct tr_arena *a, struct tr_node *root, unsigned 
     tr_verrs_dispose(&errs);
 }
 
+/* A list of objects (kind List, or FooList, with items), as `kubectl get -o yaml` and the API
+ * server's LIST write them: each item is loaded as a document of its own. */
+static bool is_list(const struct tr_node *root)
+{
+    const char *kind = tr_node_gets(root, "kind");
+    size_t n = kind ? strlen(kind) : 0;
+    const struct tr_node *items = tr_node_get(root, "items");
+    return n >= 4 && strcmp(kind + n - 4, "List") == 0 && items && items->type == TR_N_SEQ;
+}
+
+static void on_doc(void *ud, struct tr_arena *a, struct tr_node *root, unsigned line)
+{
+    struct load *l = ud;
+    if (!is_list(root)) {
+        load_one(l, a, root, line);
+        return;
+    }
+    const struct tr_node *items = tr_node_get(root, "items");
+    for (uint32_t i = 0; i < items->n; i++) {
+        struct tr_arena *ia = tr_arena_new(4096);
+        const struct tr_node *item = items->u.items[i];
+        load_one(l, ia, tr_node_compact(ia, item), item->line ? item->line : line);
+    }
+    tr_arena_free(a);
+}
+
 int tr_manifest_load(const char *text, size_t len, const char *display, int64_t now, uint64_t *seq,
                      const struct tr_manifest_ops *ops, void *ud)
 {
     struct load l = {.display = display, .now = now, .seq = seq, .ops = ops, .ud = ud};
     struct tr_buf err;
     tr_buf_init(&err, 4096);
-    int rc = tr_yaml_parse(text, len, on_doc, &l, &err);
+    size_t dl = strlen(display);
+    bool json = dl >= 5 && strcmp(display + dl - 5, ".json") == 0;
+    int rc = (json ? tr_json_parse : tr_yaml_parse)(text, len, on_doc, &l, &err);
     if (rc != TR_OK) {
         struct tr_buf b;
         tr_buf_init(&b, 0);
-        tr_buf_printf(&b, "%s:%s", display, err.len ? err.data : " invalid YAML");
+        tr_buf_printf(&b, "%s:%s", display, err.len ? err.data : json ? " invalid JSON" : " invalid YAML");
         if (err.len && (err.data[0] < '0' || err.data[0] > '9')) {
             b.len = 0;
             tr_buf_printf(&b, "%s: %s", display, err.data);

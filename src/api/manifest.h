@@ -19,9 +19,10 @@ struct tr_manifest_ops {
     void (*on_error)(void *ud, const char *line, int kind, const char *ns, const char *name);
 };
 
-/* Loads every document of text (named display in messages). now is the time for new objects;
+/* Loads every document of text (named display in messages): JSON values when display ends in
+ * ".json", else YAML documents; the items of a List (kind List or FooList) one by one. now is the time for new objects;
  * *seq numbers new objects in order. Returns the number of problems reported, or -1 when the
- * text is not valid YAML at all (reported through on_error; no document after the bad point is
+ * text is not valid YAML or JSON at all (reported through on_error; no document after the bad point is
  * delivered, and callers should keep what the file held before). */
 int tr_manifest_load(const char *text, size_t len, const char *display, int64_t now, uint64_t *seq,
                      const struct tr_manifest_ops *ops, void *ud);

@@ -1,19 +1,22 @@
+/* YAML documents to value trees: libyaml's event parser (docs/dependencies.md says why libyaml)
+ * feeding the document builder, which enforces the limits of api/decode.h. */
 #include "api/yaml.h"
+#include "api/internal.h"
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/err.h"
+#include "base/map.h"
+#include "base/mem.h"
 #include "base/node.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <libfyaml.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Depth cap: a hostile document of a million '[' must not blow the stack. */
-#define MAX_DEPTH 64
+#include <yaml.h>
 
 static bool match_any(const char *s, size_t len, const char *const *words)
 {
@@ -21,41 +24,6 @@ static bool match_any(const char *s, size_t len, const char *const *words)
         if (strlen(*words) == len && memcmp(s, *words, len) == 0)
             return true;
     return false;
-}
-
-/* Returns the offset of the first byte that is not well-formed UTF-8 (RFC 3629: no overlong
- * forms, no surrogates, nothing above U+10FFFF), or len when all of s is. */
-static size_t utf8_invalid_at(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = s[i];
-        size_t n;
-        unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            n = 1;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2;
-            lo = c == 0xE0 ? 0xA0 : 0x80;
-            hi = c == 0xED ? 0x9F : 0xBF;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3;
-            lo = c == 0xF0 ? 0x90 : 0x80;
-            hi = c == 0xF4 ? 0x8F : 0xBF;
-        } else {
-            return i;
-        }
-        if (len - i <= n || s[i + 1] < lo || s[i + 1] > hi)
-            return i;
-        for (size_t k = 2; k <= n; k++)
-            if ((s[i + k] & 0xC0) != 0x80)
-                return i;
-        i += n + 1;
-    }
-    return len;
 }
 
 /* YAML 1.2 core schema resolution of a plain scalar (what sigs.k8s.io/yaml does for the values
@@ -118,7 +86,8 @@ static void resolve_plain(struct tr_arena *a, struct tr_node *n, const char *s, 
         if (numberish && has_digit) {
             errno = 0;
             double d = strtod(tmp, &end);
-            if (!errno && *end == '\0') {
+            /* Underflow is a number still (a denormal, or 0), as JSON reads it; overflow is not. */
+            if ((!errno || (errno == ERANGE && isfinite(d))) && *end == '\0') {
                 n->type = TR_N_FLOAT;
                 n->u.f = d;
                 return;
@@ -138,168 +107,216 @@ static void resolve_plain(struct tr_arena *a, struct tr_node *n, const char *s, 
     n->n = (uint32_t)len;
 }
 
-/* libfyaml 0.7 marks tokens, not nodes: a scalar's line is its token's, a collection's that of
- * its first scalar (0 for an empty one; the caller then uses the key's line). */
-static uint32_t node_line(struct fy_node *fyn, int depth)
-{
-    if (!fyn || depth > MAX_DEPTH)
-        return 0;
-    switch (fy_node_get_type(fyn)) {
-    case FYNT_SCALAR: {
-        struct fy_token *t = fy_node_get_scalar_token(fyn);
-        const struct fy_mark *m = t ? fy_token_start_mark(t) : NULL;
-        return m ? (uint32_t)m->line + 1 : 0;
-    }
-    case FYNT_SEQUENCE: {
-        void *it = NULL;
-        return node_line(fy_node_sequence_iterate(fyn, &it), depth + 1);
-    }
-    case FYNT_MAPPING: {
-        void *it = NULL;
-        struct fy_node_pair *pair = fy_node_mapping_iterate(fyn, &it);
-        return pair ? node_line(fy_node_pair_key(pair), depth + 1) : 0;
-    }
-    }
-    return 0;
-}
+#define TAG_PREFIX "tag:yaml.org,2002:"
 
-static struct tr_node *convert(struct tr_arena *a, struct fy_node *fyn, int depth, struct tr_buf *err)
-{
-    if (depth > MAX_DEPTH) {
-        tr_buf_printf(err, "document nested deeper than %d levels", MAX_DEPTH);
-        return NULL;
-    }
-    struct tr_node *n = tr_node_new(a, TR_N_NULL);
-    if (!fyn)
-        return n;
-    n->line = node_line(fyn, depth);
-    switch (fy_node_get_type(fyn)) {
-    case FYNT_SCALAR: {
-        size_t len;
-        const char *s = fy_node_get_scalar(fyn, &len);
-        if (!s) {
-            s = "";
-            len = 0;
-        }
-        /* The input is valid UTF-8 without NULs, so only a double-quoted escape ("\0") can make
-         * either. libfyaml 0.7 over-counts some malformed block scalars and hands back a tail
-         * of uninitialised memory: refuse the document rather than carry those bytes on. */
-        if (utf8_invalid_at((const unsigned char *)s, len) < len ||
-            (fy_node_get_style(fyn) != FYNS_DOUBLE_QUOTED && memchr(s, '\0', len))) {
-            tr_buf_printf(err, "%u: malformed scalar", n->line);
-            return NULL;
-        }
-        const char *tag = fy_node_get_tag(fyn, NULL);
-        bool plain = fy_node_get_style(fyn) == FYNS_PLAIN;
-        if (plain && (!tag || strcmp(tag, "?") == 0)) {
-            resolve_plain(a, n, s, len);
-        } else {
-            n->type = TR_N_STR;
-            n->u.s = tr_arena_strndup(a, s, len);
-            n->n = (uint32_t)len;
-        }
-        return n;
-    }
-    case FYNT_SEQUENCE: {
-        n->type = TR_N_SEQ;
-        void *it = NULL;
-        struct fy_node *item;
-        while ((item = fy_node_sequence_iterate(fyn, &it))) {
-            struct tr_node *c = convert(a, item, depth + 1, err);
-            if (!c)
-                return NULL;
-            tr_node_push(a, n, c);
-        }
-        return n;
-    }
-    case FYNT_MAPPING: {
-        n->type = TR_N_MAP;
-        void *it = NULL;
-        struct fy_node_pair *pair;
-        while ((pair = fy_node_mapping_iterate(fyn, &it))) {
-            struct fy_node *k = fy_node_pair_key(pair);
-            size_t klen = 0;
-            const char *ks = k && fy_node_get_type(k) == FYNT_SCALAR ? fy_node_get_scalar(k, &klen) : NULL;
-            if (!ks) {
-                tr_buf_printf(err, "%u: mapping keys must be strings", n->line);
-                return NULL;
-            }
-            if (memchr(ks, '\0', klen)) {
-                tr_buf_printf(err, "%u: mapping key holds a NUL byte", n->line);
-                return NULL;
-            }
-            char *key = tr_arena_strndup(a, ks, klen);
-            if (tr_node_get(n, key)) {
-                tr_buf_printf(err, "%u: duplicate key \"%s\"", node_line(k, 0), key);
-                return NULL;
-            }
-            struct tr_node *v = convert(a, fy_node_pair_value(pair), depth + 1, err);
-            if (!v)
-                return NULL;
-            if (v->type == TR_N_MAP || v->type == TR_N_SEQ || !v->line)
-                v->line = node_line(k, 0); /* errors about a block point at its key */
-            tr_node_set(a, n, key, v);
-        }
-        return n;
-    }
-    }
-    return n;
-}
-
-struct diag_ctx {
-    struct tr_buf *err;
+/* An anchor's node, kept until the document ends; aliases copy it. */
+struct anchor {
+    struct tr_node *node;
+    size_t size;
+    uint32_t height;
 };
 
-static void collect_diag(struct fy_diag *diag, void *user, const char *buf, size_t len)
+struct ydec {
+    struct docb b;
+    struct tr_map anchors;                  /* name -> struct anchor*, this document's */
+    char *open_anchor[TR_DECODE_MAX_DEPTH]; /* the anchor of each open collection, or NULL */
+    tr_doc_cb *cb;
+    void *ud;
+};
+
+static void anchors_clear(struct ydec *d)
 {
-    (void)diag;
-    struct diag_ctx *d = user;
-    if (d->err->len == 0) {
-        while (len && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
-            len--;
-        tr_buf_append(d->err, buf, len);
+    size_t it = 0;
+    struct tr_map_slot *s;
+    while ((s = tr_map_next(&d->anchors, &it)))
+        free(s->val);
+    tr_map_dispose(&d->anchors);
+    for (int i = 0; i < TR_DECODE_MAX_DEPTH; i++) {
+        free(d->open_anchor[i]);
+        d->open_anchor[i] = NULL;
     }
 }
 
-static struct fy_parser *parser_new(struct tr_buf *err, struct diag_ctx *dc, struct fy_diag **diagp)
+static void anchor_set(struct ydec *d, const char *name, struct tr_node *n, size_t size, uint32_t height)
 {
-    dc->err = err;
-    struct fy_diag_cfg dcfg;
-    fy_diag_cfg_default(&dcfg);
-    dcfg.output_fn = collect_diag;
-    dcfg.user = dc;
-    dcfg.colorize = false;
-    dcfg.show_source = false;
-    dcfg.show_position = true;
-    dcfg.show_type = false;
-    dcfg.show_module = false;
-    dcfg.level = FYET_ERROR;
-    struct fy_diag *diag = fy_diag_create(&dcfg);
-    if (!diag)
-        return NULL;
-    fy_diag_set_collect_errors(diag, true);
-    struct fy_parse_cfg cfg = {
-        .flags = FYPCF_RESOLVE_DOCUMENT | FYPCF_DISABLE_RECYCLING,
-        .diag = diag,
-    };
-    struct fy_parser *p = fy_parser_create(&cfg);
-    if (!p) {
-        fy_diag_destroy(diag);
-        return NULL;
-    }
-    *diagp = diag;
-    return p;
+    struct anchor *an = tr_xmalloc(sizeof(*an));
+    *an = (struct anchor){n, size, height};
+    free(tr_map_put(&d->anchors, name, strlen(name), an)); /* a later anchor of one name wins */
 }
 
-int tr_yaml_parse(const char *text, size_t len, tr_yaml_doc_cb *cb, void *ud, struct tr_buf *err)
+static int fail_at(struct ydec *d, const yaml_mark_t *m, const char *fmt, const char *arg)
 {
-    /* YAML text is Unicode, and Kubernetes' decoder rejects malformed UTF-8 too. Checked here
-     * because libfyaml 0.7 does not always: a stray byte in a directive ("%2f\xaa") makes it
-     * loop forever, and one in a block scalar reaches the tree (and then our JSON output). */
-    size_t bad = utf8_invalid_at((const unsigned char *)text, len);
-    if (bad < len) {
+    char tag[80];
+    if (arg && strncmp(arg, TAG_PREFIX, strlen(TAG_PREFIX)) == 0) { /* as it was written: !!binary */
+        snprintf(tag, sizeof(tag), "!!%s", arg + strlen(TAG_PREFIX));
+        arg = tag;
+    }
+    if (d->b.err->len == 0) {
+        tr_buf_printf(d->b.err, "%zu:%zu: ", m->line + 1, m->column + 1);
+        tr_buf_printf(d->b.err, fmt, arg);
+    }
+    return TR_EINVAL;
+}
+
+/* A scalar as a value: plain and untagged ones resolve by the core schema; quoted, block and
+ * "!"-tagged ones are strings; the core schema's own tags are honoured; any other tag (!!binary,
+ * !!timestamp, a local !tag) is refused rather than guessed at. */
+static int scalar_value(struct ydec *d, const yaml_event_t *ev)
+{
+    const char *s = (const char *)ev->data.scalar.value;
+    size_t len = ev->data.scalar.length;
+    const char *tag = (const char *)ev->data.scalar.tag;
+    uint32_t line = (uint32_t)ev->start_mark.line + 1;
+    if (memchr(s, '\0', len))
+        return fail_at(d, &ev->start_mark, "a string holds a NUL character%s", "");
+    if (tr_text_invalid_at((const unsigned char *)s, len) < len)
+        return fail_at(d, &ev->start_mark, "a string is not valid UTF-8%s", "");
+    struct tr_node *n = docb_scalar(&d->b, TR_N_STR, line);
+    if (!n)
+        return TR_EINVAL;
+    const char *want = NULL;
+    if (tag && strncmp(tag, TAG_PREFIX, strlen(TAG_PREFIX)) == 0)
+        want = tag + strlen(TAG_PREFIX);
+    if (!tag ? ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE : want && strcmp(want, "str") != 0) {
+        resolve_plain(d->b.a, n, s, len);
+        if (want) {
+            static const char *const names[] = {"null", "bool", "int", "float"};
+            if (strcmp(want, "float") == 0 && n->type == TR_N_INT) {
+                n->type = TR_N_FLOAT;
+                n->u.f = (double)n->u.i;
+            }
+            bool known = false, match = false;
+            for (int t = 0; t < 4; t++) {
+                known |= strcmp(want, names[t]) == 0;
+                match |= strcmp(want, names[t]) == 0 && n->type == (uint8_t)(TR_N_NULL + t);
+            }
+            if (!known)
+                return fail_at(d, &ev->start_mark, "unsupported tag %s", tag);
+            if (!match)
+                return fail_at(d, &ev->start_mark, "the value does not fit its tag %s", tag);
+        }
+    } else if (tag && strcmp(tag, "!") != 0 && !want) {
+        return fail_at(d, &ev->start_mark, "unsupported tag %s", tag);
+    } else {
+        n->u.s = tr_arena_strndup(d->b.a, s, len);
+        n->n = (uint32_t)len;
+    }
+    return docb_add(&d->b, n, 0);
+}
+
+static int on_scalar(struct ydec *d, const yaml_event_t *ev)
+{
+    const char *s = (const char *)ev->data.scalar.value;
+    size_t len = ev->data.scalar.length;
+    if (docb_want_key(&d->b)) {
+        if (tr_text_invalid_at((const unsigned char *)s, len) < len)
+            return fail_at(d, &ev->start_mark, "a mapping key is not valid UTF-8 or holds a NUL character%s", "");
+        bool merge = !ev->data.scalar.tag && ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && len == 2 &&
+                     memcmp(s, "<<", 2) == 0;
+        return docb_key(&d->b, s, len, (uint32_t)ev->start_mark.line + 1, merge);
+    }
+    size_t before = d->b.nodes;
+    int rc = scalar_value(d, ev);
+    if (rc == TR_OK && ev->data.scalar.anchor) {
+        struct tr_node *n = d->b.depth ? d->b.stack[d->b.nstack - 1].val : d->b.root;
+        anchor_set(d, (const char *)ev->data.scalar.anchor, n, d->b.nodes - before, 0);
+    }
+    return rc;
+}
+
+static int on_alias(struct ydec *d, const yaml_event_t *ev)
+{
+    const char *name = (const char *)ev->data.alias.anchor;
+    struct anchor *an = tr_map_get(&d->anchors, name, strlen(name));
+    if (!an) /* also an alias inside its own anchor's node: that one is not complete yet */
+        return fail_at(d, &ev->start_mark, "unknown alias *%s", name);
+    uint32_t line = (uint32_t)ev->start_mark.line + 1;
+    if (docb_want_key(&d->b)) {
+        if (an->node->type != TR_N_STR)
+            return fail_at(d, &ev->start_mark, "mapping keys must be strings (alias *%s)", name);
+        return docb_key(&d->b, an->node->u.s, an->node->n, line, false);
+    }
+    return docb_copy(&d->b, an->node, an->size, an->height, line);
+}
+
+static int on_open(struct ydec *d, const yaml_event_t *ev, enum tr_ntype type)
+{
+    const char *tag = (const char *)(type == TR_N_MAP ? ev->data.mapping_start.tag : ev->data.sequence_start.tag);
+    const char *anchor = (const char *)(type == TR_N_MAP ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor);
+    if (docb_want_key(&d->b))
+        return fail_at(d, &ev->start_mark, "mapping keys must be strings%s", "");
+    if (tag && strcmp(tag, type == TR_N_MAP ? TAG_PREFIX "map" : TAG_PREFIX "seq") != 0 && strcmp(tag, "!") != 0)
+        return fail_at(d, &ev->start_mark, "unsupported tag %s", tag);
+    int rc = docb_open(&d->b, type, (uint32_t)ev->start_mark.line + 1);
+    if (rc == TR_OK && anchor)
+        d->open_anchor[d->b.depth - 1] = tr_xstrdup(anchor);
+    return rc;
+}
+
+static int on_close(struct ydec *d)
+{
+    int depth = d->b.depth;
+    struct tr_node *n;
+    size_t size;
+    uint32_t height;
+    int rc = docb_close(&d->b, &n, &size, &height);
+    char *anchor = d->open_anchor[depth - 1];
+    d->open_anchor[depth - 1] = NULL;
+    if (rc == TR_OK && anchor)
+        anchor_set(d, anchor, n, size, height);
+    free(anchor);
+    return rc;
+}
+
+static int on_doc_end(struct ydec *d)
+{
+    struct tr_node *root;
+    uint32_t line;
+    struct tr_arena *a = docb_doc_take(&d->b, &root, &line);
+    anchors_clear(d);
+    if (root->type == TR_N_NULL) {
+        tr_arena_free(a); /* an empty document, or one of only comments */
+        return TR_OK;
+    }
+    d->cb(d->ud, a, root, line);
+    return TR_OK;
+}
+
+static int on_event(struct ydec *d, const yaml_event_t *ev)
+{
+    switch (ev->type) {
+    case YAML_DOCUMENT_START_EVENT:
+        docb_doc_begin(&d->b);
+        return TR_OK;
+    case YAML_DOCUMENT_END_EVENT:
+        return on_doc_end(d);
+    case YAML_SCALAR_EVENT:
+        return on_scalar(d, ev);
+    case YAML_ALIAS_EVENT:
+        return on_alias(d, ev);
+    case YAML_SEQUENCE_START_EVENT:
+        return on_open(d, ev, TR_N_SEQ);
+    case YAML_MAPPING_START_EVENT:
+        return on_open(d, ev, TR_N_MAP);
+    case YAML_SEQUENCE_END_EVENT:
+    case YAML_MAPPING_END_EVENT:
+        return on_close(d);
+    default: /* stream start and end, nothing else */
+        return TR_OK;
+    }
+}
+
+/* libyaml's own message: "LINE:COL: problem (context)". Reader errors (bytes libyaml will not
+ * read, e.g. a control character) carry an offset instead of a mark. */
+static void parser_error(const yaml_parser_t *p, const char *text, size_t len, struct tr_buf *err)
+{
+    if (err->len)
+        return;
+    const char *problem = p->problem ? p->problem : "YAML syntax error";
+    if (p->error == YAML_READER_ERROR) {
+        size_t off = p->problem_offset < len ? p->problem_offset : len;
         unsigned line = 1, col = 1;
-        for (size_t i = 0; i < bad; i++) {
+        for (size_t i = 0; i < off; i++) {
             if (text[i] == '\n') {
                 line++;
                 col = 1;
@@ -307,57 +324,49 @@ int tr_yaml_parse(const char *text, size_t len, tr_yaml_doc_cb *cb, void *ud, st
                 col++;
             }
         }
-        tr_buf_printf(err, "%u:%u: invalid UTF-8", line, col);
+        tr_buf_printf(err, "%u:%u: %s", line, col, problem);
+        return;
+    }
+    tr_buf_printf(err, "%zu:%zu: %s", p->problem_mark.line + 1, p->problem_mark.column + 1, problem);
+    if (p->context)
+        tr_buf_printf(err, " (%s, line %zu)", p->context, p->context_mark.line + 1);
+}
+
+int tr_yaml_parse(const char *text, size_t len, tr_doc_cb *cb, void *ud, struct tr_buf *err)
+{
+    if (len > TR_DECODE_MAX_INPUT) {
+        tr_buf_printf(err, "the input is %zu bytes, over the limit of %u", len, TR_DECODE_MAX_INPUT);
         return TR_EINVAL;
     }
-    struct diag_ctx dc;
-    struct fy_diag *diag = NULL;
-    struct fy_parser *p = parser_new(err, &dc, &diag);
-    if (!p) {
-        tr_buf_puts(err, "cannot create YAML parser");
+    /* YAML text is Unicode, and Kubernetes' decoder rejects malformed UTF-8 too; NUL is no
+     * character a manifest may hold. Checked first, with a position, for every input. */
+    size_t bad = tr_text_invalid_at((const unsigned char *)text, len);
+    if (bad < len) {
+        tr_text_error(err, text, bad);
         return TR_EINVAL;
     }
+    struct ydec d = {.cb = cb, .ud = ud};
+    docb_init(&d.b, err);
+    yaml_parser_t p;
+    if (!yaml_parser_initialize(&p))
+        TR_BUG_ON("yaml_parser_initialize: out of memory");
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    yaml_parser_set_encoding(&p, YAML_UTF8_ENCODING);
     int rc = TR_OK;
-    if (fy_parser_set_string(p, text, len) != 0) {
-        tr_buf_puts(err, "cannot read input");
-        rc = TR_EINVAL;
-        goto out;
-    }
-    for (;;) {
-        struct fy_document *doc = fy_parse_load_document(p);
-        if (!doc) {
-            if (fy_parser_get_stream_error(p)) {
-                void *it = NULL;
-                struct fy_diag_error *de = fy_diag_errors_iterate(diag, &it);
-                if (err->len == 0 && de)
-                    tr_buf_printf(err, "%d:%d: %s", de->line, de->column, de->msg);
-                else if (err->len == 0)
-                    tr_buf_puts(err, "YAML syntax error");
-                rc = TR_EINVAL;
-            }
+    for (bool done = false; !done && rc == TR_OK;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&p, &ev)) {
+            parser_error(&p, text, len, err);
+            rc = TR_EINVAL;
             break;
         }
-        struct fy_node *root = fy_document_root(doc);
-        if (root) {
-            struct tr_arena *a = tr_arena_new(4096);
-            struct tr_node *n = convert(a, root, 0, err);
-            if (!n) {
-                tr_arena_free(a);
-                fy_parse_document_destroy(p, doc);
-                rc = TR_EINVAL;
-                break;
-            }
-            if (n->type == TR_N_NULL) {
-                tr_arena_free(a); /* a document of only comments */
-            } else {
-                cb(ud, a, n, n->line);
-            }
-        }
-        fy_parse_document_destroy(p, doc);
+        done = ev.type == YAML_STREAM_END_EVENT;
+        rc = on_event(&d, &ev);
+        yaml_event_delete(&ev);
     }
-out:
-    fy_parser_destroy(p);
-    fy_diag_destroy(diag);
+    yaml_parser_delete(&p);
+    anchors_clear(&d);
+    docb_dispose(&d.b);
     return rc;
 }
 
@@ -372,7 +381,7 @@ static void take_one(void *ud, struct tr_arena *a, struct tr_node *root, unsigne
     (void)line;
     struct one_ctx *c = ud;
     if (c->docs++ == 0)
-        c->root = tr_node_clone(c->a, root);
+        c->root = tr_node_compact(c->a, root);
     tr_arena_free(a);
 }
 

@@ -322,13 +322,32 @@ int tr_json_quote(struct tr_buf *b, const char *s, size_t len)
     size_t run = 0; /* start of the pending run of bytes that need no escape */
     for (size_t i = 0; i < len && !rc; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+        /* Characters a YAML reader refuses raw or reads as line breaks (C1 controls, NEL,
+         * U+2028, U+2029, U+FFFE, U+FFFF) are escaped too: torii's JSON is also read as YAML. */
+        unsigned cp = 0;
+        size_t seq = 1;
+        if (c == 0xC2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 && (unsigned char)s[i + 1] <= 0x9F) {
+            cp = (unsigned char)s[i + 1];
+            seq = 2;
+        } else if (c == 0xE2 && i + 2 < len && (unsigned char)s[i + 1] == 0x80 &&
+                   ((unsigned char)s[i + 2] == 0xA8 || (unsigned char)s[i + 2] == 0xA9)) {
+            seq = 3;
+        } else if (c == 0xEF && i + 2 < len && (unsigned char)s[i + 1] == 0xBF &&
+                   ((unsigned char)s[i + 2] == 0xBE || (unsigned char)s[i + 2] == 0xBF)) {
+            seq = 3;
+        } else if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) {
             continue;
+        }
         rc = tr_buf_append(b, s + run, i - run);
-        run = i + 1;
+        run = i + seq;
         if (rc)
             break;
-        if (c == '"' || c == '\\') {
+        if (seq == 3)
+            cp = (c & 0x0Fu) << 12 | ((unsigned char)s[i + 1] & 0x3Fu) << 6 | ((unsigned char)s[i + 2] & 0x3Fu);
+        if (seq > 1) {
+            rc = tr_buf_printf(b, "\\u%04x", cp);
+            i += seq - 1;
+        } else if (c == '"' || c == '\\') {
             char esc[2] = {'\\', (char)c};
             rc = tr_buf_append(b, esc, 2);
         } else if (c == '\n') {
@@ -419,7 +438,8 @@ static bool yaml_plain_ok(const char *s, size_t len)
         return false;
     static const char *const reserved[] = {"null", "Null", "NULL", "~", "true", "True", "TRUE",
                                            "false", "False", "FALSE", "yes", "no", "on", "off",
-                                           "Yes", "No", "On", "Off", "YES", "NO", "ON", "OFF"};
+                                           "Yes", "No", "On", "Off", "YES", "NO", "ON", "OFF",
+                                           "<<" /* a plain << key is a merge key */};
     for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
         if (strcmp(s, reserved[i]) == 0)
             return false;

@@ -1,6 +1,6 @@
 /* torii status [KIND [NS/NAME]] [-o table|yaml|json] [--admin ADDR]: what a running torii says. */
 #include "api/kind.h"
-#include "api/yaml.h"
+#include "api/json.h"
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/node.h"
@@ -110,7 +110,7 @@ int tr_cmd_status(int argc, char **argv)
     struct tr_arena *a = tr_arena_new(64 * 1024);
     struct tr_buf err;
     tr_buf_init(&err, 1024);
-    struct tr_node *root = tr_yaml_parse_one(a, body.data ? body.data : "", body.len, &err);
+    struct tr_node *root = tr_json_parse_one(a, body.data ? body.data : "", body.len, &err);
     tr_buf_dispose(&body);
     if (!root) {
         fprintf(stderr, "torii status: bad reply: %s\n", err.data);

@@ -106,9 +106,34 @@ TEST(manifest_syntax_error_is_minus_one)
     ASSERT_EQ(rc, -1);
     ASSERT_EQ(r.nerrs, 1);
     ASSERT_EQ(r.errkinds[0], -1);
-    ASSERT_STRSTR(r.errs[0], "dir/m.yaml:");
-    ASSERT_STRSTR(r.errs[0], "flow sequence");
+    ASSERT_STRSTR(r.errs[0], "dir/m.yaml:7:1: "); /* where the text ends, inside the flow */
+    ASSERT_STRSTR(r.errs[0], "flow");
     rec_done(&r);
+}
+
+TEST(manifest_json_files_and_lists)
+{
+    /* A .json file is read as JSON (a YAML flow mapping would not pass), and the items of a
+     * List are objects of their own, with their lines. */
+    struct rec r = {0};
+    uint64_t seq = 1;
+    const char *list = "{\"apiVersion\": \"v1\", \"kind\": \"List\", \"items\": [\n"
+                       "  {\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": \"a\"}},\n"
+                       "  {\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": \"s\"},\n"
+                       "   \"spec\": {\"ports\": [{\"port\": 0}]}}\n]}\n";
+    ASSERT_EQ(tr_manifest_load(list, strlen(list), "dir/l.json", 1000, &seq, &ops, &r), 1);
+    ASSERT_EQ(r.nobjs, 1);
+    ASSERT_STREQ(r.objs[0]->name, "a");
+    ASSERT_EQ(r.nerrs, 1);
+    ASSERT_STRSTR(r.errs[0], "dir/l.json:4: Service default/s: spec.ports[0].port");
+    rec_done(&r);
+    struct rec r2 = {0};
+    const char *yamlish = "{apiVersion: v1, kind: ConfigMap, metadata: {name: b}}";
+    ASSERT_EQ(tr_manifest_load(yamlish, strlen(yamlish), "dir/y.json", 1000, &seq, &ops, &r2), -1);
+    ASSERT_STRSTR(r2.errs[0], "dir/y.json:1:2: expected a string key");
+    ASSERT_EQ(tr_manifest_load(yamlish, strlen(yamlish), "dir/y.yaml", 1000, &seq, &ops, &r2), 0);
+    ASSERT_EQ(r2.nobjs, 1);
+    rec_done(&r2);
 }
 
 TEST(manifest_prev_gives_generation)

@@ -166,6 +166,11 @@ TEST(node_json_escapes_and_nonfinite)
     tr_json_quote(&b, "a\"b\\c\n\x01\x7f", 8);
     ASSERT_STREQ(b.data, "\"a\\\"b\\\\c\\n\\u0001\\u007f\"");
     tr_buf_reset(&b);
+    /* What a YAML reader refuses raw or folds as a line break is escaped; the rest stays. */
+    const char *odd = "\xc2\x85\xc2\x9e\xc2\xa0\xe2\x80\xa8\xe2\x80\xa9\xef\xbf\xbe\xef\xbf\xbf\xef\xbf\xbd\xe2\x82\xac";
+    tr_json_quote(&b, odd, strlen(odd));
+    ASSERT_STREQ(b.data, "\"\\u0085\\u009e\xc2\xa0\\u2028\\u2029\\ufffe\\uffff\xef\xbf\xbd\xe2\x82\xac\"");
+    tr_buf_reset(&b);
     struct tr_node *f = tr_node_new(a, TR_N_FLOAT);
     f->u.f = INFINITY;
     tr_node_emit_json(&b, f, 0);
