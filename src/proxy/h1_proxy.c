@@ -549,10 +549,16 @@ struct hdr_ctx {
     char joined[4096];
 };
 
-/* Router header lookup: repeated fields are joined with "," (RFC 9110 5.3). */
+/* Router header lookup: repeated fields are joined with "," (RFC 9110 5.3). Host is the
+ * request's authority, as routing and the backend see it: an absolute-form target's replaces
+ * the received field (RFC 9112 3.2.2). */
 static const char *req_header(void *ud, const char *name, size_t name_len, size_t *len)
 {
     struct hdr_ctx *h = ud;
+    if (tr_h1_token_eq(name, name_len, "host", 4)) {
+        *len = h->req->authority ? h->req->authority_len : 0;
+        return h->req->authority;
+    }
     const char *first = NULL;
     size_t flen = 0, n = 0, used = 0;
     for (size_t i = 0; i < h->req->nheaders; i++) {
@@ -775,9 +781,18 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
     tr_buf_putc(o, ' ');
     tr_buf_append(o, target, tlen);
     tr_buf_puts(o, " HTTP/1.1\r\n");
+    /* Host is generated, never copied: the authority routing used (an absolute-form or CONNECT
+     * target's, which replaces the received Host, RFC 9112 3.2.2), or the URLRewrite hostname.
+     * An HTTP/1.1 request always carries one, empty when the target has no authority (RFC 9112
+     * 3.2: an HTTP/1.0 client may send none). A RequestHeaderModifier that sets or removes Host
+     * has the last word. */
+    if (fo.host || !tr_filters_drop_request_header(&fo, "host", 4)) {
+        const char *hv = fo.host ? fo.host : req->authority ? req->authority : "";
+        size_t hvl = fo.host ? strlen(fo.host) : req->authority ? req->authority_len : 0;
+        tr_buf_put_field(o, "Host", hv, hvl);
+    }
     const char *xff = NULL;
     size_t xff_len = 0;
-    bool saw_host = false;
     for (size_t i = 0; i < req->nheaders; i++) {
         const struct tr_h1_header *h = &req->headers[i];
         if (hop_by_hop(h, req->headers, req->nheaders))
@@ -790,13 +805,8 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
         if (tr_h1_token_eq(h->name, h->name_len, "x-forwarded-proto", 17) ||
             tr_h1_token_eq(h->name, h->name_len, "x-forwarded-host", 16))
             continue;
-        if (tr_h1_token_eq(h->name, h->name_len, "host", 4)) {
-            saw_host = true;
-            if (fo.host) {
-                tr_buf_put_field(o, "Host", fo.host, strlen(fo.host));
-                continue;
-            }
-        }
+        if (tr_h1_token_eq(h->name, h->name_len, "host", 4))
+            continue;
         if (tr_filters_drop_request_header(&fo, h->name, h->name_len))
             continue;
         tr_buf_append(o, h->name, h->name_len);
@@ -804,8 +814,6 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
         tr_buf_append(o, h->value, h->value_len);
         tr_buf_puts(o, "\r\n");
     }
-    if (!saw_host && req->authority)
-        tr_buf_put_field(o, "Host", req->authority, req->authority_len);
     tr_filters_add_request_headers(&fo, o);
     tr_buf_puts(o, "X-Forwarded-For: ");
     if (xff) {
