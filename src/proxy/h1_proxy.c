@@ -611,6 +611,29 @@ static bool hop_by_hop(const struct tr_h1_header *h, const struct tr_h1_header *
     return false;
 }
 
+/* An Expect field of an HTTP/1.0 request, less its 100-continue: a server MUST ignore that
+ * expectation in HTTP/1.0 and MUST NOT send such a client a 1xx (RFC 9110 10.1.1, 15.2), but
+ * the upstream request is HTTP/1.1 and the backend would answer 100. Other expectations go on;
+ * a field left empty is dropped. The body is sent as it comes either way. */
+static void put_expect_http10(struct tr_buf *o, const struct tr_h1_header *h)
+{
+    const char *p = h->value, *end = h->value + h->value_len, *el;
+    size_t el_len;
+    bool first = true;
+    while (tr_h1_list_next(&p, end, &el, &el_len)) {
+        if (tr_h1_token_eq(el, el_len, "100-continue", 12))
+            continue;
+        if (first)
+            tr_buf_puts(o, "Expect: ");
+        else
+            tr_buf_puts(o, ", ");
+        tr_buf_append(o, el, el_len);
+        first = false;
+    }
+    if (!first)
+        tr_buf_puts(o, "\r\n");
+}
+
 static struct upc *u_connect(struct h1c *c, const struct tr_ir_backend *b, const struct tr_ir_endpoint *ep);
 static void send_mirrors(struct h1c *c, const struct tr_ir_rule *r, const char *head, size_t len);
 static void mirror_feed(struct h1c *c, const char *p, size_t n);
@@ -809,6 +832,10 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
             continue;
         if (tr_filters_drop_request_header(&fo, h->name, h->name_len))
             continue;
+        if (req->minor_version == 0 && tr_h1_token_eq(h->name, h->name_len, "expect", 6)) {
+            put_expect_http10(o, h);
+            continue;
+        }
         tr_buf_append(o, h->name, h->name_len);
         tr_buf_puts(o, ": ");
         tr_buf_append(o, h->value, h->value_len);
@@ -961,7 +988,8 @@ static void c_process(struct h1c *c)
         c->req_done = c->body == TR_H1_BODY_NONE || (c->body == TR_H1_BODY_LENGTH && c->left == 0);
         c->snap = c->w->snap ? tr_snapshot_ref(c->w->snap) : NULL;
         /* Expect: 100-continue goes to the backend, which answers 100 itself when it wants the
-         * body (forwarded by u_process); the body is sent as it comes. */
+         * body (forwarded by u_process; not for HTTP/1.0, see put_expect_http10); the body is
+         * sent as it comes. */
         bool forwarded = c_dispatch(c, (size_t)n);
         tr_worker_req_put(c->w, c->req); /* the head's fields were used up by the dispatch */
         c->req = NULL;
@@ -1341,12 +1369,14 @@ static void u_process(struct upc *u)
             return;
         }
         if (u->resp.status < 200 && u->resp.status != 101) {
-            /* 1xx interim responses: forward 100 Continue and 103; others are dropped. */
-            if (c->h2 && (u->resp.status == 100 || u->resp.status == 103)) {
+            /* 1xx interim responses: forward 100 Continue and 103, never to an HTTP/1.0 client
+             * (RFC 9110 15.2: a server MUST NOT send it one); others are dropped. */
+            bool relay = (u->resp.status == 100 || u->resp.status == 103) && (c->h2 || c->minor >= 1);
+            if (relay && c->h2) {
                 char h[64];
                 int hn = snprintf(h, sizeof(h), "HTTP/1.1 %d %s\r\n\r\n", u->resp.status, status_text(u->resp.status));
                 tr_h2_stream_head(c, h, (size_t)hn);
-            } else if (u->resp.status == 100 || u->resp.status == 103) {
+            } else if (relay) {
                 tr_buf_printf(&c->out, "HTTP/1.1 %d %s\r\n\r\n", u->resp.status, status_text(u->resp.status));
                 c_flush(c);
                 if (c->closed)
