@@ -654,6 +654,7 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
 {
     struct tr_h1_req *req = c->req;
     c->in_off += head_len; /* a local answer also consumes the head (the slices stay valid) */
+    c->upgrade_asked = req->upgrade != NULL;
     char host[256];
     size_t hl = request_host(req, host, sizeof(host));
     /* The port's listeners, looked up once per snapshot on a connection. */
@@ -1366,6 +1367,14 @@ static void u_process(struct upc *u)
         }
         if (n < 0 || tr_h1_resp_framing(&u->resp, c->method) != 0) {
             u_fail(u, "malformed response head");
+            return;
+        }
+        if (u->resp.status == 101 && !c->upgrade_asked) {
+            /* RFC 9110 15.2.2: a server switches only to a protocol the request's Upgrade
+             * named. torii sends Upgrade only for an HTTP/1.1 client that asked, so any other
+             * 101 is a broken response: tunnelling it would hand an HTTP/1.0 client a 1xx
+             * (15.2) and any client a connection it cannot read. */
+            u_fail(u, "101 to a request without Upgrade");
             return;
         }
         if (u->resp.status < 200 && u->resp.status != 101) {
