@@ -182,6 +182,7 @@ static const char *status_text(int code)
 {
     switch (code) {
     case 100: return "Continue";
+    case 103: return "Early Hints";
     case 200: return "OK";
     case 204: return "No Content";
     case 301: return "Moved Permanently";
@@ -1381,13 +1382,28 @@ static void u_process(struct upc *u)
             /* 1xx interim responses: forward 100 Continue and 103, never to an HTTP/1.0 client
              * (RFC 9110 15.2: a server MUST NOT send it one); others are dropped. */
             bool relay = (u->resp.status == 100 || u->resp.status == 103) && (c->h2 || c->minor >= 1);
-            if (relay && c->h2) {
-                char h[64];
-                int hn = snprintf(h, sizeof(h), "HTTP/1.1 %d %s\r\n\r\n", u->resp.status, status_text(u->resp.status));
-                tr_h2_stream_head(c, h, (size_t)hn);
-            } else if (relay) {
-                tr_buf_printf(&c->out, "HTTP/1.1 %d %s\r\n\r\n", u->resp.status, status_text(u->resp.status));
-                c_flush(c);
+            if (relay) {
+                /* With its fields: a 103 is there for its Link fields (RFC 8297). */
+                struct tr_buf ih;
+                tr_buf_init(&ih, 0);
+                tr_buf_printf(&ih, "HTTP/1.1 %d %s\r\n", u->resp.status, status_text(u->resp.status));
+                for (size_t i = 0; i < u->resp.nheaders; i++) {
+                    const struct tr_h1_header *h = &u->resp.headers[i];
+                    if (hop_by_hop(h, u->resp.headers, u->resp.nheaders))
+                        continue;
+                    tr_buf_append(&ih, h->name, h->name_len);
+                    tr_buf_puts(&ih, ": ");
+                    tr_buf_append(&ih, h->value, h->value_len);
+                    tr_buf_puts(&ih, "\r\n");
+                }
+                tr_buf_puts(&ih, "\r\n");
+                if (c->h2) {
+                    tr_h2_stream_head(c, ih.data, ih.len);
+                } else {
+                    tr_buf_append(&c->out, ih.data, ih.len);
+                    c_flush(c);
+                }
+                tr_buf_dispose(&ih);
                 if (c->closed)
                     return;
             }
