@@ -182,6 +182,7 @@ static const char *status_text(int code)
 {
     switch (code) {
     case 100: return "Continue";
+    case 103: return "Early Hints";
     case 200: return "OK";
     case 204: return "No Content";
     case 301: return "Moved Permanently";
@@ -549,10 +550,16 @@ struct hdr_ctx {
     char joined[4096];
 };
 
-/* Router header lookup: repeated fields are joined with "," (RFC 9110 5.3). */
+/* Router header lookup: repeated fields are joined with "," (RFC 9110 5.3). Host is the
+ * request's authority, as routing and the backend see it: an absolute-form target's replaces
+ * the received field (RFC 9112 3.2.2). */
 static const char *req_header(void *ud, const char *name, size_t name_len, size_t *len)
 {
     struct hdr_ctx *h = ud;
+    if (tr_h1_token_eq(name, name_len, "host", 4)) {
+        *len = h->req->authority ? h->req->authority_len : 0;
+        return h->req->authority;
+    }
     const char *first = NULL;
     size_t flen = 0, n = 0, used = 0;
     for (size_t i = 0; i < h->req->nheaders; i++) {
@@ -605,6 +612,29 @@ static bool hop_by_hop(const struct tr_h1_header *h, const struct tr_h1_header *
     return false;
 }
 
+/* An Expect field of an HTTP/1.0 request, less its 100-continue: a server MUST ignore that
+ * expectation in HTTP/1.0 and MUST NOT send such a client a 1xx (RFC 9110 10.1.1, 15.2), but
+ * the upstream request is HTTP/1.1 and the backend would answer 100. Other expectations go on;
+ * a field left empty is dropped. The body is sent as it comes either way. */
+static void put_expect_http10(struct tr_buf *o, const struct tr_h1_header *h)
+{
+    const char *p = h->value, *end = h->value + h->value_len, *el;
+    size_t el_len;
+    bool first = true;
+    while (tr_h1_list_next(&p, end, &el, &el_len)) {
+        if (tr_h1_token_eq(el, el_len, "100-continue", 12))
+            continue;
+        if (first)
+            tr_buf_puts(o, "Expect: ");
+        else
+            tr_buf_puts(o, ", ");
+        tr_buf_append(o, el, el_len);
+        first = false;
+    }
+    if (!first)
+        tr_buf_puts(o, "\r\n");
+}
+
 static struct upc *u_connect(struct h1c *c, const struct tr_ir_backend *b, const struct tr_ir_endpoint *ep);
 static void send_mirrors(struct h1c *c, const struct tr_ir_rule *r, const char *head, size_t len);
 static void mirror_feed(struct h1c *c, const char *p, size_t n);
@@ -625,6 +655,7 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
 {
     struct tr_h1_req *req = c->req;
     c->in_off += head_len; /* a local answer also consumes the head (the slices stay valid) */
+    c->upgrade_asked = req->upgrade != NULL;
     char host[256];
     size_t hl = request_host(req, host, sizeof(host));
     /* The port's listeners, looked up once per snapshot on a connection. */
@@ -775,9 +806,18 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
     tr_buf_putc(o, ' ');
     tr_buf_append(o, target, tlen);
     tr_buf_puts(o, " HTTP/1.1\r\n");
+    /* Host is generated, never copied: the authority routing used (an absolute-form or CONNECT
+     * target's, which replaces the received Host, RFC 9112 3.2.2), or the URLRewrite hostname.
+     * An HTTP/1.1 request always carries one, empty when the target has no authority (RFC 9112
+     * 3.2: an HTTP/1.0 client may send none). A RequestHeaderModifier that sets or removes Host
+     * has the last word. */
+    if (fo.host || !tr_filters_drop_request_header(&fo, "host", 4)) {
+        const char *hv = fo.host ? fo.host : req->authority ? req->authority : "";
+        size_t hvl = fo.host ? strlen(fo.host) : req->authority ? req->authority_len : 0;
+        tr_buf_put_field(o, "Host", hv, hvl);
+    }
     const char *xff = NULL;
     size_t xff_len = 0;
-    bool saw_host = false;
     for (size_t i = 0; i < req->nheaders; i++) {
         const struct tr_h1_header *h = &req->headers[i];
         if (hop_by_hop(h, req->headers, req->nheaders))
@@ -790,22 +830,19 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
         if (tr_h1_token_eq(h->name, h->name_len, "x-forwarded-proto", 17) ||
             tr_h1_token_eq(h->name, h->name_len, "x-forwarded-host", 16))
             continue;
-        if (tr_h1_token_eq(h->name, h->name_len, "host", 4)) {
-            saw_host = true;
-            if (fo.host) {
-                tr_buf_put_field(o, "Host", fo.host, strlen(fo.host));
-                continue;
-            }
-        }
+        if (tr_h1_token_eq(h->name, h->name_len, "host", 4))
+            continue;
         if (tr_filters_drop_request_header(&fo, h->name, h->name_len))
             continue;
+        if (req->minor_version == 0 && tr_h1_token_eq(h->name, h->name_len, "expect", 6)) {
+            put_expect_http10(o, h);
+            continue;
+        }
         tr_buf_append(o, h->name, h->name_len);
         tr_buf_puts(o, ": ");
         tr_buf_append(o, h->value, h->value_len);
         tr_buf_puts(o, "\r\n");
     }
-    if (!saw_host && req->authority)
-        tr_buf_put_field(o, "Host", req->authority, req->authority_len);
     tr_filters_add_request_headers(&fo, o);
     tr_buf_puts(o, "X-Forwarded-For: ");
     if (xff) {
@@ -953,7 +990,8 @@ static void c_process(struct h1c *c)
         c->req_done = c->body == TR_H1_BODY_NONE || (c->body == TR_H1_BODY_LENGTH && c->left == 0);
         c->snap = c->w->snap ? tr_snapshot_ref(c->w->snap) : NULL;
         /* Expect: 100-continue goes to the backend, which answers 100 itself when it wants the
-         * body (forwarded by u_process); the body is sent as it comes. */
+         * body (forwarded by u_process; not for HTTP/1.0, see put_expect_http10); the body is
+         * sent as it comes. */
         bool forwarded = c_dispatch(c, (size_t)n);
         tr_worker_req_put(c->w, c->req); /* the head's fields were used up by the dispatch */
         c->req = NULL;
@@ -1332,15 +1370,40 @@ static void u_process(struct upc *u)
             u_fail(u, "malformed response head");
             return;
         }
+        if (u->resp.status == 101 && !c->upgrade_asked) {
+            /* RFC 9110 15.2.2: a server switches only to a protocol the request's Upgrade
+             * named. torii sends Upgrade only for an HTTP/1.1 client that asked, so any other
+             * 101 is a broken response: tunnelling it would hand an HTTP/1.0 client a 1xx
+             * (15.2) and any client a connection it cannot read. */
+            u_fail(u, "101 to a request without Upgrade");
+            return;
+        }
         if (u->resp.status < 200 && u->resp.status != 101) {
-            /* 1xx interim responses: forward 100 Continue and 103; others are dropped. */
-            if (c->h2 && (u->resp.status == 100 || u->resp.status == 103)) {
-                char h[64];
-                int hn = snprintf(h, sizeof(h), "HTTP/1.1 %d %s\r\n\r\n", u->resp.status, status_text(u->resp.status));
-                tr_h2_stream_head(c, h, (size_t)hn);
-            } else if (u->resp.status == 100 || u->resp.status == 103) {
-                tr_buf_printf(&c->out, "HTTP/1.1 %d %s\r\n\r\n", u->resp.status, status_text(u->resp.status));
-                c_flush(c);
+            /* 1xx interim responses: forward 100 Continue and 103, never to an HTTP/1.0 client
+             * (RFC 9110 15.2: a server MUST NOT send it one); others are dropped. */
+            bool relay = (u->resp.status == 100 || u->resp.status == 103) && (c->h2 || c->minor >= 1);
+            if (relay) {
+                /* With its fields: a 103 is there for its Link fields (RFC 8297). */
+                struct tr_buf ih;
+                tr_buf_init(&ih, 0);
+                tr_buf_printf(&ih, "HTTP/1.1 %d %s\r\n", u->resp.status, status_text(u->resp.status));
+                for (size_t i = 0; i < u->resp.nheaders; i++) {
+                    const struct tr_h1_header *h = &u->resp.headers[i];
+                    if (hop_by_hop(h, u->resp.headers, u->resp.nheaders))
+                        continue;
+                    tr_buf_append(&ih, h->name, h->name_len);
+                    tr_buf_puts(&ih, ": ");
+                    tr_buf_append(&ih, h->value, h->value_len);
+                    tr_buf_puts(&ih, "\r\n");
+                }
+                tr_buf_puts(&ih, "\r\n");
+                if (c->h2) {
+                    tr_h2_stream_head(c, ih.data, ih.len);
+                } else {
+                    tr_buf_append(&c->out, ih.data, ih.len);
+                    c_flush(c);
+                }
+                tr_buf_dispose(&ih);
                 if (c->closed)
                     return;
             }

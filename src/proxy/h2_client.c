@@ -222,13 +222,6 @@ static int submit_head(struct h2u *h)
     nghttp2_nv *nv = tr_xmalloc(cap * sizeof(*nv));
     struct tr_buf names; /* lower-cased field names, then pointed into */
     tr_buf_init(&names, 0);
-    const char *authority = req.authority;
-    size_t alen = req.authority_len;
-    for (size_t i = 0; i < req.nheaders; i++)
-        if (req.headers[i].name_len == 4 && strncasecmp(req.headers[i].name, "host", 4) == 0) {
-            authority = req.headers[i].value;
-            alen = req.headers[i].value_len;
-        }
     bool grpc = false;
     size_t *offs = tr_xmalloc((req.nheaders + 1) * sizeof(*offs));
     for (size_t i = 0; i < req.nheaders; i++) {
@@ -244,8 +237,10 @@ static int submit_head(struct h2u *h)
 #define NV(n, nl, v, vl) (nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), (nl), (vl), NGHTTP2_NV_FLAG_NONE}
     nv[k++] = NV(":method", 7, req.method, req.method_len);
     nv[k++] = NV(":scheme", 7, u->ssl ? "https" : "http", u->ssl ? 5 : 4);
-    if (authority)
-        nv[k++] = NV(":authority", 10, authority, alen);
+    /* The head is torii's own: origin-form with the one Host routing chose (h1_proxy.c), which
+     * the parser took as the authority. An empty Host means none (RFC 9113 8.3.1). */
+    if (req.authority_len)
+        nv[k++] = NV(":authority", 10, req.authority, req.authority_len);
     nv[k++] = NV(":path", 5, req.target, req.target_len);
     for (size_t i = 0; i < req.nheaders; i++) {
         const struct tr_h1_header *f = &req.headers[i];

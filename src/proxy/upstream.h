@@ -55,6 +55,7 @@ struct h1c {
     enum tr_h1_method method;
     int minor;
     bool keep_alive, req_done;
+    bool upgrade_asked; /* the request in flight went upstream with Upgrade: a 101 may answer it */
     enum tr_h1_body body;
     uint64_t left;
     struct tr_h1_chunked ch;
