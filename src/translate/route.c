@@ -58,10 +58,12 @@ struct rule_out {
     bool unresolved_filter; /* tr_ir_rule.unresolved_filter */
 };
 
-/* RequestMirror filters: each backendRef resolved like a backendRefs entry (an unresolved one
- * makes the route's ResolvedRefs False), and its share: percent, or fraction, or all. */
-static enum tr_reason rule_mirrors(struct tx *t, const struct tr_obj *r, const struct tr_node *rule, struct rule_out *ro,
-                                   const char **msg)
+/* RequestMirror filters of rule ri: each backendRef resolved like a backendRefs entry, and its
+ * share: percent, or fraction, or all. One that does not resolve makes the route's ResolvedRefs
+ * False, its message naming the filter, and is not configured: the mirror stays in the IR marked
+ * invalid and no copy goes to it (HTTPRequestMirrorFilter.backendRef docs). */
+static enum tr_reason rule_mirrors(struct tx *t, const struct tr_obj *r, size_t ri, const struct tr_node *rule,
+                                   struct rule_out *ro, const char **msg)
 {
     const struct tr_node *fs = tr_node_get(rule, "filters");
     size_t n = 0;
@@ -84,7 +86,9 @@ static enum tr_reason rule_mirrors(struct tx *t, const struct tr_obj *r, const s
         tr_node_push(t->run_a, one, tr_node_get(rm, "backendRef"));
         struct ir_backends be;
         const char *m = NULL;
-        enum tr_reason why = tx_backends(t, r, one, &be, &m);
+        char where[128];
+        snprintf(where, sizeof(where), "rules[%zu].filters[%zu].requestMirror.backendRef", ri, i);
+        enum tr_reason why = tx_backends(t, r, one, where, &be, &m);
         if (why != TR_R__COUNT && first == TR_R__COUNT) {
             first = why;
             *msg = m;
@@ -181,12 +185,12 @@ static enum tr_reason route_rules(struct tx *t, const struct tr_obj *r, struct r
         if (r->kind == TR_KIND_HTTPROUTE || r->kind == TR_KIND_GRPCROUTE)
             ro[i].matches = tr_ir_matches_compile(t->a, r->kind, rule, &ro[i].nmatches);
         const char *m = NULL;
-        enum tr_reason why = tx_backends(t, r, tr_node_get(rule, "backendRefs"), &ro[i].be, &m);
+        enum tr_reason why = tx_backends(t, r, tr_node_get(rule, "backendRefs"), "backendRefs", &ro[i].be, &m);
         if (why != TR_R__COUNT && first == TR_R__COUNT) {
             first = why;
             *msg = m;
         }
-        why = rule_mirrors(t, r, rule, &ro[i], &m);
+        why = rule_mirrors(t, r, i, rule, &ro[i], &m);
         if (why != TR_R__COUNT && first == TR_R__COUNT) {
             first = why;
             *msg = m;
