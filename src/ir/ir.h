@@ -22,8 +22,9 @@ struct tr_ir_endpoint {
     bool ready;
 };
 
-/* One backendRef of a rule, resolved. A backend that could not be resolved stays in the list
- * with invalid set: its share of the weight is answered with 500 (HTTP) or refused (L4). */
+/* One backendRef of a rule, resolved. A backend that could not be resolved, or one of whose
+ * filters could not be (an ExtensionRef), stays in the list with invalid set: its share of the
+ * weight is answered with 500 (HTTP) or refused (L4). */
 struct tr_ir_backend {
     const char *kind, *ns, *name; /* "Service" */
     uint16_t port;
@@ -57,6 +58,10 @@ struct tr_ir_rule {
     size_t nbackends;
     struct tr_ir_mirror *mirrors;
     size_t nmirrors;
+    /* A filter of the rule could not be resolved (an ExtensionRef: torii provides no extension
+     * kinds). It must not be skipped, so every request the rule matches is answered with 500
+     * (HTTPRouteFilter and GRPCRouteFilter type docs). */
+    bool unresolved_filter;
     struct tr_metrics_slot *stats; /* answers without a backend (redirects, CORS); snapshot */
     /* Where the snapshot compile remembers the slots of this rule on this listener, kept with
      * the route's translation (control thread only): [0] the rule's, [1 + i] backend i's. */

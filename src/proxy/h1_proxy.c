@@ -724,6 +724,12 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
     }
     c->rule = hit.rule;
     c->listener = port->listeners[best];
+    if (hit.rule->unresolved_filter) {
+        /* A filter that cannot be resolved is not skipped: every request of the rule fails
+         * (tr_ir_rule.unresolved_filter), before any other filter runs. */
+        c_respond(c, 500, NULL, "unresolved filter\n");
+        return false;
+    }
 
     /* CORS (HTTPCORSFilter): preflights are answered here; for the rest, what the response
      * needs of the request is kept, as the head's bytes may be gone by then. */

@@ -132,7 +132,7 @@ static void endpoints_resolve(struct tx *t, const struct tr_obj *svc, const stru
     out->n = n;
 }
 
-enum tr_reason tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node *refs,
+enum tr_reason tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node *refs, const char *where,
                            struct ir_backends *out, const char **msg)
 {
     enum tr_reason first = TR_R__COUNT;
@@ -156,17 +156,17 @@ enum tr_reason tx_backends(struct tx *t, const struct tr_obj *route, const struc
         const struct tr_node *sp = NULL;
         if (group[0] || strcmp(b->kind, "Service") != 0) {
             why = TR_R_INVALID_KIND;
-            m = tr_arena_printf(t->a, "backendRefs: kind %s%s%s is not supported (core Service is)", b->kind,
+            m = tr_arena_printf(t->a, "%s: kind %s%s%s is not supported (core Service is)", where, b->kind,
                                 group[0] ? "." : "", group);
         } else if (strcmp(b->ns, route->ns) != 0 &&
                    !tx_refgrant_allows(t, TR_GW_GROUP, tr_kind_name(route->kind), route->ns, "", "Service", b->ns,
                                        b->name)) {
             why = TR_R_REF_NOT_PERMITTED;
-            m = tr_arena_printf(t->a, "backendRefs: Service %s/%s is not permitted by any ReferenceGrant", b->ns,
+            m = tr_arena_printf(t->a, "%s: Service %s/%s is not permitted by any ReferenceGrant", where, b->ns,
                                 b->name);
         } else if (!(svc = tr_view_find(t->v, TR_KIND_SERVICE, b->ns, b->name))) {
             why = TR_R_BACKEND_NOT_FOUND;
-            m = tr_arena_printf(t->a, "backendRefs: Service %s/%s not found", b->ns, b->name);
+            m = tr_arena_printf(t->a, "%s: Service %s/%s not found", where, b->ns, b->name);
         } else {
             const struct tr_node *ports = tr_node_path(svc->spec, "ports");
             for (size_t j = 0; j < tr_node_len(ports) && !sp; j++)
@@ -175,7 +175,7 @@ enum tr_reason tx_backends(struct tx *t, const struct tr_obj *route, const struc
             const char *type = tr_node_gets(svc->spec, "type");
             if (!sp && !(type && strcmp(type, "ExternalName") == 0)) {
                 why = TR_R_BACKEND_NOT_FOUND;
-                m = tr_arena_printf(t->a, "backendRefs: Service %s/%s has no port %u", b->ns, b->name, b->port);
+                m = tr_arena_printf(t->a, "%s: Service %s/%s has no port %u", where, b->ns, b->name, b->port);
             }
         }
         if (why != TR_R__COUNT) {

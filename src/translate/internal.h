@@ -216,8 +216,9 @@ struct ir_backends {
 /* Puts the endpoints of src into b (a run's copy of a route result's backend). */
 void tx_backend_endpoints(struct tx *t, struct tx_backend_src *src, struct tr_ir_backend *b);
 /* Resolves rule->backendRefs of route into out; returns the ResolvedRefs outcome: TR_R__COUNT
- * when all resolve, else the reason of the first that does not (msg set). */
-enum tr_reason tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node *refs,
+ * when all resolve, else the reason of the first that does not (msg set, starting with where:
+ * the field the refs came from). */
+enum tr_reason tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node *refs, const char *where,
                            struct ir_backends *out, const char **msg);
 
 /* refgrant.c */

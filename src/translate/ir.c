@@ -169,6 +169,8 @@ static struct tr_node *render_rule(struct tr_arena *a, const struct tr_ir_rule *
     const struct tr_node *filters = tr_node_get(r->spec, "filters");
     if (filters)
         tr_node_set(a, m, "filters", tr_node_clone(a, filters));
+    if (r->unresolved_filter)
+        tr_node_set(a, m, "unresolvedFilter", tr_node_bool(a, true));
     struct tr_node *bes = tr_node_new(a, TR_N_SEQ);
     for (size_t i = 0; i < r->nbackends; i++)
         tr_node_push(a, bes, render_backend(a, &r->backends[i]));

@@ -55,12 +55,15 @@ struct rule_out {
     const char *name;
     struct tr_ir_match *matches;
     size_t nmatches;
+    bool unresolved_filter; /* tr_ir_rule.unresolved_filter */
 };
 
-/* RequestMirror filters: each backendRef resolved like a backendRefs entry (an unresolved one
- * makes the route's ResolvedRefs False), and its share: percent, or fraction, or all. */
-static enum tr_reason rule_mirrors(struct tx *t, const struct tr_obj *r, const struct tr_node *rule, struct rule_out *ro,
-                                   const char **msg)
+/* RequestMirror filters of rule ri: each backendRef resolved like a backendRefs entry, and its
+ * share: percent, or fraction, or all. One that does not resolve makes the route's ResolvedRefs
+ * False, its message naming the filter, and is not configured: the mirror stays in the IR marked
+ * invalid and no copy goes to it (HTTPRequestMirrorFilter.backendRef docs). */
+static enum tr_reason rule_mirrors(struct tx *t, const struct tr_obj *r, size_t ri, const struct tr_node *rule,
+                                   struct rule_out *ro, const char **msg)
 {
     const struct tr_node *fs = tr_node_get(rule, "filters");
     size_t n = 0;
@@ -83,7 +86,9 @@ static enum tr_reason rule_mirrors(struct tx *t, const struct tr_obj *r, const s
         tr_node_push(t->run_a, one, tr_node_get(rm, "backendRef"));
         struct ir_backends be;
         const char *m = NULL;
-        enum tr_reason why = tx_backends(t, r, one, &be, &m);
+        char where[128];
+        snprintf(where, sizeof(where), "rules[%zu].filters[%zu].requestMirror.backendRef", ri, i);
+        enum tr_reason why = tx_backends(t, r, one, where, &be, &m);
         if (why != TR_R__COUNT && first == TR_R__COUNT) {
             first = why;
             *msg = m;
@@ -105,6 +110,66 @@ static enum tr_reason rule_mirrors(struct tx *t, const struct tr_obj *r, const s
     return first;
 }
 
+/* Why the first ExtensionRef of filters cannot be resolved, or NULL when there is none; the
+ * filters are rule ri's, or (backend_ref >= 0) that backendRef's. torii provides no extension
+ * kinds, so none resolves: "a reference to an unknown or unsupported Group and/or Kind"
+ * (InvalidKind, RouteConditionReason docs). */
+static const char *extension_problem(struct tx *t, const struct tr_node *fs, size_t ri, long backend_ref)
+{
+    for (size_t j = 0; j < tr_node_len(fs); j++) {
+        const struct tr_node *f = tr_node_at(fs, j);
+        const char *type = tr_node_gets(f, "type");
+        if (!type || strcmp(type, "ExtensionRef") != 0)
+            continue;
+        const struct tr_node *x = tr_node_get(f, "extensionRef");
+        const char *group = str_or(tr_node_gets(x, "group"), "");
+        char where[64];
+        if (backend_ref >= 0)
+            snprintf(where, sizeof(where), "rules[%zu].backendRefs[%ld]", ri, backend_ref);
+        else
+            snprintf(where, sizeof(where), "rules[%zu]", ri);
+        return tr_arena_printf(t->a, "%s.filters[%zu]: ExtensionRef %s%s%s %s cannot be resolved (torii provides "
+                                     "no filter extensions): %s get 500",
+                               where, j, str_or(tr_node_gets(x, "kind"), ""), group[0] ? "." : "", group,
+                               str_or(tr_node_gets(x, "name"), ""),
+                               backend_ref >= 0 ? "requests sent to this backend" : "requests of the rule");
+    }
+    return NULL;
+}
+
+/* ExtensionRef filters of rule ri and of its backendRefs. Such a filter "MUST NOT be skipped.
+ * Instead, requests that would have been processed by that filter MUST receive a HTTP error
+ * response" (HTTPRouteFilter and GRPCRouteFilter type docs): one of the rule fails every request
+ * the rule matches; one of a backendRef, which runs only for requests sent to that backend
+ * (HTTPBackendRef.filters), makes the backend invalid, so its share of the weight gets 500 as an
+ * unresolved backend's does. */
+static enum tr_reason rule_extensions(struct tx *t, size_t ri, const struct tr_node *rule, struct rule_out *ro,
+                                      const char **msg)
+{
+    enum tr_reason first = TR_R__COUNT;
+    const char *m = extension_problem(t, tr_node_get(rule, "filters"), ri, -1);
+    if (m) {
+        ro->unresolved_filter = true;
+        first = TR_R_INVALID_KIND;
+        *msg = m;
+    }
+    for (size_t k = 0; k < ro->be.n; k++) {
+        struct tr_ir_backend *b = &ro->be.v[k];
+        m = extension_problem(t, b->filters, ri, (long)k);
+        if (!m)
+            continue;
+        b->invalid = true;
+        b->eps = NULL;
+        b->neps = 0;
+        ro->be.src[k] = (struct tx_backend_src){0};
+        if (first == TR_R__COUNT) {
+            first = TR_R_INVALID_KIND;
+            *msg = m;
+        }
+    }
+    return first;
+}
+
 /* Resolves every rule's backends once per route. Returns the route's ResolvedRefs. */
 static enum tr_reason route_rules(struct tx *t, const struct tr_obj *r, struct rule_out **rules_out, size_t *nrules,
                                   const char **msg)
@@ -120,12 +185,17 @@ static enum tr_reason route_rules(struct tx *t, const struct tr_obj *r, struct r
         if (r->kind == TR_KIND_HTTPROUTE || r->kind == TR_KIND_GRPCROUTE)
             ro[i].matches = tr_ir_matches_compile(t->a, r->kind, rule, &ro[i].nmatches);
         const char *m = NULL;
-        enum tr_reason why = tx_backends(t, r, tr_node_get(rule, "backendRefs"), &ro[i].be, &m);
+        enum tr_reason why = tx_backends(t, r, tr_node_get(rule, "backendRefs"), "backendRefs", &ro[i].be, &m);
         if (why != TR_R__COUNT && first == TR_R__COUNT) {
             first = why;
             *msg = m;
         }
-        why = rule_mirrors(t, r, rule, &ro[i], &m);
+        why = rule_mirrors(t, r, i, rule, &ro[i], &m);
+        if (why != TR_R__COUNT && first == TR_R__COUNT) {
+            first = why;
+            *msg = m;
+        }
+        why = rule_extensions(t, i, rule, &ro[i], &m);
         if (why != TR_R__COUNT && first == TR_R__COUNT) {
             first = why;
             *msg = m;
@@ -500,6 +570,7 @@ static void attach(struct tx *t, struct lst *l, const struct tr_obj *r, uint64_t
             .nbackends = ro->be.n,
             .mirrors = mi,
             .nmirrors = ro->nmirrors,
+            .unresolved_filter = ro->unresolved_filter,
             .stats_memo = memo,
         };
         if (memo)
