@@ -5,7 +5,7 @@ BENCH_BUILD ?= build-release
 FUZZ_BUILD ?= build-fuzz
 MESON_OPTS ?=
 
-.PHONY: all deps build asan fuzz-build run test bench clean
+.PHONY: all deps build asan fuzz-build run test fuzz-long bench clean
 
 all: build
 
@@ -35,6 +35,14 @@ run: build
 
 test: build asan fuzz-build
 	@python3 tests/run-all --build $(BUILD) --asan-build $(ASAN_BUILD) --fuzz-build $(FUZZ_BUILD)
+
+# The long fuzz search (not part of make test, which replays the corpora deterministically):
+# every target for FUZZ_SECONDS (default 10 minutes), FUZZ_JOBS side by side. What it finds is
+# kept in $(FUZZ_BUILD)/tests/fuzz/work; a crash lands in tests/fuzz/crashes/.
+FUZZ_SECONDS ?= 600
+FUZZ_JOBS ?= 1
+fuzz-long: fuzz-build
+	@python3 tests/fuzz/run --build $(FUZZ_BUILD) --seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS)
 
 $(BENCH_BUILD)/build.ninja: | deps
 	meson setup $(BENCH_BUILD) -Dbuildtype=release $(MESON_OPTS)
