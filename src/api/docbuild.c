@@ -201,7 +201,7 @@ static int close_merged_map(struct docb *b, struct docb_frame *f, struct tr_kv *
         }
         out++;
     }
-    /* Entries are only ever added: every merged one is in a source mapping of this document. */
+    /* Every source must be a mapping; room for all their entries (duplicates are dropped below). */
     for (size_t i = 0; i < n; i++) {
         if (e[i].key != docb_merge_key)
             continue;
@@ -363,16 +363,41 @@ size_t tr_text_invalid_at(const unsigned char *s, size_t len)
     return len;
 }
 
-void tr_text_error(struct tr_buf *err, const char *text, size_t off)
+void tr_text_position(const char *text, size_t off, unsigned *line, unsigned *col)
 {
-    unsigned line = 1, col = 1;
+    *line = *col = 1;
     for (size_t i = 0; i < off; i++) {
         if (text[i] == '\n') {
-            line++;
-            col = 1;
+            ++*line;
+            *col = 1;
         } else if (((unsigned char)text[i] & 0xC0) != 0x80) {
-            col++;
+            ++*col;
         }
     }
+}
+
+int tr_text_check(const char *text, size_t len, struct tr_buf *err)
+{
+    if (len > TR_DECODE_MAX_INPUT) {
+        tr_buf_printf(err, "the input is %zu bytes, over the limit of %u", len, TR_DECODE_MAX_INPUT);
+        return TR_EINVAL;
+    }
+    /* Manifests are Unicode text (Kubernetes' decoders reject malformed UTF-8 too), and NUL is
+     * no character one may hold: checked first, with a position, whatever the format. */
+    size_t off = tr_text_invalid_at((const unsigned char *)text, len);
+    if (off == len)
+        return TR_OK;
+    unsigned line, col;
+    tr_text_position(text, off, &line, &col);
     tr_buf_printf(err, "%u:%u: %s", line, col, text[off] ? "invalid UTF-8" : "NUL byte");
+    return TR_EINVAL;
+}
+
+void docb_keep_first(void *ud, struct tr_arena *a, struct tr_node *root, unsigned line)
+{
+    (void)line;
+    struct docb_first *f = ud;
+    if (f->docs++ == 0)
+        f->root = tr_node_compact(f->a, root);
+    tr_arena_free(a);
 }

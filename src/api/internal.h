@@ -72,10 +72,21 @@ int docb_close(struct docb *b, struct tr_node **out, size_t *size, uint32_t *hei
  * the alias budget. */
 int docb_copy(struct docb *b, const struct tr_node *src, size_t size, uint32_t height, uint32_t line);
 
+/* A tr_doc_cb that keeps a compact copy of the first document in f->a and counts them all. */
+struct docb_first {
+    struct tr_arena *a;
+    struct tr_node *root;
+    int docs;
+};
+void docb_keep_first(void *ud, struct tr_arena *a, struct tr_node *root, unsigned line);
+
 /* Returns the offset of the first byte that is not well-formed UTF-8 (RFC 3629: no overlong
  * forms, no surrogates, nothing above U+10FFFF) or is NUL, or len when there is none. */
 size_t tr_text_invalid_at(const unsigned char *s, size_t len);
-/* Writes "LINE:COL: invalid UTF-8" or "...: NUL byte" for the byte at offset off of text. */
-void tr_text_error(struct tr_buf *err, const char *text, size_t off);
+/* The 1-based line and column (in characters) of byte off of text. */
+void tr_text_position(const char *text, size_t off, unsigned *line, unsigned *col);
+/* Checks a whole input before parsing: its size against the input limit, then UTF-8 and NUL.
+ * Returns TR_OK, or TR_EINVAL with "LINE:COL: invalid UTF-8" (or "NUL byte") in err. */
+int tr_text_check(const char *text, size_t len, struct tr_buf *err);
 
 #endif

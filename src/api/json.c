@@ -332,15 +332,8 @@ static int value(struct jp *j)
 /* Every value of the stream to cb; null ones too when nulls is set. */
 static int parse_stream(const char *text, size_t len, tr_doc_cb *cb, void *ud, struct tr_buf *err, bool nulls)
 {
-    if (len > TR_DECODE_MAX_INPUT) {
-        tr_buf_printf(err, "the input is %zu bytes, over the limit of %u", len, TR_DECODE_MAX_INPUT);
+    if (tr_text_check(text, len, err) != TR_OK)
         return TR_EINVAL;
-    }
-    size_t bad = tr_text_invalid_at((const unsigned char *)text, len);
-    if (bad < len) {
-        tr_text_error(err, text, bad);
-        return TR_EINVAL;
-    }
     struct jp j = {.s = text, .len = len, .line = 1};
     if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
         j.pos = j.line_start = 3; /* RFC 8259 8.1: a parser may ignore a byte order mark */
@@ -373,29 +366,14 @@ int tr_json_parse(const char *text, size_t len, tr_doc_cb *cb, void *ud, struct 
     return parse_stream(text, len, cb, ud, err, false);
 }
 
-struct one_ctx {
-    struct tr_arena *a;
-    struct tr_node *root;
-    int values;
-};
-
-static void take_one(void *ud, struct tr_arena *a, struct tr_node *root, unsigned line)
-{
-    (void)line;
-    struct one_ctx *c = ud;
-    if (c->values++ == 0)
-        c->root = tr_node_compact(c->a, root);
-    tr_arena_free(a);
-}
-
 struct tr_node *tr_json_parse_one(struct tr_arena *a, const char *text, size_t len, struct tr_buf *err)
 {
-    struct one_ctx c = {.a = a};
-    if (parse_stream(text, len, take_one, &c, err, true) != TR_OK)
+    struct docb_first f = {.a = a};
+    if (parse_stream(text, len, docb_keep_first, &f, err, true) != TR_OK)
         return NULL;
-    if (c.values != 1) {
-        tr_buf_puts(err, c.values ? "more than one JSON value" : "no JSON value");
+    if (f.docs != 1) {
+        tr_buf_puts(err, f.docs ? "more than one JSON value" : "no JSON value");
         return NULL;
     }
-    return c.root;
+    return f.root;
 }

@@ -314,16 +314,8 @@ static void parser_error(const yaml_parser_t *p, const char *text, size_t len, s
         return;
     const char *problem = p->problem ? p->problem : "YAML syntax error";
     if (p->error == YAML_READER_ERROR) {
-        size_t off = p->problem_offset < len ? p->problem_offset : len;
-        unsigned line = 1, col = 1;
-        for (size_t i = 0; i < off; i++) {
-            if (text[i] == '\n') {
-                line++;
-                col = 1;
-            } else if (((unsigned char)text[i] & 0xC0) != 0x80) {
-                col++;
-            }
-        }
+        unsigned line, col;
+        tr_text_position(text, p->problem_offset < len ? p->problem_offset : len, &line, &col);
         tr_buf_printf(err, "%u:%u: %s", line, col, problem);
         return;
     }
@@ -334,17 +326,8 @@ static void parser_error(const yaml_parser_t *p, const char *text, size_t len, s
 
 int tr_yaml_parse(const char *text, size_t len, tr_doc_cb *cb, void *ud, struct tr_buf *err)
 {
-    if (len > TR_DECODE_MAX_INPUT) {
-        tr_buf_printf(err, "the input is %zu bytes, over the limit of %u", len, TR_DECODE_MAX_INPUT);
+    if (tr_text_check(text, len, err) != TR_OK)
         return TR_EINVAL;
-    }
-    /* YAML text is Unicode, and Kubernetes' decoder rejects malformed UTF-8 too; NUL is no
-     * character a manifest may hold. Checked first, with a position, for every input. */
-    size_t bad = tr_text_invalid_at((const unsigned char *)text, len);
-    if (bad < len) {
-        tr_text_error(err, text, bad);
-        return TR_EINVAL;
-    }
     struct ydec d = {.cb = cb, .ud = ud};
     docb_init(&d.b, err);
     yaml_parser_t p;
@@ -370,27 +353,10 @@ int tr_yaml_parse(const char *text, size_t len, tr_doc_cb *cb, void *ud, struct 
     return rc;
 }
 
-struct one_ctx {
-    struct tr_arena *a;
-    struct tr_node *root;
-    int docs;
-};
-
-static void take_one(void *ud, struct tr_arena *a, struct tr_node *root, unsigned line)
-{
-    (void)line;
-    struct one_ctx *c = ud;
-    if (c->docs++ == 0)
-        c->root = tr_node_compact(c->a, root);
-    tr_arena_free(a);
-}
-
 struct tr_node *tr_yaml_parse_one(struct tr_arena *a, const char *text, size_t len, struct tr_buf *err)
 {
-    struct one_ctx c = {.a = a};
-    if (tr_yaml_parse(text, len, take_one, &c, err) != TR_OK)
+    struct docb_first f = {.a = a};
+    if (tr_yaml_parse(text, len, docb_keep_first, &f, err) != TR_OK)
         return NULL;
-    if (!c.root)
-        c.root = tr_node_new(a, TR_N_NULL);
-    return c.root;
+    return f.root ? f.root : tr_node_new(a, TR_N_NULL);
 }
