@@ -14,6 +14,7 @@ const char *const tr_supported_features[] = {
     "GatewayAddressEmpty",
     "GatewayBackendClientCertificate",
     "GatewayFrontendClientCertificateValidation",
+    "GatewayFrontendClientCertificateValidationInsecureFallback",
     "GatewayHTTPListenerIsolation",
     "GatewayHTTPSListenerDetectMisdirectedRequests",
     "GatewayPort8080",
@@ -506,6 +507,31 @@ static void gateway_backend_cert(struct tx *t, struct gw *g)
     }
 }
 
+/* spec.tls.frontend in AllowInsecureFallback mode, by default or on some port: the Gateway says
+ * so with InsecureFrontendValidationMode (gateway_types.go), a condition that is only present
+ * while the mode is in force. */
+static void gateway_insecure_fallback(struct tx *t, struct gw *g)
+{
+    const struct tr_node *fe = tr_node_path(g->obj->spec, "tls.frontend");
+    if (!fe)
+        return;
+    const char *where = NULL;
+    const char *mode = tr_node_gets(tr_node_path(fe, "default.validation"), "mode");
+    if (mode && strcmp(mode, "AllowInsecureFallback") == 0)
+        where = "spec.tls.frontend.default";
+    const struct tr_node *per = tr_node_get(fe, "perPort");
+    for (size_t i = 0; i < tr_node_len(per) && !where; i++) {
+        const struct tr_node *p = tr_node_at(per, i);
+        mode = tr_node_gets(tr_node_path(p, "tls.validation"), "mode");
+        if (mode && strcmp(mode, "AllowInsecureFallback") == 0)
+            where = tr_arena_printf(t->a, "spec.tls.frontend.perPort (port %lld)",
+                                    (long long)tr_node_geti(p, "port", 0));
+    }
+    if (where)
+        cset(&g->conds, "InsecureFrontendValidationMode", true, TR_R_CONFIGURATION_CHANGED,
+             tr_arena_printf(t->a, "%s accepts clients without a valid certificate (AllowInsecureFallback)", where));
+}
+
 void tx_gateways(struct tx *t)
 {
     const struct tr_view *v = t->v;
@@ -535,6 +561,7 @@ void tx_gateways(struct tx *t)
         }
         gateway_addresses(t, g);
         gateway_backend_cert(t, g);
+        gateway_insecure_fallback(t, g);
     }
 
     /* ListenerSets: a parent Gateway of ours that allows them from this namespace. */

@@ -53,7 +53,8 @@
     X(INVALID_CA_CERTIFICATE_REF, "InvalidCACertificateRef")                                       \
     X(INVALID_CA_CERTIFICATE_KIND, "InvalidCACertificateKind")                                                  \
     X(TARGET_NOT_FOUND, "TargetNotFound")                                                          \
-    X(INVALID_CLIENT_CERT_REF, "InvalidClientCertificateRef")
+    X(INVALID_CLIENT_CERT_REF, "InvalidClientCertificateRef")                                      \
+    X(CONFIGURATION_CHANGED, "ConfigurationChanged")
 
 #define TR_REASON_ENUM(id, s) TR_R_##id,
 enum tr_reason { TR_REASONS(TR_REASON_ENUM) TR_R__COUNT };
