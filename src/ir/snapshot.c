@@ -266,6 +266,9 @@ struct tr_snapshot *tr_snapshot_new(struct tr_view *v, struct tr_tx *tx, uint64_
     struct tr_snapshot *prev = tr_snapshot_acquire();
     if (prev)
         index_routers(prev, &prev_rt, &prev_store);
+    /* A listener of a Gateway with several addresses is on several ports: one router serves
+     * them all (listener pointer -> router). */
+    struct tr_map made = {0};
     s->rt = tr_xcalloc(ir->nports + 1, sizeof(*s->rt));
     s->bindable = tr_xcalloc(ir->nports + 1, sizeof(bool));
     s->tls = tr_xcalloc(ir->nports + 1, sizeof(*s->tls));
@@ -281,8 +284,15 @@ struct tr_snapshot *tr_snapshot_new(struct tr_view *v, struct tr_tx *tx, uint64_
         for (size_t j = 0; j < p->nlisteners; j++) {
             enum tr_proto pr = p->listeners[j]->proto;
             if (pr == TR_PROTO_HTTP || pr == TR_PROTO_HTTPS) {
-                s->rt[i][j] = router_for(&prev_rt, p->listeners[j]);
-                attach_stats(p->listeners[j]);
+                const struct tr_ir_listener *key = p->listeners[j];
+                struct tr_router *rt = tr_map_get(&made, (const char *)&key, sizeof(key));
+                if (rt) {
+                    s->rt[i][j] = tr_router_ref(rt);
+                } else {
+                    s->rt[i][j] = router_for(&prev_rt, p->listeners[j]);
+                    tr_map_put(&made, (const char *)&key, sizeof(key), s->rt[i][j]);
+                    attach_stats(p->listeners[j]);
+                }
             }
             if (pr == TR_PROTO_HTTPS || (pr == TR_PROTO_TLS && !p->listeners[j]->tls_passthrough))
                 s->tls[i][j] = server_ctx(p->listeners[j]);
@@ -297,6 +307,7 @@ struct tr_snapshot *tr_snapshot_new(struct tr_view *v, struct tr_tx *tx, uint64_
     }
     ctx_sweep();
     pthread_mutex_unlock(&ctx_lock);
+    tr_map_dispose(&made);
     tr_map_dispose(&prev_rt);
     free(prev_store);
     tr_snapshot_release(prev);

@@ -216,15 +216,11 @@ void tr_filters_add_response_headers(const struct tr_filter_out *f, struct tr_bu
     add(f, b);
 }
 
-uint64_t tr_filters_timeout_ms(const struct tr_ir_rule *rule)
+void tr_filters_timeouts_ms(const struct tr_ir_rule *rule, uint64_t *request_ms, uint64_t *backend_ms)
 {
     const struct tr_node *t = rule ? tr_node_get(rule->spec, "timeouts") : NULL;
-    uint64_t req = 0, be = 0;
-    if (!tr_duration_ms(tr_node_gets(t, "request"), &req))
-        req = 0;
-    if (!tr_duration_ms(tr_node_gets(t, "backendRequest"), &be))
-        be = 0;
-    if (req && be)
-        return be < req ? be : req;
-    return req ? req : be;
+    if (!tr_duration_ms(tr_node_gets(t, "request"), request_ms))
+        *request_ms = 0;
+    if (!tr_duration_ms(tr_node_gets(t, "backendRequest"), backend_ms))
+        *backend_ms = 0;
 }

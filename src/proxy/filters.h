@@ -41,9 +41,9 @@ bool tr_filters_drop_response_header(const struct tr_filter_out *f, const char *
 void tr_filters_add_request_headers(const struct tr_filter_out *f, struct tr_buf *b);
 void tr_filters_add_response_headers(const struct tr_filter_out *f, struct tr_buf *b);
 
-/* The rule's timeout for the whole exchange (timeouts.request, or backendRequest when smaller),
- * in milliseconds; 0 when none is set. */
-uint64_t tr_filters_timeout_ms(const struct tr_ir_rule *rule);
+/* The rule's timeouts in milliseconds, 0 when not set: *request_ms (timeouts.request) for the
+ * whole exchange, retries included, and *backend_ms (timeouts.backendRequest) for each try. */
+void tr_filters_timeouts_ms(const struct tr_ir_rule *rule, uint64_t *request_ms, uint64_t *backend_ms);
 
 /* Parses a Gateway API Duration ("1h2m3s4ms", at most one of each unit). Returns false when s is
  * not one. */

@@ -297,6 +297,7 @@ static void local_head(struct tr_buf *o, int code, size_t blen, const char *extr
 static void c_respond(struct h1c *c, int code, const char *extra, const char *body)
 {
     mirrors_release(c, !c->req_done);
+    tr_timer_stop(c->w->loop, &c->rtimer); /* no try is in flight or pending any more */
     size_t blen = body ? strlen(body) : 0;
     if (c->h2) {
         /* One stream answers; the connection and its other streams go on. */
@@ -343,6 +344,8 @@ static void c_respond(struct h1c *c, int code, const char *extra, const char *bo
 
 /* --- the client side --- */
 
+static void retry_fire(struct tr_loop *loop, struct tr_timer *t);
+
 static void c_timeout(struct tr_loop *loop, struct tr_timer *t)
 {
     struct h1c *c = t->data;
@@ -360,8 +363,12 @@ static void c_timeout(struct tr_loop *loop, struct tr_timer *t)
         }
         return;
     }
-    if (c->up && !c->up->head_done) {
-        u_close(c->up);
+    /* timeouts.request with no answer yet, a try in flight or a retry pending: "the Gateway
+     * MUST immediately return a timeout error" (HTTPRouteRetry.backoff docs). */
+    bool retry_pending = !c->up && tr_timer_armed(&c->rtimer) && c->rtimer.cb == retry_fire;
+    if ((c->up && !c->up->head_done) || retry_pending) {
+        if (c->up)
+            u_close(c->up);
         c->up = NULL;
         c->close_after = true;
         c_respond(c, 504, NULL, "upstream timed out\n");
@@ -636,6 +643,7 @@ static void put_expect_http10(struct tr_buf *o, const struct tr_h1_header *h)
 }
 
 static struct upc *u_connect(struct h1c *c, const struct tr_ir_backend *b, const struct tr_ir_endpoint *ep);
+static void try_begin(struct h1c *c, uint64_t backend_ms);
 static void send_mirrors(struct h1c *c, const struct tr_ir_rule *r, const char *head, size_t len);
 static void mirror_feed(struct h1c *c, const char *p, size_t n);
 static SSL_CTX *backend_tls(struct h1c *c, const struct tr_ir_backend *b, char *key, size_t cap,
@@ -873,9 +881,11 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
     if (hit.rule->nmirrors)
         send_mirrors(c, hit.rule, o->data + head_start, o->len - head_start);
     c->retries_left = 0;
+    c->retryable = false;
     const struct tr_node *retry = tr_node_get(hit.rule->spec, "retry");
     if (retry && c->req_done) {
         /* Only a request without a body can be sent again as it was. */
+        c->retryable = true;
         c->retries_left = (int)tr_node_geti(retry, "attempts", 1);
         if (!tr_duration_ms(tr_node_gets(retry, "backoff"), &c->backoff_ms))
             c->backoff_ms = 0;
@@ -886,8 +896,16 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
     if (c->body == TR_H1_BODY_CHUNKED)
         tr_h1_chunked_init(&c->ch, NULL);
     c->state = c->req_done ? C_WAIT : C_BODY;
-    uint64_t tmo = tr_filters_timeout_ms(hit.rule);
-    tr_timer_start(c->w->loop, &c->timer, tmo ? tmo : RESPONSE_TIMEOUT_MS);
+    /* timeouts.request bounds the exchange, tries and pauses included; backendRequest bounds
+     * each try (try_begin). With only backendRequest set, the tries are bounded one by one and
+     * the exchange needs no deadline of its own. */
+    uint64_t request_ms, backend_ms;
+    tr_filters_timeouts_ms(hit.rule, &request_ms, &backend_ms);
+    if (request_ms || !backend_ms)
+        tr_timer_start(c->w->loop, &c->timer, request_ms ? request_ms : RESPONSE_TIMEOUT_MS);
+    else
+        tr_timer_stop(c->w->loop, &c->timer);
+    try_begin(c, backend_ms);
     return true;
 }
 
@@ -1062,20 +1080,45 @@ static bool retry_code(const struct h1c *c, int status)
     return false;
 }
 
+static void try_timeout(struct tr_loop *loop, struct tr_timer *t);
+static bool retry_later(struct h1c *c);
+
+/* A try begins: it has backend_ms (timeouts.backendRequest; 0: no limit of its own) to answer
+ * (try_timeout). */
+static void try_begin(struct h1c *c, uint64_t backend_ms)
+{
+    if (!backend_ms)
+        return;
+    c->rtimer.cb = try_timeout;
+    c->rtimer.data = c;
+    tr_timer_start(c->w->loop, &c->rtimer, backend_ms);
+}
+
 /* Sends the request again, to a backend chosen anew. */
 static void retry_fire(struct tr_loop *loop, struct tr_timer *t)
 {
     struct h1c *c = t->data;
     const struct tr_ir_backend *b = c->rule ? tr_lb_backend(c->w, c->rule) : NULL;
     const struct tr_ir_endpoint *ep = b && !b->invalid ? tr_lb_endpoint(c->w, b) : NULL;
-    struct upc *u = ep ? u_connect(c, b, ep) : NULL;
-    if (!u) {
+    if (!ep) {
         c->close_after = true;
         c_respond(c, 503, NULL, "no backend for the retry\n");
         return;
     }
     c->backend = b;
+    struct upc *u = u_connect(c, b, ep);
+    if (!u) {
+        /* The connection failed at once (connect() itself): a failed try like any other. */
+        if (retry_later(c))
+            return;
+        c->close_after = true;
+        c_respond(c, 503, NULL, "no response from the backend, retries exhausted\n");
+        return;
+    }
     tr_buf_append(&u->out, c->rhead.data, c->rhead.len);
+    uint64_t request_ms, backend_ms;
+    tr_filters_timeouts_ms(c->rule, &request_ms, &backend_ms);
+    try_begin(c, backend_ms);
     u_flush(u);
 }
 
@@ -1092,8 +1135,33 @@ static bool retry_later(struct h1c *c)
     return true;
 }
 
-/* The upstream failed. Before any response byte reached the client, the client gets a 502;
- * after, its connection is closed (a truncated response must not look complete). */
+/* The try outlived timeouts.backendRequest. Before the response began, it is abandoned and the
+ * request retried if the rule allows (HTTPRouteRetry: backendRequest timeouts are retried when
+ * a retry is configured), else the client gets a 504; a response already under way is cut
+ * (its end would be missing), as by the exchange's own deadline. */
+static void try_timeout(struct tr_loop *loop, struct tr_timer *t)
+{
+    struct h1c *c = t->data;
+    struct upc *u = c->up;
+    if (!u || c->closed)
+        return;
+    if (u->head_done) {
+        c_close(c);
+        return;
+    }
+    tr_log_debug("upstream %s: no response within timeouts.backendRequest", u->key);
+    u->c = NULL;
+    u_close(u);
+    c->up = NULL;
+    if (retry_later(c))
+        return;
+    c->close_after = true;
+    c_respond(c, 504, NULL, "upstream timed out\n");
+}
+
+/* The upstream failed. Before any response byte reached the client, the client gets a 502, or
+ * a 503 when the rule's retries were all spent on such failures; after, its connection is
+ * closed (a truncated response must not look complete). */
 static void u_fail(struct upc *u, const char *why)
 {
     struct h1c *c = u->c;
@@ -1110,7 +1178,10 @@ static void u_fail(struct upc *u, const char *why)
     if (retry_later(c))
         return;
     c->close_after = !c->req_done;
-    c_respond(c, 502, NULL, "upstream connection failed\n");
+    if (c->retryable)
+        c_respond(c, 503, NULL, "no response from the backend, retries exhausted\n");
+    else
+        c_respond(c, 502, NULL, "upstream connection failed\n");
     if (!c->closed && c->state == C_HEAD && !c->h2)
         c_read(c); /* a pipelined request may be waiting */
 }
@@ -1126,6 +1197,7 @@ static void exchange_done(struct upc *u)
                  (!u->h2 || tr_h2u_reusable(u));
     if (c) {
         c->up = NULL;
+        tr_timer_stop(c->w->loop, &c->rtimer);
         tr_snapshot_release(c->snap);
         c->snap = NULL;
     }
@@ -1446,6 +1518,7 @@ static void u_process(struct upc *u)
             c->state = C_TUNNEL;
             u->body = TR_H1_BODY_TUNNEL;
             tr_timer_stop(c->w->loop, &c->timer);
+            tr_timer_stop(c->w->loop, &c->rtimer); /* a tunnel has no end for backendRequest to time */
             c_process(c);
         }
         u->resp_done = u->body == TR_H1_BODY_NONE || (u->body == TR_H1_BODY_LENGTH && u->left == 0);

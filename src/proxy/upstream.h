@@ -74,8 +74,11 @@ struct h1c {
     char *cors_origin; /* the request's Origin, kept for the response under a CORS filter */
     size_t cors_origin_len;
     bool cors_cred;    /* the request carried credentials (CORS) */
-    /* Retries (HTTPRouteRule.retry) of a request without a body: the upstream head to send
-     * again, how many more tries, and the pause before each. */
+    /* Retries (HTTPRouteRule.retry) of a request without a body: whether the rule's retry
+     * covers the request, the upstream head to send again, how many more tries, and the pause
+     * before each. rtimer is the try's deadline (timeouts.backendRequest) while a try is in
+     * flight, and the pause between tries. */
+    bool retryable;
     struct tr_buf rhead;
     int retries_left;
     uint64_t backoff_ms;

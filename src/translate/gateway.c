@@ -10,13 +10,16 @@ const char *const tr_supported_features[] = {
     "BackendTLSPolicy",
     "BackendTLSPolicySANValidation",
     "GRPCRoute",
+    "GRPCRouteNamedRouteRule",
     "Gateway",
     "GatewayAddressEmpty",
     "GatewayBackendClientCertificate",
     "GatewayFrontendClientCertificateValidation",
+    "GatewayFrontendClientCertificateValidationInsecureFallback",
     "GatewayHTTPListenerIsolation",
     "GatewayHTTPSListenerDetectMisdirectedRequests",
     "GatewayPort8080",
+    "GatewayStaticAddresses",
     "HTTPRoute",
     "HTTPRoute303RedirectStatusCode",
     "HTTPRoute307RedirectStatusCode",
@@ -41,6 +44,8 @@ const char *const tr_supported_features[] = {
     "HTTPRouteRequestTimeout",
     "HTTPRouteResponseHeaderModification",
     "HTTPRouteRetry",
+    "HTTPRouteRetryBackendTimeout",
+    "HTTPRouteRetryConnectionError",
     "HTTPRouteSchemeRedirect",
     "ListenerSet",
     "ReferenceGrant",
@@ -445,12 +450,17 @@ static int cmp_lset(const void *a, const void *b)
     return c ? c : strcmp(x->obj->name, y->obj->name);
 }
 
-/* spec.addresses: IPAddress entries are used as given; an entry with no value asks for an
- * allocated one (GatewayAddressEmpty); other types are not supported. */
+/* spec.addresses: each IPAddress value is a static address the Gateway is bound to, besides the
+ * others; an entry without a value asks for one to be assigned (GatewayAddressEmpty), as does a
+ * Gateway without entries. Other types are not supported (Accepted=False UnsupportedAddress,
+ * gateway_types.go). */
 static void gateway_addresses(struct tx *t, struct gw *g)
 {
     const struct tr_node *addrs = tr_node_get(g->obj->spec, "addresses");
-    for (size_t i = 0; i < tr_node_len(addrs); i++) {
+    size_t n = tr_node_len(addrs);
+    g->addrs = TR_ANEWN(t->a, const char *, n + 2);
+    bool want_alloc = n == 0;
+    for (size_t i = 0; i < n; i++) {
         const struct tr_node *a = tr_node_at(addrs, i);
         const char *type = str_or(tr_node_gets(a, "type"), "IPAddress");
         const char *value = tr_node_gets(a, "value");
@@ -458,17 +468,29 @@ static void gateway_addresses(struct tx *t, struct gw *g)
             cset(&g->conds, "Accepted", false, TR_R_UNSUPPORTED_ADDRESS,
                  msgf(t, "address type %s is not supported (IPAddress is)", type));
             g->accepted = false;
+            g->naddrs = 0;
             return;
         }
-        if (value && value[0] && !g->addr) {
-            g->addr = value;
-            g->addr_type = "IPAddress";
+        if (!value || !value[0]) {
+            want_alloc = true;
+            continue;
         }
+        bool dup = false;
+        for (size_t j = 0; j < g->naddrs && !dup; j++)
+            dup = strcmp(g->addrs[j], value) == 0;
+        if (!dup)
+            g->addrs[g->naddrs++] = value;
     }
-    if (!g->addr && t->in->alloc_address) {
-        g->addr = t->in->alloc_address(t->in->ud, g->obj);
-        g->addr_type = "IPAddress";
+    if (want_alloc) {
+        const char *a = t->in->alloc_address ? t->in->alloc_address(t->in->ud, g->obj) : NULL;
+        bool dup = false;
+        for (size_t j = 0; a && j < g->naddrs && !dup; j++)
+            dup = strcmp(g->addrs[j], a) == 0;
+        if (a && !dup)
+            g->addrs[g->naddrs++] = a;
+        g->alloc_failed = !a;
     }
+    g->addr_unusable = TR_ANEWN(t->a, bool, g->naddrs + 1);
 }
 
 /* spec.tls.backend.clientCertificateRef: the certificate the Gateway presents to backends that
@@ -506,6 +528,31 @@ static void gateway_backend_cert(struct tx *t, struct gw *g)
     }
 }
 
+/* spec.tls.frontend in AllowInsecureFallback mode, by default or on some port: the Gateway says
+ * so with InsecureFrontendValidationMode (gateway_types.go), a condition that is only present
+ * while the mode is in force. */
+static void gateway_insecure_fallback(struct tx *t, struct gw *g)
+{
+    const struct tr_node *fe = tr_node_path(g->obj->spec, "tls.frontend");
+    if (!fe)
+        return;
+    const char *where = NULL;
+    const char *mode = tr_node_gets(tr_node_path(fe, "default.validation"), "mode");
+    if (mode && strcmp(mode, "AllowInsecureFallback") == 0)
+        where = "spec.tls.frontend.default";
+    const struct tr_node *per = tr_node_get(fe, "perPort");
+    for (size_t i = 0; i < tr_node_len(per) && !where; i++) {
+        const struct tr_node *p = tr_node_at(per, i);
+        mode = tr_node_gets(tr_node_path(p, "tls.validation"), "mode");
+        if (mode && strcmp(mode, "AllowInsecureFallback") == 0)
+            where = tr_arena_printf(t->a, "spec.tls.frontend.perPort (port %lld)",
+                                    (long long)tr_node_geti(p, "port", 0));
+    }
+    if (where)
+        cset(&g->conds, "InsecureFrontendValidationMode", true, TR_R_CONFIGURATION_CHANGED,
+             tr_arena_printf(t->a, "%s accepts clients without a valid certificate (AllowInsecureFallback)", where));
+}
+
 void tx_gateways(struct tx *t)
 {
     const struct tr_view *v = t->v;
@@ -535,6 +582,7 @@ void tx_gateways(struct tx *t)
         }
         gateway_addresses(t, g);
         gateway_backend_cert(t, g);
+        gateway_insecure_fallback(t, g);
     }
 
     /* ListenerSets: a parent Gateway of ours that allows them from this namespace. */
@@ -643,29 +691,95 @@ static struct tr_node *listener_statuses(struct tx *t, struct lst *ls, size_t n,
     return seq;
 }
 
-/* Programmed tells whether the sockets are really bound: ask the binder. Counts the listeners
- * that were meant to be served (*tried) and those whose socket is bound (*bound). */
-static void programmed_from_binds(struct tx *t, struct gw *g, struct lst *ls, size_t n, size_t *tried, size_t *bound)
+/* Calls fn on every listener of g that is meant to be served, own and ListenerSets'. */
+static void each_served_listener(struct gw *g, void (*fn)(struct tx *, struct gw *, struct lst *, void *),
+                                 struct tx *t, void *arg)
 {
-    for (size_t i = 0; i < n; i++) {
-        struct lst *l = &ls[i];
-        if (!l->accepted || !l->refs_ok)
-            continue;
-        if (!g->accepted) {
-            cset(&l->conds, "Programmed", false, TR_R_INVALID, "The Gateway is not accepted");
-            continue;
-        }
-        (*tried)++;
-        const char *why = g->addr && t->in->bind_error
-                              ? t->in->bind_error(t->in->ud, g->addr, (uint16_t)l->port, l->proto == TR_PROTO_UDP)
-                              : NULL;
-        if (!g->addr)
-            why = "no address assigned";
-        if (why)
-            cset(&l->conds, "Programmed", false, TR_R_PENDING, tr_arena_printf(t->a, "cannot listen: %s", why));
-        else
-            (*bound)++;
+    for (size_t i = 0; i < g->nl; i++)
+        if (g->l[i].accepted && g->l[i].refs_ok)
+            fn(t, g, &g->l[i], arg);
+    for (size_t s = 0; s < g->nsets; s++)
+        for (size_t i = 0; i < g->sets[s]->nl; i++)
+            if (g->sets[s]->l[i].accepted && g->sets[s]->l[i].refs_ok)
+                fn(t, g, &g->sets[s]->l[i], arg);
+}
+
+static const char *bind_error(struct tx *t, const char *addr, const struct lst *l)
+{
+    return t->in->bind_error ? t->in->bind_error(t->in->ud, addr, (uint16_t)l->port, l->proto == TR_PROTO_UDP)
+                             : NULL;
+}
+
+/* Per address: how many of its sockets were meant (tried) and how many are bound. */
+struct bind_count {
+    size_t *tried, *bound;
+    size_t listeners;
+};
+
+static void count_binds(struct tx *t, struct gw *g, struct lst *l, void *arg)
+{
+    struct bind_count *bc = arg;
+    bc->listeners++;
+    for (size_t a = 0; a < g->naddrs; a++) {
+        bc->tried[a]++;
+        bc->bound[a] += bind_error(t, g->addrs[a], l) == NULL;
     }
+}
+
+/* A listener is Programmed when it is bound on every usable address; an address that nothing
+ * could be bound on is the Gateway's problem (AddressNotUsable), not each listener's, unless
+ * it leaves the listener nowhere to be served. */
+static void listener_programmed(struct tx *t, struct gw *g, struct lst *l, void *arg)
+{
+    if (!g->accepted) {
+        cset(&l->conds, "Programmed", false, TR_R_INVALID, "The Gateway is not accepted");
+        return;
+    }
+    const char *why = g->naddrs ? NULL : "no address assigned", *first = NULL;
+    bool usable = false;
+    for (size_t a = 0; a < g->naddrs && !why; a++) {
+        const char *w = bind_error(t, g->addrs[a], l);
+        usable |= !g->addr_unusable[a];
+        if (w && !first)
+            first = w;
+        if (w && !g->addr_unusable[a])
+            why = w;
+    }
+    if (!why && !usable)
+        why = first;
+    if (why)
+        cset(&l->conds, "Programmed", false, TR_R_PENDING, tr_arena_printf(t->a, "cannot listen: %s", why));
+}
+
+/* Programmed tells whether the sockets are really bound: ask the binder. Marks the addresses
+ * that no socket could be bound on, and returns how many listeners were meant to be served. */
+static size_t programmed_from_binds(struct tx *t, struct gw *g)
+{
+    struct bind_count bc = {TR_ANEWN(t->a, size_t, g->naddrs + 1), TR_ANEWN(t->a, size_t, g->naddrs + 1), 0};
+    if (g->accepted)
+        each_served_listener(g, count_binds, t, &bc);
+    for (size_t a = 0; a < g->naddrs; a++)
+        g->addr_unusable[a] = bc.tried[a] > 0 && bc.bound[a] == 0;
+    each_served_listener(g, listener_programmed, t, NULL);
+    return bc.listeners;
+}
+
+/* "Cannot use A (why); ..." for the unusable addresses of g, with what to do about them. */
+static const char *unusable_message(struct tx *t, struct gw *g)
+{
+    const char *msg = "";
+    for (size_t a = 0; a < g->naddrs; a++) {
+        if (!g->addr_unusable[a])
+            continue;
+        const char *why = NULL;
+        for (size_t i = 0; i < g->nl && !why; i++)
+            if (g->l[i].accepted && g->l[i].refs_ok)
+                why = bind_error(t, g->addrs[a], &g->l[i]);
+        msg = tr_arena_printf(t->a, "%s%sCannot listen on %s%s%s%s", msg, msg[0] ? "; " : "", g->addrs[a],
+                              why ? " (" : "", why ? why : "", why ? ")" : "");
+    }
+    return tr_arena_printf(t->a, "%s: remove it from spec.addresses, or make it an address of this host that is free "
+                                 "on the listeners' ports", msg);
 }
 
 /* Listener.hostname overlaps on one TLS port (foo.example.com and *.example.com): a client's
@@ -699,7 +813,7 @@ void tx_gateway_status(struct tx *t)
         struct gw *g = &t->gws[i];
         if (!g->ours)
             continue;
-        size_t valid = 0, tried = 0, bound = 0;
+        size_t valid = 0;
         for (size_t j = 0; j < g->nl; j++)
             valid += g->l[j].accepted;
         if (g->accepted && valid < g->nl) {
@@ -709,29 +823,33 @@ void tx_gateway_status(struct tx *t)
             if (none)
                 g->accepted = false;
         }
-        programmed_from_binds(t, g, g->l, g->nl, &tried, &bound);
-        for (size_t s = 0; s < g->nsets; s++)
-            programmed_from_binds(t, g, g->sets[s]->l, g->sets[s]->nl, &tried, &bound);
+        size_t served = programmed_from_binds(t, g);
+        bool unusable = false;
+        for (size_t a = 0; a < g->naddrs; a++)
+            unusable |= g->addr_unusable[a];
         overlapping_tls(t, g);
         if (!g->accepted) {
             cset(&g->conds, "Programmed", false, TR_R_INVALID, "Gateway is not accepted");
-        } else if (!g->addr) {
+        } else if (!g->naddrs || g->alloc_failed) {
             cset(&g->conds, "Programmed", false, TR_R_ADDRESS_NOT_ASSIGNED, "No address could be assigned");
-        } else if (tried > 0 && bound == 0) {
-            cset(&g->conds, "Programmed", false, TR_R_ADDRESS_NOT_USABLE,
-                 tr_arena_printf(t->a, "Cannot listen on %s", g->addr));
-        } else if (tried == 0 && g->nl > 0) {
+        } else if (unusable) {
+            cset(&g->conds, "Programmed", false, TR_R_ADDRESS_NOT_USABLE, unusable_message(t, g));
+        } else if (served == 0 && g->nl > 0) {
             cset(&g->conds, "Programmed", false, TR_R_INVALID, "No listener is programmed");
         }
         struct tr_node *st = tr_node_new(t->a, TR_N_MAP);
-        if (g->addr) {
-            struct tr_node *addrs = tr_node_new(t->a, TR_N_SEQ);
+        /* status.addresses: the addresses bound to the Gateway, so not an unusable one. */
+        struct tr_node *addrs = tr_node_new(t->a, TR_N_SEQ);
+        for (size_t a = 0; a < g->naddrs; a++) {
+            if (g->addr_unusable[a])
+                continue;
             struct tr_node *m = tr_node_new(t->a, TR_N_MAP);
-            tr_node_set(t->a, m, "type", tr_node_str(t->a, g->addr_type));
-            tr_node_set(t->a, m, "value", tr_node_str(t->a, g->addr));
+            tr_node_set(t->a, m, "type", tr_node_str(t->a, "IPAddress"));
+            tr_node_set(t->a, m, "value", tr_node_str(t->a, g->addrs[a]));
             tr_node_push(t->a, addrs, m);
-            tr_node_set(t->a, st, "addresses", addrs);
         }
+        if (tr_node_len(addrs))
+            tr_node_set(t->a, st, "addresses", addrs);
         tr_node_set(t->a, st, "conditions", conds_render(t->a, &g->conds, g->obj->generation));
         tr_node_set(t->a, st, "listeners", listener_statuses(t, g->l, g->nl, g->obj->generation));
         int64_t attached_sets = 0;

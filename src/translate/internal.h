@@ -53,7 +53,8 @@
     X(INVALID_CA_CERTIFICATE_REF, "InvalidCACertificateRef")                                       \
     X(INVALID_CA_CERTIFICATE_KIND, "InvalidCACertificateKind")                                                  \
     X(TARGET_NOT_FOUND, "TargetNotFound")                                                          \
-    X(INVALID_CLIENT_CERT_REF, "InvalidClientCertificateRef")
+    X(INVALID_CLIENT_CERT_REF, "InvalidClientCertificateRef")                                      \
+    X(CONFIGURATION_CHANGED, "ConfigurationChanged")
 
 #define TR_REASON_ENUM(id, s) TR_R_##id,
 enum tr_reason { TR_REASONS(TR_REASON_ENUM) TR_R__COUNT };
@@ -115,8 +116,13 @@ struct gw {
     size_t nl;
     struct lset **sets; /* accepted ListenerSets, precedence order */
     size_t nsets;
-    const char *addr; /* the address it serves on, or NULL */
-    const char *addr_type;
+    /* The IP addresses it is assigned, in spec.addresses order (an allocated one last), and per
+     * address whether it turned out unusable: every socket meant for it failed to bind. Only
+     * usable ones are bound to the Gateway (status.addresses). */
+    const char **addrs;
+    bool *addr_unusable;
+    size_t naddrs;
+    bool alloc_failed; /* an address was asked to be assigned (empty value, or none given) and none was */
     const struct tr_obj *backend_cert; /* spec.tls.backend client certificate Secret, or NULL */
     struct conds conds;
     bool accepted;

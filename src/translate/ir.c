@@ -41,10 +41,34 @@ static int cmp_rule(const void *a, const void *b)
     return x->order < y->order ? -1 : x->order > y->order;
 }
 
+/* The port for addr:port (tcp or udp), added if new. */
+static struct tr_ir_port *port_for(struct tx *t, struct tr_ir_port **ports, size_t *nports, size_t *cap,
+                                   const char *addr, uint16_t port, bool udp)
+{
+    for (size_t i = 0; i < *nports; i++)
+        if ((*ports)[i].port == port && (*ports)[i].udp == udp && strcmp((*ports)[i].addr, addr) == 0)
+            return &(*ports)[i];
+    if (*nports == *cap) {
+        *cap = *cap ? *cap * 2 : 8;
+        struct tr_ir_port *grown = TR_ANEWN(t->a, struct tr_ir_port, *cap);
+        if (*nports)
+            memcpy(grown, *ports, *nports * sizeof(*grown));
+        *ports = grown;
+    }
+    struct tr_ir_port *p = &(*ports)[(*nports)++];
+    p->addr = addr;
+    p->port = port;
+    p->udp = udp;
+    return p;
+}
+
+/* A listener is served on every address of its Gateway ("The implementation MUST bind all
+ * Listeners to every GatewayAddress that it assigns to the Gateway", GatewaySpec.Addresses):
+ * one IR listener, shared by the ports of each address. */
 static void add_listener(struct tx *t, struct gw *g, struct lst *l, struct tr_ir_port **ports, size_t *nports,
                          size_t *cap)
 {
-    if (!l->accepted || !l->refs_ok || !g->addr)
+    if (!l->accepted || !l->refs_ok || !g->naddrs)
         return;
     if (!l->ir)
         l->ir = TR_ANEW(t->a, struct tr_ir_listener);
@@ -67,28 +91,14 @@ static void add_listener(struct tx *t, struct gw *g, struct lst *l, struct tr_ir
     if (il->nrules > 1)
         qsort(il->rules, il->nrules, sizeof(*il->rules), cmp_rule);
     bool udp = l->proto == TR_PROTO_UDP;
-    struct tr_ir_port *p = NULL;
-    for (size_t i = 0; i < *nports && !p; i++)
-        if ((*ports)[i].port == l->port && (*ports)[i].udp == udp && strcmp((*ports)[i].addr, g->addr) == 0)
-            p = &(*ports)[i];
-    if (!p) {
-        if (*nports == *cap) {
-            *cap = *cap ? *cap * 2 : 8;
-            struct tr_ir_port *grown = TR_ANEWN(t->a, struct tr_ir_port, *cap);
-            if (*nports)
-                memcpy(grown, *ports, *nports * sizeof(*grown));
-            *ports = grown;
-        }
-        p = &(*ports)[(*nports)++];
-        p->addr = g->addr;
-        p->port = (uint16_t)l->port;
-        p->udp = udp;
+    for (size_t a = 0; a < g->naddrs; a++) {
+        struct tr_ir_port *p = port_for(t, ports, nports, cap, g->addrs[a], (uint16_t)l->port, udp);
+        struct tr_ir_listener **grown = TR_ANEWN(t->a, struct tr_ir_listener *, p->nlisteners + 1);
+        if (p->nlisteners)
+            memcpy(grown, p->listeners, p->nlisteners * sizeof(*grown));
+        grown[p->nlisteners++] = il;
+        p->listeners = grown;
     }
-    struct tr_ir_listener **grown = TR_ANEWN(t->a, struct tr_ir_listener *, p->nlisteners + 1);
-    if (p->nlisteners)
-        memcpy(grown, p->listeners, p->nlisteners * sizeof(*grown));
-    grown[p->nlisteners++] = il;
-    p->listeners = grown;
 }
 
 static int cmp_port(const void *a, const void *b)
