@@ -23,7 +23,8 @@ struct tr_snapshot {
     struct tr_router ***rt;    /* per port, per listener */
     bool *bindable;            /* per port */
     SSL_CTX ***tls;            /* per port, per listener: HTTPS listeners' server contexts */
-    struct tr_map backend_tls; /* "policy|cert" (pointers) -> SSL_CTX* for backends under TLS */
+    struct tr_map backend_tls; /* "policy|cert" (pointers) -> struct backend_ctx* */
+    struct tr_map tls_ids;     /* backend_ctx.id (8 bytes) -> its backend_ctx, of this snapshot */
 };
 
 /* TLS contexts outlive the snapshot that made them while their inputs are unchanged: loading
@@ -33,10 +34,19 @@ struct tr_snapshot {
 struct ctx_entry {
     SSL_CTX *ctx; /* the cache's reference */
     uint64_t used; /* the compile that last used it */
+    uint64_t id;   /* this entry's, from ctx_ids: a key that comes back later gets a new one */
 };
 static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tr_map ctx_cache;
 static uint64_t ctx_compile;
+static uint64_t ctx_ids;
+
+/* A backend client context of a snapshot, with the id of its cache entry: it names everything
+ * that shapes connections made with it (the key holds all the inputs). */
+struct backend_ctx {
+    SSL_CTX *ctx; /* the snapshot's reference */
+    uint64_t id;
+};
 
 static void key_objs(struct tr_buf *k, const struct tr_obj *const *objs)
 {
@@ -47,18 +57,21 @@ static void key_objs(struct tr_buf *k, const struct tr_obj *const *objs)
     tr_buf_putc(k, '|');
 }
 
-/* The cached context for key k, with a reference for the caller, or NULL. */
-static SSL_CTX *ctx_get(const struct tr_buf *k)
+/* The cached context for key k, with a reference for the caller, or NULL; *id gets its entry's
+ * id when id is not NULL. */
+static SSL_CTX *ctx_get(const struct tr_buf *k, uint64_t *id)
 {
     struct ctx_entry *e = tr_map_get(&ctx_cache, k->data, k->len);
     if (!e)
         return NULL;
     e->used = ctx_compile;
     SSL_CTX_up_ref(e->ctx);
+    if (id)
+        *id = e->id;
     return e->ctx;
 }
 
-static SSL_CTX *ctx_put(const struct tr_buf *k, SSL_CTX *ctx)
+static SSL_CTX *ctx_put(const struct tr_buf *k, SSL_CTX *ctx, uint64_t *id)
 {
     if (!ctx)
         return NULL;
@@ -66,6 +79,9 @@ static SSL_CTX *ctx_put(const struct tr_buf *k, SSL_CTX *ctx)
     SSL_CTX_up_ref(ctx);
     e->ctx = ctx;
     e->used = ctx_compile;
+    e->id = ++ctx_ids;
+    if (id)
+        *id = e->id;
     tr_map_put(&ctx_cache, k->data, k->len, e);
     return ctx;
 }
@@ -93,14 +109,14 @@ static SSL_CTX *server_ctx(const struct tr_ir_listener *l)
     key_objs(&k, l->certs);
     key_objs(&k, l->client_cas);
     tr_buf_putc(&k, l->client_optional ? 'o' : 'r');
-    SSL_CTX *ctx = ctx_get(&k);
+    SSL_CTX *ctx = ctx_get(&k, NULL);
     if (!ctx)
-        ctx = ctx_put(&k, tr_tls_server_ctx(l->certs, l->client_cas, l->client_optional));
+        ctx = ctx_put(&k, tr_tls_server_ctx(l->certs, l->client_cas, l->client_optional), NULL);
     tr_buf_dispose(&k);
     return ctx;
 }
 
-static SSL_CTX *client_ctx(const struct tr_obj *policy, const struct tr_view *v, const struct tr_obj *cert)
+static SSL_CTX *client_ctx(const struct tr_obj *policy, const struct tr_view *v, const struct tr_obj *cert, uint64_t *id)
 {
     /* The policy names its CA bundles: any ConfigMap or Secret change may change them. */
     struct tr_buf k;
@@ -111,9 +127,9 @@ static SSL_CTX *client_ctx(const struct tr_obj *policy, const struct tr_view *v,
     tr_buf_put_u64(&k, v->kind_version[TR_KIND_CONFIGMAP]);
     tr_buf_putc(&k, '|');
     tr_buf_put_u64(&k, v->kind_version[TR_KIND_SECRET]);
-    SSL_CTX *ctx = ctx_get(&k);
+    SSL_CTX *ctx = ctx_get(&k, id);
     if (!ctx)
-        ctx = ctx_put(&k, tr_tls_client_ctx(policy, v, cert));
+        ctx = ctx_put(&k, tr_tls_client_ctx(policy, v, cert), id);
     tr_buf_dispose(&k);
     return ctx;
 }
@@ -132,9 +148,14 @@ static void add_backend_tls(struct tr_snapshot *s, const struct tr_ir_backend *b
     int kl = backend_tls_key(k, sizeof(k), b->tls_policy, cert);
     if (kl < 0 || tr_map_get(&s->backend_tls, k, (size_t)kl))
         return;
-    SSL_CTX *ctx = client_ctx(b->tls_policy, s->view, cert);
-    if (ctx)
-        tr_map_put(&s->backend_tls, k, (size_t)kl, ctx);
+    struct backend_ctx *bc = tr_xcalloc(1, sizeof(*bc));
+    bc->ctx = client_ctx(b->tls_policy, s->view, cert, &bc->id);
+    if (!bc->ctx) {
+        free(bc);
+        return;
+    }
+    tr_map_put(&s->backend_tls, k, (size_t)kl, bc);
+    tr_map_put(&s->tls_ids, (const char *)&bc->id, sizeof(bc->id), bc);
 }
 
 static int port_key(char *out, size_t cap, const char *addr, uint16_t port, bool udp)
@@ -312,11 +333,18 @@ const struct tr_ir_port *tr_snapshot_port(const struct tr_snapshot *s, const cha
 }
 
 struct ssl_ctx_st *tr_snapshot_backend_tls(const struct tr_snapshot *s, const struct tr_obj *policy,
-                                           const struct tr_obj *client_cert)
+                                           const struct tr_obj *client_cert, uint64_t *id)
 {
     char k[64];
     int kl = backend_tls_key(k, sizeof(k), policy, client_cert);
-    return kl > 0 ? tr_map_get(&s->backend_tls, k, (size_t)kl) : NULL;
+    const struct backend_ctx *bc = kl > 0 ? tr_map_get(&s->backend_tls, k, (size_t)kl) : NULL;
+    *id = bc ? bc->id : 0;
+    return bc ? bc->ctx : NULL;
+}
+
+bool tr_snapshot_backend_tls_current(const struct tr_snapshot *s, uint64_t id)
+{
+    return tr_map_get(&s->tls_ids, (const char *)&id, sizeof(id)) != NULL;
 }
 
 struct ssl_ctx_st *tr_snapshot_tls(const struct tr_snapshot *s, const struct tr_ir_port *p, size_t i)
@@ -386,9 +414,13 @@ void tr_snapshot_release(struct tr_snapshot *s)
     free(s->tls);
     size_t it = 0;
     struct tr_map_slot *sl;
-    while ((sl = tr_map_next(&s->backend_tls, &it)))
-        SSL_CTX_free(sl->val);
+    while ((sl = tr_map_next(&s->backend_tls, &it))) {
+        struct backend_ctx *bc = sl->val;
+        SSL_CTX_free(bc->ctx);
+        free(bc);
+    }
     tr_map_dispose(&s->backend_tls);
+    tr_map_dispose(&s->tls_ids);
     tr_map_dispose(&s->ports);
     tr_tx_free(s->tx);
     tr_view_free(s->view);

@@ -609,7 +609,7 @@ static struct upc *u_connect(struct h1c *c, const struct tr_ir_backend *b, const
 static void send_mirrors(struct h1c *c, const struct tr_ir_rule *r, const char *head, size_t len);
 static void mirror_feed(struct h1c *c, const char *p, size_t n);
 static SSL_CTX *backend_tls(struct h1c *c, const struct tr_ir_backend *b, char *key, size_t cap,
-                            const struct tr_ir_endpoint *ep);
+                            const struct tr_ir_endpoint *ep, uint64_t *tls_id);
 
 /* Does the backend speak HTTP/2? The Service port says so with appProtocol kubernetes.io/h2c
  * (GEP-1911); gRPC (GRPCRoute) is HTTP/2 by definition. */
@@ -1079,7 +1079,7 @@ static void exchange_done(struct upc *u)
     if (c)
         req_end(c, u->resp.status);
     bool reuse = u->keep_alive && c && c->req_done && pending(&u->in, u->in_off) == 0 && !u->eof &&
-                 (!u->h2 || tr_h2u_reusable(u));
+                 (!u->h2 || tr_h2u_reusable(u)) && tr_pool_current(u->w, u);
     if (c) {
         c->up = NULL;
         tr_snapshot_release(c->snap);
@@ -1445,9 +1445,10 @@ static void u_timeout(struct tr_loop *loop, struct tr_timer *t)
     u_fail(u, "connect timed out");
 }
 
-/* Opens a new upstream connection to ep (non-blocking connect); NULL on failure. */
+/* Opens a new upstream connection to ep (non-blocking connect), with TLS settings tls_id when
+ * tls is set; NULL on failure. */
 static struct upc *u_open(struct worker *w, const struct tr_ir_endpoint *ep, const char *key, SSL_CTX *tls,
-                          const struct tr_obj *policy, bool h2)
+                          const struct tr_obj *policy, uint64_t tls_id, bool h2)
 {
     struct upc *u = NULL;
     {
@@ -1486,6 +1487,7 @@ static struct upc *u_open(struct worker *w, const struct tr_ir_endpoint *ep, con
             if (h2)
                 SSL_set_alpn_protos(u->ssl, (const unsigned char *)"\x02h2", 3);
             u->policy = policy;
+            u->tls_id = tls_id;
             u->handshaking = true;
         }
         if (h2 && !tr_h2u_init(u)) {
@@ -1521,10 +1523,11 @@ static void send_mirrors(struct h1c *c, const struct tr_ir_rule *r, const char *
         if (!ep)
             continue;
         char key[sizeof(((struct upc *)0)->key)];
-        SSL_CTX *tls = backend_tls(c, &m->backend, key, sizeof(key), ep);
+        uint64_t tls_id;
+        SSL_CTX *tls = backend_tls(c, &m->backend, key, sizeof(key), ep, &tls_id);
         if (m->backend.tls_policy && !tls)
             continue;
-        struct upc *u = u_open(c->w, ep, key, tls, m->backend.tls_policy, wants_h2(r, &m->backend));
+        struct upc *u = u_open(c->w, ep, key, tls, m->backend.tls_policy, tls_id, wants_h2(r, &m->backend));
         if (!u)
             continue;
         u->mirror = true;
@@ -1571,37 +1574,26 @@ static void mirrors_release(struct h1c *c, bool abort)
     }
 }
 
-/* The pool key: endpoint, and for TLS the policy and client certificate the connection was made
- * with (a plain connection is never handed to a TLS backend, nor the reverse). */
+/* The client context for b (NULL for plaintext, or when the policy's could not be made), the id
+ * of its settings in *tls_id (0 for none) and the pool key of connections to ep so made
+ * (tr_pool_key). */
 static SSL_CTX *backend_tls(struct h1c *c, const struct tr_ir_backend *b, char *key, size_t cap,
-                            const struct tr_ir_endpoint *ep)
+                            const struct tr_ir_endpoint *ep, uint64_t *tls_id)
 {
     const struct tr_obj *cert = c->listener ? c->listener->backend_cert : NULL;
-    const char *h2 = wants_h2(c->rule, b) ? "|h2" : "";
-    if (!b->tls_policy) {
-        /* The common case, per request: no printf. */
-        size_t al = strlen(ep->addr), hl = strlen(h2);
-        char d[20];
-        const char *port = tr_fmt_u64(d, ep->port);
-        size_t pl = (size_t)(d + sizeof(d) - port);
-        if (al + 1 + pl + hl < cap) {
-            memcpy(key, ep->addr, al);
-            key[al] = ':';
-            memcpy(key + al + 1, port, pl);
-            memcpy(key + al + 1 + pl, h2, hl + 1);
-        } else {
-            key[0] = '\0';
-        }
-        return NULL;
-    }
-    snprintf(key, cap, "%s:%u|%p|%p%s", ep->addr, ep->port, (const void *)b->tls_policy, (const void *)cert, h2);
-    return c->snap ? tr_snapshot_backend_tls(c->snap, b->tls_policy, cert) : NULL;
+    SSL_CTX *tls = NULL;
+    *tls_id = 0;
+    if (b->tls_policy && c->snap)
+        tls = tr_snapshot_backend_tls(c->snap, b->tls_policy, cert, tls_id);
+    tr_pool_key(key, cap, ep, *tls_id, wants_h2(c->rule, b));
+    return tls;
 }
 
 static struct upc *u_connect(struct h1c *c, const struct tr_ir_backend *b, const struct tr_ir_endpoint *ep)
 {
     char key[sizeof(((struct upc *)0)->key)];
-    SSL_CTX *tls = backend_tls(c, b, key, sizeof(key), ep);
+    uint64_t tls_id;
+    SSL_CTX *tls = backend_tls(c, b, key, sizeof(key), ep, &tls_id);
     if (b->tls_policy && !tls)
         return NULL; /* the policy's context could not be made: never fall back to plaintext */
     /* A pooled connection the backend closed meanwhile showed up as readable and was closed
@@ -1610,7 +1602,7 @@ static struct upc *u_connect(struct h1c *c, const struct tr_ir_backend *b, const
     if (u)
         tr_metrics_add(&tr_metrics.upstream_reused, 1);
     else
-        u = u_open(c->w, ep, key, tls, b->tls_policy, wants_h2(c->rule, b));
+        u = u_open(c->w, ep, key, tls, b->tls_policy, tls_id, wants_h2(c->rule, b));
     if (!u)
         return NULL;
     u->c = c;

@@ -90,7 +90,7 @@ struct upc {
     struct tr_io io;
     struct worker *w;
     struct h1c *c; /* NULL while idle */
-    char key[INET6_ADDRSTRLEN + 64]; /* "addr:port" (+ "|policy|cert" for TLS, "|h2" for HTTP/2) */
+    char key[INET6_ADDRSTRLEN + 64]; /* the pool's (tr_pool_key) */
     struct tr_buf out;
     size_t out_off;
     struct tr_buf in;
@@ -103,6 +103,7 @@ struct upc {
     struct ssl_st *ssl;          /* TLS to the backend (BackendTLSPolicy), or NULL */
     bool handshaking;
     const struct tr_obj *policy; /* the BackendTLSPolicy in force */
+    uint64_t tls_id;             /* the id of the TLS settings it was made with, or 0 */
     struct tr_h1_resp resp;
     enum tr_h1_body body;
     uint64_t left;
