@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct tr_snapshot {
     int refs; /* atomic */
@@ -23,8 +24,7 @@ struct tr_snapshot {
     struct tr_router ***rt;    /* per port, per listener */
     bool *bindable;            /* per port */
     SSL_CTX ***tls;            /* per port, per listener: HTTPS listeners' server contexts */
-    struct tr_map backend_tls; /* "policy|cert" (pointers) -> struct backend_ctx* */
-    struct tr_map tls_ids;     /* backend_ctx.id (8 bytes) -> its backend_ctx, of this snapshot */
+    struct tr_map backend_tls; /* tr_ir_backend_tls.id (8 bytes) -> its SSL_CTX* (a reference) */
 };
 
 /* TLS contexts outlive the snapshot that made them while their inputs are unchanged: loading
@@ -40,13 +40,6 @@ static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tr_map ctx_cache;
 static uint64_t ctx_compile;
 static uint64_t ctx_ids;
-
-/* A backend client context of a snapshot, with the id of its cache entry: it names everything
- * that shapes connections made with it (the key holds all the inputs). */
-struct backend_ctx {
-    SSL_CTX *ctx; /* the snapshot's reference */
-    uint64_t id;
-};
 
 static void key_objs(struct tr_buf *k, const struct tr_obj *const *objs)
 {
@@ -116,46 +109,56 @@ static SSL_CTX *server_ctx(const struct tr_ir_listener *l)
     return ctx;
 }
 
-static SSL_CTX *client_ctx(const struct tr_obj *policy, const struct tr_view *v, const struct tr_obj *cert, uint64_t *id)
+static void key_strs(struct tr_buf *k, const char *const *v)
 {
-    /* The policy names its CA bundles: any ConfigMap or Secret change may change them. */
+    for (; v && *v; v++) {
+        tr_buf_put_u64(k, strlen(*v)); /* length-prefixed: no name can pass for two */
+        tr_buf_putc(k, ':');
+        tr_buf_puts(k, *v);
+    }
+    tr_buf_putc(k, '|');
+}
+
+/* A backend's client context, and the id of everything that shapes its connections: the key
+ * holds all of tls (the CA bundles and client certificate by version), so a connection made
+ * under one id is right for any backend with that id, and any change gives a new id. */
+static SSL_CTX *client_ctx(const struct tr_ir_backend_tls *tls, uint64_t *id)
+{
     struct tr_buf k;
     tr_buf_init(&k, 0);
     tr_buf_puts(&k, "c|");
-    const struct tr_obj *objs[] = {policy, cert, NULL};
-    key_objs(&k, objs); /* {policy, NULL} without a client certificate */
-    tr_buf_put_u64(&k, v->kind_version[TR_KIND_CONFIGMAP]);
-    tr_buf_putc(&k, '|');
-    tr_buf_put_u64(&k, v->kind_version[TR_KIND_SECRET]);
+    const char *sni[] = {tls->sni, NULL};
+    key_strs(&k, sni);
+    key_strs(&k, tls->names);
+    key_strs(&k, tls->uris);
+    tr_buf_putc(&k, tls->system_cas ? 's' : '-');
+    key_objs(&k, tls->cas);
+    const struct tr_obj *cert[] = {tls->client_cert, NULL};
+    key_objs(&k, cert);
     SSL_CTX *ctx = ctx_get(&k, id);
     if (!ctx)
-        ctx = ctx_put(&k, tr_tls_client_ctx(policy, v, cert), id);
+        ctx = ctx_put(&k, tr_tls_client_ctx(tls), id);
     tr_buf_dispose(&k);
     return ctx;
 }
 
-static int backend_tls_key(char *out, size_t cap, const struct tr_obj *policy, const struct tr_obj *cert)
+/* Backends under one policy share their description: it is compiled once. */
+static void add_backend_tls(struct tr_snapshot *s, struct tr_ir_backend *b)
 {
-    int n = snprintf(out, cap, "%p|%p", (const void *)policy, (const void *)cert);
-    return n > 0 && (size_t)n < cap ? n : -1;
-}
-
-static void add_backend_tls(struct tr_snapshot *s, const struct tr_ir_backend *b, const struct tr_obj *cert)
-{
-    if (!b->tls_policy)
+    struct tr_ir_backend_tls *tls = b->tls;
+    if (!tls || tls->id)
         return;
-    char k[64];
-    int kl = backend_tls_key(k, sizeof(k), b->tls_policy, cert);
-    if (kl < 0 || tr_map_get(&s->backend_tls, k, (size_t)kl))
+    uint64_t id = 0;
+    SSL_CTX *ctx = client_ctx(tls, &id);
+    if (!ctx)
         return;
-    struct backend_ctx *bc = tr_xcalloc(1, sizeof(*bc));
-    bc->ctx = client_ctx(b->tls_policy, s->view, cert, &bc->id);
-    if (!bc->ctx) {
-        free(bc);
-        return;
+    if (tr_map_get(&s->backend_tls, (const char *)&id, sizeof(id))) {
+        SSL_CTX_free(ctx); /* another description with the same inputs holds the reference */
+    } else {
+        tr_map_put(&s->backend_tls, (const char *)&id, sizeof(id), ctx);
     }
-    tr_map_put(&s->backend_tls, k, (size_t)kl, bc);
-    tr_map_put(&s->tls_ids, (const char *)&bc->id, sizeof(bc->id), bc);
+    tls->ctx = ctx;
+    tls->id = id;
 }
 
 static int port_key(char *out, size_t cap, const char *addr, uint16_t port, bool udp)
@@ -310,9 +313,9 @@ struct tr_snapshot *tr_snapshot_new(struct tr_view *v, struct tr_tx *tx, uint64_
             const struct tr_ir_listener *l = p->listeners[j];
             for (size_t r = 0; r < l->nrules; r++) {
                 for (size_t b = 0; b < l->rules[r].nbackends; b++)
-                    add_backend_tls(s, &l->rules[r].backends[b], l->backend_cert);
+                    add_backend_tls(s, &l->rules[r].backends[b]);
                 for (size_t m = 0; m < l->rules[r].nmirrors; m++)
-                    add_backend_tls(s, &l->rules[r].mirrors[m].backend, l->backend_cert);
+                    add_backend_tls(s, &l->rules[r].mirrors[m].backend);
             }
         }
     }
@@ -332,19 +335,9 @@ const struct tr_ir_port *tr_snapshot_port(const struct tr_snapshot *s, const cha
     return i ? &tr_tx_ir(s->tx)->ports[i - 1] : NULL;
 }
 
-struct ssl_ctx_st *tr_snapshot_backend_tls(const struct tr_snapshot *s, const struct tr_obj *policy,
-                                           const struct tr_obj *client_cert, uint64_t *id)
-{
-    char k[64];
-    int kl = backend_tls_key(k, sizeof(k), policy, client_cert);
-    const struct backend_ctx *bc = kl > 0 ? tr_map_get(&s->backend_tls, k, (size_t)kl) : NULL;
-    *id = bc ? bc->id : 0;
-    return bc ? bc->ctx : NULL;
-}
-
 bool tr_snapshot_backend_tls_current(const struct tr_snapshot *s, uint64_t id)
 {
-    return tr_map_get(&s->tls_ids, (const char *)&id, sizeof(id)) != NULL;
+    return tr_map_get(&s->backend_tls, (const char *)&id, sizeof(id)) != NULL;
 }
 
 struct ssl_ctx_st *tr_snapshot_tls(const struct tr_snapshot *s, const struct tr_ir_port *p, size_t i)
@@ -414,13 +407,9 @@ void tr_snapshot_release(struct tr_snapshot *s)
     free(s->tls);
     size_t it = 0;
     struct tr_map_slot *sl;
-    while ((sl = tr_map_next(&s->backend_tls, &it))) {
-        struct backend_ctx *bc = sl->val;
-        SSL_CTX_free(bc->ctx);
-        free(bc);
-    }
+    while ((sl = tr_map_next(&s->backend_tls, &it)))
+        SSL_CTX_free(sl->val);
     tr_map_dispose(&s->backend_tls);
-    tr_map_dispose(&s->tls_ids);
     tr_map_dispose(&s->ports);
     tr_tx_free(s->tx);
     tr_view_free(s->view);

@@ -102,8 +102,11 @@ struct upc {
     struct h2u *h2; /* h2c to the backend (h2_client.c), or NULL for HTTP/1.1 */
     struct ssl_st *ssl;          /* TLS to the backend (BackendTLSPolicy), or NULL */
     bool handshaking;
-    const struct tr_obj *policy; /* the BackendTLSPolicy in force */
-    uint64_t tls_id;             /* the id of the TLS settings it was made with, or 0 */
+    uint64_t tls_id;             /* tr_ir_backend_tls.id of the settings it was made with, or 0 */
+    /* While handshaking: the settings to check the backend's certificate against, and the
+     * snapshot they live in, pinned (a mirror's handshake may outlast its request). */
+    const struct tr_ir_backend_tls *tls;
+    struct tr_snapshot *tls_snap;
     struct tr_h1_resp resp;
     enum tr_h1_body body;
     uint64_t left;
