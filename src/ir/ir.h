@@ -12,6 +12,7 @@ struct tr_obj;
 struct tr_buf;
 struct tr_metrics_slot;
 struct tr_ir_match;
+struct ssl_ctx_st;
 
 enum tr_proto { TR_PROTO_HTTP, TR_PROTO_HTTPS, TR_PROTO_TLS, TR_PROTO_TCP, TR_PROTO_UDP };
 const char *tr_proto_name(enum tr_proto p);
@@ -20,6 +21,28 @@ struct tr_ir_endpoint {
     const char *addr;
     uint16_t port;
     bool ready;
+};
+
+/* How the Gateway speaks TLS to a backend: a BackendTLSPolicy as translate resolved it, with the
+ * Gateway's client certificate. The data plane reads only this, never the policy object: what
+ * status reports as rejected (a CA reference of another kind) is not here to be trusted. */
+struct tr_ir_backend_tls {
+    const struct tr_obj *policy; /* where it comes from (logs, the IR dump) */
+    const char *sni;             /* validation.hostname: the server name sent */
+    /* DNS names the certificate must carry (one is enough): the subjectAltNames of type
+     * Hostname, else the hostname when no subjectAltNames are given; NULL-terminated, may be
+     * empty (URI subjectAltNames only). */
+    const char **names;
+    const char **uris;        /* subjectAltNames of type URI, NULL-terminated (may be empty) */
+    bool system_cas;          /* wellKnownCACertificates: System */
+    const struct tr_obj **cas; /* CA bundles (ca.crt) translate accepted, NULL-terminated */
+    const struct tr_obj *client_cert; /* Gateway spec.tls.backend client certificate, or NULL */
+    /* Set by the snapshot compile (ir/snapshot.c), before the snapshot is published: */
+    struct ssl_ctx_st *ctx; /* the client context, or NULL when it could not be made */
+    /* Names everything above, so that connections made under equal ids are interchangeable:
+     * equal for equal inputs (object versions) across compiles, never reused for other ones;
+     * 0 with ctx NULL. */
+    uint64_t id;
 };
 
 /* One backendRef of a rule, resolved. A backend that could not be resolved, or one of whose
@@ -34,7 +57,7 @@ struct tr_ir_backend {
     const struct tr_node *filters;   /* backendRef filters (HTTP/GRPC), or NULL */
     struct tr_ir_endpoint *eps;
     size_t neps;
-    const struct tr_obj *tls_policy; /* BackendTLSPolicy in force, or NULL */
+    struct tr_ir_backend_tls *tls;   /* BackendTLSPolicy in force, or NULL */
     struct tr_metrics_slot *stats;   /* set by the snapshot compile (HTTP), else NULL */
 };
 
@@ -78,7 +101,7 @@ struct tr_ir_listener {
     enum tr_proto proto;
     bool tls_passthrough;
     const struct tr_obj **certs; /* Secrets for TLS termination, NULL-terminated */
-    const struct tr_obj *backend_cert; /* client certificate for backends (Gateway tls.backend) */
+    const struct tr_obj *backend_cert; /* Gateway tls.backend: translate puts it in backends' tls */
     const struct tr_obj **client_cas;  /* frontend validation CA bundles, NULL-terminated, or NULL */
     bool client_optional;              /* AllowInsecureFallback: an invalid client still gets in */
     struct tr_ir_rule *rules;

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct tr_snapshot {
     int refs; /* atomic */
@@ -23,7 +24,7 @@ struct tr_snapshot {
     struct tr_router ***rt;    /* per port, per listener */
     bool *bindable;            /* per port */
     SSL_CTX ***tls;            /* per port, per listener: HTTPS listeners' server contexts */
-    struct tr_map backend_tls; /* "policy|cert" (pointers) -> SSL_CTX* for backends under TLS */
+    struct tr_map backend_tls; /* tr_ir_backend_tls.id (8 bytes) -> its SSL_CTX* (a reference) */
 };
 
 /* TLS contexts outlive the snapshot that made them while their inputs are unchanged: loading
@@ -33,10 +34,12 @@ struct tr_snapshot {
 struct ctx_entry {
     SSL_CTX *ctx; /* the cache's reference */
     uint64_t used; /* the compile that last used it */
+    uint64_t id;   /* this entry's, from ctx_ids: a key that comes back later gets a new one */
 };
 static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tr_map ctx_cache;
 static uint64_t ctx_compile;
+static uint64_t ctx_ids;
 
 static void key_objs(struct tr_buf *k, const struct tr_obj *const *objs)
 {
@@ -47,18 +50,21 @@ static void key_objs(struct tr_buf *k, const struct tr_obj *const *objs)
     tr_buf_putc(k, '|');
 }
 
-/* The cached context for key k, with a reference for the caller, or NULL. */
-static SSL_CTX *ctx_get(const struct tr_buf *k)
+/* The cached context for key k, with a reference for the caller, or NULL; *id gets its entry's
+ * id when id is not NULL. */
+static SSL_CTX *ctx_get(const struct tr_buf *k, uint64_t *id)
 {
     struct ctx_entry *e = tr_map_get(&ctx_cache, k->data, k->len);
     if (!e)
         return NULL;
     e->used = ctx_compile;
     SSL_CTX_up_ref(e->ctx);
+    if (id)
+        *id = e->id;
     return e->ctx;
 }
 
-static SSL_CTX *ctx_put(const struct tr_buf *k, SSL_CTX *ctx)
+static SSL_CTX *ctx_put(const struct tr_buf *k, SSL_CTX *ctx, uint64_t *id)
 {
     if (!ctx)
         return NULL;
@@ -66,6 +72,9 @@ static SSL_CTX *ctx_put(const struct tr_buf *k, SSL_CTX *ctx)
     SSL_CTX_up_ref(ctx);
     e->ctx = ctx;
     e->used = ctx_compile;
+    e->id = ++ctx_ids;
+    if (id)
+        *id = e->id;
     tr_map_put(&ctx_cache, k->data, k->len, e);
     return ctx;
 }
@@ -93,48 +102,63 @@ static SSL_CTX *server_ctx(const struct tr_ir_listener *l)
     key_objs(&k, l->certs);
     key_objs(&k, l->client_cas);
     tr_buf_putc(&k, l->client_optional ? 'o' : 'r');
-    SSL_CTX *ctx = ctx_get(&k);
+    SSL_CTX *ctx = ctx_get(&k, NULL);
     if (!ctx)
-        ctx = ctx_put(&k, tr_tls_server_ctx(l->certs, l->client_cas, l->client_optional));
+        ctx = ctx_put(&k, tr_tls_server_ctx(l->certs, l->client_cas, l->client_optional), NULL);
     tr_buf_dispose(&k);
     return ctx;
 }
 
-static SSL_CTX *client_ctx(const struct tr_obj *policy, const struct tr_view *v, const struct tr_obj *cert)
+static void key_strs(struct tr_buf *k, const char *const *v)
 {
-    /* The policy names its CA bundles: any ConfigMap or Secret change may change them. */
+    for (; v && *v; v++) {
+        tr_buf_put_u64(k, strlen(*v)); /* length-prefixed: no name can pass for two */
+        tr_buf_putc(k, ':');
+        tr_buf_puts(k, *v);
+    }
+    tr_buf_putc(k, '|');
+}
+
+/* A backend's client context, and the id of everything that shapes its connections: the key
+ * holds all of tls (the CA bundles and client certificate by version), so a connection made
+ * under one id is right for any backend with that id, and any change gives a new id. */
+static SSL_CTX *client_ctx(const struct tr_ir_backend_tls *tls, uint64_t *id)
+{
     struct tr_buf k;
     tr_buf_init(&k, 0);
     tr_buf_puts(&k, "c|");
-    const struct tr_obj *objs[] = {policy, cert, NULL};
-    key_objs(&k, objs); /* {policy, NULL} without a client certificate */
-    tr_buf_put_u64(&k, v->kind_version[TR_KIND_CONFIGMAP]);
-    tr_buf_putc(&k, '|');
-    tr_buf_put_u64(&k, v->kind_version[TR_KIND_SECRET]);
-    SSL_CTX *ctx = ctx_get(&k);
+    const char *sni[] = {tls->sni, NULL};
+    key_strs(&k, sni);
+    key_strs(&k, tls->names);
+    key_strs(&k, tls->uris);
+    tr_buf_putc(&k, tls->system_cas ? 's' : '-');
+    key_objs(&k, tls->cas);
+    const struct tr_obj *cert[] = {tls->client_cert, NULL};
+    key_objs(&k, cert);
+    SSL_CTX *ctx = ctx_get(&k, id);
     if (!ctx)
-        ctx = ctx_put(&k, tr_tls_client_ctx(policy, v, cert));
+        ctx = ctx_put(&k, tr_tls_client_ctx(tls), id);
     tr_buf_dispose(&k);
     return ctx;
 }
 
-static int backend_tls_key(char *out, size_t cap, const struct tr_obj *policy, const struct tr_obj *cert)
+/* Backends under one policy share their description: it is compiled once. */
+static void add_backend_tls(struct tr_snapshot *s, struct tr_ir_backend *b)
 {
-    int n = snprintf(out, cap, "%p|%p", (const void *)policy, (const void *)cert);
-    return n > 0 && (size_t)n < cap ? n : -1;
-}
-
-static void add_backend_tls(struct tr_snapshot *s, const struct tr_ir_backend *b, const struct tr_obj *cert)
-{
-    if (!b->tls_policy)
+    struct tr_ir_backend_tls *tls = b->tls;
+    if (!tls || tls->id)
         return;
-    char k[64];
-    int kl = backend_tls_key(k, sizeof(k), b->tls_policy, cert);
-    if (kl < 0 || tr_map_get(&s->backend_tls, k, (size_t)kl))
+    uint64_t id = 0;
+    SSL_CTX *ctx = client_ctx(tls, &id);
+    if (!ctx)
         return;
-    SSL_CTX *ctx = client_ctx(b->tls_policy, s->view, cert);
-    if (ctx)
-        tr_map_put(&s->backend_tls, k, (size_t)kl, ctx);
+    if (tr_map_get(&s->backend_tls, (const char *)&id, sizeof(id))) {
+        SSL_CTX_free(ctx); /* another description with the same inputs holds the reference */
+    } else {
+        tr_map_put(&s->backend_tls, (const char *)&id, sizeof(id), ctx);
+    }
+    tls->ctx = ctx;
+    tls->id = id;
 }
 
 static int port_key(char *out, size_t cap, const char *addr, uint16_t port, bool udp)
@@ -299,9 +323,9 @@ struct tr_snapshot *tr_snapshot_new(struct tr_view *v, struct tr_tx *tx, uint64_
             const struct tr_ir_listener *l = p->listeners[j];
             for (size_t r = 0; r < l->nrules; r++) {
                 for (size_t b = 0; b < l->rules[r].nbackends; b++)
-                    add_backend_tls(s, &l->rules[r].backends[b], l->backend_cert);
+                    add_backend_tls(s, &l->rules[r].backends[b]);
                 for (size_t m = 0; m < l->rules[r].nmirrors; m++)
-                    add_backend_tls(s, &l->rules[r].mirrors[m].backend, l->backend_cert);
+                    add_backend_tls(s, &l->rules[r].mirrors[m].backend);
             }
         }
     }
@@ -322,12 +346,9 @@ const struct tr_ir_port *tr_snapshot_port(const struct tr_snapshot *s, const cha
     return i ? &tr_tx_ir(s->tx)->ports[i - 1] : NULL;
 }
 
-struct ssl_ctx_st *tr_snapshot_backend_tls(const struct tr_snapshot *s, const struct tr_obj *policy,
-                                           const struct tr_obj *client_cert)
+bool tr_snapshot_backend_tls_current(const struct tr_snapshot *s, uint64_t id)
 {
-    char k[64];
-    int kl = backend_tls_key(k, sizeof(k), policy, client_cert);
-    return kl > 0 ? tr_map_get(&s->backend_tls, k, (size_t)kl) : NULL;
+    return tr_map_get(&s->backend_tls, (const char *)&id, sizeof(id)) != NULL;
 }
 
 struct ssl_ctx_st *tr_snapshot_tls(const struct tr_snapshot *s, const struct tr_ir_port *p, size_t i)

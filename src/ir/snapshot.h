@@ -44,10 +44,10 @@ const struct tr_ir_port *tr_snapshot_port(const struct tr_snapshot *s, const cha
 /* The TLS server context of listener i of port p (HTTPS listeners), or NULL. */
 struct ssl_ctx_st;
 struct ssl_ctx_st *tr_snapshot_tls(const struct tr_snapshot *s, const struct tr_ir_port *p, size_t i);
-/* The client context for backends under BackendTLSPolicy policy, presenting client_cert (or
- * NULL), or NULL when it could not be made. */
-struct ssl_ctx_st *tr_snapshot_backend_tls(const struct tr_snapshot *s, const struct tr_obj *policy,
-                                           const struct tr_obj *client_cert);
+/* Do backends of s connect with the TLS settings of id (tr_ir_backend_tls.id, which the compile
+ * sets with the client context)? A connection made under an id s does not know must not carry
+ * another request. Any thread. */
+bool tr_snapshot_backend_tls_current(const struct tr_snapshot *s, uint64_t id);
 /* Could the control thread bind port p (see tr_snapshot_new)? */
 bool tr_snapshot_port_bindable(const struct tr_snapshot *s, const struct tr_ir_port *p);
 const struct tr_router *tr_snapshot_router(const struct tr_snapshot *s, const struct tr_ir_port *p, size_t i);

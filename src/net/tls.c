@@ -3,8 +3,7 @@
 #include "api/object.h"
 #include "base/arena.h"
 #include "base/log.h"
-#include "base/node.h"
-#include "store/store.h"
+#include "ir/ir.h"
 
 #include <openssl/x509v3.h>
 
@@ -189,7 +188,7 @@ SSL_CTX *tr_tls_base_ctx(int (*cb)(SSL *ssl, int *alert, void *arg))
     return ctx;
 }
 
-SSL_CTX *tr_tls_client_ctx(const struct tr_obj *policy, const struct tr_view *v, const struct tr_obj *client_cert)
+SSL_CTX *tr_tls_client_ctx(const struct tr_ir_backend_tls *tls)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx)
@@ -197,62 +196,32 @@ SSL_CTX *tr_tls_client_ctx(const struct tr_obj *policy, const struct tr_view *v,
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    const struct tr_node *val = tr_node_get(policy->spec, "validation");
-    const char *wk = tr_node_gets(val, "wellKnownCACertificates");
-    if (wk && strcmp(wk, "System") == 0)
+    if (tls->system_cas)
         SSL_CTX_set_default_verify_paths(ctx);
-    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
-    const struct tr_node *refs = tr_node_get(val, "caCertificateRefs");
-    for (size_t i = 0; i < tr_node_len(refs); i++) {
-        const struct tr_node *r = tr_node_at(refs, i);
-        const char *kind = tr_node_gets(r, "kind"), *name = tr_node_gets(r, "name");
-        enum tr_kind k = kind && strcmp(kind, "Secret") == 0 ? TR_KIND_SECRET : TR_KIND_CONFIGMAP;
-        const struct tr_obj *o = tr_view_find(v, k, policy->ns, name ? name : "");
-        if (o)
-            add_ca_bundle(store, NULL, o);
-    }
-    if (client_cert && !load_pair(ctx, client_cert)) {
+    for (const struct tr_obj *const *o = tls->cas; o && *o; o++)
+        add_ca_bundle(SSL_CTX_get_cert_store(ctx), NULL, *o);
+    if (tls->client_cert && !load_pair(ctx, tls->client_cert)) {
         SSL_CTX_free(ctx);
         return NULL;
     }
     return ctx;
 }
 
-void tr_tls_client_prepare(SSL *ssl, const struct tr_obj *policy)
+void tr_tls_client_prepare(SSL *ssl, const struct tr_ir_backend_tls *tls)
 {
-    const struct tr_node *val = tr_node_get(policy->spec, "validation");
-    const char *host = tr_node_gets(val, "hostname");
-    if (host)
-        SSL_set_tlsext_host_name(ssl, host);
-    /* The certificate must carry the hostname, unless subjectAltNames are given: then it must
-     * carry one of those (BackendTLSPolicyValidation docs). */
-    const struct tr_node *sans = tr_node_get(val, "subjectAltNames");
-    bool any = false;
-    for (size_t i = 0; i < tr_node_len(sans); i++) {
-        const struct tr_node *sn = tr_node_at(sans, i);
-        const char *type = tr_node_gets(sn, "type"), *h = tr_node_gets(sn, "hostname");
-        if (type && strcmp(type, "Hostname") == 0 && h) {
-            if (!any)
-                SSL_set1_host(ssl, h);
-            else
-                SSL_add1_host(ssl, h);
-            any = true;
-        }
+    if (tls->sni)
+        SSL_set_tlsext_host_name(ssl, tls->sni);
+    for (const char *const *n = tls->names; n && *n; n++) {
+        if (n == tls->names)
+            SSL_set1_host(ssl, *n);
+        else
+            SSL_add1_host(ssl, *n);
     }
-    if (!any && !tr_node_len(sans) && host)
-        SSL_set1_host(ssl, host);
 }
 
-bool tr_tls_check_uri_sans(SSL *ssl, const struct tr_obj *policy)
+bool tr_tls_check_uri_sans(SSL *ssl, const struct tr_ir_backend_tls *tls)
 {
-    const struct tr_node *sans = tr_node_path(policy->spec, "validation.subjectAltNames");
-    bool want_uri = false, want_host = false;
-    for (size_t i = 0; i < tr_node_len(sans); i++) {
-        const char *type = tr_node_gets(tr_node_at(sans, i), "type");
-        want_uri |= type && strcmp(type, "URI") == 0;
-        want_host |= type && strcmp(type, "Hostname") == 0;
-    }
-    if (!want_uri)
+    if (!tls->uris || !tls->uris[0])
         return true;
     X509 *peer = SSL_get1_peer_certificate(ssl);
     if (!peer)
@@ -265,15 +234,13 @@ bool tr_tls_check_uri_sans(SSL *ssl, const struct tr_obj *policy)
             continue;
         const char *uri = (const char *)ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier);
         int ulen = ASN1_STRING_length(gn->d.uniformResourceIdentifier);
-        for (size_t i = 0; i < tr_node_len(sans) && !ok; i++) {
-            const struct tr_node *sn = tr_node_at(sans, i);
-            const char *type = tr_node_gets(sn, "type"), *want = tr_node_gets(sn, "uri");
-            ok = type && strcmp(type, "URI") == 0 && want && (int)strlen(want) == ulen && memcmp(want, uri, (size_t)ulen) == 0;
-        }
+        for (const char *const *want = tls->uris; *want && !ok; want++)
+            ok = (int)strlen(*want) == ulen && memcmp(*want, uri, (size_t)ulen) == 0;
     }
     GENERAL_NAMES_free(gens);
     X509_free(peer);
     /* With Hostname entries too, OpenSSL's host check already passed if we got here by one. */
+    bool want_host = tls->names && tls->names[0];
     return ok || (want_host && SSL_get_verify_result(ssl) == X509_V_OK && SSL_get0_peername(ssl));
 }
 

@@ -28,21 +28,20 @@ SSL_CTX *tr_tls_base_ctx(int (*cb)(SSL *ssl, int *alert, void *arg));
  * Others get no ALPN answer. Call after SSL_new on a context made after tr_tls_base_ctx. */
 void tr_tls_mark_http(SSL *ssl);
 
-struct tr_view;
+struct tr_ir_backend_tls;
 
-/* A client context for connections to a backend under BackendTLSPolicy policy: trusts the CA
- * certificates of its caCertificateRefs (ConfigMaps or Secrets, key ca.crt, found in v) or the
- * system store (wellKnownCACertificates: System), and presents client_cert (a kubernetes.io/tls
- * Secret, the Gateway's tls.backend.clientCertificateRef) when not NULL. NULL on failure.
- * Control thread. */
-SSL_CTX *tr_tls_client_ctx(const struct tr_obj *policy, const struct tr_view *v, const struct tr_obj *client_cert);
+/* A client context for connections to a backend under tls (a BackendTLSPolicy as translate
+ * resolved it): trusts the CA bundles of tls->cas (key ca.crt) and the system store when
+ * tls->system_cas, and presents tls->client_cert (a kubernetes.io/tls Secret, the Gateway's
+ * tls.backend.clientCertificateRef) when not NULL. NULL on failure. Control thread. */
+SSL_CTX *tr_tls_client_ctx(const struct tr_ir_backend_tls *tls);
 
-/* Configures ssl (from a client context) for policy: SNI and the names the backend's
- * certificate must carry (validation.hostname, or the subjectAltNames of type Hostname). */
-void tr_tls_client_prepare(SSL *ssl, const struct tr_obj *policy);
-/* After the handshake: the URI subjectAltNames the policy asks for (SPIFFE IDs and the like),
- * which OpenSSL does not check itself. Returns true when they hold (or none are asked for). */
-bool tr_tls_check_uri_sans(SSL *ssl, const struct tr_obj *policy);
+/* Configures ssl (from tls's client context) for tls: SNI and the DNS names the backend's
+ * certificate must carry. */
+void tr_tls_client_prepare(SSL *ssl, const struct tr_ir_backend_tls *tls);
+/* After the handshake: the URI subjectAltNames tls asks for (SPIFFE IDs and the like), which
+ * OpenSSL does not check itself. Returns true when they hold (or none are asked for). */
+bool tr_tls_check_uri_sans(SSL *ssl, const struct tr_ir_backend_tls *tls);
 
 /* read(2)/send(2), through TLS when ssl is set: bytes, 0 at EOF, or -1 with errno (EAGAIN when
  * the record layer wants the socket again). */

@@ -646,8 +646,8 @@ static struct upc *u_connect(struct h1c *c, const struct tr_ir_backend *b, const
 static void try_begin(struct h1c *c, uint64_t backend_ms);
 static void send_mirrors(struct h1c *c, const struct tr_ir_rule *r, const char *head, size_t len);
 static void mirror_feed(struct h1c *c, const char *p, size_t n);
-static SSL_CTX *backend_tls(struct h1c *c, const struct tr_ir_backend *b, char *key, size_t cap,
-                            const struct tr_ir_endpoint *ep);
+static const struct tr_ir_backend_tls *backend_tls(struct h1c *c, const struct tr_ir_backend *b, char *key,
+                                                   size_t cap, const struct tr_ir_endpoint *ep);
 
 /* Does the backend speak HTTP/2? The Service port says so with appProtocol kubernetes.io/h2c
  * (GEP-1911); gRPC (GRPCRoute) is HTTP/2 by definition. */
@@ -1036,6 +1036,14 @@ static void u_free(struct tr_loop *loop, void *data)
     free(u);
 }
 
+/* The handshake is over (or never will be): u no longer reads its TLS settings. */
+static void tls_unpin(struct upc *u)
+{
+    u->tls = NULL;
+    tr_snapshot_release(u->tls_snap);
+    u->tls_snap = NULL;
+}
+
 static void u_close(struct upc *u)
 {
     if (u->io.cb == NULL && u->io.fd < 0)
@@ -1048,6 +1056,7 @@ static void u_close(struct upc *u)
         SSL_free(u->ssl);
         u->ssl = NULL;
     }
+    tls_unpin(u);
     close(u->io.fd);
     u->io.fd = -1;
     tr_h2u_free(u);
@@ -1194,7 +1203,7 @@ static void exchange_done(struct upc *u)
     if (c)
         req_end(c, u->resp.status);
     bool reuse = u->keep_alive && c && c->req_done && pending(&u->in, u->in_off) == 0 && !u->eof &&
-                 (!u->h2 || tr_h2u_reusable(u));
+                 (!u->h2 || tr_h2u_reusable(u)) && tr_pool_current(u->w, u);
     if (c) {
         c->up = NULL;
         tr_timer_stop(c->w->loop, &c->rtimer);
@@ -1271,16 +1280,18 @@ static void u_on_io(struct tr_loop *loop, struct tr_io *io, uint32_t events)
                 return;
             char why[512];
             tr_tls_errors(why, sizeof(why));
-            tr_log_warn("TLS to backend %s failed: %s", u->key, why);
+            tr_log_warn("TLS to backend %s (BackendTLSPolicy %s/%s) failed: %s", u->key, u->tls->policy->ns,
+                        u->tls->policy->name, why);
             u_fail(u, "TLS handshake failed");
             return;
         }
-        if (!tr_tls_check_uri_sans(u->ssl, u->policy)) {
+        if (!tr_tls_check_uri_sans(u->ssl, u->tls)) {
             tr_log_warn("TLS to backend %s: certificate lacks the URI subjectAltNames of %s/%s", u->key,
-                        u->policy->ns, u->policy->name);
+                        u->tls->policy->ns, u->tls->policy->name);
             u_fail(u, "certificate does not match the policy");
             return;
         }
+        tls_unpin(u);
         u->handshaking = false;
         tr_timer_stop(loop, &u->timer);
         u->writable = true;
@@ -1587,9 +1598,10 @@ static void u_timeout(struct tr_loop *loop, struct tr_timer *t)
     u_fail(u, "connect timed out");
 }
 
-/* Opens a new upstream connection to ep (non-blocking connect); NULL on failure. */
-static struct upc *u_open(struct worker *w, const struct tr_ir_endpoint *ep, const char *key, SSL_CTX *tls,
-                          const struct tr_obj *policy, bool h2)
+/* Opens a new upstream connection to ep (non-blocking connect), under tls (of snapshot snap)
+ * when not NULL; NULL on failure. */
+static struct upc *u_open(struct worker *w, const struct tr_ir_endpoint *ep, const char *key,
+                          const struct tr_ir_backend_tls *tls, struct tr_snapshot *snap, bool h2)
 {
     struct upc *u = NULL;
     {
@@ -1616,7 +1628,7 @@ static struct upc *u_open(struct worker *w, const struct tr_ir_endpoint *ep, con
         u->timer.cb = u_timeout;
         u->timer.data = u;
         if (tls) {
-            u->ssl = SSL_new(tls);
+            u->ssl = SSL_new(tls->ctx);
             if (!u->ssl) {
                 close(fd);
                 free(u);
@@ -1624,14 +1636,17 @@ static struct upc *u_open(struct worker *w, const struct tr_ir_endpoint *ep, con
             }
             SSL_set_fd(u->ssl, fd);
             SSL_set_connect_state(u->ssl);
-            tr_tls_client_prepare(u->ssl, policy);
+            tr_tls_client_prepare(u->ssl, tls);
             if (h2)
                 SSL_set_alpn_protos(u->ssl, (const unsigned char *)"\x02h2", 3);
-            u->policy = policy;
+            u->tls_id = tls->id;
+            u->tls = tls;
+            u->tls_snap = tr_snapshot_ref(snap);
             u->handshaking = true;
         }
         if (h2 && !tr_h2u_init(u)) {
             SSL_free(u->ssl);
+            tls_unpin(u);
             close(fd);
             free(u);
             return NULL;
@@ -1663,10 +1678,10 @@ static void send_mirrors(struct h1c *c, const struct tr_ir_rule *r, const char *
         if (!ep)
             continue;
         char key[sizeof(((struct upc *)0)->key)];
-        SSL_CTX *tls = backend_tls(c, &m->backend, key, sizeof(key), ep);
-        if (m->backend.tls_policy && !tls)
+        const struct tr_ir_backend_tls *tls = backend_tls(c, &m->backend, key, sizeof(key), ep);
+        if (m->backend.tls && !tls)
             continue;
-        struct upc *u = u_open(c->w, ep, key, tls, m->backend.tls_policy, wants_h2(r, &m->backend));
+        struct upc *u = u_open(c->w, ep, key, tls, c->snap, wants_h2(r, &m->backend));
         if (!u)
             continue;
         u->mirror = true;
@@ -1713,38 +1728,22 @@ static void mirrors_release(struct h1c *c, bool abort)
     }
 }
 
-/* The pool key: endpoint, and for TLS the policy and client certificate the connection was made
- * with (a plain connection is never handed to a TLS backend, nor the reverse). */
-static SSL_CTX *backend_tls(struct h1c *c, const struct tr_ir_backend *b, char *key, size_t cap,
-                            const struct tr_ir_endpoint *ep)
+/* The TLS settings to connect to b with (NULL for plaintext), and the pool key of connections
+ * to ep so made (tr_pool_key). Settings whose context could not be made are returned as NULL
+ * too: callers then refuse, never falling back to plaintext. */
+static const struct tr_ir_backend_tls *backend_tls(struct h1c *c, const struct tr_ir_backend *b, char *key,
+                                                   size_t cap, const struct tr_ir_endpoint *ep)
 {
-    const struct tr_obj *cert = c->listener ? c->listener->backend_cert : NULL;
-    const char *h2 = wants_h2(c->rule, b) ? "|h2" : "";
-    if (!b->tls_policy) {
-        /* The common case, per request: no printf. */
-        size_t al = strlen(ep->addr), hl = strlen(h2);
-        char d[20];
-        const char *port = tr_fmt_u64(d, ep->port);
-        size_t pl = (size_t)(d + sizeof(d) - port);
-        if (al + 1 + pl + hl < cap) {
-            memcpy(key, ep->addr, al);
-            key[al] = ':';
-            memcpy(key + al + 1, port, pl);
-            memcpy(key + al + 1 + pl, h2, hl + 1);
-        } else {
-            key[0] = '\0';
-        }
-        return NULL;
-    }
-    snprintf(key, cap, "%s:%u|%p|%p%s", ep->addr, ep->port, (const void *)b->tls_policy, (const void *)cert, h2);
-    return c->snap ? tr_snapshot_backend_tls(c->snap, b->tls_policy, cert) : NULL;
+    const struct tr_ir_backend_tls *tls = b->tls && b->tls->ctx ? b->tls : NULL;
+    tr_pool_key(key, cap, ep, tls ? tls->id : 0, wants_h2(c->rule, b));
+    return tls;
 }
 
 static struct upc *u_connect(struct h1c *c, const struct tr_ir_backend *b, const struct tr_ir_endpoint *ep)
 {
     char key[sizeof(((struct upc *)0)->key)];
-    SSL_CTX *tls = backend_tls(c, b, key, sizeof(key), ep);
-    if (b->tls_policy && !tls)
+    const struct tr_ir_backend_tls *tls = backend_tls(c, b, key, sizeof(key), ep);
+    if (b->tls && !tls)
         return NULL; /* the policy's context could not be made: never fall back to plaintext */
     /* A pooled connection the backend closed meanwhile showed up as readable and was closed
      * (u_on_io), so what the pool holds was quiet at the last turn. */
@@ -1752,7 +1751,7 @@ static struct upc *u_connect(struct h1c *c, const struct tr_ir_backend *b, const
     if (u)
         tr_metrics_add(&tr_metrics.upstream_reused, 1);
     else
-        u = u_open(c->w, ep, key, tls, b->tls_policy, wants_h2(c->rule, b));
+        u = u_open(c->w, ep, key, tls, c->snap, wants_h2(c->rule, b));
     if (!u)
         return NULL;
     u->c = c;

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 struct tr_snapshot;
+struct tr_ir_endpoint;
 struct upc;
 
 /* The first buffer of each direction: most heads fit. */
@@ -49,7 +50,7 @@ struct worker {
     struct tr_loop *loop;
     struct tr_snapshot *snap; /* current; requests pin their own reference */
     struct tr_map listeners;  /* "addr|port" -> struct wlisten* */
-    struct tr_map idle;       /* "addr:port" -> struct upc* (a list through upc->next_idle) */
+    struct tr_map idle;       /* tr_pool_key -> struct upc* (a list through upc->next_idle) */
     /* Parsed request heads not in use: a connection holds one only while a head is arriving
      * and being dispatched, so an idle connection costs no head-sized struct. */
     struct tr_h1_req *req_cache[16];
@@ -88,9 +89,22 @@ int tr_h1_tls_init(void);
 void tr_h1_tls_free(void);
 
 /* pool.c */
-/* An idle connection to addr:port, or NULL. */
+/* The pool key of connections to ep: everything that shapes a connection, so that one is only
+ * ever reused for requests that would have made it alike: the endpoint, HTTP/2 (h2c or h2 by
+ * ALPN) or HTTP/1.1, plaintext or TLS, and for TLS the settings' tr_ir_backend_tls.id (0 for
+ * plaintext). Returns false (out "") when it does not fit in cap: such a connection is not
+ * pooled. */
+bool tr_pool_key(char *out, size_t cap, const struct tr_ir_endpoint *ep, uint64_t tls_id, bool h2);
+/* An idle connection with this key, or NULL. */
 struct upc *tr_pool_take(struct worker *w, const char *key);
+/* May u go back to the pool: was it made with settings w's snapshot still applies? */
+bool tr_pool_current(const struct worker *w, const struct upc *u);
 void tr_pool_put(struct worker *w, struct upc *u);
+/* Closes the idle connections that w's snapshot no longer applies the TLS settings of (a
+ * BackendTLSPolicy, one of its CA bundles or the client certificate changed): called when w
+ * takes a new snapshot. Their keys would never match again; closing them at once frees the
+ * backend's resources and keeps a connection to settings now refused from lingering. */
+void tr_pool_retire(struct worker *w);
 /* Forgets u if it is idle in the pool (it closed). */
 void tr_pool_remove(struct worker *w, struct upc *u);
 

@@ -1,13 +1,73 @@
-/* Idle upstream connections, per worker and per endpoint (keep-alive reuse). */
+/* Idle upstream connections, per worker, by what shaped them (keep-alive reuse). */
 #include "proxy/internal.h"
 #include "proxy/upstream.h"
+#include "base/mem.h"
+#include "ir/ir.h"
+#include "ir/snapshot.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+/* Appends s (length n) at out + *at when it fits in cap with the final NUL. */
+static bool put(char *out, size_t cap, size_t *at, const char *s, size_t n)
+{
+    if (*at + n >= cap)
+        return false;
+    memcpy(out + *at, s, n);
+    *at += n;
+    return true;
+}
+
+bool tr_pool_key(char *out, size_t cap, const struct tr_ir_endpoint *ep, uint64_t tls_id, bool h2)
+{
+    /* Per request: no printf. */
+    char d[20], t[20];
+    const char *port = tr_fmt_u64(d, ep->port);
+    const char *id = tr_fmt_u64(t, tls_id);
+    size_t at = 0;
+    bool ok = put(out, cap, &at, ep->addr, strlen(ep->addr)) && put(out, cap, &at, ":", 1) &&
+              put(out, cap, &at, port, (size_t)(d + sizeof(d) - port)) &&
+              (!tls_id || (put(out, cap, &at, "|t", 2) && put(out, cap, &at, id, (size_t)(t + sizeof(t) - id)))) &&
+              (!h2 || put(out, cap, &at, "|h2", 3));
+    out[ok ? at : 0] = '\0';
+    return ok;
+}
+
+bool tr_pool_current(const struct worker *w, const struct upc *u)
+{
+    if (!u->key[0])
+        return false; /* made without a key (tr_pool_key failed): never shared */
+    return !u->tls_id || (w->snap && tr_snapshot_backend_tls_current(w->snap, u->tls_id));
+}
+
+void tr_pool_retire(struct worker *w)
+{
+    /* A key holds one tls id: its whole list goes or stays. Closing edits the map, so the
+     * connections to close are gathered first. */
+    size_t n = 0, cap = 0, it = 0;
+    struct upc **gone = NULL;
+    struct tr_map_slot *sl;
+    while ((sl = tr_map_next(&w->idle, &it))) {
+        struct upc *head = sl->val;
+        if (tr_pool_current(w, head))
+            continue;
+        for (struct upc *u = head; u; u = u->next_idle) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 16;
+                gone = tr_xrealloc(gone, cap * sizeof(*gone));
+            }
+            gone[n++] = u;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        gone[i]->link.close(&gone[i]->link);
+    free(gone);
+}
 
 struct upc *tr_pool_take(struct worker *w, const char *key)
 {
     size_t kl = strlen(key);
-    struct upc *u = tr_map_get(&w->idle, key, kl);
+    struct upc *u = kl ? tr_map_get(&w->idle, key, kl) : NULL;
     if (!u)
         return NULL;
     if (u->next_idle)

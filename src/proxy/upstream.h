@@ -94,7 +94,7 @@ struct upc {
     struct tr_io io;
     struct worker *w;
     struct h1c *c; /* NULL while idle */
-    char key[INET6_ADDRSTRLEN + 64]; /* "addr:port" (+ "|policy|cert" for TLS, "|h2" for HTTP/2) */
+    char key[INET6_ADDRSTRLEN + 64]; /* the pool's (tr_pool_key) */
     struct tr_buf out;
     size_t out_off;
     struct tr_buf in;
@@ -106,7 +106,11 @@ struct upc {
     struct h2u *h2; /* h2c to the backend (h2_client.c), or NULL for HTTP/1.1 */
     struct ssl_st *ssl;          /* TLS to the backend (BackendTLSPolicy), or NULL */
     bool handshaking;
-    const struct tr_obj *policy; /* the BackendTLSPolicy in force */
+    uint64_t tls_id;             /* tr_ir_backend_tls.id of the settings it was made with, or 0 */
+    /* While handshaking: the settings to check the backend's certificate against, and the
+     * snapshot they live in, pinned (a mirror's handshake may outlast its request). */
+    const struct tr_ir_backend_tls *tls;
+    struct tr_snapshot *tls_snap;
     struct tr_h1_resp resp;
     enum tr_h1_body body;
     uint64_t left;

@@ -151,6 +151,7 @@ static void on_wake(struct tr_loop *loop, void *data)
     tr_snapshot_release(w->snap);
     w->snap = s;
     reconcile_listeners(w);
+    tr_pool_retire(w);
 }
 
 struct tr_h1_req *tr_worker_req(struct worker *w)

@@ -138,6 +138,44 @@ static struct tr_node *str(struct tr_arena *a, const char *s)
     return tr_node_str(a, s ? s : "");
 }
 
+static struct tr_node *objs_list(struct tr_arena *a, const struct tr_obj *const *objs)
+{
+    struct tr_node *l = tr_node_new(a, TR_N_SEQ);
+    for (const struct tr_obj *const *o = objs; o && *o; o++)
+        tr_node_push(a, l, tr_node_str(a, tr_arena_printf(a, "%s %s/%s", tr_kind_name((*o)->kind), (*o)->ns, (*o)->name)));
+    return l;
+}
+
+static struct tr_node *strs_list(struct tr_arena *a, const char *const *v)
+{
+    struct tr_node *l = tr_node_new(a, TR_N_SEQ);
+    for (; v && *v; v++)
+        tr_node_push(a, l, str(a, *v));
+    return l;
+}
+
+/* What the data plane does with a backend's TLS: the names, and the CA bundles by name (never
+ * their content). */
+static struct tr_node *render_tls(struct tr_arena *a, const struct tr_ir_backend_tls *tls)
+{
+    struct tr_node *m = tr_node_new(a, TR_N_MAP);
+    tr_node_set(a, m, "policy", tr_node_str(a, tr_arena_printf(a, "%s/%s", tls->policy->ns, tls->policy->name)));
+    if (tls->sni)
+        tr_node_set(a, m, "sni", str(a, tls->sni));
+    if (tls->names && tls->names[0])
+        tr_node_set(a, m, "names", strs_list(a, tls->names));
+    if (tls->uris && tls->uris[0])
+        tr_node_set(a, m, "uris", strs_list(a, tls->uris));
+    if (tls->system_cas)
+        tr_node_set(a, m, "systemCAs", tr_node_bool(a, true));
+    tr_node_set(a, m, "caBundles", objs_list(a, tls->cas));
+    if (tls->client_cert) {
+        const struct tr_obj *c = tls->client_cert;
+        tr_node_set(a, m, "clientCertificate", tr_node_str(a, tr_arena_printf(a, "%s %s/%s", tr_kind_name(c->kind), c->ns, c->name)));
+    }
+    return m;
+}
+
 static struct tr_node *render_backend(struct tr_arena *a, const struct tr_ir_backend *b)
 {
     struct tr_node *m = tr_node_new(a, TR_N_MAP);
@@ -149,8 +187,8 @@ static struct tr_node *render_backend(struct tr_arena *a, const struct tr_ir_bac
         tr_node_set(a, m, "appProtocol", str(a, b->app_protocol));
     if (b->filters)
         tr_node_set(a, m, "filters", tr_node_clone(a, b->filters));
-    if (b->tls_policy)
-        tr_node_set(a, m, "tlsPolicy", tr_node_str(a, tr_arena_printf(a, "%s/%s", b->tls_policy->ns, b->tls_policy->name)));
+    if (b->tls)
+        tr_node_set(a, m, "tls", render_tls(a, b->tls));
     if (!b->invalid) {
         struct tr_node *eps = tr_node_new(a, TR_N_SEQ);
         for (size_t i = 0; i < b->neps; i++)

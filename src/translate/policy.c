@@ -53,16 +53,28 @@ static bool conflicted(struct tx *t, const struct tr_obj *p)
     return false;
 }
 
-static void validate_refs(struct tx *t, const struct tr_obj *p, struct conds *cs, bool *usable)
+/* A policy as the data plane applies it: the settings every backend under it shares, and the
+ * descriptions made from them so far, one per client certificate (each Gateway may present its
+ * own, spec.tls.backend). */
+struct resolved {
+    struct tr_ir_backend_tls base; /* client_cert NULL */
+    struct tr_ir_backend_tls **made;
+    size_t nmade, cap;
+};
+
+/* The CA references: each is judged here and only those judged usable go into r->base.cas,
+ * the one list the data plane trusts. */
+static void validate_refs(struct tx *t, const struct tr_obj *p, struct conds *cs, struct resolved *r, bool *usable)
 {
     const struct tr_node *val = tr_node_get(p->spec, "validation");
     const struct tr_node *refs = tr_node_get(val, "caCertificateRefs");
     size_t good = 0, n = tr_node_len(refs);
+    r->base.cas = TR_ANEWN(t->a, const struct tr_obj *, n + 1);
     for (size_t i = 0; i < n; i++) {
-        const struct tr_node *r = tr_node_at(refs, i);
-        const char *group = str_or(tr_node_gets(r, "group"), "");
-        const char *kind = str_or(tr_node_gets(r, "kind"), "");
-        const char *name = str_or(tr_node_gets(r, "name"), "");
+        const struct tr_node *ref = tr_node_at(refs, i);
+        const char *group = str_or(tr_node_gets(ref, "group"), "");
+        const char *kind = str_or(tr_node_gets(ref, "kind"), "");
+        const char *name = str_or(tr_node_gets(ref, "name"), "");
         if (group[0] || (strcmp(kind, "ConfigMap") != 0 && strcmp(kind, "Secret") != 0)) {
             cset(cs, "ResolvedRefs", false, TR_R_INVALID_KIND,
                  tr_arena_printf(t->a, "caCertificateRefs[%zu]: kind %s is not supported (ConfigMap, Secret are)", i, kind));
@@ -76,19 +88,81 @@ static void validate_refs(struct tx *t, const struct tr_obj *p, struct conds *cs
                  tr_arena_printf(t->a, "caCertificateRefs[%zu]: %s %s/%s: %s", i, kind, p->ns, name, why));
             continue;
         }
-        good++;
+        r->base.cas[good++] = o;
     }
     const char *wk = tr_node_gets(val, "wellKnownCACertificates");
+    r->base.system_cas = wk && strcmp(wk, "System") == 0;
     /* Accepted=False only when no CA is usable; some bad refs are ResolvedRefs=False alone. */
-    *usable = good > 0 || (wk && strcmp(wk, "System") == 0);
+    *usable = good > 0 || r->base.system_cas;
     if (!*usable)
         cset(cs, "Accepted", false, TR_R_NO_VALID_CA_CERTIFICATE, "The policy has no usable CA certificate");
 }
 
+/* The names sent and checked (BackendTLSPolicyValidation): the hostname "MUST be used as the SNI"
+ * and must match the certificate "unless SubjectAltNames is specified"; then the certificate must
+ * carry at least one of the subjectAltNames (Hostname or URI). */
+static void resolve_names(struct tx *t, const struct tr_obj *p, struct resolved *r)
+{
+    const struct tr_node *val = tr_node_get(p->spec, "validation");
+    const struct tr_node *sans = tr_node_get(val, "subjectAltNames");
+    size_t n = tr_node_len(sans), nn = 0, nu = 0;
+    const char **names = TR_ANEWN(t->a, const char *, n + 2);
+    const char **uris = TR_ANEWN(t->a, const char *, n + 1);
+    for (size_t i = 0; i < n; i++) {
+        const struct tr_node *san = tr_node_at(sans, i);
+        const char *type = str_or(tr_node_gets(san, "type"), "");
+        const char *host = tr_node_gets(san, "hostname"), *uri = tr_node_gets(san, "uri");
+        if (strcmp(type, "Hostname") == 0 && host)
+            names[nn++] = host;
+        else if (strcmp(type, "URI") == 0 && uri)
+            uris[nu++] = uri;
+    }
+    r->base.policy = p;
+    r->base.sni = tr_node_gets(val, "hostname");
+    if (!n && r->base.sni)
+        names[nn++] = r->base.sni;
+    r->base.names = names;
+    r->base.uris = uris;
+}
+
+/* The description for backends of Gateways presenting client_cert: one per certificate, so that
+ * backends that connect alike share it. */
+static struct tr_ir_backend_tls *resolved_for(struct tx *t, struct resolved *r, const struct tr_obj *client_cert)
+{
+    for (size_t i = 0; i < r->nmade; i++)
+        if (r->made[i]->client_cert == client_cert)
+            return r->made[i];
+    if (r->nmade == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 2;
+        struct tr_ir_backend_tls **grown = TR_ANEWN(t->a, struct tr_ir_backend_tls *, cap);
+        if (r->nmade)
+            memcpy(grown, r->made, r->nmade * sizeof(*grown));
+        r->made = grown;
+        r->cap = cap;
+    }
+    struct tr_ir_backend_tls *d = TR_ANEW(t->a, struct tr_ir_backend_tls);
+    *d = r->base;
+    d->client_cert = client_cert;
+    r->made[r->nmade++] = d;
+    return d;
+}
+
+/* Puts policy p on backend be of listener l when p is in force there. */
+static void apply(struct tx *t, const struct tr_obj *p, struct resolved *r, bool usable,
+                  const struct tr_ir_listener *l, struct tr_ir_backend *be, const char *section)
+{
+    if (be->tls && !policy_targets(p, be->ns, be->name, section))
+        return; /* a policy naming the port wins over one naming the whole Service */
+    be->tls = resolved_for(t, r, l->backend_cert);
+    /* "Connections using an invalid CACertificateRef MUST fail" (5xx): never fall back to
+     * plaintext. */
+    be->invalid = !usable;
+}
+
 /* Each Gateway (once) whose IR sends traffic to a Service this policy targets; marks those
  * backends with the policy when it is in force. */
-static void ancestors(struct tx *t, const struct tr_obj *p, bool usable, bool beaten, const struct tr_obj **gws,
-                      size_t *ngws, size_t cap)
+static void ancestors(struct tx *t, const struct tr_obj *p, struct resolved *res, bool usable, bool beaten,
+                      const struct tr_obj **gws, size_t *ngws, size_t cap)
 {
     for (size_t i = 0; i < t->ir->nports; i++) {
         const struct tr_ir_port *port = &t->ir->ports[i];
@@ -98,7 +172,7 @@ static void ancestors(struct tx *t, const struct tr_obj *p, bool usable, bool be
                 const struct tr_ir_rule *r = &l->rules[k];
                 for (size_t b = 0; b < r->nbackends; b++) {
                     struct tr_ir_backend *be = &r->backends[b];
-                    if ((be->invalid && !be->tls_policy) || strcmp(be->kind, "Service") != 0)
+                    if ((be->invalid && !be->tls) || strcmp(be->kind, "Service") != 0)
                         continue;
                     const struct tr_obj *svc = tr_view_find(t->v, TR_KIND_SERVICE, be->ns, be->name);
                     const char *section = "";
@@ -109,12 +183,8 @@ static void ancestors(struct tx *t, const struct tr_obj *p, bool usable, bool be
                     bool hit = policy_targets(p, be->ns, be->name, section) || policy_targets(p, be->ns, be->name, "");
                     if (!hit)
                         continue;
-                    if (!beaten && (!be->tls_policy || policy_targets(p, be->ns, be->name, section))) {
-                        be->tls_policy = p;
-                        /* "Connections using an invalid CACertificateRef MUST fail" (5xx): never
-                         * fall back to plaintext. */
-                        be->invalid = !usable;
-                    }
+                    if (!beaten)
+                        apply(t, p, res, usable, l, be, section);
                     const struct tr_obj *g = tr_view_find(t->v, TR_KIND_GATEWAY, l->gw_ns, l->gw_name);
                     bool dup = false;
                     for (size_t x = 0; x < *ngws; x++)
@@ -136,14 +206,16 @@ void tx_policies(struct tx *t)
         struct conds cs = {0};
         cset(&cs, "Accepted", true, TR_R_ACCEPTED, "Policy is accepted");
         cset(&cs, "ResolvedRefs", true, TR_R_RESOLVED_REFS, "All references resolved");
+        struct resolved res = {0};
         bool usable = true;
-        validate_refs(t, p, &cs, &usable);
+        validate_refs(t, p, &cs, &res, &usable);
+        resolve_names(t, p, &res);
         bool beaten = conflicted(t, p);
         if (beaten)
             cset(&cs, "Accepted", false, TR_R_CONFLICTED, "An older policy targets the same backend");
         const struct tr_obj **gws = TR_ANEWN(t->a, const struct tr_obj *, ngw + 1);
         size_t n = 0;
-        ancestors(t, p, usable, beaten, gws, &n, ngw);
+        ancestors(t, p, &res, usable, beaten, gws, &n, ngw);
         if (!n)
             continue;
         struct tr_node *list = tr_node_new(t->a, TR_N_SEQ);
