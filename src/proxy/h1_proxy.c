@@ -1293,7 +1293,7 @@ static void write_response_head(struct upc *u, struct h1c *c)
     tr_buf_append(o, r->reason, r->reason_len);
     tr_buf_puts(o, "\r\n");
     struct tr_filter_out fo;
-    tr_filters_response(c->rule, &fo);
+    tr_filters_response(c->rule, c->backend ? c->backend->filters : NULL, &fo); /* c->backend answered */
     const struct tr_node *cors = tr_cors_filter(c->rule);
     for (size_t i = 0; i < r->nheaders; i++) {
         const struct tr_h1_header *h = &r->headers[i];
