@@ -3,7 +3,7 @@
 # Used by `make run` and `make test`; safe to run again.
 set -eu
 PKGS="build-essential meson ninja-build pkg-config clang libclang-rt-14-dev libyaml-dev libssl-dev \
-libnghttp2-dev libpcre2-dev libcurl4-openssl-dev python3 python3-yaml openssl curl nghttp2-client"
+libnghttp2-dev libpcre2-dev libcurl4-openssl-dev python3 python3-yaml python3-grpcio openssl curl nghttp2-client"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -145,11 +145,14 @@ void tr_filters_request(const struct tr_ir_rule *rule, uint32_t match, const str
     out->mod = hm ? tr_node_get(hm, "requestHeaderModifier") : NULL;
 }
 
-void tr_filters_response(const struct tr_ir_rule *rule, struct tr_filter_out *out)
+void tr_filters_response(const struct tr_ir_rule *rule, const struct tr_node *backend_filters,
+                         struct tr_filter_out *out)
 {
     memset(out, 0, sizeof(*out));
     const struct tr_node *hm = find_filter(rule, "ResponseHeaderModifier");
     out->mod = hm ? tr_node_get(hm, "responseHeaderModifier") : NULL;
+    hm = find_in(backend_filters, "ResponseHeaderModifier");
+    out->bmod = hm ? tr_node_get(hm, "responseHeaderModifier") : NULL;
 }
 
 static bool named(const struct tr_node *list, bool objects, const char *name, size_t len)

@@ -1,6 +1,6 @@
-/* HTTPRoute filters applied on the HTTP/1 path: RequestHeaderModifier, ResponseHeaderModifier,
- * RequestRedirect, URLRewrite, and the rule's timeouts. Pure functions of the rule and the
- * request head. */
+/* HTTPRoute filters applied on the HTTP/1 path: RequestHeaderModifier, ResponseHeaderModifier
+ * (of the rule and of the backendRef), RequestRedirect, URLRewrite, and the rule's timeouts.
+ * Pure functions of the rule and the request head. */
 #ifndef TR_PROXY_FILTERS_H
 #define TR_PROXY_FILTERS_H
 
@@ -22,7 +22,7 @@ struct tr_filter_out {
     const char *path;     /* URLRewrite target (path and query), or NULL */
     char path_buf[4096];
     const struct tr_node *mod;  /* the rule's header modifier (request or response), or NULL */
-    const struct tr_node *bmod; /* the chosen backendRef's, applied after the rule's, or NULL */
+    const struct tr_node *bmod; /* the chosen backendRef's (same side), applied after the rule's, or NULL */
 };
 
 /* Request-side filters of rule (match index `match`) for req arriving on a listener port, over
@@ -31,8 +31,11 @@ void tr_filters_request(const struct tr_ir_rule *rule, uint32_t match, const str
                         const char *host, uint16_t listener_port, bool tls, struct tr_filter_out *out);
 /* Adds the request header modifier of a backendRef's filters (HTTPBackendRef.filters). */
 void tr_filters_backend(const struct tr_node *filters, struct tr_filter_out *out);
-/* Response-side filters of rule (may be NULL). */
-void tr_filters_response(const struct tr_ir_rule *rule, struct tr_filter_out *out);
+/* Response-side filters of rule (may be NULL) and of the backendRef whose response it is
+ * (backend_filters, or NULL): its ResponseHeaderModifier applies after the rule's, to responses
+ * from that backend only (HTTPBackendRef.filters). */
+void tr_filters_response(const struct tr_ir_rule *rule, const struct tr_node *backend_filters,
+                         struct tr_filter_out *out);
 
 /* Should a received field be left out (removed, or replaced by a "set")? */
 bool tr_filters_drop_request_header(const struct tr_filter_out *f, const char *name, size_t len);

@@ -279,14 +279,12 @@ static void req_end(struct h1c *c, int status)
     tr_accesslog_write(&e);
 }
 
-/* Answers the request in flight from torii itself. A request whose body was not read closes
- * the connection afterwards: what follows on it cannot be framed. extra is "Name: value\r\n"
- * lines or NULL. */
-/* The head of a local answer, up to (not including) its final CRLF. */
-static void local_head(struct tr_buf *o, int code, size_t blen, const char *extra)
+/* The head of a local answer, up to (not including) its final CRLF; Content-Length only when
+ * length is set. */
+static void local_head(struct tr_buf *o, int code, size_t blen, const char *extra, bool length)
 {
     tr_buf_printf(o, "HTTP/1.1 %d %s\r\n", code, status_text(code));
-    if (code != 204) /* RFC 9110 8.6: never with a 204 */
+    if (length && code != 204) /* RFC 9110 8.6: never with a 204 */
         put_content_length(o, blen);
     if (blen)
         tr_buf_puts(o, "Content-Type: text/plain; charset=utf-8\r\n");
@@ -294,18 +292,23 @@ static void local_head(struct tr_buf *o, int code, size_t blen, const char *extr
         tr_buf_puts(o, extra);
 }
 
-static void c_respond(struct h1c *c, int code, const char *extra, const char *body)
+/* Answers the request in flight from torii itself. A request whose body was not read closes
+ * the connection afterwards: what follows on it cannot be framed. extra is "Name: value\r\n"
+ * lines or NULL; length: say Content-Length (HTTP/1.1 needs it to frame the answer). */
+static void respond(struct h1c *c, int code, const char *extra, const char *body, bool length)
 {
     mirrors_release(c, !c->req_done);
     tr_timer_stop(c->w->loop, &c->rtimer); /* no try is in flight or pending any more */
     size_t blen = body ? strlen(body) : 0;
     if (c->h2) {
-        /* One stream answers; the connection and its other streams go on. */
+        /* One stream answers; the connection and its other streams go on. An answer without a
+         * body is one HEADERS frame that ends the stream (a gRPC client reads the status of a
+         * Trailers-Only response from nothing else). */
         struct tr_buf head;
         tr_buf_init(&head, 0);
-        local_head(&head, code, blen, extra);
+        local_head(&head, code, blen, extra, length);
         tr_buf_puts(&head, "\r\n");
-        tr_h2_stream_head(c, head.data, head.len);
+        tr_h2_stream_head(c, head.data, head.len, !blen || c->method == TR_H1_HEAD);
         tr_buf_dispose(&head);
         if (blen && c->method != TR_H1_HEAD)
             tr_buf_append(&c->out, body, blen);
@@ -323,7 +326,7 @@ static void c_respond(struct h1c *c, int code, const char *extra, const char *bo
         c->close_after = true;
     if (!c->keep_alive)
         c->close_after = true;
-    local_head(&c->out, code, blen, extra);
+    local_head(&c->out, code, blen, extra, true);
     tr_buf_puts(&c->out, c->close_after ? "Connection: close\r\n\r\n" : "\r\n");
     if (blen && c->method != TR_H1_HEAD)
         tr_buf_append(&c->out, body, blen);
@@ -340,6 +343,26 @@ static void c_respond(struct h1c *c, int code, const char *extra, const char *bo
         c_idle_buffers(c);
         tr_timer_start(c->w->loop, &c->timer, IDLE_TIMEOUT_MS);
     }
+}
+
+static void c_respond(struct h1c *c, int code, const char *extra, const char *body)
+{
+    respond(c, code, extra, body, true);
+}
+
+/* gRPC status codes (grpc/grpc doc/statuscodes.md) torii answers with. */
+#define GRPC_UNAVAILABLE 14
+
+/* Answers a gRPC call with a status and a message (printable ASCII without '%': grpc-message is
+ * percent-encoded) as a Trailers-Only response (PROTOCOL-HTTP2.md in grpc/grpc): :status 200,
+ * content-type, grpc-status and grpc-message in one HEADERS frame that ends the stream. HTTP/1.1,
+ * which gRPC does not use, gets the same fields with Content-Length: 0. */
+static void c_respond_grpc(struct h1c *c, int grpc_status, const char *msg)
+{
+    char extra[512];
+    snprintf(extra, sizeof(extra), "Content-Type: application/grpc\r\nGrpc-Status: %d\r\nGrpc-Message: %s\r\n",
+             grpc_status, msg);
+    respond(c, 200, extra, NULL, !c->h2);
 }
 
 /* --- the client side --- */
@@ -658,6 +681,41 @@ static bool wants_h2(const struct tr_ir_rule *rule, const struct tr_ir_backend *
     return rule && rule->route && rule->route->kind == TR_KIND_GRPCROUTE;
 }
 
+/* Is req a gRPC call: content-type application/grpc, bare or with a "+format" or parameters
+ * (PROTOCOL-HTTP2.md in grpc/grpc)? gRPC-Web (application/grpc-web) is not. */
+static bool grpc_call(const struct tr_h1_req *req)
+{
+    static const char ct[] = "application/grpc";
+    size_t n = sizeof(ct) - 1;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const struct tr_h1_header *h = &req->headers[i];
+        if (!tr_h1_token_eq(h->name, h->name_len, "content-type", 12))
+            continue;
+        return h->value_len >= n && strncasecmp(h->value, ct, n) == 0 &&
+               (h->value_len == n || h->value[n] == '+' || h->value[n] == ';');
+    }
+    return false;
+}
+
+/* The rule matched but cannot forward the request (why: no valid backend, an unresolved filter):
+ * a 500, or, for a gRPC call of a GRPCRoute, the gRPC status UNAVAILABLE, which the
+ * GRPCRouteRule.backendRefs docs require for an invalid backend; a plain 500 reads as UNKNOWN to
+ * a gRPC client. An unresolved ExtensionRef gets UNAVAILABLE too (the GRPCRouteFilter docs ask
+ * for "a HTTP error response" and name no status): a backendRef-level one already makes its
+ * backend invalid, so the same mistake answers the same at either level, and UNAVAILABLE says the
+ * call was not processed (INTERNAL would say it broke on the way). A request of a GRPCRoute that
+ * is not a gRPC call keeps the 500. */
+static void c_fail_rule(struct h1c *c, const struct tr_ir_rule *rule, const char *why)
+{
+    if (rule->route && rule->route->kind == TR_KIND_GRPCROUTE && grpc_call(c->req)) {
+        c_respond_grpc(c, GRPC_UNAVAILABLE, why);
+        return;
+    }
+    char body[128];
+    snprintf(body, sizeof(body), "%s\n", why);
+    c_respond(c, 500, NULL, body);
+}
+
 /* Routes the parsed head and starts the exchange. Returns false when it answered locally. */
 static bool c_dispatch(struct h1c *c, size_t head_len)
 {
@@ -735,7 +793,7 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
     if (hit.rule->unresolved_filter) {
         /* A filter that cannot be resolved is not skipped: every request of the rule fails
          * (tr_ir_rule.unresolved_filter), before any other filter runs. */
-        c_respond(c, 500, NULL, "unresolved filter\n");
+        c_fail_rule(c, hit.rule, "unresolved filter");
         return false;
     }
 
@@ -787,8 +845,9 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
     const struct tr_ir_backend *b = tr_lb_backend(c->w, hit.rule);
     if (!b || b->invalid) {
         /* "all traffic which matches this rule MUST receive a 500" for invalid backends, and
-         * for the share of the weight that points at one (HTTPBackendRef docs). */
-        c_respond(c, 500, NULL, "no valid backend\n");
+         * for the share of the weight that points at one (HTTPBackendRef docs); UNAVAILABLE
+         * for a gRPC call (GRPCRouteRule.backendRefs docs). */
+        c_fail_rule(c, hit.rule, "no valid backend");
         return false;
     }
     c->backend = b;
@@ -1376,7 +1435,7 @@ static void write_response_head(struct upc *u, struct h1c *c)
     tr_buf_append(o, r->reason, r->reason_len);
     tr_buf_puts(o, "\r\n");
     struct tr_filter_out fo;
-    tr_filters_response(c->rule, &fo);
+    tr_filters_response(c->rule, c->backend ? c->backend->filters : NULL, &fo); /* c->backend answered */
     const struct tr_node *cors = tr_cors_filter(c->rule);
     for (size_t i = 0; i < r->nheaders; i++) {
         const struct tr_h1_header *h = &r->headers[i];
@@ -1402,7 +1461,7 @@ static void write_response_head(struct upc *u, struct h1c *c)
         if (u->body == TR_H1_BODY_LENGTH)
             put_content_length(o, r->content_length);
         tr_buf_puts(o, "\r\n");
-        tr_h2_stream_head(c, o->data, o->len);
+        tr_h2_stream_head(c, o->data, o->len, false);
         tr_buf_dispose(&h2head);
         return;
     }
@@ -1487,7 +1546,7 @@ static void u_process(struct upc *u)
                 }
                 tr_buf_puts(&ih, "\r\n");
                 if (c->h2) {
-                    tr_h2_stream_head(c, ih.data, ih.len);
+                    tr_h2_stream_head(c, ih.data, ih.len, false);
                 } else {
                     tr_buf_append(&c->out, ih.data, ih.len);
                     c_flush(c);

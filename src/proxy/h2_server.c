@@ -60,6 +60,7 @@ struct h2s {
     struct tr_buf cookie; /* cookie crumbs, joined with "; " (RFC 9113 8.2.3) */
     char *method, *path, *authority;
     bool has_cl, chunked, head_done, body_done, closed, resp_submitted;
+    bool resp_bodiless; /* the response was its HEADERS frame alone (END_STREAM) */
     bool drained; /* output was taken since the backend was last read */
     size_t unacked; /* DATA bytes taken into c->in and not yet given back to flow control */
 };
@@ -374,7 +375,7 @@ static bool hop_field(const char *name, size_t n)
     return false;
 }
 
-void tr_h2_stream_head(struct h1c *c, const char *head, size_t len)
+void tr_h2_stream_head(struct h1c *c, const char *head, size_t len, bool end_stream)
 {
     struct h2s *s = c->h2;
     if (!s || s->closed || len < 12)
@@ -421,6 +422,14 @@ void tr_h2_stream_head(struct h1c *c, const char *head, size_t len)
     int rc;
     if (status < 200) {
         rc = nghttp2_submit_headers(s->h->s, NGHTTP2_FLAG_NONE, s->id, NULL, nv, n, NULL);
+    } else if (end_stream) {
+        /* No data provider: nghttp2 sets END_STREAM on the HEADERS frame. With one, the end
+         * would come as an empty DATA frame, and a gRPC client takes a HEADERS frame without
+         * END_STREAM for the response's start, not for a Trailers-Only response: it reports the
+         * stream as removed (UNKNOWN) instead of the grpc-status the frame carries. */
+        rc = nghttp2_submit_response(s->h->s, s->id, nv, n, NULL);
+        s->resp_submitted = rc == 0;
+        s->resp_bodiless = rc == 0;
     } else {
         nghttp2_data_provider prov = {.source.ptr = s, .read_callback = read_body};
         rc = nghttp2_submit_response(s->h->s, s->id, nv, n, &prov);
@@ -436,7 +445,7 @@ void tr_h2_stream_head(struct h1c *c, const char *head, size_t len)
 void tr_h2_stream_output(struct h1c *c)
 {
     struct h2s *s = c->h2;
-    if (!s || s->closed || !s->resp_submitted)
+    if (!s || s->closed || !s->resp_submitted || s->resp_bodiless)
         return;
     nghttp2_session_resume_data(s->h->s, s->id);
     kick(s->h);

@@ -56,6 +56,7 @@ struct rule_out {
     struct tr_ir_match *matches;
     size_t nmatches;
     bool unresolved_filter; /* tr_ir_rule.unresolved_filter */
+    const char *dropped;    /* why the rule is not served (rule_unsupported), or NULL */
 };
 
 /* RequestMirror filters of rule ri: each backendRef resolved like a backendRefs entry, and its
@@ -114,7 +115,8 @@ static enum tr_reason rule_mirrors(struct tx *t, const struct tr_obj *r, size_t 
  * filters are rule ri's, or (backend_ref >= 0) that backendRef's. torii provides no extension
  * kinds, so none resolves: "a reference to an unknown or unsupported Group and/or Kind"
  * (InvalidKind, RouteConditionReason docs). */
-static const char *extension_problem(struct tx *t, const struct tr_node *fs, size_t ri, long backend_ref)
+static const char *extension_problem(struct tx *t, const struct tr_node *fs, size_t ri, long backend_ref,
+                                     bool dropped)
 {
     for (size_t j = 0; j < tr_node_len(fs); j++) {
         const struct tr_node *f = tr_node_at(fs, j);
@@ -128,11 +130,14 @@ static const char *extension_problem(struct tx *t, const struct tr_node *fs, siz
             snprintf(where, sizeof(where), "rules[%zu].backendRefs[%ld]", ri, backend_ref);
         else
             snprintf(where, sizeof(where), "rules[%zu]", ri);
+        /* A dropped rule (rule_unsupported) serves no request: no error to announce. */
+        const char *effect = dropped              ? ""
+                             : backend_ref >= 0 ? ": requests sent to this backend get 500"
+                                                : ": requests of the rule get 500";
         return tr_arena_printf(t->a, "%s.filters[%zu]: ExtensionRef %s%s%s %s cannot be resolved (torii provides "
-                                     "no filter extensions): %s get 500",
+                                     "no filter extensions)%s",
                                where, j, str_or(tr_node_gets(x, "kind"), ""), group[0] ? "." : "", group,
-                               str_or(tr_node_gets(x, "name"), ""),
-                               backend_ref >= 0 ? "requests sent to this backend" : "requests of the rule");
+                               str_or(tr_node_gets(x, "name"), ""), effect);
     }
     return NULL;
 }
@@ -147,7 +152,7 @@ static enum tr_reason rule_extensions(struct tx *t, size_t ri, const struct tr_n
                                       const char **msg)
 {
     enum tr_reason first = TR_R__COUNT;
-    const char *m = extension_problem(t, tr_node_get(rule, "filters"), ri, -1);
+    const char *m = extension_problem(t, tr_node_get(rule, "filters"), ri, -1, ro->dropped);
     if (m) {
         ro->unresolved_filter = true;
         first = TR_R_INVALID_KIND;
@@ -155,7 +160,7 @@ static enum tr_reason rule_extensions(struct tx *t, size_t ri, const struct tr_n
     }
     for (size_t k = 0; k < ro->be.n; k++) {
         struct tr_ir_backend *b = &ro->be.v[k];
-        m = extension_problem(t, b->filters, ri, (long)k);
+        m = extension_problem(t, b->filters, ri, (long)k, ro->dropped);
         if (!m)
             continue;
         b->invalid = true;
@@ -164,6 +169,109 @@ static enum tr_reason rule_extensions(struct tx *t, size_t ri, const struct tr_n
         ro->be.src[k] = (struct tx_backend_src){0};
         if (first == TR_R__COUNT) {
             first = TR_R_INVALID_KIND;
+            *msg = m;
+        }
+    }
+    return first;
+}
+
+/* Filter types torii carries out. A rule's: the HTTPRouteFilter types but ExternalAuth (GRPCRoute
+ * allows a subset, and the schema keeps each kind to its own). A backendRef's (HTTPBackendRef and
+ * GRPCBackendRef filters, "Support: Implementation-specific"): the two header modifiers, which act
+ * on the one exchange with that backend, and ExtensionRef (rule_extensions). */
+static bool filter_supported(const char *type, bool backend_level)
+{
+    static const char *const rule[] = {"RequestHeaderModifier", "ResponseHeaderModifier", "RequestMirror",
+                                       "RequestRedirect", "URLRewrite", "ExtensionRef", "CORS", NULL};
+    static const char *const backend[] = {"RequestHeaderModifier", "ResponseHeaderModifier", "ExtensionRef", NULL};
+    for (const char *const *k = backend_level ? backend : rule; *k; k++)
+        if (strcmp(*k, type) == 0)
+            return true;
+    return false;
+}
+
+/* The backendRef a filter of this type holds (RequestMirror, ExternalAuth), or NULL; *field is
+ * the filter's field that holds it. */
+static struct tr_node *filter_backend_ref(const struct tr_node *f, const char *type, const char **field)
+{
+    if (strcmp(type, "RequestMirror") == 0)
+        *field = "requestMirror";
+    else if (strcmp(type, "ExternalAuth") == 0)
+        *field = "externalAuth";
+    else
+        return NULL;
+    return tr_node_get(tr_node_get(f, *field), "backendRef");
+}
+
+/* Unsupported filters of filters fs (where: "rules[i]" or "rules[i].backendRefs[k]"): sets
+ * *dropped to why the first is not supported, unless it is set already. Their backendRefs are
+ * resolved all the same, for ResolvedRefs only (the first reason is returned, its message in
+ * *msg): "All references resolved" must not hide a bad reference because its filter is unused. */
+static enum tr_reason unsupported_in(struct tx *t, const struct tr_obj *r, const struct tr_node *fs,
+                                     const char *where, bool backend_level, const char **dropped, const char **msg)
+{
+    enum tr_reason first = TR_R__COUNT;
+    for (size_t j = 0; j < tr_node_len(fs); j++) {
+        const struct tr_node *f = tr_node_at(fs, j);
+        const char *type = tr_node_gets(f, "type");
+        if (!type || filter_supported(type, backend_level))
+            continue;
+        if (!*dropped) {
+            if (strcmp(type, "ExternalAuth") == 0)
+                *dropped = tr_arena_printf(t->a, "%s.filters[%zu]: torii does not support ExternalAuth filters yet",
+                                           where, j);
+            else if (backend_level)
+                *dropped = tr_arena_printf(t->a, "%s.filters[%zu]: torii does not support %s as a backendRef filter",
+                                           where, j, type);
+            else
+                *dropped = tr_arena_printf(t->a, "%s.filters[%zu]: torii does not support filter type %s", where,
+                                           j, type);
+        }
+        const char *field = NULL;
+        struct tr_node *ref = filter_backend_ref(f, type, &field);
+        if (!ref)
+            continue;
+        struct tr_node *one = tr_node_new(t->run_a, TR_N_SEQ); /* scratch */
+        tr_node_push(t->run_a, one, ref);
+        char at[128];
+        snprintf(at, sizeof(at), "%s.filters[%zu].%s.backendRef", where, j, field);
+        struct ir_backends be;
+        const char *m = NULL;
+        enum tr_reason why = tx_backends(t, r, one, at, &be, &m);
+        if (why != TR_R__COUNT && first == TR_R__COUNT) {
+            first = why;
+            *msg = m;
+        }
+    }
+    return first;
+}
+
+/* Filters of rule ri, and of its backendRefs, that torii does not carry out: ExternalAuth
+ * (GEP-1494; "If there is any problem communicating with the external service, this filter MUST
+ * fail closed"), and at backendRef level anything but the header modifiers and ExtensionRef.
+ * Skipping one would serve the rule as something else (an ExternalAuth skipped forwards
+ * unauthenticated requests), so the rule is dropped instead: ro->dropped says why, and the rule
+ * is not attached. The route reports it as the spec's RouteConditionPartiallyInvalid "Drop
+ * Rule(s)" approach says, or with Accepted False, UnsupportedValue (the filter type docs: "Unknown
+ * values here must result in ... Accepted ... False, with a Reason of UnsupportedValue") when no
+ * rule is left (route_translate). Returns the ResolvedRefs outcome of the references those
+ * filters hold (unsupported_in). */
+static enum tr_reason rule_unsupported(struct tx *t, const struct tr_obj *r, size_t ri, const struct tr_node *rule,
+                                       struct rule_out *ro, const char **msg)
+{
+    char where[64];
+    snprintf(where, sizeof(where), "rules[%zu]", ri);
+    const char *m = NULL;
+    enum tr_reason first = unsupported_in(t, r, tr_node_get(rule, "filters"), where, false, &ro->dropped, &m);
+    if (first != TR_R__COUNT)
+        *msg = m;
+    const struct tr_node *refs = tr_node_get(rule, "backendRefs");
+    for (size_t k = 0; k < tr_node_len(refs); k++) {
+        snprintf(where, sizeof(where), "rules[%zu].backendRefs[%zu]", ri, k);
+        enum tr_reason why =
+            unsupported_in(t, r, tr_node_get(tr_node_at(refs, k), "filters"), where, true, &ro->dropped, &m);
+        if (why != TR_R__COUNT && first == TR_R__COUNT) {
+            first = why;
             *msg = m;
         }
     }
@@ -195,6 +303,11 @@ static enum tr_reason route_rules(struct tx *t, const struct tr_obj *r, struct r
             first = why;
             *msg = m;
         }
+        why = rule_unsupported(t, r, i, rule, &ro[i], &m);
+        if (why != TR_R__COUNT && first == TR_R__COUNT) {
+            first = why;
+            *msg = m;
+        }
         why = rule_extensions(t, i, rule, &ro[i], &m);
         if (why != TR_R__COUNT && first == TR_R__COUNT) {
             first = why;
@@ -204,6 +317,25 @@ static enum tr_reason route_rules(struct tx *t, const struct tr_obj *r, struct r
     *rules_out = ro;
     *nrules = n;
     return first;
+}
+
+/* Why rules are dropped (rule_unsupported), as one condition message naming each, or NULL when
+ * every rule is served; *all: no rule is left to serve. The RouteConditionPartiallyInvalid docs:
+ * the message "MUST start with the prefix "Dropped Rule" and include information about which
+ * Rules have been dropped". */
+static const char *dropped_rules(struct tx *t, const struct rule_out *ro, size_t n, bool *all)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += ro[i].dropped != NULL;
+    *all = n && k == n;
+    if (!k)
+        return NULL;
+    const char *m = *all ? "No rule can be served:" : k == 1 ? "Dropped Rule:" : "Dropped Rules:";
+    for (size_t i = 0, seen = 0; i < n; i++)
+        if (ro[i].dropped)
+            m = tr_arena_printf(t->a, "%s%s %s", m, seen++ ? ";" : "", ro[i].dropped);
+    return m;
 }
 
 /* A listener a route attached to, by position: Gateway (or ListenerSet) index in the view and
@@ -415,9 +547,9 @@ static struct tx_unit *route_translate(struct tx *t, enum tr_kind kind, const st
     const struct tr_view *v = t->v;
     const struct tr_node *prefs = tr_node_get(r->spec, "parentRefs");
     struct tr_node *parents = NULL;
-    const char *refs_msg = NULL;
+    const char *refs_msg = NULL, *dropped_msg = NULL;
     enum tr_reason refs = TR_R__COUNT;
-    bool resolved = false;
+    bool resolved = false, all_dropped = false;
     size_t capatt = 0;
 
     for (size_t pi = 0; pi < tr_node_len(prefs); pi++) {
@@ -460,6 +592,7 @@ static struct tx_unit *route_translate(struct tx *t, enum tr_kind kind, const st
         }
         if (!resolved) {
             refs = route_rules(t, r, &u->rules, &u->nrules, &refs_msg);
+            dropped_msg = dropped_rules(t, u->rules, u->nrules, &all_dropped);
             resolved = true;
         }
         struct conds cs = {0};
@@ -486,13 +619,20 @@ static struct tx_unit *route_translate(struct tx *t, enum tr_kind kind, const st
                 continue;
             }
             attached++;
+            /* A route with no rule left is not Accepted (below), so it is neither served nor
+             * counted in attachedRoutes: "Routes with any other value for the Accepted
+             * condition MUST NOT be included in this count" (ListenerStatus docs). */
+            if (all_dropped)
+                continue;
             bool dup = false;
             for (size_t k = 0; k < u->natt && !dup; k++)
                 dup = u->att[k].owner == owner && u->att[k].set == set && u->att[k].li == (int)li;
             if (!dup)
                 add_att(t, u, &capatt, owner, set, (int)li, hosts);
         }
-        if (attached) {
+        if (attached && all_dropped) {
+            cset(&cs, "Accepted", false, TR_R_UNSUPPORTED_VALUE, dropped_msg);
+        } else if (attached) {
             cset(&cs, "Accepted", true, TR_R_ACCEPTED, "Route is accepted");
         } else if (!matched) {
             cset(&cs, "Accepted", false, TR_R_NO_MATCHING_PARENT,
@@ -509,6 +649,10 @@ static struct tx_unit *route_translate(struct tx *t, enum tr_kind kind, const st
             cset(&cs, "ResolvedRefs", true, TR_R_RESOLVED_REFS, "All references resolved");
         else
             cset(&cs, "ResolvedRefs", false, refs, refs_msg);
+        /* Only on an accepted route with some rules dropped: the condition "MUST NOT be set if
+         * a Route is fully valid, fully invalid, or not accepted" (PartiallyInvalid docs). */
+        if (attached && dropped_msg && !all_dropped)
+            cset(&cs, "PartiallyInvalid", true, TR_R_UNSUPPORTED_VALUE, dropped_msg);
 
         /* The status is built in the run's arena and kept as a compact copy (below). */
         if (!parents)
@@ -545,6 +689,11 @@ static void attach(struct tx *t, struct lst *l, const struct tr_obj *r, uint64_t
     struct tr_metrics_slot **memo = at->stats_memo;
     for (size_t i = 0; i < nrules; i++) {
         struct rule_out *ro = &rules[i];
+        if (ro->dropped) { /* rule_unsupported: not served at all */
+            if (memo)
+                memo += 1 + ro->be.n;
+            continue;
+        }
         struct tr_ir_backend *be = TR_ANEWN(t->a, struct tr_ir_backend, ro->be.n + 1);
         if (ro->be.n)
             memcpy(be, ro->be.v, ro->be.n * sizeof(*be));

@@ -126,6 +126,40 @@ TEST(filters_header_modifiers_rule_then_backend)
     tr_arena_free(f.a);
 }
 
+TEST(filters_response_modifiers_rule_then_backend)
+{
+    struct fx f;
+    setup(&f, "filters: [{type: ResponseHeaderModifier, responseHeaderModifier: {set: [{name: X-A, value: rule}], "
+              "add: [{name: X-B, value: b}], remove: [x-gone]}}]",
+          "/");
+    static const char backend[] = "[{type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x-req, value: r}]}},"
+                                  " {type: ResponseHeaderModifier, responseHeaderModifier: {set: [{name: x-a, value: "
+                                  "backend}], remove: [x-server]}}]";
+    struct tr_buf err;
+    tr_buf_init(&err, 256);
+    struct tr_node *bf = tr_yaml_parse_one(f.a, backend, strlen(backend), &err);
+    tr_buf_dispose(&err);
+    ASSERT_NOT_NULL(bf);
+    struct tr_filter_out o;
+    tr_filters_response(&f.rule, bf, &o);
+    ASSERT(tr_filters_drop_response_header(&o, "X-GONE", 6));
+    ASSERT(tr_filters_drop_response_header(&o, "x-server", 8)); /* the backend's remove */
+    ASSERT(tr_filters_drop_response_header(&o, "x-a", 3));
+    ASSERT(!tr_filters_drop_response_header(&o, "x-req", 5)); /* a request modifier is not the response's */
+    struct tr_buf b;
+    tr_buf_init(&b, 0);
+    tr_filters_add_response_headers(&o, &b);
+    ASSERT_STREQ(b.data, "X-B: b\r\nx-a: backend\r\n"); /* the backend's set wins */
+    /* Without backend filters (a local answer, or a backendRef with none): the rule's alone. */
+    tr_filters_response(&f.rule, NULL, &o);
+    ASSERT(!tr_filters_drop_response_header(&o, "x-server", 8));
+    b.len = 0;
+    tr_filters_add_response_headers(&o, &b);
+    ASSERT_STREQ(b.data, "X-A: rule\r\nX-B: b\r\n");
+    tr_buf_dispose(&b);
+    tr_arena_free(f.a);
+}
+
 TEST(filters_durations)
 {
     uint64_t ms;
