@@ -492,8 +492,21 @@ static int emit_yaml(struct tr_buf *b, const struct tr_node *n, int depth, bool 
         if (n->type == TR_N_MAP) {
             const char *k = n->u.kv[i].key;
             const struct tr_node *v = n->u.kv[i].val;
+            /* An implicit key may be at most 1024 characters long (YAML 1.2 7.4.2, 8.2.2): a
+             * longer one is written as an explicit entry, "? key" then ":" on a line of its own. */
+            size_t at = b->len;
             if (!rc)
                 rc = yaml_plain_ok(k, strlen(k)) ? tr_buf_puts(b, k) : tr_json_quote(b, k, strlen(k));
+            if (!rc && b->len - at > 1000) {
+                rc = tr_buf_append(b, "  ", 2); /* room for "? " before the key */
+                if (!rc) {
+                    memmove(b->data + at + 2, b->data + at, b->len - 2 - at);
+                    memcpy(b->data + at, "? ", 2);
+                    rc = tr_buf_putc(b, '\n');
+                }
+                if (!rc)
+                    rc = pad(b, depth);
+            }
             if (!rc && is_coll(v)) {
                 rc = tr_buf_puts(b, ":\n");
                 /* Sequences under a key sit at the key's indentation (kubectl style). */

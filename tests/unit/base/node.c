@@ -301,3 +301,27 @@ TEST(node_float_stays_float)
     tr_buf_dispose(&b);
     tr_arena_free(a);
 }
+
+TEST(node_yaml_long_keys_are_explicit)
+{
+    /* YAML limits implicit keys to 1024 characters: a longer key is written "? key" / ": value"
+     * and reads back the same (found by fuzz-json_decode). */
+    struct tr_arena *a = tr_arena_new(4096);
+    char key[1500];
+    memset(key, 'k', sizeof(key) - 1);
+    key[sizeof(key) - 1] = '\0';
+    struct tr_node *m = tr_node_new(a, TR_N_MAP), *inner = tr_node_new(a, TR_N_SEQ);
+    tr_node_push(a, inner, tr_node_int(a, 1));
+    tr_node_set(a, m, key, inner);
+    tr_node_set(a, m, "short", tr_node_str(a, key));
+    struct tr_buf b, err;
+    tr_buf_init(&b, 0);
+    tr_buf_init(&err, 0);
+    ASSERT_EQ(tr_node_emit_yaml(&b, m), TR_OK);
+    ASSERT(strncmp(b.data, "? kkk", 5) == 0);
+    struct tr_node *back = tr_yaml_parse_one(a, b.data, b.len, &err);
+    ASSERT(back && tr_node_equal(m, back));
+    tr_buf_dispose(&b);
+    tr_buf_dispose(&err);
+    tr_arena_free(a);
+}
