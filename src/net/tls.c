@@ -56,13 +56,51 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
     return SSL_TLSEXT_ERR_NOACK;
 }
 
+/* TLS 1.2 suites a listener offers: ECDHE key exchange (forward secrecy) with an AEAD cipher,
+ * for ECDSA and RSA key pairs alike: Mozilla's "intermediate" configuration (v5.7) without its
+ * DHE suites, whose parameters the client cannot choose and which cost the server the most per
+ * handshake. CBC suites are left out (Lucky13 and the padding-oracle family), and so is static
+ * RSA key exchange (no forward secrecy; ROBOT). Each ECDSA suite comes before its RSA twin:
+ * with both key pairs, a client that can use either gets the smaller, cheaper one. TLS 1.3
+ * keeps OpenSSL's defaults, which are all AEAD. */
+#define SERVER_CIPHERS_TLS12                                                                       \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                                   \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                   \
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+/* Key exchange groups, both versions (Mozilla "intermediate"): X25519 first, then the NIST
+ * curves every TLS stack has. Finite-field groups would only be slower, X448 and P-521 rarer. */
+#define SERVER_GROUPS "X25519:P-256:P-384"
+
+/* Toward backends torii is the client: forward secrecy and AEAD still, but it offers DHE too,
+ * since a backend that only has DHE suites gains nothing from being refused, and P-521 for
+ * backends set up with it alone. */
+#define CLIENT_CIPHERS_TLS12                                                                       \
+    SERVER_CIPHERS_TLS12 ":DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
+#define CLIENT_GROUPS "X25519:P-256:P-384:P-521"
+
+/* Sets the protocol versions, suites and groups shared by server and client contexts. Returns
+ * false when OpenSSL refuses a list (a build without one of the algorithms). */
+static bool set_suites(SSL_CTX *ctx, const char *ciphers, const char *groups)
+{
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    return SSL_CTX_set_cipher_list(ctx, ciphers) == 1 && SSL_CTX_set1_groups_list(ctx, groups) == 1;
+}
+
 static SSL_CTX *new_ctx(void)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx)
         return NULL;
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (!set_suites(ctx, SERVER_CIPHERS_TLS12, SERVER_GROUPS)) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    /* The server's order picks the suite (testssl.sh counts a client-chosen order against a
+     * server), except that a client listing ChaCha20 first, one without AES instructions, gets
+     * it (SSL_OP_PRIORITIZE_CHACHA). The SNI base context is made here too, and must be: a
+     * connection keeps the options, versions and groups of the context it was created with, as
+     * SSL_set_SSL_CTX switches certificates and little else. */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
     return ctx;
@@ -194,7 +232,10 @@ SSL_CTX *tr_tls_client_ctx(const struct tr_obj *policy, const struct tr_view *v,
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx)
         return NULL;
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    if (!set_suites(ctx, CLIENT_CIPHERS_TLS12, CLIENT_GROUPS)) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     const struct tr_node *val = tr_node_get(policy->spec, "validation");
