@@ -367,6 +367,16 @@ bool tr_tls_check_uri_sans(SSL *ssl, const struct tr_obj *policy)
     return ok || (want_host && SSL_get_verify_result(ssl) == X509_V_OK && SSL_get0_peername(ssl));
 }
 
+void tr_tls_free(SSL *ssl)
+{
+    if (!ssl)
+        return;
+    SSL_set_quiet_shutdown(ssl, 1);
+    if (SSL_is_init_finished(ssl))
+        SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    SSL_free(ssl);
+}
+
 /* Reads or writes through TLS when ssl is set: returns bytes, 0 at EOF, or -1 with errno
  * (EAGAIN when the record layer wants the socket again). */
 ssize_t tr_tls_io_read(int fd, SSL *ssl, void *buf, size_t n)

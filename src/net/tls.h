@@ -52,6 +52,15 @@ void tr_tls_client_prepare(SSL *ssl, const struct tr_obj *policy);
  * which OpenSSL does not check itself. Returns true when they hold (or none are asked for). */
 bool tr_tls_check_uri_sans(SSL *ssl, const struct tr_obj *policy);
 
+/* Frees ssl (NULL is fine) as its connection closes, without sending a close_notify: the
+ * caller closes the socket, possibly mid-write, and a peer that is gone gets nothing from one.
+ * The session stays resumable when the handshake had finished: OpenSSL drops from its cache
+ * the session of a connection freed before a shutdown, which TLS no longer asks for since 1.1
+ * (RFC 4346 7.2.1), and clients without session tickets would then never resume. A fatal
+ * alert, sent or received, still removes it (OpenSSL does that itself). Loop thread of the
+ * connection. */
+void tr_tls_free(SSL *ssl);
+
 /* read(2)/send(2), through TLS when ssl is set: bytes, 0 at EOF, or -1 with errno (EAGAIN when
  * the record layer wants the socket again). */
 ssize_t tr_tls_io_read(int fd, SSL *ssl, void *buf, size_t n);

@@ -459,11 +459,8 @@ static void c_close(struct h1c *c)
     }
     tr_metrics_add(&tr_metrics.conns_active, -1);
     tr_loop_del(c->w->loop, &c->io);
-    if (c->ssl) {
-        SSL_set_quiet_shutdown(c->ssl, 1);
-        SSL_free(c->ssl);
-        c->ssl = NULL;
-    }
+    tr_tls_free(c->ssl);
+    c->ssl = NULL;
     close(c->io.fd);
     tr_conn_unlink(&c->link);
     tr_loop_defer(c->w->loop, c_free, c);
