@@ -5,7 +5,7 @@ BENCH_BUILD ?= build-release
 FUZZ_BUILD ?= build-fuzz
 MESON_OPTS ?=
 
-.PHONY: all deps build asan fuzz-build run test fuzz-long bench clean
+.PHONY: all deps build asan fuzz-build run test fuzz-long testssl bench clean
 
 all: build
 
@@ -43,6 +43,12 @@ FUZZ_SECONDS ?= 600
 FUZZ_JOBS ?= 1
 fuzz-long: fuzz-build
 	@python3 tests/fuzz/run --build $(FUZZ_BUILD) --seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS)
+
+# testssl.sh against an HTTPS listener and a TLSRoute-terminating one (tests/tls/run --testssl):
+# any finding of severity LOW or above but the test certificates' own fails. It takes minutes,
+# so `make test` runs only the fast openssl s_client probes of the same suite.
+testssl: build
+	@python3 tests/tls/run --torii $(BUILD)/torii --testssl
 
 $(BENCH_BUILD)/build.ninja: | deps
 	meson setup $(BENCH_BUILD) -Dbuildtype=release $(MESON_OPTS)

@@ -1,9 +1,10 @@
 #!/bin/sh
 # Installs the Debian packages torii needs to build and test, when any is missing.
-# Used by `make run` and `make test`; safe to run again.
+# Used by `make run` and `make test`; safe to run again. testssl.sh serves `make testssl` only.
 set -eu
 PKGS="build-essential meson ninja-build pkg-config clang libclang-rt-14-dev libyaml-dev libssl-dev \
-libnghttp2-dev libpcre2-dev libcurl4-openssl-dev python3 python3-yaml python3-grpcio openssl curl nghttp2-client"
+libnghttp2-dev libpcre2-dev libcurl4-openssl-dev python3 python3-yaml python3-grpcio openssl curl nghttp2-client \
+testssl.sh"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

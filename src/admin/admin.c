@@ -7,6 +7,7 @@
 #include "ir/snapshot.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "net/listen.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -206,6 +207,9 @@ static void serve(struct tr_admin *ad, int fd)
     pthread_mutex_unlock(&ad->lock);
 }
 
+#define ACCEPT_PAUSE_MS 100
+static struct tr_log_limit accept_warnings;
+
 static void *loop(void *arg)
 {
     struct tr_admin *ad = arg;
@@ -221,8 +225,25 @@ static void *loop(void *arg)
         if (!(pfds[0].revents & POLLIN))
             continue;
         int c = accept4(ad->fd, NULL, NULL, SOCK_CLOEXEC);
-        if (c < 0)
+        if (c < 0) {
+            int err = errno;
+            if (tr_listen_accept_error(err) == TR_ACCEPT_PAUSE) {
+                /* poll(2) would wake again at once for the connection still queued: rest, still
+                 * listening for stop (see proxy/worker.c, ACCEPT_PAUSE_MS). */
+                uint64_t more = 0;
+                if (tr_log_limit_pass(&accept_warnings, 1000, &more)) {
+                    if (more)
+                        tr_log_warn("admin: accept: %s; not accepting for %d ms (%llu more failed accepts since "
+                                    "the last warning)", strerror(err), ACCEPT_PAUSE_MS, (unsigned long long)more);
+                    else
+                        tr_log_warn("admin: accept: %s; not accepting for %d ms", strerror(err), ACCEPT_PAUSE_MS);
+                }
+                struct pollfd stop = {ad->stop_pipe[0], POLLIN, 0};
+                if (poll(&stop, 1, ACCEPT_PAUSE_MS) > 0)
+                    break;
+            }
             continue;
+        }
         serve(ad, c);
         close(c);
     }

@@ -2,6 +2,7 @@
 #include "base/buf.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -55,4 +56,19 @@ void tr_log(enum tr_log_level lvl, const char *fmt, ...)
     ssize_t w = write(STDERR_FILENO, b.data, b.len);
     (void)w;
     tr_buf_dispose(&b);
+}
+
+bool tr_log_limit_pass(struct tr_log_limit *lim, uint64_t interval_ms, uint64_t *suppressed)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    uint64_t next = atomic_load(&lim->next_ms);
+    /* One caller wins the slot; the others, this interval, only count. */
+    if (now < next || !atomic_compare_exchange_strong(&lim->next_ms, &next, now + interval_ms)) {
+        atomic_fetch_add(&lim->suppressed, 1);
+        return false;
+    }
+    *suppressed = atomic_exchange(&lim->suppressed, 0);
+    return true;
 }

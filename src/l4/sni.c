@@ -58,33 +58,39 @@ int tr_sni_parse(const unsigned char *buf, size_t len, const char **name, size_t
         p += 4;
         if ((size_t)(end - p) < elen)
             return -1;
-        if (type == 0) { /* server_name */
-            const unsigned char *q = p, *qend = p + elen;
-            if (qend - q < 2)
-                return -1;
-            size_t list = (size_t)q[0] << 8 | q[1];
-            q += 2;
-            if ((size_t)(qend - q) < list)
-                return -1;
-            qend = q + list;
-            while (qend - q >= 3) {
-                unsigned nt = q[0];
-                size_t nl = (size_t)q[1] << 8 | q[2];
-                q += 3;
-                if ((size_t)(qend - q) < nl)
-                    return -1;
-                if (nt == 0) { /* host_name */
-                    if (nl == 0 || nl > 255)
-                        return -1;
-                    *name = (const char *)q;
-                    *name_len = nl;
-                    return 1;
-                }
-                q += nl;
-            }
-            return 1;
-        }
+        if (type == 0) /* server_name */
+            return tr_sni_parse_ext(p, elen, name, name_len);
         p += elen;
     }
     return p == end ? 1 : -1;
+}
+
+int tr_sni_parse_ext(const unsigned char *ext, size_t len, const char **name, size_t *name_len)
+{
+    *name = NULL;
+    *name_len = 0;
+    const unsigned char *q = ext, *end = ext + len;
+    if (end - q < 2)
+        return -1;
+    size_t list = (size_t)q[0] << 8 | q[1];
+    q += 2;
+    if ((size_t)(end - q) < list)
+        return -1;
+    end = q + list;
+    while (end - q >= 3) {
+        unsigned nt = q[0];
+        size_t nl = (size_t)q[1] << 8 | q[2];
+        q += 3;
+        if ((size_t)(end - q) < nl)
+            return -1;
+        if (nt == 0) { /* host_name */
+            if (nl == 0 || nl > 255)
+                return -1;
+            *name = (const char *)q;
+            *name_len = nl;
+            return 1;
+        }
+        q += nl;
+    }
+    return 1;
 }

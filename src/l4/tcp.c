@@ -73,10 +73,7 @@ static void l4_close(struct l4c *p)
     p->closed = true;
     tr_timer_stop(p->w->loop, &p->timer);
     tr_loop_del(p->w->loop, &p->cl.io);
-    if (p->cl.ssl) {
-        SSL_set_quiet_shutdown(p->cl.ssl, 1);
-        SSL_free(p->cl.ssl);
-    }
+    tr_tls_free(p->cl.ssl);
     close(p->cl.io.fd);
     tr_metrics_add(&tr_metrics.conns_active, -1);
     if (p->up.io.fd >= 0) {

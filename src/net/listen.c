@@ -214,3 +214,29 @@ unsigned tr_listeners_count(const struct tr_listeners *ls)
         n += !((struct sock *)sl->val)->error;
     return n;
 }
+
+enum tr_accept_err tr_listen_accept_error(int err)
+{
+    switch (err) {
+    case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+    case EWOULDBLOCK:
+#endif
+        return TR_ACCEPT_EMPTY;
+    case EINTR:
+    case ECONNABORTED:
+    case EPERM:
+    case EPROTO:
+    /* accept(2), Linux: errors already pending on the new socket come back from accept; treat
+     * them like EAGAIN, by retrying. */
+    case ENETDOWN:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+        return TR_ACCEPT_NEXT;
+    default:
+        return TR_ACCEPT_PAUSE;
+    }
+}

@@ -27,6 +27,17 @@ int tr_listeners_fd(const struct tr_listeners *ls, const char *addr, uint16_t po
 /* Opens a worker's own socket on addr:port (SO_REUSEPORT, non-blocking; TCP listening).
  * Returns the fd, or -1 and *why (free it). Any thread. */
 int tr_listen_open(const char *addr, uint16_t port, bool udp, char **why);
+/* What an accept(2) failure with errno err means for the accept loop. */
+enum tr_accept_err {
+    TR_ACCEPT_EMPTY, /* EAGAIN: nothing is queued */
+    TR_ACCEPT_NEXT,  /* that one connection failed (aborted, refused by a firewall, a network
+                      * error Linux reports through accept): take the next */
+    TR_ACCEPT_PAUSE, /* the process or the system is short of descriptors, buffers or memory
+                      * (EMFILE, ENFILE, ENOBUFS, ENOMEM), or something unexpected: every attempt
+                      * fails alike until something is freed, so stop accepting for a moment */
+};
+enum tr_accept_err tr_listen_accept_error(int err);
+
 /* Number of addresses and ports held. */
 unsigned tr_listeners_count(const struct tr_listeners *ls);
 

@@ -10,6 +10,8 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -34,6 +36,15 @@ void tr_tls_errors(char *out, size_t cap)
 /* Marks connections that carry HTTP (the HTTPS listeners): only they answer ALPN. A TLSRoute
  * terminated at the gateway carries bytes torii does not interpret, so it names no protocol. */
 static int http_idx = -1;
+/* A server context's identity (see tr_tls_server_ctx), 0 for none. */
+static int id_idx = -1;
+static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
+
+static void make_indexes(void)
+{
+    http_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    id_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
 
 void tr_tls_mark_http(SSL *ssl)
 {
@@ -55,13 +66,52 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
     return SSL_TLSEXT_ERR_NOACK;
 }
 
+/* TLS 1.2 suites a listener offers: ECDHE key exchange (forward secrecy) with an AEAD cipher,
+ * for ECDSA and RSA key pairs alike: Mozilla's "intermediate" configuration (v5.7) without its
+ * DHE suites, whose parameters the client cannot choose and which cost the server the most per
+ * handshake. CBC suites are left out (Lucky13 and the padding-oracle family), and so is static
+ * RSA key exchange (no forward secrecy; ROBOT). Each ECDSA suite comes before its RSA twin:
+ * with both key pairs, a client that can use either gets the smaller, cheaper one. TLS 1.3
+ * keeps OpenSSL's defaults, which are all AEAD. */
+#define SERVER_CIPHERS_TLS12                                                                       \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                                   \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                   \
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+/* Key exchange groups, both versions (Mozilla "intermediate"): X25519 first, then the NIST
+ * curves every TLS stack has. Finite-field groups would only be slower, X448 and P-521 rarer. */
+#define SERVER_GROUPS "X25519:P-256:P-384"
+
+/* Toward backends torii is the client: forward secrecy and AEAD still, but it offers DHE too,
+ * since a backend that only has DHE suites gains nothing from being refused, and P-521 for
+ * backends set up with it alone. */
+#define CLIENT_CIPHERS_TLS12                                                                       \
+    SERVER_CIPHERS_TLS12 ":DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
+#define CLIENT_GROUPS "X25519:P-256:P-384:P-521"
+
+/* Sets the protocol versions, suites and groups shared by server and client contexts. Returns
+ * false when OpenSSL refuses a list (a build without one of the algorithms). */
+static bool set_suites(SSL_CTX *ctx, const char *ciphers, const char *groups)
+{
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    return SSL_CTX_set_cipher_list(ctx, ciphers) == 1 && SSL_CTX_set1_groups_list(ctx, groups) == 1;
+}
+
 static SSL_CTX *new_ctx(void)
 {
+    pthread_once(&idx_once, make_indexes);
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx)
         return NULL;
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (!set_suites(ctx, SERVER_CIPHERS_TLS12, SERVER_GROUPS)) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    /* The server's order picks the suite (testssl.sh counts a client-chosen order against a
+     * server), except that a client listing ChaCha20 first, one without AES instructions, gets
+     * it (SSL_OP_PRIORITIZE_CHACHA). The SNI base context is made here too, and must be: a
+     * connection keeps the options, versions and groups of the context it was created with, as
+     * SSL_set_SSL_CTX switches certificates and little else. */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
     return ctx;
@@ -134,12 +184,24 @@ static int accept_any(int ok, X509_STORE_CTX *x)
     return 1;
 }
 
+/* Server contexts are numbered, never twice in a process (a freed context's address may come
+ * back), and the number is also the context's session ID context. */
+static atomic_uintptr_t last_id;
+
+static uintptr_t ctx_id(const SSL_CTX *ctx)
+{
+    return (uintptr_t)SSL_CTX_get_ex_data(ctx, id_idx);
+}
+
 SSL_CTX *tr_tls_server_ctx(const struct tr_obj *const *certs, const struct tr_obj *const *client_cas,
                            bool client_optional)
 {
     SSL_CTX *ctx = new_ctx();
     if (!ctx)
         return NULL;
+    uintptr_t id = atomic_fetch_add(&last_id, 1) + 1;
+    SSL_CTX_set_ex_data(ctx, id_idx, (void *)id);
+    SSL_CTX_set_session_id_context(ctx, (const unsigned char *)&id, sizeof(id));
     int loaded = 0;
     for (const struct tr_obj *const *c = certs; c && *c; c++)
         loaded += load_pair(ctx, *c);
@@ -158,7 +220,6 @@ SSL_CTX *tr_tls_server_ctx(const struct tr_obj *const *certs, const struct tr_ob
             SSL_CTX_free(ctx);
             return NULL;
         }
-        SSL_CTX_set_session_id_context(ctx, (const unsigned char *)&ctx, sizeof(ctx));
         if (client_optional)
             SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any);
         else
@@ -167,24 +228,50 @@ SSL_CTX *tr_tls_server_ctx(const struct tr_obj *const *certs, const struct tr_ob
     return ctx;
 }
 
-void tr_tls_adopt_verify(SSL *ssl, const SSL_CTX *ctx)
+void tr_tls_switch(SSL *ssl, SSL_CTX *ctx)
 {
-    int mode = SSL_CTX_get_verify_mode(ctx);
-    SSL_set_verify(ssl, mode, SSL_CTX_get_verify_callback(ctx));
-    if (mode != SSL_VERIFY_NONE) {
-        /* A session resumes only under the context that verified it: a ticket from a listener
-         * that asks for no client certificate must not open one that does. */
-        SSL_set_session_id_context(ssl, (const unsigned char *)&ctx, sizeof(ctx));
-    }
+    SSL_set_SSL_CTX(ssl, ctx);
+    /* SSL_set_SSL_CTX takes the certificates; the verify mode and the session ID context stay
+     * those of the context the connection was made with unless copied here. */
+    SSL_set_verify(ssl, SSL_CTX_get_verify_mode(ctx), SSL_CTX_get_verify_callback(ctx));
+    uintptr_t id = ctx_id(ctx);
+    SSL_set_session_id_context(ssl, (const unsigned char *)&id, sizeof(id));
+}
+
+/* Tickets are sealed with the base context's key, whichever listener issued them, and OpenSSL
+ * checks no session ID context when a TLS 1.3 ticket resumes: a ticket from a listener that asks
+ * for no client certificate would then open one that does, certificate unasked. A ticket resumes
+ * only on the listener context that issued it (the session carries that context's number, see
+ * tr_tls_switch); any other gets a full handshake and a new ticket. TLS 1.2 session IDs are
+ * checked by OpenSSL itself against the same number. */
+static SSL_TICKET_RETURN on_ticket(SSL *ssl, SSL_SESSION *sess, const unsigned char *keyname, size_t keyname_len,
+                                   SSL_TICKET_STATUS status, void *arg)
+{
+    if (status != SSL_TICKET_SUCCESS && status != SSL_TICKET_SUCCESS_RENEW)
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    unsigned int len = 0;
+    const unsigned char *from = SSL_SESSION_get0_id_context(sess, &len);
+    uintptr_t id = ctx_id(SSL_get_SSL_CTX(ssl));
+    if (id == 0 || len != sizeof(id) || memcmp(from, &id, sizeof(id)) != 0)
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
+}
+
+/* The listener was chosen by the ClientHello callback; this only acknowledges the name, so that
+ * OpenSSL records it in the session. */
+static int on_servername(SSL *ssl, int *alert, void *arg)
+{
+    return SSL_TLSEXT_ERR_OK;
 }
 
 SSL_CTX *tr_tls_base_ctx(int (*cb)(SSL *ssl, int *alert, void *arg))
 {
-    if (http_idx < 0)
-        http_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
     SSL_CTX *ctx = new_ctx();
-    if (ctx)
-        SSL_CTX_set_tlsext_servername_callback(ctx, cb);
+    if (!ctx)
+        return NULL;
+    SSL_CTX_set_client_hello_cb(ctx, cb, NULL);
+    SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
+    SSL_CTX_set_session_ticket_cb(ctx, NULL, on_ticket, NULL);
     return ctx;
 }
 
@@ -193,7 +280,10 @@ SSL_CTX *tr_tls_client_ctx(const struct tr_ir_backend_tls *tls)
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx)
         return NULL;
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    if (!set_suites(ctx, CLIENT_CIPHERS_TLS12, CLIENT_GROUPS)) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     if (tls->system_cas)
@@ -242,6 +332,16 @@ bool tr_tls_check_uri_sans(SSL *ssl, const struct tr_ir_backend_tls *tls)
     /* With Hostname entries too, OpenSSL's host check already passed if we got here by one. */
     bool want_host = tls->names && tls->names[0];
     return ok || (want_host && SSL_get_verify_result(ssl) == X509_V_OK && SSL_get0_peername(ssl));
+}
+
+void tr_tls_free(SSL *ssl)
+{
+    if (!ssl)
+        return;
+    SSL_set_quiet_shutdown(ssl, 1);
+    if (SSL_is_init_finished(ssl))
+        SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    SSL_free(ssl);
 }
 
 /* Reads or writes through TLS when ssl is set: returns bytes, 0 at EOF, or -1 with errno

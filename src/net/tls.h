@@ -11,18 +11,26 @@ struct tr_obj;
 /* A server context holding every key pair of certs (Secrets of type kubernetes.io/tls: tls.crt
  * may hold a chain), TLS 1.2 and 1.3, ALPN for connections tr_tls_mark_http marked. Returns
  * NULL when none loads. Control thread; the context is then shared read-only by workers
- * (OpenSSL contexts are refcounted and thread-safe once configured). */
-SSL_CTX *tr_tls_server_ctx(const struct tr_obj *const *certs, const struct tr_obj *const *client_cas,
-                           bool client_optional);
-/* Frontend client-certificate validation (Gateway spec.tls.frontend): with client_cas (CA
+ * (OpenSSL contexts are refcounted and thread-safe once configured).
+ * Frontend client-certificate validation (Gateway spec.tls.frontend): with client_cas (CA
  * bundles, key ca.crt, NULL-terminated) the context asks for a client certificate and verifies
  * it; AllowValidOnly (client_optional false) fails the handshake without a valid one,
- * AllowInsecureFallback lets it through. After SSL_set_SSL_CTX (the SNI switch), call
- * tr_tls_adopt_verify: a connection keeps the verify mode it was created with otherwise. */
-void tr_tls_adopt_verify(SSL *ssl, const SSL_CTX *ctx);
+ * AllowInsecureFallback lets it through. Each context has its own session ID context, so that
+ * a session resumes only under the context that made it. */
+SSL_CTX *tr_tls_server_ctx(const struct tr_obj *const *certs, const struct tr_obj *const *client_cas,
+                           bool client_optional);
 
-/* The context every TLS connection starts with: it only carries the SNI callback that swaps in
- * the listener's context. cb(ssl, arg) returns SSL_TLSEXT_ERR_*. */
+/* Moves ssl, a connection of the base context, to ctx (a server context): its certificates,
+ * verify mode and session ID context. Call from the base context's ClientHello callback, before
+ * OpenSSL looks for a session to resume. */
+void tr_tls_switch(SSL *ssl, SSL_CTX *ctx);
+
+/* The context every HTTPS connection starts with. cb is its ClientHello callback
+ * (SSL_CTX_set_client_hello_cb: returns SSL_CLIENT_HELLO_SUCCESS, or SSL_CLIENT_HELLO_ERROR with
+ * *alert set): it reads the server name (SSL_client_hello_get0_ext) and calls tr_tls_switch with
+ * the listener's context. Choosing there, rather than in the server name callback, puts the
+ * choice before session resumption, which then stays within one listener. Tickets of another
+ * listener context are refused (a full handshake follows). */
 SSL_CTX *tr_tls_base_ctx(int (*cb)(SSL *ssl, int *alert, void *arg));
 /* The connection carries HTTP: ALPN offers h2 and http/1.1 (server preference, in that order).
  * Others get no ALPN answer. Call after SSL_new on a context made after tr_tls_base_ctx. */
@@ -42,6 +50,15 @@ void tr_tls_client_prepare(SSL *ssl, const struct tr_ir_backend_tls *tls);
 /* After the handshake: the URI subjectAltNames tls asks for (SPIFFE IDs and the like), which
  * OpenSSL does not check itself. Returns true when they hold (or none are asked for). */
 bool tr_tls_check_uri_sans(SSL *ssl, const struct tr_ir_backend_tls *tls);
+
+/* Frees ssl (NULL is fine) as its connection closes, without sending a close_notify: the
+ * caller closes the socket, possibly mid-write, and a peer that is gone gets nothing from one.
+ * The session stays resumable when the handshake had finished: OpenSSL drops from its cache
+ * the session of a connection freed before a shutdown, which TLS no longer asks for since 1.1
+ * (RFC 4346 7.2.1), and clients without session tickets would then never resume. A fatal
+ * alert, sent or received, still removes it (OpenSSL does that itself). Loop thread of the
+ * connection. */
+void tr_tls_free(SSL *ssl);
 
 /* read(2)/send(2), through TLS when ssl is set: bytes, 0 at EOF, or -1 with errno (EAGAIN when
  * the record layer wants the socket again). */

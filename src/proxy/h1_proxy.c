@@ -23,6 +23,7 @@
 #include "proxy/router.h"
 #include "proxy/upstream.h"
 #include "net/tls.h"
+#include "l4/sni.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -489,11 +490,8 @@ static void c_close(struct h1c *c)
     }
     tr_metrics_add(&tr_metrics.conns_active, -1);
     tr_loop_del(c->w->loop, &c->io);
-    if (c->ssl) {
-        SSL_set_quiet_shutdown(c->ssl, 1);
-        SSL_free(c->ssl);
-        c->ssl = NULL;
-    }
+    tr_tls_free(c->ssl);
+    c->ssl = NULL;
     close(c->io.fd);
     tr_conn_unlink(&c->link);
     tr_loop_defer(c->w->loop, c_free, c);
@@ -1827,41 +1825,47 @@ static SSL_CTX *tls_base;
 
 /* SNI: the HTTPS listener of the port whose hostname matches the name most specifically; a
  * client without SNI, or with a name no listener serves, gets the listener without a hostname
- * if there is one, else the handshake fails (unrecognized_name). */
-static int on_sni(SSL *ssl, int *alert, void *arg)
+ * if there is one, else the handshake fails (unrecognized_name). Chosen as the ClientHello
+ * arrives, before OpenSSL looks for a session to resume (see tr_tls_base_ctx). */
+static int on_client_hello(SSL *ssl, int *alert, void *arg)
 {
     struct h1c *c = SSL_get_app_data(ssl);
     const struct tr_ir_port *port = c->snap ? tr_snapshot_port(c->snap, c->laddr, c->lport, false) : NULL;
+    *alert = SSL_AD_UNRECOGNIZED_NAME;
     if (!port)
-        return SSL_TLSEXT_ERR_ALERT_FATAL;
-    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+        return SSL_CLIENT_HELLO_ERROR;
+    const unsigned char *ext;
+    size_t elen;
+    const char *name = NULL;
+    size_t nlen = 0;
+    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &elen) &&
+        tr_sni_parse_ext(ext, elen, &name, &nlen) < 0) {
+        *alert = SSL_AD_DECODE_ERROR;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
     int best = -1;
     unsigned best_score = 0;
     for (size_t i = 0; i < port->nlisteners; i++) {
         const struct tr_ir_listener *l = port->listeners[i];
         if (l->proto != TR_PROTO_HTTPS || !tr_snapshot_tls(c->snap, port, i))
             continue;
-        unsigned sc = name ? tr_host_score(l->hostname, name, strlen(name)) : (l->hostname ? 0 : 1);
+        unsigned sc = name ? tr_host_score(l->hostname, name, nlen) : (l->hostname ? 0 : 1);
         if (sc > best_score) {
             best_score = sc;
             best = (int)i;
         }
     }
-    if (best < 0) {
-        *alert = SSL_AD_UNRECOGNIZED_NAME;
-        return SSL_TLSEXT_ERR_ALERT_FATAL;
-    }
+    if (best < 0)
+        return SSL_CLIENT_HELLO_ERROR;
     c->tls_listener = best;
-    SSL_CTX *ctx = tr_snapshot_tls(c->snap, port, (size_t)best);
-    SSL_set_SSL_CTX(ssl, ctx);
-    tr_tls_adopt_verify(ssl, ctx);
-    return SSL_TLSEXT_ERR_OK;
+    tr_tls_switch(ssl, tr_snapshot_tls(c->snap, port, (size_t)best));
+    return SSL_CLIENT_HELLO_SUCCESS;
 }
 
 int tr_h1_tls_init(void)
 {
     if (!tls_base)
-        tls_base = tr_tls_base_ctx(on_sni);
+        tls_base = tr_tls_base_ctx(on_client_hello);
     return tls_base ? 0 : -1;
 }
 

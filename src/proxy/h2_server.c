@@ -491,11 +491,8 @@ static void h2_close(struct h2conn *h)
     h->s = NULL;
     tr_timer_stop(h->w->loop, &h->timer);
     tr_loop_del(h->w->loop, &h->io);
-    if (h->ssl) {
-        SSL_set_quiet_shutdown(h->ssl, 1);
-        SSL_free(h->ssl);
-        h->ssl = NULL;
-    }
+    tr_tls_free(h->ssl);
+    h->ssl = NULL;
     close(h->io.fd);
     tr_conn_unlink(&h->link);
     tr_metrics_add(&tr_metrics.conns_active, -1);

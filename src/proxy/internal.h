@@ -80,6 +80,7 @@ struct wlisten {
     enum tr_wl_kind kind;
     bool tls; /* HTTPS: connections start with a TLS handshake */
     struct tr_map flows; /* UDP: client "addr|port" -> its flow (l4/udp.c) */
+    struct tr_timer resume; /* armed while accepting is paused (out of descriptors) */
 };
 
 /* h1_proxy.c */

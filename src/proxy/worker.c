@@ -39,6 +39,42 @@ uint64_t tr_worker_rand(struct worker *w)
     return x * 0x2545F4914F6CDD1DULL;
 }
 
+/* How long a listener rests after accept failed for want of descriptors, buffers or memory.
+ * Retrying at once would fail the same way, once per connection that arrives, and take the
+ * loop from the connections it already has; nginx and HAProxy rest too (500 and 100 ms). The
+ * queued connections wait in the kernel meanwhile. */
+#define ACCEPT_PAUSE_MS 100
+
+/* One line a second about failing accepts, for every listener of every worker. */
+static struct tr_log_limit accept_warnings;
+
+static void on_accept(struct tr_loop *loop, struct tr_io *io, uint32_t events);
+
+static void on_resume(struct tr_loop *loop, struct tr_timer *t)
+{
+    struct wlisten *l = t->data;
+    l->io.cb = on_accept;
+    tr_loop_add(loop, &l->io, EPOLLIN);
+    on_accept(loop, &l->io, EPOLLIN); /* the queue may be full already: no edge would come */
+}
+
+static void pause_accepting(struct wlisten *l, int err)
+{
+    uint64_t more = 0;
+    if (tr_log_limit_pass(&accept_warnings, 1000, &more)) {
+        if (more)
+            tr_log_warn("accept on %s:%u: %s; not accepting for %d ms (%llu more failed accepts since the last "
+                        "warning)", l->addr, l->port, strerror(err), ACCEPT_PAUSE_MS, (unsigned long long)more);
+        else
+            tr_log_warn("accept on %s:%u: %s; not accepting for %d ms", l->addr, l->port, strerror(err),
+                        ACCEPT_PAUSE_MS);
+    }
+    tr_loop_del(l->w->loop, &l->io);
+    l->resume.cb = on_resume;
+    l->resume.data = l;
+    tr_timer_start(l->w->loop, &l->resume, ACCEPT_PAUSE_MS);
+}
+
 static void on_accept(struct tr_loop *loop, struct tr_io *io, uint32_t events)
 {
     struct wlisten *l = io->data;
@@ -51,11 +87,16 @@ static void on_accept(struct tr_loop *loop, struct tr_io *io, uint32_t events)
         socklen_t plen = sizeof(peer);
         int fd = accept4(io->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
+            int err = errno;
+            switch (tr_listen_accept_error(err)) {
+            case TR_ACCEPT_NEXT:
                 continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                tr_log_warn("accept on %s:%u: %s", l->addr, l->port, strerror(errno));
-            return;
+            case TR_ACCEPT_PAUSE:
+                pause_accepting(l, err);
+                return;
+            case TR_ACCEPT_EMPTY:
+                return;
+            }
         }
         if (l->kind == TR_WL_HTTP)
             tr_h1_accept(l->w, l, fd, &peer);
@@ -131,6 +172,7 @@ static void reconcile_listeners(struct worker *w)
     for (size_t i = 0; i < ngone; i++) {
         struct wlisten *l = tr_map_del(&w->listeners, gone[i], strlen(gone[i]));
         tr_udp_close_flows(w, l);
+        tr_timer_stop(w->loop, &l->resume);
         tr_loop_del(w->loop, &l->io);
         close(l->io.fd);
         tr_loop_defer(w->loop, free_listener, l);
@@ -256,6 +298,7 @@ void tr_workers_stop(struct tr_workers *ws)
         while ((sl = tr_map_next(&w->listeners, &it))) {
             struct wlisten *l = sl->val;
             tr_udp_close_flows(w, l);
+            tr_timer_stop(w->loop, &l->resume);
             close(l->io.fd);
             free(l);
         }

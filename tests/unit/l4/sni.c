@@ -67,3 +67,27 @@ TEST(sni_refuses_what_is_not_a_hello)
     h[6] = 0x7f; /* handshake length beyond the record */
     ASSERT_EQ(tr_sni_parse(h, n, &name, &len), -1);
 }
+
+/* The server_name extension body alone, as OpenSSL's ClientHello callback hands it over. */
+TEST(sni_ext_reads_the_host_name)
+{
+    static const unsigned char ext[] = {0, 9, 1, 0, 1, 'x', 0, 0, 2, 'a', 'b'}; /* type 1 first, then host_name */
+    const char *name;
+    size_t len;
+    ASSERT_EQ(tr_sni_parse_ext(ext, sizeof(ext), &name, &len), 1);
+    ASSERT_EQ(len, 2);
+    ASSERT(memcmp(name, "ab", 2) == 0);
+}
+
+TEST(sni_ext_refuses_lengths_that_lie)
+{
+    static const unsigned char list_too_long[] = {0, 9, 0, 0, 2, 'a', 'b'};
+    static const unsigned char name_too_long[] = {0, 5, 0, 0, 3, 'a', 'b'};
+    static const unsigned char empty_name[] = {0, 3, 0, 0, 0};
+    const char *name;
+    size_t len;
+    ASSERT_EQ(tr_sni_parse_ext(list_too_long, sizeof(list_too_long), &name, &len), -1);
+    ASSERT_EQ(tr_sni_parse_ext(name_too_long, sizeof(name_too_long), &name, &len), -1);
+    ASSERT_EQ(tr_sni_parse_ext(empty_name, sizeof(empty_name), &name, &len), -1);
+    ASSERT_EQ(tr_sni_parse_ext(empty_name, 1, &name, &len), -1);
+}
