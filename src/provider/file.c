@@ -126,22 +126,35 @@ int tr_fileprov_fd(const struct tr_fileprov *p)
 
 /* --- loading one file --- */
 
+/* A file may hold a hundred thousand documents: keys and rejects are found by hash, not by
+ * scanning what the file gave so far. */
 struct loadctx {
     struct tr_fileprov *p;
     struct key *keys;
     size_t n, cap;
-    struct tr_obj **objs; /* valid objects, applied once the whole file has parsed */
+    struct tr_map key_index; /* key_text() -> (void *)1 */
+    struct tr_obj **objs;    /* valid objects, applied once the whole file has parsed */
     size_t nobjs, capobjs;
     struct tr_reject *rej;
     size_t nrej, caprej;
+    struct tr_map rej_index; /* key_text() -> index in rej + 1 */
     const char *path;
 };
 
+/* "KIND/NS/NAME": names and namespaces hold no '/' once valid, and an invalid one is only a
+ * lookup that misses. Returns the length, or 0 when it does not fit. */
+static size_t key_text(char *out, size_t cap, int kind, const char *ns, const char *name)
+{
+    int n = snprintf(out, cap, "%d/%s/%s", kind, ns, name);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
 static void add_key(struct loadctx *c, int kind, const char *ns, const char *name)
 {
-    for (size_t i = 0; i < c->n; i++)
-        if (c->keys[i].kind == kind && strcmp(c->keys[i].ns, ns) == 0 && strcmp(c->keys[i].name, name) == 0)
-            return;
+    char k[600];
+    size_t kl = key_text(k, sizeof(k), kind, ns, name);
+    if (kl && tr_map_put(&c->key_index, k, kl, (void *)1))
+        return;
     if (c->n == c->cap) {
         c->cap = c->cap ? c->cap * 2 : 8;
         c->keys = tr_xrealloc(c->keys, c->cap * sizeof(*c->keys));
@@ -189,10 +202,11 @@ static void rejected(void *ud, const char *line, int kind, const char *ns, const
     if (kind >= 0 && ns && name)
         add_key(c, kind, ns, name);
     struct tr_reject *r = NULL;
-    for (size_t i = 0; i < c->nrej && kind >= 0 && name; i++)
-        if (c->rej[i].kind == kind && c->rej[i].name && strcmp(c->rej[i].name, name) == 0 && c->rej[i].ns &&
-            ns && strcmp(c->rej[i].ns, ns) == 0)
-            r = &c->rej[i];
+    char k[600];
+    size_t kl = kind >= 0 && ns && name ? key_text(k, sizeof(k), kind, ns, name) : 0;
+    uintptr_t at = kl ? (uintptr_t)tr_map_get(&c->rej_index, k, kl) : 0;
+    if (at)
+        r = &c->rej[at - 1];
     if (!r) {
         if (c->nrej == c->caprej) {
             c->caprej = c->caprej ? c->caprej * 2 : 4;
@@ -204,8 +218,12 @@ static void rejected(void *ud, const char *line, int kind, const char *ns, const
         r->ns = ns ? tr_xstrdup(ns) : NULL;
         r->name = name ? tr_xstrdup(name) : NULL;
         r->file = tr_xstrdup(c->path);
+        if (kl)
+            tr_map_put(&c->rej_index, k, kl, (void *)(uintptr_t)c->nrej);
     }
-    r->msgs = tr_xrealloc(r->msgs, (r->nmsgs + 1) * sizeof(char *));
+    /* Grown at powers of two: an object may have an error per field. */
+    if ((r->nmsgs & (r->nmsgs - 1)) == 0)
+        r->msgs = tr_xrealloc(r->msgs, (r->nmsgs ? 2 * r->nmsgs : 1) * sizeof(char *));
     r->msgs[r->nmsgs++] = tr_xstrdup(line);
 }
 
@@ -213,14 +231,13 @@ static const struct tr_manifest_ops load_ops = {prev_of, took, rejected};
 
 /* Deletes the objects file (its display name) held before and no longer does. An object that
  * another file has loaded since is that file's now: it stays. */
-static void drop_missing(struct tr_fileprov *p, const char *file, struct file_state *old, const struct key *keep,
-                         size_t nkeep)
+static void drop_missing(struct tr_fileprov *p, const char *file, struct file_state *old,
+                         const struct tr_map *keep)
 {
     for (size_t i = 0; old && i < old->n; i++) {
-        bool kept = false;
-        for (size_t j = 0; j < nkeep && !kept; j++)
-            kept = keep[j].kind == old->keys[i].kind && strcmp(keep[j].ns, old->keys[i].ns) == 0 &&
-                   strcmp(keep[j].name, old->keys[i].name) == 0;
+        char k[600];
+        size_t kl = key_text(k, sizeof(k), old->keys[i].kind, old->keys[i].ns, old->keys[i].name);
+        bool kept = keep && kl && tr_map_get(keep, k, kl);
         const struct tr_obj *cur =
             tr_store_get(p->store, (enum tr_kind)old->keys[i].kind, old->keys[i].ns, old->keys[i].name);
         if (!kept && cur && strcmp(cur->file, file) == 0)
@@ -254,13 +271,17 @@ static int load_text(struct tr_fileprov *p, const char *path, char *text, size_t
             free(c.keys[i].name);
         }
         free(c.keys);
+        tr_map_dispose(&c.key_index);
+        tr_map_dispose(&c.rej_index);
         tr_store_set_rejects(p->store, path, c.rej, c.nrej);
         return 1;
     }
     for (size_t i = 0; i < c.nobjs; i++)
         apply(p->store, c.objs[i]);
     free(c.objs);
-    drop_missing(p, c.path, old, c.keys, c.n);
+    drop_missing(p, c.path, old, &c.key_index);
+    tr_map_dispose(&c.key_index);
+    tr_map_dispose(&c.rej_index);
     struct file_state *fs = tr_xcalloc(1, sizeof(*fs));
     fs->keys = c.keys;
     fs->n = c.n;
@@ -299,7 +320,7 @@ int tr_fileprov_load(struct tr_fileprov *p, const char *path)
 void tr_fileprov_forget(struct tr_fileprov *p, const char *path)
 {
     struct file_state *old = tr_map_del(&p->files, path, strlen(path));
-    drop_missing(p, display_name(p, path), old, NULL, 0);
+    drop_missing(p, display_name(p, path), old, NULL);
     free_state(old);
     tr_store_set_rejects(p->store, path, NULL, 0);
 }
