@@ -23,6 +23,10 @@
 
 #define MAX_FILE (64u << 20)
 #define MAX_DEPTH 32
+/* The problems of one file that are kept (in /status) and logged; the rest are counted. A file
+ * of a hundred thousand bad documents would otherwise hold, render and log a message each:
+ * several times its own size, for a report no one reads past the first page. */
+#define MAX_PROBLEMS 1000
 
 /* A file's writer may truncate it, write, and close; reading between those steps would see an
  * empty or half-written file and drop its objects. So events only mark files, and a file is
@@ -138,6 +142,7 @@ struct loadctx {
     struct tr_reject *rej;
     size_t nrej, caprej;
     struct tr_map rej_index; /* key_text() -> index in rej + 1 */
+    size_t nmsgs, unlisted;  /* problems kept, problems past MAX_PROBLEMS */
     const char *path;
 };
 
@@ -194,13 +199,11 @@ static void apply(struct tr_store *store, struct tr_obj *o)
     tr_store_put(store, o);
 }
 
-static void rejected(void *ud, const char *line, int kind, const char *ns, const char *name)
+/* Keeps line as a problem of kind/ns/name (any of them unknown: -1, NULL). */
+static void keep_problem(struct loadctx *c, const char *line, int kind, const char *ns, const char *name)
 {
-    struct loadctx *c = ud;
     tr_log_warn("%s", line);
-    /* The rejected object's key keeps its current version (it is not deleted below). */
-    if (kind >= 0 && ns && name)
-        add_key(c, kind, ns, name);
+    c->nmsgs++;
     struct tr_reject *r = NULL;
     char k[600];
     size_t kl = kind >= 0 && ns && name ? key_text(k, sizeof(k), kind, ns, name) : 0;
@@ -225,6 +228,30 @@ static void rejected(void *ud, const char *line, int kind, const char *ns, const
     if ((r->nmsgs & (r->nmsgs - 1)) == 0)
         r->msgs = tr_xrealloc(r->msgs, (r->nmsgs ? 2 * r->nmsgs : 1) * sizeof(char *));
     r->msgs[r->nmsgs++] = tr_xstrdup(line);
+}
+
+static void rejected(void *ud, const char *line, int kind, const char *ns, const char *name)
+{
+    struct loadctx *c = ud;
+    /* The rejected object's key keeps its current version (it is not deleted below), listed
+     * or not. */
+    if (kind >= 0 && ns && name)
+        add_key(c, kind, ns, name);
+    if (c->nmsgs < MAX_PROBLEMS)
+        keep_problem(c, line, kind, ns, name);
+    else
+        c->unlisted++;
+}
+
+/* One more problem says how many were not listed. */
+static void count_unlisted(struct loadctx *c)
+{
+    if (!c->unlisted)
+        return;
+    char line[300];
+    snprintf(line, sizeof(line), "%s: %zu more problems are not listed (the first %d are)", c->path, c->unlisted,
+             MAX_PROBLEMS);
+    keep_problem(c, line, -1, NULL, NULL);
 }
 
 static const struct tr_manifest_ops load_ops = {prev_of, took, rejected};
@@ -259,6 +286,7 @@ static int load_text(struct tr_fileprov *p, const char *path, char *text, size_t
     struct loadctx c = {.p = p, .path = display_name(p, path)};
     int problems = tr_manifest_load(text, len, c.path, (int64_t)time(NULL), &p->seq, &load_ops, &c);
     free(text);
+    count_unlisted(&c);
     tr_log_debug("read %s: %zu bytes, %zu objects, %d problems", c.path, len, c.nobjs, problems);
     struct file_state *old = tr_map_get(&p->files, path, strlen(path));
     if (problems < 0) {
