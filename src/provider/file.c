@@ -280,6 +280,15 @@ static const char *display_name(const struct tr_fileprov *p, const char *path)
     return path;
 }
 
+/* A file rejected whole keeps the objects it held, and its state (an empty one if it had
+ * none): a rescan forgets the files it no longer finds by their state, and with it their
+ * rejection. */
+static void keep_state(struct tr_fileprov *p, const char *path)
+{
+    if (!tr_map_get(&p->files, path, strlen(path)))
+        tr_map_put(&p->files, path, strlen(path), tr_xcalloc(1, sizeof(struct file_state)));
+}
+
 /* Applies the text read from path (and frees it). */
 static int load_text(struct tr_fileprov *p, const char *path, char *text, size_t len)
 {
@@ -302,6 +311,7 @@ static int load_text(struct tr_fileprov *p, const char *path, char *text, size_t
         tr_map_dispose(&c.key_index);
         tr_map_dispose(&c.rej_index);
         tr_store_set_rejects(p->store, path, c.rej, c.nrej);
+        keep_state(p, path);
         return 1;
     }
     for (size_t i = 0; i < c.nobjs; i++)
