@@ -89,21 +89,8 @@ int tr_manifest_load(const char *text, size_t len, const char *display, int64_t 
     return l.problems;
 }
 
-char *tr_read_file(const char *path, size_t max, size_t *len)
+char *tr_read_fd(int fd, size_t max, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        close(fd);
-        return NULL;
-    }
-    if ((size_t)st.st_size > max) {
-        close(fd);
-        errno = EFBIG;
-        return NULL;
-    }
     struct tr_buf b;
     tr_buf_init(&b, max);
     char chunk[65536];
@@ -113,7 +100,6 @@ char *tr_read_file(const char *path, size_t max, size_t *len)
             if (errno == EINTR)
                 continue;
             int e = errno;
-            close(fd);
             tr_buf_dispose(&b);
             errno = e;
             return NULL;
@@ -121,13 +107,31 @@ char *tr_read_file(const char *path, size_t max, size_t *len)
         if (r == 0)
             break;
         if (tr_buf_append(&b, chunk, (size_t)r) != TR_OK) {
-            close(fd);
             tr_buf_dispose(&b);
             errno = EFBIG;
             return NULL;
         }
     }
-    close(fd);
     *len = b.len;
     return tr_buf_steal(&b);
+}
+
+char *tr_read_file(const char *path, size_t max, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    char *text = NULL;
+    if (fstat(fd, &st) != 0) {
+        /* errno set */
+    } else if ((size_t)st.st_size > max) {
+        errno = EFBIG;
+    } else {
+        text = tr_read_fd(fd, max, len);
+    }
+    int e = errno;
+    close(fd);
+    errno = e;
+    return text;
 }

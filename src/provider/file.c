@@ -2,6 +2,7 @@
 #include "api/kind.h"
 #include "api/manifest.h"
 #include "api/object.h"
+#include "base/buf.h"
 #include "base/log.h"
 #include "base/map.h"
 #include "base/node.h"
@@ -328,28 +329,66 @@ static int load_text(struct tr_fileprov *p, const char *path, char *text, size_t
     return problems;
 }
 
-/* Reads path; NULL when it cannot be read (gone: *gone set). */
-static char *read_manifest(const char *path, size_t *len, bool *gone)
+/* Reads path, which must be a regular file of at most MAX_FILE bytes. Returns the text (free
+ * it), or NULL: *gone when path no longer exists, else why it cannot be read in why. Nothing
+ * but a regular file is read, and opening does not block: a FIFO without a writer would hold
+ * the control thread in open() for good, and /dev/zero would be read up to the cap. */
+static char *read_manifest(const char *path, size_t *len, bool *gone, char *why, size_t whycap)
 {
     *gone = false;
-    char *text = tr_read_file(path, MAX_FILE, len);
-    if (!text) {
-        if (errno == ENOENT)
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        int e = errno;
+        struct stat lst;
+        if (e == ENOENT && lstat(path, &lst) != 0) {
             *gone = true;
-        else
-            tr_log_warn("%s: cannot read: %s", path, strerror(errno));
+            return NULL;
+        }
+        /* There, but ENOENT: a symbolic link to nothing. */
+        snprintf(why, whycap, "%s%s", strerror(e), e == ENOENT ? " (a symbolic link to a missing file)" : "");
+        return NULL;
     }
+    struct stat st;
+    char *text = NULL;
+    if (fstat(fd, &st) != 0)
+        snprintf(why, whycap, "%s", strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        snprintf(why, whycap, "not a regular file");
+    else if (st.st_size > MAX_FILE)
+        snprintf(why, whycap, "too large: %lld bytes, more than the %u MiB a manifest may have",
+                 (long long)st.st_size, MAX_FILE >> 20);
+    else if (!(text = tr_read_fd(fd, MAX_FILE, len)))
+        snprintf(why, whycap, "%s",
+                 errno == EFBIG ? "too large: it grew past the limit while it was read" : strerror(errno));
+    close(fd);
     return text;
+}
+
+/* A file that cannot be read is rejected whole, as one that is not YAML is: /status says why,
+ * and the objects it held stay. */
+static void reject_unreadable(struct tr_fileprov *p, const char *path, const char *why)
+{
+    struct loadctx c = {.p = p, .path = display_name(p, path)};
+    struct tr_buf b;
+    tr_buf_init(&b, 0);
+    tr_buf_printf(&b, "%s: cannot read: %s", c.path, why);
+    keep_problem(&c, b.data, -1, NULL, NULL);
+    tr_buf_dispose(&b);
+    tr_store_set_rejects(p->store, path, c.rej, c.nrej);
+    keep_state(p, path);
 }
 
 int tr_fileprov_load(struct tr_fileprov *p, const char *path)
 {
     size_t len;
     bool gone;
-    char *text = read_manifest(path, &len, &gone);
+    char why[200];
+    char *text = read_manifest(path, &len, &gone, why, sizeof(why));
     if (!text) {
         if (gone)
             tr_fileprov_forget(p, path);
+        else
+            reject_unreadable(p, path, why);
         return gone ? 0 : 1;
     }
     return load_text(p, path, text, len);
@@ -422,11 +461,11 @@ static int scan_dir(struct tr_fileprov *p, const char *dir, int depth, struct tr
         if (pl <= 0 || (size_t)pl >= sizeof(path))
             continue;
         struct stat st;
-        if (stat(path, &st) != 0)
-            continue;
-        if (S_ISDIR(st.st_mode)) {
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
             problems += scan_dir(p, path, depth + 1, seen);
-        } else if (S_ISREG(st.st_mode) && manifest) {
+        } else if (manifest) {
+            /* Whatever it is (a FIFO, a device, a symbolic link to nothing or in a loop): a
+             * name that says manifest is read or reported, never passed over in silence. */
             problems += tr_fileprov_load(p, path) > 0;
             tr_map_put(seen, path, (size_t)pl, (void *)1);
         }
@@ -502,10 +541,13 @@ bool tr_fileprov_handle(struct tr_fileprov *p)
             int pl = snprintf(path, sizeof(path), "%s/%s", dir, ev->name);
             if (pl <= 0 || (size_t)pl >= sizeof(path))
                 continue;
+            struct stat st;
             if (ev->mask & (IN_DELETE | IN_MOVED_FROM))
                 mark(p, path, (size_t)pl, PENDING_GONE);
             else if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO))
                 mark(p, path, (size_t)pl, PENDING_READY);
+            else if ((ev->mask & IN_CREATE) && lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+                mark(p, path, (size_t)pl, PENDING_READY); /* a symlink or a FIFO: no writer to wait for */
             else if (ev->mask & (IN_CREATE | IN_MODIFY))
                 mark(p, path, (size_t)pl, PENDING_WRITING);
         }
@@ -559,7 +601,8 @@ bool tr_fileprov_flush(struct tr_fileprov *p, bool force)
              * it is dropped, and the file stays marked for a later flush. */
             size_t len;
             bool gone;
-            char *text = read_manifest(paths[i], &len, &gone);
+            char why[200];
+            char *text = read_manifest(paths[i], &len, &gone, why, sizeof(why));
             tr_fileprov_handle(p);
             struct file_state *had = tr_map_get(&p->files, paths[i], strlen(paths[i]));
             if (tr_map_get(&p->pending, paths[i], strlen(paths[i])) && !force) {
@@ -576,6 +619,9 @@ bool tr_fileprov_flush(struct tr_fileprov *p, bool force)
                 changed = true;
             } else if (gone) {
                 tr_fileprov_forget(p, paths[i]);
+                changed = true;
+            } else {
+                reject_unreadable(p, paths[i], why);
                 changed = true;
             }
         }
