@@ -211,6 +211,26 @@ static bool valid_datetime(const char *s)
     return false;
 }
 
+/* Format "byte": base64 as Go's encoding/json decodes a []byte (base64.StdEncoding: the
+ * standard alphabet, padded to a multiple of 4; CR and LF are skipped). Returns the offset of
+ * the first byte that breaks it, or -1 when s is well-formed. */
+static long base64_invalid_at(const char *s, size_t len)
+{
+    size_t q = 0, pad = 0; /* characters seen (CR and LF aside), '=' among them */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '\r' || ch == '\n')
+            continue;
+        bool alpha = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+                     ch == '+' || ch == '/';
+        if (ch == '=' ? q % 4 < 2 : !alpha || pad)
+            return (long)i; /* not the alphabet, '=' too early in a quantum, or data after '=' */
+        pad += ch == '=';
+        q++;
+    }
+    return q % 4 ? (long)len : -1;
+}
+
 static size_t validate(struct vctx *c, const struct tr_schema *s, struct tr_node *n, const struct tr_node *old);
 
 static void err_at(struct vctx *c, const struct tr_node *n, const char *fmt, ...)
@@ -270,6 +290,14 @@ static size_t validate(struct vctx *c, const struct tr_schema *s, struct tr_node
         c->blocking = true;
         return 1;
     }
+    /* IntOrString (x-kubernetes-int-or-string): the decoder of the API server takes nothing else. */
+    if (s->format && strcmp(s->format, "int-or-string") == 0 && n->type != TR_N_INT && n->type != TR_N_STR) {
+        char v[256];
+        quote_val(v, sizeof(v), n);
+        err_at(c, n, "Invalid value: %s: must be an integer or a string", v);
+        c->blocking = true;
+        return 1;
+    }
     switch (n->type) {
     case TR_N_STR: {
         if (s->enums) {
@@ -303,6 +331,12 @@ static size_t validate(struct vctx *c, const struct tr_schema *s, struct tr_node
         }
         if (s->format && strcmp(s->format, "date-time") == 0 && !valid_datetime(n->u.s)) {
             err_at(c, n, "Invalid value: \"%s\": must be a date-time (RFC 3339)", n->u.s);
+            errs++;
+        }
+        long bad;
+        if (s->format && strcmp(s->format, "byte") == 0 && (bad = base64_invalid_at(n->u.s, n->n)) >= 0) {
+            err_at(c, n, "Invalid value: illegal base64 data at input byte %ld", bad);
+            c->blocking = true;
             errs++;
         }
         break;
