@@ -26,6 +26,28 @@ struct load {
     int problems;
 };
 
+/* What a problem line quotes (the object's identity, the field path, a message that echoes a
+ * value) is cut to this many bytes: a hostile file can make any of them megabytes long, and
+ * every problem is kept, logged, and rendered into /status at every change after. */
+#define MAX_QUOTE 512
+/* No valid object has a longer name or namespace (the API server's limits). */
+#define MAX_NAME 253
+
+/* The length of s cut to MAX_QUOTE bytes, on a UTF-8 boundary (the line goes into JSON). */
+static int quote_len(const char *s)
+{
+    size_t n = strlen(s);
+    if (n <= MAX_QUOTE)
+        return (int)n;
+    n = MAX_QUOTE;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return (int)n;
+}
+
+/* printf arguments for "%.*s%s": s, cut, and "..." when it was. */
+#define QUOTE(s) quote_len(s), (s), strlen(s) > MAX_QUOTE ? "..." : ""
+
 static void on_doc(void *ud, struct tr_arena *a, struct tr_node *root, unsigned line)
 {
     struct load *l = ud;
@@ -49,12 +71,14 @@ static void on_doc(void *ud, struct tr_arena *a, struct tr_node *root, unsigned 
         (*l->seq)++;
         l->ops->on_object(l->ud, o);
     } else if (rc != -1) {
+        /* A name past the limit is no object's: the problem is the file's then. */
+        bool named = name_copy && strlen(name_copy) <= MAX_NAME && (!ns_copy || strlen(ns_copy) <= MAX_NAME);
         for (size_t i = 0; i < errs.n; i++) {
             struct tr_buf b;
             tr_buf_init(&b, 0);
-            tr_buf_printf(&b, "%s:%u: %s: %s: %s", l->display, errs.v[i].line ? errs.v[i].line : line,
-                          ident ? ident : "?", errs.v[i].path, errs.v[i].msg);
-            l->ops->on_error(l->ud, b.data, kind >= 0 ? kind : -1, ns_copy, name_copy);
+            tr_buf_printf(&b, "%s:%u: %.*s%s: %.*s%s: %.*s%s", l->display, errs.v[i].line ? errs.v[i].line : line,
+                          QUOTE(ident ? ident : "?"), QUOTE(errs.v[i].path), QUOTE(errs.v[i].msg));
+            l->ops->on_error(l->ud, b.data, kind >= 0 ? kind : -1, named ? ns_copy : NULL, named ? name_copy : NULL);
             tr_buf_dispose(&b);
             l->problems++;
         }
