@@ -2,6 +2,7 @@
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/err.h"
+#include "base/map.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -195,6 +196,33 @@ struct tr_node *tr_node_clone(struct tr_arena *a, const struct tr_node *n)
     return c;
 }
 
+/* Keys are unique in a map. The common case (a version read again) has them in the same
+ * order: walked side by side. Past the first difference, a few keys are looked up, many
+ * through an index, so that a map of 100k keys written in another order is not 10^10 steps. */
+static bool map_equal(const struct tr_node *x, const struct tr_node *y)
+{
+    if (x->n != y->n)
+        return false;
+    uint32_t i = 0;
+    for (; i < x->n && strcmp(x->u.kv[i].key, y->u.kv[i].key) == 0; i++)
+        if (!tr_node_equal(x->u.kv[i].val, y->u.kv[i].val))
+            return false;
+    if (x->n - i <= 16) {
+        for (; i < x->n; i++)
+            if (!tr_node_equal(x->u.kv[i].val, tr_node_get(y, x->u.kv[i].key)))
+                return false;
+        return true;
+    }
+    struct tr_map idx = {0};
+    for (uint32_t j = i; j < y->n; j++)
+        tr_map_put(&idx, y->u.kv[j].key, strlen(y->u.kv[j].key), y->u.kv[j].val);
+    bool same = true;
+    for (; i < x->n && same; i++)
+        same = tr_node_equal(x->u.kv[i].val, tr_map_get(&idx, x->u.kv[i].key, strlen(x->u.kv[i].key)));
+    tr_map_dispose(&idx);
+    return same;
+}
+
 bool tr_node_equal(const struct tr_node *x, const struct tr_node *y)
 {
     if (!x || !y)
@@ -220,14 +248,44 @@ bool tr_node_equal(const struct tr_node *x, const struct tr_node *y)
                 return false;
         return true;
     case TR_N_MAP:
-        if (x->n != y->n)
-            return false;
-        for (uint32_t i = 0; i < x->n; i++)
-            if (!tr_node_equal(x->u.kv[i].val, tr_node_get(y, x->u.kv[i].key)))
-                return false;
-        return true;
+        return map_equal(x, y);
     }
     return false;
+}
+
+uint64_t tr_node_hash(const struct tr_node *n)
+{
+    if (!n)
+        return 0;
+    uint64_t h = (n->type + 1) * 0x9E3779B97F4A7C15ULL;
+    switch (n->type) {
+    case TR_N_NULL:
+        break;
+    case TR_N_BOOL:
+        h ^= n->u.b;
+        break;
+    case TR_N_INT:
+        h ^= tr_hash(&n->u.i, sizeof(n->u.i));
+        break;
+    case TR_N_FLOAT: {
+        double f = n->u.f == 0 ? 0 : n->u.f; /* -0.0 == 0.0 */
+        h ^= tr_hash(&f, sizeof(f));
+        break;
+    }
+    case TR_N_STR:
+        h ^= tr_hash(n->u.s, n->n);
+        break;
+    case TR_N_SEQ:
+        for (uint32_t i = 0; i < n->n; i++)
+            h = (h ^ tr_node_hash(n->u.items[i])) * 1099511628211ULL;
+        break;
+    case TR_N_MAP:
+        /* A sum: the order of keys does not count, as in tr_node_equal. */
+        for (uint32_t i = 0; i < n->n; i++)
+            h += tr_hash(n->u.kv[i].key, strlen(n->u.kv[i].key)) * 31 ^ tr_node_hash(n->u.kv[i].val);
+        break;
+    }
+    return h;
 }
 
 struct tr_node *tr_node_get(const struct tr_node *map, const char *key)
