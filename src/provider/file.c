@@ -420,16 +420,29 @@ static void add_watch(struct tr_fileprov *p, const char *dir)
     free(tr_map_put(&p->watches, k, (size_t)kl, tr_xstrdup(dir)));
 }
 
-static int scan_dir(struct tr_fileprov *p, const char *dir, int depth, struct tr_map *seen)
+/* Walks dir for manifests (their paths go into seen). A directory reached again through a
+ * symbolic link is not walked again (dirs holds the device and inode of those walked): two
+ * links to "." would be 2^32 walks, and one loads every file again under each of its 32 names. */
+static int scan_dir(struct tr_fileprov *p, const char *dir, int depth, struct tr_map *seen, struct tr_map *dirs)
 {
     if (depth > MAX_DEPTH)
         return 0;
-    add_watch(p, dir);
     DIR *d = opendir(dir);
     if (!d) {
         tr_log_warn("cannot open %s: %s", dir, strerror(errno));
         return 1;
     }
+    struct stat dst;
+    uint64_t id[2] = {0, 0};
+    if (fstat(dirfd(d), &dst) == 0) {
+        id[0] = (uint64_t)dst.st_dev;
+        id[1] = (uint64_t)dst.st_ino;
+    }
+    if (tr_map_put(dirs, (const char *)id, sizeof(id), (void *)1)) {
+        closedir(d);
+        return 0;
+    }
+    add_watch(p, dir);
     /* Sorted, so that objects appear in a stable order (their creation order ties). */
     struct dirent **ents = NULL;
     size_t n = 0, cap = 0;
@@ -462,7 +475,7 @@ static int scan_dir(struct tr_fileprov *p, const char *dir, int depth, struct tr
             continue;
         struct stat st;
         if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-            problems += scan_dir(p, path, depth + 1, seen);
+            problems += scan_dir(p, path, depth + 1, seen, dirs);
         } else if (manifest) {
             /* Whatever it is (a FIFO, a device, a symbolic link to nothing or in a loop): a
              * name that says manifest is read or reported, never passed over in silence. */
@@ -476,8 +489,9 @@ static int scan_dir(struct tr_fileprov *p, const char *dir, int depth, struct tr
 
 int tr_fileprov_scan(struct tr_fileprov *p)
 {
-    struct tr_map seen = {0};
-    int problems = scan_dir(p, p->dir, 0, &seen);
+    struct tr_map seen = {0}, dirs = {0};
+    int problems = scan_dir(p, p->dir, 0, &seen, &dirs);
+    tr_map_dispose(&dirs);
     /* Files that went away while we were not looking. */
     size_t it = 0, nold = 0;
     struct tr_map_slot *s;

@@ -275,6 +275,21 @@ TEST(fileprov_unreadable_files_are_rejected)
     env_done(&e);
 }
 
+TEST(fileprov_directory_reached_again_is_walked_once)
+{
+    /* A link to ".": every file was loaded again as loop/a.yaml, loop/loop/a.yaml, ... 32
+     * deep (and two such links made it 2^32 walks: tests/badinput/run). */
+    struct env e;
+    env_init(&e);
+    tr_test_write(e.dir, "a.yaml", SVC("a", 80));
+    char path[512];
+    snprintf(path, sizeof(path), "%s/loop", e.dir);
+    ASSERT_EQ(symlink(".", path), 0);
+    ASSERT_EQ(tr_fileprov_scan(e.p), 0);
+    ASSERT_STREQ(svc(&e, "a")->file, "a.yaml");
+    env_done(&e);
+}
+
 TEST(fileprov_unreadable_file_keeps_its_objects)
 {
     struct env e;
