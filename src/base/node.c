@@ -374,19 +374,56 @@ size_t tr_node_scalar_text(const struct tr_node *n, char *out, size_t cap)
 
 /* --- writers --- */
 
+/* The length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong forms, no
+ * surrogates, nothing past U+10FFFF), or 0 when there is none. */
+static size_t utf8_seq(const unsigned char *s, size_t left)
+{
+    unsigned char c = s[0], lo = 0x80, hi = 0xBF; /* the range of the second byte */
+    size_t n;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        lo = c == 0xE0 ? 0xA0 : 0x80;
+        hi = c == 0xED ? 0x9F : 0xBF;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        lo = c == 0xF0 ? 0x90 : 0x80;
+        hi = c == 0xF4 ? 0x8F : 0xBF;
+    } else {
+        return 0;
+    }
+    if (left < n || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t k = 2; k < n; k++)
+        if ((s[k] & 0xC0) != 0x80)
+            return 0;
+    return n;
+}
+
+/* JSON text is UTF-8 (RFC 8259 section 8.1): a byte that is not part of a well-formed sequence
+ * (a file name can be any bytes, and it is quoted in /status) becomes U+FFFD, so that one
+ * such name does not make /status unreadable for every client. */
 int tr_json_quote(struct tr_buf *b, const char *s, size_t len)
 {
     int rc = tr_buf_putc(b, '"');
     size_t run = 0; /* start of the pending run of bytes that need no escape */
     for (size_t i = 0; i < len && !rc; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x7f)
             continue;
+        size_t seq = c >= 0x80 ? utf8_seq((const unsigned char *)s + i, len - i) : 0;
+        if (seq) {
+            i += seq - 1;
+            continue;
+        }
         rc = tr_buf_append(b, s + run, i - run);
         run = i + 1;
         if (rc)
             break;
-        if (c == '"' || c == '\\') {
+        if (c >= 0x80) {
+            rc = tr_buf_puts(b, "\\ufffd");
+        } else if (c == '"' || c == '\\') {
             char esc[2] = {'\\', (char)c};
             rc = tr_buf_append(b, esc, 2);
         } else if (c == '\n') {

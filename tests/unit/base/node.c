@@ -176,6 +176,31 @@ TEST(node_json_escapes_and_nonfinite)
     tr_arena_free(a);
 }
 
+TEST(node_json_is_utf8_whatever_the_bytes)
+{
+    /* Well-formed sequences pass; every byte of an ill-formed one becomes U+FFFD (RFC 3629:
+     * overlong forms, surrogates, truncated sequences, stray continuation bytes). */
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"caf\xc3\xa9 \xf0\x9f\x98\x80", "\"caf\xc3\xa9 \xf0\x9f\x98\x80\""},
+        {"\xff.yaml", "\"\\ufffd.yaml\""},
+        {"\xc0\xaf", "\"\\ufffd\\ufffd\""},
+        {"\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""},
+        {"a\xe2\x82", "\"a\\ufffd\\ufffd\""},
+        {"\x80z", "\"\\ufffdz\""},
+        {"\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""},
+    };
+    struct tr_buf b;
+    tr_buf_init(&b, 0);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tr_buf_reset(&b);
+        tr_json_quote(&b, cases[i].in, strlen(cases[i].in));
+        ASSERT_STREQ(b.data, cases[i].out);
+    }
+    tr_buf_dispose(&b);
+}
+
 TEST(node_emit_limit)
 {
     struct tr_arena *a = tr_arena_new(4096);
