@@ -3,6 +3,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/map.h"
+#include "base/utf8.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -374,33 +375,6 @@ size_t tr_node_scalar_text(const struct tr_node *n, char *out, size_t cap)
 
 /* --- writers --- */
 
-/* The length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong forms, no
- * surrogates, nothing past U+10FFFF), or 0 when there is none. */
-static size_t utf8_seq(const unsigned char *s, size_t left)
-{
-    unsigned char c = s[0], lo = 0x80, hi = 0xBF; /* the range of the second byte */
-    size_t n;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        lo = c == 0xE0 ? 0xA0 : 0x80;
-        hi = c == 0xED ? 0x9F : 0xBF;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        lo = c == 0xF0 ? 0x90 : 0x80;
-        hi = c == 0xF4 ? 0x8F : 0xBF;
-    } else {
-        return 0;
-    }
-    if (left < n || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t k = 2; k < n; k++)
-        if ((s[k] & 0xC0) != 0x80)
-            return 0;
-    return n;
-}
-
 /* JSON text is UTF-8 (RFC 8259 section 8.1): a byte that is not part of a well-formed sequence
  * (a file name can be any bytes, and it is quoted in /status) becomes U+FFFD, so that one
  * such name does not make /status unreadable for every client. */
@@ -412,7 +386,7 @@ int tr_json_quote(struct tr_buf *b, const char *s, size_t len)
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\' && c < 0x7f)
             continue;
-        size_t seq = c >= 0x80 ? utf8_seq((const unsigned char *)s + i, len - i) : 0;
+        size_t seq = tr_utf8_seq((const unsigned char *)s + i, len - i);
         if (seq) {
             i += seq - 1;
             continue;
