@@ -28,6 +28,28 @@ struct load {
     int problems;
 };
 
+/* What a problem line quotes (the object's identity, the field path, a message that echoes a
+ * value) is cut to this many bytes: a hostile file can make any of them megabytes long, and
+ * every problem is kept, logged, and rendered into /status at every change after. */
+#define MAX_QUOTE 512
+/* No valid object has a longer name or namespace (the API server's limits). */
+#define MAX_NAME 253
+
+/* The length of s cut to MAX_QUOTE bytes, on a UTF-8 boundary (the line goes into JSON). */
+static int quote_len(const char *s)
+{
+    size_t n = strlen(s);
+    if (n <= MAX_QUOTE)
+        return (int)n;
+    n = MAX_QUOTE;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return (int)n;
+}
+
+/* printf arguments for "%.*s%s": s, cut, and "..." when it was. */
+#define QUOTE(s) quote_len(s), (s), strlen(s) > MAX_QUOTE ? "..." : ""
+
 static void load_one(struct load *l, struct tr_arena *a, struct tr_node *root, unsigned line)
 {
     const char *api_version = tr_node_gets(root, "apiVersion");
@@ -50,12 +72,14 @@ static void load_one(struct load *l, struct tr_arena *a, struct tr_node *root, u
         (*l->seq)++;
         l->ops->on_object(l->ud, o);
     } else if (rc != -1) {
+        /* A name past the limit is no object's: the problem is the file's then. */
+        bool named = name_copy && strlen(name_copy) <= MAX_NAME && (!ns_copy || strlen(ns_copy) <= MAX_NAME);
         for (size_t i = 0; i < errs.n; i++) {
             struct tr_buf b;
             tr_buf_init(&b, 0);
-            tr_buf_printf(&b, "%s:%u: %s: %s: %s", l->display, errs.v[i].line ? errs.v[i].line : line,
-                          ident ? ident : "?", errs.v[i].path, errs.v[i].msg);
-            l->ops->on_error(l->ud, b.data, kind >= 0 ? kind : -1, ns_copy, name_copy);
+            tr_buf_printf(&b, "%s:%u: %.*s%s: %.*s%s: %.*s%s", l->display, errs.v[i].line ? errs.v[i].line : line,
+                          QUOTE(ident ? ident : "?"), QUOTE(errs.v[i].path), QUOTE(errs.v[i].msg));
+            l->ops->on_error(l->ud, b.data, kind >= 0 ? kind : -1, named ? ns_copy : NULL, named ? name_copy : NULL);
             tr_buf_dispose(&b);
             l->problems++;
         }
@@ -118,21 +142,8 @@ int tr_manifest_load(const char *text, size_t len, const char *display, int64_t 
     return l.problems;
 }
 
-char *tr_read_file(const char *path, size_t max, size_t *len)
+char *tr_read_fd(int fd, size_t max, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        close(fd);
-        return NULL;
-    }
-    if ((size_t)st.st_size > max) {
-        close(fd);
-        errno = EFBIG;
-        return NULL;
-    }
     struct tr_buf b;
     tr_buf_init(&b, max);
     char chunk[65536];
@@ -142,7 +153,6 @@ char *tr_read_file(const char *path, size_t max, size_t *len)
             if (errno == EINTR)
                 continue;
             int e = errno;
-            close(fd);
             tr_buf_dispose(&b);
             errno = e;
             return NULL;
@@ -150,13 +160,31 @@ char *tr_read_file(const char *path, size_t max, size_t *len)
         if (r == 0)
             break;
         if (tr_buf_append(&b, chunk, (size_t)r) != TR_OK) {
-            close(fd);
             tr_buf_dispose(&b);
             errno = EFBIG;
             return NULL;
         }
     }
-    close(fd);
     *len = b.len;
     return tr_buf_steal(&b);
+}
+
+char *tr_read_file(const char *path, size_t max, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    char *text = NULL;
+    if (fstat(fd, &st) != 0) {
+        /* errno set */
+    } else if ((size_t)st.st_size > max) {
+        errno = EFBIG;
+    } else {
+        text = tr_read_fd(fd, max, len);
+    }
+    int e = errno;
+    close(fd);
+    errno = e;
+    return text;
 }

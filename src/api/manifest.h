@@ -30,5 +30,7 @@ int tr_manifest_load(const char *text, size_t len, const char *display, int64_t 
 /* Reads a whole file into a heap buffer (free it). Returns NULL with errno set on failure. Files
  * over max bytes fail with EFBIG. */
 char *tr_read_file(const char *path, size_t max, size_t *len);
+/* The same from an open descriptor, to its end: for callers that check the file first. */
+char *tr_read_fd(int fd, size_t max, size_t *len);
 
 #endif

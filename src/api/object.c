@@ -111,9 +111,11 @@ int tr_obj_decode(struct tr_arena *a, struct tr_node *root, const char *file, ui
     struct tr_node *meta = tr_node_get(root, "metadata");
     const char *name = tr_node_gets(meta, "name");
     const char *ns = tr_node_gets(meta, "namespace");
+    /* Whole: a cap would make printf fail on a long name and leave the identity empty; the
+     * manifest loader cuts what it quotes. */
     if (ident_out) {
         struct tr_buf b;
-        tr_buf_init(&b, 512);
+        tr_buf_init(&b, 0);
         tr_buf_printf(&b, "%s %s%s%s", kind_s ? kind_s : "<no kind>", ns ? ns : "", ns ? "/" : "", name ? name : "<no name>");
         *ident_out = tr_buf_steal(&b);
     }
@@ -137,7 +139,7 @@ int tr_obj_decode(struct tr_arena *a, struct tr_node *root, const char *file, ui
     if (ident_out && info->namespaced && !ns) {
         free(*ident_out);
         struct tr_buf b;
-        tr_buf_init(&b, 512);
+        tr_buf_init(&b, 0);
         tr_buf_printf(&b, "%s default/%s", kind_s, name ? name : "<no name>");
         *ident_out = tr_buf_steal(&b);
     }

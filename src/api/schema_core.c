@@ -16,6 +16,17 @@ static const struct tr_schema port_number = {
     .type = TR_S_INT, .flags = TR_S_MINIMUM | TR_S_MAXIMUM, .minimum = 1, .maximum = 65535};
 static const struct tr_schema protocol = {.type = TR_S_STR, .def = "TCP", .enums = TR_ENUM("TCP", "UDP", "SCTP")};
 
+/* ServicePort.targetPort: a port number, or the name of a container port (IANA_SVC_NAME: at
+ * most 15 characters, lower-case letters, digits and single inner hyphens, one letter at
+ * least), as the API server's validatePortNumOrName has it. The pattern is PCRE (lookaheads),
+ * not a CRD's RE2: no CRD holds it. */
+static const struct tr_schema port_or_name = {
+    .type = TR_S_ANY, .format = "int-or-string", .flags = TR_S_MINIMUM | TR_S_MAXIMUM | TR_S_MAX_LEN,
+    .minimum = 1, .maximum = 65535, .max_len = 15, .pattern = "^(?=.*[a-z])(?!.*--)[a-z0-9]([-a-z0-9]*[a-z0-9])?$"};
+
+/* Secret.data and ConfigMap.binaryData are []byte: base64 in the manifest. */
+static const struct tr_schema bytes_map = {.type = TR_S_MAP, .items = TR_SCHEMA(.type = TR_S_STR, .format = "byte")};
+
 CORE_OBJECT(Namespace, "spec", &tr_sch_any);
 
 static const struct tr_schema service_port = {
@@ -23,7 +34,7 @@ static const struct tr_schema service_port = {
     .flags = TR_S_PRESERVE,
     .fields = TR_FIELDS(TR_OPT("name", &tr_sch_string), TR_REQ("port", &port_number),
                         TR_OPT("protocol", &protocol), TR_OPT("appProtocol", &tr_sch_string),
-                        TR_OPT("targetPort", &tr_sch_any), TR_OPT("nodePort", &tr_sch_int)),
+                        TR_OPT("targetPort", &port_or_name), TR_OPT("nodePort", &tr_sch_int)),
 };
 
 CORE_OBJECT(Service, "spec",
@@ -73,7 +84,7 @@ const struct tr_schema tr_schema_Secret = {
     .flags = TR_S_PRESERVE,
     .fields = TR_FIELDS(TR_REQ("apiVersion", &tr_sch_string), TR_REQ("kind", &tr_sch_string),
                         TR_REQ("metadata", &tr_sch_object_meta), TR_OPT("type", &tr_sch_string),
-                        TR_OPT("data", &tr_sch_string_map), TR_OPT("stringData", &tr_sch_string_map),
+                        TR_OPT("data", &bytes_map), TR_OPT("stringData", &tr_sch_string_map),
                         TR_OPT("immutable", &tr_sch_bool)),
 };
 
@@ -82,6 +93,6 @@ const struct tr_schema tr_schema_ConfigMap = {
     .flags = TR_S_PRESERVE,
     .fields = TR_FIELDS(TR_REQ("apiVersion", &tr_sch_string), TR_REQ("kind", &tr_sch_string),
                         TR_REQ("metadata", &tr_sch_object_meta),
-                        TR_OPT("data", &tr_sch_string_map), TR_OPT("binaryData", &tr_sch_string_map),
+                        TR_OPT("data", &tr_sch_string_map), TR_OPT("binaryData", &bytes_map),
                         TR_OPT("immutable", &tr_sch_bool)),
 };

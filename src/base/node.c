@@ -2,6 +2,8 @@
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/err.h"
+#include "base/map.h"
+#include "base/utf8.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -195,6 +197,33 @@ struct tr_node *tr_node_clone(struct tr_arena *a, const struct tr_node *n)
     return c;
 }
 
+/* Keys are unique in a map. The common case (a version read again) has them in the same
+ * order: walked side by side. Past the first difference, a few keys are looked up, many
+ * through an index, so that a map of 100k keys written in another order is not 10^10 steps. */
+static bool map_equal(const struct tr_node *x, const struct tr_node *y)
+{
+    if (x->n != y->n)
+        return false;
+    uint32_t i = 0;
+    for (; i < x->n && strcmp(x->u.kv[i].key, y->u.kv[i].key) == 0; i++)
+        if (!tr_node_equal(x->u.kv[i].val, y->u.kv[i].val))
+            return false;
+    if (x->n - i <= 16) {
+        for (; i < x->n; i++)
+            if (!tr_node_equal(x->u.kv[i].val, tr_node_get(y, x->u.kv[i].key)))
+                return false;
+        return true;
+    }
+    struct tr_map idx = {0};
+    for (uint32_t j = i; j < y->n; j++)
+        tr_map_put(&idx, y->u.kv[j].key, strlen(y->u.kv[j].key), y->u.kv[j].val);
+    bool same = true;
+    for (; i < x->n && same; i++)
+        same = tr_node_equal(x->u.kv[i].val, tr_map_get(&idx, x->u.kv[i].key, strlen(x->u.kv[i].key)));
+    tr_map_dispose(&idx);
+    return same;
+}
+
 bool tr_node_equal(const struct tr_node *x, const struct tr_node *y)
 {
     if (!x || !y)
@@ -220,14 +249,44 @@ bool tr_node_equal(const struct tr_node *x, const struct tr_node *y)
                 return false;
         return true;
     case TR_N_MAP:
-        if (x->n != y->n)
-            return false;
-        for (uint32_t i = 0; i < x->n; i++)
-            if (!tr_node_equal(x->u.kv[i].val, tr_node_get(y, x->u.kv[i].key)))
-                return false;
-        return true;
+        return map_equal(x, y);
     }
     return false;
+}
+
+uint64_t tr_node_hash(const struct tr_node *n)
+{
+    if (!n)
+        return 0;
+    uint64_t h = (n->type + 1) * 0x9E3779B97F4A7C15ULL;
+    switch (n->type) {
+    case TR_N_NULL:
+        break;
+    case TR_N_BOOL:
+        h ^= n->u.b;
+        break;
+    case TR_N_INT:
+        h ^= tr_hash(&n->u.i, sizeof(n->u.i));
+        break;
+    case TR_N_FLOAT: {
+        double f = n->u.f == 0 ? 0 : n->u.f; /* -0.0 == 0.0 */
+        h ^= tr_hash(&f, sizeof(f));
+        break;
+    }
+    case TR_N_STR:
+        h ^= tr_hash(n->u.s, n->n);
+        break;
+    case TR_N_SEQ:
+        for (uint32_t i = 0; i < n->n; i++)
+            h = (h ^ tr_node_hash(n->u.items[i])) * 1099511628211ULL;
+        break;
+    case TR_N_MAP:
+        /* A sum: the order of keys does not count, as in tr_node_equal. */
+        for (uint32_t i = 0; i < n->n; i++)
+            h += tr_hash(n->u.kv[i].key, strlen(n->u.kv[i].key)) * 31 ^ tr_node_hash(n->u.kv[i].val);
+        break;
+    }
+    return h;
 }
 
 struct tr_node *tr_node_get(const struct tr_node *map, const char *key)
@@ -316,37 +375,39 @@ size_t tr_node_scalar_text(const struct tr_node *n, char *out, size_t cap)
 
 /* --- writers --- */
 
+/* JSON text is UTF-8 (RFC 8259 section 8.1): a byte that is not part of a well-formed sequence
+ * (a file name can be any bytes, and it is quoted in /status) becomes U+FFFD, so that one
+ * such name does not make /status unreadable for every client. */
 int tr_json_quote(struct tr_buf *b, const char *s, size_t len)
 {
     int rc = tr_buf_putc(b, '"');
     size_t run = 0; /* start of the pending run of bytes that need no escape */
     for (size_t i = 0; i < len && !rc; i++) {
         unsigned char c = (unsigned char)s[i];
-        /* Characters a YAML reader refuses raw or reads as line breaks (C1 controls, NEL,
-         * U+2028, U+2029, U+FFFE, U+FFFF) are escaped too: torii's JSON is also read as YAML. */
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x7f)
+            continue;
+        /* A well-formed sequence goes as it is, but for the characters a YAML reader refuses
+         * raw or reads as line breaks (C1 controls, NEL, U+2028, U+2029, U+FFFE, U+FFFF):
+         * torii's JSON is read as YAML too. */
+        size_t seq = c >= 0x80 ? tr_utf8_seq((const unsigned char *)s + i, len - i) : 1;
         unsigned cp = 0;
-        size_t seq = 1;
-        if (c == 0xC2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 && (unsigned char)s[i + 1] <= 0x9F) {
-            cp = (unsigned char)s[i + 1];
-            seq = 2;
-        } else if (c == 0xE2 && i + 2 < len && (unsigned char)s[i + 1] == 0x80 &&
-                   ((unsigned char)s[i + 2] == 0xA8 || (unsigned char)s[i + 2] == 0xA9)) {
-            seq = 3;
-        } else if (c == 0xEF && i + 2 < len && (unsigned char)s[i + 1] == 0xBF &&
-                   ((unsigned char)s[i + 2] == 0xBE || (unsigned char)s[i + 2] == 0xBF)) {
-            seq = 3;
-        } else if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) {
+        if (seq == 2)
+            cp = (c & 0x1Fu) << 6 | ((unsigned char)s[i + 1] & 0x3Fu);
+        else if (seq == 3)
+            cp = (c & 0x0Fu) << 12 | ((unsigned char)s[i + 1] & 0x3Fu) << 6 | ((unsigned char)s[i + 2] & 0x3Fu);
+        if (seq > 1 && !(cp >= 0x80 && cp <= 0x9F) && cp != 0x2028 && cp != 0x2029 && cp != 0xFFFE && cp != 0xFFFF) {
+            i += seq - 1;
             continue;
         }
         rc = tr_buf_append(b, s + run, i - run);
-        run = i + seq;
+        run = i + (seq ? seq : 1);
         if (rc)
             break;
-        if (seq == 3)
-            cp = (c & 0x0Fu) << 12 | ((unsigned char)s[i + 1] & 0x3Fu) << 6 | ((unsigned char)s[i + 2] & 0x3Fu);
         if (seq > 1) {
             rc = tr_buf_printf(b, "\\u%04x", cp);
             i += seq - 1;
+        } else if (c >= 0x80) {
+            rc = tr_buf_puts(b, "\\ufffd");
         } else if (c == '"' || c == '\\') {
             char esc[2] = {'\\', (char)c};
             rc = tr_buf_append(b, esc, 2);

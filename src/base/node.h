@@ -51,6 +51,9 @@ struct tr_node *tr_node_clone(struct tr_arena *a, const struct tr_node *n);
 struct tr_node *tr_node_compact(struct tr_arena *a, const struct tr_node *n);
 /* Deep equality (map order ignored). NULL equals NULL only. */
 bool tr_node_equal(const struct tr_node *x, const struct tr_node *y);
+/* A hash that agrees with tr_node_equal (equal trees hash equal), for finding duplicates
+ * without comparing every pair. */
+uint64_t tr_node_hash(const struct tr_node *n);
 
 /* Readers: all accept NULL and wrong types and then return NULL / the default. */
 struct tr_node *tr_node_get(const struct tr_node *map, const char *key);

@@ -2,6 +2,7 @@
 #include "api/kind.h"
 #include "api/manifest.h"
 #include "api/object.h"
+#include "base/buf.h"
 #include "base/log.h"
 #include "base/map.h"
 #include "base/node.h"
@@ -23,6 +24,10 @@
 
 #define MAX_FILE (64u << 20)
 #define MAX_DEPTH 32
+/* The problems of one file that are kept (in /status) and logged; the rest are counted. A file
+ * of a hundred thousand bad documents would otherwise hold, render and log a message each:
+ * several times its own size, for a report no one reads past the first page. */
+#define MAX_PROBLEMS 1000
 
 /* A file's writer may truncate it, write, and close; reading between those steps would see an
  * empty or half-written file and drop its objects. So events only mark files, and a file is
@@ -126,22 +131,36 @@ int tr_fileprov_fd(const struct tr_fileprov *p)
 
 /* --- loading one file --- */
 
+/* A file may hold a hundred thousand documents: keys and rejects are found by hash, not by
+ * scanning what the file gave so far. */
 struct loadctx {
     struct tr_fileprov *p;
     struct key *keys;
     size_t n, cap;
-    struct tr_obj **objs; /* valid objects, applied once the whole file has parsed */
+    struct tr_map key_index; /* key_text() -> (void *)1 */
+    struct tr_obj **objs;    /* valid objects, applied once the whole file has parsed */
     size_t nobjs, capobjs;
     struct tr_reject *rej;
     size_t nrej, caprej;
+    struct tr_map rej_index; /* key_text() -> index in rej + 1 */
+    size_t nmsgs, unlisted;  /* problems kept, problems past MAX_PROBLEMS */
     const char *path;
 };
 
+/* "KIND/NS/NAME": names and namespaces hold no '/' once valid, and an invalid one is only a
+ * lookup that misses. Returns the length, or 0 when it does not fit. */
+static size_t key_text(char *out, size_t cap, int kind, const char *ns, const char *name)
+{
+    int n = snprintf(out, cap, "%d/%s/%s", kind, ns, name);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
 static void add_key(struct loadctx *c, int kind, const char *ns, const char *name)
 {
-    for (size_t i = 0; i < c->n; i++)
-        if (c->keys[i].kind == kind && strcmp(c->keys[i].ns, ns) == 0 && strcmp(c->keys[i].name, name) == 0)
-            return;
+    char k[600];
+    size_t kl = key_text(k, sizeof(k), kind, ns, name);
+    if (kl && tr_map_put(&c->key_index, k, kl, (void *)1))
+        return;
     if (c->n == c->cap) {
         c->cap = c->cap ? c->cap * 2 : 8;
         c->keys = tr_xrealloc(c->keys, c->cap * sizeof(*c->keys));
@@ -181,18 +200,17 @@ static void apply(struct tr_store *store, struct tr_obj *o)
     tr_store_put(store, o);
 }
 
-static void rejected(void *ud, const char *line, int kind, const char *ns, const char *name)
+/* Keeps line as a problem of kind/ns/name (any of them unknown: -1, NULL). */
+static void keep_problem(struct loadctx *c, const char *line, int kind, const char *ns, const char *name)
 {
-    struct loadctx *c = ud;
     tr_log_warn("%s", line);
-    /* The rejected object's key keeps its current version (it is not deleted below). */
-    if (kind >= 0 && ns && name)
-        add_key(c, kind, ns, name);
+    c->nmsgs++;
     struct tr_reject *r = NULL;
-    for (size_t i = 0; i < c->nrej && kind >= 0 && name; i++)
-        if (c->rej[i].kind == kind && c->rej[i].name && strcmp(c->rej[i].name, name) == 0 && c->rej[i].ns &&
-            ns && strcmp(c->rej[i].ns, ns) == 0)
-            r = &c->rej[i];
+    char k[600];
+    size_t kl = kind >= 0 && ns && name ? key_text(k, sizeof(k), kind, ns, name) : 0;
+    uintptr_t at = kl ? (uintptr_t)tr_map_get(&c->rej_index, k, kl) : 0;
+    if (at)
+        r = &c->rej[at - 1];
     if (!r) {
         if (c->nrej == c->caprej) {
             c->caprej = c->caprej ? c->caprej * 2 : 4;
@@ -204,23 +222,50 @@ static void rejected(void *ud, const char *line, int kind, const char *ns, const
         r->ns = ns ? tr_xstrdup(ns) : NULL;
         r->name = name ? tr_xstrdup(name) : NULL;
         r->file = tr_xstrdup(c->path);
+        if (kl)
+            tr_map_put(&c->rej_index, k, kl, (void *)(uintptr_t)c->nrej);
     }
-    r->msgs = tr_xrealloc(r->msgs, (r->nmsgs + 1) * sizeof(char *));
+    /* Grown at powers of two: an object may have an error per field. */
+    if ((r->nmsgs & (r->nmsgs - 1)) == 0)
+        r->msgs = tr_xrealloc(r->msgs, (r->nmsgs ? 2 * r->nmsgs : 1) * sizeof(char *));
     r->msgs[r->nmsgs++] = tr_xstrdup(line);
+}
+
+static void rejected(void *ud, const char *line, int kind, const char *ns, const char *name)
+{
+    struct loadctx *c = ud;
+    /* The rejected object's key keeps its current version (it is not deleted below), listed
+     * or not. */
+    if (kind >= 0 && ns && name)
+        add_key(c, kind, ns, name);
+    if (c->nmsgs < MAX_PROBLEMS)
+        keep_problem(c, line, kind, ns, name);
+    else
+        c->unlisted++;
+}
+
+/* One more problem says how many were not listed. */
+static void count_unlisted(struct loadctx *c)
+{
+    if (!c->unlisted)
+        return;
+    char line[300];
+    snprintf(line, sizeof(line), "%s: %zu more problems are not listed (the first %d are)", c->path, c->unlisted,
+             MAX_PROBLEMS);
+    keep_problem(c, line, -1, NULL, NULL);
 }
 
 static const struct tr_manifest_ops load_ops = {prev_of, took, rejected};
 
 /* Deletes the objects file (its display name) held before and no longer does. An object that
  * another file has loaded since is that file's now: it stays. */
-static void drop_missing(struct tr_fileprov *p, const char *file, struct file_state *old, const struct key *keep,
-                         size_t nkeep)
+static void drop_missing(struct tr_fileprov *p, const char *file, struct file_state *old,
+                         const struct tr_map *keep)
 {
     for (size_t i = 0; old && i < old->n; i++) {
-        bool kept = false;
-        for (size_t j = 0; j < nkeep && !kept; j++)
-            kept = keep[j].kind == old->keys[i].kind && strcmp(keep[j].ns, old->keys[i].ns) == 0 &&
-                   strcmp(keep[j].name, old->keys[i].name) == 0;
+        char k[600];
+        size_t kl = key_text(k, sizeof(k), old->keys[i].kind, old->keys[i].ns, old->keys[i].name);
+        bool kept = keep && kl && tr_map_get(keep, k, kl);
         const struct tr_obj *cur =
             tr_store_get(p->store, (enum tr_kind)old->keys[i].kind, old->keys[i].ns, old->keys[i].name);
         if (!kept && cur && strcmp(cur->file, file) == 0)
@@ -236,12 +281,22 @@ static const char *display_name(const struct tr_fileprov *p, const char *path)
     return path;
 }
 
+/* A file rejected whole keeps the objects it held, and its state (an empty one if it had
+ * none): a rescan forgets the files it no longer finds by their state, and with it their
+ * rejection. */
+static void keep_state(struct tr_fileprov *p, const char *path)
+{
+    if (!tr_map_get(&p->files, path, strlen(path)))
+        tr_map_put(&p->files, path, strlen(path), tr_xcalloc(1, sizeof(struct file_state)));
+}
+
 /* Applies the text read from path (and frees it). */
 static int load_text(struct tr_fileprov *p, const char *path, char *text, size_t len)
 {
     struct loadctx c = {.p = p, .path = display_name(p, path)};
     int problems = tr_manifest_load(text, len, c.path, (int64_t)time(NULL), &p->seq, &load_ops, &c);
     free(text);
+    count_unlisted(&c);
     tr_log_debug("read %s: %zu bytes, %zu objects, %d problems", c.path, len, c.nobjs, problems);
     struct file_state *old = tr_map_get(&p->files, path, strlen(path));
     if (problems < 0) {
@@ -254,13 +309,18 @@ static int load_text(struct tr_fileprov *p, const char *path, char *text, size_t
             free(c.keys[i].name);
         }
         free(c.keys);
+        tr_map_dispose(&c.key_index);
+        tr_map_dispose(&c.rej_index);
         tr_store_set_rejects(p->store, path, c.rej, c.nrej);
+        keep_state(p, path);
         return 1;
     }
     for (size_t i = 0; i < c.nobjs; i++)
         apply(p->store, c.objs[i]);
     free(c.objs);
-    drop_missing(p, c.path, old, c.keys, c.n);
+    drop_missing(p, c.path, old, &c.key_index);
+    tr_map_dispose(&c.key_index);
+    tr_map_dispose(&c.rej_index);
     struct file_state *fs = tr_xcalloc(1, sizeof(*fs));
     fs->keys = c.keys;
     fs->n = c.n;
@@ -269,28 +329,66 @@ static int load_text(struct tr_fileprov *p, const char *path, char *text, size_t
     return problems;
 }
 
-/* Reads path; NULL when it cannot be read (gone: *gone set). */
-static char *read_manifest(const char *path, size_t *len, bool *gone)
+/* Reads path, which must be a regular file of at most MAX_FILE bytes. Returns the text (free
+ * it), or NULL: *gone when path no longer exists, else why it cannot be read in why. Nothing
+ * but a regular file is read, and opening does not block: a FIFO without a writer would hold
+ * the control thread in open() for good, and /dev/zero would be read up to the cap. */
+static char *read_manifest(const char *path, size_t *len, bool *gone, char *why, size_t whycap)
 {
     *gone = false;
-    char *text = tr_read_file(path, MAX_FILE, len);
-    if (!text) {
-        if (errno == ENOENT)
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        int e = errno;
+        struct stat lst;
+        if (e == ENOENT && lstat(path, &lst) != 0) {
             *gone = true;
-        else
-            tr_log_warn("%s: cannot read: %s", path, strerror(errno));
+            return NULL;
+        }
+        /* There, but ENOENT: a symbolic link to nothing. */
+        snprintf(why, whycap, "%s%s", strerror(e), e == ENOENT ? " (a symbolic link to a missing file)" : "");
+        return NULL;
     }
+    struct stat st;
+    char *text = NULL;
+    if (fstat(fd, &st) != 0)
+        snprintf(why, whycap, "%s", strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        snprintf(why, whycap, "not a regular file");
+    else if (st.st_size > MAX_FILE)
+        snprintf(why, whycap, "too large: %lld bytes, more than the %u MiB a manifest may have",
+                 (long long)st.st_size, MAX_FILE >> 20);
+    else if (!(text = tr_read_fd(fd, MAX_FILE, len)))
+        snprintf(why, whycap, "%s",
+                 errno == EFBIG ? "too large: it grew past the limit while it was read" : strerror(errno));
+    close(fd);
     return text;
+}
+
+/* A file that cannot be read is rejected whole, as one that is not YAML is: /status says why,
+ * and the objects it held stay. */
+static void reject_unreadable(struct tr_fileprov *p, const char *path, const char *why)
+{
+    struct loadctx c = {.p = p, .path = display_name(p, path)};
+    struct tr_buf b;
+    tr_buf_init(&b, 0);
+    tr_buf_printf(&b, "%s: cannot read: %s", c.path, why);
+    keep_problem(&c, b.data, -1, NULL, NULL);
+    tr_buf_dispose(&b);
+    tr_store_set_rejects(p->store, path, c.rej, c.nrej);
+    keep_state(p, path);
 }
 
 int tr_fileprov_load(struct tr_fileprov *p, const char *path)
 {
     size_t len;
     bool gone;
-    char *text = read_manifest(path, &len, &gone);
+    char why[200];
+    char *text = read_manifest(path, &len, &gone, why, sizeof(why));
     if (!text) {
         if (gone)
             tr_fileprov_forget(p, path);
+        else
+            reject_unreadable(p, path, why);
         return gone ? 0 : 1;
     }
     return load_text(p, path, text, len);
@@ -299,7 +397,7 @@ int tr_fileprov_load(struct tr_fileprov *p, const char *path)
 void tr_fileprov_forget(struct tr_fileprov *p, const char *path)
 {
     struct file_state *old = tr_map_del(&p->files, path, strlen(path));
-    drop_missing(p, display_name(p, path), old, NULL, 0);
+    drop_missing(p, display_name(p, path), old, NULL);
     free_state(old);
     tr_store_set_rejects(p->store, path, NULL, 0);
 }
@@ -322,16 +420,29 @@ static void add_watch(struct tr_fileprov *p, const char *dir)
     free(tr_map_put(&p->watches, k, (size_t)kl, tr_xstrdup(dir)));
 }
 
-static int scan_dir(struct tr_fileprov *p, const char *dir, int depth, struct tr_map *seen)
+/* Walks dir for manifests (their paths go into seen). A directory reached again through a
+ * symbolic link is not walked again (dirs holds the device and inode of those walked): two
+ * links to "." would be 2^32 walks, and one loads every file again under each of its 32 names. */
+static int scan_dir(struct tr_fileprov *p, const char *dir, int depth, struct tr_map *seen, struct tr_map *dirs)
 {
     if (depth > MAX_DEPTH)
         return 0;
-    add_watch(p, dir);
     DIR *d = opendir(dir);
     if (!d) {
         tr_log_warn("cannot open %s: %s", dir, strerror(errno));
         return 1;
     }
+    struct stat dst;
+    uint64_t id[2] = {0, 0};
+    if (fstat(dirfd(d), &dst) == 0) {
+        id[0] = (uint64_t)dst.st_dev;
+        id[1] = (uint64_t)dst.st_ino;
+    }
+    if (tr_map_put(dirs, (const char *)id, sizeof(id), (void *)1)) {
+        closedir(d);
+        return 0;
+    }
+    add_watch(p, dir);
     /* Sorted, so that objects appear in a stable order (their creation order ties). */
     struct dirent **ents = NULL;
     size_t n = 0, cap = 0;
@@ -363,11 +474,11 @@ static int scan_dir(struct tr_fileprov *p, const char *dir, int depth, struct tr
         if (pl <= 0 || (size_t)pl >= sizeof(path))
             continue;
         struct stat st;
-        if (stat(path, &st) != 0)
-            continue;
-        if (S_ISDIR(st.st_mode)) {
-            problems += scan_dir(p, path, depth + 1, seen);
-        } else if (S_ISREG(st.st_mode) && manifest) {
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+            problems += scan_dir(p, path, depth + 1, seen, dirs);
+        } else if (manifest) {
+            /* Whatever it is (a FIFO, a device, a symbolic link to nothing or in a loop): a
+             * name that says manifest is read or reported, never passed over in silence. */
             problems += tr_fileprov_load(p, path) > 0;
             tr_map_put(seen, path, (size_t)pl, (void *)1);
         }
@@ -378,8 +489,9 @@ static int scan_dir(struct tr_fileprov *p, const char *dir, int depth, struct tr
 
 int tr_fileprov_scan(struct tr_fileprov *p)
 {
-    struct tr_map seen = {0};
-    int problems = scan_dir(p, p->dir, 0, &seen);
+    struct tr_map seen = {0}, dirs = {0};
+    int problems = scan_dir(p, p->dir, 0, &seen, &dirs);
+    tr_map_dispose(&dirs);
     /* Files that went away while we were not looking. */
     size_t it = 0, nold = 0;
     struct tr_map_slot *s;
@@ -443,10 +555,13 @@ bool tr_fileprov_handle(struct tr_fileprov *p)
             int pl = snprintf(path, sizeof(path), "%s/%s", dir, ev->name);
             if (pl <= 0 || (size_t)pl >= sizeof(path))
                 continue;
+            struct stat st;
             if (ev->mask & (IN_DELETE | IN_MOVED_FROM))
                 mark(p, path, (size_t)pl, PENDING_GONE);
             else if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO))
                 mark(p, path, (size_t)pl, PENDING_READY);
+            else if ((ev->mask & IN_CREATE) && lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+                mark(p, path, (size_t)pl, PENDING_READY); /* a symlink or a FIFO: no writer to wait for */
             else if (ev->mask & (IN_CREATE | IN_MODIFY))
                 mark(p, path, (size_t)pl, PENDING_WRITING);
         }
@@ -500,7 +615,8 @@ bool tr_fileprov_flush(struct tr_fileprov *p, bool force)
              * it is dropped, and the file stays marked for a later flush. */
             size_t len;
             bool gone;
-            char *text = read_manifest(paths[i], &len, &gone);
+            char why[200];
+            char *text = read_manifest(paths[i], &len, &gone, why, sizeof(why));
             tr_fileprov_handle(p);
             struct file_state *had = tr_map_get(&p->files, paths[i], strlen(paths[i]));
             if (tr_map_get(&p->pending, paths[i], strlen(paths[i])) && !force) {
@@ -517,6 +633,9 @@ bool tr_fileprov_flush(struct tr_fileprov *p, bool force)
                 changed = true;
             } else if (gone) {
                 tr_fileprov_forget(p, paths[i]);
+                changed = true;
+            } else {
+                reject_unreadable(p, paths[i], why);
                 changed = true;
             }
         }

@@ -9,8 +9,10 @@
 struct rec {
     struct tr_obj *objs[8];
     int nobjs;
-    char errs[8][512];
+    char errs[8][2048];
     int errkinds[8];
+    size_t errlens[8];
+    bool errnamed[8];
     int nerrs;
     const struct tr_obj *prev; /* answered for every lookup */
     int lookups;
@@ -40,6 +42,8 @@ static void rec_err(void *ud, const char *line, int kind, const char *ns, const 
     if (r->nerrs < 8) {
         snprintf(r->errs[r->nerrs], sizeof(r->errs[0]), "%s", line);
         r->errkinds[r->nerrs] = kind;
+        r->errlens[r->nerrs] = strlen(line);
+        r->errnamed[r->nerrs] = name != NULL;
     }
     r->nerrs++;
 }
@@ -95,6 +99,28 @@ TEST(manifest_error_lines_name_file_line_object_field)
     ASSERT_EQ(r.errkinds[0], TR_KIND_SERVICE);
     ASSERT_EQ(r.nobjs, 1); /* the valid document still loads */
     ASSERT_EQ(r.objs[0]->seq, 1);
+    rec_done(&r);
+}
+
+TEST(manifest_error_lines_quote_a_bounded_part)
+{
+    /* A 100 kB name is quoted by the object's identity and by the message about it: each is
+     * cut (on a UTF-8 boundary), and the name is no object's (longer than any valid one). */
+    size_t n = 100000;
+    char *text = malloc(n + 200);
+    int at = snprintf(text, n + 200, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ");
+    for (size_t i = 0; i < n; i += 2)
+        memcpy(text + at + i, "\xc3\xa9", 2); /* é: a cut must not split it */
+    snprintf(text + at + n, 200, "\n");
+    struct rec r = {0};
+    uint64_t seq = 1;
+    ASSERT_EQ(load(&r, text, &seq), 1);
+    free(text);
+    ASSERT_EQ(r.nerrs, 1);
+    ASSERT(r.errlens[0] < 2000);
+    ASSERT_STRSTR(r.errs[0], "dir/m.yaml:4: ConfigMap default/\xc3\xa9");
+    ASSERT_STRSTR(r.errs[0], "...: metadata.name: Invalid value");
+    ASSERT(!r.errnamed[0]);
     rec_done(&r);
 }
 

@@ -4,7 +4,11 @@
 #include "api/yaml.h"
 #include "base/arena.h"
 #include "base/buf.h"
+#include "base/mem.h"
 #include "base/node.h"
+
+#include <stdlib.h>
+#include <time.h>
 
 /* Small hand-made tables: the engine is tested here, the real kinds by tests/validation. */
 
@@ -34,6 +38,9 @@ static const struct tr_schema s_host = {.type = TR_S_STR, .flags = TR_S_MIN_LEN 
                                         .max_len = 5, .pattern = "^[a-zé]+$"};
 static const struct tr_schema s_even = {.type = TR_S_INT, .check = check_even, .check_desc = "even"};
 static const struct tr_schema s_when = {.type = TR_S_STR, .format = "date-time"};
+static const struct tr_schema s_bytes = {.type = TR_S_STR, .format = "byte"};
+static const struct tr_schema s_target = {.type = TR_S_ANY, .format = "int-or-string",
+                                          .flags = TR_S_MINIMUM | TR_S_MAXIMUM, .minimum = 1, .maximum = 9};
 static const struct tr_schema s_ctrl = {
     .type = TR_S_STR,
     .cel = (const struct tr_cel[]){{rule_immutable, "self == oldSelf", "Value is immutable", NULL, NULL}, {NULL}}};
@@ -56,6 +63,7 @@ static const struct tr_schema s_spec = {
                                          {"extra", &s_free, false}, {"tls", &s_tls, false},
                                          {"even", &s_even, false},  {"when", &s_when, false},
                                          {"port", &s_port, false},  {"forbidden", &s_str, false},
+                                         {"blob", &s_bytes, false}, {"target", &s_target, false},
                                          {NULL}},
     .cel = (const struct tr_cel[]){{rule_no_forbidden, "!has(self.forbidden)", "forbidden is forbidden", ".forbidden",
                                     "FieldValueForbidden"},
@@ -231,6 +239,34 @@ TEST(schema_items_and_list_map_duplicates)
     done(&r);
 }
 
+TEST(schema_duplicates_in_linear_time)
+{
+    /* 50k list-map items and as many set items, the last of each repeating the first: found,
+     * without comparing every pair (10^9 comparisons: tens of seconds, once). */
+    size_t n = 50000, cap = n * 40 + 64, len = 0;
+    char *text = malloc(cap);
+    len += (size_t)snprintf(text + len, cap - len, "spec:\n  listeners: [");
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(text + len, cap - len, "{name: l%zu}, ", i);
+    len += (size_t)snprintf(text + len, cap - len, "{name: l0}]\n  tags: [");
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(text + len, cap - len, "t%zu, ", i);
+    snprintf(text + len, cap - len, "t0]\n");
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct result r;
+    check(&r, text, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    free(text);
+    char at[64];
+    snprintf(at, sizeof(at), "spec.listeners[%zu]", n);
+    ASSERT_STREQ(err_at(&r, at), "Duplicate value: list-map key");
+    snprintf(at, sizeof(at), "spec.tags[%zu]", n);
+    ASSERT_STREQ(err_at(&r, at), "Duplicate value: set item");
+    ASSERT((t1.tv_sec - t0.tv_sec) < 5);
+    done(&r);
+}
+
 TEST(schema_maps_unknown_fields_and_preserve)
 {
     struct result r;
@@ -256,6 +292,49 @@ TEST(schema_date_time)
     check(&r, "spec:\n  when: \"yesterday\"\n", NULL);
     ASSERT_STRSTR(err_at(&r, "spec.when"), "date-time");
     done(&r);
+}
+
+TEST(schema_byte_is_base64)
+{
+    /* As Go's encoding/json decodes a []byte: padded, CR and LF skipped. */
+    static const char *const good[] = {"\"\"", "aGVsbG8=", "aGk=", "aGVs", "\"aGVs\\nbG8=\"", "\"+/+/\""};
+    static const char *const bad[] = {"aGVsbG8", "\"!!\"", "aGVsbG8=x", "a===", "\"aGVsbG8==\"", "\"aG Vs\""};
+    char text[128];
+    struct result r;
+    for (size_t i = 0; i < TR_ARRAY_LEN(good); i++) {
+        snprintf(text, sizeof(text), "spec:\n  blob: %s\n", good[i]);
+        check(&r, text, NULL);
+        ASSERT_VALID(&r);
+        done(&r);
+    }
+    for (size_t i = 0; i < TR_ARRAY_LEN(bad); i++) {
+        snprintf(text, sizeof(text), "spec:\n  blob: %s\n", bad[i]);
+        check(&r, text, NULL);
+        ASSERT_STRSTR(err_at(&r, "spec.blob"), "illegal base64 data at input byte");
+        done(&r);
+    }
+}
+
+TEST(schema_int_or_string)
+{
+    struct result r;
+    check(&r, "spec:\n  target: 8\n", NULL);
+    ASSERT_VALID(&r);
+    done(&r);
+    check(&r, "spec:\n  target: http\n", NULL);
+    ASSERT_VALID(&r);
+    done(&r);
+    check(&r, "spec:\n  target: 10\n", NULL); /* the bounds hold for a number */
+    ASSERT_STRSTR(err_at(&r, "spec.target"), "less than or equal to 9");
+    done(&r);
+    static const char *const wrong[] = {"1.5", "[8]", "{a: 8}", "true"};
+    char text[64];
+    for (size_t i = 0; i < TR_ARRAY_LEN(wrong); i++) {
+        snprintf(text, sizeof(text), "spec:\n  target: %s\n", wrong[i]);
+        check(&r, text, NULL);
+        ASSERT_STRSTR(err_at(&r, "spec.target"), "must be an integer or a string");
+        done(&r);
+    }
 }
 
 TEST(schema_cel_runs_without_blocking_errors)

@@ -8,6 +8,8 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static struct tr_node *parse(struct tr_arena *a, const char *text)
 {
@@ -179,6 +181,31 @@ TEST(node_json_escapes_and_nonfinite)
     tr_arena_free(a);
 }
 
+TEST(node_json_is_utf8_whatever_the_bytes)
+{
+    /* Well-formed sequences pass; every byte of an ill-formed one becomes U+FFFD (RFC 3629:
+     * overlong forms, surrogates, truncated sequences, stray continuation bytes). */
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"caf\xc3\xa9 \xf0\x9f\x98\x80", "\"caf\xc3\xa9 \xf0\x9f\x98\x80\""},
+        {"\xff.yaml", "\"\\ufffd.yaml\""},
+        {"\xc0\xaf", "\"\\ufffd\\ufffd\""},
+        {"\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""},
+        {"a\xe2\x82", "\"a\\ufffd\\ufffd\""},
+        {"\x80z", "\"\\ufffdz\""},
+        {"\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""},
+    };
+    struct tr_buf b;
+    tr_buf_init(&b, 0);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tr_buf_reset(&b);
+        tr_json_quote(&b, cases[i].in, strlen(cases[i].in));
+        ASSERT_STREQ(b.data, cases[i].out);
+    }
+    tr_buf_dispose(&b);
+}
+
 TEST(node_emit_limit)
 {
     struct tr_arena *a = tr_arena_new(4096);
@@ -207,6 +234,43 @@ TEST(node_equal_ignores_map_order_not_seq_order)
     /* Strings compare by length, not just up to a NUL. */
     ASSERT(!tr_node_equal(tr_node_strn(a, "a\0b", 3), tr_node_strn(a, "a\0c", 3)));
     ASSERT(!tr_node_equal(tr_node_strn(a, "a\0b", 3), tr_node_str(a, "a")));
+    tr_arena_free(a);
+}
+
+/* {k0: 0, k1: 1, ...} of n keys, in order or reversed, as YAML text (free it). */
+static char *big_map_text(unsigned n, bool reversed)
+{
+    size_t cap = (size_t)n * 32 + 4, len = 1;
+    char *t = malloc(cap);
+    t[0] = '{';
+    for (unsigned i = 0; i < n; i++) {
+        unsigned k = reversed ? n - 1 - i : i;
+        len += (size_t)snprintf(t + len, cap - len, "%sk%u: %u", i ? ", " : "", k, k);
+    }
+    snprintf(t + len, cap - len, "}");
+    return t;
+}
+
+TEST(node_equal_and_hash_agree_on_big_maps)
+{
+    /* Past 16 keys out of order, equality goes through an index; the hash ignores the order
+     * as equality does. */
+    struct tr_arena *a = tr_arena_new(4096);
+    char *fwd = big_map_text(2000, false), *rev = big_map_text(2000, true);
+    struct tr_node *x = parse(a, fwd), *y = parse(a, rev), *z = parse(a, rev);
+    ASSERT(tr_node_equal(x, y));
+    ASSERT_EQ(tr_node_hash(x), tr_node_hash(y));
+    z->u.kv[1000].val = tr_node_int(a, -1); /* one value differs */
+    ASSERT(!tr_node_equal(x, z));
+    ASSERT(tr_node_hash(x) != tr_node_hash(z));
+    z->u.kv[1000].val = y->u.kv[1000].val;
+    z->u.kv[1000].key = "other"; /* one key differs */
+    ASSERT(!tr_node_equal(x, z));
+    free(fwd);
+    free(rev);
+    ASSERT_EQ(tr_node_hash(parse(a, "{a: 1, b: [x]}")), tr_node_hash(parse(a, "{b: [x], a: 1}")));
+    ASSERT(tr_node_hash(parse(a, "[x, y]")) != tr_node_hash(parse(a, "[y, x]")));
+    ASSERT(tr_node_hash(parse(a, "1")) != tr_node_hash(parse(a, "'1'")));
     tr_arena_free(a);
 }
 

@@ -5,7 +5,10 @@
 #include "provider/file.h"
 #include "store/store.h"
 
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -228,6 +231,118 @@ TEST(fileprov_invalid_object_keeps_last_valid_version)
     ASSERT_NULL(svc(&e, "c"));
     ASSERT_NOT_NULL(svc(&e, "a"));
     ASSERT_EQ(nrejects(&e), 1);
+    env_done(&e);
+}
+
+/* Every message of every reject, joined by newlines (free it). */
+static void join_msgs(void *ud, const struct tr_reject *r)
+{
+    char **out = ud;
+    for (size_t i = 0; i < r->nmsgs; i++) {
+        size_t n = *out ? strlen(*out) : 0;
+        *out = realloc(*out, n + strlen(r->msgs[i]) + 2);
+        snprintf(*out + n, strlen(r->msgs[i]) + 2, "%s\n", r->msgs[i]);
+    }
+}
+
+TEST(fileprov_unreadable_files_are_rejected)
+{
+    /* Named like manifests, none of them can be read: each is reported, and none blocks (a
+     * FIFO without a writer would hold open() for good). */
+    struct env e;
+    env_init(&e);
+    char path[512], big[512];
+    snprintf(path, sizeof(path), "%s/fifo.yaml", e.dir);
+    ASSERT_EQ(mkfifo(path, 0644), 0);
+    snprintf(path, sizeof(path), "%s/dangling.yaml", e.dir);
+    ASSERT_EQ(symlink("/nonexistent/torii.yaml", path), 0);
+    snprintf(path, sizeof(path), "%s/loop.yaml", e.dir);
+    ASSERT_EQ(symlink("loop.yaml", path), 0);
+    snprintf(big, sizeof(big), "%s/big.yaml", e.dir);
+    int fd = open(big, O_WRONLY | O_CREAT, 0644);
+    ASSERT(fd >= 0);
+    ASSERT_EQ(ftruncate(fd, (off_t)65 << 20), 0); /* sparse: nothing is written, or read */
+    close(fd);
+    ASSERT_EQ(tr_fileprov_scan(e.p), 4);
+    ASSERT_EQ(nrejects(&e), 4);
+    char *msgs = NULL;
+    tr_store_each_reject(e.store, join_msgs, &msgs);
+    ASSERT_STRSTR(msgs, "fifo.yaml: cannot read: not a regular file");
+    ASSERT_STRSTR(msgs, "dangling.yaml: cannot read: No such file or directory");
+    ASSERT_STRSTR(msgs, "loop.yaml: cannot read: Too many levels of symbolic links");
+    ASSERT_STRSTR(msgs, "big.yaml: cannot read: too large: 68157440 bytes");
+    free(msgs);
+    env_done(&e);
+}
+
+TEST(fileprov_directory_reached_again_is_walked_once)
+{
+    /* A link to ".": every file was loaded again as loop/a.yaml, loop/loop/a.yaml, ... 32
+     * deep (and two such links made it 2^32 walks: tests/badinput/run). */
+    struct env e;
+    env_init(&e);
+    tr_test_write(e.dir, "a.yaml", SVC("a", 80));
+    char path[512];
+    snprintf(path, sizeof(path), "%s/loop", e.dir);
+    ASSERT_EQ(symlink(".", path), 0);
+    ASSERT_EQ(tr_fileprov_scan(e.p), 0);
+    ASSERT_STREQ(svc(&e, "a")->file, "a.yaml");
+    env_done(&e);
+}
+
+TEST(fileprov_unreadable_file_keeps_its_objects)
+{
+    struct env e;
+    env_init(&e);
+    tr_test_write(e.dir, "a.yaml", SVC("a", 80));
+    ASSERT_EQ(load(&e, "a.yaml"), 0);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/a.yaml", e.dir);
+    ASSERT_EQ(unlink(path), 0);
+    ASSERT_EQ(mkfifo(path, 0644), 0);
+    ASSERT_EQ(load(&e, "a.yaml"), 1);
+    ASSERT_EQ(port_of(svc(&e, "a")), 80);
+    ASSERT_EQ(nrejects(&e), 1);
+    /* Gone for good: the objects and the rejection go. */
+    ASSERT_EQ(unlink(path), 0);
+    ASSERT_EQ(tr_fileprov_scan(e.p), 0);
+    ASSERT_NULL(svc(&e, "a"));
+    ASSERT_EQ(nrejects(&e), 0);
+    env_done(&e);
+}
+
+TEST(fileprov_rescan_forgets_a_file_that_was_not_yaml)
+{
+    struct env e;
+    env_init(&e);
+    tr_test_write(e.dir, "junk.yaml", "kind: [\n");
+    ASSERT_EQ(tr_fileprov_scan(e.p), 1);
+    ASSERT_EQ(nrejects(&e), 1);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/junk.yaml", e.dir);
+    ASSERT_EQ(unlink(path), 0);
+    ASSERT_EQ(tr_fileprov_scan(e.p), 0);
+    ASSERT_EQ(nrejects(&e), 0);
+    env_done(&e);
+}
+
+TEST(fileprov_problems_of_a_file_are_capped)
+{
+    /* 1500 bad documents: the first 1000 problems are kept, one more line counts the rest. */
+    struct env e;
+    env_init(&e);
+    size_t cap = 1500 * 128, n = 0;
+    char *text = malloc(cap);
+    for (int i = 0; i < 1500; i++)
+        n += (size_t)snprintf(text + n, cap - n, "---\n" SVC("b%d", 0), i);
+    tr_test_write(e.dir, "many.yaml", text);
+    free(text);
+    ASSERT_EQ(load(&e, "many.yaml"), 1500);
+    ASSERT_EQ(nrejects(&e), 1001);
+    char *msgs = NULL;
+    tr_store_each_reject(e.store, join_msgs, &msgs);
+    ASSERT_STRSTR(msgs, "many.yaml: 500 more problems are not listed (the first 1000 are)");
+    free(msgs);
     env_done(&e);
 }
 
