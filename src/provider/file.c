@@ -39,11 +39,28 @@ struct key {
     char *ns, *name;
 };
 
+/* What a file was when it was last read. A rescan (after the event queue overflowed, or a
+ * directory came or went) reads again only the files whose stamp changed: reading every file of
+ * a large directory again on each such event would hold the control thread for seconds. An
+ * event for a file always reads it. */
+struct stamp {
+    uint64_t dev, ino, size;
+    int64_t mtime_s, mtime_ns, ctime_s, ctime_ns;
+};
+
 /* What one file contributed: the keys of the objects it last held. */
 struct file_state {
     struct key *keys;
     size_t n;
+    struct stamp stamp;
+    bool stamped; /* read whole, at stamp */
 };
+
+static struct stamp stamp_of(const struct stat *st)
+{
+    return (struct stamp){(uint64_t)st->st_dev, (uint64_t)st->st_ino, (uint64_t)st->st_size,
+                          st->st_mtim.tv_sec, st->st_mtim.tv_nsec, st->st_ctim.tv_sec, st->st_ctim.tv_nsec};
+}
 
 struct tr_fileprov {
     char *dir;
@@ -54,6 +71,7 @@ struct tr_fileprov {
     bool rescan;           /* the queue overflowed or a directory changed */
     int ifd;
     uint64_t seq;
+    uint64_t reads; /* files read */
 };
 
 static bool is_manifest(const char *name)
@@ -122,6 +140,11 @@ void tr_fileprov_free(struct tr_fileprov *p)
         close(p->ifd);
     free(p->dir);
     free(p);
+}
+
+uint64_t tr_fileprov_reads(const struct tr_fileprov *p)
+{
+    return p->reads;
 }
 
 int tr_fileprov_fd(const struct tr_fileprov *p)
@@ -284,15 +307,20 @@ static const char *display_name(const struct tr_fileprov *p, const char *path)
 /* A file rejected whole keeps the objects it held, and its state (an empty one if it had
  * none): a rescan forgets the files it no longer finds by their state, and with it their
  * rejection. */
-static void keep_state(struct tr_fileprov *p, const char *path)
+static struct file_state *keep_state(struct tr_fileprov *p, const char *path)
 {
-    if (!tr_map_get(&p->files, path, strlen(path)))
-        tr_map_put(&p->files, path, strlen(path), tr_xcalloc(1, sizeof(struct file_state)));
+    struct file_state *fs = tr_map_get(&p->files, path, strlen(path));
+    if (!fs) {
+        fs = tr_xcalloc(1, sizeof(*fs));
+        tr_map_put(&p->files, path, strlen(path), fs);
+    }
+    return fs;
 }
 
-/* Applies the text read from path (and frees it). */
-static int load_text(struct tr_fileprov *p, const char *path, char *text, size_t len)
+/* Applies the text read from path (and frees it); stamp is the file's when it was read. */
+static int load_text(struct tr_fileprov *p, const char *path, char *text, size_t len, const struct stamp *stamp)
 {
+    p->reads++;
     struct loadctx c = {.p = p, .path = display_name(p, path)};
     int problems = tr_manifest_load(text, len, c.path, (int64_t)time(NULL), &p->seq, &load_ops, &c);
     free(text);
@@ -312,7 +340,9 @@ static int load_text(struct tr_fileprov *p, const char *path, char *text, size_t
         tr_map_dispose(&c.key_index);
         tr_map_dispose(&c.rej_index);
         tr_store_set_rejects(p->store, path, c.rej, c.nrej);
-        keep_state(p, path);
+        struct file_state *fs = keep_state(p, path);
+        fs->stamp = *stamp;
+        fs->stamped = true;
         return 1;
     }
     for (size_t i = 0; i < c.nobjs; i++)
@@ -324,6 +354,8 @@ static int load_text(struct tr_fileprov *p, const char *path, char *text, size_t
     struct file_state *fs = tr_xcalloc(1, sizeof(*fs));
     fs->keys = c.keys;
     fs->n = c.n;
+    fs->stamp = *stamp;
+    fs->stamped = true;
     free_state(tr_map_put(&p->files, path, strlen(path), fs));
     tr_store_set_rejects(p->store, path, c.rej, c.nrej);
     return problems;
@@ -333,7 +365,7 @@ static int load_text(struct tr_fileprov *p, const char *path, char *text, size_t
  * it), or NULL: *gone when path no longer exists, else why it cannot be read in why. Nothing
  * but a regular file is read, and opening does not block: a FIFO without a writer would hold
  * the control thread in open() for good, and /dev/zero would be read up to the cap. */
-static char *read_manifest(const char *path, size_t *len, bool *gone, char *why, size_t whycap)
+static char *read_manifest(const char *path, size_t *len, bool *gone, char *why, size_t whycap, struct stamp *stamp)
 {
     *gone = false;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -360,6 +392,8 @@ static char *read_manifest(const char *path, size_t *len, bool *gone, char *why,
     else if (!(text = tr_read_fd(fd, MAX_FILE, len)))
         snprintf(why, whycap, "%s",
                  errno == EFBIG ? "too large: it grew past the limit while it was read" : strerror(errno));
+    else
+        *stamp = stamp_of(&st);
     close(fd);
     return text;
 }
@@ -383,7 +417,8 @@ int tr_fileprov_load(struct tr_fileprov *p, const char *path)
     size_t len;
     bool gone;
     char why[200];
-    char *text = read_manifest(path, &len, &gone, why, sizeof(why));
+    struct stamp stamp;
+    char *text = read_manifest(path, &len, &gone, why, sizeof(why), &stamp);
     if (!text) {
         if (gone)
             tr_fileprov_forget(p, path);
@@ -391,7 +426,7 @@ int tr_fileprov_load(struct tr_fileprov *p, const char *path)
             reject_unreadable(p, path, why);
         return gone ? 0 : 1;
     }
-    return load_text(p, path, text, len);
+    return load_text(p, path, text, len, &stamp);
 }
 
 void tr_fileprov_forget(struct tr_fileprov *p, const char *path)
@@ -423,6 +458,18 @@ static void add_watch(struct tr_fileprov *p, const char *dir)
 /* Walks dir for manifests (their paths go into seen). A directory reached again through a
  * symbolic link is not walked again (dirs holds the device and inode of those walked): two
  * links to "." would be 2^32 walks, and one loads every file again under each of its 32 names. */
+static int dirent_cmp(const void *x, const void *y)
+{
+    return strcmp((*(struct dirent *const *)x)->d_name, (*(struct dirent *const *)y)->d_name);
+}
+
+static bool unchanged(const struct tr_fileprov *p, const char *path, size_t len, const struct stat *st)
+{
+    const struct file_state *fs = tr_map_get(&p->files, path, len);
+    struct stamp now = stamp_of(st);
+    return fs && fs->stamped && memcmp(&fs->stamp, &now, sizeof(now)) == 0;
+}
+
 static int scan_dir(struct tr_fileprov *p, const char *dir, int depth, struct tr_map *seen, struct tr_map *dirs)
 {
     if (depth > MAX_DEPTH)
@@ -459,12 +506,8 @@ static int scan_dir(struct tr_fileprov *p, const char *dir, int depth, struct tr
         n++;
     }
     closedir(d);
-    for (size_t i = 1; i < n; i++)
-        for (size_t j = i; j > 0 && strcmp(ents[j - 1]->d_name, ents[j]->d_name) > 0; j--) {
-            struct dirent *tmp = ents[j];
-            ents[j] = ents[j - 1];
-            ents[j - 1] = tmp;
-        }
+    if (n > 1)
+        qsort(ents, n, sizeof(*ents), dirent_cmp);
     int problems = 0;
     for (size_t i = 0; i < n; i++) {
         char path[PATH_MAX];
@@ -474,8 +517,11 @@ static int scan_dir(struct tr_fileprov *p, const char *dir, int depth, struct tr
         if (pl <= 0 || (size_t)pl >= sizeof(path))
             continue;
         struct stat st;
-        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        bool stated = stat(path, &st) == 0;
+        if (stated && S_ISDIR(st.st_mode)) {
             problems += scan_dir(p, path, depth + 1, seen, dirs);
+        } else if (manifest && stated && S_ISREG(st.st_mode) && unchanged(p, path, (size_t)pl, &st)) {
+            tr_map_put(seen, path, (size_t)pl, (void *)1); /* as it was read: what it gave stands */
         } else if (manifest) {
             /* Whatever it is (a FIFO, a device, a symbolic link to nothing or in a loop): a
              * name that says manifest is read or reported, never passed over in silence. */
@@ -616,7 +662,8 @@ bool tr_fileprov_flush(struct tr_fileprov *p, bool force)
             size_t len;
             bool gone;
             char why[200];
-            char *text = read_manifest(paths[i], &len, &gone, why, sizeof(why));
+            struct stamp stamp;
+            char *text = read_manifest(paths[i], &len, &gone, why, sizeof(why), &stamp);
             tr_fileprov_handle(p);
             struct file_state *had = tr_map_get(&p->files, paths[i], strlen(paths[i]));
             if (tr_map_get(&p->pending, paths[i], strlen(paths[i])) && !force) {
@@ -629,7 +676,7 @@ bool tr_fileprov_flush(struct tr_fileprov *p, bool force)
                 free(text);
                 mark(p, paths[i], strlen(paths[i]), PENDING_WRITING);
             } else if (text) {
-                load_text(p, paths[i], text, len);
+                load_text(p, paths[i], text, len, &stamp);
                 changed = true;
             } else if (gone) {
                 tr_fileprov_forget(p, paths[i]);

@@ -5,6 +5,7 @@
 #define TR_PROVIDER_FILE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct tr_store;
 struct tr_fileprov;
@@ -13,8 +14,11 @@ struct tr_fileprov;
  * set) when dir cannot be opened. Control thread only. */
 struct tr_fileprov *tr_fileprov_new(const char *dir, struct tr_store *store, bool watch);
 void tr_fileprov_free(struct tr_fileprov *p);
-/* Reads every file under the directory. Returns the number of problems found. */
+/* Reads every file under the directory that changed since it was last read (all of them the
+ * first time). Returns the number of problems found in the files read. */
 int tr_fileprov_scan(struct tr_fileprov *p);
+/* How many times a file was read so far (logs and tests). */
+uint64_t tr_fileprov_reads(const struct tr_fileprov *p);
 /* The inotify descriptor to poll for readability, or -1. */
 int tr_fileprov_fd(const struct tr_fileprov *p);
 /* Drains inotify events and marks the files they name. Returns true when there were events.

@@ -420,3 +420,35 @@ TEST(fileprov_watch_waits_for_the_writer)
     tr_fileprov_free(p);
     tr_store_free(s);
 }
+
+TEST(fileprov_rescan_reads_only_changed_files)
+{
+    /* A rescan (after the event queue overflowed or a directory came) reads a file again only
+     * when its stamp changed: the object of an unchanged file is the very one loaded before. */
+    struct env e;
+    env_init(&e);
+    tr_test_write(e.dir, "a.yaml", SVC("a", 80));
+    tr_test_write(e.dir, "b.yaml", SVC("b", 81));
+    ASSERT_EQ(tr_fileprov_scan(e.p), 0);
+    /* Held, so that a new object cannot take the old one's address. */
+    struct tr_obj *a = tr_obj_acquire((struct tr_obj *)svc(&e, "a"));
+    struct tr_obj *b = tr_obj_acquire((struct tr_obj *)svc(&e, "b"));
+    tr_test_write(e.dir, "b.yaml", SVC("b", 82)); /* same size, new content */
+    uint64_t reads = tr_fileprov_reads(e.p);
+    ASSERT_EQ(tr_fileprov_scan(e.p), 0);
+    ASSERT_EQ(tr_fileprov_reads(e.p), reads + 1); /* b.yaml alone */
+    ASSERT(svc(&e, "a") == a);
+    ASSERT(svc(&e, "b") != b);
+    ASSERT_EQ(port_of(svc(&e, "b")), 82);
+    tr_obj_release(a);
+    tr_obj_release(b);
+    /* A file replaced by another (a rename over it: a new inode) is read again too. */
+    tr_test_write(e.dir, ".a.tmp", SVC("a", 90));
+    char from[512], to[512];
+    snprintf(from, sizeof(from), "%s/.a.tmp", e.dir);
+    snprintf(to, sizeof(to), "%s/a.yaml", e.dir);
+    ASSERT_EQ(rename(from, to), 0);
+    ASSERT_EQ(tr_fileprov_scan(e.p), 0);
+    ASSERT_EQ(port_of(svc(&e, "a")), 90);
+    env_done(&e);
+}
