@@ -29,11 +29,12 @@ struct tr_ir_endpoint {
 struct tr_ir_backend_tls {
     const struct tr_obj *policy; /* where it comes from (logs, the IR dump) */
     const char *sni;             /* validation.hostname: the server name sent */
-    /* DNS names the certificate must carry (one is enough): the subjectAltNames of type
-     * Hostname, else the hostname when no subjectAltNames are given; NULL-terminated, may be
-     * empty (URI subjectAltNames only). */
+    /* The certificate must carry one of these, DNS names and URIs together, one being enough
+     * (tr_tls_cert_matches): the subjectAltNames of type Hostname in names and those of type
+     * URI in uris, or, when the policy gives no subjectAltNames, the hostname alone in names.
+     * Both NULL-terminated; either may be empty. */
     const char **names;
-    const char **uris;        /* subjectAltNames of type URI, NULL-terminated (may be empty) */
+    const char **uris;
     bool system_cas;          /* wellKnownCACertificates: System */
     const struct tr_obj **cas; /* CA bundles (ca.crt) translate accepted, NULL-terminated */
     const struct tr_obj *client_cert; /* Gateway spec.tls.backend client certificate, or NULL */

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -38,12 +39,16 @@ void tr_tls_errors(char *out, size_t cap)
 static int http_idx = -1;
 /* A server context's identity (see tr_tls_server_ctx), 0 for none. */
 static int id_idx = -1;
+/* A connection to a backend: the description it was made under (tr_tls_client_prepare), whose
+ * names the certificate check reads. */
+static int backend_idx = -1;
 static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
 
 static void make_indexes(void)
 {
     http_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
     id_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    backend_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 }
 
 void tr_tls_mark_http(SSL *ssl)
@@ -275,8 +280,68 @@ SSL_CTX *tr_tls_base_ctx(int (*cb)(SSL *ssl, int *alert, void *arg))
     return ctx;
 }
 
+/* Whether the certificate's DNS name san (len bytes, as encoded) is want: equal but for ASCII
+ * case, or a wildcard "*.rest" covering want's first label (RFC 6125 6.4.3, as OpenSSL's host
+ * check reads it: the whole label, at least two labels after it, never a wildcard in want
+ * itself). A name with a NUL in it matches nothing. */
+static bool dns_match(const char *want, const unsigned char *san, size_t len)
+{
+    size_t wl = strlen(want);
+    if (!len || memchr(san, '\0', len))
+        return false;
+    if (len == wl && strncasecmp((const char *)san, want, wl) == 0)
+        return true;
+    if (len < 4 || san[0] != '*' || san[1] != '.' || !memchr(san + 2, '.', len - 2) || want[0] == '*')
+        return false;
+    const char *dot = strchr(want, '.');
+    size_t rest = dot ? wl - (size_t)(dot + 1 - want) : 0;
+    return dot && dot != want && rest == len - 2 && strncasecmp(dot + 1, (const char *)san + 2, rest) == 0;
+}
+
+bool tr_tls_cert_matches(X509 *cert, const struct tr_ir_backend_tls *tls)
+{
+    GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    bool ok = false;
+    for (int g = 0; gens && g < sk_GENERAL_NAME_num(gens) && !ok; g++) {
+        const GENERAL_NAME *gn = sk_GENERAL_NAME_value(gens, g);
+        if (gn->type == GEN_DNS) {
+            const unsigned char *dns = ASN1_STRING_get0_data(gn->d.dNSName);
+            size_t len = (size_t)ASN1_STRING_length(gn->d.dNSName);
+            for (const char *const *want = tls->names; want && *want && !ok; want++)
+                ok = dns_match(*want, dns, len);
+        } else if (gn->type == GEN_URI) {
+            const unsigned char *uri = ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier);
+            size_t len = (size_t)ASN1_STRING_length(gn->d.uniformResourceIdentifier);
+            for (const char *const *want = tls->uris; want && *want && !ok; want++)
+                ok = strlen(*want) == len && memcmp(*want, uri, len) == 0;
+        }
+    }
+    GENERAL_NAMES_free(gens);
+    return ok;
+}
+
+/* The backend's certificate must carry one of the names of the connection's description. Runs
+ * in the handshake, for the leaf once its chain has verified (ok at depth 0): a mismatch fails
+ * the handshake with an alert, so no request byte is ever written on such a connection.
+ * OpenSSL's own host check (SSL_set1_host) is not used: it knows DNS names only, and would
+ * fail a certificate that carries only one of the policy's URIs. */
+static int verify_backend(int ok, X509_STORE_CTX *x)
+{
+    if (!ok || X509_STORE_CTX_get_error_depth(x) != 0)
+        return ok;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+    const struct tr_ir_backend_tls *tls = ssl ? SSL_get_ex_data(ssl, backend_idx) : NULL;
+    X509 *cert = X509_STORE_CTX_get_current_cert(x);
+    if (tls && cert && tr_tls_cert_matches(cert, tls))
+        return 1;
+    /* An error code nothing in OpenSSL sets, so that tr_tls_verify_problem can name this. */
+    X509_STORE_CTX_set_error(x, X509_V_ERR_APPLICATION_VERIFICATION);
+    return 0;
+}
+
 SSL_CTX *tr_tls_client_ctx(const struct tr_ir_backend_tls *tls)
 {
+    pthread_once(&idx_once, make_indexes);
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx)
         return NULL;
@@ -285,7 +350,10 @@ SSL_CTX *tr_tls_client_ctx(const struct tr_ir_backend_tls *tls)
         return NULL;
     }
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    /* The description verify_backend reads lives only as long as the handshake (the connection
+     * pins its snapshot until then): a TLS 1.2 renegotiation would verify again without it. */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_backend);
     if (tls->system_cas)
         SSL_CTX_set_default_verify_paths(ctx);
     for (const struct tr_obj *const *o = tls->cas; o && *o; o++)
@@ -301,37 +369,17 @@ void tr_tls_client_prepare(SSL *ssl, const struct tr_ir_backend_tls *tls)
 {
     if (tls->sni)
         SSL_set_tlsext_host_name(ssl, tls->sni);
-    for (const char *const *n = tls->names; n && *n; n++) {
-        if (n == tls->names)
-            SSL_set1_host(ssl, *n);
-        else
-            SSL_add1_host(ssl, *n);
-    }
+    SSL_set_ex_data(ssl, backend_idx, (void *)tls);
 }
 
-bool tr_tls_check_uri_sans(SSL *ssl, const struct tr_ir_backend_tls *tls)
+const char *tr_tls_verify_problem(const SSL *ssl)
 {
-    if (!tls->uris || !tls->uris[0])
-        return true;
-    X509 *peer = SSL_get1_peer_certificate(ssl);
-    if (!peer)
-        return false;
-    bool ok = false;
-    GENERAL_NAMES *gens = X509_get_ext_d2i(peer, NID_subject_alt_name, NULL, NULL);
-    for (int g = 0; gens && g < sk_GENERAL_NAME_num(gens) && !ok; g++) {
-        const GENERAL_NAME *gn = sk_GENERAL_NAME_value(gens, g);
-        if (gn->type != GEN_URI)
-            continue;
-        const char *uri = (const char *)ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier);
-        int ulen = ASN1_STRING_length(gn->d.uniformResourceIdentifier);
-        for (const char *const *want = tls->uris; *want && !ok; want++)
-            ok = (int)strlen(*want) == ulen && memcmp(*want, uri, (size_t)ulen) == 0;
-    }
-    GENERAL_NAMES_free(gens);
-    X509_free(peer);
-    /* With Hostname entries too, OpenSSL's host check already passed if we got here by one. */
-    bool want_host = tls->names && tls->names[0];
-    return ok || (want_host && SSL_get_verify_result(ssl) == X509_V_OK && SSL_get0_peername(ssl));
+    long r = SSL_get_verify_result(ssl);
+    if (r == X509_V_OK)
+        return NULL;
+    if (r == X509_V_ERR_APPLICATION_VERIFICATION)
+        return "the certificate carries none of the names the policy asks for";
+    return X509_verify_cert_error_string(r);
 }
 
 void tr_tls_free(SSL *ssl)

@@ -44,12 +44,21 @@ struct tr_ir_backend_tls;
  * tls.backend.clientCertificateRef) when not NULL. NULL on failure. Control thread. */
 SSL_CTX *tr_tls_client_ctx(const struct tr_ir_backend_tls *tls);
 
-/* Configures ssl (from tls's client context) for tls: SNI and the DNS names the backend's
- * certificate must carry. */
+/* Configures ssl (from tls's client context) for tls: the SNI, and the description the
+ * certificate check of the handshake reads, which must outlive the handshake (the context
+ * refuses renegotiation, so there is no later one). The handshake then fails unless the
+ * backend's certificate chains to a trusted CA and carries one of the names of tls
+ * (tr_tls_cert_matches). Loop thread of the connection. */
 void tr_tls_client_prepare(SSL *ssl, const struct tr_ir_backend_tls *tls);
-/* After the handshake: the URI subjectAltNames tls asks for (SPIFFE IDs and the like), which
- * OpenSSL does not check itself. Returns true when they hold (or none are asked for). */
-bool tr_tls_check_uri_sans(SSL *ssl, const struct tr_ir_backend_tls *tls);
+/* Whether cert carries one of the names tls asks for (BackendTLSPolicyValidation: "at least one
+ * Subject Alternate Name matching one of the specified SubjectAltNames"): a DNS subjectAltName
+ * equal to one of tls->names but for ASCII case, or a wildcard "*.rest" of the certificate
+ * covering one (whole first label only); or a URI subjectAltName equal byte for byte to one of
+ * tls->uris. The subject's common name is never read (RFC 9525 6.3). Any thread. */
+bool tr_tls_cert_matches(X509 *cert, const struct tr_ir_backend_tls *tls);
+/* After a failed handshake of ssl: why the backend's certificate was refused (a static string),
+ * or NULL when the handshake failed for another reason. */
+const char *tr_tls_verify_problem(const SSL *ssl);
 
 /* Frees ssl (NULL is fine) as its connection closes, without sending a close_notify: the
  * caller closes the socket, possibly mid-write, and a peer that is gone gets nothing from one.

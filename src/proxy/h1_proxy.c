@@ -1337,15 +1337,10 @@ static void u_on_io(struct tr_loop *loop, struct tr_io *io, uint32_t events)
                 return;
             char why[512];
             tr_tls_errors(why, sizeof(why));
-            tr_log_warn("TLS to backend %s (BackendTLSPolicy %s/%s) failed: %s", u->key, u->tls->policy->ns,
-                        u->tls->policy->name, why);
+            const char *cert = tr_tls_verify_problem(u->ssl);
+            tr_log_warn("TLS to backend %s (BackendTLSPolicy %s/%s) failed: %s%s%s", u->key, u->tls->policy->ns,
+                        u->tls->policy->name, why, cert ? ": " : "", cert ? cert : "");
             u_fail(u, "TLS handshake failed");
-            return;
-        }
-        if (!tr_tls_check_uri_sans(u->ssl, u->tls)) {
-            tr_log_warn("TLS to backend %s: certificate lacks the URI subjectAltNames of %s/%s", u->key,
-                        u->tls->policy->ns, u->tls->policy->name);
-            u_fail(u, "certificate does not match the policy");
             return;
         }
         tls_unpin(u);

@@ -1,6 +1,6 @@
 /* BackendTLSPolicy: targets (Services, optionally a port by sectionName), CA references,
  * conflicts (the oldest policy per target wins), and status per ancestor Gateway: every
- * Gateway whose routes send traffic to a targeted Service. */
+ * Gateway whose routes send traffic to a targeted Service, as a backend or as a mirror. */
 #include "translate/internal.h"
 
 #include <string.h>
@@ -159,8 +159,37 @@ static void apply(struct tx *t, const struct tr_obj *p, struct resolved *r, bool
     be->invalid = !usable;
 }
 
-/* Each Gateway (once) whose IR sends traffic to a Service this policy targets; marks those
- * backends with the policy when it is in force. */
+/* The name of be's Service port ("" when unnamed or unknown): a policy's sectionName. */
+static const char *port_name(struct tx *t, const struct tr_ir_backend *be)
+{
+    const struct tr_obj *svc = tr_view_find(t->v, TR_KIND_SERVICE, be->ns, be->name);
+    const struct tr_node *ports = svc ? tr_node_path(svc->spec, "ports") : NULL;
+    for (size_t q = 0; q < tr_node_len(ports); q++)
+        if (tr_node_geti(tr_node_at(ports, q), "port", -1) == be->port)
+            return str_or(tr_node_gets(tr_node_at(ports, q), "name"), "");
+    return "";
+}
+
+/* Whether policy p covers backend be of listener l: then it is marked with p (when p is in
+ * force) and l's Gateway is one of p's ancestors. */
+static bool visit(struct tx *t, const struct tr_obj *p, struct resolved *res, bool usable, bool beaten,
+                  const struct tr_ir_listener *l, struct tr_ir_backend *be)
+{
+    if ((be->invalid && !be->tls) || strcmp(be->kind, "Service") != 0)
+        return false;
+    const char *section = port_name(t, be);
+    if (!policy_targets(p, be->ns, be->name, section) && !policy_targets(p, be->ns, be->name, ""))
+        return false;
+    if (!beaten)
+        apply(t, p, res, usable, l, be, section);
+    return true;
+}
+
+/* Each Gateway (once) whose IR sends traffic to a Service this policy targets, as a rule's
+ * backend or as a RequestMirror's: a mirrored copy goes to the Service as any request does, so
+ * it is connected to alike (the policy's TLS, or no copy at all when the policy is unusable)
+ * and its Gateway is an ancestor too. Marks those backends with the policy when it is in
+ * force. */
 static void ancestors(struct tx *t, const struct tr_obj *p, struct resolved *res, bool usable, bool beaten,
                       const struct tr_obj **gws, size_t *ngws, size_t cap)
 {
@@ -168,31 +197,22 @@ static void ancestors(struct tx *t, const struct tr_obj *p, struct resolved *res
         const struct tr_ir_port *port = &t->ir->ports[i];
         for (size_t j = 0; j < port->nlisteners; j++) {
             const struct tr_ir_listener *l = port->listeners[j];
+            bool hit = false;
             for (size_t k = 0; k < l->nrules; k++) {
                 const struct tr_ir_rule *r = &l->rules[k];
-                for (size_t b = 0; b < r->nbackends; b++) {
-                    struct tr_ir_backend *be = &r->backends[b];
-                    if ((be->invalid && !be->tls) || strcmp(be->kind, "Service") != 0)
-                        continue;
-                    const struct tr_obj *svc = tr_view_find(t->v, TR_KIND_SERVICE, be->ns, be->name);
-                    const char *section = "";
-                    const struct tr_node *ports = svc ? tr_node_path(svc->spec, "ports") : NULL;
-                    for (size_t q = 0; q < tr_node_len(ports); q++)
-                        if (tr_node_geti(tr_node_at(ports, q), "port", -1) == be->port)
-                            section = str_or(tr_node_gets(tr_node_at(ports, q), "name"), "");
-                    bool hit = policy_targets(p, be->ns, be->name, section) || policy_targets(p, be->ns, be->name, "");
-                    if (!hit)
-                        continue;
-                    if (!beaten)
-                        apply(t, p, res, usable, l, be, section);
-                    const struct tr_obj *g = tr_view_find(t->v, TR_KIND_GATEWAY, l->gw_ns, l->gw_name);
-                    bool dup = false;
-                    for (size_t x = 0; x < *ngws; x++)
-                        dup |= gws[x] == g;
-                    if (!dup && g && *ngws < cap)
-                        gws[(*ngws)++] = g;
-                }
+                for (size_t b = 0; b < r->nbackends; b++)
+                    hit |= visit(t, p, res, usable, beaten, l, &r->backends[b]);
+                for (size_t m = 0; m < r->nmirrors; m++)
+                    hit |= visit(t, p, res, usable, beaten, l, &r->mirrors[m].backend);
             }
+            if (!hit)
+                continue;
+            const struct tr_obj *g = tr_view_find(t->v, TR_KIND_GATEWAY, l->gw_ns, l->gw_name);
+            bool dup = false;
+            for (size_t x = 0; x < *ngws; x++)
+                dup |= gws[x] == g;
+            if (!dup && g && *ngws < cap)
+                gws[(*ngws)++] = g;
         }
     }
 }
