@@ -1313,6 +1313,16 @@ static void exchange_done(struct upc *u)
         c_read(c);
 }
 
+/* Connected (and through TLS): the connect timer ends. A mirror's answer is waited for no
+ * longer than a response is; other exchanges time their responses themselves. */
+static void u_connected_timer(struct upc *u)
+{
+    if (u->mirror)
+        tr_timer_start(u->w->loop, &u->timer, RESPONSE_TIMEOUT_MS);
+    else
+        tr_timer_stop(u->w->loop, &u->timer);
+}
+
 static void u_on_io(struct tr_loop *loop, struct tr_io *io, uint32_t events)
 {
     struct upc *u = io->data;
@@ -1326,7 +1336,7 @@ static void u_on_io(struct tr_loop *loop, struct tr_io *io, uint32_t events)
         }
         u->connecting = false;
         if (!u->handshaking)
-            tr_timer_stop(loop, &u->timer);
+            u_connected_timer(u);
     }
     if (u->handshaking && !u->connecting) {
         ERR_clear_error();
@@ -1345,7 +1355,7 @@ static void u_on_io(struct tr_loop *loop, struct tr_io *io, uint32_t events)
         }
         tls_unpin(u);
         u->handshaking = false;
-        tr_timer_stop(loop, &u->timer);
+        u_connected_timer(u);
         u->writable = true;
         events |= EPOLLOUT; /* send what waited for the handshake */
     }
@@ -1486,7 +1496,7 @@ static void u_process(struct upc *u)
     if (u->mirror) {
         u->in.len = 0; /* the mirror's answer is dropped */
         u->in_off = 0;
-        if (u->eof)
+        if (u->eof || (u->h2 && tr_h2u_reusable(u)))
             u_close(u);
         return;
     }
@@ -1647,7 +1657,7 @@ static void u_process(struct upc *u)
 static void u_timeout(struct tr_loop *loop, struct tr_timer *t)
 {
     struct upc *u = t->data;
-    u_fail(u, "connect timed out");
+    u_fail(u, u->connecting || u->handshaking ? "connect timed out" : "no response in time");
 }
 
 /* Opens a new upstream connection to ep (non-blocking connect), under tls (of snapshot snap)
@@ -1714,9 +1724,15 @@ static struct upc *u_open(struct worker *w, const struct tr_ir_endpoint *ep, con
 }
 
 /* Sends a copy of a bodyless request head to each mirror whose share this request falls in. The
- * copy's answer is read and dropped; it never touches the client's response. */
+ * copy's answer is read and dropped; it never touches the client's response. A mirror connection
+ * carries one exchange and closes when its answer has come (HTTP/1.1: it asks the backend to
+ * close; HTTP/2: its stream ended) or when the response timeout passes, whichever is first: a
+ * keep-alive or silent mirror backend must not keep one descriptor per mirrored request. An
+ * upgrade is not mirrored: its answer is dropped, so no tunnel could follow. */
 static void send_mirrors(struct h1c *c, const struct tr_ir_rule *r, const char *head, size_t len)
 {
+    if (c->upgrade_asked)
+        return;
     size_t fed = 0;
     for (size_t i = 0; i < r->nmirrors; i++) {
         if (!c->req_done && fed == TR_MIRRORS_FED)
@@ -1737,7 +1753,12 @@ static void send_mirrors(struct h1c *c, const struct tr_ir_rule *r, const char *
         if (!u)
             continue;
         u->mirror = true;
-        tr_buf_append(&u->out, head, len);
+        if (u->h2) {
+            tr_buf_append(&u->out, head, len);
+        } else {
+            tr_buf_append(&u->out, head, len - 2); /* the head ends with an empty line */
+            tr_buf_puts(&u->out, "Connection: close\r\n\r\n");
+        }
         if (!c->req_done) {
             /* The body follows as the client sends it (mirror_feed). */
             u->feeder = c;
