@@ -491,9 +491,11 @@ static void gateway_addresses(struct tx *t, struct gw *g)
             g->addrs[g->naddrs++] = value;
     }
     if (want_alloc) {
-        const char *a = t->in->alloc_address ? t->in->alloc_address(t->in->ud, g->obj) : NULL;
+        /* The allocator never hands out an address a Gateway names (tx_address_named), so an
+         * assigned address is never one this or another Gateway asked for. */
+        const char *a = t->in->alloc_address ? t->in->alloc_address(t->in->ud, g->obj, tx_address_named, t) : NULL;
         if (a && !has_address(g, a))
-            g->addrs[g->naddrs++] = a;
+            g->addrs[g->naddrs++] = tr_arena_strdup(t->a, a);
         g->alloc_failed = !a;
     }
     g->addr_unusable = TR_ANEWN(t->a, bool, g->naddrs + 1);
@@ -571,6 +573,10 @@ void tx_gateways(struct tx *t)
         const struct tr_obj *gc = tr_view_find(v, TR_KIND_GATEWAYCLASS, "", str_or(tr_node_gets(g->obj->spec, "gatewayClassName"), ""));
         long ci = gc ? tr_view_index(v, gc) : -1;
         g->ours = ci >= 0 && t->class_ours[ci] && t->class_accepted[ci];
+    }
+    tx_named_addresses(t); /* before any address is assigned */
+    for (size_t i = 0; i < ngw; i++) {
+        struct gw *g = &t->gws[i];
         if (!g->ours)
             continue;
         g->accepted = true;

@@ -177,6 +177,7 @@ struct tx {
     bool *class_ours;                         /* per GatewayClass */
     bool *class_accepted;
     struct gw *gws;     /* per Gateway */
+    struct tr_map *named; /* addresses (canonical) named in spec.addresses by Gateways of ours */
     struct lset *lsets; /* per ListenerSet */
     struct tr_ir *ir;
 };
@@ -191,6 +192,10 @@ struct gw *tx_gw_of(struct tx *t, const struct tr_obj *gw);
 /* The canonical text of an IP address (inet_ntop's) into out, and its family; another string is
  * copied as is, family 0. Returns out. */
 const char *tx_addr_canon(const char *addr, char *out, size_t cap, int *family);
+/* Collects the addresses Gateways of ours name in spec.addresses (t->named); g->ours is set. */
+void tx_named_addresses(struct tx *t);
+/* Is addr named in some Gateway's spec.addresses? (The address allocator's taken, ctx is t.) */
+bool tx_address_named(void *ctx, const char *addr);
 /* Decides which Gateway holds each socket the served listeners need, and marks each listener's
  * lost ones (lst.held). Run once listeners and ListenerSets are judged. */
 void tx_socket_holders(struct tx *t);

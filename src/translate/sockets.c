@@ -28,6 +28,43 @@ const char *tx_addr_canon(const char *addr, char *out, size_t cap, int *family)
     return out;
 }
 
+static void dispose_map(void *m)
+{
+    tr_map_dispose(m);
+}
+
+void tx_named_addresses(struct tx *t)
+{
+    t->named = TR_ANEW(t->run_a, struct tr_map);
+    tr_arena_on_reset(t->run_a, dispose_map, t->named);
+    for (size_t i = 0; i < t->v->n[TR_KIND_GATEWAY]; i++) {
+        const struct gw *g = &t->gws[i];
+        if (!g->ours)
+            continue;
+        const struct tr_node *addrs = tr_node_get(g->obj->spec, "addresses");
+        for (size_t j = 0; j < tr_node_len(addrs); j++) {
+            const struct tr_node *a = tr_node_at(addrs, j);
+            const char *type = str_or(tr_node_gets(a, "type"), "IPAddress");
+            const char *value = tr_node_gets(a, "value");
+            if (strcmp(type, "IPAddress") != 0 || !value || !value[0])
+                continue;
+            char buf[256];
+            int family;
+            tx_addr_canon(value, buf, sizeof(buf), &family);
+            tr_map_put(t->named, buf, strlen(buf), (void *)g);
+        }
+    }
+}
+
+bool tx_address_named(void *ctx, const char *addr)
+{
+    const struct tx *t = ctx;
+    char buf[256];
+    int family;
+    tx_addr_canon(addr, buf, sizeof(buf), &family);
+    return tr_map_get(t->named, buf, strlen(buf)) != NULL;
+}
+
 /* One listener's need for one address of its Gateway. */
 struct claim {
     const char *addr; /* canonical */
