@@ -166,9 +166,10 @@ static int touch_route(const char *path)
     return rc;
 }
 
-static const char *alloc_address(void *ud, const struct tr_obj *gw)
+static const char *alloc_address(void *ud, const struct tr_obj *gw, bool (*taken)(void *ctx, const char *addr),
+                                 void *ctx)
 {
-    return tr_addrpool_get(ud, gw);
+    return tr_addrpool_get(ud, gw, taken, ctx);
 }
 
 static size_t ir_rules(const struct tr_ir *ir, size_t *listeners)
@@ -235,7 +236,7 @@ int main(int argc, char **argv)
 
     struct tr_addrpool *pool = tr_addrpool_new("127.1.0.0/16");
     for (size_t i = 0; i < v->n[TR_KIND_GATEWAY]; i++)
-        tr_addrpool_get(pool, v->objs[TR_KIND_GATEWAY][i]);
+        tr_addrpool_get(pool, v->objs[TR_KIND_GATEWAY][i], NULL, NULL);
     struct tr_tx_input in = {.view = v, .controller = TR_CONTROLLER_NAME, .alloc_address = alloc_address, .ud = pool};
 
     /* The first translation runs on a cold heap (every arena page is faulted in). The daemon

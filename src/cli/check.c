@@ -19,9 +19,10 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *alloc_address(void *ud, const struct tr_obj *gw)
+static const char *alloc_address(void *ud, const struct tr_obj *gw, bool (*taken)(void *ctx, const char *addr),
+                                 void *ctx)
 {
-    return tr_addrpool_get(ud, gw);
+    return tr_addrpool_get(ud, gw, taken, ctx);
 }
 
 static void add_reject(void *ud, const struct tr_reject *r)
@@ -74,7 +75,7 @@ int tr_cmd_check(int argc, char **argv)
     struct tr_view *v = tr_store_view(store);
     /* Gateways get addresses in namespace/name order, so output is the same on every run. */
     for (size_t i = 0; i < v->n[TR_KIND_GATEWAY]; i++)
-        tr_addrpool_get(pool, v->objs[TR_KIND_GATEWAY][i]);
+        tr_addrpool_get(pool, v->objs[TR_KIND_GATEWAY][i], NULL, NULL);
     struct tr_tx_input in = {.view = v, .controller = TR_CONTROLLER_NAME, .alloc_address = alloc_address, .ud = pool};
     struct tr_tx *tx = tr_translate(&in);
     struct tr_arena *a = tr_arena_new(64 * 1024);

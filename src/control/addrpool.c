@@ -48,21 +48,27 @@ void tr_addrpool_free(struct tr_addrpool *p)
     free(p);
 }
 
-const char *tr_addrpool_get(struct tr_addrpool *p, const struct tr_obj *gw)
+const char *tr_addrpool_get(struct tr_addrpool *p, const struct tr_obj *gw, bool (*taken)(void *ctx, const char *addr),
+                           void *ctx)
 {
     char key[600];
     int kl = snprintf(key, sizeof(key), "%s/%s", gw->ns, gw->name);
     if (kl <= 0 || (size_t)kl >= sizeof(key))
         return NULL;
     char *addr = tr_map_get(&p->by_gw, key, (size_t)kl);
-    if (addr)
+    if (addr && !(taken && taken(ctx, addr)))
         return addr;
-    if (p->next >= p->size - 1)
-        return NULL; /* exhausted: the Gateway reports AddressNotAssigned */
-    struct in_addr in = {htonl(p->base + p->next++)};
-    char buf[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &in, buf, sizeof(buf));
-    addr = tr_xstrdup(buf);
-    tr_map_put(&p->by_gw, key, (size_t)kl, addr);
-    return addr;
+    /* First use, or a Gateway now names this Gateway's address in its spec.addresses: a
+     * static address is the user's choice and a pool address only torii's, so this Gateway
+     * moves (its status.addresses says where). The old address is not handed out again. */
+    while (p->next < p->size - 1) {
+        struct in_addr in = {htonl(p->base + p->next++)};
+        char buf[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &in, buf, sizeof(buf));
+        if (taken && taken(ctx, buf))
+            continue;
+        free(tr_map_put(&p->by_gw, key, (size_t)kl, tr_xstrdup(buf)));
+        return tr_map_get(&p->by_gw, key, (size_t)kl);
+    }
+    return NULL; /* exhausted: the Gateway reports AddressNotAssigned */
 }

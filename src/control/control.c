@@ -79,9 +79,10 @@ struct ctl {
     uint64_t trim_due; /* when to give freed memory back (0: not due) */
 };
 
-static const char *alloc_address(void *ud, const struct tr_obj *gw)
+static const char *alloc_address(void *ud, const struct tr_obj *gw, bool (*taken)(void *ctx, const char *addr),
+                                 void *ctx)
 {
-    return tr_addrpool_get(((struct ctl *)ud)->pool, gw);
+    return tr_addrpool_get(((struct ctl *)ud)->pool, gw, taken, ctx);
 }
 
 static const char *bind_error(void *ud, const char *addr, uint16_t port, int udp)

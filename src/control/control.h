@@ -26,8 +26,12 @@ struct tr_addrpool;
 /* cidr: "127.1.0.0/16". Returns NULL when it is not an IPv4 CIDR. */
 struct tr_addrpool *tr_addrpool_new(const char *cidr);
 void tr_addrpool_free(struct tr_addrpool *p);
-/* The address of gw, allocating the next free one on first use. NULL when the pool is empty. */
-const char *tr_addrpool_get(struct tr_addrpool *p, const struct tr_obj *gw);
+/* The address of gw, allocating the next free one on first use, or when taken(ctx, its
+ * address) says it is now taken (taken may be NULL: nothing is). Never returns an address taken
+ * says is taken. NULL when the pool is exhausted. The string lives until gw gets another one or
+ * the pool is freed. */
+const char *tr_addrpool_get(struct tr_addrpool *p, const struct tr_obj *gw, bool (*taken)(void *ctx, const char *addr),
+                            void *ctx);
 
 /* Puts the GatewayClass `name` (controller torii.dev/gateway-controller) into the store, as if a
  * manifest held it. */

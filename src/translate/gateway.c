@@ -450,6 +450,18 @@ static int cmp_lset(const void *a, const void *b)
     return c ? c : strcmp(x->obj->name, y->obj->name);
 }
 
+/* Is addr one of g's addresses already, however it is written ("::1" and "0::1" are one)? */
+static bool has_address(const struct gw *g, const char *addr)
+{
+    char x[256], y[256];
+    int fx, fy;
+    tx_addr_canon(addr, x, sizeof(x), &fx);
+    for (size_t j = 0; j < g->naddrs; j++)
+        if (strcmp(tx_addr_canon(g->addrs[j], y, sizeof(y), &fy), x) == 0)
+            return true;
+    return false;
+}
+
 /* spec.addresses: each IPAddress value is a static address the Gateway is bound to, besides the
  * others; an entry without a value asks for one to be assigned (GatewayAddressEmpty), as does a
  * Gateway without entries. Other types are not supported (Accepted=False UnsupportedAddress,
@@ -475,19 +487,15 @@ static void gateway_addresses(struct tx *t, struct gw *g)
             want_alloc = true;
             continue;
         }
-        bool dup = false;
-        for (size_t j = 0; j < g->naddrs && !dup; j++)
-            dup = strcmp(g->addrs[j], value) == 0;
-        if (!dup)
+        if (!has_address(g, value))
             g->addrs[g->naddrs++] = value;
     }
     if (want_alloc) {
-        const char *a = t->in->alloc_address ? t->in->alloc_address(t->in->ud, g->obj) : NULL;
-        bool dup = false;
-        for (size_t j = 0; a && j < g->naddrs && !dup; j++)
-            dup = strcmp(g->addrs[j], a) == 0;
-        if (a && !dup)
-            g->addrs[g->naddrs++] = a;
+        /* The allocator never hands out an address a Gateway names (tx_address_named), so an
+         * assigned address is never one this or another Gateway asked for. */
+        const char *a = t->in->alloc_address ? t->in->alloc_address(t->in->ud, g->obj, tx_address_named, t) : NULL;
+        if (a && !has_address(g, a))
+            g->addrs[g->naddrs++] = tr_arena_strdup(t->a, a);
         g->alloc_failed = !a;
     }
     g->addr_unusable = TR_ANEWN(t->a, bool, g->naddrs + 1);
@@ -565,6 +573,10 @@ void tx_gateways(struct tx *t)
         const struct tr_obj *gc = tr_view_find(v, TR_KIND_GATEWAYCLASS, "", str_or(tr_node_gets(g->obj->spec, "gatewayClassName"), ""));
         long ci = gc ? tr_view_index(v, gc) : -1;
         g->ours = ci >= 0 && t->class_ours[ci] && t->class_accepted[ci];
+    }
+    tx_named_addresses(t); /* before any address is assigned */
+    for (size_t i = 0; i < ngw; i++) {
+        struct gw *g = &t->gws[i];
         if (!g->ours)
             continue;
         g->accepted = true;
@@ -658,6 +670,7 @@ void tx_gateways(struct tx *t)
             cset(&s->conds, "Programmed", true, TR_R_PROGRAMMED, "ListenerSet is programmed");
         }
     }
+    tx_socket_holders(t);
 }
 
 /* --- status --- */
@@ -704,10 +717,16 @@ static void each_served_listener(struct gw *g, void (*fn)(struct tx *, struct gw
                 fn(t, g, &g->sets[s]->l[i], arg);
 }
 
-static const char *bind_error(struct tx *t, const char *addr, const struct lst *l)
+/* Why l is not bound on address a of its Gateway: another Gateway holds that socket, or the
+ * binder could not bind it; NULL when it is bound. */
+static const char *bind_error(struct tx *t, const struct lst *l, size_t a)
 {
-    return t->in->bind_error ? t->in->bind_error(t->in->ud, addr, (uint16_t)l->port, l->proto == TR_PROTO_UDP)
-                             : NULL;
+    const char *held = tx_socket_held(t, l, a);
+    if (held)
+        return held;
+    return t->in->bind_error
+               ? t->in->bind_error(t->in->ud, l->gw->addrs[a], (uint16_t)l->port, l->proto == TR_PROTO_UDP)
+               : NULL;
 }
 
 /* Per address: how many of its sockets were meant (tried) and how many are bound. */
@@ -722,7 +741,7 @@ static void count_binds(struct tx *t, struct gw *g, struct lst *l, void *arg)
     bc->listeners++;
     for (size_t a = 0; a < g->naddrs; a++) {
         bc->tried[a]++;
-        bc->bound[a] += bind_error(t, g->addrs[a], l) == NULL;
+        bc->bound[a] += bind_error(t, l, a) == NULL;
     }
 }
 
@@ -738,7 +757,7 @@ static void listener_programmed(struct tx *t, struct gw *g, struct lst *l, void 
     const char *why = g->naddrs ? NULL : "no address assigned", *first = NULL;
     bool usable = false;
     for (size_t a = 0; a < g->naddrs && !why; a++) {
-        const char *w = bind_error(t, g->addrs[a], l);
+        const char *w = bind_error(t, l, a);
         usable |= !g->addr_unusable[a];
         if (w && !first)
             first = w;
@@ -774,7 +793,11 @@ static const char *unusable_message(struct tx *t, struct gw *g)
         const char *why = NULL;
         for (size_t i = 0; i < g->nl && !why; i++)
             if (g->l[i].accepted && g->l[i].refs_ok)
-                why = bind_error(t, g->addrs[a], &g->l[i]);
+                why = bind_error(t, &g->l[i], a);
+        for (size_t s = 0; s < g->nsets && !why; s++)
+            for (size_t i = 0; i < g->sets[s]->nl && !why; i++)
+                if (g->sets[s]->l[i].accepted && g->sets[s]->l[i].refs_ok)
+                    why = bind_error(t, &g->sets[s]->l[i], a);
         msg = tr_arena_printf(t->a, "%s%sCannot listen on %s%s%s%s", msg, msg[0] ? "; " : "", g->addrs[a],
                               why ? " (" : "", why ? why : "", why ? ")" : "");
     }

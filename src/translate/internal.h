@@ -84,6 +84,12 @@ struct gw;
 struct tr_map;
 struct lset;
 
+/* Another Gateway's claim on a socket (address, port, transport) a listener needs. */
+struct tx_held {
+    const struct gw *by; /* NULL: not held by another */
+    const char *addr;    /* the address it holds: the same one, or the unspecified address */
+};
+
 /* A listener, of a Gateway or of a ListenerSet. */
 struct lst {
     struct gw *gw;
@@ -105,6 +111,9 @@ struct lst {
     const struct tr_obj **client_cas; /* frontend validation CA bundles, NULL-terminated, or NULL */
     bool client_optional;             /* frontend validation mode AllowInsecureFallback */
     bool passthrough;
+    /* Per address of its Gateway (parallel to gw->addrs), set by tx_socket_holders: the
+     * Gateway that holds this listener's socket there instead, or NULL (this Gateway does). */
+    struct tx_held *held;
     struct tr_ir_listener *ir;
     size_t rules_cap; /* capacity of ir->rules */
 };
@@ -168,6 +177,7 @@ struct tx {
     bool *class_ours;                         /* per GatewayClass */
     bool *class_accepted;
     struct gw *gws;     /* per Gateway */
+    struct tr_map *named; /* addresses (canonical) named in spec.addresses by Gateways of ours */
     struct lset *lsets; /* per ListenerSet */
     struct tr_ir *ir;
 };
@@ -177,6 +187,21 @@ void tx_gatewayclasses(struct tx *t);
 void tx_gateways(struct tx *t);
 void tx_gateway_status(struct tx *t);
 struct gw *tx_gw_of(struct tx *t, const struct tr_obj *gw);
+
+/* sockets.c: Gateways on the same address. */
+/* The canonical text of an IP address (inet_ntop's) into out, and its family; another string is
+ * copied as is, family 0. Returns out. */
+const char *tx_addr_canon(const char *addr, char *out, size_t cap, int *family);
+/* Collects the addresses Gateways of ours name in spec.addresses (t->named); g->ours is set. */
+void tx_named_addresses(struct tx *t);
+/* Is addr named in some Gateway's spec.addresses? (The address allocator's taken, ctx is t.) */
+bool tx_address_named(void *ctx, const char *addr);
+/* Decides which Gateway holds each socket the served listeners need, and marks each listener's
+ * lost ones (lst.held). Run once listeners and ListenerSets are judged. */
+void tx_socket_holders(struct tx *t);
+/* Why l cannot be served on address a of its Gateway because another Gateway holds the socket
+ * (an arena string), or NULL. */
+const char *tx_socket_held(struct tx *t, const struct lst *l, size_t a);
 
 /* Does a {from: All|Same|Selector|None, selector} rule admit namespace ns, seen from owner_ns?
  * def_from applies when the rule has no from. */

@@ -4,6 +4,7 @@
 #ifndef TR_TRANSLATE_H
 #define TR_TRANSLATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,9 +25,13 @@ struct tr_tx_input {
     const struct tr_view *view;
     struct tr_tx_memo *memo; /* or NULL: every route is translated */
     const char *controller; /* GatewayClass spec.controllerName torii answers to */
-    /* The address allocated for a Gateway that has no usable spec.addresses (a loopback
-     * address in the file provider). Must be stable for a Gateway across calls. */
-    const char *(*alloc_address)(void *ud, const struct tr_obj *gw);
+    /* The address allocated for a Gateway that asks for one (no spec.addresses, or an entry
+     * without a value): a loopback address in the file provider. Never one that taken(ctx,
+     * address) says a Gateway names in its spec.addresses, so that an address torii picked never
+     * collides with one a user asked for; otherwise the same for a Gateway across calls. The
+     * string need only live until the next call (translate copies it). */
+    const char *(*alloc_address)(void *ud, const struct tr_obj *gw, bool (*taken)(void *ctx, const char *addr),
+                                 void *ctx);
     /* Why the socket addr:port (udp or not) could not be bound, or NULL when it is bound (or
      * was never tried). Gives Programmed its truth. */
     const char *(*bind_error)(void *ud, const char *addr, uint16_t port, int udp);

@@ -32,9 +32,10 @@ static void error(void *ud, const char *line, int kind, const char *ns, const ch
 {
 }
 
-static const char *alloc_address(void *ud, const struct tr_obj *gw)
+static const char *alloc_address(void *ud, const struct tr_obj *gw, bool (*taken)(void *ctx, const char *addr),
+                                 void *ctx)
 {
-    return tr_addrpool_get(ud, gw);
+    return tr_addrpool_get(ud, gw, taken, ctx);
 }
 
 /* Translates v and renders status and IR as one JSON text (free it). */

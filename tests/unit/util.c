@@ -65,7 +65,7 @@ void tr_test_apply(struct tr_store *store, const char *yaml, int64_t created)
     tr_manifest_load(yaml, strlen(yaml), "test", created, &seq, &ops, store);
 }
 
-const char *tr_test_addr(void *ud, const struct tr_obj *gw)
+const char *tr_test_addr(void *ud, const struct tr_obj *gw, bool (*taken)(void *ctx, const char *addr), void *ctx)
 {
     return "127.1.0.1";
 }

@@ -2,6 +2,7 @@
 #ifndef TR_TEST_UTIL_H
 #define TR_TEST_UTIL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct tr_obj;
@@ -16,7 +17,7 @@ struct tr_store;
 /* Loads the manifests of yaml into store (replacing objects of the same name), created at
  * created (seconds); fails the test on any rejected document. */
 void tr_test_apply(struct tr_store *store, const char *yaml, int64_t created);
-/* An address allocator for translate: every Gateway on 127.1.0.1. */
-const char *tr_test_addr(void *ud, const struct tr_obj *gw);
+/* An address allocator for translate: every Gateway on 127.1.0.1 (taken is not asked). */
+const char *tr_test_addr(void *ud, const struct tr_obj *gw, bool (*taken)(void *ctx, const char *addr), void *ctx);
 
 #endif
