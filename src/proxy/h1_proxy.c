@@ -1313,6 +1313,8 @@ static void exchange_done(struct upc *u)
         c_read(c);
 }
 
+static struct tr_log_limit backend_tls_warnings;
+
 /* Connected (and through TLS): the connect timer ends. A mirror's answer is waited for no
  * longer than a response is; other exchanges time their responses themselves. */
 static void u_connected_timer(struct upc *u)
@@ -1348,8 +1350,13 @@ static void u_on_io(struct tr_loop *loop, struct tr_io *io, uint32_t events)
             char why[512];
             tr_tls_errors(why, sizeof(why));
             const char *cert = tr_tls_verify_problem(u->ssl);
-            tr_log_warn("TLS to backend %s (BackendTLSPolicy %s/%s) failed: %s%s%s", u->key, u->tls->policy->ns,
-                        u->tls->policy->name, why, cert ? ": " : "", cert ? cert : "");
+            /* Once a second at most: a backend that fails every handshake must not flood the log
+             * at the request rate; the line says how many were held back. */
+            uint64_t more = 0;
+            if (tr_log_limit_pass(&backend_tls_warnings, 1000, &more))
+                tr_log_warn("TLS to backend %s (BackendTLSPolicy %s/%s) failed: %s%s%s (%llu more TLS failures to "
+                            "backends since the last warning)", u->key, u->tls->policy->ns, u->tls->policy->name, why,
+                            cert ? ": " : "", cert ? cert : "", (unsigned long long)more);
             u_fail(u, "TLS handshake failed");
             return;
         }
