@@ -191,56 +191,50 @@ static int check_duplicates(struct docb *b, struct tr_kv *e, size_t n)
 static int close_merged_map(struct docb *b, struct docb_frame *f, struct tr_kv *e, size_t n)
 {
     struct tr_map seen = {0};
-    size_t out = 0, cap = 0;
+    size_t out = 0, room = 0, nsrc = 0;
+    /* The merged mappings in order: each merge entry's value, or each item of its list. */
+    const struct tr_node **src = NULL;
     int rc = TR_OK;
     for (size_t i = 0; i < n; i++) {
-        if (e[i].key == docb_merge_key)
-            continue;
-        if (tr_map_put(&seen, e[i].key, strlen(e[i].key), e[i].val)) {
-            rc = duplicate(b, &e[i]);
-            goto out;
-        }
-        out++;
-    }
-    /* Every source must be a mapping; room for all their entries (duplicates are dropped below). */
-    for (size_t i = 0; i < n; i++) {
-        if (e[i].key != docb_merge_key)
-            continue;
-        const struct tr_node *src = e[i].val;
-        size_t nsrc = src->type == TR_N_SEQ ? src->n : 1;
-        for (size_t s = 0; s < nsrc; s++) {
-            const struct tr_node *m = src->type == TR_N_SEQ ? src->u.items[s] : src;
-            if (m->type != TR_N_MAP) {
-                rc = fail(b, e[i].val->line, "a merge key (<<) takes a mapping or a list of mappings");
+        if (e[i].key != docb_merge_key) {
+            if (tr_map_put(&seen, e[i].key, strlen(e[i].key), e[i].val)) {
+                rc = duplicate(b, &e[i]);
                 goto out;
             }
-            cap += m->n;
+            out++;
+            continue;
+        }
+        const struct tr_node *v = e[i].val;
+        size_t k = v->type == TR_N_SEQ ? v->n : 1;
+        src = tr_xrealloc(src, (nsrc + k) * sizeof(*src));
+        for (size_t j = 0; j < k; j++) {
+            const struct tr_node *m = v->type == TR_N_SEQ ? v->u.items[j] : v;
+            if (m->type != TR_N_MAP) {
+                rc = fail(b, v->line, "a merge key (<<) takes a mapping or a list of mappings");
+                goto out;
+            }
+            src[nsrc++] = m;
+            room += m->n;
         }
     }
-    struct tr_kv *kv = TR_ANEWN(b->a, struct tr_kv, out + cap);
+    struct tr_kv *kv = TR_ANEWN(b->a, struct tr_kv, out + room);
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (e[i].key != docb_merge_key)
             kv[k++] = e[i];
-    for (size_t i = 0; i < n; i++) {
-        if (e[i].key != docb_merge_key)
-            continue;
-        const struct tr_node *src = e[i].val;
-        size_t nsrc = src->type == TR_N_SEQ ? src->n : 1;
-        for (size_t s = 0; s < nsrc; s++) {
-            const struct tr_node *m = src->type == TR_N_SEQ ? src->u.items[s] : src;
-            for (uint32_t j = 0; j < m->n; j++) {
-                const char *key = m->u.kv[j].key;
-                if (tr_map_get(&seen, key, strlen(key)))
-                    continue;
-                tr_map_put(&seen, key, strlen(key), m->u.kv[j].val);
-                kv[k++] = m->u.kv[j];
-            }
+    for (size_t i = 0; i < nsrc; i++) {
+        for (uint32_t j = 0; j < src[i]->n; j++) {
+            const char *key = src[i]->u.kv[j].key;
+            if (tr_map_get(&seen, key, strlen(key)))
+                continue; /* an explicit entry, or an earlier mapping's, wins */
+            tr_map_put(&seen, key, strlen(key), src[i]->u.kv[j].val);
+            kv[k++] = src[i]->u.kv[j];
         }
     }
     f->n->u.kv = kv;
     f->n->n = f->n->cap = (uint32_t)k;
 out:
+    free(src);
     tr_map_dispose(&seen);
     return rc;
 }
