@@ -377,3 +377,141 @@ struct tr_node *tr_json_parse_one(struct tr_arena *a, const char *text, size_t l
     }
     return f.root;
 }
+
+/* The members of the list object other than its items, each built as a document of its own
+ * and moved into one map at the end. */
+struct list_head {
+    struct tr_arena *a;
+    struct tr_node *map;
+};
+
+int tr_json_parse_list(const char *text, size_t len, const char *split, tr_doc_cb *item_cb, tr_doc_cb *head_cb,
+                       void *ud, struct tr_buf *err)
+{
+    /* No limit on the whole: a page of large objects is legitimate. Each item is one document
+     * and meets the per-document limits. */
+    size_t off = tr_text_invalid_at((const unsigned char *)text, len);
+    if (off != len) {
+        unsigned line, col;
+        tr_text_position(text, off, &line, &col);
+        tr_buf_printf(err, "%u:%u: %s", line, col, text[off] ? "invalid UTF-8" : "NUL byte");
+        return TR_EINVAL;
+    }
+    struct jp j = {.s = text, .len = len, .line = 1};
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+        j.pos = j.line_start = 3;
+    docb_init(&j.b, err);
+    tr_buf_init(&j.tmp, 0);
+    struct list_head head = {tr_arena_new(1024), NULL};
+    head.map = tr_node_new(head.a, TR_N_MAP);
+    uint32_t head_line = 1;
+    int rc = TR_EINVAL;
+    ws(&j);
+    if (j.pos >= j.len || j.s[j.pos] != '{') {
+        fail(&j, "expected a JSON object");
+        goto out;
+    }
+    head_line = j.line;
+    j.pos++;
+    ws(&j);
+    bool first = true, seen_split = false;
+    for (;;) {
+        if (j.pos < j.len && j.s[j.pos] == '}' && first) {
+            j.pos++;
+            break;
+        }
+        if (j.pos >= j.len || j.s[j.pos] != '"') {
+            fail(&j, "expected a string key");
+            goto out;
+        }
+        first = false;
+        const char *k;
+        size_t klen;
+        if (string(&j, &k, &klen) != TR_OK)
+            goto out;
+        char *key = tr_arena_strndup(head.a, k, klen);
+        if (tr_node_get(head.map, key) || (strcmp(key, split) == 0 && seen_split)) {
+            fail(&j, "a duplicate key");
+            goto out;
+        }
+        ws(&j);
+        if (j.pos >= j.len || j.s[j.pos] != ':') {
+            fail(&j, "expected ':'");
+            goto out;
+        }
+        j.pos++;
+        ws(&j);
+        if (strcmp(key, split) == 0 && j.pos < j.len && j.s[j.pos] == '[') {
+            seen_split = true;
+            j.pos++;
+            ws(&j);
+            bool empty = j.pos < j.len && j.s[j.pos] == ']';
+            if (empty)
+                j.pos++;
+            while (!empty) {
+                docb_doc_begin(&j.b);
+                if (value(&j) != TR_OK)
+                    goto out;
+                struct tr_node *root;
+                uint32_t line;
+                struct tr_arena *a = docb_doc_take(&j.b, &root, &line);
+                item_cb(ud, a, root, line);
+                ws(&j);
+                if (j.pos < j.len && j.s[j.pos] == ',') {
+                    j.pos++;
+                    ws(&j);
+                    if (j.pos < j.len && j.s[j.pos] == ']') {
+                        fail(&j, "a trailing comma");
+                        goto out;
+                    }
+                    continue;
+                }
+                if (j.pos < j.len && j.s[j.pos] == ']') {
+                    j.pos++;
+                    break;
+                }
+                fail(&j, "expected ',' or ']'");
+                goto out;
+            }
+        } else {
+            docb_doc_begin(&j.b);
+            if (value(&j) != TR_OK)
+                goto out;
+            struct tr_node *root;
+            uint32_t line;
+            struct tr_arena *a = docb_doc_take(&j.b, &root, &line);
+            tr_node_set(head.a, head.map, key, tr_node_clone(head.a, root));
+            tr_arena_free(a);
+        }
+        ws(&j);
+        if (j.pos < j.len && j.s[j.pos] == ',') {
+            j.pos++;
+            ws(&j);
+            if (j.pos < j.len && j.s[j.pos] == '}') {
+                fail(&j, "a trailing comma");
+                goto out;
+            }
+            continue;
+        }
+        if (j.pos < j.len && j.s[j.pos] == '}') {
+            j.pos++;
+            break;
+        }
+        fail(&j, "expected ',' or '}'");
+        goto out;
+    }
+    ws(&j);
+    if (j.pos < j.len) {
+        fail(&j, "more than one JSON value");
+        goto out;
+    }
+    rc = TR_OK;
+out:
+    docb_dispose(&j.b);
+    tr_buf_dispose(&j.tmp);
+    if (rc == TR_OK && head_cb)
+        head_cb(ud, head.a, head.map, head_line);
+    else
+        tr_arena_free(head.a);
+    return rc;
+}

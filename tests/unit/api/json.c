@@ -179,3 +179,107 @@ TEST(json_round_trip)
     tr_buf_dispose(&err);
     tr_arena_free(a);
 }
+
+struct list_got {
+    int items;
+    char names[8][32];
+    struct tr_arena *head_a;
+    struct tr_node *head;
+};
+
+static void list_item(void *ud, struct tr_arena *a, struct tr_node *root, unsigned line)
+{
+    struct list_got *g = ud;
+    if (g->items < 8)
+        snprintf(g->names[g->items], sizeof(g->names[0]), "%s", tr_node_gets(tr_node_get(root, "metadata"), "name") ?: "?");
+    g->items++;
+    tr_arena_free(a);
+}
+
+static void list_head(void *ud, struct tr_arena *a, struct tr_node *root, unsigned line)
+{
+    struct list_got *g = ud;
+    g->head_a = a;
+    g->head = root;
+}
+
+TEST(json_list_items_one_by_one)
+{
+    const char *t = "{\"kind\":\"SecretList\",\"apiVersion\":\"v1\",\"metadata\":{\"resourceVersion\":\"42\",\"continue\":\"x\"},"
+                    "\"items\":[{\"metadata\":{\"name\":\"a\"}},{\"metadata\":{\"name\":\"b\"}}]}";
+    struct list_got g = {0};
+    struct tr_buf err;
+    tr_buf_init(&err, 0);
+    ASSERT_EQ(tr_json_parse_list(t, strlen(t), "items", list_item, list_head, &g, &err), TR_OK);
+    ASSERT_EQ(g.items, 2);
+    ASSERT_STREQ(g.names[0], "a");
+    ASSERT_STREQ(g.names[1], "b");
+    ASSERT(g.head);
+    ASSERT_STREQ(tr_node_gets(tr_node_get(g.head, "metadata"), "resourceVersion"), "42");
+    ASSERT_STREQ(tr_node_gets(g.head, "kind"), "SecretList");
+    ASSERT(!tr_node_get(g.head, "items"));
+    tr_arena_free(g.head_a);
+
+    /* Empty items, null items (a list with none), and an empty object. */
+    const char *empties[] = {"{\"items\":[]}", "{\"items\":null}", "{}", " {\"metadata\":{}} \n"};
+    for (size_t i = 0; i < sizeof(empties) / sizeof(*empties); i++) {
+        struct list_got e = {0};
+        ASSERT_EQ(tr_json_parse_list(empties[i], strlen(empties[i]), "items", list_item, list_head, &e, &err), TR_OK);
+        ASSERT_EQ(e.items, 0);
+        ASSERT(e.head);
+        tr_arena_free(e.head_a);
+    }
+    tr_buf_dispose(&err);
+}
+
+TEST(json_list_refuses_what_the_strict_reader_refuses)
+{
+    const char *bad[] = {
+        "[1,2]",                              /* not an object */
+        "{\"items\":[{},]}",                  /* trailing comma in items */
+        "{\"items\":[{}],}",                  /* trailing comma in the object */
+        "{\"items\":[{}],\"items\":[{}]}",    /* a second items */
+        "{\"kind\":\"a\",\"kind\":\"b\"}",    /* a duplicate member */
+        "{\"items\":[{\"a\":1,\"a\":2}]}",    /* a duplicate key inside an item */
+        "{\"items\":[{}]} {}",                /* two values */
+        "{\"items\":[{}]",                    /* cut short */
+        "{\"items\":[{\"a\":\"\\u0000\"}]}", /* NUL */
+        "{\"items\":[\"\xff\"]}",             /* invalid UTF-8 */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        struct list_got g = {0};
+        struct tr_buf err;
+        tr_buf_init(&err, 0);
+        int rc = tr_json_parse_list(bad[i], strlen(bad[i]), "items", list_item, list_head, &g, &err);
+        if (rc == TR_OK)
+            tr_test_fail(__FILE__, __LINE__, "'%s' parsed as a list", bad[i]);
+        ASSERT(err.len > 0);
+        ASSERT(!g.head); /* the head is given only for a valid text */
+        tr_buf_dispose(&err);
+    }
+}
+
+TEST(json_list_items_meet_the_document_limits_not_the_text)
+{
+    /* 70 MiB of items of 1 MiB each: over the one-document input limit, fine as a list. */
+    size_t n = 70, item = 1 << 20;
+    struct tr_buf b;
+    tr_buf_init(&b, 0);
+    tr_buf_puts(&b, "{\"items\":[");
+    for (size_t i = 0; i < n; i++) {
+        tr_buf_puts(&b, i ? ",{\"d\":\"" : "{\"d\":\"");
+        for (size_t k = 0; k < item; k += 64)
+            tr_buf_puts(&b, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+        tr_buf_puts(&b, "\"}");
+    }
+    tr_buf_puts(&b, "]}");
+    ASSERT(b.len > TR_DECODE_MAX_INPUT);
+    struct list_got g = {0};
+    struct tr_buf err;
+    tr_buf_init(&err, 0);
+    ASSERT_EQ(tr_json_parse_list(b.data, b.len, "items", list_item, list_head, &g, &err), TR_OK);
+    ASSERT_EQ(g.items, (int)n);
+    tr_arena_free(g.head_a);
+    tr_buf_dispose(&err);
+    tr_buf_dispose(&b);
+}
