@@ -248,7 +248,7 @@ int main(int argc, char **argv)
     double first_ms = now_ms() - t0;
     struct tr_pubstate *warm = tr_pubstate_new();
     struct tr_snapshot *snap = tr_snapshot_new(tr_store_view(store), tx, 1, NULL, NULL);
-    tr_published_free(tr_publish_build(snap, store, warm, true));
+    tr_published_release(tr_publish_build(snap, store, warm, true));
     tr_snapshot_release(snap);
     tr_pubstate_free(warm);
 
@@ -299,7 +299,7 @@ int main(int argc, char **argv)
             p->render(&p->items[i], &jb);
         json_bytes = jb.len;
         tr_buf_dispose(&jb);
-        tr_published_free(p);
+        tr_published_release(p);
         tr_pubstate_free(ps);
         tr_snapshot_release(snap);
     }
@@ -327,7 +327,7 @@ int main(int argc, char **argv)
         snap = tr_snapshot_new((struct tr_view *)inm.view, tx1, 1, NULL, NULL);
         tr_snapshot_publish(snap); /* the current snapshot: the next compile reuses its routers */
         size_t m2 = heap_in_use();
-        tr_published_free(tr_publish_build(snap, store, ps, true));
+        tr_published_release(tr_publish_build(snap, store, ps, true));
         size_t m3 = heap_in_use();
         mem_tx = m1 - m0;
         mem_snap = m2 - m1;
@@ -353,7 +353,7 @@ int main(int argc, char **argv)
             double a5 = now_ms();
             struct tr_published *p = tr_publish_build(snap, store, ps, true);
             double a6 = now_ms();
-            tr_published_free(p);
+            tr_published_release(p);
             series_add(&inc_load, a1 - a0);
             series_add(&inc_view, a2 - a1);
             series_add(&inc_tx, a3 - a2);

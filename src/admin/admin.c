@@ -33,9 +33,15 @@ struct tr_admin {
     struct tr_published *cur; /* guarded by lock */
 };
 
-void tr_published_free(struct tr_published *p)
+struct tr_published *tr_published_ref(struct tr_published *p)
 {
-    if (!p)
+    __atomic_add_fetch(&p->refs, 1, __ATOMIC_RELAXED);
+    return p;
+}
+
+void tr_published_release(struct tr_published *p)
+{
+    if (!p || __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
     free(p->all);
     free(p->rejected);
@@ -284,7 +290,7 @@ void tr_admin_publish(struct tr_admin *ad, struct tr_published *p)
     struct tr_published *old = ad->cur;
     ad->cur = p;
     pthread_mutex_unlock(&ad->lock);
-    tr_published_free(old);
+    tr_published_release(old);
 }
 
 void tr_admin_stop(struct tr_admin *ad)
@@ -298,6 +304,6 @@ void tr_admin_stop(struct tr_admin *ad)
     close(ad->stop_pipe[0]);
     close(ad->stop_pipe[1]);
     pthread_mutex_destroy(&ad->lock);
-    tr_published_free(ad->cur);
+    tr_published_release(ad->cur);
     free(ad);
 }

@@ -30,6 +30,8 @@ struct tr_published {
     /* Appends the JSON of an item (the object with its status and transition times); drops an
      * item's references. Any thread. */
     void (*render)(const struct tr_pubitem *it, struct tr_buf *out);
+    /* The same for the status alone ("null" when it has none). Any thread. */
+    void (*render_status)(const struct tr_pubitem *it, struct tr_buf *out);
     void (*item_free)(struct tr_pubitem *it);
     char *rejected;         /* JSON array of the rejected manifests */
     char *all;              /* {"items": [...], "rejected": [...]}: made on the first /status */
@@ -37,6 +39,7 @@ struct tr_published {
     struct tr_snapshot *snap; /* what items point into; its /config is rendered on request */
     bool ready;         /* the config dir has been loaded once */
     unsigned long long generation; /* config generation: bumped per published translation */
+    int refs;                      /* private: atomic */
 };
 
 struct tr_admin;
@@ -47,6 +50,9 @@ struct tr_admin *tr_admin_start(const char *addr, char **err);
 void tr_admin_publish(struct tr_admin *ad, struct tr_published *p);
 /* Stops the thread and frees everything. */
 void tr_admin_stop(struct tr_admin *ad);
-void tr_published_free(struct tr_published *p);
+/* References: the admin server holds one, the Kubernetes provider another while it writes status
+ * from it. Any thread. */
+struct tr_published *tr_published_ref(struct tr_published *p);
+void tr_published_release(struct tr_published *p);
 
 #endif

@@ -6,7 +6,7 @@
 #include <openssl/evp.h>
 #include <string.h>
 
-static unsigned char *b64decode(struct tr_arena *a, const char *s, size_t len, size_t *out_len)
+const unsigned char *tr_base64_decode(struct tr_arena *a, const char *s, size_t len, size_t *out_len)
 {
     unsigned char *out = tr_arena_alloc(a, len / 4 * 3 + 4);
     EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
@@ -19,6 +19,7 @@ static unsigned char *b64decode(struct tr_arena *a, const char *s, size_t len, s
     if (rc < 0)
         return NULL;
     *out_len = (size_t)(n1 + n2);
+    out[*out_len] = 0;
     return out;
 }
 
@@ -26,7 +27,7 @@ const unsigned char *tr_obj_data(struct tr_arena *a, const struct tr_obj *o, con
 {
     const char *v = tr_node_gets(tr_node_get(o->root, "data"), key);
     if (v && o->kind == TR_KIND_SECRET)
-        return b64decode(a, v, strlen(v), len);
+        return tr_base64_decode(a, v, strlen(v), len);
     if (!v)
         v = tr_node_gets(tr_node_get(o->root, "stringData"), key);
     if (!v)

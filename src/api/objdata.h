@@ -11,4 +11,8 @@ struct tr_obj;
  * arena a; NULL when absent or not valid base64. */
 const unsigned char *tr_obj_data(struct tr_arena *a, const struct tr_obj *o, const char *key, size_t *len);
 
+/* Decodes len bytes of base64 (RFC 4648; line breaks allowed) into arena a. Returns the bytes
+ * (NUL-terminated, *out_len of them) or NULL when s is not base64. */
+const unsigned char *tr_base64_decode(struct tr_arena *a, const char *s, size_t len, size_t *out_len);
+
 #endif

@@ -35,13 +35,25 @@ static const char *check_dns(const char *s, size_t len, bool label)
     return NULL;
 }
 
-static int64_t parse_time(const char *s)
+int64_t tr_parse_time(const char *s)
 {
     struct tm tm;
     memset(&tm, 0, sizeof(tm));
-    if (!s || !strptime(s, "%Y-%m-%dT%H:%M:%S", &tm))
+    const char *p = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+    if (!p)
         return -1;
-    return (int64_t)timegm(&tm);
+    int64_t t = (int64_t)timegm(&tm);
+    if (*p == '.')
+        for (p++; *p >= '0' && *p <= '9'; p++)
+            ;
+    if (*p == 'Z' || *p == 'z' || *p == '\0')
+        return t;
+    int sign = *p == '+' ? 1 : *p == '-' ? -1 : 0;
+    unsigned hh, mm;
+    char tail;
+    if (!sign || sscanf(p + 1, "%2u:%2u%c", &hh, &mm, &tail) != 2 || hh > 23 || mm > 59)
+        return -1;
+    return t - sign * (int64_t)(hh * 3600 + mm * 60);
 }
 
 void tr_format_time(char out[32], int64_t t)
@@ -203,12 +215,26 @@ int tr_obj_decode(struct tr_arena *a, struct tr_node *root, const char *file, ui
         make_uid(uid);
         const char *given_uid = tr_node_gets(meta, "uid");
         o->uid = tr_arena_strdup(a, given_uid ? given_uid : uid);
-        int64_t t = parse_time(tr_node_gets(meta, "creationTimestamp"));
+        int64_t t = tr_parse_time(tr_node_gets(meta, "creationTimestamp"));
         o->created = t >= 0 ? t : now;
         o->generation = 1;
     }
     *out = o;
     return TR_OK;
+}
+
+void tr_obj_take_server_meta(struct tr_obj *o)
+{
+    const struct tr_node *meta = tr_node_get(o->root, "metadata");
+    const char *uid = tr_node_gets(meta, "uid");
+    if (uid && uid[0])
+        o->uid = tr_arena_strdup(o->arena, uid);
+    int64_t gen = tr_node_geti(meta, "generation", 0);
+    if (gen > 0)
+        o->generation = gen;
+    int64_t t = tr_parse_time(tr_node_gets(meta, "creationTimestamp"));
+    if (t >= 0)
+        o->created = t;
 }
 
 struct tr_obj *tr_obj_acquire(struct tr_obj *o)

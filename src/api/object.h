@@ -41,6 +41,11 @@ int tr_obj_decode(struct tr_arena *a, struct tr_node *root, const char *file, ui
                   const struct tr_obj *prev, int64_t now, uint64_t seq, struct tr_obj **out,
                   struct tr_verrs *errs, char **ident_out);
 
+/* Takes uid, generation and creationTimestamp from the object's own metadata, where the API
+ * server set them (the Kubernetes provider: the server, not torii, counts generations). Call
+ * right after tr_obj_decode, before the object is shared. */
+void tr_obj_take_server_meta(struct tr_obj *o);
+
 struct tr_obj *tr_obj_acquire(struct tr_obj *o);
 /* Drops a reference; frees on the last. Any thread. NULL allowed. */
 void tr_obj_release(struct tr_obj *o);
@@ -51,6 +56,10 @@ void tr_obj_ident(struct tr_buf *b, const struct tr_obj *o);
 /* Builds the object as the API would show it, with status attached (may be NULL), into arena a:
  * metadata gets generation, uid, creationTimestamp and resourceVersion. */
 struct tr_node *tr_obj_render(struct tr_arena *a, const struct tr_obj *o, const struct tr_node *status);
+
+/* Parses an RFC 3339 time ("2026-11-26T05:40:00Z", fractions and offsets allowed) to seconds
+ * since the epoch; -1 when it is not one. */
+int64_t tr_parse_time(const char *s);
 
 /* Formats seconds since the epoch as RFC 3339 UTC ("2026-11-26T05:40:00Z"). */
 void tr_format_time(char out[32], int64_t t);

@@ -1,21 +1,74 @@
-/* torii run --config DIR [--admin ADDR] [--gatewayclass NAME] [--address-pool CIDR]
- *           [--log-level LEVEL] */
+/* torii run: the daemon. Objects come from a directory of manifests (--config DIR), or from a
+ * Kubernetes API server: --kubeconfig FILE [--context NAME], or the pod's service account when
+ * KUBERNETES_SERVICE_HOST is set and neither --config nor --kubeconfig is given. */
+#include "base/buf.h"
+#include "base/duration.h"
 #include "base/log.h"
 #include "cli/cli.h"
 #include "control/control.h"
+#include "provider/kube/config.h"
+#include "provider/kube/kube.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "usage: torii run --config DIR | --kubeconfig FILE [--context NAME] | (in a pod: nothing)\n"
+    "                 [--admin 127.0.0.1:9901] [--gatewayclass NAME] [--address-pool 127.1.0.0/16]\n"
+    "                 [--workers N] [--access-log PATH|-] [--log-level info]\n"
+    "  Kubernetes:    [--leader-elect true|false] [--lease-namespace NS] [--lease-name torii]\n"
+    "                 [--leader-lease 15s] [--leader-renew 10s] [--leader-retry 2s]\n"
+    "                 [--kube-qps 50] [--kube-burst 100]\n";
+
+static bool duration_flag(const char *name, const char *v, unsigned *out)
+{
+    uint64_t ms;
+    if (!tr_duration_ms(v, &ms) || ms == 0 || ms > 3600000) {
+        fprintf(stderr, "torii run: %s: a duration such as 15s or 500ms, up to 1h\n", name);
+        return false;
+    }
+    *out = (unsigned)ms;
+    return true;
+}
+
+/* The Lease holder's name: the pod's (or the host's) and a random part, so that a restarted
+ * replica is a new candidate, as controller-runtime names them. */
+static void make_identity(char *out, size_t cap)
+{
+    const char *pod = getenv("POD_NAME");
+    char host[256] = "torii";
+    if (!pod || !pod[0]) {
+        if (gethostname(host, sizeof(host)) != 0)
+            snprintf(host, sizeof(host), "torii");
+        host[sizeof(host) - 1] = '\0';
+        pod = host;
+    }
+    unsigned r = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(&r, sizeof(r), 1, f) != 1)
+        r = (unsigned)time(NULL) ^ (unsigned)getpid();
+    if (f)
+        fclose(f);
+    snprintf(out, cap, "%.200s_%08x", pod, r);
+}
 
 int tr_cmd_run(int argc, char **argv)
 {
     struct tr_control_opts o = {0};
+    const char *kubeconfig = NULL, *context = NULL;
+    struct tr_kubeprov_opts ko = {.controller = "torii.dev/gateway-controller", .leader_elect = true};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--config") == 0 && v)
             o.config_dir = argv[++i];
+        else if (strcmp(a, "--kubeconfig") == 0 && v)
+            kubeconfig = argv[++i];
+        else if (strcmp(a, "--context") == 0 && v)
+            context = argv[++i];
         else if (strcmp(a, "--admin") == 0 && v)
             o.admin_addr = argv[++i];
         else if (strcmp(a, "--gatewayclass") == 0 && v)
@@ -24,7 +77,38 @@ int tr_cmd_run(int argc, char **argv)
             o.address_pool = argv[++i];
         else if (strcmp(a, "--access-log") == 0 && v)
             o.access_log = argv[++i];
-        else if (strcmp(a, "--workers") == 0 && v) {
+        else if (strcmp(a, "--lease-namespace") == 0 && v)
+            ko.lease_ns = argv[++i];
+        else if (strcmp(a, "--lease-name") == 0 && v)
+            ko.lease_name = argv[++i];
+        else if (strcmp(a, "--leader-elect") == 0 && v) {
+            const char *b = argv[++i];
+            if (strcmp(b, "true") != 0 && strcmp(b, "false") != 0) {
+                fprintf(stderr, "torii run: --leader-elect: true or false\n");
+                return 2;
+            }
+            ko.leader_elect = strcmp(b, "true") == 0;
+        } else if (strcmp(a, "--leader-lease") == 0 && v) {
+            if (!duration_flag(a, argv[++i], &ko.lease_ms))
+                return 2;
+        } else if (strcmp(a, "--leader-renew") == 0 && v) {
+            if (!duration_flag(a, argv[++i], &ko.renew_ms))
+                return 2;
+        } else if (strcmp(a, "--leader-retry") == 0 && v) {
+            if (!duration_flag(a, argv[++i], &ko.retry_ms))
+                return 2;
+        } else if ((strcmp(a, "--kube-qps") == 0 || strcmp(a, "--kube-burst") == 0) && v) {
+            char *end;
+            double n = strtod(argv[++i], &end);
+            if (*end || n < 1 || n > 10000) {
+                fprintf(stderr, "torii run: %s: a number from 1 to 10000\n", a);
+                return 2;
+            }
+            if (a[7] == 'q')
+                ko.qps = n;
+            else
+                ko.burst = (unsigned)n;
+        } else if (strcmp(a, "--workers") == 0 && v) {
             char *end;
             long n = strtol(argv[++i], &end, 10);
             if (*end || n < 0 || n > 1024) {
@@ -32,24 +116,55 @@ int tr_cmd_run(int argc, char **argv)
                 return 2;
             }
             o.workers = (unsigned)n;
-        }
-        else if (strcmp(a, "--log-level") == 0 && v) {
+        } else if (strcmp(a, "--log-level") == 0 && v) {
             if (tr_log_set_level(argv[++i]) != 0) {
                 fprintf(stderr, "torii: --log-level: debug, info, warn, error or off\n");
                 return 2;
             }
         } else {
-            fprintf(stderr, "torii run: unknown or incomplete option %s\n"
-                            "usage: torii run --config DIR [--admin 127.0.0.1:9901] [--gatewayclass NAME]\n"
-                            "                 [--address-pool 127.1.0.0/16] [--workers N] [--access-log PATH|-]\n"
-                            "                 [--log-level info]\n",
-                    a);
+            fprintf(stderr, "torii run: unknown or incomplete option %s\n%s", a, usage);
             return 2;
         }
     }
-    if (!o.config_dir) {
-        fprintf(stderr, "torii run: --config DIR is required\n");
+    if (o.config_dir && kubeconfig) {
+        fprintf(stderr, "torii run: --config and --kubeconfig exclude each other\n");
         return 2;
     }
-    return tr_control_run(&o);
+    bool in_cluster = !o.config_dir && !kubeconfig && getenv("KUBERNETES_SERVICE_HOST");
+    if (!o.config_dir && !kubeconfig && !in_cluster) {
+        fprintf(stderr, "torii run: give --config DIR, or --kubeconfig FILE (in a pod, nothing)\n%s", usage);
+        return 2;
+    }
+    if (o.config_dir)
+        return tr_control_run(&o);
+    uint64_t lease = ko.lease_ms ? ko.lease_ms : 15000, renew = ko.renew_ms ? ko.renew_ms : 10000,
+             retry = ko.retry_ms ? ko.retry_ms : 2000;
+    /* As client-go requires: a leader must give up before anyone may take over, and try to renew
+     * more than once before it gives up. */
+    if (!(lease > renew && renew * 10 > retry * 12)) {
+        fprintf(stderr, "torii run: want --leader-lease > --leader-renew > 1.2 x --leader-retry\n");
+        return 2;
+    }
+    struct tr_kube_config cfg;
+    struct tr_buf err;
+    tr_buf_init(&err, 0);
+    int rc = in_cluster ? tr_kube_config_in_cluster(&cfg, NULL, &err) : tr_kube_config_load(&cfg, kubeconfig, context, &err);
+    if (rc != 0) {
+        fprintf(stderr, "torii: %s\n", err.data);
+        tr_buf_dispose(&err);
+        return 1;
+    }
+    tr_buf_dispose(&err);
+    if (strncmp(cfg.server, "http://", 7) == 0)
+        tr_log_warn("kubernetes: %s: the API server is reached without TLS (%s)", cfg.source, cfg.server);
+    char identity[256];
+    make_identity(identity, sizeof(identity));
+    ko.cfg = &cfg;
+    ko.identity = identity;
+    if (!ko.lease_ns)
+        ko.lease_ns = getenv("POD_NAMESPACE") && getenv("POD_NAMESPACE")[0] ? getenv("POD_NAMESPACE") : cfg.ns;
+    o.kube = &ko;
+    rc = tr_control_run(&o);
+    tr_kube_config_dispose(&cfg);
+    return rc;
 }

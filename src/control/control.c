@@ -4,6 +4,7 @@
 #include "proxy/accesslog.h"
 #include "api/manifest.h"
 #include "api/object.h"
+#include "base/buf.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "control/publish.h"
@@ -11,6 +12,8 @@
 #include "ir/snapshot.h"
 #include "net/listen.h"
 #include "provider/file.h"
+#include "provider/kube/config.h"
+#include "provider/kube/kube.h"
 #include "proxy/worker.h"
 #include "store/store.h"
 #include "translate/translate.h"
@@ -74,6 +77,8 @@ struct ctl {
     struct tr_workers *workers;
     struct tr_pubstate *ps;
     struct tr_tx_memo *memo;
+    struct tr_kubeprov *kube; /* or NULL: file mode */
+    bool kube_synced;         /* translated once after every kind was listed */
     uint64_t generation;
     size_t nobjs;      /* objects in the last view translated */
     uint64_t trim_due; /* when to give freed memory back (0: not due) */
@@ -130,12 +135,45 @@ static void reconcile(struct ctl *c)
     uint64_t t1 = now_ms();
     /* Traffic first, status second: the workers are already switching while status is
      * rendered. snap stays alive: only this thread replaces the current snapshot. */
-    tr_admin_publish(c->admin, tr_publish_build(snap, c->store, c->ps, true));
+    struct tr_published *pub = tr_publish_build(snap, c->store, c->ps, true);
+    if (c->kube)
+        tr_kubeprov_publish(c->kube, tr_published_ref(pub));
+    tr_admin_publish(c->admin, pub);
     __atomic_store_n(&tr_metrics.config_generation, c->generation, __ATOMIC_RELAXED);
     uint64_t t2 = now_ms();
     tr_log_debug("config generation %llu: %zu gateways, %zu httproutes, %u sockets, %llu ms (serving after %llu ms)",
                  (unsigned long long)c->generation, v->n[TR_KIND_GATEWAY], v->n[TR_KIND_HTTPROUTE],
                  tr_listeners_count(c->listeners), (unsigned long long)(t2 - t0), (unsigned long long)(t1 - t0));
+}
+
+/* Changes from the API server: applied as they come, for a settle window, and translated once
+ * every kind has been listed (before that, a half-listed cluster would give wrong status and
+ * routes). */
+static void kube_changes(struct ctl *c)
+{
+    bool changed = tr_kubeprov_apply(c->kube, c->store);
+    uint64_t start = now_ms();
+    for (;;) {
+        int left = SETTLE_CAP_MS - (int)(now_ms() - start);
+        struct pollfd p1 = {tr_kubeprov_fd(c->kube), POLLIN, 0};
+        if (left <= 0 || poll(&p1, 1, left < SETTLE_MS ? left : SETTLE_MS) <= 0)
+            break;
+        changed |= tr_kubeprov_apply(c->kube, c->store);
+    }
+    if (!tr_kubeprov_synced(c->kube))
+        return;
+    if (!c->kube_synced) {
+        size_t n = 0;
+        struct tr_view *v = tr_store_view(c->store);
+        for (int k = 0; k < TR_KIND__COUNT; k++)
+            n += v->n[k];
+        tr_view_free(v);
+        tr_log_info("kubernetes: every kind listed (%zu objects): translating", n);
+    }
+    if (changed || !c->kube_synced) {
+        c->kube_synced = true;
+        reconcile(c);
+    }
 }
 
 int tr_control_run(const struct tr_control_opts *o)
@@ -181,9 +219,20 @@ int tr_control_run(const struct tr_control_opts *o)
     c.listeners = tr_listeners_new();
     c.ps = tr_pubstate_new();
     c.memo = tr_tx_memo_new();
-    struct tr_fileprov *fp = tr_fileprov_new(o->config_dir, c.store, true);
-    if (!fp) {
-        fprintf(stderr, "torii: --config %s: %s\n", o->config_dir, strerror(errno));
+    struct tr_fileprov *fp = NULL;
+    if (o->kube) {
+        struct tr_buf kerr;
+        tr_buf_init(&kerr, 0);
+        c.kube = tr_kubeprov_start(o->kube, &kerr);
+        if (!c.kube)
+            fprintf(stderr, "torii: kubernetes: %s\n", kerr.data ? kerr.data : "cannot start");
+        tr_buf_dispose(&kerr);
+    } else {
+        fp = tr_fileprov_new(o->config_dir, c.store, true);
+        if (!fp)
+            fprintf(stderr, "torii: --config %s: %s\n", o->config_dir, strerror(errno));
+    }
+    if (!fp && !c.kube) {
         tr_admin_stop(c.admin);
         tr_workers_stop(c.workers);
         tr_store_free(c.store);
@@ -199,12 +248,16 @@ int tr_control_run(const struct tr_control_opts *o)
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     signal(SIGPIPE, SIG_IGN);
 
-    int problems = tr_fileprov_scan(fp);
-    tr_log_info("loaded %s (%d problem%s)", o->config_dir, problems, problems == 1 ? "" : "s");
-    reconcile(&c);
+    if (fp) {
+        int problems = tr_fileprov_scan(fp);
+        tr_log_info("loaded %s (%d problem%s)", o->config_dir, problems, problems == 1 ? "" : "s");
+        reconcile(&c);
+    } else {
+        tr_log_info("kubernetes: %s: listing", o->kube->cfg->source);
+    }
     int rc = 0;
     for (;;) {
-        struct pollfd pfds[2] = {{sfd, POLLIN, 0}, {tr_fileprov_fd(fp), POLLIN, 0}};
+        struct pollfd pfds[2] = {{sfd, POLLIN, 0}, {fp ? tr_fileprov_fd(fp) : tr_kubeprov_fd(c.kube), POLLIN, 0}};
         int timeout = -1;
         if (c.trim_due) {
             uint64_t now = now_ms();
@@ -226,16 +279,25 @@ int tr_control_run(const struct tr_control_opts *o)
             struct signalfd_siginfo si;
             if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
                 if (si.ssi_signo == SIGHUP) {
-                    tr_fileprov_scan(fp);
-                    reconcile(&c);
+                    if (fp)
+                        tr_fileprov_scan(fp);
+                    if (!c.kube || c.kube_synced)
+                        reconcile(&c);
                     continue;
                 }
                 tr_log_info("signal %u: shutting down", si.ssi_signo);
+                /* Another replica takes over status at once. */
+                if (c.kube)
+                    tr_kubeprov_resign(c.kube);
                 break;
             }
         }
         if (!(pfds[1].revents & POLLIN))
             continue;
+        if (c.kube) {
+            kube_changes(&c);
+            continue;
+        }
         tr_fileprov_handle(fp);
         uint64_t start = now_ms();
         bool changed = false;
@@ -266,7 +328,9 @@ int tr_control_run(const struct tr_control_opts *o)
     tr_workers_stop(c.workers);
     tr_accesslog_close();
     tr_admin_stop(c.admin);
-    tr_fileprov_free(fp);
+    if (fp)
+        tr_fileprov_free(fp);
+    tr_kubeprov_stop(c.kube);
     tr_snapshot_clear();
     tr_listeners_free(c.listeners);
     tr_store_free(c.store);

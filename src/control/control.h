@@ -8,6 +8,7 @@
 
 struct tr_store;
 struct tr_obj;
+struct tr_kubeprov_opts;
 
 struct tr_control_opts {
     const char *config_dir;
@@ -16,6 +17,8 @@ struct tr_control_opts {
     const char *address_pool; /* loopback pool for Gateways without addresses: "127.1.0.0/16" */
     unsigned workers;         /* data-plane threads; 0: one per core */
     const char *access_log;   /* JSON access log path, "-" for stdout, NULL for none */
+    /* Objects from a Kubernetes API server instead of config_dir (NULL: file mode). */
+    const struct tr_kubeprov_opts *kube;
 };
 
 /* Runs until SIGINT or SIGTERM. Returns the exit status. */

@@ -210,6 +210,24 @@ static void render_item(const struct tr_pubitem *it, struct tr_buf *out)
     tr_arena_free(a);
 }
 
+/* Only the status, stamped: what the Kubernetes provider writes back. */
+static void render_status(const struct tr_pubitem *it, struct tr_buf *out)
+{
+    if (!it->status) {
+        tr_buf_puts(out, "null");
+        return;
+    }
+    struct tr_arena *a = tr_arena_new(4096);
+    struct tr_node *stamped = tr_node_clone(a, it->status);
+    struct stamping sp = {a, it->ltt};
+    struct tr_buf path;
+    tr_buf_init(&path, 0);
+    each_condition(stamped, &path, stamp_condition, &sp);
+    tr_buf_dispose(&path);
+    tr_node_emit_json(out, stamped, 0);
+    tr_arena_free(a);
+}
+
 static void item_free(struct tr_pubitem *it)
 {
     ltt_release(it->ltt);
@@ -286,6 +304,7 @@ struct tr_published *tr_publish_build(struct tr_snapshot *snap, const struct tr_
     const struct tr_tx *tx = tr_snapshot_tx(snap);
     int64_t now = (int64_t)time(NULL);
     struct tr_published *p = tr_xcalloc(1, sizeof(*p));
+    p->refs = 1;
     p->ready = ready;
     p->generation = tr_snapshot_generation(snap);
     p->snap = tr_snapshot_ref(snap);
@@ -294,6 +313,7 @@ struct tr_published *tr_publish_build(struct tr_snapshot *snap, const struct tr_
         total += v->n[k];
     p->items = tr_xcalloc(total + 1, sizeof(*p->items));
     p->render = render_item;
+    p->render_status = render_status;
     p->item_free = item_free;
     ps->epoch++;
     /* Transition times are taken again only when an object's version or status changed since
