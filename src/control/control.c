@@ -113,7 +113,7 @@ static void reconcile(struct ctl *c)
     uint64_t t0 = now_ms();
     struct tr_view *v = tr_store_view(c->store);
     struct tr_tx_input in = {.view = v, .memo = c->memo, .controller = CONTROLLER, .alloc_address = alloc_address,
-                             .bind_error = bind_error, .ud = c};
+                             .bind_error = bind_error, .ud = c, .provisions = c->kube != NULL};
     struct tr_tx *tx = tr_translate(&in);
     if (tr_listeners_reconcile(c->listeners, tr_tx_ir(tx))) {
         tr_tx_free(tx);

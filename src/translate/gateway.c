@@ -57,6 +57,9 @@ const char *const tr_supported_features[] = {
     NULL,
 };
 
+const char *const tr_provisioning_features[] = {"GatewayInfrastructurePropagation", NULL};
+
+
 /* --- GatewayClass --- */
 
 void tx_gatewayclasses(struct tx *t)
@@ -85,9 +88,13 @@ void tx_gatewayclasses(struct tx *t)
         struct tr_node *st = tr_node_new(t->a, TR_N_MAP);
         tr_node_set(t->a, st, "conditions", conds_render(t->a, &cs, gc->generation));
         struct tr_node *feats = tr_node_new(t->a, TR_N_SEQ);
-        for (const char *const *f = tr_supported_features; *f; f++) {
+        /* Both tables are sorted: merged, the list stays sorted as the spec asks. */
+        const char *const *f = tr_supported_features;
+        const char *const *g = t->in->provisions ? tr_provisioning_features : tr_provisioning_features + 1;
+        while (*f || *g) {
+            const char *name = !*g || (*f && strcmp(*f, *g) < 0) ? *f++ : *g++;
             struct tr_node *m = tr_node_new(t->a, TR_N_MAP);
-            tr_node_set(t->a, m, "name", tr_node_str(t->a, *f));
+            tr_node_set(t->a, m, "name", tr_node_str(t->a, name));
             tr_node_push(t->a, feats, m);
         }
         tr_node_set(t->a, st, "supportedFeatures", feats);

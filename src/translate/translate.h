@@ -36,6 +36,9 @@ struct tr_tx_input {
      * was never tried). Gives Programmed its truth. */
     const char *(*bind_error)(void *ud, const char *addr, uint16_t port, int udp);
     void *ud;
+    /* The provider generates a Service for each Gateway (Kubernetes), with the Gateway's
+     * spec.infrastructure labels and annotations: GatewayInfrastructurePropagation is claimed. */
+    bool provisions;
 };
 
 /* Translates. Returns the result (never NULL); the input view must outlive it. With a memo,
@@ -54,5 +57,7 @@ size_t tr_tx_routes_translated(const struct tr_tx *t);
 
 /* The features torii supports (GatewayClass status.supportedFeatures), sorted. */
 extern const char *const tr_supported_features[];
+/* Claimed as well when the provider generates Services (tr_tx_input.provisions). */
+extern const char *const tr_provisioning_features[];
 
 #endif

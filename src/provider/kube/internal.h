@@ -88,6 +88,7 @@ struct tr_kubeprov {
     bool leader; /* atomic: this replica may write */
     struct kube_status *st;
     struct kube_lease *lease;
+    struct kube_prov *prov;
 };
 
 int64_t kube_now_ms(void);
@@ -117,6 +118,14 @@ void kstatus_publish(struct tr_kubeprov *p, struct tr_published *pub);
 void kstatus_lead(struct tr_kubeprov *p);
 /* Writes what is due; returns ms until it next needs a call, or -1. */
 int kstatus_tick(struct tr_kubeprov *p, int64_t now);
+
+/* Generated objects: a Service per Gateway (provision.c). */
+struct kube_prov *kprov_new(struct tr_kubeprov *p);
+void kprov_free(struct kube_prov *v);
+/* Brings the generated objects in line with pub (while leading). */
+void kprov_publish(struct tr_kubeprov *p, const struct tr_published *pub);
+/* The publish the status writer holds (NULL before the first). */
+const struct tr_published *kstatus_current(const struct tr_kubeprov *p);
 
 /* Leader election (lease.c). */
 struct kube_lease *klease_new(struct tr_kubeprov *p);

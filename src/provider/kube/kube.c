@@ -102,8 +102,10 @@ static void *run(void *arg)
                 tr_kc_poll(p->kc, 100);
             break;
         }
-        if (pub)
+        if (pub) {
+            kprov_publish(p, pub);
             kstatus_publish(p, pub);
+        }
         int64_t now = kube_now_ms();
         int wait = 1000;
         for (int k = 0; k < TR_KIND__COUNT; k++) {
@@ -163,6 +165,7 @@ struct tr_kubeprov *tr_kubeprov_start(const struct tr_kubeprov_opts *o, struct t
         refl_init(&p->refl[k], p, (enum tr_kind)k);
     p->st = kstatus_new(p);
     p->lease = klease_new(p);
+    p->prov = kprov_new(p);
     if (!o->leader_elect)
         __atomic_store_n(&p->leader, true, __ATOMIC_RELEASE);
     srand((unsigned)(kube_now_ms() ^ (int64_t)getpid()));
@@ -190,6 +193,7 @@ void tr_kubeprov_stop(struct tr_kubeprov *p)
         refl_dispose(&p->refl[k]);
     kstatus_free(p->st);
     klease_free(p->lease);
+    kprov_free(p->prov);
     tr_kc_free(p->kc);
     while (p->deltas) {
         struct delta *d = p->deltas;

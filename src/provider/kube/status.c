@@ -163,9 +163,16 @@ void kstatus_publish(struct tr_kubeprov *p, struct tr_published *pub)
     s->published = true;
 }
 
+const struct tr_published *kstatus_current(const struct tr_kubeprov *p)
+{
+    return p->st->cur;
+}
+
 void kstatus_lead(struct tr_kubeprov *p)
 {
     struct kube_status *s = p->st;
+    if (s->cur)
+        kprov_publish(p, s->cur);
     for (int kind = 0; kind < TR_KIND_NAMESPACE; kind++) {
         struct reflector *r = &p->refl[kind];
         size_t it = 0;
