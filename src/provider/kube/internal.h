@@ -89,6 +89,15 @@ struct tr_kubeprov {
     struct kube_status *st;
     struct kube_lease *lease;
     struct kube_prov *prov;
+    struct kube_events *events;
+    struct kreject *rejects; /* under lock: rejected objects to tell about */
+};
+
+/* A rejected object, from the control thread, for an Event. */
+struct kreject {
+    enum tr_kind kind;
+    char *ns, *name, *note;
+    struct kreject *next;
 };
 
 int64_t kube_now_ms(void);
@@ -126,6 +135,20 @@ void kprov_free(struct kube_prov *v);
 void kprov_publish(struct tr_kubeprov *p, const struct tr_published *pub);
 /* The publish the status writer holds (NULL before the first). */
 const struct tr_published *kstatus_current(const struct tr_kubeprov *p);
+
+/* Events (events.c). */
+struct kevent {
+    const char *api_version, *kind, *ns, *name, *uid; /* what it is about (ns "" when cluster-scoped) */
+    const char *reason, *action, *note;
+    bool warning;
+};
+struct kube_events *kevents_new(struct tr_kubeprov *p);
+void kevents_free(struct kube_events *e);
+/* Records ev if leading, within the limits (else drops it). */
+void kevent_emit(struct tr_kubeprov *p, const struct kevent *ev);
+/* An Event about an object of a kind torii watches. */
+void kevent_about(struct tr_kubeprov *p, enum tr_kind kind, const char *ns, const char *name, bool warning,
+                  const char *reason, const char *note);
 
 /* Leader election (lease.c). */
 struct kube_lease *klease_new(struct tr_kubeprov *p);

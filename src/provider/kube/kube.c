@@ -91,8 +91,19 @@ static void *run(void *arg)
         bool stopping = p->stopping, resign = p->resign_asked;
         struct tr_published *pub = p->pub_next;
         p->pub_next = NULL;
+        struct kreject *rejects = p->rejects;
+        p->rejects = NULL;
         p->resign_asked = false;
         pthread_mutex_unlock(&p->lock);
+        while (rejects) {
+            struct kreject *rj = rejects;
+            rejects = rj->next;
+            kevent_about(p, rj->kind, rj->ns, rj->name, true, "Rejected", rj->note);
+            free(rj->ns);
+            free(rj->name);
+            free(rj->note);
+            free(rj);
+        }
         if (resign)
             klease_release(p);
         if (stopping) {
@@ -166,6 +177,7 @@ struct tr_kubeprov *tr_kubeprov_start(const struct tr_kubeprov_opts *o, struct t
     p->st = kstatus_new(p);
     p->lease = klease_new(p);
     p->prov = kprov_new(p);
+    p->events = kevents_new(p);
     if (!o->leader_elect)
         __atomic_store_n(&p->leader, true, __ATOMIC_RELEASE);
     srand((unsigned)(kube_now_ms() ^ (int64_t)getpid()));
@@ -194,6 +206,15 @@ void tr_kubeprov_stop(struct tr_kubeprov *p)
     kstatus_free(p->st);
     klease_free(p->lease);
     kprov_free(p->prov);
+    kevents_free(p->events);
+    while (p->rejects) {
+        struct kreject *rj = p->rejects;
+        p->rejects = rj->next;
+        free(rj->ns);
+        free(rj->name);
+        free(rj->note);
+        free(rj);
+    }
     tr_kc_free(p->kc);
     while (p->deltas) {
         struct delta *d = p->deltas;
@@ -235,9 +256,27 @@ static char *origin(enum tr_kind kind, const char *ns, const char *name)
 
 /* Rejected: the object keeps its last valid version, and the reasons are listed (the admin API's
  * "rejected", the object's status where torii writes one). */
-static void reject(struct tr_store *store, const char *where, enum tr_kind kind, const char *ns, const char *name,
-                   const struct tr_verrs *errs)
+static void reject(struct tr_kubeprov *p, struct tr_store *store, const char *where, enum tr_kind kind, const char *ns,
+                   const char *name, const struct tr_verrs *errs, bool had_valid)
 {
+    /* An Event for kubectl describe: the first problem, and how many more. */
+    struct kreject *rj = tr_xcalloc(1, sizeof(*rj));
+    rj->kind = kind;
+    rj->ns = tr_xstrdup(ns);
+    rj->name = tr_xstrdup(name);
+    struct tr_buf note;
+    tr_buf_init(&note, 0);
+    if (errs->n)
+        tr_buf_printf(&note, "%s: %s: %s", had_valid ? "torii keeps the last valid version" : "torii ignores it",
+                      errs->v[0].path, errs->v[0].msg);
+    if (errs->n > 1)
+        tr_buf_printf(&note, " (and %zu more problems)", errs->n - 1);
+    rj->note = tr_buf_steal(&note);
+    pthread_mutex_lock(&p->lock);
+    rj->next = p->rejects;
+    p->rejects = rj;
+    pthread_mutex_unlock(&p->lock);
+
     struct tr_reject *r = tr_xcalloc(1, sizeof(*r));
     r->kind = (int)kind;
     r->ns = tr_xstrdup(ns);
@@ -289,7 +328,7 @@ bool tr_kubeprov_apply(struct tr_kubeprov *p, struct tr_store *store)
                 tr_store_set_rejects(store, where, NULL, 0);
                 changed = true;
             } else if (rc != -1) {
-                reject(store, where, d->kind, d->ns, d->name, &errs);
+                reject(p, store, where, d->kind, d->ns, d->name, &errs, prev != NULL);
                 changed = true; /* the rejects changed: status says so */
             }
             tr_verrs_dispose(&errs);

@@ -87,6 +87,16 @@ static void set_leader(struct tr_kubeprov *p, bool on, const char *why)
     if (on) {
         tr_log_info("kubernetes: leading (Lease %s/%s, identity %s): writing status", p->o.lease_ns, p->o.lease_name,
                     p->o.identity);
+        char note[400];
+        snprintf(note, sizeof(note), "%s became leader", p->o.identity);
+        struct kevent ev = {.api_version = "coordination.k8s.io/v1",
+                            .kind = "Lease",
+                            .ns = p->o.lease_ns,
+                            .name = p->o.lease_name,
+                            .reason = "LeaderElection",
+                            .action = "Lead",
+                            .note = note};
+        kevent_emit(p, &ev);
         kstatus_lead(p);
     } else {
         tr_log_warn("kubernetes: no longer leading (%s): status is left to the leader", why);

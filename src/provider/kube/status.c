@@ -260,6 +260,40 @@ static void keep_times(struct tr_arena *a, struct tr_node *w, const struct tr_no
     }
 }
 
+/* Conditions of w that are False where their pair in o was not: an Event each (an invalid
+ * reference, a conflict, a listener that cannot be served). */
+static void tell_falls(struct tr_kubeprov *p, enum tr_kind kind, const char *key, const struct tr_node *w,
+                       const struct tr_node *o)
+{
+    if (!w)
+        return;
+    if (w->type == TR_N_MAP) {
+        const char *st = tr_node_gets(w, "status"), *ty = tr_node_gets(w, "type");
+        if (st && ty) {
+            if (strcmp(st, "False") == 0 && !(o && tr_node_gets(o, "status") && strcmp(tr_node_gets(o, "status"), "False") == 0)) {
+                const char *slash = strchr(key, '/');
+                char *ns = tr_xstrndup(key, (size_t)(slash - key));
+                const char *reason = tr_node_gets(w, "reason"), *msg = tr_node_gets(w, "message");
+                char note[1024];
+                snprintf(note, sizeof(note), "%s=False: %s", ty, msg ? msg : "");
+                kevent_about(p, kind, ns, slash + 1, true, reason ? reason : ty, note);
+                free(ns);
+            }
+            return;
+        }
+        for (uint32_t i = 0; i < w->n; i++) {
+            /* Another controller's entries are not torii's to tell about. */
+            if (strcmp(w->u.kv[i].key, "controllerName") == 0 && !ours(w, p->o.controller))
+                return;
+        }
+        for (uint32_t i = 0; i < w->n; i++)
+            tell_falls(p, kind, key, w->u.kv[i].val, tr_node_get(o, w->u.kv[i].key));
+    } else if (w->type == TR_N_SEQ) {
+        for (uint32_t i = 0; i < w->n; i++)
+            tell_falls(p, kind, key, w->u.items[i], pair(o, w->u.items[i], i, p->o.controller));
+    }
+}
+
 /* What to write: desired merged into observed (either may be NULL). */
 static struct tr_node *merge(struct tr_arena *a, enum tr_kind kind, const struct tr_node *desired,
                              const struct tr_node *observed, const char *controller)
@@ -413,6 +447,7 @@ static bool compare(struct kube_status *s, enum tr_kind kind, const char *key, s
                                   .on_done = on_written,
                                   .ud = wr};
         tr_kc_start(p->kc, &call);
+        tell_falls(p, kind, key, w, observed);
         k->inflight = true;
         s->inflight++;
         sent = true;
