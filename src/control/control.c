@@ -253,7 +253,7 @@ int tr_control_run(const struct tr_control_opts *o)
         tr_log_info("loaded %s (%d problem%s)", o->config_dir, problems, problems == 1 ? "" : "s");
         reconcile(&c);
     } else {
-        tr_log_info("kubernetes: %s: listing", o->kube->cfg->source);
+        tr_log_info("kubernetes: %s: listing (identity %s)", o->kube->cfg->source, o->kube->identity);
     }
     int rc = 0;
     for (;;) {

@@ -14,6 +14,7 @@
 #include "store/store.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -160,7 +161,10 @@ struct tr_kubeprov *tr_kubeprov_start(const struct tr_kubeprov_opts *o, struct t
     p->wake_efd = -1;
     pthread_mutex_init(&p->lock, NULL);
     p->deltas_tail = &p->deltas;
-    struct tr_kc_opts ko = {.qps = o->qps, .burst = o->burst, .user_agent = "torii"};
+    /* The identity in the User-Agent tells replicas apart in the API server's audit log. */
+    char ua[300];
+    snprintf(ua, sizeof(ua), "torii/%s", p->o.identity);
+    struct tr_kc_opts ko = {.qps = o->qps, .burst = o->burst, .user_agent = ua};
     p->kc = tr_kc_new(o->cfg, &ko, err);
     if (!p->kc) {
         close(p->efd);

@@ -148,7 +148,9 @@ static void mark_synced(struct reflector *r)
 /* Drops what torii never reads, before the object is kept: server bookkeeping (managedFields
  * can be larger than the object), the client-side apply annotation (a copy of the whole object),
  * and the data of Secrets and ConfigMaps torii has no use for. */
-static void strip(struct reflector *r, struct tr_node *root)
+/* Returns false when nothing torii could use is left: a Secret or ConfigMap without any data key
+ * torii reads. */
+static bool strip(struct reflector *r, struct tr_node *root)
 {
     struct tr_node *meta = tr_node_get(root, "metadata");
     tr_node_del(meta, "managedFields");
@@ -160,8 +162,9 @@ static void strip(struct reflector *r, struct tr_node *root)
     else if (ann)
         tr_node_del(ann, "kubectl.kubernetes.io/last-applied-configuration");
     if (!datakind)
-        return;
+        return true;
     static const char *const maps[] = {"data", "binaryData", "stringData"};
+    uint32_t kept = 0;
     for (size_t m = 0; m < 3; m++) {
         struct tr_node *d = tr_node_get(root, maps[m]);
         if (!d || d->type != TR_N_MAP)
@@ -175,7 +178,9 @@ static void strip(struct reflector *r, struct tr_node *root)
                 d->u.kv[w++] = d->u.kv[i];
         }
         d->n = w;
+        kept += w;
     }
+    return kept > 0;
 }
 
 static void key_of(struct tr_buf *b, const char *ns, const char *name)
@@ -183,6 +188,8 @@ static void key_of(struct tr_buf *b, const char *ns, const char *name)
     tr_buf_reset(b);
     tr_buf_printf(b, "%s/%s", ns ? ns : "", name);
 }
+
+static void on_deleted(struct reflector *r, const char *ns, const char *name);
 
 /* A new version of an object (listed or watched): kept, and handed to the control thread
  * unless only its status or bookkeeping changed (torii's own status writes come back this way:
@@ -205,7 +212,14 @@ static void on_object(struct reflector *r, struct tr_arena *a, struct tr_node *r
         tr_node_set(a, root, "apiVersion",
                     r->info->group[0] ? tr_node_str(a, tr_arena_printf(a, "%s/%s", r->info->group, r->version))
                                       : tr_node_str(a, r->version));
-    strip(r, root);
+    if (!strip(r, root)) {
+        /* Not kept at all, not even its name: most Secrets of a cluster are of no use to
+         * torii, and 10,000 of them must cost it nothing. One that held data torii reads and
+         * no longer does is gone for torii. */
+        on_deleted(r, ns, name);
+        tr_arena_free(a);
+        return;
+    }
     char *observed = NULL;
     struct tr_node *st = tr_node_get(root, "status");
     if (r->kind < TR_KIND_NAMESPACE && st) {
