@@ -5,7 +5,7 @@ BENCH_BUILD ?= build-release
 FUZZ_BUILD ?= build-fuzz
 MESON_OPTS ?=
 
-.PHONY: all deps build asan fuzz-build run test fuzz-long testssl bench clean
+.PHONY: all deps build asan fuzz-build run test fuzz-long testssl bench image image-check clean
 
 all: build
 
@@ -60,6 +60,26 @@ bench: deps $(BENCH_BUILD)/build.ninja
 	@./scripts/bench-deps.sh
 	ninja -C $(BENCH_BUILD)
 	@./bench/run.sh $(BENCH_BUILD)
+
+# The container image (Containerfile): podman or buildah, both Debian packages. Pushing it, and
+# pointing deploy/kustomization.yaml's `images:` at the pushed name, is docs/kubernetes.md.
+VERSION := $(shell sed -n "s/^  version : '\\(.*\\)',/\\1/p" meson.build)
+IMAGE ?= localhost/torii:$(VERSION)
+image:
+	@if command -v podman >/dev/null 2>&1; then \
+	    podman build -f Containerfile -t $(IMAGE) .; \
+	elif command -v buildah >/dev/null 2>&1; then \
+	    buildah bud -f Containerfile -t $(IMAGE) .; \
+	else \
+	    echo "make image: needs podman or buildah (apt-get install podman, or apt-get install buildah)" >&2; \
+	    exit 1; \
+	fi
+
+# The image's runtime stage without an image build, for machines that cannot build one: the same
+# Debian packages installed into a directory (mmdebstrap), $(BUILD)/torii copied in and run there
+# as the image's user.
+image-check: build
+	@./scripts/image-check.sh $(BUILD)/torii
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(BENCH_BUILD)
