@@ -1,6 +1,7 @@
 /* GatewayClasses, Gateways, ListenerSets and their listeners: acceptance, conflicts, TLS
  * references, addresses, and the status of each. Routes attach afterwards (route.c). */
 #include "translate/internal.h"
+#include "base/map.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,81 @@ const char *const tr_supported_features[] = {
 };
 
 const char *const tr_provisioning_features[] = {"GatewayInfrastructurePropagation", NULL};
+
+void tr_gateway_service_name(char out[64], const char *gw, const char *cls)
+{
+    char full[600];
+    snprintf(full, sizeof(full), "%s-%s", gw, cls);
+    size_t n = strlen(full);
+    if (n <= 63) {
+        memcpy(out, full, n + 1);
+        return;
+    }
+    uint64_t h = tr_hash(full, n);
+    n = 54;
+    while (n > 0 && full[n - 1] == '-') /* no "--" before the hash */
+        n--;
+    snprintf(out, 64, "%.*s-%08x", (int)n, full, (unsigned)(h & 0xffffffffu));
+}
+
+int tx_bind_port(const struct tx *t, const struct lst *l)
+{
+    if (!t->in->service_mode)
+        return l->port;
+    const char *ip = l->proto == TR_PROTO_UDP ? "UDP" : "TCP";
+    const struct tr_node *ports = tr_node_path(l->gw->svc ? l->gw->svc->root : NULL, "spec.ports");
+    for (size_t i = 0; i < tr_node_len(ports); i++) {
+        const struct tr_node *p = tr_node_at(ports, i);
+        const char *proto = str_or(tr_node_gets(p, "protocol"), "TCP");
+        int64_t tp = tr_node_geti(p, "targetPort", 0);
+        if (tr_node_geti(p, "port", 0) == l->port && strcmp(proto, ip) == 0 && tp > 0 && tp < 65536)
+            return (int)tp;
+    }
+    return 0;
+}
+
+/* Service mode: the Gateway's generated Service, if it exists and is torii's. */
+static const struct tr_obj *gateway_service(struct tx *t, const struct gw *g)
+{
+    char name[64];
+    tr_gateway_service_name(name, g->obj->name, str_or(tr_node_gets(g->obj->spec, "gatewayClassName"), ""));
+    const struct tr_obj *svc = tr_view_find(t->v, TR_KIND_SERVICE, g->obj->ns, name);
+    const char *mgr = tr_node_gets(tr_node_path(svc ? svc->root : NULL, "metadata.labels"), TR_LABEL_MANAGED_BY);
+    return mgr && strcmp(mgr, "torii") == 0 ? svc : NULL;
+}
+
+/* Service mode: the addresses clients reach the Gateway at, from its Service: the load
+ * balancer's (an IP, or a hostname), else the cluster IPs. NULL when there is none yet. */
+static struct tr_node *service_addresses(struct tx *t, const struct gw *g)
+{
+    if (!g->svc)
+        return NULL;
+    struct tr_node *out = tr_node_new(t->a, TR_N_SEQ);
+    const struct tr_node *ing = tr_node_path(g->svc->root, "status.loadBalancer.ingress");
+    for (size_t i = 0; i < tr_node_len(ing) && tr_node_len(out) < 16; i++) {
+        const char *ip = tr_node_gets(tr_node_at(ing, i), "ip"), *host = tr_node_gets(tr_node_at(ing, i), "hostname");
+        struct tr_node *m = tr_node_new(t->a, TR_N_MAP);
+        tr_node_set(t->a, m, "type", tr_node_str(t->a, ip ? "IPAddress" : "Hostname"));
+        tr_node_set(t->a, m, "value", tr_node_str(t->a, ip ? ip : host ? host : ""));
+        if (ip || host)
+            tr_node_push(t->a, out, m);
+    }
+    const struct tr_node *spec = tr_node_get(g->svc->root, "spec");
+    const char *type = str_or(tr_node_gets(spec, "type"), "ClusterIP");
+    if (!tr_node_len(out) && strcmp(type, "LoadBalancer") != 0) {
+        const struct tr_node *ips = tr_node_get(spec, "clusterIPs");
+        for (size_t i = 0; i < tr_node_len(ips); i++) {
+            const char *ip = tr_node_at(ips, i)->type == TR_N_STR ? tr_node_at(ips, i)->u.s : NULL;
+            if (!ip || strcmp(ip, "None") == 0)
+                continue;
+            struct tr_node *m = tr_node_new(t->a, TR_N_MAP);
+            tr_node_set(t->a, m, "type", tr_node_str(t->a, "IPAddress"));
+            tr_node_set(t->a, m, "value", tr_node_str(t->a, ip));
+            tr_node_push(t->a, out, m);
+        }
+    }
+    return tr_node_len(out) ? out : NULL;
+}
 
 
 /* --- GatewayClass --- */
@@ -477,6 +553,15 @@ static void gateway_addresses(struct tx *t, struct gw *g)
 {
     const struct tr_node *addrs = tr_node_get(g->obj->spec, "addresses");
     size_t n = tr_node_len(addrs);
+    if (t->in->service_mode) {
+        /* Reached through its Service: every replica listens on all addresses, at the ports the
+         * Service sends the Gateway's traffic to. */
+        g->svc = gateway_service(t, g);
+        g->addrs = TR_ANEWN(t->a, const char *, 1);
+        g->addrs[g->naddrs++] = "0.0.0.0";
+        g->addr_unusable = TR_ANEWN(t->a, bool, 1);
+        return;
+    }
     g->addrs = TR_ANEWN(t->a, const char *, n + 2);
     bool want_alloc = n == 0;
     for (size_t i = 0; i < n; i++) {
@@ -731,8 +816,11 @@ static const char *bind_error(struct tx *t, const struct lst *l, size_t a)
     const char *held = tx_socket_held(t, l, a);
     if (held)
         return held;
+    int port = tx_bind_port(t, l);
+    if (!port)
+        return tr_arena_printf(t->a, "its Gateway's Service has no target port for port %d yet", l->port);
     return t->in->bind_error
-               ? t->in->bind_error(t->in->ud, l->gw->addrs[a], (uint16_t)l->port, l->proto == TR_PROTO_UDP)
+               ? t->in->bind_error(t->in->ud, l->gw->addrs[a], (uint16_t)port, l->proto == TR_PROTO_UDP)
                : NULL;
 }
 
@@ -858,8 +946,19 @@ void tx_gateway_status(struct tx *t)
         for (size_t a = 0; a < g->naddrs; a++)
             unusable |= g->addr_unusable[a];
         overlapping_tls(t, g);
+        struct tr_node *svc_addrs = t->in->service_mode ? service_addresses(t, g) : NULL;
         if (!g->accepted) {
             cset(&g->conds, "Programmed", false, TR_R_INVALID, "Gateway is not accepted");
+        } else if (t->in->service_mode && tr_node_len(tr_node_get(g->obj->spec, "addresses"))) {
+            cset(&g->conds, "Programmed", false, TR_R_ADDRESS_NOT_USABLE,
+                 "In a cluster a Gateway's addresses are its Service's; torii does not pass spec.addresses "
+                 "on to the Service yet: remove spec.addresses");
+        } else if (t->in->service_mode && !svc_addrs) {
+            char name[64];
+            tr_gateway_service_name(name, g->obj->name, str_or(tr_node_gets(g->obj->spec, "gatewayClassName"), ""));
+            cset(&g->conds, "Programmed", false, TR_R_ADDRESS_NOT_ASSIGNED,
+                 tr_arena_printf(t->a, "Waiting for Service %s/%s %s", g->obj->ns, name,
+                                 g->svc ? "to get an address" : "to be created"));
         } else if (!g->naddrs || g->alloc_failed) {
             cset(&g->conds, "Programmed", false, TR_R_ADDRESS_NOT_ASSIGNED, "No address could be assigned");
         } else if (unusable) {
@@ -869,8 +968,8 @@ void tx_gateway_status(struct tx *t)
         }
         struct tr_node *st = tr_node_new(t->a, TR_N_MAP);
         /* status.addresses: the addresses bound to the Gateway, so not an unusable one. */
-        struct tr_node *addrs = tr_node_new(t->a, TR_N_SEQ);
-        for (size_t a = 0; a < g->naddrs; a++) {
+        struct tr_node *addrs = svc_addrs ? svc_addrs : tr_node_new(t->a, TR_N_SEQ);
+        for (size_t a = 0; a < g->naddrs && !t->in->service_mode; a++) {
             if (g->addr_unusable[a])
                 continue;
             struct tr_node *m = tr_node_new(t->a, TR_N_MAP);

@@ -135,7 +135,14 @@ struct gw {
     const struct tr_obj *backend_cert; /* spec.tls.backend client certificate Secret, or NULL */
     struct conds conds;
     bool accepted;
+    /* Service mode (tr_tx_input.service_mode): its generated Service, once it exists. */
+    const struct tr_obj *svc;
 };
+
+/* The port l's sockets are bound on: its own, or in Service mode the target port its Gateway's
+ * Service gives it (0 while there is none). */
+struct tx;
+int tx_bind_port(const struct tx *t, const struct lst *l);
 
 struct lset {
     const struct tr_obj *obj;

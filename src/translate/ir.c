@@ -91,10 +91,11 @@ static void add_listener(struct tx *t, struct gw *g, struct lst *l, struct tr_ir
     if (il->nrules > 1)
         qsort(il->rules, il->nrules, sizeof(*il->rules), cmp_rule);
     bool udp = l->proto == TR_PROTO_UDP;
-    for (size_t a = 0; a < g->naddrs; a++) {
+    int bind_port = tx_bind_port(t, l);
+    for (size_t a = 0; a < g->naddrs && bind_port; a++) {
         if (l->held && l->held[a].by)
             continue; /* another Gateway's socket (sockets.c): never bound for this one */
-        struct tr_ir_port *p = port_for(t, ports, nports, cap, g->addrs[a], (uint16_t)l->port, udp);
+        struct tr_ir_port *p = port_for(t, ports, nports, cap, g->addrs[a], (uint16_t)bind_port, udp);
         struct tr_ir_listener **grown = TR_ANEWN(t->a, struct tr_ir_listener *, p->nlisteners + 1);
         if (p->nlisteners)
             memcpy(grown, p->listeners, p->nlisteners * sizeof(*grown));

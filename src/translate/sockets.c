@@ -104,15 +104,16 @@ static bool served(const struct lst *l)
     return l->accepted && l->refs_ok;
 }
 
-static void add_claims(struct gw *g, size_t rank, const char **canon, const int *family, struct lst *l,
-                       struct claim *out, size_t *n)
+static void add_claims(const struct tx *t, struct gw *g, size_t rank, const char **canon, const int *family,
+                       struct lst *l, struct claim *out, size_t *n)
 {
-    if (!served(l))
+    int port = tx_bind_port(t, l);
+    if (!served(l) || !port)
         return;
     for (size_t a = 0; a < g->naddrs; a++) {
         bool any = (family[a] == AF_INET && strcmp(canon[a], "0.0.0.0") == 0) ||
                    (family[a] == AF_INET6 && strcmp(canon[a], "::") == 0);
-        out[(*n)++] = (struct claim){canon[a], family[a], any, l->proto == TR_PROTO_UDP, (uint16_t)l->port, rank, l, a};
+        out[(*n)++] = (struct claim){canon[a], family[a], any, l->proto == TR_PROTO_UDP, (uint16_t)port, rank, l, a};
     }
 }
 
@@ -151,10 +152,10 @@ void tx_socket_holders(struct tx *t)
             canon[a] = tr_arena_strdup(t->a, tx_addr_canon(g->addrs[a], buf, sizeof(buf), &family[a]));
         }
         for (size_t i = 0; i < g->nl; i++)
-            add_claims(g, r, canon, family, &g->l[i], c, &n);
+            add_claims(t, g, r, canon, family, &g->l[i], c, &n);
         for (size_t s = 0; s < g->nsets; s++)
             for (size_t i = 0; i < g->sets[s]->nl; i++)
-                add_claims(g, r, canon, family, &g->sets[s]->l[i], c, &n);
+                add_claims(t, g, r, canon, family, &g->sets[s]->l[i], c, &n);
     }
     qsort(c, n, sizeof(*c), cmp_claim);
     /* Claims on one port, transport and family, oldest Gateway first: a claim is granted unless
@@ -211,8 +212,8 @@ const char *tx_socket_held(struct tx *t, const struct lst *l, size_t a)
     /* One of the two is the unspecified address when they differ. */
     const char *what = strcmp(tx_addr_canon(g->addrs[a], buf, sizeof(buf), &family), l->held[a].addr) == 0
                            ? "is held"
-                           : tr_arena_printf(t->a, "overlaps %s %s:%d, held", proto, l->held[a].addr, l->port);
-    return tr_arena_printf(t->a, "%s %s:%d %s by Gateway %s/%s, which %s", proto, g->addrs[a], l->port, what,
+                           : tr_arena_printf(t->a, "overlaps %s %s:%d, held", proto, l->held[a].addr, tx_bind_port(t, l));
+    return tr_arena_printf(t->a, "%s %s:%d %s by Gateway %s/%s, which %s", proto, g->addrs[a], tx_bind_port(t, l), what,
                            by->obj->ns, by->obj->name,
                            by->obj->created < g->obj->created
                                ? "was created first"

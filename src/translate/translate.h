@@ -39,6 +39,11 @@ struct tr_tx_input {
     /* The provider generates a Service for each Gateway (Kubernetes), with the Gateway's
      * spec.infrastructure labels and annotations: GatewayInfrastructurePropagation is claimed. */
     bool provisions;
+    /* In a cluster: each Gateway is reached through its generated Service
+     * (tr_gateway_service_name), so its listeners are bound on the wildcard address at the target
+     * ports the Service names, and its addresses are the Service's (load-balancer ingress, else
+     * cluster IP). Without it, Gateways get addresses of this host (alloc_address). */
+    bool service_mode;
 };
 
 /* Translates. Returns the result (never NULL); the input view must outlive it. With a memo,
@@ -57,6 +62,14 @@ size_t tr_tx_routes_translated(const struct tr_tx *t);
 
 /* The features torii supports (GatewayClass status.supportedFeatures), sorted. */
 extern const char *const tr_supported_features[];
+/* The name of the Service generated for Gateway gw of class cls: "<gw>-<class>", cut to 63
+ * characters with a hash of the whole when longer (a user's Service named after the Gateway is
+ * never taken). */
+void tr_gateway_service_name(char out[64], const char *gw, const char *cls);
+/* The labels that mark a generated Service. */
+#define TR_LABEL_GATEWAY_NAME "gateway.networking.k8s.io/gateway-name"
+#define TR_LABEL_MANAGED_BY "app.kubernetes.io/managed-by"
+
 /* Claimed as well when the provider generates Services (tr_tx_input.provisions). */
 extern const char *const tr_provisioning_features[];
 
