@@ -18,6 +18,8 @@ int tr_cmd_run(int argc, char **argv)
             o.config_dir = argv[++i];
         else if (strcmp(a, "--admin") == 0 && v)
             o.admin_addr = argv[++i];
+        else if (strcmp(a, "--probe-addr") == 0 && v)
+            o.probe_addr = argv[++i];
         else if (strcmp(a, "--gatewayclass") == 0 && v)
             o.gatewayclass = argv[++i];
         else if (strcmp(a, "--address-pool") == 0 && v)

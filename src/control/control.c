@@ -156,7 +156,7 @@ int tr_control_run(const struct tr_control_opts *o)
     sigaddset(&mask, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
     char *err = NULL;
-    c.admin = tr_admin_start(o->admin_addr ? o->admin_addr : "127.0.0.1:9901", &err);
+    c.admin = tr_admin_start(o->admin_addr ? o->admin_addr : "127.0.0.1:9901", o->probe_addr, &err);
     if (!c.admin) {
         fprintf(stderr, "torii: %s\n", err);
         free(err);

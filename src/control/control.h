@@ -12,6 +12,7 @@ struct tr_obj;
 struct tr_control_opts {
     const char *config_dir;
     const char *admin_addr;   /* "127.0.0.1:9901" */
+    const char *probe_addr;   /* /healthz, /readyz and /metrics only, on "0.0.0.0:9902"; NULL: none */
     const char *gatewayclass; /* install a GatewayClass of this name, or NULL */
     const char *address_pool; /* loopback pool for Gateways without addresses: "127.1.0.0/16" */
     unsigned workers;         /* data-plane threads; 0: one per core */
