@@ -17,9 +17,12 @@ struct tr_control_opts {
     const char *address_pool; /* loopback pool for Gateways without addresses: "127.1.0.0/16" */
     unsigned workers;         /* data-plane threads; 0: one per core */
     const char *access_log;   /* JSON access log path, "-" for stdout, NULL for none */
+    uint64_t drain_delay_ms;  /* SIGTERM: listeners stay open this long (readiness false) */
+    uint64_t drain_grace_ms;  /* then what is in flight has this long before it is cut */
 };
 
-/* Runs until SIGINT or SIGTERM. Returns the exit status. */
+/* Runs until it has drained after SIGTERM or SIGINT (a second one stops it at once).
+ * Returns the exit status. */
 int tr_control_run(const struct tr_control_opts *o);
 
 /* Loopback addresses for Gateways, one each, sticky per Gateway namespace/name. */
