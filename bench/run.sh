@@ -449,8 +449,9 @@ dp_start() {
             DP_PORT=$P_BACKEND ;;
         torii)
             DP_PORT=$P_TORII
+            # No drain delay: stop() waits 3 s before SIGKILL, and nothing withdraws endpoints here.
             spawn "$DP/torii.log" taskset -c "$PROXY_CPU" "$BUILD/torii" run --config "$DP/torii" \
-                --admin "127.0.0.1:$P_ADMIN" --workers 1 ;;
+                --admin "127.0.0.1:$P_ADMIN" --workers 1 --drain-delay 0s --drain-grace 1s ;;
         nginx)
             DP_PORT=$P_NGINX
             spawn "$DP/nginx.log" taskset -c "$PROXY_CPU" nginx -e "$DP/nginx/error.log" \
@@ -1657,7 +1658,7 @@ cp_backend() {
 cp_torii() {
     # cp_torii LOG_LEVEL: torii on CP/config; waits for /readyz and the listener. Sets TORII_PID.
     spawn "$CP/torii.log" "$BUILD/torii" run --config "$CP/config" --admin "$ADMIN" \
-        --workers "$CP_WORKERS" --log-level "$1"
+        --workers "$CP_WORKERS" --log-level "$1" --drain-delay 0s --drain-grace 1s
     TORII_PID=$SPAWNED
     i=0
     until [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$ADMIN/readyz" 2>/dev/null)" = 200 ] &&

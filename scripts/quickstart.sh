@@ -23,7 +23,8 @@ backend on 127.0.0.1:3000. In another terminal, try:
 
 Then edit examples/quickstart/route.yaml (say, make the path not start with '/'):
 torii logs the rejection with file, line and field, and keeps serving the last
-valid version. Ctrl-C stops torii.
+valid version. Ctrl-C stops torii once the requests in flight are answered (a second
+Ctrl-C stops it at once).
 
 MSG
 "$BUILD/torii" run --config examples/quickstart --admin "$ADMIN"

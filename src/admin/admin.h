@@ -1,6 +1,7 @@
 /* The admin server: status of every object (Kubernetes JSON shape), health, readiness and the
- * config dump, on a loopback address. It runs on its own thread and serves what the control
- * thread last published. */
+ * config dump, on a loopback address; and optionally a probe listener (on the pod's address, for
+ * the kubelet and Prometheus) with health, readiness and metrics only. One thread serves both,
+ * from what the control thread last published. */
 #ifndef TR_ADMIN_H
 #define TR_ADMIN_H
 
@@ -44,8 +45,11 @@ struct tr_published {
 
 struct tr_admin;
 
-/* Starts serving on addr ("127.0.0.1:9901"). Returns NULL and sets *err (free it) on failure. */
-struct tr_admin *tr_admin_start(const char *addr, char **err);
+/* Starts serving on addr ("127.0.0.1:9901") and, unless probe_addr is NULL, the probe listener
+ * on probe_addr ("0.0.0.0:9902", "[::]:9902"). Returns NULL and sets *err (free it) on failure. */
+struct tr_admin *tr_admin_start(const char *addr, const char *probe_addr, char **err);
+/* The process is draining: /readyz answers 503 from now on, on both listeners. Any thread. */
+void tr_admin_drain(struct tr_admin *ad);
 /* Replaces what is served; takes ownership of p. Any thread. */
 void tr_admin_publish(struct tr_admin *ad, struct tr_published *p);
 /* Stops the thread and frees everything. */

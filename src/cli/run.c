@@ -17,8 +17,9 @@
 
 static const char usage[] =
     "usage: torii run --config DIR | --kubeconfig FILE [--context NAME] | (in a pod: nothing)\n"
-    "                 [--admin 127.0.0.1:9901] [--gatewayclass NAME] [--address-pool 127.1.0.0/16]\n"
-    "                 [--workers N] [--access-log PATH|-] [--log-level info]\n"
+    "                 [--admin 127.0.0.1:9901] [--probe-addr ADDR:PORT] [--gatewayclass NAME]\n"
+    "                 [--address-pool 127.1.0.0/16] [--workers N] [--access-log PATH|-]\n"
+    "                 [--drain-delay 5s] [--drain-grace 20s] [--log-level info]\n"
     "  Kubernetes:    [--leader-elect true|false] [--lease-namespace NS] [--lease-name torii]\n"
     "                 [--leader-lease 15s] [--leader-renew 10s] [--leader-retry 2s]\n"
     "                 [--kube-qps 50] [--kube-burst 100]\n";
@@ -57,7 +58,10 @@ static void make_identity(char *out, size_t cap)
 
 int tr_cmd_run(int argc, char **argv)
 {
-    struct tr_control_opts o = {0};
+    /* The delay outlasts the few seconds a Service's endpoints take to drop a terminating pod
+     * (kube-proxy, ingress controllers and cloud load balancers all watch them); delay and grace
+     * together fit in Kubernetes' default terminationGracePeriodSeconds of 30. */
+    struct tr_control_opts o = {.drain_delay_ms = 5000, .drain_grace_ms = 20000};
     const char *kubeconfig = NULL, *context = NULL;
     struct tr_kubeprov_opts ko = {.controller = "torii.dev/gateway-controller", .leader_elect = true};
     for (int i = 1; i < argc; i++) {
@@ -71,13 +75,21 @@ int tr_cmd_run(int argc, char **argv)
             context = argv[++i];
         else if (strcmp(a, "--admin") == 0 && v)
             o.admin_addr = argv[++i];
+        else if (strcmp(a, "--probe-addr") == 0 && v)
+            o.probe_addr = argv[++i];
         else if (strcmp(a, "--gatewayclass") == 0 && v)
             o.gatewayclass = argv[++i];
         else if (strcmp(a, "--address-pool") == 0 && v)
             o.address_pool = argv[++i];
         else if (strcmp(a, "--access-log") == 0 && v)
             o.access_log = argv[++i];
-        else if (strcmp(a, "--lease-namespace") == 0 && v)
+        else if ((strcmp(a, "--drain-delay") == 0 || strcmp(a, "--drain-grace") == 0) && v) {
+            uint64_t *ms = strcmp(a, "--drain-delay") == 0 ? &o.drain_delay_ms : &o.drain_grace_ms;
+            if (!tr_duration_ms(argv[++i], ms)) {
+                fprintf(stderr, "torii run: %s %s: want a duration such as 5s, 500ms, 1m30s or 0s\n", a, argv[i]);
+                return 2;
+            }
+        } else if (strcmp(a, "--lease-namespace") == 0 && v)
             ko.lease_ns = argv[++i];
         else if (strcmp(a, "--lease-name") == 0 && v)
             ko.lease_name = argv[++i];

@@ -41,6 +41,9 @@
 /* After a change that deleted objects, freed memory is returned to the system this much later
  * (the old snapshot is gone by then), unless another change comes first. */
 #define TRIM_AFTER_MS 1000
+/* Draining, listeners closed: how often the workers' open connections are counted, to exit as
+ * soon as none is left. */
+#define DRAIN_CHECK_MS 20
 
 static const struct tr_obj *no_prev(void *ud, int kind, const char *ns, const char *name)
 {
@@ -82,6 +85,8 @@ struct ctl {
     uint64_t generation;
     size_t nobjs;      /* objects in the last view translated */
     uint64_t trim_due; /* when to give freed memory back (0: not due) */
+    enum tr_drain_phase drain;
+    uint64_t drain_due; /* STARTED: when the listeners close; CLOSED: when the grace period ends */
 };
 
 static const char *alloc_address(void *ud, const struct tr_obj *gw, bool (*taken)(void *ctx, const char *addr),
@@ -105,6 +110,62 @@ static uint64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Now plus ms, saturating (a duration flag may be huge). */
+static uint64_t after_ms(uint64_t ms)
+{
+    uint64_t now = now_ms();
+    return ms > UINT64_MAX - now ? UINT64_MAX : now + ms;
+}
+
+/* "2 http, 1 h2, ...": what the workers hold open, for the drain's log lines. Returns the total. */
+static uint64_t open_text(struct ctl *c, char *out, size_t cap)
+{
+    uint64_t n[TR_CONN__COUNT];
+    uint64_t total = tr_workers_open(c->workers, n);
+    snprintf(out, cap, "%llu http, %llu h2, %llu tcp/tls, %llu udp, %llu upstream", (unsigned long long)n[TR_CONN_HTTP],
+             (unsigned long long)n[TR_CONN_H2], (unsigned long long)n[TR_CONN_L4], (unsigned long long)n[TR_CONN_UDP],
+             (unsigned long long)n[TR_CONN_UPSTREAM]);
+    return total;
+}
+
+/* Where providers hand over what this replica holds in the cluster, at the start of a drain.
+ * The file provider holds nothing. The Kubernetes provider releases its leader Lease here, at
+ * once and before traffic stops, so that another replica takes over status writes without
+ * waiting for the lease to expire. */
+static void providers_drain_started(struct ctl *c)
+{
+    if (c->kube)
+        tr_kubeprov_resign(c->kube);
+}
+
+/* A SIGTERM (or SIGINT) came: readiness turns false, and the listeners stay open for delay_ms
+ * (a Service's endpoints take that long to drop this pod: connections still arrive meanwhile),
+ * while keep-alive connections are told to end. */
+static void drain_start(struct ctl *c, unsigned signo, uint64_t delay_ms)
+{
+    tr_admin_drain(c->admin);
+    providers_drain_started(c);
+    c->drain = TR_DRAIN_STARTED;
+    c->drain_due = after_ms(delay_ms);
+    tr_workers_drain(c->workers, TR_DRAIN_STARTED);
+    char open[160];
+    open_text(c, open, sizeof(open));
+    tr_log_info("signal %u: draining: not ready, listeners close in %llu ms (open: %s)", signo,
+                (unsigned long long)delay_ms, open);
+}
+
+/* The delay is over: the listeners close, and what is in flight has grace_ms to finish. */
+static void drain_close(struct ctl *c, uint64_t grace_ms)
+{
+    c->drain = TR_DRAIN_CLOSED;
+    c->drain_due = after_ms(grace_ms);
+    tr_workers_drain(c->workers, TR_DRAIN_CLOSED);
+    char open[160];
+    open_text(c, open, sizeof(open));
+    tr_log_info("draining: listeners closed, %llu ms for what is open to finish (open: %s)", (unsigned long long)grace_ms,
+                open);
 }
 
 /* Translate, bind, and translate again if binding changed what Programmed must say. */
@@ -194,7 +255,7 @@ int tr_control_run(const struct tr_control_opts *o)
     sigaddset(&mask, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
     char *err = NULL;
-    c.admin = tr_admin_start(o->admin_addr ? o->admin_addr : "127.0.0.1:9901", &err);
+    c.admin = tr_admin_start(o->admin_addr ? o->admin_addr : "127.0.0.1:9901", o->probe_addr, &err);
     if (!c.admin) {
         fprintf(stderr, "torii: %s\n", err);
         free(err);
@@ -257,12 +318,33 @@ int tr_control_run(const struct tr_control_opts *o)
     }
     int rc = 0;
     for (;;) {
-        struct pollfd pfds[2] = {{sfd, POLLIN, 0}, {fp ? tr_fileprov_fd(fp) : tr_kubeprov_fd(c.kube), POLLIN, 0}};
-        int timeout = -1;
-        if (c.trim_due) {
-            uint64_t now = now_ms();
-            timeout = c.trim_due > now ? (int)(c.trim_due - now) : 0;
+        uint64_t now = now_ms();
+        if (c.drain == TR_DRAIN_STARTED && now >= c.drain_due)
+            drain_close(&c, o->drain_grace_ms);
+        if (c.drain == TR_DRAIN_CLOSED) {
+            /* Reached first: the counts read after it include what the listeners had queued. */
+            bool closed = tr_workers_reached(c.workers, TR_DRAIN_CLOSED);
+            char open[160];
+            if (open_text(&c, open, sizeof(open)) == 0 && closed) {
+                tr_log_info("drained: nothing left open");
+                break;
+            }
+            if (now >= c.drain_due) {
+                tr_log_info("draining: grace period over, closing what is left (open: %s)", open);
+                break;
+            }
         }
+        if (c.trim_due && now >= c.trim_due) {
+            malloc_trim(0);
+            c.trim_due = 0;
+        }
+        uint64_t due = c.trim_due ? c.trim_due : UINT64_MAX;
+        if (c.drain != TR_DRAIN_OFF && c.drain_due < due)
+            due = c.drain_due;
+        if (c.drain == TR_DRAIN_CLOSED && now + DRAIN_CHECK_MS < due)
+            due = now + DRAIN_CHECK_MS;
+        int timeout = due == UINT64_MAX ? -1 : due <= now ? 0 : due - now > 60000 ? 60000 : (int)(due - now);
+        struct pollfd pfds[2] = {{sfd, POLLIN, 0}, {fp ? tr_fileprov_fd(fp) : tr_kubeprov_fd(c.kube), POLLIN, 0}};
         int ready = poll(pfds, 2, timeout);
         if (ready < 0) {
             if (errno == EINTR)
@@ -270,11 +352,8 @@ int tr_control_run(const struct tr_control_opts *o)
             rc = 1;
             break;
         }
-        if (ready == 0) {
-            malloc_trim(0);
-            c.trim_due = 0;
+        if (ready == 0)
             continue;
-        }
         if (pfds[0].revents & POLLIN) {
             struct signalfd_siginfo si;
             if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
@@ -285,11 +364,16 @@ int tr_control_run(const struct tr_control_opts *o)
                         reconcile(&c);
                     continue;
                 }
-                tr_log_info("signal %u: shutting down", si.ssi_signo);
-                /* Another replica takes over status at once. */
-                if (c.kube)
-                    tr_kubeprov_resign(c.kube);
-                break;
+                if (c.drain != TR_DRAIN_OFF) {
+                    char open[160];
+                    open_text(&c, open, sizeof(open));
+                    tr_log_info("signal %u while draining: stopping now (open: %s)", si.ssi_signo, open);
+                    break;
+                }
+                /* SIGTERM is how Kubernetes (and systemd) stop a process: drain. SIGINT is a
+                 * terminal's Ctrl-C, with no endpoints to withdraw: no delay. */
+                drain_start(&c, si.ssi_signo, si.ssi_signo == SIGINT ? 0 : o->drain_delay_ms);
+                continue;
             }
         }
         if (!(pfds[1].revents & POLLIN))

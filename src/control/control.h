@@ -13,15 +13,19 @@ struct tr_kubeprov_opts;
 struct tr_control_opts {
     const char *config_dir;
     const char *admin_addr;   /* "127.0.0.1:9901" */
+    const char *probe_addr;   /* /healthz, /readyz and /metrics only, on "0.0.0.0:9902"; NULL: none */
     const char *gatewayclass; /* install a GatewayClass of this name, or NULL */
     const char *address_pool; /* loopback pool for Gateways without addresses: "127.1.0.0/16" */
     unsigned workers;         /* data-plane threads; 0: one per core */
     const char *access_log;   /* JSON access log path, "-" for stdout, NULL for none */
+    uint64_t drain_delay_ms;  /* SIGTERM: listeners stay open this long (readiness false) */
+    uint64_t drain_grace_ms;  /* then what is in flight has this long before it is cut */
     /* Objects from a Kubernetes API server instead of config_dir (NULL: file mode). */
     const struct tr_kubeprov_opts *kube;
 };
 
-/* Runs until SIGINT or SIGTERM. Returns the exit status. */
+/* Runs until it has drained after SIGTERM or SIGINT (a second one stops it at once).
+ * Returns the exit status. */
 int tr_control_run(const struct tr_control_opts *o);
 
 /* Loopback addresses for Gateways, one each, sticky per Gateway namespace/name. */

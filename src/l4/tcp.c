@@ -83,7 +83,7 @@ static void l4_close(struct l4c *p)
     }
     tr_snapshot_release(p->snap);
     p->snap = NULL;
-    tr_conn_unlink(&p->link);
+    tr_conn_unlink(p->w, &p->link);
     tr_loop_defer(p->w->loop, l4_free, p);
 }
 
@@ -91,6 +91,10 @@ static void l4_close_link(struct conn_link *l)
 {
     l4_close((struct l4c *)((char *)l - offsetof(struct l4c, link)));
 }
+
+/* A TCP or TLS stream has no message boundary to stop at: draining leaves it alone, and it is
+ * cut only when the grace period ends. */
+static const struct conn_ops l4_ops = {TR_CONN_L4, l4_close_link, NULL};
 
 static void on_timeout(struct tr_loop *loop, struct tr_timer *t)
 {
@@ -367,7 +371,7 @@ void tr_l4_accept(struct worker *w, struct wlisten *l, int fd, const struct sock
     p->cl.io = (struct tr_io){.fd = fd, .cb = on_client, .data = p};
     p->timer.cb = on_timeout;
     p->timer.data = p;
-    tr_conn_link(&w->conns, &p->link, l4_close_link);
+    tr_conn_link(w, &p->link, &l4_ops);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     tr_loop_add(w->loop, &p->cl.io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);

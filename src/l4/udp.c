@@ -16,6 +16,9 @@
 #include <unistd.h>
 
 #define FLOW_IDLE_MS 60000 /* a flow without a datagram either way for this long is forgotten */
+/* While draining: UDP tells no end of a session, so one quiet this long is taken as over (a
+ * DNS-like exchange is long done; a stream that goes on is cut when the grace period ends). */
+#define DRAIN_FLOW_IDLE_MS 2000
 #define DGRAM_MAX 65535
 
 struct flow {
@@ -50,6 +53,11 @@ static void flow_free(struct tr_loop *loop, void *data)
     free(data);
 }
 
+static uint64_t idle_ms(const struct worker *w)
+{
+    return w->drain == TR_DRAIN_CLOSED ? DRAIN_FLOW_IDLE_MS : FLOW_IDLE_MS;
+}
+
 static void flow_close(struct flow *f)
 {
     tr_timer_stop(f->w->loop, &f->timer);
@@ -57,6 +65,7 @@ static void flow_close(struct flow *f)
     close(f->io.fd);
     tr_map_del(&f->l->flows, f->key, strlen(f->key));
     tr_metrics_add(&tr_metrics.upstream_active, -1);
+    tr_worker_count(f->w, TR_CONN_UDP, -1);
     tr_loop_defer(f->w->loop, flow_free, f);
 }
 
@@ -82,7 +91,7 @@ static void on_flow(struct tr_loop *loop, struct tr_io *io, uint32_t events)
             break;
         }
         sendto(f->l->io.fd, buf, (size_t)n, 0, (struct sockaddr *)&f->client, f->client_len);
-        tr_timer_start(loop, &f->timer, FLOW_IDLE_MS);
+        tr_timer_start(loop, &f->timer, idle_ms(f->w));
     }
 }
 
@@ -124,6 +133,7 @@ static struct flow *flow_new(struct worker *w, struct wlisten *l, const struct s
     tr_map_put(&l->flows, key, strlen(key), f);
     tr_metrics_add(&tr_metrics.upstream_connects, 1);
     tr_metrics_add(&tr_metrics.upstream_active, 1);
+    tr_worker_count(w, TR_CONN_UDP, 1);
     return f;
 }
 
@@ -143,13 +153,23 @@ void tr_udp_on_readable(struct worker *w, struct wlisten *l)
         if (client_key(key, sizeof(key), &client) < 0)
             continue;
         struct flow *f = tr_map_get(&l->flows, key, strlen(key));
+        if (!f && w->drain == TR_DRAIN_CLOSED)
+            continue; /* draining: the sessions open go on, a new one is not taken */
         if (!f)
             f = flow_new(w, l, &client, clen, key);
         if (!f)
             continue; /* no route or no endpoint: the datagram is dropped, as UDP allows */
         send(f->io.fd, buf, (size_t)n, 0);
-        tr_timer_start(w->loop, &f->timer, FLOW_IDLE_MS);
+        tr_timer_start(w->loop, &f->timer, idle_ms(w));
     }
+}
+
+void tr_udp_drain(struct worker *w, struct wlisten *l)
+{
+    size_t it = 0;
+    struct tr_map_slot *sl;
+    while ((sl = tr_map_next(&l->flows, &it)))
+        tr_timer_start(w->loop, &((struct flow *)sl->val)->timer, DRAIN_FLOW_IDLE_MS);
 }
 
 void tr_udp_close_flows(struct worker *w, struct wlisten *l)

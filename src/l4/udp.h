@@ -8,6 +8,8 @@
 
 /* The listener socket is readable: forwards every queued datagram. */
 void tr_udp_on_readable(struct worker *w, struct wlisten *l);
+/* Draining closed the listeners: l takes no new flow, and each flow ends after a short quiet. */
+void tr_udp_drain(struct worker *w, struct wlisten *l);
 /* Closes every flow of l (the listener is going away). */
 void tr_udp_close_flows(struct worker *w, struct wlisten *l);
 

@@ -280,6 +280,15 @@ static void req_end(struct h1c *c, int status)
     tr_accesslog_write(&e);
 }
 
+/* May the connection carry another request after the response being written? Not when the
+ * client said no, nor while the worker drains: then the response says Connection: close and
+ * the client takes its next request elsewhere, with no request lost to a close it could not
+ * see coming. */
+static bool c_reusable(const struct h1c *c)
+{
+    return c->keep_alive && c->w->drain == TR_DRAIN_OFF;
+}
+
 /* The head of a local answer, up to (not including) its final CRLF; Content-Length only when
  * length is set. */
 static void local_head(struct tr_buf *o, int code, size_t blen, const char *extra, bool length)
@@ -325,7 +334,7 @@ static void respond(struct h1c *c, int code, const char *extra, const char *body
     }
     if (c->body != TR_H1_BODY_NONE && !c->req_done)
         c->close_after = true;
-    if (!c->keep_alive)
+    if (!c_reusable(c))
         c->close_after = true;
     local_head(&c->out, code, blen, extra, true);
     tr_buf_puts(&c->out, c->close_after ? "Connection: close\r\n\r\n" : "\r\n");
@@ -493,7 +502,7 @@ static void c_close(struct h1c *c)
     tr_tls_free(c->ssl);
     c->ssl = NULL;
     close(c->io.fd);
-    tr_conn_unlink(&c->link);
+    tr_conn_unlink(c->w, &c->link);
     tr_loop_defer(c->w->loop, c_free, c);
 }
 
@@ -501,6 +510,22 @@ static void c_close_link(struct conn_link *l)
 {
     c_close((struct h1c *)((char *)l - offsetof(struct h1c, link)));
 }
+
+/* Draining, listeners closed: a keep-alive connection waiting for its next request closes (a
+ * client about to reuse it goes elsewhere: the race every idle close has). One that has not yet
+ * sent its first request keeps its chance, as in nginx: its client connected a moment ago and
+ * is about to send, and the answer will say Connection: close. */
+static void c_drain(struct conn_link *l)
+{
+    struct h1c *c = (struct h1c *)((char *)l - offsetof(struct h1c, link));
+    bool idle = c->state == C_HEAD && c->written > 0 && !c->in_flight && !c->up &&
+                pending(&c->in, c->in_off) == 0 && pending(&c->out, c->out_off) == 0;
+    if (c->w->drain == TR_DRAIN_CLOSED && idle)
+        c_close(c);
+}
+
+static const struct conn_ops c_ops = {TR_CONN_HTTP, c_close_link, c_drain};
+
 
 static void c_flush(struct h1c *c)
 {
@@ -1123,7 +1148,7 @@ static void u_close(struct upc *u)
                 u->feeder->mirrors[i] = NULL;
         u->feeder = NULL;
     }
-    tr_conn_unlink(&u->link);
+    tr_conn_unlink(u->w, &u->link);
     tr_metrics_add(&tr_metrics.upstream_active, -1);
     if (u->c)
         u->c->up = NULL;
@@ -1135,6 +1160,9 @@ static void u_close_link(struct conn_link *l)
 {
     u_close((struct upc *)((char *)l - offsetof(struct upc, link)));
 }
+
+/* An upstream connection ends with its exchange; idle ones are the pool's (tr_pool_retire). */
+static const struct conn_ops u_ops = {TR_CONN_UPSTREAM, u_close_link, NULL};
 
 /* Does the rule retry on this status (HTTPRouteRetry.codes)? */
 static bool retry_code(const struct h1c *c, int status)
@@ -1299,7 +1327,9 @@ static void exchange_done(struct upc *u)
         c->close_after = true;
         c->state = C_WAIT;
     }
-    if (!c->keep_alive)
+    /* A response whose head went out before the drain began ends idle; past the listeners'
+     * close, idle connections go at once (c_drain). */
+    if (!c->keep_alive || c->w->drain == TR_DRAIN_CLOSED)
         c->close_after = true;
     c_flush(c);
     if (c->closed || c->close_after)
@@ -1488,7 +1518,7 @@ static void write_response_head(struct upc *u, struct h1c *c)
     /* A body delimited by close (or chunked to an HTTP/1.0 client) ends the connection. */
     if (u->body == TR_H1_BODY_CLOSE || (u->body == TR_H1_BODY_CHUNKED && c->minor == 0))
         c->close_after = true;
-    if (!c->keep_alive)
+    if (!c_reusable(c))
         c->close_after = true;
     if (c->close_after)
         tr_buf_puts(o, "Connection: close\r\n");
@@ -1720,7 +1750,7 @@ static struct upc *u_open(struct worker *w, const struct tr_ir_endpoint *ep, con
             free(u);
             return NULL;
         }
-        tr_conn_link(&w->conns, &u->link, u_close_link);
+        tr_conn_link(w, &u->link, &u_ops);
         tr_loop_add(w->loop, &u->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
         tr_metrics_add(&tr_metrics.upstream_connects, 1);
         tr_metrics_add(&tr_metrics.upstream_active, 1);
@@ -1935,7 +1965,7 @@ void tr_h1_accept(struct worker *w, struct wlisten *l, int fd, const struct sock
     c->io = (struct tr_io){.fd = fd, .cb = c_on_io, .data = c};
     c->timer.cb = c_timeout;
     c->timer.data = c;
-    tr_conn_link(&w->conns, &c->link, c_close_link);
+    tr_conn_link(w, &c->link, &c_ops);
     tr_loop_add(w->loop, &c->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
     tr_metrics_add(&tr_metrics.conns_accepted, 1);
     tr_metrics_add(&tr_metrics.conns_active, 1);
@@ -1960,11 +1990,11 @@ static void c_upgrade_h2(struct h1c *c)
     tr_timer_stop(c->w->loop, &c->timer);
     tr_timer_stop(c->w->loop, &c->rtimer);
     tr_loop_del(c->w->loop, &c->io);
-    tr_conn_unlink(&c->link);
     c->closed = true;
     c->ssl = NULL;
     tr_h2_accept(c->w, fd, ssl, c->laddr, c->lport, c->peer, c->tls_listener, c->in.data + c->in_off,
                  pending(&c->in, c->in_off));
+    tr_conn_unlink(c->w, &c->link); /* after: never counted nowhere (tr_worker_count) */
     tr_loop_defer(c->w->loop, c_free, c);
 }
 

@@ -31,6 +31,12 @@
 #define MAX_STREAMS 128
 #define MAX_HEADER_BYTES (256 * 1024) /* the h1 parser's limits give the precise 431 below this */
 #define CONN_WINDOW (1 << 20)
+/* Draining: the final GOAWAY waits this long at most for the ACK of the PING sent with the
+ * first. A client that does not answer in time gets it anyway. */
+#define GOAWAY_PING_WAIT_MS 1000
+
+/* The opaque data of the draining PING, to tell its ACK from that of a client's own PING. */
+static const uint8_t drain_ping[8] = {'t', 'o', 'r', 'i', 'i', 'd', 'r', 'n'};
 
 struct h2conn {
     struct conn_link link;
@@ -42,6 +48,7 @@ struct h2conn {
     size_t out_off;
     bool writable, closed, busy, want_send, read_blocked;
     bool send_deferred; /* a send is queued for the end of the loop turn */
+    bool goaway_notice, goaway_final; /* draining: the two GOAWAY frames of RFC 9113 6.8 */
     char laddr[INET6_ADDRSTRLEN];
     uint16_t lport;
     char peer[INET6_ADDRSTRLEN];
@@ -49,6 +56,7 @@ struct h2conn {
     struct h2s *streams; /* a list through next/prev */
     unsigned nstreams;
     struct tr_timer timer;
+    struct tr_timer ping_timer; /* draining: armed until the PING's ACK or the final GOAWAY */
 };
 
 struct h2s {
@@ -67,6 +75,7 @@ struct h2s {
 
 static void h2_send(struct h2conn *h);
 static void h2_close(struct h2conn *h);
+static void goaway_final(struct h2conn *h);
 
 static size_t pend(const struct tr_buf *b, size_t off)
 {
@@ -255,6 +264,11 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
 static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *ud)
 {
     struct h2conn *h = ud;
+    if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK) && h->goaway_notice &&
+        memcmp(frame->ping.opaque_data, drain_ping, sizeof(drain_ping)) == 0) {
+        goaway_final(h);
+        return 0;
+    }
     struct h2s *s = stream_of(h, frame->hd.stream_id);
     if (!s || s->c->closed)
         return 0;
@@ -263,6 +277,17 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
         stream_request(s, end);
     else if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) && end)
         stream_body_end(s);
+    return 0;
+}
+
+/* The PING goes out once the first GOAWAY is on its way: nghttp2 sends PINGs ahead of other
+ * frames, and an ACK for a PING the client got before the GOAWAY would prove nothing. */
+static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, void *ud)
+{
+    struct h2conn *h = ud;
+    if (frame->hd.type == NGHTTP2_GOAWAY && h->goaway_notice && !h->goaway_final &&
+        frame->goaway.last_stream_id == INT32_MAX)
+        nghttp2_submit_ping(session, NGHTTP2_FLAG_NONE, drain_ping);
     return 0;
 }
 
@@ -490,11 +515,12 @@ static void h2_close(struct h2conn *h)
     nghttp2_session_del(h->s);
     h->s = NULL;
     tr_timer_stop(h->w->loop, &h->timer);
+    tr_timer_stop(h->w->loop, &h->ping_timer);
     tr_loop_del(h->w->loop, &h->io);
     tr_tls_free(h->ssl);
     h->ssl = NULL;
     close(h->io.fd);
-    tr_conn_unlink(&h->link);
+    tr_conn_unlink(h->w, &h->link);
     tr_metrics_add(&tr_metrics.conns_active, -1);
     tr_loop_defer(h->w->loop, h2_free, h);
 }
@@ -503,6 +529,49 @@ static void h2_close_link(struct conn_link *l)
 {
     h2_close((struct h2conn *)((char *)l - offsetof(struct h2conn, link)));
 }
+
+/* The second GOAWAY: the last stream taken, the real one. Streams the client opened after it
+ * were never processed, and the client may retry them on another connection (RFC 9113 6.8);
+ * once the streams taken are done, nghttp2 wants neither to read nor to write and h2_send
+ * closes the connection. */
+static void goaway_final(struct h2conn *h)
+{
+    if (h->goaway_final || h->closed)
+        return;
+    h->goaway_final = true;
+    tr_timer_stop(h->w->loop, &h->ping_timer);
+    nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->s), NGHTTP2_NO_ERROR,
+                          NULL, 0);
+    kick(h);
+}
+
+static void on_ping_late(struct tr_loop *loop, struct tr_timer *t)
+{
+    goaway_final(t->data);
+}
+
+/* The worker drains: RFC 9113 6.8's graceful shutdown. A first GOAWAY with the highest stream
+ * id tells the client to open no more streams here, while those already on their way are still
+ * taken; a PING follows, and its ACK (one round trip: whatever the client sent before it saw the
+ * GOAWAY has arrived by then) brings the final GOAWAY. A GOAWAY that named the last stream at
+ * once would refuse requests already in flight from the client, and not every client retries
+ * them. */
+static void h2_drain(struct h2conn *h)
+{
+    if (h->closed || h->goaway_notice)
+        return;
+    h->goaway_notice = true;
+    nghttp2_submit_shutdown_notice(h->s); /* the PING follows it (on_frame_send) */
+    tr_timer_start(h->w->loop, &h->ping_timer, GOAWAY_PING_WAIT_MS);
+    kick(h);
+}
+
+static void h2_drain_link(struct conn_link *l)
+{
+    h2_drain((struct h2conn *)((char *)l - offsetof(struct h2conn, link)));
+}
+
+static const struct conn_ops h2_ops = {TR_CONN_H2, h2_close_link, h2_drain_link};
 
 static void h2_read(struct h2conn *h);
 
@@ -657,6 +726,7 @@ void tr_h2_accept(struct worker *w, int fd, SSL *ssl, const char *laddr, uint16_
     nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
     nghttp2_option *opt;
@@ -673,10 +743,14 @@ void tr_h2_accept(struct worker *w, int fd, SSL *ssl, const char *laddr, uint16_
     h->io = (struct tr_io){.fd = fd, .cb = h2_on_io, .data = h};
     h->timer.cb = h2_timeout;
     h->timer.data = h;
-    tr_conn_link(&w->conns, &h->link, h2_close_link);
+    h->ping_timer.cb = on_ping_late;
+    h->ping_timer.data = h;
+    tr_conn_link(w, &h->link, &h2_ops);
     tr_loop_add(w->loop, &h->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
     tr_timer_start(w->loop, &h->timer, IDLE_TIMEOUT_MS);
     tr_metrics_add(&tr_metrics.h2_conns, 1);
+    if (w->drain != TR_DRAIN_OFF)
+        h2_drain(h); /* accepted while draining: the same GOAWAY as every connection got */
     if (npre && !feed(h, pre, npre))
         return;
     h2_send(h);

@@ -7,6 +7,7 @@
 #include "http/chunked.h"
 #include "http/h1_parse.h"
 #include "net/loop.h"
+#include "proxy/worker.h"
 
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -23,30 +24,33 @@ struct upc;
 /* Per-direction buffering cap: past it, torii stops reading the other side (backpressure). */
 #define TR_PROXY_BUF_HIGH (64 * 1024)
 
-/* Every live connection of a worker, so that stopping closes them all. */
-struct conn_link {
-    struct conn_link *prev, *next;
+struct conn_link;
+
+/* What a kind of connection does for the worker that holds it. */
+struct conn_ops {
+    enum tr_conn_kind kind; /* what it counts as (tr_workers_open) */
     void (*close)(struct conn_link *l); /* closes and frees the connection */
+    /* The worker's drain phase (worker->drain) moved on: end what can end. NULL: nothing to do
+     * (the connection runs until it ends or the workers stop). May close the connection. */
+    void (*drain)(struct conn_link *l);
 };
 
-static inline void tr_conn_link(struct conn_link *head, struct conn_link *l, void (*close_fn)(struct conn_link *))
-{
-    l->close = close_fn;
-    l->next = head->next;
-    l->prev = head;
-    head->next->prev = l;
-    head->next = l;
-}
-
-static inline void tr_conn_unlink(struct conn_link *l)
-{
-    l->prev->next = l->next;
-    l->next->prev = l->prev;
-}
+/* Every live connection of a worker, so that draining reaches them and stopping closes them all. */
+struct conn_link {
+    struct conn_link *prev, *next;
+    const struct conn_ops *ops;
+};
 
 struct worker {
     unsigned id;
     struct conn_link conns; /* list head */
+    uint64_t open[TR_CONN__COUNT]; /* conns (and UDP flows) by kind; written here, read by any thread */
+    /* The drain phase: read where a response is finished (an HTTP/1.1 connection then ends with
+     * it) and where connections take new work. Only the worker's thread writes it, when it is
+     * woken and sees drain_to (any thread's) ahead. */
+    enum tr_drain_phase drain;
+    int drain_to;   /* atomic: the phase asked for */
+    int drain_done; /* atomic: the phase reached, once acted on (listeners closed, ...) */
     struct tr_loop *loop;
     struct tr_snapshot *snap; /* current; requests pin their own reference */
     struct tr_map listeners;  /* "addr|port" -> struct wlisten* */
@@ -62,6 +66,33 @@ struct worker {
     uint64_t rr;              /* round-robin counter */
     uint64_t rng;             /* xorshift state for weighted choice */
 };
+
+/* Counts a connection (or UDP flow) of kind k opened (d = 1) or closed (d = -1). Worker thread.
+ * A connection that changes kind (HTTP/1 to HTTP/2) is counted as the new kind before it stops
+ * counting as the old, and tr_workers_open reads the kinds in enum order with acquire loads:
+ * the control thread never sees it counted nowhere. */
+static inline void tr_worker_count(struct worker *w, enum tr_conn_kind k, int d)
+{
+    __atomic_store_n(&w->open[k], __atomic_load_n(&w->open[k], __ATOMIC_RELAXED) + (uint64_t)(int64_t)d,
+                     __ATOMIC_RELEASE);
+}
+
+static inline void tr_conn_link(struct worker *w, struct conn_link *l, const struct conn_ops *ops)
+{
+    l->ops = ops;
+    l->next = w->conns.next;
+    l->prev = &w->conns;
+    w->conns.next->prev = l;
+    w->conns.next = l;
+    tr_worker_count(w, ops->kind, 1);
+}
+
+static inline void tr_conn_unlink(struct worker *w, struct conn_link *l)
+{
+    l->prev->next = l->next;
+    l->next->prev = l->prev;
+    tr_worker_count(w, l->ops->kind, -1);
+}
 
 /* What a listening socket serves, from the listeners on its port. */
 enum tr_wl_kind {
@@ -98,13 +129,15 @@ void tr_h1_tls_free(void);
 bool tr_pool_key(char *out, size_t cap, const struct tr_ir_endpoint *ep, uint64_t tls_id, bool h2);
 /* An idle connection with this key, or NULL. */
 struct upc *tr_pool_take(struct worker *w, const char *key);
-/* May u go back to the pool: was it made with settings w's snapshot still applies? */
+/* May u go back to the pool: was it made with settings w's snapshot still applies, and is w
+ * still taking connections (not draining past its listeners' close)? */
 bool tr_pool_current(const struct worker *w, const struct upc *u);
 void tr_pool_put(struct worker *w, struct upc *u);
 /* Closes the idle connections that w's snapshot no longer applies the TLS settings of (a
  * BackendTLSPolicy, one of its CA bundles or the client certificate changed): called when w
  * takes a new snapshot. Their keys would never match again; closing them at once frees the
- * backend's resources and keeps a connection to settings now refused from lingering. */
+ * backend's resources and keeps a connection to settings now refused from lingering. Also
+ * called when draining closes the listeners: then every idle connection goes. */
 void tr_pool_retire(struct worker *w);
 /* Forgets u if it is idle in the pool (it closed). */
 void tr_pool_remove(struct worker *w, struct upc *u);

@@ -144,6 +144,8 @@ static void reconcile_listeners(struct worker *w)
             l->kind = kind;
             continue;
         }
+        if (w->drain == TR_DRAIN_CLOSED)
+            continue; /* draining: the listeners closed for good */
         char *why = NULL;
         int fd = tr_listen_open(p->addr, p->port, p->udp, &why);
         if (fd < 0) {
@@ -181,9 +183,70 @@ static void reconcile_listeners(struct worker *w)
     free(gone);
 }
 
+/* Stops taking connections. Those that completed their handshake are accepted first: closing
+ * a listening socket resets what waits in its queue, and these clients were let in. A UDP
+ * socket stays, as replies to the sessions still open leave through it; it takes no new
+ * session from now on (l4/udp.c). */
+static void close_listeners(struct worker *w)
+{
+    size_t it = 0, ngone = 0;
+    struct tr_map_slot *sl;
+    char **gone = tr_xcalloc(w->listeners.len + 1, sizeof(char *));
+    while ((sl = tr_map_next(&w->listeners, &it))) {
+        struct wlisten *l = sl->val;
+        if (l->kind == TR_WL_UDP) {
+            tr_udp_drain(w, l);
+            continue;
+        }
+        if (!tr_timer_armed(&l->resume)) /* paused (out of descriptors): the queue waits its turn */
+            on_accept(w->loop, &l->io, EPOLLIN);
+        gone[ngone++] = tr_xstrdup(sl->key);
+    }
+    for (size_t i = 0; i < ngone; i++) {
+        struct wlisten *l = tr_map_del(&w->listeners, gone[i], strlen(gone[i]));
+        tr_timer_stop(w->loop, &l->resume);
+        tr_loop_del(w->loop, &l->io);
+        close(l->io.fd);
+        tr_loop_defer(w->loop, free_listener, l);
+        free(gone[i]);
+    }
+    free(gone);
+}
+
+/* Moves w on to the drain phase the control thread asked for, and tells every connection. A
+ * connection's drain may close it and others it holds (its upstream): those with something to
+ * do are gathered first, and deferred frees keep them readable while the walk goes on. */
+static void drain(struct worker *w)
+{
+    enum tr_drain_phase to = (enum tr_drain_phase)__atomic_load_n(&w->drain_to, __ATOMIC_ACQUIRE);
+    if (to <= w->drain)
+        return;
+    w->drain = to;
+    if (to == TR_DRAIN_CLOSED) {
+        close_listeners(w);
+        tr_pool_retire(w); /* nothing is pooled once draining closed the listeners */
+    }
+    size_t n = 0, cap = 64;
+    struct conn_link **all = tr_xmalloc(cap * sizeof(*all));
+    for (struct conn_link *l = w->conns.next; l != &w->conns; l = l->next) {
+        if (!l->ops->drain)
+            continue;
+        if (n == cap) {
+            cap *= 2;
+            all = tr_xrealloc(all, cap * sizeof(*all));
+        }
+        all[n++] = l;
+    }
+    for (size_t i = 0; i < n; i++)
+        all[i]->ops->drain(all[i]);
+    free(all);
+    __atomic_store_n(&w->drain_done, (int)to, __ATOMIC_RELEASE);
+}
+
 static void on_wake(struct tr_loop *loop, void *data)
 {
     struct worker *w = data;
+    drain(w);
     struct tr_snapshot *s = tr_snapshot_acquire();
     tr_log_debug("worker %u: woken (generation %llu)", w->id, s ? (unsigned long long)tr_snapshot_generation(s) : 0ULL);
     if (s == w->snap) {
@@ -280,6 +343,38 @@ void tr_workers_notify(struct tr_workers *ws)
         tr_loop_wake(ws->t[i].w.loop);
 }
 
+void tr_workers_drain(struct tr_workers *ws, enum tr_drain_phase phase)
+{
+    for (unsigned i = 0; ws && i < ws->n; i++) {
+        struct worker *w = &ws->t[i].w;
+        if (__atomic_load_n(&w->drain_to, __ATOMIC_RELAXED) < (int)phase)
+            __atomic_store_n(&w->drain_to, (int)phase, __ATOMIC_RELEASE);
+        tr_loop_wake(w->loop);
+    }
+}
+
+bool tr_workers_reached(const struct tr_workers *ws, enum tr_drain_phase phase)
+{
+    for (unsigned i = 0; ws && i < ws->n; i++)
+        if (__atomic_load_n(&ws->t[i].w.drain_done, __ATOMIC_ACQUIRE) < (int)phase)
+            return false;
+    return true;
+}
+
+uint64_t tr_workers_open(const struct tr_workers *ws, uint64_t open[])
+{
+    uint64_t total = 0;
+    for (int k = 0; k < TR_CONN__COUNT; k++)
+        open[k] = 0;
+    for (unsigned i = 0; ws && i < ws->n; i++)
+        for (int k = 0; k < TR_CONN__COUNT; k++) {
+            uint64_t v = __atomic_load_n(&ws->t[i].w.open[k], __ATOMIC_ACQUIRE);
+            open[k] += v;
+            total += v;
+        }
+    return total;
+}
+
 void tr_workers_stop(struct tr_workers *ws)
 {
     if (!ws)
@@ -291,7 +386,7 @@ void tr_workers_stop(struct tr_workers *ws)
         if (ws->t[i].thread)
             pthread_join(ws->t[i].thread, NULL);
         while (w->conns.next != &w->conns)
-            w->conns.next->close(w->conns.next);
+            w->conns.next->ops->close(w->conns.next);
         tr_loop_drain(w->loop); /* the deferred frees of what just closed */
         size_t it = 0;
         struct tr_map_slot *sl;

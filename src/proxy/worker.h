@@ -4,12 +4,43 @@
 #ifndef TR_PROXY_WORKER_H
 #define TR_PROXY_WORKER_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 struct tr_workers;
+
+/* What a worker counts among its open connections. */
+enum tr_conn_kind {
+    TR_CONN_HTTP,     /* client connections speaking HTTP/1 (upgraded ones included) */
+    TR_CONN_H2,       /* client connections speaking HTTP/2 */
+    TR_CONN_L4,       /* TCP and TLS (passthrough or terminated) client connections */
+    TR_CONN_UDP,      /* UDP sessions (one per client address and port) */
+    TR_CONN_UPSTREAM, /* HTTP connections to backends, busy or idle */
+    TR_CONN__COUNT
+};
+
+/* How far a worker is in draining (docs/architecture.md, "Draining"). Phases only move forward. */
+enum tr_drain_phase {
+    TR_DRAIN_OFF,     /* serving */
+    TR_DRAIN_STARTED, /* the listeners still accept, but every HTTP/1.1 response ends its
+                       * connection (Connection: close) and HTTP/2 connections get GOAWAY */
+    TR_DRAIN_CLOSED,  /* the listeners are closed and so are idle connections; requests in flight,
+                       * tunnels, TCP streams and UDP sessions run on until they end */
+};
 
 /* Starts n workers (0: one per core). Returns NULL and *err (free it) on failure. */
 struct tr_workers *tr_workers_start(unsigned n, char **err);
 /* Tells every worker that a new snapshot is published. Any thread. */
 void tr_workers_notify(struct tr_workers *ws);
+/* Moves every worker on to phase (a phase not ahead of theirs changes nothing). Returns at once;
+ * the workers act when they wake. Any thread. */
+void tr_workers_drain(struct tr_workers *ws, enum tr_drain_phase phase);
+/* Has every worker acted on phase (for TR_DRAIN_CLOSED: its listeners are closed, and what they
+ * had queued is accepted and counted)? Any thread. */
+bool tr_workers_reached(const struct tr_workers *ws, enum tr_drain_phase phase);
+/* The workers' open connections, added up by kind into open[TR_CONN__COUNT]; returns the total.
+ * Any thread (a moment's count, exact once the workers are idle). */
+uint64_t tr_workers_open(const struct tr_workers *ws, uint64_t open[]);
 /* Stops and joins the workers; open connections are closed. */
 void tr_workers_stop(struct tr_workers *ws);
 
