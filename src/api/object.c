@@ -156,8 +156,11 @@ int tr_obj_decode(struct tr_arena *a, struct tr_node *root, const char *file, ui
         *ident_out = tr_buf_steal(&b);
     }
 
-    /* The API server ignores status in a create or update of the main resource. */
-    tr_node_del(root, "status");
+    /* The API server ignores status in a create or update of the main resource: torii computes
+     * the status of the Gateway API kinds. A core kind's status is kept (from an API server, a
+     * Service's load balancer is there). */
+    if (k < TR_KIND_NAMESPACE)
+        tr_node_del(root, "status");
     size_t before = errs->n;
     tr_schema_validate(a, info->schema, root, prev ? prev->root : NULL, "", errs);
     meta = tr_node_get(root, "metadata");

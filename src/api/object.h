@@ -16,7 +16,7 @@ struct tr_obj {
     enum tr_kind kind;
     const char *ns;   /* "" for cluster-scoped kinds */
     const char *name;
-    struct tr_node *root; /* the whole object, defaults applied; status dropped */
+    struct tr_node *root; /* the whole object, defaults applied; a Gateway API kind's status dropped */
     struct tr_node *spec; /* root's spec, or NULL */
     const char *file;     /* where it came from (for messages), or "" */
     uint32_t line;        /* first line of its document */

@@ -175,6 +175,10 @@ int tr_cmd_run(int argc, char **argv)
     ko.identity = identity;
     if (!ko.lease_ns)
         ko.lease_ns = getenv("POD_NAMESPACE") && getenv("POD_NAMESPACE")[0] ? getenv("POD_NAMESPACE") : cfg.ns;
+    /* With --address-pool, Gateways get addresses of this host, as in file mode (tests, a torii
+     * outside the cluster); otherwise clients reach them through their generated Services. */
+    ko.service_mode = !o.address_pool;
+    ko.pod_ns = getenv("POD_NAMESPACE") && getenv("POD_NAMESPACE")[0] ? getenv("POD_NAMESPACE") : cfg.ns;
     o.kube = &ko;
     rc = tr_control_run(&o);
     tr_kube_config_dispose(&cfg);

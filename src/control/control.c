@@ -82,6 +82,7 @@ struct ctl {
     struct tr_tx_memo *memo;
     struct tr_kubeprov *kube; /* or NULL: file mode */
     bool kube_synced;         /* translated once after every kind was listed */
+    bool kube_service_mode;   /* Gateways reached through their Services */
     uint64_t generation;
     size_t nobjs;      /* objects in the last view translated */
     uint64_t trim_due; /* when to give freed memory back (0: not due) */
@@ -174,7 +175,8 @@ static void reconcile(struct ctl *c)
     uint64_t t0 = now_ms();
     struct tr_view *v = tr_store_view(c->store);
     struct tr_tx_input in = {.view = v, .memo = c->memo, .controller = CONTROLLER, .alloc_address = alloc_address,
-                             .bind_error = bind_error, .ud = c, .provisions = c->kube != NULL};
+                             .bind_error = bind_error, .ud = c, .provisions = c->kube != NULL,
+                             .service_mode = c->kube && c->kube_service_mode};
     struct tr_tx *tx = tr_translate(&in);
     if (tr_listeners_reconcile(c->listeners, tr_tx_ir(tx))) {
         tr_tx_free(tx);
@@ -285,6 +287,7 @@ int tr_control_run(const struct tr_control_opts *o)
         struct tr_buf kerr;
         tr_buf_init(&kerr, 0);
         c.kube = tr_kubeprov_start(o->kube, &kerr);
+        c.kube_service_mode = o->kube->service_mode;
         if (!c.kube)
             fprintf(stderr, "torii: kubernetes: %s\n", kerr.data ? kerr.data : "cannot start");
         tr_buf_dispose(&kerr);

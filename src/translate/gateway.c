@@ -169,6 +169,10 @@ void tx_gatewayclasses(struct tx *t)
         const char *const *g = t->in->provisions ? tr_provisioning_features : tr_provisioning_features + 1;
         while (*f || *g) {
             const char *name = !*g || (*f && strcmp(*f, *g) < 0) ? *f++ : *g++;
+            /* Through a Service, spec.addresses cannot be honoured yet (gateway_addresses). */
+            if (t->in->service_mode &&
+                (strcmp(name, "GatewayStaticAddresses") == 0 || strcmp(name, "GatewayAddressEmpty") == 0))
+                continue;
             struct tr_node *m = tr_node_new(t->a, TR_N_MAP);
             tr_node_set(t->a, m, "name", tr_node_str(t->a, name));
             tr_node_push(t->a, feats, m);

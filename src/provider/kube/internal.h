@@ -27,6 +27,9 @@ struct kube_known {
     char *desired;
     bool dirty;
     bool inflight;
+    /* Pods (the pods reflector): what an EndpointSlice needs of a torii replica. */
+    char *pod_ip, *pod_node, *pod_uid;
+    bool pod_ready, pod_terminating;
 };
 
 enum refl_state { REFL_DISCOVER, REFL_LIST, REFL_WATCH, REFL_WAIT };
@@ -51,6 +54,10 @@ struct reflector {
     struct tr_kc_req *req;
     struct tr_map known;  /* "ns/name" -> struct kube_known* */
     struct tr_buf line;   /* a watch event not yet complete */
+    /* The pods reflector: torii's own replicas, kept here and never handed to the control
+     * thread; only in ns_scope and matching selector. */
+    bool internal;
+    const char *ns_scope, *selector;
     int64_t due_ms;
     int backoff_ms;
     int64_t healthy_since_ms;
@@ -82,6 +89,7 @@ struct tr_kubeprov {
     bool stopping;
     bool synced; /* atomic */
     struct reflector refl[TR_KIND__COUNT];
+    struct reflector pods; /* Service mode: the torii replicas, for EndpointSlices */
     uint64_t seq;
     struct tr_kubeprov_stats stats; /* atomic fields */
     /* Status writing and leadership (status.c, lease.c). */
@@ -111,6 +119,8 @@ void kube_path(struct tr_buf *b, const struct reflector *r, const char *ns, cons
 
 /* Reflectors (reflect.c). */
 void refl_init(struct reflector *r, struct tr_kubeprov *p, enum tr_kind kind);
+/* The pods of namespace ns matching the label selector, kept in the reflector only. */
+void refl_init_pods(struct reflector *r, struct tr_kubeprov *p, const char *ns, const char *selector);
 void refl_dispose(struct reflector *r);
 /* Acts if due; returns ms until it next needs a call, or -1 when it waits for a request. */
 int refl_tick(struct reflector *r, int64_t now);
@@ -133,6 +143,10 @@ struct kube_prov *kprov_new(struct tr_kubeprov *p);
 void kprov_free(struct kube_prov *v);
 /* Brings the generated objects in line with pub (while leading). */
 void kprov_publish(struct tr_kubeprov *p, const struct tr_published *pub);
+/* The replicas changed (a pod became ready, went away): EndpointSlices are due. */
+void kprov_pods_changed(struct tr_kubeprov *p);
+/* Acts on kprov_pods_changed; returns ms until it needs a call, or -1. */
+int kprov_tick(struct tr_kubeprov *p, int64_t now);
 /* The publish the status writer holds (NULL before the first). */
 const struct tr_published *kstatus_current(const struct tr_kubeprov *p);
 

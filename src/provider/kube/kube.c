@@ -87,6 +87,8 @@ static void *run(void *arg)
     struct tr_kubeprov *p = arg;
     for (int k = 0; k < TR_KIND__COUNT; k++)
         refl_tick(&p->refl[k], kube_now_ms());
+    if (p->o.service_mode)
+        refl_tick(&p->pods, kube_now_ms());
     for (;;) {
         pthread_mutex_lock(&p->lock);
         bool stopping = p->stopping, resign = p->resign_asked;
@@ -125,7 +127,15 @@ static void *run(void *arg)
             if (w >= 0 && w < wait)
                 wait = w;
         }
+        if (p->o.service_mode) {
+            int wp = refl_tick(&p->pods, now);
+            if (wp >= 0 && wp < wait)
+                wait = wp;
+        }
         int w = klease_tick(p, now);
+        if (w >= 0 && w < wait)
+            wait = w;
+        w = kprov_tick(p, now);
         if (w >= 0 && w < wait)
             wait = w;
         w = kstatus_tick(p, now);
@@ -178,6 +188,8 @@ struct tr_kubeprov *tr_kubeprov_start(const struct tr_kubeprov_opts *o, struct t
     }
     for (int k = 0; k < TR_KIND__COUNT; k++)
         refl_init(&p->refl[k], p, (enum tr_kind)k);
+    p->o.pod_ns = tr_xstrdup(o->pod_ns ? o->pod_ns : p->o.lease_ns);
+    refl_init_pods(&p->pods, p, p->o.pod_ns, "app.kubernetes.io/name=torii");
     p->st = kstatus_new(p);
     p->lease = klease_new(p);
     p->prov = kprov_new(p);
@@ -207,6 +219,7 @@ void tr_kubeprov_stop(struct tr_kubeprov *p)
     }
     for (int k = 0; k < TR_KIND__COUNT; k++)
         refl_dispose(&p->refl[k]);
+    refl_dispose(&p->pods);
     kstatus_free(p->st);
     klease_free(p->lease);
     kprov_free(p->prov);
@@ -233,6 +246,7 @@ void tr_kubeprov_stop(struct tr_kubeprov *p)
     free((char *)p->o.lease_ns);
     free((char *)p->o.lease_name);
     free((char *)p->o.identity);
+    free((char *)p->o.pod_ns);
     free(p);
 }
 

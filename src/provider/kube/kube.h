@@ -25,6 +25,11 @@ struct tr_kubeprov_opts {
     bool leader_elect;
     const char *lease_ns, *lease_name, *identity;
     unsigned lease_ms, renew_ms, retry_ms; /* 15000, 10000, 2000 */
+    /* Gateways are reached through their generated Services (tr_tx_input.service_mode): the
+     * leader gives each listener port a target port and lists the ready torii pods of pod_ns
+     * (label app.kubernetes.io/name=torii) in each Service's EndpointSlice. */
+    bool service_mode;
+    const char *pod_ns;
 };
 
 /* Starts the provider thread. Returns NULL with a message in err. */

@@ -16,13 +16,20 @@
 #include "base/node.h"
 #include "provider/kube/client.h"
 #include "provider/kube/internal.h"
+#include "translate/translate.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define LABEL_GATEWAY "gateway.networking.k8s.io/gateway-name"
-#define LABEL_MANAGED "app.kubernetes.io/managed-by"
+#define LABEL_GATEWAY TR_LABEL_GATEWAY_NAME
+#define LABEL_MANAGED TR_LABEL_MANAGED_BY
+#define LABEL_SERVICE_NAME "kubernetes.io/service-name"
+#define LABEL_SLICE_MANAGER "endpointslice.kubernetes.io/managed-by"
+/* Service mode: the container ports given to listener ports, one per (Gateway, port, protocol),
+ * never below 1024 (torii runs without capabilities) and clear of its probe and admin ports. */
+#define TARGET_PORT_MIN 20000
+#define TARGET_PORT_MAX 29999
 #define ANN_PROPAGATED "torii.dev/propagated"
 /* A write that has not shown up in the published Service after this long is made again. */
 #define SETTLE_MS 30000
@@ -36,8 +43,28 @@ struct svc_write {
 
 struct kube_prov {
     struct tr_kubeprov *p;
-    struct tr_map writes; /* "ns/name" -> struct svc_write* */
+    struct tr_map writes; /* "Kind/ns/name" -> struct svc_write* */
+    bool pods_dirty;      /* the replicas changed: EndpointSlices are due */
+    /* Service mode, during one publish: target ports taken ("proto/port" -> the Service's
+     * "ns/name", owned by the run's arena). */
+    struct tr_map taken;
 };
+
+void kprov_pods_changed(struct tr_kubeprov *p)
+{
+    p->prov->pods_dirty = true;
+}
+
+int kprov_tick(struct tr_kubeprov *p, int64_t now)
+{
+    struct kube_prov *v = p->prov;
+    const struct tr_published *cur = kstatus_current(p);
+    if (v->pods_dirty && cur && __atomic_load_n(&p->leader, __ATOMIC_ACQUIRE)) {
+        v->pods_dirty = false;
+        kprov_publish(p, cur);
+    }
+    return -1;
+}
 
 struct kube_prov *kprov_new(struct tr_kubeprov *p)
 {
@@ -58,24 +85,8 @@ void kprov_free(struct kube_prov *v)
         free(w);
     }
     tr_map_dispose(&v->writes);
+    tr_map_dispose(&v->taken);
     free(v);
-}
-
-/* <gateway>-<class>, at most 63 characters: a longer one keeps its start and ends in a hash. */
-static void service_name(char out[64], const char *gw, const char *cls)
-{
-    char full[600];
-    snprintf(full, sizeof(full), "%s-%s", gw, cls);
-    size_t n = strlen(full);
-    if (n <= 63) {
-        memcpy(out, full, n + 1);
-        return;
-    }
-    uint64_t h = tr_hash(full, n);
-    n = 54;
-    while (n > 0 && full[n - 1] == '-') /* a DNS label does not hold "--" before the hash */
-        n--;
-    snprintf(out, 64, "%.*s-%08x", (int)n, full, (unsigned)(h & 0xffffffffu));
 }
 
 static bool accepted(const struct tr_node *status)
@@ -90,8 +101,84 @@ static bool accepted(const struct tr_node *status)
     return false;
 }
 
+/* Service mode: the target port of port/ip on Service svckey: the one it has if it is still its
+ * own, else the first free one. 0 when the range is used up. */
+static int64_t target_port(struct kube_prov *v, struct tr_arena *a, const struct tr_node *held, const char *svckey,
+                           int64_t port, const char *ip)
+{
+    char key[32];
+    const struct tr_node *hp = tr_node_path(held, "spec.ports");
+    for (size_t i = 0; i < tr_node_len(hp); i++) {
+        const struct tr_node *e = tr_node_at(hp, i);
+        int64_t tp = tr_node_geti(e, "targetPort", 0);
+        const char *proto = tr_node_gets(e, "protocol");
+        if (tr_node_geti(e, "port", 0) != port || !proto || strcmp(proto, ip) != 0 || tp < TARGET_PORT_MIN ||
+            tp > TARGET_PORT_MAX)
+            continue;
+        snprintf(key, sizeof(key), "%s/%lld", ip, (long long)tp);
+        const char *owner = tr_map_get(&v->taken, key, strlen(key));
+        if (owner && strcmp(owner, svckey) == 0)
+            return tp;
+    }
+    for (int64_t tp = TARGET_PORT_MIN; tp <= TARGET_PORT_MAX; tp++) {
+        snprintf(key, sizeof(key), "%s/%lld", ip, (long long)tp);
+        if (!tr_map_get(&v->taken, key, strlen(key))) {
+            tr_map_put(&v->taken, key, strlen(key), tr_arena_strdup(a, svckey));
+            return tp;
+        }
+    }
+    return 0;
+}
+
+/* The target ports held Services have, each kept by the first Service (in publish order) that
+ * has it. */
+static void note_taken(struct kube_prov *v, struct tr_arena *a, const struct tr_published *pub)
+{
+    tr_map_dispose(&v->taken);
+    memset(&v->taken, 0, sizeof(v->taken));
+    for (size_t i = 0; i < pub->nitems; i++) {
+        const struct tr_obj *o = pub->items[i].obj;
+        const char *mgr = tr_node_gets(tr_node_path(o->root, "metadata.labels"), LABEL_MANAGED);
+        if (o->kind != TR_KIND_SERVICE || !mgr || strcmp(mgr, "torii") != 0)
+            continue;
+        char *svckey = tr_arena_printf(a, "%s/%s", o->ns, o->name);
+        const struct tr_node *hp = tr_node_path(o->root, "spec.ports");
+        for (size_t j = 0; j < tr_node_len(hp); j++) {
+            int64_t tp = tr_node_geti(tr_node_at(hp, j), "targetPort", 0);
+            const char *proto = tr_node_gets(tr_node_at(hp, j), "protocol");
+            if (tp < TARGET_PORT_MIN || tp > TARGET_PORT_MAX || !proto)
+                continue;
+            char key[32];
+            snprintf(key, sizeof(key), "%s/%lld", proto, (long long)tp);
+            if (!tr_map_get(&v->taken, key, strlen(key)))
+                tr_map_put(&v->taken, key, strlen(key), svckey);
+        }
+    }
+}
+
+/* The listener lists served by Gateway gw: its own, and those of the ListenerSets attached to it
+ * (accepted). Returns how many, at most cap. */
+static size_t listener_lists(const struct tr_published *pub, const struct tr_obj *gw, const struct tr_node **out,
+                             size_t cap)
+{
+    size_t n = 0;
+    out[n++] = tr_node_get(gw->spec, "listeners");
+    for (size_t i = 0; i < pub->nitems && n < cap; i++) {
+        const struct tr_pubitem *it = &pub->items[i];
+        const struct tr_obj *o = it->obj;
+        if (o->kind != TR_KIND_LISTENERSET || !it->status || !accepted(it->status))
+            continue;
+        const struct tr_node *pr = tr_node_get(o->spec, "parentRef");
+        const char *pname = tr_node_gets(pr, "name"), *pns = tr_node_gets(pr, "namespace");
+        if (pname && strcmp(pname, gw->name) == 0 && strcmp(pns ? pns : o->ns, gw->ns) == 0)
+            out[n++] = tr_node_get(o->spec, "listeners");
+    }
+    return n;
+}
+
 /* The Service a Gateway should have, in a. */
-static struct tr_node *desired_service(struct tr_arena *a, const struct tr_obj *gw, const char *name)
+static struct tr_node *desired_service(struct kube_prov *v, struct tr_arena *a, const struct tr_published *pub,
+                                       const struct tr_obj *gw, const char *name, const struct tr_node *held)
 {
     struct tr_node *svc = tr_node_new(a, TR_N_MAP);
     struct tr_node *meta = tr_node_new(a, TR_N_MAP);
@@ -132,7 +219,11 @@ static struct tr_node *desired_service(struct tr_arena *a, const struct tr_obj *
     struct tr_node *spec = tr_node_new(a, TR_N_MAP);
     tr_node_set(a, spec, "type", tr_node_str(a, "LoadBalancer"));
     struct tr_node *ports = tr_node_new(a, TR_N_SEQ);
-    const struct tr_node *ls = tr_node_get(gw->spec, "listeners");
+    const struct tr_node *lists[64];
+    size_t nlists = listener_lists(pub, gw, lists, 64);
+    char *svckey = tr_arena_printf(a, "%s/%s", gw->ns, name);
+    for (size_t li = 0; li < nlists; li++) {
+    const struct tr_node *ls = lists[li];
     for (size_t i = 0; i < tr_node_len(ls); i++) {
         const struct tr_node *l = tr_node_at(ls, i);
         int64_t port = tr_node_geti(l, "port", 0);
@@ -152,8 +243,14 @@ static struct tr_node *desired_service(struct tr_arena *a, const struct tr_obj *
         tr_node_set(a, pn, "name", tr_node_str(a, pname));
         tr_node_set(a, pn, "port", tr_node_int(a, port));
         tr_node_set(a, pn, "protocol", tr_node_str(a, ip));
-        tr_node_set(a, pn, "targetPort", tr_node_int(a, port));
+        int64_t tp = v->p->o.service_mode ? target_port(v, a, held, svckey, port, ip) : port;
+        if (!tp) {
+            tr_log_warn("kubernetes: Service %s: no target port left for port %lld", svckey, (long long)port);
+            continue;
+        }
+        tr_node_set(a, pn, "targetPort", tr_node_int(a, tp));
         tr_node_push(a, ports, pn);
+    }
     }
     tr_node_set(a, spec, "ports", ports);
     tr_node_set(a, svc, "spec", spec);
@@ -282,12 +379,123 @@ static bool recently(struct kube_prov *v, const char *key, uint64_t hash)
     return w && (w->inflight || (w->hash == hash && kube_now_ms() - w->at_ms < SETTLE_MS));
 }
 
+static int cmp_str(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* Service mode: the EndpointSlice of a generated Service, listing the torii replicas (a ready
+ * one as ready; one shutting down as terminating, serving while it is still ready, so that
+ * kube-proxy drains it) at the Service's target ports. */
+static void keep_slice(struct kube_prov *v, struct tr_arena *a, const struct tr_published *pub,
+                       const struct tr_obj *svc, const struct tr_node *d)
+{
+    struct tr_kubeprov *p = v->p;
+    struct tr_node *sl = tr_node_new(a, TR_N_MAP);
+    tr_node_set(a, sl, "apiVersion", tr_node_str(a, "discovery.k8s.io/v1"));
+    tr_node_set(a, sl, "kind", tr_node_str(a, "EndpointSlice"));
+    struct tr_node *meta = tr_node_new(a, TR_N_MAP), *labels = tr_node_new(a, TR_N_MAP);
+    tr_node_set(a, meta, "name", tr_node_str(a, svc->name));
+    tr_node_set(a, meta, "namespace", tr_node_str(a, svc->ns));
+    tr_node_set(a, labels, LABEL_SERVICE_NAME, tr_node_str(a, svc->name));
+    tr_node_set(a, labels, LABEL_SLICE_MANAGER, tr_node_str(a, p->o.controller));
+    tr_node_set(a, labels, LABEL_MANAGED, tr_node_str(a, "torii"));
+    tr_node_set(a, meta, "labels", labels);
+    struct tr_node *owners = tr_node_new(a, TR_N_SEQ), *own = tr_node_new(a, TR_N_MAP);
+    tr_node_set(a, own, "apiVersion", tr_node_str(a, "v1"));
+    tr_node_set(a, own, "kind", tr_node_str(a, "Service"));
+    tr_node_set(a, own, "name", tr_node_str(a, svc->name));
+    tr_node_set(a, own, "uid", tr_node_str(a, svc->uid));
+    tr_node_set(a, own, "controller", tr_node_bool(a, true));
+    tr_node_push(a, owners, own);
+    tr_node_set(a, meta, "ownerReferences", owners);
+    tr_node_set(a, sl, "metadata", meta);
+    tr_node_set(a, sl, "addressType", tr_node_str(a, "IPv4"));
+    /* The replicas, by name: the same list gives the same slice. */
+    const struct tr_map *pods = &p->pods.known;
+    const char **names = TR_ANEWN(a, const char *, pods->len + 1);
+    size_t n = 0, it = 0;
+    struct tr_map_slot *slot;
+    while ((slot = tr_map_next(pods, &it)))
+        names[n++] = tr_arena_strndup(a, slot->key, slot->klen);
+    qsort(names, n, sizeof(*names), cmp_str);
+    struct tr_node *eps = tr_node_new(a, TR_N_SEQ);
+    for (size_t i = 0; i < n; i++) {
+        const struct kube_known *k = tr_map_get(pods, names[i], strlen(names[i]));
+        if (!k || !k->pod_ip || !strchr(k->pod_ip, '.'))
+            continue;
+        const char *pod = strchr(names[i], '/') + 1;
+        struct tr_node *ep = tr_node_new(a, TR_N_MAP), *addrs = tr_node_new(a, TR_N_SEQ), *c = tr_node_new(a, TR_N_MAP);
+        tr_node_push(a, addrs, tr_node_str(a, k->pod_ip));
+        tr_node_set(a, ep, "addresses", addrs);
+        tr_node_set(a, c, "ready", tr_node_bool(a, k->pod_ready && !k->pod_terminating));
+        tr_node_set(a, c, "serving", tr_node_bool(a, k->pod_ready));
+        tr_node_set(a, c, "terminating", tr_node_bool(a, k->pod_terminating));
+        tr_node_set(a, ep, "conditions", c);
+        if (k->pod_node)
+            tr_node_set(a, ep, "nodeName", tr_node_str(a, k->pod_node));
+        struct tr_node *ref = tr_node_new(a, TR_N_MAP);
+        tr_node_set(a, ref, "kind", tr_node_str(a, "Pod"));
+        tr_node_set(a, ref, "namespace", tr_node_str(a, p->o.pod_ns));
+        tr_node_set(a, ref, "name", tr_node_str(a, pod));
+        if (k->pod_uid)
+            tr_node_set(a, ref, "uid", tr_node_str(a, k->pod_uid));
+        tr_node_set(a, ep, "targetRef", ref);
+        tr_node_push(a, eps, ep);
+    }
+    tr_node_set(a, sl, "endpoints", eps);
+    struct tr_node *ports = tr_node_new(a, TR_N_SEQ);
+    const struct tr_node *sp = tr_node_path(d, "spec.ports");
+    for (size_t i = 0; i < tr_node_len(sp); i++) {
+        const struct tr_node *e = tr_node_at(sp, i);
+        struct tr_node *pe = tr_node_new(a, TR_N_MAP);
+        tr_node_set(a, pe, "name", tr_node_clone(a, tr_node_get(e, "name")));
+        tr_node_set(a, pe, "port", tr_node_clone(a, tr_node_get(e, "targetPort")));
+        tr_node_set(a, pe, "protocol", tr_node_clone(a, tr_node_get(e, "protocol")));
+        tr_node_push(a, ports, pe);
+    }
+    tr_node_set(a, sl, "ports", ports);
+
+    char okey[600];
+    snprintf(okey, sizeof(okey), "EndpointSlice/%s/%s", svc->ns, svc->name);
+    uintptr_t at = (uintptr_t)tr_map_get(&pub->objs, okey, strlen(okey));
+    const struct tr_node *held = at ? pub->items[at - 1].obj->root : NULL;
+    char wkey[600];
+    snprintf(wkey, sizeof(wkey), "slice:%s/%s", svc->ns, svc->name);
+    uint64_t h = tr_node_hash(sl);
+    struct tr_buf path;
+    tr_buf_init(&path, 0);
+    if (held) {
+        const char *mgr = tr_node_gets(tr_node_path(held, "metadata.labels"), LABEL_SLICE_MANAGER);
+        bool same = mgr && strcmp(mgr, p->o.controller) == 0 &&
+                    tr_node_equal(tr_node_get(held, "endpoints"), eps) && tr_node_equal(tr_node_get(held, "ports"), ports);
+        if (!mgr || strcmp(mgr, p->o.controller) != 0)
+            tr_log_warn("kubernetes: EndpointSlice %s/%s is not torii's: left alone", svc->ns, svc->name);
+        else if (!same && !recently(v, wkey, h)) {
+            struct tr_node *patch = tr_node_new(a, TR_N_MAP), *pm = tr_node_new(a, TR_N_MAP);
+            tr_node_set(a, pm, "resourceVersion", tr_node_str(a, tr_node_gets(tr_node_get(held, "metadata"), "resourceVersion")));
+            tr_node_set(a, patch, "metadata", pm);
+            tr_node_set(a, patch, "endpoints", eps);
+            tr_node_set(a, patch, "ports", ports);
+            tr_buf_printf(&path, "/apis/discovery.k8s.io/v1/namespaces/%s/endpointslices/%s?fieldManager=torii", svc->ns,
+                          svc->name);
+            send(v, TR_KC_PATCH, path.data, "application/merge-patch+json", patch, wkey, h);
+        }
+    } else if (!recently(v, wkey, h)) {
+        tr_buf_printf(&path, "/apis/discovery.k8s.io/v1/namespaces/%s/endpointslices?fieldManager=torii", svc->ns);
+        send(v, TR_KC_POST, path.data, "application/json", sl, wkey, h);
+    }
+    tr_buf_dispose(&path);
+}
+
 void kprov_publish(struct tr_kubeprov *p, const struct tr_published *pub)
 {
     struct kube_prov *v = p->prov;
     if (!__atomic_load_n(&p->leader, __ATOMIC_ACQUIRE))
         return;
     struct tr_arena *a = tr_arena_new(8192);
+    if (p->o.service_mode)
+        note_taken(v, a, pub);
     struct tr_map wanted = {0}; /* "ns/name" of every Service torii wants */
     struct tr_buf key, path;
     tr_buf_init(&key, 0);
@@ -299,16 +507,19 @@ void kprov_publish(struct tr_kubeprov *p, const struct tr_published *pub)
             continue;
         const char *cls = tr_node_gets(gw->spec, "gatewayClassName");
         char name[64];
-        service_name(name, gw->name, cls ? cls : "torii");
+        tr_gateway_service_name(name, gw->name, cls ? cls : "torii");
         tr_buf_reset(&key);
         tr_buf_printf(&key, "%s/%s", gw->ns, name);
         tr_map_put(&wanted, key.data, key.len, (void *)1);
-        struct tr_node *d = desired_service(a, gw, name);
-        uint64_t h = tr_node_hash(d);
         char okey[600];
         snprintf(okey, sizeof(okey), "Service/%s/%s", gw->ns, name);
         uintptr_t at = (uintptr_t)tr_map_get(&pub->objs, okey, strlen(okey));
-        const struct tr_node *held = at ? pub->items[at - 1].obj->root : NULL;
+        const struct tr_obj *held_obj = at ? pub->items[at - 1].obj : NULL;
+        const struct tr_node *held = held_obj ? held_obj->root : NULL;
+        struct tr_node *d = desired_service(v, a, pub, gw, name, held);
+        uint64_t h = tr_node_hash(d);
+        if (p->o.service_mode && held_obj)
+            keep_slice(v, a, pub, held_obj, d);
         if (held) {
             const char *mgr = tr_node_gets(tr_node_path(held, "metadata.labels"), LABEL_MANAGED);
             if (!mgr || strcmp(mgr, "torii") != 0) {
@@ -348,8 +559,21 @@ void kprov_publish(struct tr_kubeprov *p, const struct tr_published *pub)
         tr_buf_printf(&path, "/api/v1/namespaces/%s/services/%s", o->ns, o->name);
         tr_log_info("kubernetes: Service %s/%s: its Gateway is gone; deleting it", o->ns, o->name);
         send(v, TR_KC_DELETE, path.data, NULL, NULL, key.data, 1);
+        /* Its EndpointSlice too (the garbage collector would, through the owner reference; a
+         * cluster without one, or a slow one, would keep sending traffic to it). */
+        char skey[600];
+        snprintf(skey, sizeof(skey), "EndpointSlice/%s/%s", o->ns, o->name);
+        if (tr_map_get(&pub->objs, skey, strlen(skey))) {
+            snprintf(skey, sizeof(skey), "slice:%s/%s", o->ns, o->name);
+            tr_buf_reset(&path);
+            tr_buf_printf(&path, "/apis/discovery.k8s.io/v1/namespaces/%s/endpointslices/%s", o->ns, o->name);
+            if (!recently(v, skey, 1))
+                send(v, TR_KC_DELETE, path.data, NULL, NULL, skey, 1);
+        }
     }
     tr_map_dispose(&wanted);
+    tr_map_dispose(&v->taken);
+    memset(&v->taken, 0, sizeof(v->taken));
     tr_buf_dispose(&key);
     tr_buf_dispose(&path);
     tr_arena_free(a);

@@ -64,10 +64,26 @@ void refl_init(struct reflector *r, struct tr_kubeprov *p, enum tr_kind kind)
     tr_buf_init(&r->line, MAX_EVENT);
 }
 
+static const struct tr_kind_info pod_info = {TR_KIND__COUNT, "Pod", "", "v1", true, NULL};
+
+void refl_init_pods(struct reflector *r, struct tr_kubeprov *p, const char *ns, const char *selector)
+{
+    refl_init(r, p, TR_KIND_NAMESPACE); /* any kind: replaced below */
+    r->kind = TR_KIND__COUNT;
+    r->info = &pod_info;
+    snprintf(r->plural, sizeof(r->plural), "pods");
+    r->internal = true;
+    r->ns_scope = ns;
+    r->selector = selector;
+}
+
 static void known_free(struct kube_known *k)
 {
     if (!k)
         return;
+    free(k->pod_ip);
+    free(k->pod_node);
+    free(k->pod_uid);
     free(k->rv);
     free(k->observed);
     free(k->desired);
@@ -135,6 +151,8 @@ static void mark_synced(struct reflector *r)
     if (r->listed)
         return;
     r->listed = true;
+    if (r->internal)
+        return; /* the control thread waits for the kinds it translates only */
     struct tr_kubeprov *p = r->p;
     for (int k = 0; k < TR_KIND__COUNT; k++)
         if (!p->refl[k].listed)
@@ -194,8 +212,56 @@ static void on_deleted(struct reflector *r, const char *ns, const char *name);
 /* A new version of an object (listed or watched): kept, and handed to the control thread
  * unless only its status or bookkeeping changed (torii's own status writes come back this way:
  * they must not cost a translation). Takes a. */
+/* A torii replica: what its EndpointSlice entry needs. */
+static void on_pod(struct reflector *r, struct tr_arena *a, struct tr_node *root)
+{
+    struct tr_node *meta = tr_node_get(root, "metadata");
+    const char *name = tr_node_gets(meta, "name"), *ns = tr_node_gets(meta, "namespace");
+    const char *ip = tr_node_gets(tr_node_get(root, "status"), "podIP");
+    const char *node = tr_node_gets(tr_node_get(root, "spec"), "nodeName");
+    const char *uid = tr_node_gets(meta, "uid");
+    bool terminating = tr_node_get(meta, "deletionTimestamp") != NULL;
+    bool ready = false;
+    const struct tr_node *conds = tr_node_path(root, "status.conditions");
+    for (size_t i = 0; i < tr_node_len(conds); i++) {
+        const char *ty = tr_node_gets(tr_node_at(conds, i), "type"), *st = tr_node_gets(tr_node_at(conds, i), "status");
+        if (ty && st && strcmp(ty, "Ready") == 0)
+            ready = strcmp(st, "True") == 0;
+    }
+    if (!name || !ns) {
+        tr_arena_free(a);
+        return;
+    }
+    struct tr_buf key;
+    tr_buf_init(&key, 0);
+    key_of(&key, ns, name);
+    struct kube_known *k = tr_map_get(&r->known, key.data, key.len);
+    if (!k) {
+        k = tr_xcalloc(1, sizeof(*k));
+        tr_map_put(&r->known, key.data, key.len, k);
+    }
+    bool same = k->pod_ready == ready && k->pod_terminating == terminating &&
+                (k->pod_ip ? ip && strcmp(k->pod_ip, ip) == 0 : !ip) &&
+                (k->pod_node ? node && strcmp(k->pod_node, node) == 0 : !node) && k->pod_uid;
+    set_str(&k->pod_ip, ip);
+    set_str(&k->pod_node, node);
+    set_str(&k->pod_uid, uid);
+    set_str(&k->rv, tr_node_gets(meta, "resourceVersion"));
+    k->pod_ready = ready;
+    k->pod_terminating = terminating;
+    k->epoch = r->epoch;
+    tr_buf_dispose(&key);
+    tr_arena_free(a);
+    if (!same)
+        kprov_pods_changed(r->p);
+}
+
 static void on_object(struct reflector *r, struct tr_arena *a, struct tr_node *root)
 {
+    if (r->internal) {
+        on_pod(r, a, root);
+        return;
+    }
     struct tr_node *meta = tr_node_get(root, "metadata");
     const char *name = tr_node_gets(meta, "name");
     const char *ns = r->info->namespaced ? tr_node_gets(meta, "namespace") : "";
@@ -228,7 +294,10 @@ static void on_object(struct reflector *r, struct tr_arena *a, struct tr_node *r
         tr_node_emit_json(&sb, st, 0);
         observed = tr_buf_steal(&sb);
     }
-    tr_node_del(root, "status");
+    /* The status of a kind torii writes status for is the provider's business (status.c); a
+     * core kind's status is part of what torii reads (a Service's load balancer). */
+    if (r->kind < TR_KIND_NAMESPACE)
+        tr_node_del(root, "status");
     /* The hash leaves out what changes without a change torii could see. */
     rv = tr_arena_strdup(a, rv);
     tr_node_del(meta, "resourceVersion");
@@ -268,7 +337,10 @@ static void on_deleted(struct reflector *r, const char *ns, const char *name)
     struct kube_known *k = tr_map_del(&r->known, key.data, key.len);
     if (k) {
         known_free(k);
-        kube_delta_del(r->p, r->kind, ns, name);
+        if (r->internal)
+            kprov_pods_changed(r->p);
+        else
+            kube_delta_del(r->p, r->kind, ns, name);
     }
     tr_buf_dispose(&key);
 }
@@ -638,8 +710,12 @@ static void start(struct reflector *r)
         call.on_done = on_discovered;
         break;
     case REFL_LIST:
-        kube_path(&path, r, NULL, NULL, false);
+        kube_path(&path, r, r->ns_scope, NULL, false);
         tr_buf_printf(&path, "?limit=%d", r->kind == TR_KIND_SECRET || r->kind == TR_KIND_CONFIGMAP ? PAGE_LARGE : PAGE);
+        if (r->selector) {
+            tr_buf_puts(&path, "&labelSelector=");
+            put_query_value(&path, r->selector);
+        }
         if (r->kind == TR_KIND_SECRET) {
             tr_buf_puts(&path, "&fieldSelector=");
             put_query_value(&path, secret_selector);
@@ -660,9 +736,13 @@ static void start(struct reflector *r)
         /* The server ends a watch after timeoutSeconds; client-go picks 5 to 10 minutes, at
          * random so that watches do not all restart together. */
         int timeout = 300 + rand() % 300;
-        kube_path(&path, r, NULL, NULL, false);
+        kube_path(&path, r, r->ns_scope, NULL, false);
         tr_buf_printf(&path, "?watch=true&allowWatchBookmarks=true&timeoutSeconds=%d&resourceVersion=", timeout);
         put_query_value(&path, r->rv);
+        if (r->selector) {
+            tr_buf_puts(&path, "&labelSelector=");
+            put_query_value(&path, r->selector);
+        }
         if (r->kind == TR_KIND_SECRET) {
             tr_buf_puts(&path, "&fieldSelector=");
             put_query_value(&path, secret_selector);
