@@ -65,7 +65,13 @@ BUILTIN = [
     ("", "v1", "ServiceAccount", "serviceaccounts", True, ["sa"], False, None, []),
     ("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True, [], False, "all", ["addressType"]),
     ("events.k8s.io", "v1", "Event", "events", True, ["ev"], False, None,
-     ["reason", "reportingController", "type", "regarding.kind", "regarding.name", "regarding.namespace"]),
+     ["reason", "reportingController", "type", "regarding.kind", "regarding.name", "regarding.namespace",
+      "regarding.uid"]),
+    # core/v1 Events are another view of the same objects (kubectl describe reads these).
+    ("", "v1", "Event", "events", True, ["ev"], False, None,
+     ["involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
+      "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason",
+      "reportingComponent", "source", "type"]),
     ("coordination.k8s.io", "v1", "Lease", "leases", True, [], False, None, []),
     ("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False, [], False, None, []),
     ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False, [], False, None, []),
@@ -76,6 +82,11 @@ BUILTIN = [
     ("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", False,
      ["crd", "crds"], True, "spec", []),
 ]
+
+
+_EVENT_FIELDS = [("regarding", "involvedObject"), ("note", "message"), ("reportingController", "reportingComponent"),
+                 ("deprecatedSource", "source"), ("deprecatedFirstTimestamp", "firstTimestamp"),
+                 ("deprecatedLastTimestamp", "lastTimestamp"), ("deprecatedCount", "count")]
 
 
 def version_priority(v):
@@ -106,11 +117,37 @@ class Kind:
         self.schemas = schemas or {}
         self.storage = storage or self.versions[0]
         self.crd = crd                     # the CRD's name for custom kinds
+        self.view_of = None                # another kind whose objects this one shows
         self._lists = {}
 
     @property
     def res(self):
         return (self.group, self.plural)
+
+    @property
+    def store_res(self):
+        """Where the objects live: core/v1 Events are events.k8s.io/v1 Events."""
+        return self.view_of or self.res
+
+    def to_view(self, obj):
+        """A stored object as this kind shows it (the events.k8s.io -> core/v1 field names of
+        k8s.io/kubernetes pkg/apis/events/v1 conversion)."""
+        if not self.view_of:
+            return obj
+        out = {k: v for k, v in obj.items() if k not in dict(_EVENT_FIELDS)}
+        for new, old in _EVENT_FIELDS:
+            if new in obj:
+                out[old] = obj[new]
+        return out
+
+    def from_view(self, obj):
+        if not self.view_of:
+            return obj
+        out = {k: v for k, v in obj.items() if k not in dict((o, n) for n, o in _EVENT_FIELDS)}
+        for new, old in _EVENT_FIELDS:
+            if old in obj:
+                out[new] = obj[old]
+        return out
 
     def gv(self, version):
         return f"{self.group}/{version}" if self.group else version
@@ -237,6 +274,7 @@ class Registry:
         self._cache = {}
         for g, v, k, p, ns, short, st, gen, fields in BUILTIN:
             self.kinds[(g, p)] = Kind(g, [v], k, p, ns, short, st, gen, fields)
+        self.kinds[("", "events")].view_of = ("events.k8s.io", "events")
 
     def find(self, group, version, plural):
         k = self.kinds.get((group, plural))

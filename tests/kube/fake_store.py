@@ -120,9 +120,10 @@ class Store:
         return self.reg.kinds.get(res)
 
     def get(self, kind, ns, name):
-        return self.objs[kind.res].get((ns or "", name))
+        return self.objs[kind.store_res].get((ns or "", name))
 
     def present(self, kind, obj, version, in_list=False):
+        obj = kind.to_view(obj)
         if in_list and kind.builtin:
             return {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
         out = {"apiVersion": kind.gv(version), "kind": kind.kind}
@@ -186,7 +187,7 @@ class Store:
                 if rv not in (None, "", "0"):
                     raise bad_request("specifying resource version is not allowed when using continue")
                 if trv == -1:
-                    list_rv, items = self.rv, _sorted(self.objs[kind.res])
+                    list_rv, items = self.rv, _sorted(self.objs[kind.store_res])
                 else:
                     snap = self.tokens.get(tok.get("id"))
                     if snap is None or snap["expired"] or now - snap["created"] > self.continue_ttl:
@@ -204,18 +205,18 @@ class Store:
                                    "Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"")
                 want = _parse_rv(rv)
                 if match == "Exact":
-                    list_rv, items = want, _sorted(self._state_at(kind.res, want))
+                    list_rv, items = want, _sorted(self._state_at(kind.store_res, want))
                 else:
                     if want:
                         self._wait_for(want)
-                    list_rv, items = self.rv, _sorted(self.objs[kind.res])
+                    list_rv, items = self.rv, _sorted(self.objs[kind.store_res])
             out, last, more = [], None, False
             i = bisect.bisect_right(items, start, key=lambda kv: _skey(kv[0])) if start else 0
             for j in range(i, len(items)):
                 key, obj = items[j]
                 if ns and key[0] != ns:
                     continue
-                if not (match_labels(lsel, obj["metadata"].get("labels")) and match_fields(fsel, obj)):
+                if not (match_labels(lsel, obj["metadata"].get("labels")) and match_fields(fsel, kind.to_view(obj))):
                     continue
                 if limit and len(out) == limit:
                     more = True
@@ -271,18 +272,18 @@ class Store:
         key = key_of(new)
         if etype == "DELETED":
             new = dict(new, metadata=dict(new["metadata"], resourceVersion=str(self.rv)))
-            self.objs[kind.res].pop(key, None)
+            self.objs[kind.store_res].pop(key, None)
             self.uids.pop(new["metadata"].get("uid"), None)
         else:
             new["metadata"]["resourceVersion"] = str(self.rv)
-            self.objs[kind.res][key] = new
-            self.uids[new["metadata"]["uid"]] = (kind.res, key)
+            self.objs[kind.store_res][key] = new
+            self.uids[new["metadata"]["uid"]] = (kind.store_res, key)
         for ref in ((prev or {}).get("metadata") or {}).get("ownerReferences") or []:
-            self.dependents[ref.get("uid")].discard((kind.res, key))
+            self.dependents[ref.get("uid")].discard((kind.store_res, key))
         if etype != "DELETED":
             for ref in new["metadata"].get("ownerReferences") or []:
-                self.dependents[ref.get("uid")].add((kind.res, key))
-        self.hist.append(Event(self.rv, etype, kind.res, new, prev))
+                self.dependents[ref.get("uid")].add((kind.store_res, key))
+        self.hist.append(Event(self.rv, etype, kind.store_res, new, prev))
         if len(self.hist) > self.hist_max:
             # Bounded history: a watch from before the dropped events is "too old".
             drop = len(self.hist) - self.hist_max
@@ -326,6 +327,9 @@ class Store:
                                   f"({url_name})")
             meta["name"] = url_name
         obj["apiVersion"], obj["kind"] = kind.gv(kind.storage), kind.kind
+        if kind.view_of:
+            obj = kind.from_view(obj)
+            obj["apiVersion"] = "/".join(kind.view_of[:1]) + "/v1"
         return obj
 
     def _check_name(self, kind, name):
@@ -381,7 +385,7 @@ class Store:
             for k in ("acquireTime", "renewTime"):
                 if spec.get(k) is not None:
                     spec[k] = _micro_time(spec[k])
-        elif kind.kind == "Event" and kind.group == "events.k8s.io":
+        elif kind.kind == "Event":
             if obj.get("eventTime") is not None:
                 obj["eventTime"] = _micro_time(obj["eventTime"])
             if isinstance(obj.get("series"), dict) and obj["series"].get("lastObservedTime") is not None:
@@ -485,9 +489,10 @@ class Store:
                 others |= paths
         return mine, others
 
-    def create(self, kind, version, ns, body, opts):
+    def create(self, kind, version, ns, body, opts, prepared=False):
+        """prepared: body already went through _incoming (server-side apply's create)."""
         with self.cond:
-            obj = self._incoming(kind, version, ns, body)
+            obj = clone(body) if prepared else self._incoming(kind, version, ns, body)
             meta = obj["metadata"]
             if not meta.get("name"):
                 if meta.get("generateName"):
@@ -587,7 +592,7 @@ class Store:
                     raise invalid(kind, ometa["name"], "metadata.finalizers",
                                   "Forbidden: no new finalizers can be added if the object is being deleted, "
                                   f"found new finalizers {sorted(added)}")
-        result["apiVersion"], result["kind"] = kind.gv(kind.storage), kind.kind
+        result["apiVersion"], result["kind"] = cur["apiVersion"], kind.kind
         result["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
         warnings = opts.setdefault("warnings", [])
         self._normalize(kind, version, result, opts.get("validation"), warnings)
@@ -628,20 +633,20 @@ class Store:
                     raise bad_request("Object 'apiVersion' is missing")
                 if not applied.get("kind"):
                     raise bad_request("Object 'Kind' is missing")
+                # Everything below is in the storage form (a core/v1 Event is turned into an
+                # events.k8s.io one here), so field sets compare across requests.
                 applied = self._incoming(kind, version, ns, applied, name)
-                applied["apiVersion"] = kind.gv(version)
                 lists = kind.lists(version)
                 if cur is None:
                     if sub == "status":
                         raise not_found(kind, name)
                     now = _scope(kind, set(fp.owned_paths(applied, lists)), None)
-                    return self.create(kind, version, ns, applied, dict(opts, applied=now)), True
+                    return self.create(kind, version, ns, applied, dict(opts, applied=now), prepared=True), True
                 want = applied["metadata"].get("resourceVersion")
                 if want and want != cur["metadata"]["resourceVersion"]:
                     raise conflict(kind, name)
                 mine, others = self.owned_by_others(kind, cur, opts.get("manager"), sub)
-                base = self.present(kind, cur, version)
-                new, now = fp.server_side_apply(base, applied, lists, mine, others)
+                new, now = fp.server_side_apply(clone(cur), applied, lists, mine, others)
                 now = _scope(kind, now, sub)
                 new["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
                 return self._write(kind, version, cur, new, sub, opts, "Apply", now), False

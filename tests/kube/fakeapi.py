@@ -585,7 +585,7 @@ class Handler(BaseHTTPRequestHandler):
         def visible(obj):
             if ns and obj["metadata"].get("namespace") != ns:
                 return False
-            return match_labels(lsel, obj["metadata"].get("labels")) and match_fields(fsel, obj)
+            return match_labels(lsel, obj["metadata"].get("labels")) and match_fields(fsel, kind.to_view(obj))
 
         too_old = None
         with st.cond:
@@ -593,11 +593,11 @@ class Handler(BaseHTTPRequestHandler):
                 st._wait_for(want)
             if initial:
                 pos = st.rv
-                first = [("ADDED", o) for o in st.objs[kind.res].values() if visible(o)]
+                first = [("ADDED", o) for o in st.objs[kind.store_res].values() if visible(o)]
             else:
                 pos = want if want else st.rv
                 first = []
-                if st.events_after(kind.res, pos) is None:
+                if st.events_after(kind.store_res, pos) is None:
                     too_old = st.floor
             gen = f.drop_gen
         self.send_response(200)
@@ -638,7 +638,7 @@ class Handler(BaseHTTPRequestHandler):
                         if self.peer_gone():
                             self.close_connection = True
                             return
-                        evs = st.events_after(kind.res, pos)
+                        evs = st.events_after(kind.store_res, pos)
                         if evs == [] and f.reg.kinds.get(kind.res) is not kind:
                             return self.end_stream()     # its CRD was deleted, its objects with it
                         if evs == []:
@@ -659,7 +659,7 @@ class Handler(BaseHTTPRequestHandler):
                 if f.split_events and out:
                     time.sleep(0.05)
                     with st.cond:
-                        more = st.events_after(kind.res, pos) or []
+                        more = st.events_after(kind.store_res, pos) or []
                         pos = st.rv
                     out += [{"type": t, "object": st.present(kind, e.obj, version)}
                             for e in more for t in [self.convert(e, visible)] if t]
