@@ -260,7 +260,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def dispatch(self):
         f = self.fake
-        self.code, self.audit_id = 0, secrets.token_hex(16)
+        self.code, self.audit_id, self.streaming = 0, secrets.token_hex(16), False
         url = urllib.parse.urlsplit(self.path)
         path, rawq = url.path, url.query
         q = urllib.parse.parse_qs(rawq, keep_blank_values=True)
@@ -300,7 +300,10 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as e:  # a bug in the fake: answer like the real server would
             import traceback
             traceback.print_exc()
-            self.fail(ApiError(500, "InternalError", f"Internal error occurred: {e}"))
+            if self.streaming:
+                self.close_connection = True     # mid-stream: no answer can follow
+            else:
+                self.fail(ApiError(500, "InternalError", f"Internal error occurred: {e}"))
         if not rec.get("logged"):
             rec["code"] = self.code
             f.record({k: v for k, v in rec.items() if k != "logged"})
@@ -601,7 +604,7 @@ class Handler(BaseHTTPRequestHandler):
                     too_old = st.floor
             gen = f.drop_gen
         self.send_response(200)
-        self.code = 200
+        self.code, self.streaming = 200, True
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("Cache-Control", "no-cache, private")
