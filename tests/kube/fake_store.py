@@ -102,8 +102,12 @@ class Store:
         # 19-digit decimal resourceVersions, as some real servers hand out: clients must
         # treat them as opaque strings.
         self.rv = time.time_ns()
-        self.floor = self.rv                           # every event after floor is in hist
-        self.hist = []
+        # One bounded history per resource, as kube-apiserver keeps one watch cache per
+        # resource: churn in Secrets does not age a ConfigMap watch. Every event of res
+        # after floors[res] is in hist[res].
+        start = self.rv
+        self.floors = collections.defaultdict(lambda: start)
+        self.hist = collections.defaultdict(list)
         self.hist_max = max(1, history)
         self.continue_ttl = continue_ttl
         self.tokens = {}
@@ -140,15 +144,13 @@ class Store:
             self.cond.wait(left)
 
     def _state_at(self, res, rv):
-        if rv < self.floor:
+        if rv < self.floors[res]:
             raise ApiError(410, "Expired", "The resourceVersion for the provided list is too old.")
         self._wait_for(rv)
         state = dict(self.objs[res])
-        for e in reversed(self.hist):
+        for e in reversed(self.hist[res]):
             if e.rv <= rv:
                 break
-            if e.res != res:
-                continue
             if e.type == "ADDED":
                 state.pop(key_of(e.obj), None)
             else:
@@ -248,8 +250,9 @@ class Store:
 
     def compact(self):
         with self.cond:
-            self.hist = []
-            self.floor = self.rv
+            now = self.rv
+            self.hist = collections.defaultdict(list)
+            self.floors = collections.defaultdict(lambda: now)
             self.expire_continues(self.rv)
             self.cond.notify_all()
             return self.rv
@@ -258,10 +261,10 @@ class Store:
 
     def events_after(self, res, after):
         """Events of res after RV `after`; None when history no longer reaches back there."""
-        if after < self.floor:
+        if after < self.floors[res]:
             return None
-        i = bisect.bisect_right(self.hist, after, key=lambda e: e.rv)
-        return [e for e in self.hist[i:] if e.res == res]
+        h = self.hist[res]
+        return h[bisect.bisect_right(h, after, key=lambda e: e.rv):]
 
     # ---- writes ----
 
@@ -283,12 +286,13 @@ class Store:
         if etype != "DELETED":
             for ref in new["metadata"].get("ownerReferences") or []:
                 self.dependents[ref.get("uid")].add((kind.store_res, key))
-        self.hist.append(Event(self.rv, etype, kind.store_res, new, prev))
-        if len(self.hist) > self.hist_max:
+        h = self.hist[kind.store_res]
+        h.append(Event(self.rv, etype, kind.store_res, new, prev))
+        if len(h) > self.hist_max:
             # Bounded history: a watch from before the dropped events is "too old".
-            drop = len(self.hist) - self.hist_max
-            self.floor = self.hist[drop - 1].rv
-            del self.hist[:drop]
+            drop = len(h) - self.hist_max
+            self.floors[kind.store_res] = h[drop - 1].rv
+            del h[:drop]
         self.cond.notify_all()
         for hook in self.hooks:
             hook(kind, etype, new, prev)

@@ -601,7 +601,7 @@ class Handler(BaseHTTPRequestHandler):
                 pos = want if want else st.rv
                 first = []
                 if st.events_after(kind.store_res, pos) is None:
-                    too_old = st.floor
+                    too_old = st.floors[kind.store_res]
             gen = f.drop_gen
         self.send_response(200)
         self.code, self.streaming = 200, True
@@ -837,8 +837,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200 if not errors else 422, {"created": made, "errors": errors[:20]})
         if name == "state" and self.command == "GET":
             with f.store.cond:
-                return self.send(200, {"resourceVersion": str(f.store.rv), "floor": str(f.store.floor),
-                                       "history": len(f.store.hist), "watches": len(f.watches),
+                return self.send(200, {"resourceVersion": str(f.store.rv),
+                                       "history": {"/".join(r).lstrip("/"): len(h) for r, h in f.store.hist.items()},
+                                       "watches": len(f.watches),
                                        "continueTokens": len(f.store.tokens)})
         return self.send(404, {"error": f"no control {self.command} /_fake/{name}"})
 
