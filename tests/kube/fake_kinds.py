@@ -17,7 +17,8 @@ VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update
 # Strategic-merge keys of the built-in kinds (patchMergeKey / patchStrategy tags of
 # k8s.io/api), keyed by field path with list items transparent. "" = a primitive list merged
 # as a set. "?protocol" takes part only when the patch states it: the server's tag is "port"
-# alone, which merges a TCP and a UDP port of the same number into one.
+# alone, which merges a TCP and a UDP port of the same number into one. "replace": the field
+# is replaced whole (patchStrategy "replace").
 _POD_SPEC = {
     ("containers",): ("name",), ("initContainers",): ("name",), ("ephemeralContainers",): ("name",),
     ("containers", "ports"): ("containerPort",), ("initContainers", "ports"): ("containerPort",),
@@ -37,7 +38,7 @@ SMP_KEYS = {
     "Pod": {**_prefixed(("spec",), _POD_SPEC), ("status", "conditions"): ("type",)},
     "Deployment": {**_prefixed(("spec", "template", "spec"), _POD_SPEC), ("status", "conditions"): ("type",)},
     "Namespace": {("spec", "finalizers"): ("",), ("status", "conditions"): ("type",)},
-    "PodDisruptionBudget": {("status", "conditions"): ("type",)},
+    "PodDisruptionBudget": {("spec", "selector"): "replace", ("status", "conditions"): ("type",)},
     "ServiceAccount": {("secrets",): ("name",), ("imagePullSecrets",): ("name",)},
 }
 

@@ -218,9 +218,11 @@ def strategic_merge(orig, patch, smp_keys, path=()):
         elif isinstance(v, dict):
             if v.get("$patch") == "delete":
                 out.pop(k, None)
+            elif smp_keys.get(sub) == "replace":
+                out[k] = _strip(v)
             else:
                 out[k] = strategic_merge(out.get(k), v, smp_keys, sub)
-        elif isinstance(v, list) and sub in smp_keys:
+        elif isinstance(v, list) and isinstance(smp_keys.get(sub), tuple):
             out[k] = _smp_list(out.get(k) or [], v, smp_keys[sub], smp_keys, sub)
         else:
             out[k] = _strip(v)
@@ -232,7 +234,7 @@ def strategic_merge(orig, patch, smp_keys, path=()):
         elif k.startswith("$setElementOrder/"):
             field = k.split("/", 1)[1]
             keys = smp_keys.get(path + (field,))
-            if keys is not None and isinstance(out.get(field), list) and isinstance(v, list):
+            if isinstance(keys, tuple) and isinstance(out.get(field), list) and isinstance(v, list):
                 out[field] = _reorder(out[field], v, keys)
     if isinstance(patch.get("$retainKeys"), list):
         keep = set(patch["$retainKeys"])

@@ -116,7 +116,7 @@ class Store:
         self.hooks = []                                # fn(kind, etype, obj, prev) after a commit
         self.next_ip = ipaddress.ip_address("10.96.0.10")
         self.node_ports = set()
-        self._last_deleted = None
+        self.namespace_delay = 0.5
 
     # ---- reads ----
 
@@ -717,16 +717,16 @@ class Store:
                     new.setdefault("status", {})["phase"] = "Terminating"
                 cur = self._commit(kind, "MODIFIED", new, cur)
                 if kind.kind == "Namespace":
-                    self._empty_namespace(name)
-                    cur = self.get(kind, ns, name)
-                    if cur is None:
-                        return self._last_deleted, True
+                    # The namespace controller empties it a moment later, as in a cluster:
+                    # `kubectl delete -k` deletes the Namespace first and its objects after.
+                    t = threading.Timer(self.namespace_delay, self._drain_namespace, (name,))
+                    t.daemon = True
+                    t.start()
                 return cur, False
             return self._remove(kind, cur, policy), True
 
     def _remove(self, kind, cur, policy):
         gone = self._commit(kind, "DELETED", cur, cur)
-        self._last_deleted = gone
         if kind.kind == "CustomResourceDefinition":
             res = ((cur.get("spec") or {}).get("group"), ((cur.get("spec") or {}).get("names") or {}).get("plural"))
             ckind = self.reg.kinds.get(res)
@@ -765,6 +765,12 @@ class Store:
                     self.delete(kind, kind.storage, key[0], key[1], {"propagationPolicy": "Background"}, {})
                 except ApiError:
                     pass
+
+    def _drain_namespace(self, ns):
+        with self.cond:
+            nsobj = self.objs[("", "namespaces")].get(("", ns))
+            if nsobj is not None and nsobj["metadata"].get("deletionTimestamp"):
+                self._empty_namespace(ns)
 
     def _empty_namespace(self, ns):
         for res in list(self.objs):

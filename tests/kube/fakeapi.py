@@ -546,7 +546,10 @@ class Handler(BaseHTTPRequestHandler):
                                        "items": [st.present(kind, o, version, True) for o in items]})
             obj, removed = st.delete(kind, version, ns, name, options, opts)
             if not removed:
-                return self.send(202, st.present(kind, obj, version))
+                # kube-apiserver answers 202 for a pending deletion only when the client asked
+                # orphanDependents=false; otherwise 200 with the object.
+                code = 202 if options.get("orphanDependents") is False else 200
+                return self.send(code, st.present(kind, obj, version))
             if kind.builtin and kind.kind not in ("Pod", "Service"):
                 return self.send(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                                        "details": {"name": name, "group": kind.group, "kind": kind.plural,
