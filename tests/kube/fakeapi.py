@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -274,7 +275,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.control(path[len("/_fake/"):], q, body)
         user, groups = self.authenticate()
         info = request_info(path)
-        rec = {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1e6) % 1000000:06d}Z",
+        t = time.time()
+        rec = {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1e6) % 1000000:06d}Z",
                "user": user, "verb": self.command.lower(), "method": self.command, "path": path, "query": rawq,
                "contentType": self.headers.get("Content-Type") or "", "userAgent": self.headers.get("User-Agent") or ""}
         if info:
@@ -298,7 +300,6 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, socket.timeout):
             self.close_connection = True
         except Exception as e:  # a bug in the fake: answer like the real server would
-            import traceback
             traceback.print_exc()
             if self.streaming:
                 self.close_connection = True     # mid-stream: no answer can follow
