@@ -138,6 +138,61 @@ static struct tr_node *service_addresses(struct tx *t, const struct gw *g)
 
 /* --- GatewayClass --- */
 
+static bool one_of(const char *v, const char *const *allowed)
+{
+    for (; *allowed; allowed++)
+        if (strcmp(v, *allowed) == 0)
+            return true;
+    return false;
+}
+
+const char *tr_gatewayclass_params(struct tr_arena *a, const struct tr_view *v, const struct tr_obj *gc,
+                                   struct tr_class_params *p)
+{
+    *p = (struct tr_class_params){"LoadBalancer", NULL, NULL};
+    const struct tr_node *ref = tr_node_get(gc->spec, "parametersRef");
+    if (!ref)
+        return NULL;
+    const char *group = str_or(tr_node_gets(ref, "group"), ""), *kind = str_or(tr_node_gets(ref, "kind"), "");
+    const char *name = str_or(tr_node_gets(ref, "name"), ""), *ns = tr_node_gets(ref, "namespace");
+    if (group[0] || strcmp(kind, "ConfigMap") != 0)
+        return tr_arena_printf(a, "parametersRef: torii reads its parameters from a core ConfigMap, not %s%s%s", group,
+                               group[0] ? "/" : "", kind);
+    if (!ns)
+        return "parametersRef: a ConfigMap needs its namespace";
+    const struct tr_obj *cm = tr_view_find(v, TR_KIND_CONFIGMAP, ns, name);
+    if (!cm)
+        return tr_arena_printf(a, "parametersRef: ConfigMap %s/%s not found (or it holds none of torii's keys)", ns,
+                               name);
+    const char *dropped = tr_node_gets(tr_node_path(cm->root, "metadata.annotations"), TR_ANN_DROPPED_KEYS);
+    if (dropped && dropped[0])
+        return tr_arena_printf(a, "parametersRef: ConfigMap %s/%s: unknown keys: %s", ns, name, dropped);
+    const struct tr_node *data = tr_node_get(cm->root, "data");
+    static const char *const types[] = {"LoadBalancer", "ClusterIP", "NodePort", NULL};
+    static const char *const policies[] = {"Cluster", "Local", NULL};
+    for (uint32_t i = 0; data && data->type == TR_N_MAP && i < data->n; i++) {
+        const char *k = data->u.kv[i].key;
+        const char *val = data->u.kv[i].val->type == TR_N_STR ? data->u.kv[i].val->u.s : "";
+        if (strcmp(k, "serviceType") == 0 && one_of(val, types))
+            p->service_type = val;
+        else if (strcmp(k, "externalTrafficPolicy") == 0 && one_of(val, policies))
+            p->external_traffic_policy = val;
+        else if (strcmp(k, "loadBalancerClass") == 0 && val[0])
+            p->load_balancer_class = val;
+        else if (strcmp(k, "serviceType") == 0 || strcmp(k, "externalTrafficPolicy") == 0 ||
+                 strcmp(k, "loadBalancerClass") == 0)
+            return tr_arena_printf(a, "parametersRef: ConfigMap %s/%s: %s: unsupported value \"%s\"", ns, name, k, val);
+        else
+            return tr_arena_printf(a, "parametersRef: ConfigMap %s/%s: unknown key %s", ns, name, k);
+    }
+    if (p->load_balancer_class && strcmp(p->service_type, "LoadBalancer") != 0)
+        return "parametersRef: loadBalancerClass is for serviceType LoadBalancer only";
+    if (p->external_traffic_policy && strcmp(p->external_traffic_policy, "Local") == 0 &&
+        strcmp(p->service_type, "ClusterIP") == 0)
+        return "parametersRef: externalTrafficPolicy Local is for LoadBalancer and NodePort Services only";
+    return NULL;
+}
+
 void tx_gatewayclasses(struct tx *t)
 {
     const struct tr_view *v = t->v;
@@ -152,10 +207,16 @@ void tx_gatewayclasses(struct tx *t)
         t->class_ours[i] = true;
         struct conds cs = {0};
         struct tr_node *params = tr_node_get(gc->spec, "parametersRef");
-        if (params) {
-            /* torii defines no parameters kind: any reference is one it cannot honour. */
-            cset(&cs, "Accepted", false, TR_R_INVALID_PARAMETERS,
-                 "torii takes no GatewayClass parameters; remove spec.parametersRef");
+        struct tr_class_params cp;
+        const char *why = !params ? NULL
+                          : t->in->provisions
+                              ? tr_gatewayclass_params(t->a, t->v, gc, &cp)
+                              /* Parameters shape the Services torii generates in a cluster: from
+                               * a directory there are none to shape. */
+                              : "torii takes GatewayClass parameters only in a cluster (they shape the Services "
+                                "it generates); remove spec.parametersRef";
+        if (why) {
+            cset(&cs, "Accepted", false, TR_R_INVALID_PARAMETERS, why);
         } else {
             cset(&cs, "Accepted", true, TR_R_ACCEPTED, "Handled by torii");
             t->class_accepted[i] = true;

@@ -66,6 +66,24 @@ extern const char *const tr_supported_features[];
  * characters with a hash of the whole when longer (a user's Service named after the Gateway is
  * never taken). */
 void tr_gateway_service_name(char out[64], const char *gw, const char *cls);
+/* A GatewayClass's parameters (spec.parametersRef to a core ConfigMap), for the Services torii
+ * generates in a cluster. Keys: serviceType (LoadBalancer, ClusterIP, NodePort),
+ * externalTrafficPolicy (Cluster, Local), loadBalancerClass. */
+struct tr_class_params {
+    const char *service_type;            /* "LoadBalancer" when unset */
+    const char *external_traffic_policy; /* NULL: the Service's default */
+    const char *load_balancer_class;     /* NULL: none */
+};
+struct tr_obj;
+struct tr_view;
+/* Reads the parameters of GatewayClass gc from v into p (defaults where unset; strings live as
+ * long as v). Returns NULL, or why they cannot be honoured (a static or arena string in a). */
+const char *tr_gatewayclass_params(struct tr_arena *a, const struct tr_view *v, const struct tr_obj *gc,
+                                   struct tr_class_params *p);
+/* The annotation the Kubernetes provider puts on a ConfigMap or Secret whose other data keys it
+ * dropped on arrival (a comma-separated list): unknown parameters are still reported. */
+#define TR_ANN_DROPPED_KEYS "torii.dev/dropped-data-keys"
+
 /* The labels that mark a generated Service. */
 #define TR_LABEL_GATEWAY_NAME "gateway.networking.k8s.io/gateway-name"
 #define TR_LABEL_MANAGED_BY "app.kubernetes.io/managed-by"

@@ -9,6 +9,7 @@
  * the API server holds differs (a merge patch from its resourceVersion), created when missing and
  * deleted when its Gateway is gone or no longer torii's. */
 #include "admin/admin.h"
+#include "ir/snapshot.h"
 #include "api/object.h"
 #include "base/arena.h"
 #include "base/log.h"
@@ -178,7 +179,8 @@ static size_t listener_lists(const struct tr_published *pub, const struct tr_obj
 
 /* The Service a Gateway should have, in a. */
 static struct tr_node *desired_service(struct kube_prov *v, struct tr_arena *a, const struct tr_published *pub,
-                                       const struct tr_obj *gw, const char *name, const struct tr_node *held)
+                                       const struct tr_obj *gw, const char *name, const struct tr_node *held,
+                                       const struct tr_class_params *cp)
 {
     struct tr_node *svc = tr_node_new(a, TR_N_MAP);
     struct tr_node *meta = tr_node_new(a, TR_N_MAP);
@@ -217,7 +219,11 @@ static struct tr_node *desired_service(struct kube_prov *v, struct tr_arena *a, 
     tr_node_set(a, meta, "ownerReferences", owners);
     tr_node_set(a, svc, "metadata", meta);
     struct tr_node *spec = tr_node_new(a, TR_N_MAP);
-    tr_node_set(a, spec, "type", tr_node_str(a, "LoadBalancer"));
+    tr_node_set(a, spec, "type", tr_node_str(a, cp->service_type));
+    if (cp->external_traffic_policy)
+        tr_node_set(a, spec, "externalTrafficPolicy", tr_node_str(a, cp->external_traffic_policy));
+    if (cp->load_balancer_class)
+        tr_node_set(a, spec, "loadBalancerClass", tr_node_str(a, cp->load_balancer_class));
     struct tr_node *ports = tr_node_new(a, TR_N_SEQ);
     const struct tr_node *lists[64];
     size_t nlists = listener_lists(pub, gw, lists, 64);
@@ -277,8 +283,10 @@ static bool holds(const struct tr_node *o, const struct tr_node *d)
     if (!tr_node_equal(tr_node_get(om, "ownerReferences"), tr_node_get(dm, "ownerReferences")))
         return false;
     const struct tr_node *os = tr_node_get(o, "spec"), *ds = tr_node_get(d, "spec");
-    if (!tr_node_equal(tr_node_get(os, "type"), tr_node_get(ds, "type")))
-        return false;
+    static const char *const set_by_class[] = {"type", "externalTrafficPolicy", "loadBalancerClass"};
+    for (int i = 0; i < 3; i++)
+        if (tr_node_get(ds, set_by_class[i]) && !tr_node_equal(tr_node_get(os, set_by_class[i]), tr_node_get(ds, set_by_class[i])))
+            return false;
     const struct tr_node *op = tr_node_get(os, "ports"), *dp = tr_node_get(ds, "ports");
     if (tr_node_len(op) != tr_node_len(dp))
         return false;
@@ -516,7 +524,15 @@ void kprov_publish(struct tr_kubeprov *p, const struct tr_published *pub)
         uintptr_t at = (uintptr_t)tr_map_get(&pub->objs, okey, strlen(okey));
         const struct tr_obj *held_obj = at ? pub->items[at - 1].obj : NULL;
         const struct tr_node *held = held_obj ? held_obj->root : NULL;
-        struct tr_node *d = desired_service(v, a, pub, gw, name, held);
+        /* The class's parameters shape the Service; a class whose parameters cannot be
+         * honoured is not accepted, and neither are its Gateways. */
+        char ckey[300];
+        snprintf(ckey, sizeof(ckey), "GatewayClass/%s", cls ? cls : "");
+        uintptr_t cat = (uintptr_t)tr_map_get(&pub->objs, ckey, strlen(ckey));
+        struct tr_class_params cp = {"LoadBalancer", NULL, NULL};
+        if (cat && tr_gatewayclass_params(a, tr_snapshot_view(pub->snap), pub->items[cat - 1].obj, &cp))
+            continue;
+        struct tr_node *d = desired_service(v, a, pub, gw, name, held, &cp);
         uint64_t h = tr_node_hash(d);
         if (p->o.service_mode && held_obj)
             keep_slice(v, a, pub, held_obj, d);

@@ -12,6 +12,7 @@
 #include "base/node.h"
 #include "provider/kube/client.h"
 #include "provider/kube/internal.h"
+#include "translate/translate.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,8 +36,10 @@ static const char secret_selector[] = "type!=helm.sh/release.v1,type!=kubernetes
                                       "type!=kubernetes.io/dockercfg,type!=kubernetes.io/dockerconfigjson,"
                                       "type!=bootstrap.kubernetes.io/token";
 
-/* The data keys torii reads from Secrets and ConfigMaps; the rest is dropped on arrival. */
-static const char *const kept_data[] = {"tls.crt", "tls.key", "ca.crt", NULL};
+/* The data keys torii reads from Secrets and ConfigMaps (certificates, CA bundles, GatewayClass
+ * parameters); the rest is dropped on arrival, named in an annotation (TR_ANN_DROPPED_KEYS). */
+static const char *const kept_data[] = {"tls.crt", "tls.key", "ca.crt", "serviceType", "externalTrafficPolicy",
+                                        "loadBalancerClass", NULL};
 
 static void plural_of(const char *kind, char *out, size_t cap)
 {
@@ -168,7 +171,7 @@ static void mark_synced(struct reflector *r)
  * and the data of Secrets and ConfigMaps torii has no use for. */
 /* Returns false when nothing torii could use is left: a Secret or ConfigMap without any data key
  * torii reads. */
-static bool strip(struct reflector *r, struct tr_node *root)
+static bool strip(struct reflector *r, struct tr_arena *a, struct tr_node *root)
 {
     struct tr_node *meta = tr_node_get(root, "metadata");
     tr_node_del(meta, "managedFields");
@@ -183,6 +186,8 @@ static bool strip(struct reflector *r, struct tr_node *root)
         return true;
     static const char *const maps[] = {"data", "binaryData", "stringData"};
     uint32_t kept = 0;
+    struct tr_buf dropped;
+    tr_buf_init(&dropped, 1024);
     for (size_t m = 0; m < 3; m++) {
         struct tr_node *d = tr_node_get(root, maps[m]);
         if (!d || d->type != TR_N_MAP)
@@ -194,10 +199,20 @@ static bool strip(struct reflector *r, struct tr_node *root)
                 keep = strcmp(d->u.kv[i].key, *k) == 0;
             if (keep)
                 d->u.kv[w++] = d->u.kv[i];
+            else if (dropped.len < 900)
+                tr_buf_printf(&dropped, "%s%s", dropped.len ? "," : "", d->u.kv[i].key);
         }
         d->n = w;
         kept += w;
     }
+    if (kept && dropped.len) {
+        /* Some of it is of use: say what else there was (a GatewayClass's parameters ConfigMap
+         * with a key torii does not know must still be reported). */
+        struct tr_node *note = tr_node_new(a, TR_N_MAP);
+        tr_node_set(a, note, TR_ANN_DROPPED_KEYS, tr_node_strn(a, dropped.data, dropped.len));
+        tr_node_set(a, meta, "annotations", note);
+    }
+    tr_buf_dispose(&dropped);
     return kept > 0;
 }
 
@@ -278,7 +293,7 @@ static void on_object(struct reflector *r, struct tr_arena *a, struct tr_node *r
         tr_node_set(a, root, "apiVersion",
                     r->info->group[0] ? tr_node_str(a, tr_arena_printf(a, "%s/%s", r->info->group, r->version))
                                       : tr_node_str(a, r->version));
-    if (!strip(r, root)) {
+    if (!strip(r, a, root)) {
         /* Not kept at all, not even its name: most Secrets of a cluster are of no use to
          * torii, and 10,000 of them must cost it nothing. One that held data torii reads and
          * no longer does is gone for torii. */
