@@ -136,6 +136,53 @@ static struct tr_node *service_addresses(struct tx *t, const struct gw *g)
 }
 
 
+/* Service mode: the address a Gateway asks for (spec.addresses, an IPAddress with a value), or
+ * NULL. *many: it asks for more than one. */
+const char *tr_gateway_requested_ip(const struct tr_obj *gw, bool *many)
+{
+    const struct tr_node *addrs = tr_node_get(gw->spec, "addresses");
+    const char *ip = NULL;
+    *many = false;
+    for (size_t i = 0; i < tr_node_len(addrs); i++) {
+        const char *v = tr_node_gets(tr_node_at(addrs, i), "value");
+        if (!v || !v[0])
+            continue; /* "assign one": the load balancer does */
+        if (ip)
+            *many = true;
+        else
+            ip = v;
+    }
+    return ip;
+}
+
+/* Service mode: why a Gateway's spec.addresses cannot be honoured, or NULL. One IP address is
+ * passed to its LoadBalancer Service (spec.loadBalancerIP, provision.c); the Gateway is then
+ * Programmed once the load balancer has given exactly that address. */
+static const char *static_address_problem(struct tx *t, const struct gw *g, const struct tr_node *svc_addrs)
+{
+    bool many;
+    const char *ip = tr_gateway_requested_ip(g->obj, &many);
+    if (!ip)
+        return NULL;
+    if (many)
+        return "In a cluster a Gateway's address is its Service's, and a Service can be asked for one address: "
+               "keep one in spec.addresses";
+    const struct tr_obj *gc = tr_view_find(t->v, TR_KIND_GATEWAYCLASS, "",
+                                           str_or(tr_node_gets(g->obj->spec, "gatewayClassName"), ""));
+    struct tr_class_params cp = {"LoadBalancer", NULL, NULL};
+    if (gc)
+        tr_gatewayclass_params(t->a, t->v, gc, &cp);
+    if (strcmp(cp.service_type, "LoadBalancer") != 0)
+        return tr_arena_printf(t->a, "%s: only a LoadBalancer Service can be asked for an address; this class makes "
+                                     "%s Services",
+                               ip, cp.service_type);
+    for (size_t i = 0; i < tr_node_len(svc_addrs); i++)
+        if (strcmp(str_or(tr_node_gets(tr_node_at(svc_addrs, i), "value"), ""), ip) != 0)
+            return tr_arena_printf(t->a, "%s was asked of the load balancer, which gave %s instead", ip,
+                                   tr_node_gets(tr_node_at(svc_addrs, i), "value"));
+    return NULL;
+}
+
 /* --- GatewayClass --- */
 
 static bool one_of(const char *v, const char *const *allowed)
@@ -618,6 +665,14 @@ static void gateway_addresses(struct tx *t, struct gw *g)
 {
     const struct tr_node *addrs = tr_node_get(g->obj->spec, "addresses");
     size_t n = tr_node_len(addrs);
+    for (size_t i = 0; i < n && t->in->service_mode; i++) {
+        const char *type = str_or(tr_node_gets(tr_node_at(addrs, i), "type"), "IPAddress");
+        if (strcmp(type, "IPAddress") != 0) {
+            cset(&g->conds, "Accepted", false, TR_R_UNSUPPORTED_ADDRESS,
+                 msgf(t, "address type %s is not supported (IPAddress is)", type));
+            g->accepted = false;
+        }
+    }
     if (t->in->service_mode) {
         /* Reached through its Service: every replica listens on all addresses, at the ports the
          * Service sends the Gateway's traffic to. */
@@ -1012,12 +1067,11 @@ void tx_gateway_status(struct tx *t)
             unusable |= g->addr_unusable[a];
         overlapping_tls(t, g);
         struct tr_node *svc_addrs = t->in->service_mode ? service_addresses(t, g) : NULL;
+        const char *why_static = NULL;
         if (!g->accepted) {
             cset(&g->conds, "Programmed", false, TR_R_INVALID, "Gateway is not accepted");
-        } else if (t->in->service_mode && tr_node_len(tr_node_get(g->obj->spec, "addresses"))) {
-            cset(&g->conds, "Programmed", false, TR_R_ADDRESS_NOT_USABLE,
-                 "In a cluster a Gateway's addresses are its Service's; torii does not pass spec.addresses "
-                 "on to the Service yet: remove spec.addresses");
+        } else if (t->in->service_mode && (why_static = static_address_problem(t, g, svc_addrs))) {
+            cset(&g->conds, "Programmed", false, TR_R_ADDRESS_NOT_USABLE, why_static);
         } else if (t->in->service_mode && !svc_addrs) {
             char name[64];
             tr_gateway_service_name(name, g->obj->name, str_or(tr_node_gets(g->obj->spec, "gatewayClassName"), ""));

@@ -80,6 +80,9 @@ struct tr_view;
  * long as v). Returns NULL, or why they cannot be honoured (a static or arena string in a). */
 const char *tr_gatewayclass_params(struct tr_arena *a, const struct tr_view *v, const struct tr_obj *gc,
                                    struct tr_class_params *p);
+/* The one IP address Gateway gw asks for in spec.addresses (entries without a value ask for
+ * any), or NULL; *many when it asks for more than one. */
+const char *tr_gateway_requested_ip(const struct tr_obj *gw, bool *many);
 /* The annotation the Kubernetes provider puts on a ConfigMap or Secret whose other data keys it
  * dropped on arrival (a comma-separated list): unknown parameters are still reported. */
 #define TR_ANN_DROPPED_KEYS "torii.dev/dropped-data-keys"

@@ -224,6 +224,12 @@ static struct tr_node *desired_service(struct kube_prov *v, struct tr_arena *a, 
         tr_node_set(a, spec, "externalTrafficPolicy", tr_node_str(a, cp->external_traffic_policy));
     if (cp->load_balancer_class)
         tr_node_set(a, spec, "loadBalancerClass", tr_node_str(a, cp->load_balancer_class));
+    /* A Gateway that asks for one address gets it asked of the load balancer (translate says
+     * whether it was given). */
+    bool many;
+    const char *asked = tr_gateway_requested_ip(gw, &many);
+    if (asked && !many && strcmp(cp->service_type, "LoadBalancer") == 0)
+        tr_node_set(a, spec, "loadBalancerIP", tr_node_str(a, asked));
     struct tr_node *ports = tr_node_new(a, TR_N_SEQ);
     const struct tr_node *lists[64];
     size_t nlists = listener_lists(pub, gw, lists, 64);
@@ -283,8 +289,8 @@ static bool holds(const struct tr_node *o, const struct tr_node *d)
     if (!tr_node_equal(tr_node_get(om, "ownerReferences"), tr_node_get(dm, "ownerReferences")))
         return false;
     const struct tr_node *os = tr_node_get(o, "spec"), *ds = tr_node_get(d, "spec");
-    static const char *const set_by_class[] = {"type", "externalTrafficPolicy", "loadBalancerClass"};
-    for (int i = 0; i < 3; i++)
+    static const char *const set_by_class[] = {"type", "externalTrafficPolicy", "loadBalancerClass", "loadBalancerIP"};
+    for (int i = 0; i < 4; i++)
         if (tr_node_get(ds, set_by_class[i]) && !tr_node_equal(tr_node_get(os, set_by_class[i]), tr_node_get(ds, set_by_class[i])))
             return false;
     const struct tr_node *op = tr_node_get(os, "ports"), *dp = tr_node_get(ds, "ports");
