@@ -378,6 +378,28 @@ struct tr_node *tr_json_parse_one(struct tr_arena *a, const char *text, size_t l
     return f.root;
 }
 
+/* After a value inside a collection that ends with close: a comma before the next value (1),
+ * or the end (0, past the bracket); anything else is an error (-1). */
+static int next_or_end(struct jp *j, char close)
+{
+    ws(j);
+    if (j->pos < j->len && j->s[j->pos] == ',') {
+        j->pos++;
+        ws(j);
+        if (j->pos < j->len && j->s[j->pos] == close) {
+            fail(j, "a trailing comma");
+            return -1;
+        }
+        return 1;
+    }
+    if (j->pos < j->len && j->s[j->pos] == close) {
+        j->pos++;
+        return 0;
+    }
+    fail(j, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
+    return -1;
+}
+
 /* The members of the list object other than its items, each built as a document of its own
  * and moved into one map at the end. */
 struct list_head {
@@ -456,22 +478,11 @@ int tr_json_parse_list(const char *text, size_t len, const char *split, tr_doc_c
                 uint32_t line;
                 struct tr_arena *a = docb_doc_take(&j.b, &root, &line);
                 item_cb(ud, a, root, line);
-                ws(&j);
-                if (j.pos < j.len && j.s[j.pos] == ',') {
-                    j.pos++;
-                    ws(&j);
-                    if (j.pos < j.len && j.s[j.pos] == ']') {
-                        fail(&j, "a trailing comma");
-                        goto out;
-                    }
-                    continue;
-                }
-                if (j.pos < j.len && j.s[j.pos] == ']') {
-                    j.pos++;
+                int more = next_or_end(&j, ']');
+                if (more < 0)
+                    goto out;
+                if (!more)
                     break;
-                }
-                fail(&j, "expected ',' or ']'");
-                goto out;
             }
         } else {
             docb_doc_begin(&j.b);
@@ -483,22 +494,11 @@ int tr_json_parse_list(const char *text, size_t len, const char *split, tr_doc_c
             tr_node_set(head.a, head.map, key, tr_node_clone(head.a, root));
             tr_arena_free(a);
         }
-        ws(&j);
-        if (j.pos < j.len && j.s[j.pos] == ',') {
-            j.pos++;
-            ws(&j);
-            if (j.pos < j.len && j.s[j.pos] == '}') {
-                fail(&j, "a trailing comma");
-                goto out;
-            }
-            continue;
-        }
-        if (j.pos < j.len && j.s[j.pos] == '}') {
-            j.pos++;
+        int more = next_or_end(&j, '}');
+        if (more < 0)
+            goto out;
+        if (!more)
             break;
-        }
-        fail(&j, "expected ',' or '}'");
-        goto out;
     }
     ws(&j);
     if (j.pos < j.len) {

@@ -197,16 +197,22 @@ static void stamp_condition(void *ud, struct tr_node *cond, const char *path, bo
 }
 
 /* An item's JSON: the object, its status with every condition's lastTransitionTime. */
-static void render_item(const struct tr_pubitem *it, struct tr_buf *out)
+/* A copy of an item's status in a, every condition with its lastTransitionTime. */
+static struct tr_node *stamped_status(struct tr_arena *a, const struct tr_pubitem *it)
 {
-    struct tr_arena *a = tr_arena_new(16 * 1024);
     struct tr_node *stamped = tr_node_clone(a, it->status);
     struct stamping sp = {a, it->ltt};
     struct tr_buf path;
     tr_buf_init(&path, 0);
     each_condition(stamped, &path, stamp_condition, &sp);
     tr_buf_dispose(&path);
-    tr_node_emit_json(out, tr_obj_render(a, it->obj, stamped), 0);
+    return stamped;
+}
+
+static void render_item(const struct tr_pubitem *it, struct tr_buf *out)
+{
+    struct tr_arena *a = tr_arena_new(16 * 1024);
+    tr_node_emit_json(out, tr_obj_render(a, it->obj, stamped_status(a, it)), 0);
     tr_arena_free(a);
 }
 
@@ -218,13 +224,7 @@ static void render_status(const struct tr_pubitem *it, struct tr_buf *out)
         return;
     }
     struct tr_arena *a = tr_arena_new(4096);
-    struct tr_node *stamped = tr_node_clone(a, it->status);
-    struct stamping sp = {a, it->ltt};
-    struct tr_buf path;
-    tr_buf_init(&path, 0);
-    each_condition(stamped, &path, stamp_condition, &sp);
-    tr_buf_dispose(&path);
-    tr_node_emit_json(out, stamped, 0);
+    tr_node_emit_json(out, stamped_status(a, it), 0);
     tr_arena_free(a);
 }
 

@@ -153,6 +153,20 @@ static void *run(void *arg)
     return NULL;
 }
 
+/* What tr_kubeprov_start makes before anything can fail: the options' copies, the eventfd, the
+ * lock, the provider itself. */
+static void dispose_shell(struct tr_kubeprov *p)
+{
+    close(p->efd);
+    pthread_mutex_destroy(&p->lock);
+    free((char *)p->o.controller);
+    free((char *)p->o.lease_ns);
+    free((char *)p->o.lease_name);
+    free((char *)p->o.identity);
+    free((char *)p->o.pod_ns);
+    free(p);
+}
+
 struct tr_kubeprov *tr_kubeprov_start(const struct tr_kubeprov_opts *o, struct tr_buf *err)
 {
     struct tr_kubeprov *p = tr_xcalloc(1, sizeof(*p));
@@ -161,6 +175,7 @@ struct tr_kubeprov *tr_kubeprov_start(const struct tr_kubeprov_opts *o, struct t
     p->o.lease_ns = tr_xstrdup(o->lease_ns ? o->lease_ns : (o->cfg->ns ? o->cfg->ns : "default"));
     p->o.lease_name = tr_xstrdup(o->lease_name ? o->lease_name : "torii");
     p->o.identity = tr_xstrdup(o->identity ? o->identity : "torii");
+    p->o.pod_ns = NULL; /* set below, once the client exists */
     if (!p->o.lease_ms)
         p->o.lease_ms = 15000;
     if (!p->o.renew_ms)
@@ -177,13 +192,7 @@ struct tr_kubeprov *tr_kubeprov_start(const struct tr_kubeprov_opts *o, struct t
     struct tr_kc_opts ko = {.qps = o->qps, .burst = o->burst, .user_agent = ua};
     p->kc = tr_kc_new(o->cfg, &ko, err);
     if (!p->kc) {
-        close(p->efd);
-        pthread_mutex_destroy(&p->lock);
-        free((char *)p->o.controller);
-        free((char *)p->o.lease_ns);
-        free((char *)p->o.lease_name);
-        free((char *)p->o.identity);
-        free(p);
+        dispose_shell(p);
         return NULL;
     }
     for (int k = 0; k < TR_KIND__COUNT; k++)
@@ -240,14 +249,7 @@ void tr_kubeprov_stop(struct tr_kubeprov *p)
     }
     if (p->pub_next)
         tr_published_release(p->pub_next);
-    close(p->efd);
-    pthread_mutex_destroy(&p->lock);
-    free((char *)p->o.controller);
-    free((char *)p->o.lease_ns);
-    free((char *)p->o.lease_name);
-    free((char *)p->o.identity);
-    free((char *)p->o.pod_ns);
-    free(p);
+    dispose_shell(p);
 }
 
 int tr_kubeprov_fd(const struct tr_kubeprov *p)

@@ -90,6 +90,20 @@ void kprov_free(struct kube_prov *v)
     free(v);
 }
 
+/* ownerReferences naming o (of apiVersion api) as the controller: the garbage collector
+ * deletes what torii made with it. */
+static struct tr_node *owned_by(struct tr_arena *a, const char *api, const struct tr_obj *o)
+{
+    struct tr_node *owners = tr_node_new(a, TR_N_SEQ), *own = tr_node_new(a, TR_N_MAP);
+    tr_node_set(a, own, "apiVersion", tr_node_str(a, api));
+    tr_node_set(a, own, "kind", tr_node_str(a, tr_kind_name(o->kind)));
+    tr_node_set(a, own, "name", tr_node_str(a, o->name));
+    tr_node_set(a, own, "uid", tr_node_str(a, o->uid));
+    tr_node_set(a, own, "controller", tr_node_bool(a, true));
+    tr_node_push(a, owners, own);
+    return owners;
+}
+
 static bool accepted(const struct tr_node *status)
 {
     const struct tr_node *conds = tr_node_get(status, "conditions");
@@ -209,14 +223,7 @@ static struct tr_node *desired_service(struct kube_prov *v, struct tr_arena *a, 
     tr_buf_dispose(&prop);
     tr_node_set(a, meta, "labels", labels);
     tr_node_set(a, meta, "annotations", ann);
-    struct tr_node *owners = tr_node_new(a, TR_N_SEQ), *own = tr_node_new(a, TR_N_MAP);
-    tr_node_set(a, own, "apiVersion", tr_node_str(a, "gateway.networking.k8s.io/v1"));
-    tr_node_set(a, own, "kind", tr_node_str(a, "Gateway"));
-    tr_node_set(a, own, "name", tr_node_str(a, gw->name));
-    tr_node_set(a, own, "uid", tr_node_str(a, gw->uid));
-    tr_node_set(a, own, "controller", tr_node_bool(a, true));
-    tr_node_push(a, owners, own);
-    tr_node_set(a, meta, "ownerReferences", owners);
+    tr_node_set(a, meta, "ownerReferences", owned_by(a, "gateway.networking.k8s.io/v1", gw));
     tr_node_set(a, svc, "metadata", meta);
     struct tr_node *spec = tr_node_new(a, TR_N_MAP);
     tr_node_set(a, spec, "type", tr_node_str(a, cp->service_type));
@@ -415,14 +422,7 @@ static void keep_slice(struct kube_prov *v, struct tr_arena *a, const struct tr_
     tr_node_set(a, labels, LABEL_SLICE_MANAGER, tr_node_str(a, p->o.controller));
     tr_node_set(a, labels, LABEL_MANAGED, tr_node_str(a, "torii"));
     tr_node_set(a, meta, "labels", labels);
-    struct tr_node *owners = tr_node_new(a, TR_N_SEQ), *own = tr_node_new(a, TR_N_MAP);
-    tr_node_set(a, own, "apiVersion", tr_node_str(a, "v1"));
-    tr_node_set(a, own, "kind", tr_node_str(a, "Service"));
-    tr_node_set(a, own, "name", tr_node_str(a, svc->name));
-    tr_node_set(a, own, "uid", tr_node_str(a, svc->uid));
-    tr_node_set(a, own, "controller", tr_node_bool(a, true));
-    tr_node_push(a, owners, own);
-    tr_node_set(a, meta, "ownerReferences", owners);
+    tr_node_set(a, meta, "ownerReferences", owned_by(a, "v1", svc));
     tr_node_set(a, sl, "metadata", meta);
     tr_node_set(a, sl, "addressType", tr_node_str(a, "IPv4"));
     /* The replicas, by name: the same list gives the same slice. */

@@ -691,6 +691,21 @@ static void on_watch_done(void *ud, const struct tr_kc_result *res)
 
 /* ---- driving ---- */
 
+static void put_query_value(struct tr_buf *b, const char *v);
+
+/* The label and field selectors of r's lists and watches (the same for both). */
+static void put_selectors(struct tr_buf *path, const struct reflector *r)
+{
+    if (r->selector) {
+        tr_buf_puts(path, "&labelSelector=");
+        put_query_value(path, r->selector);
+    }
+    if (r->kind == TR_KIND_SECRET) {
+        tr_buf_puts(path, "&fieldSelector=");
+        put_query_value(path, secret_selector);
+    }
+}
+
 /* A query value, percent-encoded (RFC 3986 unreserved characters as they are): a continue
  * token is base64 and may hold '+' and '='. */
 static void put_query_value(struct tr_buf *b, const char *v)
@@ -727,14 +742,7 @@ static void start(struct reflector *r)
     case REFL_LIST:
         kube_path(&path, r, r->ns_scope, NULL, false);
         tr_buf_printf(&path, "?limit=%d", r->kind == TR_KIND_SECRET || r->kind == TR_KIND_CONFIGMAP ? PAGE_LARGE : PAGE);
-        if (r->selector) {
-            tr_buf_puts(&path, "&labelSelector=");
-            put_query_value(&path, r->selector);
-        }
-        if (r->kind == TR_KIND_SECRET) {
-            tr_buf_puts(&path, "&fieldSelector=");
-            put_query_value(&path, secret_selector);
-        }
+        put_selectors(&path, r);
         if (r->cont) {
             tr_buf_puts(&path, "&continue=");
             put_query_value(&path, r->cont);
@@ -754,14 +762,7 @@ static void start(struct reflector *r)
         kube_path(&path, r, r->ns_scope, NULL, false);
         tr_buf_printf(&path, "?watch=true&allowWatchBookmarks=true&timeoutSeconds=%d&resourceVersion=", timeout);
         put_query_value(&path, r->rv);
-        if (r->selector) {
-            tr_buf_puts(&path, "&labelSelector=");
-            put_query_value(&path, r->selector);
-        }
-        if (r->kind == TR_KIND_SECRET) {
-            tr_buf_puts(&path, "&fieldSelector=");
-            put_query_value(&path, secret_selector);
-        }
+        put_selectors(&path, r);
         call.stream = true;
         call.timeout_s = timeout + 60;
         call.on_data = on_watch_data;
