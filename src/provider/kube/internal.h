@@ -101,10 +101,15 @@ struct tr_kubeprov {
     struct kreject *rejects; /* under lock: rejected objects to tell about */
 };
 
-/* A rejected object, from the control thread, for an Event. */
+/* A rejected object, from the control thread, for an Event and, when torii has no valid
+ * version of it, for its status. */
 struct kreject {
     enum tr_kind kind;
     char *ns, *name, *note;
+    bool had_valid;
+    int64_t generation;
+    char *parents;  /* a route's spec.parentRefs as JSON, or NULL */
+    char *cls;      /* a Gateway's gatewayClassName, or NULL */
     struct kreject *next;
 };
 
@@ -131,6 +136,9 @@ struct kube_status *kstatus_new(struct tr_kubeprov *p);
 void kstatus_free(struct kube_status *s);
 /* The reflector saw k's status (new object, or changed status). */
 void kstatus_observed(struct tr_kubeprov *p, struct reflector *r, const char *key, struct kube_known *k);
+/* An object torii rejected and holds no valid version of: its status says so (routes of
+ * torii's Gateways, Gateways of torii's classes), until a version is accepted or it is gone. */
+void kstatus_rejected(struct tr_kubeprov *p, const struct kreject *rj);
 /* A new publish: desired statuses to compare. Takes pub's reference. */
 void kstatus_publish(struct tr_kubeprov *p, struct tr_published *pub);
 /* Leadership began: compare every object once. */

@@ -73,6 +73,16 @@ void kube_delta_del(struct tr_kubeprov *p, enum tr_kind kind, const char *ns, co
     push(p, d);
 }
 
+static void kreject_free(struct kreject *rj)
+{
+    free(rj->ns);
+    free(rj->name);
+    free(rj->note);
+    free(rj->parents);
+    free(rj->cls);
+    free(rj);
+}
+
 static void delta_free(struct delta *d)
 {
     if (d->a)
@@ -94,18 +104,27 @@ static void *run(void *arg)
         bool stopping = p->stopping, resign = p->resign_asked;
         struct tr_published *pub = p->pub_next;
         p->pub_next = NULL;
-        struct kreject *rejects = p->rejects;
-        p->rejects = NULL;
+        /* Rejects wait for a first publish: their status needs to know which Gateways and
+         * classes are torii's. */
+        struct kreject *rejects = NULL;
+        if (pub || kstatus_current(p)) {
+            rejects = p->rejects;
+            p->rejects = NULL;
+        }
         p->resign_asked = false;
         pthread_mutex_unlock(&p->lock);
+        if (pub) {
+            kprov_publish(p, pub);
+            kstatus_publish(p, pub);
+            pub = NULL;
+        }
         while (rejects) {
             struct kreject *rj = rejects;
             rejects = rj->next;
             kevent_about(p, rj->kind, rj->ns, rj->name, true, "Rejected", rj->note);
-            free(rj->ns);
-            free(rj->name);
-            free(rj->note);
-            free(rj);
+            if (!rj->had_valid)
+                kstatus_rejected(p, rj);
+            kreject_free(rj);
         }
         if (resign)
             klease_release(p);
@@ -115,10 +134,6 @@ static void *run(void *arg)
             while (klease_pending(p) && kube_now_ms() < until)
                 tr_kc_poll(p->kc, 100);
             break;
-        }
-        if (pub) {
-            kprov_publish(p, pub);
-            kstatus_publish(p, pub);
         }
         int64_t now = kube_now_ms();
         int wait = 1000;
@@ -236,10 +251,7 @@ void tr_kubeprov_stop(struct tr_kubeprov *p)
     while (p->rejects) {
         struct kreject *rj = p->rejects;
         p->rejects = rj->next;
-        free(rj->ns);
-        free(rj->name);
-        free(rj->note);
-        free(rj);
+        kreject_free(rj);
     }
     tr_kc_free(p->kc);
     while (p->deltas) {
@@ -277,10 +289,10 @@ static char *origin(enum tr_kind kind, const char *ns, const char *name)
 /* Rejected: the object keeps its last valid version, and the reasons are listed (the admin API's
  * "rejected", the object's status where torii writes one). */
 static void reject(struct tr_kubeprov *p, struct tr_store *store, const char *where, enum tr_kind kind, const char *ns,
-                   const char *name, const struct tr_verrs *errs, bool had_valid)
+                   const char *name, const struct tr_verrs *errs, bool had_valid, struct kreject *rj)
 {
     /* An Event for kubectl describe: the first problem, and how many more. */
-    struct kreject *rj = tr_xcalloc(1, sizeof(*rj));
+    rj->had_valid = had_valid;
     rj->kind = kind;
     rj->ns = tr_xstrdup(ns);
     rj->name = tr_xstrdup(name);
@@ -341,6 +353,21 @@ bool tr_kubeprov_apply(struct tr_kubeprov *p, struct tr_store *store)
             struct tr_obj *o = NULL;
             struct tr_arena *a = d->a;
             d->a = NULL;
+            /* What a status for a rejected object needs, taken before decoding (which frees the
+             * tree when it fails). */
+            struct kreject *rj = tr_xcalloc(1, sizeof(*rj));
+            const struct tr_node *meta = tr_node_get(d->root, "metadata");
+            rj->generation = tr_node_geti(meta, "generation", 0);
+            const struct tr_node *prefs = tr_node_path(d->root, "spec.parentRefs");
+            if (prefs) {
+                struct tr_buf b;
+                tr_buf_init(&b, 1 << 16);
+                if (tr_node_emit_json(&b, prefs, 0) == 0)
+                    rj->parents = tr_buf_steal(&b);
+                tr_buf_dispose(&b);
+            }
+            const char *cls = tr_node_gets(tr_node_get(d->root, "spec"), "gatewayClassName");
+            rj->cls = cls ? tr_xstrdup(cls) : NULL;
             int rc = tr_obj_decode(a, d->root, where, 0, prev, now, ++p->seq, &o, &errs, NULL);
             if (rc == 0) {
                 tr_obj_take_server_meta(o);
@@ -348,9 +375,12 @@ bool tr_kubeprov_apply(struct tr_kubeprov *p, struct tr_store *store)
                 tr_store_set_rejects(store, where, NULL, 0);
                 changed = true;
             } else if (rc != -1) {
-                reject(p, store, where, d->kind, d->ns, d->name, &errs, prev != NULL);
+                reject(p, store, where, d->kind, d->ns, d->name, &errs, prev != NULL, rj);
+                rj = NULL;
                 changed = true; /* the rejects changed: status says so */
             }
+            if (rj)
+                kreject_free(rj);
             tr_verrs_dispose(&errs);
         }
         free(where);

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_INFLIGHT 8
 #define MAX_CONFLICTS 5
@@ -161,6 +162,89 @@ void kstatus_publish(struct tr_kubeprov *p, struct tr_published *pub)
     if (old)
         tr_published_release(old);
     s->published = true;
+}
+
+/* Is kind/ns/name in pub with a status of torii's (a Gateway or GatewayClass of torii's)? */
+static bool ours_in(const struct tr_published *pub, const char *kind, const char *ns, const char *name)
+{
+    if (!pub)
+        return false;
+    char key[600];
+    int n = ns ? snprintf(key, sizeof(key), "%s/%s/%s", kind, ns, name) : snprintf(key, sizeof(key), "%s/%s", kind, name);
+    uintptr_t at = n > 0 && (size_t)n < sizeof(key) ? (uintptr_t)tr_map_get(&pub->objs, key, (size_t)n) : 0;
+    return at && pub->items[at - 1].status;
+}
+
+static struct tr_node *refused_condition(struct tr_arena *a, const char *type, const char *reason, const char *msg,
+                                         int64_t generation)
+{
+    char now[32];
+    tr_format_time(now, (int64_t)time(NULL));
+    struct tr_node *c = tr_node_new(a, TR_N_MAP);
+    tr_node_set(a, c, "type", tr_node_str(a, type));
+    tr_node_set(a, c, "status", tr_node_str(a, "False"));
+    tr_node_set(a, c, "reason", tr_node_str(a, reason));
+    tr_node_set(a, c, "message", tr_node_strn(a, msg, strlen(msg) > 1000 ? 1000 : strlen(msg)));
+    if (generation > 0)
+        tr_node_set(a, c, "observedGeneration", tr_node_int(a, generation));
+    tr_node_set(a, c, "lastTransitionTime", tr_node_str(a, now));
+    return c;
+}
+
+void kstatus_rejected(struct tr_kubeprov *p, const struct kreject *rj)
+{
+    if (rj->kind >= TR_KIND_NAMESPACE)
+        return;
+    struct reflector *r = &p->refl[rj->kind];
+    struct tr_buf key;
+    tr_buf_init(&key, 0);
+    tr_buf_printf(&key, "%s/%s", rj->ns, rj->name);
+    struct kube_known *k = tr_map_get(&r->known, key.data, key.len);
+    const struct tr_published *pub = p->st->cur;
+    struct tr_arena *a = tr_arena_new(2048);
+    struct tr_node *st = NULL;
+    if (k && rj->parents && (shared_list(rj->kind) && is_route(rj->kind))) {
+        struct tr_buf err;
+        tr_buf_init(&err, 0);
+        struct tr_node *refs = tr_json_parse_one(a, rj->parents, strlen(rj->parents), &err);
+        tr_buf_dispose(&err);
+        struct tr_node *parents = tr_node_new(a, TR_N_SEQ);
+        for (size_t i = 0; i < tr_node_len(refs) && tr_node_len(parents) < 32; i++) {
+            struct tr_node *ref = tr_node_at(refs, i);
+            const char *kind = tr_node_gets(ref, "kind"), *name = tr_node_gets(ref, "name");
+            const char *ns = tr_node_gets(ref, "namespace");
+            if (!name || (kind && strcmp(kind, "Gateway") != 0) || !ours_in(pub, "Gateway", ns ? ns : rj->ns, name))
+                continue;
+            struct tr_node *e = tr_node_new(a, TR_N_MAP);
+            tr_node_set(a, e, "parentRef", tr_node_clone(a, ref));
+            tr_node_set(a, e, "controllerName", tr_node_str(a, p->o.controller));
+            struct tr_node *conds = tr_node_new(a, TR_N_SEQ);
+            tr_node_push(a, conds, refused_condition(a, "Accepted", "UnsupportedValue", rj->note, rj->generation));
+            tr_node_set(a, e, "conditions", conds);
+            tr_node_push(a, parents, e);
+        }
+        st = tr_node_new(a, TR_N_MAP);
+        tr_node_set(a, st, "parents", parents);
+    } else if (k && rj->kind == TR_KIND_GATEWAY && rj->cls && ours_in(pub, "GatewayClass", NULL, rj->cls)) {
+        st = tr_node_new(a, TR_N_MAP);
+        struct tr_node *conds = tr_node_new(a, TR_N_SEQ);
+        tr_node_push(a, conds, refused_condition(a, "Accepted", "Invalid", rj->note, rj->generation));
+        tr_node_push(a, conds, refused_condition(a, "Programmed", "Invalid", rj->note, rj->generation));
+        tr_node_set(a, st, "conditions", conds);
+    }
+    if (st) {
+        struct tr_buf js;
+        tr_buf_init(&js, 0);
+        tr_node_emit_json(&js, st, 0);
+        free(k->desired);
+        k->desired = tr_buf_steal(&js);
+        if (k->inflight)
+            k->dirty = true;
+        else
+            enqueue(p->st, rj->kind, key.data, k);
+    }
+    tr_arena_free(a);
+    tr_buf_dispose(&key);
 }
 
 const struct tr_published *kstatus_current(const struct tr_kubeprov *p)
