@@ -585,9 +585,12 @@ def cmd_report_kube_propagation(a):
     # HTTPRoute by another user is the n-th route).
     creates = [x for x in audit if x.get("user") != a.user and x["method"] == "POST" and x.get("resource") == "httproutes"]
     if a.extract:
+        # One short line per record: "seq time torii|USER METHOD resource[/name][/subresource] code".
         with open(a.extract, "w") as f:
             for x in audit:
-                f.write("%d %s %s %s %s %s\n" % (x["seq"], x["time"], x.get("user"), x["method"], x["path"], x.get("code")))
+                what = "/".join(p for p in (x.get("resource"), x.get("name"), x.get("subresource")) if p) or x["path"]
+                f.write("%d %s %s %s %s %s\n" % (x["seq"], x["time"], "torii" if x.get("user") == a.user else x.get("user"),
+                                                 x["method"], what, x.get("code")))
     for name, x in zip(names, creates):
         post_at[name] = audit_us(x["time"])
     # The second watcher.

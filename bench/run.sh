@@ -1915,7 +1915,7 @@ section_kube_propagation() {
     echo "Raw: \`bench/results/$DATE-kube-propagation/latency.txt\` (index name latency_us polls n404"
     echo "nerror last_status lower_bound_us post_rtt_us sent_unix_us answered_unix_us), \`watch.txt\`"
     echo "(the second watcher: unix_us type name generation accepted), \`audit.txt\` (the fake's"
-    echo "audit records of the run: seq time user method path code), torii's log."
+    echo "audit records of the run: seq time user method resource/name/subresource code), torii's log."
     echo
     cp_finish
     errs=$(awk '{ e += $6; if ($3 < 0) e++ } END { print e + 0 }' "$CPRAW/latency.txt")
