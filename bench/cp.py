@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """bench/cp.py: manifests, waits and reports of the control-plane sections of bench/run.sh
-(propagation, flips, scale, soak). Python 3 standard library only.
+(propagation, kube-propagation, flips, scale, soak). Python 3 standard library only, but for the
+kube-* commands, which turn the same manifests into JSON with PyYAML (python3-yaml, which the
+fake API server needs too).
 
 Manifests
   config DIR --gw-port P --service NAME=PORT...   GatewayClass, Gateway "bench" (HTTP listener on
@@ -24,8 +26,25 @@ Waiting on torii's admin API (ADMIN = host:port)
                                                   prints the generation
   accepted ADMIN                                  counts HTTPRoutes and their conditions in /status
 
+Through a Kubernetes API server (URL https://IP:PORT; CA and TOKEN files: the fake's ca.crt and
+admin-token)
+  kube-objects FILE --gw-port P --service NAME=PORT...   the objects of `config` as a JSON list
+  kube-routes STAGE --count N --index FILE        the routes of `routes`, one JSON file each (the
+                                                  index as for bench-propagation --api)
+  kube-create URL CA TOKEN FILE                   POSTs every object of a kube-objects list
+  kube-watch URL CA TOKEN --out FILE              watches the HTTPRoutes of "default" until
+                                                  killed: "unix_us TYPE NAME GENERATION ACCEPTED"
+                                                  per event
+  kube-wait URL CA TOKEN --gateway NAME | --routes N [--timeout S]
+                                                  until the Gateway is Programmed by torii / N
+                                                  HTTPRoutes carry torii's Accepted=True for their
+                                                  generation; prints the count of Accepted routes
+  audit-seq STATE_DIR                             the last seq of the fake's audit log
+
 Reports (Markdown on stdout)
   report-propagation RAW [--bucket B] [--log TORII_LOG]
+  report-kube-propagation RAW --audit AUDIT --since SEQ --user USER --watch WATCHLOG
+                          [--bucket B] [--log TORII_LOG] [--file-raw FILE_PROVIDER_RAW]
   report-load SUMMARY                             a bench-load summary as a table (open: the
                                                   caller may add rows)
   flip-latency FLIPLOG SWITCHLOG                  flip to first answer from the new backend
@@ -263,6 +282,164 @@ def cmd_edit(a):
             time.sleep(max(0, nxt - time.monotonic()))
 
 
+# --- through a Kubernetes API server ------------------------------------------------------
+
+def yaml_objects(text):
+    import yaml  # python3-yaml: only these commands need it
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def api_path(obj):
+    """The collection an object is created in."""
+    group_version, kind = obj["apiVersion"], obj["kind"]
+    plural = {"GatewayClass": "gatewayclasses", "EndpointSlice": "endpointslices"}.get(kind, kind.lower() + "s")
+    base = "/api/" + group_version if "/" not in group_version else "/apis/" + group_version
+    if kind in ("GatewayClass", "Namespace"):
+        return "%s/%s" % (base, plural)
+    return "%s/namespaces/%s/%s" % (base, obj["metadata"].get("namespace") or "default", plural)
+
+
+class Api:
+    """One keep-alive HTTPS connection to the API server, with a bearer token."""
+
+    def __init__(self, url, ca, token_file, timeout=60):
+        import http.client
+        import ssl
+        host, port = url.split("//", 1)[1].rstrip("/").split(":")
+        with open(token_file) as f:
+            self.token = f.read().strip()
+        self.conn = http.client.HTTPSConnection(host, int(port), timeout=timeout,
+                                                context=ssl.create_default_context(cafile=ca))
+
+    def request(self, method, path, body=None):
+        headers = {"Authorization": "Bearer " + self.token, "Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        self.conn.request(method, path, data, headers)
+        r = self.conn.getresponse()
+        return r.status, r.read()
+
+    def get(self, path):
+        st, body = self.request("GET", path)
+        if st != 200:
+            sys.exit("cp.py: GET %s: %d %s" % (path, st, body[:300]))
+        return json.loads(body)
+
+
+GW_API = "/apis/gateway.networking.k8s.io/v1"
+
+
+def torii_parent(obj):
+    """{type: (status, observedGeneration)} of torii's entry in a route's status.parents."""
+    for p in (obj.get("status") or {}).get("parents") or []:
+        if p.get("controllerName") == CONTROLLER:
+            return {c["type"]: (c["status"], c.get("observedGeneration")) for c in p.get("conditions") or []}
+    return {}
+
+
+def route_accepted(obj):
+    return torii_parent(obj).get("Accepted") == ("True", obj["metadata"].get("generation"))
+
+
+def cmd_kube_objects(a):
+    services = []
+    for s in a.service:
+        n, _, p = s.partition("=")
+        services.append((n, int(p)))
+    with open(a.file, "w") as f:
+        json.dump(yaml_objects(base_config(a.gw_port, services)), f, indent=1)
+
+
+def cmd_kube_routes(a):
+    os.makedirs(a.stage, exist_ok=True)
+    with open(a.index, "w") as idx:
+        for i in range(a.start, a.start + a.count):
+            name = "%s-%05d" % (a.prefix, i)
+            staged = os.path.join(os.path.abspath(a.stage), name + ".json")
+            (obj,) = yaml_objects(route_yaml(name))
+            with open(staged, "w") as f:
+                json.dump(obj, f, separators=(",", ":"))
+            idx.write("%s %s %s.%s\n" % (staged, name, name, DOMAIN))
+
+
+def cmd_kube_create(a):
+    api = Api(a.url, a.ca, a.token)
+    for obj in json.load(open(a.file)):
+        st, body = api.request("POST", api_path(obj), obj)
+        if st != 201:
+            sys.exit("cp.py: POST %s %s: %d %s" % (api_path(obj), obj["metadata"]["name"], st, body[:300]))
+
+
+def cmd_kube_watch(a):
+    """A second watcher beside torii: when the fake API server delivers each event. One line per
+    event: "unix_us TYPE NAME GENERATION ACCEPTED" (ACCEPTED: 1 when torii's Accepted=True
+    condition is there for the route's generation). Resumes from the last resourceVersion when
+    the stream ends; "ready" on the first line once the watch is open."""
+    api = Api(a.url, a.ca, a.token, timeout=None)  # a watch may be quiet for long
+    path = GW_API + "/namespaces/default/httproutes"
+    rv = api.get(path)["metadata"]["resourceVersion"]
+    out = open(a.out, "w")
+    ready = False
+    while True:
+        api.conn.request("GET", "%s?watch=true&resourceVersion=%s&timeoutSeconds=3600" % (path, rv),
+                         headers={"Authorization": "Bearer " + api.token, "Accept": "application/json"})
+        r = api.conn.getresponse()
+        if r.status != 200:
+            sys.exit("cp.py: watch %s: %d %s" % (path, r.status, r.read()[:300]))
+        if not ready:
+            out.write("ready\n")
+            out.flush()
+            ready = True
+        while True:
+            line = r.readline()
+            t = time.time()
+            if not line:
+                break
+            ev = json.loads(line)
+            o = ev["object"]
+            if ev["type"] == "ERROR":
+                sys.exit("cp.py: watch: %s" % o.get("message"))
+            rv = o["metadata"]["resourceVersion"]
+            if ev["type"] == "BOOKMARK":
+                continue
+            out.write("%d %s %s %s %d\n" % (t * 1e6, ev["type"], o["metadata"]["name"],
+                                            o["metadata"].get("generation"), route_accepted(o)))
+            out.flush()
+
+
+def cmd_kube_wait(a):
+    api = Api(a.url, a.ca, a.token)
+    deadline = time.monotonic() + a.timeout
+    while True:
+        if a.gateway:
+            g = api.get(GW_API + "/namespaces/default/gateways/" + a.gateway)
+            conds = {c["type"]: c["status"] for c in (g.get("status") or {}).get("conditions") or []}
+            if conds.get("Programmed") == "True":
+                return
+            what = "Gateway %s Programmed" % a.gateway
+        else:
+            items = api.get(GW_API + "/namespaces/default/httproutes")["items"]
+            n = sum(1 for o in items if route_accepted(o))
+            if n >= a.routes:
+                print(n)
+                return
+            what = "%d HTTPRoutes Accepted (%d are)" % (a.routes, n)
+        if time.monotonic() > deadline:
+            sys.exit("cp.py: not %s within %g s" % (what, a.timeout))
+        time.sleep(0.2)
+
+
+def cmd_audit_seq(a):
+    seq = 0
+    with open(os.path.join(a.state_dir, "audit.jsonl")) as f:
+        for line in f:
+            if line.strip():
+                seq = json.loads(line)["seq"]
+    print(seq)
+
+
 # --- admin API -----------------------------------------------------------------------------
 
 def fetch(admin, path, timeout=30):
@@ -345,6 +522,195 @@ def pct(xs, q):
     return xs[k]
 
 
+def generation_times(log):
+    """torii's own time per generation (its debug log): {routes in the config: (serving ms,
+    total ms)}."""
+    tx = {}
+    if log:
+        for line in open(log, errors="replace"):
+            m = re.search(r"config generation \d+: \d+ gateways, (\d+) httproutes, \d+ sockets, (\d+) ms"
+                          r"(?: \(serving after (\d+) ms\))?", line)
+            if m:
+                total = int(m.group(2))
+                tx[int(m.group(1))] = (int(m.group(3)) if m.group(3) else total, total)
+    return tx
+
+
+def stats_row(xs):
+    """"mean | p50 | p99 | max" (ms) of xs, or dashes when empty."""
+    if not xs:
+        return "– | – | – | –"
+    s = sorted(xs)
+    return "%.1f | %.1f | %.1f | %.1f" % (statistics.mean(s), pct(s, 0.5), pct(s, 0.99), s[-1])
+
+
+def audit_us(stamp):
+    """The fake API server's audit time ("2026-01-02T03:04:05.123456Z") as µs since the epoch."""
+    import calendar
+    whole, _, frac = stamp.rstrip("Z").partition(".")
+    return calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) * 1000000 + int((frac + "000000")[:6])
+
+
+def cmd_report_kube_propagation(a):
+    rows = [l.split() for l in open(a.raw) if l.strip()]
+    names = [r[1] for r in rows]
+    answered = {r[1]: int(r[10]) for r in rows}   # unix µs when the POST's answer was read
+    sent = {r[1]: int(r[9]) for r in rows}
+    ok = [r for r in rows if int(r[2]) >= 0]
+    lat = [int(r[2]) / 1000 for r in ok]
+    low = [int(r[7]) / 1000 for r in ok]
+    rtt = [int(r[8]) / 1000 for r in rows]
+
+    # The fake's audit log: the POSTs (bench's), torii's status writes and other requests.
+    audit = [json.loads(l) for l in open(a.audit) if l.strip()]
+    audit = [x for x in audit if x["seq"] > a.since]
+    post_at, status_at, writes = {}, {}, {}
+    by_verb, codes, other_status, write_times = {}, {}, {}, []
+    for x in audit:
+        if x.get("user") != a.user:
+            continue
+        what = "%s %s%s" % (x["verb"], x.get("resource") or x["path"], "/" + x["subresource"] if x.get("subresource") else "")
+        by_verb[what] = by_verb.get(what, 0) + 1
+        if x["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+            write_times.append(audit_us(x["time"]))
+        if x.get("subresource") == "status" and x["method"] in ("PATCH", "PUT"):
+            codes[x["code"]] = codes.get(x["code"], 0) + 1
+            if x.get("resource") == "httproutes":
+                writes[x["name"]] = writes.get(x["name"], 0) + 1
+                if x["code"] < 300 and x["name"] not in status_at:
+                    status_at[x["name"]] = audit_us(x["time"])
+            else:
+                other_status[x.get("resource")] = other_status.get(x.get("resource"), 0) + 1
+    # bench-propagation's POSTs, in the order it sent them (one at a time: the n-th create of an
+    # HTTPRoute by another user is the n-th route).
+    creates = [x for x in audit if x.get("user") != a.user and x["method"] == "POST" and x.get("resource") == "httproutes"]
+    if a.extract:
+        # One short line per record: "seq time torii|USER METHOD resource[/name][/subresource] code".
+        with open(a.extract, "w") as f:
+            for x in audit:
+                what = "/".join(p for p in (x.get("resource"), x.get("name"), x.get("subresource")) if p) or x["path"]
+                f.write("%d %s %s %s %s %s\n" % (x["seq"], x["time"], "torii" if x.get("user") == a.user else x.get("user"),
+                                                 x["method"], what, x.get("code")))
+    for name, x in zip(names, creates):
+        post_at[name] = audit_us(x["time"])
+    # The second watcher.
+    added, seen_accepted = {}, {}
+    if a.watch:
+        for line in open(a.watch):
+            f = line.split()
+            if len(f) != 5:
+                continue
+            t, typ, name, acc = int(f[0]), f[1], f[2], f[4] == "1"
+            if typ == "ADDED":
+                added.setdefault(name, t)
+            if acc:
+                seen_accepted.setdefault(name, t)
+
+    st_lat = [(status_at[n] - answered[n]) / 1000 for n in names if n in status_at]
+    watch_acc = [(seen_accepted[n] - answered[n]) / 1000 for n in names if n in seen_accepted]
+    print("| from the POST's answer to | routes | mean ms | p50 ms | p99 ms | max ms |")
+    print("|---|---:|---:|---:|---:|---:|")
+    print("| **the first 200 from the data plane** | %d of %d | %s |" % (len(lat), len(rows), stats_row(lat)))
+    print("| &nbsp;&nbsp;lower bound (the last poll without 200) | %d | %s |" % (len(low), stats_row(low)))
+    print("| **torii's status write for the route at the API server** (audit time of its first PATCH .../status) | %d of %d | %s |" % (
+        len(st_lat), len(rows), stats_row(st_lat)))
+    print("| a second watcher seeing torii's Accepted for the route's generation | %d of %d | %s |" % (
+        len(watch_acc), len(rows), stats_row(watch_acc)))
+    print()
+    never = len(rows) - len(ok)
+    errors = sum(int(r[5]) for r in rows)
+    print("Polls: %d (%d answered 404, %d errors); routes that never answered 200: %d." % (
+        sum(int(r[3]) for r in rows), sum(int(r[4]) for r in rows), errors, never))
+    print()
+
+    print("### The fake API server's own time\n")
+    to_handler = [(post_at[n] - sent[n]) / 1000 for n in names if n in post_at]
+    from_handler = [(answered[n] - post_at[n]) / 1000 for n in names if n in post_at]
+    add_lat = [(added[n] - answered[n]) / 1000 for n in names if n in added]
+    add_from_handler = [(added[n] - post_at[n]) / 1000 for n in names if n in added and n in post_at]
+    print("| | n | mean ms | p50 ms | p99 ms | max ms |")
+    print("|---|---:|---:|---:|---:|---:|")
+    print("| POST round trip (bench-propagation: sent to answer read; before the latencies above) | %d | %s |" % (len(rtt), stats_row(rtt)))
+    print("| &nbsp;&nbsp;sent to the fake's handler starting (its audit time: request read, token checked) | %d | %s |" % (
+        len(to_handler), stats_row(to_handler)))
+    print("| &nbsp;&nbsp;the handler starting to the answer read (create, commit, answer) | %d | %s |" % (
+        len(from_handler), stats_row(from_handler)))
+    print("| the route's ADDED at a second watcher, after the POST's answer (negative: before it) | %d | %s |" % (
+        len(add_lat), stats_row(add_lat)))
+    print("| the route's ADDED at a second watcher, after the fake's handler started | %d | %s |" % (
+        len(add_from_handler), stats_row(add_from_handler)))
+    print()
+
+    print("### Status writes and other requests by torii during the run\n")
+    per_route = {}
+    for n in names:
+        k = writes.get(n, 0)
+        per_route[k] = per_route.get(k, 0) + 1
+    total = sum(codes.values())
+    print("| | |")
+    print("|---|---|")
+    print("| status writes (PATCH/PUT .../status) | **%d** for %d routes |" % (total, len(rows)))
+    print("| &nbsp;&nbsp;HTTPRoutes, by writes per route | %s |" % ", ".join(
+        "%d write%s: %d routes" % (k, "" if k == 1 else "s", v) for k, v in sorted(per_route.items())))
+    print("| &nbsp;&nbsp;other kinds | %s |" % (", ".join("%s: %d" % kv for kv in sorted(other_status.items())) or "none"))
+    print("| &nbsp;&nbsp;by answer | %s |" % ", ".join("%s: %d" % kv for kv in sorted(codes.items())))
+    print("| all requests by torii | %s |" % ", ".join("%s: %d" % kv for kv in sorted(by_verb.items())))
+    if write_times:
+        # Writes per second: the rate limit (--kube-qps, --kube-burst) shows as a ceiling here.
+        t0 = min(write_times)
+        span = max(1, (max(write_times) - t0) / 1e6)
+        per_s = {}
+        for t in write_times:
+            per_s[(t - t0) // 1000000] = per_s.get((t - t0) // 1000000, 0) + 1
+        print("| torii's writes per second (all kinds): mean over %.0f s / the busiest second | %.1f / %d |" % (
+            span, len(write_times) / span, max(per_s.values())))
+    print()
+
+    tx = generation_times(a.log)
+    print("### By route index (routes already present when the route was added)\n")
+    print("| routes | to 200: mean ms | p99 ms | max ms | status write: mean ms | p99 ms | max ms | POST round trip: mean ms |%s" % (
+        " torii serving ms | torii total ms |" if tx else ""))
+    print("|---|---:|---:|---:|---:|---:|---:|---:|%s" % ("---:|---:|" if tx else ""))
+    for lo in range(0, len(rows), a.bucket):
+        part = rows[lo:lo + a.bucket]
+        xs = sorted(int(r[2]) / 1000 for r in part if int(r[2]) >= 0)
+        ss = sorted((status_at[r[1]] - answered[r[1]]) / 1000 for r in part if r[1] in status_at)
+        rt = [int(r[8]) / 1000 for r in part]
+        cols = ""
+        if tx:
+            t = [tx[i + 1] for i in range(lo, lo + len(part)) if i + 1 in tx]
+            cols = (" %.1f | %.1f |" % (statistics.mean(x[0] for x in t), statistics.mean(x[1] for x in t))
+                    if t else " | |")
+        print("| %d-%d | %s | %s | %s | %s | %s | %s | %.1f |%s" % (
+            lo, lo + len(part) - 1,
+            "%.1f" % statistics.mean(xs) if xs else "–", "%.1f" % pct(xs, 0.99) if xs else "–",
+            "%.1f" % xs[-1] if xs else "–",
+            "%.1f" % statistics.mean(ss) if ss else "–", "%.1f" % pct(ss, 0.99) if ss else "–",
+            "%.1f" % ss[-1] if ss else "–", statistics.mean(rt), cols))
+    print()
+    if tx:
+        print("\"torii serving ms\" is torii's own time for the generation that added the route until the")
+        print("workers were told (its debug log); \"torii total ms\" adds the status rendered after that.\n")
+
+    if a.file_raw:
+        frows = [l.split() for l in open(a.file_raw) if l.strip()]
+        flat = [int(r[2]) / 1000 for r in frows if int(r[2]) >= 0]
+        print("### Beside the file provider (the propagation section of this run)\n")
+        print("| until each route answers 200 | routes | mean ms | p50 ms | p99 ms | max ms |")
+        print("|---|---:|---:|---:|---:|---:|")
+        print("| file provider: from the file's rename | %d | %s |" % (len(flat), stats_row(flat)))
+        print("| API server: from the POST's answer | %d | %s |" % (len(lat), stats_row(lat)))
+        print("| API server: from the POST's sending | %d | %s |" % (
+            len(ok), stats_row([(int(r[2]) + int(r[8])) / 1000 for r in ok])))
+        print()
+        if a.compare_row:
+            print("| | file provider | API server |")
+            print("|---|---:|---:|")
+            for row in a.compare_row:
+                print("| %s |" % " | ".join(row.split("|")))
+            print()
+
+
 def cmd_report_propagation(a):
     rows = [l.split() for l in open(a.raw) if l.strip()]
     lat = [int(r[2]) / 1000 for r in rows if int(r[2]) >= 0]
@@ -368,15 +734,7 @@ def cmd_report_propagation(a):
         if len(bad) > 20:
             print("... %d more" % (len(bad) - 20))
         print("```\n")
-    # torii's own time per generation (debug log): routes in the config -> reconcile ms.
-    tx = {}
-    if a.log:
-        for line in open(a.log, errors="replace"):
-            m = re.search(r"config generation \d+: \d+ gateways, (\d+) httproutes, \d+ sockets, (\d+) ms"
-                          r"(?: \(serving after (\d+) ms\))?", line)
-            if m:
-                total = int(m.group(2))
-                tx[int(m.group(1))] = (int(m.group(3)) if m.group(3) else total, total)
+    tx = generation_times(a.log)
     print("### Latency by route index (routes already present when the route was added)\n")
     if tx:
         print("\"torii serving ms\" is torii's own time for the generation that added the route until the")
@@ -528,6 +886,44 @@ def main():
     p.add_argument("--bucket", type=int, default=500)
     p.add_argument("--log")
     p.set_defaults(fn=cmd_report_propagation)
+    p = sub.add_parser("report-kube-propagation")
+    p.add_argument("raw")
+    p.add_argument("--audit", required=True)
+    p.add_argument("--since", type=int, default=0)
+    p.add_argument("--user", required=True)
+    p.add_argument("--watch")
+    p.add_argument("--bucket", type=int, default=500)
+    p.add_argument("--log")
+    p.add_argument("--file-raw")
+    p.add_argument("--compare-row", action="append", default=[], help="LABEL|FILE PROVIDER|API SERVER")
+    p.add_argument("--extract", help="writes the audit records of the run here, one line each")
+    p.set_defaults(fn=cmd_report_kube_propagation)
+    p = sub.add_parser("kube-objects")
+    p.add_argument("file")
+    p.add_argument("--gw-port", type=int, required=True)
+    p.add_argument("--service", action="append", default=[])
+    p.set_defaults(fn=cmd_kube_objects)
+    p = sub.add_parser("kube-routes")
+    p.add_argument("stage")
+    p.add_argument("--count", type=int, required=True)
+    p.add_argument("--start", type=int, default=0)
+    p.add_argument("--prefix", default="route")
+    p.add_argument("--index", required=True)
+    p.set_defaults(fn=cmd_kube_routes)
+    for name, fn in (("kube-create", cmd_kube_create), ("kube-watch", cmd_kube_watch), ("kube-wait", cmd_kube_wait)):
+        p = sub.add_parser(name)
+        p.add_argument("url")
+        p.add_argument("ca")
+        p.add_argument("token")
+        p.set_defaults(fn=fn)
+    sub.choices["kube-create"].add_argument("file")
+    sub.choices["kube-watch"].add_argument("--out", required=True)
+    sub.choices["kube-wait"].add_argument("--gateway")
+    sub.choices["kube-wait"].add_argument("--routes", type=int)
+    sub.choices["kube-wait"].add_argument("--timeout", type=float, default=120)
+    p = sub.add_parser("audit-seq")
+    p.add_argument("state_dir")
+    p.set_defaults(fn=cmd_audit_seq)
     p = sub.add_parser("report-load")
     p.add_argument("summary")
     p.set_defaults(fn=cmd_report_load)

@@ -37,6 +37,15 @@
 #               added one file at a time; after each, the data plane is polled every POLL_MS
 #               (5) ms for its hostname until it answers 200: latency from the rename, errors,
 #               latency by route index (BUCKET routes per row, 500)
+#   kube-propagation  the same through an API server: the fake one (tests/kube/fakeapi.py, TLS;
+#               needs python3-yaml and openssl), torii --kubeconfig; ROUTES HTTPRoutes created
+#               one at a time by POSTs (bench-propagation --api), each polled every POLL_MS
+#               until 200: latency from the POST's answer to the 200 and to torii's status write
+#               for the route (the fake's audit log), the fake's own share (POST round trip,
+#               watch delivery to a second watcher, its CPU), status writes per route, and the
+#               propagation section's figures beside them when it runs in the same invocation
+#               (sections always run in the order of SECTIONS). KUBE_ARGS: more torii flags
+#               (e.g. "--kube-qps 200 --kube-burst 400")
 #   flips       one HTTPRoute switched between two backends FLIPS (20) times, FLIP_MS (200) ms
 #               apart, under closed-loop load from FLIP_CONNS (16) keep-alive connections:
 #               non-200 answers and socket errors (expected: none)
@@ -46,19 +55,21 @@
 #   soak        SOAK_EDITS (100) route edits, SOAK_EDIT_MS (500) ms apart, while SOAK_CONNS
 #               (1000) keep-alive connections each send a request every SOAK_INTERVAL_MS (100)
 #               ms to SOAK_ROUTES (10) routes: errors, resets, RSS drift
-#   The control-plane sections (propagation, flips, scale, soak) use loopback ports
-#   BENCH_PORT+10..+13, torii --workers WORKERS (default: the number of CPUs), bench/cp.py for
-#   manifests and reports, bench-propagation and bench-load (bench/propagation.c, load.c) as
-#   clients; raw data and torii's log go to bench/results/<date>-<section>/.
+#   The control-plane sections (propagation, kube-propagation, flips, scale, soak) use loopback
+#   ports BENCH_PORT+10..+13 (the fake API server picks a free one), torii --workers WORKERS
+#   (default: the number of CPUs), bench/cp.py for manifests and reports, bench-propagation and
+#   bench-load (bench/propagation.c, load.c) as clients; raw data and torii's log go to
+#   bench/results/<date>-<section>/.
 #
-# A section is a function section_<name> that prints Markdown on stdout; add one and list it
-# in SECTIONS. A section that fails leaves what it printed in bench/results/<date>-<name>.FAILED.md.
+# A section is a function section_<name> ("-" in the name as "_") that prints Markdown on
+# stdout; add one and list it in SECTIONS. A section that fails leaves what it printed in
+# bench/results/<date>-<name>.FAILED.md.
 #
 # Environment: ROUTES, RUNS, BENCH_WORK (where generated manifests go; default BUILD/bench-data),
 # BENCH_RESULTS (default bench/results).
 set -eu
 
-SECTIONS="translate propagation flips scale soak dataplane h2 tls latency"
+SECTIONS="translate propagation kube-propagation flips scale soak dataplane h2 tls latency"
 
 usage() {
     echo "usage: bench/run.sh BUILD [SECTION...]   (sections: $SECTIONS)" >&2
@@ -1656,9 +1667,13 @@ cp_backend() {
 }
 
 cp_torii() {
-    # cp_torii LOG_LEVEL: torii on CP/config; waits for /readyz and the listener. Sets TORII_PID.
-    spawn "$CP/torii.log" "$BUILD/torii" run --config "$CP/config" --admin "$ADMIN" \
-        --workers "$CP_WORKERS" --log-level "$1" --drain-delay 0s --drain-grace 1s
+    # cp_torii LOG_LEVEL [SOURCE...]: torii on CP/config, or on SOURCE (--kubeconfig ... instead
+    # of --config); waits for /readyz and the listener. Sets TORII_PID.
+    level=$1
+    shift
+    [ $# -gt 0 ] || set -- --config "$CP/config"
+    spawn "$CP/torii.log" "$BUILD/torii" run "$@" --admin "$ADMIN" \
+        --workers "$CP_WORKERS" --log-level "$level" --drain-delay 0s --drain-grace 1s
     TORII_PID=$SPAWNED
     i=0
     until [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$ADMIN/readyz" 2>/dev/null)" = 200 ] &&
@@ -1685,6 +1700,11 @@ cp_metric() {
     curl -s --max-time 10 "http://$ADMIN/metrics" | awk -v n="$1" '$1 == n { print $2; exit }'
 }
 
+cp_secs() {
+    # cp_secs T0 T1: seconds between two `date +%s%N` readings, one decimal.
+    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b - a) / 1e9 }'
+}
+
 cp_mib() {
     awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'
 }
@@ -1707,7 +1727,11 @@ cp_finish() {
         tail -n 5 "$CP/torii.log" >&2
         return 1
     }
-    for p in $PIDS; do stop "$p"; done
+    # The last started first: torii before what it talks to (the fake API server's watches
+    # would otherwise end under it and fill its log).
+    rev=""
+    for p in $PIDS; do rev="$p $rev"; done
+    for p in $rev; do stop "$p"; done
     # Without the debug lines per file read (without problems) and per worker wake-up.
     grep -v -e 'msg="read [^"]*, 0 problems"' -e 'msg="worker [0-9]*: woken' "$CP/torii.log" > "$CPRAW/torii.log" || true
     echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (at the start: see the machine"
@@ -1727,13 +1751,13 @@ section_propagation() {
     cp "$CP/stage/route-00000.yaml" "$CPRAW/route-00000.yaml"
     rss0=$(dp_rss "$TORII_PID")
     echo "bench/run.sh: propagation: $n routes, one at a time ..." >&2
-    t0=$(date +%s)
+    t0=$(date +%s%N)
     "$BUILD/bench/bench-propagation" --addr "127.0.0.1:$P_GW" --dir "$CP/config" --index "$CP/index" \
         --interval-ms "$interval" > "$CPRAW/latency.txt" 2> "$CP/propagation.err" || {
         cat "$CP/propagation.err" >&2
         return 1
     }
-    t1=$(date +%s)
+    t1=$(date +%s%N)
     gen=$(cp_py settle "$ADMIN" --quiet-ms 500)
     # shellcheck disable=SC2046
     set -- $(cp_py accepted "$ADMIN")
@@ -1756,7 +1780,7 @@ section_propagation() {
     cp_py report-propagation "$CPRAW/latency.txt" --bucket "${BUCKET:-500}" --log "$CP/torii.log"
     echo "| after the run | |"
     echo "|---|---|"
-    echo "| wall time for $n routes | $((t1 - t0)) s |"
+    echo "| wall time for $n routes | $(cp_secs "$t0" "$t1") s |"
     echo "| config generation | $gen |"
     echo "| HTTPRoutes in /status: Accepted / ResolvedRefs=True (False expected: the missing Service) | $2 / $3 of $1 |"
     echo "| rejected manifests | $4 |"
@@ -1767,9 +1791,135 @@ section_propagation() {
     echo "nerror last_status lower_bound_us), torii's log beside it."
     echo
     cp_finish
+    # For kube-propagation, which runs after this section in the same invocation.
+    PROPAGATION_RAW=$CPRAW/latency.txt
+    PROPAGATION_WALL="$(cp_secs "$t0" "$t1") s"
+    PROPAGATION_RSS="$(cp_mib "$rss0") / $(cp_mib "$rss1") MiB"
     [ "$2" = "$n" ] || echo "bench/run.sh: propagation: only $2 of $n routes Accepted" >&2
     errs=$(awk '{ e += $6; if ($3 < 0) e++ } END { print e + 0 }' "$CPRAW/latency.txt")
     [ "$errs" = 0 ] || echo "bench/run.sh: propagation: $errs error answers or routes never answered (see the report)" >&2
+}
+
+section_kube_propagation() {
+    cp_setup kube-propagation
+    n=${ROUTES:-3000}
+    interval=${POLL_MS:-5}
+    python3 -c 'import yaml' 2> /dev/null || { echo "bench/run.sh: python3-yaml missing (the fake API server needs it)" >&2; return 1; }
+    command -v openssl > /dev/null || { echo "bench/run.sh: openssl missing (the fake API server's CA)" >&2; return 1; }
+    fake=$CP/fake
+    user=system:serviceaccount:torii-system:torii # the fake's --token-user: torii's requests
+    mkdir -p "$fake"
+    spawn "$CP/fake.log" python3 "$ROOT/tests/kube/fakeapi.py" --state-dir "$fake" --tls
+    FAKE_PID=$SPAWNED
+    i=0
+    until grep -q '^ready ' "$CP/fake.log"; do
+        kill -0 "$FAKE_PID" 2>/dev/null || { echo "bench/run.sh: the fake API server exited:" >&2; tail -n 20 "$CP/fake.log" >&2; return 1; }
+        i=$((i + 1))
+        [ $i -lt 300 ] || { echo "bench/run.sh: the fake API server not ready in 30 s" >&2; return 1; }
+        sleep 0.1
+    done
+    url=$(cat "$fake/url")
+    api="$url $fake/ca.crt $fake/admin-token"
+    cp_py kube-objects "$CP/base.json" --gw-port "$P_GW" --service "backend=$P_BE_A"
+    # shellcheck disable=SC2086
+    cp_py kube-create $api "$CP/base.json"
+    cp_backend "$P_BE_A" 0 backend
+    # --address-pool: Gateways bound on this machine as in file mode (the Gateway names
+    # 127.0.0.1 in spec.addresses); one replica, no Lease.
+    # shellcheck disable=SC2086
+    cp_torii debug --kubeconfig "$fake/kubeconfig-tokenfile" --address-pool 127.1.0.0/16 --leader-elect false ${KUBE_ARGS:-}
+    # shellcheck disable=SC2086
+    cp_py kube-wait $api --gateway bench
+    cp_py settle "$ADMIN" --quiet-ms 500 > /dev/null
+    cp_py kube-routes "$CP/stage" --count "$n" --index "$CP/index"
+    cp "$CP/base.json" "$CPRAW/base.json"
+    cp "$CP/stage/route-00000.json" "$CPRAW/route-00000.json"
+    # shellcheck disable=SC2086
+    spawn "$CP/watch.log" python3 "$HERE/cp.py" kube-watch $api --out "$CPRAW/watch.txt"
+    WATCH_PID=$SPAWNED
+    i=0
+    until [ -s "$CPRAW/watch.txt" ]; do
+        kill -0 "$WATCH_PID" 2>/dev/null || { echo "bench/run.sh: the watcher exited:" >&2; cat "$CP/watch.log" >&2; return 1; }
+        i=$((i + 1))
+        [ $i -lt 100 ] || { echo "bench/run.sh: the watcher not ready in 10 s" >&2; return 1; }
+        sleep 0.1
+    done
+    sleep 1 # the Gateway's and GatewayClass's status writes are done before the count starts
+    since=$(cp_py audit-seq "$fake")
+    rss0=$(dp_rss "$TORII_PID")
+    cpu0_fake=$(dp_cpu "$FAKE_PID")
+    cpu0_torii=$(dp_cpu "$TORII_PID")
+    echo "bench/run.sh: kube-propagation: $n routes through the API server, one at a time ..." >&2
+    t0=$(date +%s%N)
+    "$BUILD/bench/bench-propagation" --addr "127.0.0.1:$P_GW" --index "$CP/index" --interval-ms "$interval" \
+        --api "$url/apis/gateway.networking.k8s.io/v1/namespaces/default/httproutes" \
+        --ca "$fake/ca.crt" --token-file "$fake/admin-token" > "$CPRAW/latency.txt" 2> "$CP/propagation.err" || {
+        cat "$CP/propagation.err" >&2
+        return 1
+    }
+    t1=$(date +%s%N)
+    cpu1_fake=$(dp_cpu "$FAKE_PID")
+    cpu1_torii=$(dp_cpu "$TORII_PID")
+    # shellcheck disable=SC2086
+    accepted=$(cp_py kube-wait $api --routes "$n" --timeout 120)
+    gen=$(cp_py settle "$ADMIN" --quiet-ms 1000)
+    rss1=$(dp_rss "$TORII_PID")
+    stop "$WATCH_PID"
+    tck=$(getconf CLK_TCK)
+    wall=$(cp_secs "$t0" "$t1")
+
+    echo "## Control plane: route propagation through the API server"
+    echo
+    echo "The propagation section's objects (one Gateway with an HTTP listener on 127.0.0.1:$P_GW,"
+    echo "one Service and EndpointSlice to bench-backend; \`bench/results/$DATE-kube-propagation/base.json\`),"
+    echo "created through the fake API server (tests/kube/fakeapi.py, TLS), and torii \`--kubeconfig"
+    echo "--address-pool 127.1.0.0/16 --leader-elect false --workers $CP_WORKERS --log-level debug${KUBE_ARGS:+ $KUBE_ARGS}\`:"
+    echo "it lists and watches the API server, binds the Gateway's spec.addresses on this machine"
+    echo "as in file mode, and writes status back, rate limited (\`--kube-qps\`, \`--kube-burst\`:"
+    echo "${KUBE_ARGS:+given above; }by default 50 writes/s with bursts of 100). $n HTTPRoutes of the same shape as the"
+    echo "propagation section's (\`route-00000.json\`) are created one at a time, each by a POST on"
+    echo "one keep-alive TLS connection (bench-propagation --api, the fake's admin token). After"
+    echo "each POST's answer, bench-propagation asks the data plane for the route's hostname every"
+    echo "$interval ms until it answers 200, then creates the next route. The $interval ms poll bounds the"
+    echo "resolution of the first row. The status times are the fake's audit times of torii's"
+    echo "PATCH .../status for each route (when the fake began handling it), against the wall-clock"
+    echo "time the POST's answer was read: the same clock, one machine. A second watcher (bench/cp.py"
+    echo "kube-watch) records when the fake delivers each event. A route's status write waits its"
+    echo "turn behind torii's rate limit when routes come faster than the limit lets writes out:"
+    echo "compare \"routes created per second\" with \"torii's writes per second\" below."
+    echo
+    echo "**The fake API server is a Python process on the same 2-core machine** as torii, the"
+    echo "backend and bench-propagation: part of every figure is its own time (the POST, the delivery"
+    echo "of the watch event to torii, the handling of torii's status write) and the CPU it takes from"
+    echo "torii. The tables below measure that part; a real kube-apiserver would differ."
+    echo
+    set --
+    if [ -n "${PROPAGATION_RAW:-}" ]; then
+        set -- --file-raw "$PROPAGATION_RAW" --compare-row "wall time for the routes|$PROPAGATION_WALL|$wall s" \
+            --compare-row "torii RSS before / after|$PROPAGATION_RSS|$(cp_mib "$rss0") / $(cp_mib "$rss1") MiB"
+    fi
+    cp_py report-kube-propagation "$CPRAW/latency.txt" --audit "$fake/audit.jsonl" --since "$since" --user "$user" \
+        --watch "$CPRAW/watch.txt" --bucket "${BUCKET:-500}" --log "$CP/torii.log" --extract "$CPRAW/audit.txt" "$@"
+    [ -n "${PROPAGATION_RAW:-}" ] || { echo "The file provider's figures: run propagation in the same invocation to compare"; echo "(\`bench/run.sh BUILD propagation kube-propagation\`)."; echo; }
+    echo "| after the run | |"
+    echo "|---|---|"
+    echo "| wall time for $n routes | $wall s |"
+    echo "| routes created per second | $(awk -v n="$n" -v w="$wall" 'BEGIN { printf "%.1f", (w > 0) ? n / w : 0 }') |"
+    echo "| CPU during the run: the fake API server / torii | $(awk -v f=$((cpu1_fake - cpu0_fake)) -v t=$((cpu1_torii - cpu0_torii)) -v k="$tck" -v w="$wall" \
+        'BEGIN { printf "%.1f s (%.0f%% of one core) / %.1f s (%.0f%%)", f / k, (w > 0) ? 100 * f / k / w : 0, t / k, (w > 0) ? 100 * t / k / w : 0 }') |"
+    echo "| config generation | $gen |"
+    echo "| HTTPRoutes with torii's Accepted=True for their generation, in the API server | $accepted of $n |"
+    echo "| torii RSS before / after | $(cp_mib "$rss0") / $(cp_mib "$rss1") MiB |"
+    echo "| bench-propagation | $(sed 's/^bench-propagation: //' "$CP/propagation.err") |"
+    echo
+    echo "Raw: \`bench/results/$DATE-kube-propagation/latency.txt\` (index name latency_us polls n404"
+    echo "nerror last_status lower_bound_us post_rtt_us sent_unix_us answered_unix_us), \`watch.txt\`"
+    echo "(the second watcher: unix_us type name generation accepted), \`audit.txt\` (the fake's"
+    echo "audit records of the run: seq time user method resource/name/subresource code), torii's log."
+    echo
+    cp_finish
+    errs=$(awk '{ e += $6; if ($3 < 0) e++ } END { print e + 0 }' "$CPRAW/latency.txt")
+    [ "$errs" = 0 ] || echo "bench/run.sh: kube-propagation: $errs error answers or routes never answered (see the report)" >&2
 }
 
 section_flips() {
@@ -2050,6 +2200,13 @@ section_soak() {
 for s in "$@"; do
     case " $SECTIONS " in *" $s "*) ;; *) echo "bench/run.sh: no section $s" >&2; usage ;; esac
 done
+# In the order of SECTIONS, whatever the order given: kube-propagation sets its figures beside
+# those of a propagation section run just before it.
+wanted=" $* "
+set --
+for s in $SECTIONS; do
+    case $wanted in *" $s "*) set -- "$@" "$s" ;; esac
+done
 for s in "$@"; do
     report=$RESULTS/$DATE-$s.md
     tmp=$RESULTS/.$DATE-$s.md.tmp
@@ -2060,7 +2217,7 @@ for s in "$@"; do
         echo
         machine
         echo
-        "section_$s"
+        "section_$(echo "$s" | tr - _)"
     } > "$tmp"
     mv "$tmp" "$report"
     rm -f "$RESULTS/$DATE-$s.FAILED.md"
