@@ -27,6 +27,7 @@ struct kube_known {
     char *desired;
     bool dirty;
     bool inflight;
+    int64_t written_ms; /* when torii last wrote its status (monotonic ms) */
     /* Pods (the pods reflector): what an EndpointSlice needs of a torii replica. */
     char *pod_ip, *pod_node, *pod_uid;
     bool pod_ready, pod_terminating;

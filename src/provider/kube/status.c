@@ -30,6 +30,10 @@
 
 #define MAX_INFLIGHT 8
 #define MAX_CONFLICTS 5
+/* An object whose status changes with every change of others (a Gateway's attachedRoutes while
+ * routes arrive) is written at most this often: its writes merge, and the rate limit's budget
+ * goes to objects not written yet. */
+#define MIN_REWRITE_MS 1000
 
 /* A queued comparison. */
 struct pending {
@@ -49,6 +53,9 @@ struct kube_status {
     struct tr_kubeprov *p;
     struct tr_published *cur; /* the publish desired statuses come from */
     struct pending *queue[TR_KIND__COUNT], **tail[TR_KIND__COUNT];
+    /* Written less than MIN_REWRITE_MS ago: waiting for their turn, in the order they are due
+     * (every wait is as long, so first in is first due). */
+    struct pending *later, **later_tail;
     int inflight;
     int64_t retry_at_ms; /* after errors: no writes before this */
     bool published;      /* a first publish arrived */
@@ -60,6 +67,7 @@ struct kube_status *kstatus_new(struct tr_kubeprov *p)
     s->p = p;
     for (int k = 0; k < TR_KIND__COUNT; k++)
         s->tail[k] = &s->queue[k];
+    s->later_tail = &s->later;
     return s;
 }
 
@@ -74,6 +82,12 @@ void kstatus_free(struct kube_status *s)
             free(e->key);
             free(e);
         }
+    }
+    while (s->later) {
+        struct pending *e = s->later;
+        s->later = e->next;
+        free(e->key);
+        free(e);
     }
     if (s->cur)
         tr_published_release(s->cur);
@@ -578,8 +592,10 @@ static void on_written(void *ud, const struct tr_kc_result *res)
     struct kube_known *k = known_of(p, wr->kind, wr->key);
     if (res->status == 200 || res->status == 201) {
         __atomic_add_fetch(&p->stats.status_writes, 1, __ATOMIC_RELAXED);
-        if (k)
+        if (k) {
             adopt(k, res->body, res->len);
+            k->written_ms = kube_now_ms();
+        }
     } else if (res->status == 409 && k && wr->conflicts < MAX_CONFLICTS) {
         /* Someone wrote first: read the latest and merge again. */
         __atomic_add_fetch(&p->stats.status_conflicts, 1, __ATOMIC_RELAXED);
@@ -638,6 +654,19 @@ int kstatus_tick(struct tr_kubeprov *p, int64_t now)
         return -1;
     if (now < s->retry_at_ms)
         return (int)(s->retry_at_ms - now);
+    /* Those whose wait is over go back to their kind's queue. */
+    while (s->later) {
+        struct pending *e = s->later;
+        struct kube_known *k = known_of(p, e->kind, e->key);
+        if (k && now - k->written_ms < MIN_REWRITE_MS)
+            break;
+        s->later = e->next;
+        if (!s->later)
+            s->later_tail = &s->later;
+        e->next = NULL;
+        *s->tail[e->kind] = e;
+        s->tail[e->kind] = &e->next;
+    }
     for (int kind = 0; kind < TR_KIND__COUNT && s->inflight < MAX_INFLIGHT; kind++) {
         while (s->queue[kind] && s->inflight < MAX_INFLIGHT) {
             struct pending *e = s->queue[kind];
@@ -645,6 +674,13 @@ int kstatus_tick(struct tr_kubeprov *p, int64_t now)
             if (!s->queue[kind])
                 s->tail[kind] = &s->queue[kind];
             struct kube_known *k = known_of(p, e->kind, e->key);
+            if (k && !k->inflight && k->written_ms && now - k->written_ms < MIN_REWRITE_MS) {
+                /* Written a moment ago: later, with whatever else changes meanwhile. */
+                e->next = NULL;
+                *s->later_tail = e;
+                s->later_tail = &e->next;
+                continue;
+            }
             if (k && !k->inflight)
                 compare(s, e->kind, e->key, NULL);
             else if (k)
@@ -652,6 +688,11 @@ int kstatus_tick(struct tr_kubeprov *p, int64_t now)
             free(e->key);
             free(e);
         }
+    }
+    if (s->later) {
+        struct kube_known *k = known_of(p, s->later->kind, s->later->key);
+        int64_t due = k ? k->written_ms + MIN_REWRITE_MS : now;
+        return due > now ? (int)(due - now) : 0;
     }
     return -1;
 }
