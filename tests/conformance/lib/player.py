@@ -36,10 +36,14 @@ SETTLE_FALLBACK = 0.5    # fixed delay after writes once torii proved unable to 
 
 
 class Suite:
-    """torii, the runner's objects, Pods and certificates, shared by all cases of a run."""
+    """torii, the runner's objects, Pods and certificates, shared by all cases of a run.
 
-    def __init__(self, torii, store, pods, certs, dataplane, waiter, subs, log=None):
+    reader gives the objects steps judge (torii.AdminReader: torii's admin endpoint).
+    """
+
+    def __init__(self, torii, store, pods, certs, dataplane, waiter, subs, log=None, reader=None):
         self.torii = torii
+        self.reader = reader
         self.store = store
         self.pods = pods
         self.certs = certs
@@ -109,7 +113,8 @@ class Suite:
         deadline = time.monotonic() + SETTLE_TIMEOUT
         waited = sum(1 for k in self.store.pending if k[0] in self.reported_kinds)
         while True:
-            items = self.read_all()
+            self.torii.check_alive()
+            items = self.torii.admin.list()   # what torii has taken in
             self.reported_kinds |= {o.get('kind') for o in items}
             left = self.store.acknowledge(items, self.reported_kinds)
             if not left:
@@ -129,17 +134,19 @@ class Suite:
     # -- reading torii ------------------------------------------------------------------------------
 
     def read(self, kind, name):
-        """The object a step names, as torii holds it (None when absent)."""
+        """The object a step names, as torii reports it (None when absent)."""
         self.torii.check_alive()
         _, ns, short = key_for(kind, name)
-        return self.torii.admin.get(kind, ns, short)
+        return self.reader.get(kind, ns, short)
 
-    def read_all(self):
+    def read_list(self, kinds, namespace='', selector=None):
+        """Objects of these kinds (in namespace, when given); selector may narrow them (callers
+        check it again)."""
         self.torii.check_alive()
-        return self.torii.admin.list()
+        return self.reader.list(kinds, namespace, selector)
 
     def supported_features(self):
-        gc = self.torii.admin.get('GatewayClass', '', self.subs.class_name) or {}
+        gc = self.read('GatewayClass', self.subs.class_name) or {}
         out = set()
         for f in status.status_of(gc).get('supportedFeatures') or []:
             out.add(f.get('name') if isinstance(f, dict) else f)
@@ -147,11 +154,19 @@ class Suite:
 
     # -- applying -----------------------------------------------------------------------------------
 
-    def apply_manifests(self, manifests_dir, paths):
+    def apply_manifests(self, manifests_dir, paths, secrets=()):
+        """The secrets entries and the manifests' objects, Namespaces first (an API server takes
+        no object into a namespace that does not exist yet), then secrets (base Deployments
+        mount some, and a base Gateway refers to one), then the rest in order."""
+        objs = [substitute(obj, self.subs) for rel in paths for obj in load_manifest(manifests_dir, rel)]
         with self.batch():
-            for rel in paths:
-                for obj in load_manifest(manifests_dir, rel):
-                    self.store.put(substitute(obj, self.subs))
+            for obj in objs:
+                if obj.get('kind') == 'Namespace':
+                    self.store.put(obj)
+            self.create_secrets(secrets)
+            for obj in objs:
+                if obj.get('kind') != 'Namespace':
+                    self.store.put(obj)
 
     def create_secrets(self, entries):
         """The run-time certificates; an object that exists already is left as it is."""
@@ -176,9 +191,7 @@ class Suite:
         if 'Gateway' not in self.supported:
             self.log('Gateway is not supported: the gateway part of the set-up is left out')
             return
-        # Secrets before the manifests: base Deployments mount some and a base Gateway refers to one.
-        self.create_secrets(base.secrets)
-        self.apply_manifests(manifests_dir, base.manifests)
+        self.apply_manifests(manifests_dir, base.manifests, base.secrets)
         self.settle()
         res = first.play(steps[1:], 2)
         if res:
@@ -218,8 +231,7 @@ class Suite:
         run = CaseRun(self, case)
         try:
             try:
-                self.create_secrets(case.secrets)
-                self.apply_manifests(manifests_dir, case.manifests)
+                self.apply_manifests(manifests_dir, case.manifests, case.secrets)
                 self.settle()
             except Exception as e:  # noqa: BLE001
                 return Result(case.name, 'FAIL', f'applying manifests: {type(e).__name__}: {e}')
@@ -298,7 +310,7 @@ class CaseRun:
 
     def _namespaces(self, body, gateways, t):
         def evaluate(st):
-            items = self.suite.read_all() if gateways else []
+            items = self.suite.read_list(['Gateway']) if gateways else []
             return status.eval_namespaces_ready(items, body['namespaces'], self.suite.pods.pods(),
                                                 self.suite.dataplane.serving, gateways)
         return self.wait(evaluate, body, default_budget(t, body))
@@ -397,7 +409,8 @@ class CaseRun:
 
     def step_infrastructurePropagated(self, body):
         ns = body['gateway'].partition('/')[0]
-        return self.wait(lambda st: status.eval_infrastructure(self.suite.read_all(), ns, body),
+        return self.wait(lambda st: status.eval_infrastructure(
+            self.suite.read_list(body['kinds'], ns, body['selector']), ns, body),
                          body, default_budget('infrastructurePropagated', body))
 
     def step_expectGenerationChange(self, body):
@@ -428,7 +441,7 @@ class CaseRun:
         """
         time.sleep(1.0)
         latest = None
-        for obj in self.suite.read_all():
+        for obj in self.suite.read_list([key[0]], key[1]):
             meta = obj.get('metadata') or {}
             if obj.get('kind') == key[0] and meta.get('namespace') == key[1]:
                 ts = changes.parse_timestamp(meta.get('creationTimestamp'))
