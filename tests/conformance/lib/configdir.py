@@ -10,9 +10,9 @@ REVISION_ANNOTATION with a number that grows with each write: once torii reports
 that number it has taken the write in (see Suite.settle). Deletions are taken in once torii no
 longer reports the object. The annotation only changes metadata, so it never bumps a generation.
 
-The ObjectStore writes through a sink, ConfigDir here. A sink
-has handles(kind), write(key, obj, revision), remove(key), waits_for(key, obj) (is the write one
-torii takes in, to be waited for?) and taken_in(key, revision, seen).
+The ObjectStore writes through a sink: ConfigDir here, kubeapi.ApiSink in --kube mode. A sink has
+handles(kind), write(key, obj, revision), remove(key), waits_for(key, obj) (is the write one torii
+takes in, to be waited for?) and taken_in(key, revision, seen).
 """
 import copy
 import os
@@ -70,7 +70,7 @@ class ConfigDir:
 
 class ObjectStore:
     """Every object the runner applied, by key; those of the kinds the sink handles are written
-    through it (TORII_KINDS to the config dir).
+    through it (TORII_KINDS to the config dir; in --kube mode every kind the API server serves).
 
     The suite set-up's objects are snapshotted as the base; each case records the keys it
     touched so that cleanup can restore the base version or delete the object.

@@ -89,8 +89,14 @@ def file_source(config_dir, class_name):
     return ['--config', config_dir, '--gatewayclass', class_name]
 
 
+def kube_source(kubeconfig, address_pool):
+    """torii's arguments in --kube mode: the API server, one replica (no Lease), and Gateways on
+    local addresses that torii binds itself, as in file mode."""
+    return ['--kubeconfig', kubeconfig, '--leader-elect', 'false', '--address-pool', address_pool]
+
+
 class Torii:
-    """A torii process reading its objects from source_args (file_source)."""
+    """A torii process reading its objects from source_args (file_source or kube_source)."""
 
     def __init__(self, binary, source_args, log_path, log_level='warn'):
         self.binary = binary
