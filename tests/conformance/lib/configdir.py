@@ -9,6 +9,10 @@ torii takes a written file in asynchronously, so every written object carries th
 REVISION_ANNOTATION with a number that grows with each write: once torii reports an object with
 that number it has taken the write in (see Suite.settle). Deletions are taken in once torii no
 longer reports the object. The annotation only changes metadata, so it never bumps a generation.
+
+The ObjectStore writes through a sink: ConfigDir here, kubeapi.ApiSink in --kube mode. A sink has
+handles(kind), write(key, obj, revision), remove(key), waits_for(key, obj) (is the write one torii
+takes in, to be waited for?) and taken_in(key, revision, seen).
 """
 import copy
 import os
@@ -50,22 +54,37 @@ class ConfigDir:
         except FileNotFoundError:
             pass
 
+    @staticmethod
+    def handles(kind):
+        return kind in TORII_KINDS
+
+    @staticmethod
+    def waits_for(key, obj):
+        return key[0] in TORII_KINDS
+
+    @staticmethod
+    def taken_in(key, revision, seen):
+        """Does torii's copy `seen` of the object hold the write of `revision`?"""
+        return ((seen.get('metadata') or {}).get('annotations') or {}).get(REVISION_ANNOTATION) == str(revision)
+
 
 class ObjectStore:
-    """Every object the runner applied, by key; those of TORII_KINDS are mirrored in the config dir.
+    """Every object the runner applied, by key; those of the kinds the sink handles are written
+    through it (TORII_KINDS to the config dir; in --kube mode every kind the API server serves).
 
     The suite set-up's objects are snapshotted as the base; each case records the keys it
     touched so that cleanup can restore the base version or delete the object.
     """
 
-    def __init__(self, configdir, on_change=None):
-        self.configdir = configdir
+    def __init__(self, sink, on_change=None):
+        self.sink = sink
         self.objects = {}
         self.base = {}
         self.touched = set()
         self.on_change = on_change   # called with the key after every change (pods / slices upkeep)
         self.revision = 0
         self.pending = {}            # key -> revision written, or None when deleted; not yet seen in torii
+                                     # (only writes torii takes in: sink.waits_for)
 
     def get(self, key):
         return self.objects.get(key)
@@ -78,11 +97,12 @@ class ObjectStore:
         """Create or replace an object."""
         key = key_of(obj)
         obj = copy.deepcopy(obj)
-        self.objects[key] = obj
-        if key[0] in TORII_KINDS:
+        if self.sink.handles(key[0]):
             self.revision += 1
-            self.configdir.write(key, obj, self.revision)
-            self.pending[key] = self.revision
+            self.sink.write(key, obj, self.revision)
+            if self.sink.waits_for(key, obj):
+                self.pending[key] = self.revision
+        self.objects[key] = obj
         if track:
             self.touched.add(key)
         if self.on_change:
@@ -92,10 +112,11 @@ class ObjectStore:
     def delete(self, key, track=True):
         if key not in self.objects:
             raise KeyError(f'{fmt_key(key)} was never applied')
+        if self.sink.handles(key[0]):
+            self.sink.remove(key)
+            if self.sink.waits_for(key, self.objects[key]):
+                self.pending[key] = None
         del self.objects[key]
-        if key[0] in TORII_KINDS:
-            self.configdir.remove(key)
-            self.pending[key] = None
         if track:
             self.touched.add(key)
         if self.on_change:
@@ -104,12 +125,10 @@ class ObjectStore:
     def acknowledge(self, items, waited_kinds):
         """Drop the pending writes torii's object list shows taken in; returns those still pending
         among the kinds waited for (kinds torii does not report cannot be acknowledged)."""
-        seen = {}
-        for obj in items:
-            ann = ((obj.get('metadata') or {}).get('annotations') or {}).get(REVISION_ANNOTATION)
-            seen[key_of(obj)] = ann
+        seen = {key_of(obj): obj for obj in items}
         for key, rev in list(self.pending.items()):
-            if (rev is None and key not in seen) or (rev is not None and seen.get(key) == str(rev)):
+            if (rev is None and key not in seen) or \
+                    (rev is not None and key in seen and self.sink.taken_in(key, rev, seen[key])):
                 del self.pending[key]
         return [k for k in self.pending if k[0] in waited_kinds]
 

@@ -9,7 +9,7 @@ from .cases import load_manifest, step_type
 from .certs import secret_object
 from .dataplane import TRAFFIC_STEPS
 from .kube import GATEWAY_API_KINDS, ROUTE_KINDS, fmt_key, key_for, key_of
-from .pods import endpoint_slice_for, fill_slice_from_pods, service_selects
+from .pods import endpoint_slice_for, fill_slice_from_pods, pod_object, service_selects
 from .status import Outcome
 from .substitute import class_placeholder, substitute
 from .wait import DEFAULT, default_budget
@@ -33,13 +33,21 @@ class SetupError(Exception):
 
 SETTLE_TIMEOUT = 5.0     # seconds for torii to take in a write before the runner goes on anyway
 SETTLE_FALLBACK = 0.5    # fixed delay after writes once torii proved unable to acknowledge them
+STATUS_TIMEOUT = 10.0    # --kube: seconds for torii's published status to reach the API server
 
 
 class Suite:
-    """torii, the runner's objects, Pods and certificates, shared by all cases of a run."""
+    """torii, the runner's objects, Pods and certificates, shared by all cases of a run.
 
-    def __init__(self, torii, store, pods, certs, dataplane, waiter, subs, log=None):
+    reader gives the objects steps judge: torii's admin endpoint (torii.AdminReader) in file mode,
+    the API server (kubeapi.ApiReader) in --kube mode, where the runner also writes the made-up
+    Pods as Pod objects and settle() waits for torii's status writes too.
+    """
+
+    def __init__(self, torii, store, pods, certs, dataplane, waiter, subs, log=None, reader=None, kube=False):
         self.torii = torii
+        self.reader = reader
+        self.kube = kube
         self.store = store
         self.pods = pods
         self.certs = certs
@@ -54,6 +62,7 @@ class Suite:
         self._dirty = False
         self.reported_kinds = set(GATEWAY_API_KINDS)
         self.settle_misses = 0
+        self.installed = []      # what the implementation's own set-up installs (--kube: the GatewayClass)
         store.on_change = self._changed
 
     # -- keeping Pods and EndpointSlices in line with Deployments and Services ----------------------
@@ -80,6 +89,8 @@ class Suite:
         if self.pods.sync(self.store.of_kind('Deployment')):
             self.dataplane.start_backends(self.pods.pods())
         pods = self.pods.pods()
+        if self.kube:
+            self.sync_pod_objects(pods)
         wanted = {}
         for svc in self.store.of_kind('Service'):
             if service_selects(svc):
@@ -93,6 +104,22 @@ class Suite:
         for key in [k for k in self.store.objects if k in auto]:
             if key not in wanted:
                 self.store.delete(key, track=False)
+
+    def sync_pod_objects(self, pods):
+        """--kube: the Pods in the API server, as the cluster's kubelets would report them; the
+        EndpointSlices then name them by the uid the server gave them."""
+        wanted = set()
+        for pod in pods:
+            obj = pod_object(pod, self.dataplane.serving(pod))
+            key = key_of(obj)
+            wanted.add(key)
+            if self.store.get(key) != obj:
+                self.store.put(obj, track=False)
+            served = getattr(self.store.sink, 'served', {}).get(key)
+            if served:
+                pod.uid = served['metadata'].get('uid', pod.uid)
+        for key in [k for k in self.store.objects if k[0] == 'Pod' and k not in wanted]:
+            self.store.delete(key, track=False)
 
     def settle(self):
         """Wait until torii has taken in the runner's latest writes (see configdir.py).
@@ -109,7 +136,8 @@ class Suite:
         deadline = time.monotonic() + SETTLE_TIMEOUT
         waited = sum(1 for k in self.store.pending if k[0] in self.reported_kinds)
         while True:
-            items = self.read_all()
+            self.torii.check_alive()
+            items = self.torii.admin.list()   # what torii has taken in, in either mode
             self.reported_kinds |= {o.get('kind') for o in items}
             left = self.store.acknowledge(items, self.reported_kinds)
             if not left:
@@ -125,21 +153,54 @@ class Suite:
                 break
             time.sleep(0.02)
         self.store.pending.clear()
+        if self.kube:
+            self.settle_status()
+
+    def settle_status(self):
+        """--kube: wait until the API server holds the status torii published for what it has
+        taken in (the admin /status is its latest publish; status.status_behind compares). torii
+        writes status on its own thread after publishing, so without this a step could read the
+        status from before a change that torii has already taken in."""
+        deadline = time.monotonic() + STATUS_TIMEOUT
+        while True:
+            self.torii.check_alive()
+            published = {key_of(o): o for o in self.torii.admin.list()
+                         if o.get('kind') in GATEWAY_API_KINDS and o.get('status')}
+            held = {key_of(o): o for o in self.reader.list(sorted({k[0] for k in published}))}
+            behind = []
+            for key, obj in published.items():
+                if key in held:
+                    why = status.status_behind(key[0], obj['status'], status.status_of(held[key]),
+                                               self.controller or '')
+                    if why:
+                        behind.append((key, why))
+            if not behind:
+                return
+            if time.monotonic() > deadline:
+                key, why = behind[0]
+                print(f'warning: the API server does not hold the status torii published for {fmt_key(key)}'
+                      f'{f" (and {len(behind) - 1} more)" if len(behind) > 1 else ""} after {STATUS_TIMEOUT:g} s: '
+                      f'{why}', file=sys.stderr, flush=True)
+                return
+            time.sleep(0.02)
 
     # -- reading torii ------------------------------------------------------------------------------
 
     def read(self, kind, name):
-        """The object a step names, as torii holds it (None when absent)."""
+        """The object a step names, as torii reports it or the API server holds it (None when
+        absent)."""
         self.torii.check_alive()
         _, ns, short = key_for(kind, name)
-        return self.torii.admin.get(kind, ns, short)
+        return self.reader.get(kind, ns, short)
 
-    def read_all(self):
+    def read_list(self, kinds, namespace='', selector=None):
+        """Objects of these kinds (in namespace, when given); selector may narrow them (callers
+        check it again)."""
         self.torii.check_alive()
-        return self.torii.admin.list()
+        return self.reader.list(kinds, namespace, selector)
 
     def supported_features(self):
-        gc = self.torii.admin.get('GatewayClass', '', self.subs.class_name) or {}
+        gc = self.read('GatewayClass', self.subs.class_name) or {}
         out = set()
         for f in status.status_of(gc).get('supportedFeatures') or []:
             out.add(f.get('name') if isinstance(f, dict) else f)
@@ -147,11 +208,19 @@ class Suite:
 
     # -- applying -----------------------------------------------------------------------------------
 
-    def apply_manifests(self, manifests_dir, paths):
+    def apply_manifests(self, manifests_dir, paths, secrets=()):
+        """The secrets entries and the manifests' objects, Namespaces first (an API server takes
+        no object into a namespace that does not exist yet), then secrets (base Deployments
+        mount some, and a base Gateway refers to one), then the rest in order."""
+        objs = [substitute(obj, self.subs) for rel in paths for obj in load_manifest(manifests_dir, rel)]
         with self.batch():
-            for rel in paths:
-                for obj in load_manifest(manifests_dir, rel):
-                    self.store.put(substitute(obj, self.subs))
+            for obj in objs:
+                if obj.get('kind') == 'Namespace':
+                    self.store.put(obj)
+            self.create_secrets(secrets)
+            for obj in objs:
+                if obj.get('kind') != 'Namespace':
+                    self.store.put(obj)
 
     def create_secrets(self, entries):
         """The run-time certificates; an object that exists already is left as it is."""
@@ -164,6 +233,8 @@ class Suite:
     def setup(self, base, manifests_dir):
         """_base.yaml: GatewayClass check, secrets and base manifests, then namespace readiness."""
         steps = base.steps
+        for obj in self.installed:
+            self.store.put(obj, track=False)
         first = CaseRun(self, base)
         t, _ = step_type(steps[0])
         if t != 'gatewayClassAccepted':
@@ -176,14 +247,20 @@ class Suite:
         if 'Gateway' not in self.supported:
             self.log('Gateway is not supported: the gateway part of the set-up is left out')
             return
-        # Secrets before the manifests: base Deployments mount some and a base Gateway refers to one.
-        self.create_secrets(base.secrets)
-        self.apply_manifests(manifests_dir, base.manifests)
+        self.apply_manifests(manifests_dir, base.manifests, base.secrets)
         self.settle()
         res = first.play(steps[1:], 2)
         if res:
             raise SetupError(res)
         self.store.snapshot_base()
+
+    def teardown(self):
+        """Delete everything the run applied (--kube against a cluster the runner did not start)."""
+        with self.batch():
+            keys = sorted(self.store.objects, key=lambda k: (k[0] in ('Namespace', 'GatewayClass'), k))
+            for key in keys:
+                if key in self.store.objects and key[0] != 'Pod':
+                    self.store.delete(key, track=False)
 
     # -- cases --------------------------------------------------------------------------------------
 
@@ -218,8 +295,7 @@ class Suite:
         run = CaseRun(self, case)
         try:
             try:
-                self.create_secrets(case.secrets)
-                self.apply_manifests(manifests_dir, case.manifests)
+                self.apply_manifests(manifests_dir, case.manifests, case.secrets)
                 self.settle()
             except Exception as e:  # noqa: BLE001
                 return Result(case.name, 'FAIL', f'applying manifests: {type(e).__name__}: {e}')
@@ -298,7 +374,7 @@ class CaseRun:
 
     def _namespaces(self, body, gateways, t):
         def evaluate(st):
-            items = self.suite.read_all() if gateways else []
+            items = self.suite.read_list(['Gateway']) if gateways else []
             return status.eval_namespaces_ready(items, body['namespaces'], self.suite.pods.pods(),
                                                 self.suite.dataplane.serving, gateways)
         return self.wait(evaluate, body, default_budget(t, body))
@@ -397,7 +473,8 @@ class CaseRun:
 
     def step_infrastructurePropagated(self, body):
         ns = body['gateway'].partition('/')[0]
-        return self.wait(lambda st: status.eval_infrastructure(self.suite.read_all(), ns, body),
+        return self.wait(lambda st: status.eval_infrastructure(
+            self.suite.read_list(body['kinds'], ns, body['selector']), ns, body),
                          body, default_budget('infrastructurePropagated', body))
 
     def step_expectGenerationChange(self, body):
@@ -428,7 +505,7 @@ class CaseRun:
         """
         time.sleep(1.0)
         latest = None
-        for obj in self.suite.read_all():
+        for obj in self.suite.read_list([key[0]], key[1]):
             meta = obj.get('metadata') or {}
             if obj.get('kind') == key[0] and meta.get('namespace') == key[1]:
                 ts = changes.parse_timestamp(meta.get('creationTimestamp'))

@@ -122,6 +122,28 @@ class PodFactory:
         return self._slice_names[service_key]
 
 
+def pod_object(pod, ready=True):
+    """The Pod object a cluster would hold for a made-up Pod (--kube mode writes it to the API
+    server): scheduled on the runner's node, running, Ready as its backend serves."""
+    state = 'True' if ready else 'False'
+    containers = [{k: v for k, v in c.items() if k in ('name', 'image', 'ports', 'env', 'args', 'command',
+                                                        'volumeMounts')}
+                  for c in pod.containers or []] or [{'name': 'main', 'image': 'none'}]
+    return {
+        'apiVersion': 'v1',
+        'kind': 'Pod',
+        'metadata': {'name': pod.name, 'namespace': pod.namespace, 'labels': dict(pod.labels)},
+        'spec': {'nodeName': pod.node, 'containers': containers},
+        'status': {
+            'phase': 'Running',
+            'podIP': pod.ip,
+            'podIPs': [{'ip': pod.ip}],
+            'conditions': [{'type': 'PodScheduled', 'status': 'True'}, {'type': 'Initialized', 'status': 'True'},
+                           {'type': 'ContainersReady', 'status': state}, {'type': 'Ready', 'status': state}],
+        },
+    }
+
+
 def endpoint(pod, ready=True):
     return {'addresses': [pod.ip],
             'conditions': {'ready': ready, 'serving': ready, 'terminating': False},

@@ -461,3 +461,45 @@ def eval_generation_change(obj, before):
     if gen == before:
         return Outcome(False, f'metadata.generation still {gen} after the patch', fatal=True)
     return HELD
+
+
+# -- --kube mode: is torii's published status in the API server yet? -------------------------------
+
+# The lists of a status that several controllers share, each writing only its own entries.
+SHARED_LISTS = {'HTTPRoute': 'parents', 'GRPCRoute': 'parents', 'TLSRoute': 'parents', 'TCPRoute': 'parents',
+                'UDPRoute': 'parents', 'BackendTLSPolicy': 'ancestors'}
+
+
+def _holds(have, want):
+    """Does `have` (as the API server stores it) say all `want` says? Maps: every key of want
+    (lastTransitionTime aside: the server keeps the older time of an unchanged condition), with
+    extra keys allowed (defaults the server filled in); lists: as long, item by item."""
+    if isinstance(want, dict):
+        if not isinstance(have, dict):
+            return False
+        return all(k == 'lastTransitionTime' or _holds(have.get(k), v) for k, v in want.items())
+    if isinstance(want, list):
+        return isinstance(have, list) and len(have) == len(want) and all(map(_holds, have, want))
+    return have == want
+
+
+def status_behind(kind, published, held, controller):
+    """'' when the status the API server holds (held) says what torii published (its admin
+    /status), else what differs. In a shared list (route parents, policy ancestors) only torii's
+    own entries count, matched by their reference, in any order."""
+    published, held = published or {}, held or {}
+    shared = SHARED_LISTS.get(kind)
+    rest = {k: v for k, v in published.items() if k != shared}
+    if not _holds(held, rest):
+        return f'{brief(slim(rest))} != {brief(slim(held))}'
+    if not shared:
+        return ''
+    ref = 'parentRef' if shared == 'parents' else 'ancestorRef'
+    want = published.get(shared) or []
+    have = [e for e in held.get(shared) or [] if e.get('controllerName') == controller]
+    if len(have) != len(want):
+        return f'{shared}: {len(have)} of torii\'s entries, {len(want)} published'
+    for w in want:
+        if not any(_holds(h.get(ref), w.get(ref)) and _holds(h, w) for h in have):
+            return f'{shared}: no entry holds {brief(w)}'
+    return ''

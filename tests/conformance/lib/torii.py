@@ -68,14 +68,40 @@ class Admin:
         return json.loads(body).get('items') or []
 
 
-class Torii:
-    """A torii process serving a config directory."""
+class AdminReader:
+    """Objects and their status as torii reports them on its admin endpoint (file mode)."""
 
-    def __init__(self, binary, config_dir, log_path, class_name, log_level='warn'):
+    def __init__(self, torii):
+        self.torii = torii
+
+    def get(self, kind, ns, name):
+        return self.torii.admin.get(kind, ns, name)
+
+    def list(self, kinds, namespace='', selector=None):
+        """The objects of these kinds (in namespace, when given); selector is left to the caller."""
+        return [o for o in self.torii.admin.list() if o.get('kind') in kinds
+                and (not namespace or (o.get('metadata') or {}).get('namespace') == namespace)]
+
+
+def file_source(config_dir, class_name):
+    """torii's arguments in file mode: the config directory, and the suite's GatewayClass
+    installed by torii itself (there is no API server to hold one)."""
+    return ['--config', config_dir, '--gatewayclass', class_name]
+
+
+def kube_source(kubeconfig, address_pool):
+    """torii's arguments in --kube mode: the API server, one replica (no Lease), and Gateways on
+    local addresses that torii binds itself, as in file mode."""
+    return ['--kubeconfig', kubeconfig, '--leader-elect', 'false', '--address-pool', address_pool]
+
+
+class Torii:
+    """A torii process reading its objects from source_args (file_source or kube_source)."""
+
+    def __init__(self, binary, source_args, log_path, log_level='warn'):
         self.binary = binary
-        self.config_dir = config_dir
+        self.source_args = list(source_args)
         self.log_path = log_path
-        self.class_name = class_name
         self.log_level = log_level
         self.proc = None
         self.admin = None
@@ -86,8 +112,7 @@ class Torii:
         address = f'127.0.0.1:{free_port()}'
         # torii drains when stop() sends SIGTERM. Draining is tests/drain/run's: here the
         # listeners close at once, and what is left in flight is cut after 1 s, not 20.
-        cmd = [self.binary, 'run', '--config', self.config_dir, '--admin', address,
-               '--gatewayclass', self.class_name, '--log-level', self.log_level,
+        cmd = [self.binary, 'run', *self.source_args, '--admin', address, '--log-level', self.log_level,
                '--drain-delay', '0s', '--drain-grace', '1s']
         log = open(self.log_path, 'ab')
         try:
