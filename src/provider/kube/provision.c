@@ -340,7 +340,7 @@ static struct tr_node *patch_of(struct tr_arena *a, const struct tr_node *o, con
 struct prov_req {
     struct kube_prov *v;
     char *key;
-    bool create;
+    enum tr_kc_method method;
 };
 
 static void on_written(void *ud, const struct tr_kc_result *res)
@@ -349,11 +349,15 @@ static void on_written(void *ud, const struct tr_kc_result *res)
     struct svc_write *w = tr_map_get(&r->v->writes, r->key, strlen(r->key));
     if (w) {
         w->inflight = false;
-        if (res->status < 200 || res->status >= 300) {
+        /* Already there (a create) or already gone (a delete: the garbage collector follows
+         * the owner reference too) is what was wanted. */
+        bool done = (r->method == TR_KC_POST && res->status == 409) || (r->method == TR_KC_DELETE && res->status == 404);
+        if ((res->status < 200 || res->status >= 300) && !done) {
             w->hash = 0; /* try again on the next publish */
-            if (!(r->create && res->status == 409))
-                tr_log_warn("kubernetes: Service %s: %s: %ld %s", r->key, r->create ? "create" : "update",
-                            res->status, res->error ? res->error : "");
+            static const char *const verbs[] = {"read", "create", "replace", "update", "delete"};
+            bool slice = strncmp(r->key, "slice:", 6) == 0;
+            tr_log_warn("kubernetes: %s %s: %s: %ld %s", slice ? "EndpointSlice" : "Service", slice ? r->key + 6 : r->key,
+                        verbs[r->method], res->status, res->error ? res->error : "");
         }
     }
     free(r->key);
@@ -379,7 +383,7 @@ static void send(struct kube_prov *v, enum tr_kc_method m, const char *path, con
     struct prov_req *r = tr_xcalloc(1, sizeof(*r));
     r->v = v;
     r->key = tr_xstrdup(key);
-    r->create = m == TR_KC_POST;
+    r->method = m;
     struct tr_kc_call call = {.method = m,
                               .path = path,
                               .content_type = ctype,

@@ -140,14 +140,28 @@ class Torii:
             raise ToriiDead(f'torii is not running (exit status {code}); log: {self.log_tail()}')
 
     def stop(self):
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
+        """Stops torii (SIGTERM: a quick drain). Returns why its end was not clean (an exit
+        status other than 0, a sanitizer report in its log), or None."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                return 'did not exit within 5 s of SIGTERM'
         try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            with open(self.log_path, 'rb') as f:
+                text = f.read().decode(errors='replace')
+        except OSError:
+            text = ''
+        if 'Sanitizer' in text or 'runtime error:' in text:
+            return 'a sanitizer report in its log'
+        if self.proc.returncode != 0:
+            return f'exited with status {self.proc.returncode}'
+        return None
 
     def log_tail(self, chars=600):
         try:
