@@ -334,6 +334,7 @@ int tr_control_run(const struct tr_control_opts *o)
             }
             if (now >= c.drain_due) {
                 tr_log_info("draining: grace period over, closing what is left (open: %s)", open);
+                tr_workers_cut(c.workers);
                 break;
             }
         }

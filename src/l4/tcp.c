@@ -66,7 +66,9 @@ static void l4_free(struct tr_loop *loop, void *data)
     free(p);
 }
 
-static void l4_close(struct l4c *p)
+/* Ends p: at once, or (linger) with the client's side closed as tr_conn_linger does, when torii
+ * cuts a stream whose client is still there. */
+static void l4_finish(struct l4c *p, bool linger)
 {
     if (p->closed)
         return;
@@ -74,7 +76,10 @@ static void l4_close(struct l4c *p)
     tr_timer_stop(p->w->loop, &p->timer);
     tr_loop_del(p->w->loop, &p->cl.io);
     tr_tls_free(p->cl.ssl);
-    close(p->cl.io.fd);
+    if (linger)
+        tr_conn_linger(p->w, p->cl.io.fd, TR_CONN_L4);
+    else
+        close(p->cl.io.fd);
     tr_metrics_add(&tr_metrics.conns_active, -1);
     if (p->up.io.fd >= 0) {
         tr_loop_del(p->w->loop, &p->up.io);
@@ -87,6 +92,11 @@ static void l4_close(struct l4c *p)
     tr_loop_defer(p->w->loop, l4_free, p);
 }
 
+static void l4_close(struct l4c *p)
+{
+    l4_finish(p, false);
+}
+
 static void l4_close_link(struct conn_link *l)
 {
     l4_close((struct l4c *)((char *)l - offsetof(struct l4c, link)));
@@ -94,7 +104,14 @@ static void l4_close_link(struct conn_link *l)
 
 /* A TCP or TLS stream has no message boundary to stop at: draining leaves it alone, and it is
  * cut only when the grace period ends. */
-static const struct conn_ops l4_ops = {TR_CONN_L4, l4_close_link, NULL};
+static void l4_drain_link(struct conn_link *l)
+{
+    struct l4c *p = (struct l4c *)((char *)l - offsetof(struct l4c, link));
+    if (p->w->drain == TR_DRAIN_CUT)
+        l4_finish(p, true);
+}
+
+static const struct conn_ops l4_ops = {TR_CONN_L4, l4_close_link, l4_drain_link};
 
 static void on_timeout(struct tr_loop *loop, struct tr_timer *t)
 {

@@ -55,7 +55,7 @@ static void flow_free(struct tr_loop *loop, void *data)
 
 static uint64_t idle_ms(const struct worker *w)
 {
-    return w->drain == TR_DRAIN_CLOSED ? DRAIN_FLOW_IDLE_MS : FLOW_IDLE_MS;
+    return w->drain >= TR_DRAIN_CLOSED ? DRAIN_FLOW_IDLE_MS : FLOW_IDLE_MS;
 }
 
 static void flow_close(struct flow *f)
@@ -153,7 +153,7 @@ void tr_udp_on_readable(struct worker *w, struct wlisten *l)
         if (client_key(key, sizeof(key), &client) < 0)
             continue;
         struct flow *f = tr_map_get(&l->flows, key, strlen(key));
-        if (!f && w->drain == TR_DRAIN_CLOSED)
+        if (!f && w->drain >= TR_DRAIN_CLOSED)
             continue; /* draining: the sessions open go on, a new one is not taken */
         if (!f)
             f = flow_new(w, l, &client, clen, key);

@@ -476,7 +476,9 @@ static void c_free(struct tr_loop *loop, void *data)
     free(c);
 }
 
-static void c_close(struct h1c *c)
+/* Ends c: at once, or (linger) as tr_conn_linger does, for a client still there when torii cuts
+ * its connection. */
+static void c_finish(struct h1c *c, bool linger)
 {
     if (c->closed)
         return;
@@ -501,9 +503,17 @@ static void c_close(struct h1c *c)
     tr_loop_del(c->w->loop, &c->io);
     tr_tls_free(c->ssl);
     c->ssl = NULL;
-    close(c->io.fd);
+    if (linger)
+        tr_conn_linger(c->w, c->io.fd, TR_CONN_HTTP);
+    else
+        close(c->io.fd);
     tr_conn_unlink(c->w, &c->link);
     tr_loop_defer(c->w->loop, c_free, c);
+}
+
+static void c_close(struct h1c *c)
+{
+    c_finish(c, false);
 }
 
 static void c_close_link(struct conn_link *l)
@@ -514,10 +524,15 @@ static void c_close_link(struct conn_link *l)
 /* Draining, listeners closed: a keep-alive connection waiting for its next request closes (a
  * client about to reuse it goes elsewhere: the race every idle close has). One that has not yet
  * sent its first request keeps its chance, as in nginx: its client connected a moment ago and
- * is about to send, and the answer will say Connection: close. */
+ * is about to send, and the answer will say Connection: close. The grace period over, what is
+ * left (a request in flight, a WebSocket) is cut. */
 static void c_drain(struct conn_link *l)
 {
     struct h1c *c = (struct h1c *)((char *)l - offsetof(struct h1c, link));
+    if (c->w->drain == TR_DRAIN_CUT) {
+        c_finish(c, true);
+        return;
+    }
     bool idle = c->state == C_HEAD && c->written > 0 && !c->in_flight && !c->up &&
                 pending(&c->in, c->in_off) == 0 && pending(&c->out, c->out_off) == 0;
     if (c->w->drain == TR_DRAIN_CLOSED && idle)
@@ -1329,7 +1344,7 @@ static void exchange_done(struct upc *u)
     }
     /* A response whose head went out before the drain began ends idle; past the listeners'
      * close, idle connections go at once (c_drain). */
-    if (!c->keep_alive || c->w->drain == TR_DRAIN_CLOSED)
+    if (!c->keep_alive || c->w->drain >= TR_DRAIN_CLOSED)
         c->close_after = true;
     c_flush(c);
     if (c->closed || c->close_after)

@@ -500,7 +500,10 @@ static void h2_free(struct tr_loop *loop, void *data)
     free(h);
 }
 
-static void h2_close(struct h2conn *h)
+/* Ends h: with linger, as tr_conn_linger does (torii ends a connection its client still holds:
+ * the client's last frames, a WINDOW_UPDATE for the DATA it just read, may be on their way);
+ * without, at once (the client is gone or broke the protocol, or torii stops). */
+static void h2_finish(struct h2conn *h, bool linger)
 {
     if (h->closed)
         return;
@@ -519,10 +522,23 @@ static void h2_close(struct h2conn *h)
     tr_loop_del(h->w->loop, &h->io);
     tr_tls_free(h->ssl);
     h->ssl = NULL;
-    close(h->io.fd);
+    if (linger)
+        tr_conn_linger(h->w, h->io.fd, TR_CONN_H2);
+    else
+        close(h->io.fd);
     tr_conn_unlink(h->w, &h->link);
     tr_metrics_add(&tr_metrics.conns_active, -1);
     tr_loop_defer(h->w->loop, h2_free, h);
+}
+
+static void h2_close(struct h2conn *h)
+{
+    h2_finish(h, false);
+}
+
+static void h2_end(struct h2conn *h)
+{
+    h2_finish(h, true);
 }
 
 static void h2_close_link(struct conn_link *l)
@@ -568,7 +584,11 @@ static void h2_drain(struct h2conn *h)
 
 static void h2_drain_link(struct conn_link *l)
 {
-    h2_drain((struct h2conn *)((char *)l - offsetof(struct h2conn, link)));
+    struct h2conn *h = (struct h2conn *)((char *)l - offsetof(struct h2conn, link));
+    if (h->w->drain == TR_DRAIN_CUT)
+        h2_end(h); /* the grace period is over: the streams still open are cut */
+    else
+        h2_drain(h);
 }
 
 static const struct conn_ops h2_ops = {TR_CONN_H2, h2_close_link, h2_drain_link};
@@ -640,7 +660,7 @@ static void h2_send(struct h2conn *h)
         return;
     }
     if (!nghttp2_session_want_read(h->s) && !nghttp2_session_want_write(h->s) && h->out.len == 0)
-        h2_close(h); /* GOAWAY exchanged and everything sent */
+        h2_end(h); /* GOAWAY exchanged and everything sent */
 }
 
 static bool feed(struct h2conn *h, const char *data, size_t n)
@@ -705,7 +725,7 @@ static void h2_timeout(struct tr_loop *loop, struct tr_timer *t)
     nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->s), NGHTTP2_NO_ERROR,
                           NULL, 0);
     h2_send(h);
-    h2_close(h);
+    h2_end(h);
 }
 
 void tr_h2_accept(struct worker *w, int fd, SSL *ssl, const char *laddr, uint16_t lport, const char *peer,

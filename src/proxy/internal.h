@@ -94,6 +94,16 @@ static inline void tr_conn_unlink(struct worker *w, struct conn_link *l)
     tr_worker_count(w, l->ops->kind, -1);
 }
 
+/* Closes a client connection torii decided to end, as RFC 9112 9.6 asks: a FIN after what the
+ * kernel still has to send, then what the client sends meanwhile is read and dropped until it
+ * closes too (or 1 s passes), and only then the descriptor. close() at once would answer bytes
+ * already on their way (a WINDOW_UPDATE, a PING's ACK, a WebSocket message) with a reset, and a
+ * reset can throw away the end of a response the client has not read yet. Takes fd over (out
+ * of the loop, its TLS state freed); it is counted as kind (HTTP, H2 or L4) until closed, so
+ * that a drain waits for it. Call it before unlinking the connection it was, so that the
+ * count of open connections never falls to zero in between. Worker thread. */
+void tr_conn_linger(struct worker *w, int fd, enum tr_conn_kind kind);
+
 /* What a listening socket serves, from the listeners on its port. */
 enum tr_wl_kind {
     TR_WL_HTTP,            /* HTTP or HTTPS (tls set): the HTTP/1 proxy */

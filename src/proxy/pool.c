@@ -37,7 +37,7 @@ bool tr_pool_current(const struct worker *w, const struct upc *u)
 {
     if (!u->key[0])
         return false; /* made without a key (tr_pool_key failed): never shared */
-    if (w->drain == TR_DRAIN_CLOSED)
+    if (w->drain >= TR_DRAIN_CLOSED)
         return false; /* draining, listeners closed: no request will come to reuse it */
     return !u->tls_id || (w->snap && tr_snapshot_backend_tls_current(w->snap, u->tls_id));
 }

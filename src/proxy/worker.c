@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -144,7 +145,7 @@ static void reconcile_listeners(struct worker *w)
             l->kind = kind;
             continue;
         }
-        if (w->drain == TR_DRAIN_CLOSED)
+        if (w->drain >= TR_DRAIN_CLOSED)
             continue; /* draining: the listeners closed for good */
         char *why = NULL;
         int fd = tr_listen_open(p->addr, p->port, p->udp, &why);
@@ -213,6 +214,83 @@ static void close_listeners(struct worker *w)
     free(gone);
 }
 
+/* --- closing a connection the way RFC 9112 9.6 asks --- */
+
+/* How long a connection torii ended waits for its client's own close, as Envoy's
+ * delayed_close_timeout (1 s by default) does: time for bytes already on their way and the
+ * client's FIN, not for a client that goes on sending. */
+#define LINGER_MS 1000
+
+struct lingerc {
+    struct conn_link link;
+    struct worker *w;
+    struct tr_io io;
+    struct tr_timer timer;
+};
+
+static void linger_free(struct tr_loop *loop, void *data)
+{
+    free(data);
+}
+
+static void linger_close(struct lingerc *g)
+{
+    tr_timer_stop(g->w->loop, &g->timer);
+    tr_loop_del(g->w->loop, &g->io);
+    close(g->io.fd);
+    tr_conn_unlink(g->w, &g->link);
+    tr_loop_defer(g->w->loop, linger_free, g);
+}
+
+static void linger_close_link(struct conn_link *l)
+{
+    linger_close((struct lingerc *)((char *)l - offsetof(struct lingerc, link)));
+}
+
+/* Drops what the client still sends; its EOF (or an error) ends the wait. */
+static void on_linger_io(struct tr_loop *loop, struct tr_io *io, uint32_t events)
+{
+    struct lingerc *g = io->data;
+    char buf[16384];
+    for (;;) {
+        ssize_t n = read(io->fd, buf, sizeof(buf));
+        if (n > 0 || (n < 0 && errno == EINTR))
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        linger_close(g);
+        return;
+    }
+}
+
+static void on_linger_timeout(struct tr_loop *loop, struct tr_timer *t)
+{
+    linger_close(t->data);
+}
+
+/* Counted as the kind they were, so that a drain waits for them; nothing left to drain. */
+static const struct conn_ops linger_ops[TR_CONN__COUNT] = {
+    [TR_CONN_HTTP] = {TR_CONN_HTTP, linger_close_link, NULL},
+    [TR_CONN_H2] = {TR_CONN_H2, linger_close_link, NULL},
+    [TR_CONN_L4] = {TR_CONN_L4, linger_close_link, NULL},
+};
+
+void tr_conn_linger(struct worker *w, int fd, enum tr_conn_kind kind)
+{
+    if (shutdown(fd, SHUT_WR) != 0 || !linger_ops[kind].close) {
+        close(fd); /* the client is gone already */
+        return;
+    }
+    struct lingerc *g = tr_xcalloc(1, sizeof(*g));
+    g->w = w;
+    g->io = (struct tr_io){.fd = fd, .cb = on_linger_io, .data = g};
+    g->timer = (struct tr_timer){.cb = on_linger_timeout, .data = g};
+    tr_conn_link(w, &g->link, &linger_ops[kind]);
+    tr_loop_add(w->loop, &g->io, EPOLLIN | EPOLLRDHUP);
+    tr_timer_start(w->loop, &g->timer, LINGER_MS);
+    on_linger_io(w->loop, &g->io, EPOLLIN); /* what arrived before the registration */
+}
+
 /* Moves w on to the drain phase the control thread asked for, and tells every connection. A
  * connection's drain may close it and others it holds (its upstream): those with something to
  * do are gathered first, and deferred frees keep them readable while the walk goes on. */
@@ -221,8 +299,9 @@ static void drain(struct worker *w)
     enum tr_drain_phase to = (enum tr_drain_phase)__atomic_load_n(&w->drain_to, __ATOMIC_ACQUIRE);
     if (to <= w->drain)
         return;
+    enum tr_drain_phase from = w->drain;
     w->drain = to;
-    if (to == TR_DRAIN_CLOSED) {
+    if (from < TR_DRAIN_CLOSED && to >= TR_DRAIN_CLOSED) { /* a phase may be skipped, not its work */
         close_listeners(w);
         tr_pool_retire(w); /* nothing is pooled once draining closed the listeners */
     }
@@ -373,6 +452,19 @@ uint64_t tr_workers_open(const struct tr_workers *ws, uint64_t open[])
             total += v;
         }
     return total;
+}
+
+void tr_workers_cut(struct tr_workers *ws)
+{
+    tr_workers_drain(ws, TR_DRAIN_CUT);
+    struct timespec nap = {0, 10 * 1000 * 1000};
+    for (int waited = 0; waited < LINGER_MS + 200; waited += 10) {
+        uint64_t open[TR_CONN__COUNT];
+        tr_workers_open(ws, open);
+        if (tr_workers_reached(ws, TR_DRAIN_CUT) && !open[TR_CONN_HTTP] && !open[TR_CONN_H2] && !open[TR_CONN_L4])
+            return;
+        nanosleep(&nap, NULL);
+    }
 }
 
 void tr_workers_stop(struct tr_workers *ws)

@@ -26,6 +26,8 @@ enum tr_drain_phase {
                        * connection (Connection: close) and HTTP/2 connections get GOAWAY */
     TR_DRAIN_CLOSED,  /* the listeners are closed and so are idle connections; requests in flight,
                        * tunnels, TCP streams and UDP sessions run on until they end */
+    TR_DRAIN_CUT,     /* the grace period is over: every client connection ends now, closed as
+                       * tr_conn_linger does */
 };
 
 /* Starts n workers (0: one per core). Returns NULL and *err (free it) on failure. */
@@ -41,6 +43,10 @@ bool tr_workers_reached(const struct tr_workers *ws, enum tr_drain_phase phase);
 /* The workers' open connections, added up by kind into open[TR_CONN__COUNT]; returns the total.
  * Any thread (a moment's count, exact once the workers are idle). */
 uint64_t tr_workers_open(const struct tr_workers *ws, uint64_t open[]);
+/* The grace period is over: ends every client connection the clean way (its write side first,
+ * then what the client still sends is read until it closes: closing at once would answer those
+ * bytes with a reset) and waits until they are all gone, 1.2 s at most. Control thread. */
+void tr_workers_cut(struct tr_workers *ws);
 /* Stops and joins the workers; open connections are closed. */
 void tr_workers_stop(struct tr_workers *ws);
 
