@@ -4,11 +4,11 @@
 #include "base/mem.h"
 #include "provider/kube/config.h"
 #include "provider/kube/creds.h"
+#include "provider/kube/internal.h"
 
 #include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* A response body kept whole (lists, objects) may be this large: a page of 500 objects of the
  * API server's 1.5 MB object limit would not fit, but the reflector asks large kinds for smaller
@@ -60,13 +60,6 @@ struct tr_kc {
     uint64_t sent;
     struct tr_log_limit cred_warn;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Splits "https://host:port/prefix" for tls-server-name: base becomes https://NAME:port/prefix,
  * and curl is told to connect to host:port for NAME:port. */
@@ -122,7 +115,7 @@ struct tr_kc *tr_kc_new(const struct tr_kube_config *cfg, const struct tr_kc_opt
     c->qps = o && o->qps > 0 ? o->qps : 50;
     c->burst = o && o->burst ? o->burst : 100;
     c->tokens = c->burst;
-    c->tokens_at_ms = mono_ms();
+    c->tokens_at_ms = kube_now_ms();
     c->user_agent = tr_xstrdup(o && o->user_agent ? o->user_agent : "torii");
     c->queue_tail = &c->queue;
     if (set_base(c, err) != 0 || tr_kube_creds_refresh(&c->creds, cfg, false, err) != 0) {
@@ -369,7 +362,7 @@ static void launch(struct tr_kc *c, struct tr_kc_req *r)
  * -1 when nothing waits. */
 static int start_waiting(struct tr_kc *c)
 {
-    int64_t now = mono_ms();
+    int64_t now = kube_now_ms();
     c->tokens += (double)(now - c->tokens_at_ms) * c->qps / 1000.0;
     if (c->tokens > c->burst)
         c->tokens = c->burst;
@@ -431,7 +424,7 @@ static void finish(struct tr_kc *c, struct tr_kc_req *r, CURLcode code)
     if (complete && (status == 429 || (status >= 500 && ra >= 0)) && r->retries < MAX_RETRY_AFTER) {
         int wait_s = ra >= 0 ? ra : 1;
         r->retries++;
-        r->not_before_ms = mono_ms() + (int64_t)wait_s * 1000;
+        r->not_before_ms = kube_now_ms() + (int64_t)wait_s * 1000;
         if (status == 429)
             c->hold_until_ms = r->not_before_ms;
         tr_log_debug("kubernetes: %s %s: %ld, again in %d s", method_name(r->method), r->path, status, wait_s);

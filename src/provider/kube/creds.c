@@ -1,4 +1,5 @@
 #include "provider/kube/creds.h"
+#include "provider/kube/internal.h"
 #include "api/json.h"
 #include "api/manifest.h"
 #include "api/object.h"
@@ -27,13 +28,6 @@ extern char **environ;
 #define EXEC_TIMEOUT_MS 60000
 /* An exec credential is renewed this long before it expires. */
 #define EXEC_RENEW_AHEAD_S 60
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void set_str(char **dst, size_t *dst_len, const char *s, size_t len, uint64_t *changed)
 {
@@ -208,10 +202,10 @@ static int run_exec(struct tr_kube_creds *cr, const struct tr_kube_config *c, st
     }
     struct tr_buf out;
     tr_buf_init(&out, MAX_EXEC_OUTPUT);
-    int64_t deadline = mono_ms() + EXEC_TIMEOUT_MS;
+    int64_t deadline = kube_now_ms() + EXEC_TIMEOUT_MS;
     bool timed_out = false, too_big = false;
     for (;;) {
-        int64_t left = deadline - mono_ms();
+        int64_t left = deadline - kube_now_ms();
         if (left <= 0) {
             timed_out = true;
             break;
@@ -263,7 +257,7 @@ static int run_exec(struct tr_kube_creds *cr, const struct tr_kube_config *c, st
 
 int tr_kube_creds_refresh(struct tr_kube_creds *cr, const struct tr_kube_config *c, bool force, struct tr_buf *err)
 {
-    int64_t now = mono_ms();
+    int64_t now = kube_now_ms();
     if (c->exec) {
         bool have = cr->token || cr->cert_pem;
         bool expiring = cr->expires && (int64_t)time(NULL) + EXEC_RENEW_AHEAD_S >= cr->expires;

@@ -81,7 +81,6 @@ struct tr_kubeprov {
     struct tr_kc *kc;
     pthread_t thread;
     int efd;      /* tells the control thread that deltas wait */
-    int wake_efd; /* unused by curl builds with curl_multi_wakeup; kept -1 */
     pthread_mutex_t lock; /* deltas, pub_next, resign */
     struct delta *deltas, **deltas_tail;
     bool signal_due;         /* provider thread: deltas were queued this turn */
@@ -114,7 +113,12 @@ struct kreject {
     struct kreject *next;
 };
 
+/* Monotonic milliseconds: every timer of the provider thread, the client's and the
+ * credentials' included. */
 int64_t kube_now_ms(void);
+struct tr_kc_result;
+/* The message of an answer for logs: the transfer's error, or the Status body's message. */
+void kube_status_message(const struct tr_kc_result *res, char *out, size_t cap);
 /* Queues a change for the control thread. */
 void kube_delta_put(struct tr_kubeprov *p, enum tr_kind kind, const char *ns, const char *name, struct tr_arena *a,
                     struct tr_node *root);

@@ -1,6 +1,7 @@
 /* The provider thread and its hand-over to the control thread. */
 #include "provider/kube/kube.h"
 #include "admin/admin.h"
+#include "api/json.h"
 #include "api/object.h"
 #include "api/schema.h"
 #include "base/arena.h"
@@ -26,6 +27,21 @@ int64_t kube_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void kube_status_message(const struct tr_kc_result *res, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s", res->error ? res->error : "");
+    if (res->error || !res->len)
+        return;
+    struct tr_arena *a = tr_arena_new(1024);
+    struct tr_buf err;
+    tr_buf_init(&err, 0);
+    struct tr_node *st = tr_json_parse_one(a, res->body, res->len, &err);
+    const char *msg = tr_node_gets(st, "message");
+    snprintf(out, cap, "%s", msg ? msg : "");
+    tr_buf_dispose(&err);
+    tr_arena_free(a);
 }
 
 void kube_path(struct tr_buf *b, const struct reflector *r, const char *ns, const char *name, bool status)
@@ -198,7 +214,6 @@ struct tr_kubeprov *tr_kubeprov_start(const struct tr_kubeprov_opts *o, struct t
     if (!p->o.retry_ms)
         p->o.retry_ms = 2000;
     p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    p->wake_efd = -1;
     pthread_mutex_init(&p->lock, NULL);
     p->deltas_tail = &p->deltas;
     /* The identity in the User-Agent tells replicas apart in the API server's audit log. */

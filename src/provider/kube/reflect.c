@@ -47,12 +47,13 @@ static void plural_of(const char *kind, char *out, size_t cap)
     for (; kind[n] && n + 4 < cap; n++)
         out[n] = (char)(kind[n] >= 'A' && kind[n] <= 'Z' ? kind[n] - 'A' + 'a' : kind[n]);
     out[n] = '\0';
+    /* n + 4 < cap above leaves room for the longest ending. */
     if (n && out[n - 1] == 's')
-        strcpy(out + n, "es");
+        snprintf(out + n, cap - n, "es");
     else if (n > 1 && out[n - 1] == 'y' && !strchr("aeiou", out[n - 2]))
-        strcpy(out + n - 1, "ies");
+        snprintf(out + n - 1, cap - n + 1, "ies");
     else
-        strcpy(out + n, "s");
+        snprintf(out + n, cap - n, "s");
 }
 
 void refl_init(struct reflector *r, struct tr_kubeprov *p, enum tr_kind kind)
@@ -131,22 +132,6 @@ static void back_off(struct reflector *r, enum refl_state next)
     int ms = r->backoff_ms + (int)((double)r->backoff_ms * ((double)rand() / RAND_MAX));
     r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
     wait_then(r, next, ms);
-}
-
-/* The message of a Status body, for logs. */
-static void status_message(const struct tr_kc_result *res, char *out, size_t cap)
-{
-    snprintf(out, cap, "%s", res->error ? res->error : "");
-    if (res->error || !res->len)
-        return;
-    struct tr_arena *a = tr_arena_new(1024);
-    struct tr_buf err;
-    tr_buf_init(&err, 0);
-    struct tr_node *st = tr_json_parse_one(a, res->body, res->len, &err);
-    const char *msg = tr_node_gets(st, "message");
-    snprintf(out, cap, "%s", msg ? msg : "");
-    tr_buf_dispose(&err);
-    tr_arena_free(a);
 }
 
 static void mark_synced(struct reflector *r)
@@ -430,7 +415,7 @@ static void on_discovered(void *ud, const struct tr_kc_result *res)
         tr_arena_free(a);
     } else if (res->status != 404) {
         char msg[256];
-        status_message(res, msg, sizeof(msg));
+        kube_status_message(res, msg, sizeof(msg));
         tr_log_warn("kubernetes: %s: discovery: %ld %s", r->info->name, res->status, msg);
         back_off(r, REFL_DISCOVER);
         return;
@@ -526,7 +511,7 @@ static void on_listed(void *ud, const struct tr_kc_result *res)
     }
     if (res->status != 200) {
         char msg[256];
-        status_message(res, msg, sizeof(msg));
+        kube_status_message(res, msg, sizeof(msg));
         tr_log_warn("kubernetes: %s: list: %ld %s%s", r->info->name, res->status, msg,
                     res->status == 403 ? " (torii's ClusterRole must allow list and watch on it)" : "");
         set_str(&r->cont, NULL);
@@ -683,7 +668,7 @@ static void on_watch_done(void *ud, const struct tr_kc_result *res)
     }
     r->bad_line = false;
     char msg[256];
-    status_message(res, msg, sizeof(msg));
+    kube_status_message(res, msg, sizeof(msg));
     tr_log_info("kubernetes: %s: watch ended: %ld %s; resuming from %s", r->info->name, res->status, msg,
                 r->rv ? r->rv : "a new list");
     back_off(r, REFL_WATCH);

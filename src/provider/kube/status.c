@@ -611,16 +611,8 @@ static void on_written(void *ud, const struct tr_kc_result *res)
         tr_buf_dispose(&path);
         return; /* still in flight */
     } else if (res->status != 404 && k) {
-        char msg[300] = "";
-        struct tr_arena *a = tr_arena_new(1024);
-        struct tr_buf err;
-        tr_buf_init(&err, 0);
-        struct tr_node *st = res->len ? tr_json_parse_one(a, res->body, res->len, &err) : NULL;
-        snprintf(msg, sizeof(msg), "%s", tr_node_gets(st, "message") ? tr_node_gets(st, "message")
-                                         : res->error                ? res->error
-                                                                     : "");
-        tr_buf_dispose(&err);
-        tr_arena_free(a);
+        char msg[300];
+        kube_status_message(res, msg, sizeof(msg));
         tr_log_warn("kubernetes: status of %s %s: %ld %s", tr_kind_name(wr->kind), wr->key, res->status, msg);
         /* 422 (the server refuses the status itself) is not tried again until it changes;
          * anything else is, after a pause. */
