@@ -111,6 +111,16 @@ static void free_listener(struct tr_loop *loop, void *data)
     free(data);
 }
 
+/* Stops watching a listening socket taken out of w->listeners and closes it; the listener is
+ * freed at the end of the loop turn (an event for it may still be queued). */
+static void drop_listener(struct worker *w, struct wlisten *l)
+{
+    tr_timer_stop(w->loop, &l->resume);
+    tr_loop_del(w->loop, &l->io);
+    close(l->io.fd);
+    tr_loop_defer(w->loop, free_listener, l);
+}
+
 /* Opens the sockets the snapshot needs and this worker lacks; closes the ones it no longer
  * needs. Sockets whose address and port did not change are kept: connections queued on them
  * are not lost. */
@@ -175,10 +185,7 @@ static void reconcile_listeners(struct worker *w)
     for (size_t i = 0; i < ngone; i++) {
         struct wlisten *l = tr_map_del(&w->listeners, gone[i], strlen(gone[i]));
         tr_udp_close_flows(w, l);
-        tr_timer_stop(w->loop, &l->resume);
-        tr_loop_del(w->loop, &l->io);
-        close(l->io.fd);
-        tr_loop_defer(w->loop, free_listener, l);
+        drop_listener(w, l);
         free(gone[i]);
     }
     free(gone);
@@ -204,11 +211,7 @@ static void close_listeners(struct worker *w)
         gone[ngone++] = tr_xstrdup(sl->key);
     }
     for (size_t i = 0; i < ngone; i++) {
-        struct wlisten *l = tr_map_del(&w->listeners, gone[i], strlen(gone[i]));
-        tr_timer_stop(w->loop, &l->resume);
-        tr_loop_del(w->loop, &l->io);
-        close(l->io.fd);
-        tr_loop_defer(w->loop, free_listener, l);
+        drop_listener(w, tr_map_del(&w->listeners, gone[i], strlen(gone[i])));
         free(gone[i]);
     }
     free(gone);
