@@ -1,5 +1,5 @@
 #include "admin/admin.h"
-#include "admin/metrics.h"
+#include "base/metrics.h"
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/node.h"

@@ -1,6 +1,6 @@
 #include "control/control.h"
 #include "admin/admin.h"
-#include "admin/metrics.h"
+#include "base/metrics.h"
 #include "proxy/accesslog.h"
 #include "api/manifest.h"
 #include "api/object.h"

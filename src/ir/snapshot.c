@@ -1,5 +1,5 @@
 #include "ir/snapshot.h"
-#include "admin/metrics.h"
+#include "base/metrics.h"
 #include "api/object.h"
 #include "base/buf.h"
 #include "base/map.h"

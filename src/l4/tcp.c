@@ -4,7 +4,7 @@
  * with everything else. Each direction holds at most TR_PROXY_BUF_HIGH bytes; a side that closes
  * its write half is mirrored on the other (half-close), and the pair ends when both are done. */
 #include "l4/tcp.h"
-#include "admin/metrics.h"
+#include "base/metrics.h"
 #include "api/object.h"
 #include "base/log.h"
 #include "base/mem.h"

@@ -1,5 +1,5 @@
 #include "l4/udp.h"
-#include "admin/metrics.h"
+#include "base/metrics.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "ir/ir.h"

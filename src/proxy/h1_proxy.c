@@ -12,7 +12,7 @@
 #include "base/node.h"
 #include "ir/ir.h"
 #include "ir/snapshot.h"
-#include "admin/metrics.h"
+#include "base/metrics.h"
 #include "proxy/accesslog.h"
 #include "proxy/cors.h"
 #include "proxy/filters.h"

@@ -11,7 +11,7 @@
  * TR_PROXY_BUF_HIGH, and the connection stops reading new frames while its socket output is
  * backed up. Re-entrancy: callbacks run inside nghttp2_session_mem_recv/mem_send, so anything
  * that wants to send while one runs only marks the connection (h->want_send). */
-#include "admin/metrics.h"
+#include "base/metrics.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "net/tls.h"

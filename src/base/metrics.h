@@ -1,7 +1,7 @@
 /* Data-plane counters for /metrics (Prometheus text format). Workers bump them with relaxed
  * atomic adds (no locks on the hot path); the admin thread reads them. */
-#ifndef TR_ADMIN_METRICS_H
-#define TR_ADMIN_METRICS_H
+#ifndef TR_BASE_METRICS_H
+#define TR_BASE_METRICS_H
 
 #include <stdint.h>
 

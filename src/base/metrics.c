@@ -1,4 +1,4 @@
-#include "admin/metrics.h"
+#include "base/metrics.h"
 #include "base/buf.h"
 #include "base/map.h"
 #include "base/mem.h"
