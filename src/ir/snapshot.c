@@ -6,7 +6,7 @@
 #include "base/mem.h"
 #include "ir/ir.h"
 #include "net/tls.h"
-#include "proxy/router.h"
+#include "ir/router.h"
 #include "store/store.h"
 #include "translate/translate.h"
 

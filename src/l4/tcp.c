@@ -14,7 +14,7 @@
 #include "net/listen.h"
 #include "proxy/lb.h"
 #include "net/tls.h"
-#include "proxy/router.h"
+#include "ir/router.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -20,7 +20,7 @@
 #include "proxy/internal.h"
 #include "net/listen.h"
 #include "proxy/lb.h"
-#include "proxy/router.h"
+#include "ir/router.h"
 #include "proxy/upstream.h"
 #include "net/tls.h"
 #include "l4/sni.h"

@@ -10,7 +10,7 @@
 #include "control/publish.h"
 #include "ir/ir.h"
 #include "ir/snapshot.h"
-#include "proxy/router.h"
+#include "ir/router.h"
 #include "store/store.h"
 #include "test.h"
 #include "util.h"

@@ -1,8 +1,8 @@
 /* Request routing for HTTP and gRPC listeners: the listener's attached rules compiled into
  * virtual hosts and precedence-ordered match lists (Gateway API HTTPRoute/GRPCRoute rules).
  * Built by the control thread with the snapshot; read by any worker (immutable). */
-#ifndef TR_PROXY_ROUTER_H
-#define TR_PROXY_ROUTER_H
+#ifndef TR_IR_ROUTER_H
+#define TR_IR_ROUTER_H
 
 #include <stdbool.h>
 #include <stddef.h>

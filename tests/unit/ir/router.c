@@ -2,7 +2,7 @@
 #include "api/manifest.h"
 #include "api/object.h"
 #include "ir/ir.h"
-#include "proxy/router.h"
+#include "ir/router.h"
 #include "store/store.h"
 #include "test.h"
 #include "util.h"

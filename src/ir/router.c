@@ -1,4 +1,4 @@
-#include "proxy/router.h"
+#include "ir/router.h"
 #include "api/object.h"
 #include "base/map.h"
 #include "base/mem.h"
