@@ -216,7 +216,39 @@ bool tx_namespace_allowed(struct tx *t, const struct tr_node *rule, const char *
                           const char *ns);
 
 /* route.c: attachment, parent status; backend.c: backendRefs */
+struct rule_out;
+/* A listener a route attached to, by position: Gateway (or ListenerSet) index in the view and
+ * listener index, which stay right while the world does. */
+struct att {
+    int owner;
+    bool set;
+    int li;
+    const char **hosts;
+    struct tr_metrics_slot **stats_memo; /* per rule 1 + nbackends cells (tr_ir_rule) */
+};
+
+/* One route's translation: its status and what it adds to listeners. Made once per version of
+ * the route and of the world, then applied to every run that sees both unchanged. */
+struct tx_unit {
+    uint64_t epoch;       /* the memo's latest run that applied it (first: see sweep) */
+    int refs; /* atomic: the memo's and each run's that applies it */
+    uint64_t version, stamp;
+    struct tr_arena *a;   /* its own arena; NULL: the run's (no memo) */
+    struct tr_node *status;
+    struct att *att;
+    size_t natt;
+    struct rule_out *rules;
+    size_t nrules;
+};
+
+/* Translates route r into a new unit: its arena is the memo's own for the route (own), or the
+ * run's. */
+struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct tr_obj *r, bool own);
 void tx_routes(struct tx *t, enum tr_kind kind);
+/* memo.c */
+struct tx_unit *tx_memo_route(struct tx *t, enum tr_kind kind, const struct tr_obj *r);
+void tx_unit_hold(struct tx *t, struct tx_unit *u);
+void tx_unit_release(struct tx_unit *u);
 /* The world stamp of a view: changes whenever anything but a route or an EndpointSlice
  * changes (route results depend on those objects only). */
 uint64_t tx_world_stamp(const struct tr_view *v);

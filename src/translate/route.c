@@ -338,187 +338,6 @@ static const char *dropped_rules(struct tx *t, const struct rule_out *ro, size_t
     return m;
 }
 
-/* A listener a route attached to, by position: Gateway (or ListenerSet) index in the view and
- * listener index, which stay right while the world does. */
-struct att {
-    int owner;
-    bool set;
-    int li;
-    const char **hosts;
-    struct tr_metrics_slot **stats_memo; /* per rule 1 + nbackends cells (tr_ir_rule) */
-};
-
-/* One route's translation: its status and what it adds to listeners. Made once per version of
- * the route and of the world, then applied to every run that sees both unchanged. */
-struct tx_unit {
-    uint64_t epoch;       /* the memo's latest run that applied it (first: see sweep) */
-    int refs; /* atomic: the memo's and each run's that applies it */
-    uint64_t version, stamp;
-    struct tr_arena *a;   /* its own arena; NULL: the run's (no memo) */
-    struct tr_node *status;
-    struct att *att;
-    size_t natt;
-    struct rule_out *rules;
-    size_t nrules;
-};
-
-struct tr_tx_memo {
-    struct tr_map units;  /* kind + "ns/name" -> struct tx_unit* */
-    struct tr_map checks; /* "what:version" -> struct tx_check* */
-    struct tx_world *w;
-    uint64_t epoch;
-};
-
-uint64_t tx_world_stamp(const struct tr_view *v)
-{
-    uint64_t s = 0;
-    for (int k = 0; k < TR_KIND__COUNT; k++) {
-        bool route = k == TR_KIND_HTTPROUTE || k == TR_KIND_GRPCROUTE || k == TR_KIND_TLSROUTE ||
-                     k == TR_KIND_TCPROUTE || k == TR_KIND_UDPROUTE;
-        if (!route && k != TR_KIND_ENDPOINTSLICE && v->kind_version[k] > s)
-            s = v->kind_version[k];
-    }
-    return s;
-}
-
-struct tx_world *tx_world_new(const struct tr_view *v)
-{
-    static uint64_t gens;
-    struct tx_world *w = tr_xcalloc(1, sizeof(*w));
-    w->refs = 1;
-    w->stamp = tx_world_stamp(v);
-    w->slices_version = v->kind_version[TR_KIND_ENDPOINTSLICE];
-    w->gen = __atomic_add_fetch(&gens, 1, __ATOMIC_RELAXED);
-    w->a = tr_arena_new(16 * 1024);
-    return w;
-}
-
-static struct tx_world *world_ref(struct tx_world *w)
-{
-    __atomic_add_fetch(&w->refs, 1, __ATOMIC_RELAXED);
-    return w;
-}
-
-void tx_world_release(struct tx_world *w)
-{
-    if (!w || __atomic_sub_fetch(&w->refs, 1, __ATOMIC_ACQ_REL) != 0)
-        return;
-    tr_arena_free(w->a);
-    free(w);
-}
-
-static void unit_release(struct tx_unit *u)
-{
-    if (!u || !u->a || __atomic_sub_fetch(&u->refs, 1, __ATOMIC_ACQ_REL) != 0)
-        return;
-    tr_arena_free(u->a);
-    free(u);
-}
-
-struct tr_tx_memo *tr_tx_memo_new(void)
-{
-    return tr_xcalloc(1, sizeof(struct tr_tx_memo));
-}
-
-void tr_tx_memo_free(struct tr_tx_memo *m)
-{
-    if (!m)
-        return;
-    size_t it = 0;
-    struct tr_map_slot *s;
-    while ((s = tr_map_next(&m->units, &it)))
-        unit_release(s->val);
-    tr_map_dispose(&m->units);
-    it = 0;
-    while ((s = tr_map_next(&m->checks, &it)))
-        free(s->val);
-    tr_map_dispose(&m->checks);
-    tx_world_release(m->w);
-    free(m);
-}
-
-/* Sweeps: the entries of the memo's maps (units, checks) start with the epoch they were last
- * used in; the older ones go. */
-struct stale {
-    uint64_t min;
-    void (*drop)(void *);
-};
-
-static bool stale(void *ud, void *val)
-{
-    const struct stale *st = ud;
-    if (*(const uint64_t *)val >= st->min)
-        return false;
-    st->drop(val);
-    return true;
-}
-
-static void sweep(struct tr_map *map, uint64_t min, void (*drop)(void *))
-{
-    struct stale st = {min, drop};
-    tr_map_sweep(map, stale, &st);
-}
-
-struct tx_check *tx_memo_check(struct tx *t, const char *what, const struct tr_obj *o)
-{
-    struct tr_tx_memo *m = t->in->memo;
-    if (!m)
-        return NULL;
-    char key[64];
-    int kl = snprintf(key, sizeof(key), "%s:%llu", what, (unsigned long long)o->version);
-    if (kl <= 0 || (size_t)kl >= sizeof(key))
-        return NULL;
-    struct tx_check *c = tr_map_get(&m->checks, key, (size_t)kl);
-    if (!c) {
-        c = tr_xcalloc(1, sizeof(*c));
-        tr_map_put(&m->checks, key, (size_t)kl, c);
-    }
-    c->epoch = m->epoch;
-    return c;
-}
-
-struct tx_world *tx_memo_begin(struct tr_tx_memo *m, const struct tr_view *v)
-{
-    /* Checks of objects the previous run did not look at are forgotten. */
-    sweep(&m->checks, m->epoch, free);
-    m->epoch++;
-    if (!m->w || m->w->stamp != tx_world_stamp(v) || m->w->slices_version != v->kind_version[TR_KIND_ENDPOINTSLICE]) {
-        tx_world_release(m->w);
-        m->w = tx_world_new(v);
-    }
-    return world_ref(m->w);
-}
-
-static void unit_drop(void *u)
-{
-    unit_release(u);
-}
-
-void tx_memo_end(struct tr_tx_memo *m)
-{
-    /* Routes that are gone (or were not seen by this run) lose their results. */
-    sweep(&m->units, m->epoch, unit_drop);
-}
-
-static void hold(struct tx *t, struct tx_unit *u)
-{
-    if ((t->nunits & (t->nunits - 1)) == 0) { /* 0, 1, 2, 4, ...: grow to the next power of two */
-        struct tx_unit **grown = TR_ANEWN(t->run_a, struct tx_unit *, t->nunits ? t->nunits * 2 : 1);
-        if (t->nunits)
-            memcpy(grown, t->units, t->nunits * sizeof(*grown));
-        t->units = grown;
-    }
-    __atomic_add_fetch(&u->refs, 1, __ATOMIC_RELAXED);
-    t->units[t->nunits++] = u;
-}
-
-void tx_units_release(struct tx *t)
-{
-    for (size_t i = 0; i < t->nunits; i++)
-        unit_release(t->units[i]);
-    t->nunits = 0;
-}
-
 static void add_att(struct tx *t, struct tx_unit *u, size_t *cap, int owner, bool set, int li, const char **hosts)
 {
     if (u->natt == *cap) {
@@ -532,7 +351,7 @@ static void add_att(struct tx *t, struct tx_unit *u, size_t *cap, int owner, boo
 }
 
 /* Translates route r into a new unit: its arena is the memo's own for the route, or the run's. */
-static struct tx_unit *route_translate(struct tx *t, enum tr_kind kind, const struct tr_obj *r, bool own)
+struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct tr_obj *r, bool own)
 {
     struct tx_unit *u = own ? tr_xcalloc(1, sizeof(*u)) : TR_ANEW(t->a, struct tx_unit);
     t->translated++;
@@ -740,41 +559,10 @@ static void route_apply(struct tx *t, enum tr_kind kind, size_t ri, const struct
     }
 }
 
-static size_t memo_key(char *out, size_t cap, enum tr_kind kind, const struct tr_obj *r)
-{
-    size_t a = strlen(r->ns), b = strlen(r->name);
-    if (a + b + 3 > cap)
-        return 0;
-    out[0] = (char)('A' + kind);
-    memcpy(out + 1, r->ns, a);
-    out[1 + a] = '/';
-    memcpy(out + 2 + a, r->name, b + 1);
-    return a + b + 2;
-}
-
 void tx_routes(struct tx *t, enum tr_kind kind)
 {
-    struct tr_tx_memo *m = t->in->memo;
     for (size_t ri = 0; ri < t->v->n[kind]; ri++) {
         const struct tr_obj *r = t->v->objs[kind][ri];
-        if (!m) {
-            route_apply(t, kind, ri, r, route_translate(t, kind, r, false));
-            continue;
-        }
-        char key[600];
-        size_t kl = memo_key(key, sizeof(key), kind, r);
-        struct tx_unit *u = kl ? tr_map_get(&m->units, key, kl) : NULL;
-        bool made = false;
-        if (!u || u->version != r->version || u->stamp != t->w->stamp) {
-            u = route_translate(t, kind, r, true); /* its reference is the memo's */
-            made = true;
-            if (kl)
-                unit_release(tr_map_put(&m->units, key, kl, u));
-        }
-        u->epoch = m->epoch;
-        hold(t, u);
-        if (made && !kl)
-            unit_release(u); /* a name too long to key: this run's alone */
-        route_apply(t, kind, ri, r, u);
+        route_apply(t, kind, ri, r, t->in->memo ? tx_memo_route(t, kind, r) : tx_route_translate(t, kind, r, false));
     }
 }

@@ -1,0 +1,202 @@
+/* The translate memo (docs/architecture.md, "Translation is incremental"): route results kept
+ * per route version and world stamp, object checks kept per object version, and the world (the
+ * endpoint cache) kept while nothing but routes and EndpointSlices changes. */
+#include "translate/internal.h"
+#include "base/map.h"
+#include "base/mem.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct tr_tx_memo {
+    struct tr_map units;  /* kind + "ns/name" -> struct tx_unit* */
+    struct tr_map checks; /* "what:version" -> struct tx_check* */
+    struct tx_world *w;
+    uint64_t epoch;
+};
+
+uint64_t tx_world_stamp(const struct tr_view *v)
+{
+    uint64_t s = 0;
+    for (int k = 0; k < TR_KIND__COUNT; k++) {
+        bool route = k == TR_KIND_HTTPROUTE || k == TR_KIND_GRPCROUTE || k == TR_KIND_TLSROUTE ||
+                     k == TR_KIND_TCPROUTE || k == TR_KIND_UDPROUTE;
+        if (!route && k != TR_KIND_ENDPOINTSLICE && v->kind_version[k] > s)
+            s = v->kind_version[k];
+    }
+    return s;
+}
+
+struct tx_world *tx_world_new(const struct tr_view *v)
+{
+    static uint64_t gens;
+    struct tx_world *w = tr_xcalloc(1, sizeof(*w));
+    w->refs = 1;
+    w->stamp = tx_world_stamp(v);
+    w->slices_version = v->kind_version[TR_KIND_ENDPOINTSLICE];
+    w->gen = __atomic_add_fetch(&gens, 1, __ATOMIC_RELAXED);
+    w->a = tr_arena_new(16 * 1024);
+    return w;
+}
+
+static struct tx_world *world_ref(struct tx_world *w)
+{
+    __atomic_add_fetch(&w->refs, 1, __ATOMIC_RELAXED);
+    return w;
+}
+
+void tx_world_release(struct tx_world *w)
+{
+    if (!w || __atomic_sub_fetch(&w->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    tr_arena_free(w->a);
+    free(w);
+}
+
+void tx_unit_release(struct tx_unit *u)
+{
+    if (!u || !u->a || __atomic_sub_fetch(&u->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    tr_arena_free(u->a);
+    free(u);
+}
+
+struct tr_tx_memo *tr_tx_memo_new(void)
+{
+    return tr_xcalloc(1, sizeof(struct tr_tx_memo));
+}
+
+void tr_tx_memo_free(struct tr_tx_memo *m)
+{
+    if (!m)
+        return;
+    size_t it = 0;
+    struct tr_map_slot *s;
+    while ((s = tr_map_next(&m->units, &it)))
+        tx_unit_release(s->val);
+    tr_map_dispose(&m->units);
+    it = 0;
+    while ((s = tr_map_next(&m->checks, &it)))
+        free(s->val);
+    tr_map_dispose(&m->checks);
+    tx_world_release(m->w);
+    free(m);
+}
+
+/* Sweeps: the entries of the memo's maps (units, checks) start with the epoch they were last
+ * used in; the older ones go. */
+struct stale {
+    uint64_t min;
+    void (*drop)(void *);
+};
+
+static bool stale(void *ud, void *val)
+{
+    const struct stale *st = ud;
+    if (*(const uint64_t *)val >= st->min)
+        return false;
+    st->drop(val);
+    return true;
+}
+
+static void sweep(struct tr_map *map, uint64_t min, void (*drop)(void *))
+{
+    struct stale st = {min, drop};
+    tr_map_sweep(map, stale, &st);
+}
+
+struct tx_check *tx_memo_check(struct tx *t, const char *what, const struct tr_obj *o)
+{
+    struct tr_tx_memo *m = t->in->memo;
+    if (!m)
+        return NULL;
+    char key[64];
+    int kl = snprintf(key, sizeof(key), "%s:%llu", what, (unsigned long long)o->version);
+    if (kl <= 0 || (size_t)kl >= sizeof(key))
+        return NULL;
+    struct tx_check *c = tr_map_get(&m->checks, key, (size_t)kl);
+    if (!c) {
+        c = tr_xcalloc(1, sizeof(*c));
+        tr_map_put(&m->checks, key, (size_t)kl, c);
+    }
+    c->epoch = m->epoch;
+    return c;
+}
+
+struct tx_world *tx_memo_begin(struct tr_tx_memo *m, const struct tr_view *v)
+{
+    /* Checks of objects the previous run did not look at are forgotten. */
+    sweep(&m->checks, m->epoch, free);
+    m->epoch++;
+    if (!m->w || m->w->stamp != tx_world_stamp(v) || m->w->slices_version != v->kind_version[TR_KIND_ENDPOINTSLICE]) {
+        tx_world_release(m->w);
+        m->w = tx_world_new(v);
+    }
+    return world_ref(m->w);
+}
+
+static void unit_drop(void *u)
+{
+    tx_unit_release(u);
+}
+
+void tx_memo_end(struct tr_tx_memo *m)
+{
+    /* Routes that are gone (or were not seen by this run) lose their results. */
+    sweep(&m->units, m->epoch, unit_drop);
+}
+
+void tx_unit_hold(struct tx *t, struct tx_unit *u)
+{
+    if ((t->nunits & (t->nunits - 1)) == 0) { /* 0, 1, 2, 4, ...: grow to the next power of two */
+        struct tx_unit **grown = TR_ANEWN(t->run_a, struct tx_unit *, t->nunits ? t->nunits * 2 : 1);
+        if (t->nunits)
+            memcpy(grown, t->units, t->nunits * sizeof(*grown));
+        t->units = grown;
+    }
+    __atomic_add_fetch(&u->refs, 1, __ATOMIC_RELAXED);
+    t->units[t->nunits++] = u;
+}
+
+void tx_units_release(struct tx *t)
+{
+    for (size_t i = 0; i < t->nunits; i++)
+        tx_unit_release(t->units[i]);
+    t->nunits = 0;
+}
+
+
+static size_t memo_key(char *out, size_t cap, enum tr_kind kind, const struct tr_obj *r)
+{
+    size_t a = strlen(r->ns), b = strlen(r->name);
+    if (a + b + 3 > cap)
+        return 0;
+    out[0] = (char)('A' + kind);
+    memcpy(out + 1, r->ns, a);
+    out[1 + a] = '/';
+    memcpy(out + 2 + a, r->name, b + 1);
+    return a + b + 2;
+}
+
+/* The unit of route r from the memo, translated again when the route or the world changed; the
+ * run holds a reference to it. */
+struct tx_unit *tx_memo_route(struct tx *t, enum tr_kind kind, const struct tr_obj *r)
+{
+    struct tr_tx_memo *m = t->in->memo;
+    char key[600];
+    size_t kl = memo_key(key, sizeof(key), kind, r);
+    struct tx_unit *u = kl ? tr_map_get(&m->units, key, kl) : NULL;
+    bool made = false;
+    if (!u || u->version != r->version || u->stamp != t->w->stamp) {
+        u = tx_route_translate(t, kind, r, true); /* its reference is the memo's */
+        made = true;
+        if (kl)
+            tx_unit_release(tr_map_put(&m->units, key, kl, u));
+    }
+    u->epoch = m->epoch;
+    tx_unit_hold(t, u);
+    if (made && !kl)
+        tx_unit_release(u); /* a name too long to key: this run's alone */
+    return u;
+}
