@@ -4,7 +4,7 @@
 #include "base/buf.h"
 #include "base/node.h"
 #include "ir/ir.h"
-#include "ir/snapshot.h"
+#include "snapshot/snapshot.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "net/listen.h"

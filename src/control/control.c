@@ -9,7 +9,7 @@
 #include "base/mem.h"
 #include "control/publish.h"
 #include "ir/ir.h"
-#include "ir/snapshot.h"
+#include "snapshot/snapshot.h"
 #include "net/listen.h"
 #include "provider/file.h"
 #include "provider/kube/config.h"
@@ -169,6 +169,17 @@ static void drain_close(struct ctl *c, uint64_t grace_ms)
                 open);
 }
 
+/* Binds the sockets ir needs (net/listen.c): true when a bind result changed. */
+static bool reconcile_listeners(struct ctl *c, const struct tr_ir *ir)
+{
+    struct tr_listen_addr *want = tr_xcalloc(ir->nports + 1, sizeof(*want));
+    for (size_t i = 0; i < ir->nports; i++)
+        want[i] = (struct tr_listen_addr){ir->ports[i].addr, ir->ports[i].port, ir->ports[i].udp};
+    bool changed = tr_listeners_reconcile(c->listeners, want, ir->nports);
+    free(want);
+    return changed;
+}
+
 /* Translate, bind, and translate again if binding changed what Programmed must say. */
 static void reconcile(struct ctl *c)
 {
@@ -178,7 +189,7 @@ static void reconcile(struct ctl *c)
                              .bind_error = bind_error, .ud = c, .provisions = c->kube != NULL,
                              .service_mode = c->kube && c->kube_service_mode};
     struct tr_tx *tx = tr_translate(&in);
-    if (tr_listeners_reconcile(c->listeners, tr_tx_ir(tx))) {
+    if (reconcile_listeners(c, tr_tx_ir(tx))) {
         tr_tx_free(tx);
         tx = tr_translate(&in);
     }

@@ -8,7 +8,7 @@
 #include "base/mem.h"
 #include "base/node.h"
 #include "ir/ir.h"
-#include "ir/snapshot.h"
+#include "snapshot/snapshot.h"
 #include "store/store.h"
 #include "translate/translate.h"
 

@@ -3,6 +3,8 @@
 #ifndef TR_IR_H
 #define TR_IR_H
 
+#include "net/tls.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,17 +30,14 @@ struct tr_ir_endpoint {
  * status reports as rejected (a CA reference of another kind) is not here to be trusted. */
 struct tr_ir_backend_tls {
     const struct tr_obj *policy; /* where it comes from (logs, the IR dump) */
-    const char *sni;             /* validation.hostname: the server name sent */
-    /* The certificate must carry one of these, DNS names and URIs together, one being enough
-     * (tr_tls_cert_matches): the subjectAltNames of type Hostname in names and those of type
-     * URI in uris, or, when the policy gives no subjectAltNames, the hostname alone in names.
-     * Both NULL-terminated; either may be empty. */
-    const char **names;
-    const char **uris;
+    /* validation.hostname sent as the server name; the certificate must carry one of the names
+     * (tr_tls_cert_matches): the subjectAltNames of type Hostname in names and those of type URI
+     * in uris, or, when the policy gives no subjectAltNames, the hostname alone in names. */
+    struct tr_tls_peer peer;
     bool system_cas;          /* wellKnownCACertificates: System */
     const struct tr_obj **cas; /* CA bundles (ca.crt) translate accepted, NULL-terminated */
     const struct tr_obj *client_cert; /* Gateway spec.tls.backend client certificate, or NULL */
-    /* Set by the snapshot compile (ir/snapshot.c), before the snapshot is published: */
+    /* Set by the snapshot compile (snapshot/snapshot.c), before the snapshot is published: */
     struct ssl_ctx_st *ctx; /* the client context, or NULL when it could not be made */
     /* Names everything above, so that connections made under equal ids are interchangeable:
      * equal for equal inputs (object versions) across compiles, never reused for other ones;

@@ -9,7 +9,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "ir/ir.h"
-#include "ir/snapshot.h"
+#include "snapshot/snapshot.h"
 #include "l4/sni.h"
 #include "net/listen.h"
 #include "proxy/lb.h"

@@ -3,7 +3,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "ir/ir.h"
-#include "ir/snapshot.h"
+#include "snapshot/snapshot.h"
 #include "net/listen.h"
 #include "proxy/lb.h"
 

@@ -2,7 +2,6 @@
 #include "base/log.h"
 #include "base/map.h"
 #include "base/mem.h"
-#include "ir/ir.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -124,15 +123,15 @@ int tr_listen_open(const char *addr, uint16_t port, bool udp, char **why)
     return fd;
 }
 
-bool tr_listeners_reconcile(struct tr_listeners *ls, const struct tr_ir *ir)
+bool tr_listeners_reconcile(struct tr_listeners *ls, const struct tr_listen_addr *want, size_t n)
 {
     bool changed = false;
     size_t it = 0;
     struct tr_map_slot *sl;
     while ((sl = tr_map_next(&ls->socks, &it)))
         ((struct sock *)sl->val)->wanted = false;
-    for (size_t i = 0; i < ir->nports; i++) {
-        const struct tr_ir_port *p = &ir->ports[i];
+    for (size_t i = 0; i < n; i++) {
+        const struct tr_listen_addr *p = &want[i];
         char k[128];
         size_t kl = key(k, sizeof(k), p->addr, p->port, p->udp);
         if (!kl)

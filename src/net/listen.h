@@ -1,12 +1,12 @@
-/* Listening sockets, reconciled against the IR: a socket whose address, port and transport are
+/* Listening sockets, reconciled against the set the configuration needs: a socket whose address, port and transport are
  * unchanged is kept as is, so connections queued on it survive config changes. Control thread. */
 #ifndef TR_NET_LISTEN_H
 #define TR_NET_LISTEN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-struct tr_ir;
 struct tr_listeners;
 struct sockaddr_storage;
 
@@ -17,9 +17,15 @@ int tr_sockaddr(const char *addr, uint16_t port, struct sockaddr_storage *ss, un
 struct tr_listeners *tr_listeners_new(void);
 /* Closes every socket. */
 void tr_listeners_free(struct tr_listeners *ls);
-/* Binds what ir needs and is not bound, closes what it no longer needs. Returns true when the
- * set of bind errors changed (status must then be recomputed). */
-bool tr_listeners_reconcile(struct tr_listeners *ls, const struct tr_ir *ir);
+/* A socket the configuration needs. */
+struct tr_listen_addr {
+    const char *addr; /* an IP literal */
+    uint16_t port;
+    bool udp;
+};
+/* Binds what want (n of them) needs and is not bound, closes what it no longer needs. Returns
+ * true when the set of bind errors changed (status must then be recomputed). */
+bool tr_listeners_reconcile(struct tr_listeners *ls, const struct tr_listen_addr *want, size_t n);
 /* Why addr:port could not be bound in the last reconcile, or NULL. */
 const char *tr_listeners_error(const struct tr_listeners *ls, const char *addr, uint16_t port, bool udp);
 /* The bound socket for addr:port, or -1. */

@@ -1,9 +1,5 @@
 #include "net/tls.h"
-#include "api/objdata.h"
-#include "api/object.h"
-#include "base/arena.h"
 #include "base/log.h"
-#include "ir/ir.h"
 
 #include <openssl/x509v3.h>
 
@@ -122,63 +118,44 @@ static SSL_CTX *new_ctx(void)
     return ctx;
 }
 
-static bool load_pair(SSL_CTX *ctx, const struct tr_obj *secret)
+bool tr_tls_use_pair(SSL_CTX *ctx, const void *crt, size_t clen, const void *key, size_t klen, char *why,
+                     size_t cap)
 {
-    struct tr_arena *a = tr_arena_new(8192);
-    size_t clen = 0, klen = 0;
-    const unsigned char *crt = tr_obj_data(a, secret, "tls.crt", &clen);
-    const unsigned char *key = tr_obj_data(a, secret, "tls.key", &klen);
-    bool ok = false;
-    if (crt && key) {
-        BIO *cb = BIO_new_mem_buf(crt, (int)clen);
-        X509 *leaf = PEM_read_bio_X509(cb, NULL, NULL, NULL);
-        ok = leaf && SSL_CTX_use_certificate(ctx, leaf) == 1;
-        X509 *extra;
-        while (ok && (extra = PEM_read_bio_X509(cb, NULL, NULL, NULL)))
-            if (SSL_CTX_add0_chain_cert(ctx, extra) != 1)
-                X509_free(extra);
-        X509_free(leaf);
-        BIO_free(cb);
-        BIO *kb = BIO_new_mem_buf(key, (int)klen);
-        EVP_PKEY *pk = ok ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
-        ok = pk && SSL_CTX_use_PrivateKey(ctx, pk) == 1 && SSL_CTX_check_private_key(ctx) == 1;
-        EVP_PKEY_free(pk);
-        BIO_free(kb);
-    }
-    tr_arena_free(a);
-    if (!ok) {
-        char why[512];
-        tr_tls_errors(why, sizeof(why));
-        tr_log_warn("Secret %s/%s: cannot load its key pair: %s", secret->ns, secret->name, why);
-    }
+    BIO *cb = BIO_new_mem_buf(crt, (int)clen);
+    X509 *leaf = PEM_read_bio_X509(cb, NULL, NULL, NULL);
+    bool ok = leaf && SSL_CTX_use_certificate(ctx, leaf) == 1;
+    X509 *extra;
+    while (ok && (extra = PEM_read_bio_X509(cb, NULL, NULL, NULL)))
+        if (SSL_CTX_add0_chain_cert(ctx, extra) != 1)
+            X509_free(extra);
+    X509_free(leaf);
+    BIO_free(cb);
+    BIO *kb = BIO_new_mem_buf(key, (int)klen);
+    EVP_PKEY *pk = ok ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+    ok = pk && SSL_CTX_use_PrivateKey(ctx, pk) == 1 && SSL_CTX_check_private_key(ctx) == 1;
+    EVP_PKEY_free(pk);
+    BIO_free(kb);
+    if (!ok)
+        tr_tls_errors(why, cap);
     ERR_clear_error();
     return ok;
 }
 
-/* Adds the certificates of a CA bundle (key ca.crt of a ConfigMap or Secret) to store, and
- * their subjects to names (the CertificateRequest's list) when names is not NULL. Returns how
- * many were added. */
-static int add_ca_bundle(X509_STORE *store, STACK_OF(X509_NAME) *names, const struct tr_obj *o)
+int tr_tls_add_cas(X509_STORE *store, STACK_OF(X509_NAME) *names, const void *pem, size_t len)
 {
-    struct tr_arena *a = tr_arena_new(8192);
-    size_t len = 0;
-    const unsigned char *pem = tr_obj_data(a, o, "ca.crt", &len);
+    BIO *b = BIO_new_mem_buf(pem, (int)len);
+    X509 *x;
     int n = 0;
-    if (pem) {
-        BIO *b = BIO_new_mem_buf(pem, (int)len);
-        X509 *x;
-        while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
-            if (X509_STORE_add_cert(store, x) == 1)
-                n++;
-            X509_NAME *nm = names ? X509_NAME_dup(X509_get_subject_name(x)) : NULL;
-            if (nm && !sk_X509_NAME_push(names, nm))
-                X509_NAME_free(nm);
-            X509_free(x);
-        }
-        BIO_free(b);
+    while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
+        if (X509_STORE_add_cert(store, x) == 1)
+            n++;
+        X509_NAME *nm = names ? X509_NAME_dup(X509_get_subject_name(x)) : NULL;
+        if (nm && !sk_X509_NAME_push(names, nm))
+            X509_NAME_free(nm);
+        X509_free(x);
     }
+    BIO_free(b);
     ERR_clear_error();
-    tr_arena_free(a);
     return n;
 }
 
@@ -198,8 +175,7 @@ static uintptr_t ctx_id(const SSL_CTX *ctx)
     return (uintptr_t)SSL_CTX_get_ex_data(ctx, id_idx);
 }
 
-SSL_CTX *tr_tls_server_ctx(const struct tr_obj *const *certs, const struct tr_obj *const *client_cas,
-                           bool client_optional)
+SSL_CTX *tr_tls_new_server_ctx(void)
 {
     SSL_CTX *ctx = new_ctx();
     if (!ctx)
@@ -207,30 +183,15 @@ SSL_CTX *tr_tls_server_ctx(const struct tr_obj *const *certs, const struct tr_ob
     uintptr_t id = atomic_fetch_add(&last_id, 1) + 1;
     SSL_CTX_set_ex_data(ctx, id_idx, (void *)id);
     SSL_CTX_set_session_id_context(ctx, (const unsigned char *)&id, sizeof(id));
-    int loaded = 0;
-    for (const struct tr_obj *const *c = certs; c && *c; c++)
-        loaded += load_pair(ctx, *c);
-    if (!loaded) {
-        SSL_CTX_free(ctx);
-        return NULL;
-    }
-    if (client_cas && client_cas[0]) {
-        STACK_OF(X509_NAME) *names = sk_X509_NAME_new_null();
-        int cas = 0;
-        for (const struct tr_obj *const *c = client_cas; *c; c++)
-            cas += add_ca_bundle(SSL_CTX_get_cert_store(ctx), names, *c);
-        SSL_CTX_set_client_CA_list(ctx, names);
-        if (!cas && !client_optional) {
-            /* Translate refuses such a listener; never let it degrade to accepting anyone. */
-            SSL_CTX_free(ctx);
-            return NULL;
-        }
-        if (client_optional)
-            SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any);
-        else
-            SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-    }
     return ctx;
+}
+
+void tr_tls_verify_clients(SSL_CTX *ctx, bool optional)
+{
+    if (optional)
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any);
+    else
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 }
 
 void tr_tls_switch(SSL *ssl, SSL_CTX *ctx)
@@ -298,7 +259,7 @@ static bool dns_match(const char *want, const unsigned char *san, size_t len)
     return dot && dot != want && rest == len - 2 && strncasecmp(dot + 1, (const char *)san + 2, rest) == 0;
 }
 
-bool tr_tls_cert_matches(X509 *cert, const struct tr_ir_backend_tls *tls)
+bool tr_tls_cert_matches(X509 *cert, const struct tr_tls_peer *tls)
 {
     GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
     bool ok = false;
@@ -330,7 +291,7 @@ static int verify_backend(int ok, X509_STORE_CTX *x)
     if (!ok || X509_STORE_CTX_get_error_depth(x) != 0)
         return ok;
     SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
-    const struct tr_ir_backend_tls *tls = ssl ? SSL_get_ex_data(ssl, backend_idx) : NULL;
+    const struct tr_tls_peer *tls = ssl ? SSL_get_ex_data(ssl, backend_idx) : NULL;
     X509 *cert = X509_STORE_CTX_get_current_cert(x);
     if (tls && cert && tr_tls_cert_matches(cert, tls))
         return 1;
@@ -339,7 +300,7 @@ static int verify_backend(int ok, X509_STORE_CTX *x)
     return 0;
 }
 
-SSL_CTX *tr_tls_client_ctx(const struct tr_ir_backend_tls *tls)
+SSL_CTX *tr_tls_new_client_ctx(bool system_cas)
 {
     pthread_once(&idx_once, make_indexes);
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -354,18 +315,12 @@ SSL_CTX *tr_tls_client_ctx(const struct tr_ir_backend_tls *tls)
      * pins its snapshot until then): a TLS 1.2 renegotiation would verify again without it. */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_backend);
-    if (tls->system_cas)
+    if (system_cas)
         SSL_CTX_set_default_verify_paths(ctx);
-    for (const struct tr_obj *const *o = tls->cas; o && *o; o++)
-        add_ca_bundle(SSL_CTX_get_cert_store(ctx), NULL, *o);
-    if (tls->client_cert && !load_pair(ctx, tls->client_cert)) {
-        SSL_CTX_free(ctx);
-        return NULL;
-    }
     return ctx;
 }
 
-void tr_tls_client_prepare(SSL *ssl, const struct tr_ir_backend_tls *tls)
+void tr_tls_client_prepare(SSL *ssl, const struct tr_tls_peer *tls)
 {
     if (tls->sni)
         SSL_set_tlsext_host_name(ssl, tls->sni);

@@ -11,7 +11,7 @@
 #include "base/mem.h"
 #include "base/node.h"
 #include "ir/ir.h"
-#include "ir/snapshot.h"
+#include "snapshot/snapshot.h"
 #include "base/metrics.h"
 #include "proxy/accesslog.h"
 #include "proxy/cors.h"
@@ -1750,7 +1750,7 @@ static struct upc *u_open(struct worker *w, const struct tr_ir_endpoint *ep, con
             }
             SSL_set_fd(u->ssl, fd);
             SSL_set_connect_state(u->ssl);
-            tr_tls_client_prepare(u->ssl, tls);
+            tr_tls_client_prepare(u->ssl, &tls->peer);
             if (h2)
                 SSL_set_alpn_protos(u->ssl, (const unsigned char *)"\x02h2", 3);
             u->tls_id = tls->id;

@@ -3,7 +3,7 @@
 #include "proxy/upstream.h"
 #include "base/mem.h"
 #include "ir/ir.h"
-#include "ir/snapshot.h"
+#include "snapshot/snapshot.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -163,12 +163,12 @@ static struct tr_node *render_tls(struct tr_arena *a, const struct tr_ir_backend
 {
     struct tr_node *m = tr_node_new(a, TR_N_MAP);
     tr_node_set(a, m, "policy", tr_node_str(a, tr_arena_printf(a, "%s/%s", tls->policy->ns, tls->policy->name)));
-    if (tls->sni)
-        tr_node_set(a, m, "sni", str(a, tls->sni));
-    if (tls->names && tls->names[0])
-        tr_node_set(a, m, "names", strs_list(a, tls->names));
-    if (tls->uris && tls->uris[0])
-        tr_node_set(a, m, "uris", strs_list(a, tls->uris));
+    if (tls->peer.sni)
+        tr_node_set(a, m, "sni", str(a, tls->peer.sni));
+    if (tls->peer.names && tls->peer.names[0])
+        tr_node_set(a, m, "names", strs_list(a, tls->peer.names));
+    if (tls->peer.uris && tls->peer.uris[0])
+        tr_node_set(a, m, "uris", strs_list(a, tls->peer.uris));
     if (tls->system_cas)
         tr_node_set(a, m, "systemCAs", tr_node_bool(a, true));
     tr_node_set(a, m, "caBundles", objs_list(a, tls->cas));

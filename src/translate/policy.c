@@ -118,11 +118,11 @@ static void resolve_names(struct tx *t, const struct tr_obj *p, struct resolved 
             uris[nu++] = uri;
     }
     r->base.policy = p;
-    r->base.sni = tr_node_gets(val, "hostname");
-    if (!n && r->base.sni)
-        names[nn++] = r->base.sni;
-    r->base.names = names;
-    r->base.uris = uris;
+    r->base.peer.sni = tr_node_gets(val, "hostname");
+    if (!n && r->base.peer.sni)
+        names[nn++] = r->base.peer.sni;
+    r->base.peer.names = names;
+    r->base.peer.uris = uris;
 }
 
 /* The description for backends of Gateways presenting client_cert: one per certificate, so that

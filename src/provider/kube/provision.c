@@ -9,7 +9,7 @@
  * the API server holds differs (a merge patch from its resourceVersion), created when missing and
  * deleted when its Gateway is gone or no longer torii's. */
 #include "admin/admin.h"
-#include "ir/snapshot.h"
+#include "snapshot/snapshot.h"
 #include "api/object.h"
 #include "base/arena.h"
 #include "base/log.h"

@@ -1,6 +1,5 @@
 /* The backend certificate check of a BackendTLSPolicy (tr_tls_cert_matches): one listed name of
  * either type is enough, DNS names as RFC 6125 reads them, URIs byte for byte. */
-#include "ir/ir.h"
 #include "net/tls.h"
 #include "test.h"
 
@@ -45,7 +44,7 @@ static X509 *cert_with(const char *const *dns, const char *const *uris, const ch
 
 static bool matches(X509 *x, const char **names, const char **uris)
 {
-    struct tr_ir_backend_tls tls = {.names = names, .uris = uris};
+    struct tr_tls_peer tls = {.names = names, .uris = uris};
     return tr_tls_cert_matches(x, &tls);
 }
 

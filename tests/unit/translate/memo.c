@@ -9,7 +9,7 @@
 #include "base/node.h"
 #include "control/publish.h"
 #include "ir/ir.h"
-#include "ir/snapshot.h"
+#include "snapshot/snapshot.h"
 #include "ir/router.h"
 #include "store/store.h"
 #include "test.h"

@@ -5,7 +5,7 @@
  * old settings. */
 #include "base/arena.h"
 #include "ir/ir.h"
-#include "ir/snapshot.h"
+#include "snapshot/snapshot.h"
 #include "store/store.h"
 #include "test.h"
 #include "translate/translate.h"
@@ -101,7 +101,7 @@ TEST(snapshot_backend_tls_id_follows_resolved_settings)
         n++;                                                                                       \
     } while (0)
     STEP(); /* 0 */
-    ASSERT_STREQ(backend_tls(snaps[0])->sni, "a.example.com");
+    ASSERT_STREQ(backend_tls(snaps[0])->peer.sni, "a.example.com");
     ASSERT(backend_tls(snaps[0])->cas[0] != NULL && backend_tls(snaps[0])->cas[1] == NULL);
 
     /* A CA bundle the policy does not name changes: same settings, same id and context. */
@@ -129,7 +129,7 @@ TEST(snapshot_backend_tls_id_follows_resolved_settings)
     apply_policy(s, "[{group: '', kind: ConfigMap, name: ca}]", "b.example.com");
     STEP(); /* 4 */
     ASSERT(id[4] != id[3]);
-    ASSERT_STREQ(backend_tls(snaps[4])->sni, "b.example.com");
+    ASSERT_STREQ(backend_tls(snaps[4])->peer.sni, "b.example.com");
 
     /* Back to settings seen before: a new id all the same (ids are never reused; a context
      * unused by a compile is dropped from the cache). */

@@ -1,12 +1,12 @@
-#include "ir/snapshot.h"
-#include "base/metrics.h"
+#include "snapshot/snapshot.h"
 #include "api/object.h"
 #include "base/buf.h"
 #include "base/map.h"
 #include "base/mem.h"
+#include "base/metrics.h"
 #include "ir/ir.h"
-#include "net/tls.h"
 #include "ir/router.h"
+#include "snapshot/tlsctx.h"
 #include "store/store.h"
 #include "translate/translate.h"
 
@@ -104,7 +104,7 @@ static SSL_CTX *server_ctx(const struct tr_ir_listener *l)
     tr_buf_putc(&k, l->client_optional ? 'o' : 'r');
     SSL_CTX *ctx = ctx_get(&k, NULL);
     if (!ctx)
-        ctx = ctx_put(&k, tr_tls_server_ctx(l->certs, l->client_cas, l->client_optional), NULL);
+        ctx = ctx_put(&k, tr_tlsctx_server(l->certs, l->client_cas, l->client_optional), NULL);
     tr_buf_dispose(&k);
     return ctx;
 }
@@ -127,17 +127,17 @@ static SSL_CTX *client_ctx(const struct tr_ir_backend_tls *tls, uint64_t *id)
     struct tr_buf k;
     tr_buf_init(&k, 0);
     tr_buf_puts(&k, "c|");
-    const char *sni[] = {tls->sni, NULL};
+    const char *sni[] = {tls->peer.sni, NULL};
     key_strs(&k, sni);
-    key_strs(&k, tls->names);
-    key_strs(&k, tls->uris);
+    key_strs(&k, tls->peer.names);
+    key_strs(&k, tls->peer.uris);
     tr_buf_putc(&k, tls->system_cas ? 's' : '-');
     key_objs(&k, tls->cas);
     const struct tr_obj *cert[] = {tls->client_cert, NULL};
     key_objs(&k, cert);
     SSL_CTX *ctx = ctx_get(&k, id);
     if (!ctx)
-        ctx = ctx_put(&k, tr_tls_client_ctx(tls), id);
+        ctx = ctx_put(&k, tr_tlsctx_client(tls), id);
     tr_buf_dispose(&k);
     return ctx;
 }

@@ -1,7 +1,7 @@
 /* The snapshot: what the data plane serves, immutable and refcounted, swapped whole. It owns
  * the store view and the translate result the IR points into. See docs/internals/snapshot.md. */
-#ifndef TR_IR_SNAPSHOT_H
-#define TR_IR_SNAPSHOT_H
+#ifndef TR_SNAPSHOT_SNAPSHOT_H
+#define TR_SNAPSHOT_SNAPSHOT_H
 
 #include <stdbool.h>
 #include <stddef.h>
