@@ -8,13 +8,15 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "control/publish.h"
+#include "l4/l4.h"
 #include "ir/ir.h"
 #include "snapshot/snapshot.h"
 #include "net/listen.h"
 #include "provider/file.h"
 #include "provider/kube/config.h"
 #include "provider/kube/kube.h"
-#include "proxy/worker.h"
+#include "proxy/proxy.h"
+#include "worker/worker.h"
 #include "store/store.h"
 #include "translate/translate.h"
 
@@ -281,7 +283,10 @@ int tr_control_run(const struct tr_control_opts *o)
         tr_addrpool_free(c.pool);
         return 1;
     }
-    c.workers = tr_workers_start(o->workers, &err);
+    struct tr_worker_ops ops = {0};
+    tr_proxy_worker_ops(&ops);
+    tr_l4_worker_ops(&ops);
+    c.workers = tr_workers_start(o->workers, &ops, &err);
     if (!c.workers) {
         fprintf(stderr, "torii: %s\n", err);
         free(err);

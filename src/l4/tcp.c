@@ -1,18 +1,20 @@
 /* TCP proxying for TCP listeners (TCPRoute) and TLS passthrough listeners (TLSRoute): the
  * client's bytes go to one backend endpoint and back, unchanged. For passthrough, the
  * ClientHello is read first (never answered) to route by its server name; it is then forwarded
- * with everything else. Each direction holds at most TR_PROXY_BUF_HIGH bytes; a side that closes
+ * with everything else. Each direction holds at most TR_WORKER_BUF_HIGH bytes; a side that closes
  * its write half is mirrored on the other (half-close), and the pair ends when both are done. */
 #include "l4/tcp.h"
+#include "l4/l4.h"
+#include "l4/udp.h"
 #include "base/metrics.h"
 #include "api/object.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "ir/ir.h"
 #include "snapshot/snapshot.h"
-#include "l4/sni.h"
+#include "net/sni.h"
 #include "net/listen.h"
-#include "proxy/lb.h"
+#include "worker/lb.h"
 #include "net/tls.h"
 #include "ir/router.h"
 
@@ -191,7 +193,7 @@ static bool l4_connect(struct l4c *p, const struct tr_ir_rule *r)
 /* Reads what side h has (up to the cap); returns false on a hard error. */
 static bool fill(struct half *h)
 {
-    while (!h->eof && h->buf.len - h->off < TR_PROXY_BUF_HIGH) {
+    while (!h->eof && h->buf.len - h->off < TR_WORKER_BUF_HIGH) {
         if (h->off && h->off == h->buf.len) {
             h->buf.len = 0;
             h->off = 0;
@@ -327,8 +329,8 @@ static void l4_pump(struct l4c *p)
             return;
         }
         /* A buffer that was full and drained may have left bytes in the kernel: read again. */
-        again = (before_c >= TR_PROXY_BUF_HIGH && p->cl.buf.len - p->cl.off < before_c) ||
-                (before_u >= TR_PROXY_BUF_HIGH && p->up.buf.len - p->up.off < before_u);
+        again = (before_c >= TR_WORKER_BUF_HIGH && p->cl.buf.len - p->cl.off < before_c) ||
+                (before_u >= TR_WORKER_BUF_HIGH && p->up.buf.len - p->up.off < before_u);
     } while (again && !p->closed);
     if (p->cl.shut && p->up.shut) {
         l4_close(p);
@@ -402,4 +404,13 @@ void tr_l4_accept(struct worker *w, struct wlisten *l, int fd, const struct sock
     size_t li;
     if (!p->snap || !l4_connect(p, choose(p, NULL, 0, &li)))
         l4_close(p);
+}
+
+void tr_l4_worker_ops(struct tr_worker_ops *ops)
+{
+    ops->accept[TR_WL_TCP] = tr_l4_accept;
+    ops->accept[TR_WL_TLS_PASSTHROUGH] = tr_l4_accept;
+    ops->udp_readable = tr_udp_on_readable;
+    ops->udp_drain = tr_udp_drain;
+    ops->udp_close = tr_udp_close_flows;
 }

@@ -5,7 +5,7 @@
 #include "ir/ir.h"
 #include "snapshot/snapshot.h"
 #include "net/listen.h"
-#include "proxy/lb.h"
+#include "worker/lb.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

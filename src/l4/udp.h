@@ -4,7 +4,7 @@
 #ifndef TR_L4_UDP_H
 #define TR_L4_UDP_H
 
-#include "proxy/internal.h"
+#include "worker/conn.h"
 
 /* The listener socket is readable: forwards every queued datagram. */
 void tr_udp_on_readable(struct worker *w, struct wlisten *l);

@@ -1,7 +1,7 @@
 /* The HTTP/1.1 proxy path: a client connection (h1c) reads a request head, routes it, picks a
  * backend and an endpoint, and streams the request to an upstream connection (upc) and the
  * response back, with keep-alive and pipelining on both sides. Bodies are never buffered whole:
- * each direction holds at most TR_PROXY_BUF_HIGH bytes before the other side stops being read.
+ * each direction holds at most TR_WORKER_BUF_HIGH bytes before the other side stops being read.
  *
  * Framing is re-derived on every hop from the parsed heads (h1_parse.h): a request torii cannot
  * frame exactly is refused, so the two sides never disagree about where a message ends. */
@@ -18,12 +18,13 @@
 #include "proxy/filters.h"
 #include "proxy/h2.h"
 #include "proxy/internal.h"
+#include "proxy/proxy.h"
 #include "net/listen.h"
-#include "proxy/lb.h"
+#include "worker/lb.h"
 #include "ir/router.h"
 #include "proxy/upstream.h"
 #include "net/tls.h"
-#include "l4/sni.h"
+#include "net/sni.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -569,20 +570,20 @@ static void c_read(struct h1c *c)
     while (!c->closed && !c->eof) {
         /* Backpressure: while the upstream has a full buffer to send, the client's bytes stay
          * in the kernel; the upstream's writable event resumes reading. */
-        if (c->up && pending(&c->up->out, c->up->out_off) >= TR_PROXY_BUF_HIGH) {
+        if (c->up && pending(&c->up->out, c->up->out_off) >= TR_WORKER_BUF_HIGH) {
             c->must_read = true;
             return;
         }
         compact(&c->in, &c->in_off);
         size_t before = pending(&c->in, c->in_off);
-        enum rd r = read_into(c->w, c->io.fd, c->ssl, &c->in, c->in_off, TR_PROXY_BUF_HIGH + 65536, c->hup);
+        enum rd r = read_into(c->w, c->io.fd, c->ssl, &c->in, c->in_off, TR_WORKER_BUF_HIGH + 65536, c->hup);
         c->must_read = r == RD_FULL;
         if (r == RD_EOF)
             c->eof = true;
         c_process(c);
         if (r != RD_FULL || c->closed)
             break;
-        if (pending(&c->in, c->in_off) >= before && pending(&c->in, c->in_off) >= TR_PROXY_BUF_HIGH + 65536)
+        if (pending(&c->in, c->in_off) >= before && pending(&c->in, c->in_off) >= TR_WORKER_BUF_HIGH + 65536)
             return; /* full and nothing consumed: an exchange must finish first */
     }
     if (!c->closed && c->eof) {
@@ -1016,7 +1017,7 @@ static void c_body(struct h1c *c)
     size_t moved;
 again:
     moved = c->in_off;
-    while (!c->req_done && pending(&c->in, c->in_off) && pending(&u->out, u->out_off) < TR_PROXY_BUF_HIGH) {
+    while (!c->req_done && pending(&c->in, c->in_off) && pending(&u->out, u->out_off) < TR_WORKER_BUF_HIGH) {
         const char *p = c->in.data + c->in_off;
         size_t n = pending(&c->in, c->in_off);
         if (c->body == TR_H1_BODY_LENGTH) {
@@ -1460,11 +1461,11 @@ static void u_read(struct upc *u)
 {
     while (u->io.fd >= 0 && !u->eof) {
         struct h1c *c = u->c;
-        if (c && pending(&c->out, c->out_off) >= TR_PROXY_BUF_HIGH)
+        if (c && pending(&c->out, c->out_off) >= TR_WORKER_BUF_HIGH)
             return; /* the client is slow: the response waits in the kernel */
         compact(&u->in, &u->in_off);
         enum rd r = u->h2 ? (enum rd)tr_h2u_read(u)
-                          : read_into(u->w, u->io.fd, u->ssl, &u->in, u->in_off, TR_PROXY_BUF_HIGH + 65536, u->hup);
+                          : read_into(u->w, u->io.fd, u->ssl, &u->in, u->in_off, TR_WORKER_BUF_HIGH + 65536, u->hup);
         if (r == RD_EOF)
             u->eof = true;
         u_process(u);
@@ -1649,7 +1650,7 @@ static void u_process(struct upc *u)
         u->resp_done = u->body == TR_H1_BODY_NONE || (u->body == TR_H1_BODY_LENGTH && u->left == 0);
     }
     /* The body, as far as the client buffer allows. */
-    while (!u->resp_done && pending(&u->in, u->in_off) && pending(&c->out, c->out_off) < TR_PROXY_BUF_HIGH) {
+    while (!u->resp_done && pending(&u->in, u->in_off) && pending(&c->out, c->out_off) < TR_WORKER_BUF_HIGH) {
         const char *p = u->in.data + u->in_off;
         size_t n = pending(&u->in, u->in_off);
         if (u->body == TR_H1_BODY_LENGTH) {
@@ -2060,4 +2061,29 @@ void tr_h1_stream_drained(struct h1c *c)
 void tr_h1_stream_respond(struct h1c *c, int code, const char *body)
 {
     c_respond(c, code, NULL, body);
+}
+
+struct tr_h1_req *tr_worker_req(struct worker *w)
+{
+    struct tr_h1_req *r = w->nreq_cache ? w->req_cache[--w->nreq_cache] : tr_xmalloc(sizeof(*r));
+    tr_h1_req_init(r);
+    return r;
+}
+
+void tr_worker_req_put(struct worker *w, struct tr_h1_req *req)
+{
+    if (!req)
+        return;
+    if (w->nreq_cache < sizeof(w->req_cache) / sizeof(w->req_cache[0]))
+        w->req_cache[w->nreq_cache++] = req;
+    else
+        free(req);
+}
+
+void tr_proxy_worker_ops(struct tr_worker_ops *ops)
+{
+    ops->start = tr_h1_tls_init;
+    ops->stop = tr_h1_tls_free;
+    ops->accept[TR_WL_HTTP] = tr_h1_accept;
+    ops->retire = tr_pool_retire;
 }

@@ -273,7 +273,7 @@ static int move_body(struct h2u *h)
 {
     struct upc *u = h->u;
     bool moved = false;
-    while (!h->body_end && pend(&u->out, u->out_off) && pend(&h->bodybuf, h->body_off) < TR_PROXY_BUF_HIGH) {
+    while (!h->body_end && pend(&u->out, u->out_off) && pend(&h->bodybuf, h->body_off) < TR_WORKER_BUF_HIGH) {
         const char *p = u->out.data + u->out_off;
         size_t n = pend(&u->out, u->out_off);
         if (h->body == TR_H1_BODY_LENGTH) {
@@ -312,7 +312,7 @@ static int send_frames(struct h2u *h)
 {
     struct upc *u = h->u;
     for (;;) {
-        while (pend(&h->raw, h->raw_off) < TR_PROXY_BUF_HIGH) {
+        while (pend(&h->raw, h->raw_off) < TR_WORKER_BUF_HIGH) {
             const uint8_t *d;
             ssize_t n = nghttp2_session_mem_send(h->s, &d);
             if (n < 0)
@@ -403,7 +403,7 @@ int tr_h2u_read(struct upc *u)
 {
     struct h2u *h = u->h2;
     char buf[16384];
-    while (pend(&u->in, u->in_off) < TR_PROXY_BUF_HIGH) {
+    while (pend(&u->in, u->in_off) < TR_WORKER_BUF_HIGH) {
         ssize_t r = tr_tls_io_read(u->io.fd, u->ssl, buf, sizeof(buf));
         if (r > 0) {
             ssize_t used = nghttp2_session_mem_recv(h->s, (const uint8_t *)buf, (size_t)r);

@@ -8,7 +8,7 @@
  * Flow control: request bodies are acknowledged (WINDOW_UPDATE) only once the exchange moved
  * them on to the backend, so a client cannot queue more than a window per stream in torii;
  * responses are read from the backend only while the stream's output stays under
- * TR_PROXY_BUF_HIGH, and the connection stops reading new frames while its socket output is
+ * TR_WORKER_BUF_HIGH, and the connection stops reading new frames while its socket output is
  * backed up. Re-entrancy: callbacks run inside nghttp2_session_mem_recv/mem_send, so anything
  * that wants to send while one runs only marks the connection (h->want_send). */
 #include "base/metrics.h"
@@ -152,7 +152,7 @@ static void ack(struct h2s *s)
     struct h1c *c = s->c;
     if (!s->unacked || s->closed)
         return;
-    if (!c->closed && !c->req_done && pend(&c->in, c->in_off) >= TR_PROXY_BUF_HIGH)
+    if (!c->closed && !c->req_done && pend(&c->in, c->in_off) >= TR_WORKER_BUF_HIGH)
         return;
     nghttp2_session_consume(s->h->s, s->id, s->unacked);
     s->unacked = 0;
@@ -600,7 +600,7 @@ static void resume_streams(struct h2conn *h)
 {
     for (struct h2s *s = h->streams, *next; s && !h->closed; s = next) {
         next = s->next;
-        if (s->drained && !s->c->closed && s->c->up && pend(&s->c->out, s->c->out_off) < TR_PROXY_BUF_HIGH) {
+        if (s->drained && !s->c->closed && s->c->up && pend(&s->c->out, s->c->out_off) < TR_WORKER_BUF_HIGH) {
             s->drained = false;
             tr_h1_stream_drained(s->c);
         }
@@ -617,7 +617,7 @@ static void h2_send(struct h2conn *h)
         h->busy = true;
         h->want_send = false;
         bool full = false;
-        while (!(full = pend(&h->out, h->out_off) >= TR_PROXY_BUF_HIGH)) {
+        while (!(full = pend(&h->out, h->out_off) >= TR_WORKER_BUF_HIGH)) {
             const uint8_t *d;
             ssize_t n = nghttp2_session_mem_send(h->s, &d);
             if (n < 0) {
@@ -654,7 +654,7 @@ static void h2_send(struct h2conn *h)
             return;
         again = h->want_send || (full && h->out.len == 0);
     } while (again);
-    if (h->read_blocked && pend(&h->out, h->out_off) < TR_PROXY_BUF_HIGH) {
+    if (h->read_blocked && pend(&h->out, h->out_off) < TR_WORKER_BUF_HIGH) {
         h->read_blocked = false;
         h2_read(h);
         return;
@@ -681,7 +681,7 @@ static void h2_read(struct h2conn *h)
 {
     char buf[16384];
     while (!h->closed) {
-        if (pend(&h->out, h->out_off) >= TR_PROXY_BUF_HIGH) {
+        if (pend(&h->out, h->out_off) >= TR_WORKER_BUF_HIGH) {
             /* The client does not read what it asked for: stop taking new frames. */
             h->read_blocked = true;
             return;

@@ -1,128 +1,16 @@
-/* Shared by the proxy modules only. */
+/* Shared by the proxy modules only: the HTTP path's entry points, its upstream pool and its
+ * per-worker request heads. */
 #ifndef TR_PROXY_INTERNAL_H
 #define TR_PROXY_INTERNAL_H
 
-#include "base/buf.h"
-#include "base/map.h"
 #include "http/chunked.h"
 #include "http/h1_parse.h"
-#include "net/loop.h"
-#include "proxy/worker.h"
+#include "worker/conn.h"
 
-#include <netinet/in.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <sys/socket.h>
 
-struct tr_snapshot;
 struct tr_ir_endpoint;
 struct upc;
-
-/* The first buffer of each direction: most heads fit. */
-#define TR_PROXY_BLOCK 4096
-
-/* Per-direction buffering cap: past it, torii stops reading the other side (backpressure). */
-#define TR_PROXY_BUF_HIGH (64 * 1024)
-
-struct conn_link;
-
-/* What a kind of connection does for the worker that holds it. */
-struct conn_ops {
-    enum tr_conn_kind kind; /* what it counts as (tr_workers_open) */
-    void (*close)(struct conn_link *l); /* closes and frees the connection */
-    /* The worker's drain phase (worker->drain) moved on: end what can end. NULL: nothing to do
-     * (the connection runs until it ends or the workers stop). May close the connection. */
-    void (*drain)(struct conn_link *l);
-};
-
-/* Every live connection of a worker, so that draining reaches them and stopping closes them all. */
-struct conn_link {
-    struct conn_link *prev, *next;
-    const struct conn_ops *ops;
-};
-
-struct worker {
-    unsigned id;
-    struct conn_link conns; /* list head */
-    uint64_t open[TR_CONN__COUNT]; /* conns (and UDP flows) by kind; written here, read by any thread */
-    /* The drain phase: read where a response is finished (an HTTP/1.1 connection then ends with
-     * it) and where connections take new work. Only the worker's thread writes it, when it is
-     * woken and sees drain_to (any thread's) ahead. */
-    enum tr_drain_phase drain;
-    int drain_to;   /* atomic: the phase asked for */
-    int drain_done; /* atomic: the phase reached, once acted on (listeners closed, ...) */
-    struct tr_loop *loop;
-    struct tr_snapshot *snap; /* current; requests pin their own reference */
-    struct tr_map listeners;  /* "addr|port" -> struct wlisten* */
-    struct tr_map idle;       /* tr_pool_key -> struct upc* (a list through upc->next_idle) */
-    /* Parsed request heads not in use: a connection holds one only while a head is arriving
-     * and being dispatched, so an idle connection costs no head-sized struct. */
-    struct tr_h1_req *req_cache[16];
-    unsigned nreq_cache;
-    /* Free TR_PROXY_BLOCK-byte buffer blocks: connections take one per buffer per request and
-     * give it back between requests, so the allocator sees none of that. */
-    char *blocks[64];
-    unsigned nblocks;
-    uint64_t rr;              /* round-robin counter */
-    uint64_t rng;             /* xorshift state for weighted choice */
-};
-
-/* Counts a connection (or UDP flow) of kind k opened (d = 1) or closed (d = -1). Worker thread.
- * A connection that changes kind (HTTP/1 to HTTP/2) is counted as the new kind before it stops
- * counting as the old, and tr_workers_open reads the kinds in enum order with acquire loads:
- * the control thread never sees it counted nowhere. */
-static inline void tr_worker_count(struct worker *w, enum tr_conn_kind k, int d)
-{
-    __atomic_store_n(&w->open[k], __atomic_load_n(&w->open[k], __ATOMIC_RELAXED) + (uint64_t)(int64_t)d,
-                     __ATOMIC_RELEASE);
-}
-
-static inline void tr_conn_link(struct worker *w, struct conn_link *l, const struct conn_ops *ops)
-{
-    l->ops = ops;
-    l->next = w->conns.next;
-    l->prev = &w->conns;
-    w->conns.next->prev = l;
-    w->conns.next = l;
-    tr_worker_count(w, ops->kind, 1);
-}
-
-static inline void tr_conn_unlink(struct worker *w, struct conn_link *l)
-{
-    l->prev->next = l->next;
-    l->next->prev = l->prev;
-    tr_worker_count(w, l->ops->kind, -1);
-}
-
-/* Closes a client connection torii decided to end, as RFC 9112 9.6 asks: a FIN after what the
- * kernel still has to send, then what the client sends meanwhile is read and dropped until it
- * closes too (or 1 s passes), and only then the descriptor. close() at once would answer bytes
- * already on their way (a WINDOW_UPDATE, a PING's ACK, a WebSocket message) with a reset, and a
- * reset can throw away the end of a response the client has not read yet. Takes fd over (out
- * of the loop, its TLS state freed); it is counted as kind (HTTP, H2 or L4) until closed, so
- * that a drain waits for it. Call it before unlinking the connection it was, so that the
- * count of open connections never falls to zero in between. Worker thread. */
-void tr_conn_linger(struct worker *w, int fd, enum tr_conn_kind kind);
-
-/* What a listening socket serves, from the listeners on its port. */
-enum tr_wl_kind {
-    TR_WL_HTTP,            /* HTTP or HTTPS (tls set): the HTTP/1 proxy */
-    TR_WL_TCP,             /* TCPRoute */
-    TR_WL_TLS_PASSTHROUGH, /* TLSRoute, routed by the ClientHello's server name */
-    TR_WL_UDP,             /* UDPRoute */
-};
-
-struct wlisten {
-    struct tr_io io;
-    struct worker *w;
-    char addr[INET6_ADDRSTRLEN];
-    uint16_t port;
-    bool wanted;
-    enum tr_wl_kind kind;
-    bool tls; /* HTTPS: connections start with a TLS handshake */
-    struct tr_map flows; /* UDP: client "addr|port" -> its flow (l4/udp.c) */
-    struct tr_timer resume; /* armed while accepting is paused (out of descriptors) */
-};
 
 /* h1_proxy.c */
 void tr_h1_accept(struct worker *w, struct wlisten *l, int fd, const struct sockaddr_storage *peer);
@@ -152,13 +40,11 @@ void tr_pool_retire(struct worker *w);
 /* Forgets u if it is idle in the pool (it closed). */
 void tr_pool_remove(struct worker *w, struct upc *u);
 
-uint64_t tr_worker_rand(struct worker *w);
-/* A request head to parse into (initialised), and back when done with it. */
+/* A request head to parse into (initialised), from the worker's cache, and back when done
+ * with it. */
 struct tr_h1_req *tr_worker_req(struct worker *w);
 void tr_worker_req_put(struct worker *w, struct tr_h1_req *req);
-/* Gives b (empty, with no storage) a TR_PROXY_BLOCK-byte block from the worker's cache. */
-void tr_worker_buf_attach(struct worker *w, struct tr_buf *b);
-/* Empties b: a block goes back to the cache, anything bigger to the allocator. */
-void tr_worker_buf_release(struct worker *w, struct tr_buf *b);
+/* The worker's ops for the HTTP path (tr_workers_start). */
+void tr_h1_worker_ops(struct tr_worker_ops *ops);
 
 #endif

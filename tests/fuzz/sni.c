@@ -1,6 +1,6 @@
 /* tr_sni_parse on any bytes: no crash, a name lies inside the input, and a prefix of an input
  * never claims more than the whole. */
-#include "l4/sni.h"
+#include "net/sni.h"
 
 #include <stddef.h>
 #include <stdint.h>

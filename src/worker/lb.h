@@ -1,6 +1,6 @@
 /* Load balancing, shared by the HTTP and L4 paths. Worker threads. */
-#ifndef TR_PROXY_LB_H
-#define TR_PROXY_LB_H
+#ifndef TR_WORKER_LB_H
+#define TR_WORKER_LB_H
 
 struct worker;
 struct tr_ir_rule;

@@ -1,12 +1,10 @@
-#include "proxy/worker.h"
+#include "worker/worker.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "ir/ir.h"
-#include "snapshot/snapshot.h"
 #include "net/listen.h"
-#include "proxy/internal.h"
-#include "l4/tcp.h"
-#include "l4/udp.h"
+#include "snapshot/snapshot.h"
+#include "worker/conn.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,6 +24,7 @@ struct wthread {
 
 struct tr_workers {
     unsigned n;
+    struct tr_worker_ops ops;
     struct wthread *t;
 };
 
@@ -80,7 +79,7 @@ static void on_accept(struct tr_loop *loop, struct tr_io *io, uint32_t events)
 {
     struct wlisten *l = io->data;
     if (l->kind == TR_WL_UDP) {
-        tr_udp_on_readable(l->w, l);
+        l->w->ops->udp_readable(l->w, l);
         return;
     }
     for (;;) {
@@ -99,10 +98,7 @@ static void on_accept(struct tr_loop *loop, struct tr_io *io, uint32_t events)
                 return;
             }
         }
-        if (l->kind == TR_WL_HTTP)
-            tr_h1_accept(l->w, l, fd, &peer);
-        else
-            tr_l4_accept(l->w, l, fd, &peer);
+        l->w->ops->accept[l->kind](l->w, l, fd, &peer);
     }
 }
 
@@ -184,7 +180,8 @@ static void reconcile_listeners(struct worker *w)
             gone[ngone++] = tr_xstrdup(sl->key);
     for (size_t i = 0; i < ngone; i++) {
         struct wlisten *l = tr_map_del(&w->listeners, gone[i], strlen(gone[i]));
-        tr_udp_close_flows(w, l);
+        if (w->ops->udp_close)
+            w->ops->udp_close(w, l);
         drop_listener(w, l);
         free(gone[i]);
     }
@@ -203,7 +200,8 @@ static void close_listeners(struct worker *w)
     while ((sl = tr_map_next(&w->listeners, &it))) {
         struct wlisten *l = sl->val;
         if (l->kind == TR_WL_UDP) {
-            tr_udp_drain(w, l);
+            if (w->ops->udp_drain)
+                w->ops->udp_drain(w, l);
             continue;
         }
         if (!tr_timer_armed(&l->resume)) /* paused (out of descriptors): the queue waits its turn */
@@ -294,6 +292,12 @@ void tr_conn_linger(struct worker *w, int fd, enum tr_conn_kind kind)
     on_linger_io(w->loop, &g->io, EPOLLIN); /* what arrived before the registration */
 }
 
+static void retire(struct worker *w)
+{
+    if (w->ops->retire)
+        w->ops->retire(w);
+}
+
 /* Moves w on to the drain phase the control thread asked for, and tells every connection. A
  * connection's drain may close it and others it holds (its upstream): those with something to
  * do are gathered first, and deferred frees keep them readable while the walk goes on. */
@@ -306,7 +310,7 @@ static void drain(struct worker *w)
     w->drain = to;
     if (from < TR_DRAIN_CLOSED && to >= TR_DRAIN_CLOSED) { /* a phase may be skipped, not its work */
         close_listeners(w);
-        tr_pool_retire(w); /* nothing is pooled once draining closed the listeners */
+        retire(w); /* nothing is pooled once draining closed the listeners */
     }
     size_t n = 0, cap = 64;
     struct conn_link **all = tr_xmalloc(cap * sizeof(*all));
@@ -338,39 +342,22 @@ static void on_wake(struct tr_loop *loop, void *data)
     tr_snapshot_release(w->snap);
     w->snap = s;
     reconcile_listeners(w);
-    tr_pool_retire(w);
-}
-
-struct tr_h1_req *tr_worker_req(struct worker *w)
-{
-    struct tr_h1_req *r = w->nreq_cache ? w->req_cache[--w->nreq_cache] : tr_xmalloc(sizeof(*r));
-    tr_h1_req_init(r);
-    return r;
-}
-
-void tr_worker_req_put(struct worker *w, struct tr_h1_req *req)
-{
-    if (!req)
-        return;
-    if (w->nreq_cache < sizeof(w->req_cache) / sizeof(w->req_cache[0]))
-        w->req_cache[w->nreq_cache++] = req;
-    else
-        free(req);
+    retire(w);
 }
 
 void tr_worker_buf_attach(struct worker *w, struct tr_buf *b)
 {
     if (b->cap)
         return;
-    b->data = w->nblocks ? w->blocks[--w->nblocks] : tr_xmalloc(TR_PROXY_BLOCK);
-    b->cap = TR_PROXY_BLOCK;
+    b->data = w->nblocks ? w->blocks[--w->nblocks] : tr_xmalloc(TR_WORKER_BLOCK);
+    b->cap = TR_WORKER_BLOCK;
     b->len = 0;
     b->data[0] = '\0';
 }
 
 void tr_worker_buf_release(struct worker *w, struct tr_buf *b)
 {
-    if (b->cap == TR_PROXY_BLOCK && w->nblocks < sizeof(w->blocks) / sizeof(w->blocks[0])) {
+    if (b->cap == TR_WORKER_BLOCK && w->nblocks < sizeof(w->blocks) / sizeof(w->blocks[0])) {
         w->blocks[w->nblocks++] = b->data;
         b->data = NULL;
         b->len = b->cap = 0;
@@ -387,9 +374,9 @@ static void *run(void *arg)
     return NULL;
 }
 
-struct tr_workers *tr_workers_start(unsigned n, char **err)
+struct tr_workers *tr_workers_start(unsigned n, const struct tr_worker_ops *ops, char **err)
 {
-    if (tr_h1_tls_init() != 0) {
+    if (ops->start && ops->start() != 0) {
         *err = tr_xstrdup("cannot create the TLS context");
         return NULL;
     }
@@ -398,10 +385,12 @@ struct tr_workers *tr_workers_start(unsigned n, char **err)
         n = cores > 0 ? (unsigned)cores : 1;
     }
     struct tr_workers *ws = tr_xcalloc(1, sizeof(*ws));
+    ws->ops = *ops;
     ws->t = tr_xcalloc(n, sizeof(*ws->t));
     for (unsigned i = 0; i < n; i++) {
         struct worker *w = &ws->t[i].w;
         w->id = i;
+        w->ops = &ws->ops;
         w->conns.prev = w->conns.next = &w->conns;
         w->rng = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)time(NULL) << 16) ^ i;
         w->loop = tr_loop_new();
@@ -487,7 +476,8 @@ void tr_workers_stop(struct tr_workers *ws)
         struct tr_map_slot *sl;
         while ((sl = tr_map_next(&w->listeners, &it))) {
             struct wlisten *l = sl->val;
-            tr_udp_close_flows(w, l);
+            if (w->ops->udp_close)
+            w->ops->udp_close(w, l);
             tr_timer_stop(w->loop, &l->resume);
             close(l->io.fd);
             free(l);
@@ -503,6 +493,7 @@ void tr_workers_stop(struct tr_workers *ws)
         tr_loop_free(w->loop);
     }
     free(ws->t);
+    if (ws->ops.stop)
+        ws->ops.stop();
     free(ws);
-    tr_h1_tls_free();
 }

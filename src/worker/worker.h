@@ -1,13 +1,16 @@
 /* Workers: one thread and one event loop per core, each with its own listening sockets
  * (SO_REUSEPORT), connections and upstream pool. They share nothing on the hot path but the
  * snapshot, which they pick up when the control thread wakes them. */
-#ifndef TR_PROXY_WORKER_H
-#define TR_PROXY_WORKER_H
+#ifndef TR_WORKER_WORKER_H
+#define TR_WORKER_WORKER_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
 struct tr_workers;
+struct worker;
+struct wlisten;
+struct sockaddr_storage;
 
 /* What a worker counts among its open connections. */
 enum tr_conn_kind {
@@ -30,8 +33,34 @@ enum tr_drain_phase {
                        * tr_conn_linger does */
 };
 
-/* Starts n workers (0: one per core). Returns NULL and *err (free it) on failure. */
-struct tr_workers *tr_workers_start(unsigned n, char **err);
+/* What a listening socket serves, from the listeners on its port. */
+enum tr_wl_kind {
+    TR_WL_HTTP,            /* HTTP or HTTPS (tls set): the HTTP/1 proxy */
+    TR_WL_TCP,             /* TCPRoute */
+    TR_WL_TLS_PASSTHROUGH, /* TLSRoute, routed by the ClientHello's server name */
+    TR_WL_UDP,             /* UDPRoute */
+    TR_WL__COUNT
+};
+
+/* What the protocol modules do for the workers (proxy/ and l4/ fill it, control/ hands it to
+ * tr_workers_start): the workers only accept, and hand what they accept to these. Every member
+ * may be NULL but the accept of a kind a snapshot uses. */
+struct tr_worker_ops {
+    int (*start)(void); /* once, before the workers run: 0, or -1 to fail the start */
+    void (*stop)(void); /* once, after they stopped */
+    /* A connection accepted on a stream listener of that kind (fd non-blocking; taken over). */
+    void (*accept[TR_WL__COUNT])(struct worker *w, struct wlisten *l, int fd, const struct sockaddr_storage *peer);
+    void (*udp_readable)(struct worker *w, struct wlisten *l); /* datagrams are queued on l */
+    void (*udp_drain)(struct worker *w, struct wlisten *l);    /* l takes no new flow */
+    void (*udp_close)(struct worker *w, struct wlisten *l);    /* l is going away: end its flows */
+    /* w took a new snapshot, or closed its listeners to drain: what it holds idle under settings
+     * no longer applied (upstream connections) goes. */
+    void (*retire)(struct worker *w);
+};
+
+/* Starts n workers (0: one per core) running ops (copied). Returns NULL and *err (free it) on
+ * failure. */
+struct tr_workers *tr_workers_start(unsigned n, const struct tr_worker_ops *ops, char **err);
 /* Tells every worker that a new snapshot is published. Any thread. */
 void tr_workers_notify(struct tr_workers *ws);
 /* Moves every worker on to phase (a phase not ahead of theirs changes nothing). Returns at once;

@@ -1,5 +1,5 @@
 /* The ClientHello server-name reader: real hellos from OpenSSL, truncations, and lies. */
-#include "l4/sni.h"
+#include "net/sni.h"
 #include "test.h"
 
 #include <openssl/bio.h>

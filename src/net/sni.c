@@ -1,4 +1,4 @@
-#include "l4/sni.h"
+#include "net/sni.h"
 
 #include <stdint.h>
 

@@ -1,7 +1,7 @@
 /* Load balancing: a backendRef by weight, then one of its ready endpoints round-robin. */
-#include "proxy/lb.h"
+#include "worker/lb.h"
 #include "ir/ir.h"
-#include "proxy/internal.h"
+#include "worker/conn.h"
 
 /* Picks a backendRef by weight (0 never), then an endpoint round-robin. */
 const struct tr_ir_backend *tr_lb_backend(struct worker *w, const struct tr_ir_rule *r)

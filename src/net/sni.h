@@ -1,6 +1,6 @@
 /* The server name of a TLS ClientHello, read without terminating TLS (for passthrough). Pure. */
-#ifndef TR_L4_SNI_H
-#define TR_L4_SNI_H
+#ifndef TR_NET_SNI_H
+#define TR_NET_SNI_H
 
 #include <stddef.h>
 
