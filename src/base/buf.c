@@ -130,3 +130,19 @@ char *tr_buf_steal(struct tr_buf *b)
     b->len = b->cap = 0;
     return p;
 }
+
+void tr_buf_compact(struct tr_buf *b, size_t *off)
+{
+    if (*off == 0)
+        return;
+    if (*off == b->len) {
+        b->len = 0;
+        *off = 0;
+        return;
+    }
+    if (*off >= 4096 && *off * 2 >= b->len) {
+        memmove(b->data, b->data + *off, b->len - *off);
+        b->len -= *off;
+        *off = 0;
+    }
+}

@@ -33,6 +33,15 @@ int tr_buf_put_field(struct tr_buf *b, const char *name, const char *value, size
 int tr_buf_printf(struct tr_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int tr_buf_vprintf(struct tr_buf *b, const char *fmt, va_list ap);
 void tr_buf_reset(struct tr_buf *b);
+
+/* A buffer read from the front: bytes from off on are still to be consumed. */
+static inline size_t tr_buf_pending(const struct tr_buf *b, size_t off)
+{
+    return b->len - off;
+}
+/* Drops consumed bytes once they are all of the buffer, or most of it past 4 KiB, so that a
+ * buffer read from the front does not grow without bound. */
+void tr_buf_compact(struct tr_buf *b, size_t *off);
 /* Hands the heap string to the caller (free() it) and leaves b empty. */
 char *tr_buf_steal(struct tr_buf *b);
 

@@ -14,6 +14,7 @@
 #include "snapshot/snapshot.h"
 #include "net/sni.h"
 #include "net/listen.h"
+#include "net/sock.h"
 #include "worker/lb.h"
 #include "net/tls.h"
 #include "ir/router.h"
@@ -199,7 +200,7 @@ static bool fill(struct half *h)
             h->off = 0;
         }
         char tmp[16384];
-        ssize_t r = tr_tls_io_read(h->io.fd, h->ssl, tmp, sizeof(tmp));
+        ssize_t r = tr_sock_read(h->io.fd, h->ssl, tmp, sizeof(tmp));
         if (r > 0) {
             tr_buf_append(&h->buf, tmp, (size_t)r);
             continue;
@@ -208,9 +209,7 @@ static bool fill(struct half *h)
             h->eof = true;
             break;
         }
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
+        if (r == TR_SOCK_AGAIN)
             break;
         return false;
     }
@@ -220,20 +219,9 @@ static bool fill(struct half *h)
 /* Writes from's pending bytes to to's socket; returns false on a hard error. */
 static bool drain(struct half *from, struct half *to)
 {
-    while (to->writable && from->off < from->buf.len) {
-        ssize_t w = tr_tls_io_write(to->io.fd, to->ssl, from->buf.data + from->off, from->buf.len - from->off);
-        if (w > 0) {
-            from->off += (size_t)w;
-            continue;
-        }
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            to->writable = false;
-            break;
-        }
+    if (to->writable && from->off < from->buf.len &&
+        tr_sock_write_buf(to->io.fd, to->ssl, &from->buf, &from->off, &to->writable, NULL) < 0)
         return false;
-    }
     if (from->off == from->buf.len) {
         from->buf.len = 0;
         from->off = 0;

@@ -23,6 +23,7 @@
 #include "worker/lb.h"
 #include "ir/router.h"
 #include "proxy/upstream.h"
+#include "net/sock.h"
 #include "net/tls.h"
 #include "net/sni.h"
 
@@ -68,98 +69,19 @@ static void u_read(struct upc *u);
 
 static size_t pending(const struct tr_buf *b, size_t off)
 {
-    return b->len - off;
+    return tr_buf_pending(b, off);
 }
 
-/* Drops consumed bytes once they are most of the buffer, so it does not grow without bound. */
-static void compact(struct tr_buf *b, size_t *off)
+static void attach_block(void *w, struct tr_buf *b)
 {
-    if (*off == 0)
-        return;
-    if (*off == b->len) {
-        b->len = 0;
-        *off = 0;
-        return;
-    }
-    if (*off >= 4096 && *off * 2 >= b->len) {
-        memmove(b->data, b->data + *off, b->len - *off);
-        b->len -= *off;
-        *off = 0;
-    }
+    tr_worker_buf_attach(w, b);
 }
 
-enum rd { RD_AGAIN, RD_FULL, RD_EOF };
-
-/* Reads from fd into b until EAGAIN, EOF, or b holds max unconsumed bytes (RD_FULL: the caller
- * must come back, as an edge-triggered socket will not signal the bytes still queued).
- *
- * A plain socket that returns fewer bytes than asked for is empty at that moment, and more
- * data makes a new edge: RD_AGAIN without the read that would only say EAGAIN (one syscall per
- * request saved on each side). Not so when the peer's FIN came (hup: read on to the EOF, which
- * makes no edge of its own), nor under TLS (a record at a time: more may be queued). */
-static enum rd read_into(struct worker *w, int fd, SSL *ssl, struct tr_buf *b, size_t off, size_t max, bool hup)
+/* The read loop of both sides (net/sock.c), with buffer blocks from the worker's cache. */
+static enum tr_sock_rd read_into(struct worker *w, int fd, SSL *ssl, struct tr_buf *b, size_t off, size_t max,
+                                 bool hup)
 {
-    char first[4096];
-    while (pending(b, off) < max) {
-        /* Buffers start at a page (most heads fit) and double while a body streams through. A
-         * connection without one reads into the stack first: a read that finds nothing (the
-         * usual one after a response) allocates nothing. */
-        bool fresh = b->cap == 0;
-        if (!fresh && b->cap < b->len + 2048) {
-            size_t cap = b->cap * 2;
-            while (cap < b->len + 2048)
-                cap *= 2;
-            b->data = tr_xrealloc(b->data, cap);
-            b->cap = cap;
-        }
-        size_t want = fresh ? sizeof(first) : b->cap - b->len - 1;
-        ssize_t r = tr_tls_io_read(fd, ssl, fresh ? first : b->data + b->len, want);
-        if (r > 0) {
-            if (fresh) {
-                tr_worker_buf_attach(w, b);
-                if ((size_t)r + 2048 > b->cap) {
-                    b->data = tr_xrealloc(b->data, 2 * b->cap);
-                    b->cap *= 2;
-                }
-                memcpy(b->data, first, (size_t)r);
-            }
-            b->len += (size_t)r;
-            b->data[b->len] = '\0';
-            if ((size_t)r < want && !ssl && !hup)
-                return RD_AGAIN;
-            continue;
-        }
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return RD_AGAIN;
-        return RD_EOF;
-    }
-    return RD_FULL;
-}
-
-/* Writes what is pending; returns -1 on a hard error. *writable goes false on EAGAIN. */
-static int write_from(int fd, SSL *ssl, struct tr_buf *b, size_t *off, bool *writable, uint64_t *count)
-{
-    while (*off < b->len) {
-        ssize_t w = tr_tls_io_write(fd, ssl, b->data + *off, b->len - *off);
-        if (w > 0) {
-            *off += (size_t)w;
-            if (count)
-                *count += (uint64_t)w;
-            continue;
-        }
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            *writable = false;
-            return 0;
-        }
-        return -1;
-    }
-    b->len = 0;
-    *off = 0;
-    return 0;
+    return tr_sock_read_buf(fd, ssl, b, off, max, hup, attach_block, w);
 }
 
 /* Between requests: the parsed head goes back to the worker, and buffers with nothing pending
@@ -551,7 +473,7 @@ static void c_flush(struct h1c *c)
         tr_h2_stream_output(c);
         return;
     }
-    if (c->writable && write_from(c->io.fd, c->ssl, &c->out, &c->out_off, &c->writable, &c->written) < 0) {
+    if (c->writable && tr_sock_write_buf(c->io.fd, c->ssl, &c->out, &c->out_off, &c->writable, &c->written) < 0) {
         c_close(c);
         return;
     }
@@ -574,14 +496,14 @@ static void c_read(struct h1c *c)
             c->must_read = true;
             return;
         }
-        compact(&c->in, &c->in_off);
+        tr_buf_compact(&c->in, &c->in_off);
         size_t before = pending(&c->in, c->in_off);
-        enum rd r = read_into(c->w, c->io.fd, c->ssl, &c->in, c->in_off, TR_WORKER_BUF_HIGH + 65536, c->hup);
-        c->must_read = r == RD_FULL;
-        if (r == RD_EOF)
+        enum tr_sock_rd r = read_into(c->w, c->io.fd, c->ssl, &c->in, c->in_off, TR_WORKER_BUF_HIGH + 65536, c->hup);
+        c->must_read = r == TR_SOCK_RD_FULL;
+        if (r == TR_SOCK_RD_EOF)
             c->eof = true;
         c_process(c);
-        if (r != RD_FULL || c->closed)
+        if (r != TR_SOCK_RD_FULL || c->closed)
             break;
         if (pending(&c->in, c->in_off) >= before && pending(&c->in, c->in_off) >= TR_WORKER_BUF_HIGH + 65536)
             return; /* full and nothing consumed: an exchange must finish first */
@@ -1450,7 +1372,7 @@ static void u_flush(struct upc *u)
             u->sent_any = true;
         return;
     }
-    if (write_from(u->io.fd, u->ssl, &u->out, &u->out_off, &u->writable, NULL) < 0) {
+    if (tr_sock_write_buf(u->io.fd, u->ssl, &u->out, &u->out_off, &u->writable, NULL) < 0) {
         u_fail(u, "write failed");
         return;
     }
@@ -1463,13 +1385,13 @@ static void u_read(struct upc *u)
         struct h1c *c = u->c;
         if (c && pending(&c->out, c->out_off) >= TR_WORKER_BUF_HIGH)
             return; /* the client is slow: the response waits in the kernel */
-        compact(&u->in, &u->in_off);
-        enum rd r = u->h2 ? (enum rd)tr_h2u_read(u)
+        tr_buf_compact(&u->in, &u->in_off);
+        enum tr_sock_rd r = u->h2 ? tr_h2u_read(u)
                           : read_into(u->w, u->io.fd, u->ssl, &u->in, u->in_off, TR_WORKER_BUF_HIGH + 65536, u->hup);
-        if (r == RD_EOF)
+        if (r == TR_SOCK_RD_EOF)
             u->eof = true;
         u_process(u);
-        if (r != RD_FULL)
+        if (r != TR_SOCK_RD_FULL)
             return;
     }
 }

@@ -14,6 +14,8 @@
 #ifndef TR_PROXY_H2_H
 #define TR_PROXY_H2_H
 
+#include "net/sock.h"
+
 #include "proxy/upstream.h"
 
 #include <stdbool.h>
@@ -61,9 +63,9 @@ bool tr_h2u_init(struct upc *u);
 void tr_h2u_free(struct upc *u);
 /* Sends what h1_proxy.c put in u->out (HTTP/1.1 text) as HTTP/2. Returns -1 on a hard error. */
 int tr_h2u_flush(struct upc *u);
-/* Reads the socket and turns what arrives into HTTP/1.1 text in u->in. Returns RD_* of
- * h1_proxy.c's read: 0 again, 1 full, 2 EOF/error. */
-int tr_h2u_read(struct upc *u);
+/* Reads the socket and turns what arrives into HTTP/1.1 text in u->in, as the read loop of
+ * net/sock.h would (TR_SOCK_RD_FULL once u->in holds TR_WORKER_BUF_HIGH bytes). */
+enum tr_sock_rd tr_h2u_read(struct upc *u);
 /* The exchange on u is over: can the connection take another? */
 bool tr_h2u_reusable(const struct upc *u);
 /* Ready for the next exchange. */

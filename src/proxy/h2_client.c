@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "http/h1_parse.h"
+#include "net/sock.h"
 #include "net/tls.h"
 #include "proxy/h2.h"
 #include "proxy/internal.h"
@@ -46,7 +47,7 @@ struct h2u {
 
 static size_t pend(const struct tr_buf *b, size_t off)
 {
-    return b->len - off;
+    return tr_buf_pending(b, off);
 }
 
 /* --- the response, as HTTP/1.1 text --- */
@@ -323,22 +324,13 @@ static int send_frames(struct h2u *h)
         }
         if (h->raw_off == h->raw.len)
             break;
-        ssize_t w = tr_tls_io_write(u->io.fd, u->ssl, h->raw.data + h->raw_off, h->raw.len - h->raw_off);
-        if (w > 0) {
-            h->raw_off += (size_t)w;
-            if (h->raw_off == h->raw.len) {
-                h->raw.len = 0;
-                h->raw_off = 0;
-            }
-            continue;
-        }
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        bool room = true;
+        if (tr_sock_write_buf(u->io.fd, u->ssl, &h->raw, &h->raw_off, &room, NULL) < 0)
+            return -1;
+        if (!room) {
             u->writable = false;
             return 0;
         }
-        return -1;
     }
     return 0;
 }
@@ -399,31 +391,29 @@ int tr_h2u_flush(struct upc *u)
     return send_frames(h);
 }
 
-int tr_h2u_read(struct upc *u)
+enum tr_sock_rd tr_h2u_read(struct upc *u)
 {
     struct h2u *h = u->h2;
     char buf[16384];
     while (pend(&u->in, u->in_off) < TR_WORKER_BUF_HIGH) {
-        ssize_t r = tr_tls_io_read(u->io.fd, u->ssl, buf, sizeof(buf));
+        ssize_t r = tr_sock_read(u->io.fd, u->ssl, buf, sizeof(buf));
         if (r > 0) {
             ssize_t used = nghttp2_session_mem_recv(h->s, (const uint8_t *)buf, (size_t)r);
             if (used < 0) {
                 tr_log_debug("upstream %s: HTTP/2: %s", u->key, nghttp2_strerror((int)used));
                 h->unusable = true;
-                return 2;
+                return TR_SOCK_RD_EOF;
             }
             if (send_frames(h) < 0) /* acknowledgements, window updates */
-                return 2;
+                return TR_SOCK_RD_EOF;
             continue;
         }
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return 0;
+        if (r == TR_SOCK_AGAIN)
+            return TR_SOCK_RD_AGAIN;
         h->unusable = true;
-        return 2;
+        return TR_SOCK_RD_EOF;
     }
-    return 1;
+    return TR_SOCK_RD_FULL;
 }
 
 bool tr_h2u_reusable(const struct upc *u)

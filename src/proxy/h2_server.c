@@ -14,6 +14,7 @@
 #include "base/metrics.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "net/sock.h"
 #include "net/tls.h"
 #include "proxy/h2.h"
 #include "proxy/internal.h"
@@ -79,7 +80,7 @@ static void goaway_final(struct h2conn *h);
 
 static size_t pend(const struct tr_buf *b, size_t off)
 {
-    return b->len - off;
+    return tr_buf_pending(b, off);
 }
 
 static void deferred_send(struct tr_loop *loop, void *data)
@@ -131,19 +132,6 @@ static void stream_free(struct h2s *s)
     free(s);
     if (h->nstreams == 0 && !h->closed)
         tr_timer_start(h->w->loop, &h->timer, IDLE_TIMEOUT_MS);
-}
-
-/* Drops consumed input once it is most of the buffer (the h1c's c_read does this on HTTP/1). */
-static void compact_in(struct h1c *c)
-{
-    if (c->in_off == c->in.len) {
-        c->in.len = 0;
-        c->in_off = 0;
-    } else if (c->in_off >= 4096 && c->in_off * 2 >= c->in.len) {
-        memmove(c->in.data, c->in.data + c->in_off, c->in.len - c->in_off);
-        c->in.len -= c->in_off;
-        c->in_off = 0;
-    }
 }
 
 /* Gives the window back for body bytes the exchange moved on. */
@@ -305,7 +293,7 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t id, co
         return 0;
     }
     struct h1c *c = s->c;
-    compact_in(c);
+    tr_buf_compact(&c->in, &c->in_off);
     if (s->chunked) {
         if (len) {
             tr_buf_printf(&c->in, "%zx\r\n", len);
@@ -630,19 +618,10 @@ static void h2_send(struct h2conn *h)
                 break;
             tr_buf_append(&h->out, (const char *)d, (size_t)n);
         }
-        while (h->writable && h->out_off < h->out.len) {
-            ssize_t w = tr_tls_io_write(h->io.fd, h->ssl, h->out.data + h->out_off, h->out.len - h->out_off);
-            if (w > 0) {
-                h->out_off += (size_t)w;
-            } else if (w < 0 && errno == EINTR) {
-                continue;
-            } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                h->writable = false;
-            } else {
-                h->busy = false;
-                h2_close(h);
-                return;
-            }
+        if (h->writable && tr_sock_write_buf(h->io.fd, h->ssl, &h->out, &h->out_off, &h->writable, NULL) < 0) {
+            h->busy = false;
+            h2_close(h);
+            return;
         }
         if (h->out_off == h->out.len) {
             h->out.len = 0;
@@ -686,16 +665,14 @@ static void h2_read(struct h2conn *h)
             h->read_blocked = true;
             return;
         }
-        ssize_t r = tr_tls_io_read(h->io.fd, h->ssl, buf, sizeof(buf));
+        ssize_t r = tr_sock_read(h->io.fd, h->ssl, buf, sizeof(buf));
         if (r > 0) {
             if (!feed(h, buf, (size_t)r))
                 return;
             h2_send(h);
             continue;
         }
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        if (r == TR_SOCK_AGAIN)
             return;
         h2_close(h); /* EOF or error: the streams cannot be answered any more */
         return;

@@ -3,6 +3,7 @@
 #include "base/mem.h"
 #include "ir/ir.h"
 #include "net/listen.h"
+#include "net/sock.h"
 #include "snapshot/snapshot.h"
 #include "worker/conn.h"
 
@@ -253,15 +254,11 @@ static void on_linger_io(struct tr_loop *loop, struct tr_io *io, uint32_t events
 {
     struct lingerc *g = io->data;
     char buf[16384];
-    for (;;) {
-        ssize_t n = read(io->fd, buf, sizeof(buf));
-        if (n > 0 || (n < 0 && errno == EINTR))
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
+    ssize_t n;
+    while ((n = tr_sock_read(io->fd, NULL, buf, sizeof(buf))) > 0)
+        ;
+    if (n != TR_SOCK_AGAIN)
         linger_close(g);
-        return;
-    }
 }
 
 static void on_linger_timeout(struct tr_loop *loop, struct tr_timer *t)
