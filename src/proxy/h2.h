@@ -2,14 +2,14 @@
  *
  * Downstream (h2_server.c): a client connection that speaks h2 (ALPN on HTTPS listeners, prior
  * knowledge on plain ones) becomes an h2conn; each of its streams drives one h1c, the exchange
- * object of h1_proxy.c, which then routes, filters, retries and talks to the backend exactly
- * as for HTTP/1. The stream's request reaches the h1c as an HTTP/1.1 message (head, then the
+ * object of the HTTP/1 path (h1_server.c), which then routes, filters, retries and talks to the
+ * backend exactly as for HTTP/1. The stream's request reaches the h1c as an HTTP/1.1 message (head, then the
  * body framed by Content-Length or chunked), so one strict parser sees every request whatever
  * its wire protocol; the response leaves the h1c as a head (tr_h2_stream_head), decoded body
  * bytes in c->out and an end, which the stream sends as HEADERS, DATA and trailing HEADERS.
  *
  * Upstream (h2_client.c): a backend that speaks h2c (appProtocol kubernetes.io/h2c, and the
- * backends of GRPCRoutes) gets an upc whose bytes are HTTP/1.1 on the h1_proxy.c side and
+ * backends of GRPCRoutes) gets an upc whose bytes are HTTP/1.1 on the exchange side and
  * HTTP/2 on the wire, one stream per exchange, so the pool, retries and timeouts are shared. */
 #ifndef TR_PROXY_H2_H
 #define TR_PROXY_H2_H
@@ -21,7 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* --- h1_proxy.c, for the HTTP/2 side --- */
+/* --- h1_server.c, for the HTTP/2 side --- */
 
 /* A new exchange for one stream of an HTTP/2 connection: no socket of its own. */
 struct h1c *tr_h1_stream_new(struct worker *w, struct h2s *s, const char *laddr, uint16_t lport, const char *peer,
@@ -61,7 +61,7 @@ void tr_h2_stream_room(struct h1c *c);
 /* Makes u speak h2c to its backend (call right after it is opened). Returns false on failure. */
 bool tr_h2u_init(struct upc *u);
 void tr_h2u_free(struct upc *u);
-/* Sends what h1_proxy.c put in u->out (HTTP/1.1 text) as HTTP/2. Returns -1 on a hard error. */
+/* Sends what the exchange put in u->out (HTTP/1.1 text) as HTTP/2. Returns -1 on a hard error. */
 int tr_h2u_flush(struct upc *u);
 /* Reads the socket and turns what arrives into HTTP/1.1 text in u->in, as the read loop of
  * net/sock.h would (TR_SOCK_RD_FULL once u->in holds TR_WORKER_BUF_HIGH bytes). */

@@ -1,8 +1,8 @@
 /* HTTP/2 to backends (h2c, or h2 over BackendTLSPolicy TLS) with nghttp2: one stream at a time
  * per upstream connection, so a connection is an exchange slot exactly like an HTTP/1.1 one and
- * the pool, retries, mirrors and timeouts of h1_proxy.c apply unchanged (see h2.h).
+ * the pool, retries, mirrors and timeouts of the HTTP/1 path apply unchanged (see h2.h).
  *
- * Request: h1_proxy.c writes an HTTP/1.1 head and body into u->out; the head becomes HEADERS,
+ * Request: the exchange (exchange.c) writes an HTTP/1.1 head and body into u->out; the head becomes HEADERS,
  * the body (decoded from its Content-Length or chunked framing) DATA, END_STREAM where it ends.
  * Response: HEADERS, DATA and trailing HEADERS become HTTP/1.1 text in u->in, which
  * u_process() parses as from any backend: a body with a content-length stays that length,
@@ -238,7 +238,7 @@ static int submit_head(struct h2u *h)
 #define NV(n, nl, v, vl) (nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), (nl), (vl), NGHTTP2_NV_FLAG_NONE}
     nv[k++] = NV(":method", 7, req.method, req.method_len);
     nv[k++] = NV(":scheme", 7, u->ssl ? "https" : "http", u->ssl ? 5 : 4);
-    /* The head is torii's own: origin-form with the one Host routing chose (h1_proxy.c), which
+    /* The head is torii's own: origin-form with the one Host routing chose (exchange.c), which
      * the parser took as the authority. An empty Host means none (RFC 9113 8.3.1). */
     if (req.authority_len)
         nv[k++] = NV(":authority", 10, req.authority, req.authority_len);
@@ -335,7 +335,7 @@ static int send_frames(struct h2u *h)
     return 0;
 }
 
-/* --- what h1_proxy.c calls --- */
+/* --- what the HTTP/1 path calls --- */
 
 bool tr_h2u_init(struct upc *u)
 {

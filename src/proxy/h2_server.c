@@ -1,5 +1,5 @@
 /* HTTP/2 from clients (RFC 9113) with nghttp2: one h2conn per connection, one h2s per stream,
- * each stream driving an h1c of h1_proxy.c (see h2.h for why the exchange stays HTTP/1.1-shaped).
+ * each stream driving an h1c of h1_server.c (see h2.h for why the exchange stays HTTP/1.1-shaped).
  *
  * nghttp2 does the framing, HPACK, the stream state machine and the RFC 9113 8.2/8.3 checks of
  * request fields (a malformed request resets its stream); this file moves bytes between the
@@ -376,7 +376,7 @@ static ssize_t read_body(nghttp2_session *session, int32_t id, uint8_t *buf, siz
     return (ssize_t)n;
 }
 
-/* --- what h1_proxy.c calls --- */
+/* --- what the HTTP/1 path calls --- */
 
 static bool hop_field(const char *name, size_t n)
 {

@@ -5,6 +5,7 @@
 
 #include "http/chunked.h"
 #include "http/h1_parse.h"
+#include "net/sock.h"
 #include "worker/conn.h"
 
 #include <sys/socket.h>
@@ -12,7 +13,7 @@
 struct tr_ir_endpoint;
 struct upc;
 
-/* h1_proxy.c */
+/* h1_server.c */
 void tr_h1_accept(struct worker *w, struct wlisten *l, int fd, const struct sockaddr_storage *peer);
 /* Creates the shared TLS starting context (once, before workers run). Returns 0 or -1. */
 int tr_h1_tls_init(void);
@@ -46,5 +47,130 @@ struct tr_h1_req *tr_worker_req(struct worker *w);
 void tr_worker_req_put(struct worker *w, struct tr_h1_req *req);
 /* The worker's ops for the HTTP path (tr_workers_start). */
 void tr_h1_worker_ops(struct tr_worker_ops *ops);
+
+/* Timeouts of the HTTP path. */
+#define HEAD_TIMEOUT_MS 30000     /* a request head must arrive within this */
+#define IDLE_TIMEOUT_MS 75000     /* a keep-alive connection may sit idle this long */
+#define RESPONSE_TIMEOUT_MS 60000 /* upstream response, when the route sets no timeout */
+#define CONNECT_TIMEOUT_MS 5000
+
+struct h1c;
+struct tr_ir_rule;
+struct tr_ir_backend;
+struct tr_ir_backend_tls;
+struct tr_loop;
+struct tr_timer;
+
+/* The read loop of both sides (net/sock.c), with buffer blocks from the worker's cache. */
+static inline void tr_proxy_attach_block(void *w, struct tr_buf *b)
+{
+    tr_worker_buf_attach(w, b);
+}
+static inline enum tr_sock_rd tr_proxy_read_into(struct worker *w, int fd, struct ssl_st *ssl, struct tr_buf *b,
+                                                 size_t off, size_t max, bool hup)
+{
+    return tr_sock_read_buf(fd, ssl, b, off, max, hup, tr_proxy_attach_block, w);
+}
+
+/* h1_server.c: the client connection */
+/* Between requests: the parsed head goes back to the worker, and buffers with nothing pending are
+ * freed, so an idle keep-alive connection holds only its struct. */
+void tr_h1c_idle_buffers(struct h1c *c);
+/* Closes the client connection at once (and its upstream). */
+void tr_h1c_close(struct h1c *c);
+/* Draining, listeners closed: a keep-alive connection waiting for its next request closes (a
+ * client about to reuse it goes elsewhere: the race every idle close has). One that has not yet
+ * sent its first request keeps its chance, as in nginx: its client connected a moment ago and
+ * is about to send, and the answer will say Connection: close. The grace period over, what is
+ * left (a request in flight, a WebSocket) is cut. */
+void tr_h1c_drain(struct conn_link *l);
+/* Writes what the client connection has pending; closes it on a hard error or when the
+ * response that ends it is out. */
+void tr_h1c_flush(struct h1c *c);
+/* Reads from the client and processes what came (heads, body). */
+void tr_h1c_read(struct h1c *c);
+/* Processes what is buffered: a new request head, or request body for the upstream. */
+void tr_h1c_process(struct h1c *c);
+
+/* exchange.c */
+/* May the connection carry another request after the response being written? Not when the
+ * client said no, nor while the worker drains: then the response says Connection: close and
+ * the client takes its next request elsewhere, with no request lost to a close it could not
+ * see coming. */
+bool tr_exchange_reusable(const struct h1c *c);
+/* Answers the request in flight from torii itself: code, extra "Name: value\r\n" fields (or
+ * NULL), a text body (or NULL). */
+void tr_exchange_respond(struct h1c *c, int code, const char *extra, const char *body);
+/* Answers a gRPC call with a status and a message (printable ASCII without '%': grpc-message is
+ * percent-encoded) as a Trailers-Only response (PROTOCOL-HTTP2.md in grpc/grpc): :status 200,
+ * content-type, grpc-status and grpc-message in one HEADERS frame that ends the stream. HTTP/1.1,
+ * which gRPC does not use, gets the same fields with Content-Length: 0. */
+void tr_exchange_respond_grpc(struct h1c *c, int grpc_status, const char *msg);
+/* Routes the parsed head and starts the exchange. Returns false when it answered locally. */
+bool tr_exchange_dispatch(struct h1c *c, size_t head_len);
+/* One exchange is over on both sides: the upstream goes back to the pool (or closes), the
+ * client goes on to its next request. */
+void tr_exchange_done(struct upc *u);
+
+/* reqlog.c */
+/* A request head was parsed: start its clock (and keep what the access log needs). */
+void tr_reqlog_begin(struct h1c *c);
+/* The request in flight is over (status 0: it ended without a response). */
+void tr_reqlog_end(struct h1c *c, int status);
+
+/* upstream.c */
+/* Does the backend speak HTTP/2? The Service port says so with appProtocol kubernetes.io/h2c
+ * (GEP-1911); gRPC (GRPCRoute) is HTTP/2 by definition. */
+bool tr_upstream_wants_h2(const struct tr_ir_rule *rule, const struct tr_ir_backend *b);
+/* Closes the upstream connection (its exchange, if any, is the caller's to finish). */
+void tr_upstream_close(struct upc *u);
+/* The upstream failed. Before any response byte reached the client, the client gets a 502, or
+ * a 503 when the rule's retries were all spent on such failures; after, its connection is
+ * closed (a truncated response must not look complete). */
+void tr_upstream_fail(struct upc *u, const char *why);
+/* Writes what u has pending (through its codec when HTTP/2). */
+void tr_upstream_flush(struct upc *u);
+/* Reads what the backend sent and processes it (tr_h1u_process). */
+void tr_upstream_read(struct upc *u);
+/* Opens a new upstream connection to ep (non-blocking connect), under tls (of snapshot snap)
+ * when not NULL; NULL on failure. */
+struct upc *tr_upstream_open(struct worker *w, const struct tr_ir_endpoint *ep, const char *key,
+                               const struct tr_ir_backend_tls *tls, struct tr_snapshot *snap, bool h2);
+/* The TLS settings to connect to b with (NULL for plaintext), and the pool key of connections
+ * to ep so made (tr_pool_key). Settings whose context could not be made are returned as NULL
+ * too: callers then refuse, never falling back to plaintext. */
+const struct tr_ir_backend_tls *tr_upstream_tls(struct h1c *c, const struct tr_ir_backend *b, char *key, size_t cap,
+                                                const struct tr_ir_endpoint *ep);
+/* A connection for c's request to endpoint ep of b: an idle one from the pool, or a new one. */
+struct upc *tr_upstream_connect(struct h1c *c, const struct tr_ir_backend *b, const struct tr_ir_endpoint *ep);
+
+/* h1_client.c */
+/* Processes what the backend sent: the response head, 1xx, body, trailers, its end. */
+void tr_h1u_process(struct upc *u);
+
+/* retry.c */
+/* Does the rule retry on this status (HTTPRouteRetry.codes)? */
+bool tr_retry_code(const struct h1c *c, int status);
+/* A try begins: it has backend_ms (timeouts.backendRequest; 0: no limit of its own) to answer
+ * (try_timeout). */
+void tr_retry_begin(struct h1c *c, uint64_t backend_ms);
+/* Sends the request again, to a backend chosen anew. */
+void tr_retry_fire(struct tr_loop *loop, struct tr_timer *t);
+/* Retries if the rule allows another try: the failed upstream is already closed. */
+bool tr_retry_later(struct h1c *c);
+
+/* mirror.c */
+/* Sends a copy of a bodyless request head to each mirror whose share this request falls in. The
+ * copy's answer is read and dropped; it never touches the client's response. A mirror connection
+ * carries one exchange and closes when its answer has come (HTTP/1.1: it asks the backend to
+ * close; HTTP/2: its stream ended) or when the response timeout passes, whichever is first: a
+ * keep-alive or silent mirror backend must not keep one descriptor per mirrored request. An
+ * upgrade is not mirrored: its answer is dropped, so no tunnel could follow. */
+void tr_mirror_send(struct h1c *c, const struct tr_ir_rule *r, const char *head, size_t len);
+/* Request body bytes, exactly as sent upstream, go to the mirrors too. */
+void tr_mirror_feed(struct h1c *c, const char *p, size_t n);
+/* The request is over for the mirrors: with the whole body (they finish on their own), or cut
+ * short (abort: a mirror must not see a truncated body as a whole one). */
+void tr_mirror_release(struct h1c *c, bool abort);
 
 #endif

@@ -1,0 +1,520 @@
+/* One request from head to response: routing (listener by host and SNI, router, CORS
+ * preflight, redirects, the filters), the backend and endpoint, the upstream request head, and
+ * answers torii makes itself (404, 421, 5xx, gRPC statuses). */
+#include "api/object.h"
+#include "base/mem.h"
+#include "base/node.h"
+#include "http/fields.h"
+#include "ir/ir.h"
+#include "ir/router.h"
+#include "proxy/cors.h"
+#include "proxy/filters.h"
+#include "proxy/h2.h"
+#include "proxy/internal.h"
+#include "proxy/upstream.h"
+#include "snapshot/snapshot.h"
+#include "worker/lb.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* gRPC status codes (grpc/grpc doc/statuscodes.md) torii answers with. */
+#define GRPC_UNAVAILABLE 14
+
+struct hdr_ctx {
+    const struct tr_h1_req *req;
+    char joined[4096];
+};
+
+bool tr_exchange_reusable(const struct h1c *c)
+{
+    return c->keep_alive && c->w->drain == TR_DRAIN_OFF;
+}
+
+/* The head of a local answer, up to (not including) its final CRLF; Content-Length only when
+ * length is set. */
+static void local_head(struct tr_buf *o, int code, size_t blen, const char *extra, bool length)
+{
+    tr_buf_printf(o, "HTTP/1.1 %d %s\r\n", code, tr_http_status_text(code));
+    if (length && code != 204) /* RFC 9110 8.6: never with a 204 */
+        tr_http_put_content_length(o, blen);
+    if (blen)
+        tr_buf_puts(o, "Content-Type: text/plain; charset=utf-8\r\n");
+    if (extra)
+        tr_buf_puts(o, extra);
+}
+
+/* Answers the request in flight from torii itself. A request whose body was not read closes
+ * the connection afterwards: what follows on it cannot be framed. extra is "Name: value\r\n"
+ * lines or NULL; length: say Content-Length (HTTP/1.1 needs it to frame the answer). */
+static void respond(struct h1c *c, int code, const char *extra, const char *body, bool length)
+{
+    tr_mirror_release(c, !c->req_done);
+    tr_timer_stop(c->w->loop, &c->rtimer); /* no try is in flight or pending any more */
+    size_t blen = body ? strlen(body) : 0;
+    if (c->h2) {
+        /* One stream answers; the connection and its other streams go on. An answer without a
+         * body is one HEADERS frame that ends the stream (a gRPC client reads the status of a
+         * Trailers-Only response from nothing else). */
+        struct tr_buf head;
+        tr_buf_init(&head, 0);
+        local_head(&head, code, blen, extra, length);
+        tr_buf_puts(&head, "\r\n");
+        tr_h2_stream_head(c, head.data, head.len, !blen || c->method == TR_H1_HEAD);
+        tr_buf_dispose(&head);
+        if (blen && c->method != TR_H1_HEAD)
+            tr_buf_append(&c->out, body, blen);
+        tr_reqlog_end(c, code);
+        tr_timer_stop(c->w->loop, &c->timer);
+        c->req_done = true;
+        c->state = C_WAIT;
+        c->resp_end = true;
+        tr_snapshot_release(c->snap);
+        c->snap = NULL;
+        tr_h2_stream_output(c);
+        return;
+    }
+    if (c->body != TR_H1_BODY_NONE && !c->req_done)
+        c->close_after = true;
+    if (!tr_exchange_reusable(c))
+        c->close_after = true;
+    local_head(&c->out, code, blen, extra, true);
+    tr_buf_puts(&c->out, c->close_after ? "Connection: close\r\n\r\n" : "\r\n");
+    if (blen && c->method != TR_H1_HEAD)
+        tr_buf_append(&c->out, body, blen);
+    tr_reqlog_end(c, code);
+    /* The exchange is over as far as the client is concerned. */
+    c->req_done = true;
+    c->state = C_WAIT;
+    tr_snapshot_release(c->snap);
+    c->snap = NULL;
+    tr_h1c_flush(c);
+    if (!c->closed && !c->close_after) {
+        /* Ready for the next request; the caller goes on processing the buffer. */
+        c->state = C_HEAD;
+        tr_h1c_idle_buffers(c);
+        tr_timer_start(c->w->loop, &c->timer, IDLE_TIMEOUT_MS);
+    }
+}
+
+void tr_exchange_respond(struct h1c *c, int code, const char *extra, const char *body)
+{
+    respond(c, code, extra, body, true);
+}
+
+void tr_exchange_respond_grpc(struct h1c *c, int grpc_status, const char *msg)
+{
+    char extra[512];
+    snprintf(extra, sizeof(extra), "Content-Type: application/grpc\r\nGrpc-Status: %d\r\nGrpc-Message: %s\r\n",
+             grpc_status, msg);
+    respond(c, 200, extra, NULL, !c->h2);
+}
+
+/* The Host of the request, lower-cased, without the port, into out. */
+static size_t request_host(const struct tr_h1_req *req, char *out, size_t cap)
+{
+    const char *a = req->authority;
+    size_t n = a ? req->authority_len : 0, k = 0;
+    if (n && a[0] == '[') { /* IPv6 literal */
+        const char *close = memchr(a, ']', n);
+        n = close ? (size_t)(close - a + 1) : n;
+    } else {
+        const char *colon = a ? memchr(a, ':', n) : NULL;
+        if (colon)
+            n = (size_t)(colon - a);
+    }
+    for (; k < n && k + 1 < cap; k++)
+        out[k] = (char)((a[k] >= 'A' && a[k] <= 'Z') ? a[k] + 32 : a[k]);
+    out[k] = '\0';
+    return k;
+}
+
+/* Router header lookup: repeated fields are joined with "," (RFC 9110 5.3). Host is the
+ * request's authority, as routing and the backend see it: an absolute-form target's replaces
+ * the received field (RFC 9112 3.2.2). */
+static const char *req_header(void *ud, const char *name, size_t name_len, size_t *len)
+{
+    struct hdr_ctx *h = ud;
+    if (tr_h1_token_eq(name, name_len, "host", 4)) {
+        *len = h->req->authority ? h->req->authority_len : 0;
+        return h->req->authority;
+    }
+    const char *first = NULL;
+    size_t flen = 0, n = 0, used = 0;
+    for (size_t i = 0; i < h->req->nheaders; i++) {
+        const struct tr_h1_header *f = &h->req->headers[i];
+        if (f->name_len != name_len || strncasecmp(f->name, name, name_len) != 0)
+            continue;
+        if (n++ == 0) {
+            first = f->value;
+            flen = f->value_len;
+            continue;
+        }
+        if (n == 2) {
+            if (flen >= sizeof(h->joined))
+                break;
+            memcpy(h->joined, first, flen);
+            used = flen;
+        }
+        if (used + 1 + f->value_len >= sizeof(h->joined))
+            break;
+        h->joined[used++] = ',';
+        memcpy(h->joined + used, f->value, f->value_len);
+        used += f->value_len;
+    }
+    if (n >= 2) {
+        *len = used;
+        return h->joined;
+    }
+    *len = flen;
+    return first;
+}
+
+/* Is req a gRPC call: content-type application/grpc, bare or with a "+format" or parameters
+ * (PROTOCOL-HTTP2.md in grpc/grpc)? gRPC-Web (application/grpc-web) is not. */
+static bool grpc_call(const struct tr_h1_req *req)
+{
+    static const char ct[] = "application/grpc";
+    size_t n = sizeof(ct) - 1;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const struct tr_h1_header *h = &req->headers[i];
+        if (!tr_h1_token_eq(h->name, h->name_len, "content-type", 12))
+            continue;
+        return h->value_len >= n && strncasecmp(h->value, ct, n) == 0 &&
+               (h->value_len == n || h->value[n] == '+' || h->value[n] == ';');
+    }
+    return false;
+}
+
+/* The rule matched but cannot forward the request (why: no valid backend, an unresolved filter):
+ * a 500, or, for a gRPC call of a GRPCRoute, the gRPC status UNAVAILABLE, which the
+ * GRPCRouteRule.backendRefs docs require for an invalid backend; a plain 500 reads as UNKNOWN to
+ * a gRPC client. An unresolved ExtensionRef gets UNAVAILABLE too (the GRPCRouteFilter docs ask
+ * for "a HTTP error response" and name no status): a backendRef-level one already makes its
+ * backend invalid, so the same mistake answers the same at either level, and UNAVAILABLE says the
+ * call was not processed (INTERNAL would say it broke on the way). A request of a GRPCRoute that
+ * is not a gRPC call keeps the 500. */
+static void c_fail_rule(struct h1c *c, const struct tr_ir_rule *rule, const char *why)
+{
+    if (rule->route && rule->route->kind == TR_KIND_GRPCROUTE && grpc_call(c->req)) {
+        tr_exchange_respond_grpc(c, GRPC_UNAVAILABLE, why);
+        return;
+    }
+    char body[128];
+    snprintf(body, sizeof(body), "%s\n", why);
+    tr_exchange_respond(c, 500, NULL, body);
+}
+
+bool tr_exchange_dispatch(struct h1c *c, size_t head_len)
+{
+    struct tr_h1_req *req = c->req;
+    c->in_off += head_len; /* a local answer also consumes the head (the slices stay valid) */
+    c->upgrade_asked = req->upgrade != NULL;
+    char host[256];
+    size_t hl = request_host(req, host, sizeof(host));
+    /* The port's listeners, looked up once per snapshot on a connection. */
+    uint64_t gen = c->snap ? tr_snapshot_generation(c->snap) : 0;
+    if (!c->port_gen || gen != c->port_gen) { /* generations are unique; addresses get reused */
+        c->port_gen = gen;
+        c->port = c->snap ? tr_snapshot_port(c->snap, c->laddr, c->lport, false) : NULL;
+    }
+    const struct tr_ir_port *port = c->port;
+    if (!port) {
+        tr_exchange_respond(c, 404, NULL, "no listener\n");
+        return false;
+    }
+    /* Listener isolation: the listener whose hostname matches the Host most specifically owns
+     * the request; routes of the other listeners on the port never see it. */
+    size_t best = 0;
+    unsigned best_score = 0;
+    if (c->secure) {
+        /* TLS: the listener was chosen by SNI during the handshake. A Host it does not serve
+         * was sent on a connection meant for another name: 421 (RFC 9110 15.5.20). */
+        if (c->tls_listener < 0 || (size_t)c->tls_listener >= port->nlisteners) {
+            tr_exchange_respond(c, 421, NULL, "misdirected request\n");
+            return false;
+        }
+        best = (size_t)c->tls_listener;
+        best_score = tr_host_score(port->listeners[best]->hostname, host, hl);
+        /* The Host must belong to that listener: the one it would select itself, most
+         * specific hostname first, as SNI did. A catch-all listener chosen by SNI does not
+         * serve a Host that a listener with a hostname claims (connection reuse across
+         * names, RFC 9113 9.1.1). */
+        for (size_t i = 0; i < port->nlisteners && best_score; i++) {
+            const struct tr_ir_listener *l = port->listeners[i];
+            if (i != best && l->proto == TR_PROTO_HTTPS && tr_host_score(l->hostname, host, hl) > best_score)
+                best_score = 0;
+        }
+        if (!best_score) {
+            c->listener = port->listeners[best];
+            tr_exchange_respond(c, 421, NULL, "misdirected request\n");
+            return false;
+        }
+    } else {
+        for (size_t i = 0; i < port->nlisteners; i++) {
+            const struct tr_ir_listener *l = port->listeners[i];
+            if (l->proto != TR_PROTO_HTTP)
+                continue;
+            unsigned sc = tr_host_score(l->hostname, host, hl);
+            if (sc > best_score) {
+                best_score = sc;
+                best = i;
+            }
+        }
+    }
+    struct tr_route_hit hit;
+    struct hdr_ctx hctx = {.req = req};
+    const char *q = memchr(req->path, '?', req->path_len);
+    struct tr_route_req rr = {
+        .host = host, .host_len = hl, .method = req->method, .method_len = req->method_len,
+        .path = req->path_len ? req->path : "/", .path_len = q ? (size_t)(q - req->path) : (req->path_len ? req->path_len : 1),
+        .query = q ? q + 1 : NULL, .query_len = q ? (size_t)(req->path + req->path_len - q - 1) : 0,
+        .header = req_header, .ud = &hctx};
+    if (best_score)
+        c->listener = port->listeners[best];
+    if (!best_score || !tr_router_match(tr_snapshot_router(c->snap, port, best), port->listeners[best], &rr, &hit)) {
+        tr_exchange_respond(c, 404, NULL, "no route\n");
+        return false;
+    }
+    c->rule = hit.rule;
+    c->listener = port->listeners[best];
+    if (hit.rule->unresolved_filter) {
+        /* A filter that cannot be resolved is not skipped: every request of the rule fails
+         * (tr_ir_rule.unresolved_filter), before any other filter runs. */
+        c_fail_rule(c, hit.rule, "unresolved filter");
+        return false;
+    }
+
+    /* CORS (HTTPCORSFilter): preflights are answered here; for the rest, what the response
+     * needs of the request is kept, as the head's bytes may be gone by then. */
+    free(c->cors_origin);
+    c->cors_origin = NULL;
+    const struct tr_node *cors = tr_cors_filter(hit.rule);
+    if (cors) {
+        struct tr_cors_req cr = {.method = req->method, .method_len = req->method_len};
+        cr.origin = req_header(&hctx, "origin", 6, &cr.origin_len);
+        cr.origin = cr.origin ? tr_xstrndup(cr.origin, cr.origin_len) : NULL; /* hctx is reused */
+        cr.acrm = req_header(&hctx, "access-control-request-method", 29, &cr.acrm_len);
+        char acrm[64];
+        if (cr.acrm && cr.acrm_len < sizeof(acrm)) {
+            memcpy(acrm, cr.acrm, cr.acrm_len);
+            cr.acrm = acrm;
+        } else {
+            cr.acrm = NULL;
+            cr.acrm_len = 0;
+        }
+        cr.acrh = req_header(&hctx, "access-control-request-headers", 30, &cr.acrh_len);
+        for (size_t i = 0; i < req->nheaders; i++)
+            if (tr_cors_credential_field(req->headers[i].name, req->headers[i].name_len))
+                cr.credentialed = true;
+        if (tr_cors_is_preflight(&cr)) {
+            struct tr_buf f;
+            tr_buf_init(&f, 0);
+            int code = tr_cors_preflight(cors, &cr, &f);
+            free((char *)cr.origin);
+            tr_exchange_respond(c, code > 0 ? code : 500, f.data, NULL);
+            tr_buf_dispose(&f);
+            return false;
+        }
+        c->cors_origin = (char *)cr.origin;
+        c->cors_origin_len = cr.origin_len;
+        c->cors_cred = cr.credentialed;
+    }
+
+    /* Filters that answer without a backend (redirects) come first. */
+    struct tr_filter_out fo;
+    tr_filters_request(hit.rule, hit.match, req, host, c->lport, c->secure, &fo);
+    if (fo.redirect_status) {
+        char extra[2200];
+        snprintf(extra, sizeof(extra), "Location: %s\r\n", fo.location);
+        tr_exchange_respond(c, fo.redirect_status, extra, NULL);
+        return false;
+    }
+    const struct tr_ir_backend *b = tr_lb_backend(c->w, hit.rule);
+    if (!b || b->invalid) {
+        /* "all traffic which matches this rule MUST receive a 500" for invalid backends, and
+         * for the share of the weight that points at one (HTTPBackendRef docs); UNAVAILABLE
+         * for a gRPC call (GRPCRouteRule.backendRefs docs). */
+        c_fail_rule(c, hit.rule, "no valid backend");
+        return false;
+    }
+    c->backend = b;
+    tr_filters_backend(b->filters, &fo);
+    const struct tr_ir_endpoint *ep = tr_lb_endpoint(c->w, b);
+    if (!ep) {
+        tr_exchange_respond(c, 503, NULL, "no healthy endpoint\n");
+        return false;
+    }
+    struct upc *u = tr_upstream_connect(c, b, ep);
+    if (!u) {
+        tr_exchange_respond(c, 502, NULL, "cannot connect to the backend\n");
+        return false;
+    }
+
+    /* The upstream head: origin-form target, the client's fields less hop-by-hop ones, the
+     * forwarding fields, and framing torii derived itself. */
+    struct tr_buf *o = &u->out;
+    tr_worker_buf_attach(c->w, o);
+    tr_buf_reserve(o, 1024 + req->nheaders * 64);
+    size_t head_start = o->len;
+    const char *target = req->form == TR_H1_ABSOLUTE ? (req->path_len ? req->path : "/") : req->target;
+    size_t tlen = req->form == TR_H1_ABSOLUTE ? (req->path_len ? req->path_len : 1) : req->target_len;
+    if (fo.path) {
+        target = fo.path;
+        tlen = strlen(fo.path);
+    }
+    tr_buf_append(o, req->method, req->method_len);
+    tr_buf_putc(o, ' ');
+    tr_buf_append(o, target, tlen);
+    tr_buf_puts(o, " HTTP/1.1\r\n");
+    /* Host is generated, never copied: the authority routing used (an absolute-form or CONNECT
+     * target's, which replaces the received Host, RFC 9112 3.2.2), or the URLRewrite hostname.
+     * An HTTP/1.1 request always carries one, empty when the target has no authority (RFC 9112
+     * 3.2: an HTTP/1.0 client may send none). A RequestHeaderModifier that sets or removes Host
+     * has the last word. */
+    if (fo.host || !tr_filters_drop_request_header(&fo, "host", 4)) {
+        const char *hv = fo.host ? fo.host : req->authority ? req->authority : "";
+        size_t hvl = fo.host ? strlen(fo.host) : req->authority ? req->authority_len : 0;
+        tr_buf_put_field(o, "Host", hv, hvl);
+    }
+    const char *xff = NULL;
+    size_t xff_len = 0;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const struct tr_h1_header *h = &req->headers[i];
+        if (tr_http_hop_by_hop(h, req->headers, req->nheaders))
+            continue;
+        if (tr_h1_token_eq(h->name, h->name_len, "x-forwarded-for", 15)) {
+            xff = h->value;
+            xff_len = h->value_len;
+            continue;
+        }
+        if (tr_h1_token_eq(h->name, h->name_len, "x-forwarded-proto", 17) ||
+            tr_h1_token_eq(h->name, h->name_len, "x-forwarded-host", 16))
+            continue;
+        if (tr_h1_token_eq(h->name, h->name_len, "host", 4))
+            continue;
+        if (tr_filters_drop_request_header(&fo, h->name, h->name_len))
+            continue;
+        if (req->minor_version == 0 && tr_h1_token_eq(h->name, h->name_len, "expect", 6)) {
+            tr_http_put_expect_http10(o, h);
+            continue;
+        }
+        tr_buf_append(o, h->name, h->name_len);
+        tr_buf_puts(o, ": ");
+        tr_buf_append(o, h->value, h->value_len);
+        tr_buf_puts(o, "\r\n");
+    }
+    tr_filters_add_request_headers(&fo, o);
+    tr_buf_puts(o, "X-Forwarded-For: ");
+    if (xff) {
+        tr_buf_append(o, xff, xff_len);
+        tr_buf_puts(o, ", ");
+    }
+    tr_buf_puts(o, c->peer);
+    tr_buf_puts(o, "\r\n");
+    tr_buf_puts(o, c->secure ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n");
+    if (req->authority)
+        tr_buf_put_field(o, "X-Forwarded-Host", req->authority, req->authority_len);
+    if (req->upgrade) {
+        tr_buf_puts(o, "Connection: upgrade\r\nUpgrade: ");
+        tr_buf_append(o, req->upgrade, req->upgrade_len);
+        tr_buf_puts(o, "\r\n");
+    }
+    if (req->body == TR_H1_BODY_LENGTH && (req->content_length || req->method_id == TR_H1_POST || req->method_id == TR_H1_PUT))
+        tr_http_put_content_length(o, req->content_length);
+    else if (req->body == TR_H1_BODY_CHUNKED)
+        tr_buf_puts(o, "Transfer-Encoding: chunked\r\n");
+    tr_buf_puts(o, "\r\n");
+    if (hit.rule->nmirrors)
+        tr_mirror_send(c, hit.rule, o->data + head_start, o->len - head_start);
+    c->retries_left = 0;
+    c->retryable = false;
+    const struct tr_node *retry = tr_node_get(hit.rule->spec, "retry");
+    if (retry && c->req_done) {
+        /* Only a request without a body can be sent again as it was. */
+        c->retryable = true;
+        c->retries_left = (int)tr_node_geti(retry, "attempts", 1);
+        if (!tr_duration_ms(tr_node_gets(retry, "backoff"), &c->backoff_ms))
+            c->backoff_ms = 0;
+        c->rhead.len = 0;
+        tr_buf_append(&c->rhead, o->data + head_start, o->len - head_start);
+    }
+
+    if (c->body == TR_H1_BODY_CHUNKED)
+        tr_h1_chunked_init(&c->ch, NULL);
+    c->state = c->req_done ? C_WAIT : C_BODY;
+    /* timeouts.request bounds the exchange, tries and pauses included; backendRequest bounds
+     * each try (tr_retry_begin). With only backendRequest set, the tries are bounded one by one and
+     * the exchange needs no deadline of its own. */
+    uint64_t request_ms, backend_ms;
+    tr_filters_timeouts_ms(hit.rule, &request_ms, &backend_ms);
+    if (request_ms || !backend_ms)
+        tr_timer_start(c->w->loop, &c->timer, request_ms ? request_ms : RESPONSE_TIMEOUT_MS);
+    else
+        tr_timer_stop(c->w->loop, &c->timer);
+    tr_retry_begin(c, backend_ms);
+    return true;
+}
+
+void tr_exchange_done(struct upc *u)
+{
+    struct h1c *c = u->c;
+    if (c)
+        tr_reqlog_end(c, u->resp.status);
+    bool reuse = u->keep_alive && c && c->req_done && tr_buf_pending(&u->in, u->in_off) == 0 && !u->eof &&
+                 (!u->h2 || tr_h2u_reusable(u)) && tr_pool_current(u->w, u);
+    if (c) {
+        c->up = NULL;
+        tr_timer_stop(c->w->loop, &c->rtimer);
+        tr_snapshot_release(c->snap);
+        c->snap = NULL;
+    }
+    u->c = NULL;
+    if (reuse) {
+        u->head_done = u->resp_done = false;
+        tr_worker_buf_release(u->w, &u->in); /* nothing pending either way: an idle upstream holds none */
+        tr_worker_buf_release(u->w, &u->out);
+        u->in_off = u->out_off = 0;
+        if (u->h2)
+            tr_h2u_reset(u);
+        tr_timer_stop(u->w->loop, &u->timer);
+        tr_pool_put(u->w, u);
+    } else {
+        tr_upstream_close(u);
+    }
+    if (!c)
+        return;
+    if (c->h2) {
+        /* The stream ends once its body drains; a request body still coming is dropped. */
+        c->req_done = true;
+        c->state = C_WAIT;
+        c->resp_end = true;
+        tr_timer_stop(c->w->loop, &c->timer);
+        tr_h2_stream_output(c);
+        return;
+    }
+    if (!c->req_done) {
+        tr_mirror_release(c, true);
+        /* The backend answered before the whole request body came: the rest of the body
+         * cannot be told from a next request, so the connection ends after the response. */
+        c->req_done = true;
+        c->close_after = true;
+        c->state = C_WAIT;
+    }
+    /* A response whose head went out before the drain began ends idle; past the listeners'
+     * close, idle connections go at once (tr_h1c_drain). */
+    if (!c->keep_alive || c->w->drain >= TR_DRAIN_CLOSED)
+        c->close_after = true;
+    tr_h1c_flush(c);
+    if (c->closed || c->close_after)
+        return;
+    c->state = C_HEAD;
+    tr_h1c_idle_buffers(c);
+    tr_timer_start(c->w->loop, &c->timer, IDLE_TIMEOUT_MS);
+    /* Pipelined bytes already read, or bytes left in the kernel when reading stopped early.
+     * Anything that arrived since the last read makes a new edge: no read to find nothing. */
+    if (tr_buf_pending(&c->in, c->in_off) || c->must_read || c->eof)
+        tr_h1c_read(c);
+}

@@ -1,0 +1,77 @@
+/* RequestMirror: copies of a request (head and body as sent upstream) to the mirror backends,
+ * whose answers are read and dropped. A copy never holds back the request it copies. */
+#include "base/log.h"
+#include "ir/ir.h"
+#include "proxy/internal.h"
+#include "proxy/upstream.h"
+#include "worker/lb.h"
+
+
+void tr_mirror_send(struct h1c *c, const struct tr_ir_rule *r, const char *head, size_t len)
+{
+    if (c->upgrade_asked)
+        return;
+    size_t fed = 0;
+    for (size_t i = 0; i < r->nmirrors; i++) {
+        if (!c->req_done && fed == TR_MIRRORS_FED)
+            break;
+        const struct tr_ir_mirror *m = &r->mirrors[i];
+        if (m->backend.invalid || !m->denominator)
+            continue;
+        if (tr_worker_rand(c->w) % m->denominator >= m->numerator)
+            continue;
+        const struct tr_ir_endpoint *ep = tr_lb_endpoint(c->w, &m->backend);
+        if (!ep)
+            continue;
+        char key[sizeof(((struct upc *)0)->key)];
+        const struct tr_ir_backend_tls *tls = tr_upstream_tls(c, &m->backend, key, sizeof(key), ep);
+        if (m->backend.tls && !tls)
+            continue;
+        struct upc *u = tr_upstream_open(c->w, ep, key, tls, c->snap, tr_upstream_wants_h2(r, &m->backend));
+        if (!u)
+            continue;
+        u->mirror = true;
+        if (u->h2) {
+            tr_buf_append(&u->out, head, len);
+        } else {
+            tr_buf_append(&u->out, head, len - 2); /* the head ends with an empty line */
+            tr_buf_puts(&u->out, "Connection: close\r\n\r\n");
+        }
+        if (!c->req_done) {
+            /* The body follows as the client sends it (tr_mirror_feed). */
+            u->feeder = c;
+            c->mirrors[fed++] = u;
+        }
+        tr_timer_start(c->w->loop, &u->timer, RESPONSE_TIMEOUT_MS);
+        tr_upstream_flush(u);
+    }
+}
+
+void tr_mirror_feed(struct h1c *c, const char *p, size_t n)
+{
+    for (size_t i = 0; i < TR_MIRRORS_FED; i++) {
+        struct upc *m = c->mirrors[i];
+        if (!m)
+            continue;
+        if (tr_buf_pending(&m->out, m->out_off) + n > TR_MIRROR_MAX_BACKLOG) {
+            tr_log_debug("mirror %s falls behind the request body: dropped", m->key);
+            tr_upstream_close(m); /* clears c->mirrors[i] */
+            continue;
+        }
+        tr_buf_append(&m->out, p, n);
+        tr_upstream_flush(m);
+    }
+}
+
+void tr_mirror_release(struct h1c *c, bool abort)
+{
+    for (size_t i = 0; i < TR_MIRRORS_FED; i++) {
+        struct upc *m = c->mirrors[i];
+        if (!m)
+            continue;
+        c->mirrors[i] = NULL;
+        m->feeder = NULL;
+        if (abort)
+            tr_upstream_close(m);
+    }
+}

@@ -1,0 +1,328 @@
+/* The upstream connection (upc): connect, backend TLS, the pool, reading and writing, and
+ * failure. What flows over it is the exchange's (exchange.c) and the codec's (h1_client.c,
+ * h2_client.c). */
+#include "api/object.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/metrics.h"
+#include "ir/ir.h"
+#include "net/listen.h"
+#include "net/sock.h"
+#include "net/tls.h"
+#include "proxy/h2.h"
+#include "proxy/internal.h"
+#include "proxy/upstream.h"
+#include "snapshot/snapshot.h"
+
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+/* One line a second about backends whose TLS handshake fails. */
+static struct tr_log_limit backend_tls_warnings;
+
+bool tr_upstream_wants_h2(const struct tr_ir_rule *rule, const struct tr_ir_backend *b)
+{
+    if (b->app_protocol && strcmp(b->app_protocol, "kubernetes.io/h2c") == 0)
+        return true;
+    return rule && rule->route && rule->route->kind == TR_KIND_GRPCROUTE;
+}
+
+static void u_free(struct tr_loop *loop, void *data)
+{
+    struct upc *u = data;
+    tr_buf_dispose(&u->in);
+    tr_buf_dispose(&u->out);
+    free(u);
+}
+
+/* The handshake is over (or never will be): u no longer reads its TLS settings. */
+static void tls_unpin(struct upc *u)
+{
+    u->tls = NULL;
+    tr_snapshot_release(u->tls_snap);
+    u->tls_snap = NULL;
+}
+
+void tr_upstream_close(struct upc *u)
+{
+    if (u->io.cb == NULL && u->io.fd < 0)
+        return;
+    tr_pool_remove(u->w, u);
+    tr_timer_stop(u->w->loop, &u->timer);
+    tr_loop_del(u->w->loop, &u->io);
+    if (u->ssl) {
+        SSL_set_quiet_shutdown(u->ssl, 1);
+        SSL_free(u->ssl);
+        u->ssl = NULL;
+    }
+    tls_unpin(u);
+    close(u->io.fd);
+    u->io.fd = -1;
+    tr_h2u_free(u);
+    if (u->feeder) {
+        for (size_t i = 0; i < TR_MIRRORS_FED; i++)
+            if (u->feeder->mirrors[i] == u)
+                u->feeder->mirrors[i] = NULL;
+        u->feeder = NULL;
+    }
+    tr_conn_unlink(u->w, &u->link);
+    tr_metrics_add(&tr_metrics.upstream_active, -1);
+    if (u->c)
+        u->c->up = NULL;
+    u->c = NULL;
+    tr_loop_defer(u->w->loop, u_free, u);
+}
+
+static void u_close_link(struct conn_link *l)
+{
+    tr_upstream_close((struct upc *)((char *)l - offsetof(struct upc, link)));
+}
+
+void tr_upstream_fail(struct upc *u, const char *why)
+{
+    struct h1c *c = u->c;
+    tr_log_debug("upstream %s: %s", u->key, why);
+    tr_metrics_add(&tr_metrics.upstream_failures, 1);
+    tr_upstream_close(u);
+    if (!c)
+        return;
+    c->up = NULL;
+    if (u->head_done) {
+        tr_h1c_close(c);
+        return;
+    }
+    if (tr_retry_later(c))
+        return;
+    c->close_after = !c->req_done;
+    if (c->retryable)
+        tr_exchange_respond(c, 503, NULL, "no response from the backend, retries exhausted\n");
+    else
+        tr_exchange_respond(c, 502, NULL, "upstream connection failed\n");
+    if (!c->closed && c->state == C_HEAD && !c->h2)
+        tr_h1c_read(c); /* a pipelined request may be waiting */
+}
+
+/* Connected (and through TLS): the connect timer ends. A mirror's answer is waited for no
+ * longer than a response is; other exchanges time their responses themselves. */
+static void u_connected_timer(struct upc *u)
+{
+    if (u->mirror)
+        tr_timer_start(u->w->loop, &u->timer, RESPONSE_TIMEOUT_MS);
+    else
+        tr_timer_stop(u->w->loop, &u->timer);
+}
+
+static void u_on_io(struct tr_loop *loop, struct tr_io *io, uint32_t events)
+{
+    struct upc *u = io->data;
+    if (u->connecting && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+        int err = 0;
+        socklen_t el = sizeof(err);
+        getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+        if (err) {
+            tr_upstream_fail(u, strerror(err));
+            return;
+        }
+        u->connecting = false;
+        if (!u->handshaking)
+            u_connected_timer(u);
+    }
+    if (u->handshaking && !u->connecting) {
+        ERR_clear_error();
+        int r = SSL_do_handshake(u->ssl);
+        if (r != 1) {
+            int e = SSL_get_error(u->ssl, r);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+                return;
+            char why[512];
+            tr_tls_errors(why, sizeof(why));
+            const char *cert = tr_tls_verify_problem(u->ssl);
+            /* Once a second at most: a backend that fails every handshake must not flood the log
+             * at the request rate; the line says how many were held back. */
+            uint64_t more = 0;
+            if (tr_log_limit_pass(&backend_tls_warnings, 1000, &more))
+                tr_log_warn("TLS to backend %s (BackendTLSPolicy %s/%s) failed: %s%s%s (%llu more TLS failures to "
+                            "backends since the last warning)", u->key, u->tls->policy->ns, u->tls->policy->name, why,
+                            cert ? ": " : "", cert ? cert : "", (unsigned long long)more);
+            tr_upstream_fail(u, "TLS handshake failed");
+            return;
+        }
+        tls_unpin(u);
+        u->handshaking = false;
+        u_connected_timer(u);
+        u->writable = true;
+        events |= EPOLLOUT; /* send what waited for the handshake */
+    }
+    if (events & EPOLLOUT) {
+        u->writable = true;
+        tr_upstream_flush(u);
+        if (u->io.fd < 0)
+            return;
+        /* Room again upstream: resume the request body the client side held back. */
+        struct h1c *c = u->c;
+        if (c && tr_buf_pending(&u->out, u->out_off) == 0 && (c->state == C_BODY || c->state == C_TUNNEL)) {
+            tr_h1c_process(c);
+            if (!c->closed && c->up == u)
+                tr_h1c_read(c);
+            if (u->io.fd < 0)
+                return;
+        }
+    }
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        u->hup = true;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        if (u->idle) {
+            /* An idle keep-alive connection that speaks or closes is done. */
+            tr_upstream_close(u);
+            return;
+        }
+        tr_upstream_read(u);
+    }
+}
+
+void tr_upstream_flush(struct upc *u)
+{
+    if (u->io.fd < 0 || u->connecting || u->handshaking || !u->writable)
+        return;
+    if (u->h2) {
+        if (tr_h2u_flush(u) < 0)
+            tr_upstream_fail(u, "HTTP/2 request failed");
+        else
+            u->sent_any = true;
+        return;
+    }
+    if (tr_sock_write_buf(u->io.fd, u->ssl, &u->out, &u->out_off, &u->writable, NULL) < 0) {
+        tr_upstream_fail(u, "write failed");
+        return;
+    }
+    u->sent_any = true;
+}
+
+void tr_upstream_read(struct upc *u)
+{
+    while (u->io.fd >= 0 && !u->eof) {
+        struct h1c *c = u->c;
+        if (c && tr_buf_pending(&c->out, c->out_off) >= TR_WORKER_BUF_HIGH)
+            return; /* the client is slow: the response waits in the kernel */
+        tr_buf_compact(&u->in, &u->in_off);
+        enum tr_sock_rd r = u->h2 ? tr_h2u_read(u)
+                          : tr_proxy_read_into(u->w, u->io.fd, u->ssl, &u->in, u->in_off, TR_WORKER_BUF_HIGH + 65536,
+                                               u->hup);
+        if (r == TR_SOCK_RD_EOF)
+            u->eof = true;
+        tr_h1u_process(u);
+        if (r != TR_SOCK_RD_FULL)
+            return;
+    }
+}
+
+static void u_timeout(struct tr_loop *loop, struct tr_timer *t)
+{
+    struct upc *u = t->data;
+    tr_upstream_fail(u, u->connecting || u->handshaking ? "connect timed out" : "no response in time");
+}
+
+/* An upstream connection ends with its exchange; idle ones are the pool's (tr_pool_retire). */
+static const struct conn_ops u_ops = {TR_CONN_UPSTREAM, u_close_link, NULL};
+
+struct upc *tr_upstream_open(struct worker *w, const struct tr_ir_endpoint *ep, const char *key,
+                             const struct tr_ir_backend_tls *tls, struct tr_snapshot *snap, bool h2)
+{
+    struct upc *u = NULL;
+    {
+        struct sockaddr_storage ss;
+        unsigned sl;
+        if (tr_sockaddr(ep->addr, ep->port, &ss, &sl) != 0)
+            return NULL; /* a hostname endpoint (ExternalName) needs the resolver: not yet */
+        int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return NULL;
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        int rc = connect(fd, (struct sockaddr *)&ss, sl);
+        if (rc < 0 && errno != EINPROGRESS) {
+            close(fd);
+            return NULL;
+        }
+        u = tr_xcalloc(1, sizeof(*u));
+        u->w = w;
+        snprintf(u->key, sizeof(u->key), "%s", key);
+        u->connecting = rc < 0;
+        u->writable = rc == 0;
+        u->io = (struct tr_io){.fd = fd, .cb = u_on_io, .data = u};
+        u->timer.cb = u_timeout;
+        u->timer.data = u;
+        if (tls) {
+            u->ssl = SSL_new(tls->ctx);
+            if (!u->ssl) {
+                close(fd);
+                free(u);
+                return NULL;
+            }
+            SSL_set_fd(u->ssl, fd);
+            SSL_set_connect_state(u->ssl);
+            tr_tls_client_prepare(u->ssl, &tls->peer);
+            if (h2)
+                SSL_set_alpn_protos(u->ssl, (const unsigned char *)"\x02h2", 3);
+            u->tls_id = tls->id;
+            u->tls = tls;
+            u->tls_snap = tr_snapshot_ref(snap);
+            u->handshaking = true;
+        }
+        if (h2 && !tr_h2u_init(u)) {
+            SSL_free(u->ssl);
+            tls_unpin(u);
+            close(fd);
+            free(u);
+            return NULL;
+        }
+        tr_conn_link(w, &u->link, &u_ops);
+        tr_loop_add(w->loop, &u->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+        tr_metrics_add(&tr_metrics.upstream_connects, 1);
+        tr_metrics_add(&tr_metrics.upstream_active, 1);
+        if (u->connecting || u->handshaking)
+            tr_timer_start(w->loop, &u->timer, CONNECT_TIMEOUT_MS);
+    }
+    return u;
+}
+
+const struct tr_ir_backend_tls *tr_upstream_tls(struct h1c *c, const struct tr_ir_backend *b, char *key,
+                                                size_t cap, const struct tr_ir_endpoint *ep)
+{
+    const struct tr_ir_backend_tls *tls = b->tls && b->tls->ctx ? b->tls : NULL;
+    tr_pool_key(key, cap, ep, tls ? tls->id : 0, tr_upstream_wants_h2(c->rule, b));
+    return tls;
+}
+
+struct upc *tr_upstream_connect(struct h1c *c, const struct tr_ir_backend *b, const struct tr_ir_endpoint *ep)
+{
+    char key[sizeof(((struct upc *)0)->key)];
+    const struct tr_ir_backend_tls *tls = tr_upstream_tls(c, b, key, sizeof(key), ep);
+    if (b->tls && !tls)
+        return NULL; /* the policy's context could not be made: never fall back to plaintext */
+    /* A pooled connection the backend closed meanwhile showed up as readable and was closed
+     * (u_on_io), so what the pool holds was quiet at the last turn. */
+    struct upc *u = tr_pool_take(c->w, key);
+    if (u)
+        tr_metrics_add(&tr_metrics.upstream_reused, 1);
+    else
+        u = tr_upstream_open(c->w, ep, key, tls, c->snap, tr_upstream_wants_h2(c->rule, b));
+    if (!u)
+        return NULL;
+    u->c = c;
+    u->head_done = u->resp_done = u->eof = false;
+    u->in.len = 0;
+    u->in_off = 0;
+    u->out.len = 0;
+    u->out_off = 0;
+    c->up = u;
+    return u;
+}
