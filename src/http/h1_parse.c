@@ -468,6 +468,54 @@ int tr_h1_parse_request(const char *buf, size_t len, struct tr_h1_req *req,
     return end;
 }
 
+int tr_h1_req_check(struct tr_h1_req *req, const struct tr_h1_limits *lim)
+{
+    const struct tr_h1_limits l = sane(lim);
+    struct errp e = {&req->error_status, &req->error_reason, false, 0};
+    if (!req->method_len)
+        return fail(&e, 400, "bad method");
+    for (size_t i = 0; i < req->method_len; i++)
+        if (!IS(req->method[i], TR_H1_C_TOKEN))
+            return fail(&e, 400, "bad method");
+    req->method_id = method_id(req->method, req->method_len);
+    /* What the request line would be: "METHOD SP target SP HTTP/1.1". */
+    size_t line = req->method_len + 1 + req->target_len + 9;
+    if (line > l.max_line)
+        return fail(&e, 414, "request line too long");
+    if (!req->target_len)
+        return fail(&e, 400, "bad request-target");
+    for (size_t i = 0; i < req->target_len; i++)
+        if (!IS(req->target[i], TR_H1_C_TARGET))
+            return fail(&e, 400, "bad request-target");
+    int rc = parse_target(req, &e);
+    if (rc < 0)
+        return rc;
+    if (req->nheaders > l.max_headers)
+        return fail(&e, 431, "too many header fields");
+    size_t head = line + 2;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        struct tr_h1_header *h = &req->headers[i];
+        if (!h->name_len)
+            return fail(&e, 400, "bad field name");
+        for (size_t k = 0; k < h->name_len; k++)
+            if (!IS(h->name[k], TR_H1_C_TOKEN))
+                return fail(&e, 400, "bad field name");
+        for (size_t k = 0; k < h->value_len; k++)
+            if (!IS(h->value[k], TR_H1_C_VALUE))
+                return fail(&e, 400, "control byte in field value");
+        while (h->value_len && (h->value[0] == ' ' || h->value[0] == '\t')) {
+            h->value++;
+            h->value_len--;
+        }
+        while (h->value_len && (h->value[h->value_len - 1] == ' ' || h->value[h->value_len - 1] == '\t'))
+            h->value_len--;
+        head += h->name_len + 2 + h->value_len + 2;
+    }
+    if (head + 2 > l.max_head)
+        return fail(&e, 431, "head too large");
+    return 0;
+}
+
 int tr_h1_parse_response(const char *buf, size_t len, struct tr_h1_resp *resp,
                          const struct tr_h1_limits *lim)
 {

@@ -172,6 +172,17 @@ void tr_h1_resp_init(struct tr_h1_resp *resp);
 int tr_h1_parse_request(const char *buf, size_t len, struct tr_h1_req *req,
                         const struct tr_h1_limits *lim);
 
+/* Checks a request head that arrived as separate fields (HTTP/2 HEADERS, RFC 9113 8.3) with
+ * the rules tr_h1_parse_request applies to a text head, so that every wire protocol meets one
+ * strictness: the caller sets method, target (the :path), minor_version and headers[0..nheaders)
+ * (the regular fields, a Host made from :authority among them); this checks the method is a
+ * token, the target's bytes and form, every field name a token and every value of field-vchar,
+ * SP and HTAB (OWS trimmed off both ends), and the limits of lim (NULL: the defaults) as if the
+ * head were text: the request line (414), the number of fields and the head's size (431). Sets
+ * method_id, form and path. Returns 0, or TR_EPROTO / TR_ELIMIT with error_status and
+ * error_reason set. Call tr_h1_req_framing next, as after a parse. Pure: any thread. */
+int tr_h1_req_check(struct tr_h1_req *req, const struct tr_h1_limits *lim);
+
 /* Applies RFC 9112 6 and RFC 9110 7.2, 7.6.1, 7.8, 10.1.1 to a parsed request: body framing,
  * Host/authority, Connection, Upgrade, Expect. Returns TR_OK, or TR_EPROTO with error_status
  * set (400, or 501 for a transfer coding other than "chunked" alone). */

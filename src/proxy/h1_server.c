@@ -319,6 +319,40 @@ again:
         goto again;
 }
 
+/* The head in c->req is parsed (n: its bytes at the front of c->in, or a negative error of the
+ * parse): answers an error, or routes the request and starts its body. Returns true when the
+ * request was answered and done with, so that what follows in c->in (a pipelined request) may
+ * be processed. */
+static bool c_start(struct h1c *c, int n)
+{
+    c->method = c->req->method_id;
+    c->minor = c->req->minor_version;
+    if (n < 0 || tr_h1_req_framing(c->req) != 0) {
+        tr_reqlog_begin(c);
+        c->keep_alive = false;
+        tr_exchange_respond(c, c->req->error_status ? c->req->error_status : 400, NULL, "bad request\n");
+        tr_worker_req_put(c->w, c->req);
+        c->req = NULL;
+        return false;
+    }
+    tr_reqlog_begin(c);
+    c->keep_alive = c->req->keep_alive;
+    c->body = c->req->body;
+    c->left = c->req->content_length;
+    c->req_done = c->body == TR_H1_BODY_NONE || (c->body == TR_H1_BODY_LENGTH && c->left == 0);
+    c->snap = c->w->snap ? tr_snapshot_ref(c->w->snap) : NULL;
+    /* Expect: 100-continue goes to the backend, which answers 100 itself when it wants the
+     * body (forwarded by tr_h1u_process; not for HTTP/1.0, see tr_http_put_expect_http10); the
+     * body is sent as it comes. */
+    bool forwarded = tr_exchange_dispatch(c, (size_t)n);
+    tr_worker_req_put(c->w, c->req); /* the head's fields were used up by the dispatch */
+    c->req = NULL;
+    if (!forwarded)
+        return true; /* answered locally; a pipelined request may follow */
+    c_body(c);
+    return false;
+}
+
 void tr_h1c_process(struct h1c *c)
 {
     while (!c->closed) {
@@ -346,36 +380,14 @@ void tr_h1c_process(struct h1c *c)
                 tr_h1c_close(c);
             return;
         }
-        c->method = c->req->method_id;
-        c->minor = c->req->minor_version;
         if (n == TR_H1_PRI) {
+            c->method = c->req->method_id;
+            c->minor = c->req->minor_version;
             c_upgrade_h2(c);
             return;
         }
-        if (n < 0 || tr_h1_req_framing(c->req) != 0) {
-            tr_reqlog_begin(c);
-            c->keep_alive = false;
-            tr_exchange_respond(c, c->req->error_status ? c->req->error_status : 400, NULL, "bad request\n");
-            tr_worker_req_put(c->w, c->req);
-            c->req = NULL;
+        if (!c_start(c, n))
             return;
-        }
-        tr_reqlog_begin(c);
-        c->keep_alive = c->req->keep_alive;
-        c->body = c->req->body;
-        c->left = c->req->content_length;
-        c->req_done = c->body == TR_H1_BODY_NONE || (c->body == TR_H1_BODY_LENGTH && c->left == 0);
-        c->snap = c->w->snap ? tr_snapshot_ref(c->w->snap) : NULL;
-        /* Expect: 100-continue goes to the backend, which answers 100 itself when it wants the
-         * body (forwarded by tr_h1u_process; not for HTTP/1.0, see tr_http_put_expect_http10); the body is
-         * sent as it comes. */
-        bool forwarded = tr_exchange_dispatch(c, (size_t)n);
-        tr_worker_req_put(c->w, c->req); /* the head's fields were used up by the dispatch */
-        c->req = NULL;
-        if (!forwarded)
-            continue; /* answered locally; a pipelined request may follow */
-        c_body(c);
-        return;
     }
 }
 
@@ -521,6 +533,16 @@ struct h1c *tr_h1_stream_new(struct worker *w, struct h2s *s, const char *laddr,
     c->timer.cb = c_timeout;
     c->timer.data = c;
     return c;
+}
+
+void tr_h1_stream_request(struct h1c *c, struct tr_h1_req *req, bool ok)
+{
+    if (c->closed) {
+        tr_worker_req_put(c->w, req);
+        return;
+    }
+    c->req = req;
+    c_start(c, ok ? 0 : -1);
 }
 
 void tr_h1_stream_input(struct h1c *c)

@@ -26,7 +26,11 @@
 /* A new exchange for one stream of an HTTP/2 connection: no socket of its own. */
 struct h1c *tr_h1_stream_new(struct worker *w, struct h2s *s, const char *laddr, uint16_t lport, const char *peer,
                              bool secure, int tls_listener);
-/* Bytes were appended to c->in: process them. */
+/* The stream's request head, parsed into req (from tr_worker_req; taken over) and checked (ok:
+ * tr_h1_req_check passed; otherwise req->error_status says what to answer): route it and start
+ * the exchange. Its slices must stay valid until this returns. */
+void tr_h1_stream_request(struct h1c *c, struct tr_h1_req *req, bool ok);
+/* Body bytes were appended to c->in: process them. */
 void tr_h1_stream_input(struct h1c *c);
 /* The stream went away (reset, or its connection closed): end the exchange. */
 void tr_h1_stream_abort(struct h1c *c);

@@ -12,6 +12,7 @@
  * backed up. Re-entrancy: callbacks run inside nghttp2_session_mem_recv/mem_send, so anything
  * that wants to send while one runs only marks the connection (h->want_send). */
 #include "base/metrics.h"
+#include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "net/sock.h"
@@ -65,7 +66,7 @@ struct h2s {
     struct h2conn *h;
     struct h1c *c;
     int32_t id;
-    struct tr_buf fields; /* regular request fields, "name: value\r\n" */
+    struct tr_buf fields; /* regular request fields (struct kept_field, name, value)... */
     struct tr_buf cookie; /* cookie crumbs, joined with "; " (RFC 9113 8.2.3) */
     char *method, *path, *authority;
     bool has_cl, chunked, head_done, body_done, closed, resp_submitted;
@@ -147,31 +148,67 @@ static void ack(struct h2s *s)
     kick(s->h);
 }
 
-/* The request head, as HTTP/1.1 text, into the exchange's input. */
+/* One regular field of a request head, as on_header keeps it in s->fields: the lengths, then
+ * the name and the value bytes. */
+struct kept_field {
+    uint32_t name_len, value_len;
+};
+
+/* The request head, parsed already (HPACK gave the fields), to the exchange: the fields become
+ * a struct tr_h1_req with slices into the stream's own storage, checked as a text head would be
+ * (tr_h1_req_check), with no text made or parsed on the way. A request body without a
+ * Content-Length is framed as chunked in the exchange's input (stream_body_end ends it). */
 static void stream_request(struct h2s *s, bool end_stream)
 {
     struct h1c *c = s->c;
-    struct tr_buf *in = &c->in;
     s->head_done = true;
     if (s->method && strcmp(s->method, "CONNECT") == 0) {
         /* Tunnels over HTTP/2 streams (RFC 9113 8.5, RFC 8441) are not carried. */
         tr_h1_stream_respond(c, 501, "CONNECT over HTTP/2 is not supported\n");
         return;
     }
-    tr_buf_printf(in, "%s %s HTTP/1.1\r\n", s->method ? s->method : "GET", s->path ? s->path : "/");
+    struct tr_h1_req *req = tr_worker_req(c->w);
+    req->method = s->method ? s->method : "GET";
+    req->method_len = strlen(req->method);
+    req->target = s->path ? s->path : "/";
+    req->target_len = strlen(req->target);
+    req->minor_version = 1;
+    size_t n = 0, total = 0;
+    struct tr_h1_header *hs = req->headers;
+#define ADD(nm, nl, v, vl)                                                                         \
+    do {                                                                                           \
+        if (n < TR_H1_MAX_HEADERS)                                                                 \
+            hs[n++] = (struct tr_h1_header){(nm), (nl), (v), (vl)};                                \
+        total++;                                                                                   \
+    } while (0)
     if (s->authority)
-        tr_buf_printf(in, "host: %s\r\n", s->authority);
-    tr_buf_append(in, s->fields.data, s->fields.len);
+        ADD("host", 4, s->authority, strlen(s->authority));
+    for (size_t off = 0; off < s->fields.len;) {
+        struct kept_field k;
+        memcpy(&k, s->fields.data + off, sizeof(k));
+        const char *name = s->fields.data + off + sizeof(k);
+        ADD(name, k.name_len, name + k.name_len, k.value_len);
+        off += sizeof(k) + k.name_len + k.value_len;
+    }
     if (s->cookie.len)
-        tr_buf_printf(in, "cookie: %.*s\r\n", (int)s->cookie.len, s->cookie.data);
+        ADD("cookie", 6, s->cookie.data, s->cookie.len);
     if (end_stream) {
         s->body_done = true;
     } else if (!s->has_cl) {
-        tr_buf_puts(in, "transfer-encoding: chunked\r\n");
+        ADD("transfer-encoding", 17, "chunked", 7);
         s->chunked = true;
     }
-    tr_buf_puts(in, "\r\n");
-    tr_h1_stream_input(c);
+#undef ADD
+    req->nheaders = n;
+    int rc;
+    if (total > n) {
+        req->error_status = 431;
+        req->error_reason = "too many header fields";
+        rc = TR_ELIMIT;
+    } else {
+        rc = tr_h1_req_check(req, NULL);
+    }
+    tr_h1_stream_request(c, req, rc == 0);
 }
 
 static void stream_body_end(struct h2s *s)
@@ -242,10 +279,11 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
     }
     if (name_is(name, namelen, "content-length"))
         s->has_cl = true;
-    tr_buf_append(&s->fields, (const char *)name, namelen);
-    tr_buf_puts(&s->fields, ": ");
-    tr_buf_append(&s->fields, (const char *)value, valuelen);
-    tr_buf_puts(&s->fields, "\r\n");
+    struct kept_field k = {(uint32_t)namelen, (uint32_t)valuelen};
+    tr_buf_reserve(&s->fields, sizeof(k) + namelen + valuelen);
+    tr_buf_append(&s->fields, &k, sizeof(k));
+    tr_buf_append(&s->fields, name, namelen);
+    tr_buf_append(&s->fields, value, valuelen);
     return 0;
 }
 
