@@ -19,7 +19,8 @@ static const char usage[] =
     "usage: torii run --config DIR | --kubeconfig FILE [--context NAME] | (in a pod: nothing)\n"
     "                 [--admin 127.0.0.1:9901] [--probe-addr ADDR:PORT] [--gatewayclass NAME]\n"
     "                 [--address-pool 127.1.0.0/16] [--workers N] [--access-log PATH|-]\n"
-    "                 [--drain-delay 5s] [--drain-grace 20s] [--log-level info]\n"
+    "                 [--drain-delay 5s] [--drain-grace 20s] [--response-timeout 60s]\n"
+    "                 [--log-level info]\n"
     "  Kubernetes:    [--leader-elect true|false] [--lease-namespace NS] [--lease-name torii]\n"
     "                 [--leader-lease 15s] [--leader-renew 10s] [--leader-retry 2s]\n"
     "                 [--kube-qps 50] [--kube-burst 100]\n";
@@ -87,6 +88,11 @@ int tr_cmd_run(int argc, char **argv)
             uint64_t *ms = strcmp(a, "--drain-delay") == 0 ? &o.drain_delay_ms : &o.drain_grace_ms;
             if (!tr_duration_ms(argv[++i], ms)) {
                 fprintf(stderr, "torii run: %s %s: want a duration such as 5s, 500ms, 1m30s or 0s\n", a, argv[i]);
+                return 2;
+            }
+        } else if (strcmp(a, "--response-timeout") == 0 && v) {
+            if (!tr_duration_ms(argv[++i], &o.response_timeout_ms) || !o.response_timeout_ms) {
+                fprintf(stderr, "torii run: %s %s: want a duration above 0 such as 60s or 2m\n", a, argv[i]);
                 return 2;
             }
         } else if (strcmp(a, "--lease-namespace") == 0 && v)

@@ -283,6 +283,7 @@ int tr_control_run(const struct tr_control_opts *o)
         tr_addrpool_free(c.pool);
         return 1;
     }
+    tr_proxy_set_response_timeout(o->response_timeout_ms ? o->response_timeout_ms : 60000);
     struct tr_worker_ops ops = {0};
     tr_proxy_worker_ops(&ops);
     tr_l4_worker_ops(&ops);

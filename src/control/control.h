@@ -20,6 +20,8 @@ struct tr_control_opts {
     const char *access_log;   /* JSON access log path, "-" for stdout, NULL for none */
     uint64_t drain_delay_ms;  /* SIGTERM: listeners stay open this long (readiness false) */
     uint64_t drain_grace_ms;  /* then what is in flight has this long before it is cut */
+    uint64_t response_timeout_ms; /* a backend's answer and a request body's progress, when the
+                                   * route sets no timeout; 0: 60 s */
     /* Objects from a Kubernetes API server instead of config_dir (NULL: file mode). */
     const struct tr_kubeprov_opts *kube;
 };

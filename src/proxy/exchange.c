@@ -450,8 +450,9 @@ bool tr_exchange_dispatch(struct h1c *c, size_t head_len)
      * the exchange needs no deadline of its own. */
     uint64_t request_ms, backend_ms;
     tr_filters_timeouts_ms(hit.rule, &request_ms, &backend_ms);
+    c->idle_deadline = !request_ms && !backend_ms;
     if (request_ms || !backend_ms)
-        tr_timer_start(c->w->loop, &c->timer, request_ms ? request_ms : RESPONSE_TIMEOUT_MS);
+        tr_timer_start(c->w->loop, &c->timer, request_ms ? request_ms : tr_proxy_response_timeout_ms);
     else
         tr_timer_stop(c->w->loop, &c->timer);
     tr_retry_begin(c, backend_ms);

@@ -68,6 +68,16 @@ static void c_timeout(struct tr_loop *loop, struct tr_timer *t)
         }
         return;
     }
+    /* No route timeout, and the request body stopped coming: 408, as for a head (nginx's
+     * client_body_timeout). A response already under way is cut below. */
+    if (c->state == C_BODY && !c->req_done && c->idle_deadline && !(c->up && c->up->head_done)) {
+        if (c->up)
+            tr_upstream_close(c->up);
+        c->up = NULL;
+        c->close_after = true;
+        tr_exchange_respond(c, 408, NULL, "request body timed out\n");
+        return;
+    }
     /* timeouts.request with no answer yet, a try in flight or a retry pending: "the Gateway
      * MUST immediately return a timeout error" (HTTPRouteRetry.backoff docs). */
     bool retry_pending = !c->up && tr_timer_armed(&c->rtimer) && c->rtimer.cb == tr_retry_fire;
@@ -267,7 +277,7 @@ static void c_body(struct h1c *c)
     struct upc *u = c->up;
     if (!u)
         return; /* the exchange ended early (see tr_exchange_done) */
-    size_t moved;
+    size_t moved, entry = c->in_off;
 again:
     moved = c->in_off;
     while (!c->req_done && tr_buf_pending(&c->in, c->in_off) &&
@@ -305,6 +315,8 @@ again:
             break;
         }
     }
+    if (c->idle_deadline && c->in_off != entry)
+        tr_timer_start(c->w->loop, &c->timer, tr_proxy_response_timeout_ms);
     if (c->req_done && c->state == C_BODY)
         c->state = C_WAIT;
     if (c->req_done)
@@ -587,6 +599,13 @@ void tr_worker_req_put(struct worker *w, struct tr_h1_req *req)
         w->req_cache[w->nreq_cache++] = req;
     else
         free(req);
+}
+
+uint64_t tr_proxy_response_timeout_ms = 60000;
+
+void tr_proxy_set_response_timeout(uint64_t ms)
+{
+    tr_proxy_response_timeout_ms = ms;
 }
 
 void tr_proxy_worker_ops(struct tr_worker_ops *ops)

@@ -6,7 +6,6 @@
 #include "proxy/upstream.h"
 #include "worker/lb.h"
 
-
 void tr_mirror_send(struct h1c *c, const struct tr_ir_rule *r, const char *head, size_t len)
 {
     if (c->upgrade_asked)
@@ -42,7 +41,7 @@ void tr_mirror_send(struct h1c *c, const struct tr_ir_rule *r, const char *head,
             u->feeder = c;
             c->mirrors[fed++] = u;
         }
-        tr_timer_start(c->w->loop, &u->timer, RESPONSE_TIMEOUT_MS);
+        tr_timer_start(c->w->loop, &u->timer, tr_proxy_response_timeout_ms);
         tr_upstream_flush(u);
     }
 }

@@ -2,7 +2,13 @@
 #ifndef TR_PROXY_PROXY_H
 #define TR_PROXY_PROXY_H
 
+#include <stdint.h>
+
 struct tr_worker_ops;
+
+/* How long a backend has to answer once the request is sent, and a request body to make
+ * progress, when the route sets no timeout (--response-timeout). Before the workers start. */
+void tr_proxy_set_response_timeout(uint64_t ms);
 
 /* Fills in the HTTP path's part of ops: accepting on HTTP and HTTPS listeners, the shared TLS
  * starting context, and retiring idle upstream connections. */

@@ -8,7 +8,6 @@
 #include "proxy/upstream.h"
 #include "worker/lb.h"
 
-
 static void try_timeout(struct tr_loop *loop, struct tr_timer *t);
 
 bool tr_retry_code(const struct h1c *c, int status)

@@ -115,7 +115,7 @@ void tr_upstream_fail(struct upc *u, const char *why)
 static void u_connected_timer(struct upc *u)
 {
     if (u->mirror)
-        tr_timer_start(u->w->loop, &u->timer, RESPONSE_TIMEOUT_MS);
+        tr_timer_start(u->w->loop, &u->timer, tr_proxy_response_timeout_ms);
     else
         tr_timer_stop(u->w->loop, &u->timer);
 }

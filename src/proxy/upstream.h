@@ -79,6 +79,10 @@ struct h1c {
      * before each. rtimer is the try's deadline (timeouts.backendRequest) while a try is in
      * flight, and the pause between tries. */
     bool retryable;
+    /* The route sets no timeout: c->timer is torii's own, restarted whenever the request body
+     * moves, so that it bounds a stalled upload and the wait for the response once the request
+     * is sent, never a slow upload that keeps moving. */
+    bool idle_deadline;
     struct tr_buf rhead;
     int retries_left;
     uint64_t backoff_ms;
