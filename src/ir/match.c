@@ -25,7 +25,9 @@ static pcre2_code *compile_re(struct tr_arena *a, const char *pattern)
     return re;
 }
 
-static size_t kv_list(struct tr_arena *a, const struct tr_node *list, struct tr_ir_kv **out)
+/* Header names compare without case (RFC 9110 5.1), query parameter names exactly
+ * (HTTPQueryParamMatch: "Query param name matching MUST be exact"). */
+static size_t kv_list(struct tr_arena *a, const struct tr_node *list, bool exact_names, struct tr_ir_kv **out)
 {
     size_t n = tr_node_len(list);
     *out = TR_ANEWN(a, struct tr_ir_kv, n + 1);
@@ -36,10 +38,11 @@ static size_t kv_list(struct tr_arena *a, const struct tr_node *list, struct tr_
         if (!name || !value)
             continue;
         /* "If multiple entries specify equivalent header names, only the first entry with an
-         * equivalent name MUST be considered" (HTTPHeaderMatch). */
+         * equivalent name MUST be considered" (HTTPHeaderMatch; HTTPQueryParamMatch alike, for
+         * names equal byte for byte). */
         bool dup = false;
         for (size_t j = 0; j < k && !dup; j++)
-            dup = strcasecmp((*out)[j].name, name) == 0;
+            dup = exact_names ? strcmp((*out)[j].name, name) == 0 : strcasecmp((*out)[j].name, name) == 0;
         if (dup)
             continue;
         struct tr_ir_kv *kv = &(*out)[k++];
@@ -102,9 +105,9 @@ static void compile_match(struct tr_arena *a, struct tr_ir_match *e, enum tr_kin
             }
         }
         e->method = tr_node_gets(m, "method");
-        e->nquery = kv_list(a, tr_node_get(m, "queryParams"), &e->query);
+        e->nquery = kv_list(a, tr_node_get(m, "queryParams"), true, &e->query);
     }
-    e->nheaders = kv_list(a, tr_node_get(m, "headers"), &e->headers);
+    e->nheaders = kv_list(a, tr_node_get(m, "headers"), false, &e->headers);
 }
 
 struct tr_ir_match *tr_ir_matches_compile(struct tr_arena *a, enum tr_kind kind, const struct tr_node *rule, size_t *n)

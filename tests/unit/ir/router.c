@@ -168,6 +168,19 @@ TEST(router_method_then_headers_then_query)
     unload(&w);
 }
 
+/* Query parameter names are exact: q and Q are two conditions, both to be met (only header
+ * names are equivalent without case). */
+TEST(router_query_names_exact_in_one_match)
+{
+    struct world w;
+    load(&w, ROUTE("r", "  rules:\n"
+                        "  - matches: [{path: {value: /}, queryParams: [{name: q, value: '1'}, {name: Q, value: '2'}]}]\n"));
+    ASSERT_STREQ(route(&w, "GET", "x", "/?q=1", NULL), "404");
+    ASSERT_STREQ(route(&w, "GET", "x", "/?Q=2", NULL), "404");
+    ASSERT_STREQ(route(&w, "GET", "x", "/?q=1&Q=2", NULL), "r#0");
+    unload(&w);
+}
+
 TEST(router_older_route_wins_ties)
 {
     struct world w;
