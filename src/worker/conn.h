@@ -63,7 +63,7 @@ struct worker {
      * give it back between requests, so the allocator sees none of that. */
     char *blocks[64];
     unsigned nblocks;
-    uint64_t rr;              /* round-robin counter */
+    struct tr_map rr;         /* lb.c: struct tr_ir_backend* -> its round-robin turn, + 1 */
     uint64_t rng;             /* xorshift state for weighted choice */
 };
 

@@ -6,6 +6,7 @@
 #include "net/sock.h"
 #include "snapshot/snapshot.h"
 #include "worker/conn.h"
+#include "worker/lb.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -338,6 +339,7 @@ static void on_wake(struct tr_loop *loop, void *data)
     }
     tr_snapshot_release(w->snap);
     w->snap = s;
+    tr_lb_reset(w);
     reconcile_listeners(w);
     retire(w);
 }
@@ -482,6 +484,7 @@ void tr_workers_stop(struct tr_workers *ws)
         tr_loop_drain(w->loop);
         tr_map_dispose(&w->listeners);
         tr_map_dispose(&w->idle);
+        tr_lb_reset(w);
         while (w->nreq_cache)
             free(w->req_cache[--w->nreq_cache]);
         while (w->nblocks)

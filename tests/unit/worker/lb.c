@@ -1,6 +1,6 @@
 /* Load balancing (src/worker/lb.c): a backendRef by weight, then one of its ready endpoints
  * round-robin. The worker is built here with only what lb.c reads of it: its random state and
- * its round-robin counter. */
+ * its round-robin turns (tr_lb_reset frees them). */
 #include "test.h"
 
 #include "ir/ir.h"
@@ -131,9 +131,9 @@ TEST(lb_endpoint_round_robin_over_ready)
     struct tr_ir_backend b = {.eps = eps, .neps = 6, .weight = 1};
     struct worker w = worker_seeded(1);
     check_rotation(&w, &b, 50);
-    /* Wherever the counter stands (it is the worker's, shared by every backend), the next
-     * picks rotate the same way. */
-    w.rr = 0x123456789;
+    /* After a new snapshot the turns start again (at a random endpoint) and rotate the same
+     * way. */
+    tr_lb_reset(&w);
     check_rotation(&w, &b, 3);
     /* An endpoint turns unready (or ready): the rotation is over the new set at once. */
     eps[0].ready = false;
@@ -146,6 +146,27 @@ TEST(lb_endpoint_round_robin_over_ready)
         eps[i].ready = i == 5;
     for (int k = 0; k < 10; k++)
         ASSERT(tr_lb_endpoint(&w, &b) == &eps[5]);
+    tr_lb_reset(&w);
+}
+
+/* Each backend has its own turn: picks for another backend in between (a RequestMirror of
+ * every request, the other side of a split) do not make a backend skip endpoints. With one turn
+ * for all, a 100% mirror sent every request to the same one of two endpoints. */
+TEST(lb_endpoint_turn_per_backend)
+{
+    struct tr_ir_endpoint main_eps[] = {EP("10.0.0.1", true), EP("10.0.0.2", true)};
+    struct tr_ir_endpoint mirror_eps[] = {EP("10.0.1.1", true)};
+    struct tr_ir_backend b = {.eps = main_eps, .neps = 2, .weight = 1};
+    struct tr_ir_backend m = {.eps = mirror_eps, .neps = 1, .weight = 1};
+    struct worker w = worker_seeded(7);
+    uint64_t count[2] = {0};
+    for (int k = 0; k < 1000; k++) {
+        count[tr_lb_endpoint(&w, &b) - main_eps]++;
+        ASSERT(tr_lb_endpoint(&w, &m) == &mirror_eps[0]);
+    }
+    ASSERT_EQ(count[0], 500);
+    ASSERT_EQ(count[1], 500);
+    tr_lb_reset(&w);
 }
 
 TEST(lb_endpoint_none_ready)
@@ -157,6 +178,7 @@ TEST(lb_endpoint_none_ready)
         ASSERT_NULL(tr_lb_endpoint(&w, &b));
     struct tr_ir_backend empty = {.weight = 1};
     ASSERT_NULL(tr_lb_endpoint(&w, &empty));
+    tr_lb_reset(&w);
 }
 
 /* Fairness over a long run: 3 ready endpoints of 4, 30,000 picks, exactly 10,000 each. */
@@ -173,4 +195,5 @@ TEST(lb_endpoint_fair_share)
     ASSERT_EQ(count[1], 10000);
     ASSERT_EQ(count[2], 0);
     ASSERT_EQ(count[3], 10000);
+    tr_lb_reset(&w);
 }
