@@ -53,11 +53,13 @@ static void write_response_head(struct upc *u, struct h1c *c)
         tr_cors_response(cors, &cr, r->headers, r->nheaders, o);
     }
     if (c->h2) {
-        /* HTTP/2 frames the body itself; a length the backend gave is kept as information. */
+        /* HTTP/2 frames the body itself; a length the backend gave is kept as information. A
+         * response without content ends the stream on its HEADERS frame (h2.h). */
         if (u->body == TR_H1_BODY_LENGTH)
             tr_http_put_content_length(o, r->content_length);
         tr_buf_puts(o, "\r\n");
-        tr_h2_stream_head(c, o->data, o->len, false);
+        tr_h2_stream_head(c, o->data, o->len,
+                          u->body == TR_H1_BODY_NONE || (u->body == TR_H1_BODY_LENGTH && r->content_length == 0));
         tr_buf_dispose(&h2head);
         return;
     }

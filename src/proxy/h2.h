@@ -49,8 +49,9 @@ void tr_h2_accept(struct worker *w, int fd, struct ssl_st *ssl, const char *ladd
                   int tls_listener, const char *pre, size_t npre);
 /* The response head of c's stream, as HTTP/1.1 text ("HTTP/1.1 200 OK\r\nName: v\r\n...\r\n");
  * a 1xx head is sent as an interim response. end_stream: no body follows (a local answer
- * without one), so the HEADERS frame ends the stream; otherwise the body and the end come from
- * c->out and c->resp_end (tr_h2_stream_output). */
+ * without one, a backend's response without content), so the HEADERS frame ends the stream and
+ * carries every field (gRPC's Trailers-Only); otherwise the body and the end come from c->out
+ * and c->resp_end (tr_h2_stream_output). */
 void tr_h2_stream_head(struct h1c *c, const char *head, size_t len, bool end_stream);
 /* More of the response is in c->out, or c->resp_end was set: send it. */
 void tr_h2_stream_output(struct h1c *c);

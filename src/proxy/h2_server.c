@@ -426,6 +426,18 @@ static bool hop_field(const char *name, size_t n)
     return false;
 }
 
+/* Is the field [name, colon) : [v, eol) a zero content-length that a HEADERS frame ending the
+ * stream makes redundant? That frame says there is no content (RFC 9113 8.1), and the zero is
+ * torii's own when the backend spoke HTTP/2: h2_client.c writes it to frame, as HTTP/1.1, an
+ * upstream HEADERS that ended its stream. Relayed, it would reach a gRPC client as metadata of a
+ * Trailers-Only response the server never sent. A HEAD response's length describes the GET's
+ * content (RFC 9110 8.6) and stays. */
+static bool zero_length(const struct h1c *c, const char *name, const char *colon, const char *v, const char *eol)
+{
+    return c->method != TR_H1_HEAD && colon - name == 14 && memcmp(name, "content-length", 14) == 0 &&
+           eol - v == 1 && *v == '0';
+}
+
 void tr_h2_stream_head(struct h1c *c, const char *head, size_t len, bool end_stream)
 {
     struct h2s *s = c->h2;
@@ -464,7 +476,7 @@ void tr_h2_stream_head(struct h1c *c, const char *head, size_t len, bool end_str
             char *v = colon + 1;
             while (v < eol && (*v == ' ' || *v == '\t'))
                 v++;
-            if (!hop_field(p, (size_t)(colon - p)))
+            if (!hop_field(p, (size_t)(colon - p)) && !(end_stream && zero_length(c, p, colon, v, eol)))
                 nv[n++] = (nghttp2_nv){(uint8_t *)p, (uint8_t *)v, (size_t)(colon - p), (size_t)(eol - v),
                                        NGHTTP2_NV_FLAG_NONE};
         }
