@@ -342,6 +342,12 @@ bool tr_exchange_dispatch(struct h1c *c, size_t head_len)
     }
     c->backend = b;
     tr_filters_backend(b->filters, &fo);
+    if ((c->upgrade_asked || c->method == TR_H1_CONNECT) && tr_upstream_wants_h2(hit.rule, b)) {
+        /* A tunnel to an HTTP/2 backend would need CONNECT on its side (RFC 8441 there too):
+         * not carried. */
+        tr_exchange_respond(c, 501, NULL, "tunnels to an HTTP/2 backend are not supported\n");
+        return false;
+    }
     const struct tr_ir_endpoint *ep = tr_lb_endpoint(c->w, b);
     if (!ep) {
         tr_exchange_respond(c, 503, NULL, "no healthy endpoint\n");

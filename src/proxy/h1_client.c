@@ -58,8 +58,10 @@ static void write_response_head(struct upc *u, struct h1c *c)
         if (u->body == TR_H1_BODY_LENGTH)
             tr_http_put_content_length(o, r->content_length);
         tr_buf_puts(o, "\r\n");
+        bool tunnel = r->status == 101 || u->body == TR_H1_BODY_TUNNEL; /* the stream carries it on */
         tr_h2_stream_head(c, o->data, o->len,
-                          u->body == TR_H1_BODY_NONE || (u->body == TR_H1_BODY_LENGTH && r->content_length == 0));
+                          !tunnel && (u->body == TR_H1_BODY_NONE ||
+                                      (u->body == TR_H1_BODY_LENGTH && r->content_length == 0)));
         tr_buf_dispose(&h2head);
         return;
     }
@@ -246,6 +248,8 @@ void tr_h1u_process(struct upc *u)
     else if (u->resp_done && u->body == TR_H1_BODY_TUNNEL) {
         c->close_after = true;
         c->req_done = true;
+        if (c->h2)
+            c->resp_end = true; /* the backend closed: the stream ends once its bytes are out */
         tr_h1c_flush(c);
     }
 }

@@ -22,6 +22,8 @@
 
 #include <errno.h>
 #include <nghttp2/nghttp2.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,8 +70,12 @@ struct h2s {
     int32_t id;
     struct tr_buf fields; /* regular request fields (struct kept_field, name, value)... */
     struct tr_buf cookie; /* cookie crumbs, joined with "; " (RFC 9113 8.2.3) */
-    char *method, *path, *authority;
+    char *method, *path, *authority, *protocol; /* protocol: :protocol (RFC 8441), or NULL */
+    char ws_key[32]; /* the Sec-WebSocket-Key made for an HTTP/1.1 backend (RFC 8441 5) */
     bool has_cl, chunked, head_done, body_done, closed, resp_submitted;
+    /* CONNECT, or an extended CONNECT: after the backend's 2xx (or 101), DATA are the tunnel's
+     * bytes both ways, unframed. */
+    bool tunnel;
     bool resp_bodiless; /* the response was its HEADERS frame alone (END_STREAM) */
     bool drained; /* output was taken since the backend was last read */
     size_t unacked; /* DATA bytes taken into c->in and not yet given back to flow control */
@@ -129,6 +135,7 @@ static void stream_free(struct h2s *s)
     free(s->method);
     free(s->path);
     free(s->authority);
+    free(s->protocol);
     tr_h1_stream_free(s->c);
     free(s);
     if (h->nstreams == 0 && !h->closed)
@@ -143,6 +150,11 @@ static void ack(struct h2s *s)
         return;
     if (!c->closed && !c->req_done && pend(&c->in, c->in_off) >= TR_WORKER_BUF_HIGH)
         return;
+    /* A tunnel's bytes go on to the backend at once: the window waits for the backend instead. */
+    if (!c->closed && s->tunnel &&
+        (pend(&c->in, c->in_off) >= TR_WORKER_BUF_HIGH ||
+         (c->up && pend(&c->up->out, c->up->out_off) >= TR_WORKER_BUF_HIGH)))
+        return;
     nghttp2_session_consume(s->h->s, s->id, s->unacked);
     s->unacked = 0;
     kick(s->h);
@@ -154,6 +166,20 @@ struct kept_field {
     uint32_t name_len, value_len;
 };
 
+/* Does the request carry a field named name (lower case)? */
+static bool has_field(const struct h2s *s, const char *name)
+{
+    size_t nl = strlen(name);
+    for (size_t off = 0; off < s->fields.len;) {
+        struct kept_field k;
+        memcpy(&k, s->fields.data + off, sizeof(k));
+        if (k.name_len == nl && memcmp(s->fields.data + off + sizeof(k), name, nl) == 0)
+            return true;
+        off += sizeof(k) + k.name_len + k.value_len;
+    }
+    return false;
+}
+
 /* The request head, parsed already (HPACK gave the fields), to the exchange: the fields become
  * a struct tr_h1_req with slices into the stream's own storage, checked as a text head would be
  * (tr_h1_req_check), with no text made or parsed on the way. A request body without a
@@ -162,15 +188,21 @@ static void stream_request(struct h2s *s, bool end_stream)
 {
     struct h1c *c = s->c;
     s->head_done = true;
-    if (s->method && strcmp(s->method, "CONNECT") == 0) {
-        /* Tunnels over HTTP/2 streams (RFC 9113 8.5, RFC 8441) are not carried. */
-        tr_h1_stream_respond(c, 501, "CONNECT over HTTP/2 is not supported\n");
-        return;
-    }
+    bool connect = s->method && strcmp(s->method, "CONNECT") == 0;
     struct tr_h1_req *req = tr_worker_req(c->w);
     req->method = s->method ? s->method : "GET";
-    req->method_len = strlen(req->method);
     req->target = s->path ? s->path : "/";
+    if (connect && s->protocol) {
+        /* Extended CONNECT (RFC 8441 4): the request the backend gets is HTTP/1.1's upgrade, a
+         * GET of :path asking for :protocol. */
+        req->method = "GET";
+        s->tunnel = true;
+    } else if (connect) {
+        /* CONNECT (RFC 9113 8.5): to the backend as HTTP/1.1's, :authority as its target. */
+        req->target = s->authority ? s->authority : "";
+        s->tunnel = true;
+    }
+    req->method_len = strlen(req->method);
     req->target_len = strlen(req->target);
     req->minor_version = 1;
     size_t n = 0, total = 0;
@@ -192,8 +224,26 @@ static void stream_request(struct h2s *s, bool end_stream)
     }
     if (s->cookie.len)
         ADD("cookie", 6, s->cookie.data, s->cookie.len);
+    if (connect && s->protocol) {
+        ADD("connection", 10, "upgrade", 7);
+        ADD("upgrade", 7, s->protocol, strlen(s->protocol));
+        /* An HTTP/1.1 WebSocket handshake needs a key (RFC 6455 4.1); RFC 8441 5 leaves it out
+         * of HTTP/2. The backend's Sec-WebSocket-Accept answers it and goes no further. */
+        if (strcasecmp(s->protocol, "websocket") == 0 && !has_field(s, "sec-websocket-key")) {
+            unsigned char nonce[16];
+            if (RAND_bytes(nonce, sizeof(nonce)) != 1)
+                for (size_t i = 0; i < sizeof(nonce); i++)
+                    nonce[i] = (unsigned char)tr_worker_rand(c->w);
+            EVP_EncodeBlock((unsigned char *)s->ws_key, nonce, sizeof(nonce));
+            ADD("sec-websocket-key", 17, s->ws_key, strlen(s->ws_key));
+        }
+    }
     if (end_stream) {
         s->body_done = true;
+        if (s->tunnel)
+            c->eof = true; /* a tunnel the client closed at once */
+    } else if (s->tunnel) {
+        /* No body: what follows the backend's answer is the tunnel's. */
     } else if (!s->has_cl) {
         ADD("transfer-encoding", 17, "chunked", 7);
         s->chunked = true;
@@ -216,6 +266,12 @@ static void stream_body_end(struct h2s *s)
     if (s->body_done)
         return;
     s->body_done = true;
+    if (s->tunnel && !s->c->closed) {
+        /* The client's END_STREAM is its half-close: the backend's write side closes. */
+        s->c->eof = true;
+        tr_h1_stream_input(s->c);
+        return;
+    }
     if (s->chunked && !s->c->closed && !s->c->req_done) {
         tr_buf_puts(&s->c->in, "0\r\n\r\n");
         tr_h1_stream_input(s->c);
@@ -264,6 +320,7 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
         char **slot = name_is(name, namelen, ":method")      ? &s->method
                       : name_is(name, namelen, ":path")      ? &s->path
                       : name_is(name, namelen, ":authority") ? &s->authority
+                      : name_is(name, namelen, ":protocol")  ? &s->protocol
                                                              : NULL;
         if (slot && !*slot)
             *slot = tr_xstrndup((const char *)value, valuelen);
@@ -322,7 +379,7 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t id, co
 {
     struct h2conn *h = ud;
     struct h2s *s = stream_of(h, id);
-    if (!s || !s->head_done || s->c->closed || s->c->req_done) {
+    if (!s || !s->head_done || s->c->closed || (s->c->req_done && !s->tunnel)) {
         /* Nobody takes these bytes (the answer came already): the window comes back at once. */
         if (s)
             nghttp2_session_consume(session, id, len);
@@ -332,7 +389,7 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t id, co
     }
     struct h1c *c = s->c;
     tr_buf_compact(&c->in, &c->in_off);
-    if (s->chunked) {
+    if (s->chunked && !s->tunnel) {
         if (len) {
             tr_buf_printf(&c->in, "%zx\r\n", len);
             tr_buf_append(&c->in, (const char *)data, len);
@@ -450,6 +507,10 @@ void tr_h2_stream_head(struct h1c *c, const char *head, size_t len, bool end_str
             return;
         status = status * 10 + (head[i] - '0');
     }
+    /* An extended CONNECT's tunnel opens with a 200 (RFC 8441 5), the HTTP/1.1 backend's 101. */
+    bool opens_tunnel = s->tunnel && (status == 101 || (status >= 200 && status < 300));
+    if (s->tunnel && status == 101)
+        status = 200;
     if (status >= 200 && s->resp_submitted)
         return;
     /* Lower-cased copy of the fields: HTTP/2 names are lower case (RFC 9113 8.2.1). */
@@ -476,7 +537,8 @@ void tr_h2_stream_head(struct h1c *c, const char *head, size_t len, bool end_str
             char *v = colon + 1;
             while (v < eol && (*v == ' ' || *v == '\t'))
                 v++;
-            if (!hop_field(p, (size_t)(colon - p)) && !(end_stream && zero_length(c, p, colon, v, eol)))
+            bool accept = opens_tunnel && (size_t)(colon - p) == 20 && memcmp(p, "sec-websocket-accept", 20) == 0;
+            if (!hop_field(p, (size_t)(colon - p)) && !accept && !(end_stream && zero_length(c, p, colon, v, eol)))
                 nv[n++] = (nghttp2_nv){(uint8_t *)p, (uint8_t *)v, (size_t)(colon - p), (size_t)(eol - v),
                                        NGHTTP2_NV_FLAG_NONE};
         }
@@ -783,7 +845,8 @@ void tr_h2_accept(struct worker *w, int fd, SSL *ssl, const char *laddr, uint16_
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cbs);
     nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, MAX_STREAMS},
-                                   {NGHTTP2_SETTINGS_ENABLE_PUSH, 0}};
+                                   {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+                                   {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1}};
     nghttp2_submit_settings(h->s, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
     nghttp2_session_set_local_window_size(h->s, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW);
 
