@@ -20,6 +20,9 @@ struct tr_control_opts {
     const char *access_log;   /* JSON access log path, "-" for stdout, NULL for none */
     uint64_t drain_delay_ms;  /* SIGTERM: listeners stay open this long (readiness false) */
     uint64_t drain_grace_ms;  /* then what is in flight has this long before it is cut */
+    /* DNS servers for ExternalName Services: "ADDR[:PORT][,...]", NULL: the system's. */
+    const char *resolver;
+    uint64_t resolver_stale_ms; /* how long a name's last answer outlives its TTL while queries fail */
     /* Objects from a Kubernetes API server instead of config_dir (NULL: file mode). */
     const struct tr_kubeprov_opts *kube;
 };
