@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "cli/cli.h"
 #include "control/control.h"
+#include "control/resolver.h"
 #include "provider/kube/config.h"
 #include "provider/kube/kube.h"
 
@@ -20,7 +21,7 @@ static const char usage[] =
     "                 [--admin 127.0.0.1:9901] [--probe-addr ADDR:PORT] [--gatewayclass NAME]\n"
     "                 [--address-pool 127.1.0.0/16] [--workers N] [--access-log PATH|-]\n"
     "                 [--drain-delay 5s] [--drain-grace 20s] [--response-timeout 60s]\n"
-    "                 [--log-level info]\n"
+    "                 [--log-level info] [--resolver ADDR[:PORT][,...]] [--resolver-stale 5m]\n"
     "  Kubernetes:    [--leader-elect true|false] [--lease-namespace NS] [--lease-name torii]\n"
     "                 [--leader-lease 15s] [--leader-renew 10s] [--leader-retry 2s]\n"
     "                 [--kube-qps 50] [--kube-burst 100]\n";
@@ -62,7 +63,8 @@ int tr_cmd_run(int argc, char **argv)
     /* The delay outlasts the few seconds a Service's endpoints take to drop a terminating pod
      * (kube-proxy, ingress controllers and cloud load balancers all watch them); delay and grace
      * together fit in Kubernetes' default terminationGracePeriodSeconds of 30. */
-    struct tr_control_opts o = {.drain_delay_ms = 5000, .drain_grace_ms = 20000};
+    struct tr_control_opts o = {.drain_delay_ms = 5000, .drain_grace_ms = 20000,
+                                .resolver_stale_ms = TR_RESOLVER_STALE_MS};
     const char *kubeconfig = NULL, *context = NULL;
     struct tr_kubeprov_opts ko = {.controller = "torii.dev/gateway-controller", .leader_elect = true};
     for (int i = 1; i < argc; i++) {
@@ -84,6 +86,14 @@ int tr_cmd_run(int argc, char **argv)
             o.address_pool = argv[++i];
         else if (strcmp(a, "--access-log") == 0 && v)
             o.access_log = argv[++i];
+        else if (strcmp(a, "--resolver") == 0 && v)
+            o.resolver = argv[++i]; /* checked by c-ares when the control loop starts */
+        else if (strcmp(a, "--resolver-stale") == 0 && v) {
+            if (!tr_duration_ms(argv[++i], &o.resolver_stale_ms)) {
+                fprintf(stderr, "torii run: --resolver-stale %s: want a duration such as 5m, 30s or 0s\n", argv[i]);
+                return 2;
+            }
+        }
         else if ((strcmp(a, "--drain-delay") == 0 || strcmp(a, "--drain-grace") == 0) && v) {
             uint64_t *ms = strcmp(a, "--drain-delay") == 0 ? &o.drain_delay_ms : &o.drain_grace_ms;
             if (!tr_duration_ms(argv[++i], ms)) {

@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "control/publish.h"
+#include "control/resolver.h"
 #include "l4/l4.h"
 #include "ir/ir.h"
 #include "snapshot/snapshot.h"
@@ -83,6 +84,7 @@ struct ctl {
     struct tr_pubstate *ps;
     struct tr_tx_memo *memo;
     struct tr_kubeprov *kube; /* or NULL: file mode */
+    struct tr_resolver *dns;  /* ExternalName Services' names */
     bool kube_synced;         /* translated once after every kind was listed */
     bool kube_service_mode;   /* Gateways reached through their Services */
     uint64_t generation;
@@ -101,6 +103,11 @@ static const char *alloc_address(void *ud, const struct tr_obj *gw, bool (*taken
 static const char *bind_error(void *ud, const char *addr, uint16_t port, int udp)
 {
     return tr_listeners_error(((struct ctl *)ud)->listeners, addr, port, udp);
+}
+
+static size_t resolve(void *ud, const char *name, const char **out, size_t cap)
+{
+    return tr_resolver_get(((struct ctl *)ud)->dns, name, out, cap);
 }
 
 static bool bindable(void *ud, const char *addr, uint16_t port, bool udp)
@@ -182,19 +189,26 @@ static bool reconcile_listeners(struct ctl *c, const struct tr_ir *ir)
     return changed;
 }
 
-/* Translate, bind, and translate again if binding changed what Programmed must say. */
+/* Translate, bind, and translate again if binding changed what Programmed must say. Also how a
+ * DNS answer that changed reaches the workers: the memo gives back every route's result, and only
+ * the endpoints are applied again. */
 static void reconcile(struct ctl *c)
 {
     uint64_t t0 = now_ms();
     struct tr_view *v = tr_store_view(c->store);
     struct tr_tx_input in = {.view = v, .memo = c->memo, .controller = CONTROLLER, .alloc_address = alloc_address,
                              .bind_error = bind_error, .ud = c, .provisions = c->kube != NULL,
-                             .service_mode = c->kube && c->kube_service_mode};
+                             .service_mode = c->kube && c->kube_service_mode, .resolve = resolve};
+    tr_resolver_begin(c->dns);
     struct tr_tx *tx = tr_translate(&in);
+    size_t translated = tr_tx_routes_translated(tx);
     if (reconcile_listeners(c, tr_tx_ir(tx))) {
         tr_tx_free(tx);
         tx = tr_translate(&in);
+        translated += tr_tx_routes_translated(tx);
     }
+    /* Names the IR no longer holds are forgotten (and no longer asked for). */
+    tr_resolver_sweep(c->dns);
     c->generation++;
     size_t nobjs = 0;
     for (int k = 0; k < TR_KIND__COUNT; k++)
@@ -217,9 +231,11 @@ static void reconcile(struct ctl *c)
     tr_admin_publish(c->admin, pub);
     __atomic_store_n(&tr_metrics.config_generation, c->generation, __ATOMIC_RELAXED);
     uint64_t t2 = now_ms();
-    tr_log_debug("config generation %llu: %zu gateways, %zu httproutes, %u sockets, %llu ms (serving after %llu ms)",
-                 (unsigned long long)c->generation, v->n[TR_KIND_GATEWAY], v->n[TR_KIND_HTTPROUTE],
-                 tr_listeners_count(c->listeners), (unsigned long long)(t2 - t0), (unsigned long long)(t1 - t0));
+    tr_log_debug("config generation %llu: %zu gateways, %zu httproutes, %zu routes translated, %u sockets, %zu dns "
+                 "names, %llu ms (serving after %llu ms)",
+                 (unsigned long long)c->generation, v->n[TR_KIND_GATEWAY], v->n[TR_KIND_HTTPROUTE], translated,
+                 tr_listeners_count(c->listeners), tr_resolver_names(c->dns), (unsigned long long)(t2 - t0),
+                 (unsigned long long)(t1 - t0));
 }
 
 /* Changes from the API server: applied as they come, for a settle window, and translated once
@@ -295,6 +311,15 @@ int tr_control_run(const struct tr_control_opts *o)
         tr_addrpool_free(c.pool);
         return 1;
     }
+    c.dns = tr_resolver_new(o->resolver, o->resolver_stale_ms, &err);
+    if (!c.dns) {
+        fprintf(stderr, "torii: --resolver %s\n", err);
+        free(err);
+        tr_workers_stop(c.workers);
+        tr_admin_stop(c.admin);
+        tr_addrpool_free(c.pool);
+        return 2;
+    }
     c.store = tr_store_new();
     c.listeners = tr_listeners_new();
     c.ps = tr_pubstate_new();
@@ -314,6 +339,7 @@ int tr_control_run(const struct tr_control_opts *o)
             fprintf(stderr, "torii: --config %s: %s\n", o->config_dir, strerror(errno));
     }
     if (!fp && !c.kube) {
+        tr_resolver_free(c.dns);
         tr_admin_stop(c.admin);
         tr_workers_stop(c.workers);
         tr_store_free(c.store);
@@ -359,14 +385,24 @@ int tr_control_run(const struct tr_control_opts *o)
             malloc_trim(0);
             c.trim_due = 0;
         }
+        /* DNS answers that changed: the endpoints are applied again (in kube mode once the
+         * first translation has been made; until then no name is known). */
+        tr_resolver_run(c.dns);
+        if (tr_resolver_changed(c.dns) && (!c.kube || c.kube_synced))
+            reconcile(&c);
         uint64_t due = c.trim_due ? c.trim_due : UINT64_MAX;
+        uint64_t dns_due = tr_resolver_due(c.dns);
+        if (dns_due < due)
+            due = dns_due;
         if (c.drain != TR_DRAIN_OFF && c.drain_due < due)
             due = c.drain_due;
         if (c.drain == TR_DRAIN_CLOSED && now + DRAIN_CHECK_MS < due)
             due = now + DRAIN_CHECK_MS;
         int timeout = due == UINT64_MAX ? -1 : due <= now ? 0 : due - now > 60000 ? 60000 : (int)(due - now);
-        struct pollfd pfds[2] = {{sfd, POLLIN, 0}, {fp ? tr_fileprov_fd(fp) : tr_kubeprov_fd(c.kube), POLLIN, 0}};
-        int ready = poll(pfds, 2, timeout);
+        struct pollfd pfds[2 + TR_RESOLVER_MAX_FDS] = {{sfd, POLLIN, 0},
+                                                        {fp ? tr_fileprov_fd(fp) : tr_kubeprov_fd(c.kube), POLLIN, 0}};
+        size_t ndns = tr_resolver_pollfds(c.dns, pfds + 2, TR_RESOLVER_MAX_FDS);
+        int ready = poll(pfds, 2 + ndns, timeout);
         if (ready < 0) {
             if (errno == EINTR)
                 continue;
@@ -375,6 +411,7 @@ int tr_control_run(const struct tr_control_opts *o)
         }
         if (ready == 0)
             continue;
+        tr_resolver_handle(c.dns, pfds + 2, ndns);
         if (pfds[0].revents & POLLIN) {
             struct signalfd_siginfo si;
             if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
@@ -436,6 +473,7 @@ int tr_control_run(const struct tr_control_opts *o)
     if (fp)
         tr_fileprov_free(fp);
     tr_kubeprov_stop(c.kube);
+    tr_resolver_free(c.dns);
     tr_snapshot_clear();
     tr_listeners_free(c.listeners);
     tr_store_free(c.store);

@@ -22,6 +22,9 @@ struct tr_control_opts {
     uint64_t drain_grace_ms;  /* then what is in flight has this long before it is cut */
     uint64_t response_timeout_ms; /* a backend's answer and a request body's progress, when the
                                    * route sets no timeout; 0: 60 s */
+    /* DNS servers for ExternalName Services: "ADDR[:PORT][,...]", NULL: the system's. */
+    const char *resolver;
+    uint64_t resolver_stale_ms; /* how long a name's last answer outlives its TTL while queries fail */
     /* Objects from a Kubernetes API server instead of config_dir (NULL: file mode). */
     const struct tr_kubeprov_opts *kube;
 };

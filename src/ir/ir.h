@@ -55,6 +55,7 @@ struct tr_ir_backend {
     bool invalid;
     const char *app_protocol;        /* Service port appProtocol, or NULL */
     const struct tr_node *filters;   /* backendRef filters (HTTP/GRPC), or NULL */
+    const char *hostname;            /* an ExternalName Service's DNS name (eps: its addresses), or NULL */
     struct tr_ir_endpoint *eps;
     size_t neps;
     struct tr_ir_backend_tls *tls;   /* BackendTLSPolicy in force, or NULL */

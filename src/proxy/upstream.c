@@ -241,7 +241,7 @@ struct upc *tr_upstream_open(struct worker *w, const struct tr_ir_endpoint *ep, 
         struct sockaddr_storage ss;
         unsigned sl;
         if (tr_sockaddr(ep->addr, ep->port, &ss, &sl) != 0)
-            return NULL; /* a hostname endpoint (ExternalName) needs the resolver: not yet */
+            return NULL; /* endpoints are IP literals (ExternalName names are resolved by control/) */
         int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0)
             return NULL;

@@ -1,5 +1,6 @@
-/* backendRefs: Services resolved to their ports and endpoints (EndpointSlices), with the
- * reasons the spec gives when they do not resolve. */
+/* backendRefs: Services resolved to their ports and endpoints (EndpointSlices, or for an
+ * ExternalName Service the addresses its DNS name resolves to), with the reasons the spec gives
+ * when they do not resolve. */
 #include "translate/internal.h"
 #include "base/map.h"
 
@@ -69,8 +70,41 @@ static const struct eps *endpoints(struct tx *t, const struct tr_obj *svc, const
     return e;
 }
 
-void tx_backend_endpoints(struct tx *t, struct tx_backend_src *src, struct tr_ir_backend *b)
+/* The most addresses of one DNS name a backend takes. */
+#define MAX_RESOLVED 64
+
+/* An ExternalName backend: the addresses of its name as the resolver has them now, copied into
+ * the run (its answer changes without the world changing, so nothing is cached here). */
+static void external_endpoints(struct tx *t, const char *name, struct tr_ir_backend *b)
 {
+    b->eps = NULL;
+    b->neps = 0;
+    if (!t->in->resolve)
+        return;
+    const char *addrs[MAX_RESOLVED];
+    size_t n = t->in->resolve(t->in->ud, name, addrs, MAX_RESOLVED);
+    if (n > MAX_RESOLVED)
+        n = MAX_RESOLVED;
+    if (!n)
+        return;
+    b->eps = TR_ANEWN(t->a, struct tr_ir_endpoint, n);
+    for (size_t i = 0; i < n; i++)
+        b->eps[i] = (struct tr_ir_endpoint){tr_arena_strdup(t->a, addrs[i]), b->port, true};
+    b->neps = n;
+}
+
+void tx_backend_endpoints(struct tx *t, struct tx_backend_src *src, struct tr_ir_backend *b, bool ext_allowed)
+{
+    if (src->ext) {
+        if (ext_allowed) {
+            external_endpoints(t, src->ext, b);
+        } else {
+            b->invalid = true;
+            b->eps = NULL;
+            b->neps = 0;
+        }
+        return;
+    }
     if (!src->svc)
         return;
     if (src->gen != t->w->gen) {
@@ -132,10 +166,34 @@ static void endpoints_resolve(struct tx *t, const struct tr_obj *svc, const stru
     out->n = n;
 }
 
-enum tr_reason tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node *refs, const char *where,
-                           struct ir_backends *out, const char **msg)
+/* Is s a DNS name an ExternalName Service may hold: labels of letters, digits and hyphens (not
+ * at either end), 63 characters at most each, 253 in all, an optional final dot (RFC 1123 2.1,
+ * as the API server checks spec.externalName)? */
+static bool dns_name(const char *s)
 {
-    enum tr_reason first = TR_R__COUNT;
+    size_t len = strlen(s), label = 0;
+    if (len && s[len - 1] == '.')
+        len--;
+    if (!len || len > 253)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '.') {
+            if (!label || s[i - 1] == '-')
+                return false;
+            label = 0;
+            continue;
+        }
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!(alnum || (c == '-' && label)) || ++label > 63)
+            return false;
+    }
+    return label && s[len - 1] != '-';
+}
+
+void tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node *refs, const char *where,
+                 struct ir_backends *out, struct tx_refs *res)
+{
     size_t n = tr_node_len(refs);
     out->v = TR_ANEWN(t->a, struct tr_ir_backend, n + 1);
     out->src = TR_ANEWN(t->a, struct tx_backend_src, n + 1);
@@ -154,6 +212,7 @@ enum tr_reason tx_backends(struct tx *t, const struct tr_obj *route, const struc
         const char *m = NULL;
         const struct tr_obj *svc = NULL;
         const struct tr_node *sp = NULL;
+        const char *ext = NULL;
         if (group[0] || strcmp(b->kind, "Service") != 0) {
             why = TR_R_INVALID_KIND;
             m = tr_arena_printf(t->a, "%s: kind %s%s%s is not supported (core Service is)", where, b->kind,
@@ -173,28 +232,46 @@ enum tr_reason tx_backends(struct tx *t, const struct tr_obj *route, const struc
                 if (tr_node_geti(tr_node_at(ports, j), "port", -1) == b->port)
                     sp = tr_node_at(ports, j);
             const char *type = tr_node_gets(svc->spec, "type");
-            if (!sp && !(type && strcmp(type, "ExternalName") == 0)) {
+            /* An ExternalName Service is a DNS name (a CNAME in the cluster's DNS): its ports,
+             * if it lists any, forward nothing, and the backendRef's port is the one
+             * connected to at the addresses the name resolves to. */
+            if (type && strcmp(type, "ExternalName") == 0) {
+                ext = str_or(tr_node_gets(svc->spec, "externalName"), "");
+                if (!dns_name(ext)) {
+                    why = TR_R_BACKEND_NOT_FOUND;
+                    m = tr_arena_printf(t->a, "%s: Service %s/%s is of type ExternalName without a DNS name in "
+                                              "spec.externalName",
+                                        where, b->ns, b->name);
+                }
+            } else if (!sp) {
                 why = TR_R_BACKEND_NOT_FOUND;
                 m = tr_arena_printf(t->a, "%s: Service %s/%s has no port %u", where, b->ns, b->name, b->port);
             }
         }
         if (why != TR_R__COUNT) {
             b->invalid = true;
-            if (first == TR_R__COUNT) {
-                first = why;
-                *msg = m;
-            }
+            tx_refs_note(res, why, m, false);
             continue;
         }
         b->app_protocol = tr_node_gets(sp, "appProtocol");
-        const char *ext = tr_node_gets(svc->spec, "externalName");
         if (ext) {
-            b->eps = TR_ANEWN(t->a, struct tr_ir_endpoint, 1);
-            b->eps[0] = (struct tr_ir_endpoint){ext, b->port, true};
-            b->neps = 1;
+            /* Valid or not by the class of the Gateway that serves it (tx_backend_endpoints).
+             * Where it is not allowed it is "a reference to an unknown or unsupported Group
+             * and/or Kind" (InvalidKind, RouteConditionReason docs): BackendRef.kind's own
+             * docs set ExternalName Services apart as a kind of their own ("Support:
+             * Implementation-specific (Services with type ExternalName)"), and the Service does
+             * exist (BackendNotFound would say it does not). */
+            b->hostname = ext;
+            out->src[out->n - 1] = (struct tx_backend_src){.ext = ext};
+            if (res->why[1] == TR_R__COUNT)
+                tx_refs_note(res, TR_R_INVALID_KIND,
+                             tr_arena_printf(t->a, "%s: Service %s/%s is of type ExternalName, which this Gateway's "
+                                                   "GatewayClass does not allow (to allow them, set %s: Allow in "
+                                                   "the ConfigMap its parametersRef names)",
+                                             where, b->ns, b->name, TR_PARAM_EXTERNAL_NAME),
+                             true);
         } else {
             out->src[out->n - 1] = (struct tx_backend_src){.svc = svc, .sp = sp};
         }
     }
-    return first;
 }

@@ -169,7 +169,7 @@ static const char *static_address_problem(struct tx *t, const struct gw *g, cons
                "keep one in spec.addresses";
     const struct tr_obj *gc = tr_view_find(t->v, TR_KIND_GATEWAYCLASS, "",
                                            str_or(tr_node_gets(g->obj->spec, "gatewayClassName"), ""));
-    struct tr_class_params cp = {"LoadBalancer", NULL, NULL};
+    struct tr_class_params cp = {"LoadBalancer", NULL, NULL, false, NULL};
     if (gc)
         tr_gatewayclass_params(t->a, t->v, gc, &cp);
     if (strcmp(cp.service_type, "LoadBalancer") != 0)
@@ -196,7 +196,7 @@ static bool one_of(const char *v, const char *const *allowed)
 const char *tr_gatewayclass_params(struct tr_arena *a, const struct tr_view *v, const struct tr_obj *gc,
                                    struct tr_class_params *p)
 {
-    *p = (struct tr_class_params){"LoadBalancer", NULL, NULL};
+    *p = (struct tr_class_params){"LoadBalancer", NULL, NULL, false, NULL};
     const struct tr_node *ref = tr_node_get(gc->spec, "parametersRef");
     if (!ref)
         return NULL;
@@ -217,17 +217,23 @@ const char *tr_gatewayclass_params(struct tr_arena *a, const struct tr_view *v, 
     const struct tr_node *data = tr_node_get(cm->root, "data");
     static const char *const types[] = {"LoadBalancer", "ClusterIP", "NodePort", NULL};
     static const char *const policies[] = {"Cluster", "Local", NULL};
+    static const char *const allow_deny[] = {"Allow", "Deny", NULL};
     for (uint32_t i = 0; data && data->type == TR_N_MAP && i < data->n; i++) {
         const char *k = data->u.kv[i].key;
         const char *val = data->u.kv[i].val->type == TR_N_STR ? data->u.kv[i].val->u.s : "";
+        bool shapes = strcmp(k, "serviceType") == 0 || strcmp(k, "externalTrafficPolicy") == 0 ||
+                      strcmp(k, "loadBalancerClass") == 0;
+        if (shapes && !p->service_key)
+            p->service_key = k;
         if (strcmp(k, "serviceType") == 0 && one_of(val, types))
             p->service_type = val;
         else if (strcmp(k, "externalTrafficPolicy") == 0 && one_of(val, policies))
             p->external_traffic_policy = val;
         else if (strcmp(k, "loadBalancerClass") == 0 && val[0])
             p->load_balancer_class = val;
-        else if (strcmp(k, "serviceType") == 0 || strcmp(k, "externalTrafficPolicy") == 0 ||
-                 strcmp(k, "loadBalancerClass") == 0)
+        else if (strcmp(k, TR_PARAM_EXTERNAL_NAME) == 0 && one_of(val, allow_deny))
+            p->external_name_services = strcmp(val, "Allow") == 0;
+        else if (shapes || strcmp(k, TR_PARAM_EXTERNAL_NAME) == 0)
             return tr_arena_printf(a, "parametersRef: ConfigMap %s/%s: %s: unsupported value \"%s\"", ns, name, k, val);
         else
             return tr_arena_printf(a, "parametersRef: ConfigMap %s/%s: unknown key %s", ns, name, k);
@@ -246,6 +252,7 @@ void tx_gatewayclasses(struct tx *t)
     size_t n = v->n[TR_KIND_GATEWAYCLASS];
     t->class_ours = TR_ANEWN(t->a, bool, n + 1);
     t->class_accepted = TR_ANEWN(t->a, bool, n + 1);
+    t->class_ext = TR_ANEWN(t->a, bool, n + 1);
     for (size_t i = 0; i < n; i++) {
         const struct tr_obj *gc = v->objs[TR_KIND_GATEWAYCLASS][i];
         const char *ctl = tr_node_gets(gc->spec, "controllerName");
@@ -255,18 +262,20 @@ void tx_gatewayclasses(struct tx *t)
         struct conds cs = {0};
         struct tr_node *params = tr_node_get(gc->spec, "parametersRef");
         struct tr_class_params cp;
-        const char *why = !params ? NULL
-                          : t->in->provisions
-                              ? tr_gatewayclass_params(t->a, t->v, gc, &cp)
-                              /* Parameters shape the Services torii generates in a cluster: from
-                               * a directory there are none to shape. */
-                              : "torii takes GatewayClass parameters only in a cluster (they shape the Services "
-                                "it generates); remove spec.parametersRef";
+        const char *why = tr_gatewayclass_params(t->a, t->v, gc, &cp);
+        /* The Service-shaping keys shape the Services torii generates in a cluster: from a
+         * directory there are none to shape, and a key silently ignored would mislead. */
+        if (!why && params && !t->in->provisions && cp.service_key)
+            why = tr_arena_printf(t->a, "parametersRef: %s shapes the Services torii generates in a cluster, and "
+                                        "from a directory it generates none; of the parameters only %s is read "
+                                        "here",
+                                  cp.service_key, TR_PARAM_EXTERNAL_NAME);
         if (why) {
             cset(&cs, "Accepted", false, TR_R_INVALID_PARAMETERS, why);
         } else {
             cset(&cs, "Accepted", true, TR_R_ACCEPTED, "Handled by torii");
             t->class_accepted[i] = true;
+            t->class_ext[i] = cp.external_name_services;
         }
         cset(&cs, "SupportedVersion", true, TR_R_SUPPORTED_VERSION, "Gateway API v1.6.1");
         struct tr_node *st = tr_node_new(t->a, TR_N_MAP);
@@ -785,6 +794,7 @@ void tx_gateways(struct tx *t)
         const struct tr_obj *gc = tr_view_find(v, TR_KIND_GATEWAYCLASS, "", str_or(tr_node_gets(g->obj->spec, "gatewayClassName"), ""));
         long ci = gc ? tr_view_index(v, gc) : -1;
         g->ours = ci >= 0 && t->class_ours[ci] && t->class_accepted[ci];
+        g->ext_allowed = g->ours && t->class_ext[ci];
     }
     tx_named_addresses(t); /* before any address is assigned */
     for (size_t i = 0; i < ngw; i++) {

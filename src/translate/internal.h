@@ -137,6 +137,7 @@ struct gw {
     bool accepted;
     /* Service mode (tr_tx_input.service_mode): its generated Service, once it exists. */
     const struct tr_obj *svc;
+    bool ext_allowed; /* its class allows ExternalName Services as backends */
 };
 
 /* The port l's sockets are bound on: its own, or in Service mode the target port its Gateway's
@@ -183,6 +184,7 @@ struct tx {
     struct tr_node **status[TR_KIND__COUNT]; /* parallel to v->objs */
     bool *class_ours;                         /* per GatewayClass */
     bool *class_accepted;
+    bool *class_ext; /* per GatewayClass: tr_class_params.external_name_services */
     struct gw *gws;     /* per Gateway */
     struct tr_map *named; /* addresses (canonical) named in spec.addresses by Gateways of ours */
     struct lset *lsets; /* per ListenerSet */
@@ -269,27 +271,49 @@ struct tx_check {
 };
 /* The memo's cell for check what of o (fill it when !done), or NULL without a memo. */
 struct tx_check *tx_memo_check(struct tx *t, const char *what, const struct tr_obj *o);
-/* Where a backend's endpoints come from: a Service port, resolved when the route result is
- * applied to a run (a route result outlives EndpointSlice changes). cached is the last world's
- * answer, valid while gen is that world's (control thread only). */
+/* Where a backend's endpoints come from: a Service port, or an ExternalName Service's DNS name,
+ * resolved when the route result is applied to a run (a route result outlives EndpointSlice
+ * changes and DNS answers). cached is the last world's answer, valid while gen is that world's
+ * (control thread only). */
 struct tx_backend_src {
-    const struct tr_obj *svc; /* NULL: nothing to resolve (invalid, or ExternalName) */
+    const struct tr_obj *svc; /* NULL: no EndpointSlices to read (invalid, or ExternalName) */
     const struct tr_node *sp; /* the Service port */
     const void *cached;
     uint64_t gen;
+    const char *ext; /* an ExternalName Service's spec.externalName, or NULL */
 };
 struct ir_backends {
     struct tr_ir_backend *v;
     struct tx_backend_src *src; /* parallel to v */
     size_t n;
 };
-/* Puts the endpoints of src into b (a run's copy of a route result's backend). */
-void tx_backend_endpoints(struct tx *t, struct tx_backend_src *src, struct tr_ir_backend *b);
-/* Resolves rule->backendRefs of route into out; returns the ResolvedRefs outcome: TR_R__COUNT
- * when all resolve, else the reason of the first that does not (msg set, starting with where:
- * the field the refs came from). */
-enum tr_reason tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node *refs, const char *where,
-                           struct ir_backends *out, const char **msg);
+/* Puts the endpoints of src into b (a run's copy of a route result's backend), served on a
+ * Gateway whose class allows ExternalName Services or not (ext_allowed): where it does not, an
+ * ExternalName backend is invalid. */
+void tx_backend_endpoints(struct tx *t, struct tx_backend_src *src, struct tr_ir_backend *b, bool ext_allowed);
+/* A route's ResolvedRefs outcome, kept twice because one backendRef may be valid on one parent
+ * and invalid on another: [0] for parents whose GatewayClass allows ExternalName Services, [1]
+ * for the others. Each is the first problem met (TR_R__COUNT: none) and its message. */
+struct tx_refs {
+    enum tr_reason why[2];
+    const char *msg[2];
+};
+#define TX_REFS_INIT {{TR_R__COUNT, TR_R__COUNT}, {NULL, NULL}}
+/* Notes a problem in both outcomes, or (ext_only) where ExternalName Services are not allowed;
+ * an outcome keeps its first. */
+static inline void tx_refs_note(struct tx_refs *r, enum tr_reason why, const char *msg, bool ext_only)
+{
+    for (int i = ext_only ? 1 : 0; i < 2; i++) {
+        if (r->why[i] == TR_R__COUNT) {
+            r->why[i] = why;
+            r->msg[i] = msg;
+        }
+    }
+}
+/* Resolves rule->backendRefs of route into out, noting in res why one does not resolve (the
+ * message starts with where: the field the refs came from). */
+void tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node *refs, const char *where,
+                 struct ir_backends *out, struct tx_refs *res);
 
 /* refgrant.c */
 bool tx_refgrant_allows(struct tx *t, const char *from_group, const char *from_kind, const char *from_ns,

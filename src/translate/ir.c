@@ -188,6 +188,8 @@ static struct tr_node *render_backend(struct tr_arena *a, const struct tr_ir_bac
         tr_node_set(a, m, "invalid", tr_node_bool(a, true));
     if (b->app_protocol)
         tr_node_set(a, m, "appProtocol", str(a, b->app_protocol));
+    if (b->hostname)
+        tr_node_set(a, m, "externalName", str(a, b->hostname));
     if (b->filters)
         tr_node_set(a, m, "filters", tr_node_clone(a, b->filters));
     if (b->tls)

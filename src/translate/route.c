@@ -63,8 +63,8 @@ struct rule_out {
  * share: percent, or fraction, or all. One that does not resolve makes the route's ResolvedRefs
  * False, its message naming the filter, and is not configured: the mirror stays in the IR marked
  * invalid and no copy goes to it (HTTPRequestMirrorFilter.backendRef docs). */
-static enum tr_reason rule_mirrors(struct tx *t, const struct tr_obj *r, size_t ri, const struct tr_node *rule,
-                                   struct rule_out *ro, const char **msg)
+static void rule_mirrors(struct tx *t, const struct tr_obj *r, size_t ri, const struct tr_node *rule,
+                         struct rule_out *ro, struct tx_refs *res)
 {
     const struct tr_node *fs = tr_node_get(rule, "filters");
     size_t n = 0;
@@ -73,10 +73,9 @@ static enum tr_reason rule_mirrors(struct tx *t, const struct tr_obj *r, size_t 
         n += type && strcmp(type, "RequestMirror") == 0;
     }
     if (!n)
-        return TR_R__COUNT;
+        return;
     ro->mirrors = TR_ANEWN(t->a, struct tr_ir_mirror, n);
     ro->mirror_src = TR_ANEWN(t->a, struct tx_backend_src, n);
-    enum tr_reason first = TR_R__COUNT;
     for (size_t i = 0; i < tr_node_len(fs); i++) {
         const struct tr_node *f = tr_node_at(fs, i);
         const char *type = tr_node_gets(f, "type");
@@ -86,14 +85,9 @@ static enum tr_reason rule_mirrors(struct tx *t, const struct tr_obj *r, size_t 
         struct tr_node *one = tr_node_new(t->run_a, TR_N_SEQ); /* scratch */
         tr_node_push(t->run_a, one, tr_node_get(rm, "backendRef"));
         struct ir_backends be;
-        const char *m = NULL;
         char where[128];
         snprintf(where, sizeof(where), "rules[%zu].filters[%zu].requestMirror.backendRef", ri, i);
-        enum tr_reason why = tx_backends(t, r, one, where, &be, &m);
-        if (why != TR_R__COUNT && first == TR_R__COUNT) {
-            first = why;
-            *msg = m;
-        }
+        tx_backends(t, r, one, where, &be, res);
         ro->mirror_src[ro->nmirrors] = be.src[0];
         struct tr_ir_mirror *mi = &ro->mirrors[ro->nmirrors++];
         mi->backend = be.v[0];
@@ -108,7 +102,6 @@ static enum tr_reason rule_mirrors(struct tx *t, const struct tr_obj *r, size_t 
             mi->numerator = (uint32_t)pct;
         }
     }
-    return first;
 }
 
 /* Why the first ExtensionRef of filters cannot be resolved, or NULL when there is none; the
@@ -148,15 +141,13 @@ static const char *extension_problem(struct tx *t, const struct tr_node *fs, siz
  * the rule matches; one of a backendRef, which runs only for requests sent to that backend
  * (HTTPBackendRef.filters), makes the backend invalid, so its share of the weight gets 500 as an
  * unresolved backend's does. */
-static enum tr_reason rule_extensions(struct tx *t, size_t ri, const struct tr_node *rule, struct rule_out *ro,
-                                      const char **msg)
+static void rule_extensions(struct tx *t, size_t ri, const struct tr_node *rule, struct rule_out *ro,
+                            struct tx_refs *res)
 {
-    enum tr_reason first = TR_R__COUNT;
     const char *m = extension_problem(t, tr_node_get(rule, "filters"), ri, -1, ro->dropped);
     if (m) {
         ro->unresolved_filter = true;
-        first = TR_R_INVALID_KIND;
-        *msg = m;
+        tx_refs_note(res, TR_R_INVALID_KIND, m, false);
     }
     for (size_t k = 0; k < ro->be.n; k++) {
         struct tr_ir_backend *b = &ro->be.v[k];
@@ -167,12 +158,8 @@ static enum tr_reason rule_extensions(struct tx *t, size_t ri, const struct tr_n
         b->eps = NULL;
         b->neps = 0;
         ro->be.src[k] = (struct tx_backend_src){0};
-        if (first == TR_R__COUNT) {
-            first = TR_R_INVALID_KIND;
-            *msg = m;
-        }
+        tx_refs_note(res, TR_R_INVALID_KIND, m, false);
     }
-    return first;
 }
 
 /* Filter types torii carries out. A rule's: the HTTPRouteFilter types but ExternalAuth (GRPCRoute
@@ -205,12 +192,11 @@ static struct tr_node *filter_backend_ref(const struct tr_node *f, const char *t
 
 /* Unsupported filters of filters fs (where: "rules[i]" or "rules[i].backendRefs[k]"): sets
  * *dropped to why the first is not supported, unless it is set already. Their backendRefs are
- * resolved all the same, for ResolvedRefs only (the first reason is returned, its message in
- * *msg): "All references resolved" must not hide a bad reference because its filter is unused. */
-static enum tr_reason unsupported_in(struct tx *t, const struct tr_obj *r, const struct tr_node *fs,
-                                     const char *where, bool backend_level, const char **dropped, const char **msg)
+ * resolved all the same, for ResolvedRefs only (noted in res): "All references resolved" must
+ * not hide a bad reference because its filter is unused. */
+static void unsupported_in(struct tx *t, const struct tr_obj *r, const struct tr_node *fs, const char *where,
+                           bool backend_level, const char **dropped, struct tx_refs *res)
 {
-    enum tr_reason first = TR_R__COUNT;
     for (size_t j = 0; j < tr_node_len(fs); j++) {
         const struct tr_node *f = tr_node_at(fs, j);
         const char *type = tr_node_gets(f, "type");
@@ -236,14 +222,8 @@ static enum tr_reason unsupported_in(struct tx *t, const struct tr_obj *r, const
         char at[128];
         snprintf(at, sizeof(at), "%s.filters[%zu].%s.backendRef", where, j, field);
         struct ir_backends be;
-        const char *m = NULL;
-        enum tr_reason why = tx_backends(t, r, one, at, &be, &m);
-        if (why != TR_R__COUNT && first == TR_R__COUNT) {
-            first = why;
-            *msg = m;
-        }
+        tx_backends(t, r, one, at, &be, res);
     }
-    return first;
 }
 
 /* Filters of rule ri, and of its backendRefs, that torii does not carry out: ExternalAuth
@@ -256,67 +236,39 @@ static enum tr_reason unsupported_in(struct tx *t, const struct tr_obj *r, const
  * values here must result in ... Accepted ... False, with a Reason of UnsupportedValue") when no
  * rule is left (route_translate). Returns the ResolvedRefs outcome of the references those
  * filters hold (unsupported_in). */
-static enum tr_reason rule_unsupported(struct tx *t, const struct tr_obj *r, size_t ri, const struct tr_node *rule,
-                                       struct rule_out *ro, const char **msg)
+static void rule_unsupported(struct tx *t, const struct tr_obj *r, size_t ri, const struct tr_node *rule,
+                             struct rule_out *ro, struct tx_refs *res)
 {
     char where[64];
     snprintf(where, sizeof(where), "rules[%zu]", ri);
-    const char *m = NULL;
-    enum tr_reason first = unsupported_in(t, r, tr_node_get(rule, "filters"), where, false, &ro->dropped, &m);
-    if (first != TR_R__COUNT)
-        *msg = m;
+    unsupported_in(t, r, tr_node_get(rule, "filters"), where, false, &ro->dropped, res);
     const struct tr_node *refs = tr_node_get(rule, "backendRefs");
     for (size_t k = 0; k < tr_node_len(refs); k++) {
         snprintf(where, sizeof(where), "rules[%zu].backendRefs[%zu]", ri, k);
-        enum tr_reason why =
-            unsupported_in(t, r, tr_node_get(tr_node_at(refs, k), "filters"), where, true, &ro->dropped, &m);
-        if (why != TR_R__COUNT && first == TR_R__COUNT) {
-            first = why;
-            *msg = m;
-        }
+        unsupported_in(t, r, tr_node_get(tr_node_at(refs, k), "filters"), where, true, &ro->dropped, res);
     }
-    return first;
 }
 
-/* Resolves every rule's backends once per route. Returns the route's ResolvedRefs. */
-static enum tr_reason route_rules(struct tx *t, const struct tr_obj *r, struct rule_out **rules_out, size_t *nrules,
-                                  const char **msg)
+/* Resolves every rule's backends once per route, noting the route's ResolvedRefs in res. */
+static void route_rules(struct tx *t, const struct tr_obj *r, struct rule_out **rules_out, size_t *nrules,
+                        struct tx_refs *res)
 {
     const struct tr_node *rules = tr_node_get(r->spec, "rules");
     size_t n = tr_node_len(rules);
     struct rule_out *ro = TR_ANEWN(t->a, struct rule_out, n + 1);
-    enum tr_reason first = TR_R__COUNT;
     for (size_t i = 0; i < n; i++) {
         const struct tr_node *rule = tr_node_at(rules, i);
         ro[i].spec = rule;
         ro[i].name = tr_node_gets(rule, "name");
         if (r->kind == TR_KIND_HTTPROUTE || r->kind == TR_KIND_GRPCROUTE)
             ro[i].matches = tr_ir_matches_compile(t->a, r->kind, rule, &ro[i].nmatches);
-        const char *m = NULL;
-        enum tr_reason why = tx_backends(t, r, tr_node_get(rule, "backendRefs"), "backendRefs", &ro[i].be, &m);
-        if (why != TR_R__COUNT && first == TR_R__COUNT) {
-            first = why;
-            *msg = m;
-        }
-        why = rule_mirrors(t, r, i, rule, &ro[i], &m);
-        if (why != TR_R__COUNT && first == TR_R__COUNT) {
-            first = why;
-            *msg = m;
-        }
-        why = rule_unsupported(t, r, i, rule, &ro[i], &m);
-        if (why != TR_R__COUNT && first == TR_R__COUNT) {
-            first = why;
-            *msg = m;
-        }
-        why = rule_extensions(t, i, rule, &ro[i], &m);
-        if (why != TR_R__COUNT && first == TR_R__COUNT) {
-            first = why;
-            *msg = m;
-        }
+        tx_backends(t, r, tr_node_get(rule, "backendRefs"), "backendRefs", &ro[i].be, res);
+        rule_mirrors(t, r, i, rule, &ro[i], res);
+        rule_unsupported(t, r, i, rule, &ro[i], res);
+        rule_extensions(t, i, rule, &ro[i], res);
     }
     *rules_out = ro;
     *nrules = n;
-    return first;
 }
 
 /* Why rules are dropped (rule_unsupported), as one condition message naming each, or NULL when
@@ -366,8 +318,8 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
     const struct tr_view *v = t->v;
     const struct tr_node *prefs = tr_node_get(r->spec, "parentRefs");
     struct tr_node *parents = NULL;
-    const char *refs_msg = NULL, *dropped_msg = NULL;
-    enum tr_reason refs = TR_R__COUNT;
+    const char *dropped_msg = NULL;
+    struct tx_refs refs = TX_REFS_INIT;
     bool resolved = false, all_dropped = false;
     size_t capatt = 0;
 
@@ -385,7 +337,7 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
         size_t nl = 0;
         const char *owner_ns = NULL;
         int owner = -1;
-        bool set = false;
+        bool set = false, ext_allowed = false;
         if (strcmp(pkind, "Gateway") == 0) {
             const struct tr_obj *go = tr_view_find(v, TR_KIND_GATEWAY, pns, pname);
             struct gw *g = go ? tx_gw_of(t, go) : NULL;
@@ -395,6 +347,7 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
             nl = g->nl;
             owner_ns = go->ns;
             owner = (int)(g - t->gws);
+            ext_allowed = g->ext_allowed;
         } else if (strcmp(pkind, "ListenerSet") == 0) {
             const struct tr_obj *so = tr_view_find(v, TR_KIND_LISTENERSET, pns, pname);
             long si = so ? tr_view_index(v, so) : -1;
@@ -406,11 +359,12 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
             owner_ns = so->ns;
             owner = (int)si;
             set = true;
+            ext_allowed = s->gw->ext_allowed;
         } else {
             continue; /* Service parents are the mesh's; torii is not a mesh yet */
         }
         if (!resolved) {
-            refs = route_rules(t, r, &u->rules, &u->nrules, &refs_msg);
+            route_rules(t, r, &u->rules, &u->nrules, &refs);
             dropped_msg = dropped_rules(t, u->rules, u->nrules, &all_dropped);
             resolved = true;
         }
@@ -464,10 +418,13 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
             cset(&cs, "Accepted", false, TR_R_NOT_ALLOWED_BY_LISTENERS,
                  "No listener allows this route (kind, namespace, or listener not valid)");
         }
-        if (refs == TR_R__COUNT)
+        /* The parent's class decides whether ExternalName Services are valid backends (attach
+         * marks them invalid on its listeners where they are not). */
+        int slot = ext_allowed ? 0 : 1;
+        if (refs.why[slot] == TR_R__COUNT)
             cset(&cs, "ResolvedRefs", true, TR_R_RESOLVED_REFS, "All references resolved");
         else
-            cset(&cs, "ResolvedRefs", false, refs, refs_msg);
+            cset(&cs, "ResolvedRefs", false, refs.why[slot], refs.msg[slot]);
         /* Only on an accepted route with some rules dropped: the condition "MUST NOT be set if
          * a Route is fully valid, fully invalid, or not accepted" (PartiallyInvalid docs). */
         if (attached && dropped_msg && !all_dropped)
@@ -517,13 +474,13 @@ static void attach(struct tx *t, struct lst *l, const struct tr_obj *r, uint64_t
         if (ro->be.n)
             memcpy(be, ro->be.v, ro->be.n * sizeof(*be));
         for (size_t k = 0; k < ro->be.n; k++)
-            tx_backend_endpoints(t, &ro->be.src[k], &be[k]);
+            tx_backend_endpoints(t, &ro->be.src[k], &be[k], l->gw->ext_allowed);
         struct tr_ir_mirror *mi = NULL;
         if (ro->nmirrors) {
             mi = TR_ANEWN(t->a, struct tr_ir_mirror, ro->nmirrors);
             memcpy(mi, ro->mirrors, ro->nmirrors * sizeof(*mi));
             for (size_t k = 0; k < ro->nmirrors; k++)
-                tx_backend_endpoints(t, &ro->mirror_src[k], &mi[k].backend);
+                tx_backend_endpoints(t, &ro->mirror_src[k], &mi[k].backend, l->gw->ext_allowed);
         }
         struct tr_ir_rule ir = {
             .route = r,

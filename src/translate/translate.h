@@ -44,6 +44,15 @@ struct tr_tx_input {
      * ports the Service names, and its addresses are the Service's (load-balancer ingress, else
      * cluster IP). Without it, Gateways get addresses of this host (alloc_address). */
     bool service_mode;
+    /* The IP addresses DNS name resolves to now, for a backend that is an ExternalName Service
+     * its Gateway's class allows (tr_class_params.external_name_services): up to cap of them
+     * into out, and their number; 0 while it has none (the backend then has no endpoints, as
+     * with an empty EndpointSlice). The strings need only live until the call returns
+     * (translate copies them). A run asks for every name it serves, and only for those, so that
+     * the resolver can tell which names are in use. Called again by every run, including one
+     * that reuses every route's result: an answer that changed needs no route translated. NULL:
+     * no name resolves (torii check). */
+    size_t (*resolve)(void *ud, const char *name, const char **out, size_t cap);
 };
 
 /* Translates. Returns the result (never NULL); the input view must outlive it. With a memo,
@@ -66,14 +75,22 @@ extern const char *const tr_supported_features[];
  * characters with a hash of the whole when longer (a user's Service named after the Gateway is
  * never taken). */
 void tr_gateway_service_name(char out[64], const char *gw, const char *cls);
-/* A GatewayClass's parameters (spec.parametersRef to a core ConfigMap), for the Services torii
- * generates in a cluster. Keys: serviceType (LoadBalancer, ClusterIP, NodePort),
- * externalTrafficPolicy (Cluster, Local), loadBalancerClass. */
+/* A GatewayClass's parameters (spec.parametersRef to a core ConfigMap). For the Services torii
+ * generates in a cluster, keys serviceType (LoadBalancer, ClusterIP, NodePort),
+ * externalTrafficPolicy (Cluster, Local), loadBalancerClass; and in both modes,
+ * externalNameServices (Allow, Deny). */
 struct tr_class_params {
     const char *service_type;            /* "LoadBalancer" when unset */
     const char *external_traffic_policy; /* NULL: the Service's default */
     const char *load_balancer_class;     /* NULL: none */
+    /* externalNameServices: Allow. Routes on the class's Gateways may then send traffic to
+     * ExternalName Services, whatever their DNS name points at (CVE-2021-25740): the owner of the
+     * class says so, never a route's author. Off by default. */
+    bool external_name_services;
+    const char *service_key; /* the first key given that shapes Services, or NULL */
 };
+/* The parameters key that allows ExternalName Services as backends. */
+#define TR_PARAM_EXTERNAL_NAME "externalNameServices"
 struct tr_obj;
 struct tr_view;
 /* Reads the parameters of GatewayClass gc from v into p (defaults where unset; strings live as

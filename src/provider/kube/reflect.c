@@ -39,7 +39,7 @@ static const char secret_selector[] = "type!=helm.sh/release.v1,type!=kubernetes
 /* The data keys torii reads from Secrets and ConfigMaps (certificates, CA bundles, GatewayClass
  * parameters); the rest is dropped on arrival, named in an annotation (TR_ANN_DROPPED_KEYS). */
 static const char *const kept_data[] = {"tls.crt", "tls.key", "ca.crt", "serviceType", "externalTrafficPolicy",
-                                        "loadBalancerClass", NULL};
+                                        "loadBalancerClass", TR_PARAM_EXTERNAL_NAME, NULL};
 
 static void plural_of(const char *kind, char *out, size_t cap)
 {

@@ -74,20 +74,28 @@ static char *render(const struct tr_view *v, const struct tr_tx *tx)
     return tr_buf_steal(&b);
 }
 
-/* Translates s with the memo and from scratch; both must agree. Returns how many routes the
- * memo run translated. The memo run's result is kept in *keep (freed by the next call), as the
- * daemon keeps the previous snapshot while the next is made. */
-static size_t check(struct tr_store *s, struct tr_tx_memo *memo, struct tr_tx **keep, struct tr_view **keepv)
+typedef size_t resolve_fn(void *ud, const char *name, const char **out, size_t cap);
+
+/* Translates s with the memo and from scratch (with resolve as tr_tx_input.resolve); both must
+ * agree. Returns how many routes the memo run translated; *text (when given) gets the render.
+ * The memo run's result is kept in *keep (freed by the next call), as the daemon keeps the
+ * previous snapshot while the next is made. */
+static size_t check_with(struct tr_store *s, struct tr_tx_memo *memo, struct tr_tx **keep, struct tr_view **keepv,
+                         resolve_fn *resolve, char **text)
 {
     struct tr_view *v = tr_store_view(s);
-    struct tr_tx_input in = {.view = v, .controller = "torii.dev/gateway-controller", .alloc_address = tr_test_addr};
+    struct tr_tx_input in = {.view = v, .controller = "torii.dev/gateway-controller", .alloc_address = tr_test_addr,
+                             .resolve = resolve};
     struct tr_tx *fresh = tr_translate(&in);
     in.memo = memo;
     struct tr_tx *memoed = tr_translate(&in);
     char *a = render(v, fresh), *b = render(v, memoed);
     ASSERT_STREQ(b, a);
     free(a);
-    free(b);
+    if (text)
+        *text = b;
+    else
+        free(b);
     size_t n = tr_tx_routes_translated(memoed);
     tr_tx_free(fresh);
     tr_tx_free(*keep);
@@ -95,6 +103,11 @@ static size_t check(struct tr_store *s, struct tr_tx_memo *memo, struct tr_tx **
     *keep = memoed;
     *keepv = v;
     return n;
+}
+
+static size_t check(struct tr_store *s, struct tr_tx_memo *memo, struct tr_tx **keep, struct tr_view **keepv)
+{
+    return check_with(s, memo, keep, keepv, NULL, NULL);
 }
 
 TEST(translate_memo_matches_a_full_translation)
@@ -220,6 +233,84 @@ TEST(snapshot_keeps_routers_of_unchanged_listeners)
     tr_snapshot_release(snaps[1]);
     tr_snapshot_release(snaps[2]);
     tr_snapshot_clear();
+    tr_tx_memo_free(memo);
+    tr_store_free(s);
+}
+
+/* What the resolver answers for the ExternalName test below, and how often it was asked. */
+static const char *dns_answer[4];
+static size_t dns_n;
+static int dns_asked;
+
+static size_t fake_resolve(void *ud, const char *name, const char **out, size_t cap)
+{
+    dns_asked++;
+    ASSERT_STREQ(name, "db.example.net");
+    size_t n = dns_n < cap ? dns_n : cap;
+    for (size_t i = 0; i < n; i++)
+        out[i] = dns_answer[i];
+    return n;
+}
+
+static const char ext_world[] =
+    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: p, namespace: ns}\ndata: {externalNameServices: Allow}\n---\n"
+    GW_API "kind: GatewayClass\nmetadata: {name: open}\nspec:\n  controllerName: torii.dev/gateway-controller\n"
+    "  parametersRef: {group: '', kind: ConfigMap, name: p, namespace: ns}\n---\n"
+    GW_API "kind: GatewayClass\nmetadata: {name: closed}\nspec: {controllerName: torii.dev/gateway-controller}\n---\n"
+    GW_API "kind: Gateway\nmetadata: {name: gw, namespace: ns}\nspec:\n  gatewayClassName: open\n  listeners:\n"
+    "  - {name: http, protocol: HTTP, port: 80}\n---\n"
+    GW_API "kind: Gateway\nmetadata: {name: shut, namespace: ns}\nspec:\n  gatewayClassName: closed\n  listeners:\n"
+    "  - {name: http, protocol: HTTP, port: 80}\n---\n"
+    "apiVersion: v1\nkind: Service\nmetadata: {name: ext, namespace: ns}\n"
+    "spec: {type: ExternalName, externalName: db.example.net}\n---\n"
+    GW_API "kind: HTTPRoute\nmetadata: {name: r, namespace: ns}\nspec:\n"
+    "  parentRefs: [{name: gw}, {name: shut}]\n  rules: [{backendRefs: [{name: ext, port: 5432}]}]\n";
+
+/* An ExternalName backend's addresses come from tr_tx_input.resolve when a route result is
+ * applied: a new answer translates no route, and the IR (the same as a full translation's) has
+ * the new addresses. The name is asked for only where the class allows it (Gateway gw, not
+ * shut). */
+TEST(translate_memo_external_name_answers)
+{
+    struct tr_store *s = tr_store_new();
+    struct tr_tx_memo *memo = tr_tx_memo_new();
+    struct tr_tx *keep = NULL;
+    struct tr_view *keepv = NULL;
+    char *text = NULL;
+    tr_test_apply(s, ext_world, 1000);
+    dns_n = 0;
+    dns_asked = 0;
+    ASSERT_EQ(check_with(s, memo, &keep, &keepv, fake_resolve, &text), 1);
+    ASSERT_EQ(dns_asked, 2); /* once per translation: gw's listener */
+    ASSERT_STRSTR(text, "\"externalName\":\"db.example.net\",\"endpoints\":[]");
+    free(text);
+
+    dns_answer[0] = "10.1.0.1";
+    dns_n = 1;
+    ASSERT_EQ(check_with(s, memo, &keep, &keepv, fake_resolve, &text), 0);
+    ASSERT_STRSTR(text, "\"10.1.0.1:5432\"");
+    free(text);
+    dns_answer[0] = "10.1.0.2";
+    dns_answer[1] = "fd00::2";
+    dns_n = 2;
+    ASSERT_EQ(check_with(s, memo, &keep, &keepv, fake_resolve, &text), 0);
+    ASSERT_STRSTR(text, "\"10.1.0.2:5432\",\"fd00::2:5432\"");
+    ASSERT(!strstr(text, "10.1.0.1"));
+    free(text);
+
+    /* The class stops allowing them: every route is translated (the world changed), and the
+     * name is not asked for any more. */
+    tr_test_apply(s, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: p, namespace: ns}\n"
+                     "data: {externalNameServices: Deny}\n",
+                  1000);
+    dns_asked = 0;
+    ASSERT_EQ(check_with(s, memo, &keep, &keepv, fake_resolve, &text), 1);
+    ASSERT_EQ(dns_asked, 0);
+    ASSERT(!strstr(text, "10.1.0.2"));
+    free(text);
+
+    tr_tx_free(keep);
+    tr_view_free(keepv);
     tr_tx_memo_free(memo);
     tr_store_free(s);
 }
