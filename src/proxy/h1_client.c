@@ -17,22 +17,45 @@
 static void write_response_head(struct upc *u, struct h1c *c)
 {
     const struct tr_h1_resp *r = &u->resp;
-    struct tr_buf h2head, *o = &c->out;
+    struct tr_filter_out fo;
+    tr_filters_response(c->rule, c->backend ? c->backend->filters : NULL, &fo); /* c->backend answered */
+    const struct tr_node *cors = tr_cors_filter(c->rule);
+    struct tr_cors_req cr = {.origin = c->cors_origin, .origin_len = c->cors_origin_len, .credentialed = c->cors_cred};
     if (c->h2) {
-        tr_buf_init(&h2head, 0);
-        o = &h2head;
+        /* The stream sends the fields as they are (no text made and parsed again), with what
+         * torii adds as lines. HTTP/2 frames the body itself; a length the backend gave is kept
+         * as information. A response without content ends the stream on its HEADERS frame. */
+        struct tr_h1_header kept[TR_H1_MAX_HEADERS];
+        size_t nkept = 0;
+        for (size_t i = 0; i < r->nheaders; i++) {
+            const struct tr_h1_header *h = &r->headers[i];
+            if (!tr_http_hop_by_hop(h, r->headers, r->nheaders) &&
+                !tr_filters_drop_response_header(&fo, h->name, h->name_len) &&
+                !tr_cors_drop_response_header(cors, h->name, h->name_len))
+                kept[nkept++] = *h;
+        }
+        struct tr_buf extra;
+        tr_buf_init(&extra, 0);
+        tr_filters_add_response_headers(&fo, &extra);
+        if (cors)
+            tr_cors_response(cors, &cr, r->headers, r->nheaders, &extra);
+        if (u->body == TR_H1_BODY_LENGTH)
+            tr_http_put_content_length(&extra, r->content_length);
+        bool tunnel = r->status == 101 || u->body == TR_H1_BODY_TUNNEL; /* the stream carries it on */
+        tr_h2_stream_response(c, r->status, kept, nkept, extra.data, extra.len,
+                              !tunnel && (u->body == TR_H1_BODY_NONE ||
+                                          (u->body == TR_H1_BODY_LENGTH && r->content_length == 0)));
+        tr_buf_dispose(&extra);
+        return;
     }
-    if (!c->h2)
-        tr_worker_buf_attach(c->w, o);
+    struct tr_buf *o = &c->out;
+    tr_worker_buf_attach(c->w, o);
     tr_buf_reserve(o, 512 + r->nheaders * 64);
     tr_buf_puts(o, "HTTP/1.1 ");
     tr_buf_put_u64(o, (uint64_t)r->status);
     tr_buf_putc(o, ' ');
     tr_buf_append(o, r->reason, r->reason_len);
     tr_buf_puts(o, "\r\n");
-    struct tr_filter_out fo;
-    tr_filters_response(c->rule, c->backend ? c->backend->filters : NULL, &fo); /* c->backend answered */
-    const struct tr_node *cors = tr_cors_filter(c->rule);
     for (size_t i = 0; i < r->nheaders; i++) {
         const struct tr_h1_header *h = &r->headers[i];
         if (tr_http_hop_by_hop(h, r->headers, r->nheaders))
@@ -47,24 +70,8 @@ static void write_response_head(struct upc *u, struct h1c *c)
         tr_buf_puts(o, "\r\n");
     }
     tr_filters_add_response_headers(&fo, o);
-    if (cors) {
-        struct tr_cors_req cr = {.origin = c->cors_origin, .origin_len = c->cors_origin_len,
-                                 .credentialed = c->cors_cred};
+    if (cors)
         tr_cors_response(cors, &cr, r->headers, r->nheaders, o);
-    }
-    if (c->h2) {
-        /* HTTP/2 frames the body itself; a length the backend gave is kept as information. A
-         * response without content ends the stream on its HEADERS frame (h2.h). */
-        if (u->body == TR_H1_BODY_LENGTH)
-            tr_http_put_content_length(o, r->content_length);
-        tr_buf_puts(o, "\r\n");
-        bool tunnel = r->status == 101 || u->body == TR_H1_BODY_TUNNEL; /* the stream carries it on */
-        tr_h2_stream_head(c, o->data, o->len,
-                          !tunnel && (u->body == TR_H1_BODY_NONE ||
-                                      (u->body == TR_H1_BODY_LENGTH && r->content_length == 0)));
-        tr_buf_dispose(&h2head);
-        return;
-    }
     if (r->status == 101) {
         tr_buf_puts(o, "Connection: upgrade\r\nUpgrade: ");
         tr_buf_append(o, r->upgrade, r->upgrade_len);
@@ -132,26 +139,25 @@ void tr_h1u_process(struct upc *u)
             bool relay = (u->resp.status == 100 || u->resp.status == 103) && (c->h2 || c->minor >= 1);
             if (relay) {
                 /* With its fields: a 103 is there for its Link fields (RFC 8297). */
-                struct tr_buf ih;
-                tr_buf_init(&ih, 0);
-                tr_buf_printf(&ih, "HTTP/1.1 %d %s\r\n", u->resp.status, tr_http_status_text(u->resp.status));
-                for (size_t i = 0; i < u->resp.nheaders; i++) {
-                    const struct tr_h1_header *h = &u->resp.headers[i];
-                    if (tr_http_hop_by_hop(h, u->resp.headers, u->resp.nheaders))
-                        continue;
-                    tr_buf_append(&ih, h->name, h->name_len);
-                    tr_buf_puts(&ih, ": ");
-                    tr_buf_append(&ih, h->value, h->value_len);
-                    tr_buf_puts(&ih, "\r\n");
-                }
-                tr_buf_puts(&ih, "\r\n");
+                struct tr_h1_header kept[TR_H1_MAX_HEADERS];
+                size_t nkept = 0;
+                for (size_t i = 0; i < u->resp.nheaders; i++)
+                    if (!tr_http_hop_by_hop(&u->resp.headers[i], u->resp.headers, u->resp.nheaders))
+                        kept[nkept++] = u->resp.headers[i];
                 if (c->h2) {
-                    tr_h2_stream_head(c, ih.data, ih.len, false);
+                    tr_h2_stream_response(c, u->resp.status, kept, nkept, NULL, 0, false);
                 } else {
-                    tr_buf_append(&c->out, ih.data, ih.len);
+                    struct tr_buf *o = &c->out;
+                    tr_buf_printf(o, "HTTP/1.1 %d %s\r\n", u->resp.status, tr_http_status_text(u->resp.status));
+                    for (size_t i = 0; i < nkept; i++) {
+                        tr_buf_append(o, kept[i].name, kept[i].name_len);
+                        tr_buf_puts(o, ": ");
+                        tr_buf_append(o, kept[i].value, kept[i].value_len);
+                        tr_buf_puts(o, "\r\n");
+                    }
+                    tr_buf_puts(o, "\r\n");
                     tr_h1c_flush(c);
                 }
-                tr_buf_dispose(&ih);
                 if (c->closed)
                     return;
             }

@@ -53,6 +53,10 @@ void tr_h2_accept(struct worker *w, int fd, struct ssl_st *ssl, const char *ladd
  * carries every field (gRPC's Trailers-Only); otherwise the body and the end come from c->out
  * and c->resp_end (tr_h2_stream_output). */
 void tr_h2_stream_head(struct h1c *c, const char *head, size_t len, bool end_stream);
+/* The same from a parsed head: status, the fields to send (hop-by-hop ones are dropped, names
+ * lower-cased), and extra "Name: value\r\n" lines torii adds (or NULL). */
+void tr_h2_stream_response(struct h1c *c, int status, const struct tr_h1_header *fields, size_t n,
+                           const char *extra, size_t extra_len, bool end_stream);
 /* More of the response is in c->out, or c->resp_end was set: send it. */
 void tr_h2_stream_output(struct h1c *c);
 /* The exchange failed after the response began (or before, without an answer): reset the

@@ -495,76 +495,103 @@ static bool zero_length(const struct h1c *c, const char *name, const char *colon
            eol - v == 1 && *v == '0';
 }
 
-void tr_h2_stream_head(struct h1c *c, const char *head, size_t len, bool end_stream)
+/* Appends the field name[0..n) lower-cased (RFC 9113 8.2.1) to nv, its value as is, unless it is
+ * one HTTP/2 does not carry (or, in the stream's response, one it must not). */
+static void put_nv(const struct h1c *c, nghttp2_nv *nv, size_t *nnv, char **lower, const char *name, size_t n,
+                   const char *value, size_t vlen, bool opens_tunnel, bool end_stream)
+{
+    if (hop_field(name, n))
+        return;
+    char *l = *lower;
+    for (size_t i = 0; i < n; i++)
+        l[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+    if (opens_tunnel && n == 20 && memcmp(l, "sec-websocket-accept", 20) == 0)
+        return;
+    if (end_stream && zero_length(c, l, l + n, value, value + vlen))
+        return;
+    nv[(*nnv)++] = (nghttp2_nv){(uint8_t *)l, (uint8_t *)value, n, vlen, NGHTTP2_NV_FLAG_NONE};
+    *lower = l + n;
+}
+
+void tr_h2_stream_response(struct h1c *c, int status, const struct tr_h1_header *fields, size_t n,
+                           const char *extra, size_t extra_len, bool end_stream)
 {
     struct h2s *s = c->h2;
-    if (!s || s->closed || len < 12)
+    if (!s || s->closed || status < 100 || status > 999)
         return;
-    /* "HTTP/1.1 NNN": torii wrote this head itself, but a status is read as three digits. */
-    int status = 0;
-    for (int i = 9; i < 12; i++) {
-        if (head[i] < '0' || head[i] > '9')
-            return;
-        status = status * 10 + (head[i] - '0');
-    }
     /* An extended CONNECT's tunnel opens with a 200 (RFC 8441 5), the HTTP/1.1 backend's 101. */
     bool opens_tunnel = s->tunnel && (status == 101 || (status >= 200 && status < 300));
     if (s->tunnel && status == 101)
         status = 200;
     if (status >= 200 && s->resp_submitted)
         return;
-    /* Lower-cased copy of the fields: HTTP/2 names are lower case (RFC 9113 8.2.1). */
-    char *copy = tr_xmalloc(len + 1);
-    memcpy(copy, head, len);
-    copy[len] = '\0';
-    size_t cap = 2;
-    for (size_t i = 0; i < len; i++)
-        cap += copy[i] == '\n';
+    size_t cap = 1 + n, names = 0;
+    for (size_t i = 0; i < n; i++)
+        names += fields[i].name_len;
+    for (size_t i = 0; i < extra_len; i++)
+        cap += extra[i] == '\n';
+    /* nghttp2 copies names and values as the frame is submitted: the lower-cased names need only
+     * live through the call. */
     nghttp2_nv *nv = tr_xmalloc(cap * sizeof(*nv));
+    char *lower = tr_xmalloc(names + extra_len + 1), *next = lower;
     char st[4] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10), (char)('0' + status % 10), 0};
-    size_t n = 0;
-    nv[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)st, 7, 3, NGHTTP2_NV_FLAG_NONE};
-    char *p = strstr(copy, "\r\n");
-    p = p ? p + 2 : copy + len;
-    while (p < copy + len) {
-        char *eol = strstr(p, "\r\n");
-        if (!eol || eol == p)
-            break;
-        char *colon = memchr(p, ':', (size_t)(eol - p));
+    size_t nnv = 0;
+    nv[nnv++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)st, 7, 3, NGHTTP2_NV_FLAG_NONE};
+    for (size_t i = 0; i < n; i++)
+        put_nv(c, nv, &nnv, &next, fields[i].name, fields[i].name_len, fields[i].value, fields[i].value_len,
+               opens_tunnel, end_stream);
+    /* The fields torii adds ("Name: value\r\n" lines it wrote itself). */
+    for (const char *p = extra, *end = extra + extra_len; p && p < end;) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *le = eol ? eol : end;
+        if (le > p && le[-1] == '\r')
+            le--;
+        const char *colon = memchr(p, ':', (size_t)(le - p));
         if (colon) {
-            for (char *q = p; q < colon; q++)
-                *q = (char)(*q >= 'A' && *q <= 'Z' ? *q + 32 : *q);
-            char *v = colon + 1;
-            while (v < eol && (*v == ' ' || *v == '\t'))
+            const char *v = colon + 1;
+            while (v < le && (*v == ' ' || *v == '\t'))
                 v++;
-            bool accept = opens_tunnel && (size_t)(colon - p) == 20 && memcmp(p, "sec-websocket-accept", 20) == 0;
-            if (!hop_field(p, (size_t)(colon - p)) && !accept && !(end_stream && zero_length(c, p, colon, v, eol)))
-                nv[n++] = (nghttp2_nv){(uint8_t *)p, (uint8_t *)v, (size_t)(colon - p), (size_t)(eol - v),
-                                       NGHTTP2_NV_FLAG_NONE};
+            put_nv(c, nv, &nnv, &next, p, (size_t)(colon - p), v, (size_t)(le - v), opens_tunnel, end_stream);
         }
-        p = eol + 2;
+        p = eol ? eol + 1 : end;
     }
     int rc;
     if (status < 200) {
-        rc = nghttp2_submit_headers(s->h->s, NGHTTP2_FLAG_NONE, s->id, NULL, nv, n, NULL);
+        rc = nghttp2_submit_headers(s->h->s, NGHTTP2_FLAG_NONE, s->id, NULL, nv, nnv, NULL);
     } else if (end_stream) {
         /* No data provider: nghttp2 sets END_STREAM on the HEADERS frame. With one, the end
          * would come as an empty DATA frame, and a gRPC client takes a HEADERS frame without
          * END_STREAM for the response's start, not for a Trailers-Only response: it reports the
          * stream as removed (UNKNOWN) instead of the grpc-status the frame carries. */
-        rc = nghttp2_submit_response(s->h->s, s->id, nv, n, NULL);
+        rc = nghttp2_submit_response(s->h->s, s->id, nv, nnv, NULL);
         s->resp_submitted = rc == 0;
         s->resp_bodiless = rc == 0;
     } else {
         nghttp2_data_provider prov = {.source.ptr = s, .read_callback = read_body};
-        rc = nghttp2_submit_response(s->h->s, s->id, nv, n, &prov);
+        rc = nghttp2_submit_response(s->h->s, s->id, nv, nnv, &prov);
         s->resp_submitted = rc == 0;
     }
     if (rc != 0)
         tr_log_debug("HTTP/2 stream %d: cannot submit the response: %s", s->id, nghttp2_strerror(rc));
     free(nv);
-    free(copy);
+    free(lower);
     kick(s->h);
+}
+
+void tr_h2_stream_head(struct h1c *c, const char *head, size_t len, bool end_stream)
+{
+    /* "HTTP/1.1 NNN ...\r\n" then the fields: torii wrote this head itself. */
+    if (len < 12)
+        return;
+    int status = 0;
+    for (int i = 9; i < 12; i++) {
+        if (head[i] < '0' || head[i] > '9')
+            return;
+        status = status * 10 + (head[i] - '0');
+    }
+    const char *fields = memchr(head, '\n', len);
+    fields = fields ? fields + 1 : head + len;
+    tr_h2_stream_response(c, status, NULL, 0, fields, (size_t)(head + len - fields), end_stream);
 }
 
 void tr_h2_stream_output(struct h1c *c)
