@@ -148,14 +148,14 @@ static void c_on_io(struct tr_loop *loop, struct tr_io *io, uint32_t events)
 static void c_free(struct tr_loop *loop, void *data)
 {
     struct h1c *c = data;
-    tr_buf_dispose(&c->in);
-    tr_buf_dispose(&c->out);
+    tr_worker_buf_release(c->w, &c->in);
+    tr_worker_buf_release(c->w, &c->out);
     free(c->log_line);
     free(c->req);
     free(c->trailers);
     free(c->cors_origin);
     tr_buf_dispose(&c->rhead);
-    free(c);
+    tr_worker_obj_put(&c->w->h1c_cache, c);
 }
 
 /* Ends c: at once, or (linger) as tr_conn_linger does, for a client still there when torii cuts
@@ -459,7 +459,7 @@ static const struct conn_ops c_ops = {TR_CONN_HTTP, c_close_link, tr_h1c_drain};
 
 void tr_h1_accept(struct worker *w, struct wlisten *l, int fd, const struct sockaddr_storage *peer)
 {
-    struct h1c *c = tr_xcalloc(1, sizeof(*c));
+    struct h1c *c = tr_worker_obj_get(&w->h1c_cache, sizeof(*c));
     c->w = w;
     snprintf(c->laddr, sizeof(c->laddr), "%s", l->addr);
     c->lport = l->port;
@@ -528,13 +528,17 @@ static void c_upgrade_h2(struct h1c *c)
 struct h1c *tr_h1_stream_new(struct worker *w, struct h2s *s, const char *laddr, uint16_t lport, const char *peer,
                              bool secure, int tls_listener)
 {
-    struct h1c *c = tr_xcalloc(1, sizeof(*c));
+    struct h1c *c = tr_worker_obj_get(&w->h1c_cache, sizeof(*c));
     c->w = w;
     c->h2 = s;
     c->io.fd = -1;
-    snprintf(c->laddr, sizeof(c->laddr), "%s", laddr);
+    /* Copied per stream: no printf machinery at the request rate. */
+    size_t ll = strnlen(laddr, sizeof(c->laddr) - 1), pl = strnlen(peer, sizeof(c->peer) - 1);
+    memcpy(c->laddr, laddr, ll);
+    c->laddr[ll] = '\0';
     c->lport = lport;
-    snprintf(c->peer, sizeof(c->peer), "%s", peer);
+    memcpy(c->peer, peer, pl);
+    c->peer[pl] = '\0';
     c->secure = secure;
     c->tls_listener = tls_listener;
     tr_buf_init(&c->in, 0);

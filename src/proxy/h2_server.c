@@ -70,7 +70,13 @@ struct h2s {
     int32_t id;
     struct tr_buf fields; /* regular request fields (struct kept_field, name, value)... */
     struct tr_buf cookie; /* cookie crumbs, joined with "; " (RFC 9113 8.2.3) */
-    char *method, *path, *authority, *protocol; /* protocol: :protocol (RFC 8441), or NULL */
+    /* The pseudo-fields, kept in nghttp2's own refcounted buffers (no copy); p NULL: absent.
+     * protocol is :protocol (RFC 8441). */
+    struct pseudo {
+        nghttp2_rcbuf *buf;
+        const char *p;
+        size_t n;
+    } method, path, authority, protocol;
     char ws_key[32]; /* the Sec-WebSocket-Key made for an HTTP/1.1 backend (RFC 8441 5) */
     bool has_cl, chunked, head_done, body_done, closed, resp_submitted;
     /* CONNECT, or an extended CONNECT: after the backend's 2xx (or 101), DATA are the tunnel's
@@ -132,12 +138,12 @@ static void stream_free(struct h2s *s)
     h->nstreams--;
     tr_buf_dispose(&s->fields);
     tr_buf_dispose(&s->cookie);
-    free(s->method);
-    free(s->path);
-    free(s->authority);
-    free(s->protocol);
+    struct pseudo *ps[] = {&s->method, &s->path, &s->authority, &s->protocol};
+    for (size_t i = 0; i < sizeof(ps) / sizeof(ps[0]); i++)
+        if (ps[i]->buf)
+            nghttp2_rcbuf_decref(ps[i]->buf);
     tr_h1_stream_free(s->c);
-    free(s);
+    tr_worker_obj_put(&h->w->h2s_cache, s);
     if (h->nstreams == 0 && !h->closed)
         tr_timer_start(h->w->loop, &h->timer, IDLE_TIMEOUT_MS);
 }
@@ -188,22 +194,24 @@ static void stream_request(struct h2s *s, bool end_stream)
 {
     struct h1c *c = s->c;
     s->head_done = true;
-    bool connect = s->method && strcmp(s->method, "CONNECT") == 0;
+    bool connect = s->method.n == 7 && memcmp(s->method.p, "CONNECT", 7) == 0;
     struct tr_h1_req *req = tr_worker_req(c->w);
-    req->method = s->method ? s->method : "GET";
-    req->target = s->path ? s->path : "/";
-    if (connect && s->protocol) {
+    req->method = s->method.p ? s->method.p : "GET";
+    req->method_len = s->method.p ? s->method.n : 3;
+    req->target = s->path.p ? s->path.p : "/";
+    req->target_len = s->path.p ? s->path.n : 1;
+    if (connect && s->protocol.p) {
         /* Extended CONNECT (RFC 8441 4): the request the backend gets is HTTP/1.1's upgrade, a
          * GET of :path asking for :protocol. */
         req->method = "GET";
+        req->method_len = 3;
         s->tunnel = true;
     } else if (connect) {
         /* CONNECT (RFC 9113 8.5): to the backend as HTTP/1.1's, :authority as its target. */
-        req->target = s->authority ? s->authority : "";
+        req->target = s->authority.p ? s->authority.p : "";
+        req->target_len = s->authority.n;
         s->tunnel = true;
     }
-    req->method_len = strlen(req->method);
-    req->target_len = strlen(req->target);
     req->minor_version = 1;
     size_t n = 0, total = 0;
     struct tr_h1_header *hs = req->headers;
@@ -213,8 +221,8 @@ static void stream_request(struct h2s *s, bool end_stream)
             hs[n++] = (struct tr_h1_header){(nm), (nl), (v), (vl)};                                \
         total++;                                                                                   \
     } while (0)
-    if (s->authority)
-        ADD("host", 4, s->authority, strlen(s->authority));
+    if (s->authority.p)
+        ADD("host", 4, s->authority.p, s->authority.n);
     for (size_t off = 0; off < s->fields.len;) {
         struct kept_field k;
         memcpy(&k, s->fields.data + off, sizeof(k));
@@ -224,12 +232,13 @@ static void stream_request(struct h2s *s, bool end_stream)
     }
     if (s->cookie.len)
         ADD("cookie", 6, s->cookie.data, s->cookie.len);
-    if (connect && s->protocol) {
+    if (connect && s->protocol.p) {
         ADD("connection", 10, "upgrade", 7);
-        ADD("upgrade", 7, s->protocol, strlen(s->protocol));
+        ADD("upgrade", 7, s->protocol.p, s->protocol.n);
         /* An HTTP/1.1 WebSocket handshake needs a key (RFC 6455 4.1); RFC 8441 5 leaves it out
          * of HTTP/2. The backend's Sec-WebSocket-Accept answers it and goes no further. */
-        if (strcasecmp(s->protocol, "websocket") == 0 && !has_field(s, "sec-websocket-key")) {
+        if (s->protocol.n == 9 && strncasecmp(s->protocol.p, "websocket", 9) == 0 &&
+            !has_field(s, "sec-websocket-key")) {
             unsigned char nonce[16];
             if (RAND_bytes(nonce, sizeof(nonce)) != 1)
                 for (size_t i = 0; i < sizeof(nonce); i++)
@@ -285,7 +294,7 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
     struct h2conn *h = ud;
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
-    struct h2s *s = tr_xcalloc(1, sizeof(*s));
+    struct h2s *s = tr_worker_obj_get(&h->w->h2s_cache, sizeof(*s));
     s->h = h;
     s->id = frame->hd.stream_id;
     tr_buf_init(&s->fields, 0);
@@ -306,10 +315,13 @@ static bool name_is(const uint8_t *name, size_t len, const char *lit)
     return len == strlen(lit) && memcmp(name, lit, len) == 0;
 }
 
-static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name, size_t namelen,
-                     const uint8_t *value, size_t valuelen, uint8_t flags, void *ud)
+static int on_header(nghttp2_session *session, const nghttp2_frame *frame, nghttp2_rcbuf *name_buf,
+                     nghttp2_rcbuf *value_buf, uint8_t flags, void *ud)
 {
     struct h2conn *h = ud;
+    nghttp2_vec nv = nghttp2_rcbuf_get_buf(name_buf), vv = nghttp2_rcbuf_get_buf(value_buf);
+    const uint8_t *name = nv.base, *value = vv.base;
+    size_t namelen = nv.len, valuelen = vv.len;
     struct h2s *s = stream_of(h, frame->hd.stream_id);
     if (!s || frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0; /* request trailers: dropped, as for HTTP/1 (chunked.h) */
@@ -317,16 +329,18 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
     /* nghttp2 put the pseudo-fields first and checked them (RFC 9113 8.3.1). */
     if (namelen && name[0] == ':') {
-        char **slot = name_is(name, namelen, ":method")      ? &s->method
-                      : name_is(name, namelen, ":path")      ? &s->path
-                      : name_is(name, namelen, ":authority") ? &s->authority
-                      : name_is(name, namelen, ":protocol")  ? &s->protocol
-                                                             : NULL;
-        if (slot && !*slot)
-            *slot = tr_xstrndup((const char *)value, valuelen);
+        struct pseudo *slot = name_is(name, namelen, ":method")      ? &s->method
+                              : name_is(name, namelen, ":path")      ? &s->path
+                              : name_is(name, namelen, ":authority") ? &s->authority
+                              : name_is(name, namelen, ":protocol")  ? &s->protocol
+                                                                     : NULL;
+        if (slot && !slot->buf) {
+            nghttp2_rcbuf_incref(value_buf);
+            *slot = (struct pseudo){value_buf, (const char *)value, valuelen};
+        }
         return 0;
     }
-    if (name_is(name, namelen, "host") && s->authority)
+    if (name_is(name, namelen, "host") && s->authority.p)
         return 0; /* :authority wins (RFC 9113 8.3.1) */
     if (name_is(name, namelen, "cookie")) {
         if (s->cookie.len)
@@ -532,8 +546,10 @@ void tr_h2_stream_response(struct h1c *c, int status, const struct tr_h1_header 
         cap += extra[i] == '\n';
     /* nghttp2 copies names and values as the frame is submitted: the lower-cased names need only
      * live through the call. */
-    nghttp2_nv *nv = tr_xmalloc(cap * sizeof(*nv));
-    char *lower = tr_xmalloc(names + extra_len + 1), *next = lower;
+    nghttp2_nv nv_stack[48], *nv = cap <= 48 ? nv_stack : tr_xmalloc(cap * sizeof(*nv));
+    char lower_stack[2048];
+    char *lower = names + extra_len < sizeof(lower_stack) ? lower_stack : tr_xmalloc(names + extra_len + 1);
+    char *next = lower;
     char st[4] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10), (char)('0' + status % 10), 0};
     size_t nnv = 0;
     nv[nnv++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)st, 7, 3, NGHTTP2_NV_FLAG_NONE};
@@ -573,8 +589,10 @@ void tr_h2_stream_response(struct h1c *c, int status, const struct tr_h1_header 
     }
     if (rc != 0)
         tr_log_debug("HTTP/2 stream %d: cannot submit the response: %s", s->id, nghttp2_strerror(rc));
-    free(nv);
-    free(lower);
+    if (nv != nv_stack)
+        free(nv);
+    if (lower != lower_stack)
+        free(lower);
     kick(s->h);
 }
 
@@ -860,7 +878,7 @@ void tr_h2_accept(struct worker *w, int fd, SSL *ssl, const char *laddr, uint16_
     nghttp2_session_callbacks *cbs;
     nghttp2_session_callbacks_new(&cbs);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
-    nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+    nghttp2_session_callbacks_set_on_header_callback2(cbs, on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
     nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);

@@ -40,6 +40,13 @@ struct conn_link {
     const struct conn_ops *ops;
 };
 
+/* Objects of one size freed for reuse by a worker (tr_worker_obj_get/put). */
+#define TR_WORKER_OBJS 64
+struct tr_obj_cache {
+    void *items[TR_WORKER_OBJS];
+    unsigned n;
+};
+
 struct worker {
     unsigned id;
     struct conn_link conns; /* list head */
@@ -63,6 +70,9 @@ struct worker {
      * give it back between requests, so the allocator sees none of that. */
     char *blocks[64];
     unsigned nblocks;
+    /* proxy/: freed client exchanges (struct h1c) and HTTP/2 streams, for the next ones: an
+     * HTTP/2 connection makes both at the request rate. */
+    struct tr_obj_cache h1c_cache, h2s_cache;
     struct tr_map rr;         /* lb.c: struct tr_ir_backend* -> its round-robin turn, + 1 */
     uint64_t rng;             /* xorshift state for weighted choice */
 };
@@ -117,6 +127,10 @@ struct wlisten {
 };
 
 uint64_t tr_worker_rand(struct worker *w);
+/* A zeroed object of size bytes, from oc when it has one (every object put in oc must have that
+ * size), and back when done with it. */
+void *tr_worker_obj_get(struct tr_obj_cache *oc, size_t size);
+void tr_worker_obj_put(struct tr_obj_cache *oc, void *p);
 /* Gives b (empty, with no storage) a TR_WORKER_BLOCK-byte block from the worker's cache. */
 void tr_worker_buf_attach(struct worker *w, struct tr_buf *b);
 /* Empties b: a block goes back to the cache, anything bigger to the allocator. */

@@ -344,6 +344,35 @@ static void on_wake(struct tr_loop *loop, void *data)
     retire(w);
 }
 
+/* Under AddressSanitizer objects are never reused: a use after free must stay one it sees. */
+#if defined(__SANITIZE_ADDRESS__)
+#define OBJ_CACHE 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define OBJ_CACHE 0
+#endif
+#endif
+#ifndef OBJ_CACHE
+#define OBJ_CACHE 1
+#endif
+
+void *tr_worker_obj_get(struct tr_obj_cache *oc, size_t size)
+{
+    if (!OBJ_CACHE || !oc->n)
+        return tr_xcalloc(1, size);
+    void *p = oc->items[--oc->n];
+    memset(p, 0, size);
+    return p;
+}
+
+void tr_worker_obj_put(struct tr_obj_cache *oc, void *p)
+{
+    if (OBJ_CACHE && oc->n < TR_WORKER_OBJS)
+        oc->items[oc->n++] = p;
+    else
+        free(p);
+}
+
 void tr_worker_buf_attach(struct worker *w, struct tr_buf *b)
 {
     if (b->cap)
@@ -489,6 +518,10 @@ void tr_workers_stop(struct tr_workers *ws)
             free(w->req_cache[--w->nreq_cache]);
         while (w->nblocks)
             free(w->blocks[--w->nblocks]);
+        while (w->h1c_cache.n)
+            free(w->h1c_cache.items[--w->h1c_cache.n]);
+        while (w->h2s_cache.n)
+            free(w->h2s_cache.items[--w->h2s_cache.n]);
         tr_snapshot_release(w->snap);
         tr_loop_free(w->loop);
     }
