@@ -890,7 +890,7 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
         return false;
     }
     c->backend = b;
-    tr_filters_backend(b->filters, &fo);
+    tr_filters_backend(b->filters_node, &fo);
     const struct tr_ir_endpoint *ep = tr_lb_endpoint(c->w, b);
     if (!ep) {
         c_respond(c, 503, NULL, "no healthy endpoint\n");
@@ -1491,7 +1491,7 @@ static void write_response_head(struct upc *u, struct h1c *c)
     tr_buf_append(o, r->reason, r->reason_len);
     tr_buf_puts(o, "\r\n");
     struct tr_filter_out fo;
-    tr_filters_response(c->rule, c->backend ? c->backend->filters : NULL, &fo); /* c->backend answered */
+    tr_filters_response(c->rule, c->backend ? c->backend->filters_node : NULL, &fo); /* c->backend answered */
     const struct tr_node *cors = tr_cors_filter(c->rule);
     for (size_t i = 0; i < r->nheaders; i++) {
         const struct tr_h1_header *h = &r->headers[i];
