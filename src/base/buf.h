@@ -35,5 +35,7 @@ int tr_buf_vprintf(struct tr_buf *b, const char *fmt, va_list ap);
 void tr_buf_reset(struct tr_buf *b);
 /* Hands the heap string to the caller (free() it) and leaves b empty. */
 char *tr_buf_steal(struct tr_buf *b);
+/* Appends s[0..len) as a JSON string literal. Returns TR_OK or TR_ELIMIT. */
+int tr_json_quote(struct tr_buf *b, const char *s, size_t len);
 
 #endif
