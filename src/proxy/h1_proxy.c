@@ -5,11 +5,10 @@
  *
  * Framing is re-derived on every hop from the parsed heads (h1_parse.h): a request torii cannot
  * frame exactly is refused, so the two sides never disagree about where a message ends. */
-#include "api/object.h"
+#include "api/kind.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
-#include "base/node.h"
 #include "ir/ir.h"
 #include "snapshot/snapshot.h"
 #include "base/metrics.h"
@@ -262,7 +261,7 @@ static void req_end(struct h1c *c, int status)
         snprintf(listener, sizeof(listener), "%s/%s/%s", c->listener->gw_ns, c->listener->gw_name,
                  c->listener->name ? c->listener->name : "");
     if (c->rule)
-        snprintf(route, sizeof(route), "%s/%s", c->rule->route->ns, c->rule->route->name);
+        snprintf(route, sizeof(route), "%s/%s", c->rule->route_ns, c->rule->route_name);
     if (c->backend)
         snprintf(backend, sizeof(backend), "%s/%s:%u", c->backend->ns, c->backend->name, c->backend->port);
     const char *m = NULL, *h = NULL, *t = NULL;
@@ -717,7 +716,7 @@ static bool wants_h2(const struct tr_ir_rule *rule, const struct tr_ir_backend *
 {
     if (b->app_protocol && strcmp(b->app_protocol, "kubernetes.io/h2c") == 0)
         return true;
-    return rule && rule->route && rule->route->kind == TR_KIND_GRPCROUTE;
+    return rule && rule->route_kind == TR_KIND_GRPCROUTE;
 }
 
 /* Is req a gRPC call: content-type application/grpc, bare or with a "+format" or parameters
@@ -746,7 +745,7 @@ static bool grpc_call(const struct tr_h1_req *req)
  * is not a gRPC call keeps the 500. */
 static void c_fail_rule(struct h1c *c, const struct tr_ir_rule *rule, const char *why)
 {
-    if (rule->route && rule->route->kind == TR_KIND_GRPCROUTE && grpc_call(c->req)) {
+    if (rule->route_kind == TR_KIND_GRPCROUTE && grpc_call(c->req)) {
         c_respond_grpc(c, GRPC_UNAVAILABLE, why);
         return;
     }
@@ -840,7 +839,7 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
      * needs of the request is kept, as the head's bytes may be gone by then. */
     free(c->cors_origin);
     c->cors_origin = NULL;
-    const struct tr_node *cors = tr_cors_filter(hit.rule);
+    const struct tr_ir_cors *cors = tr_cors_filter(hit.rule);
     if (cors) {
         struct tr_cors_req cr = {.method = req->method, .method_len = req->method_len};
         cr.origin = req_header(&hctx, "origin", 6, &cr.origin_len);
@@ -890,7 +889,7 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
         return false;
     }
     c->backend = b;
-    tr_filters_backend(b->filters_node, &fo);
+    tr_filters_backend(&b->filters, &fo);
     const struct tr_ir_endpoint *ep = tr_lb_endpoint(c->w, b);
     if (!ep) {
         c_respond(c, 503, NULL, "no healthy endpoint\n");
@@ -980,13 +979,12 @@ static bool c_dispatch(struct h1c *c, size_t head_len)
         send_mirrors(c, hit.rule, o->data + head_start, o->len - head_start);
     c->retries_left = 0;
     c->retryable = false;
-    const struct tr_node *retry = tr_node_get(hit.rule->spec, "retry");
+    const struct tr_ir_retry *retry = hit.rule->retry;
     if (retry && c->req_done) {
         /* Only a request without a body can be sent again as it was. */
         c->retryable = true;
-        c->retries_left = (int)tr_node_geti(retry, "attempts", 1);
-        if (!tr_duration_ms(tr_node_gets(retry, "backoff"), &c->backoff_ms))
-            c->backoff_ms = 0;
+        c->retries_left = retry->attempts;
+        c->backoff_ms = retry->backoff_ms;
         c->rhead.len = 0;
         tr_buf_append(&c->rhead, o->data + head_start, o->len - head_start);
     }
@@ -1183,11 +1181,7 @@ static const struct conn_ops u_ops = {TR_CONN_UPSTREAM, u_close_link, NULL};
 /* Does the rule retry on this status (HTTPRouteRetry.codes)? */
 static bool retry_code(const struct h1c *c, int status)
 {
-    const struct tr_node *codes = c->rule ? tr_node_path(c->rule->spec, "retry.codes") : NULL;
-    for (size_t i = 0; i < tr_node_len(codes); i++)
-        if (tr_node_at(codes, i)->type == TR_N_INT && tr_node_at(codes, i)->u.i == status)
-            return true;
-    return false;
+    return c->rule && tr_ir_retry_code(c->rule->retry, status);
 }
 
 static void try_timeout(struct tr_loop *loop, struct tr_timer *t);
@@ -1401,7 +1395,7 @@ static void u_on_io(struct tr_loop *loop, struct tr_io *io, uint32_t events)
             uint64_t more = 0;
             if (tr_log_limit_pass(&backend_tls_warnings, 1000, &more))
                 tr_log_warn("TLS to backend %s (BackendTLSPolicy %s/%s) failed: %s%s%s (%llu more TLS failures to "
-                            "backends since the last warning)", u->key, u->tls->policy->ns, u->tls->policy->name, why,
+                            "backends since the last warning)", u->key, u->tls->policy_ns, u->tls->policy_name, why,
                             cert ? ": " : "", cert ? cert : "", (unsigned long long)more);
             u_fail(u, "TLS handshake failed");
             return;
@@ -1491,8 +1485,8 @@ static void write_response_head(struct upc *u, struct h1c *c)
     tr_buf_append(o, r->reason, r->reason_len);
     tr_buf_puts(o, "\r\n");
     struct tr_filter_out fo;
-    tr_filters_response(c->rule, c->backend ? c->backend->filters_node : NULL, &fo); /* c->backend answered */
-    const struct tr_node *cors = tr_cors_filter(c->rule);
+    tr_filters_response(c->rule, c->backend ? &c->backend->filters : NULL, &fo); /* c->backend answered */
+    const struct tr_ir_cors *cors = tr_cors_filter(c->rule);
     for (size_t i = 0; i < r->nheaders; i++) {
         const struct tr_h1_header *h = &r->headers[i];
         if (hop_by_hop(h, r->headers, r->nheaders))
