@@ -155,7 +155,6 @@ struct tr_ir_backend {
     uint32_t weight;
     bool invalid;
     const char *app_protocol;        /* Service port appProtocol, or NULL */
-    const struct tr_node *filters_node; /* backendRef filters (HTTP/GRPC), or NULL */
     struct tr_ir_filters filters;    /* backendRef filters (HTTP/GRPC): header modifiers */
     struct tr_ir_endpoint *eps;
     size_t neps;
@@ -171,15 +170,13 @@ struct tr_ir_mirror {
 
 /* One route rule as a listener serves it. */
 struct tr_ir_rule {
-    /* The route (HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute), for logs and metrics;
-     * the strings are the route object's. */
-    const struct tr_obj *route;
+    /* The route (HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute): its kind decides how a
+     * GRPCRoute's calls are answered, its names go to logs and metrics (the object's strings). */
     enum tr_kind route_kind;
     const char *route_ns, *route_name;
     uint32_t index;             /* rule index in the route */
     uint64_t order;             /* route precedence, then index: the listener's rules sort by it */
     const char *name;           /* rule name, or NULL */
-    const struct tr_node *spec; /* the rule (matches, filters, timeouts, retry, ...) */
     const struct tr_ir_match *matches; /* HTTP/GRPC: spec's matches compiled (ir/match.h) */
     size_t nmatches;                   /* at least 1 for HTTP/GRPC; 0 for the other kinds */
     struct tr_ir_filters filters;      /* HTTP/GRPC */

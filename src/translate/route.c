@@ -50,7 +50,6 @@ struct rule_out {
     struct tr_ir_mirror *mirrors;
     struct tx_backend_src *mirror_src; /* parallel to mirrors */
     size_t nmirrors;
-    const struct tr_node *spec;
     struct tr_ir_rule ir; /* what tx_rule_compile fills in */
     bool unresolved_filter; /* tr_ir_rule.unresolved_filter */
     const char *dropped;    /* why the rule is not served (rule_unsupported), or NULL */
@@ -155,9 +154,10 @@ static enum tr_reason rule_extensions(struct tx *t, size_t ri, const struct tr_n
         first = TR_R_INVALID_KIND;
         *msg = m;
     }
+    const struct tr_node *refs = tr_node_get(rule, "backendRefs"); /* ro->be.v[k] is refs[k] */
     for (size_t k = 0; k < ro->be.n; k++) {
         struct tr_ir_backend *b = &ro->be.v[k];
-        m = extension_problem(t, b->filters_node, ri, (long)k, ro->dropped);
+        m = extension_problem(t, tr_node_get(tr_node_at(refs, k), "filters"), ri, (long)k, ro->dropped);
         if (!m)
             continue;
         b->invalid = true;
@@ -285,7 +285,6 @@ static enum tr_reason route_rules(struct tx *t, const struct tr_obj *r, struct r
     enum tr_reason first = TR_R__COUNT;
     for (size_t i = 0; i < n; i++) {
         const struct tr_node *rule = tr_node_at(rules, i);
-        ro[i].spec = rule;
         tx_rule_compile(t->a, r->kind, rule, &ro[i].ir);
         const char *m = NULL;
         enum tr_reason why = tx_backends(t, r, tr_node_get(rule, "backendRefs"), "backendRefs", &ro[i].be, &m);
@@ -521,13 +520,11 @@ static void attach(struct tx *t, struct lst *l, const struct tr_obj *r, uint64_t
                 tx_backend_endpoints(t, &ro->mirror_src[k], &mi[k].backend);
         }
         struct tr_ir_rule ir = ro->ir;
-        ir.route = r;
         ir.route_kind = r->kind;
         ir.route_ns = r->ns;
         ir.route_name = r->name;
         ir.index = (uint32_t)i;
         ir.order = rank << 24 | i;
-        ir.spec = ro->spec;
         ir.hostnames = at->hosts;
         ir.backends = be;
         ir.nbackends = ro->be.n;
