@@ -21,8 +21,8 @@
 #include "control/control.h"
 #include "control/publish.h"
 #include "ir/ir.h"
-#include "snapshot/snapshot.h"
 #include "provider/file.h"
+#include "snapshot/snapshot.h"
 #include "store/store.h"
 #include "translate/internal.h" /* struct tx: the translate arena's size, for the report */
 #include "translate/translate.h"

@@ -44,5 +44,7 @@ static inline size_t tr_buf_pending(const struct tr_buf *b, size_t off)
 void tr_buf_compact(struct tr_buf *b, size_t *off);
 /* Hands the heap string to the caller (free() it) and leaves b empty. */
 char *tr_buf_steal(struct tr_buf *b);
+/* Appends s[0..len) as a JSON string literal. Returns TR_OK or TR_ELIMIT. */
+int tr_json_quote(struct tr_buf *b, const char *s, size_t len);
 
 #endif

@@ -3,7 +3,6 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/map.h"
-#include "base/utf8.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -374,57 +373,6 @@ size_t tr_node_scalar_text(const struct tr_node *n, char *out, size_t cap)
 }
 
 /* --- writers --- */
-
-/* JSON text is UTF-8 (RFC 8259 section 8.1): a byte that is not part of a well-formed sequence
- * (a file name can be any bytes, and it is quoted in /status) becomes U+FFFD, so that one
- * such name does not make /status unreadable for every client. */
-int tr_json_quote(struct tr_buf *b, const char *s, size_t len)
-{
-    int rc = tr_buf_putc(b, '"');
-    size_t run = 0; /* start of the pending run of bytes that need no escape */
-    for (size_t i = 0; i < len && !rc; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x7f)
-            continue;
-        /* A well-formed sequence goes as it is, but for the characters a YAML reader refuses
-         * raw or reads as line breaks (C1 controls, NEL, U+2028, U+2029, U+FFFE, U+FFFF):
-         * torii's JSON is read as YAML too. */
-        size_t seq = c >= 0x80 ? tr_utf8_seq((const unsigned char *)s + i, len - i) : 1;
-        unsigned cp = 0;
-        if (seq == 2)
-            cp = (c & 0x1Fu) << 6 | ((unsigned char)s[i + 1] & 0x3Fu);
-        else if (seq == 3)
-            cp = (c & 0x0Fu) << 12 | ((unsigned char)s[i + 1] & 0x3Fu) << 6 | ((unsigned char)s[i + 2] & 0x3Fu);
-        if (seq > 1 && !(cp >= 0x80 && cp <= 0x9F) && cp != 0x2028 && cp != 0x2029 && cp != 0xFFFE && cp != 0xFFFF) {
-            i += seq - 1;
-            continue;
-        }
-        rc = tr_buf_append(b, s + run, i - run);
-        run = i + (seq ? seq : 1);
-        if (rc)
-            break;
-        if (seq > 1) {
-            rc = tr_buf_printf(b, "\\u%04x", cp);
-            i += seq - 1;
-        } else if (c >= 0x80) {
-            rc = tr_buf_puts(b, "\\ufffd");
-        } else if (c == '"' || c == '\\') {
-            char esc[2] = {'\\', (char)c};
-            rc = tr_buf_append(b, esc, 2);
-        } else if (c == '\n') {
-            rc = tr_buf_puts(b, "\\n");
-        } else if (c == '\t') {
-            rc = tr_buf_puts(b, "\\t");
-        } else if (c == '\r') {
-            rc = tr_buf_puts(b, "\\r");
-        } else {
-            rc = tr_buf_printf(b, "\\u%04x", c);
-        }
-    }
-    if (!rc)
-        rc = tr_buf_append(b, s + run, len - run);
-    return rc ? rc : tr_buf_putc(b, '"');
-}
 
 static int scalar_json(struct tr_buf *b, const struct tr_node *n)
 {

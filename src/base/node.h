@@ -73,7 +73,5 @@ size_t tr_node_scalar_text(const struct tr_node *n, char *out, size_t cap);
  * TR_OK or TR_ELIMIT from the buffer. */
 int tr_node_emit_json(struct tr_buf *b, const struct tr_node *n, int indent);
 int tr_node_emit_yaml(struct tr_buf *b, const struct tr_node *n);
-/* Writes s as a JSON string literal. */
-int tr_json_quote(struct tr_buf *b, const char *s, size_t len);
 
 #endif

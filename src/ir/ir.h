@@ -3,6 +3,8 @@
 #ifndef TR_IR_H
 #define TR_IR_H
 
+#include "api/kind.h"
+#include "http/origin.h"
 #include "net/tls.h"
 
 #include <stdbool.h>
@@ -29,7 +31,8 @@ struct tr_ir_endpoint {
  * Gateway's client certificate. The data plane reads only this, never the policy object: what
  * status reports as rejected (a CA reference of another kind) is not here to be trusted. */
 struct tr_ir_backend_tls {
-    const struct tr_obj *policy; /* where it comes from (logs, the IR dump) */
+    const struct tr_obj *policy; /* where it comes from (the snapshot compile, the IR dump) */
+    const char *policy_ns, *policy_name; /* the same, for the data plane's logs */
     /* validation.hostname sent as the server name; the certificate must carry one of the names
      * (tr_tls_cert_matches): the subjectAltNames of type Hostname in names and those of type URI
      * in uris, or, when the policy gives no subjectAltNames, the hostname alone in names. */
@@ -45,6 +48,104 @@ struct tr_ir_backend_tls {
     uint64_t id;
 };
 
+/* One field of a header modifier (HTTPHeaderFilter). name is written as configured; lname is
+ * the same name lower-cased, so that the check run on every received field is a length compare
+ * and a compare against lower-cased bytes. */
+struct tr_ir_header {
+    const char *name, *lname;
+    size_t name_len;
+    const char *value; /* NULL in remove */
+    size_t value_len;
+};
+
+/* RequestHeaderModifier or ResponseHeaderModifier: set, add and remove in the spec's order. */
+struct tr_ir_header_mod {
+    const struct tr_ir_header *set, *add, *remove;
+    size_t nset, nadd, nremove;
+};
+
+/* HTTPPathModifier. A prefix replacement replaces what the matched PathPrefix covers
+ * (tr_ir_match.prefix_len). */
+enum tr_ir_path_mod_kind { TR_IR_PATH_KEEP, TR_IR_PATH_FULL, TR_IR_PATH_PREFIX };
+struct tr_ir_path_mod {
+    enum tr_ir_path_mod_kind kind;
+    const char *value; /* replaceFullPath or replacePrefixMatch ("" when absent) */
+    size_t len;
+};
+
+/* RequestRedirect (HTTPRequestRedirectFilter). */
+struct tr_ir_redirect {
+    const char *scheme;   /* or NULL: the request's */
+    const char *hostname; /* or NULL: the request's */
+    /* The port, or -1: the listener's. With a scheme and no port, the scheme's well-known port
+     * (HTTPRequestRedirectFilter port docs), already filled in. */
+    int32_t port;
+    struct tr_ir_path_mod path;
+    int status; /* statusCode: 302 when not given */
+};
+
+/* URLRewrite (HTTPURLRewriteFilter). */
+struct tr_ir_rewrite {
+    const char *hostname; /* or NULL: the Host is kept */
+    struct tr_ir_path_mod path;
+};
+
+/* An allowOrigins entry of a CORS filter, parsed: scheme, host and port (the scheme's default
+ * filled in), and the host's wildcard form. An entry that is not an origin (valid false) matches
+ * nothing. The entry "*" is not kept here (tr_ir_cors.any_origin). */
+enum tr_ir_host_kind {
+    TR_IR_HOST_EXACT,  /* o.host */
+    TR_IR_HOST_ANY,    /* "*": every host */
+    TR_IR_HOST_SUFFIX, /* "*.example.com": o.host is ".example.com", which must end a longer host */
+};
+struct tr_ir_origin {
+    const char *text; /* as written */
+    bool valid;
+    enum tr_ir_host_kind host_kind;
+    struct tr_origin o;
+};
+
+/* A list of names or methods of a CORS filter; any: it holds "*". */
+struct tr_ir_strs {
+    const char **v;
+    size_t n;
+    bool any;
+};
+
+/* The CORS filter (HTTPCORSFilter), answered by proxy/cors.c. */
+struct tr_ir_cors {
+    bool any_origin; /* allowOrigins holds "*" */
+    const struct tr_ir_origin *origins; /* the other entries */
+    size_t norigins;
+    struct tr_ir_strs methods, headers, expose; /* allowMethods, allowHeaders, exposeHeaders */
+    bool credentials;                           /* allowCredentials */
+    int64_t max_age;                            /* maxAge, 5 when not given */
+};
+
+/* The filters of a rule or of a backendRef that the data plane applies (a backendRef's hold the
+ * header modifiers only), each NULL when absent. Mirrors are the rule's tr_ir_mirror; an
+ * ExtensionRef is tr_ir_rule.unresolved_filter (or an invalid backend). */
+struct tr_ir_filters {
+    const struct tr_ir_header_mod *request_headers;  /* RequestHeaderModifier */
+    const struct tr_ir_header_mod *response_headers; /* ResponseHeaderModifier */
+    const struct tr_ir_redirect *redirect;
+    const struct tr_ir_rewrite *rewrite;
+    const struct tr_ir_cors *cors;
+};
+
+/* HTTPRouteRetry: present on a rule that has retry, else NULL. */
+struct tr_ir_retry {
+    int attempts;        /* 1 when not given */
+    uint64_t backoff_ms; /* 0: none */
+    uint64_t codes[8];   /* codes: bit (status - 100) for a status of 100-611 */
+};
+
+/* HTTPRouteTimeouts in milliseconds, 0 when not set. */
+struct tr_ir_timeouts {
+    uint64_t request_ms; /* timeouts.request: the whole exchange, retries included */
+    uint64_t backend_ms; /* timeouts.backendRequest: each try */
+};
+
 /* One backendRef of a rule, resolved. A backend that could not be resolved, or one of whose
  * filters could not be (an ExtensionRef), stays in the list with invalid set: its share of the
  * weight is answered with 500 (HTTP) or refused (L4). */
@@ -54,7 +155,7 @@ struct tr_ir_backend {
     uint32_t weight;
     bool invalid;
     const char *app_protocol;        /* Service port appProtocol, or NULL */
-    const struct tr_node *filters;   /* backendRef filters (HTTP/GRPC), or NULL */
+    struct tr_ir_filters filters;    /* backendRef filters (HTTP/GRPC): header modifiers */
     const char *hostname;            /* an ExternalName Service's DNS name (eps: its addresses), or NULL */
     struct tr_ir_endpoint *eps;
     size_t neps;
@@ -70,13 +171,18 @@ struct tr_ir_mirror {
 
 /* One route rule as a listener serves it. */
 struct tr_ir_rule {
-    const struct tr_obj *route; /* HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute */
+    /* The route (HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute): its kind decides how a
+     * GRPCRoute's calls are answered, its names go to logs and metrics (the object's strings). */
+    enum tr_kind route_kind;
+    const char *route_ns, *route_name;
     uint32_t index;             /* rule index in the route */
     uint64_t order;             /* route precedence, then index: the listener's rules sort by it */
     const char *name;           /* rule name, or NULL */
-    const struct tr_node *spec; /* the rule (matches, filters, timeouts, retry, ...) */
     const struct tr_ir_match *matches; /* HTTP/GRPC: spec's matches compiled (ir/match.h) */
     size_t nmatches;                   /* at least 1 for HTTP/GRPC; 0 for the other kinds */
+    struct tr_ir_filters filters;      /* HTTP/GRPC */
+    const struct tr_ir_retry *retry;   /* HTTPRoute retry, or NULL */
+    struct tr_ir_timeouts timeouts;    /* HTTPRoute timeouts */
     const char **hostnames;     /* effective hostnames (route ∩ listener); NULL-terminated */
     struct tr_ir_backend *backends;
     size_t nbackends;
@@ -127,5 +233,12 @@ struct tr_ir {
 struct tr_arena;
 /* Renders the IR as a value tree (for golden files and the admin config dump). */
 struct tr_node *tr_ir_render(struct tr_arena *a, const struct tr_ir *ir);
+
+/* Does the rule's retry name this status (HTTPRouteRetry.codes)? */
+static inline bool tr_ir_retry_code(const struct tr_ir_retry *r, int status)
+{
+    unsigned bit = (unsigned)status - 100;
+    return r && status >= 100 && bit < 64 * 8 && (r->codes[bit / 64] >> (bit % 64) & 1);
+}
 
 #endif

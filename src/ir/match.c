@@ -97,6 +97,10 @@ static void compile_match(struct tr_arena *a, struct tr_ir_match *e, enum tr_kin
         if (value) {
             e->path = value;
             e->path_len = strlen(value);
+            size_t n = e->path_len;
+            while (n > 1 && value[n - 1] == '/')
+                n--;
+            e->prefix_len = n == 1 && value[0] == '/' ? 0 : n;
             if (type && strcmp(type, "Exact") == 0) {
                 e->path_kind = TR_PATH_EXACT;
             } else if (type && strcmp(type, "RegularExpression") == 0) {

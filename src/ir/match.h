@@ -28,6 +28,9 @@ struct tr_ir_match {
     const char *path;
     size_t path_len;
     struct pcre2_real_code_8 *path_re;
+    /* How much of the request path a ReplacePrefixMatch replaces (HTTPPathModifier): the
+     * length of the match's path value less trailing '/', 0 for "/" and when it has none. */
+    size_t prefix_len;
     const char *method; /* or NULL */
     struct tr_ir_kv *headers;
     size_t nheaders;

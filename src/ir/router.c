@@ -1,8 +1,6 @@
 #include "ir/router.h"
-#include "api/object.h"
 #include "base/map.h"
 #include "base/mem.h"
-#include "base/node.h"
 #include "ir/ir.h"
 #include "ir/match.h"
 
@@ -215,8 +213,9 @@ bool tr_router_serves(const struct tr_ir_listener *a, const struct tr_ir_listene
         return false;
     for (size_t i = 0; i < a->nrules; i++) {
         const struct tr_ir_rule *x = &a->rules[i], *y = &b->rules[i];
-        if (x->route != y->route || x->index != y->index || x->matches != y->matches || x->nmatches != y->nmatches ||
-            x->hostnames != y->hostnames)
+        if (x->route_kind != y->route_kind || strcmp(x->route_ns, y->route_ns) != 0 ||
+            strcmp(x->route_name, y->route_name) != 0 || x->index != y->index || x->matches != y->matches ||
+            x->nmatches != y->nmatches || x->hostnames != y->hostnames)
             return false;
     }
     return true;

@@ -7,7 +7,6 @@
 #include "l4/l4.h"
 #include "l4/udp.h"
 #include "base/metrics.h"
-#include "api/object.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "ir/ir.h"

@@ -1,6 +1,5 @@
 #include "proxy/accesslog.h"
 #include "base/buf.h"
-#include "base/node.h"
 
 #include <fcntl.h>
 #include <inttypes.h>

@@ -1,8 +1,8 @@
 #include "proxy/cors.h"
 #include "base/buf.h"
 #include "base/err.h"
-#include "base/node.h"
 #include "http/h1_parse.h"
+#include "http/origin.h"
 #include "ir/ir.h"
 
 #include <stdarg.h>
@@ -10,53 +10,9 @@
 #include <string.h>
 #include <strings.h>
 
-/* The filter's fields, read once per call. */
-struct cfg {
-    const struct tr_node *origins, *methods, *headers, *expose;
-    bool creds;
-    int64_t max_age;
-};
-
-static bool is_star(const struct tr_node *n)
+const struct tr_ir_cors *tr_cors_filter(const struct tr_ir_rule *rule)
 {
-    return n && n->type == TR_N_STR && n->n == 1 && n->u.s[0] == '*';
-}
-
-/* The schema forbids "*" beside other entries (CEL on each list); "*" anywhere still means all,
- * so a tree that skipped validation cannot widen or narrow the policy by order. */
-static bool has_star(const struct tr_node *list)
-{
-    for (size_t i = 0; i < tr_node_len(list); i++)
-        if (is_star(tr_node_at(list, i)))
-            return true;
-    return false;
-}
-
-static void read_cfg(const struct tr_node *cors, struct cfg *c)
-{
-    c->origins = tr_node_get(cors, "allowOrigins");
-    c->methods = tr_node_get(cors, "allowMethods");
-    c->headers = tr_node_get(cors, "allowHeaders");
-    c->expose = tr_node_get(cors, "exposeHeaders");
-    c->creds = tr_node_getb(cors, "allowCredentials", false);
-    /* maxAge defaults to 5 in the CRD; the default is restated for trees built without it. */
-    c->max_age = tr_node_geti(cors, "maxAge", 5);
-}
-
-const struct tr_node *tr_cors_find(const struct tr_node *filters)
-{
-    for (size_t i = 0; i < tr_node_len(filters); i++) {
-        const struct tr_node *f = tr_node_at(filters, i);
-        const char *t = tr_node_gets(f, "type");
-        if (t && strcmp(t, "CORS") == 0)
-            return tr_node_get(f, "cors");
-    }
-    return NULL;
-}
-
-const struct tr_node *tr_cors_filter(const struct tr_ir_rule *rule)
-{
-    return rule ? tr_cors_find(tr_node_get(rule->spec, "filters")) : NULL;
+    return rule ? rule->filters.cors : NULL;
 }
 
 static bool present(const char *s, size_t len)
@@ -78,90 +34,33 @@ bool tr_cors_credential_field(const char *name, size_t len)
 
 /* --- Origins --- */
 
-/* An origin or an allowOrigins entry: <scheme>://<host>[:<port>], nothing after. */
-struct origin {
-    const char *scheme, *host;
-    size_t scheme_len, host_len;
-    long port; /* the scheme's default when absent; -1 for a scheme without one */
-};
-
-static long default_port(const char *scheme, size_t len)
-{
-    if (tr_h1_token_eq(scheme, len, "http", 4))
-        return 80;
-    if (tr_h1_token_eq(scheme, len, "https", 5))
-        return 443;
-    return -1;
-}
-
-/* Reads ":port" at s[0..len): 1-65535, digits only. Returns -1 when it is not one. */
-static long parse_port(const char *s, size_t len)
-{
-    if (len < 2 || len > 6 || s[0] != ':')
-        return -1;
-    long port = 0;
-    for (size_t i = 1; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        port = port * 10 + (s[i] - '0');
-    }
-    return port >= 1 && port <= 65535 ? port : -1;
-}
-
-/* Splits s into scheme, host and port. An IPv6 host keeps its brackets ("[::1]"). Returns false
- * for anything else, such as the opaque origin "null" or a value with a path. */
-static bool parse_origin(const char *s, size_t len, struct origin *o)
-{
-    const char *end = s + len;
-    const char *sep = len >= 3 ? memmem(s, len, "://", 3) : NULL;
-    if (!sep || sep == s)
-        return false;
-    o->scheme = s;
-    o->scheme_len = (size_t)(sep - s);
-    o->host = sep + 3;
-    const char *p = o->host;
-    if (p < end && *p == '[') {
-        const char *close = memchr(p, ']', (size_t)(end - p));
-        if (!close)
-            return false;
-        p = close + 1;
-    } else {
-        while (p < end && *p != ':' && *p != '/' && *p != '?' && *p != '#' && *p != '@')
-            p++;
-    }
-    o->host_len = (size_t)(p - o->host);
-    if (o->host_len == 0)
-        return false;
-    o->port = p == end ? default_port(o->scheme, o->scheme_len) : parse_port(p, (size_t)(end - p));
-    return o->port > 0;
-}
-
 /* allowOrigins host wildcards: "*" alone matches all hosts; a leading "*" is "a greedy match to
  * the left, including any number of DNS labels", so "*.example.com" matches a.example.com and
  * a.b.example.com. At least one character stands for the "*": the bare domain example.com is not
  * matched, as with Listener hostnames. */
-static bool host_match(const struct origin *pat, const struct origin *o)
+static bool host_match(const struct tr_ir_origin *pat, const struct tr_origin *o)
 {
-    if (pat->host_len == 1 && pat->host[0] == '*')
+    const struct tr_origin *p = &pat->o;
+    switch (pat->host_kind) {
+    case TR_IR_HOST_ANY:
         return true;
-    if (pat->host[0] != '*')
-        return o->host_len == pat->host_len && strncasecmp(o->host, pat->host, o->host_len) == 0;
-    size_t slen = pat->host_len - 1; /* ".example.com" */
-    return o->host_len > slen &&
-           strncasecmp(o->host + o->host_len - slen, pat->host + 1, slen) == 0;
+    case TR_IR_HOST_SUFFIX: /* p->host is ".example.com" */
+        return o->host_len > p->host_len &&
+               strncasecmp(o->host + o->host_len - p->host_len, p->host, p->host_len) == 0;
+    case TR_IR_HOST_EXACT:
+        break;
+    }
+    return o->host_len == p->host_len && strncasecmp(o->host, p->host, o->host_len) == 0;
 }
 
 /* "Note that, if not included, port 80 is assumed for http scheme origins, and port 443 is
  * assumed for https origins. This may affect origin matching." (allowOrigins docs): both sides
  * are compared with their defaults filled in, so https://a.com matches https://a.com:443. */
-static bool origin_match(const struct tr_node *entry, const struct origin *o)
+static bool origin_match(const struct tr_ir_origin *entry, const struct tr_origin *o)
 {
-    struct origin pat;
-    if (entry->type != TR_N_STR || !parse_origin(entry->u.s, entry->n, &pat))
-        return false;
-    return pat.scheme_len == o->scheme_len &&
-           strncasecmp(pat.scheme, o->scheme, o->scheme_len) == 0 && pat.port == o->port &&
-           host_match(&pat, o);
+    const struct tr_origin *p = &entry->o;
+    return entry->valid && p->scheme_len == o->scheme_len &&
+           strncasecmp(p->scheme, o->scheme, o->scheme_len) == 0 && p->port == o->port && host_match(entry, o);
 }
 
 /* A value echoed into a response field must be visible ASCII: the h1 parser already refuses
@@ -174,18 +73,17 @@ static bool visible(const char *s, size_t len)
     return true;
 }
 
-bool tr_cors_origin_allowed(const struct tr_node *cors, const char *origin, size_t len)
+bool tr_cors_origin_allowed(const struct tr_ir_cors *cors, const char *origin, size_t len)
 {
-    if (!present(origin, len) || !visible(origin, len))
+    if (!cors || !present(origin, len) || !visible(origin, len))
         return false;
-    const struct tr_node *list = tr_node_get(cors, "allowOrigins");
-    if (has_star(list))
+    if (cors->any_origin)
         return true;
-    struct origin o;
-    if (!parse_origin(origin, len, &o))
+    struct tr_origin o;
+    if (!tr_origin_parse(origin, len, &o))
         return false;
-    for (size_t i = 0; i < tr_node_len(list); i++)
-        if (origin_match(tr_node_at(list, i), &o))
+    for (size_t i = 0; i < cors->norigins; i++)
+        if (origin_match(&cors->origins[i], &o))
             return true;
     return false;
 }
@@ -226,13 +124,11 @@ static int finish(struct out *o)
 }
 
 /* "Name: a, b, c\r\n" from a list of strings ("Multiple ... are separated by a comma"). */
-static void put_list(struct out *o, const char *name, const struct tr_node *list)
+static void put_list(struct out *o, const char *name, const struct tr_ir_strs *list)
 {
     put(o, "%s: ", name);
-    for (size_t i = 0; i < tr_node_len(list); i++) {
-        const char *s = tr_node_at(list, i)->type == TR_N_STR ? tr_node_at(list, i)->u.s : "";
-        put(o, "%s%s", i ? ", " : "", s);
-    }
+    for (size_t i = 0; i < list->n; i++)
+        put(o, "%s%s", i ? ", " : "", list->v[i]);
     put(o, "\r\n");
 }
 
@@ -276,22 +172,22 @@ static bool put_echo_names(struct out *o, const char *name, const char *acrh, si
 /* Vary: Origin when the answer depends on the Origin sent, that is unless every origin gets the
  * same "*" (fetch, "CORS protocol and HTTP caches"): without it a shared cache could hand one
  * origin's Access-Control-Allow-Origin to another, or a no-CORS response to a CORS request. */
-static void put_vary(struct out *o, const struct cfg *c)
+static void put_vary(struct out *o, const struct tr_ir_cors *c)
 {
-    if (tr_node_len(c->origins) > 0 && !(has_star(c->origins) && !c->creds))
+    if ((c->any_origin || c->norigins > 0) && !(c->any_origin && !c->credentials))
         put(o, "Vary: Origin\r\n");
 }
 
 /* allowOrigins "*" without credentials answers "*" (the docs' own example); with credentials,
  * or for a listed origin, the origin itself: "the gateway must not return * ... it must return a
  * single origin matching the value of the Origin request header". */
-static void put_origin(struct out *o, const struct cfg *c, const struct tr_cors_req *r)
+static void put_origin(struct out *o, const struct tr_ir_cors *c, const struct tr_cors_req *r)
 {
-    if (has_star(c->origins) && !c->creds)
+    if (c->any_origin && !c->credentials)
         put(o, "Access-Control-Allow-Origin: *\r\n");
     else
         put(o, "Access-Control-Allow-Origin: %.*s\r\n", (int)r->origin_len, r->origin);
-    if (c->creds)
+    if (c->credentials)
         put(o, "Access-Control-Allow-Credentials: true\r\n");
 }
 
@@ -300,26 +196,26 @@ static void put_origin(struct out *o, const struct cfg *c, const struct tr_cors_
  * Credentials"). With no method to echo (an actual request), "*" without credentials; with
  * them the field is left out ("If the Access-Control-Request-Method header is not present in
  * the request, the gateway must omit the Access-Control-Allow-Methods response header"). */
-static void put_methods(struct out *o, const struct cfg *c, const struct tr_cors_req *r)
+static void put_methods(struct out *o, const struct tr_ir_cors *c, const struct tr_cors_req *r)
 {
-    if (tr_node_len(c->methods) == 0)
+    if (c->methods.n == 0)
         return;
-    if (!has_star(c->methods))
-        put_list(o, "Access-Control-Allow-Methods", c->methods);
+    if (!c->methods.any)
+        put_list(o, "Access-Control-Allow-Methods", &c->methods);
     else if (is_token(r->acrm, r->acrm_len))
         put(o, "Access-Control-Allow-Methods: %.*s\r\n", (int)r->acrm_len, r->acrm);
-    else if (!c->creds)
+    else if (!c->credentials)
         put(o, "Access-Control-Allow-Methods: *\r\n");
 }
 
 /* allowHeaders: the same rule as allowMethods, echoing Access-Control-Request-Headers. */
-static void put_headers(struct out *o, const struct cfg *c, const struct tr_cors_req *r)
+static void put_headers(struct out *o, const struct tr_ir_cors *c, const struct tr_cors_req *r)
 {
-    if (tr_node_len(c->headers) == 0)
+    if (c->headers.n == 0)
         return;
-    if (!has_star(c->headers))
-        put_list(o, "Access-Control-Allow-Headers", c->headers);
-    else if (!put_echo_names(o, "Access-Control-Allow-Headers", r->acrh, r->acrh_len) && !c->creds)
+    if (!c->headers.any)
+        put_list(o, "Access-Control-Allow-Headers", &c->headers);
+    else if (!put_echo_names(o, "Access-Control-Allow-Headers", r->acrh, r->acrh_len) && !c->credentials)
         put(o, "Access-Control-Allow-Headers: *\r\n");
 }
 
@@ -362,14 +258,14 @@ static void put_expose_names(struct out *o, const struct tr_h1_header *fields, s
         put(o, "\r\n");
 }
 
-static void put_expose(struct out *o, const struct cfg *c, const struct tr_h1_header *fields,
+static void put_expose(struct out *o, const struct tr_ir_cors *c, const struct tr_h1_header *fields,
                        size_t nfields)
 {
-    if (tr_node_len(c->expose) == 0)
+    if (c->expose.n == 0)
         return;
-    if (!has_star(c->expose))
-        put_list(o, "Access-Control-Expose-Headers", c->expose);
-    else if (!c->creds)
+    if (!c->expose.any)
+        put_list(o, "Access-Control-Expose-Headers", &c->expose);
+    else if (!c->credentials)
         put(o, "Access-Control-Expose-Headers: *\r\n");
     else
         put_expose_names(o, fields, nfields);
@@ -377,21 +273,19 @@ static void put_expose(struct out *o, const struct cfg *c, const struct tr_h1_he
 
 /* --- The two answers --- */
 
-int tr_cors_preflight(const struct tr_node *cors, const struct tr_cors_req *req, struct tr_buf *b)
+int tr_cors_preflight(const struct tr_ir_cors *cors, const struct tr_cors_req *req, struct tr_buf *b)
 {
-    struct cfg c;
-    read_cfg(cors, &c);
     struct out o = out_start(b);
-    put_vary(&o, &c);
+    put_vary(&o, cors);
     /* Only the origin decides: allowMethods and allowHeaders are sent as configured, and a
      * request method or field outside them "will present an error on the client side" (their
      * docs); the CORS-safelisted methods GET, HEAD and POST are allowed in any case. */
     if (tr_cors_origin_allowed(cors, req->origin, req->origin_len)) {
-        put_origin(&o, &c, req);
-        put_methods(&o, &c, req);
-        put_headers(&o, &c, req);
-        put_expose(&o, &c, NULL, 0);
-        put(&o, "Access-Control-Max-Age: %lld\r\n", (long long)c.max_age);
+        put_origin(&o, cors, req);
+        put_methods(&o, cors, req);
+        put_headers(&o, cors, req);
+        put_expose(&o, cors, NULL, 0);
+        put(&o, "Access-Control-Max-Age: %lld\r\n", (long long)cors->max_age);
     }
     int rc = finish(&o);
     /* "The status code of a successful response to a preflight request is always an OK status
@@ -400,27 +294,25 @@ int tr_cors_preflight(const struct tr_node *cors, const struct tr_cors_req *req,
     return rc != TR_OK ? rc : 204;
 }
 
-int tr_cors_response(const struct tr_node *cors, const struct tr_cors_req *req,
+int tr_cors_response(const struct tr_ir_cors *cors, const struct tr_cors_req *req,
                      const struct tr_h1_header *fields, size_t nfields, struct tr_buf *b)
 {
-    struct cfg c;
-    read_cfg(cors, &c);
     struct out o = out_start(b);
-    put_vary(&o, &c);
+    put_vary(&o, cors);
     /* "If the Gateway is configured with allowCredentials: false or allowCredentials is omitted,
      * the Gateway MUST NOT set any CORS headers in the response to a credentialed request"
      * (GEP-1767); the browser would refuse the response anyway. */
-    bool refused = req->credentialed && !c.creds;
+    bool refused = req->credentialed && !cors->credentials;
     if (!refused && tr_cors_origin_allowed(cors, req->origin, req->origin_len)) {
-        put_origin(&o, &c, req);
-        put_methods(&o, &c, req);
-        put_headers(&o, &c, req);
-        put_expose(&o, &c, fields, nfields);
+        put_origin(&o, cors, req);
+        put_methods(&o, cors, req);
+        put_headers(&o, cors, req);
+        put_expose(&o, cors, fields, nfields);
     }
     return finish(&o);
 }
 
-bool tr_cors_drop_response_header(const struct tr_node *cors, const char *name, size_t len)
+bool tr_cors_drop_response_header(const struct tr_ir_cors *cors, const char *name, size_t len)
 {
     static const char *const owned[] = {
         "access-control-allow-origin",   "access-control-allow-credentials",

@@ -1,7 +1,7 @@
 /* The HTTPRoute CORS filter (HTTPCORSFilter, Gateway API GEP-1767, experimental channel): the
  * gateway answers preflights itself and adds the Access-Control-* fields to the responses of
- * cross-origin requests. Pure functions of the filter's value tree and the request's fields:
- * no I/O, no state; any thread.
+ * cross-origin requests. Pure functions of the filter as translate compiled it (tr_ir_cors,
+ * ir/ir.h) and the request's fields: no I/O, no state; any thread.
  *
  * How the proxy uses it, for a request routed to a rule whose tr_cors_filter() is not NULL:
  * - tr_cors_is_preflight(): answer at once with tr_cors_preflight()'s status and fields, and do
@@ -16,7 +16,7 @@
 #include <stddef.h>
 
 struct tr_buf;
-struct tr_node;
+struct tr_ir_cors;
 struct tr_ir_rule;
 struct tr_h1_header;
 
@@ -36,11 +36,8 @@ struct tr_cors_req {
     bool credentialed;
 };
 
-/* The CORS filter in a list of HTTPRouteFilters (a rule's or an HTTPBackendRef's `filters`):
- * its `cors` object, or NULL when there is none. The result points into filters. */
-const struct tr_node *tr_cors_find(const struct tr_node *filters);
-/* The CORS filter of rule (NULL allowed), or NULL. The result points into rule->spec. */
-const struct tr_node *tr_cors_filter(const struct tr_ir_rule *rule);
+/* The CORS filter of rule (NULL allowed), or NULL. The result is the rule's. */
+const struct tr_ir_cors *tr_cors_filter(const struct tr_ir_rule *rule);
 
 /* Is req a CORS preflight: OPTIONS with both Origin and Access-Control-Request-Method? An
  * OPTIONS request without them is an ordinary request, forwarded to the backend. */
@@ -56,7 +53,7 @@ bool tr_cors_credential_field(const char *name, size_t len);
  * otherwise scheme, host and port must match, the port defaulting to 80 for http and 443 for
  * https, and a host "*.example.com" allowing any name under example.com (not example.com
  * itself), a host "*" any host. Scheme and host compare case-insensitively. */
-bool tr_cors_origin_allowed(const struct tr_node *cors, const char *origin, size_t len);
+bool tr_cors_origin_allowed(const struct tr_ir_cors *cors, const char *origin, size_t len);
 
 /* Answers the preflight req under the filter cors: appends its fields to b as "Name: value\r\n"
  * lines and returns the status, 204. When the origin is allowed, the fields are
@@ -65,14 +62,14 @@ bool tr_cors_origin_allowed(const struct tr_node *cors, const char *origin, size
  * with 204, without them, and the browser then fails the request (HTTPCORSFilter allowOrigins
  * docs). "Vary: Origin" comes first whenever the answer depends on the origin. Returns
  * TR_ELIMIT, with b left as it was, when b's cap is reached. */
-int tr_cors_preflight(const struct tr_node *cors, const struct tr_cors_req *req, struct tr_buf *b);
+int tr_cors_preflight(const struct tr_ir_cors *cors, const struct tr_cors_req *req, struct tr_buf *b);
 
 /* Appends to b the CORS fields for the response to the forwarded request req (any method, with
  * or without Origin) under the filter cors. fields[0..nfields) are the response's own fields:
  * with exposeHeaders "*" and allowCredentials true, Access-Control-Expose-Headers lists their
  * names, since the wildcard cannot be sent then. Returns TR_OK, or TR_ELIMIT with b left as it
  * was. */
-int tr_cors_response(const struct tr_node *cors, const struct tr_cors_req *req,
+int tr_cors_response(const struct tr_ir_cors *cors, const struct tr_cors_req *req,
                      const struct tr_h1_header *fields, size_t nfields, struct tr_buf *b);
 
 /* Should the backend's response field of this name be left out? True under a CORS filter for
@@ -80,6 +77,6 @@ int tr_cors_response(const struct tr_node *cors, const struct tr_cors_req *req,
  * -Allow-Methods, -Allow-Headers, -Expose-Headers, -Max-Age), whether or not it sends them:
  * the route's policy decides, and two Access-Control-Allow-Origin fields fail the request in
  * the browser. False when cors is NULL. */
-bool tr_cors_drop_response_header(const struct tr_node *cors, const char *name, size_t len);
+bool tr_cors_drop_response_header(const struct tr_ir_cors *cors, const char *name, size_t len);
 
 #endif

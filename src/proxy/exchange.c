@@ -1,9 +1,8 @@
 /* One request from head to response: routing (listener by host and SNI, router, CORS
  * preflight, redirects, the filters), the backend and endpoint, the upstream request head, and
  * answers torii makes itself (404, 421, 5xx, gRPC statuses). */
-#include "api/object.h"
+#include "api/kind.h"
 #include "base/mem.h"
-#include "base/node.h"
 #include "http/fields.h"
 #include "ir/ir.h"
 #include "ir/router.h"
@@ -198,7 +197,7 @@ static bool grpc_call(const struct tr_h1_req *req)
  * is not a gRPC call keeps the 500. */
 static void c_fail_rule(struct h1c *c, const struct tr_ir_rule *rule, const char *why)
 {
-    if (rule->route && rule->route->kind == TR_KIND_GRPCROUTE && grpc_call(c->req)) {
+    if (rule->route_kind == TR_KIND_GRPCROUTE && grpc_call(c->req)) {
         tr_exchange_respond_grpc(c, GRPC_UNAVAILABLE, why);
         return;
     }
@@ -291,7 +290,7 @@ bool tr_exchange_dispatch(struct h1c *c, size_t head_len)
      * needs of the request is kept, as the head's bytes may be gone by then. */
     free(c->cors_origin);
     c->cors_origin = NULL;
-    const struct tr_node *cors = tr_cors_filter(hit.rule);
+    const struct tr_ir_cors *cors = tr_cors_filter(hit.rule);
     if (cors) {
         struct tr_cors_req cr = {.method = req->method, .method_len = req->method_len};
         cr.origin = req_header(&hctx, "origin", 6, &cr.origin_len);
@@ -341,7 +340,7 @@ bool tr_exchange_dispatch(struct h1c *c, size_t head_len)
         return false;
     }
     c->backend = b;
-    tr_filters_backend(b->filters, &fo);
+    tr_filters_backend(&b->filters, &fo);
     if ((c->upgrade_asked || c->method == TR_H1_CONNECT) && tr_upstream_wants_h2(hit.rule, b)) {
         /* A tunnel to an HTTP/2 backend would need CONNECT on its side (RFC 8441 there too):
          * not carried. */
@@ -437,13 +436,12 @@ bool tr_exchange_dispatch(struct h1c *c, size_t head_len)
         tr_mirror_send(c, hit.rule, o->data + head_start, o->len - head_start);
     c->retries_left = 0;
     c->retryable = false;
-    const struct tr_node *retry = tr_node_get(hit.rule->spec, "retry");
+    const struct tr_ir_retry *retry = hit.rule->retry;
     if (retry && c->req_done) {
         /* Only a request without a body can be sent again as it was. */
         c->retryable = true;
-        c->retries_left = (int)tr_node_geti(retry, "attempts", 1);
-        if (!tr_duration_ms(tr_node_gets(retry, "backoff"), &c->backoff_ms))
-            c->backoff_ms = 0;
+        c->retries_left = retry->attempts;
+        c->backoff_ms = retry->backoff_ms;
         c->rhead.len = 0;
         tr_buf_append(&c->rhead, o->data + head_start, o->len - head_start);
     }

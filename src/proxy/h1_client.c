@@ -18,8 +18,8 @@ static void write_response_head(struct upc *u, struct h1c *c)
 {
     const struct tr_h1_resp *r = &u->resp;
     struct tr_filter_out fo;
-    tr_filters_response(c->rule, c->backend ? c->backend->filters : NULL, &fo); /* c->backend answered */
-    const struct tr_node *cors = tr_cors_filter(c->rule);
+    tr_filters_response(c->rule, c->backend ? &c->backend->filters : NULL, &fo); /* c->backend answered */
+    const struct tr_ir_cors *cors = tr_cors_filter(c->rule);
     struct tr_cors_req cr = {.origin = c->cors_origin, .origin_len = c->cors_origin_len, .credentialed = c->cors_cred};
     if (c->h2) {
         /* The stream sends the fields as they are (no text made and parsed again), with what

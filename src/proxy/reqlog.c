@@ -1,6 +1,6 @@
 /* Per-request accounting: the clock and the access-log fields a request starts with, and its
  * counters and access-log line when it ends. */
-#include "api/object.h"
+#include "api/kind.h"
 #include "base/mem.h"
 #include "base/metrics.h"
 #include "ir/ir.h"
@@ -64,7 +64,7 @@ void tr_reqlog_end(struct h1c *c, int status)
         snprintf(listener, sizeof(listener), "%s/%s/%s", c->listener->gw_ns, c->listener->gw_name,
                  c->listener->name ? c->listener->name : "");
     if (c->rule)
-        snprintf(route, sizeof(route), "%s/%s", c->rule->route->ns, c->rule->route->name);
+        snprintf(route, sizeof(route), "%s/%s", c->rule->route_ns, c->rule->route_name);
     if (c->backend)
         snprintf(backend, sizeof(backend), "%s/%s:%u", c->backend->ns, c->backend->name, c->backend->port);
     const char *m = NULL, *h = NULL, *t = NULL;

@@ -1,7 +1,6 @@
 /* HTTPRoute retry (GEP-1731) and the per-try timeout (timeouts.backendRequest): a failed or
  * retryable try is made again, after the backoff, while attempts and the request timeout last. */
 #include "base/log.h"
-#include "base/node.h"
 #include "ir/ir.h"
 #include "proxy/filters.h"
 #include "proxy/internal.h"
@@ -12,11 +11,7 @@ static void try_timeout(struct tr_loop *loop, struct tr_timer *t);
 
 bool tr_retry_code(const struct h1c *c, int status)
 {
-    const struct tr_node *codes = c->rule ? tr_node_path(c->rule->spec, "retry.codes") : NULL;
-    for (size_t i = 0; i < tr_node_len(codes); i++)
-        if (tr_node_at(codes, i)->type == TR_N_INT && tr_node_at(codes, i)->u.i == status)
-            return true;
-    return false;
+    return c->rule && tr_ir_retry_code(c->rule->retry, status);
 }
 
 void tr_retry_begin(struct h1c *c, uint64_t backend_ms)

@@ -1,7 +1,7 @@
 /* The upstream connection (upc): connect, backend TLS, the pool, reading and writing, and
  * failure. What flows over it is the exchange's (exchange.c) and the codec's (h1_client.c,
  * h2_client.c). */
-#include "api/object.h"
+#include "api/kind.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/metrics.h"
@@ -32,7 +32,7 @@ bool tr_upstream_wants_h2(const struct tr_ir_rule *rule, const struct tr_ir_back
 {
     if (b->app_protocol && strcmp(b->app_protocol, "kubernetes.io/h2c") == 0)
         return true;
-    return rule && rule->route && rule->route->kind == TR_KIND_GRPCROUTE;
+    return rule && rule->route_kind == TR_KIND_GRPCROUTE;
 }
 
 static void u_free(struct tr_loop *loop, void *data)
@@ -150,7 +150,7 @@ static void u_on_io(struct tr_loop *loop, struct tr_io *io, uint32_t events)
             uint64_t more = 0;
             if (tr_log_limit_pass(&backend_tls_warnings, 1000, &more))
                 tr_log_warn("TLS to backend %s (BackendTLSPolicy %s/%s) failed: %s%s%s (%llu more TLS failures to "
-                            "backends since the last warning)", u->key, u->tls->policy->ns, u->tls->policy->name, why,
+                            "backends since the last warning)", u->key, u->tls->policy_ns, u->tls->policy_name, why,
                             cert ? ": " : "", cert ? cert : "", (unsigned long long)more);
             tr_upstream_fail(u, "TLS handshake failed");
             return;

@@ -214,7 +214,7 @@ static void attach_stats(struct tr_ir_listener *l)
                 rule->backends[b].stats = memo[1 + b];
             continue;
         }
-        join(rn, rule->route->ns, rule->route->name, NULL, -1);
+        join(rn, rule->route_ns, rule->route_name, NULL, -1);
         rule->stats = tr_metrics_slot_locked(ln, rn, NULL);
         for (size_t b = 0; b < rule->nbackends; b++) {
             struct tr_ir_backend *be = &rule->backends[b];

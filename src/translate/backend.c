@@ -207,7 +207,7 @@ void tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node 
         b->ns = str_or(tr_node_gets(r, "namespace"), route->ns);
         b->port = (uint16_t)tr_node_geti(r, "port", 0);
         b->weight = (uint32_t)tr_node_geti(r, "weight", 1);
-        b->filters = tr_node_get(r, "filters");
+        tx_filters_compile(t->a, tr_node_get(r, "filters"), &b->filters);
         enum tr_reason why = TR_R__COUNT;
         const char *m = NULL;
         const struct tr_obj *svc = NULL;

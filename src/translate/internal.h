@@ -315,6 +315,14 @@ static inline void tx_refs_note(struct tx_refs *r, enum tr_reason why, const cha
 void tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node *refs, const char *where,
                  struct ir_backends *out, struct tx_refs *res);
 
+/* filters.c: what the data plane reads of a rule, compiled into a (strings stay the tree's). */
+/* A list of HTTPRouteFilters or GRPCRouteFilters (a rule's or a backendRef's): the first filter
+ * of each type the data plane applies (the schema allows one of each, RequestMirror aside). */
+void tx_filters_compile(struct tr_arena *a, const struct tr_node *filters, struct tr_ir_filters *out);
+/* A route rule of kind: name, and for HTTPRoute and GRPCRoute its matches, filters, retry and
+ * timeouts, into out's fields (the rest of out is left alone). */
+void tx_rule_compile(struct tr_arena *a, enum tr_kind kind, const struct tr_node *rule, struct tr_ir_rule *out);
+
 /* refgrant.c */
 bool tx_refgrant_allows(struct tx *t, const char *from_group, const char *from_kind, const char *from_ns,
                         const char *to_group, const char *to_kind, const char *to_ns, const char *to_name);

@@ -1,6 +1,7 @@
 /* Building the IR from the judged listeners, and rendering it for golden files and dumps. */
 #include "translate/internal.h"
 #include "ir/ir.h"
+#include "ir/match.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -179,6 +180,139 @@ static struct tr_node *render_tls(struct tr_arena *a, const struct tr_ir_backend
     return m;
 }
 
+static struct tr_node *render_header_mod(struct tr_arena *a, const struct tr_ir_header_mod *hm)
+{
+    struct tr_node *m = tr_node_new(a, TR_N_MAP);
+    static const char *const names[] = {"set", "add", "remove"};
+    const struct tr_ir_header *lists[] = {hm->set, hm->add, hm->remove};
+    size_t ns[] = {hm->nset, hm->nadd, hm->nremove};
+    for (size_t k = 0; k < 3; k++) {
+        if (!ns[k])
+            continue;
+        struct tr_node *l = tr_node_new(a, TR_N_SEQ);
+        for (size_t i = 0; i < ns[k]; i++) {
+            const struct tr_ir_header *h = &lists[k][i];
+            tr_node_push(a, l, h->value ? tr_node_str(a, tr_arena_printf(a, "%s: %s", h->name, h->value)) : str(a, h->name));
+        }
+        tr_node_set(a, m, names[k], l);
+    }
+    return m;
+}
+
+static struct tr_node *render_path_mod(struct tr_arena *a, const struct tr_ir_path_mod *pm)
+{
+    return tr_node_str(a, tr_arena_printf(a, "%s %s", pm->kind == TR_IR_PATH_FULL ? "ReplaceFullPath" : "ReplacePrefixMatch",
+                                          pm->value));
+}
+
+static struct tr_node *render_strs(struct tr_arena *a, const struct tr_ir_strs *s)
+{
+    struct tr_node *l = tr_node_new(a, TR_N_SEQ);
+    for (size_t i = 0; i < s->n; i++)
+        tr_node_push(a, l, str(a, s->v[i]));
+    return l;
+}
+
+/* Origins as the data plane compares them: scheme, host (or its wildcard form) and port, the
+ * scheme's default filled in. */
+static struct tr_node *render_cors(struct tr_arena *a, const struct tr_ir_cors *c)
+{
+    struct tr_node *m = tr_node_new(a, TR_N_MAP);
+    struct tr_node *os = tr_node_new(a, TR_N_SEQ);
+    if (c->any_origin)
+        tr_node_push(a, os, tr_node_str(a, "*"));
+    for (size_t i = 0; i < c->norigins; i++) {
+        const struct tr_ir_origin *o = &c->origins[i];
+        if (!o->valid) {
+            tr_node_push(a, os, tr_node_str(a, tr_arena_printf(a, "not an origin: %s", o->text)));
+            continue;
+        }
+        const char *wild = o->host_kind == TR_IR_HOST_EXACT ? "" : "*";
+        size_t hl = o->host_kind == TR_IR_HOST_ANY ? 0 : o->o.host_len;
+        tr_node_push(a, os, tr_node_str(a, tr_arena_printf(a, "%.*s://%s%.*s:%ld", (int)o->o.scheme_len, o->o.scheme,
+                                                           wild, (int)hl, o->o.host, o->o.port)));
+    }
+    tr_node_set(a, m, "allowOrigins", os);
+    if (c->methods.n)
+        tr_node_set(a, m, "allowMethods", render_strs(a, &c->methods));
+    if (c->headers.n)
+        tr_node_set(a, m, "allowHeaders", render_strs(a, &c->headers));
+    if (c->expose.n)
+        tr_node_set(a, m, "exposeHeaders", render_strs(a, &c->expose));
+    tr_node_set(a, m, "allowCredentials", tr_node_bool(a, c->credentials));
+    tr_node_set(a, m, "maxAge", tr_node_int(a, c->max_age));
+    return m;
+}
+
+/* The filters as the data plane applies them, or NULL when there are none. */
+static struct tr_node *render_filters(struct tr_arena *a, const struct tr_ir_filters *f)
+{
+    struct tr_node *m = tr_node_new(a, TR_N_MAP);
+    if (f->request_headers)
+        tr_node_set(a, m, "requestHeaders", render_header_mod(a, f->request_headers));
+    if (f->response_headers)
+        tr_node_set(a, m, "responseHeaders", render_header_mod(a, f->response_headers));
+    if (f->redirect) {
+        const struct tr_ir_redirect *r = f->redirect;
+        struct tr_node *rm = tr_node_new(a, TR_N_MAP);
+        if (r->scheme)
+            tr_node_set(a, rm, "scheme", str(a, r->scheme));
+        if (r->hostname)
+            tr_node_set(a, rm, "hostname", str(a, r->hostname));
+        if (r->port >= 0)
+            tr_node_set(a, rm, "port", tr_node_int(a, r->port));
+        if (r->path.kind != TR_IR_PATH_KEEP)
+            tr_node_set(a, rm, "path", render_path_mod(a, &r->path));
+        tr_node_set(a, rm, "statusCode", tr_node_int(a, r->status));
+        tr_node_set(a, m, "redirect", rm);
+    }
+    if (f->rewrite) {
+        struct tr_node *rm = tr_node_new(a, TR_N_MAP);
+        if (f->rewrite->hostname)
+            tr_node_set(a, rm, "hostname", str(a, f->rewrite->hostname));
+        if (f->rewrite->path.kind != TR_IR_PATH_KEEP)
+            tr_node_set(a, rm, "path", render_path_mod(a, &f->rewrite->path));
+        tr_node_set(a, m, "rewrite", rm);
+    }
+    if (f->cors)
+        tr_node_set(a, m, "cors", render_cors(a, f->cors));
+    return tr_node_len(m) ? m : NULL;
+}
+
+static struct tr_node *render_kvs(struct tr_arena *a, const struct tr_ir_kv *kv, size_t n)
+{
+    struct tr_node *l = tr_node_new(a, TR_N_SEQ);
+    for (size_t i = 0; i < n; i++) {
+        struct tr_node *e = tr_node_new(a, TR_N_MAP);
+        tr_node_set(a, e, "name", str(a, kv[i].name));
+        tr_node_set(a, e, kv[i].re ? "regex" : "exact", str(a, kv[i].value));
+        tr_node_push(a, l, e);
+    }
+    return l;
+}
+
+/* The compiled matches (ir/match.h): a GRPCRoute method match shows as the path it becomes. */
+static struct tr_node *render_matches(struct tr_arena *a, const struct tr_ir_match *ms, size_t n)
+{
+    static const char *const kinds[] = {[TR_PATH_EXACT] = "Exact", [TR_PATH_REGEX] = "RegularExpression",
+                                        [TR_PATH_PREFIX] = "PathPrefix"};
+    struct tr_node *l = tr_node_new(a, TR_N_SEQ);
+    for (size_t i = 0; i < n; i++) {
+        const struct tr_ir_match *m = &ms[i];
+        struct tr_node *e = tr_node_new(a, TR_N_MAP);
+        tr_node_set(a, e, "path", tr_node_str(a, tr_arena_printf(a, "%s %.*s", kinds[m->path_kind], (int)m->path_len,
+                                                                m->path)));
+        if (m->method)
+            tr_node_set(a, e, "method", str(a, m->method));
+        if (m->nheaders)
+            tr_node_set(a, e, "headers", render_kvs(a, m->headers, m->nheaders));
+        if (m->nquery)
+            tr_node_set(a, e, "queryParams", render_kvs(a, m->query, m->nquery));
+        tr_node_push(a, l, e);
+    }
+    return l;
+}
+
 static struct tr_node *render_backend(struct tr_arena *a, const struct tr_ir_backend *b)
 {
     struct tr_node *m = tr_node_new(a, TR_N_MAP);
@@ -190,8 +324,9 @@ static struct tr_node *render_backend(struct tr_arena *a, const struct tr_ir_bac
         tr_node_set(a, m, "appProtocol", str(a, b->app_protocol));
     if (b->hostname)
         tr_node_set(a, m, "externalName", str(a, b->hostname));
-    if (b->filters)
-        tr_node_set(a, m, "filters", tr_node_clone(a, b->filters));
+    struct tr_node *fs = render_filters(a, &b->filters);
+    if (fs)
+        tr_node_set(a, m, "filters", fs);
     if (b->tls)
         tr_node_set(a, m, "tls", render_tls(a, b->tls));
     if (!b->invalid) {
@@ -207,8 +342,8 @@ static struct tr_node *render_backend(struct tr_arena *a, const struct tr_ir_bac
 static struct tr_node *render_rule(struct tr_arena *a, const struct tr_ir_rule *r)
 {
     struct tr_node *m = tr_node_new(a, TR_N_MAP);
-    tr_node_set(a, m, "route", tr_node_str(a, tr_arena_printf(a, "%s %s/%s", tr_kind_name(r->route->kind), r->route->ns,
-                                                              r->route->name)));
+    tr_node_set(a, m, "route", tr_node_str(a, tr_arena_printf(a, "%s %s/%s", tr_kind_name(r->route_kind), r->route_ns,
+                                                              r->route_name)));
     tr_node_set(a, m, "rule", tr_node_int(a, r->index));
     if (r->name)
         tr_node_set(a, m, "name", str(a, r->name));
@@ -216,12 +351,32 @@ static struct tr_node *render_rule(struct tr_arena *a, const struct tr_ir_rule *
     for (const char **h = r->hostnames; h && *h; h++)
         tr_node_push(a, hosts, str(a, *h));
     tr_node_set(a, m, "hostnames", hosts);
-    const struct tr_node *matches = tr_node_get(r->spec, "matches");
-    if (matches)
-        tr_node_set(a, m, "matches", tr_node_clone(a, matches));
-    const struct tr_node *filters = tr_node_get(r->spec, "filters");
-    if (filters)
-        tr_node_set(a, m, "filters", tr_node_clone(a, filters));
+    if (r->nmatches)
+        tr_node_set(a, m, "matches", render_matches(a, r->matches, r->nmatches));
+    struct tr_node *fs = render_filters(a, &r->filters);
+    if (fs)
+        tr_node_set(a, m, "filters", fs);
+    if (r->retry) {
+        struct tr_node *rm = tr_node_new(a, TR_N_MAP);
+        tr_node_set(a, rm, "attempts", tr_node_int(a, r->retry->attempts));
+        if (r->retry->backoff_ms)
+            tr_node_set(a, rm, "backoffMs", tr_node_int(a, (int64_t)r->retry->backoff_ms));
+        struct tr_node *codes = tr_node_new(a, TR_N_SEQ);
+        for (int code = 100; code < 100 + 64 * 8; code++)
+            if (tr_ir_retry_code(r->retry, code))
+                tr_node_push(a, codes, tr_node_int(a, code));
+        if (tr_node_len(codes))
+            tr_node_set(a, rm, "codes", codes);
+        tr_node_set(a, m, "retry", rm);
+    }
+    if (r->timeouts.request_ms || r->timeouts.backend_ms) {
+        struct tr_node *tm = tr_node_new(a, TR_N_MAP);
+        if (r->timeouts.request_ms)
+            tr_node_set(a, tm, "requestMs", tr_node_int(a, (int64_t)r->timeouts.request_ms));
+        if (r->timeouts.backend_ms)
+            tr_node_set(a, tm, "backendRequestMs", tr_node_int(a, (int64_t)r->timeouts.backend_ms));
+        tr_node_set(a, m, "timeouts", tm);
+    }
     if (r->unresolved_filter)
         tr_node_set(a, m, "unresolvedFilter", tr_node_bool(a, true));
     struct tr_node *bes = tr_node_new(a, TR_N_SEQ);

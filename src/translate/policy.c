@@ -118,6 +118,8 @@ static void resolve_names(struct tx *t, const struct tr_obj *p, struct resolved 
             uris[nu++] = uri;
     }
     r->base.policy = p;
+    r->base.policy_ns = p->ns;
+    r->base.policy_name = p->name;
     r->base.peer.sni = tr_node_gets(val, "hostname");
     if (!n && r->base.peer.sni)
         names[nn++] = r->base.peer.sni;

@@ -3,7 +3,6 @@
  * Accepted and ResolvedRefs conditions. */
 #include "translate/internal.h"
 #include "base/map.h"
-#include "ir/match.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,10 +50,7 @@ struct rule_out {
     struct tr_ir_mirror *mirrors;
     struct tx_backend_src *mirror_src; /* parallel to mirrors */
     size_t nmirrors;
-    const struct tr_node *spec;
-    const char *name;
-    struct tr_ir_match *matches;
-    size_t nmatches;
+    struct tr_ir_rule ir; /* what tx_rule_compile fills in */
     bool unresolved_filter; /* tr_ir_rule.unresolved_filter */
     const char *dropped;    /* why the rule is not served (rule_unsupported), or NULL */
 };
@@ -149,9 +145,10 @@ static void rule_extensions(struct tx *t, size_t ri, const struct tr_node *rule,
         ro->unresolved_filter = true;
         tx_refs_note(res, TR_R_INVALID_KIND, m, false);
     }
+    const struct tr_node *refs = tr_node_get(rule, "backendRefs"); /* ro->be.v[k] is refs[k] */
     for (size_t k = 0; k < ro->be.n; k++) {
         struct tr_ir_backend *b = &ro->be.v[k];
-        m = extension_problem(t, b->filters, ri, (long)k, ro->dropped);
+        m = extension_problem(t, tr_node_get(tr_node_at(refs, k), "filters"), ri, (long)k, ro->dropped);
         if (!m)
             continue;
         b->invalid = true;
@@ -258,10 +255,7 @@ static void route_rules(struct tx *t, const struct tr_obj *r, struct rule_out **
     struct rule_out *ro = TR_ANEWN(t->a, struct rule_out, n + 1);
     for (size_t i = 0; i < n; i++) {
         const struct tr_node *rule = tr_node_at(rules, i);
-        ro[i].spec = rule;
-        ro[i].name = tr_node_gets(rule, "name");
-        if (r->kind == TR_KIND_HTTPROUTE || r->kind == TR_KIND_GRPCROUTE)
-            ro[i].matches = tr_ir_matches_compile(t->a, r->kind, rule, &ro[i].nmatches);
+        tx_rule_compile(t->a, r->kind, rule, &ro[i].ir);
         tx_backends(t, r, tr_node_get(rule, "backendRefs"), "backendRefs", &ro[i].be, res);
         rule_mirrors(t, r, i, rule, &ro[i], res);
         rule_unsupported(t, r, i, rule, &ro[i], res);
@@ -482,22 +476,19 @@ static void attach(struct tx *t, struct lst *l, const struct tr_obj *r, uint64_t
             for (size_t k = 0; k < ro->nmirrors; k++)
                 tx_backend_endpoints(t, &ro->mirror_src[k], &mi[k].backend, l->gw->ext_allowed);
         }
-        struct tr_ir_rule ir = {
-            .route = r,
-            .index = (uint32_t)i,
-            .order = rank << 24 | i,
-            .name = ro->name,
-            .spec = ro->spec,
-            .matches = ro->matches,
-            .nmatches = ro->nmatches,
-            .hostnames = at->hosts,
-            .backends = be,
-            .nbackends = ro->be.n,
-            .mirrors = mi,
-            .nmirrors = ro->nmirrors,
-            .unresolved_filter = ro->unresolved_filter,
-            .stats_memo = memo,
-        };
+        struct tr_ir_rule ir = ro->ir;
+        ir.route_kind = r->kind;
+        ir.route_ns = r->ns;
+        ir.route_name = r->name;
+        ir.index = (uint32_t)i;
+        ir.order = rank << 24 | i;
+        ir.hostnames = at->hosts;
+        ir.backends = be;
+        ir.nbackends = ro->be.n;
+        ir.mirrors = mi;
+        ir.nmirrors = ro->nmirrors;
+        ir.unresolved_filter = ro->unresolved_filter;
+        ir.stats_memo = memo;
         if (memo)
             memo += 1 + ro->be.n;
         tx_ir_add_rule(t, l, &ir);

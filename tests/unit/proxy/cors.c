@@ -1,4 +1,5 @@
-/* The HTTPRoute CORS filter: origin matching, preflight answers, response fields. */
+/* The HTTPRoute CORS filter: origin matching, preflight answers, response fields. The filters
+ * are written as YAML and compiled as translate compiles them (translate/filters.c). */
 #include "api/yaml.h"
 #include "base/arena.h"
 #include "base/buf.h"
@@ -7,6 +8,7 @@
 #include "http/h1_parse.h"
 #include "ir/ir.h"
 #include "proxy/cors.h"
+#include "translate/internal.h"
 #include "test.h"
 
 #include <string.h>
@@ -30,8 +32,16 @@ static struct tr_node *parse(struct tr_arena *a, const char *yaml)
     return n;
 }
 
+/* A rule of kind HTTPRoute compiled from yaml into a. */
+static struct tr_ir_rule rule_of(struct tr_arena *a, const char *yaml)
+{
+    struct tr_ir_rule rule = {0};
+    tx_rule_compile(a, TR_KIND_HTTPROUTE, parse(a, yaml), &rule);
+    return rule;
+}
+
 /* The filter of a rule whose filters are a RequestHeaderModifier and a CORS filter `cors`. */
-static const struct tr_node *filter(struct tr_arena *a, const char *cors)
+static const struct tr_ir_cors *filter(struct tr_arena *a, const char *cors)
 {
     char yaml[1024];
     snprintf(yaml, sizeof(yaml),
@@ -39,8 +49,8 @@ static const struct tr_node *filter(struct tr_arena *a, const char *cors)
              "value: b}]}}, "
              "{type: CORS, cors: %s}]",
              cors);
-    struct tr_ir_rule rule = {.spec = parse(a, yaml)};
-    const struct tr_node *f = tr_cors_filter(&rule);
+    struct tr_ir_rule rule = rule_of(a, yaml);
+    const struct tr_ir_cors *f = tr_cors_filter(&rule);
     ASSERT_NOT_NULL(f);
     return f;
 }
@@ -111,18 +121,17 @@ TEST(cors_filter_found_in_rule_and_backend_filters)
 {
     struct tr_arena *a = tr_arena_new(4096);
     ASSERT_NULL(tr_cors_filter(NULL));
-    struct tr_ir_rule none = {
-        .spec = parse(a, "filters: [{type: URLRewrite, urlRewrite: {hostname: x}}]")};
+    struct tr_ir_rule none = rule_of(a, "filters: [{type: URLRewrite, urlRewrite: {hostname: x}}]");
     ASSERT_NULL(tr_cors_filter(&none));
-    struct tr_ir_rule empty = {.spec = parse(a, "matches: [{path: {value: /}}]")};
+    struct tr_ir_rule empty = rule_of(a, "matches: [{path: {value: /}}]");
     ASSERT_NULL(tr_cors_filter(&empty));
-    const struct tr_node *f = filter(a, "{allowOrigins: ['*'], maxAge: 7}");
-    ASSERT_EQ(tr_node_geti(f, "maxAge", 0), 7);
+    const struct tr_ir_cors *f = filter(a, "{allowOrigins: ['*'], maxAge: 7}");
+    ASSERT_EQ(f->max_age, 7);
     /* HTTPBackendRef.filters may hold one too. */
-    const struct tr_node *bf =
-        tr_cors_find(parse(a, "[{type: CORS, cors: {allowOrigins: ['http://a.com']}}]"));
-    ASSERT_NOT_NULL(bf);
-    ASSERT_EQ(tr_node_len(tr_node_get(bf, "allowOrigins")), 1);
+    struct tr_ir_filters bf;
+    tx_filters_compile(a, parse(a, "[{type: CORS, cors: {allowOrigins: ['http://a.com']}}]"), &bf);
+    ASSERT_NOT_NULL(bf.cors);
+    ASSERT_EQ(bf.cors->norigins, 1);
     tr_arena_free(a);
 }
 
@@ -408,7 +417,7 @@ TEST(cors_response_expose_star_lists_response_fields_with_credentials)
 TEST(cors_drops_the_backends_cors_fields)
 {
     struct tr_arena *a = tr_arena_new(4096);
-    const struct tr_node *f = filter(a, "{allowOrigins: ['*']}");
+    const struct tr_ir_cors *f = filter(a, "{allowOrigins: ['*']}");
     ASSERT(tr_cors_drop_response_header(f, "Access-Control-Allow-Origin", 27));
     ASSERT(tr_cors_drop_response_header(f, "access-control-allow-credentials", 32));
     ASSERT(tr_cors_drop_response_header(f, "ACCESS-CONTROL-ALLOW-METHODS", 28));
@@ -433,7 +442,7 @@ TEST(cors_credential_fields)
 TEST(cors_buffer_cap_leaves_buffer_unchanged)
 {
     struct tr_arena *a = tr_arena_new(4096);
-    const struct tr_node *f = filter(a, FULL);
+    const struct tr_ir_cors *f = filter(a, FULL);
     struct tr_buf b;
     tr_buf_init(&b, 64);
     tr_buf_puts(&b, "X: y\r\n");

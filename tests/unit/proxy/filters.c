@@ -1,11 +1,14 @@
-/* HTTPRoute filters on the HTTP/1 path: redirects, rewrites, header modifiers, durations. */
+/* HTTPRoute filters on the HTTP/1 path: redirects, rewrites, header modifiers, durations. The
+ * rules are written as YAML and compiled as translate compiles them (translate/filters.c). */
 #include "api/yaml.h"
 #include "base/arena.h"
 #include "base/buf.h"
+#include "base/duration.h"
 #include "base/node.h"
 #include "http/h1_parse.h"
 #include "ir/ir.h"
 #include "proxy/filters.h"
+#include "translate/internal.h"
 #include "test.h"
 
 #include <string.h>
@@ -17,16 +20,22 @@ struct fx {
     char raw[512];
 };
 
+static struct tr_node *parse(struct tr_arena *a, const char *yaml)
+{
+    struct tr_buf err;
+    tr_buf_init(&err, 256);
+    struct tr_node *n = tr_yaml_parse_one(a, yaml, strlen(yaml), &err);
+    tr_buf_dispose(&err);
+    ASSERT_NOT_NULL(n);
+    return n;
+}
+
 /* rule_yaml is one HTTPRouteRule; target is the request target. */
 static void setup(struct fx *f, const char *rule_yaml, const char *target)
 {
     f->a = tr_arena_new(4096);
-    struct tr_buf err;
-    tr_buf_init(&err, 256);
     memset(&f->rule, 0, sizeof(f->rule));
-    f->rule.spec = tr_yaml_parse_one(f->a, rule_yaml, strlen(rule_yaml), &err);
-    ASSERT_NOT_NULL(f->rule.spec);
-    tr_buf_dispose(&err);
+    tx_rule_compile(f->a, TR_KIND_HTTPROUTE, parse(f->a, rule_yaml), &f->rule);
     snprintf(f->raw, sizeof(f->raw), "GET %s HTTP/1.1\r\nHost: example.com:8080\r\n\r\n", target);
     tr_h1_req_init(&f->req);
     ASSERT(tr_h1_parse_request(f->raw, strlen(f->raw), &f->req, NULL) > 0);
@@ -109,12 +118,9 @@ TEST(filters_header_modifiers_rule_then_backend)
     struct tr_filter_out o;
     tr_filters_request(&f.rule, 0, &f.req, "example.com", 8080, false, &o);
     static const char backend[] = "[{type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x-a, value: backend}]}}]";
-    struct tr_buf err;
-    tr_buf_init(&err, 256);
-    struct tr_node *bf = tr_yaml_parse_one(f.a, backend, strlen(backend), &err);
-    tr_buf_dispose(&err);
-    ASSERT_NOT_NULL(bf);
-    tr_filters_backend(bf, &o);
+    struct tr_ir_filters bf;
+    tx_filters_compile(f.a, parse(f.a, backend), &bf);
+    tr_filters_backend(&bf, &o);
     ASSERT(tr_filters_drop_request_header(&o, "X-GONE", 6));
     ASSERT(tr_filters_drop_request_header(&o, "x-a", 3));
     ASSERT(!tr_filters_drop_request_header(&o, "x-b", 3));
@@ -135,13 +141,10 @@ TEST(filters_response_modifiers_rule_then_backend)
     static const char backend[] = "[{type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x-req, value: r}]}},"
                                   " {type: ResponseHeaderModifier, responseHeaderModifier: {set: [{name: x-a, value: "
                                   "backend}], remove: [x-server]}}]";
-    struct tr_buf err;
-    tr_buf_init(&err, 256);
-    struct tr_node *bf = tr_yaml_parse_one(f.a, backend, strlen(backend), &err);
-    tr_buf_dispose(&err);
-    ASSERT_NOT_NULL(bf);
+    struct tr_ir_filters bf;
+    tx_filters_compile(f.a, parse(f.a, backend), &bf);
     struct tr_filter_out o;
-    tr_filters_response(&f.rule, bf, &o);
+    tr_filters_response(&f.rule, &bf, &o);
     ASSERT(tr_filters_drop_response_header(&o, "X-GONE", 6));
     ASSERT(tr_filters_drop_response_header(&o, "x-server", 8)); /* the backend's remove */
     ASSERT(tr_filters_drop_response_header(&o, "x-a", 3));
@@ -178,4 +181,40 @@ TEST(filters_durations)
     ASSERT_EQ(ms, TR_DURATION_MAX_MS);
     ASSERT(tr_duration_ms("99999h99999m99999s99999ms", &ms));
     ASSERT_EQ(ms, UINT64_C(99999) * 3600000 + UINT64_C(99999) * 60000 + UINT64_C(99999) * 1000 + 99999);
+}
+
+TEST(filters_timeouts_and_retry)
+{
+    struct fx f;
+    setup(&f, "timeouts: {request: 2s, backendRequest: 250ms}\n"
+              "retry: {attempts: 3, backoff: 1s, codes: [503, 502]}", "/");
+    uint64_t req_ms, be_ms;
+    tr_filters_timeouts_ms(&f.rule, &req_ms, &be_ms);
+    ASSERT_EQ(req_ms, 2000);
+    ASSERT_EQ(be_ms, 250);
+    ASSERT_NOT_NULL(f.rule.retry);
+    ASSERT_EQ(f.rule.retry->attempts, 3);
+    ASSERT_EQ(f.rule.retry->backoff_ms, 1000);
+    ASSERT(tr_ir_retry_code(f.rule.retry, 502));
+    ASSERT(tr_ir_retry_code(f.rule.retry, 503));
+    ASSERT(!tr_ir_retry_code(f.rule.retry, 500));
+    ASSERT(!tr_ir_retry_code(f.rule.retry, 99));
+    ASSERT(!tr_ir_retry_code(f.rule.retry, 100000));
+    ASSERT(!tr_ir_retry_code(NULL, 503));
+    tr_arena_free(f.a);
+    /* A retry with nothing set tries once more, at once, on no status; an unset or unreadable
+     * timeout is none. */
+    setup(&f, "retry: {}\ntimeouts: {request: soon}", "/");
+    tr_filters_timeouts_ms(&f.rule, &req_ms, &be_ms);
+    ASSERT_EQ(req_ms, 0);
+    ASSERT_EQ(be_ms, 0);
+    ASSERT_EQ(f.rule.retry->attempts, 1);
+    ASSERT_EQ(f.rule.retry->backoff_ms, 0);
+    ASSERT(!tr_ir_retry_code(f.rule.retry, 500));
+    tr_arena_free(f.a);
+    setup(&f, "matches: [{path: {value: /}}]", "/");
+    ASSERT_NULL(f.rule.retry);
+    tr_filters_timeouts_ms(NULL, &req_ms, &be_ms);
+    ASSERT_EQ(req_ms + be_ms, 0);
+    tr_arena_free(f.a);
 }
