@@ -21,6 +21,12 @@
 #               (16) -m 1/10/100 (H2_STREAMS)) over h2c with prior knowledge and h2 over TLS
 #               (H2_KINDS, "h2c tls"), upstream HTTP/1.1: req/s, × torii, proxy CPU per request.
 #               Needs h2load (nghttp2-client). DURATION, SIZES, PROXIES, WARMUP, REPEAT as above.
+#   grpc        gRPC unary calls (GrpcEcho/Echo of torii-echo --mode grpc, an empty message) with
+#               h2load, GRPC_CONNS (16) connections and GRPC_STREAMS ("1 10 100") calls in flight
+#               on each: directly to the backend, and through torii (one worker on PROXY_CPU, a
+#               GRPCRoute, the backend spoken to in h2c): calls/s, torii's CPU per call. h2load
+#               and the backend share CLIENT_CPU. DURATION, WARMUP, REPEAT as above; loopback
+#               ports BENCH_PORT+40..+42.
 #   tls         full TLS 1.3 handshakes (ECDSA P-256 certificate made with openssl, key share
 #               TLS_GROUPS, default P-256, no resumption), each proxy with one worker on
 #               PROXY_CPU, bench-handshake (bench/handshake.c, TLS_CONNS (16) connections, a
@@ -69,7 +75,7 @@
 # BENCH_RESULTS (default bench/results).
 set -eu
 
-SECTIONS="translate propagation kube-propagation flips scale soak dataplane h2 tls latency"
+SECTIONS="translate propagation kube-propagation flips scale soak dataplane h2 grpc tls latency"
 
 usage() {
     echo "usage: bench/run.sh BUILD [SECTION...]   (sections: $SECTIONS)" >&2
@@ -785,6 +791,164 @@ PY
         echo "bench/run.sh: dataplane: errors in:$errors" >&2
         return 1
     fi
+}
+
+# --- section grpc ------------------------------------------------------------------------
+
+section_grpc() {
+    DURATION=${DURATION:-10s}
+    WARMUP=${WARMUP:-1}
+    REPEAT=${REPEAT:-1}
+    CLIENT_CPU=${CLIENT_CPU:-0}
+    PROXY_CPU=${PROXY_CPU:-1}
+    GRPC_CONNS=${GRPC_CONNS:-16}
+    GRPC_STREAMS=${GRPC_STREAMS:-"1 10 100"}
+    base=${BENCH_PORT:-18100}
+    P_ECHO=$((base + 40))
+    P_TORII=$((base + 41))
+    P_ADMIN=$((base + 42))
+    DP=$RESULTS/$DATE-grpc
+    rm -rf "$DP"
+    mkdir -p "$DP/torii"
+    command -v h2load > /dev/null || { echo "bench/run.sh: grpc needs h2load (scripts/bench-deps.sh)" >&2; return 1; }
+    dp_ports_free "$P_ECHO" "$P_TORII" "$P_ADMIN"
+    method=/gateway_api_conformance.echo_basic.grpcecho.GrpcEcho/Echo
+    printf '\000\000\000\000\000' > "$DP/message" # one gRPC frame: uncompressed, empty message
+    cat > "$DP/torii/grpc.yaml" <<YAML
+# One Gateway with an HTTP listener on 127.0.0.1:$P_TORII (h2c with prior knowledge), one
+# GRPCRoute (every method) to torii-echo --mode grpc on 127.0.0.1:$P_ECHO, spoken to in h2c.
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata:
+  name: torii
+spec:
+  controllerName: torii.dev/gateway-controller
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: bench
+  namespace: default
+spec:
+  gatewayClassName: torii
+  addresses:
+  - type: IPAddress
+    value: 127.0.0.1
+  listeners:
+  - name: http
+    protocol: HTTP
+    port: $P_TORII
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata:
+  name: bench
+  namespace: default
+spec:
+  parentRefs:
+  - name: bench
+  rules:
+  - backendRefs:
+    - name: echo
+      port: 80
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: echo
+  namespace: default
+spec:
+  ports:
+  - name: grpc
+    port: 80
+    targetPort: $P_ECHO
+    appProtocol: kubernetes.io/h2c
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: echo-1
+  namespace: default
+  labels:
+    kubernetes.io/service-name: echo
+addressType: IPv4
+ports:
+- name: grpc
+  port: $P_ECHO
+  appProtocol: kubernetes.io/h2c
+endpoints:
+- addresses: ["127.0.0.1"]
+  conditions:
+    ready: true
+YAML
+    spawn "$DP/echo.log" taskset -c "$CLIENT_CPU" "$BUILD/tools/echo/torii-echo" --mode grpc --bind 127.0.0.1 \
+        --http-port "$P_ECHO" --pod bench
+    echo_pid=$SPAWNED
+    spawn "$DP/torii.log" taskset -c "$PROXY_CPU" "$BUILD/torii" run --config "$DP/torii" \
+        --admin "127.0.0.1:$P_ADMIN" --workers 1 --drain-delay 0s --drain-grace 1s --log-level warn
+    torii_pid=$SPAWNED
+    call() {
+        # call PORT CONNS STREAMS DURATION: h2load's output for unary calls to PORT.
+        taskset -c "$CLIENT_CPU" h2load -t 1 -c "$2" -m "$3" -D "$4" -d "$DP/message" \
+            -H 'content-type: application/grpc' -H 'te: trailers' "http://127.0.0.1:$1$method" 2>&1
+    }
+    i=0
+    until call "$P_TORII" 1 1 1 | grep -q ' 1 2xx\| [1-9][0-9]* 2xx'; do
+        i=$((i + 1))
+        if [ $i -ge 100 ] || ! kill -0 "$torii_pid" 2>/dev/null || ! kill -0 "$echo_pid" 2>/dev/null; then
+            echo "bench/run.sh: no gRPC call succeeds through torii; its log:" >&2
+            tail -n 20 "$DP/torii.log" >&2 || true
+            return 1
+        fi
+        sleep 0.1
+    done
+    echo "## gRPC unary calls"
+    echo
+    echo "| software | version |"
+    echo "|---|---|"
+    torii_row
+    echo "| h2load | $(h2load --version 2>&1 | sed -n '1s/.*nghttp2\/\([^ ]*\).*/\1/p') |"
+    echo
+    echo "torii-echo's GrpcEcho/Echo with an empty message, $GRPC_CONNS h2c connections, DURATION $DURATION"
+    echo "per run (best of $REPEAT by calls/s); h2load and the backend on CPU $CLIENT_CPU, torii (one worker) on"
+    echo "CPU $PROXY_CPU. Every call must succeed (200 and grpc-status 0 are h2load's 2xx)."
+    echo
+    echo "| calls in flight per connection | direct calls/s | through torii calls/s | torii CPU per call (µs) |"
+    echo "|---:|---:|---:|---:|"
+    hz=$(getconf CLK_TCK)
+    for m in $GRPC_STREAMS; do
+        best_d=0
+        best_t=0
+        best_us=""
+        r=0
+        while [ $r -lt "$REPEAT" ]; do
+            r=$((r + 1))
+            out=$(call "$P_ECHO" "$GRPC_CONNS" "$m" "$DURATION")
+            echo "$out" > "$DP/direct-m$m-$r.txt"
+            rps=$(echo "$out" | sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p')
+            bad=$(echo "$out" | sed -n 's/^status codes: [0-9]* 2xx, \([0-9]*\) 3xx, \([0-9]*\) 4xx, \([0-9]*\) 5xx/\1\2\3/p')
+            [ "${bad:-1}" = 000 ] || { echo "bench/run.sh: grpc direct m=$m: calls failed" >&2; return 1; }
+            awk -v a="$rps" -v b="$best_d" 'BEGIN { exit !(a > b) }' && best_d=$rps
+            call "$P_TORII" "$GRPC_CONNS" "$m" "$WARMUP" > /dev/null # warm-up, not counted
+            t0=$(dp_cpu "$torii_pid")
+            out=$(call "$P_TORII" "$GRPC_CONNS" "$m" "$DURATION")
+            t1=$(dp_cpu "$torii_pid")
+            echo "$out" > "$DP/torii-m$m-$r.txt"
+            rps=$(echo "$out" | sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p')
+            n=$(echo "$out" | sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p')
+            bad=$(echo "$out" | sed -n 's/^status codes: [0-9]* 2xx, \([0-9]*\) 3xx, \([0-9]*\) 4xx, \([0-9]*\) 5xx/\1\2\3/p')
+            [ "${bad:-1}" = 000 ] || { echo "bench/run.sh: grpc through torii m=$m: calls failed" >&2; return 1; }
+            if awk -v a="$rps" -v b="$best_t" 'BEGIN { exit !(a > b) }'; then
+                best_t=$rps
+                best_us=$(awk -v t=$((t1 - t0)) -v hz="$hz" -v n="$n" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+            fi
+        done
+        echo "| $m | $best_d | $best_t | $best_us |"
+    done
+    echo
+    echo "Raw h2load output: \`bench/results/$DATE-grpc/\`."
+    stop "$torii_pid"
+    stop "$echo_pid"
 }
 
 # --- sections h2, tls, latency -----------------------------------------------------------
