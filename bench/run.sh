@@ -297,10 +297,9 @@ dp_rss() {
     echo $r
 }
 
-torii_manifest() {
-    # torii_manifest COMMENT MORE: the data-plane sections' torii config on stdout: a Gateway
-    # with an HTTP listener on P_TORII (MORE: YAML that follows it in the listener list, and
-    # more documents), one route (every path, any host) to the bench backend on P_BACKEND.
+gateway_yaml() {
+    # gateway_yaml COMMENT: the GatewayClass and a Gateway "bench" on 127.0.0.1 whose listener
+    # list starts with an HTTP listener on P_TORII (what follows may add listeners).
     cat <<YAML
 # $1
 apiVersion: gateway.networking.k8s.io/v1
@@ -325,6 +324,13 @@ spec:
     protocol: HTTP
     port: $P_TORII
 YAML
+}
+
+torii_manifest() {
+    # torii_manifest COMMENT MORE: the data-plane sections' torii config on stdout: a Gateway
+    # with an HTTP listener on P_TORII (MORE: YAML that follows it in the listener list, and
+    # more documents), one route (every path, any host) to the bench backend on P_BACKEND.
+    gateway_yaml "$1"
     [ -z "$2" ] || printf '%s\n' "$2"
     cat <<YAML
 ---
@@ -814,30 +820,10 @@ section_grpc() {
     dp_ports_free "$P_ECHO" "$P_TORII" "$P_ADMIN"
     method=/gateway_api_conformance.echo_basic.grpcecho.GrpcEcho/Echo
     printf '\000\000\000\000\000' > "$DP/message" # one gRPC frame: uncompressed, empty message
-    cat > "$DP/torii/grpc.yaml" <<YAML
-# One Gateway with an HTTP listener on 127.0.0.1:$P_TORII (h2c with prior knowledge), one
-# GRPCRoute (every method) to torii-echo --mode grpc on 127.0.0.1:$P_ECHO, spoken to in h2c.
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata:
-  name: torii
-spec:
-  controllerName: torii.dev/gateway-controller
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata:
-  name: bench
-  namespace: default
-spec:
-  gatewayClassName: torii
-  addresses:
-  - type: IPAddress
-    value: 127.0.0.1
-  listeners:
-  - name: http
-    protocol: HTTP
-    port: $P_TORII
+    {
+        gateway_yaml "One Gateway with an HTTP listener on 127.0.0.1:$P_TORII (h2c with prior knowledge), one
+# GRPCRoute (every method) to torii-echo --mode grpc on 127.0.0.1:$P_ECHO, spoken to in h2c."
+        cat <<YAML
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: GRPCRoute
@@ -881,6 +867,7 @@ endpoints:
   conditions:
     ready: true
 YAML
+    } > "$DP/torii/grpc.yaml"
     spawn "$DP/echo.log" taskset -c "$CLIENT_CPU" "$BUILD/tools/echo/torii-echo" --mode grpc --bind 127.0.0.1 \
         --http-port "$P_ECHO" --pod bench
     echo_pid=$SPAWNED

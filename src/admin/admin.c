@@ -1,4 +1,5 @@
 #include "admin/admin.h"
+#include "base/clock.h"
 #include "base/metrics.h"
 #include "base/arena.h"
 #include "base/buf.h"
@@ -109,13 +110,6 @@ static int parse_addr(const char *addr, struct sockaddr_storage *ss, unsigned *l
     return tr_sockaddr(host, (uint16_t)port, ss, len);
 }
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Sends all of p, or gives up at deadline (a client that does not read). */
 static void send_all(int fd, const char *p, size_t len, uint64_t deadline)
 {
@@ -124,7 +118,7 @@ static void send_all(int fd, const char *p, size_t len, uint64_t deadline)
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
-            uint64_t now = now_ms();
+            uint64_t now = tr_clock_ms();
             if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && now < deadline) {
                 struct pollfd pfd = {fd, POLLOUT, 0};
                 if (poll(&pfd, 1, (int)(deadline - now)) > 0)
@@ -153,7 +147,7 @@ static void respond(const struct client *cl, int code, const char *reason, const
     int n = snprintf(hdr, sizeof(hdr),
                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", code,
                      reason, type, len);
-    uint64_t deadline = now_ms() + WRITE_TIMEOUT_MS;
+    uint64_t deadline = tr_clock_ms() + WRITE_TIMEOUT_MS;
     send_all(cl->fd, hdr, (size_t)n, deadline);
     if (!head)
         send_all(cl->fd, body, len, deadline);
@@ -300,7 +294,7 @@ static bool accept_one(struct tr_admin *ad, int fd, bool probe)
     struct client *cl = tr_xmalloc(sizeof(*cl));
     cl->fd = c;
     cl->probe = probe;
-    cl->deadline = now_ms() + READ_TIMEOUT_MS;
+    cl->deadline = tr_clock_ms() + READ_TIMEOUT_MS;
     cl->len = 0;
     cl->req[0] = '\0';
     ad->clients[ad->nclients++] = cl;
@@ -316,7 +310,7 @@ static void *loop(void *arg)
     for (;;) {
         struct pollfd pfds[3 + MAX_CLIENTS];
         size_t n = 0;
-        uint64_t now = now_ms();
+        uint64_t now = tr_clock_ms();
         pfds[n++] = (struct pollfd){ad->stop_pipe[0], POLLIN, 0};
         bool accepting = now >= paused_until;
         pfds[n++] = (struct pollfd){accepting ? ad->fd : -1, POLLIN, 0};
@@ -337,7 +331,7 @@ static void *loop(void *arg)
             break;
         /* Clients first, from the last (closing one moves the last into its place), then the
          * listeners: a new connection never takes the slot of one that is ready. */
-        now = now_ms();
+        now = tr_clock_ms();
         for (size_t i = ad->nclients; i-- > 0;) {
             struct client *cl = ad->clients[i];
             if (pfds[3 + i].revents ? client_read(ad, cl) : now >= cl->deadline)
@@ -345,7 +339,7 @@ static void *loop(void *arg)
         }
         for (int k = 1; k <= 2; k++)
             if ((pfds[k].revents & POLLIN) && !accept_one(ad, pfds[k].fd, k == 2))
-                paused_until = now_ms() + ACCEPT_PAUSE_MS;
+                paused_until = tr_clock_ms() + ACCEPT_PAUSE_MS;
     }
     while (ad->nclients)
         client_close(ad, ad->nclients - 1);

@@ -1,4 +1,5 @@
 #include "control/control.h"
+#include "base/clock.h"
 #include "admin/admin.h"
 #include "base/metrics.h"
 #include "proxy/accesslog.h"
@@ -115,17 +116,10 @@ static bool bindable(void *ud, const char *addr, uint16_t port, bool udp)
     return !tr_listeners_error(((struct ctl *)ud)->listeners, addr, port, udp);
 }
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Now plus ms, saturating (a duration flag may be huge). */
 static uint64_t after_ms(uint64_t ms)
 {
-    uint64_t now = now_ms();
+    uint64_t now = tr_clock_ms();
     return ms > UINT64_MAX - now ? UINT64_MAX : now + ms;
 }
 
@@ -194,7 +188,7 @@ static bool reconcile_listeners(struct ctl *c, const struct tr_ir *ir)
  * the endpoints are applied again. */
 static void reconcile(struct ctl *c)
 {
-    uint64_t t0 = now_ms();
+    uint64_t t0 = tr_clock_ms();
     struct tr_view *v = tr_store_view(c->store);
     struct tr_tx_input in = {.view = v, .memo = c->memo, .controller = CONTROLLER, .alloc_address = alloc_address,
                              .bind_error = bind_error, .ud = c, .provisions = c->kube != NULL,
@@ -216,13 +210,13 @@ static void reconcile(struct ctl *c)
     /* Fewer objects: a lot was freed, in holes malloc keeps. Give them back once the workers
      * have let go of the old snapshot. */
     if (nobjs < c->nobjs)
-        c->trim_due = now_ms() + TRIM_AFTER_MS;
+        c->trim_due = tr_clock_ms() + TRIM_AFTER_MS;
     c->nobjs = nobjs;
     /* The snapshot owns v and tx from here; the workers pick it up when woken. */
     struct tr_snapshot *snap = tr_snapshot_new(v, tx, c->generation, bindable, c);
     tr_snapshot_publish(snap);
     tr_workers_notify(c->workers);
-    uint64_t t1 = now_ms();
+    uint64_t t1 = tr_clock_ms();
     /* Traffic first, status second: the workers are already switching while status is
      * rendered. snap stays alive: only this thread replaces the current snapshot. */
     struct tr_published *pub = tr_publish_build(snap, c->store, c->ps, true);
@@ -230,7 +224,7 @@ static void reconcile(struct ctl *c)
         tr_kubeprov_publish(c->kube, tr_published_ref(pub));
     tr_admin_publish(c->admin, pub);
     __atomic_store_n(&tr_metrics.config_generation, c->generation, __ATOMIC_RELAXED);
-    uint64_t t2 = now_ms();
+    uint64_t t2 = tr_clock_ms();
     tr_log_debug("config generation %llu: %zu gateways, %zu httproutes, %zu routes translated, %u sockets, %zu dns "
                  "names, %llu ms (serving after %llu ms)",
                  (unsigned long long)c->generation, v->n[TR_KIND_GATEWAY], v->n[TR_KIND_HTTPROUTE], translated,
@@ -244,9 +238,9 @@ static void reconcile(struct ctl *c)
 static void kube_changes(struct ctl *c)
 {
     bool changed = tr_kubeprov_apply(c->kube, c->store);
-    uint64_t start = now_ms();
+    uint64_t start = tr_clock_ms();
     for (;;) {
-        int left = SETTLE_CAP_MS - (int)(now_ms() - start);
+        int left = SETTLE_CAP_MS - (int)(tr_clock_ms() - start);
         struct pollfd p1 = {tr_kubeprov_fd(c->kube), POLLIN, 0};
         if (left <= 0 || poll(&p1, 1, left < SETTLE_MS ? left : SETTLE_MS) <= 0)
             break;
@@ -364,7 +358,7 @@ int tr_control_run(const struct tr_control_opts *o)
     }
     int rc = 0;
     for (;;) {
-        uint64_t now = now_ms();
+        uint64_t now = tr_clock_ms();
         if (c.drain == TR_DRAIN_STARTED && now >= c.drain_due)
             drain_close(&c, o->drain_grace_ms);
         if (c.drain == TR_DRAIN_CLOSED) {
@@ -441,10 +435,10 @@ int tr_control_run(const struct tr_control_opts *o)
             continue;
         }
         tr_fileprov_handle(fp);
-        uint64_t start = now_ms();
+        uint64_t start = tr_clock_ms();
         bool changed = false;
         for (;;) {
-            uint64_t waited = now_ms() - start;
+            uint64_t waited = tr_clock_ms() - start;
             bool busy = tr_fileprov_busy(fp);
             int cap = busy ? WRITER_CAP_MS : SETTLE_CAP_MS;
             int left = (int)(cap - (int)waited);
@@ -457,8 +451,8 @@ int tr_control_run(const struct tr_control_opts *o)
                 continue;
             /* Quiet (or out of patience): read what is ready. A file written again while it
              * was being read stays marked, and the wait goes on. */
-            changed |= tr_fileprov_flush(fp, left <= 0 && (int)(now_ms() - start) >= WRITER_CAP_MS);
-            if (!tr_fileprov_pending(fp) || now_ms() - start > 2 * WRITER_CAP_MS)
+            changed |= tr_fileprov_flush(fp, left <= 0 && (int)(tr_clock_ms() - start) >= WRITER_CAP_MS);
+            if (!tr_fileprov_pending(fp) || tr_clock_ms() - start > 2 * WRITER_CAP_MS)
                 break;
         }
         if (tr_fileprov_pending(fp))

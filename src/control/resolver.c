@@ -5,6 +5,7 @@
  * provider's fd (ARES_OPT_SOCK_STATE_CB tells which), so no thread of its own is needed and no
  * query ever runs on a worker. */
 #include "control/resolver.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/map.h"
 #include "base/mem.h"
@@ -51,13 +52,6 @@ struct tr_resolver {
     struct sock *socks;
     size_t nsocks, capsocks;
 };
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void rname_free(struct rname *n)
 {
@@ -164,7 +158,7 @@ static void on_answer(void *arg, int status, int timeouts, struct ares_addrinfo 
             rname_free(n);
         return;
     }
-    uint64_t now = mono_ms();
+    uint64_t now = tr_clock_ms();
     if (status != ARES_SUCCESS && status != ARES_ENOTFOUND && status != ARES_ENODATA) {
         ares_freeaddrinfo(res);
         failed(n, status, now);
@@ -401,7 +395,7 @@ void tr_resolver_sweep(struct tr_resolver *r)
 
 void tr_resolver_run(struct tr_resolver *r)
 {
-    uint64_t now = mono_ms();
+    uint64_t now = tr_clock_ms();
     size_t it = 0;
     struct tr_map_slot *s;
     while ((s = tr_map_next(&r->names, &it))) {
@@ -448,7 +442,7 @@ uint64_t tr_resolver_due(const struct tr_resolver *r)
     }
     struct timeval tv;
     if (ares_timeout(r->ch, NULL, &tv)) {
-        uint64_t at = mono_ms() + (uint64_t)tv.tv_sec * 1000 + (uint64_t)(tv.tv_usec + 999) / 1000;
+        uint64_t at = tr_clock_ms() + (uint64_t)tv.tv_sec * 1000 + (uint64_t)(tv.tv_usec + 999) / 1000;
         if (at < due)
             due = at;
     }

@@ -1,4 +1,5 @@
 #include "net/loop.h"
+#include "base/clock.h"
 #include "base/mem.h"
 
 #include <errno.h>
@@ -29,13 +30,6 @@ struct tr_loop {
     size_t ndefers, capdefers;
 };
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void on_wake_fd(struct tr_loop *loop, struct tr_io *io, uint32_t events)
 {
     uint64_t v;
@@ -62,7 +56,7 @@ struct tr_loop *tr_loop_new(void)
     }
     loop->wake_io = (struct tr_io){.fd = efd, .cb = on_wake_fd};
     tr_loop_add(loop, &loop->wake_io, EPOLLIN);
-    loop->now = mono_ms();
+    loop->now = tr_clock_ms();
     return loop;
 }
 
@@ -225,7 +219,7 @@ int tr_loop_run(struct tr_loop *loop)
         int n = epoll_wait(loop->epfd, evs, MAX_EVENTS, timeout);
         if (n < 0 && errno != EINTR)
             return -1;
-        loop->now = mono_ms();
+        loop->now = tr_clock_ms();
         for (int i = 0; i < n; i++) {
             struct tr_io *io = evs[i].data.ptr;
             if (io->cb)

@@ -1,6 +1,7 @@
 /* Per-request accounting: the clock and the access-log fields a request starts with, and its
  * counters and access-log line when it ends. */
 #include "api/kind.h"
+#include "base/clock.h"
 #include "base/mem.h"
 #include "base/metrics.h"
 #include "ir/ir.h"
@@ -13,17 +14,10 @@
 #include <string.h>
 #include <time.h>
 
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 void tr_reqlog_begin(struct h1c *c)
 {
     c->in_flight = true;
-    c->t0_us = now_us();
+    c->t0_us = tr_clock_us();
     c->out_mark = c->written + tr_buf_pending(&c->out, c->out_off);
     c->listener = NULL;
     c->backend = NULL;
@@ -52,7 +46,7 @@ void tr_reqlog_end(struct h1c *c, int status)
     if (!c->in_flight)
         return;
     c->in_flight = false;
-    uint64_t dur = now_us() - c->t0_us;
+    uint64_t dur = tr_clock_us() - c->t0_us;
     struct tr_metrics_slot *slot = c->backend ? c->backend->stats
                                    : c->rule  ? c->rule->stats
                                    : c->listener ? c->listener->stats : NULL;

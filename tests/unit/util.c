@@ -11,6 +11,18 @@
 #include "store/store.h"
 
 #include <stdlib.h>
+#include <string.h>
+
+struct tr_node *tr_test_yaml(struct tr_arena *a, const char *text)
+{
+    struct tr_buf err;
+    tr_buf_init(&err, 0);
+    struct tr_node *n = tr_yaml_parse_one(a, text, strlen(text), &err);
+    if (!n)
+        tr_test_fail(__FILE__, __LINE__, "parse of \"%s\" failed: %s", text, err.data ? err.data : "?");
+    tr_buf_dispose(&err);
+    return n;
+}
 
 struct tr_obj *tr_test_obj(const char *yaml)
 {

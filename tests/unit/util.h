@@ -6,6 +6,11 @@
 #include <stdint.h>
 
 struct tr_obj;
+struct tr_node;
+struct tr_arena;
+
+/* Parses one YAML document into a value tree in a; fails the test on a parse error. */
+struct tr_node *tr_test_yaml(struct tr_arena *a, const char *text);
 
 /* Decodes one manifest (YAML) as a new object; fails the test when it is not valid. The caller
  * owns the reference. */

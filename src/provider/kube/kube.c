@@ -1,6 +1,7 @@
 /* The provider thread and its hand-over to the control thread. */
 #include "provider/kube/kube.h"
 #include "admin/admin.h"
+#include "base/clock.h"
 #include "api/json.h"
 #include "api/object.h"
 #include "api/schema.h"
@@ -24,9 +25,7 @@
 
 int64_t kube_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)tr_clock_ms();
 }
 
 void kube_status_message(const struct tr_kc_result *res, char *out, size_t cap)

@@ -1,4 +1,5 @@
 #include "test.h"
+#include "util.h"
 
 #include "api/yaml.h"
 #include "base/arena.h"
@@ -9,17 +10,6 @@
 #include <math.h>
 #include <stdlib.h>
 
-/* Parses one document; fails the test on a parse error. */
-static struct tr_node *parse(struct tr_arena *a, const char *text)
-{
-    struct tr_buf err;
-    tr_buf_init(&err, 0);
-    struct tr_node *n = tr_yaml_parse_one(a, text, strlen(text), &err);
-    if (!n)
-        tr_test_fail(__FILE__, __LINE__, "parse of \"%s\" failed: %s", text, err.data ? err.data : "?");
-    tr_buf_dispose(&err);
-    return n;
-}
 
 /* Returns the error message of len bytes of text that must not parse (a static copy). */
 static const char *parse_error_len(const char *text, size_t len)
@@ -46,7 +36,7 @@ static struct tr_node *value(struct tr_arena *a, const char *scalar)
 {
     char text[128];
     snprintf(text, sizeof(text), "v: %s\n", scalar);
-    return tr_node_get(parse(a, text), "v");
+    return tr_node_get(tr_test_yaml(a, text), "v");
 }
 
 TEST(yaml_scalars_core_schema_ints)
@@ -97,7 +87,7 @@ TEST(yaml_scalars_core_schema_bool_null_float)
     static const char *const nulls[] = {"~", "null", "Null", "NULL", ""};
     for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
         ASSERT_EQ(value(a, nulls[i])->type, TR_N_NULL);
-    ASSERT_EQ(tr_node_get(parse(a, "v:\nw: 1\n"), "v")->type, TR_N_NULL);
+    ASSERT_EQ(tr_node_get(tr_test_yaml(a, "v:\nw: 1\n"), "v")->type, TR_N_NULL);
     static const struct {
         const char *text;
         double want;
@@ -120,7 +110,7 @@ TEST(yaml_scalars_core_schema_bool_null_float)
 TEST(yaml_json_is_yaml)
 {
     struct tr_arena *a = tr_arena_new(4096);
-    struct tr_node *n = parse(a, "{\"a\": [1, \"2\", true, null, {\"b\": 1.5}]}");
+    struct tr_node *n = tr_test_yaml(a, "{\"a\": [1, \"2\", true, null, {\"b\": 1.5}]}");
     struct tr_node *l = tr_node_get(n, "a");
     ASSERT_EQ(tr_node_len(l), 5);
     ASSERT_EQ(tr_node_at(l, 0)->type, TR_N_INT);
@@ -202,7 +192,7 @@ TEST(yaml_depth_limit)
         ok[20 + i] = ']';
     ok[40] = '\0';
     struct tr_arena *a = tr_arena_new(4096);
-    struct tr_node *r = parse(a, ok);
+    struct tr_node *r = tr_test_yaml(a, ok);
     int depth = 0;
     while (r && r->type == TR_N_SEQ && r->n) {
         r = tr_node_at(r, 0);
@@ -215,7 +205,7 @@ TEST(yaml_depth_limit)
 TEST(yaml_line_numbers)
 {
     struct tr_arena *a = tr_arena_new(4096);
-    struct tr_node *n = parse(a, "# header\n"
+    struct tr_node *n = tr_test_yaml(a, "# header\n"
                                  "apiVersion: v1\n"
                                  "spec:\n"
                                  "  listeners:\n"
@@ -245,7 +235,7 @@ TEST(yaml_syntax_error_messages)
 TEST(yaml_aliases_resolve)
 {
     struct tr_arena *a = tr_arena_new(4096);
-    struct tr_node *n = parse(a, "base: &b {port: 80}\nuse: *b\n");
+    struct tr_node *n = tr_test_yaml(a, "base: &b {port: 80}\nuse: *b\n");
     ASSERT(tr_node_equal(tr_node_get(n, "base"), tr_node_get(n, "use")));
     ASSERT_EQ(tr_node_geti(tr_node_get(n, "use"), "port", 0), 80);
     tr_arena_free(a);
@@ -254,9 +244,9 @@ TEST(yaml_aliases_resolve)
 TEST(yaml_parse_one_takes_first_and_empty_is_null)
 {
     struct tr_arena *a = tr_arena_new(4096);
-    ASSERT_STREQ(tr_node_gets(parse(a, "k: first\n---\nk: second\n"), "k"), "first");
-    ASSERT_EQ(parse(a, "")->type, TR_N_NULL);
-    ASSERT_EQ(parse(a, "# nothing\n")->type, TR_N_NULL);
+    ASSERT_STREQ(tr_node_gets(tr_test_yaml(a, "k: first\n---\nk: second\n"), "k"), "first");
+    ASSERT_EQ(tr_test_yaml(a, "")->type, TR_N_NULL);
+    ASSERT_EQ(tr_test_yaml(a, "# nothing\n")->type, TR_N_NULL);
     tr_arena_free(a);
 }
 
@@ -270,7 +260,7 @@ TEST(yaml_rejects_malformed_utf8)
     ASSERT_STRSTR(parse_error("t: \xf4\x90\x80\x80\n"), "invalid UTF-8"); /* past U+10FFFF */
     ASSERT_STRSTR(parse_error("t: \xe2\x82"), "invalid UTF-8");           /* cut short */
     struct tr_arena *a = tr_arena_new(4096);
-    ASSERT_STREQ(tr_node_gets(parse(a, "t: \"é€𝄞\"\n"), "t"), "é€𝄞");
+    ASSERT_STREQ(tr_node_gets(tr_test_yaml(a, "t: \"é€𝄞\"\n"), "t"), "é€𝄞");
     tr_arena_free(a);
 }
 
@@ -311,7 +301,7 @@ TEST(yaml_alias_bomb_refused_at_once)
     ASSERT_STRSTR(parse_error(text), "aliases would expand the document");
     /* The usual use passes: one block of labels shared by a few objects. */
     struct tr_arena *a = tr_arena_new(4096);
-    struct tr_node *r = parse(a, "l: &l {app: web, tier: front}\nx: [*l, *l, *l]\n");
+    struct tr_node *r = tr_test_yaml(a, "l: &l {app: web, tier: front}\nx: [*l, *l, *l]\n");
     ASSERT_EQ(tr_node_len(tr_node_get(r, "x")), 3);
     ASSERT_STREQ(tr_node_gets(tr_node_at(tr_node_get(r, "x"), 2), "tier"), "front");
     /* A copy is a tree of its own: writing to one leaves the anchor's node alone. */
@@ -345,7 +335,7 @@ TEST(yaml_alias_errors)
 TEST(yaml_merge_keys)
 {
     struct tr_arena *a = tr_arena_new(4096);
-    struct tr_node *r = parse(a, "base: &b {port: 80, protocol: TCP}\n"
+    struct tr_node *r = tr_test_yaml(a, "base: &b {port: 80, protocol: TCP}\n"
                                  "svc:\n  <<: *b\n  port: 8080\n"
                                  "two:\n  <<: [{a: first}, {a: second, b: 2}]\n"
                                  "quoted:\n  \"<<\": literal\n");
@@ -365,7 +355,7 @@ TEST(yaml_merge_keys)
 TEST(yaml_tags)
 {
     struct tr_arena *a = tr_arena_new(4096);
-    struct tr_node *r = parse(a, "i: !!int \"12\"\nf: !!float 1\ns: !!str 12\nb: !!bool true\nq: ! 12\n"
+    struct tr_node *r = tr_test_yaml(a, "i: !!int \"12\"\nf: !!float 1\ns: !!str 12\nb: !!bool true\nq: ! 12\n"
                                  "m: !!map {a: 1}\nl: !!seq [1]\n");
     ASSERT_EQ(tr_node_get(r, "i")->type, TR_N_INT);
     ASSERT_EQ(tr_node_get(r, "f")->type, TR_N_FLOAT);
@@ -389,7 +379,7 @@ TEST(yaml_large_maps_and_node_limit)
     for (int i = 0; i < 100000; i++)
         tr_buf_printf(&t, "k%d: %d\n", i, i);
     struct tr_arena *a = tr_arena_new(4096);
-    struct tr_node *r = parse(a, t.data);
+    struct tr_node *r = tr_test_yaml(a, t.data);
     ASSERT_EQ(tr_node_len(r), 100000);
     ASSERT_EQ(tr_node_geti(r, "k99999", 0), 99999);
     tr_arena_free(a);

@@ -1,4 +1,5 @@
 #include "test.h"
+#include "util.h"
 
 #include "api/yaml.h"
 #include "base/arena.h"
@@ -11,16 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct tr_node *parse(struct tr_arena *a, const char *text)
-{
-    struct tr_buf err;
-    tr_buf_init(&err, 0);
-    struct tr_node *n = tr_yaml_parse_one(a, text, strlen(text), &err);
-    if (!n)
-        tr_test_fail(__FILE__, __LINE__, "parse failed: %s", err.data ? err.data : "?");
-    tr_buf_dispose(&err);
-    return n;
-}
 
 /* A tree with every type, and strings that look like other types. */
 static struct tr_node *sample(struct tr_arena *a)
@@ -70,7 +61,7 @@ TEST(node_json_round_trip)
         struct tr_buf b;
         tr_buf_init(&b, 0);
         ASSERT_EQ(tr_node_emit_json(&b, m, indent), TR_OK);
-        struct tr_node *back = parse(a, b.data);
+        struct tr_node *back = tr_test_yaml(a, b.data);
         if (!tr_node_equal(m, back))
             tr_test_fail(__FILE__, __LINE__, "JSON (indent %d) did not round-trip:\n%s", indent, b.data);
         tr_buf_dispose(&b);
@@ -84,7 +75,7 @@ TEST(node_compact_copy)
 {
     struct tr_arena *a = tr_arena_new(4096);
     struct tr_node *m = sample(a);
-    struct tr_node *deep = parse(a, "a: {b: [1, {c: d}, [], {}]}\ne: ''\nf: [x, y, z, w, v]\n");
+    struct tr_node *deep = tr_test_yaml(a, "a: {b: [1, {c: d}, [], {}]}\ne: ''\nf: [x, y, z, w, v]\n");
     tr_node_set(a, m, "deep", deep);
     tr_node_set(a, m, "nul", tr_node_strn(a, "a\0b", 3));
     struct tr_buf want;
@@ -115,7 +106,7 @@ TEST(node_yaml_round_trip)
     struct tr_buf b;
     tr_buf_init(&b, 0);
     ASSERT_EQ(tr_node_emit_yaml(&b, m), TR_OK);
-    struct tr_node *back = parse(a, b.data);
+    struct tr_node *back = tr_test_yaml(a, b.data);
     if (!tr_node_equal(m, back))
         tr_test_fail(__FILE__, __LINE__, "YAML did not round-trip:\n%s", b.data);
     tr_buf_dispose(&b);
@@ -125,7 +116,7 @@ TEST(node_yaml_round_trip)
 TEST(node_yaml_emit_shape)
 {
     struct tr_arena *a = tr_arena_new(4096);
-    struct tr_node *n = parse(a, "{kind: Gateway, spec: {listeners: [{name: http, port: 80}]}, s: '12'}");
+    struct tr_node *n = tr_test_yaml(a, "{kind: Gateway, spec: {listeners: [{name: http, port: 80}]}, s: '12'}");
     struct tr_buf b;
     tr_buf_init(&b, 0);
     tr_node_emit_yaml(&b, n);
@@ -151,7 +142,7 @@ TEST(node_yaml_string_that_reads_as_float_is_quoted)
         struct tr_buf b;
         tr_buf_init(&b, 0);
         tr_node_emit_yaml(&b, s);
-        struct tr_node *back = parse(a, b.data);
+        struct tr_node *back = tr_test_yaml(a, b.data);
         if (!tr_node_equal(s, back))
             tr_test_fail(__FILE__, __LINE__, "string %s emitted as %s reads back as %s", strs[i], b.data,
                          tr_node_typename(back));
@@ -222,15 +213,15 @@ TEST(node_emit_limit)
 TEST(node_equal_ignores_map_order_not_seq_order)
 {
     struct tr_arena *a = tr_arena_new(4096);
-    ASSERT(tr_node_equal(parse(a, "{a: 1, b: [x, y]}"), parse(a, "{b: [x, y], a: 1}")));
-    ASSERT(!tr_node_equal(parse(a, "{a: 1, b: [x, y]}"), parse(a, "{a: 1, b: [y, x]}")));
-    ASSERT(!tr_node_equal(parse(a, "{a: 1}"), parse(a, "{a: 1, b: 2}")));
-    ASSERT(!tr_node_equal(parse(a, "{a: 1, c: 2}"), parse(a, "{a: 1, b: 2}")));
-    ASSERT(!tr_node_equal(parse(a, "a: 1"), parse(a, "a: '1'"))); /* types differ */
-    ASSERT(!tr_node_equal(parse(a, "a: 1"), parse(a, "a: 1.0")));
-    ASSERT(!tr_node_equal(parse(a, "[true]"), parse(a, "[false]")));
+    ASSERT(tr_node_equal(tr_test_yaml(a, "{a: 1, b: [x, y]}"), tr_test_yaml(a, "{b: [x, y], a: 1}")));
+    ASSERT(!tr_node_equal(tr_test_yaml(a, "{a: 1, b: [x, y]}"), tr_test_yaml(a, "{a: 1, b: [y, x]}")));
+    ASSERT(!tr_node_equal(tr_test_yaml(a, "{a: 1}"), tr_test_yaml(a, "{a: 1, b: 2}")));
+    ASSERT(!tr_node_equal(tr_test_yaml(a, "{a: 1, c: 2}"), tr_test_yaml(a, "{a: 1, b: 2}")));
+    ASSERT(!tr_node_equal(tr_test_yaml(a, "a: 1"), tr_test_yaml(a, "a: '1'"))); /* types differ */
+    ASSERT(!tr_node_equal(tr_test_yaml(a, "a: 1"), tr_test_yaml(a, "a: 1.0")));
+    ASSERT(!tr_node_equal(tr_test_yaml(a, "[true]"), tr_test_yaml(a, "[false]")));
     ASSERT(tr_node_equal(NULL, NULL));
-    ASSERT(!tr_node_equal(NULL, parse(a, "x")));
+    ASSERT(!tr_node_equal(NULL, tr_test_yaml(a, "x")));
     /* Strings compare by length, not just up to a NUL. */
     ASSERT(!tr_node_equal(tr_node_strn(a, "a\0b", 3), tr_node_strn(a, "a\0c", 3)));
     ASSERT(!tr_node_equal(tr_node_strn(a, "a\0b", 3), tr_node_str(a, "a")));
@@ -257,7 +248,7 @@ TEST(node_equal_and_hash_agree_on_big_maps)
      * as equality does. */
     struct tr_arena *a = tr_arena_new(4096);
     char *fwd = big_map_text(2000, false), *rev = big_map_text(2000, true);
-    struct tr_node *x = parse(a, fwd), *y = parse(a, rev), *z = parse(a, rev);
+    struct tr_node *x = tr_test_yaml(a, fwd), *y = tr_test_yaml(a, rev), *z = tr_test_yaml(a, rev);
     ASSERT(tr_node_equal(x, y));
     ASSERT_EQ(tr_node_hash(x), tr_node_hash(y));
     z->u.kv[1000].val = tr_node_int(a, -1); /* one value differs */
@@ -268,9 +259,9 @@ TEST(node_equal_and_hash_agree_on_big_maps)
     ASSERT(!tr_node_equal(x, z));
     free(fwd);
     free(rev);
-    ASSERT_EQ(tr_node_hash(parse(a, "{a: 1, b: [x]}")), tr_node_hash(parse(a, "{b: [x], a: 1}")));
-    ASSERT(tr_node_hash(parse(a, "[x, y]")) != tr_node_hash(parse(a, "[y, x]")));
-    ASSERT(tr_node_hash(parse(a, "1")) != tr_node_hash(parse(a, "'1'")));
+    ASSERT_EQ(tr_node_hash(tr_test_yaml(a, "{a: 1, b: [x]}")), tr_node_hash(tr_test_yaml(a, "{b: [x], a: 1}")));
+    ASSERT(tr_node_hash(tr_test_yaml(a, "[x, y]")) != tr_node_hash(tr_test_yaml(a, "[y, x]")));
+    ASSERT(tr_node_hash(tr_test_yaml(a, "1")) != tr_node_hash(tr_test_yaml(a, "'1'")));
     tr_arena_free(a);
 }
 
@@ -319,7 +310,7 @@ TEST(node_set_del_push_and_readers)
     ASSERT_NULL(tr_node_at(m, 0)); /* not a sequence */
     ASSERT_EQ(tr_node_len(tr_node_int(a, 3)), 0);
 
-    struct tr_node *doc = parse(a, "spec: {tls: {mode: Terminate}}\nlist: [a, b]\n");
+    struct tr_node *doc = tr_test_yaml(a, "spec: {tls: {mode: Terminate}}\nlist: [a, b]\n");
     ASSERT_STREQ(tr_node_path(doc, "spec.tls.mode")->u.s, "Terminate");
     ASSERT_NULL(tr_node_path(doc, "spec.tls.missing"));
     ASSERT_NULL(tr_node_path(doc, "spec.tls.mode.deeper"));
@@ -355,13 +346,13 @@ TEST(node_float_stays_float)
     tr_buf_init(&b, 0);
     tr_node_emit_json(&b, f, 0);
     ASSERT_STREQ(b.data, "2500.0");
-    struct tr_node *back = parse(a, b.data);
+    struct tr_node *back = tr_test_yaml(a, b.data);
     ASSERT_EQ(back->type, TR_N_FLOAT);
     tr_buf_reset(&b);
     f->u.f = 1e300;
     tr_node_emit_yaml(&b, f);
     ASSERT_STREQ(b.data, "1.0000000000000001e+300\n");
-    ASSERT_EQ(parse(a, b.data)->type, TR_N_FLOAT);
+    ASSERT_EQ(tr_test_yaml(a, b.data)->type, TR_N_FLOAT);
     tr_buf_dispose(&b);
     tr_arena_free(a);
 }

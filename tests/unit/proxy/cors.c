@@ -10,6 +10,7 @@
 #include "proxy/cors.h"
 #include "translate/internal.h"
 #include "test.h"
+#include "util.h"
 
 #include <string.h>
 
@@ -22,21 +23,12 @@
 #define STARS_CREDS STARS ", allowCredentials: true}"
 #define STARS_NOCREDS STARS ", allowCredentials: false}"
 
-static struct tr_node *parse(struct tr_arena *a, const char *yaml)
-{
-    struct tr_buf err;
-    tr_buf_init(&err, 256);
-    struct tr_node *n = tr_yaml_parse_one(a, yaml, strlen(yaml), &err);
-    tr_buf_dispose(&err);
-    ASSERT_NOT_NULL(n);
-    return n;
-}
 
 /* A rule of kind HTTPRoute compiled from yaml into a. */
 static struct tr_ir_rule rule_of(struct tr_arena *a, const char *yaml)
 {
     struct tr_ir_rule rule = {0};
-    tx_rule_compile(a, TR_KIND_HTTPROUTE, parse(a, yaml), &rule);
+    tx_rule_compile(a, TR_KIND_HTTPROUTE, tr_test_yaml(a, yaml), &rule);
     return rule;
 }
 
@@ -129,7 +121,7 @@ TEST(cors_filter_found_in_rule_and_backend_filters)
     ASSERT_EQ(f->max_age, 7);
     /* HTTPBackendRef.filters may hold one too. */
     struct tr_ir_filters bf;
-    tx_filters_compile(a, parse(a, "[{type: CORS, cors: {allowOrigins: ['http://a.com']}}]"), &bf);
+    tx_filters_compile(a, tr_test_yaml(a, "[{type: CORS, cors: {allowOrigins: ['http://a.com']}}]"), &bf);
     ASSERT_NOT_NULL(bf.cors);
     ASSERT_EQ(bf.cors->norigins, 1);
     tr_arena_free(a);

@@ -10,6 +10,7 @@
 #include "proxy/filters.h"
 #include "translate/internal.h"
 #include "test.h"
+#include "util.h"
 
 #include <string.h>
 
@@ -20,22 +21,13 @@ struct fx {
     char raw[512];
 };
 
-static struct tr_node *parse(struct tr_arena *a, const char *yaml)
-{
-    struct tr_buf err;
-    tr_buf_init(&err, 256);
-    struct tr_node *n = tr_yaml_parse_one(a, yaml, strlen(yaml), &err);
-    tr_buf_dispose(&err);
-    ASSERT_NOT_NULL(n);
-    return n;
-}
 
 /* rule_yaml is one HTTPRouteRule; target is the request target. */
 static void setup(struct fx *f, const char *rule_yaml, const char *target)
 {
     f->a = tr_arena_new(4096);
     memset(&f->rule, 0, sizeof(f->rule));
-    tx_rule_compile(f->a, TR_KIND_HTTPROUTE, parse(f->a, rule_yaml), &f->rule);
+    tx_rule_compile(f->a, TR_KIND_HTTPROUTE, tr_test_yaml(f->a, rule_yaml), &f->rule);
     snprintf(f->raw, sizeof(f->raw), "GET %s HTTP/1.1\r\nHost: example.com:8080\r\n\r\n", target);
     tr_h1_req_init(&f->req);
     ASSERT(tr_h1_parse_request(f->raw, strlen(f->raw), &f->req, NULL) > 0);
@@ -119,7 +111,7 @@ TEST(filters_header_modifiers_rule_then_backend)
     tr_filters_request(&f.rule, 0, &f.req, "example.com", 8080, false, &o);
     static const char backend[] = "[{type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x-a, value: backend}]}}]";
     struct tr_ir_filters bf;
-    tx_filters_compile(f.a, parse(f.a, backend), &bf);
+    tx_filters_compile(f.a, tr_test_yaml(f.a, backend), &bf);
     tr_filters_backend(&bf, &o);
     ASSERT(tr_filters_drop_request_header(&o, "X-GONE", 6));
     ASSERT(tr_filters_drop_request_header(&o, "x-a", 3));
@@ -142,7 +134,7 @@ TEST(filters_response_modifiers_rule_then_backend)
                                   " {type: ResponseHeaderModifier, responseHeaderModifier: {set: [{name: x-a, value: "
                                   "backend}], remove: [x-server]}}]";
     struct tr_ir_filters bf;
-    tx_filters_compile(f.a, parse(f.a, backend), &bf);
+    tx_filters_compile(f.a, tr_test_yaml(f.a, backend), &bf);
     struct tr_filter_out o;
     tr_filters_response(&f.rule, &bf, &o);
     ASSERT(tr_filters_drop_response_header(&o, "X-GONE", 6));
