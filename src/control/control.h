@@ -20,8 +20,8 @@ struct tr_control_opts {
     const char *access_log;   /* JSON access log path, "-" for stdout, NULL for none */
     uint64_t drain_delay_ms;  /* SIGTERM: listeners stay open this long (readiness false) */
     uint64_t drain_grace_ms;  /* then what is in flight has this long before it is cut */
-    uint64_t response_timeout_ms; /* a backend's answer and a request body's progress, when the
-                                   * route sets no timeout; 0: 60 s */
+    uint64_t response_timeout_ms; /* how long a request body, then the response, may go without
+                                   * progress when the route sets no timeout; 0: 60 s */
     /* DNS servers for ExternalName Services: "ADDR[:PORT][,...]", NULL: the system's. */
     const char *resolver;
     uint64_t resolver_stale_ms; /* how long a name's last answer outlives its TTL while queries fail */

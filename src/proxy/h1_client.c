@@ -108,6 +108,7 @@ void tr_h1u_process(struct upc *u)
         tr_upstream_close(u);
         return;
     }
+    size_t entry = u->in_off;
     while (!u->head_done) {
         if (tr_buf_pending(&u->in, u->in_off) == 0) {
             if (u->eof)
@@ -244,6 +245,10 @@ void tr_h1u_process(struct upc *u)
             return;
         }
     }
+    /* No route timeout: torii's own deadline times the response's progress too, not its
+     * length (a long download or stream goes on while bytes keep coming). */
+    if (c->idle_deadline && u->in_off != entry && !u->resp_done && c->state != C_TUNNEL)
+        tr_timer_start(c->w->loop, &c->timer, tr_proxy_response_timeout_ms);
     if (u->resp_done && u->body != TR_H1_BODY_TUNNEL)
         tr_reqlog_end(c, u->resp.status); /* counted before its last byte can reach the client */
     tr_h1c_flush(c);

@@ -51,8 +51,8 @@ void tr_h1_worker_ops(struct tr_worker_ops *ops);
 /* Timeouts of the HTTP path. */
 #define HEAD_TIMEOUT_MS 30000     /* a request head must arrive within this */
 #define IDLE_TIMEOUT_MS 75000     /* a keep-alive connection may sit idle this long */
-/* When the route sets no timeout: how long the backend has to answer once the request is sent,
- * and how long a request body may go without progress (--response-timeout, 60 s by default).
+/* When the route sets no timeout: how long a request body, then the response (its head once the
+ * request is sent, then its body), may go without progress (--response-timeout, 60 s).
  * Set before the workers start, read-only after. */
 extern uint64_t tr_proxy_response_timeout_ms;
 #define CONNECT_TIMEOUT_MS 5000

@@ -6,8 +6,8 @@
 
 struct tr_worker_ops;
 
-/* How long a backend has to answer once the request is sent, and a request body to make
- * progress, when the route sets no timeout (--response-timeout). Before the workers start. */
+/* When the route sets no timeout: how long a request body, and then the response, may go
+ * without progress (--response-timeout). Before the workers start. */
 void tr_proxy_set_response_timeout(uint64_t ms);
 
 /* Fills in the HTTP path's part of ops: accepting on HTTP and HTTPS listeners, the shared TLS

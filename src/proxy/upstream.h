@@ -80,8 +80,8 @@ struct h1c {
      * flight, and the pause between tries. */
     bool retryable;
     /* The route sets no timeout: c->timer is torii's own, restarted whenever the request body
-     * moves, so that it bounds a stalled upload and the wait for the response once the request
-     * is sent, never a slow upload that keeps moving. */
+     * or the response moves, so that it bounds a stall on either side, never a slow upload or
+     * a long download that keeps moving. */
     bool idle_deadline;
     struct tr_buf rhead;
     int retries_left;
