@@ -628,3 +628,108 @@ TEST(h1_response_split_at_every_byte)
         ASSERT_EQ(resp2.status, 200);
     }
 }
+
+/* --- tr_h1_req_check: a head that arrived as fields (HTTP/2) held to the text parser's rules --- */
+
+/* Fills req2 as an HTTP/2 stream would: method, target, then name/value pairs (NULL-ended). */
+static int check_fields(const char *method, const char *target, const char *const *nv)
+{
+    tr_h1_req_init(&req2);
+    req2.method = method;
+    req2.method_len = strlen(method);
+    req2.target = target;
+    req2.target_len = strlen(target);
+    req2.minor_version = 1;
+    size_t n = 0;
+    for (; nv && nv[2 * n]; n++)
+        req2.headers[n] = (struct tr_h1_header){nv[2 * n], strlen(nv[2 * n]), nv[2 * n + 1], strlen(nv[2 * n + 1])};
+    req2.nheaders = n;
+    int rc = tr_h1_req_check(&req2, NULL);
+    return rc == 0 ? 0 : req2.error_status;
+}
+
+TEST(h1_req_check_accepts_what_the_parser_accepts)
+{
+    static const char *const nv[] = {"host", "example.com", "x-a", "1", "cookie", "a=b; c=d", NULL};
+    ASSERT_EQ(check_fields("GET", "/a/b?c=d", nv), 0);
+    ASSERT_EQ(req2.method_id, TR_H1_GET);
+    ASSERT_EQ(req2.form, TR_H1_ORIGIN);
+    ASSERT_EQ(req2.path_len, strlen("/a/b?c=d"));
+    ASSERT_EQ(tr_h1_req_framing(&req2), 0);
+    ASSERT_EQ(req2.authority_len, strlen("example.com"));
+    ASSERT_EQ(check_fields("OPTIONS", "*", nv), 0);
+    ASSERT_EQ(req2.form, TR_H1_ASTERISK);
+    ASSERT_EQ(check_fields("PROPFIND", "/", nv), 0); /* any token */
+    ASSERT_EQ(req2.method_id, TR_H1_OTHER);
+    static const char *const obs[] = {"x-utf8", "caf\xc3\xa9", NULL}; /* obs-text, as the parser takes it */
+    ASSERT_EQ(check_fields("GET", "/\xc3\xa9t\xc3\xa9", obs), 0);
+}
+
+TEST(h1_req_check_the_parser_s_refusals)
+{
+    ASSERT_EQ(check_fields("GE T", "/", NULL), 400);
+    ASSERT_EQ(check_fields("", "/", NULL), 400);
+    ASSERT_EQ(check_fields("GET", "", NULL), 400);
+    ASSERT_EQ(check_fields("GET", "/a#frag", NULL), 400);  /* CVE-2023-45539 */
+    ASSERT_EQ(check_fields("GET", "/a b", NULL), 400);
+    ASSERT_EQ(check_fields("GET", "/a\x7f", NULL), 400);
+    ASSERT_EQ(check_fields("GET", "*", NULL), 400);        /* asterisk-form without OPTIONS */
+    ASSERT_EQ(check_fields("GET", "a/b", NULL), 400);      /* neither origin nor absolute form */
+    ASSERT_EQ(check_fields("CONNECT", "example.com", NULL), 400); /* no port */
+    static const char *const name_sp[] = {"x a", "1", NULL}, *const name_colon[] = {"x:a", "1", NULL},
+                             *const name_empty[] = {"", "1", NULL}, *const ctl[] = {"x-a", "1\x01", NULL},
+                             *const del[] = {"x-a", "\x7f", NULL}, *const nul_cr[] = {"x-a", "a\rb", NULL};
+    ASSERT_EQ(check_fields("GET", "/", name_sp), 400);
+    ASSERT_EQ(check_fields("GET", "/", name_colon), 400);
+    ASSERT_EQ(check_fields("GET", "/", name_empty), 400);
+    ASSERT_EQ(check_fields("GET", "/", ctl), 400);
+    ASSERT_EQ(check_fields("GET", "/", del), 400);
+    ASSERT_EQ(check_fields("GET", "/", nul_cr), 400);
+}
+
+TEST(h1_req_check_trims_ows)
+{
+    static const char *const nv[] = {"x-a", " \t1 2\t ", NULL};
+    ASSERT_EQ(check_fields("GET", "/", nv), 0);
+    ASSERT_EQ(req2.headers[0].value_len, 3);
+    ASSERT(memcmp(req2.headers[0].value, "1 2", 3) == 0);
+}
+
+/* The limits as for text: the request line "METHOD SP target SP HTTP/1.1" against max_line
+ * (414), the number of fields (431) and the whole head (431), each at its boundary. */
+TEST(h1_req_check_limits_at_their_boundaries)
+{
+    size_t max = tr_h1_default_limits.max_line;
+    char *t = malloc(max + 2);
+    memset(t, 'a', max + 1);
+    t[0] = '/';
+    t[max - 4 - 9] = '\0'; /* "GET " + target + " HTTP/1.1" == max_line */
+    ASSERT_EQ(check_fields("GET", t, NULL), 0);
+    t[max - 4 - 9] = 'a';
+    t[max - 4 - 9 + 1] = '\0';
+    ASSERT_EQ(check_fields("GET", t, NULL), 414);
+    free(t);
+    static const char *many[2 * 100 + 1];
+    for (size_t i = 0; i < 2 * 100; i += 2) {
+        many[i] = "x-f";
+        many[i + 1] = "v";
+    }
+    many[2 * 100] = NULL;
+    ASSERT_EQ(check_fields("GET", "/", many), 0); /* 100 fields */
+    tr_h1_req_init(&req2);
+    req2.method = "GET";
+    req2.method_len = 3;
+    req2.target = "/";
+    req2.target_len = 1;
+    req2.nheaders = 101; /* one past max_headers, checked before any field is read */
+    ASSERT(req2.nheaders > tr_h1_default_limits.max_headers);
+    ASSERT_EQ(tr_h1_req_check(&req2, NULL), TR_ELIMIT);
+    ASSERT_EQ(req2.error_status, 431);
+    size_t big = tr_h1_default_limits.max_head;
+    char *v = malloc(big);
+    memset(v, 'v', big - 1);
+    v[big - 1] = '\0';
+    const char *huge[] = {"x-big", v, NULL};
+    ASSERT_EQ(check_fields("GET", "/", huge), 431);
+    free(v);
+}
