@@ -128,8 +128,7 @@ static bool ready(const struct upc *k)
 /* How many streams the carrier runs at once. */
 static unsigned limit(const struct h2uc *hc)
 {
-    uint32_t m = hc->settings_seen ? hc->peer_max : MAX_STREAMS;
-    return m < MAX_STREAMS ? m : MAX_STREAMS;
+    return hc->peer_max < MAX_STREAMS ? hc->peer_max : MAX_STREAMS;
 }
 
 /* May k take another stream? */
@@ -814,12 +813,13 @@ static void conn_timeout(struct tr_loop *loop, struct tr_timer *t)
         close_politely(k); /* idle too long */
 }
 
-/* Makes k, a new connection, a carrier. */
-static bool conn_init(struct upc *k)
+/* Makes k, a new connection, a carrier, that expects the backend to allow peer_max streams
+ * until its SETTINGS say. */
+static bool conn_init(struct upc *k, uint32_t peer_max)
 {
     struct h2uc *hc = tr_xcalloc(1, sizeof(*hc));
     hc->k = k;
-    hc->peer_max = MAX_STREAMS;
+    hc->peer_max = peer_max;
     tr_buf_init(&hc->raw, 0);
     nghttp2_session_callbacks *cbs;
     if (nghttp2_session_callbacks_new(&cbs) != 0) {
@@ -848,6 +848,17 @@ static bool conn_init(struct upc *k)
     k->h2c = hc;
     k->timer.cb = conn_timeout;
     return true;
+}
+
+/* How many streams a new carrier for key may expect to run before the backend's SETTINGS
+ * come: what a carrier of the same key was told, so that a burst larger than that is spread at
+ * once rather than moved once the SETTINGS came. */
+static uint32_t expected_max(struct worker *w, const char *key)
+{
+    for (struct upc *k = tr_pool_peek(w, key); k; k = k->next_idle)
+        if (k->h2c && k->h2c->settings_seen)
+            return k->h2c->peer_max;
+    return MAX_STREAMS;
 }
 
 /* A carrier for key with room, or NULL. */
@@ -883,7 +894,7 @@ bool tr_h2u_attach(struct upc *u, const struct tr_ir_endpoint *ep, const struct 
         k = tr_upstream_dial(u->w, ep, u->key, tls, snap, true);
         if (!k)
             return false;
-        if (!conn_init(k)) {
+        if (!conn_init(k, expected_max(u->w, u->key))) {
             tr_upstream_close(k);
             return false;
         }
