@@ -60,7 +60,9 @@ struct worker {
     struct tr_loop *loop;
     struct tr_snapshot *snap; /* current; requests pin their own reference */
     struct tr_map listeners;  /* "addr|port" -> struct wlisten* */
-    struct tr_map idle;       /* proxy/pool.c: tr_pool_key -> struct upc* (a list through upc->next_idle) */
+    /* proxy/pool.c: tr_pool_key -> struct upc* (a list through upc->next_idle): idle HTTP/1.1
+     * connections, and HTTP/2 carriers that take new streams */
+    struct tr_map idle;
     const struct tr_worker_ops *ops;
     /* proxy/: parsed request heads not in use: a connection holds one only while a head is arriving
      * and being dispatched, so an idle connection costs no head-sized struct. */
