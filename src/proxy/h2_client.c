@@ -1036,9 +1036,15 @@ void tr_h2u_conn_fail(struct upc *k, const char *why)
     struct h2u *h;
     while (!k->closed && (h = hc->first)) {
         struct upc *u = h->u;
-        bool sent = h->submitted;
+        bool sent = h->submitted, refused = h->refused, ended = h->closed && !refused;
         unlink_stream(h);
-        if (established && !sent && move(h))
+        if (ended) {
+            /* Its stream was over before the connection failed: what came is all in u->in,
+             * whole or marked cut short (u->eof), for its exchange to finish without k. */
+            tr_h2u_input(u);
+            continue;
+        }
+        if ((refused || (established && !sent)) && move(h))
             continue;
         tr_upstream_fail(u, why);
     }
