@@ -820,6 +820,9 @@ static bool conn_init(struct upc *k, uint32_t peer_max)
     struct h2uc *hc = tr_xcalloc(1, sizeof(*hc));
     hc->k = k;
     hc->peer_max = peer_max;
+    /* Read once connected: the backend's SETTINGS may already wait inside OpenSSL, which read
+     * them with the end of the handshake, where no new edge will announce them. */
+    hc->read_blocked = true;
     tr_buf_init(&hc->raw, 0);
     nghttp2_session_callbacks *cbs;
     if (nghttp2_session_callbacks_new(&cbs) != 0) {
