@@ -337,6 +337,7 @@ static struct upc *open_stream(struct worker *w, const struct tr_ir_endpoint *ep
     u->writable = true; /* what waits is its carrier's affair */
     bool reused = false;
     if (!tr_h2u_attach(u, ep, tls, snap, &reused)) {
+        tr_h2u_release(u);
         free(u);
         return NULL;
     }
