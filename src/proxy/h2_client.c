@@ -236,6 +236,8 @@ static void keep_sent(struct h2u *h, const char *p, size_t n)
         drop_sent(h);
         return;
     }
+    if (!h->sent.cap)
+        tr_buf_reserve(&h->sent, n < 1024 ? 1024 : n); /* the head, and a small body, in one */
     tr_buf_append(&h->sent, p, n);
 }
 
@@ -287,6 +289,8 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
     /* The backend answers: the request was processed, it will not go again. */
     h->got_any = true;
     drop_sent(h);
+    tr_worker_buf_attach(h->u->w, &h->u->in); /* a block from the worker's cache, once */
+    tr_buf_reserve(&h->hdr, 512);
     if (!h->final_seen) {
         h->hdr.len = 0;
         h->status = 0;
@@ -457,6 +461,10 @@ static int submit_head(struct h2u *h)
     nghttp2_nv *nv = tr_xmalloc(cap * sizeof(*nv));
     struct tr_buf names; /* lower-cased field names, then pointed into */
     tr_buf_init(&names, 0);
+    size_t names_len = 0;
+    for (size_t i = 0; i < req.nheaders; i++)
+        names_len += req.headers[i].name_len;
+    tr_buf_reserve(&names, names_len);
     bool grpc = false;
     size_t *offs = tr_xmalloc((req.nheaders + 1) * sizeof(*offs));
     for (size_t i = 0; i < req.nheaders; i++) {
@@ -519,6 +527,8 @@ static int move_body(struct h2u *h)
 {
     struct upc *u = h->u;
     bool moved = false;
+    if (!h->body_end && pend(&u->out, u->out_off))
+        tr_worker_buf_attach(u->w, &h->bodybuf);
     while (!h->body_end && pend(&u->out, u->out_off) && pend(&h->bodybuf, h->body_off) < TR_WORKER_BUF_HIGH) {
         const char *p = u->out.data + u->out_off;
         size_t n = pend(&u->out, u->out_off);
@@ -880,13 +890,9 @@ bool tr_h2u_attach(struct upc *u, const struct tr_ir_endpoint *ep, const struct 
 {
     struct h2u *h = u->h2;
     if (!h) {
-        h = tr_xcalloc(1, sizeof(*h));
+        h = tr_worker_obj_get(&u->w->h2u_cache, sizeof(*h)); /* zeroed: empty buffers */
         h->u = u;
         h->replayable = true;
-        tr_buf_init(&h->sent, 0);
-        tr_buf_init(&h->bodybuf, 0);
-        tr_buf_init(&h->hdr, 0);
-        tr_buf_init(&h->trailers, 0);
         u->h2 = h;
     }
     h->ep = ep;
@@ -934,10 +940,10 @@ void tr_h2u_release(struct upc *u)
     struct h2u *h = u->h2;
     if (h) {
         tr_buf_dispose(&h->sent);
-        tr_buf_dispose(&h->bodybuf);
+        tr_worker_buf_release(u->w, &h->bodybuf);
         tr_buf_dispose(&h->hdr);
         tr_buf_dispose(&h->trailers);
-        free(h);
+        tr_worker_obj_put(&u->w->h2u_cache, h);
         u->h2 = NULL;
     }
     struct h2uc *hc = u->h2c;

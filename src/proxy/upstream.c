@@ -41,7 +41,7 @@ static void u_free(struct tr_loop *loop, void *data)
     tr_h2u_release(u);
     tr_worker_buf_release(u->w, &u->in);
     tr_worker_buf_release(u->w, &u->out);
-    free(u);
+    tr_worker_obj_put(&u->w->upc_cache, u);
 }
 
 /* The handshake is over (or never will be): u no longer reads its TLS settings. */
@@ -273,7 +273,7 @@ static const struct conn_ops u_ops = {TR_CONN_UPSTREAM, u_close_link, NULL};
 /* A new upc for key, with no socket yet. */
 static struct upc *u_new(struct worker *w, const char *key)
 {
-    struct upc *u = tr_xcalloc(1, sizeof(*u));
+    struct upc *u = tr_worker_obj_get(&w->upc_cache, sizeof(*u));
     u->w = w;
     snprintf(u->key, sizeof(u->key), "%s", key);
     u->io.fd = -1;
