@@ -189,8 +189,8 @@ void tr_metrics_render(struct tr_buf *b)
         {"torii_downstream_connections_active", "gauge", "Client connections open.", offsetof(struct tr_metrics, conns_active)},
         {"torii_upstream_connects_total", "counter", "Upstream connections opened.", offsetof(struct tr_metrics, upstream_connects)},
         {"torii_upstream_connections_active", "gauge", "Upstream connections open (busy or idle).", offsetof(struct tr_metrics, upstream_active)},
-        {"torii_upstream_reused_total", "counter", "Requests sent on a kept-alive upstream connection.", offsetof(struct tr_metrics, upstream_reused)},
-        {"torii_upstream_failures_total", "counter", "Upstream connections that failed before a complete response.", offsetof(struct tr_metrics, upstream_failures)},
+        {"torii_upstream_reused_total", "counter", "Requests sent on an upstream connection already open (kept alive, or HTTP/2 carrying other streams).", offsetof(struct tr_metrics, upstream_reused)},
+        {"torii_upstream_failures_total", "counter", "Upstream requests (a connection, or an HTTP/2 stream) that failed before a complete response.", offsetof(struct tr_metrics, upstream_failures)},
         {"torii_config_generation", "gauge", "Configuration generation being served.", offsetof(struct tr_metrics, config_generation)},
     };
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)

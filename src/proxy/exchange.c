@@ -468,8 +468,9 @@ void tr_exchange_done(struct upc *u)
     struct h1c *c = u->c;
     if (c)
         tr_reqlog_end(c, u->resp.status);
+    /* An HTTP/2 stream is never pooled: it ends here, its carrier stays (h2_client.c). */
     bool reuse = u->keep_alive && c && c->req_done && tr_buf_pending(&u->in, u->in_off) == 0 && !u->eof &&
-                 (!u->h2 || tr_h2u_reusable(u)) && tr_pool_current(u->w, u);
+                 !u->h2 && tr_pool_current(u->w, u);
     if (c) {
         c->up = NULL;
         tr_timer_stop(c->w->loop, &c->rtimer);
@@ -482,8 +483,6 @@ void tr_exchange_done(struct upc *u)
         tr_worker_buf_release(u->w, &u->in); /* nothing pending either way: an idle upstream holds none */
         tr_worker_buf_release(u->w, &u->out);
         u->in_off = u->out_off = 0;
-        if (u->h2)
-            tr_h2u_reset(u);
         tr_timer_stop(u->w->loop, &u->timer);
         tr_pool_put(u->w, u);
     } else {

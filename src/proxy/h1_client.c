@@ -100,7 +100,7 @@ void tr_h1u_process(struct upc *u)
     if (u->mirror) {
         u->in.len = 0; /* the mirror's answer is dropped */
         u->in_off = 0;
-        if (u->eof || (u->h2 && tr_h2u_reusable(u)))
+        if (u->eof || (u->h2 && tr_h2u_done(u)))
             tr_upstream_close(u);
         return;
     }

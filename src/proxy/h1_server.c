@@ -325,7 +325,7 @@ again:
     /* The upstream took it all at once: move more now. No EPOLLOUT edge will come to resume the
      * body (the socket never filled), and tr_h1c_read stops reading while its buffer is full.
      * Found by tests/http1/run (a chunked 2 MB upload stalled). */
-    if (c->up == u && u->io.fd >= 0 && u->writable && !u->connecting && !u->handshaking &&
+    if (c->up == u && !u->closed && u->writable && !u->connecting && !u->handshaking &&
         tr_buf_pending(&u->out, u->out_off) == 0 && !c->req_done && tr_buf_pending(&c->in, c->in_off) &&
         c->in_off != moved)
         goto again;

@@ -9,8 +9,10 @@
  * bytes in c->out and an end, which the stream sends as HEADERS, DATA and trailing HEADERS.
  *
  * Upstream (h2_client.c): a backend that speaks h2c (appProtocol kubernetes.io/h2c, and the
- * backends of GRPCRoutes) gets an upc whose bytes are HTTP/1.1 on the exchange side and
- * HTTP/2 on the wire, one stream per exchange, so the pool, retries and timeouts are shared. */
+ * backends of GRPCRoutes) gets, per exchange, a stream upc whose bytes are HTTP/1.1 on the
+ * exchange side (exactly what an HTTP/1.1 upc carries, so h1_client.c, retries and timeouts are
+ * shared) and one HTTP/2 stream on the wire, on a carrier: a connection that many streams share,
+ * up to what the backend allows at once (docs/internals/http2.md). */
 #ifndef TR_PROXY_H2_H
 #define TR_PROXY_H2_H
 
@@ -67,17 +69,41 @@ void tr_h2_stream_room(struct h1c *c);
 
 /* --- h2_client.c --- */
 
-/* Makes u speak h2c to its backend (call right after it is opened). Returns false on failure. */
-bool tr_h2u_init(struct upc *u);
-void tr_h2u_free(struct upc *u);
-/* Sends what the exchange put in u->out (HTTP/1.1 text) as HTTP/2. Returns -1 on a hard error. */
-int tr_h2u_flush(struct upc *u);
-/* Reads the socket and turns what arrives into HTTP/1.1 text in u->in, as the read loop of
- * net/sock.h would (TR_SOCK_RD_FULL once u->in holds TR_WORKER_BUF_HIGH bytes). */
-enum tr_sock_rd tr_h2u_read(struct upc *u);
-/* The exchange on u is over: can the connection take another? */
-bool tr_h2u_reusable(const struct upc *u);
-/* Ready for the next exchange. */
-void tr_h2u_reset(struct upc *u);
+struct tr_ir_endpoint;
+struct tr_ir_backend_tls;
+struct tr_snapshot;
+
+/* Puts u (a new upc without a socket, its key set) on a carrier for u->key: one that has room,
+ * or a new one to ep (under tls, of snapshot snap). *reused: an existing carrier took it.
+ * ep and tls must stay valid while u's exchange pins snap (a stream the backend refused is sent
+ * again on another carrier). Returns false when no carrier can be had (connect() failed). */
+bool tr_h2u_attach(struct upc *u, const struct tr_ir_endpoint *ep, const struct tr_ir_backend_tls *tls,
+                   struct tr_snapshot *snap, bool *reused);
+/* u (a stream) closes: its stream is reset if still open, its carrier stays. */
+void tr_h2u_detach(struct upc *u);
+/* Frees a stream's state (u's deferred free). */
+void tr_h2u_release(struct upc *u);
+/* Sends what the exchange put in u->out (HTTP/1.1 text) as the stream's HEADERS and DATA, as
+ * far as the carrier and the stream's window allow; failures go through tr_upstream_fail. */
+void tr_h2u_flush(struct upc *u);
+/* Processes what the stream put in u->in (tr_h1u_process), and gives the stream's window
+ * back for what the exchange moved on. */
+void tr_h2u_input(struct upc *u);
+/* Has the stream's response come whole? */
+bool tr_h2u_done(const struct upc *u);
+
+/* The carrier's side, for upstream.c: k is a carrier (k->h2c). */
+/* Connected, and through TLS: frames may go. */
+void tr_h2u_conn_room(struct upc *k);
+/* Reads the socket and hands each stream what came for it. */
+void tr_h2u_conn_read(struct upc *k);
+/* The connection failed: its streams fail too (tr_upstream_fail: retries as configured), but
+ * those it never sent go on another carrier. Then k closes. */
+void tr_h2u_conn_fail(struct upc *k, const char *why);
+/* k closes (tr_upstream_close): streams still on it close too, and the session goes. */
+void tr_h2u_conn_free(struct upc *k);
+/* w's snapshot no longer applies k's TLS settings, or w drains: k takes no new stream, and
+ * closes now if it carries none (else when its last one ends). */
+void tr_h2u_conn_retire(struct upc *k);
 
 #endif

@@ -1,15 +1,38 @@
-/* HTTP/2 to backends (h2c, or h2 over BackendTLSPolicy TLS) with nghttp2: one stream at a time
- * per upstream connection, so a connection is an exchange slot exactly like an HTTP/1.1 one and
- * the pool, retries, mirrors and timeouts of the HTTP/1 path apply unchanged (see h2.h).
+/* HTTP/2 to backends (h2c, or h2 over BackendTLSPolicy TLS) with nghttp2: many streams per
+ * connection.
  *
- * Request: the exchange (exchange.c) writes an HTTP/1.1 head and body into u->out; the head becomes HEADERS,
- * the body (decoded from its Content-Length or chunked framing) DATA, END_STREAM where it ends.
- * Response: HEADERS, DATA and trailing HEADERS become HTTP/1.1 text in u->in, which
- * u_process() parses as from any backend: a body with a content-length stays that length,
- * otherwise it is chunked with the trailers (gRPC's grpc-status) in the last chunk. */
+ * A carrier is a upc with a socket (connect, TLS and the event loop are upstream.c's) and an
+ * nghttp2 session (struct h2uc). Each exchange gets a stream upc of its own, without a socket
+ * (struct h2u), attached to a carrier of its pool key that has room, or to a new one: the
+ * exchange writes HTTP/1.1 text into the stream's out and reads HTTP/1.1 text from its in, as
+ * with an HTTP/1.1 backend, so h1_client.c, retries, mirrors and timeouts are the HTTP/1 path's.
+ *
+ * Request: the head at the front of the stream's out becomes HEADERS, the body (decoded from its
+ * Content-Length or chunked framing) DATA, END_STREAM where it ends. Response: HEADERS, DATA and
+ * trailing HEADERS become HTTP/1.1 text in the stream's in, which tr_h1u_process parses as from
+ * any backend: a body with a content-length stays that length, otherwise it is chunked with the
+ * trailers (gRPC's grpc-status) in the last chunk.
+ *
+ * How many: a carrier takes at most min(the backend's SETTINGS_MAX_CONCURRENT_STREAMS, 100)
+ * streams, and sends none before the backend's SETTINGS came, so that those beyond its limit go
+ * to another carrier instead of waiting on this one.
+ *
+ * Flow control: a stream's response window (64 KiB) is given back only as the exchange moves the
+ * bytes on to its client, so a slow client holds back its own stream and nothing else; the
+ * connection window fits every stream's.
+ *
+ * GOAWAY, REFUSED_STREAM: streams the backend never processed (RFC 9113 6.8, 8.7) go again on
+ * another carrier, as they were (the text they took is kept, up to REPLAY_MAX), not counted as a
+ * retry. A carrier that fails fails its streams through tr_upstream_fail (retries as configured),
+ * but for those it never sent.
+ *
+ * Sends are batched: what the streams produce during a loop turn leaves in one write at its end
+ * (kick), or at the end of the read that produced it. Callbacks inside nghttp2 only mark streams
+ * (touched, room); the exchanges are called once nghttp2 has returned (pump). */
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/metrics.h"
 #include "http/h1_parse.h"
 #include "net/sock.h"
 #include "net/tls.h"
@@ -23,31 +46,199 @@
 #include <string.h>
 #include <strings.h>
 
+/* Streams a carrier takes at most, whatever the backend allows. */
+#define MAX_STREAMS 100
+/* HTTP/2's default stream window: what a stream may hold of a response its client has not
+ * taken yet. The connection's fits every stream's, so slow streams never stall the others. */
+#define STREAM_WINDOW 65535
+#define CONN_WINDOW (MAX_STREAMS * STREAM_WINDOW)
+/* A carrier left without streams closes after this long. */
+#define IDLE_MS 60000
+/* A request whose text taken so far (head and body) is larger can no longer be sent again. */
+#define REPLAY_MAX (64 * 1024)
+/* A stream moves to another carrier at most this often (GOAWAY, REFUSED_STREAM, SETTINGS). */
+#define MAX_MOVES 4
+
+struct h2uc {
+    struct upc *k;
+    nghttp2_session *s; /* NULL once the carrier closed */
+    struct tr_buf raw;  /* frames to write; raw_off of them written */
+    size_t raw_off;
+    struct h2u *first, *last; /* the streams attached, oldest first */
+    unsigned nattached;
+    unsigned npending; /* attached, not yet submitted to the session */
+    unsigned nopen;    /* submitted and not closed by the session (reset ones included) */
+    uint32_t peer_max; /* the backend's SETTINGS_MAX_CONCURRENT_STREAMS */
+    bool settings_seen, goaway, failing;
+    bool rebalance;    /* SETTINGS or GOAWAY came: streams beyond the room go elsewhere */
+    bool busy, want_send, send_deferred;
+    bool read_blocked; /* reading stopped while raw was full */
+    struct h2u *touched; /* streams with news from the session (through touched_next) */
+    struct h2u *room;    /* streams whose request body moved (through room_next) */
+};
+
 struct h2u {
     struct upc *u;
-    nghttp2_session *s;
-    struct tr_buf raw; /* frames to write; raw_off of them written */
-    size_t raw_off;
-    int32_t sid;        /* the stream of the exchange in progress, or 0 */
-    bool head_sent;     /* the request head went out as HEADERS */
+    struct upc *k; /* the carrier, or NULL once detached */
+    struct h2u *prev, *next;
+    struct h2u *touched_next, *room_next;
+    bool touched, room_due;
+    /* Where to send it again (valid while the exchange pins its snapshot). */
+    const struct tr_ir_endpoint *ep;
+    const struct tr_ir_backend_tls *tls;
+    unsigned moves;
+    int32_t sid; /* once submitted; kept after the stream closed, for window accounting */
+    bool submitted;
+    bool closed;  /* the session closed the stream */
+    bool refused; /* ... unprocessed: REFUSED_STREAM, or beyond a GOAWAY's last stream */
+    struct tr_buf sent; /* the text taken from u->out so far, to send it again */
+    bool replayable;
     enum tr_h1_body body;
     uint64_t left;
     struct tr_h1_chunked ch;
     struct tr_buf bodybuf; /* decoded request body for DATA; body_off of it sent */
     size_t body_off;
     bool body_end, deferred;
-    bool unusable; /* GOAWAY, a reset or an error: no further exchange on this connection */
     /* The response in progress. */
-    bool final_seen, resp_chunked, resp_done;
+    bool got_any, final_seen, resp_chunked, resp_done;
     int status;
     bool has_cl;
     struct tr_buf hdr;      /* fields of the HEADERS being received, "name: value\r\n" */
     struct tr_buf trailers; /* trailing fields */
+    uint64_t unacked;       /* DATA bytes given to the exchange, window not yet given back */
 };
 
 static size_t pend(const struct tr_buf *b, size_t off)
 {
     return tr_buf_pending(b, off);
+}
+
+static void pump(struct upc *k);
+
+static struct h2u *stream_of(nghttp2_session *s, int32_t id)
+{
+    return id > 0 ? nghttp2_session_get_stream_user_data(s, id) : NULL;
+}
+
+static bool ready(const struct upc *k)
+{
+    return !k->closed && !k->connecting && !k->handshaking;
+}
+
+/* How many streams the carrier runs at once. */
+static unsigned limit(const struct h2uc *hc)
+{
+    return hc->peer_max < MAX_STREAMS ? hc->peer_max : MAX_STREAMS;
+}
+
+/* May k take another stream? */
+static bool has_room(const struct upc *k)
+{
+    const struct h2uc *hc = k->h2c;
+    return !k->closed && !hc->goaway && !hc->failing && hc->nattached < limit(hc) && tr_pool_current(k->w, k);
+}
+
+static bool can_submit(const struct upc *k)
+{
+    const struct h2uc *hc = k->h2c;
+    return ready(k) && hc->settings_seen && !hc->goaway && !hc->failing && hc->nopen < limit(hc);
+}
+
+static void deferred_pump(struct tr_loop *loop, void *data)
+{
+    struct upc *k = data;
+    k->h2c->send_deferred = false;
+    if (!k->closed)
+        pump(k);
+}
+
+/* Something is ready to send: while the carrier is being pumped, in the same pump; otherwise at
+ * the end of the loop turn, with whatever else the turn produces. */
+static void kick(struct upc *k)
+{
+    struct h2uc *hc = k->h2c;
+    if (k->closed)
+        return;
+    if (hc->busy) {
+        hc->want_send = true;
+        return;
+    }
+    if (!hc->send_deferred) {
+        hc->send_deferred = true;
+        tr_loop_defer(k->w->loop, deferred_pump, k);
+    }
+}
+
+static void touch(struct h2uc *hc, struct h2u *h)
+{
+    if (h->touched)
+        return;
+    h->touched = true;
+    h->touched_next = hc->touched;
+    hc->touched = h;
+}
+
+/* Takes h off the carrier's marked lists. */
+static void unmark(struct h2uc *hc, struct h2u *h)
+{
+    if (h->touched) {
+        for (struct h2u **p = &hc->touched; *p; p = &(*p)->touched_next)
+            if (*p == h) {
+                *p = h->touched_next;
+                break;
+            }
+        h->touched_next = NULL;
+        h->touched = false;
+    }
+    if (h->room_due) {
+        for (struct h2u **p = &hc->room; *p; p = &(*p)->room_next)
+            if (*p == h) {
+                *p = h->room_next;
+                break;
+            }
+        h->room_next = NULL;
+        h->room_due = false;
+    }
+}
+
+/* h leaves its carrier's lists and counts (the session is the caller's). */
+static void unlink_stream(struct h2u *h)
+{
+    struct h2uc *hc = h->k->h2c;
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        hc->first = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    else
+        hc->last = h->prev;
+    h->prev = h->next = NULL;
+    hc->nattached--;
+    if (!h->submitted)
+        hc->npending--;
+    unmark(hc, h);
+    h->k = NULL;
+}
+
+static void drop_sent(struct h2u *h)
+{
+    h->replayable = false;
+    tr_buf_dispose(&h->sent);
+}
+
+/* Keeps text taken from u->out, for a re-send, while it stays small. */
+static void keep_sent(struct h2u *h, const char *p, size_t n)
+{
+    if (!h->replayable)
+        return;
+    if (h->sent.len + n > REPLAY_MAX) {
+        drop_sent(h);
+        return;
+    }
+    if (!h->sent.cap)
+        tr_buf_reserve(&h->sent, n < 1024 ? 1024 : n); /* the head, and a small body, in one */
+    tr_buf_append(&h->sent, p, n);
 }
 
 /* --- the response, as HTTP/1.1 text --- */
@@ -67,8 +258,8 @@ static void emit_end(struct h2u *h)
 static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name, size_t namelen,
                      const uint8_t *value, size_t valuelen, uint8_t flags, void *ud)
 {
-    struct h2u *h = ud;
-    if (frame->hd.stream_id != h->sid || frame->hd.type != NGHTTP2_HEADERS)
+    struct h2u *h = stream_of(session, frame->hd.stream_id);
+    if (!h || frame->hd.type != NGHTTP2_HEADERS)
         return 0;
     if (namelen == 7 && memcmp(name, ":status", 7) == 0) {
         h->status = 0;
@@ -92,8 +283,15 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
 
 static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *ud)
 {
-    struct h2u *h = ud;
-    if (frame->hd.stream_id == h->sid && !h->final_seen) {
+    struct h2u *h = stream_of(session, frame->hd.stream_id);
+    if (!h)
+        return 0;
+    /* The backend answers: the request was processed, it will not go again. */
+    h->got_any = true;
+    drop_sent(h);
+    tr_worker_buf_attach(h->u->w, &h->u->in); /* a block from the worker's cache, once */
+    tr_buf_reserve(&h->hdr, 512);
+    if (!h->final_seen) {
         h->hdr.len = 0;
         h->status = 0;
         h->has_cl = false;
@@ -103,20 +301,32 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
 
 static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *ud)
 {
-    struct h2u *h = ud;
-    if (frame->hd.type == NGHTTP2_GOAWAY) {
-        h->unusable = true;
+    struct h2uc *hc = ud;
+    if (frame->hd.type == NGHTTP2_SETTINGS && !(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+        hc->settings_seen = true;
+        hc->peer_max = nghttp2_session_get_remote_settings(session, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+        hc->rebalance = true;
         return 0;
     }
-    if (frame->hd.stream_id != h->sid || !h->sid)
+    if (frame->hd.type == NGHTTP2_GOAWAY) {
+        /* No new stream here; those beyond last_stream_id are closed by nghttp2 with
+         * REFUSED_STREAM (on_stream_close), the others run to their end. */
+        tr_log_debug("upstream %s: GOAWAY (last stream %d, %s)", hc->k->key, frame->goaway.last_stream_id,
+                     nghttp2_http2_strerror(frame->goaway.error_code));
+        hc->goaway = true;
+        hc->rebalance = true;
+        tr_pool_remove(hc->k->w, hc->k);
+        return 0;
+    }
+    struct h2u *h = stream_of(session, frame->hd.stream_id);
+    if (!h)
         return 0;
     bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
     struct tr_buf *in = &h->u->in;
     if (frame->hd.type == NGHTTP2_HEADERS && !h->final_seen) {
-        if (h->status < 100 || h->status > 999) {
-            h->unusable = true;
-            return NGHTTP2_ERR_CALLBACK_FAILURE;
-        }
+        if (h->status < 100 || h->status > 999)
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets this stream only */
+        touch(hc, h);
         tr_buf_printf(in, "HTTP/1.1 %d -\r\n", h->status);
         tr_buf_append(in, h->hdr.data, h->hdr.len);
         if (h->status < 200) { /* interim: another head follows */
@@ -138,38 +348,55 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
         tr_buf_puts(in, "\r\n");
         return 0;
     }
-    if (end && (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA))
+    if (end && (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA)) {
         emit_end(h);
+        touch(hc, h);
+    }
     return 0;
 }
 
 static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
                          void *ud)
 {
-    struct h2u *h = ud;
-    if (id != h->sid || !h->final_seen || h->resp_done || !len)
+    struct h2uc *hc = ud;
+    struct h2u *h = stream_of(session, id);
+    if (!h || !h->final_seen || h->resp_done) {
+        /* Nobody takes these bytes: the window comes back at once. */
+        nghttp2_session_consume(session, id, len);
         return 0;
+    }
+    if (!len)
+        return 0;
+    struct tr_buf *in = &h->u->in;
     if (h->resp_chunked)
-        tr_buf_printf(&h->u->in, "%zx\r\n", len);
-    tr_buf_append(&h->u->in, (const char *)data, len);
+        tr_buf_printf(in, "%zx\r\n", len);
+    tr_buf_append(in, (const char *)data, len);
     if (h->resp_chunked)
-        tr_buf_puts(&h->u->in, "\r\n");
+        tr_buf_puts(in, "\r\n");
+    h->unacked += len;
+    touch(hc, h);
     return 0;
 }
 
 static int on_stream_close(nghttp2_session *session, int32_t id, uint32_t error_code, void *ud)
 {
-    struct h2u *h = ud;
-    if (id != h->sid)
+    struct h2uc *hc = ud;
+    if (hc->nopen)
+        hc->nopen--;
+    hc->want_send = true; /* a slot for a pending stream */
+    struct h2u *h = stream_of(session, id);
+    if (!h)
         return 0;
-    h->sid = 0;
-    if (error_code != NGHTTP2_NO_ERROR || !h->resp_done) {
+    h->closed = true;
+    if (error_code == NGHTTP2_REFUSED_STREAM && !h->got_any) {
+        h->refused = true; /* not processed: it may go again (RFC 9113 8.7) */
+    } else if (error_code != NGHTTP2_NO_ERROR || !h->resp_done) {
         /* Reset, or closed before the response ended: what u->in holds is cut short, and
-         * u_process reports it when it sees the end of input. */
-        tr_log_debug("upstream %s: HTTP/2 stream closed: %s", h->u->key, nghttp2_http2_strerror(error_code));
-        h->unusable = true;
+         * tr_h1u_process reports it when it sees the end of input. */
+        tr_log_debug("upstream %s: HTTP/2 stream %d closed: %s", hc->k->key, id, nghttp2_http2_strerror(error_code));
         h->u->eof = true;
     }
+    touch(hc, h);
     return 0;
 }
 
@@ -178,7 +405,10 @@ static int on_stream_close(nghttp2_session *session, int32_t id, uint32_t error_
 static ssize_t read_body(nghttp2_session *session, int32_t id, uint8_t *buf, size_t length, uint32_t *flags,
                          nghttp2_data_source *source, void *ud)
 {
-    struct h2u *h = ud;
+    struct h2uc *hc = ud;
+    struct h2u *h = stream_of(session, id);
+    if (!h)
+        return NGHTTP2_ERR_DEFERRED; /* detached: its reset is on its way */
     size_t n = pend(&h->bodybuf, h->body_off);
     if (n > length)
         n = length;
@@ -195,6 +425,12 @@ static ssize_t read_body(nghttp2_session *session, int32_t id, uint8_t *buf, siz
             return NGHTTP2_ERR_DEFERRED;
         }
     }
+    if (n && !h->body_end && !h->room_due) {
+        /* Room for more of the body: the exchange is asked once nghttp2 returns. */
+        h->room_due = true;
+        h->room_next = hc->room;
+        hc->room = h;
+    }
     return (ssize_t)n;
 }
 
@@ -208,10 +444,12 @@ static bool skip_field(const char *name, size_t n)
     return false;
 }
 
-/* The head at the start of u->out becomes the stream's HEADERS. Returns -1 when it cannot. */
+/* The head at the front of u->out becomes the stream's HEADERS. Returns -1 when it cannot, 0
+ * otherwise (h->submitted says whether it went: a head not all there waits). */
 static int submit_head(struct h2u *h)
 {
-    struct upc *u = h->u;
+    struct upc *u = h->u, *k = h->k;
+    struct h2uc *hc = k->h2c;
     struct tr_h1_req req;
     tr_h1_req_init(&req);
     int n = tr_h1_parse_request(u->out.data + u->out_off, pend(&u->out, u->out_off), &req, NULL);
@@ -219,10 +457,14 @@ static int submit_head(struct h2u *h)
         return 0; /* not all there yet */
     if (n < 0 || tr_h1_req_framing(&req) != 0)
         return -1;
-    size_t cap = req.nheaders + 5, k = 0;
+    size_t cap = req.nheaders + 5, nnv = 0;
     nghttp2_nv *nv = tr_xmalloc(cap * sizeof(*nv));
     struct tr_buf names; /* lower-cased field names, then pointed into */
     tr_buf_init(&names, 0);
+    size_t names_len = 0;
+    for (size_t i = 0; i < req.nheaders; i++)
+        names_len += req.headers[i].name_len;
+    tr_buf_reserve(&names, names_len);
     bool grpc = false;
     size_t *offs = tr_xmalloc((req.nheaders + 1) * sizeof(*offs));
     for (size_t i = 0; i < req.nheaders; i++) {
@@ -236,20 +478,20 @@ static int submit_head(struct h2u *h)
             grpc = true;
     }
 #define NV(n, nl, v, vl) (nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), (nl), (vl), NGHTTP2_NV_FLAG_NONE}
-    nv[k++] = NV(":method", 7, req.method, req.method_len);
-    nv[k++] = NV(":scheme", 7, u->ssl ? "https" : "http", u->ssl ? 5 : 4);
+    nv[nnv++] = NV(":method", 7, req.method, req.method_len);
+    nv[nnv++] = NV(":scheme", 7, k->ssl ? "https" : "http", k->ssl ? 5 : 4);
     /* The head is torii's own: origin-form with the one Host routing chose (exchange.c), which
      * the parser took as the authority. An empty Host means none (RFC 9113 8.3.1). */
     if (req.authority_len)
-        nv[k++] = NV(":authority", 10, req.authority, req.authority_len);
-    nv[k++] = NV(":path", 5, req.target, req.target_len);
+        nv[nnv++] = NV(":authority", 10, req.authority, req.authority_len);
+    nv[nnv++] = NV(":path", 5, req.target, req.target_len);
     for (size_t i = 0; i < req.nheaders; i++) {
         const struct tr_h1_header *f = &req.headers[i];
         if (!skip_field(f->name, f->name_len))
-            nv[k++] = NV(names.data + offs[i], f->name_len, f->value, f->value_len);
+            nv[nnv++] = NV(names.data + offs[i], f->name_len, f->value, f->value_len);
     }
     if (grpc) /* gRPC servers require it (the client's own TE was hop-by-hop) */
-        nv[k++] = NV("te", 2, "trailers", 8);
+        nv[nnv++] = NV("te", 2, "trailers", 8);
 #undef NV
     h->body = req.body;
     h->left = req.content_length;
@@ -257,14 +499,25 @@ static int submit_head(struct h2u *h)
         tr_h1_chunked_init(&h->ch, NULL);
     h->body_end = h->body == TR_H1_BODY_NONE || (h->body == TR_H1_BODY_LENGTH && h->left == 0);
     nghttp2_data_provider prov = {.read_callback = read_body};
-    int32_t sid = nghttp2_submit_request(h->s, NULL, nv, k, h->body_end ? NULL : &prov, NULL);
+    int32_t sid = nghttp2_submit_request(hc->s, NULL, nv, nnv, h->body_end ? NULL : &prov, h);
     free(offs);
     free(nv);
     tr_buf_dispose(&names);
+    if (sid == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE) {
+        /* Stream ids ran out: this carrier is done, the stream goes on another. */
+        hc->goaway = true;
+        hc->rebalance = true;
+        tr_pool_remove(k->w, k);
+        kick(k);
+        return 0;
+    }
     if (sid < 0)
         return -1;
     h->sid = sid;
-    h->head_sent = true;
+    h->submitted = true;
+    hc->npending--;
+    hc->nopen++;
+    keep_sent(h, u->out.data + u->out_off, (size_t)n);
     u->out_off += (size_t)n;
     return 0;
 }
@@ -274,12 +527,15 @@ static int move_body(struct h2u *h)
 {
     struct upc *u = h->u;
     bool moved = false;
+    if (!h->body_end && pend(&u->out, u->out_off))
+        tr_worker_buf_attach(u->w, &h->bodybuf);
     while (!h->body_end && pend(&u->out, u->out_off) && pend(&h->bodybuf, h->body_off) < TR_WORKER_BUF_HIGH) {
         const char *p = u->out.data + u->out_off;
         size_t n = pend(&u->out, u->out_off);
         if (h->body == TR_H1_BODY_LENGTH) {
             size_t take = n < h->left ? n : (size_t)h->left;
             tr_buf_append(&h->bodybuf, p, take);
+            keep_sent(h, p, take);
             u->out_off += take;
             h->left -= take;
             h->body_end = h->left == 0;
@@ -290,6 +546,7 @@ static int move_body(struct h2u *h)
             if (used < 0)
                 return -1;
             tr_buf_append(&h->bodybuf, d, dl);
+            keep_sent(h, p, (size_t)used);
             u->out_off += (size_t)used;
             h->body_end = tr_h1_chunked_done(&h->ch);
             if (used == 0)
@@ -301,53 +558,285 @@ static int move_body(struct h2u *h)
         u->out.len = 0;
         u->out_off = 0;
     }
-    if ((moved || h->body_end) && h->deferred && h->sid) {
+    if ((moved || h->body_end) && h->deferred && !h->closed) {
         h->deferred = false;
-        nghttp2_session_resume_data(h->s, h->sid);
+        nghttp2_session_resume_data(h->k->h2c->s, h->sid);
     }
     return 0;
 }
 
-/* Frames out of the session and onto the socket. */
-static int send_frames(struct h2u *h)
+/* Submits h if its carrier can take it now, and moves its body on. Returns false when h failed
+ * (and closed). */
+static bool start(struct h2u *h)
 {
-    struct upc *u = h->u;
+    struct upc *u = h->u, *k = h->k;
+    if (!h->submitted) {
+        if (!can_submit(k) || !pend(&u->out, u->out_off))
+            return true; /* pending: the carrier submits it when it can (submit_pending) */
+        if (submit_head(h) < 0) {
+            tr_upstream_fail(u, "HTTP/2 request failed");
+            return false;
+        }
+        if (!h->submitted)
+            return true;
+    }
+    if (move_body(h) < 0) {
+        tr_upstream_fail(u, "malformed request body");
+        return false;
+    }
+    kick(k);
+    return true;
+}
+
+/* --- carriers --- */
+
+/* Frames out of the session and onto the socket. */
+static int send_frames(struct h2uc *hc)
+{
+    struct upc *k = hc->k;
     for (;;) {
-        while (pend(&h->raw, h->raw_off) < TR_WORKER_BUF_HIGH) {
+        while (pend(&hc->raw, hc->raw_off) < TR_WORKER_BUF_HIGH) {
             const uint8_t *d;
-            ssize_t n = nghttp2_session_mem_send(h->s, &d);
+            ssize_t n = nghttp2_session_mem_send(hc->s, &d);
             if (n < 0)
                 return -1;
             if (n == 0)
                 break;
-            tr_buf_append(&h->raw, (const char *)d, (size_t)n);
+            tr_buf_append(&hc->raw, (const char *)d, (size_t)n);
         }
-        if (h->raw_off == h->raw.len)
+        if (hc->raw_off == hc->raw.len) {
+            hc->raw.len = hc->raw_off = 0;
             break;
+        }
         bool room = true;
-        if (tr_sock_write_buf(u->io.fd, u->ssl, &h->raw, &h->raw_off, &room, NULL) < 0)
+        if (tr_sock_write_buf(k->io.fd, k->ssl, &hc->raw, &hc->raw_off, &room, NULL) < 0)
             return -1;
         if (!room) {
-            u->writable = false;
+            k->writable = false;
             return 0;
         }
+        k->sent_any = true;
     }
     return 0;
 }
 
-/* --- what the HTTP/1 path calls --- */
-
-bool tr_h2u_init(struct upc *u)
+/* Closes k, telling the backend (GOAWAY) when the connection can still carry it. */
+static void close_politely(struct upc *k)
 {
-    struct h2u *h = tr_xcalloc(1, sizeof(*h));
-    h->u = u;
-    tr_buf_init(&h->raw, 0);
-    tr_buf_init(&h->bodybuf, 0);
-    tr_buf_init(&h->hdr, 0);
-    tr_buf_init(&h->trailers, 0);
+    struct h2uc *hc = k->h2c;
+    if (ready(k) && k->writable && hc->s) {
+        nghttp2_session_terminate_session(hc->s, NGHTTP2_NO_ERROR);
+        hc->busy = true; /* nothing is pumped from here on */
+        send_frames(hc);
+    }
+    tr_upstream_close(k);
+}
+
+static void attach_to(struct h2u *h, struct upc *k)
+{
+    struct h2uc *hc = k->h2c;
+    h->k = k;
+    h->prev = hc->last;
+    h->next = NULL;
+    if (hc->last)
+        hc->last->next = h;
+    else
+        hc->first = h;
+    hc->last = h;
+    hc->nattached++;
+    hc->npending++;
+    if (ready(k))
+        tr_timer_stop(k->w->loop, &k->timer); /* the idle timer; a connect timer runs on */
+}
+
+/* Puts h (detached) on another carrier: a stream the backend never processed, or one that never
+ * went. Returns false when it cannot (then h is still detached). */
+static bool move(struct h2u *h)
+{
+    struct upc *u = h->u;
+    if (u->closed || u->mirror || !u->c || !u->c->snap || !h->ep || h->moves >= MAX_MOVES || h->got_any ||
+        (h->submitted && !h->replayable))
+        return false;
+    h->moves++;
+    if (h->submitted) {
+        /* The request as it was taken, then what the exchange wrote since. */
+        struct tr_buf out;
+        tr_buf_init(&out, 0);
+        tr_buf_append(&out, h->sent.data, h->sent.len);
+        tr_buf_append(&out, u->out.data + u->out_off, pend(&u->out, u->out_off));
+        tr_worker_buf_release(u->w, &u->out);
+        u->out = out;
+        u->out_off = 0;
+        h->sent.len = 0;
+    }
+    h->sid = 0;
+    h->submitted = h->closed = h->refused = false;
+    h->body_end = h->deferred = false;
+    h->bodybuf.len = 0;
+    h->body_off = 0;
+    h->final_seen = h->resp_chunked = h->resp_done = h->has_cl = false;
+    h->status = 0;
+    h->hdr.len = h->trailers.len = 0;
+    h->unacked = 0;
+    u->eof = false;
+    bool reused = false;
+    if (!tr_h2u_attach(u, h->ep, h->tls, u->c->snap, &reused))
+        return false;
+    if (reused)
+        tr_metrics_add(&tr_metrics.upstream_reused, 1);
+    tr_log_debug("upstream %s: stream sent again on another connection", u->key);
+    start(h); /* a failure there ends u: the move itself was made */
+    return true;
+}
+
+/* Detaches h from its carrier k (alive) and moves it; a stream that cannot move fails with why
+ * when fail is set, else stays. */
+static void move_or_fail(struct h2u *h, bool fail, const char *why)
+{
+    struct upc *k = h->k;
+    struct h2uc *hc = k->h2c;
+    struct upc *u = h->u;
+    if (u->mirror || !u->c || h->moves >= MAX_MOVES || h->got_any || (h->submitted && !h->replayable)) {
+        if (fail)
+            tr_upstream_fail(u, why);
+        return;
+    }
+    if (h->submitted && !h->closed && hc->s) {
+        nghttp2_session_set_stream_user_data(hc->s, h->sid, NULL);
+        nghttp2_submit_rst_stream(hc->s, NGHTTP2_FLAG_NONE, h->sid, NGHTTP2_CANCEL);
+    }
+    if (h->unacked && hc->s)
+        nghttp2_session_consume(hc->s, h->sid, h->unacked);
+    unlink_stream(h);
+    kick(k);
+    if (!move(h))
+        tr_upstream_fail(u, why);
+}
+
+/* Streams beyond what the carrier may run (its SETTINGS, or a GOAWAY: none) that it has not sent
+ * yet go to another carrier. */
+static void rebalance(struct upc *k)
+{
+    struct h2uc *hc = k->h2c;
+    hc->rebalance = false;
+    bool gone = hc->goaway || hc->failing;
+    unsigned lim = gone ? 0 : limit(hc);
+    struct h2u *h = hc->last;
+    while (h && hc->nattached > lim && !k->closed) {
+        struct h2u *prev = h->prev;
+        if (!h->submitted)
+            move_or_fail(h, gone, "the backend is going away");
+        h = prev;
+    }
+}
+
+static void submit_pending(struct upc *k)
+{
+    struct h2uc *hc = k->h2c;
+    for (struct h2u *h = hc->first; h && hc->npending && can_submit(k);) {
+        struct h2u *next = h->next;
+        if (!h->submitted && !start(h)) {
+            h = hc->first; /* a failure may have ended other streams: from the top again */
+            continue;
+        }
+        h = next;
+    }
+}
+
+/* What the session marked: streams with news, then streams with room. */
+static void process_marked(struct upc *k)
+{
+    struct h2uc *hc = k->h2c;
+    struct h2u *h;
+    while (!k->closed && (h = hc->touched)) {
+        hc->touched = h->touched_next;
+        h->touched_next = NULL;
+        h->touched = false;
+        if (h->refused) {
+            h->refused = false;
+            move_or_fail(h, true, "the backend refused the stream");
+            continue;
+        }
+        tr_h2u_input(h->u);
+    }
+    while (!k->closed && (h = hc->room)) {
+        hc->room = h->room_next;
+        h->room_next = NULL;
+        h->room_due = false;
+        tr_upstream_room(h->u);
+    }
+}
+
+/* A carrier without streams: closes if it takes no new ones, else waits IDLE_MS for one. */
+static void settle(struct upc *k)
+{
+    struct h2uc *hc = k->h2c;
+    if (k->closed || hc->nattached)
+        return;
+    if (hc->goaway || hc->failing || !tr_pool_current(k->w, k) ||
+        (ready(k) && !nghttp2_session_want_read(hc->s) && !nghttp2_session_want_write(hc->s))) {
+        close_politely(k);
+        return;
+    }
+    if (ready(k) && !tr_timer_armed(&k->timer))
+        tr_timer_start(k->w->loop, &k->timer, IDLE_MS);
+}
+
+/* Submits, sends, and hands the marked streams to their exchanges, until nothing more comes of
+ * it. */
+static void pump(struct upc *k)
+{
+    struct h2uc *hc = k->h2c;
+    if (hc->busy) {
+        hc->want_send = true;
+        return;
+    }
+    hc->busy = true;
+    do {
+        hc->want_send = false;
+        if (hc->rebalance)
+            rebalance(k);
+        if (k->closed)
+            return;
+        submit_pending(k);
+        if (k->closed)
+            return;
+        if (ready(k) && k->writable && send_frames(hc) < 0) {
+            hc->busy = false;
+            tr_upstream_fail(k, "write failed");
+            return;
+        }
+        process_marked(k);
+        if (k->closed)
+            return;
+    } while (hc->want_send);
+    hc->busy = false;
+    settle(k);
+}
+
+static void conn_timeout(struct tr_loop *loop, struct tr_timer *t)
+{
+    struct upc *k = t->data;
+    if (k->connecting || k->handshaking)
+        tr_upstream_fail(k, "connect timed out");
+    else if (!k->h2c->nattached)
+        close_politely(k); /* idle too long */
+}
+
+/* Makes k, a new connection, a carrier, that expects the backend to allow peer_max streams
+ * until its SETTINGS say. */
+static bool conn_init(struct upc *k, uint32_t peer_max)
+{
+    struct h2uc *hc = tr_xcalloc(1, sizeof(*hc));
+    hc->k = k;
+    hc->peer_max = peer_max;
+    /* Read once connected: the backend's SETTINGS may already wait inside OpenSSL, which read
+     * them with the end of the handshake, where no new edge will announce them. */
+    hc->read_blocked = true;
+    tr_buf_init(&hc->raw, 0);
     nghttp2_session_callbacks *cbs;
     if (nghttp2_session_callbacks_new(&cbs) != 0) {
-        free(h);
+        free(hc);
         return false;
     }
     nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
@@ -355,81 +844,241 @@ bool tr_h2u_init(struct upc *u)
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
-    int rc = nghttp2_session_client_new(&h->s, cbs, h);
+    nghttp2_option *opt;
+    nghttp2_option_new(&opt);
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+    int rc = nghttp2_session_client_new2(&hc->s, cbs, hc, opt);
+    nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cbs);
     if (rc != 0) {
-        free(h);
+        free(hc);
         return false;
     }
-    nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_ENABLE_PUSH, 0}};
-    nghttp2_submit_settings(h->s, NGHTTP2_FLAG_NONE, iv, 1);
-    u->h2 = h;
+    nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+                                   {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW}};
+    nghttp2_submit_settings(hc->s, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
+    nghttp2_session_set_local_window_size(hc->s, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW);
+    k->h2c = hc;
+    k->timer.cb = conn_timeout;
     return true;
 }
 
-void tr_h2u_free(struct upc *u)
+/* How many streams a new carrier for key may expect to run before the backend's SETTINGS
+ * come: what a carrier of the same key was told, so that a burst larger than that is spread at
+ * once rather than moved once the SETTINGS came. */
+static uint32_t expected_max(struct worker *w, const char *key)
+{
+    for (struct upc *k = tr_pool_peek(w, key); k; k = k->next_idle)
+        if (k->h2c && k->h2c->settings_seen)
+            return k->h2c->peer_max;
+    return MAX_STREAMS;
+}
+
+/* A carrier for key with room, or NULL. */
+static struct upc *find_carrier(struct worker *w, const char *key)
+{
+    for (struct upc *k = tr_pool_peek(w, key); k; k = k->next_idle)
+        if (k->h2c && has_room(k))
+            return k;
+    return NULL;
+}
+
+/* --- what upstream.c calls --- */
+
+bool tr_h2u_attach(struct upc *u, const struct tr_ir_endpoint *ep, const struct tr_ir_backend_tls *tls,
+                   struct tr_snapshot *snap, bool *reused)
 {
     struct h2u *h = u->h2;
-    if (!h)
+    if (!h) {
+        h = tr_worker_obj_get(&u->w->h2u_cache, sizeof(*h)); /* zeroed: empty buffers */
+        h->u = u;
+        h->replayable = true;
+        u->h2 = h;
+    }
+    h->ep = ep;
+    h->tls = tls;
+    struct upc *k = find_carrier(u->w, u->key);
+    *reused = k != NULL;
+    if (!k) {
+        k = tr_upstream_dial(u->w, ep, u->key, tls, snap, true);
+        if (!k)
+            return false;
+        if (!conn_init(k, expected_max(u->w, u->key))) {
+            tr_upstream_close(k);
+            return false;
+        }
+        if (k->key[0])
+            tr_pool_put(k->w, k); /* takes streams (a carrier without a key is never shared) */
+    }
+    attach_to(h, k);
+    return true;
+}
+
+void tr_h2u_detach(struct upc *u)
+{
+    struct h2u *h = u->h2;
+    struct upc *k = h->k;
+    if (!k)
         return;
-    nghttp2_session_del(h->s);
-    tr_buf_dispose(&h->raw);
-    tr_buf_dispose(&h->bodybuf);
-    tr_buf_dispose(&h->hdr);
-    tr_buf_dispose(&h->trailers);
-    free(h);
-    u->h2 = NULL;
+    struct h2uc *hc = k->h2c;
+    if (!hc->failing && hc->s && h->submitted) {
+        if (!h->closed) {
+            nghttp2_session_set_stream_user_data(hc->s, h->sid, NULL);
+            nghttp2_submit_rst_stream(hc->s, NGHTTP2_FLAG_NONE, h->sid, NGHTTP2_CANCEL);
+        }
+        if (h->unacked)
+            nghttp2_session_consume(hc->s, h->sid, h->unacked);
+        h->unacked = 0;
+    }
+    unlink_stream(h);
+    if (!hc->failing)
+        kick(k);
 }
 
-int tr_h2u_flush(struct upc *u)
+void tr_h2u_release(struct upc *u)
 {
     struct h2u *h = u->h2;
-    if (!h->head_sent && pend(&u->out, u->out_off) && submit_head(h) < 0)
-        return -1;
-    if (h->head_sent && move_body(h) < 0)
-        return -1;
-    return send_frames(h);
+    if (h) {
+        tr_buf_dispose(&h->sent);
+        tr_worker_buf_release(u->w, &h->bodybuf);
+        tr_buf_dispose(&h->hdr);
+        tr_buf_dispose(&h->trailers);
+        tr_worker_obj_put(&u->w->h2u_cache, h);
+        u->h2 = NULL;
+    }
+    struct h2uc *hc = u->h2c;
+    if (hc) {
+        if (hc->s)
+            nghttp2_session_del(hc->s);
+        tr_buf_dispose(&hc->raw);
+        free(hc);
+        u->h2c = NULL;
+    }
 }
 
-enum tr_sock_rd tr_h2u_read(struct upc *u)
+void tr_h2u_flush(struct upc *u)
 {
     struct h2u *h = u->h2;
+    if (!u->closed && h->k)
+        start(h);
+}
+
+void tr_h2u_input(struct upc *u)
+{
+    struct h2u *h = u->h2;
+    tr_h1u_process(u);
+    if (u->closed)
+        return;
+    size_t held = pend(&u->in, u->in_off);
+    if (!held) {
+        u->in.len = 0;
+        u->in_off = 0;
+    } else if (u->in_off >= 4096) {
+        tr_buf_compact(&u->in, &u->in_off);
+    }
+    /* What is still in u->in holds at most that many body bytes: the rest went on. */
+    struct upc *k = h->k;
+    if (h->unacked > held && k && k->h2c->s) {
+        nghttp2_session_consume(k->h2c->s, h->sid, h->unacked - held);
+        h->unacked = held;
+        kick(k);
+    }
+}
+
+bool tr_h2u_done(const struct upc *u)
+{
+    return u->h2->resp_done;
+}
+
+void tr_h2u_conn_room(struct upc *k)
+{
+    struct h2uc *hc = k->h2c;
+    if (k->closed)
+        return;
+    pump(k);
+    if (!k->closed && hc->read_blocked)
+        tr_h2u_conn_read(k);
+}
+
+void tr_h2u_conn_read(struct upc *k)
+{
+    struct h2uc *hc = k->h2c;
+    if (!ready(k))
+        return;
     char buf[16384];
-    while (pend(&u->in, u->in_off) < TR_WORKER_BUF_HIGH) {
-        ssize_t r = tr_sock_read(u->io.fd, u->ssl, buf, sizeof(buf));
+    while (!k->closed) {
+        if (pend(&hc->raw, hc->raw_off) >= TR_WORKER_BUF_HIGH) {
+            /* The backend does not read what we send: read on once it does. */
+            hc->read_blocked = true;
+            return;
+        }
+        hc->read_blocked = false;
+        ssize_t r = tr_sock_read(k->io.fd, k->ssl, buf, sizeof(buf));
         if (r > 0) {
-            ssize_t used = nghttp2_session_mem_recv(h->s, (const uint8_t *)buf, (size_t)r);
+            ssize_t used = nghttp2_session_mem_recv(hc->s, (const uint8_t *)buf, (size_t)r);
             if (used < 0) {
-                tr_log_debug("upstream %s: HTTP/2: %s", u->key, nghttp2_strerror((int)used));
-                h->unusable = true;
-                return TR_SOCK_RD_EOF;
+                tr_upstream_fail(k, nghttp2_strerror((int)used));
+                return;
             }
-            if (send_frames(h) < 0) /* acknowledgements, window updates */
-                return TR_SOCK_RD_EOF;
+            pump(k);
             continue;
         }
         if (r == TR_SOCK_AGAIN)
-            return TR_SOCK_RD_AGAIN;
-        h->unusable = true;
-        return TR_SOCK_RD_EOF;
+            return;
+        /* The backend closed. Without streams it is an idle connection going away. */
+        if (hc->nattached)
+            tr_upstream_fail(k, "connection closed");
+        else
+            tr_upstream_close(k);
+        return;
     }
-    return TR_SOCK_RD_FULL;
 }
 
-bool tr_h2u_reusable(const struct upc *u)
+void tr_h2u_conn_fail(struct upc *k, const char *why)
 {
-    const struct h2u *h = u->h2;
-    return !h->unusable && h->sid == 0 && h->resp_done && nghttp2_session_want_read(h->s);
+    struct h2uc *hc = k->h2c;
+    hc->failing = true;
+    tr_pool_remove(k->w, k);
+    /* Streams it never sent go elsewhere, once the backend was there to talk to (a backend that
+     * cannot be reached fails them: another carrier would fail the same). */
+    bool established = hc->settings_seen;
+    struct h2u *h;
+    while (!k->closed && (h = hc->first)) {
+        struct upc *u = h->u;
+        bool sent = h->submitted, refused = h->refused, ended = h->closed && !refused;
+        unlink_stream(h);
+        if (ended) {
+            /* Its stream was over before the connection failed: what came is all in u->in,
+             * whole or marked cut short (u->eof), for its exchange to finish without k. */
+            tr_h2u_input(u);
+            continue;
+        }
+        if ((refused || (established && !sent)) && move(h))
+            continue;
+        tr_upstream_fail(u, why);
+    }
+    tr_upstream_close(k);
 }
 
-void tr_h2u_reset(struct upc *u)
+void tr_h2u_conn_free(struct upc *k)
 {
-    struct h2u *h = u->h2;
-    h->head_sent = h->body_end = h->deferred = false;
-    h->final_seen = h->resp_chunked = h->resp_done = h->has_cl = false;
-    h->status = 0;
-    h->hdr.len = 0;
-    h->trailers.len = 0;
-    h->bodybuf.len = 0;
-    h->body_off = 0;
+    struct h2uc *hc = k->h2c;
+    hc->failing = true;
+    struct h2u *h;
+    while ((h = hc->first)) {
+        struct upc *u = h->u;
+        unlink_stream(h);
+        tr_upstream_close(u);
+    }
+    if (hc->s) {
+        nghttp2_session_del(hc->s);
+        hc->s = NULL;
+    }
+}
+
+void tr_h2u_conn_retire(struct upc *k)
+{
+    tr_pool_remove(k->w, k);
+    if (!k->h2c->nattached)
+        close_politely(k);
 }

@@ -28,6 +28,9 @@ void tr_h1_tls_free(void);
 bool tr_pool_key(char *out, size_t cap, const struct tr_ir_endpoint *ep, uint64_t tls_id, bool h2);
 /* An idle connection with this key, or NULL. */
 struct upc *tr_pool_take(struct worker *w, const char *key);
+/* HTTP/2 carriers that take new streams share the map under their own keys (tr_pool_key's h2):
+ * the first with this key (the rest follow through next_idle), left in place. */
+struct upc *tr_pool_peek(struct worker *w, const char *key);
 /* May u go back to the pool: was it made with settings w's snapshot still applies, and is w
  * still taking connections (not draining past its listeners' close)? */
 bool tr_pool_current(const struct worker *w, const struct upc *u);
@@ -135,10 +138,18 @@ void tr_upstream_fail(struct upc *u, const char *why);
 void tr_upstream_flush(struct upc *u);
 /* Reads what the backend sent and processes it (tr_h1u_process). */
 void tr_upstream_read(struct upc *u);
-/* Opens a new upstream connection to ep (non-blocking connect), under tls (of snapshot snap)
- * when not NULL; NULL on failure. */
+/* An upstream for one exchange to ep, under tls (of snapshot snap) when not NULL: a new
+ * HTTP/1.1 connection (non-blocking connect), or for h2 a stream on a carrier (shared, or new);
+ * NULL on failure. */
 struct upc *tr_upstream_open(struct worker *w, const struct tr_ir_endpoint *ep, const char *key,
                                const struct tr_ir_backend_tls *tls, struct tr_snapshot *snap, bool h2);
+/* A new connection to ep (non-blocking connect, TLS under tls when not NULL, ALPN h2 for h2),
+ * counted and linked to w; NULL on failure. */
+struct upc *tr_upstream_dial(struct worker *w, const struct tr_ir_endpoint *ep, const char *key,
+                             const struct tr_ir_backend_tls *tls, struct tr_snapshot *snap, bool h2);
+/* Room again upstream (the socket, or an HTTP/2 stream's window): sends what waits, and resumes
+ * the request body the client side held back. Returns false when u closed meanwhile. */
+bool tr_upstream_room(struct upc *u);
 /* The TLS settings to connect to b with (NULL for plaintext), and the pool key of connections
  * to ep so made (tr_pool_key). Settings whose context could not be made are returned as NULL
  * too: callers then refuse, never falling back to plaintext. */

@@ -1,4 +1,5 @@
 /* Idle upstream connections, per worker, by what shaped them (keep-alive reuse). */
+#include "proxy/h2.h"
 #include "proxy/internal.h"
 #include "proxy/upstream.h"
 #include "base/mem.h"
@@ -53,6 +54,8 @@ void tr_pool_retire(struct worker *w)
         struct upc *head = sl->val;
         if (tr_pool_current(w, head))
             continue;
+        /* HTTP/2 carriers (a key holds carriers only, or idle connections only) may still
+         * carry streams: tr_h2u_conn_retire closes them once empty. */
         for (struct upc *u = head; u; u = u->next_idle) {
             if (n == cap) {
                 cap = cap ? cap * 2 : 16;
@@ -61,9 +64,19 @@ void tr_pool_retire(struct worker *w)
             gone[n++] = u;
         }
     }
-    for (size_t i = 0; i < n; i++)
-        gone[i]->link.ops->close(&gone[i]->link);
+    for (size_t i = 0; i < n; i++) {
+        if (gone[i]->h2c)
+            tr_h2u_conn_retire(gone[i]);
+        else
+            gone[i]->link.ops->close(&gone[i]->link);
+    }
     free(gone);
+}
+
+struct upc *tr_pool_peek(struct worker *w, const char *key)
+{
+    size_t kl = strlen(key);
+    return kl ? tr_map_get(&w->idle, key, kl) : NULL;
 }
 
 struct upc *tr_pool_take(struct worker *w, const char *key)

@@ -38,9 +38,10 @@ bool tr_upstream_wants_h2(const struct tr_ir_rule *rule, const struct tr_ir_back
 static void u_free(struct tr_loop *loop, void *data)
 {
     struct upc *u = data;
-    tr_buf_dispose(&u->in);
-    tr_buf_dispose(&u->out);
-    free(u);
+    tr_h2u_release(u);
+    tr_worker_buf_release(u->w, &u->in);
+    tr_worker_buf_release(u->w, &u->out);
+    tr_worker_obj_put(&u->w->upc_cache, u);
 }
 
 /* The handshake is over (or never will be): u no longer reads its TLS settings. */
@@ -53,28 +54,34 @@ static void tls_unpin(struct upc *u)
 
 void tr_upstream_close(struct upc *u)
 {
-    if (u->io.cb == NULL && u->io.fd < 0)
+    if (u->closed)
         return;
-    tr_pool_remove(u->w, u);
+    u->closed = true;
     tr_timer_stop(u->w->loop, &u->timer);
-    tr_loop_del(u->w->loop, &u->io);
-    if (u->ssl) {
-        SSL_set_quiet_shutdown(u->ssl, 1);
-        SSL_free(u->ssl);
-        u->ssl = NULL;
+    if (u->h2) {
+        tr_h2u_detach(u); /* a stream: its carrier stays */
+    } else {
+        tr_pool_remove(u->w, u);
+        if (u->h2c)
+            tr_h2u_conn_free(u);
+        tr_loop_del(u->w->loop, &u->io);
+        if (u->ssl) {
+            SSL_set_quiet_shutdown(u->ssl, 1);
+            SSL_free(u->ssl);
+            u->ssl = NULL;
+        }
+        tls_unpin(u);
+        close(u->io.fd);
+        u->io.fd = -1;
+        tr_conn_unlink(u->w, &u->link);
+        tr_metrics_add(&tr_metrics.upstream_active, -1);
     }
-    tls_unpin(u);
-    close(u->io.fd);
-    u->io.fd = -1;
-    tr_h2u_free(u);
     if (u->feeder) {
         for (size_t i = 0; i < TR_MIRRORS_FED; i++)
             if (u->feeder->mirrors[i] == u)
                 u->feeder->mirrors[i] = NULL;
         u->feeder = NULL;
     }
-    tr_conn_unlink(u->w, &u->link);
-    tr_metrics_add(&tr_metrics.upstream_active, -1);
     if (u->c)
         u->c->up = NULL;
     u->c = NULL;
@@ -88,6 +95,14 @@ static void u_close_link(struct conn_link *l)
 
 void tr_upstream_fail(struct upc *u, const char *why)
 {
+    if (u->closed)
+        return;
+    if (u->h2c) {
+        /* A carrier: each of its streams fails (or moves) on its own. */
+        tr_log_debug("upstream %s: %s", u->key, why);
+        tr_h2u_conn_fail(u, why);
+        return;
+    }
     struct h1c *c = u->c;
     tr_log_debug("upstream %s: %s", u->key, why);
     tr_metrics_add(&tr_metrics.upstream_failures, 1);
@@ -120,19 +135,21 @@ static void u_connected_timer(struct upc *u)
         tr_timer_stop(u->w->loop, &u->timer);
 }
 
-/* Room again upstream: sends what waits, and resumes the request body the client side held
- * back. Returns false when u closed meanwhile. */
-static bool u_room(struct upc *u)
+bool tr_upstream_room(struct upc *u)
 {
+    if (u->h2c) {
+        tr_h2u_conn_room(u);
+        return !u->closed;
+    }
     tr_upstream_flush(u);
-    if (u->io.fd < 0)
+    if (u->closed)
         return false;
     struct h1c *c = u->c;
     if (c && tr_buf_pending(&u->out, u->out_off) == 0 && (c->state == C_BODY || c->state == C_TUNNEL)) {
         tr_h1c_process(c);
         if (!c->closed && c->up == u)
             tr_h1c_read(c);
-        if (u->io.fd < 0)
+        if (u->closed)
             return false;
     }
     return true;
@@ -181,38 +198,35 @@ static void u_on_io(struct tr_loop *loop, struct tr_io *io, uint32_t events)
     }
     if (events & EPOLLOUT) {
         u->writable = true;
-        if (!u_room(u))
+        if (!tr_upstream_room(u))
             return;
     }
     if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         u->hup = true;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-        if (u->idle) {
+        if (u->idle && !u->h2c) {
             /* An idle keep-alive connection that speaks or closes is done. */
             tr_upstream_close(u);
             return;
         }
         tr_upstream_read(u);
-        /* HTTP/2: what was read may have opened the backend's flow-control window (a
-         * WINDOW_UPDATE) with the socket writable all along, so that no EPOLLOUT edge will come:
-         * the request body waiting for that window moves now. Found by tests/grpc/run (an 8 MiB
-         * upload over TLS stalled until its deadline, now and then). */
-        if (u->h2 && u->io.fd >= 0 && u->writable)
-            u_room(u);
     }
 }
 
 void tr_upstream_flush(struct upc *u)
 {
-    if (u->io.fd < 0 || u->connecting || u->handshaking || !u->writable)
+    if (u->closed)
         return;
     if (u->h2) {
-        if (tr_h2u_flush(u) < 0)
-            tr_upstream_fail(u, "HTTP/2 request failed");
-        else
-            u->sent_any = true;
+        tr_h2u_flush(u);
         return;
     }
+    if (u->h2c) {
+        tr_h2u_conn_room(u);
+        return;
+    }
+    if (u->connecting || u->handshaking || !u->writable)
+        return;
     if (tr_sock_write_buf(u->io.fd, u->ssl, &u->out, &u->out_off, &u->writable, NULL) < 0) {
         tr_upstream_fail(u, "write failed");
         return;
@@ -222,14 +236,23 @@ void tr_upstream_flush(struct upc *u)
 
 void tr_upstream_read(struct upc *u)
 {
-    while (u->io.fd >= 0 && !u->eof) {
+    if (u->h2) {
+        if (!u->closed)
+            tr_h2u_input(u);
+        return;
+    }
+    if (u->h2c) {
+        if (!u->closed)
+            tr_h2u_conn_read(u);
+        return;
+    }
+    while (!u->closed && !u->eof) {
         struct h1c *c = u->c;
         if (c && tr_buf_pending(&c->out, c->out_off) >= TR_WORKER_BUF_HIGH)
             return; /* the client is slow: the response waits in the kernel */
         tr_buf_compact(&u->in, &u->in_off);
-        enum tr_sock_rd r = u->h2 ? tr_h2u_read(u)
-                          : tr_proxy_read_into(u->w, u->io.fd, u->ssl, &u->in, u->in_off, TR_WORKER_BUF_HIGH + 65536,
-                                               u->hup);
+        enum tr_sock_rd r =
+            tr_proxy_read_into(u->w, u->io.fd, u->ssl, &u->in, u->in_off, TR_WORKER_BUF_HIGH + 65536, u->hup);
         if (r == TR_SOCK_RD_EOF)
             u->eof = true;
         tr_h1u_process(u);
@@ -247,65 +270,86 @@ static void u_timeout(struct tr_loop *loop, struct tr_timer *t)
 /* An upstream connection ends with its exchange; idle ones are the pool's (tr_pool_retire). */
 static const struct conn_ops u_ops = {TR_CONN_UPSTREAM, u_close_link, NULL};
 
-struct upc *tr_upstream_open(struct worker *w, const struct tr_ir_endpoint *ep, const char *key,
+/* A new upc for key, with no socket yet. */
+static struct upc *u_new(struct worker *w, const char *key)
+{
+    struct upc *u = tr_worker_obj_get(&w->upc_cache, sizeof(*u));
+    u->w = w;
+    snprintf(u->key, sizeof(u->key), "%s", key);
+    u->io.fd = -1;
+    u->timer.cb = u_timeout;
+    u->timer.data = u;
+    return u;
+}
+
+struct upc *tr_upstream_dial(struct worker *w, const struct tr_ir_endpoint *ep, const char *key,
                              const struct tr_ir_backend_tls *tls, struct tr_snapshot *snap, bool h2)
 {
-    struct upc *u = NULL;
-    {
-        struct sockaddr_storage ss;
-        unsigned sl;
-        if (tr_sockaddr(ep->addr, ep->port, &ss, &sl) != 0)
-            return NULL; /* endpoints are IP literals (ExternalName names are resolved by control/) */
-        int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            return NULL;
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        int rc = connect(fd, (struct sockaddr *)&ss, sl);
-        if (rc < 0 && errno != EINPROGRESS) {
-            close(fd);
-            return NULL;
-        }
-        u = tr_xcalloc(1, sizeof(*u));
-        u->w = w;
-        snprintf(u->key, sizeof(u->key), "%s", key);
-        u->connecting = rc < 0;
-        u->writable = rc == 0;
-        u->io = (struct tr_io){.fd = fd, .cb = u_on_io, .data = u};
-        u->timer.cb = u_timeout;
-        u->timer.data = u;
-        if (tls) {
-            u->ssl = SSL_new(tls->ctx);
-            if (!u->ssl) {
-                close(fd);
-                free(u);
-                return NULL;
-            }
-            SSL_set_fd(u->ssl, fd);
-            SSL_set_connect_state(u->ssl);
-            tr_tls_client_prepare(u->ssl, &tls->peer);
-            if (h2)
-                SSL_set_alpn_protos(u->ssl, (const unsigned char *)"\x02h2", 3);
-            u->tls_id = tls->id;
-            u->tls = tls;
-            u->tls_snap = tr_snapshot_ref(snap);
-            u->handshaking = true;
-        }
-        if (h2 && !tr_h2u_init(u)) {
-            SSL_free(u->ssl);
-            tls_unpin(u);
+    struct sockaddr_storage ss;
+    unsigned sl;
+    if (tr_sockaddr(ep->addr, ep->port, &ss, &sl) != 0)
+        return NULL; /* endpoints are IP literals (ExternalName names are resolved by control/) */
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return NULL;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    int rc = connect(fd, (struct sockaddr *)&ss, sl);
+    if (rc < 0 && errno != EINPROGRESS) {
+        close(fd);
+        return NULL;
+    }
+    struct upc *u = u_new(w, key);
+    u->connecting = rc < 0;
+    u->writable = rc == 0;
+    u->io = (struct tr_io){.fd = fd, .cb = u_on_io, .data = u};
+    if (tls) {
+        u->ssl = SSL_new(tls->ctx);
+        if (!u->ssl) {
             close(fd);
             free(u);
             return NULL;
         }
-        tr_conn_link(w, &u->link, &u_ops);
-        tr_loop_add(w->loop, &u->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
-        tr_metrics_add(&tr_metrics.upstream_connects, 1);
-        tr_metrics_add(&tr_metrics.upstream_active, 1);
-        if (u->connecting || u->handshaking)
-            tr_timer_start(w->loop, &u->timer, CONNECT_TIMEOUT_MS);
+        SSL_set_fd(u->ssl, fd);
+        SSL_set_connect_state(u->ssl);
+        tr_tls_client_prepare(u->ssl, &tls->peer);
+        if (h2)
+            SSL_set_alpn_protos(u->ssl, (const unsigned char *)"\x02h2", 3);
+        u->tls_id = tls->id;
+        u->tls = tls;
+        u->tls_snap = tr_snapshot_ref(snap);
+        u->handshaking = true;
     }
+    tr_conn_link(w, &u->link, &u_ops);
+    tr_loop_add(w->loop, &u->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+    tr_metrics_add(&tr_metrics.upstream_connects, 1);
+    tr_metrics_add(&tr_metrics.upstream_active, 1);
+    if (u->connecting || u->handshaking)
+        tr_timer_start(w->loop, &u->timer, CONNECT_TIMEOUT_MS);
     return u;
+}
+
+/* A stream upc for key on a carrier (tr_h2u_attach), or NULL. */
+static struct upc *open_stream(struct worker *w, const struct tr_ir_endpoint *ep, const char *key,
+                               const struct tr_ir_backend_tls *tls, struct tr_snapshot *snap)
+{
+    struct upc *u = u_new(w, key);
+    u->writable = true; /* what waits is its carrier's affair */
+    bool reused = false;
+    if (!tr_h2u_attach(u, ep, tls, snap, &reused)) {
+        tr_h2u_release(u);
+        free(u);
+        return NULL;
+    }
+    if (reused)
+        tr_metrics_add(&tr_metrics.upstream_reused, 1);
+    return u;
+}
+
+struct upc *tr_upstream_open(struct worker *w, const struct tr_ir_endpoint *ep, const char *key,
+                             const struct tr_ir_backend_tls *tls, struct tr_snapshot *snap, bool h2)
+{
+    return h2 ? open_stream(w, ep, key, tls, snap) : tr_upstream_dial(w, ep, key, tls, snap, false);
 }
 
 const struct tr_ir_backend_tls *tr_upstream_tls(struct h1c *c, const struct tr_ir_backend *b, char *key,
@@ -324,11 +368,16 @@ struct upc *tr_upstream_connect(struct h1c *c, const struct tr_ir_backend *b, co
         return NULL; /* the policy's context could not be made: never fall back to plaintext */
     /* A pooled connection the backend closed meanwhile showed up as readable and was closed
      * (u_on_io), so what the pool holds was quiet at the last turn. */
-    struct upc *u = tr_pool_take(c->w, key);
-    if (u)
-        tr_metrics_add(&tr_metrics.upstream_reused, 1);
-    else
-        u = tr_upstream_open(c->w, ep, key, tls, c->snap, tr_upstream_wants_h2(c->rule, b));
+    struct upc *u;
+    if (tr_upstream_wants_h2(c->rule, b)) {
+        u = open_stream(c->w, ep, key, tls, c->snap); /* a stream, on a carrier shared or new */
+    } else {
+        u = tr_pool_take(c->w, key);
+        if (u)
+            tr_metrics_add(&tr_metrics.upstream_reused, 1);
+        else
+            u = tr_upstream_dial(c->w, ep, key, tls, c->snap, false);
+    }
     if (!u)
         return NULL;
     u->c = c;

@@ -26,6 +26,7 @@ enum cstate {
 struct ssl_st;
 struct h2s;
 struct h2u;
+struct h2uc;
 
 struct h1c {
     struct conn_link link;
@@ -93,6 +94,14 @@ struct h1c {
     struct tr_timer timer;
 };
 
+/* What the exchange talks to: HTTP/1.1 text out (the request) and in (the response), whatever
+ * the wire. Three kinds share the struct:
+ * - an HTTP/1.1 connection: a socket of its own, pooled when idle (pool.c);
+ * - an HTTP/2 stream (h2 set): no socket (io.fd -1, never linked or counted); h2_client.c
+ *   carries its text as one stream on a carrier, and it ends with its exchange;
+ * - an HTTP/2 carrier (h2c set): the socket, TLS and nghttp2 session that streams share; no
+ *   exchange of its own (c is NULL, in and out unused); in the pool's map while it takes new
+ *   streams (idle then means that, not unused). */
 struct upc {
     struct conn_link link;
     struct tr_io io;
@@ -104,10 +113,12 @@ struct upc {
     struct tr_buf in;
     size_t in_off;
     bool writable, connecting, idle, head_done, resp_done, keep_alive, eof, sent_any;
+    bool closed; /* tr_upstream_close ran: the struct lives on until the end of the loop turn */
     bool hup; /* the backend's FIN (or an error) was signalled: read to the end */
     bool mirror; /* a fire-and-forget copy: its answer is read and dropped */
     struct h1c *feeder; /* a mirror: the exchange whose request body it still gets, or NULL */
-    struct h2u *h2; /* h2c to the backend (h2_client.c), or NULL for HTTP/1.1 */
+    struct h2u *h2;  /* an HTTP/2 stream (h2_client.c), or NULL */
+    struct h2uc *h2c; /* an HTTP/2 carrier (h2_client.c), or NULL */
     struct ssl_st *ssl;          /* TLS to the backend (BackendTLSPolicy), or NULL */
     bool handshaking;
     uint64_t tls_id;             /* tr_ir_backend_tls.id of the settings it was made with, or 0 */

@@ -60,7 +60,9 @@ struct worker {
     struct tr_loop *loop;
     struct tr_snapshot *snap; /* current; requests pin their own reference */
     struct tr_map listeners;  /* "addr|port" -> struct wlisten* */
-    struct tr_map idle;       /* proxy/pool.c: tr_pool_key -> struct upc* (a list through upc->next_idle) */
+    /* proxy/pool.c: tr_pool_key -> struct upc* (a list through upc->next_idle): idle HTTP/1.1
+     * connections, and HTTP/2 carriers that take new streams */
+    struct tr_map idle;
     const struct tr_worker_ops *ops;
     /* proxy/: parsed request heads not in use: a connection holds one only while a head is arriving
      * and being dispatched, so an idle connection costs no head-sized struct. */
@@ -71,8 +73,9 @@ struct worker {
     char *blocks[64];
     unsigned nblocks;
     /* proxy/: freed client exchanges (struct h1c) and HTTP/2 streams, for the next ones: an
-     * HTTP/2 connection makes both at the request rate. */
-    struct tr_obj_cache h1c_cache, h2s_cache;
+     * HTTP/2 connection makes both at the request rate; so does an HTTP/2 backend, whose
+     * exchanges each get an upstream (struct upc) and a stream (struct h2u). */
+    struct tr_obj_cache h1c_cache, h2s_cache, upc_cache, h2u_cache;
     struct tr_map rr;         /* lb.c: struct tr_ir_backend* -> its round-robin turn, + 1 */
     uint64_t rng;             /* xorshift state for weighted choice */
 };

@@ -522,6 +522,10 @@ void tr_workers_stop(struct tr_workers *ws)
             free(w->h1c_cache.items[--w->h1c_cache.n]);
         while (w->h2s_cache.n)
             free(w->h2s_cache.items[--w->h2s_cache.n]);
+        while (w->upc_cache.n)
+            free(w->upc_cache.items[--w->upc_cache.n]);
+        while (w->h2u_cache.n)
+            free(w->h2u_cache.items[--w->h2u_cache.n]);
         tr_snapshot_release(w->snap);
         tr_loop_free(w->loop);
     }
