@@ -42,8 +42,10 @@ struct pending {
     struct pending *next;
 };
 
+/* A status write in flight (its PATCH, or the GET that follows a conflict). */
 struct write {
     struct kube_status *s;
+    struct write *prev, *next; /* s->writes */
     enum tr_kind kind;
     char *key;
     int conflicts;
@@ -56,6 +58,9 @@ struct kube_status {
     /* Written less than MIN_REWRITE_MS ago: waiting for their turn, in the order they are due
      * (every wait is as long, so first in is first due). */
     struct pending *later, **later_tail;
+    /* Writes in flight: the client frees its requests without an answer when it stops, so
+     * what they carry is freed here (kstatus_free). */
+    struct write *writes;
     int inflight;
     int64_t retry_at_ms; /* after errors: no writes before this */
     bool published;      /* a first publish arrived */
@@ -71,10 +76,24 @@ struct kube_status *kstatus_new(struct tr_kubeprov *p)
     return s;
 }
 
+static void write_free(struct write *wr)
+{
+    if (wr->prev)
+        wr->prev->next = wr->next;
+    else
+        wr->s->writes = wr->next;
+    if (wr->next)
+        wr->next->prev = wr->prev;
+    free(wr->key);
+    free(wr);
+}
+
 void kstatus_free(struct kube_status *s)
 {
     if (!s)
         return;
+    while (s->writes)
+        write_free(s->writes);
     for (int k = 0; k < TR_KIND__COUNT; k++) {
         while (s->queue[k]) {
             struct pending *e = s->queue[k];
@@ -501,8 +520,7 @@ static bool compare(struct kube_status *s, enum tr_kind kind, const char *key, s
     struct kube_known *k = known_of(p, kind, key);
     if (!k) {
         if (again) {
-            free(again->key);
-            free(again);
+            write_free(again);
         }
         return false;
     }
@@ -535,6 +553,10 @@ static bool compare(struct kube_status *s, enum tr_kind kind, const char *key, s
             wr->s = s;
             wr->kind = kind;
             wr->key = tr_xstrdup(key);
+            wr->next = s->writes;
+            if (s->writes)
+                s->writes->prev = wr;
+            s->writes = wr;
         }
         struct tr_kc_call call = {.method = TR_KC_PATCH,
                                   .path = path.data,
@@ -552,8 +574,7 @@ static bool compare(struct kube_status *s, enum tr_kind kind, const char *key, s
         tr_buf_dispose(&b);
         tr_buf_dispose(&path);
     } else if (again) {
-        free(again->key);
-        free(again);
+        write_free(again);
     }
     tr_buf_dispose(&err);
     tr_arena_free(a);
@@ -569,8 +590,7 @@ static void on_reread(void *ud, const struct tr_kc_result *res)
     if (k)
         k->inflight = false;
     if (!k || res->status == 404) {
-        free(wr->key);
-        free(wr);
+        write_free(wr);
         return;
     }
     if (res->status == 200)
@@ -580,8 +600,7 @@ static void on_reread(void *ud, const struct tr_kc_result *res)
         return;
     }
     enqueue(s, wr->kind, wr->key, k); /* for when this replica leads again */
-    free(wr->key);
-    free(wr);
+    write_free(wr);
 }
 
 static void on_written(void *ud, const struct tr_kc_result *res)
@@ -621,8 +640,7 @@ static void on_written(void *ud, const struct tr_kc_result *res)
             s->inflight--;
             k->inflight = false;
             enqueue(s, wr->kind, wr->key, k);
-            free(wr->key);
-            free(wr);
+            write_free(wr);
             return;
         }
     }
@@ -635,8 +653,7 @@ static void on_written(void *ud, const struct tr_kc_result *res)
             enqueue(s, wr->kind, wr->key, k);
         }
     }
-    free(wr->key);
-    free(wr);
+    write_free(wr);
 }
 
 int kstatus_tick(struct tr_kubeprov *p, int64_t now)
