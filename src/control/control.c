@@ -246,7 +246,12 @@ static void kube_changes(struct ctl *c)
             break;
         changed |= tr_kubeprov_apply(c->kube, c->store);
     }
-    if (!tr_kubeprov_synced(c->kube))
+    /* The reflector pushes a kind's objects before it marks the kind listed, but it signals the
+     * eventfd only later: read the mark first and drain once more, so that a translation never
+     * runs on the objects of every kind but the last one listed. */
+    bool synced = tr_kubeprov_synced(c->kube);
+    changed |= tr_kubeprov_apply(c->kube, c->store);
+    if (!synced)
         return;
     if (!c->kube_synced) {
         size_t n = 0;
