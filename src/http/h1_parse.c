@@ -468,6 +468,8 @@ int tr_h1_parse_request(const char *buf, size_t len, struct tr_h1_req *req,
     return end;
 }
 
+static int check_fields(struct tr_h1_header *hs, size_t n, size_t head, const struct tr_h1_limits *l, struct errp *e);
+
 int tr_h1_req_check(struct tr_h1_req *req, const struct tr_h1_limits *lim)
 {
     const struct tr_h1_limits l = sane(lim);
@@ -490,19 +492,26 @@ int tr_h1_req_check(struct tr_h1_req *req, const struct tr_h1_limits *lim)
     int rc = parse_target(req, &e);
     if (rc < 0)
         return rc;
-    if (req->nheaders > l.max_headers)
-        return fail(&e, 431, "too many header fields");
-    size_t head = line + 2;
-    for (size_t i = 0; i < req->nheaders; i++) {
-        struct tr_h1_header *h = &req->headers[i];
+    return check_fields(req->headers, req->nheaders, line + 2, &l, &e);
+}
+
+/* The field rules of a text head, for fields that came separately (HTTP/2): names are tokens,
+ * values field-vchar, SP and HTAB with OWS trimmed, and the limits as if the head (of which the
+ * start line takes head bytes) were text. */
+static int check_fields(struct tr_h1_header *hs, size_t n, size_t head, const struct tr_h1_limits *l, struct errp *e)
+{
+    if (n > l->max_headers)
+        return fail(e, 431, "too many header fields");
+    for (size_t i = 0; i < n; i++) {
+        struct tr_h1_header *h = &hs[i];
         if (!h->name_len)
-            return fail(&e, 400, "bad field name");
+            return fail(e, 400, "bad field name");
         for (size_t k = 0; k < h->name_len; k++)
             if (!IS(h->name[k], TR_H1_C_TOKEN))
-                return fail(&e, 400, "bad field name");
+                return fail(e, 400, "bad field name");
         for (size_t k = 0; k < h->value_len; k++)
             if (!IS(h->value[k], TR_H1_C_VALUE))
-                return fail(&e, 400, "control byte in field value");
+                return fail(e, 400, "control byte in field value");
         while (h->value_len && (h->value[0] == ' ' || h->value[0] == '\t')) {
             h->value++;
             h->value_len--;
@@ -511,9 +520,20 @@ int tr_h1_req_check(struct tr_h1_req *req, const struct tr_h1_limits *lim)
             h->value_len--;
         head += h->name_len + 2 + h->value_len + 2;
     }
-    if (head + 2 > l.max_head)
-        return fail(&e, 431, "head too large");
+    if (head + 2 > l->max_head)
+        return fail(e, 431, "head too large");
     return 0;
+}
+
+int tr_h1_resp_check(struct tr_h1_resp *resp, const struct tr_h1_limits *lim)
+{
+    const struct tr_h1_limits l = sane(lim);
+    struct errp e = {&resp->error_status, &resp->error_reason, true, 0};
+    if (resp->status < 100 || resp->status > 599)
+        return fail(&e, 502, "bad status");
+    resp->minor_version = 1;
+    /* "HTTP/1.1 NNN \r\n" */
+    return check_fields(resp->headers, resp->nheaders, 15, &l, &e);
 }
 
 int tr_h1_parse_response(const char *buf, size_t len, struct tr_h1_resp *resp,

@@ -183,6 +183,12 @@ int tr_h1_parse_request(const char *buf, size_t len, struct tr_h1_req *req,
  * error_reason set. Call tr_h1_req_framing next, as after a parse. Pure: any thread. */
 int tr_h1_req_check(struct tr_h1_req *req, const struct tr_h1_limits *lim);
 
+/* The same for a response head that arrived as separate fields (HTTP/2 HEADERS from a backend):
+ * the caller sets status and headers[0..nheaders); this checks the status is 100-599 and the
+ * fields and limits as tr_h1_req_check does, and sets minor_version 1. Returns 0, or TR_EPROTO /
+ * TR_ELIMIT with error_status 502. Call tr_h1_resp_framing next. Pure: any thread. */
+int tr_h1_resp_check(struct tr_h1_resp *resp, const struct tr_h1_limits *lim);
+
 /* Applies RFC 9112 6 and RFC 9110 7.2, 7.6.1, 7.8, 10.1.1 to a parsed request: body framing,
  * Host/authority, Connection, Upgrade, Expect. Returns TR_OK, or TR_EPROTO with error_status
  * set (400, or 501 for a transfer coding other than "chunked" alone). */

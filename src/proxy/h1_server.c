@@ -455,12 +455,105 @@ void tr_h1_tls_free(void)
     tls_base = NULL;
 }
 
+/* --- the response, as HTTP/1.1 text --- */
+
+static void put_fields(struct tr_buf *o, const struct tr_h1_header *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        tr_buf_append(o, f[i].name, f[i].name_len);
+        tr_buf_puts(o, ": ");
+        tr_buf_append(o, f[i].value, f[i].value_len);
+        tr_buf_puts(o, "\r\n");
+    }
+}
+
+/* The head, with the framing torii chooses: the backend's length when known; else chunked for
+ * an HTTP/1.1 client, or the end of the connection for an HTTP/1.0 one (which cannot read
+ * chunked) and for a body the backend itself ends by closing. */
+static void h1_head(struct h1c *c, const struct tr_resp_out *r)
+{
+    struct tr_buf *o = &c->out;
+    if (r->status < 200 && r->status != 101) {
+        /* A 1xx never goes to an HTTP/1.0 client (RFC 9110 15.2). */
+        if (c->minor == 0)
+            return;
+        tr_buf_printf(o, "HTTP/1.1 %d %s\r\n", r->status, tr_http_status_text(r->status));
+        put_fields(o, r->fields, r->nfields);
+        tr_buf_puts(o, "\r\n");
+        tr_h1c_flush(c);
+        return;
+    }
+    tr_worker_buf_attach(c->w, o);
+    tr_buf_reserve(o, 512 + r->nfields * 64 + r->extra_len);
+    tr_buf_puts(o, "HTTP/1.1 ");
+    tr_buf_put_u64(o, (uint64_t)r->status);
+    tr_buf_putc(o, ' ');
+    if (r->reason)
+        tr_buf_append(o, r->reason, r->reason_len);
+    else
+        tr_buf_puts(o, tr_http_status_text(r->status));
+    tr_buf_puts(o, "\r\n");
+    put_fields(o, r->fields, r->nfields);
+    tr_buf_append(o, r->extra, r->extra_len);
+    c->out_chunked = false;
+    if (r->status == 101) {
+        tr_buf_puts(o, "Connection: upgrade\r\nUpgrade: ");
+        tr_buf_append(o, r->upgrade, r->upgrade_len);
+        tr_buf_puts(o, "\r\n\r\n");
+        return;
+    }
+    if (!r->tunnel) {
+        if (r->has_length)
+            tr_http_put_content_length(o, r->length);
+        else if (r->close || (!r->end && c->minor == 0))
+            c->close_after = true;
+        else if (!r->end) {
+            tr_buf_puts(o, "Transfer-Encoding: chunked\r\n");
+            c->out_chunked = true;
+        }
+    }
+    if (!tr_exchange_reusable(c))
+        c->close_after = true;
+    if (c->close_after)
+        tr_buf_puts(o, "Connection: close\r\n");
+    else if (c->minor == 0)
+        tr_buf_puts(o, "Connection: keep-alive\r\n");
+    tr_buf_puts(o, "\r\n");
+}
+
+static void h1_data(struct h1c *c, const char *p, size_t n)
+{
+    if (!c->out_chunked) {
+        tr_buf_append(&c->out, p, n);
+        return;
+    }
+    char size[24];
+    int k = snprintf(size, sizeof(size), "%zx\r\n", n);
+    tr_buf_append(&c->out, size, (size_t)k);
+    tr_buf_append(&c->out, p, n);
+    tr_buf_puts(&c->out, "\r\n");
+}
+
+/* The last chunk, with the trailer section (already checked by the backend's codec). */
+static void h1_end(struct h1c *c, const char *trailers, size_t len)
+{
+    if (!c->out_chunked)
+        return;
+    c->out_chunked = false;
+    tr_buf_puts(&c->out, "0\r\n");
+    tr_buf_append(&c->out, trailers, len);
+    tr_buf_puts(&c->out, "\r\n");
+}
+
+const struct tr_down_ops tr_h1_down_ops = {h1_head, h1_data, h1_end};
+
 static const struct conn_ops c_ops = {TR_CONN_HTTP, c_close_link, tr_h1c_drain};
 
 void tr_h1_accept(struct worker *w, struct wlisten *l, int fd, const struct sockaddr_storage *peer)
 {
     struct h1c *c = tr_worker_obj_get(&w->h1c_cache, sizeof(*c));
     c->w = w;
+    c->down = &tr_h1_down_ops;
     snprintf(c->laddr, sizeof(c->laddr), "%s", l->addr);
     c->lport = l->port;
     if (peer->ss_family == AF_INET)
@@ -531,6 +624,7 @@ struct h1c *tr_h1_stream_new(struct worker *w, struct h2s *s, const char *laddr,
     struct h1c *c = tr_worker_obj_get(&w->h1c_cache, sizeof(*c));
     c->w = w;
     c->h2 = s;
+    c->down = &tr_h2_down_ops;
     c->io.fd = -1;
     /* Copied per stream: no printf machinery at the request rate. */
     size_t ll = strnlen(laddr, sizeof(c->laddr) - 1), pl = strnlen(peer, sizeof(c->peer) - 1);

@@ -55,10 +55,6 @@ void tr_h2_accept(struct worker *w, int fd, struct ssl_st *ssl, const char *ladd
  * carries every field (gRPC's Trailers-Only); otherwise the body and the end come from c->out
  * and c->resp_end (tr_h2_stream_output). */
 void tr_h2_stream_head(struct h1c *c, const char *head, size_t len, bool end_stream);
-/* The same from a parsed head: status, the fields to send (hop-by-hop ones are dropped, names
- * lower-cased), and extra "Name: value\r\n" lines torii adds (or NULL). */
-void tr_h2_stream_response(struct h1c *c, int status, const struct tr_h1_header *fields, size_t n,
-                           const char *extra, size_t extra_len, bool end_stream);
 /* More of the response is in c->out, or c->resp_end was set: send it. */
 void tr_h2_stream_output(struct h1c *c);
 /* The exchange failed after the response began (or before, without an answer): reset the
@@ -89,8 +85,6 @@ void tr_h2u_flush(struct upc *u);
 /* Processes what the stream put in u->in (tr_h1u_process), and gives the stream's window
  * back for what the exchange moved on. */
 void tr_h2u_input(struct upc *u);
-/* Has the stream's response come whole? */
-bool tr_h2u_done(const struct upc *u);
 
 /* The carrier's side, for upstream.c: k is a carrier (k->h2c). */
 /* Connected, and through TLS: frames may go. */

@@ -99,13 +99,26 @@ struct h2u {
     struct tr_buf bodybuf; /* decoded request body for DATA; body_off of it sent */
     size_t body_off;
     bool body_end, deferred;
-    /* The response in progress. */
-    bool got_any, final_seen, resp_chunked, resp_done;
-    int status;
-    bool has_cl;
-    struct tr_buf hdr;      /* fields of the HEADERS being received, "name: value\r\n" */
-    struct tr_buf trailers; /* trailing fields */
+    /* The response in progress: its heads (1xx ones, then the final one) as they came, kept
+     * until the exchange takes them; the body in u->in, unframed; trailing fields; the end. */
+    bool got_any, final_seen, resp_done;
+    struct tr_buf heads;  /* struct head_rec, then its fields (struct field_rec, name, value)... */
+    size_t heads_off;     /* taken by the exchange */
+    size_t heads_ready;   /* the end of the last whole head */
+    size_t cur;           /* the record of the head being received */
+    struct tr_buf trailers; /* trailing fields, "name: value\r\n" */
     uint64_t unacked;       /* DATA bytes given to the exchange, window not yet given back */
+};
+
+/* A response head kept for the exchange, followed by its fields. */
+struct head_rec {
+    int status;
+    bool end_stream; /* its HEADERS frame ended the stream */
+    uint32_t nfields;
+    uint32_t len; /* the record's bytes, this struct included */
+};
+struct field_rec {
+    uint32_t name_len, value_len;
 };
 
 static size_t pend(const struct tr_buf *b, size_t off)
@@ -241,18 +254,11 @@ static void keep_sent(struct h2u *h, const char *p, size_t n)
     tr_buf_append(&h->sent, p, n);
 }
 
-/* --- the response, as HTTP/1.1 text --- */
+/* --- the response: heads, body and trailers kept for the exchange --- */
 
-static void emit_end(struct h2u *h)
+static struct head_rec *cur_head(struct h2u *h)
 {
-    if (h->resp_done)
-        return;
-    h->resp_done = true;
-    if (h->resp_chunked) {
-        tr_buf_puts(&h->u->in, "0\r\n");
-        tr_buf_append(&h->u->in, h->trailers.data, h->trailers.len);
-        tr_buf_puts(&h->u->in, "\r\n");
-    }
+    return (struct head_rec *)(void *)(h->heads.data + h->cur);
 }
 
 static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name, size_t namelen,
@@ -261,23 +267,36 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
     struct h2u *h = stream_of(session, frame->hd.stream_id);
     if (!h || frame->hd.type != NGHTTP2_HEADERS)
         return 0;
+    if (h->final_seen) {
+        if (namelen && name[0] == ':')
+            return 0;
+        struct tr_buf *b = &h->trailers;
+        if (b->len + namelen + valuelen > 256 * 1024)
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        tr_buf_append(b, (const char *)name, namelen);
+        tr_buf_puts(b, ": ");
+        tr_buf_append(b, (const char *)value, valuelen);
+        tr_buf_puts(b, "\r\n");
+        return 0;
+    }
     if (namelen == 7 && memcmp(name, ":status", 7) == 0) {
-        h->status = 0;
+        int status = 0;
         for (size_t i = 0; i < valuelen && i < 3; i++)
-            h->status = h->status * 10 + (value[i] - '0');
+            status = status * 10 + (value[i] - '0');
+        cur_head(h)->status = status;
         return 0;
     }
     if (namelen && name[0] == ':')
         return 0;
-    struct tr_buf *b = h->final_seen ? &h->trailers : &h->hdr;
-    if (b->len + namelen + valuelen > 256 * 1024)
+    if (h->heads.len - h->cur + namelen + valuelen > 256 * 1024)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    if (!h->final_seen && namelen == 14 && memcmp(name, "content-length", 14) == 0)
-        h->has_cl = true;
-    tr_buf_append(b, (const char *)name, namelen);
-    tr_buf_puts(b, ": ");
-    tr_buf_append(b, (const char *)value, valuelen);
-    tr_buf_puts(b, "\r\n");
+    struct field_rec f = {(uint32_t)namelen, (uint32_t)valuelen};
+    tr_buf_append(&h->heads, (const char *)&f, sizeof(f));
+    tr_buf_append(&h->heads, (const char *)name, namelen);
+    tr_buf_append(&h->heads, (const char *)value, valuelen);
+    struct head_rec *r = cur_head(h);
+    r->nfields++;
+    r->len = (uint32_t)(h->heads.len - h->cur);
     return 0;
 }
 
@@ -290,11 +309,13 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
     h->got_any = true;
     drop_sent(h);
     tr_worker_buf_attach(h->u->w, &h->u->in); /* a block from the worker's cache, once */
-    tr_buf_reserve(&h->hdr, 512);
     if (!h->final_seen) {
-        h->hdr.len = 0;
-        h->status = 0;
-        h->has_cl = false;
+        /* Records stay aligned for their ints. */
+        while (h->heads.len % sizeof(int))
+            tr_buf_putc(&h->heads, 0);
+        h->cur = h->heads.len;
+        struct head_rec r = {.len = sizeof(r)};
+        tr_buf_append(&h->heads, (const char *)&r, sizeof(r));
     }
     return 0;
 }
@@ -322,34 +343,19 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
     if (!h)
         return 0;
     bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
-    struct tr_buf *in = &h->u->in;
     if (frame->hd.type == NGHTTP2_HEADERS && !h->final_seen) {
-        if (h->status < 100 || h->status > 999)
+        struct head_rec *r = cur_head(h);
+        if (r->status < 100 || r->status > 999)
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets this stream only */
+        r->end_stream = end;
+        h->heads_ready = h->heads.len;
+        h->final_seen = r->status >= 200;
+        h->resp_done = end;
         touch(hc, h);
-        tr_buf_printf(in, "HTTP/1.1 %d -\r\n", h->status);
-        tr_buf_append(in, h->hdr.data, h->hdr.len);
-        if (h->status < 200) { /* interim: another head follows */
-            tr_buf_puts(in, "\r\n");
-            return 0;
-        }
-        h->final_seen = true;
-        if (end) {
-            if (!h->has_cl && h->status != 204 && h->status != 304)
-                tr_buf_puts(in, "content-length: 0\r\n");
-            tr_buf_puts(in, "\r\n");
-            h->resp_done = true;
-            return 0;
-        }
-        if (!h->has_cl) {
-            tr_buf_puts(in, "transfer-encoding: chunked\r\n");
-            h->resp_chunked = true;
-        }
-        tr_buf_puts(in, "\r\n");
         return 0;
     }
     if (end && (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA)) {
-        emit_end(h);
+        h->resp_done = true;
         touch(hc, h);
     }
     return 0;
@@ -367,12 +373,7 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t id, co
     }
     if (!len)
         return 0;
-    struct tr_buf *in = &h->u->in;
-    if (h->resp_chunked)
-        tr_buf_printf(in, "%zx\r\n", len);
-    tr_buf_append(in, (const char *)data, len);
-    if (h->resp_chunked)
-        tr_buf_puts(in, "\r\n");
+    tr_buf_append(&h->u->in, (const char *)data, len);
     h->unacked += len;
     touch(hc, h);
     return 0;
@@ -392,7 +393,7 @@ static int on_stream_close(nghttp2_session *session, int32_t id, uint32_t error_
         h->refused = true; /* not processed: it may go again (RFC 9113 8.7) */
     } else if (error_code != NGHTTP2_NO_ERROR || !h->resp_done) {
         /* Reset, or closed before the response ended: what u->in holds is cut short, and
-         * tr_h1u_process reports it when it sees the end of input. */
+         * deliver() reports it once the exchange took the rest. */
         tr_log_debug("upstream %s: HTTP/2 stream %d closed: %s", hc->k->key, id, nghttp2_http2_strerror(error_code));
         h->u->eof = true;
     }
@@ -674,9 +675,9 @@ static bool move(struct h2u *h)
     h->body_end = h->deferred = false;
     h->bodybuf.len = 0;
     h->body_off = 0;
-    h->final_seen = h->resp_chunked = h->resp_done = h->has_cl = false;
-    h->status = 0;
-    h->hdr.len = h->trailers.len = 0;
+    h->final_seen = h->resp_done = false;
+    h->heads.len = h->heads_off = h->heads_ready = h->cur = 0;
+    h->trailers.len = 0;
     h->unacked = 0;
     u->eof = false;
     bool reused = false;
@@ -941,7 +942,7 @@ void tr_h2u_release(struct upc *u)
     if (h) {
         tr_buf_dispose(&h->sent);
         tr_worker_buf_release(u->w, &h->bodybuf);
-        tr_buf_dispose(&h->hdr);
+        tr_buf_dispose(&h->heads);
         tr_buf_dispose(&h->trailers);
         tr_worker_obj_put(&u->w->h2u_cache, h);
         u->h2 = NULL;
@@ -963,10 +964,102 @@ void tr_h2u_flush(struct upc *u)
         start(h);
 }
 
+/* The head at h->heads_off into u->resp (slices into h->heads), checked and framed as an
+ * HTTP/1.1 head would be. Returns false when it is malformed. */
+static bool take_head(struct h2u *h, const struct head_rec *r)
+{
+    struct upc *u = h->u;
+    struct tr_h1_resp *resp = &u->resp;
+    tr_h1_resp_init(resp);
+    resp->status = r->status;
+    if (r->nfields > TR_H1_MAX_HEADERS)
+        return false;
+    const char *p = (const char *)r + sizeof(*r);
+    for (uint32_t i = 0; i < r->nfields; i++) {
+        struct field_rec f;
+        memcpy(&f, p, sizeof(f));
+        p += sizeof(f);
+        resp->headers[i] = (struct tr_h1_header){p, f.name_len, p + f.name_len, f.value_len};
+        p += f.name_len + f.value_len;
+    }
+    resp->nheaders = r->nfields;
+    if (tr_h1_resp_check(resp, NULL) != 0 || tr_h1_resp_framing(resp, u->c->method) != 0)
+        return false;
+    resp->keep_alive = false; /* a stream is never reused */
+    if (r->status < 200)
+        return true;
+    if (resp->body == TR_H1_BODY_LENGTH && resp->content_length && r->end_stream)
+        return false; /* a length its frames never deliver */
+    if (resp->body == TR_H1_BODY_CLOSE) {
+        /* No Content-Length: the stream's end ends the body. A HEADERS frame that ended the
+         * stream says there is none: a length of 0, which an HTTP/1.1 client needs to tell the
+         * end without a close. */
+        resp->body = r->end_stream ? TR_H1_BODY_LENGTH : TR_H1_BODY_CHUNKED;
+        resp->content_length = 0;
+    }
+    return true;
+}
+
+/* Hands the exchange what the stream received: heads in order, the body as far as the client
+ * takes it, then the end with the trailers (response.c). A mirror's answer is dropped. */
+static void deliver(struct upc *u)
+{
+    struct h2u *h = u->h2;
+    if (u->mirror) {
+        u->in.len = 0;
+        u->in_off = 0;
+        if (u->eof || h->resp_done)
+            tr_upstream_close(u);
+        return;
+    }
+    if (!u->c) {
+        tr_upstream_close(u);
+        return;
+    }
+    size_t entry = u->in_off;
+    while (!u->head_done) {
+        if (h->heads_off == h->heads_ready) {
+            if (u->eof)
+                tr_upstream_fail(u, "closed before a response");
+            return;
+        }
+        while (h->heads_off % sizeof(int))
+            h->heads_off++;
+        const struct head_rec *r = (const struct head_rec *)(const void *)(h->heads.data + h->heads_off);
+        if (!take_head(h, r)) {
+            tr_upstream_fail(u, "malformed response head");
+            return;
+        }
+        h->heads_off += r->len;
+        /* The exchange copies what it keeps of a head: it may go once taken. */
+        if (!tr_response_head(u))
+            return;
+    }
+    while (!u->resp_done && pend(&u->in, u->in_off) && tr_response_room(u)) {
+        size_t n = pend(&u->in, u->in_off);
+        if (u->body == TR_H1_BODY_LENGTH && n > u->left)
+            n = (size_t)u->left; /* nghttp2 holds DATA to the length: never more */
+        tr_response_data(u, u->in.data + u->in_off, n);
+        u->in_off += n;
+        u->left -= u->body == TR_H1_BODY_LENGTH ? n : 0;
+        if (n == 0)
+            break;
+    }
+    if (!u->resp_done && h->resp_done && pend(&u->in, u->in_off) == 0)
+        tr_response_end(u, h->trailers.data, h->trailers.len);
+    if (!u->resp_done && u->eof && pend(&u->in, u->in_off) == 0) {
+        tr_h1c_flush(u->c);
+        tr_upstream_fail(u, "truncated response body");
+        return;
+    }
+    if (!u->closed && u->c)
+        tr_response_settle(u, u->in_off != entry);
+}
+
 void tr_h2u_input(struct upc *u)
 {
     struct h2u *h = u->h2;
-    tr_h1u_process(u);
+    deliver(u);
     if (u->closed)
         return;
     size_t held = pend(&u->in, u->in_off);
@@ -983,11 +1076,6 @@ void tr_h2u_input(struct upc *u)
         h->unacked = held;
         kick(k);
     }
-}
-
-bool tr_h2u_done(const struct upc *u)
-{
-    return u->h2->resp_done;
 }
 
 void tr_h2u_conn_room(struct upc *k)

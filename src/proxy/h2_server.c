@@ -527,8 +527,14 @@ static void put_nv(const struct h1c *c, nghttp2_nv *nv, size_t *nnv, char **lowe
     *lower = l + n;
 }
 
-void tr_h2_stream_response(struct h1c *c, int status, const struct tr_h1_header *fields, size_t n,
-                           const char *extra, size_t extra_len, bool end_stream)
+/* The response head of c's stream: status, the fields to send (hop-by-hop ones are dropped,
+ * names lower-cased), "Name: value\r\n" lines torii adds (or NULL), and the content length
+ * when known (-1: not). A 1xx is sent as an interim response. end_stream: no body follows (a
+ * local answer without one, a backend's response without content), so the HEADERS frame ends
+ * the stream and carries every field (gRPC's Trailers-Only); otherwise the body and the end come
+ * from c->out and c->resp_end (tr_h2_stream_output). */
+static void stream_head(struct h1c *c, int status, const struct tr_h1_header *fields, size_t n, const char *extra,
+                        size_t extra_len, int64_t length, bool end_stream)
 {
     struct h2s *s = c->h2;
     if (!s || s->closed || status < 100 || status > 999)
@@ -539,7 +545,7 @@ void tr_h2_stream_response(struct h1c *c, int status, const struct tr_h1_header 
         status = 200;
     if (status >= 200 && s->resp_submitted)
         return;
-    size_t cap = 1 + n, names = 0;
+    size_t cap = 2 + n, names = 0;
     for (size_t i = 0; i < n; i++)
         names += fields[i].name_len;
     for (size_t i = 0; i < extra_len; i++)
@@ -548,7 +554,8 @@ void tr_h2_stream_response(struct h1c *c, int status, const struct tr_h1_header 
      * live through the call. */
     nghttp2_nv nv_stack[48], *nv = cap <= 48 ? nv_stack : tr_xmalloc(cap * sizeof(*nv));
     char lower_stack[2048];
-    char *lower = names + extra_len < sizeof(lower_stack) ? lower_stack : tr_xmalloc(names + extra_len + 1);
+    size_t lower_need = names + extra_len + 14 + 1;
+    char *lower = lower_need <= sizeof(lower_stack) ? lower_stack : tr_xmalloc(lower_need);
     char *next = lower;
     char st[4] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10), (char)('0' + status % 10), 0};
     size_t nnv = 0;
@@ -556,6 +563,12 @@ void tr_h2_stream_response(struct h1c *c, int status, const struct tr_h1_header 
     for (size_t i = 0; i < n; i++)
         put_nv(c, nv, &nnv, &next, fields[i].name, fields[i].name_len, fields[i].value, fields[i].value_len,
                opens_tunnel, end_stream);
+    /* A length the backend gave is kept as information: HTTP/2 frames the body itself. */
+    char len_digits[24];
+    if (length >= 0 && status >= 200) {
+        int k = snprintf(len_digits, sizeof(len_digits), "%lld", (long long)length);
+        put_nv(c, nv, &nnv, &next, "content-length", 14, len_digits, (size_t)k, opens_tunnel, end_stream);
+    }
     /* The fields torii adds ("Name: value\r\n" lines it wrote itself). */
     for (const char *p = extra, *end = extra + extra_len; p && p < end;) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
@@ -596,6 +609,34 @@ void tr_h2_stream_response(struct h1c *c, int status, const struct tr_h1_header 
     kick(s->h);
 }
 
+/* --- the exchange's response ops for a stream --- */
+
+static void down_head(struct h1c *c, const struct tr_resp_out *r)
+{
+    stream_head(c, r->status, r->fields, r->nfields, r->extra, r->extra_len,
+                r->has_length ? (int64_t)r->length : -1, r->status >= 200 && r->end);
+}
+
+static void down_data(struct h1c *c, const char *p, size_t n)
+{
+    tr_buf_append(&c->out, p, n);
+}
+
+/* Trailers go out as the stream's trailing HEADERS once its body has (read_body). */
+static void down_end(struct h1c *c, const char *trailers, size_t len)
+{
+    free(c->trailers);
+    c->trailers = NULL;
+    c->trailers_len = 0;
+    if (len) {
+        c->trailers = tr_xmalloc(len);
+        memcpy(c->trailers, trailers, len);
+        c->trailers_len = len;
+    }
+}
+
+const struct tr_down_ops tr_h2_down_ops = {down_head, down_data, down_end};
+
 void tr_h2_stream_head(struct h1c *c, const char *head, size_t len, bool end_stream)
 {
     /* "HTTP/1.1 NNN ...\r\n" then the fields: torii wrote this head itself. */
@@ -609,7 +650,7 @@ void tr_h2_stream_head(struct h1c *c, const char *head, size_t len, bool end_str
     }
     const char *fields = memchr(head, '\n', len);
     fields = fields ? fields + 1 : head + len;
-    tr_h2_stream_response(c, status, NULL, 0, fields, (size_t)(head + len - fields), end_stream);
+    stream_head(c, status, NULL, 0, fields, (size_t)(head + len - fields), -1, end_stream);
 }
 
 void tr_h2_stream_output(struct h1c *c)

@@ -158,9 +158,54 @@ const struct tr_ir_backend_tls *tr_upstream_tls(struct h1c *c, const struct tr_i
 /* A connection for c's request to endpoint ep of b: an idle one from the pool, or a new one. */
 struct upc *tr_upstream_connect(struct h1c *c, const struct tr_ir_backend *b, const struct tr_ir_endpoint *ep);
 
-/* h1_client.c */
-/* Processes what the backend sent: the response head, 1xx, body, trailers, its end. */
+/* h1_client.c: the HTTP/1.1 client codec */
+/* Processes what the backend sent: the response head, 1xx, body, trailers, its end, handed to
+ * response.c as they are read. */
 void tr_h1u_process(struct upc *u);
+
+/* response.c: the response half of the exchange.
+ * An upstream codec (h1_client.c, h2_client.c) reads its wire and hands the exchange what it
+ * read, with no wire format left: a head in u->resp (status, fields, framing applied), body
+ * bytes without framing, and the end with its trailer fields. The exchange applies the
+ * response filters and CORS, retries on a status the rule names, relays 1xx, and passes the
+ * rest to the client's codec through c->down. */
+/* u->resp holds a head, 1xx or final. Returns false when the codec must stop: u was closed (a
+ * retry, a failure) or the client went away. */
+bool tr_response_head(struct upc *u);
+/* May more body bytes go to the client now (its output below the high mark)? */
+bool tr_response_room(const struct upc *u);
+/* Body bytes for the client. */
+void tr_response_data(struct upc *u, const char *p, size_t n);
+/* The response is complete: its trailer fields as "Name: value\r\n" lines (len 0: none). */
+void tr_response_end(struct upc *u, const char *trailers, size_t len);
+/* After a batch of events (moved: body bytes were taken): restarts the stall timer, sends what
+ * the client is owed, and ends the exchange once the response is complete. */
+void tr_response_settle(struct upc *u, bool moved);
+
+/* The client side of an exchange, as the response leaves it: h1_server.c writes HTTP/1.1
+ * text, h2_server.c frames for the stream. */
+struct tr_resp_out {
+    int status;
+    const char *reason; /* the backend's reason phrase (HTTP/1.1), or NULL */
+    size_t reason_len;
+    const struct tr_h1_header *fields; /* the backend's, hop-by-hop and filtered ones left out */
+    size_t nfields;
+    const char *extra; /* fields torii adds, "Name: value\r\n" lines */
+    size_t extra_len;
+    bool has_length; /* the body's length is known: length */
+    uint64_t length;
+    bool close;      /* the body ends when the backend closes (HTTP/1.1 framing by close) */
+    bool end;        /* no body follows (a 1xx, or a response without content) */
+    bool tunnel;     /* bytes both ways follow: a 101 (upgrade names the protocol) or a 2xx to CONNECT */
+    const char *upgrade;
+    size_t upgrade_len;
+};
+struct tr_down_ops {
+    void (*head)(struct h1c *c, const struct tr_resp_out *r);
+    void (*data)(struct h1c *c, const char *p, size_t n);
+    void (*end)(struct h1c *c, const char *trailers, size_t len);
+};
+extern const struct tr_down_ops tr_h1_down_ops, tr_h2_down_ops;
 
 /* retry.c */
 /* Does the rule retry on this status (HTTPRouteRetry.codes)? */

@@ -39,6 +39,7 @@ static void u_free(struct tr_loop *loop, void *data)
 {
     struct upc *u = data;
     tr_h2u_release(u);
+    free(u->trailers);
     tr_worker_buf_release(u->w, &u->in);
     tr_worker_buf_release(u->w, &u->out);
     tr_worker_obj_put(&u->w->upc_cache, u);

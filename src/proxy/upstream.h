@@ -37,6 +37,8 @@ struct h1c {
     /* HTTP/2: the stream this exchange serves (then io.fd is -1 and in/out are the stream's
      * request as HTTP/1.1 text and its decoded response body), or NULL. */
     struct h2s *h2;
+    const struct tr_down_ops *down; /* how the response leaves: HTTP/1.1 text, or the stream's frames */
+    bool out_chunked;     /* HTTP/1.1: the response in flight goes out chunked (its length unknown) */
     bool resp_end;        /* HTTP/2: the response is complete once out drains */
     char *trailers;       /* HTTP/2: the response's trailer fields ("Name: v\r\n"...), or NULL */
     size_t trailers_len;
@@ -130,6 +132,7 @@ struct upc {
     enum tr_h1_body body;
     uint64_t left;
     struct tr_h1_chunked ch;
+    char *trailers; /* HTTP/1.1: a chunked response's trailer section is kept here (ch.keep) */
     struct upc *next_idle;
     struct tr_timer timer;
 };

@@ -733,3 +733,57 @@ TEST(h1_req_check_limits_at_their_boundaries)
     ASSERT_EQ(check_fields("GET", "/", huge), 431);
     free(v);
 }
+
+/* --- tr_h1_resp_check: an HTTP/2 backend's response head, held to the same rules --- */
+
+/* Checks status and the NULL-terminated name, value pairs; returns 0 or the error status. */
+static int check_resp(int status, const char *const *fv)
+{
+    tr_h1_resp_init(&resp2);
+    resp2.status = status;
+    size_t n = 0;
+    for (; fv && fv[2 * n]; n++)
+        resp2.headers[n] = (struct tr_h1_header){fv[2 * n], strlen(fv[2 * n]), fv[2 * n + 1], strlen(fv[2 * n + 1])};
+    resp2.nheaders = n;
+    return tr_h1_resp_check(&resp2, NULL) == 0 ? 0 : resp2.error_status;
+}
+
+TEST(h1_resp_check_fields)
+{
+    const char *ok[] = {"content-type", "text/plain", "x-tab", "a\tb", "x-obs", "caf\xc3\xa9", NULL};
+    ASSERT_EQ(check_resp(200, ok), 0);
+    ASSERT_EQ(resp2.minor_version, 1);
+    /* Framing then works on the fields as on a parsed head. */
+    const char *cl[] = {"content-length", "12", NULL};
+    ASSERT_EQ(check_resp(200, cl), 0);
+    ASSERT_EQ(tr_h1_resp_framing(&resp2, TR_H1_GET), 0);
+    ASSERT_EQ(resp2.body, TR_H1_BODY_LENGTH);
+    ASSERT_EQ(resp2.content_length, 12);
+    /* What a text head could not carry is refused, always with a 502. */
+    const char *ctl[] = {"x-a", "a\x01" "b", NULL};
+    ASSERT_EQ(check_resp(200, ctl), 502);
+    const char *name[] = {"x a", "v", NULL};
+    ASSERT_EQ(check_resp(200, name), 502);
+    const char *empty[] = {"", "v", NULL};
+    ASSERT_EQ(check_resp(200, empty), 502);
+    ASSERT_EQ(check_resp(99, NULL), 502);
+    ASSERT_EQ(check_resp(600, NULL), 502);
+    ASSERT_EQ(check_resp(100, NULL), 0);
+    /* OWS is trimmed as the text parser trims it. */
+    const char *ows[] = {"x-a", " \tv \t", NULL};
+    ASSERT_EQ(check_resp(200, ows), 0);
+    ASSERT(slice_is(resp2.headers[0].value, resp2.headers[0].value_len, "v"));
+    /* The limits: too many fields, a head too large. */
+    tr_h1_resp_init(&resp2);
+    resp2.status = 200;
+    resp2.nheaders = tr_h1_default_limits.max_headers + 1;
+    ASSERT(tr_h1_resp_check(&resp2, NULL) != 0);
+    ASSERT_EQ(resp2.error_status, 502);
+    size_t big = tr_h1_default_limits.max_head;
+    char *v = malloc(big);
+    memset(v, 'v', big - 1);
+    v[big - 1] = '\0';
+    const char *huge[] = {"x-big", v, NULL};
+    ASSERT_EQ(check_resp(200, huge), 502);
+    free(v);
+}
