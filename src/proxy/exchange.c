@@ -360,30 +360,26 @@ bool tr_exchange_dispatch(struct h1c *c, size_t head_len)
 
     /* The upstream head: origin-form target, the client's fields less hop-by-hop ones, the
      * forwarding fields, and framing torii derived itself. */
-    struct tr_buf *o = &u->out;
-    tr_worker_buf_attach(c->w, o);
-    tr_buf_reserve(o, 1024 + req->nheaders * 64);
-    size_t head_start = o->len;
-    const char *target = req->form == TR_H1_ABSOLUTE ? (req->path_len ? req->path : "/") : req->target;
-    size_t tlen = req->form == TR_H1_ABSOLUTE ? (req->path_len ? req->path_len : 1) : req->target_len;
+    struct tr_req_out out = {.method = req->method, .method_len = req->method_len};
+    out.target = req->form == TR_H1_ABSOLUTE ? (req->path_len ? req->path : "/") : req->target;
+    out.target_len = req->form == TR_H1_ABSOLUTE ? (req->path_len ? req->path_len : 1) : req->target_len;
     if (fo.path) {
-        target = fo.path;
-        tlen = strlen(fo.path);
+        out.target = fo.path;
+        out.target_len = strlen(fo.path);
     }
-    tr_buf_append(o, req->method, req->method_len);
-    tr_buf_putc(o, ' ');
-    tr_buf_append(o, target, tlen);
-    tr_buf_puts(o, " HTTP/1.1\r\n");
     /* Host is generated, never copied: the authority routing used (an absolute-form or CONNECT
      * target's, which replaces the received Host, RFC 9112 3.2.2), or the URLRewrite hostname.
      * An HTTP/1.1 request always carries one, empty when the target has no authority (RFC 9112
      * 3.2: an HTTP/1.0 client may send none). A RequestHeaderModifier that sets or removes Host
      * has the last word. */
     if (fo.host || !tr_filters_drop_request_header(&fo, "host", 4)) {
-        const char *hv = fo.host ? fo.host : req->authority ? req->authority : "";
-        size_t hvl = fo.host ? strlen(fo.host) : req->authority ? req->authority_len : 0;
-        tr_buf_put_field(o, "Host", hv, hvl);
+        out.host = fo.host ? fo.host : req->authority ? req->authority : "";
+        out.host_len = fo.host ? strlen(fo.host) : req->authority ? req->authority_len : 0;
     }
+    struct tr_h1_header kept[TR_H1_MAX_HEADERS];
+    struct tr_buf extra;
+    tr_buf_init(&extra, 0);
+    tr_worker_buf_attach(c->w, &extra);
     const char *xff = NULL;
     size_t xff_len = 0;
     for (size_t i = 0; i < req->nheaders; i++) {
@@ -403,37 +399,36 @@ bool tr_exchange_dispatch(struct h1c *c, size_t head_len)
         if (tr_filters_drop_request_header(&fo, h->name, h->name_len))
             continue;
         if (req->minor_version == 0 && tr_h1_token_eq(h->name, h->name_len, "expect", 6)) {
-            tr_http_put_expect_http10(o, h);
+            tr_http_put_expect_http10(&extra, h);
             continue;
         }
-        tr_buf_append(o, h->name, h->name_len);
-        tr_buf_puts(o, ": ");
-        tr_buf_append(o, h->value, h->value_len);
-        tr_buf_puts(o, "\r\n");
+        kept[out.nfields++] = *h;
     }
-    tr_filters_add_request_headers(&fo, o);
-    tr_buf_puts(o, "X-Forwarded-For: ");
+    out.fields = kept;
+    tr_filters_add_request_headers(&fo, &extra);
+    tr_buf_puts(&extra, "X-Forwarded-For: ");
     if (xff) {
-        tr_buf_append(o, xff, xff_len);
-        tr_buf_puts(o, ", ");
+        tr_buf_append(&extra, xff, xff_len);
+        tr_buf_puts(&extra, ", ");
     }
-    tr_buf_puts(o, c->peer);
-    tr_buf_puts(o, "\r\n");
-    tr_buf_puts(o, c->secure ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n");
+    tr_buf_puts(&extra, c->peer);
+    tr_buf_puts(&extra, "\r\n");
+    tr_buf_puts(&extra, c->secure ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n");
     if (req->authority)
-        tr_buf_put_field(o, "X-Forwarded-Host", req->authority, req->authority_len);
-    if (req->upgrade) {
-        tr_buf_puts(o, "Connection: upgrade\r\nUpgrade: ");
-        tr_buf_append(o, req->upgrade, req->upgrade_len);
-        tr_buf_puts(o, "\r\n");
+        tr_buf_put_field(&extra, "X-Forwarded-Host", req->authority, req->authority_len);
+    out.extra = extra.data;
+    out.extra_len = extra.len;
+    out.upgrade = req->upgrade;
+    out.upgrade_len = req->upgrade_len;
+    if (req->body == TR_H1_BODY_LENGTH && (req->content_length || req->method_id == TR_H1_POST || req->method_id == TR_H1_PUT)) {
+        out.body = TR_H1_BODY_LENGTH;
+        out.length = req->content_length;
+    } else if (req->body == TR_H1_BODY_CHUNKED || req->body == TR_H1_BODY_CLOSE) {
+        out.body = TR_H1_BODY_CHUNKED; /* a length the client did not give */
     }
-    if (req->body == TR_H1_BODY_LENGTH && (req->content_length || req->method_id == TR_H1_POST || req->method_id == TR_H1_PUT))
-        tr_http_put_content_length(o, req->content_length);
-    else if (req->body == TR_H1_BODY_CHUNKED)
-        tr_buf_puts(o, "Transfer-Encoding: chunked\r\n");
-    tr_buf_puts(o, "\r\n");
+    u->ops->head(u, &out);
     if (hit.rule->nmirrors)
-        tr_mirror_send(c, hit.rule, o->data + head_start, o->len - head_start);
+        tr_mirror_send(c, hit.rule, &out);
     c->retries_left = 0;
     c->retryable = false;
     const struct tr_ir_retry *retry = hit.rule->retry;
@@ -443,8 +438,9 @@ bool tr_exchange_dispatch(struct h1c *c, size_t head_len)
         c->retries_left = retry->attempts;
         c->backoff_ms = retry->backoff_ms;
         c->rhead.len = 0;
-        tr_buf_append(&c->rhead, o->data + head_start, o->len - head_start);
+        tr_req_out_pack(&c->rhead, &out);
     }
+    tr_worker_buf_release(c->w, &extra);
 
     if (c->body == TR_H1_BODY_CHUNKED)
         tr_h1_chunked_init(&c->ch, NULL);
@@ -521,4 +517,67 @@ void tr_exchange_done(struct upc *u)
      * Anything that arrived since the last read makes a new edge: no read to find nothing. */
     if (tr_buf_pending(&c->in, c->in_off) || c->must_read || c->eof)
         tr_h1c_read(c);
+}
+
+/* The packed form: this struct, then method, target, host, upgrade, extra, then each field as
+ * its two lengths, name and value. */
+struct packed {
+    uint32_t method_len, target_len, host_len, upgrade_len, extra_len, nfields;
+    uint64_t length;
+    uint8_t body, has_host, has_upgrade;
+};
+
+static void put_u32s(struct tr_buf *b, uint32_t x, uint32_t y)
+{
+    uint32_t v[2] = {x, y};
+    tr_buf_append(b, (const char *)v, sizeof(v));
+}
+
+void tr_req_out_pack(struct tr_buf *b, const struct tr_req_out *r)
+{
+    struct packed k = {(uint32_t)r->method_len, (uint32_t)r->target_len, (uint32_t)r->host_len,
+                       (uint32_t)r->upgrade_len, (uint32_t)r->extra_len, (uint32_t)r->nfields, r->length,
+                       (uint8_t)r->body, r->host != NULL, r->upgrade != NULL};
+    tr_buf_append(b, (const char *)&k, sizeof(k));
+    tr_buf_append(b, r->method, r->method_len);
+    tr_buf_append(b, r->target, r->target_len);
+    tr_buf_append(b, r->host, r->host_len);
+    tr_buf_append(b, r->upgrade, r->upgrade_len);
+    tr_buf_append(b, r->extra, r->extra_len);
+    for (size_t i = 0; i < r->nfields; i++) {
+        put_u32s(b, (uint32_t)r->fields[i].name_len, (uint32_t)r->fields[i].value_len);
+        tr_buf_append(b, r->fields[i].name, r->fields[i].name_len);
+        tr_buf_append(b, r->fields[i].value, r->fields[i].value_len);
+    }
+}
+
+void tr_req_out_unpack(const char *p, struct tr_req_out *r, struct tr_h1_header *fields)
+{
+    struct packed k;
+    memcpy(&k, p, sizeof(k));
+    p += sizeof(k);
+    *r = (struct tr_req_out){.body = (enum tr_h1_body)k.body, .length = k.length, .fields = fields};
+    r->method = p;
+    r->method_len = k.method_len;
+    p += k.method_len;
+    r->target = p;
+    r->target_len = k.target_len;
+    p += k.target_len;
+    r->host = k.has_host ? p : NULL;
+    r->host_len = k.host_len;
+    p += k.host_len;
+    r->upgrade = k.has_upgrade ? p : NULL;
+    r->upgrade_len = k.upgrade_len;
+    p += k.upgrade_len;
+    r->extra = p;
+    r->extra_len = k.extra_len;
+    p += k.extra_len;
+    r->nfields = k.nfields;
+    for (uint32_t i = 0; i < k.nfields; i++) {
+        uint32_t v[2];
+        memcpy(v, p, sizeof(v));
+        p += sizeof(v);
+        fields[i] = (struct tr_h1_header){p, v[0], p + v[0], v[1]};
+        p += v[0] + v[1];
+    }
 }

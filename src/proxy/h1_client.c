@@ -1,12 +1,75 @@
-/* The HTTP/1.1 client codec: a backend's response read from its connection, the head parsed and
+/* The HTTP/1.1 client codec: the request written as text (head, body framed by Content-Length
+ * or chunked), and the backend's response read from its connection, the head parsed and
  * framed (RFC 9112 6.3), 1xx heads, the body unframed (Content-Length, chunked with its trailer
  * section, or until close), each handed to response.c as it is read. */
 #include "base/err.h"
 #include "base/mem.h"
+#include "http/fields.h"
 #include "proxy/internal.h"
 #include "proxy/upstream.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+
+/* --- the request, as HTTP/1.1 text --- */
+
+static void h1u_head(struct upc *u, const struct tr_req_out *r)
+{
+    struct tr_buf *o = &u->out;
+    tr_worker_buf_attach(u->w, o);
+    tr_buf_reserve(o, 256 + r->target_len + r->nfields * 64 + r->extra_len);
+    tr_buf_append(o, r->method, r->method_len);
+    tr_buf_putc(o, ' ');
+    tr_buf_append(o, r->target, r->target_len);
+    tr_buf_puts(o, " HTTP/1.1\r\n");
+    if (r->host)
+        tr_buf_put_field(o, "Host", r->host, r->host_len);
+    for (size_t i = 0; i < r->nfields; i++) {
+        tr_buf_append(o, r->fields[i].name, r->fields[i].name_len);
+        tr_buf_puts(o, ": ");
+        tr_buf_append(o, r->fields[i].value, r->fields[i].value_len);
+        tr_buf_puts(o, "\r\n");
+    }
+    tr_buf_append(o, r->extra, r->extra_len);
+    if (r->upgrade) {
+        tr_buf_puts(o, "Connection: upgrade\r\nUpgrade: ");
+        tr_buf_append(o, r->upgrade, r->upgrade_len);
+        tr_buf_puts(o, "\r\n");
+    } else if (u->mirror) {
+        /* A mirror's connection carries one exchange: the backend closes it after answering. */
+        tr_buf_puts(o, "Connection: close\r\n");
+    }
+    u->req_chunked = r->body == TR_H1_BODY_CHUNKED;
+    if (r->body == TR_H1_BODY_LENGTH)
+        tr_http_put_content_length(o, r->length);
+    else if (u->req_chunked)
+        tr_buf_puts(o, "Transfer-Encoding: chunked\r\n");
+    tr_buf_puts(o, "\r\n");
+}
+
+static void h1u_data(struct upc *u, const char *p, size_t n)
+{
+    if (!n)
+        return;
+    if (!u->req_chunked) {
+        tr_buf_append(&u->out, p, n);
+        return;
+    }
+    char size[24];
+    int k = snprintf(size, sizeof(size), "%zx\r\n", n);
+    tr_buf_append(&u->out, size, (size_t)k);
+    tr_buf_append(&u->out, p, n);
+    tr_buf_puts(&u->out, "\r\n");
+}
+
+static void h1u_end(struct upc *u)
+{
+    if (u->req_chunked)
+        tr_buf_puts(&u->out, "0\r\n\r\n");
+    u->req_chunked = false;
+}
+
+const struct tr_up_ops tr_h1u_ops = {h1u_head, h1u_data, h1u_end};
 
 /* Parses the heads at the front of u->in: 1xx ones, then the final one. Returns false when the
  * codec must stop (no whole head yet, or u or its client is done). */

@@ -270,8 +270,18 @@ void tr_h1c_read(struct h1c *c)
     }
 }
 
-/* Moves request body bytes from the client buffer to the upstream buffer, as far as the
- * framing allows and backpressure permits. */
+/* The request body is whole: the backend's codec ends it, the mirrors finish theirs. */
+static void body_done(struct h1c *c, struct upc *u)
+{
+    c->req_done = true;
+    u->ops->end(u);
+    tr_mirror_release(c, false);
+}
+
+/* Moves request body bytes from the client buffer to the backend's codec, unframed, as far as
+ * the framing allows and backpressure permits: Content-Length, chunked (its trailer section is
+ * dropped, RFC 9112 7.1.2 allows it), or, on an HTTP/2 stream without a length, until the
+ * stream's end (c->in_end). */
 static void c_body(struct h1c *c)
 {
     struct upc *u = c->up;
@@ -286,11 +296,12 @@ again:
         size_t n = tr_buf_pending(&c->in, c->in_off);
         if (c->body == TR_H1_BODY_LENGTH) {
             size_t take = n < c->left ? n : (size_t)c->left;
-            tr_buf_append(&u->out, p, take);
+            u->ops->data(u, p, take);
             tr_mirror_feed(c, p, take);
             c->in_off += take;
             c->left -= take;
-            c->req_done = c->left == 0;
+            if (c->left == 0)
+                body_done(c, u);
         } else if (c->body == TR_H1_BODY_CHUNKED) {
             const char *data;
             size_t dlen;
@@ -303,24 +314,27 @@ again:
                 tr_exchange_respond(c, 400, NULL, "malformed chunked body\n");
                 return;
             }
-            /* The chunked bytes pass through as received: they were just checked, so both
-             * hops agree where the body ends. */
-            tr_buf_append(&u->out, p, (size_t)used);
-            tr_mirror_feed(c, p, (size_t)used);
+            u->ops->data(u, data, dlen);
+            tr_mirror_feed(c, data, dlen);
             c->in_off += (size_t)used;
-            c->req_done = tr_h1_chunked_done(&c->ch);
+            if (tr_h1_chunked_done(&c->ch))
+                body_done(c, u);
             if (used == 0)
                 break;
+        } else if (c->body == TR_H1_BODY_CLOSE) {
+            u->ops->data(u, p, n);
+            tr_mirror_feed(c, p, n);
+            c->in_off += n;
         } else {
             break;
         }
     }
+    if (!c->req_done && c->body == TR_H1_BODY_CLOSE && c->in_end && tr_buf_pending(&c->in, c->in_off) == 0)
+        body_done(c, u);
     if (c->idle_deadline && c->in_off != entry)
         tr_timer_start(c->w->loop, &c->timer, tr_proxy_response_timeout_ms);
     if (c->req_done && c->state == C_BODY)
         c->state = C_WAIT;
-    if (c->req_done)
-        tr_mirror_release(c, false);
     tr_upstream_flush(u);
     /* The upstream took it all at once: move more now. No EPOLLOUT edge will come to resume the
      * body (the socket never filled), and tr_h1c_read stops reading while its buffer is full.
@@ -348,6 +362,8 @@ static bool c_start(struct h1c *c, int n)
         return false;
     }
     tr_reqlog_begin(c);
+    if (c->stream_body && c->req->body == TR_H1_BODY_NONE)
+        c->req->body = TR_H1_BODY_CLOSE; /* an HTTP/2 body without a length: the stream ends it */
     c->keep_alive = c->req->keep_alive;
     c->body = c->req->body;
     c->left = c->req->content_length;

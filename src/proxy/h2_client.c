@@ -91,14 +91,14 @@ struct h2u {
     bool submitted;
     bool closed;  /* the session closed the stream */
     bool refused; /* ... unprocessed: REFUSED_STREAM, or beyond a GOAWAY's last stream */
-    struct tr_buf sent; /* the text taken from u->out so far, to send it again */
+    /* The request: its head (tr_req_out_pack), kept to send it again; its body in u->out, as
+     * the exchange gives it (unframed), and the part already framed into DATA kept in sent
+     * while it stays small enough to send again. */
+    struct tr_buf head;
+    struct tr_buf sent;
     bool replayable;
-    enum tr_h1_body body;
-    uint64_t left;
-    struct tr_h1_chunked ch;
-    struct tr_buf bodybuf; /* decoded request body for DATA; body_off of it sent */
-    size_t body_off;
-    bool body_end, deferred;
+    bool body_end; /* the exchange gave the whole body */
+    bool deferred; /* the data provider waits for more body */
     /* The response in progress: its heads (1xx ones, then the final one) as they came, kept
      * until the exchange takes them; the body in u->in, unframed; trailing fields; the end. */
     bool got_any, final_seen, resp_done;
@@ -240,7 +240,7 @@ static void drop_sent(struct h2u *h)
     tr_buf_dispose(&h->sent);
 }
 
-/* Keeps text taken from u->out, for a re-send, while it stays small. */
+/* Keeps body bytes taken from u->out, for a re-send, while they stay few. */
 static void keep_sent(struct h2u *h, const char *p, size_t n)
 {
     if (!h->replayable)
@@ -250,7 +250,7 @@ static void keep_sent(struct h2u *h, const char *p, size_t n)
         return;
     }
     if (!h->sent.cap)
-        tr_buf_reserve(&h->sent, n < 1024 ? 1024 : n); /* the head, and a small body, in one */
+        tr_buf_reserve(&h->sent, n < 1024 ? 1024 : n); /* a small body in one */
     tr_buf_append(&h->sent, p, n);
 }
 
@@ -410,15 +410,18 @@ static ssize_t read_body(nghttp2_session *session, int32_t id, uint8_t *buf, siz
     struct h2u *h = stream_of(session, id);
     if (!h)
         return NGHTTP2_ERR_DEFERRED; /* detached: its reset is on its way */
-    size_t n = pend(&h->bodybuf, h->body_off);
+    struct upc *u = h->u;
+    size_t n = pend(&u->out, u->out_off);
     if (n > length)
         n = length;
-    if (n)
-        memcpy(buf, h->bodybuf.data + h->body_off, n);
-    h->body_off += n;
-    if (h->body_off == h->bodybuf.len) {
-        h->bodybuf.len = 0;
-        h->body_off = 0;
+    if (n) {
+        memcpy(buf, u->out.data + u->out_off, n);
+        keep_sent(h, u->out.data + u->out_off, n);
+    }
+    u->out_off += n;
+    if (u->out_off == u->out.len) {
+        u->out.len = 0;
+        u->out_off = 0;
         if (h->body_end)
             *flags |= NGHTTP2_DATA_FLAG_EOF;
         else if (n == 0) {
@@ -435,6 +438,7 @@ static ssize_t read_body(nghttp2_session *session, int32_t id, uint8_t *buf, siz
     return (ssize_t)n;
 }
 
+/* Fields HTTP/2 does not carry (RFC 9113 8.2.2), Host among them (:authority carries it). */
 static bool skip_field(const char *name, size_t n)
 {
     static const char *const names[] = {"host", "connection", "keep-alive", "proxy-connection", "transfer-encoding",
@@ -445,65 +449,84 @@ static bool skip_field(const char *name, size_t n)
     return false;
 }
 
-/* The head at the front of u->out becomes the stream's HEADERS. Returns -1 when it cannot, 0
- * otherwise (h->submitted says whether it went: a head not all there waits). */
+/* Appends name (lower-cased into *lower) and value to nv, unless HTTP/2 does not carry it. */
+static void put_nv(nghttp2_nv *nv, size_t *nnv, char **lower, const char *name, size_t n, const char *value,
+                   size_t vlen)
+{
+    if (skip_field(name, n))
+        return;
+    char *l = *lower;
+    for (size_t i = 0; i < n; i++)
+        l[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+    nv[(*nnv)++] = (nghttp2_nv){(uint8_t *)l, (uint8_t *)value, n, vlen, NGHTTP2_NV_FLAG_NONE};
+    *lower = l + n;
+}
+
+/* The request's head becomes the stream's HEADERS. Returns -1 when it cannot, 0 otherwise
+ * (h->submitted says whether it went). */
 static int submit_head(struct h2u *h)
 {
-    struct upc *u = h->u, *k = h->k;
+    struct upc *k = h->k;
     struct h2uc *hc = k->h2c;
-    struct tr_h1_req req;
-    tr_h1_req_init(&req);
-    int n = tr_h1_parse_request(u->out.data + u->out_off, pend(&u->out, u->out_off), &req, NULL);
-    if (n == TR_EAGAIN)
-        return 0; /* not all there yet */
-    if (n < 0 || tr_h1_req_framing(&req) != 0)
-        return -1;
-    size_t cap = req.nheaders + 5, nnv = 0;
-    nghttp2_nv *nv = tr_xmalloc(cap * sizeof(*nv));
-    struct tr_buf names; /* lower-cased field names, then pointed into */
-    tr_buf_init(&names, 0);
-    size_t names_len = 0;
-    for (size_t i = 0; i < req.nheaders; i++)
-        names_len += req.headers[i].name_len;
-    tr_buf_reserve(&names, names_len);
+    struct tr_h1_header fields[TR_H1_MAX_HEADERS];
+    struct tr_req_out r;
+    tr_req_out_unpack(h->head.data, &r, fields);
+    size_t cap = r.nfields + 6, names = 14;
+    for (size_t i = 0; i < r.extra_len; i++)
+        cap += r.extra[i] == '\n';
+    for (size_t i = 0; i < r.nfields; i++)
+        names += r.fields[i].name_len;
+    names += r.extra_len;
+    /* nghttp2 copies names and values as the frame is submitted. */
+    nghttp2_nv nv_stack[48], *nv = cap <= 48 ? nv_stack : tr_xmalloc(cap * sizeof(*nv));
+    char lower_stack[2048];
+    char *lower = names + 1 <= sizeof(lower_stack) ? lower_stack : tr_xmalloc(names + 1), *next = lower;
+    size_t nnv = 0;
     bool grpc = false;
-    size_t *offs = tr_xmalloc((req.nheaders + 1) * sizeof(*offs));
-    for (size_t i = 0; i < req.nheaders; i++) {
-        offs[i] = names.len;
-        for (size_t j = 0; j < req.headers[i].name_len; j++) {
-            char ch = req.headers[i].name[j];
-            tr_buf_putc(&names, (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch));
-        }
-        if (req.headers[i].name_len == 12 && strncasecmp(req.headers[i].name, "content-type", 12) == 0 &&
-            req.headers[i].value_len >= 16 && strncasecmp(req.headers[i].value, "application/grpc", 16) == 0)
+#define NV(n, nl, v, vl) (nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), (nl), (vl), NGHTTP2_NV_FLAG_NONE}
+    nv[nnv++] = NV(":method", 7, r.method, r.method_len);
+    nv[nnv++] = NV(":scheme", 7, k->ssl ? "https" : "http", k->ssl ? 5 : 4);
+    /* An empty Host means none (RFC 9113 8.3.1). */
+    if (r.host && r.host_len)
+        nv[nnv++] = NV(":authority", 10, r.host, r.host_len);
+    nv[nnv++] = NV(":path", 5, r.target, r.target_len);
+    for (size_t i = 0; i < r.nfields; i++) {
+        const struct tr_h1_header *f = &r.fields[i];
+        put_nv(nv, &nnv, &next, f->name, f->name_len, f->value, f->value_len);
+        if (f->name_len == 12 && strncasecmp(f->name, "content-type", 12) == 0 && f->value_len >= 16 &&
+            strncasecmp(f->value, "application/grpc", 16) == 0)
             grpc = true;
     }
-#define NV(n, nl, v, vl) (nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), (nl), (vl), NGHTTP2_NV_FLAG_NONE}
-    nv[nnv++] = NV(":method", 7, req.method, req.method_len);
-    nv[nnv++] = NV(":scheme", 7, k->ssl ? "https" : "http", k->ssl ? 5 : 4);
-    /* The head is torii's own: origin-form with the one Host routing chose (exchange.c), which
-     * the parser took as the authority. An empty Host means none (RFC 9113 8.3.1). */
-    if (req.authority_len)
-        nv[nnv++] = NV(":authority", 10, req.authority, req.authority_len);
-    nv[nnv++] = NV(":path", 5, req.target, req.target_len);
-    for (size_t i = 0; i < req.nheaders; i++) {
-        const struct tr_h1_header *f = &req.headers[i];
-        if (!skip_field(f->name, f->name_len))
-            nv[nnv++] = NV(names.data + offs[i], f->name_len, f->value, f->value_len);
+    /* The fields torii adds ("Name: value\r\n" lines it wrote itself). */
+    for (const char *p = r.extra, *end = r.extra + r.extra_len; p < end;) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *le = eol ? eol : end;
+        if (le > p && le[-1] == '\r')
+            le--;
+        const char *colon = memchr(p, ':', (size_t)(le - p));
+        if (colon) {
+            const char *v = colon + 1;
+            while (v < le && (*v == ' ' || *v == '\t'))
+                v++;
+            put_nv(nv, &nnv, &next, p, (size_t)(colon - p), v, (size_t)(le - v));
+        }
+        p = eol ? eol + 1 : end;
+    }
+    char len_digits[24];
+    if (r.body == TR_H1_BODY_LENGTH) {
+        int n = snprintf(len_digits, sizeof(len_digits), "%llu", (unsigned long long)r.length);
+        nv[nnv++] = NV("content-length", 14, len_digits, (size_t)n);
     }
     if (grpc) /* gRPC servers require it (the client's own TE was hop-by-hop) */
         nv[nnv++] = NV("te", 2, "trailers", 8);
 #undef NV
-    h->body = req.body;
-    h->left = req.content_length;
-    if (h->body == TR_H1_BODY_CHUNKED)
-        tr_h1_chunked_init(&h->ch, NULL);
-    h->body_end = h->body == TR_H1_BODY_NONE || (h->body == TR_H1_BODY_LENGTH && h->left == 0);
     nghttp2_data_provider prov = {.read_callback = read_body};
-    int32_t sid = nghttp2_submit_request(hc->s, NULL, nv, nnv, h->body_end ? NULL : &prov, h);
-    free(offs);
-    free(nv);
-    tr_buf_dispose(&names);
+    bool bodiless = h->body_end && pend(&h->u->out, h->u->out_off) == 0;
+    int32_t sid = nghttp2_submit_request(hc->s, NULL, nv, nnv, bodiless ? NULL : &prov, h);
+    if (nv != nv_stack)
+        free(nv);
+    if (lower != lower_stack)
+        free(lower);
     if (sid == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE) {
         /* Stream ids ran out: this carrier is done, the stream goes on another. */
         hc->goaway = true;
@@ -518,53 +541,33 @@ static int submit_head(struct h2u *h)
     h->submitted = true;
     hc->npending--;
     hc->nopen++;
-    keep_sent(h, u->out.data + u->out_off, (size_t)n);
-    u->out_off += (size_t)n;
     return 0;
 }
 
-/* Request body bytes from u->out into the DATA buffer, as far as its bound. */
-static int move_body(struct h2u *h)
+/* --- the exchange's request ops for a stream --- */
+
+static void up_head(struct upc *u, const struct tr_req_out *r)
 {
-    struct upc *u = h->u;
-    bool moved = false;
-    if (!h->body_end && pend(&u->out, u->out_off))
-        tr_worker_buf_attach(u->w, &h->bodybuf);
-    while (!h->body_end && pend(&u->out, u->out_off) && pend(&h->bodybuf, h->body_off) < TR_WORKER_BUF_HIGH) {
-        const char *p = u->out.data + u->out_off;
-        size_t n = pend(&u->out, u->out_off);
-        if (h->body == TR_H1_BODY_LENGTH) {
-            size_t take = n < h->left ? n : (size_t)h->left;
-            tr_buf_append(&h->bodybuf, p, take);
-            keep_sent(h, p, take);
-            u->out_off += take;
-            h->left -= take;
-            h->body_end = h->left == 0;
-        } else {
-            const char *d;
-            size_t dl;
-            ssize_t used = tr_h1_chunked_decode(&h->ch, p, n, &d, &dl);
-            if (used < 0)
-                return -1;
-            tr_buf_append(&h->bodybuf, d, dl);
-            keep_sent(h, p, (size_t)used);
-            u->out_off += (size_t)used;
-            h->body_end = tr_h1_chunked_done(&h->ch);
-            if (used == 0)
-                break;
-        }
-        moved = true;
-    }
-    if (u->out_off == u->out.len) {
-        u->out.len = 0;
-        u->out_off = 0;
-    }
-    if ((moved || h->body_end) && h->deferred && !h->closed) {
-        h->deferred = false;
-        nghttp2_session_resume_data(h->k->h2c->s, h->sid);
-    }
-    return 0;
+    struct h2u *h = u->h2;
+    h->head.len = 0;
+    tr_req_out_pack(&h->head, r);
+    h->body_end = r->body == TR_H1_BODY_NONE || (r->body == TR_H1_BODY_LENGTH && r->length == 0);
 }
+
+static void up_data(struct upc *u, const char *p, size_t n)
+{
+    if (!n)
+        return;
+    tr_worker_buf_attach(u->w, &u->out);
+    tr_buf_append(&u->out, p, n);
+}
+
+static void up_end(struct upc *u)
+{
+    u->h2->body_end = true;
+}
+
+const struct tr_up_ops tr_h2u_ops = {up_head, up_data, up_end};
 
 /* Submits h if its carrier can take it now, and moves its body on. Returns false when h failed
  * (and closed). */
@@ -572,7 +575,7 @@ static bool start(struct h2u *h)
 {
     struct upc *u = h->u, *k = h->k;
     if (!h->submitted) {
-        if (!can_submit(k) || !pend(&u->out, u->out_off))
+        if (!can_submit(k) || !h->head.len)
             return true; /* pending: the carrier submits it when it can (submit_pending) */
         if (submit_head(h) < 0) {
             tr_upstream_fail(u, "HTTP/2 request failed");
@@ -581,9 +584,9 @@ static bool start(struct h2u *h)
         if (!h->submitted)
             return true;
     }
-    if (move_body(h) < 0) {
-        tr_upstream_fail(u, "malformed request body");
-        return false;
+    if (h->deferred && !h->closed && (pend(&u->out, u->out_off) || h->body_end)) {
+        h->deferred = false;
+        nghttp2_session_resume_data(k->h2c->s, h->sid);
     }
     kick(k);
     return true;
@@ -660,7 +663,7 @@ static bool move(struct h2u *h)
         return false;
     h->moves++;
     if (h->submitted) {
-        /* The request as it was taken, then what the exchange wrote since. */
+        /* The body as it was taken, then what the exchange gave since (the head is kept). */
         struct tr_buf out;
         tr_buf_init(&out, 0);
         tr_buf_append(&out, h->sent.data, h->sent.len);
@@ -672,9 +675,7 @@ static bool move(struct h2u *h)
     }
     h->sid = 0;
     h->submitted = h->closed = h->refused = false;
-    h->body_end = h->deferred = false;
-    h->bodybuf.len = 0;
-    h->body_off = 0;
+    h->deferred = false;
     h->final_seen = h->resp_done = false;
     h->heads.len = h->heads_off = h->heads_ready = h->cur = 0;
     h->trailers.len = 0;
@@ -941,7 +942,7 @@ void tr_h2u_release(struct upc *u)
     struct h2u *h = u->h2;
     if (h) {
         tr_buf_dispose(&h->sent);
-        tr_worker_buf_release(u->w, &h->bodybuf);
+        tr_buf_dispose(&h->head);
         tr_buf_dispose(&h->heads);
         tr_buf_dispose(&h->trailers);
         tr_worker_obj_put(&u->w->h2u_cache, h);

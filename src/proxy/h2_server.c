@@ -78,7 +78,7 @@ struct h2s {
         size_t n;
     } method, path, authority, protocol;
     char ws_key[32]; /* the Sec-WebSocket-Key made for an HTTP/1.1 backend (RFC 8441 5) */
-    bool has_cl, chunked, head_done, body_done, closed, resp_submitted;
+    bool has_cl, head_done, body_done, closed, resp_submitted;
     /* CONNECT, or an extended CONNECT: after the backend's 2xx (or 101), DATA are the tunnel's
      * bytes both ways, unframed. */
     bool tunnel;
@@ -188,8 +188,9 @@ static bool has_field(const struct h2s *s, const char *name)
 
 /* The request head, parsed already (HPACK gave the fields), to the exchange: the fields become
  * a struct tr_h1_req with slices into the stream's own storage, checked as a text head would be
- * (tr_h1_req_check), with no text made or parsed on the way. A request body without a
- * Content-Length is framed as chunked in the exchange's input (stream_body_end ends it). */
+ * (tr_h1_req_check), with no text made or parsed on the way. The body's DATA go to the
+ * exchange's input as they are, unframed; without a Content-Length, the stream's end ends it
+ * (stream_body_end sets c->in_end). */
 static void stream_request(struct h2s *s, bool end_stream)
 {
     struct h1c *c = s->c;
@@ -254,8 +255,7 @@ static void stream_request(struct h2s *s, bool end_stream)
     } else if (s->tunnel) {
         /* No body: what follows the backend's answer is the tunnel's. */
     } else if (!s->has_cl) {
-        ADD("transfer-encoding", 17, "chunked", 7);
-        s->chunked = true;
+        c->stream_body = true; /* its DATA, unframed, until END_STREAM */
     }
 #undef ADD
     req->nheaders = n;
@@ -281,8 +281,8 @@ static void stream_body_end(struct h2s *s)
         tr_h1_stream_input(s->c);
         return;
     }
-    if (s->chunked && !s->c->closed && !s->c->req_done) {
-        tr_buf_puts(&s->c->in, "0\r\n\r\n");
+    if (!s->c->closed && !s->c->req_done) {
+        s->c->in_end = true;
         tr_h1_stream_input(s->c);
     }
 }
@@ -403,15 +403,7 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t id, co
     }
     struct h1c *c = s->c;
     tr_buf_compact(&c->in, &c->in_off);
-    if (s->chunked && !s->tunnel) {
-        if (len) {
-            tr_buf_printf(&c->in, "%zx\r\n", len);
-            tr_buf_append(&c->in, (const char *)data, len);
-            tr_buf_puts(&c->in, "\r\n");
-        }
-    } else {
-        tr_buf_append(&c->in, (const char *)data, len);
-    }
+    tr_buf_append(&c->in, (const char *)data, len);
     s->unacked += len;
     tr_h1_stream_input(c);
     if (!s->closed)

@@ -158,6 +158,42 @@ const struct tr_ir_backend_tls *tr_upstream_tls(struct h1c *c, const struct tr_i
 /* A connection for c's request to endpoint ep of b: an idle one from the pool, or a new one. */
 struct upc *tr_upstream_connect(struct h1c *c, const struct tr_ir_backend *b, const struct tr_ir_endpoint *ep);
 
+/* The request as the exchange sends it upstream, whatever the backend speaks: method, an
+ * origin-form target, the authority, the client's fields to pass on, the fields torii adds, and
+ * the body's framing. The backend's codec (c->up->ops) turns it into HTTP/1.1 text or HEADERS. */
+struct tr_req_out {
+    const char *method;
+    size_t method_len;
+    const char *target;
+    size_t target_len;
+    const char *host; /* HTTP/1.1's Host, HTTP/2's :authority (NULL: none) */
+    size_t host_len;
+    const struct tr_h1_header *fields; /* the client's, hop-by-hop and filtered ones left out */
+    size_t nfields;
+    const char *extra; /* fields torii adds, "Name: value\r\n" lines */
+    size_t extra_len;
+    /* TR_H1_BODY_NONE, TR_H1_BODY_LENGTH (length bytes), or TR_H1_BODY_CHUNKED: a body of
+     * unknown length, which the data and end calls deliver. */
+    enum tr_h1_body body;
+    uint64_t length;
+    const char *upgrade; /* HTTP/1.1's Upgrade (a WebSocket), or NULL */
+    size_t upgrade_len;
+};
+/* Packs r into b (appended) in one block that needs nothing else, to send again (retries,
+ * mirrors, an HTTP/2 stream moved to another connection); unpacks it (fields: room for
+ * TR_H1_MAX_HEADERS; the slices point into b's data). */
+void tr_req_out_pack(struct tr_buf *b, const struct tr_req_out *r);
+void tr_req_out_unpack(const char *p, struct tr_req_out *r, struct tr_h1_header *fields);
+
+/* The backend side of an exchange, as the request leaves it: h1_client.c writes HTTP/1.1 text
+ * to u->out, h2_client.c makes the stream's HEADERS and DATA. */
+struct tr_up_ops {
+    void (*head)(struct upc *u, const struct tr_req_out *r);
+    void (*data)(struct upc *u, const char *p, size_t n);
+    void (*end)(struct upc *u); /* the body is whole */
+};
+extern const struct tr_up_ops tr_h1u_ops, tr_h2u_ops;
+
 /* h1_client.c: the HTTP/1.1 client codec */
 /* Processes what the backend sent: the response head, 1xx, body, trailers, its end, handed to
  * response.c as they are read. */
@@ -225,8 +261,8 @@ bool tr_retry_later(struct h1c *c);
  * close; HTTP/2: its stream ended) or when the response timeout passes, whichever is first: a
  * keep-alive or silent mirror backend must not keep one descriptor per mirrored request. An
  * upgrade is not mirrored: its answer is dropped, so no tunnel could follow. */
-void tr_mirror_send(struct h1c *c, const struct tr_ir_rule *r, const char *head, size_t len);
-/* Request body bytes, exactly as sent upstream, go to the mirrors too. */
+void tr_mirror_send(struct h1c *c, const struct tr_ir_rule *r, const struct tr_req_out *head);
+/* Request body bytes, as sent upstream, go to the mirrors too. */
 void tr_mirror_feed(struct h1c *c, const char *p, size_t n);
 /* The request is over for the mirrors: with the whole body (they finish on their own), or cut
  * short (abort: a mirror must not see a truncated body as a whole one). */

@@ -1,4 +1,5 @@
-/* RequestMirror: copies of a request (head and body as sent upstream) to the mirror backends,
+/* RequestMirror: copies of a request (the head and body sent upstream, each in the codec of its
+ * mirror's backend) to the mirror backends,
  * whose answers are read and dropped. A copy never holds back the request it copies. */
 #include "base/log.h"
 #include "ir/ir.h"
@@ -6,7 +7,7 @@
 #include "proxy/upstream.h"
 #include "worker/lb.h"
 
-void tr_mirror_send(struct h1c *c, const struct tr_ir_rule *r, const char *head, size_t len)
+void tr_mirror_send(struct h1c *c, const struct tr_ir_rule *r, const struct tr_req_out *head)
 {
     if (c->upgrade_asked)
         return;
@@ -29,13 +30,8 @@ void tr_mirror_send(struct h1c *c, const struct tr_ir_rule *r, const char *head,
         struct upc *u = tr_upstream_open(c->w, ep, key, tls, c->snap, tr_upstream_wants_h2(r, &m->backend));
         if (!u)
             continue;
-        u->mirror = true;
-        if (u->h2) {
-            tr_buf_append(&u->out, head, len);
-        } else {
-            tr_buf_append(&u->out, head, len - 2); /* the head ends with an empty line */
-            tr_buf_puts(&u->out, "Connection: close\r\n\r\n");
-        }
+        u->mirror = true; /* HTTP/1.1: the head asks the backend to close after answering */
+        u->ops->head(u, head);
         if (!c->req_done) {
             /* The body follows as the client sends it (tr_mirror_feed). */
             u->feeder = c;
@@ -57,7 +53,7 @@ void tr_mirror_feed(struct h1c *c, const char *p, size_t n)
             tr_upstream_close(m); /* clears c->mirrors[i] */
             continue;
         }
-        tr_buf_append(&m->out, p, n);
+        m->ops->data(m, p, n);
         tr_upstream_flush(m);
     }
 }
@@ -70,7 +66,11 @@ void tr_mirror_release(struct h1c *c, bool abort)
             continue;
         c->mirrors[i] = NULL;
         m->feeder = NULL;
-        if (abort)
+        if (abort) {
             tr_upstream_close(m);
+        } else {
+            m->ops->end(m);
+            tr_upstream_flush(m);
+        }
     }
 }

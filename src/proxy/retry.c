@@ -43,7 +43,10 @@ void tr_retry_fire(struct tr_loop *loop, struct tr_timer *t)
         tr_exchange_respond(c, 503, NULL, "no response from the backend, retries exhausted\n");
         return;
     }
-    tr_buf_append(&u->out, c->rhead.data, c->rhead.len);
+    struct tr_h1_header fields[TR_H1_MAX_HEADERS];
+    struct tr_req_out head;
+    tr_req_out_unpack(c->rhead.data, &head, fields);
+    u->ops->head(u, &head);
     uint64_t request_ms, backend_ms;
     tr_filters_timeouts_ms(c->rule, &request_ms, &backend_ms);
     tr_retry_begin(c, backend_ms);

@@ -276,6 +276,7 @@ static struct upc *u_new(struct worker *w, const char *key)
 {
     struct upc *u = tr_worker_obj_get(&w->upc_cache, sizeof(*u));
     u->w = w;
+    u->ops = &tr_h1u_ops;
     snprintf(u->key, sizeof(u->key), "%s", key);
     u->io.fd = -1;
     u->timer.cb = u_timeout;
@@ -335,6 +336,7 @@ static struct upc *open_stream(struct worker *w, const struct tr_ir_endpoint *ep
                                const struct tr_ir_backend_tls *tls, struct tr_snapshot *snap)
 {
     struct upc *u = u_new(w, key);
+    u->ops = &tr_h2u_ops;
     u->writable = true; /* what waits is its carrier's affair */
     bool reused = false;
     if (!tr_h2u_attach(u, ep, tls, snap, &reused)) {

@@ -40,6 +40,8 @@ struct h1c {
     const struct tr_down_ops *down; /* how the response leaves: HTTP/1.1 text, or the stream's frames */
     bool out_chunked;     /* HTTP/1.1: the response in flight goes out chunked (its length unknown) */
     bool resp_end;        /* HTTP/2: the response is complete once out drains */
+    bool stream_body;     /* HTTP/2: a request body without a length follows, ended by in_end */
+    bool in_end;          /* HTTP/2: the stream's request body ended (END_STREAM) */
     char *trailers;       /* HTTP/2: the response's trailer fields ("Name: v\r\n"...), or NULL */
     size_t trailers_len;
     struct worker *w;
@@ -116,9 +118,11 @@ struct upc {
     size_t in_off;
     bool writable, connecting, idle, head_done, resp_done, keep_alive, eof, sent_any;
     bool closed; /* tr_upstream_close ran: the struct lives on until the end of the loop turn */
+    bool req_chunked; /* HTTP/1.1: the request body goes out chunked */
     bool hup; /* the backend's FIN (or an error) was signalled: read to the end */
     bool mirror; /* a fire-and-forget copy: its answer is read and dropped */
     struct h1c *feeder; /* a mirror: the exchange whose request body it still gets, or NULL */
+    const struct tr_up_ops *ops; /* how the request leaves (not for a carrier) */
     struct h2u *h2;  /* an HTTP/2 stream (h2_client.c), or NULL */
     struct h2uc *h2c; /* an HTTP/2 carrier (h2_client.c), or NULL */
     struct ssl_st *ssl;          /* TLS to the backend (BackendTLSPolicy), or NULL */
