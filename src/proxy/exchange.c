@@ -8,7 +8,6 @@
 #include "ir/router.h"
 #include "proxy/cors.h"
 #include "proxy/filters.h"
-#include "proxy/h2.h"
 #include "proxy/internal.h"
 #include "proxy/upstream.h"
 #include "snapshot/snapshot.h"
@@ -32,70 +31,39 @@ bool tr_exchange_reusable(const struct h1c *c)
     return c->keep_alive && c->w->drain == TR_DRAIN_OFF;
 }
 
-/* The head of a local answer, up to (not including) its final CRLF; Content-Length only when
- * length is set. */
-static void local_head(struct tr_buf *o, int code, size_t blen, const char *extra, bool length)
-{
-    tr_buf_printf(o, "HTTP/1.1 %d %s\r\n", code, tr_http_status_text(code));
-    if (length && code != 204) /* RFC 9110 8.6: never with a 204 */
-        tr_http_put_content_length(o, blen);
-    if (blen)
-        tr_buf_puts(o, "Content-Type: text/plain; charset=utf-8\r\n");
-    if (extra)
-        tr_buf_puts(o, extra);
-}
-
-/* Answers the request in flight from torii itself. A request whose body was not read closes
- * the connection afterwards: what follows on it cannot be framed. extra is "Name: value\r\n"
- * lines or NULL; length: say Content-Length (HTTP/1.1 needs it to frame the answer). */
+/* Answers the request in flight from torii itself, through the client's codec. A request whose
+ * body was not read closes the connection afterwards: what follows on it cannot be framed. extra
+ * is "Name: value\r\n" lines or NULL; length: say the length (HTTP/1.1 needs it to frame the
+ * answer; a gRPC Trailers-Only answer over HTTP/2 has none). */
 static void respond(struct h1c *c, int code, const char *extra, const char *body, bool length)
 {
     tr_mirror_release(c, !c->req_done);
     tr_timer_stop(c->w->loop, &c->rtimer); /* no try is in flight or pending any more */
     size_t blen = body ? strlen(body) : 0;
-    if (c->h2) {
-        /* One stream answers; the connection and its other streams go on. An answer without a
-         * body is one HEADERS frame that ends the stream (a gRPC client reads the status of a
-         * Trailers-Only response from nothing else). */
-        struct tr_buf head;
-        tr_buf_init(&head, 0);
-        local_head(&head, code, blen, extra, length);
-        tr_buf_puts(&head, "\r\n");
-        tr_h2_stream_head(c, head.data, head.len, !blen || c->method == TR_H1_HEAD);
-        tr_buf_dispose(&head);
-        if (blen && c->method != TR_H1_HEAD)
-            tr_buf_append(&c->out, body, blen);
-        tr_reqlog_end(c, code);
-        tr_timer_stop(c->w->loop, &c->timer);
-        c->req_done = true;
-        c->state = C_WAIT;
-        c->resp_end = true;
-        tr_snapshot_release(c->snap);
-        c->snap = NULL;
-        tr_h2_stream_output(c);
-        return;
-    }
     if (c->body != TR_H1_BODY_NONE && !c->req_done)
         c->close_after = true;
-    if (!tr_exchange_reusable(c))
-        c->close_after = true;
-    local_head(&c->out, code, blen, extra, true);
-    tr_buf_puts(&c->out, c->close_after ? "Connection: close\r\n\r\n" : "\r\n");
+    struct tr_buf fields;
+    tr_buf_init(&fields, 0);
+    if (blen)
+        tr_buf_puts(&fields, "Content-Type: text/plain; charset=utf-8\r\n");
+    if (extra)
+        tr_buf_puts(&fields, extra);
+    struct tr_resp_out out = {.status = code, .extra = fields.data, .extra_len = fields.len};
+    out.has_length = length && code != 204; /* RFC 9110 8.6: never with a 204 */
+    out.length = blen;
+    out.end = !blen || c->method == TR_H1_HEAD;
+    c->down->head(c, &out);
+    tr_buf_dispose(&fields);
     if (blen && c->method != TR_H1_HEAD)
-        tr_buf_append(&c->out, body, blen);
+        c->down->data(c, body, blen);
     tr_reqlog_end(c, code);
     /* The exchange is over as far as the client is concerned. */
     c->req_done = true;
     c->state = C_WAIT;
     tr_snapshot_release(c->snap);
     c->snap = NULL;
-    tr_h1c_flush(c);
-    if (!c->closed && !c->close_after) {
-        /* Ready for the next request; the caller goes on processing the buffer. */
-        c->state = C_HEAD;
-        tr_h1c_idle_buffers(c);
-        tr_timer_start(c->w->loop, &c->timer, IDLE_TIMEOUT_MS);
-    }
+    /* Not resumed: the caller goes on processing what it has read. */
+    c->down->done(c, false);
 }
 
 void tr_exchange_respond(struct h1c *c, int code, const char *extra, const char *body)
@@ -108,7 +76,7 @@ void tr_exchange_respond_grpc(struct h1c *c, int grpc_status, const char *msg)
     char extra[512];
     snprintf(extra, sizeof(extra), "Content-Type: application/grpc\r\nGrpc-Status: %d\r\nGrpc-Message: %s\r\n",
              grpc_status, msg);
-    respond(c, 200, extra, NULL, !c->h2);
+    respond(c, 200, extra, NULL, false);
 }
 
 /* The Host of the request, lower-cased, without the port, into out. */
@@ -466,7 +434,7 @@ void tr_exchange_done(struct upc *u)
         tr_reqlog_end(c, u->resp.status);
     /* An HTTP/2 stream is never pooled: it ends here, its carrier stays (h2_client.c). */
     bool reuse = u->keep_alive && c && c->req_done && tr_buf_pending(&u->in, u->in_off) == 0 && !u->eof &&
-                 !u->h2 && tr_pool_current(u->w, u);
+                 u->ops == &tr_h1u_ops && tr_pool_current(u->w, u);
     if (c) {
         c->up = NULL;
         tr_timer_stop(c->w->loop, &c->rtimer);
@@ -486,37 +454,16 @@ void tr_exchange_done(struct upc *u)
     }
     if (!c)
         return;
-    if (c->h2) {
-        /* The stream ends once its body drains; a request body still coming is dropped. */
-        c->req_done = true;
-        c->state = C_WAIT;
-        c->resp_end = true;
-        tr_timer_stop(c->w->loop, &c->timer);
-        tr_h2_stream_output(c);
-        return;
-    }
     if (!c->req_done) {
         tr_mirror_release(c, true);
         /* The backend answered before the whole request body came: the rest of the body
-         * cannot be told from a next request, so the connection ends after the response. */
+         * cannot be told from a next request (HTTP/1.1: the connection ends after the
+         * response; HTTP/2: the stream's further DATA are dropped). */
         c->req_done = true;
         c->close_after = true;
-        c->state = C_WAIT;
     }
-    /* A response whose head went out before the drain began ends idle; past the listeners'
-     * close, idle connections go at once (tr_h1c_drain). */
-    if (!c->keep_alive || c->w->drain >= TR_DRAIN_CLOSED)
-        c->close_after = true;
-    tr_h1c_flush(c);
-    if (c->closed || c->close_after)
-        return;
-    c->state = C_HEAD;
-    tr_h1c_idle_buffers(c);
-    tr_timer_start(c->w->loop, &c->timer, IDLE_TIMEOUT_MS);
-    /* Pipelined bytes already read, or bytes left in the kernel when reading stopped early.
-     * Anything that arrived since the last read makes a new edge: no read to find nothing. */
-    if (tr_buf_pending(&c->in, c->in_off) || c->must_read || c->eof)
-        tr_h1c_read(c);
+    c->state = C_WAIT;
+    c->down->done(c, true);
 }
 
 /* The packed form: this struct, then method, target, host, upgrade, extra, then each field as

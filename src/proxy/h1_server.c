@@ -521,6 +521,8 @@ static void h1_head(struct h1c *c, const struct tr_resp_out *r)
     if (!r->tunnel) {
         if (r->has_length)
             tr_http_put_content_length(o, r->length);
+        else if (r->end && c->method != TR_H1_HEAD && r->status != 204 && r->status != 304)
+            tr_http_put_content_length(o, 0); /* nothing follows: say so, or the client reads to the close */
         else if (r->close || (!r->end && c->minor == 0))
             c->close_after = true;
         else if (!r->end) {
@@ -561,7 +563,25 @@ static void h1_end(struct h1c *c, const char *trailers, size_t len)
     tr_buf_puts(&c->out, "\r\n");
 }
 
-const struct tr_down_ops tr_h1_down_ops = {h1_head, h1_data, h1_end};
+static void h1_done(struct h1c *c, bool resume)
+{
+    /* A response whose head went out before the drain began ends idle; past the listeners'
+     * close, idle connections go at once (tr_h1c_drain). */
+    if (!c->keep_alive || c->w->drain >= TR_DRAIN_CLOSED)
+        c->close_after = true;
+    tr_h1c_flush(c);
+    if (c->closed || c->close_after)
+        return;
+    c->state = C_HEAD;
+    tr_h1c_idle_buffers(c);
+    tr_timer_start(c->w->loop, &c->timer, IDLE_TIMEOUT_MS);
+    /* Pipelined bytes already read, or bytes left in the kernel when reading stopped early.
+     * Anything that arrived since the last read makes a new edge: no read to find nothing. */
+    if (resume && (tr_buf_pending(&c->in, c->in_off) || c->must_read || c->eof))
+        tr_h1c_read(c);
+}
+
+const struct tr_down_ops tr_h1_down_ops = {h1_head, h1_data, h1_end, h1_done};
 
 static const struct conn_ops c_ops = {TR_CONN_HTTP, c_close_link, tr_h1c_drain};
 
@@ -691,11 +711,6 @@ void tr_h1_stream_drained(struct h1c *c)
 {
     if (!c->closed && c->up && c->up->head_done && !c->up->resp_done)
         tr_upstream_read(c->up);
-}
-
-void tr_h1_stream_respond(struct h1c *c, int code, const char *body)
-{
-    tr_exchange_respond(c, code, NULL, body);
 }
 
 struct tr_h1_req *tr_worker_req(struct worker *w)

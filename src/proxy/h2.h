@@ -1,18 +1,20 @@
-/* HTTP/2 on the proxy path (nghttp2), internal to src/proxy/.
+/* HTTP/2 on the proxy path (nghttp2), internal to src/proxy/: the two HTTP/2 codecs of the
+ * exchange (docs/internals/exchange.md).
  *
  * Downstream (h2_server.c): a client connection that speaks h2 (ALPN on HTTPS listeners, prior
  * knowledge on plain ones) becomes an h2conn; each of its streams drives one h1c, the exchange
- * object of the HTTP/1 path (h1_server.c), which then routes, filters, retries and talks to the
- * backend exactly as for HTTP/1. The stream's request reaches the h1c as an HTTP/1.1 message (head, then the
- * body framed by Content-Length or chunked), so one strict parser sees every request whatever
- * its wire protocol; the response leaves the h1c as a head (tr_h2_stream_head), decoded body
- * bytes in c->out and an end, which the stream sends as HEADERS, DATA and trailing HEADERS.
+ * object (h1_server.c), which routes, filters, retries and talks to the backend as for
+ * HTTP/1.1. The stream's head reaches it parsed (a struct tr_h1_req made from HPACK's fields and
+ * held to the text parser's rules by tr_h1_req_check), its DATA as body bytes, END_STREAM as
+ * the body's end (c->in_end); the response leaves through tr_h2_down_ops as HEADERS, DATA and
+ * trailing HEADERS.
  *
  * Upstream (h2_client.c): a backend that speaks h2c (appProtocol kubernetes.io/h2c, and the
- * backends of GRPCRoutes) gets, per exchange, a stream upc whose bytes are HTTP/1.1 on the
- * exchange side (exactly what an HTTP/1.1 upc carries, so h1_client.c, retries and timeouts are
- * shared) and one HTTP/2 stream on the wire, on a carrier: a connection that many streams share,
- * up to what the backend allows at once (docs/internals/http2.md). */
+ * backends of GRPCRoutes) gets, per exchange, a stream upc: the exchange's request (struct
+ * tr_req_out, then body bytes and an end, through tr_h2u_ops) becomes one HTTP/2 stream on a
+ * carrier, a connection that many streams share up to what the backend allows at once; the
+ * response's heads, body and trailers go back to response.c as for HTTP/1.1
+ * (docs/internals/http2.md). */
 #ifndef TR_PROXY_H2_H
 #define TR_PROXY_H2_H
 
@@ -40,8 +42,6 @@ void tr_h1_stream_abort(struct h1c *c);
 void tr_h1_stream_free(struct h1c *c);
 /* c->out drained below the high mark: resume the upstream response held back. */
 void tr_h1_stream_drained(struct h1c *c);
-/* Answers the stream's request from torii itself (a request HTTP/1 cannot express). */
-void tr_h1_stream_respond(struct h1c *c, int code, const char *body);
 
 /* --- h2_server.c --- */
 
@@ -49,12 +49,6 @@ void tr_h1_stream_respond(struct h1c *c, int code, const char *body);
  * read (the client preface, for prior knowledge). */
 void tr_h2_accept(struct worker *w, int fd, struct ssl_st *ssl, const char *laddr, uint16_t lport, const char *peer,
                   int tls_listener, const char *pre, size_t npre);
-/* The response head of c's stream, as HTTP/1.1 text ("HTTP/1.1 200 OK\r\nName: v\r\n...\r\n");
- * a 1xx head is sent as an interim response. end_stream: no body follows (a local answer
- * without one, a backend's response without content), so the HEADERS frame ends the stream and
- * carries every field (gRPC's Trailers-Only); otherwise the body and the end come from c->out
- * and c->resp_end (tr_h2_stream_output). */
-void tr_h2_stream_head(struct h1c *c, const char *head, size_t len, bool end_stream);
 /* More of the response is in c->out, or c->resp_end was set: send it. */
 void tr_h2_stream_output(struct h1c *c);
 /* The exchange failed after the response began (or before, without an answer): reset the

@@ -627,23 +627,16 @@ static void down_end(struct h1c *c, const char *trailers, size_t len)
     }
 }
 
-const struct tr_down_ops tr_h2_down_ops = {down_head, down_data, down_end};
-
-void tr_h2_stream_head(struct h1c *c, const char *head, size_t len, bool end_stream)
+/* The stream ends once its output drains; a request body still coming is dropped. */
+static void down_done(struct h1c *c, bool resume)
 {
-    /* "HTTP/1.1 NNN ...\r\n" then the fields: torii wrote this head itself. */
-    if (len < 12)
-        return;
-    int status = 0;
-    for (int i = 9; i < 12; i++) {
-        if (head[i] < '0' || head[i] > '9')
-            return;
-        status = status * 10 + (head[i] - '0');
-    }
-    const char *fields = memchr(head, '\n', len);
-    fields = fields ? fields + 1 : head + len;
-    stream_head(c, status, NULL, 0, fields, (size_t)(head + len - fields), -1, end_stream);
+    (void)resume;
+    tr_timer_stop(c->w->loop, &c->timer);
+    c->resp_end = true;
+    tr_h2_stream_output(c);
 }
+
+const struct tr_down_ops tr_h2_down_ops = {down_head, down_data, down_end, down_done};
 
 void tr_h2_stream_output(struct h1c *c)
 {

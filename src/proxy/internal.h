@@ -240,6 +240,10 @@ struct tr_down_ops {
     void (*head)(struct h1c *c, const struct tr_resp_out *r);
     void (*data)(struct h1c *c, const char *p, size_t n);
     void (*end)(struct h1c *c, const char *trailers, size_t len);
+    /* The exchange is over (its response is all in c->out): HTTP/1.1 sends it and goes on to
+     * the next request (resume: read what is pipelined; the caller does otherwise), or closes;
+     * an HTTP/2 stream ends once its output drains. */
+    void (*done)(struct h1c *c, bool resume);
 };
 extern const struct tr_down_ops tr_h1_down_ops, tr_h2_down_ops;
 
