@@ -54,6 +54,7 @@ struct file_state {
     size_t n;
     struct stamp stamp;
     bool stamped; /* read whole, at stamp */
+    bool unreadable; /* the last read failed (reject_unreadable) */
 };
 
 static struct stamp stamp_of(const struct stat *st)
@@ -69,6 +70,8 @@ struct tr_fileprov {
     struct tr_map watches; /* "wd" -> directory path */
     struct tr_map pending; /* path -> enum pending: what inotify said since the last flush */
     bool rescan;           /* the queue overflowed or a directory changed */
+    bool broken_links;     /* some manifest is a symbolic link that could not be read */
+    bool links_due;        /* an event came since those were last read (reread_broken_links) */
     int ifd;
     uint64_t seq;
     uint64_t reads; /* files read */
@@ -343,6 +346,7 @@ static int load_text(struct tr_fileprov *p, const char *path, char *text, size_t
         struct file_state *fs = keep_state(p, path);
         fs->stamp = *stamp;
         fs->stamped = true;
+        fs->unreadable = false;
         return 1;
     }
     for (size_t i = 0; i < c.nobjs; i++)
@@ -409,7 +413,10 @@ static void reject_unreadable(struct tr_fileprov *p, const char *path, const cha
     keep_problem(&c, b.data, -1, NULL, NULL);
     tr_buf_dispose(&b);
     tr_store_set_rejects(p->store, path, c.rej, c.nrej);
-    keep_state(p, path);
+    keep_state(p, path)->unreadable = true;
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+        p->broken_links = true;
 }
 
 int tr_fileprov_load(struct tr_fileprov *p, const char *path)
@@ -591,6 +598,7 @@ bool tr_fileprov_handle(struct tr_fileprov *p)
             }
             if (!dir || !ev->len)
                 continue;
+            p->links_due = true; /* whatever the name: it may be what a link points to */
             if (ev->mask & IN_ISDIR) {
                 p->rescan = true; /* a directory came or went: walk it all again */
                 continue;
@@ -617,7 +625,7 @@ bool tr_fileprov_handle(struct tr_fileprov *p)
 
 bool tr_fileprov_pending(const struct tr_fileprov *p)
 {
-    return p->pending.len > 0 || p->rescan;
+    return p->pending.len > 0 || p->rescan || (p->links_due && p->broken_links);
 }
 
 bool tr_fileprov_busy(const struct tr_fileprov *p)
@@ -628,6 +636,35 @@ bool tr_fileprov_busy(const struct tr_fileprov *p)
         if ((uintptr_t)s->val == PENDING_WRITING)
             return true;
     return false;
+}
+
+/* A symbolic link that could not be read (to a missing file, or in a loop) gets no event of its
+ * own when what it points to appears or changes: the events name the target. After events,
+ * such links are read again, so that their status follows (a link made before its target
+ * becomes readable; a loop made one link at a time is reported as a loop). Returns whether
+ * anything changed. */
+static bool reread_broken_links(struct tr_fileprov *p)
+{
+    p->links_due = false;
+    if (!p->broken_links)
+        return false;
+    p->broken_links = false; /* set again by those still broken */
+    size_t n = 0, it = 0;
+    struct tr_map_slot *s;
+    char **paths = tr_xcalloc(p->files.len + 1, sizeof(char *));
+    while ((s = tr_map_next(&p->files, &it))) {
+        const struct file_state *fs = s->val;
+        struct stat st;
+        if (fs->unreadable && !tr_map_get(&p->pending, s->key, strlen(s->key)) && lstat(s->key, &st) == 0 &&
+            S_ISLNK(st.st_mode))
+            paths[n++] = tr_xstrdup(s->key);
+    }
+    for (size_t i = 0; i < n; i++) {
+        tr_fileprov_load(p, paths[i]);
+        free(paths[i]);
+    }
+    free(paths);
+    return n > 0;
 }
 
 bool tr_fileprov_flush(struct tr_fileprov *p, bool force)
@@ -690,5 +727,7 @@ bool tr_fileprov_flush(struct tr_fileprov *p, bool force)
     }
     free(paths);
     free(states);
+    if (p->links_due)
+        changed |= reread_broken_links(p);
     return changed;
 }
