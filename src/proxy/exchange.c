@@ -388,7 +388,8 @@ bool tr_exchange_dispatch(struct h1c *c, size_t head_len)
     out.extra_len = extra.len;
     out.upgrade = req->upgrade;
     out.upgrade_len = req->upgrade_len;
-    if (req->body == TR_H1_BODY_LENGTH && (req->content_length || req->method_id == TR_H1_POST || req->method_id == TR_H1_PUT)) {
+    bool says_length = req->content_length || req->method_id == TR_H1_POST || req->method_id == TR_H1_PUT;
+    if (req->body == TR_H1_BODY_LENGTH && says_length) {
         out.body = TR_H1_BODY_LENGTH;
         out.length = req->content_length;
     } else if (req->body == TR_H1_BODY_CHUNKED || req->body == TR_H1_BODY_CLOSE) {

@@ -121,11 +121,6 @@ struct field_rec {
     uint32_t name_len, value_len;
 };
 
-static size_t pend(const struct tr_buf *b, size_t off)
-{
-    return tr_buf_pending(b, off);
-}
-
 static void pump(struct upc *k);
 
 static struct h2u *stream_of(nghttp2_session *s, int32_t id)
@@ -411,7 +406,7 @@ static ssize_t read_body(nghttp2_session *session, int32_t id, uint8_t *buf, siz
     if (!h)
         return NGHTTP2_ERR_DEFERRED; /* detached: its reset is on its way */
     struct upc *u = h->u;
-    size_t n = pend(&u->out, u->out_off);
+    size_t n = tr_buf_pending(&u->out, u->out_off);
     if (n > length)
         n = length;
     if (n) {
@@ -521,7 +516,7 @@ static int submit_head(struct h2u *h)
         nv[nnv++] = NV("te", 2, "trailers", 8);
 #undef NV
     nghttp2_data_provider prov = {.read_callback = read_body};
-    bool bodiless = h->body_end && pend(&h->u->out, h->u->out_off) == 0;
+    bool bodiless = h->body_end && tr_buf_pending(&h->u->out, h->u->out_off) == 0;
     int32_t sid = nghttp2_submit_request(hc->s, NULL, nv, nnv, bodiless ? NULL : &prov, h);
     if (nv != nv_stack)
         free(nv);
@@ -584,7 +579,7 @@ static bool start(struct h2u *h)
         if (!h->submitted)
             return true;
     }
-    if (h->deferred && !h->closed && (pend(&u->out, u->out_off) || h->body_end)) {
+    if (h->deferred && !h->closed && (tr_buf_pending(&u->out, u->out_off) || h->body_end)) {
         h->deferred = false;
         nghttp2_session_resume_data(k->h2c->s, h->sid);
     }
@@ -599,7 +594,7 @@ static int send_frames(struct h2uc *hc)
 {
     struct upc *k = hc->k;
     for (;;) {
-        while (pend(&hc->raw, hc->raw_off) < TR_WORKER_BUF_HIGH) {
+        while (tr_buf_pending(&hc->raw, hc->raw_off) < TR_WORKER_BUF_HIGH) {
             const uint8_t *d;
             ssize_t n = nghttp2_session_mem_send(hc->s, &d);
             if (n < 0)
@@ -667,7 +662,7 @@ static bool move(struct h2u *h)
         struct tr_buf out;
         tr_buf_init(&out, 0);
         tr_buf_append(&out, h->sent.data, h->sent.len);
-        tr_buf_append(&out, u->out.data + u->out_off, pend(&u->out, u->out_off));
+        tr_buf_append(&out, u->out.data + u->out_off, tr_buf_pending(&u->out, u->out_off));
         tr_worker_buf_release(u->w, &u->out);
         u->out = out;
         u->out_off = 0;
@@ -1036,8 +1031,8 @@ static void deliver(struct upc *u)
         if (!tr_response_head(u))
             return;
     }
-    while (!u->resp_done && pend(&u->in, u->in_off) && tr_response_room(u)) {
-        size_t n = pend(&u->in, u->in_off);
+    while (!u->resp_done && tr_buf_pending(&u->in, u->in_off) && tr_response_room(u)) {
+        size_t n = tr_buf_pending(&u->in, u->in_off);
         if (u->body == TR_H1_BODY_LENGTH && n > u->left)
             n = (size_t)u->left; /* nghttp2 holds DATA to the length: never more */
         tr_response_data(u, u->in.data + u->in_off, n);
@@ -1046,9 +1041,9 @@ static void deliver(struct upc *u)
         if (n == 0)
             break;
     }
-    if (!u->resp_done && h->resp_done && pend(&u->in, u->in_off) == 0)
+    if (!u->resp_done && h->resp_done && tr_buf_pending(&u->in, u->in_off) == 0)
         tr_response_end(u, h->trailers.data, h->trailers.len);
-    if (!u->resp_done && u->eof && pend(&u->in, u->in_off) == 0) {
+    if (!u->resp_done && u->eof && tr_buf_pending(&u->in, u->in_off) == 0) {
         tr_h1c_flush(u->c);
         tr_upstream_fail(u, "truncated response body");
         return;
@@ -1063,7 +1058,7 @@ void tr_h2u_input(struct upc *u)
     deliver(u);
     if (u->closed)
         return;
-    size_t held = pend(&u->in, u->in_off);
+    size_t held = tr_buf_pending(&u->in, u->in_off);
     if (!held) {
         u->in.len = 0;
         u->in_off = 0;
@@ -1096,7 +1091,7 @@ void tr_h2u_conn_read(struct upc *k)
         return;
     char buf[16384];
     while (!k->closed) {
-        if (pend(&hc->raw, hc->raw_off) >= TR_WORKER_BUF_HIGH) {
+        if (tr_buf_pending(&hc->raw, hc->raw_off) >= TR_WORKER_BUF_HIGH) {
             /* The backend does not read what we send: read on once it does. */
             hc->read_blocked = true;
             return;

@@ -91,11 +91,6 @@ static void h2_send(struct h2conn *h);
 static void h2_close(struct h2conn *h);
 static void goaway_final(struct h2conn *h);
 
-static size_t pend(const struct tr_buf *b, size_t off)
-{
-    return tr_buf_pending(b, off);
-}
-
 static void deferred_send(struct tr_loop *loop, void *data)
 {
     struct h2conn *h = data;
@@ -154,12 +149,12 @@ static void ack(struct h2s *s)
     struct h1c *c = s->c;
     if (!s->unacked || s->closed)
         return;
-    if (!c->closed && !c->req_done && pend(&c->in, c->in_off) >= TR_WORKER_BUF_HIGH)
+    if (!c->closed && !c->req_done && tr_buf_pending(&c->in, c->in_off) >= TR_WORKER_BUF_HIGH)
         return;
     /* A tunnel's bytes go on to the backend at once: the window waits for the backend instead. */
     if (!c->closed && s->tunnel &&
-        (pend(&c->in, c->in_off) >= TR_WORKER_BUF_HIGH ||
-         (c->up && pend(&c->up->out, c->up->out_off) >= TR_WORKER_BUF_HIGH)))
+        (tr_buf_pending(&c->in, c->in_off) >= TR_WORKER_BUF_HIGH ||
+         (c->up && tr_buf_pending(&c->up->out, c->up->out_off) >= TR_WORKER_BUF_HIGH)))
         return;
     nghttp2_session_consume(s->h->s, s->id, s->unacked);
     s->unacked = 0;
@@ -433,7 +428,7 @@ static ssize_t read_body(nghttp2_session *session, int32_t id, uint8_t *buf, siz
 {
     struct h2s *s = source->ptr;
     struct h1c *c = s->c;
-    size_t n = pend(&c->out, c->out_off);
+    size_t n = tr_buf_pending(&c->out, c->out_off);
     if (n > length)
         n = length;
     if (n)
@@ -771,7 +766,7 @@ static void resume_streams(struct h2conn *h)
 {
     for (struct h2s *s = h->streams, *next; s && !h->closed; s = next) {
         next = s->next;
-        if (s->drained && !s->c->closed && s->c->up && pend(&s->c->out, s->c->out_off) < TR_WORKER_BUF_HIGH) {
+        if (s->drained && !s->c->closed && s->c->up && tr_buf_pending(&s->c->out, s->c->out_off) < TR_WORKER_BUF_HIGH) {
             s->drained = false;
             tr_h1_stream_drained(s->c);
         }
@@ -788,7 +783,7 @@ static void h2_send(struct h2conn *h)
         h->busy = true;
         h->want_send = false;
         bool full = false;
-        while (!(full = pend(&h->out, h->out_off) >= TR_WORKER_BUF_HIGH)) {
+        while (!(full = tr_buf_pending(&h->out, h->out_off) >= TR_WORKER_BUF_HIGH)) {
             const uint8_t *d;
             ssize_t n = nghttp2_session_mem_send(h->s, &d);
             if (n < 0) {
@@ -816,7 +811,7 @@ static void h2_send(struct h2conn *h)
             return;
         again = h->want_send || (full && h->out.len == 0);
     } while (again);
-    if (h->read_blocked && pend(&h->out, h->out_off) < TR_WORKER_BUF_HIGH) {
+    if (h->read_blocked && tr_buf_pending(&h->out, h->out_off) < TR_WORKER_BUF_HIGH) {
         h->read_blocked = false;
         h2_read(h);
         return;
@@ -843,7 +838,7 @@ static void h2_read(struct h2conn *h)
 {
     char buf[16384];
     while (!h->closed) {
-        if (pend(&h->out, h->out_off) >= TR_WORKER_BUF_HIGH) {
+        if (tr_buf_pending(&h->out, h->out_off) >= TR_WORKER_BUF_HIGH) {
             /* The client does not read what it asked for: stop taking new frames. */
             h->read_blocked = true;
             return;

@@ -59,7 +59,8 @@ static void final_head(struct upc *u, struct h1c *c)
     tr_buf_init(&extra, 0);
     tr_filters_add_response_headers(&fo, &extra);
     if (cors) {
-        struct tr_cors_req cr = {.origin = c->cors_origin, .origin_len = c->cors_origin_len, .credentialed = c->cors_cred};
+        struct tr_cors_req cr = {
+            .origin = c->cors_origin, .origin_len = c->cors_origin_len, .credentialed = c->cors_cred};
         tr_cors_response(cors, &cr, r->headers, r->nheaders, &extra);
     }
     out.extra = extra.data;
