@@ -80,6 +80,19 @@ int tr_buf_put_u64(struct tr_buf *b, uint64_t v)
     return tr_buf_append(b, p, (size_t)(d + sizeof(d) - p));
 }
 
+int tr_buf_put_chunk_size(struct tr_buf *b, uint64_t v)
+{
+    char d[18];
+    char *p = d + sizeof(d);
+    *--p = '\n';
+    *--p = '\r';
+    do {
+        *--p = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    return tr_buf_append(b, p, (size_t)(d + sizeof(d) - p));
+}
+
 int tr_buf_put_field(struct tr_buf *b, const char *name, const char *value, size_t vlen)
 {
     int rc = tr_buf_puts(b, name);

@@ -345,9 +345,8 @@ bool tr_exchange_dispatch(struct h1c *c, size_t head_len)
         out.host_len = fo.host ? strlen(fo.host) : req->authority ? req->authority_len : 0;
     }
     struct tr_h1_header kept[TR_H1_MAX_HEADERS];
-    struct tr_buf extra;
-    tr_buf_init(&extra, 0);
-    tr_worker_buf_attach(c->w, &extra);
+    struct tr_buf *extra = &c->w->scratch;
+    extra->len = 0;
     const char *xff = NULL;
     size_t xff_len = 0;
     for (size_t i = 0; i < req->nheaders; i++) {
@@ -367,25 +366,25 @@ bool tr_exchange_dispatch(struct h1c *c, size_t head_len)
         if (tr_filters_drop_request_header(&fo, h->name, h->name_len))
             continue;
         if (req->minor_version == 0 && tr_h1_token_eq(h->name, h->name_len, "expect", 6)) {
-            tr_http_put_expect_http10(&extra, h);
+            tr_http_put_expect_http10(extra, h);
             continue;
         }
         kept[out.nfields++] = *h;
     }
     out.fields = kept;
-    tr_filters_add_request_headers(&fo, &extra);
-    tr_buf_puts(&extra, "X-Forwarded-For: ");
+    tr_filters_add_request_headers(&fo, extra);
+    tr_buf_puts(extra, "X-Forwarded-For: ");
     if (xff) {
-        tr_buf_append(&extra, xff, xff_len);
-        tr_buf_puts(&extra, ", ");
+        tr_buf_append(extra, xff, xff_len);
+        tr_buf_puts(extra, ", ");
     }
-    tr_buf_puts(&extra, c->peer);
-    tr_buf_puts(&extra, "\r\n");
-    tr_buf_puts(&extra, c->secure ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n");
+    tr_buf_puts(extra, c->peer);
+    tr_buf_puts(extra, "\r\n");
+    tr_buf_puts(extra, c->secure ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n");
     if (req->authority)
-        tr_buf_put_field(&extra, "X-Forwarded-Host", req->authority, req->authority_len);
-    out.extra = extra.data;
-    out.extra_len = extra.len;
+        tr_buf_put_field(extra, "X-Forwarded-Host", req->authority, req->authority_len);
+    out.extra = extra->data;
+    out.extra_len = extra->len;
     out.upgrade = req->upgrade;
     out.upgrade_len = req->upgrade_len;
     bool says_length = req->content_length || req->method_id == TR_H1_POST || req->method_id == TR_H1_PUT;
@@ -409,7 +408,8 @@ bool tr_exchange_dispatch(struct h1c *c, size_t head_len)
         c->rhead.len = 0;
         tr_req_out_pack(&c->rhead, &out);
     }
-    tr_worker_buf_release(c->w, &extra);
+    if (extra->cap > 16384)
+        tr_buf_dispose(extra); /* an outsized one is not kept */
 
     if (c->body == TR_H1_BODY_CHUNKED)
         tr_h1_chunked_init(&c->ch, NULL);

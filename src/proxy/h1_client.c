@@ -55,9 +55,7 @@ static void h1u_data(struct upc *u, const char *p, size_t n)
         tr_buf_append(&u->out, p, n);
         return;
     }
-    char size[24];
-    int k = snprintf(size, sizeof(size), "%zx\r\n", n);
-    tr_buf_append(&u->out, size, (size_t)k);
+    tr_buf_put_chunk_size(&u->out, n);
     tr_buf_append(&u->out, p, n);
     tr_buf_puts(&u->out, "\r\n");
 }

@@ -545,9 +545,7 @@ static void h1_data(struct h1c *c, const char *p, size_t n)
         tr_buf_append(&c->out, p, n);
         return;
     }
-    char size[24];
-    int k = snprintf(size, sizeof(size), "%zx\r\n", n);
-    tr_buf_append(&c->out, size, (size_t)k);
+    tr_buf_put_chunk_size(&c->out, n);
     tr_buf_append(&c->out, p, n);
     tr_buf_puts(&c->out, "\r\n");
 }

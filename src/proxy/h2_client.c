@@ -507,10 +507,10 @@ static int submit_head(struct h2u *h)
         }
         p = eol ? eol + 1 : end;
     }
-    char len_digits[24];
+    char len_digits[20];
     if (r.body == TR_H1_BODY_LENGTH) {
-        int n = snprintf(len_digits, sizeof(len_digits), "%llu", (unsigned long long)r.length);
-        nv[nnv++] = NV("content-length", 14, len_digits, (size_t)n);
+        const char *d = tr_fmt_u64(len_digits, r.length);
+        nv[nnv++] = NV("content-length", 14, d, (size_t)(len_digits + sizeof(len_digits) - d));
     }
     if (grpc) /* gRPC servers require it (the client's own TE was hop-by-hop) */
         nv[nnv++] = NV("te", 2, "trailers", 8);

@@ -551,10 +551,11 @@ static void stream_head(struct h1c *c, int status, const struct tr_h1_header *fi
         put_nv(c, nv, &nnv, &next, fields[i].name, fields[i].name_len, fields[i].value, fields[i].value_len,
                opens_tunnel, end_stream);
     /* A length the backend gave is kept as information: HTTP/2 frames the body itself. */
-    char len_digits[24];
+    char len_digits[20];
     if (length >= 0 && status >= 200) {
-        int k = snprintf(len_digits, sizeof(len_digits), "%lld", (long long)length);
-        put_nv(c, nv, &nnv, &next, "content-length", 14, len_digits, (size_t)k, opens_tunnel, end_stream);
+        const char *d = tr_fmt_u64(len_digits, (uint64_t)length);
+        put_nv(c, nv, &nnv, &next, "content-length", 14, d, (size_t)(len_digits + sizeof(len_digits) - d),
+               opens_tunnel, end_stream);
     }
     /* The fields torii adds ("Name: value\r\n" lines it wrote itself). */
     for (const char *p = extra, *end = extra + extra_len; p && p < end;) {

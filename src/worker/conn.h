@@ -70,8 +70,11 @@ struct worker {
     unsigned nreq_cache;
     /* Free TR_WORKER_BLOCK-byte buffer blocks: connections take one per buffer per request and
      * give it back between requests, so the allocator sees none of that. */
-    char *blocks[64];
+    char *blocks[256];
     unsigned nblocks;
+    /* proxy/: a buffer for one call at a time to build text in (the fields torii adds to a
+     * request), kept between calls. */
+    struct tr_buf scratch;
     /* proxy/: freed client exchanges (struct h1c) and HTTP/2 streams, for the next ones: an
      * HTTP/2 connection makes both at the request rate; so does an HTTP/2 backend, whose
      * exchanges each get an upstream (struct upc) and a stream (struct h2u). */

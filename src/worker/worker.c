@@ -518,6 +518,7 @@ void tr_workers_stop(struct tr_workers *ws)
             free(w->req_cache[--w->nreq_cache]);
         while (w->nblocks)
             free(w->blocks[--w->nblocks]);
+        tr_buf_dispose(&w->scratch);
         while (w->h1c_cache.n)
             free(w->h1c_cache.items[--w->h1c_cache.n]);
         while (w->h2s_cache.n)

@@ -77,3 +77,15 @@ TEST(buf_append_embedded_nul)
     ASSERT_EQ(memcmp(b.data, "a\0b", 4), 0);
     tr_buf_dispose(&b);
 }
+
+TEST(buf_put_chunk_size)
+{
+    struct tr_buf b;
+    tr_buf_init(&b, 0);
+    tr_buf_put_chunk_size(&b, 0);
+    tr_buf_put_chunk_size(&b, 10);
+    tr_buf_put_chunk_size(&b, 0x1000);
+    tr_buf_put_chunk_size(&b, UINT64_MAX);
+    ASSERT_STREQ(b.data, "0\r\na\r\n1000\r\nffffffffffffffff\r\n");
+    tr_buf_dispose(&b);
+}
