@@ -9,12 +9,12 @@
  * the body's end (c->in_end); the response leaves through tr_h2_down_ops as HEADERS, DATA and
  * trailing HEADERS.
  *
- * Upstream (h2_client.c): a backend that speaks h2c (appProtocol kubernetes.io/h2c, and the
- * backends of GRPCRoutes) gets, per exchange, a stream upc: the exchange's request (struct
- * tr_req_out, then body bytes and an end, through tr_h2u_ops) becomes one HTTP/2 stream on a
- * carrier, a connection that many streams share up to what the backend allows at once; the
- * response's heads, body and trailers go back to response.c as for HTTP/1.1
- * (docs/internals/http2.md). */
+ * Upstream (h2_client.c, the streams; h2_carrier.c, the connections they share): a backend that
+ * speaks h2c (appProtocol kubernetes.io/h2c, and the backends of GRPCRoutes) gets, per
+ * exchange, a stream upc: the exchange's request (struct tr_req_out, then body bytes and an
+ * end, through tr_h2u_ops) becomes one HTTP/2 stream on a carrier, a connection that many
+ * streams share up to what the backend allows at once; the response's heads, body and trailers
+ * go back to response.c as for HTTP/1.1 (docs/internals/http2.md). */
 #ifndef TR_PROXY_H2_H
 #define TR_PROXY_H2_H
 
@@ -57,11 +57,13 @@ void tr_h2_stream_reset(struct h1c *c);
 /* c->in drained: the client may send more of the body (HTTP/2 flow control). */
 void tr_h2_stream_room(struct h1c *c);
 
-/* --- h2_client.c --- */
+/* --- h2_carrier.c, h2_client.c --- */
 
 struct tr_ir_endpoint;
 struct tr_ir_backend_tls;
 struct tr_snapshot;
+
+/* h2_carrier.c */
 
 /* Puts u (a new upc without a socket, its key set) on a carrier for u->key: one that has room,
  * or a new one to ep (under tls, of snapshot snap). *reused: an existing carrier took it.
@@ -69,6 +71,8 @@ struct tr_snapshot;
  * again on another carrier). Returns false when no carrier can be had (connect() failed). */
 bool tr_h2u_attach(struct upc *u, const struct tr_ir_endpoint *ep, const struct tr_ir_backend_tls *tls,
                    struct tr_snapshot *snap, bool *reused);
+
+/* h2_client.c */
 /* u (a stream) closes: its stream is reset if still open, its carrier stays. */
 void tr_h2u_detach(struct upc *u);
 /* Frees a stream's state (u's deferred free). */
@@ -80,7 +84,7 @@ void tr_h2u_flush(struct upc *u);
  * back for what the exchange moved on. */
 void tr_h2u_input(struct upc *u);
 
-/* The carrier's side, for upstream.c: k is a carrier (k->h2c). */
+/* h2_carrier.c: the carrier's side, for upstream.c; k is a carrier (k->h2c). */
 /* Connected, and through TLS: frames may go. */
 void tr_h2u_conn_room(struct upc *k);
 /* Reads the socket and hands each stream what came for it. */

@@ -124,7 +124,7 @@ struct upc {
     struct h1c *feeder; /* a mirror: the exchange whose request body it still gets, or NULL */
     const struct tr_up_ops *ops; /* how the request leaves (not for a carrier) */
     struct h2u *h2;  /* an HTTP/2 stream (h2_client.c), or NULL */
-    struct h2uc *h2c; /* an HTTP/2 carrier (h2_client.c), or NULL */
+    struct h2uc *h2c; /* an HTTP/2 carrier (h2_carrier.c), or NULL */
     struct ssl_st *ssl;          /* TLS to the backend (BackendTLSPolicy), or NULL */
     bool handshaking;
     uint64_t tls_id;             /* tr_ir_backend_tls.id of the settings it was made with, or 0 */
