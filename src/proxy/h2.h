@@ -1,13 +1,13 @@
 /* HTTP/2 on the proxy path (nghttp2), internal to src/proxy/: the two HTTP/2 codecs of the
  * exchange (docs/internals/exchange.md).
  *
- * Downstream (h2_server.c): a client connection that speaks h2 (ALPN on HTTPS listeners, prior
- * knowledge on plain ones) becomes an h2conn; each of its streams drives one h1c, the exchange
- * object (h1_server.c), which routes, filters, retries and talks to the backend as for
- * HTTP/1.1. The stream's head reaches it parsed (a struct tr_h1_req made from HPACK's fields and
- * held to the text parser's rules by tr_h1_req_check), its DATA as body bytes, END_STREAM as
- * the body's end (c->in_end); the response leaves through tr_h2_down_ops as HEADERS, DATA and
- * trailing HEADERS.
+ * Downstream (h2_server.c, the connection; h2_stream.c, its streams): a client connection that
+ * speaks h2 (ALPN on HTTPS listeners, prior knowledge on plain ones) becomes an h2conn; each of
+ * its streams drives one h1c, the exchange object (h1_server.c), which routes, filters, retries
+ * and talks to the backend as for HTTP/1.1. The stream's head reaches it parsed (a struct
+ * tr_h1_req made from HPACK's fields and held to the text parser's rules by tr_h1_req_check),
+ * its DATA as body bytes, END_STREAM as the body's end (c->in_end); the response leaves through
+ * tr_h2_down_ops as HEADERS, DATA and trailing HEADERS.
  *
  * Upstream (h2_client.c, the streams; h2_carrier.c, the connections they share): a backend that
  * speaks h2c (appProtocol kubernetes.io/h2c, and the backends of GRPCRoutes) gets, per
@@ -43,12 +43,16 @@ void tr_h1_stream_free(struct h1c *c);
 /* c->out drained below the high mark: resume the upstream response held back. */
 void tr_h1_stream_drained(struct h1c *c);
 
-/* --- h2_server.c --- */
+/* --- h2_server.c, h2_stream.c --- */
+
+/* h2_server.c */
 
 /* Takes over an accepted connection that speaks h2: fd, its TLS (or NULL) and bytes already
  * read (the client preface, for prior knowledge). */
 void tr_h2_accept(struct worker *w, int fd, struct ssl_st *ssl, const char *laddr, uint16_t lport, const char *peer,
                   int tls_listener, const char *pre, size_t npre);
+
+/* h2_stream.c */
 /* More of the response is in c->out, or c->resp_end was set: send it. */
 void tr_h2_stream_output(struct h1c *c);
 /* The exchange failed after the response began (or before, without an answer): reset the
