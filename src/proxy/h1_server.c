@@ -1,6 +1,7 @@
-/* The HTTP/1.1 client connection (h1c): accept, the TLS handshake and listener choice by SNI,
- * reading request heads and bodies, pipelining and keep-alive, timeouts, close and drain; and
- * the HTTP/2 bridge (an h1c per stream, proxy/h2_server.c).
+/* The HTTP/1.1 client connection (h1c): accept, the TLS handshake (its context and the
+ * listener choice by SNI are h1_tls.c's), reading request heads and bodies, pipelining and
+ * keep-alive, timeouts, close and drain; and the HTTP/2 bridge (an h1c per stream,
+ * proxy/h2_stream.c). The response goes out through h1_down.c.
  *
  * Framing is re-derived on every hop from the parsed heads (h1_parse.h): a request torii cannot
  * frame exactly is refused, so the two sides never disagree about where a message ends. Bodies
@@ -10,10 +11,6 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/metrics.h"
-#include "http/fields.h"
-#include "ir/ir.h"
-#include "ir/router.h"
-#include "net/sni.h"
 #include "net/sock.h"
 #include "net/tls.h"
 #include "proxy/h2.h"
@@ -32,8 +29,6 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-
-static SSL_CTX *tls_base;
 
 static void c_upgrade_h2(struct h1c *c);
 
@@ -419,168 +414,6 @@ void tr_h1c_process(struct h1c *c)
     }
 }
 
-/* SNI: the HTTPS listener of the port whose hostname matches the name most specifically; a
- * client without SNI, or with a name no listener serves, gets the listener without a hostname
- * if there is one, else the handshake fails (unrecognized_name). Chosen as the ClientHello
- * arrives, before OpenSSL looks for a session to resume (see tr_tls_base_ctx). */
-static int on_client_hello(SSL *ssl, int *alert, void *arg)
-{
-    struct h1c *c = SSL_get_app_data(ssl);
-    const struct tr_ir_port *port = c->snap ? tr_snapshot_port(c->snap, c->laddr, c->lport, false) : NULL;
-    *alert = SSL_AD_UNRECOGNIZED_NAME;
-    if (!port)
-        return SSL_CLIENT_HELLO_ERROR;
-    const unsigned char *ext;
-    size_t elen;
-    const char *name = NULL;
-    size_t nlen = 0;
-    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &elen) &&
-        tr_sni_parse_ext(ext, elen, &name, &nlen) < 0) {
-        *alert = SSL_AD_DECODE_ERROR;
-        return SSL_CLIENT_HELLO_ERROR;
-    }
-    int best = -1;
-    unsigned best_score = 0;
-    for (size_t i = 0; i < port->nlisteners; i++) {
-        const struct tr_ir_listener *l = port->listeners[i];
-        if (l->proto != TR_PROTO_HTTPS || !tr_snapshot_tls(c->snap, port, i))
-            continue;
-        unsigned sc = name ? tr_host_score(l->hostname, name, nlen) : (l->hostname ? 0 : 1);
-        if (sc > best_score) {
-            best_score = sc;
-            best = (int)i;
-        }
-    }
-    if (best < 0)
-        return SSL_CLIENT_HELLO_ERROR;
-    c->tls_listener = best;
-    tr_tls_switch(ssl, tr_snapshot_tls(c->snap, port, (size_t)best));
-    return SSL_CLIENT_HELLO_SUCCESS;
-}
-
-int tr_h1_tls_init(void)
-{
-    if (!tls_base)
-        tls_base = tr_tls_base_ctx(on_client_hello);
-    return tls_base ? 0 : -1;
-}
-
-void tr_h1_tls_free(void)
-{
-    SSL_CTX_free(tls_base);
-    tls_base = NULL;
-}
-
-/* --- the response, as HTTP/1.1 text --- */
-
-static void put_fields(struct tr_buf *o, const struct tr_h1_header *f, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        tr_buf_append(o, f[i].name, f[i].name_len);
-        tr_buf_puts(o, ": ");
-        tr_buf_append(o, f[i].value, f[i].value_len);
-        tr_buf_puts(o, "\r\n");
-    }
-}
-
-/* The head, with the framing torii chooses: the backend's length when known; else chunked for
- * an HTTP/1.1 client, or the end of the connection for an HTTP/1.0 one (which cannot read
- * chunked) and for a body the backend itself ends by closing. */
-static void h1_head(struct h1c *c, const struct tr_resp_out *r)
-{
-    struct tr_buf *o = &c->out;
-    if (r->status < 200 && r->status != 101) {
-        /* A 1xx never goes to an HTTP/1.0 client (RFC 9110 15.2). */
-        if (c->minor == 0)
-            return;
-        tr_buf_printf(o, "HTTP/1.1 %d %s\r\n", r->status, tr_http_status_text(r->status));
-        put_fields(o, r->fields, r->nfields);
-        tr_buf_puts(o, "\r\n");
-        tr_h1c_flush(c);
-        return;
-    }
-    tr_worker_buf_attach(c->w, o);
-    tr_buf_reserve(o, 512 + r->nfields * 64 + r->extra_len);
-    tr_buf_puts(o, "HTTP/1.1 ");
-    tr_buf_put_u64(o, (uint64_t)r->status);
-    tr_buf_putc(o, ' ');
-    if (r->reason)
-        tr_buf_append(o, r->reason, r->reason_len);
-    else
-        tr_buf_puts(o, tr_http_status_text(r->status));
-    tr_buf_puts(o, "\r\n");
-    put_fields(o, r->fields, r->nfields);
-    tr_buf_append(o, r->extra, r->extra_len);
-    c->out_chunked = false;
-    if (r->status == 101) {
-        tr_buf_puts(o, "Connection: upgrade\r\nUpgrade: ");
-        tr_buf_append(o, r->upgrade, r->upgrade_len);
-        tr_buf_puts(o, "\r\n\r\n");
-        return;
-    }
-    if (!r->tunnel) {
-        if (r->has_length)
-            tr_http_put_content_length(o, r->length);
-        else if (r->end && c->method != TR_H1_HEAD && r->status != 204 && r->status != 304)
-            tr_http_put_content_length(o, 0); /* nothing follows: say so, or the client reads to the close */
-        else if (r->close || (!r->end && c->minor == 0))
-            c->close_after = true;
-        else if (!r->end) {
-            tr_buf_puts(o, "Transfer-Encoding: chunked\r\n");
-            c->out_chunked = true;
-        }
-    }
-    if (!tr_exchange_reusable(c))
-        c->close_after = true;
-    if (c->close_after)
-        tr_buf_puts(o, "Connection: close\r\n");
-    else if (c->minor == 0)
-        tr_buf_puts(o, "Connection: keep-alive\r\n");
-    tr_buf_puts(o, "\r\n");
-}
-
-static void h1_data(struct h1c *c, const char *p, size_t n)
-{
-    if (!c->out_chunked) {
-        tr_buf_append(&c->out, p, n);
-        return;
-    }
-    tr_buf_put_chunk_size(&c->out, n);
-    tr_buf_append(&c->out, p, n);
-    tr_buf_puts(&c->out, "\r\n");
-}
-
-/* The last chunk, with the trailer section (already checked by the backend's codec). */
-static void h1_end(struct h1c *c, const char *trailers, size_t len)
-{
-    if (!c->out_chunked)
-        return;
-    c->out_chunked = false;
-    tr_buf_puts(&c->out, "0\r\n");
-    tr_buf_append(&c->out, trailers, len);
-    tr_buf_puts(&c->out, "\r\n");
-}
-
-static void h1_done(struct h1c *c, bool resume)
-{
-    /* A response whose head went out before the drain began ends idle; past the listeners'
-     * close, idle connections go at once (tr_h1c_drain). */
-    if (!c->keep_alive || c->w->drain >= TR_DRAIN_CLOSED)
-        c->close_after = true;
-    tr_h1c_flush(c);
-    if (c->closed || c->close_after)
-        return;
-    c->state = C_HEAD;
-    tr_h1c_idle_buffers(c);
-    tr_timer_start(c->w->loop, &c->timer, IDLE_TIMEOUT_MS);
-    /* Pipelined bytes already read, or bytes left in the kernel when reading stopped early.
-     * Anything that arrived since the last read makes a new edge: no read to find nothing. */
-    if (resume && (tr_buf_pending(&c->in, c->in_off) || c->must_read || c->eof))
-        tr_h1c_read(c);
-}
-
-const struct tr_down_ops tr_h1_down_ops = {h1_head, h1_data, h1_end, h1_done};
-
 static const struct conn_ops c_ops = {TR_CONN_HTTP, c_close_link, tr_h1c_drain};
 
 void tr_h1_accept(struct worker *w, struct wlisten *l, int fd, const struct sockaddr_storage *peer)
@@ -603,7 +436,7 @@ void tr_h1_accept(struct worker *w, struct wlisten *l, int fd, const struct sock
     c->tls_listener = -1;
     c->state = C_HEAD;
     if (l->tls) {
-        c->ssl = SSL_new(tls_base);
+        c->ssl = tr_h1_tls_new();
         if (!c->ssl) {
             close(fd);
             free(c);

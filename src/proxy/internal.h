@@ -15,9 +15,13 @@ struct upc;
 
 /* h1_server.c */
 void tr_h1_accept(struct worker *w, struct wlisten *l, int fd, const struct sockaddr_storage *peer);
+
+/* h1_tls.c */
 /* Creates the shared TLS starting context (once, before workers run). Returns 0 or -1. */
 int tr_h1_tls_init(void);
 void tr_h1_tls_free(void);
+/* A new server-side SSL on the starting context, or NULL; any worker thread. */
+SSL *tr_h1_tls_new(void);
 
 /* pool.c */
 /* The pool key of connections to ep: everything that shapes a connection, so that one is only
@@ -218,8 +222,8 @@ void tr_response_end(struct upc *u, const char *trailers, size_t len);
  * the client is owed, and ends the exchange once the response is complete. */
 void tr_response_settle(struct upc *u, bool moved);
 
-/* The client side of an exchange, as the response leaves it: h1_server.c writes HTTP/1.1
- * text, h2_server.c frames for the stream. */
+/* The client side of an exchange, as the response leaves it: h1_down.c writes HTTP/1.1
+ * text, h2_stream.c frames for the stream. */
 struct tr_resp_out {
     int status;
     const char *reason; /* the backend's reason phrase (HTTP/1.1), or NULL */
