@@ -574,7 +574,7 @@ static void status_route(const struct hreq *rq, struct hresp *rs)
     /* Upstream matches ^/status/(\d\d\d)$ against the raw request URI. */
     const char *t = rq->target;
     if (strlen(t) == 11 && !strncmp(t, "/status/", 8) && strspn(t + 8, "0123456789") == 3) {
-        int code = atoi(t + 8);
+        int code = (t[8] - '0') * 100 + (t[9] - '0') * 10 + (t[10] - '0'); /* three digits, checked above */
         if (code < 100) {
             rs->action = ACT_CLOSE; /* WriteHeader panics on such codes; the server drops the conn */
             return;

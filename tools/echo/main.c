@@ -124,7 +124,7 @@ static void configure(int argc, char **argv)
     if (!cfg.pod) {
         static char host[256];
         if (gethostname(host, sizeof host - 1))
-            strcpy(host, "torii-echo");
+            snprintf(host, sizeof host, "%s", "torii-echo");
         cfg.pod = host;
     }
 }
