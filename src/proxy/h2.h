@@ -81,11 +81,12 @@ bool tr_h2u_attach(struct upc *u, const struct tr_ir_endpoint *ep, const struct 
 void tr_h2u_detach(struct upc *u);
 /* Frees a stream's state (u's deferred free). */
 void tr_h2u_release(struct upc *u);
-/* Sends what the exchange put in u->out (HTTP/1.1 text) as the stream's HEADERS and DATA, as
- * far as the carrier and the stream's window allow; failures go through tr_upstream_fail. */
+/* Sends what the exchange gave through tr_h2u_ops: the head as the stream's HEADERS once its
+ * carrier can take the stream, the body bytes in u->out as DATA as far as the stream's window
+ * allows; failures go through tr_upstream_fail. */
 void tr_h2u_flush(struct upc *u);
-/* Processes what the stream put in u->in (tr_h1u_process), and gives the stream's window
- * back for what the exchange moved on. */
+/* Hands the exchange what the stream received (heads, the body in u->in, the end with the
+ * trailers: response.c), and gives the stream's window back for what the exchange moved on. */
 void tr_h2u_input(struct upc *u);
 
 /* h2_carrier.c: the carrier's side, for upstream.c; k is a carrier (k->h2c). */
