@@ -532,6 +532,8 @@ void tr_h2u_conn_read(struct upc *k)
                 return;
             }
             pump(k);
+            if ((size_t)r < sizeof(buf) && !k->ssl && !k->hup)
+                return; /* drained (see h2_read in h2_server.c) */
             continue;
         }
         if (r == TR_SOCK_AGAIN)

@@ -275,6 +275,11 @@ static void h2_read(struct h2conn *h)
             if (!feed(h, buf, (size_t)r))
                 return;
             h2_send(h);
+            /* A plain socket that gave less than asked is drained: new bytes make a new edge,
+             * so the read that would only say EAGAIN is saved (one per request at one stream
+             * per connection). TLS may hold a record back; a FIN must be read to the end. */
+            if ((size_t)r < sizeof(buf) && !h->ssl && !h->hup)
+                return;
             continue;
         }
         if (r == TR_SOCK_AGAIN)
@@ -293,6 +298,8 @@ static void h2_on_io(struct tr_loop *loop, struct tr_io *io, uint32_t events)
         if (h->closed)
             return;
     }
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        h->hup = true;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         h2_read(h);
 }

@@ -28,11 +28,16 @@ struct h2conn {
     size_t out_off;
     bool writable, closed, busy, want_send, read_blocked;
     bool send_deferred; /* a send is queued for the end of the loop turn */
+    bool hup; /* the peer's FIN (or an error) was signalled: read to the end */
     bool goaway_notice, goaway_final; /* draining: the two GOAWAY frames of RFC 9113 6.8 */
     char laddr[INET6_ADDRSTRLEN];
     uint16_t lport;
     char peer[INET6_ADDRSTRLEN];
     int tls_listener;
+    /* The port's listeners as the last stream's exchange looked them up (exchange.c), handed to
+     * the next stream: one lookup per snapshot per connection, as on HTTP/1.1. */
+    uint64_t port_gen;
+    const struct tr_ir_port *port;
     struct h2s *streams; /* a list through next/prev */
     unsigned nstreams;
     struct tr_timer timer;

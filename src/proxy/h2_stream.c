@@ -163,7 +163,10 @@ static void stream_request(struct h2s *s, bool end_stream)
     } else {
         rc = tr_h1_req_check(req, NULL);
     }
+    struct h2conn *h = s->h;
     tr_h1_stream_request(c, req, rc == 0);
+    h->port_gen = c->port_gen; /* c and h live on until the end of the loop turn */
+    h->port = c->port;
 }
 
 static void stream_body_end(struct h2s *s)
@@ -196,6 +199,8 @@ int tr_h2s_on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
     tr_buf_init(&s->fields, 0);
     tr_buf_init(&s->cookie, 0);
     s->c = tr_h1_stream_new(h->w, s, h->laddr, h->lport, h->peer, h->ssl != NULL, h->tls_listener);
+    s->c->port_gen = h->port_gen;
+    s->c->port = h->port;
     s->next = h->streams;
     if (h->streams)
         h->streams->prev = s;
