@@ -26,7 +26,8 @@
 #include <string.h>
 #include <strings.h>
 
-/* A request whose text taken so far (head and body) is larger can no longer be sent again. */
+/* A request whose body taken so far is larger can no longer be sent again (its head is kept
+ * whole). */
 #define REPLAY_MAX (64 * 1024)
 
 /* A response head kept for the exchange, followed by its fields. */

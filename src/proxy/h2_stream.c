@@ -15,7 +15,6 @@
 #include <nghttp2/nghttp2.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -376,9 +375,10 @@ static bool hop_field(const char *name, size_t n)
 
 /* Is the field [name, colon) : [v, eol) a zero content-length that a HEADERS frame ending the
  * stream makes redundant? That frame says there is no content (RFC 9113 8.1), and the zero is
- * torii's own when the backend spoke HTTP/2: h2_client.c writes it to frame, as HTTP/1.1, an
- * upstream HEADERS that ended its stream. Relayed, it would reach a gRPC client as metadata of a
- * Trailers-Only response the server never sent. A HEAD response's length describes the GET's
+ * torii's own when the backend spoke HTTP/2: h2_client.c frames a HEADERS frame that ended the
+ * backend's stream as a length of 0 (an HTTP/1.1 client needs it), and local answers without a
+ * body say 0 too. Relayed, it would reach a gRPC client as metadata of a Trailers-Only response
+ * the server never sent. A HEAD response's length describes the GET's
  * content (RFC 9110 8.6) and stays. */
 static bool zero_length(const struct h1c *c, const char *name, const char *colon, const char *v, const char *eol)
 {

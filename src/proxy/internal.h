@@ -52,8 +52,6 @@ void tr_pool_remove(struct worker *w, struct upc *u);
  * with it. */
 struct tr_h1_req *tr_worker_req(struct worker *w);
 void tr_worker_req_put(struct worker *w, struct tr_h1_req *req);
-/* The worker's ops for the HTTP path (tr_workers_start). */
-void tr_h1_worker_ops(struct tr_worker_ops *ops);
 
 /* Timeouts of the HTTP path. */
 #define HEAD_TIMEOUT_MS 30000     /* a request head must arrive within this */
