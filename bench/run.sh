@@ -883,6 +883,36 @@ section_uring() {
         stop "$backend_pid"
     done
 
+    # System calls per request: one more run per proxy at SYSCALL_CONNS (64) connections, 0-byte
+    # bodies, counted by perf's syscall tracepoints (not strace: it would slow the proxy and
+    # change how many events a turn batches). Skipped when perf cannot read them.
+    sysc=$DP/syscalls.tsv
+    : > "$sysc"
+    sc_events="raw_syscalls:sys_enter"
+    for n in read recvfrom write writev sendto epoll_wait io_uring_enter io_uring_register getsockopt; do
+        sc_events="$sc_events,syscalls:sys_enter_$n"
+    done
+    if command -v perf > /dev/null && perf stat -x, -e "$sc_events" true > /dev/null 2>&1; then
+        spawn "$DP/backend.log" taskset -c "$CLIENT_CPU" "$backend" --listen "127.0.0.1:$P_BACKEND" --size 0
+        backend_pid=$SPAWNED
+        dp_wait "$P_BACKEND" "$backend_pid" backend
+        for proxy in $proxies; do
+            echo "bench/run.sh: uring: $proxy, system calls per request ..." >&2
+            dp_start "$proxy"
+            dp_wrk "$DP_PORT" 256 1 "$DP/warmup.txt"
+            perf stat -x, -e "$sc_events" -p "$DP_MEASURE" -o "$raw/$proxy-syscalls.csv" -- sleep 6 &
+            perf_pid=$!
+            sleep 0.5
+            dp_wrk "$DP_PORT" "${SYSCALL_CONNS:-64}" 5 "$raw/$proxy-syscalls-wrk.txt"
+            wait "$perf_pid" || true
+            req=$(dp_parse "$raw/$proxy-syscalls-wrk.txt" | cut -d' ' -f1)
+            awk -F, -v p="$proxy" -v req="$req" '$3 ~ /sys_enter/ { sub(/.*sys_enter_?/, "", $3);
+                printf "%s %s %.3f\n", p, ($3 == "" ? "total" : $3), $1 / req }' "$raw/$proxy-syscalls.csv" >> "$sysc"
+            stop "$DP_PID"
+        done
+        stop "$backend_pid"
+    fi
+
     echo "## io_uring beside epoll: torii's event loop engines, HTTP/1.1"
     echo
     echo "The dataplane section's setup (each proxy alone on CPU $PROXY_CPU with one worker; wrk and"
@@ -899,9 +929,10 @@ section_uring() {
     echo "| HAProxy | $(haproxy -v | sed -n '1s/HAProxy version \([^ ]*\).*/\1/p') |"
     echo "| liburing | $(dpkg-query -W -f='${Version}' liburing-dev 2>/dev/null || echo '?') |"
     echo
-    python3 - "$tsv" "$hz" <<'PY'
+    python3 - "$tsv" "$hz" "$sysc" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+sysc = [l.split() for l in open(sys.argv[3]) if l.strip()]
 hz = float(sys.argv[2])
 runs, order = {}, []
 for proxy, size, c, run, req, dur, rps, p50, p99, non, se, ticks in rows:
@@ -937,6 +968,23 @@ for size in sizes:
                 p, c, cpu, spread(k, 0, "%.2f"), "%.2f" % (cpu / n) if n else "n/a",
                 "%.2f" % (cpu / t) if t else "n/a", med(k, 1), spread(k, 1, "%.0f"),
                 sum(x[2] for x in runs[k])))
+    print()
+if sysc:
+    names = []
+    per = {}
+    for p, n, v in sysc:
+        per.setdefault(p, {})[n] = float(v)
+        if n not in names and n != "total":
+            names.append(n)
+    names = [n for n in names if any(per[p].get(n, 0) >= 0.005 for p in per)]
+    print("### System calls per request\n")
+    print("One 5 s run per proxy, 64 connections, 0-byte bodies; perf's syscall tracepoints on the")
+    print("proxy process over the run, divided by the requests wrk counted.\n")
+    print("| proxy | total | " + " | ".join(names) + " |")
+    print("|---|---:|" + "---:|" * len(names))
+    for p in per:
+        print("| %s | %.2f | %s |" % (p, per[p].get("total", 0),
+                                      " | ".join("%.2f" % per[p].get(n, 0) for n in names)))
     print()
 PY
     echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
