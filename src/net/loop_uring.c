@@ -4,10 +4,10 @@
  * Each tr_io gets a registration (struct reg) armed with a multishot poll: edge-triggered by
  * default in io_uring, and, as EPOLL_CTL_ADD does, it reports the state at arming. A plain
  * socket that its owner reads through tr_sock_read (sock.c) moves to receive mode at its first
- * read: a multishot receive into the loop's provided buffer ring takes its bytes as they come,
- * copies them into the descriptor's stash and wakes the callback with EPOLLIN, and tr_sock_read
- * serves the stash: the read syscalls of a request go away. The poll then watches EPOLLOUT only
- * (sends stay direct send() calls: see docs/performance.md for why).
+ * read: a receive into the loop's provided buffer ring, re-armed with each turn's batch, takes
+ * its bytes as they come, copies them into the descriptor's stash and wakes the callback with
+ * EPOLLIN, and tr_sock_read serves the stash: the read syscalls of a request go away. The poll
+ * then watches EPOLLOUT only (sends stay direct send() calls: see docs/performance.md for why).
  *
  * user_data: kind (4 bits) | sequence (28 bits) | registration index (32 bits). A sequence is
  * bumped whenever its operation is re-armed or cancelled, so a completion of an operation that
@@ -32,14 +32,15 @@
 #define BUF_GROUP 7
 #define BUF_COUNT 256 /* a power of two (the ring's mask) */
 #define BUF_SIZE 8192
-/* Receives pause (the multishot receive is cancelled) while a descriptor's stash holds this
- * much unread: its owner stopped reading (backpressure), and the bytes must wait in the kernel
- * for TCP's flow control to act, as they do with epoll. */
+/* No receive is armed while a descriptor's stash holds this much unread: its owner stopped
+ * reading (backpressure), and the bytes must wait in the kernel for TCP's flow control to act,
+ * as they do with epoll. One receive takes one buffer, so a stash never holds more than this
+ * and BUF_SIZE. */
 #define STASH_HIGH 65536
 
 enum kind { K_POLL = 1, K_RECV = 2, K_IGNORE = 3 };
 
-/* The receive side of one descriptor, by fd: what the multishot receive took and its owner
+/* The receive side of one descriptor, by fd: what the receives took and its owner
  * has not read yet, and how the stream ended. It outlives a registration when bytes or the EOF
  * are left (a connection handed from HTTP/1 to HTTP/2, a socket handed to the linger): the next
  * registration of the same socket (same device and inode) takes it over. */
@@ -62,7 +63,7 @@ struct reg {
     uint32_t pending; /* events gathered this turn for the callback */
     uint32_t poll_seq, recv_seq;
     uint32_t poll_mask; /* what the armed poll watches */
-    bool poll_armed, recv_armed, recv_cancelling, recv_mode;
+    bool poll_armed, recv_armed, recv_mode;
     bool ready, dirty; /* on the ready list / on the list to arm at the end of the turn */
     uint32_t next_free;
 };
@@ -129,15 +130,15 @@ int tr_uring_probe(const char **why)
     bool ops = pr && io_uring_opcode_supported(pr, IORING_OP_POLL_ADD) &&
                io_uring_opcode_supported(pr, IORING_OP_RECV) && io_uring_opcode_supported(pr, IORING_OP_ASYNC_CANCEL);
     io_uring_free_probe(pr);
-    /* Synchronous cancel came in Linux 6.0 with multishot receive: one probe for both. */
+    /* Synchronous cancel came in Linux 6.0, after everything else the engine uses. */
     struct io_uring_sync_cancel_reg cr = {.addr = udata(K_IGNORE, 0, 0), .timeout = {-1, -1}};
     int crc = enable_rings(&ring);
     if (crc == 0)
         crc = io_uring_register_sync_cancel(&ring, &cr);
     io_uring_queue_exit(&ring);
     if (!ops || (crc != -ENOENT && crc != 0)) {
-        snprintf(msg, sizeof(msg), "the kernel's io_uring lacks what torii uses (Linux 6.0 or later: multishot "
-                 "receive, synchronous cancel)");
+        snprintf(msg, sizeof(msg), "the kernel's io_uring lacks what torii uses (Linux 6.0 or later: buffer "
+                 "rings, synchronous cancel)");
         *why = msg;
         return -1;
     }
@@ -320,17 +321,16 @@ static void arm(struct tr_uring *ur, struct reg *r)
     struct stash *st = stash_of(ur, r->fd);
     size_t unread = st->len - st->off;
     if (!r->recv_armed && !st->eof && !st->err && unread < STASH_HIGH) {
+        /* One receive, one buffer, re-armed with the turn's batch. Not multishot: within one
+         * io_uring_enter a multishot receive goes on taking buffers while bytes come (32 at a
+         * time, again and again), so a reader that stopped could have megabytes stashed before
+         * a cancel lands; the unit test loop_uring_flow_control_both_ways caught it. */
         struct io_uring_sqe *sqe = get_sqe(ur);
-        io_uring_prep_recv_multishot(sqe, r->fd, NULL, 0, 0);
+        io_uring_prep_recv(sqe, r->fd, NULL, BUF_SIZE, 0);
         sqe->flags |= IOSQE_BUFFER_SELECT;
         sqe->buf_group = BUF_GROUP;
         io_uring_sqe_set_data64(sqe, udata(K_RECV, ++r->recv_seq, idx));
         r->recv_armed = true;
-    } else if (r->recv_armed && !r->recv_cancelling && unread >= STASH_HIGH) {
-        /* Data that comes before the cancel still lands in the stash: the bound is soft by a
-         * few buffers. */
-        prep_cancel(ur, udata(K_RECV, r->recv_seq, idx));
-        r->recv_cancelling = true;
     }
 }
 
@@ -366,9 +366,6 @@ static void on_recv(struct tr_uring *ur, struct reg *r, int res, unsigned flags)
     }
     if (!more) {
         r->recv_armed = false;
-        r->recv_cancelling = false;
-        mark_dirty(ur, r);
-    } else if (st->len - st->off >= STASH_HIGH) {
         mark_dirty(ur, r);
     }
 }
@@ -525,7 +522,7 @@ bool tr_uring_sock_read(struct tr_loop *loop, int fd, void *p, size_t n, ssize_t
         if (st->off == st->len)
             st->off = st->len = 0;
         if (r && r->recv_mode && !r->recv_armed && st->len - st->off < STASH_HIGH)
-            mark_dirty(ur, r); /* paused by the bound: receive again */
+            mark_dirty(ur, r); /* held back by the bound: receive again */
         *out = (ssize_t)k;
         return true;
     }
@@ -541,8 +538,8 @@ bool tr_uring_sock_read(struct tr_loop *loop, int fd, void *p, size_t n, ssize_t
     if (!r || st->detached)
         return false;
     if (!r->recv_mode) {
-        /* The first read: this one goes to the socket, and from the end of the turn a multishot
-         * receive takes the bytes that come next (none can be lost or reordered: the socket
+        /* The first read: this one goes to the socket, and from the end of the turn a receive
+         * takes the bytes that come next (none can be lost or reordered: the socket
          * keeps them until the receive is armed). */
         r->recv_mode = true;
         mark_dirty(ur, r);
