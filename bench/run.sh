@@ -37,6 +37,13 @@
 #               poisson|fixed, LAT_WARMUP (1 s) not counted, LAT_SIZE (0) body bytes) at
 #               LAT_LOADS ("10 50 80") % of it, direct and through each proxy: p50/p99/p99.9/max
 #               and the latency each proxy adds
+#   uring       torii's event loop on epoll and on io_uring (--io-engine), beside nginx and
+#               HAProxy: the dataplane section's HTTP/1.1 cases, CPUs, wrk and backend, with the
+#               proxies taken in turn within each of REPEAT (default 3) rounds so that drift on
+#               a shared machine touches all alike; reports the median and the spread (min-max)
+#               of proxy CPU µs/request and req/s, and ratios to nginx and to torii on epoll.
+#               DURATION, CONNS, SIZES ("0"), WARMUP, BENCH_PORT as dataplane. Needs a torii
+#               built with io_uring (meson -Dio_uring=enabled) on a kernel that allows it.
 #   h2, tls and latency use loopback ports BENCH_PORT+20..+31 and write raw output and configs to
 #   bench/results/<date>-<section>/.
 #   propagation route propagation through the file provider: ROUTES (default 3,000) HTTPRoutes
@@ -75,7 +82,7 @@
 # BENCH_RESULTS (default bench/results).
 set -eu
 
-SECTIONS="translate propagation kube-propagation flips scale soak dataplane h2 grpc tls latency"
+SECTIONS="translate propagation kube-propagation flips scale soak dataplane h2 grpc tls latency uring"
 
 usage() {
     echo "usage: bench/run.sh BUILD [SECTION...]   (sections: $SECTIONS)" >&2
@@ -470,11 +477,14 @@ dp_start() {
     case $1 in
         direct)
             DP_PORT=$P_BACKEND ;;
-        torii)
+        torii | torii-uring)
             DP_PORT=$P_TORII
+            engine=epoll
+            [ "$1" = torii ] || engine=io_uring
             # No drain delay: stop() waits 3 s before SIGKILL, and nothing withdraws endpoints here.
-            spawn "$DP/torii.log" taskset -c "$PROXY_CPU" "$BUILD/torii" run --config "$DP/torii" \
-                --admin "127.0.0.1:$P_ADMIN" --workers 1 --drain-delay 0s --drain-grace 1s ;;
+            spawn "$DP/$1.log" taskset -c "$PROXY_CPU" "$BUILD/torii" run --config "$DP/torii" \
+                --admin "127.0.0.1:$P_ADMIN" --workers 1 --drain-delay 0s --drain-grace 1s \
+                --io-engine "$engine" ;;
         nginx)
             DP_PORT=$P_NGINX
             spawn "$DP/nginx.log" taskset -c "$PROXY_CPU" nginx -e "$DP/nginx/error.log" \
@@ -795,6 +805,194 @@ PY
         echo "**ERRORS** (non-2xx/3xx responses or socket errors, see the raw wrk output):$errors"
         echo
         echo "bench/run.sh: dataplane: errors in:$errors" >&2
+        return 1
+    fi
+}
+
+# --- section uring -----------------------------------------------------------------------
+# torii on epoll and on io_uring beside nginx and HAProxy, the dataplane section's cases and
+# helpers (dp_*). Rounds interleave the proxies: a disturbance of the shared machine lands on
+# all of them in the same round rather than on one proxy's whole series.
+
+section_uring() {
+    for tool in wrk taskset curl nginx haproxy python3; do
+        command -v "$tool" > /dev/null || {
+            echo "bench/run.sh: $tool missing (run scripts/bench-deps.sh)" >&2
+            return 1
+        }
+    done
+    backend=$BUILD/bench/bench-backend
+    [ -x "$backend" ] || { echo "bench/run.sh: $backend not built" >&2; return 1; }
+    "$BUILD/torii" version | grep -q 'io engines: epoll, io_uring' || {
+        echo "## io_uring beside epoll"
+        echo
+        echo "Not run: $("$BUILD/torii" version | sed -n 's/^io engines: //p')."
+        echo
+        return 0
+    }
+    DURATION=${DURATION:-10s}
+    dur=${DURATION%s}
+    conns=${CONNS:-16 64 256}
+    sizes=${SIZES:-0}
+    proxies="torii torii-uring nginx haproxy"
+    warmup=${WARMUP:-1}
+    repeat=${REPEAT:-3}
+    CLIENT_CPU=${CLIENT_CPU:-0}
+    PROXY_CPU=${PROXY_CPU:-1}
+    base=${BENCH_PORT:-18100}
+    P_BACKEND=$base
+    P_TORII=$((base + 1))
+    P_NGINX=$((base + 2))
+    P_HAPROXY=$((base + 3))
+    P_CADDY=$((base + 4))
+    P_ADMIN=$((base + 9))
+    dp_ports_free "$P_BACKEND" "$P_TORII" "$P_NGINX" "$P_HAPROXY" "$P_ADMIN"
+    IDLE=0
+    # shellcheck disable=SC3045
+    ulimit -n 65536 2> /dev/null || ulimit -n "$(ulimit -Hn)"
+    # shellcheck disable=SC3045
+    NOFILE=$(ulimit -n)
+    hz=$(getconf CLK_TCK)
+    DP=$WORK/uring
+    raw=$RESULTS/$DATE-uring
+    rm -rf "$DP" "$raw"
+    mkdir -p "$DP" "$raw"
+    dp_configs
+    cp "$DP/torii/bench.yaml" "$raw/torii-bench.yaml"
+    cp "$DP/nginx/nginx.conf" "$raw/nginx.conf"
+    cp "$DP/haproxy/haproxy.cfg" "$raw/haproxy.cfg"
+    tsv=$DP/results.tsv
+    : > "$tsv"
+    errors=""
+    # dp_case names its raw files by run when repeat > 1.
+    for size in $sizes; do
+        spawn "$DP/backend.log" taskset -c "$CLIENT_CPU" "$backend" --listen "127.0.0.1:$P_BACKEND" --size "$size"
+        backend_pid=$SPAWNED
+        dp_wait "$P_BACKEND" "$backend_pid" backend
+        r=0
+        while [ $r -lt "$repeat" ]; do
+            r=$((r + 1))
+            for proxy in $proxies; do
+                echo "bench/run.sh: uring: round $r, $proxy, ${size} B bodies ..." >&2
+                dp_start "$proxy"
+                [ "$warmup" = 0 ] || dp_wrk "$DP_PORT" 256 "$warmup" "$DP/warmup.txt"
+                for c in $conns; do dp_case "$proxy" "$size" "$c" "$r"; done
+                stop "$DP_PID"
+            done
+        done
+        stop "$backend_pid"
+    done
+
+    # System calls per request: one more run per proxy at SYSCALL_CONNS (64) connections, 0-byte
+    # bodies, counted by perf's syscall tracepoints (not strace: it would slow the proxy and
+    # change how many events a turn batches). Skipped when perf cannot read them.
+    sysc=$DP/syscalls.tsv
+    : > "$sysc"
+    sc_events="raw_syscalls:sys_enter"
+    for n in read recvfrom write writev sendto epoll_wait io_uring_enter io_uring_register getsockopt; do
+        sc_events="$sc_events,syscalls:sys_enter_$n"
+    done
+    if command -v perf > /dev/null && perf stat -x, -e "$sc_events" true > /dev/null 2>&1; then
+        spawn "$DP/backend.log" taskset -c "$CLIENT_CPU" "$backend" --listen "127.0.0.1:$P_BACKEND" --size 0
+        backend_pid=$SPAWNED
+        dp_wait "$P_BACKEND" "$backend_pid" backend
+        for proxy in $proxies; do
+            echo "bench/run.sh: uring: $proxy, system calls per request ..." >&2
+            dp_start "$proxy"
+            dp_wrk "$DP_PORT" 256 1 "$DP/warmup.txt"
+            perf stat -x, -e "$sc_events" -p "$DP_MEASURE" -o "$raw/$proxy-syscalls.csv" -- sleep 6 &
+            perf_pid=$!
+            sleep 0.5
+            dp_wrk "$DP_PORT" "${SYSCALL_CONNS:-64}" 5 "$raw/$proxy-syscalls-wrk.txt"
+            wait "$perf_pid" || true
+            req=$(dp_parse "$raw/$proxy-syscalls-wrk.txt" | cut -d' ' -f1)
+            awk -F, -v p="$proxy" -v req="$req" '$3 ~ /sys_enter/ { sub(/.*sys_enter_?/, "", $3);
+                printf "%s %s %.3f\n", p, ($3 == "" ? "total" : $3), $1 / req }' "$raw/$proxy-syscalls.csv" >> "$sysc"
+            stop "$DP_PID"
+        done
+        stop "$backend_pid"
+    fi
+
+    echo "## io_uring beside epoll: torii's event loop engines, HTTP/1.1"
+    echo
+    echo "The dataplane section's setup (each proxy alone on CPU $PROXY_CPU with one worker; wrk and"
+    echo "bench-backend on CPU $CLIENT_CPU; keep-alive GET /, no access log). torii runs once with"
+    echo "\`--io-engine epoll\` (\"torii\") and once with \`--io-engine io_uring\` (\"torii-uring\"). $repeat"
+    echo "rounds, each running every proxy in turn for ${dur}s per case after a ${warmup}s warm-up."
+    echo "Proxy CPU is utime+stime from /proc over the run divided by the requests wrk counted."
+    echo "Raw wrk output: \`bench/results/$DATE-uring/\`."
+    echo
+    echo "| software | version |"
+    echo "|---|---|"
+    torii_row
+    echo "| nginx | $(nginx -v 2>&1 | sed 's|.*nginx/||') |"
+    echo "| HAProxy | $(haproxy -v | sed -n '1s/HAProxy version \([^ ]*\).*/\1/p') |"
+    echo "| liburing | $(dpkg-query -W -f='${Version}' liburing-dev 2>/dev/null || echo '?') |"
+    echo
+    python3 - "$tsv" "$hz" "$sysc" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+sysc = [l.split() for l in open(sys.argv[3]) if l.strip()]
+hz = float(sys.argv[2])
+runs, order = {}, []
+for proxy, size, c, run, req, dur, rps, p50, p99, non, se, ticks in rows:
+    cpu = float(ticks) / hz * 1e6 / int(req)
+    runs.setdefault((proxy, int(size), int(c)), []).append((cpu, float(rps), int(non) + int(se)))
+    if proxy not in order:
+        order.append(proxy)
+nruns = max(len(v) for v in runs.values())
+sizes = sorted({k[1] for k in runs})
+conns = sorted({k[2] for k in runs})
+
+def med(k, i):
+    v = runs.get(k)
+    return statistics.median(x[i] for x in v) if v else None
+
+def spread(k, i, fmt):
+    v = sorted(x[i] for x in runs[k])
+    return (fmt + "–" + fmt) % (v[0], v[-1])
+
+print("Medians of %d runs per case, with the spread (lowest–highest) beside them.\n" % nruns)
+for size in sizes:
+    print("### %d-byte bodies\n" % size)
+    print("| proxy | conns | CPU µs/req | spread | × nginx | × torii (epoll) | req/s | spread | errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for p in order:
+        for c in conns:
+            k = (p, size, c)
+            if k not in runs:
+                continue
+            cpu = med(k, 0)
+            n, t = med(("nginx", size, c), 0), med(("torii", size, c), 0)
+            print("| %s | %d | %.2f | %s | %s | %s | %.0f | %s | %d |" % (
+                p, c, cpu, spread(k, 0, "%.2f"), "%.2f" % (cpu / n) if n else "n/a",
+                "%.2f" % (cpu / t) if t else "n/a", med(k, 1), spread(k, 1, "%.0f"),
+                sum(x[2] for x in runs[k])))
+    print()
+if sysc:
+    names = []
+    per = {}
+    for p, n, v in sysc:
+        per.setdefault(p, {})[n] = float(v)
+        if n not in names and n != "total":
+            names.append(n)
+    names = [n for n in names if any(per[p].get(n, 0) >= 0.005 for p in per)]
+    print("### System calls per request\n")
+    print("One 5 s run per proxy, 64 connections, 0-byte bodies; perf's syscall tracepoints on the")
+    print("proxy process over the run, divided by the requests wrk counted.\n")
+    print("| proxy | total | " + " | ".join(names) + " |")
+    print("|---|---:|" + "---:|" * len(names))
+    for p in per:
+        print("| %s | %.2f | %s |" % (p, per[p].get("total", 0),
+                                      " | ".join("%.2f" % per[p].get(n, 0) for n in names)))
+    print()
+PY
+    echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+    echo
+    if [ -n "$errors" ]; then
+        echo "**ERRORS** (non-2xx/3xx responses or socket errors, see the raw wrk output):$errors"
+        echo
+        echo "bench/run.sh: uring: errors in:$errors" >&2
         return 1
     fi
 }

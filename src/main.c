@@ -1,6 +1,7 @@
 /* torii: one program that reads Gateway API objects, judges them as the spec does, reports that
  * judgement in status, and carries the traffic. */
 #include "cli/cli.h"
+#include "net/loop.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -33,6 +34,13 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("torii %s (controller %s, Gateway API v1.6.1)\n", TR_VERSION, TR_CONTROLLER_NAME);
+        /* What --io-engine can have here: built in, and accepted by this kernel. */
+        const char *why = NULL;
+        if (tr_loop_use(TR_LOOP_URING, &why) == 0)
+            printf("io engines: epoll, io_uring\n");
+        else
+            printf("io engines: epoll (io_uring: %s)\n", why);
+        tr_loop_use(TR_LOOP_EPOLL, &why);
         return 0;
     }
     if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {

@@ -1,6 +1,7 @@
 #include "net/loop.h"
 #include "base/clock.h"
 #include "base/mem.h"
+#include "net/internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -12,23 +13,46 @@
 
 #define MAX_EVENTS 256
 
-struct defer {
-    tr_defer_cb *cb;
-    void *data;
-};
+__thread struct tr_loop *tr_loop_current;
 
-struct tr_loop {
-    int epfd;
-    struct tr_io wake_io; /* eventfd: cross-thread wake-ups and stop */
-    tr_defer_cb *on_wake;
-    void *on_wake_data;
-    uint64_t now;
-    int stop; /* atomic */
-    struct tr_timer **heap; /* min-heap on when_ms */
-    size_t nheap, capheap;
-    struct defer *defers;
-    size_t ndefers, capdefers;
-};
+/* The process's choice, made once at startup (tr_loop_use) before the workers' loops exist. */
+static enum tr_loop_engine engine_used = TR_LOOP_EPOLL;
+
+int tr_loop_use(enum tr_loop_engine engine, const char **why)
+{
+    if (engine == TR_LOOP_URING) {
+#ifdef TR_HAVE_IO_URING
+        if (tr_uring_probe(why) != 0)
+            return -1;
+#else
+        *why = "this torii was built without io_uring (meson -Dio_uring=enabled, with liburing-dev)";
+        return -1;
+#endif
+    }
+    engine_used = engine;
+    return 0;
+}
+
+enum tr_loop_engine tr_loop_engine_used(void)
+{
+    return engine_used;
+}
+
+const char *tr_loop_engine_name(enum tr_loop_engine engine)
+{
+    return engine == TR_LOOP_URING ? "io_uring" : "epoll";
+}
+
+int tr_loop_engine_parse(const char *name, enum tr_loop_engine *out)
+{
+    if (strcmp(name, "epoll") == 0)
+        *out = TR_LOOP_EPOLL;
+    else if (strcmp(name, "io_uring") == 0)
+        *out = TR_LOOP_URING;
+    else
+        return -1;
+    return 0;
+}
 
 static void on_wake_fd(struct tr_loop *loop, struct tr_io *io, uint32_t events)
 {
@@ -42,12 +66,22 @@ static void on_wake_fd(struct tr_loop *loop, struct tr_io *io, uint32_t events)
 struct tr_loop *tr_loop_new(void)
 {
     struct tr_loop *loop = tr_xcalloc(1, sizeof(*loop));
-    loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+    loop->engine = engine_used;
+    loop->epfd = -1;
+#ifdef TR_HAVE_IO_URING
+    if (loop->engine == TR_LOOP_URING)
+        loop->ur = tr_uring_new(loop);
+    else
+#endif
+        loop->epfd = epoll_create1(EPOLL_CLOEXEC);
     int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (loop->epfd < 0 || efd < 0) {
+    if ((loop->epfd < 0 && !loop->ur) || efd < 0) {
         int e = errno;
         if (loop->epfd >= 0)
             close(loop->epfd);
+#ifdef TR_HAVE_IO_URING
+        tr_uring_free(loop->ur);
+#endif
         if (efd >= 0)
             close(efd);
         free(loop);
@@ -65,7 +99,11 @@ void tr_loop_free(struct tr_loop *loop)
     if (!loop)
         return;
     close(loop->wake_io.fd);
-    close(loop->epfd);
+    if (loop->epfd >= 0)
+        close(loop->epfd);
+#ifdef TR_HAVE_IO_URING
+    tr_uring_free(loop->ur);
+#endif
     free(loop->heap);
     free(loop->defers);
     free(loop);
@@ -73,6 +111,10 @@ void tr_loop_free(struct tr_loop *loop)
 
 int tr_loop_add(struct tr_loop *loop, struct tr_io *io, uint32_t events)
 {
+#ifdef TR_HAVE_IO_URING
+    if (loop->ur)
+        return tr_uring_add(loop, io, events);
+#endif
     struct epoll_event ev = {.events = events | EPOLLET, .data.ptr = io};
     io->events = events;
     return epoll_ctl(loop->epfd, EPOLL_CTL_ADD, io->fd, &ev);
@@ -80,6 +122,10 @@ int tr_loop_add(struct tr_loop *loop, struct tr_io *io, uint32_t events)
 
 int tr_loop_mod(struct tr_loop *loop, struct tr_io *io, uint32_t events)
 {
+#ifdef TR_HAVE_IO_URING
+    if (loop->ur)
+        return tr_uring_mod(loop, io, events);
+#endif
     struct epoll_event ev = {.events = events | EPOLLET, .data.ptr = io};
     io->events = events;
     return epoll_ctl(loop->epfd, EPOLL_CTL_MOD, io->fd, &ev);
@@ -89,6 +135,10 @@ int tr_loop_del(struct tr_loop *loop, struct tr_io *io)
 {
     /* An event for io may already sit in this turn's batch: clearing cb makes the loop skip it. */
     io->cb = NULL;
+#ifdef TR_HAVE_IO_URING
+    if (loop->ur)
+        return tr_uring_del(loop, io);
+#endif
     return epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
 }
 
@@ -165,7 +215,7 @@ void tr_loop_defer(struct tr_loop *loop, tr_defer_cb *cb, void *data)
         loop->capdefers = loop->capdefers ? loop->capdefers * 2 : 64;
         loop->defers = tr_xrealloc(loop->defers, loop->capdefers * sizeof(*loop->defers));
     }
-    loop->defers[loop->ndefers++] = (struct defer){cb, data};
+    loop->defers[loop->ndefers++] = (struct tr_loop_defer){cb, data};
 }
 
 uint64_t tr_loop_now(const struct tr_loop *loop)
@@ -196,7 +246,7 @@ static void run_defers(struct tr_loop *loop)
 {
     /* A deferred callback may defer more: run until none is left. */
     for (size_t i = 0; i < loop->ndefers; i++) {
-        struct defer d = loop->defers[i];
+        struct tr_loop_defer d = loop->defers[i];
         d.cb(loop, d.data);
     }
     loop->ndefers = 0;
@@ -207,23 +257,40 @@ void tr_loop_drain(struct tr_loop *loop)
     run_defers(loop);
 }
 
-int tr_loop_run(struct tr_loop *loop)
+/* One turn's wait and events with epoll. 0, or -1 with errno. */
+static int epoll_turn(struct tr_loop *loop, int timeout)
 {
     struct epoll_event evs[MAX_EVENTS];
+    int n = epoll_wait(loop->epfd, evs, MAX_EVENTS, timeout);
+    if (n < 0 && errno != EINTR)
+        return -1;
+    loop->now = tr_clock_ms();
+    for (int i = 0; i < n; i++) {
+        struct tr_io *io = evs[i].data.ptr;
+        if (io->cb)
+            io->cb(loop, io, evs[i].events);
+    }
+    return 0;
+}
+
+int tr_loop_run(struct tr_loop *loop)
+{
+    struct tr_loop *outer = tr_loop_current;
+    tr_loop_current = loop;
     while (!__atomic_load_n(&loop->stop, __ATOMIC_ACQUIRE)) {
         int timeout = -1;
         if (loop->nheap) {
             uint64_t when = loop->heap[0]->when_ms;
             timeout = when <= loop->now ? 0 : (int)(when - loop->now > 60000 ? 60000 : when - loop->now);
         }
-        int n = epoll_wait(loop->epfd, evs, MAX_EVENTS, timeout);
-        if (n < 0 && errno != EINTR)
+#ifdef TR_HAVE_IO_URING
+        int rc = loop->ur ? tr_uring_wait(loop, timeout) : epoll_turn(loop, timeout);
+#else
+        int rc = epoll_turn(loop, timeout);
+#endif
+        if (rc != 0) {
+            tr_loop_current = outer;
             return -1;
-        loop->now = tr_clock_ms();
-        for (int i = 0; i < n; i++) {
-            struct tr_io *io = evs[i].data.ptr;
-            if (io->cb)
-                io->cb(loop, io, evs[i].events);
         }
         while (loop->nheap && loop->heap[0]->when_ms <= loop->now) {
             struct tr_timer *t = loop->heap[0];
@@ -233,5 +300,6 @@ int tr_loop_run(struct tr_loop *loop)
         run_defers(loop);
     }
     __atomic_store_n(&loop->stop, 0, __ATOMIC_RELEASE);
+    tr_loop_current = outer;
     return 0;
 }

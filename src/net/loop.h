@@ -1,6 +1,6 @@
-/* The event loop: one per worker thread (epoll, edge-triggered), with timers and end-of-turn
- * callbacks. Everything here runs on the loop's own thread, except tr_loop_wake and
- * tr_loop_stop. See docs/internals/loop.md. */
+/* The event loop: one per worker thread (edge-triggered readiness, from epoll or io_uring), with
+ * timers and end-of-turn callbacks. Everything here runs on the loop's own thread, except
+ * tr_loop_wake and tr_loop_stop. See docs/internals/loop.md. */
 #ifndef TR_NET_LOOP_H
 #define TR_NET_LOOP_H
 
@@ -22,7 +22,25 @@ struct tr_io {
     uint32_t events; /* EPOLLIN | EPOLLOUT | ... as registered */
     tr_io_cb *cb;
     void *data;
+    uint32_t reg; /* private: the io_uring engine's registration slot + 1, 0 when none */
 };
+
+/* Where readiness comes from. Both give callers the same contract: edge-triggered events with
+ * epoll's bits, a callback reads until "again" (docs/internals/loop.md). */
+enum tr_loop_engine {
+    TR_LOOP_EPOLL,
+    TR_LOOP_URING, /* io_uring: multishot poll, and plain sockets read by multishot receives */
+};
+
+/* Chooses the engine of the loops made from now on; at startup, before any loop is made.
+ * Returns 0, or -1 with *why (a static string) when the engine was not built in or the kernel
+ * refuses it (seccomp, io_uring_disabled, too old): never a silent fallback. */
+int tr_loop_use(enum tr_loop_engine engine, const char **why);
+enum tr_loop_engine tr_loop_engine_used(void);
+/* "epoll" or "io_uring". */
+const char *tr_loop_engine_name(enum tr_loop_engine engine);
+/* Parses "epoll" or "io_uring" into *out: 0, or -1. */
+int tr_loop_engine_parse(const char *name, enum tr_loop_engine *out);
 
 /* A one-shot timer. Value type: embed it. */
 struct tr_timer {
@@ -62,7 +80,7 @@ void tr_loop_drain(struct tr_loop *loop);
 /* Cached monotonic time of the current turn, in milliseconds. */
 uint64_t tr_loop_now(const struct tr_loop *loop);
 
-/* Runs until tr_loop_stop. Returns 0, or -1 when epoll failed. */
+/* Runs until tr_loop_stop. Returns 0, or -1 when epoll or io_uring failed. */
 int tr_loop_run(struct tr_loop *loop);
 /* Asks the loop to return after the current turn. Any thread. */
 void tr_loop_stop(struct tr_loop *loop);

@@ -1,6 +1,7 @@
 #include "net/sock.h"
 #include "base/buf.h"
 #include "base/mem.h"
+#include "net/internal.h"
 #include "net/tls.h"
 
 #include <errno.h>
@@ -8,6 +9,12 @@
 
 ssize_t tr_sock_read(int fd, SSL *ssl, void *p, size_t n)
 {
+#ifdef TR_HAVE_IO_URING
+    /* Under the io_uring engine a plain socket's bytes come from completions (loop_uring.c). */
+    ssize_t got;
+    if (!ssl && tr_loop_current && tr_loop_current->ur && tr_uring_sock_read(tr_loop_current, fd, p, n, &got))
+        return got;
+#endif
     for (;;) {
         ssize_t r = tr_tls_io_read(fd, ssl, p, n);
         if (r >= 0)

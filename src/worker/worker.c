@@ -431,6 +431,7 @@ struct tr_workers *tr_workers_start(unsigned n, const struct tr_worker_ops *ops,
         tr_loop_on_wake(w->loop, on_wake, w);
     }
     ws->n = n;
+    tr_log_info("%u workers, event loops on %s", n, tr_loop_engine_name(tr_loop_engine_used()));
     for (unsigned i = 0; i < n; i++)
         pthread_create(&ws->t[i].thread, NULL, run, &ws->t[i].w);
     return ws;
