@@ -1134,6 +1134,8 @@ YAML
     echo "Raw h2load output: \`bench/results/$DATE-grpc/\`."
     stop "$torii_pid"
     stop "$echo_pid"
+    # torii-echo logs a line per call: keep the start of its log, not 100 MB of it.
+    truncate -s '<64K' "$DP/echo.log"
 }
 
 # --- sections h2, tls, latency -----------------------------------------------------------
