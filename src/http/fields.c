@@ -81,3 +81,26 @@ void tr_http_put_expect_http10(struct tr_buf *o, const struct tr_h1_header *h)
     if (!first)
         tr_buf_puts(o, "\r\n");
 }
+
+bool tr_http_next_line_field(const char **p, const char *end, struct tr_h1_header *f)
+{
+    while (*p && *p < end) {
+        const char *line = *p;
+        const char *eol = memchr(line, '\n', (size_t)(end - line));
+        const char *le = eol ? eol : end;
+        *p = eol ? eol + 1 : end;
+        if (le > line && le[-1] == '\r')
+            le--;
+        const char *colon = memchr(line, ':', (size_t)(le - line));
+        if (!colon)
+            continue;
+        const char *v = colon + 1;
+        while (v < le && (*v == ' ' || *v == '\t'))
+            v++;
+        while (le > v && (le[-1] == ' ' || le[-1] == '\t'))
+            le--;
+        *f = (struct tr_h1_header){line, (size_t)(colon - line), v, (size_t)(le - v)};
+        return true;
+    }
+    return false;
+}

@@ -20,5 +20,9 @@ bool tr_http_hop_by_hop(const struct tr_h1_header *h, const struct tr_h1_header 
  * the upstream request is HTTP/1.1 and the backend would answer 100. Other expectations go on;
  * a field left empty is dropped. The body is sent as it comes either way. */
 void tr_http_put_expect_http10(struct tr_buf *o, const struct tr_h1_header *h);
+/* The next field of "Name: value\r\n" lines torii wrote itself (the fields it adds, a kept
+ * trailer section), from *p up to end: name and value (OWS around it trimmed) into *f. Lines
+ * without a colon are skipped. Returns false at the end. */
+bool tr_http_next_line_field(const char **p, const char *end, struct tr_h1_header *f);
 
 #endif

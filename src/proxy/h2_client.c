@@ -18,6 +18,7 @@
 #include "http/h1_parse.h"
 #include "proxy/h2.h"
 #include "proxy/h2_client_int.h"
+#include "http/fields.h"
 #include "proxy/internal.h"
 
 #include <nghttp2/nghttp2.h>
@@ -286,20 +287,9 @@ static int submit_head(struct h2u *h)
             grpc = true;
     }
     /* The fields torii adds ("Name: value\r\n" lines it wrote itself). */
-    for (const char *p = r.extra, *end = r.extra + r.extra_len; p < end;) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        const char *le = eol ? eol : end;
-        if (le > p && le[-1] == '\r')
-            le--;
-        const char *colon = memchr(p, ':', (size_t)(le - p));
-        if (colon) {
-            const char *v = colon + 1;
-            while (v < le && (*v == ' ' || *v == '\t'))
-                v++;
-            put_nv(nv, &nnv, &next, p, (size_t)(colon - p), v, (size_t)(le - v));
-        }
-        p = eol ? eol + 1 : end;
-    }
+    struct tr_h1_header f;
+    for (const char *p = r.extra; tr_http_next_line_field(&p, r.extra + r.extra_len, &f);)
+        put_nv(nv, &nnv, &next, f.name, f.name_len, f.value, f.value_len);
     char len_digits[20];
     if (r.body == TR_H1_BODY_LENGTH) {
         const char *d = tr_fmt_u64(len_digits, r.length);

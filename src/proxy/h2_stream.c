@@ -10,6 +10,7 @@
 #include "base/mem.h"
 #include "proxy/h2.h"
 #include "proxy/h2_server_int.h"
+#include "http/fields.h"
 #include "proxy/internal.h"
 
 #include <nghttp2/nghttp2.h>
@@ -334,22 +335,15 @@ static ssize_t read_body(nghttp2_session *session, int32_t id, uint8_t *buf, siz
         if (c->trailers_len) {
             nghttp2_nv nv[64];
             size_t nnv = 0;
-            char *p = c->trailers, *end = c->trailers + c->trailers_len;
-            while (p < end && nnv < sizeof(nv) / sizeof(nv[0])) {
-                char *eol = memchr(p, '\r', (size_t)(end - p));
-                char *colon = memchr(p, ':', (size_t)((eol ? eol : end) - p));
-                if (!eol || !colon)
-                    break;
-                for (char *q = p; q < colon; q++)
-                    *q = (char)(*q >= 'A' && *q <= 'Z' ? *q + 32 : *q);
-                char *v = colon + 1, *ve = eol;
-                while (v < ve && (*v == ' ' || *v == '\t'))
-                    v++;
-                while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-                    ve--;
-                nv[nnv++] = (nghttp2_nv){(uint8_t *)p, (uint8_t *)v, (size_t)(colon - p), (size_t)(ve - v),
+            struct tr_h1_header f;
+            const char *p = c->trailers;
+            while (nnv < sizeof(nv) / sizeof(nv[0]) &&
+                   tr_http_next_line_field(&p, c->trailers + c->trailers_len, &f)) {
+                char *name = c->trailers + (f.name - c->trailers); /* c's own copy: lower-cased in place */
+                for (size_t i = 0; i < f.name_len; i++)
+                    name[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+                nv[nnv++] = (nghttp2_nv){(uint8_t *)name, (uint8_t *)f.value, f.name_len, f.value_len,
                                          NGHTTP2_NV_FLAG_NONE};
-                p = eol + 2;
             }
             if (nnv && nghttp2_submit_trailer(session, id, nv, nnv) == 0)
                 *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
@@ -448,20 +442,9 @@ static void stream_head(struct h1c *c, int status, const struct tr_h1_header *fi
                opens_tunnel, end_stream);
     }
     /* The fields torii adds ("Name: value\r\n" lines it wrote itself). */
-    for (const char *p = extra, *end = extra + extra_len; p && p < end;) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        const char *le = eol ? eol : end;
-        if (le > p && le[-1] == '\r')
-            le--;
-        const char *colon = memchr(p, ':', (size_t)(le - p));
-        if (colon) {
-            const char *v = colon + 1;
-            while (v < le && (*v == ' ' || *v == '\t'))
-                v++;
-            put_nv(c, nv, &nnv, &next, p, (size_t)(colon - p), v, (size_t)(le - v), opens_tunnel, end_stream);
-        }
-        p = eol ? eol + 1 : end;
-    }
+    struct tr_h1_header f;
+    for (const char *p = extra; tr_http_next_line_field(&p, extra + extra_len, &f);)
+        put_nv(c, nv, &nnv, &next, f.name, f.name_len, f.value, f.value_len, opens_tunnel, end_stream);
     int rc;
     if (status < 200) {
         rc = nghttp2_submit_headers(s->h->s, NGHTTP2_FLAG_NONE, s->id, NULL, nv, nnv, NULL);
