@@ -24,6 +24,7 @@ static const char usage[] =
     "                 [--drain-delay 5s] [--drain-grace 20s] [--response-timeout 60s]\n"
     "                 [--log-level info] [--resolver ADDR[:PORT][,...]] [--resolver-stale 5m]\n"
     "                 [--io-engine epoll|io_uring]\n"
+    "                 [--max-request-header-bytes 65536] [--max-request-headers 100]\n"
     "  Kubernetes:    [--leader-elect true|false] [--lease-namespace NS] [--lease-name torii]\n"
     "                 [--leader-lease 15s] [--leader-renew 10s] [--leader-retry 2s]\n"
     "                 [--kube-qps 50] [--kube-burst 100]\n";
@@ -107,6 +108,19 @@ int tr_cmd_run(int argc, char **argv)
                 fprintf(stderr, "torii run: %s %s: want a duration above 0 such as 60s or 2m\n", a, argv[i]);
                 return 2;
             }
+        } else if ((strcmp(a, "--max-request-header-bytes") == 0 || strcmp(a, "--max-request-headers") == 0) && v) {
+            bool bytes = strcmp(a, "--max-request-header-bytes") == 0;
+            char *end = NULL;
+            unsigned long n = strtoul(argv[++i], &end, 10);
+            unsigned long lo = bytes ? 1024 : 1, hi = bytes ? 65536 : 100;
+            if (!end || *end || argv[i][0] == '-' || n < lo || n > hi) {
+                fprintf(stderr, "torii run: %s %s: want a number from %lu to %lu\n", a, argv[i], lo, hi);
+                return 2;
+            }
+            if (bytes)
+                o.max_request_head = n;
+            else
+                o.max_request_fields = n;
         } else if (strcmp(a, "--lease-namespace") == 0 && v)
             ko.lease_ns = argv[++i];
         else if (strcmp(a, "--lease-name") == 0 && v)

@@ -299,6 +299,7 @@ int tr_control_run(const struct tr_control_opts *o)
         return 1;
     }
     tr_proxy_set_response_timeout(o->response_timeout_ms ? o->response_timeout_ms : 60000);
+    tr_proxy_set_request_limits(o->max_request_head, o->max_request_fields);
     struct tr_worker_ops ops = {0};
     tr_proxy_worker_ops(&ops);
     tr_l4_worker_ops(&ops);

@@ -4,6 +4,7 @@
 #define TR_CONTROL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct tr_store;
@@ -22,6 +23,8 @@ struct tr_control_opts {
     uint64_t drain_grace_ms;  /* then what is in flight has this long before it is cut */
     uint64_t response_timeout_ms; /* how long a request body, then the response, may go without
                                    * progress when the route sets no timeout; 0: 60 s */
+    size_t max_request_head;   /* a request head's bytes (431 beyond); 0: 64 KiB */
+    size_t max_request_fields; /* a request head's fields (431 beyond); 0: 100 */
     /* DNS servers for ExternalName Services: "ADDR[:PORT][,...]", NULL: the system's. */
     const char *resolver;
     uint64_t resolver_stale_ms; /* how long a name's last answer outlives its TTL while queries fail */

@@ -397,7 +397,8 @@ void tr_h1c_process(struct h1c *c)
             return;
         if (!c->req)
             c->req = tr_worker_req(c->w);
-        int n = tr_h1_parse_request(c->in.data + c->in_off, tr_buf_pending(&c->in, c->in_off), c->req, NULL);
+        int n = tr_h1_parse_request(c->in.data + c->in_off, tr_buf_pending(&c->in, c->in_off), c->req,
+                                    &tr_proxy_req_limits);
         if (n == TR_EAGAIN) {
             if (c->eof)
                 tr_h1c_close(c);
@@ -566,6 +567,19 @@ uint64_t tr_proxy_response_timeout_ms = 60000;
 void tr_proxy_set_response_timeout(uint64_t ms)
 {
     tr_proxy_response_timeout_ms = ms;
+}
+
+struct tr_h1_limits tr_proxy_req_limits = {8192, 65536, TR_H1_MAX_HEADERS, 4096, 16384};
+
+void tr_proxy_set_request_limits(size_t max_head, size_t max_fields)
+{
+    tr_proxy_req_limits = tr_h1_default_limits;
+    if (max_head)
+        tr_proxy_req_limits.max_head = max_head;
+    if (max_fields)
+        tr_proxy_req_limits.max_headers = max_fields < TR_H1_MAX_HEADERS ? max_fields : TR_H1_MAX_HEADERS;
+    if (tr_proxy_req_limits.max_line > tr_proxy_req_limits.max_head)
+        tr_proxy_req_limits.max_line = tr_proxy_req_limits.max_head;
 }
 
 void tr_proxy_worker_ops(struct tr_worker_ops *ops)

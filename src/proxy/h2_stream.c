@@ -161,7 +161,7 @@ static void stream_request(struct h2s *s, bool end_stream)
         req->error_reason = "too many header fields";
         rc = TR_ELIMIT;
     } else {
-        rc = tr_h1_req_check(req, NULL);
+        rc = tr_h1_req_check(req, &tr_proxy_req_limits);
     }
     struct h2conn *h = s->h;
     tr_h1_stream_request(c, req, rc == 0);

@@ -60,6 +60,9 @@ void tr_worker_req_put(struct worker *w, struct tr_h1_req *req);
  * request is sent, then its body), may go without progress (--response-timeout, 60 s).
  * Set before the workers start, read-only after. */
 extern uint64_t tr_proxy_response_timeout_ms;
+/* A request head's limits, for every codec (tr_proxy_set_request_limits); read-only after the
+ * workers start. */
+extern struct tr_h1_limits tr_proxy_req_limits;
 #define CONNECT_TIMEOUT_MS 5000
 
 struct h1c;
