@@ -199,8 +199,19 @@ void tr_timer_stop(struct tr_loop *loop, struct tr_timer *t)
 
 void tr_timer_start(struct tr_loop *loop, struct tr_timer *t, uint64_t ms)
 {
-    tr_timer_stop(loop, t);
-    t->when_ms = loop->now + ms;
+    uint64_t when = loop->now + ms;
+    if (t->slot) {
+        /* Re-armed where it is (a connection's deadline moved on as bytes came): one sift,
+         * not a removal and an insertion. */
+        uint64_t was = t->when_ms;
+        t->when_ms = when;
+        if (when > was)
+            sift_down(loop, t->slot - 1);
+        else if (when < was)
+            sift_up(loop, t->slot - 1);
+        return;
+    }
+    t->when_ms = when;
     if (loop->nheap == loop->capheap) {
         loop->capheap = loop->capheap ? loop->capheap * 2 : 64;
         loop->heap = tr_xrealloc(loop->heap, loop->capheap * sizeof(*loop->heap));
