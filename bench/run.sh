@@ -383,6 +383,22 @@ endpoints:
 YAML
 }
 
+# dp_prepare SECTION: a data-plane section's work folder ($DP) and raw results ($raw), emptied,
+# the proxies' configs made and copied beside the results, and an empty results table ($tsv).
+dp_prepare() {
+    DP=$WORK/$1
+    raw=$RESULTS/$DATE-$1
+    rm -rf "$DP" "$raw"
+    mkdir -p "$DP" "$raw"
+    dp_configs
+    cp "$DP/torii/bench.yaml" "$raw/torii-bench.yaml"
+    cp "$DP/nginx/nginx.conf" "$raw/nginx.conf"
+    cp "$DP/haproxy/haproxy.cfg" "$raw/haproxy.cfg"
+    tsv=$DP/results.tsv
+    : > "$tsv"
+    errors=""
+}
+
 dp_configs() {
     # The config files of every proxy, in $DP/<proxy>/.
     mkdir -p "$DP/torii" "$DP/nginx/tmp" "$DP/haproxy" "$DP/caddy"
@@ -611,18 +627,8 @@ section_dataplane() {
     }
     hz=$(getconf CLK_TCK)
 
-    DP=$WORK/dataplane
-    raw=$RESULTS/$DATE-dataplane
-    rm -rf "$DP" "$raw"
-    mkdir -p "$DP" "$raw"
-    dp_configs
-    cp "$DP/torii/bench.yaml" "$raw/torii-bench.yaml"
-    cp "$DP/nginx/nginx.conf" "$raw/nginx.conf"
-    cp "$DP/haproxy/haproxy.cfg" "$raw/haproxy.cfg"
+    dp_prepare dataplane
     cp "$DP/caddy/Caddyfile" "$raw/Caddyfile"
-    tsv=$DP/results.tsv
-    : > "$tsv"
-    errors=""
 
     for size in $sizes; do
         spawn "$DP/backend.log" taskset -c "$CLIENT_CPU" "$backend" --listen "127.0.0.1:$P_BACKEND" --size "$size"
@@ -853,17 +859,7 @@ section_uring() {
     # shellcheck disable=SC3045
     NOFILE=$(ulimit -n)
     hz=$(getconf CLK_TCK)
-    DP=$WORK/uring
-    raw=$RESULTS/$DATE-uring
-    rm -rf "$DP" "$raw"
-    mkdir -p "$DP" "$raw"
-    dp_configs
-    cp "$DP/torii/bench.yaml" "$raw/torii-bench.yaml"
-    cp "$DP/nginx/nginx.conf" "$raw/nginx.conf"
-    cp "$DP/haproxy/haproxy.cfg" "$raw/haproxy.cfg"
-    tsv=$DP/results.tsv
-    : > "$tsv"
-    errors=""
+    dp_prepare uring
     # dp_case names its raw files by run when repeat > 1.
     for size in $sizes; do
         spawn "$DP/backend.log" taskset -c "$CLIENT_CPU" "$backend" --listen "127.0.0.1:$P_BACKEND" --size "$size"

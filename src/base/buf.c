@@ -93,6 +93,16 @@ int tr_buf_put_chunk_size(struct tr_buf *b, uint64_t v)
     return tr_buf_append(b, p, (size_t)(d + sizeof(d) - p));
 }
 
+int tr_buf_put_chunk(struct tr_buf *b, const char *p, size_t n)
+{
+    int rc = tr_buf_put_chunk_size(b, n);
+    if (!rc)
+        rc = tr_buf_append(b, p, n);
+    if (!rc)
+        rc = tr_buf_append(b, "\r\n", 2);
+    return rc;
+}
+
 int tr_buf_put_field(struct tr_buf *b, const char *name, const char *value, size_t vlen)
 {
     int rc = tr_buf_puts(b, name);

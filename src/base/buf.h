@@ -30,6 +30,8 @@ const char *tr_fmt_u64(char out[20], uint64_t v);
 int tr_buf_put_u64(struct tr_buf *b, uint64_t v);
 /* v in lower-case hex, then CRLF: an HTTP/1.1 chunk-size line. */
 int tr_buf_put_chunk_size(struct tr_buf *b, uint64_t v);
+/* p[0..n) as one HTTP/1.1 chunk: its size line, the data, CRLF (n > 0: a 0 would be the last). */
+int tr_buf_put_chunk(struct tr_buf *b, const char *p, size_t n);
 /* Appends "name: value\r\n" (value of vlen bytes). */
 int tr_buf_put_field(struct tr_buf *b, const char *name, const char *value, size_t vlen);
 int tr_buf_printf(struct tr_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -55,9 +55,7 @@ static void h1u_data(struct upc *u, const char *p, size_t n)
         tr_buf_append(&u->out, p, n);
         return;
     }
-    tr_buf_put_chunk_size(&u->out, n);
-    tr_buf_append(&u->out, p, n);
-    tr_buf_puts(&u->out, "\r\n");
+    tr_buf_put_chunk(&u->out, p, n);
 }
 
 static void h1u_end(struct upc *u)

@@ -79,9 +79,7 @@ static void h1_data(struct h1c *c, const char *p, size_t n)
         tr_buf_append(&c->out, p, n);
         return;
     }
-    tr_buf_put_chunk_size(&c->out, n);
-    tr_buf_append(&c->out, p, n);
-    tr_buf_puts(&c->out, "\r\n");
+    tr_buf_put_chunk(&c->out, p, n);
 }
 
 /* The last chunk, with the trailer section (already checked by the backend's codec). */

@@ -87,5 +87,8 @@ TEST(buf_put_chunk_size)
     tr_buf_put_chunk_size(&b, 0x1000);
     tr_buf_put_chunk_size(&b, UINT64_MAX);
     ASSERT_STREQ(b.data, "0\r\na\r\n1000\r\nffffffffffffffff\r\n");
+    b.len = 0;
+    tr_buf_put_chunk(&b, "hello world, in one chunk", 25);
+    ASSERT_STREQ(b.data, "19\r\nhello world, in one chunk\r\n");
     tr_buf_dispose(&b);
 }
