@@ -14,13 +14,7 @@
 
 #include <string.h>
 
-const struct tr_h1_limits tr_h1_default_limits = {
-    .max_line = 8192,
-    .max_head = 65536,
-    .max_headers = 100,
-    .max_chunk_ext = 4096,
-    .max_trailer = 16384,
-};
+const struct tr_h1_limits tr_h1_default_limits = TR_H1_DEFAULT_LIMITS;
 
 /* Generated: see the TR_H1_C_* classes in internal.h. */
 const uint8_t tr_h1_chars[256] = {

@@ -44,7 +44,11 @@ struct tr_h1_limits {
     size_t max_trailer;      /* trailer section of a chunked body (chunked.h) */
 };
 
-/* 8 KiB line, 64 KiB head, 100 fields, 4 KiB of chunk extensions, 16 KiB of trailers. */
+/* 8 KiB line, 64 KiB head, 100 fields, 4 KiB of chunk extensions, 16 KiB of trailers: the
+ * initializer, for a struct that starts at the defaults, and the constant. */
+#define TR_H1_DEFAULT_LIMITS                                                                       \
+    {.max_line = 8192, .max_head = 65536, .max_headers = TR_H1_MAX_HEADERS, .max_chunk_ext = 4096,    \
+     .max_trailer = 16384}
 extern const struct tr_h1_limits tr_h1_default_limits;
 
 struct tr_h1_header {

@@ -8,7 +8,6 @@
 #include "proxy/internal.h"
 #include "proxy/upstream.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 
 /* --- the request, as HTTP/1.1 text --- */

@@ -569,7 +569,7 @@ void tr_proxy_set_response_timeout(uint64_t ms)
     tr_proxy_response_timeout_ms = ms;
 }
 
-struct tr_h1_limits tr_proxy_req_limits = {8192, 65536, TR_H1_MAX_HEADERS, 4096, 16384};
+struct tr_h1_limits tr_proxy_req_limits = TR_H1_DEFAULT_LIMITS;
 
 void tr_proxy_set_request_limits(size_t max_head, size_t max_fields)
 {
