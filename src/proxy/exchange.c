@@ -1,47 +1,254 @@
-/* One request from head to response: routing (listener by host and SNI, router, CORS
- * preflight, redirects, the filters), the backend and endpoint, the upstream request head, and
- * answers torii makes itself (404, 421, 5xx, gRPC statuses). */
-#include "api/kind.h"
+/* The exchange's life, whatever its codecs: a request head parsed by the client's codec starts
+ * it (tr_exchange_start; the routing is dispatch.c's), its body goes to the backend's codec
+ * unframed, the response comes back through response.c, and it ends with the response
+ * (tr_exchange_done), an answer of torii's own (tr_exchange_respond), a timeout, or a close.
+ * Framing is re-derived on every hop from the parsed heads (h1_parse.h): a request torii cannot
+ * frame exactly is refused, so the two sides never disagree about where a message ends. Bodies
+ * are never buffered whole: each direction holds at most TR_WORKER_BUF_HIGH bytes before the
+ * other side stops being read. The request as it goes upstream (struct tr_req_out) is packed
+ * here for retries, mirrors and HTTP/2 replays. */
 #include "base/mem.h"
-#include "http/fields.h"
-#include "ir/ir.h"
-#include "ir/router.h"
-#include "proxy/cors.h"
-#include "proxy/filters.h"
+#include "base/metrics.h"
 #include "proxy/internal.h"
 #include "proxy/upstream.h"
 #include "snapshot/snapshot.h"
-#include "worker/lb.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include <sys/socket.h>
 
-/* gRPC status codes (grpc/grpc doc/statuscodes.md) torii answers with. */
-#define GRPC_UNAVAILABLE 14
+static void x_timeout(struct tr_loop *loop, struct tr_timer *t);
 
-struct hdr_ctx {
-    const struct tr_h1_req *req;
-    char joined[4096];
-};
-
-bool tr_exchange_reusable(const struct h1c *c)
+void tr_exchange_init(struct tr_exchange *x, struct worker *w, const struct tr_down_ops *down,
+                      const struct tr_conn_facts *conn)
 {
-    return c->keep_alive && c->w->drain == TR_DRAIN_OFF;
+    x->w = w;
+    x->down = down;
+    x->conn = conn;
+    tr_buf_init(&x->in, 0);
+    tr_buf_init(&x->out, 0);
+    x->state = C_HEAD;
+    x->timer.cb = x_timeout;
+    x->timer.data = x;
+}
+
+void tr_exchange_dispose(struct tr_exchange *x)
+{
+    tr_worker_buf_release(x->w, &x->in);
+    tr_worker_buf_release(x->w, &x->out);
+    free(x->log_line);
+    free(x->req);
+    free(x->cors_origin);
+    tr_buf_dispose(&x->rhead);
+}
+
+static void x_timeout(struct tr_loop *loop, struct tr_timer *t)
+{
+    struct tr_exchange *x = t->data;
+    if (x->state == C_TLS) {
+        tr_exchange_close(x, false);
+        return;
+    }
+    if (x->state == C_HEAD) {
+        /* An idle keep-alive connection just goes; a half-sent head gets a 408. */
+        if (tr_buf_pending(&x->in, x->in_off) > 0) {
+            x->close_after = true;
+            tr_exchange_respond(x, 408, NULL, "request head timed out\n");
+        } else {
+            tr_exchange_close(x, false);
+        }
+        return;
+    }
+    /* No route timeout, and the request body stopped coming: 408, as for a head (nginx's
+     * client_body_timeout). A response already under way is cut below. */
+    if (x->state == C_BODY && !x->req_done && x->idle_deadline && !(x->up && x->up->head_done)) {
+        if (x->up)
+            tr_upstream_close(x->up);
+        x->up = NULL;
+        x->close_after = true;
+        tr_exchange_respond(x, 408, NULL, "request body timed out\n");
+        return;
+    }
+    /* timeouts.request with no answer yet, a try in flight or a retry pending: "the Gateway
+     * MUST immediately return a timeout error" (HTTPRouteRetry.backoff docs). */
+    bool retry_pending = !x->up && tr_timer_armed(&x->rtimer) && x->rtimer.cb == tr_retry_fire;
+    if ((x->up && !x->up->head_done) || retry_pending) {
+        if (x->up)
+            tr_upstream_close(x->up);
+        x->up = NULL;
+        x->close_after = true;
+        tr_exchange_respond(x, 504, NULL, "upstream timed out\n");
+        return;
+    }
+    tr_exchange_close(x, false);
+}
+
+void tr_exchange_close(struct tr_exchange *x, bool linger)
+{
+    if (x->closed)
+        return;
+    x->closed = true;
+    tr_reqlog_end(x, 0);
+    tr_mirror_release(x, true);
+    if (x->up) {
+        x->up->x = NULL;
+        tr_upstream_close(x->up);
+        x->up = NULL;
+    }
+    tr_timer_stop(x->w->loop, &x->timer);
+    tr_timer_stop(x->w->loop, &x->rtimer);
+    tr_snapshot_release(x->snap);
+    x->snap = NULL;
+    x->down->close(x, linger);
+}
+
+void tr_exchange_room(struct tr_exchange *x)
+{
+    if (!x->closed && x->up && x->up->head_done && !x->up->resp_done)
+        tr_upstream_read(x->up);
+}
+
+/* The request body is whole: the backend's codec ends it, the mirrors finish theirs. */
+static void body_done(struct tr_exchange *x, struct upc *u)
+{
+    x->req_done = true;
+    u->ops->end(u);
+    tr_mirror_release(x, false);
+}
+
+/* Moves request body bytes from x->in to the backend's codec, unframed, as far as the framing
+ * allows and backpressure permits: Content-Length, chunked (its trailer section is dropped, RFC
+ * 9112 7.1.2 allows it), or, on an HTTP/2 stream without a length, until the stream's end
+ * (x->in_end). */
+static void body(struct tr_exchange *x)
+{
+    struct upc *u = x->up;
+    if (!u)
+        return; /* the exchange ended early (see tr_exchange_done) */
+    size_t moved, entry = x->in_off;
+again:
+    moved = x->in_off;
+    while (!x->req_done && tr_buf_pending(&x->in, x->in_off) &&
+           tr_buf_pending(&u->out, u->out_off) < TR_WORKER_BUF_HIGH) {
+        const char *p = x->in.data + x->in_off;
+        size_t n = tr_buf_pending(&x->in, x->in_off);
+        if (x->body == TR_H1_BODY_LENGTH) {
+            size_t take = n < x->left ? n : (size_t)x->left;
+            u->ops->data(u, p, take);
+            tr_mirror_feed(x, p, take);
+            x->in_off += take;
+            x->left -= take;
+            if (x->left == 0)
+                body_done(x, u);
+        } else if (x->body == TR_H1_BODY_CHUNKED) {
+            const char *data;
+            size_t dlen;
+            ssize_t used = tr_h1_chunked_decode(&x->ch, p, n, &data, &dlen);
+            if (used < 0) {
+                x->close_after = true;
+                tr_upstream_close(u);
+                x->up = NULL;
+                tr_mirror_release(x, true);
+                tr_exchange_respond(x, 400, NULL, "malformed chunked body\n");
+                return;
+            }
+            u->ops->data(u, data, dlen);
+            tr_mirror_feed(x, data, dlen);
+            x->in_off += (size_t)used;
+            if (tr_h1_chunked_done(&x->ch))
+                body_done(x, u);
+            if (used == 0)
+                break;
+        } else if (x->body == TR_H1_BODY_CLOSE) {
+            u->ops->data(u, p, n);
+            tr_mirror_feed(x, p, n);
+            x->in_off += n;
+        } else {
+            break;
+        }
+    }
+    if (!x->req_done && x->body == TR_H1_BODY_CLOSE && x->in_end && tr_buf_pending(&x->in, x->in_off) == 0)
+        body_done(x, u);
+    if (x->idle_deadline && x->in_off != entry)
+        tr_timer_start(x->w->loop, &x->timer, tr_proxy_response_timeout_ms);
+    if (x->req_done && x->state == C_BODY)
+        x->state = C_WAIT;
+    tr_upstream_flush(u);
+    /* The upstream took it all at once: move more now. No EPOLLOUT edge will come to resume the
+     * body (the socket never filled), and the client codec stops reading while x->in is full.
+     * Found by tests/http1/run (a chunked 2 MB upload stalled). */
+    if (x->up == u && !u->closed && u->writable && !u->connecting && !u->handshaking &&
+        tr_buf_pending(&u->out, u->out_off) == 0 && !x->req_done && tr_buf_pending(&x->in, x->in_off) &&
+        x->in_off != moved)
+        goto again;
+}
+
+void tr_exchange_input(struct tr_exchange *x)
+{
+    if (x->closed)
+        return;
+    if (x->state == C_TUNNEL) {
+        if (x->up && tr_buf_pending(&x->in, x->in_off)) {
+            tr_buf_append(&x->up->out, x->in.data + x->in_off, tr_buf_pending(&x->in, x->in_off));
+            x->in_off = x->in.len;
+            tr_upstream_flush(x->up);
+        }
+        if (x->eof && x->up)
+            shutdown(x->up->io.fd, SHUT_WR);
+    } else if (x->state == C_BODY) {
+        body(x);
+    }
+}
+
+bool tr_exchange_start(struct tr_exchange *x, int n)
+{
+    x->method = x->req->method_id;
+    x->minor = x->req->minor_version;
+    if (n < 0 || tr_h1_req_framing(x->req) != 0) {
+        tr_reqlog_begin(x);
+        x->keep_alive = false;
+        tr_exchange_respond(x, x->req->error_status ? x->req->error_status : 400, NULL, "bad request\n");
+        tr_worker_req_put(x->w, x->req);
+        x->req = NULL;
+        return false;
+    }
+    tr_reqlog_begin(x);
+    if (x->stream_body && x->req->body == TR_H1_BODY_NONE)
+        x->req->body = TR_H1_BODY_CLOSE; /* an HTTP/2 body without a length: the stream ends it */
+    x->keep_alive = x->req->keep_alive;
+    x->body = x->req->body;
+    x->left = x->req->content_length;
+    x->req_done = x->body == TR_H1_BODY_NONE || (x->body == TR_H1_BODY_LENGTH && x->left == 0);
+    x->snap = x->w->snap ? tr_snapshot_ref(x->w->snap) : NULL;
+    /* Expect: 100-continue goes to the backend, which answers 100 itself when it wants the
+     * body (forwarded by tr_h1u_process; not for HTTP/1.0, see tr_http_put_expect_http10); the
+     * body is sent as it comes. */
+    bool forwarded = tr_exchange_dispatch(x, (size_t)n);
+    tr_worker_req_put(x->w, x->req); /* the head's fields were used up by the dispatch */
+    x->req = NULL;
+    if (!forwarded)
+        return true; /* answered locally; a pipelined request may follow */
+    body(x);
+    return false;
+}
+
+bool tr_exchange_reusable(const struct tr_exchange *x)
+{
+    return x->keep_alive && x->w->drain == TR_DRAIN_OFF;
 }
 
 /* Answers the request in flight from torii itself, through the client's codec. A request whose
  * body was not read closes the connection afterwards: what follows on it cannot be framed. extra
  * is "Name: value\r\n" lines or NULL; length: say the length (HTTP/1.1 needs it to frame the
  * answer; a gRPC Trailers-Only answer over HTTP/2 has none). */
-static void respond(struct h1c *c, int code, const char *extra, const char *body, bool length)
+static void respond(struct tr_exchange *x, int code, const char *extra, const char *body, bool length)
 {
-    tr_mirror_release(c, !c->req_done);
-    tr_timer_stop(c->w->loop, &c->rtimer); /* no try is in flight or pending any more */
+    tr_mirror_release(x, !x->req_done);
+    tr_timer_stop(x->w->loop, &x->rtimer); /* no try is in flight or pending any more */
     size_t blen = body ? strlen(body) : 0;
-    if (c->body != TR_H1_BODY_NONE && !c->req_done)
-        c->close_after = true;
+    if (x->body != TR_H1_BODY_NONE && !x->req_done)
+        x->close_after = true;
     struct tr_buf fields;
     tr_buf_init(&fields, 0);
     if (blen)
@@ -51,398 +258,49 @@ static void respond(struct h1c *c, int code, const char *extra, const char *body
     struct tr_resp_out out = {.status = code, .extra = fields.data, .extra_len = fields.len};
     out.has_length = length && code != 204; /* RFC 9110 8.6: never with a 204 */
     out.length = blen;
-    out.end = !blen || c->method == TR_H1_HEAD;
-    c->down->head(c, &out);
+    out.end = !blen || x->method == TR_H1_HEAD;
+    x->down->head(x, &out);
     tr_buf_dispose(&fields);
-    if (blen && c->method != TR_H1_HEAD)
-        c->down->data(c, body, blen);
-    tr_reqlog_end(c, code);
+    if (blen && x->method != TR_H1_HEAD)
+        x->down->data(x, body, blen);
+    tr_reqlog_end(x, code);
     /* The exchange is over as far as the client is concerned. */
-    c->req_done = true;
-    c->state = C_WAIT;
-    tr_snapshot_release(c->snap);
-    c->snap = NULL;
+    x->req_done = true;
+    x->state = C_WAIT;
+    tr_snapshot_release(x->snap);
+    x->snap = NULL;
     /* Not resumed: the caller goes on processing what it has read. */
-    c->down->done(c, false);
+    x->down->done(x, false);
 }
 
-void tr_exchange_respond(struct h1c *c, int code, const char *extra, const char *body)
+void tr_exchange_respond(struct tr_exchange *x, int code, const char *extra, const char *body)
 {
-    respond(c, code, extra, body, true);
+    respond(x, code, extra, body, true);
 }
 
-void tr_exchange_respond_grpc(struct h1c *c, int grpc_status, const char *msg)
+void tr_exchange_respond_grpc(struct tr_exchange *x, int grpc_status, const char *msg)
 {
     char extra[512];
     snprintf(extra, sizeof(extra), "Content-Type: application/grpc\r\nGrpc-Status: %d\r\nGrpc-Message: %s\r\n",
              grpc_status, msg);
-    respond(c, 200, extra, NULL, false);
-}
-
-/* The Host of the request, lower-cased, without the port, into out. */
-static size_t request_host(const struct tr_h1_req *req, char *out, size_t cap)
-{
-    const char *a = req->authority;
-    size_t n = a ? req->authority_len : 0, k = 0;
-    if (n && a[0] == '[') { /* IPv6 literal */
-        const char *close = memchr(a, ']', n);
-        n = close ? (size_t)(close - a + 1) : n;
-    } else {
-        const char *colon = a ? memchr(a, ':', n) : NULL;
-        if (colon)
-            n = (size_t)(colon - a);
-    }
-    for (; k < n && k + 1 < cap; k++)
-        out[k] = (char)((a[k] >= 'A' && a[k] <= 'Z') ? a[k] + 32 : a[k]);
-    out[k] = '\0';
-    return k;
-}
-
-/* Router header lookup: repeated fields are joined with "," (RFC 9110 5.3). Host is the
- * request's authority, as routing and the backend see it: an absolute-form target's replaces
- * the received field (RFC 9112 3.2.2). */
-static const char *req_header(void *ud, const char *name, size_t name_len, size_t *len)
-{
-    struct hdr_ctx *h = ud;
-    if (tr_h1_token_eq(name, name_len, "host", 4)) {
-        *len = h->req->authority ? h->req->authority_len : 0;
-        return h->req->authority;
-    }
-    const char *first = NULL;
-    size_t flen = 0, n = 0, used = 0;
-    for (size_t i = 0; i < h->req->nheaders; i++) {
-        const struct tr_h1_header *f = &h->req->headers[i];
-        if (f->name_len != name_len || strncasecmp(f->name, name, name_len) != 0)
-            continue;
-        if (n++ == 0) {
-            first = f->value;
-            flen = f->value_len;
-            continue;
-        }
-        if (n == 2) {
-            if (flen >= sizeof(h->joined))
-                break;
-            memcpy(h->joined, first, flen);
-            used = flen;
-        }
-        if (used + 1 + f->value_len >= sizeof(h->joined))
-            break;
-        h->joined[used++] = ',';
-        memcpy(h->joined + used, f->value, f->value_len);
-        used += f->value_len;
-    }
-    if (n >= 2) {
-        *len = used;
-        return h->joined;
-    }
-    *len = flen;
-    return first;
-}
-
-/* Is req a gRPC call: content-type application/grpc, bare or with a "+format" or parameters
- * (PROTOCOL-HTTP2.md in grpc/grpc)? gRPC-Web (application/grpc-web) is not. */
-static bool grpc_call(const struct tr_h1_req *req)
-{
-    static const char ct[] = "application/grpc";
-    size_t n = sizeof(ct) - 1;
-    for (size_t i = 0; i < req->nheaders; i++) {
-        const struct tr_h1_header *h = &req->headers[i];
-        if (!tr_h1_token_eq(h->name, h->name_len, "content-type", 12))
-            continue;
-        return h->value_len >= n && strncasecmp(h->value, ct, n) == 0 &&
-               (h->value_len == n || h->value[n] == '+' || h->value[n] == ';');
-    }
-    return false;
-}
-
-/* The rule matched but cannot forward the request (why: no valid backend, an unresolved filter):
- * a 500, or, for a gRPC call of a GRPCRoute, the gRPC status UNAVAILABLE, which the
- * GRPCRouteRule.backendRefs docs require for an invalid backend; a plain 500 reads as UNKNOWN to
- * a gRPC client. An unresolved ExtensionRef gets UNAVAILABLE too (the GRPCRouteFilter docs ask
- * for "a HTTP error response" and name no status): a backendRef-level one already makes its
- * backend invalid, so the same mistake answers the same at either level, and UNAVAILABLE says the
- * call was not processed (INTERNAL would say it broke on the way). A request of a GRPCRoute that
- * is not a gRPC call keeps the 500. */
-static void c_fail_rule(struct h1c *c, const struct tr_ir_rule *rule, const char *why)
-{
-    if (rule->route_kind == TR_KIND_GRPCROUTE && grpc_call(c->req)) {
-        tr_exchange_respond_grpc(c, GRPC_UNAVAILABLE, why);
-        return;
-    }
-    char body[128];
-    snprintf(body, sizeof(body), "%s\n", why);
-    tr_exchange_respond(c, 500, NULL, body);
-}
-
-bool tr_exchange_dispatch(struct h1c *c, size_t head_len)
-{
-    struct tr_h1_req *req = c->req;
-    c->in_off += head_len; /* a local answer also consumes the head (the slices stay valid) */
-    c->upgrade_asked = req->upgrade != NULL;
-    char host[256];
-    size_t hl = request_host(req, host, sizeof(host));
-    /* The port's listeners, looked up once per snapshot on a connection. */
-    uint64_t gen = c->snap ? tr_snapshot_generation(c->snap) : 0;
-    if (!c->port_gen || gen != c->port_gen) { /* generations are unique; addresses get reused */
-        c->port_gen = gen;
-        c->port = c->snap ? tr_snapshot_port(c->snap, c->laddr, c->lport, false) : NULL;
-    }
-    const struct tr_ir_port *port = c->port;
-    if (!port) {
-        tr_exchange_respond(c, 404, NULL, "no listener\n");
-        return false;
-    }
-    /* Listener isolation: the listener whose hostname matches the Host most specifically owns
-     * the request; routes of the other listeners on the port never see it. */
-    size_t best = 0;
-    unsigned best_score = 0;
-    if (c->secure) {
-        /* TLS: the listener was chosen by SNI during the handshake. A Host it does not serve
-         * was sent on a connection meant for another name: 421 (RFC 9110 15.5.20). */
-        if (c->tls_listener < 0 || (size_t)c->tls_listener >= port->nlisteners) {
-            tr_exchange_respond(c, 421, NULL, "misdirected request\n");
-            return false;
-        }
-        best = (size_t)c->tls_listener;
-        best_score = tr_host_score(port->listeners[best]->hostname, host, hl);
-        /* The Host must belong to that listener: the one it would select itself, most
-         * specific hostname first, as SNI did. A catch-all listener chosen by SNI does not
-         * serve a Host that a listener with a hostname claims (connection reuse across
-         * names, RFC 9113 9.1.1). */
-        for (size_t i = 0; i < port->nlisteners && best_score; i++) {
-            const struct tr_ir_listener *l = port->listeners[i];
-            if (i != best && l->proto == TR_PROTO_HTTPS && tr_host_score(l->hostname, host, hl) > best_score)
-                best_score = 0;
-        }
-        if (!best_score) {
-            c->listener = port->listeners[best];
-            tr_exchange_respond(c, 421, NULL, "misdirected request\n");
-            return false;
-        }
-    } else {
-        for (size_t i = 0; i < port->nlisteners; i++) {
-            const struct tr_ir_listener *l = port->listeners[i];
-            if (l->proto != TR_PROTO_HTTP)
-                continue;
-            unsigned sc = tr_host_score(l->hostname, host, hl);
-            if (sc > best_score) {
-                best_score = sc;
-                best = i;
-            }
-        }
-    }
-    struct tr_route_hit hit;
-    struct hdr_ctx hctx = {.req = req};
-    const char *q = memchr(req->path, '?', req->path_len);
-    struct tr_route_req rr = {
-        .host = host, .host_len = hl, .method = req->method, .method_len = req->method_len,
-        .path = req->path_len ? req->path : "/", .path_len = q ? (size_t)(q - req->path) : (req->path_len ? req->path_len : 1),
-        .query = q ? q + 1 : NULL, .query_len = q ? (size_t)(req->path + req->path_len - q - 1) : 0,
-        .header = req_header, .ud = &hctx};
-    if (best_score)
-        c->listener = port->listeners[best];
-    if (!best_score || !tr_router_match(tr_snapshot_router(c->snap, port, best), port->listeners[best], &rr, &hit)) {
-        tr_exchange_respond(c, 404, NULL, "no route\n");
-        return false;
-    }
-    c->rule = hit.rule;
-    c->listener = port->listeners[best];
-    if (hit.rule->unresolved_filter) {
-        /* A filter that cannot be resolved is not skipped: every request of the rule fails
-         * (tr_ir_rule.unresolved_filter), before any other filter runs. */
-        c_fail_rule(c, hit.rule, "unresolved filter");
-        return false;
-    }
-
-    /* CORS (HTTPCORSFilter): preflights are answered here; for the rest, what the response
-     * needs of the request is kept, as the head's bytes may be gone by then. */
-    free(c->cors_origin);
-    c->cors_origin = NULL;
-    const struct tr_ir_cors *cors = tr_cors_filter(hit.rule);
-    if (cors) {
-        struct tr_cors_req cr = {.method = req->method, .method_len = req->method_len};
-        cr.origin = req_header(&hctx, "origin", 6, &cr.origin_len);
-        cr.origin = cr.origin ? tr_xstrndup(cr.origin, cr.origin_len) : NULL; /* hctx is reused */
-        cr.acrm = req_header(&hctx, "access-control-request-method", 29, &cr.acrm_len);
-        char acrm[64];
-        if (cr.acrm && cr.acrm_len < sizeof(acrm)) {
-            memcpy(acrm, cr.acrm, cr.acrm_len);
-            cr.acrm = acrm;
-        } else {
-            cr.acrm = NULL;
-            cr.acrm_len = 0;
-        }
-        cr.acrh = req_header(&hctx, "access-control-request-headers", 30, &cr.acrh_len);
-        for (size_t i = 0; i < req->nheaders; i++)
-            if (tr_cors_credential_field(req->headers[i].name, req->headers[i].name_len))
-                cr.credentialed = true;
-        if (tr_cors_is_preflight(&cr)) {
-            struct tr_buf f;
-            tr_buf_init(&f, 0);
-            int code = tr_cors_preflight(cors, &cr, &f);
-            free((char *)cr.origin);
-            tr_exchange_respond(c, code > 0 ? code : 500, f.data, NULL);
-            tr_buf_dispose(&f);
-            return false;
-        }
-        c->cors_origin = (char *)cr.origin;
-        c->cors_origin_len = cr.origin_len;
-        c->cors_cred = cr.credentialed;
-    }
-
-    /* Filters that answer without a backend (redirects) come first. */
-    struct tr_filter_out fo;
-    tr_filters_request(hit.rule, hit.match, req, host, c->lport, c->secure, &fo);
-    if (fo.redirect_status) {
-        char extra[2200];
-        snprintf(extra, sizeof(extra), "Location: %s\r\n", fo.location);
-        tr_exchange_respond(c, fo.redirect_status, extra, NULL);
-        return false;
-    }
-    const struct tr_ir_backend *b = tr_lb_backend(c->w, hit.rule);
-    if (!b || b->invalid) {
-        /* "all traffic which matches this rule MUST receive a 500" for invalid backends, and
-         * for the share of the weight that points at one (HTTPBackendRef docs); UNAVAILABLE
-         * for a gRPC call (GRPCRouteRule.backendRefs docs). */
-        c_fail_rule(c, hit.rule, "no valid backend");
-        return false;
-    }
-    c->backend = b;
-    tr_filters_backend(&b->filters, &fo);
-    if ((c->upgrade_asked || c->method == TR_H1_CONNECT) && tr_upstream_wants_h2(hit.rule, b)) {
-        /* A tunnel to an HTTP/2 backend would need CONNECT on its side (RFC 8441 there too):
-         * not carried. */
-        tr_exchange_respond(c, 501, NULL, "tunnels to an HTTP/2 backend are not supported\n");
-        return false;
-    }
-    const struct tr_ir_endpoint *ep = tr_lb_endpoint(c->w, b);
-    if (!ep) {
-        tr_exchange_respond(c, 503, NULL, "no healthy endpoint\n");
-        return false;
-    }
-    struct upc *u = tr_upstream_connect(c, b, ep);
-    if (!u) {
-        tr_exchange_respond(c, 502, NULL, "cannot connect to the backend\n");
-        return false;
-    }
-
-    /* The upstream head: origin-form target, the client's fields less hop-by-hop ones, the
-     * forwarding fields, and framing torii derived itself. */
-    struct tr_req_out out = {.method = req->method, .method_len = req->method_len};
-    out.target = req->form == TR_H1_ABSOLUTE ? (req->path_len ? req->path : "/") : req->target;
-    out.target_len = req->form == TR_H1_ABSOLUTE ? (req->path_len ? req->path_len : 1) : req->target_len;
-    if (fo.path) {
-        out.target = fo.path;
-        out.target_len = strlen(fo.path);
-    }
-    /* Host is generated, never copied: the authority routing used (an absolute-form or CONNECT
-     * target's, which replaces the received Host, RFC 9112 3.2.2), or the URLRewrite hostname.
-     * An HTTP/1.1 request always carries one, empty when the target has no authority (RFC 9112
-     * 3.2: an HTTP/1.0 client may send none). A RequestHeaderModifier that sets or removes Host
-     * has the last word. */
-    if (fo.host || !tr_filters_drop_request_header(&fo, "host", 4)) {
-        out.host = fo.host ? fo.host : req->authority ? req->authority : "";
-        out.host_len = fo.host ? strlen(fo.host) : req->authority ? req->authority_len : 0;
-    }
-    struct tr_h1_header kept[TR_H1_MAX_HEADERS];
-    struct tr_buf *extra = &c->w->scratch;
-    extra->len = 0;
-    const char *xff = NULL;
-    size_t xff_len = 0;
-    for (size_t i = 0; i < req->nheaders; i++) {
-        const struct tr_h1_header *h = &req->headers[i];
-        if (tr_http_hop_by_hop(h, req->headers, req->nheaders))
-            continue;
-        if (tr_h1_token_eq(h->name, h->name_len, "x-forwarded-for", 15)) {
-            xff = h->value;
-            xff_len = h->value_len;
-            continue;
-        }
-        if (tr_h1_token_eq(h->name, h->name_len, "x-forwarded-proto", 17) ||
-            tr_h1_token_eq(h->name, h->name_len, "x-forwarded-host", 16))
-            continue;
-        if (tr_h1_token_eq(h->name, h->name_len, "host", 4))
-            continue;
-        if (tr_filters_drop_request_header(&fo, h->name, h->name_len))
-            continue;
-        if (req->minor_version == 0 && tr_h1_token_eq(h->name, h->name_len, "expect", 6)) {
-            tr_http_put_expect_http10(extra, h);
-            continue;
-        }
-        kept[out.nfields++] = *h;
-    }
-    out.fields = kept;
-    tr_filters_add_request_headers(&fo, extra);
-    tr_buf_puts(extra, "X-Forwarded-For: ");
-    if (xff) {
-        tr_buf_append(extra, xff, xff_len);
-        tr_buf_puts(extra, ", ");
-    }
-    tr_buf_puts(extra, c->peer);
-    tr_buf_puts(extra, "\r\n");
-    tr_buf_puts(extra, c->secure ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n");
-    if (req->authority)
-        tr_buf_put_field(extra, "X-Forwarded-Host", req->authority, req->authority_len);
-    out.extra = extra->data;
-    out.extra_len = extra->len;
-    out.upgrade = req->upgrade;
-    out.upgrade_len = req->upgrade_len;
-    bool says_length = req->content_length || req->method_id == TR_H1_POST || req->method_id == TR_H1_PUT;
-    if (req->body == TR_H1_BODY_LENGTH && says_length) {
-        out.body = TR_H1_BODY_LENGTH;
-        out.length = req->content_length;
-    } else if (req->body == TR_H1_BODY_CHUNKED || req->body == TR_H1_BODY_CLOSE) {
-        out.body = TR_H1_BODY_CHUNKED; /* a length the client did not give */
-    }
-    u->ops->head(u, &out);
-    if (hit.rule->nmirrors)
-        tr_mirror_send(c, hit.rule, &out);
-    c->retries_left = 0;
-    c->retryable = false;
-    const struct tr_ir_retry *retry = hit.rule->retry;
-    if (retry && c->req_done) {
-        /* Only a request without a body can be sent again as it was. */
-        c->retryable = true;
-        c->retries_left = retry->attempts;
-        c->backoff_ms = retry->backoff_ms;
-        c->rhead.len = 0;
-        tr_req_out_pack(&c->rhead, &out);
-    }
-    if (extra->cap > 16384)
-        tr_buf_dispose(extra); /* an outsized one is not kept */
-
-    if (c->body == TR_H1_BODY_CHUNKED)
-        tr_h1_chunked_init(&c->ch, NULL);
-    c->state = c->req_done ? C_WAIT : C_BODY;
-    /* timeouts.request bounds the exchange, tries and pauses included; backendRequest bounds
-     * each try (tr_retry_begin). With only backendRequest set, the tries are bounded one by one and
-     * the exchange needs no deadline of its own. */
-    uint64_t request_ms, backend_ms;
-    tr_filters_timeouts_ms(hit.rule, &request_ms, &backend_ms);
-    c->idle_deadline = !request_ms && !backend_ms;
-    if (request_ms || !backend_ms)
-        tr_timer_start(c->w->loop, &c->timer, request_ms ? request_ms : tr_proxy_response_timeout_ms);
-    else
-        tr_timer_stop(c->w->loop, &c->timer);
-    tr_retry_begin(c, backend_ms);
-    return true;
+    respond(x, 200, extra, NULL, false);
 }
 
 void tr_exchange_done(struct upc *u)
 {
-    struct h1c *c = u->c;
-    if (c)
-        tr_reqlog_end(c, u->resp.status);
+    struct tr_exchange *x = u->x;
+    if (x)
+        tr_reqlog_end(x, u->resp.status);
     /* An HTTP/2 stream is never pooled: it ends here, its carrier stays (h2_client.c). */
-    bool reuse = u->keep_alive && c && c->req_done && tr_buf_pending(&u->in, u->in_off) == 0 && !u->eof &&
+    bool reuse = u->keep_alive && x && x->req_done && tr_buf_pending(&u->in, u->in_off) == 0 && !u->eof &&
                  u->ops == &tr_h1u_ops && tr_pool_current(u->w, u);
-    if (c) {
-        c->up = NULL;
-        tr_timer_stop(c->w->loop, &c->rtimer);
-        tr_snapshot_release(c->snap);
-        c->snap = NULL;
+    if (x) {
+        x->up = NULL;
+        tr_timer_stop(x->w->loop, &x->rtimer);
+        tr_snapshot_release(x->snap);
+        x->snap = NULL;
     }
-    u->c = NULL;
+    u->x = NULL;
     if (reuse) {
         u->head_done = u->resp_done = false;
         tr_worker_buf_release(u->w, &u->in); /* nothing pending either way: an idle upstream holds none */
@@ -453,18 +311,18 @@ void tr_exchange_done(struct upc *u)
     } else {
         tr_upstream_close(u);
     }
-    if (!c)
+    if (!x)
         return;
-    if (!c->req_done) {
-        tr_mirror_release(c, true);
+    if (!x->req_done) {
+        tr_mirror_release(x, true);
         /* The backend answered before the whole request body came: the rest of the body
          * cannot be told from a next request (HTTP/1.1: the connection ends after the
          * response; HTTP/2: the stream's further DATA are dropped). */
-        c->req_done = true;
-        c->close_after = true;
+        x->req_done = true;
+        x->close_after = true;
     }
-    c->state = C_WAIT;
-    c->down->done(c, true);
+    x->state = C_WAIT;
+    x->down->done(x, true);
 }
 
 /* The packed form: this struct, then method, target, host, upgrade, extra, then each field as
@@ -475,9 +333,9 @@ struct packed {
     uint8_t body, has_host, has_upgrade;
 };
 
-static void put_u32s(struct tr_buf *b, uint32_t x, uint32_t y)
+static void put_u32s(struct tr_buf *b, uint32_t lo, uint32_t hi)
 {
-    uint32_t v[2] = {x, y};
+    uint32_t v[2] = {lo, hi};
     tr_buf_append(b, (const char *)v, sizeof(v));
 }
 

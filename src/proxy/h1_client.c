@@ -70,7 +70,7 @@ const struct tr_up_ops tr_h1u_ops = {h1u_head, h1u_data, h1u_end};
  * codec must stop (no whole head yet, or u or its client is done). */
 static bool heads(struct upc *u)
 {
-    struct h1c *c = u->c;
+    struct tr_exchange *x = u->x;
     while (!u->head_done) {
         if (tr_buf_pending(&u->in, u->in_off) == 0) {
             if (u->eof)
@@ -84,7 +84,7 @@ static bool heads(struct upc *u)
                 tr_upstream_fail(u, "truncated response head");
             return false;
         }
-        if (n < 0 || tr_h1_resp_framing(&u->resp, c->method) != 0) {
+        if (n < 0 || tr_h1_resp_framing(&u->resp, x->method) != 0) {
             tr_upstream_fail(u, "malformed response head");
             return false;
         }
@@ -140,7 +140,7 @@ static bool body(struct upc *u)
     }
     if (u->eof && tr_buf_pending(&u->in, u->in_off) == 0 && !u->resp_done) {
         if (u->body != TR_H1_BODY_CLOSE && u->body != TR_H1_BODY_TUNNEL) {
-            tr_h1c_flush(u->c);
+            u->x->down->flush(u->x);
             tr_upstream_fail(u, "truncated response body");
             return false;
         }
@@ -159,7 +159,7 @@ void tr_h1u_process(struct upc *u)
             tr_upstream_close(u);
         return;
     }
-    if (!u->c) {
+    if (!u->x) {
         tr_upstream_close(u);
         return;
     }

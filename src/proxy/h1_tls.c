@@ -6,8 +6,8 @@
 #include "ir/router.h"
 #include "net/sni.h"
 #include "net/tls.h"
+#include "proxy/h1_conn.h"
 #include "proxy/internal.h"
-#include "proxy/upstream.h"
 #include "snapshot/snapshot.h"
 
 #include <openssl/ssl.h>
@@ -21,7 +21,8 @@ static SSL_CTX *tls_base;
 static int on_client_hello(SSL *ssl, int *alert, void *arg)
 {
     struct h1c *c = SSL_get_app_data(ssl);
-    const struct tr_ir_port *port = c->snap ? tr_snapshot_port(c->snap, c->laddr, c->lport, false) : NULL;
+    const struct tr_ir_port *port =
+        c->x.snap ? tr_snapshot_port(c->x.snap, c->facts.laddr, c->facts.lport, false) : NULL;
     *alert = SSL_AD_UNRECOGNIZED_NAME;
     if (!port)
         return SSL_CLIENT_HELLO_ERROR;
@@ -38,7 +39,7 @@ static int on_client_hello(SSL *ssl, int *alert, void *arg)
     unsigned best_score = 0;
     for (size_t i = 0; i < port->nlisteners; i++) {
         const struct tr_ir_listener *l = port->listeners[i];
-        if (l->proto != TR_PROTO_HTTPS || !tr_snapshot_tls(c->snap, port, i))
+        if (l->proto != TR_PROTO_HTTPS || !tr_snapshot_tls(c->x.snap, port, i))
             continue;
         unsigned sc = name ? tr_host_score(l->hostname, name, nlen) : (l->hostname ? 0 : 1);
         if (sc > best_score) {
@@ -48,8 +49,8 @@ static int on_client_hello(SSL *ssl, int *alert, void *arg)
     }
     if (best < 0)
         return SSL_CLIENT_HELLO_ERROR;
-    c->tls_listener = best;
-    tr_tls_switch(ssl, tr_snapshot_tls(c->snap, port, (size_t)best));
+    c->facts.tls_listener = best;
+    tr_tls_switch(ssl, tr_snapshot_tls(c->x.snap, port, (size_t)best));
     return SSL_CLIENT_HELLO_SUCCESS;
 }
 

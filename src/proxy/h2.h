@@ -3,11 +3,11 @@
  *
  * Downstream (h2_server.c, the connection; h2_stream.c, its streams): a client connection that
  * speaks h2 (ALPN on HTTPS listeners, prior knowledge on plain ones) becomes an h2conn; each of
- * its streams drives one h1c, the exchange object (h1_server.c), which routes, filters, retries
- * and talks to the backend as for HTTP/1.1. The stream's head reaches it parsed (a struct
- * tr_h1_req made from HPACK's fields and held to the text parser's rules by tr_h1_req_check),
- * its DATA as body bytes, END_STREAM as the body's end (c->in_end); the response leaves through
- * tr_h2_down_ops as HEADERS, DATA and trailing HEADERS.
+ * its streams has its own exchange (struct tr_exchange, exchange.c), which routes, filters,
+ * retries and talks to the backend as for HTTP/1.1. The stream's head reaches it parsed (a
+ * struct tr_h1_req made from HPACK's fields and held to the text parser's rules by
+ * tr_h1_req_check), its DATA as body bytes, END_STREAM as the body's end (x->in_end); the
+ * response leaves through tr_h2_down_ops as HEADERS, DATA and trailing HEADERS.
  *
  * Upstream (h2_client.c, the streams; h2_carrier.c, the connections they share): a backend that
  * speaks h2c (appProtocol kubernetes.io/h2c, and the backends of GRPCRoutes) gets, per
@@ -25,41 +25,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* --- h1_server.c, for the HTTP/2 side --- */
-
-/* A new exchange for one stream of an HTTP/2 connection: no socket of its own. */
-struct h1c *tr_h1_stream_new(struct worker *w, struct h2s *s, const char *laddr, uint16_t lport, const char *peer,
-                             bool secure, int tls_listener);
-/* The stream's request head, parsed into req (from tr_worker_req; taken over) and checked (ok:
- * tr_h1_req_check passed; otherwise req->error_status says what to answer): route it and start
- * the exchange. Its slices must stay valid until this returns. */
-void tr_h1_stream_request(struct h1c *c, struct tr_h1_req *req, bool ok);
-/* Body bytes were appended to c->in: process them. */
-void tr_h1_stream_input(struct h1c *c);
-/* The stream went away (reset, or its connection closed): end the exchange. */
-void tr_h1_stream_abort(struct h1c *c);
-/* Frees c (deferred to the end of the loop turn). */
-void tr_h1_stream_free(struct h1c *c);
-/* c->out drained below the high mark: resume the upstream response held back. */
-void tr_h1_stream_drained(struct h1c *c);
-
 /* --- h2_server.c, h2_stream.c --- */
 
 /* h2_server.c */
 
 /* Takes over an accepted connection that speaks h2: fd, its TLS (or NULL) and bytes already
  * read (the client preface, for prior knowledge). */
-void tr_h2_accept(struct worker *w, int fd, struct ssl_st *ssl, const char *laddr, uint16_t lport, const char *peer,
-                  int tls_listener, const char *pre, size_t npre);
-
-/* h2_stream.c */
-/* More of the response is in c->out, or c->resp_end was set: send it. */
-void tr_h2_stream_output(struct h1c *c);
-/* The exchange failed after the response began (or before, without an answer): reset the
- * stream so the client never takes a truncated response for a whole one. */
-void tr_h2_stream_reset(struct h1c *c);
-/* c->in drained: the client may send more of the body (HTTP/2 flow control). */
-void tr_h2_stream_room(struct h1c *c);
+void tr_h2_accept(struct worker *w, int fd, struct ssl_st *ssl, const struct tr_conn_facts *facts, const char *pre,
+                  size_t npre);
 
 /* --- h2_carrier.c, h2_client.c --- */
 

@@ -243,7 +243,7 @@ static void attach_to(struct h2u *h, struct upc *k)
 static bool move(struct h2u *h)
 {
     struct upc *u = h->u;
-    if (u->closed || u->mirror || !u->c || !u->c->snap || !h->ep || h->moves >= MAX_MOVES || h->got_any ||
+    if (u->closed || u->mirror || !u->x || !u->x->snap || !h->ep || h->moves >= MAX_MOVES || h->got_any ||
         (h->submitted && !h->replayable))
         return false;
     h->moves++;
@@ -267,7 +267,7 @@ static bool move(struct h2u *h)
     h->unacked = 0;
     u->eof = false;
     bool reused = false;
-    if (!tr_h2u_attach(u, h->ep, h->tls, u->c->snap, &reused))
+    if (!tr_h2u_attach(u, h->ep, h->tls, u->x->snap, &reused))
         return false;
     if (reused)
         tr_metrics_add(&tr_metrics.upstream_reused, 1);
@@ -283,7 +283,7 @@ static void move_or_fail(struct h2u *h, bool fail, const char *why)
     struct upc *k = h->k;
     struct h2uc *hc = k->h2c;
     struct upc *u = h->u;
-    if (u->mirror || !u->c || h->moves >= MAX_MOVES || h->got_any || (h->submitted && !h->replayable)) {
+    if (u->mirror || !u->x || h->moves >= MAX_MOVES || h->got_any || (h->submitted && !h->replayable)) {
         if (fail)
             tr_upstream_fail(u, why);
         return;

@@ -440,7 +440,7 @@ static bool take_head(struct h2u *h, const struct head_rec *r)
         p += f.name_len + f.value_len;
     }
     resp->nheaders = r->nfields;
-    if (tr_h1_resp_check(resp, NULL) != 0 || tr_h1_resp_framing(resp, u->c->method) != 0)
+    if (tr_h1_resp_check(resp, NULL) != 0 || tr_h1_resp_framing(resp, u->x->method) != 0)
         return false;
     resp->keep_alive = false; /* a stream is never reused */
     if (r->status < 200)
@@ -469,7 +469,7 @@ static void deliver(struct upc *u)
             tr_upstream_close(u);
         return;
     }
-    if (!u->c) {
+    if (!u->x) {
         tr_upstream_close(u);
         return;
     }
@@ -505,11 +505,11 @@ static void deliver(struct upc *u)
     if (!u->resp_done && h->resp_done && tr_buf_pending(&u->in, u->in_off) == 0)
         tr_response_end(u, h->trailers.data, h->trailers.len);
     if (!u->resp_done && u->eof && tr_buf_pending(&u->in, u->in_off) == 0) {
-        tr_h1c_flush(u->c);
+        u->x->down->flush(u->x);
         tr_upstream_fail(u, "truncated response body");
         return;
     }
-    if (!u->closed && u->c)
+    if (!u->closed && u->x)
         tr_response_settle(u, u->in_off != entry);
 }
 

@@ -1,5 +1,5 @@
 /* HTTP/2 from clients (RFC 9113) with nghttp2: the connection (struct h2conn). Its streams
- * (struct h2s, each driving an h1c of h1_server.c) are h2_stream.c's.
+ * (struct h2s, each with its exchange) are h2_stream.c's.
  *
  * nghttp2 does the framing, HPACK, the stream state machine and the RFC 9113 8.2/8.3 checks of
  * request fields (a malformed request resets its stream); this file moves bytes between the
@@ -104,8 +104,8 @@ static void h2_finish(struct h2conn *h, bool linger)
     while (h->streams) {
         struct h2s *s = h->streams;
         s->closed = true;
-        if (!s->c->closed)
-            tr_h1_stream_abort(s->c);
+        if (!s->x->closed)
+            tr_exchange_close(s->x, false);
         tr_h2s_free(s);
     }
     nghttp2_session_del(h->s);
@@ -193,9 +193,9 @@ static void resume_streams(struct h2conn *h)
 {
     for (struct h2s *s = h->streams, *next; s && !h->closed; s = next) {
         next = s->next;
-        if (s->drained && !s->c->closed && s->c->up && tr_buf_pending(&s->c->out, s->c->out_off) < TR_WORKER_BUF_HIGH) {
+        if (s->drained && !s->x->closed && s->x->up && tr_buf_pending(&s->x->out, s->x->out_off) < TR_WORKER_BUF_HIGH) {
             s->drained = false;
-            tr_h1_stream_drained(s->c);
+            tr_exchange_room(s->x);
         }
     }
 }
@@ -214,7 +214,7 @@ static void h2_send(struct h2conn *h)
             const uint8_t *d;
             ssize_t n = nghttp2_session_mem_send(h->s, &d);
             if (n < 0) {
-                tr_log_debug("HTTP/2 with %s: %s", h->peer, nghttp2_strerror((int)n));
+                tr_log_debug("HTTP/2 with %s: %s", h->facts.peer, nghttp2_strerror((int)n));
                 h->busy = false;
                 h2_close(h);
                 return;
@@ -253,7 +253,7 @@ static bool feed(struct h2conn *h, const char *data, size_t n)
     ssize_t r = nghttp2_session_mem_recv(h->s, (const uint8_t *)data, n);
     h->busy = false;
     if (r < 0) {
-        tr_log_debug("HTTP/2 from %s: %s", h->peer, nghttp2_strerror((int)r));
+        tr_log_debug("HTTP/2 from %s: %s", h->facts.peer, nghttp2_strerror((int)r));
         h2_send(h); /* the GOAWAY nghttp2 queued, if any */
         h2_close(h);
         return false;
@@ -317,17 +317,14 @@ static void h2_timeout(struct tr_loop *loop, struct tr_timer *t)
     h2_end(h);
 }
 
-void tr_h2_accept(struct worker *w, int fd, SSL *ssl, const char *laddr, uint16_t lport, const char *peer,
-                  int tls_listener, const char *pre, size_t npre)
+void tr_h2_accept(struct worker *w, int fd, SSL *ssl, const struct tr_conn_facts *facts, const char *pre,
+                  size_t npre)
 {
     struct h2conn *h = tr_xcalloc(1, sizeof(*h));
     h->w = w;
     h->ssl = ssl;
     h->writable = true;
-    snprintf(h->laddr, sizeof(h->laddr), "%s", laddr);
-    h->lport = lport;
-    snprintf(h->peer, sizeof(h->peer), "%s", peer);
-    h->tls_listener = tls_listener;
+    h->facts = *facts;
     tr_buf_init(&h->out, 0);
 
     nghttp2_session_callbacks *cbs;

@@ -7,6 +7,7 @@
 
 #include "base/buf.h"
 #include "net/loop.h"
+#include "proxy/upstream.h"
 #include "worker/conn.h"
 
 #include <netinet/in.h>
@@ -16,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct h1c;
+struct tr_exchange;
 
 struct h2conn {
     struct conn_link link;
@@ -30,10 +31,7 @@ struct h2conn {
     bool send_deferred; /* a send is queued for the end of the loop turn */
     bool hup; /* the peer's FIN (or an error) was signalled: read to the end */
     bool goaway_notice, goaway_final; /* draining: the two GOAWAY frames of RFC 9113 6.8 */
-    char laddr[INET6_ADDRSTRLEN];
-    uint16_t lport;
-    char peer[INET6_ADDRSTRLEN];
-    int tls_listener;
+    struct tr_conn_facts facts; /* what its streams' exchanges know of it */
     /* The port's listeners as the last stream's exchange looked them up (exchange.c), handed to
      * the next stream: one lookup per snapshot per connection, as on HTTP/1.1. */
     uint64_t port_gen;
@@ -47,7 +45,7 @@ struct h2conn {
 struct h2s {
     struct h2s *prev, *next;
     struct h2conn *h;
-    struct h1c *c;
+    struct tr_exchange *x; /* its exchange (freed at the end of the turn the stream closes in) */
     int32_t id;
     struct tr_buf fields; /* regular request fields (struct kept_field, name, value)... */
     struct tr_buf cookie; /* cookie crumbs, joined with "; " (RFC 9113 8.2.3) */
@@ -65,7 +63,9 @@ struct h2s {
     bool tunnel;
     bool resp_bodiless; /* the response was its HEADERS frame alone (END_STREAM) */
     bool drained; /* output was taken since the backend was last read */
-    size_t unacked; /* DATA bytes taken into c->in and not yet given back to flow control */
+    size_t unacked; /* DATA bytes taken into x->in and not yet given back to flow control */
+    char *trailers; /* the response's trailer fields ("Name: v\r\n"...), or NULL */
+    size_t trailers_len;
 };
 
 /* --- h2_server.c, for the streams --- */

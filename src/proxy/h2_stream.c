@@ -1,7 +1,7 @@
-/* HTTP/2 from clients: one stream (struct h2s) of an h2conn (h2_server.c), driving an h1c of
- * h1_server.c, the exchange. The request head comes from HPACK's fields (stream_request), its
- * body from DATA; the response leaves through tr_h2_down_ops as HEADERS, DATA and trailing
- * HEADERS (stream_head, read_body).
+/* HTTP/2 from clients: one stream (struct h2s) of an h2conn (h2_server.c), and the codec of its
+ * exchange (struct tr_exchange, one per stream). The request head comes from HPACK's fields
+ * (stream_request), its body from DATA; the response leaves through tr_h2_down_ops as HEADERS,
+ * DATA and trailing HEADERS (stream_head, read_body).
  *
  * Flow control: request bodies are acknowledged (WINDOW_UPDATE) only once the exchange moved
  * them on to the backend, so a client cannot queue more than a window per stream in torii. */
@@ -22,6 +22,30 @@
 
 #define MAX_HEADER_BYTES (256 * 1024) /* the h1 parser's limits give the precise 431 below this */
 
+static void stream_output(struct tr_exchange *x);
+
+/* The stream's exchange is freed at the end of the loop turn its stream closed in. */
+static void stream_free(struct tr_loop *loop, void *data)
+{
+    struct tr_exchange *x = data;
+    struct worker *w = x->w;
+    tr_exchange_dispose(x);
+    tr_worker_obj_put(&w->x_cache, x);
+}
+
+/* The request head, parsed into req (from tr_worker_req; taken over) and checked (ok:
+ * tr_h1_req_check passed; otherwise req->error_status says what to answer), starts the
+ * exchange. Its slices must stay valid until this returns. */
+static void stream_start(struct tr_exchange *x, struct tr_h1_req *req, bool ok)
+{
+    if (x->closed) {
+        tr_worker_req_put(x->w, req);
+        return;
+    }
+    x->req = req;
+    tr_exchange_start(x, ok ? 0 : -1);
+}
+
 void tr_h2s_free(struct h2s *s)
 {
     struct h2conn *h = s->h;
@@ -38,7 +62,9 @@ void tr_h2s_free(struct h2s *s)
     for (size_t i = 0; i < sizeof(ps) / sizeof(ps[0]); i++)
         if (ps[i]->buf)
             nghttp2_rcbuf_decref(ps[i]->buf);
-    tr_h1_stream_free(s->c);
+    free(s->trailers);
+    s->x->h2 = NULL;
+    tr_loop_defer(h->w->loop, stream_free, s->x);
     tr_worker_obj_put(&h->w->h2s_cache, s);
     if (h->nstreams == 0 && !h->closed)
         tr_timer_start(h->w->loop, &h->timer, IDLE_TIMEOUT_MS);
@@ -47,15 +73,15 @@ void tr_h2s_free(struct h2s *s)
 /* Gives the window back for body bytes the exchange moved on. */
 static void ack(struct h2s *s)
 {
-    struct h1c *c = s->c;
+    struct tr_exchange *x = s->x;
     if (!s->unacked || s->closed)
         return;
-    if (!c->closed && !c->req_done && tr_buf_pending(&c->in, c->in_off) >= TR_WORKER_BUF_HIGH)
+    if (!x->closed && !x->req_done && tr_buf_pending(&x->in, x->in_off) >= TR_WORKER_BUF_HIGH)
         return;
     /* A tunnel's bytes go on to the backend at once: the window waits for the backend instead. */
-    if (!c->closed && s->tunnel &&
-        (tr_buf_pending(&c->in, c->in_off) >= TR_WORKER_BUF_HIGH ||
-         (c->up && tr_buf_pending(&c->up->out, c->up->out_off) >= TR_WORKER_BUF_HIGH)))
+    if (!x->closed && s->tunnel &&
+        (tr_buf_pending(&x->in, x->in_off) >= TR_WORKER_BUF_HIGH ||
+         (x->up && tr_buf_pending(&x->up->out, x->up->out_off) >= TR_WORKER_BUF_HIGH)))
         return;
     nghttp2_session_consume(s->h->s, s->id, s->unacked);
     s->unacked = 0;
@@ -86,13 +112,13 @@ static bool has_field(const struct h2s *s, const char *name)
  * a struct tr_h1_req with slices into the stream's own storage, checked as a text head would be
  * (tr_h1_req_check), with no text made or parsed on the way. The body's DATA go to the
  * exchange's input as they are, unframed; without a Content-Length, the stream's end ends it
- * (stream_body_end sets c->in_end). */
+ * (stream_body_end sets x->in_end). */
 static void stream_request(struct h2s *s, bool end_stream)
 {
-    struct h1c *c = s->c;
+    struct tr_exchange *x = s->x;
     s->head_done = true;
     bool connect = s->method.n == 7 && memcmp(s->method.p, "CONNECT", 7) == 0;
-    struct tr_h1_req *req = tr_worker_req(c->w);
+    struct tr_h1_req *req = tr_worker_req(x->w);
     req->method = s->method.p ? s->method.p : "GET";
     req->method_len = s->method.p ? s->method.n : 3;
     req->target = s->path.p ? s->path.p : "/";
@@ -139,7 +165,7 @@ static void stream_request(struct h2s *s, bool end_stream)
             unsigned char nonce[16];
             if (RAND_bytes(nonce, sizeof(nonce)) != 1)
                 for (size_t i = 0; i < sizeof(nonce); i++)
-                    nonce[i] = (unsigned char)tr_worker_rand(c->w);
+                    nonce[i] = (unsigned char)tr_worker_rand(x->w);
             EVP_EncodeBlock((unsigned char *)s->ws_key, nonce, sizeof(nonce));
             ADD("sec-websocket-key", 17, s->ws_key, strlen(s->ws_key));
         }
@@ -147,11 +173,11 @@ static void stream_request(struct h2s *s, bool end_stream)
     if (end_stream) {
         s->body_done = true;
         if (s->tunnel)
-            c->eof = true; /* a tunnel the client closed at once */
+            x->eof = true; /* a tunnel the client closed at once */
     } else if (s->tunnel) {
         /* No body: what follows the backend's answer is the tunnel's. */
     } else if (!s->has_cl) {
-        c->stream_body = true; /* its DATA, unframed, until END_STREAM */
+        x->stream_body = true; /* its DATA, unframed, until END_STREAM */
     }
 #undef ADD
     req->nheaders = n;
@@ -164,9 +190,9 @@ static void stream_request(struct h2s *s, bool end_stream)
         rc = tr_h1_req_check(req, &tr_proxy_req_limits);
     }
     struct h2conn *h = s->h;
-    tr_h1_stream_request(c, req, rc == 0);
-    h->port_gen = c->port_gen; /* c and h live on until the end of the loop turn */
-    h->port = c->port;
+    stream_start(x, req, rc == 0);
+    h->port_gen = x->port_gen; /* x and h live on until the end of the loop turn */
+    h->port = x->port;
 }
 
 static void stream_body_end(struct h2s *s)
@@ -174,15 +200,15 @@ static void stream_body_end(struct h2s *s)
     if (s->body_done)
         return;
     s->body_done = true;
-    if (s->tunnel && !s->c->closed) {
+    if (s->tunnel && !s->x->closed) {
         /* The client's END_STREAM is its half-close: the backend's write side closes. */
-        s->c->eof = true;
-        tr_h1_stream_input(s->c);
+        s->x->eof = true;
+        tr_exchange_input(s->x);
         return;
     }
-    if (!s->c->closed && !s->c->req_done) {
-        s->c->in_end = true;
-        tr_h1_stream_input(s->c);
+    if (!s->x->closed && !s->x->req_done) {
+        s->x->in_end = true;
+        tr_exchange_input(s->x);
     }
 }
 
@@ -198,9 +224,11 @@ int tr_h2s_on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
     s->id = frame->hd.stream_id;
     tr_buf_init(&s->fields, 0);
     tr_buf_init(&s->cookie, 0);
-    s->c = tr_h1_stream_new(h->w, s, h->laddr, h->lport, h->peer, h->ssl != NULL, h->tls_listener);
-    s->c->port_gen = h->port_gen;
-    s->c->port = h->port;
+    s->x = tr_worker_obj_get(&h->w->x_cache, sizeof(*s->x));
+    tr_exchange_init(s->x, h->w, &tr_h2_down_ops, &h->facts);
+    s->x->h2 = s;
+    s->x->port_gen = h->port_gen;
+    s->x->port = h->port;
     s->next = h->streams;
     if (h->streams)
         h->streams->prev = s;
@@ -263,7 +291,7 @@ int tr_h2s_on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
 {
     struct h2conn *h = ud;
     struct h2s *s = stream_of(h, frame->hd.stream_id);
-    if (!s || s->c->closed)
+    if (!s || s->x->closed)
         return 0;
     bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
     if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST && !s->head_done)
@@ -278,7 +306,7 @@ int tr_h2s_on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t id, co
 {
     struct h2conn *h = ud;
     struct h2s *s = stream_of(h, id);
-    if (!s || !s->head_done || s->c->closed || (s->c->req_done && !s->tunnel)) {
+    if (!s || !s->head_done || s->x->closed || (s->x->req_done && !s->tunnel)) {
         /* Nobody takes these bytes (the answer came already): the window comes back at once. */
         if (s)
             nghttp2_session_consume(session, id, len);
@@ -286,11 +314,11 @@ int tr_h2s_on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t id, co
             nghttp2_session_consume_connection(session, len);
         return 0;
     }
-    struct h1c *c = s->c;
-    tr_buf_compact(&c->in, &c->in_off);
-    tr_buf_append(&c->in, (const char *)data, len);
+    struct tr_exchange *x = s->x;
+    tr_buf_compact(&x->in, &x->in_off);
+    tr_buf_append(&x->in, (const char *)data, len);
     s->unacked += len;
-    tr_h1_stream_input(c);
+    tr_exchange_input(x);
     if (!s->closed)
         ack(s);
     return 0;
@@ -306,40 +334,40 @@ int tr_h2s_on_stream_close(nghttp2_session *session, int32_t id, uint32_t error_
     if (s->unacked)
         nghttp2_session_consume_connection(session, s->unacked);
     s->closed = true;
-    if (!s->c->closed)
-        tr_h1_stream_abort(s->c);
+    if (!s->x->closed)
+        tr_exchange_close(s->x, false);
     tr_h2s_free(s);
     return 0;
 }
 
-/* The response body: c->out, then the end (with trailers if the backend sent any). */
+/* The response body: x->out, then the end (with trailers if the backend sent any). */
 static ssize_t read_body(nghttp2_session *session, int32_t id, uint8_t *buf, size_t length, uint32_t *flags,
                          nghttp2_data_source *source, void *ud)
 {
     struct h2s *s = source->ptr;
-    struct h1c *c = s->c;
-    size_t n = tr_buf_pending(&c->out, c->out_off);
+    struct tr_exchange *x = s->x;
+    size_t n = tr_buf_pending(&x->out, x->out_off);
     if (n > length)
         n = length;
     if (n)
-        memcpy(buf, c->out.data + c->out_off, n);
-    c->out_off += n;
-    c->written += n;
+        memcpy(buf, x->out.data + x->out_off, n);
+    x->out_off += n;
+    x->written += n;
     s->drained = n > 0;
-    if (c->out_off == c->out.len) {
-        c->out.len = 0;
-        c->out_off = 0;
+    if (x->out_off == x->out.len) {
+        x->out.len = 0;
+        x->out_off = 0;
     }
-    if (c->out.len == 0 && c->resp_end) {
+    if (x->out.len == 0 && x->resp_end) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
-        if (c->trailers_len) {
+        if (s->trailers_len) {
             nghttp2_nv nv[64];
             size_t nnv = 0;
             struct tr_h1_header f;
-            const char *p = c->trailers;
+            const char *p = s->trailers;
             while (nnv < sizeof(nv) / sizeof(nv[0]) &&
-                   tr_http_next_line_field(&p, c->trailers + c->trailers_len, &f)) {
-                char *name = c->trailers + (f.name - c->trailers); /* c's own copy: lower-cased in place */
+                   tr_http_next_line_field(&p, s->trailers + s->trailers_len, &f)) {
+                char *name = s->trailers + (f.name - s->trailers); /* the stream's own copy: lower-cased in place */
                 for (size_t i = 0; i < f.name_len; i++)
                     name[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
                 nv[nnv++] = (nghttp2_nv){(uint8_t *)name, (uint8_t *)f.value, f.name_len, f.value_len,
@@ -374,15 +402,15 @@ static bool hop_field(const char *name, size_t n)
  * body say 0 too. Relayed, it would reach a gRPC client as metadata of a Trailers-Only response
  * the server never sent. A HEAD response's length describes the GET's
  * content (RFC 9110 8.6) and stays. */
-static bool zero_length(const struct h1c *c, const char *name, const char *colon, const char *v, const char *eol)
+static bool zero_length(const struct tr_exchange *x, const char *name, const char *colon, const char *v, const char *eol)
 {
-    return c->method != TR_H1_HEAD && colon - name == 14 && memcmp(name, "content-length", 14) == 0 &&
+    return x->method != TR_H1_HEAD && colon - name == 14 && memcmp(name, "content-length", 14) == 0 &&
            eol - v == 1 && *v == '0';
 }
 
 /* Appends the field name[0..n) lower-cased (RFC 9113 8.2.1) to nv, its value as is, unless it is
  * one HTTP/2 does not carry (or, in the stream's response, one it must not). */
-static void put_nv(const struct h1c *c, nghttp2_nv *nv, size_t *nnv, char **lower, const char *name, size_t n,
+static void put_nv(const struct tr_exchange *x, nghttp2_nv *nv, size_t *nnv, char **lower, const char *name, size_t n,
                    const char *value, size_t vlen, bool opens_tunnel, bool end_stream)
 {
     if (hop_field(name, n))
@@ -392,22 +420,22 @@ static void put_nv(const struct h1c *c, nghttp2_nv *nv, size_t *nnv, char **lowe
         l[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
     if (opens_tunnel && n == 20 && memcmp(l, "sec-websocket-accept", 20) == 0)
         return;
-    if (end_stream && zero_length(c, l, l + n, value, value + vlen))
+    if (end_stream && zero_length(x, l, l + n, value, value + vlen))
         return;
     nv[(*nnv)++] = (nghttp2_nv){(uint8_t *)l, (uint8_t *)value, n, vlen, NGHTTP2_NV_FLAG_NONE};
     *lower = l + n;
 }
 
-/* The response head of c's stream: status, the fields to send (hop-by-hop ones are dropped,
+/* The response head of x's stream: status, the fields to send (hop-by-hop ones are dropped,
  * names lower-cased), "Name: value\r\n" lines torii adds (or NULL), and the content length
  * when known (-1: not). A 1xx is sent as an interim response. end_stream: no body follows (a
  * local answer without one, a backend's response without content), so the HEADERS frame ends
  * the stream and carries every field (gRPC's Trailers-Only); otherwise the body and the end come
- * from c->out and c->resp_end (tr_h2_stream_output). */
-static void stream_head(struct h1c *c, int status, const struct tr_h1_header *fields, size_t n, const char *extra,
+ * from x->out and x->resp_end (stream_output). */
+static void stream_head(struct tr_exchange *x, int status, const struct tr_h1_header *fields, size_t n, const char *extra,
                         size_t extra_len, int64_t length, bool end_stream)
 {
-    struct h2s *s = c->h2;
+    struct h2s *s = x->h2;
     if (!s || s->closed || status < 100 || status > 999)
         return;
     /* An extended CONNECT's tunnel opens with a 200 (RFC 8441 5), the HTTP/1.1 backend's 101. */
@@ -432,19 +460,19 @@ static void stream_head(struct h1c *c, int status, const struct tr_h1_header *fi
     size_t nnv = 0;
     nv[nnv++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)st, 7, 3, NGHTTP2_NV_FLAG_NONE};
     for (size_t i = 0; i < n; i++)
-        put_nv(c, nv, &nnv, &next, fields[i].name, fields[i].name_len, fields[i].value, fields[i].value_len,
+        put_nv(x, nv, &nnv, &next, fields[i].name, fields[i].name_len, fields[i].value, fields[i].value_len,
                opens_tunnel, end_stream);
     /* A length the backend gave is kept as information: HTTP/2 frames the body itself. */
     char len_digits[20];
     if (length >= 0 && status >= 200) {
         const char *d = tr_fmt_u64(len_digits, (uint64_t)length);
-        put_nv(c, nv, &nnv, &next, "content-length", 14, d, (size_t)(len_digits + sizeof(len_digits) - d),
+        put_nv(x, nv, &nnv, &next, "content-length", 14, d, (size_t)(len_digits + sizeof(len_digits) - d),
                opens_tunnel, end_stream);
     }
     /* The fields torii adds ("Name: value\r\n" lines it wrote itself). */
     struct tr_h1_header f;
     for (const char *p = extra; tr_http_next_line_field(&p, extra + extra_len, &f);)
-        put_nv(c, nv, &nnv, &next, f.name, f.name_len, f.value, f.value_len, opens_tunnel, end_stream);
+        put_nv(x, nv, &nnv, &next, f.name, f.name_len, f.value, f.value_len, opens_tunnel, end_stream);
     int rc;
     if (status < 200) {
         rc = nghttp2_submit_headers(s->h->s, NGHTTP2_FLAG_NONE, s->id, NULL, nv, nnv, NULL);
@@ -472,62 +500,73 @@ static void stream_head(struct h1c *c, int status, const struct tr_h1_header *fi
 
 /* --- the exchange's response ops for a stream --- */
 
-static void down_head(struct h1c *c, const struct tr_resp_out *r)
+static void down_head(struct tr_exchange *x, const struct tr_resp_out *r)
 {
-    stream_head(c, r->status, r->fields, r->nfields, r->extra, r->extra_len,
+    stream_head(x, r->status, r->fields, r->nfields, r->extra, r->extra_len,
                 r->has_length ? (int64_t)r->length : -1, r->status >= 200 && r->end);
 }
 
-static void down_data(struct h1c *c, const char *p, size_t n)
+static void down_data(struct tr_exchange *x, const char *p, size_t n)
 {
-    tr_buf_append(&c->out, p, n);
+    tr_buf_append(&x->out, p, n);
 }
 
 /* Trailers go out as the stream's trailing HEADERS once its body has (read_body). */
-static void down_end(struct h1c *c, const char *trailers, size_t len)
+static void down_end(struct tr_exchange *x, const char *trailers, size_t len)
 {
-    free(c->trailers);
-    c->trailers = NULL;
-    c->trailers_len = 0;
-    if (len) {
-        c->trailers = tr_xmalloc(len);
-        memcpy(c->trailers, trailers, len);
-        c->trailers_len = len;
-    }
+    struct h2s *s = x->h2;
+    if (!s || !len)
+        return;
+    free(s->trailers);
+    s->trailers = tr_xmalloc(len);
+    memcpy(s->trailers, trailers, len);
+    s->trailers_len = len;
 }
 
 /* The stream ends once its output drains; a request body still coming is dropped. */
-static void down_done(struct h1c *c, bool resume)
+static void down_done(struct tr_exchange *x, bool resume)
 {
     (void)resume;
-    tr_timer_stop(c->w->loop, &c->timer);
-    c->resp_end = true;
-    tr_h2_stream_output(c);
+    tr_timer_stop(x->w->loop, &x->timer);
+    x->resp_end = true;
+    stream_output(x);
 }
 
-const struct tr_down_ops tr_h2_down_ops = {down_head, down_data, down_end, down_done};
 
-void tr_h2_stream_output(struct h1c *c)
+/* More of the response is in x->out, or x->resp_end was set: send it. */
+static void stream_output(struct tr_exchange *x)
 {
-    struct h2s *s = c->h2;
+    struct h2s *s = x->h2;
     if (!s || s->closed || !s->resp_submitted || s->resp_bodiless)
         return;
     nghttp2_session_resume_data(s->h->s, s->id);
     tr_h2conn_kick(s->h);
 }
 
-void tr_h2_stream_reset(struct h1c *c)
+static void down_flush(struct tr_exchange *x)
 {
-    struct h2s *s = c->h2;
+    if (!x->closed)
+        stream_output(x);
+}
+
+static void down_read(struct tr_exchange *x)
+{
+    if (x->h2 && !x->closed)
+        ack(x->h2);
+}
+
+/* The exchange failed after the response began (or before, without an answer): the stream is
+ * reset so the client never takes a truncated response for a whole one. It is freed when it
+ * closes (tr_h2s_free). */
+static void down_close(struct tr_exchange *x, bool linger)
+{
+    (void)linger;
+    struct h2s *s = x->h2;
     if (!s || s->closed)
         return;
     nghttp2_submit_rst_stream(s->h->s, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
     tr_h2conn_kick(s->h);
 }
 
-void tr_h2_stream_room(struct h1c *c)
-{
-    if (c->h2)
-        ack(c->h2);
-}
-
+const struct tr_down_ops tr_h2_down_ops = {down_head, down_data,  down_end,          down_done,
+                                           down_flush, down_read, tr_exchange_input, down_close};

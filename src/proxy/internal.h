@@ -65,7 +65,9 @@ extern uint64_t tr_proxy_response_timeout_ms;
 extern struct tr_h1_limits tr_proxy_req_limits;
 #define CONNECT_TIMEOUT_MS 5000
 
-struct h1c;
+struct tr_exchange;
+struct tr_conn_facts;
+struct tr_down_ops;
 struct tr_ir_rule;
 struct tr_ir_backend;
 struct tr_ir_backend_tls;
@@ -83,51 +85,51 @@ static inline enum tr_sock_rd tr_proxy_read_into(struct worker *w, int fd, struc
     return tr_sock_read_buf(fd, ssl, b, off, max, hup, tr_proxy_attach_block, w);
 }
 
-/* h1_server.c: the client connection */
-/* Between requests: the parsed head goes back to the worker, and buffers with nothing pending are
- * freed, so an idle keep-alive connection holds only its struct. */
-void tr_h1c_idle_buffers(struct h1c *c);
-/* Closes the client connection at once (and its upstream). */
-void tr_h1c_close(struct h1c *c);
-/* Draining, listeners closed: a keep-alive connection waiting for its next request closes (a
- * client about to reuse it goes elsewhere: the race every idle close has). One that has not yet
- * sent its first request keeps its chance, as in nginx: its client connected a moment ago and
- * is about to send, and the answer will say Connection: close. The grace period over, what is
- * left (a request in flight, a WebSocket) is cut. */
-void tr_h1c_drain(struct conn_link *l);
-/* Writes what the client connection has pending; closes it on a hard error or when the
- * response that ends it is out. */
-void tr_h1c_flush(struct h1c *c);
-/* Reads from the client and processes what came (heads, body). */
-void tr_h1c_read(struct h1c *c);
-/* Processes what is buffered: a new request head, or request body for the upstream. */
-void tr_h1c_process(struct h1c *c);
+/* exchange.c: the exchange's life, whatever its codecs (struct tr_exchange, upstream.h) */
+/* Sets up x (zeroed) for the client codec down, on the connection conn (which outlives x). */
+void tr_exchange_init(struct tr_exchange *x, struct worker *w, const struct tr_down_ops *down,
+                      const struct tr_conn_facts *conn);
+/* Frees what x holds (x itself is its codec's). */
+void tr_exchange_dispose(struct tr_exchange *x);
+/* The codec parsed a request head into x->req (n: the head's bytes at the front of x->in, 0 for
+ * HTTP/2; negative: the head is bad and x->req->error_status says what to answer): answers an
+ * error, or routes the request and starts its body. Returns true when the request was answered
+ * and done with, so that what follows in x->in (a pipelined request) may be processed. */
+bool tr_exchange_start(struct tr_exchange *x, int n);
+/* Request bytes in x->in after the head: the body goes to the backend's codec (unframed, as far
+ * as backpressure allows), a tunnel's bytes to the backend as they are. Nothing in C_HEAD. */
+void tr_exchange_input(struct tr_exchange *x);
+/* Room again on the client side (x->out drained): resumes the response held back. */
+void tr_exchange_room(struct tr_exchange *x);
+/* Ends x at once, with its upstream, mirrors and timers, then its codec's part (down->close;
+ * linger: the client is still there, see tr_conn_linger). */
+void tr_exchange_close(struct tr_exchange *x, bool linger);
 
 /* exchange.c */
 /* May the connection carry another request after the response being written? Not when the
  * client said no, nor while the worker drains: then the response says Connection: close and
  * the client takes its next request elsewhere, with no request lost to a close it could not
  * see coming. */
-bool tr_exchange_reusable(const struct h1c *c);
+bool tr_exchange_reusable(const struct tr_exchange *x);
 /* Answers the request in flight from torii itself: code, extra "Name: value\r\n" fields (or
  * NULL), a text body (or NULL). */
-void tr_exchange_respond(struct h1c *c, int code, const char *extra, const char *body);
+void tr_exchange_respond(struct tr_exchange *x, int code, const char *extra, const char *body);
 /* Answers a gRPC call with a status and a message (printable ASCII without '%': grpc-message is
  * percent-encoded) as a Trailers-Only response (PROTOCOL-HTTP2.md in grpc/grpc): :status 200,
  * content-type, grpc-status and grpc-message in one HEADERS frame that ends the stream. HTTP/1.1,
  * which gRPC does not use, gets the same fields with Content-Length: 0. */
-void tr_exchange_respond_grpc(struct h1c *c, int grpc_status, const char *msg);
+void tr_exchange_respond_grpc(struct tr_exchange *x, int grpc_status, const char *msg);
 /* Routes the parsed head and starts the exchange. Returns false when it answered locally. */
-bool tr_exchange_dispatch(struct h1c *c, size_t head_len);
+bool tr_exchange_dispatch(struct tr_exchange *x, size_t head_len);
 /* One exchange is over on both sides: the upstream goes back to the pool (or closes), the
  * client goes on to its next request. */
 void tr_exchange_done(struct upc *u);
 
 /* reqlog.c */
 /* A request head was parsed: start its clock (and keep what the access log needs). */
-void tr_reqlog_begin(struct h1c *c);
+void tr_reqlog_begin(struct tr_exchange *x);
 /* The request in flight is over (status 0: it ended without a response). */
-void tr_reqlog_end(struct h1c *c, int status);
+void tr_reqlog_end(struct tr_exchange *x, int status);
 
 /* upstream.c */
 /* Does the backend speak HTTP/2? The Service port says so with appProtocol kubernetes.io/h2c
@@ -158,14 +160,14 @@ bool tr_upstream_room(struct upc *u);
 /* The TLS settings to connect to b with (NULL for plaintext), and the pool key of connections
  * to ep so made (tr_pool_key). Settings whose context could not be made are returned as NULL
  * too: callers then refuse, never falling back to plaintext. */
-const struct tr_ir_backend_tls *tr_upstream_tls(struct h1c *c, const struct tr_ir_backend *b, char *key, size_t cap,
+const struct tr_ir_backend_tls *tr_upstream_tls(struct tr_exchange *x, const struct tr_ir_backend *b, char *key, size_t cap,
                                                 const struct tr_ir_endpoint *ep);
 /* A connection for c's request to endpoint ep of b: an idle one from the pool, or a new one. */
-struct upc *tr_upstream_connect(struct h1c *c, const struct tr_ir_backend *b, const struct tr_ir_endpoint *ep);
+struct upc *tr_upstream_connect(struct tr_exchange *x, const struct tr_ir_backend *b, const struct tr_ir_endpoint *ep);
 
 /* The request as the exchange sends it upstream, whatever the backend speaks: method, an
  * origin-form target, the authority, the client's fields to pass on, the fields torii adds, and
- * the body's framing. The backend's codec (c->up->ops) turns it into HTTP/1.1 text or HEADERS. */
+ * the body's framing. The backend's codec (x->up->ops) turns it into HTTP/1.1 text or HEADERS. */
 struct tr_req_out {
     const char *method;
     size_t method_len;
@@ -209,7 +211,7 @@ void tr_h1u_process(struct upc *u);
  * read, with no wire format left: a head in u->resp (status, fields, framing applied), body
  * bytes without framing, and the end with its trailer fields. The exchange applies the
  * response filters and CORS, retries on a status the rule names, relays 1xx, and passes the
- * rest to the client's codec through c->down. */
+ * rest to the client's codec through x->down. */
 /* u->resp holds a head, 1xx or final. Returns false when the codec must stop: u was closed (a
  * retry, a failure) or the client went away. */
 bool tr_response_head(struct upc *u);
@@ -242,26 +244,38 @@ struct tr_resp_out {
     size_t upgrade_len;
 };
 struct tr_down_ops {
-    void (*head)(struct h1c *c, const struct tr_resp_out *r);
-    void (*data)(struct h1c *c, const char *p, size_t n);
-    void (*end)(struct h1c *c, const char *trailers, size_t len);
-    /* The exchange is over (its response is all in c->out): HTTP/1.1 sends it and goes on to
+    void (*head)(struct tr_exchange *x, const struct tr_resp_out *r);
+    void (*data)(struct tr_exchange *x, const char *p, size_t n);
+    void (*end)(struct tr_exchange *x, const char *trailers, size_t len);
+    /* The exchange is over (its response is all in x->out): HTTP/1.1 sends it and goes on to
      * the next request (resume: read what is pipelined; the caller does otherwise), or closes;
      * an HTTP/2 stream ends once its output drains. */
-    void (*done)(struct h1c *c, bool resume);
+    void (*done)(struct tr_exchange *x, bool resume);
+    /* Sends what x->out holds; closes on a hard error, or once the response that ends the
+     * connection is out. */
+    void (*flush)(struct tr_exchange *x);
+    /* The exchange can take request bytes again: let more come (HTTP/1.1: read the socket;
+     * HTTP/2: give the stream's window back) and process them. */
+    void (*read)(struct tr_exchange *x);
+    /* Processes what x->in holds: between requests, HTTP/1.1 parses the next (pipelined) head;
+     * the rest is tr_exchange_input's. */
+    void (*process)(struct tr_exchange *x);
+    /* tr_exchange_close ran: the codec's own part (HTTP/1.1: the socket goes, at once or
+     * lingering; HTTP/2: the stream is reset if still open). */
+    void (*close)(struct tr_exchange *x, bool linger);
 };
 extern const struct tr_down_ops tr_h1_down_ops, tr_h2_down_ops;
 
 /* retry.c */
 /* Does the rule retry on this status (HTTPRouteRetry.codes)? */
-bool tr_retry_code(const struct h1c *c, int status);
+bool tr_retry_code(const struct tr_exchange *x, int status);
 /* A try begins: it has backend_ms (timeouts.backendRequest; 0: no limit of its own) to answer
  * (try_timeout). */
-void tr_retry_begin(struct h1c *c, uint64_t backend_ms);
+void tr_retry_begin(struct tr_exchange *x, uint64_t backend_ms);
 /* Sends the request again, to a backend chosen anew. */
 void tr_retry_fire(struct tr_loop *loop, struct tr_timer *t);
 /* Retries if the rule allows another try: the failed upstream is already closed. */
-bool tr_retry_later(struct h1c *c);
+bool tr_retry_later(struct tr_exchange *x);
 
 /* mirror.c */
 /* Sends a copy of a bodyless request head to each mirror whose share this request falls in. The
@@ -270,11 +284,11 @@ bool tr_retry_later(struct h1c *c);
  * close; HTTP/2: its stream ended) or when the response timeout passes, whichever is first: a
  * keep-alive or silent mirror backend must not keep one descriptor per mirrored request. An
  * upgrade is not mirrored: its answer is dropped, so no tunnel could follow. */
-void tr_mirror_send(struct h1c *c, const struct tr_ir_rule *r, const struct tr_req_out *head);
+void tr_mirror_send(struct tr_exchange *x, const struct tr_ir_rule *r, const struct tr_req_out *head);
 /* Request body bytes, as sent upstream, go to the mirrors too. */
-void tr_mirror_feed(struct h1c *c, const char *p, size_t n);
+void tr_mirror_feed(struct tr_exchange *x, const char *p, size_t n);
 /* The request is over for the mirrors: with the whole body (they finish on their own), or cut
  * short (abort: a mirror must not see a truncated body as a whole one). */
-void tr_mirror_release(struct h1c *c, bool abort);
+void tr_mirror_release(struct tr_exchange *x, bool abort);
 
 #endif

@@ -7,50 +7,50 @@
 #include "proxy/upstream.h"
 #include "worker/lb.h"
 
-void tr_mirror_send(struct h1c *c, const struct tr_ir_rule *r, const struct tr_req_out *head)
+void tr_mirror_send(struct tr_exchange *x, const struct tr_ir_rule *r, const struct tr_req_out *head)
 {
-    if (c->upgrade_asked)
+    if (x->upgrade_asked)
         return;
     size_t fed = 0;
     for (size_t i = 0; i < r->nmirrors; i++) {
-        if (!c->req_done && fed == TR_MIRRORS_FED)
+        if (!x->req_done && fed == TR_MIRRORS_FED)
             break;
         const struct tr_ir_mirror *m = &r->mirrors[i];
         if (m->backend.invalid || !m->denominator)
             continue;
-        if (tr_worker_rand(c->w) % m->denominator >= m->numerator)
+        if (tr_worker_rand(x->w) % m->denominator >= m->numerator)
             continue;
-        const struct tr_ir_endpoint *ep = tr_lb_endpoint(c->w, &m->backend);
+        const struct tr_ir_endpoint *ep = tr_lb_endpoint(x->w, &m->backend);
         if (!ep)
             continue;
         char key[sizeof(((struct upc *)0)->key)];
-        const struct tr_ir_backend_tls *tls = tr_upstream_tls(c, &m->backend, key, sizeof(key), ep);
+        const struct tr_ir_backend_tls *tls = tr_upstream_tls(x, &m->backend, key, sizeof(key), ep);
         if (m->backend.tls && !tls)
             continue;
-        struct upc *u = tr_upstream_open(c->w, ep, key, tls, c->snap, tr_upstream_wants_h2(r, &m->backend));
+        struct upc *u = tr_upstream_open(x->w, ep, key, tls, x->snap, tr_upstream_wants_h2(r, &m->backend));
         if (!u)
             continue;
         u->mirror = true; /* HTTP/1.1: the head asks the backend to close after answering */
         u->ops->head(u, head);
-        if (!c->req_done) {
+        if (!x->req_done) {
             /* The body follows as the client sends it (tr_mirror_feed). */
-            u->feeder = c;
-            c->mirrors[fed++] = u;
+            u->feeder = x;
+            x->mirrors[fed++] = u;
         }
-        tr_timer_start(c->w->loop, &u->timer, tr_proxy_response_timeout_ms);
+        tr_timer_start(x->w->loop, &u->timer, tr_proxy_response_timeout_ms);
         tr_upstream_flush(u);
     }
 }
 
-void tr_mirror_feed(struct h1c *c, const char *p, size_t n)
+void tr_mirror_feed(struct tr_exchange *x, const char *p, size_t n)
 {
     for (size_t i = 0; i < TR_MIRRORS_FED; i++) {
-        struct upc *m = c->mirrors[i];
+        struct upc *m = x->mirrors[i];
         if (!m)
             continue;
         if (tr_buf_pending(&m->out, m->out_off) + n > TR_MIRROR_MAX_BACKLOG) {
             tr_log_debug("mirror %s falls behind the request body: dropped", m->key);
-            tr_upstream_close(m); /* clears c->mirrors[i] */
+            tr_upstream_close(m); /* clears x->mirrors[i] */
             continue;
         }
         m->ops->data(m, p, n);
@@ -58,13 +58,13 @@ void tr_mirror_feed(struct h1c *c, const char *p, size_t n)
     }
 }
 
-void tr_mirror_release(struct h1c *c, bool abort)
+void tr_mirror_release(struct tr_exchange *x, bool abort)
 {
     for (size_t i = 0; i < TR_MIRRORS_FED; i++) {
-        struct upc *m = c->mirrors[i];
+        struct upc *m = x->mirrors[i];
         if (!m)
             continue;
-        c->mirrors[i] = NULL;
+        x->mirrors[i] = NULL;
         m->feeder = NULL;
         if (abort) {
             tr_upstream_close(m);

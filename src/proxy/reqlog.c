@@ -14,20 +14,20 @@
 #include <string.h>
 #include <time.h>
 
-void tr_reqlog_begin(struct h1c *c)
+void tr_reqlog_begin(struct tr_exchange *x)
 {
-    c->in_flight = true;
-    c->t0_us = tr_clock_us();
-    c->out_mark = c->written + tr_buf_pending(&c->out, c->out_off);
-    c->listener = NULL;
-    c->backend = NULL;
-    c->rule = NULL;
+    x->in_flight = true;
+    x->t0_us = tr_clock_us();
+    x->out_mark = x->written + tr_buf_pending(&x->out, x->out_off);
+    x->listener = NULL;
+    x->backend = NULL;
+    x->rule = NULL;
     if (tr_accesslog_enabled()) {
-        const struct tr_h1_req *r = c->req;
+        const struct tr_h1_req *r = x->req;
         size_t n = r->method_len + (r->authority ? r->authority_len : 0) + r->target_len + 3;
-        free(c->log_line);
-        c->log_line = tr_xmalloc(n);
-        char *p = c->log_line;
+        free(x->log_line);
+        x->log_line = tr_xmalloc(n);
+        char *p = x->log_line;
         memcpy(p, r->method, r->method_len);
         p += r->method_len;
         *p++ = '\0';
@@ -41,38 +41,38 @@ void tr_reqlog_begin(struct h1c *c)
     }
 }
 
-void tr_reqlog_end(struct h1c *c, int status)
+void tr_reqlog_end(struct tr_exchange *x, int status)
 {
-    if (!c->in_flight)
+    if (!x->in_flight)
         return;
-    c->in_flight = false;
-    uint64_t dur = tr_clock_us() - c->t0_us;
-    struct tr_metrics_slot *slot = c->backend ? c->backend->stats
-                                   : c->rule  ? c->rule->stats
-                                   : c->listener ? c->listener->stats : NULL;
+    x->in_flight = false;
+    uint64_t dur = tr_clock_us() - x->t0_us;
+    struct tr_metrics_slot *slot = x->backend ? x->backend->stats
+                                   : x->rule  ? x->rule->stats
+                                   : x->listener ? x->listener->stats : NULL;
     tr_metrics_request(slot, status, dur);
     if (!tr_accesslog_enabled())
         return;
     char listener[600] = "", route[600] = "", backend[600] = "";
-    if (c->listener)
-        snprintf(listener, sizeof(listener), "%s/%s/%s", c->listener->gw_ns, c->listener->gw_name,
-                 c->listener->name ? c->listener->name : "");
-    if (c->rule)
-        snprintf(route, sizeof(route), "%s/%s", c->rule->route_ns, c->rule->route_name);
-    if (c->backend)
-        snprintf(backend, sizeof(backend), "%s/%s:%u", c->backend->ns, c->backend->name, c->backend->port);
+    if (x->listener)
+        snprintf(listener, sizeof(listener), "%s/%s/%s", x->listener->gw_ns, x->listener->gw_name,
+                 x->listener->name ? x->listener->name : "");
+    if (x->rule)
+        snprintf(route, sizeof(route), "%s/%s", x->rule->route_ns, x->rule->route_name);
+    if (x->backend)
+        snprintf(backend, sizeof(backend), "%s/%s:%u", x->backend->ns, x->backend->name, x->backend->port);
     const char *m = NULL, *h = NULL, *t = NULL;
-    if (c->log_line) { /* "method\0host\0target" */
-        m = c->log_line;
+    if (x->log_line) { /* "method\0host\0target" */
+        m = x->log_line;
         h = m + strlen(m) + 1;
         t = h + strlen(h) + 1;
     }
     struct tr_accesslog_entry e = {
-        .client = c->peer, .method = m, .host = h && *h ? h : NULL,
+        .client = x->conn->peer, .method = m, .host = h && *h ? h : NULL,
         .target = t, .status = status, .duration_us = dur,
-        .bytes_out = c->written + tr_buf_pending(&c->out, c->out_off) - c->out_mark,
-        .listener = c->listener ? listener : NULL, .route = c->rule ? route : NULL,
-        .rule = c->rule ? (int)c->rule->index : -1, .backend = c->backend ? backend : NULL,
-        .upstream = c->up ? c->up->key : NULL};
+        .bytes_out = x->written + tr_buf_pending(&x->out, x->out_off) - x->out_mark,
+        .listener = x->listener ? listener : NULL, .route = x->rule ? route : NULL,
+        .rule = x->rule ? (int)x->rule->index : -1, .backend = x->backend ? backend : NULL,
+        .upstream = x->up ? x->up->key : NULL};
     tr_accesslog_write(&e);
 }

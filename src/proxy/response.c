@@ -1,6 +1,6 @@
 /* The response half of an exchange, between the backend's codec and the client's: what an
  * upstream codec read (a head, body bytes, an end with trailers) becomes the client's response
- * through c->down, with the response filters and CORS applied, 1xx relayed, a status the rule
+ * through x->down, with the response filters and CORS applied, 1xx relayed, a status the rule
  * retries on turned into another try, and upgrades and CONNECT turned into tunnels. Nothing here
  * knows a wire format: HTTP/1.1 text and HTTP/2 frames are the codecs' (docs/internals/exchange.md). */
 #include "base/log.h"
@@ -34,7 +34,7 @@ static size_t end_to_end(const struct tr_h1_resp *r, struct tr_h1_header *kept, 
 /* A 1xx: 100 Continue and 103 Early Hints go on with their fields (a 103 is there for its Link
  * fields, RFC 8297); others are dropped. The client's codec drops them too for a client that
  * cannot take them (HTTP/1.0, RFC 9110 15.2). */
-static void interim(struct upc *u, struct h1c *c)
+static void interim(struct upc *u, struct tr_exchange *x)
 {
     const struct tr_h1_resp *r = &u->resp;
     if (r->status != 100 && r->status != 103)
@@ -42,16 +42,16 @@ static void interim(struct upc *u, struct h1c *c)
     struct tr_h1_header kept[TR_H1_MAX_HEADERS];
     struct tr_resp_out out = {.status = r->status, .fields = kept, .end = true};
     out.nfields = end_to_end(r, kept, NULL, NULL);
-    c->down->head(c, &out);
+    x->down->head(x, &out);
 }
 
 /* The final head, through the response filters and CORS. */
-static void final_head(struct upc *u, struct h1c *c)
+static void final_head(struct upc *u, struct tr_exchange *x)
 {
     const struct tr_h1_resp *r = &u->resp;
     struct tr_filter_out fo;
-    tr_filters_response(c->rule, c->backend ? &c->backend->filters : NULL, &fo); /* c->backend answered */
-    const struct tr_ir_cors *cors = tr_cors_filter(c->rule);
+    tr_filters_response(x->rule, x->backend ? &x->backend->filters : NULL, &fo); /* x->backend answered */
+    const struct tr_ir_cors *cors = tr_cors_filter(x->rule);
     struct tr_h1_header kept[TR_H1_MAX_HEADERS];
     struct tr_resp_out out = {.status = r->status, .reason = r->reason, .reason_len = r->reason_len, .fields = kept};
     out.nfields = end_to_end(r, kept, &fo, cors);
@@ -60,7 +60,7 @@ static void final_head(struct upc *u, struct h1c *c)
     tr_filters_add_response_headers(&fo, &extra);
     if (cors) {
         struct tr_cors_req cr = {
-            .origin = c->cors_origin, .origin_len = c->cors_origin_len, .credentialed = c->cors_cred};
+            .origin = x->cors_origin, .origin_len = x->cors_origin_len, .credentialed = x->cors_cred};
         tr_cors_response(cors, &cr, r->headers, r->nheaders, &extra);
     }
     out.extra = extra.data;
@@ -72,15 +72,15 @@ static void final_head(struct upc *u, struct h1c *c)
     out.length = r->content_length;
     out.close = u->body == TR_H1_BODY_CLOSE;
     out.end = !out.tunnel && (u->body == TR_H1_BODY_NONE || (out.has_length && out.length == 0));
-    c->down->head(c, &out);
+    x->down->head(x, &out);
     tr_buf_dispose(&extra);
 }
 
 bool tr_response_head(struct upc *u)
 {
-    struct h1c *c = u->c;
+    struct tr_exchange *x = u->x;
     const struct tr_h1_resp *r = &u->resp;
-    if (r->status == 101 && !c->upgrade_asked) {
+    if (r->status == 101 && !x->upgrade_asked) {
         /* RFC 9110 15.2.2: a server switches only to a protocol the request's Upgrade named.
          * torii sends Upgrade only for a client that asked, so any other 101 is a broken
          * response: tunnelling it would hand an HTTP/1.0 client a 1xx (15.2) and any client a
@@ -89,32 +89,32 @@ bool tr_response_head(struct upc *u)
         return false;
     }
     if (r->status < 200 && r->status != 101) {
-        interim(u, c);
-        return !c->closed;
+        interim(u, x);
+        return !x->closed;
     }
-    if (tr_retry_code(c, r->status) && c->retries_left > 0) {
+    if (tr_retry_code(x, r->status) && x->retries_left > 0) {
         /* The answer is dropped with its connection; the request goes out again. */
         tr_log_debug("retrying after status %d from %s", r->status, u->key);
-        u->c = NULL;
+        u->x = NULL;
         tr_upstream_close(u);
-        tr_retry_later(c);
+        tr_retry_later(x);
         return false;
     }
     u->head_done = true;
     u->body = r->body;
     u->left = r->content_length;
     u->keep_alive = r->keep_alive;
-    final_head(u, c);
-    if (c->closed)
+    final_head(u, x);
+    if (x->closed)
         return false;
     if (r->status == 101 || u->body == TR_H1_BODY_TUNNEL) {
         /* After a 101, or a 2xx to CONNECT: bytes both ways from here on. */
-        c->state = C_TUNNEL;
+        x->state = C_TUNNEL;
         u->body = TR_H1_BODY_TUNNEL;
-        tr_timer_stop(c->w->loop, &c->timer);
-        tr_timer_stop(c->w->loop, &c->rtimer); /* a tunnel has no end for backendRequest to time */
-        tr_h1c_process(c);
-        if (c->closed || u->closed)
+        tr_timer_stop(x->w->loop, &x->timer);
+        tr_timer_stop(x->w->loop, &x->rtimer); /* a tunnel has no end for backendRequest to time */
+        x->down->process(x);
+        if (x->closed || u->closed)
             return false;
     }
     u->resp_done = u->body == TR_H1_BODY_NONE || (u->body == TR_H1_BODY_LENGTH && u->left == 0);
@@ -123,44 +123,44 @@ bool tr_response_head(struct upc *u)
 
 bool tr_response_room(const struct upc *u)
 {
-    const struct h1c *c = u->c;
-    return tr_buf_pending(&c->out, c->out_off) < TR_WORKER_BUF_HIGH;
+    const struct tr_exchange *x = u->x;
+    return tr_buf_pending(&x->out, x->out_off) < TR_WORKER_BUF_HIGH;
 }
 
 void tr_response_data(struct upc *u, const char *p, size_t n)
 {
-    struct h1c *c = u->c;
-    if (n && c->method != TR_H1_HEAD)
-        c->down->data(c, p, n);
+    struct tr_exchange *x = u->x;
+    if (n && x->method != TR_H1_HEAD)
+        x->down->data(x, p, n);
 }
 
 void tr_response_end(struct upc *u, const char *trailers, size_t len)
 {
-    struct h1c *c = u->c;
+    struct tr_exchange *x = u->x;
     u->resp_done = true;
-    c->down->end(c, trailers, len);
+    x->down->end(x, trailers, len);
 }
 
 void tr_response_settle(struct upc *u, bool moved)
 {
-    struct h1c *c = u->c;
+    struct tr_exchange *x = u->x;
     /* No route timeout: torii's own deadline times the response's progress too, not its
      * length (a long download or stream goes on while bytes keep coming). */
-    if (c->idle_deadline && moved && !u->resp_done && c->state != C_TUNNEL)
-        tr_timer_start(c->w->loop, &c->timer, tr_proxy_response_timeout_ms);
+    if (x->idle_deadline && moved && !u->resp_done && x->state != C_TUNNEL)
+        tr_timer_start(x->w->loop, &x->timer, tr_proxy_response_timeout_ms);
     bool tunnel = u->body == TR_H1_BODY_TUNNEL;
     if (u->resp_done && !tunnel)
-        tr_reqlog_end(c, u->resp.status); /* counted before its last byte can reach the client */
-    tr_h1c_flush(c);
-    if (c->closed)
+        tr_reqlog_end(x, u->resp.status); /* counted before its last byte can reach the client */
+    x->down->flush(x);
+    if (x->closed)
         return;
     if (u->resp_done && !tunnel) {
         tr_exchange_done(u);
     } else if (u->resp_done) {
         /* The backend closed the tunnel: the client's side ends once its bytes are out. */
-        c->close_after = true;
-        c->req_done = true;
-        c->resp_end = true;
-        tr_h1c_flush(c);
+        x->close_after = true;
+        x->req_done = true;
+        x->resp_end = true;
+        x->down->flush(x);
     }
 }

@@ -9,59 +9,59 @@
 
 static void try_timeout(struct tr_loop *loop, struct tr_timer *t);
 
-bool tr_retry_code(const struct h1c *c, int status)
+bool tr_retry_code(const struct tr_exchange *x, int status)
 {
-    return c->rule && tr_ir_retry_code(c->rule->retry, status);
+    return x->rule && tr_ir_retry_code(x->rule->retry, status);
 }
 
-void tr_retry_begin(struct h1c *c, uint64_t backend_ms)
+void tr_retry_begin(struct tr_exchange *x, uint64_t backend_ms)
 {
     if (!backend_ms)
         return;
-    c->rtimer.cb = try_timeout;
-    c->rtimer.data = c;
-    tr_timer_start(c->w->loop, &c->rtimer, backend_ms);
+    x->rtimer.cb = try_timeout;
+    x->rtimer.data = x;
+    tr_timer_start(x->w->loop, &x->rtimer, backend_ms);
 }
 
 void tr_retry_fire(struct tr_loop *loop, struct tr_timer *t)
 {
-    struct h1c *c = t->data;
-    const struct tr_ir_backend *b = c->rule ? tr_lb_backend(c->w, c->rule) : NULL;
-    const struct tr_ir_endpoint *ep = b && !b->invalid ? tr_lb_endpoint(c->w, b) : NULL;
+    struct tr_exchange *x = t->data;
+    const struct tr_ir_backend *b = x->rule ? tr_lb_backend(x->w, x->rule) : NULL;
+    const struct tr_ir_endpoint *ep = b && !b->invalid ? tr_lb_endpoint(x->w, b) : NULL;
     if (!ep) {
-        c->close_after = true;
-        tr_exchange_respond(c, 503, NULL, "no backend for the retry\n");
+        x->close_after = true;
+        tr_exchange_respond(x, 503, NULL, "no backend for the retry\n");
         return;
     }
-    c->backend = b;
-    struct upc *u = tr_upstream_connect(c, b, ep);
+    x->backend = b;
+    struct upc *u = tr_upstream_connect(x, b, ep);
     if (!u) {
         /* The connection failed at once (connect() itself): a failed try like any other. */
-        if (tr_retry_later(c))
+        if (tr_retry_later(x))
             return;
-        c->close_after = true;
-        tr_exchange_respond(c, 503, NULL, "no response from the backend, retries exhausted\n");
+        x->close_after = true;
+        tr_exchange_respond(x, 503, NULL, "no response from the backend, retries exhausted\n");
         return;
     }
     struct tr_h1_header fields[TR_H1_MAX_HEADERS];
     struct tr_req_out head;
-    tr_req_out_unpack(c->rhead.data, &head, fields);
+    tr_req_out_unpack(x->rhead.data, &head, fields);
     u->ops->head(u, &head);
     uint64_t request_ms, backend_ms;
-    tr_filters_timeouts_ms(c->rule, &request_ms, &backend_ms);
-    tr_retry_begin(c, backend_ms);
+    tr_filters_timeouts_ms(x->rule, &request_ms, &backend_ms);
+    tr_retry_begin(x, backend_ms);
     tr_upstream_flush(u);
 }
 
-bool tr_retry_later(struct h1c *c)
+bool tr_retry_later(struct tr_exchange *x)
 {
-    if (c->retries_left <= 0 || c->closed)
+    if (x->retries_left <= 0 || x->closed)
         return false;
-    c->retries_left--;
-    c->up = NULL;
-    c->rtimer.cb = tr_retry_fire;
-    c->rtimer.data = c;
-    tr_timer_start(c->w->loop, &c->rtimer, c->backoff_ms);
+    x->retries_left--;
+    x->up = NULL;
+    x->rtimer.cb = tr_retry_fire;
+    x->rtimer.data = x;
+    tr_timer_start(x->w->loop, &x->rtimer, x->backoff_ms);
     return true;
 }
 
@@ -71,20 +71,20 @@ bool tr_retry_later(struct h1c *c)
  * (its end would be missing), as by the exchange's own deadline. */
 static void try_timeout(struct tr_loop *loop, struct tr_timer *t)
 {
-    struct h1c *c = t->data;
-    struct upc *u = c->up;
-    if (!u || c->closed)
+    struct tr_exchange *x = t->data;
+    struct upc *u = x->up;
+    if (!u || x->closed)
         return;
     if (u->head_done) {
-        tr_h1c_close(c);
+        tr_exchange_close(x, false);
         return;
     }
     tr_log_debug("upstream %s: no response within timeouts.backendRequest", u->key);
-    u->c = NULL;
+    u->x = NULL;
     tr_upstream_close(u);
-    c->up = NULL;
-    if (tr_retry_later(c))
+    x->up = NULL;
+    if (tr_retry_later(x))
         return;
-    c->close_after = true;
-    tr_exchange_respond(c, 504, NULL, "upstream timed out\n");
+    x->close_after = true;
+    tr_exchange_respond(x, 504, NULL, "upstream timed out\n");
 }

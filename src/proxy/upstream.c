@@ -83,9 +83,9 @@ void tr_upstream_close(struct upc *u)
                 u->feeder->mirrors[i] = NULL;
         u->feeder = NULL;
     }
-    if (u->c)
-        u->c->up = NULL;
-    u->c = NULL;
+    if (u->x)
+        u->x->up = NULL;
+    u->x = NULL;
     tr_loop_defer(u->w->loop, u_free, u);
 }
 
@@ -104,26 +104,26 @@ void tr_upstream_fail(struct upc *u, const char *why)
         tr_h2u_conn_fail(u, why);
         return;
     }
-    struct h1c *c = u->c;
+    struct tr_exchange *x = u->x;
     tr_log_debug("upstream %s: %s", u->key, why);
     tr_metrics_add(&tr_metrics.upstream_failures, 1);
     tr_upstream_close(u);
-    if (!c)
+    if (!x)
         return;
-    c->up = NULL;
+    x->up = NULL;
     if (u->head_done) {
-        tr_h1c_close(c);
+        tr_exchange_close(x, false);
         return;
     }
-    if (tr_retry_later(c))
+    if (tr_retry_later(x))
         return;
-    c->close_after = !c->req_done;
-    if (c->retryable)
-        tr_exchange_respond(c, 503, NULL, "no response from the backend, retries exhausted\n");
+    x->close_after = !x->req_done;
+    if (x->retryable)
+        tr_exchange_respond(x, 503, NULL, "no response from the backend, retries exhausted\n");
     else
-        tr_exchange_respond(c, 502, NULL, "upstream connection failed\n");
-    if (!c->closed && c->state == C_HEAD && !c->h2)
-        tr_h1c_read(c); /* a pipelined request may be waiting */
+        tr_exchange_respond(x, 502, NULL, "upstream connection failed\n");
+    if (!x->closed && x->state == C_HEAD)
+        x->down->read(x); /* a pipelined request may be waiting */
 }
 
 /* Connected (and through TLS): the connect timer ends. A mirror's answer is waited for no
@@ -145,11 +145,11 @@ bool tr_upstream_room(struct upc *u)
     tr_upstream_flush(u);
     if (u->closed)
         return false;
-    struct h1c *c = u->c;
-    if (c && tr_buf_pending(&u->out, u->out_off) == 0 && (c->state == C_BODY || c->state == C_TUNNEL)) {
-        tr_h1c_process(c);
-        if (!c->closed && c->up == u)
-            tr_h1c_read(c);
+    struct tr_exchange *x = u->x;
+    if (x && tr_buf_pending(&u->out, u->out_off) == 0 && (x->state == C_BODY || x->state == C_TUNNEL)) {
+        x->down->process(x);
+        if (!x->closed && x->up == u)
+            x->down->read(x);
         if (u->closed)
             return false;
     }
@@ -248,8 +248,8 @@ void tr_upstream_read(struct upc *u)
         return;
     }
     while (!u->closed && !u->eof) {
-        struct h1c *c = u->c;
-        if (c && tr_buf_pending(&c->out, c->out_off) >= TR_WORKER_BUF_HIGH)
+        struct tr_exchange *x = u->x;
+        if (x && tr_buf_pending(&x->out, x->out_off) >= TR_WORKER_BUF_HIGH)
             return; /* the client is slow: the response waits in the kernel */
         tr_buf_compact(&u->in, &u->in_off);
         enum tr_sock_rd r =
@@ -355,40 +355,40 @@ struct upc *tr_upstream_open(struct worker *w, const struct tr_ir_endpoint *ep, 
     return h2 ? open_stream(w, ep, key, tls, snap) : tr_upstream_dial(w, ep, key, tls, snap, false);
 }
 
-const struct tr_ir_backend_tls *tr_upstream_tls(struct h1c *c, const struct tr_ir_backend *b, char *key,
+const struct tr_ir_backend_tls *tr_upstream_tls(struct tr_exchange *x, const struct tr_ir_backend *b, char *key,
                                                 size_t cap, const struct tr_ir_endpoint *ep)
 {
     const struct tr_ir_backend_tls *tls = b->tls && b->tls->ctx ? b->tls : NULL;
-    tr_pool_key(key, cap, ep, tls ? tls->id : 0, tr_upstream_wants_h2(c->rule, b));
+    tr_pool_key(key, cap, ep, tls ? tls->id : 0, tr_upstream_wants_h2(x->rule, b));
     return tls;
 }
 
-struct upc *tr_upstream_connect(struct h1c *c, const struct tr_ir_backend *b, const struct tr_ir_endpoint *ep)
+struct upc *tr_upstream_connect(struct tr_exchange *x, const struct tr_ir_backend *b, const struct tr_ir_endpoint *ep)
 {
     char key[sizeof(((struct upc *)0)->key)];
-    const struct tr_ir_backend_tls *tls = tr_upstream_tls(c, b, key, sizeof(key), ep);
+    const struct tr_ir_backend_tls *tls = tr_upstream_tls(x, b, key, sizeof(key), ep);
     if (b->tls && !tls)
         return NULL; /* the policy's context could not be made: never fall back to plaintext */
     /* A pooled connection the backend closed meanwhile showed up as readable and was closed
      * (u_on_io), so what the pool holds was quiet at the last turn. */
     struct upc *u;
-    if (tr_upstream_wants_h2(c->rule, b)) {
-        u = open_stream(c->w, ep, key, tls, c->snap); /* a stream, on a carrier shared or new */
+    if (tr_upstream_wants_h2(x->rule, b)) {
+        u = open_stream(x->w, ep, key, tls, x->snap); /* a stream, on a carrier shared or new */
     } else {
-        u = tr_pool_take(c->w, key);
+        u = tr_pool_take(x->w, key);
         if (u)
             tr_metrics_add(&tr_metrics.upstream_reused, 1);
         else
-            u = tr_upstream_dial(c->w, ep, key, tls, c->snap, false);
+            u = tr_upstream_dial(x->w, ep, key, tls, x->snap, false);
     }
     if (!u)
         return NULL;
-    u->c = c;
+    u->x = x;
     u->head_done = u->resp_done = u->eof = false;
     u->in.len = 0;
     u->in_off = 0;
     u->out.len = 0;
     u->out_off = 0;
-    c->up = u;
+    x->up = u;
     return u;
 }

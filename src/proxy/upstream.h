@@ -1,4 +1,4 @@
-/* The connection types of the HTTP/1 proxy path: the client side (h1c) and the upstream side
+/* The objects of the proxy path: the exchange (struct tr_exchange), and the backend side
  * (upc). Internal to src/proxy/. */
 #ifndef TR_PROXY_UPSTREAM_H
 #define TR_PROXY_UPSTREAM_H
@@ -28,33 +28,39 @@ struct h2s;
 struct h2u;
 struct h2uc;
 
-struct h1c {
-    struct conn_link link;
-    struct tr_io io;
-    struct ssl_st *ssl;   /* TLS, or NULL */
-    bool secure;          /* arrived over TLS (on this socket, or on the HTTP/2 connection) */
-    int tls_listener;     /* the listener SNI chose (index in the port), -1 for none */
-    /* HTTP/2: the stream this exchange serves (then io.fd is -1 and in/out are the stream's
-     * request as HTTP/1.1 text and its decoded response body), or NULL. */
-    struct h2s *h2;
-    const struct tr_down_ops *down; /* how the response leaves: HTTP/1.1 text, or the stream's frames */
-    bool out_chunked;     /* HTTP/1.1: the response in flight goes out chunked (its length unknown) */
-    bool resp_end;        /* HTTP/2: the response is complete once out drains */
-    bool stream_body;     /* HTTP/2: a request body without a length follows, ended by in_end */
-    bool in_end;          /* HTTP/2: the stream's request body ended (END_STREAM) */
-    char *trailers;       /* HTTP/2: the response's trailer fields ("Name: v\r\n"...), or NULL */
-    size_t trailers_len;
-    struct worker *w;
-    char laddr[INET6_ADDRSTRLEN];
+/* What an exchange knows of the client connection it came on: the HTTP/1.1 connection's, or
+ * the HTTP/2 connection's that its stream belongs to (shared by all of its streams). */
+struct tr_conn_facts {
+    char laddr[INET6_ADDRSTRLEN]; /* the listener's address and port */
     uint16_t lport;
     char peer[INET6_ADDRSTRLEN];
-    struct tr_buf in; /* bytes read; in_off of them consumed */
+    bool secure;      /* the connection is TLS */
+    int tls_listener; /* the listener SNI chose (index in the port), -1 for none */
+};
+
+/* The exchange: one request and its response at a time, whatever protocols carry them
+ * (docs/internals/exchange.md). It routes, filters, chooses the backend and endpoint, retries,
+ * mirrors, times and logs; the client's codec (down) and the backend's (up->ops) move its bytes.
+ * An HTTP/1.1 connection (struct h1c, h1_conn.h) holds one for all its requests in turn; an
+ * HTTP/2 connection has one per stream, which ends with its stream. */
+struct tr_exchange {
+    struct worker *w;
+    const struct tr_down_ops *down;   /* the client's codec: HTTP/1.1 text, or the stream's frames */
+    const struct tr_conn_facts *conn; /* the client connection's (outlives the exchange) */
+    struct h2s *h2;                   /* HTTP/2: the stream (h2_stream.c's), else NULL */
+    /* in: the request's bytes from the client codec, in_off of them consumed (HTTP/1.1: what
+     * the socket gave, heads and framed bodies; HTTP/2: the stream's DATA). out: the response's
+     * bytes for the client codec, out_off of them sent (HTTP/1.1: text; HTTP/2: the body). */
+    struct tr_buf in;
     size_t in_off;
-    struct tr_buf out; /* bytes to send; out_off of them sent */
+    struct tr_buf out;
     size_t out_off;
-    bool writable, eof, close_after, closed;
-    bool hup; /* the peer's FIN (or an error) was signalled: read to the end */
-    bool must_read; /* the last read stopped before the socket was drained */
+    bool eof;         /* no more request bytes will come (the client closed its side) */
+    bool close_after; /* the client connection closes once this response is out */
+    bool closed;      /* tr_exchange_close ran: the struct lives on until the end of the loop turn */
+    bool resp_end;    /* the response is complete once out drains (HTTP/2) */
+    bool stream_body; /* HTTP/2: a request body without a length follows, ended by in_end */
+    bool in_end;      /* HTTP/2: the stream's request body ended (END_STREAM) */
     enum cstate state;
     struct tr_h1_req *req; /* the head being read and dispatched (worker cache), else NULL */
     enum tr_h1_method method;
@@ -65,13 +71,13 @@ struct h1c {
     uint64_t left;
     struct tr_h1_chunked ch;
     struct tr_snapshot *snap; /* pinned for the request in flight */
-    uint64_t port_gen;               /* the snapshot generation port was looked up in */
+    uint64_t port_gen;        /* the snapshot generation port was looked up in */
     const struct tr_ir_port *port;
     const struct tr_ir_rule *rule;
     /* For the access log and metrics of the request in flight. */
     bool in_flight;
     uint64_t t0_us;
-    uint64_t written;  /* bytes sent to the client on this connection */
+    uint64_t written;  /* bytes sent to the client (on this HTTP/1.1 connection, or stream) */
     uint64_t out_mark; /* written + pending output when the request began */
     const struct tr_ir_listener *listener;
     const struct tr_ir_backend *backend;
@@ -84,9 +90,9 @@ struct h1c {
      * before each. rtimer is the try's deadline (timeouts.backendRequest) while a try is in
      * flight, and the pause between tries. */
     bool retryable;
-    /* The route sets no timeout: c->timer is torii's own, restarted whenever the request body
-     * or the response moves, so that it bounds a stall on either side, never a slow upload or
-     * a long download that keeps moving. */
+    /* The route sets no timeout: timer is torii's own, restarted whenever the request body or
+     * the response moves, so that it bounds a stall on either side, never a slow upload or a
+     * long download that keeps moving. */
     bool idle_deadline;
     struct tr_buf rhead;
     int retries_left;
@@ -110,7 +116,7 @@ struct upc {
     struct conn_link link;
     struct tr_io io;
     struct worker *w;
-    struct h1c *c; /* NULL while idle */
+    struct tr_exchange *x; /* NULL while idle */
     char key[INET6_ADDRSTRLEN + 64]; /* the pool's (tr_pool_key) */
     struct tr_buf out;
     size_t out_off;
@@ -121,7 +127,7 @@ struct upc {
     bool req_chunked; /* HTTP/1.1: the request body goes out chunked */
     bool hup; /* the backend's FIN (or an error) was signalled: read to the end */
     bool mirror; /* a fire-and-forget copy: its answer is read and dropped */
-    struct h1c *feeder; /* a mirror: the exchange whose request body it still gets, or NULL */
+    struct tr_exchange *feeder; /* a mirror: the exchange whose request body it still gets, or NULL */
     const struct tr_up_ops *ops; /* how the request leaves (not for a carrier) */
     struct h2u *h2;  /* an HTTP/2 stream (h2_client.c), or NULL */
     struct h2uc *h2c; /* an HTTP/2 carrier (h2_carrier.c), or NULL */

@@ -75,10 +75,11 @@ struct worker {
     /* proxy/: a buffer for one call at a time to build text in (the fields torii adds to a
      * request), kept between calls. */
     struct tr_buf scratch;
-    /* proxy/: freed client exchanges (struct h1c) and HTTP/2 streams, for the next ones: an
-     * HTTP/2 connection makes both at the request rate; so does an HTTP/2 backend, whose
-     * exchanges each get an upstream (struct upc) and a stream (struct h2u). */
-    struct tr_obj_cache h1c_cache, h2s_cache, upc_cache, h2u_cache;
+    /* proxy/: freed HTTP/1.1 client connections (struct h1c), HTTP/2 streams and their
+     * exchanges, for the next ones: an HTTP/2 connection makes both at the request rate; so
+     * does an HTTP/2 backend, whose exchanges each get an upstream (struct upc) and a stream
+     * (struct h2u). */
+    struct tr_obj_cache h1c_cache, h2s_cache, x_cache, upc_cache, h2u_cache;
     struct tr_map rr;         /* lb.c: struct tr_ir_backend* -> its round-robin turn, + 1 */
     uint64_t rng;             /* xorshift state for weighted choice */
 };

@@ -524,6 +524,8 @@ void tr_workers_stop(struct tr_workers *ws)
             free(w->h1c_cache.items[--w->h1c_cache.n]);
         while (w->h2s_cache.n)
             free(w->h2s_cache.items[--w->h2s_cache.n]);
+        while (w->x_cache.n)
+            free(w->x_cache.items[--w->x_cache.n]);
         while (w->upc_cache.n)
             free(w->upc_cache.items[--w->upc_cache.n]);
         while (w->h2u_cache.n)
