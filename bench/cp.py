@@ -21,7 +21,9 @@ Manifests
                                                   (RSS of PID after each)
 
 Waiting on torii's admin API (ADMIN = host:port)
-  wait-route ADMIN NAME [--gone] [--timeout S]    until HTTPRoute default/NAME is Accepted (or gone)
+  wait-route ADMIN NAME [--namespace NS] [--gone] [--timeout S]
+                                                  until HTTPRoute NS/NAME (default/NAME) is
+                                                  Accepted (or gone)
   settle ADMIN [--quiet-ms Q] [--timeout S]       until torii_config_generation stays put Q ms;
                                                   prints the generation
   accepted ADMIN                                  counts HTTPRoutes and their conditions in /status
@@ -473,13 +475,14 @@ def parent_conditions(obj):
 def cmd_wait_route(a):
     deadline = time.monotonic() + a.timeout
     while time.monotonic() < deadline:
-        st, body = fetch(a.admin, "/status/HTTPRoute/default/" + a.name)
+        st, body = fetch(a.admin, "/status/HTTPRoute/%s/%s" % (a.namespace, a.name))
         if a.gone and st == 404:
             return
         if not a.gone and st == 200 and parent_conditions(json.loads(body)).get("Accepted") == "True":
             return
         time.sleep(0.05)
-    sys.exit("cp.py: HTTPRoute default/%s %s within %g s" % (a.name, "not gone" if a.gone else "not Accepted", a.timeout))
+    sys.exit("cp.py: HTTPRoute %s/%s %s within %g s" % (a.namespace, a.name, "not gone" if a.gone else "not Accepted",
+                                                       a.timeout))
 
 
 def cmd_settle(a):
@@ -870,6 +873,7 @@ def main():
     p = sub.add_parser("wait-route")
     p.add_argument("admin")
     p.add_argument("name")
+    p.add_argument("--namespace", default="default")
     p.add_argument("--gone", action="store_true")
     p.add_argument("--timeout", type=float, default=120)
     p.set_defaults(fn=cmd_wait_route)

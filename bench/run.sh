@@ -65,11 +65,16 @@
 #   scale       torii's RSS at SCALE_ROUTES ("1000 5000 10000") HTTPRoutes, all Accepted, RSS
 #               per route, full translation time at the largest (RUNS SIGHUPs, default 5), RSS
 #               after deleting every route
+#   memory      torii's whole-process memory per HTTPRoute on three mixes of MEM_ROUTES (10,000)
+#               routes (MEM_MIXES, "lean scale translate": gen.py --lean, the scale section's
+#               routes, gen.py's default mix): for each, a fresh torii on the mix's Gateways and
+#               Services, RSS with no route, with every route Accepted, and after deleting them
+#               all, each read after /status and /metrics were read (their caches count)
 #   soak        SOAK_EDITS (100) route edits, SOAK_EDIT_MS (500) ms apart, while SOAK_CONNS
 #               (1000) keep-alive connections each send a request every SOAK_INTERVAL_MS (100)
 #               ms to SOAK_ROUTES (10) routes: errors, resets, RSS drift
-#   The control-plane sections (propagation, kube-propagation, flips, scale, soak) use loopback
-#   ports BENCH_PORT+10..+13 (the fake API server picks a free one), torii --workers WORKERS
+#   The control-plane sections (propagation, kube-propagation, flips, scale, memory, soak) use
+#   loopback ports BENCH_PORT+10..+15 (the fake API server picks a free one), torii --workers WORKERS
 #   (default: the number of CPUs), bench/cp.py for manifests and reports, bench-propagation and
 #   bench-load (bench/propagation.c, load.c) as clients; raw data and torii's log go to
 #   bench/results/<date>-<section>/.
@@ -82,7 +87,7 @@
 # BENCH_RESULTS (default bench/results).
 set -eu
 
-SECTIONS="translate propagation kube-propagation flips scale soak dataplane h2 grpc tls latency uring"
+SECTIONS="translate propagation kube-propagation flips scale memory soak dataplane h2 grpc tls latency uring"
 
 usage() {
     echo "usage: bench/run.sh BUILD [SECTION...]   (sections: $SECTIONS)" >&2
@@ -2468,6 +2473,122 @@ section_scale() {
     cp_finish
 }
 
+mem_read_all() {
+    # mem_read_all FILE: reads /status (into cp.py's count, printed) and /metrics (into FILE),
+    # so that whatever the admin server keeps after serving them is in the RSS read next.
+    cp_py accepted "$ADMIN"
+    curl -s --max-time 60 "http://$ADMIN/metrics" > "$1"
+}
+mem_mix() {
+    # mem_mix MIX N: a fresh torii on MIX's Gateways and Services, then its N HTTPRoutes in bulk,
+    # then none. Appends "MIX N yaml_bytes rss_empty rss_full rss_deleted metrics_bytes" to
+    # CP/mix.tsv. The previous mix's torii is stopped first; the last one is cp_finish's.
+    mix=$1
+    n=$2
+    d=$CP/mix-$mix
+    rm -rf "$d"
+    mkdir -p "$d/config" "$d/stage"
+    cp_py config "$d/config" --gw-port "$P_GW" --service "backend=$P_BE_A"
+    case $mix in
+    scale)
+        cp_py routes "$d/stage" --count "$n"
+        last=$(printf 'route-%05d' $((n - 1)))
+        last_ns=default
+        prefix=route
+        ;;
+    lean | translate)
+        lean=""
+        [ "$mix" = lean ] && lean=--lean
+        # shellcheck disable=SC2086 # lean: empty or one flag
+        python3 "$HERE/translate/gen.py" "$d/gen" --routes "$n" $lean --http-port "$P_MIX_HTTP" \
+            --https-port "$P_MIX_HTTPS" 2>&1 | sed 's/^/    /' >&2
+        find "$d/gen" -name 'httproute-*.yaml' -exec mv -t "$d/stage/" {} +
+        rm -rf "$d/gen/.cert"
+        cp -r "$d/gen/." "$d/config/"
+        last=$(printf 'route-%05d' $((n - 1)))
+        last_ns=$(printf 'app-%02d' $(((n - 1) % 50)))
+        prefix=httproute
+        ;;
+    *)
+        echo "bench/run.sh: memory: unknown mix $mix" >&2
+        return 1
+        ;;
+    esac
+    bytes=$(find "$d/stage" -name '*.yaml' -exec cat {} + | wc -c)
+    [ -z "${TORII_PID:-}" ] || stop "$TORII_PID"
+    cp_torii info --config "$d/config"
+    cp_py settle "$ADMIN" --quiet-ms 1000 --timeout 600 > /dev/null
+    mem_read_all "$d/metrics-empty.txt" > /dev/null
+    sleep 1
+    rss_empty=$(dp_rss "$TORII_PID")
+    echo "bench/run.sh: memory: $mix, $n HTTPRoutes ..." >&2
+    cp_py install "$d/stage" "$d/config" > /dev/null
+    cp_py wait-route "$ADMIN" "$last" --namespace "$last_ns" --timeout 600
+    cp_py settle "$ADMIN" --quiet-ms 2000 --timeout 600 > /dev/null
+    # shellcheck disable=SC2046
+    set -- $(mem_read_all "$d/metrics.txt")
+    if [ "$1" != "$n" ] || [ "$2" != "$n" ]; then
+        echo "bench/run.sh: memory: $mix: /status has $1 HTTPRoutes, $2 Accepted, not $n" >&2
+        return 1
+    fi
+    sleep 1
+    rss_full=$(dp_rss "$TORII_PID")
+    echo "bench/run.sh: memory: $mix, deleting them ..." >&2
+    cp_py remove "$d/config" --prefix "$prefix" > /dev/null
+    cp_py wait-route "$ADMIN" "$last" --namespace "$last_ns" --gone --timeout 600
+    cp_py settle "$ADMIN" --quiet-ms 2000 --timeout 600 > /dev/null
+    # shellcheck disable=SC2046
+    set -- $(mem_read_all "$d/metrics-deleted.txt")
+    [ "$1" = 0 ] || { echo "bench/run.sh: memory: $mix: $1 HTTPRoutes left after deleting" >&2; return 1; }
+    sleep 2
+    rss_del=$(dp_rss "$TORII_PID")
+    echo "$mix $n $bytes $rss_empty $rss_full $rss_del $(wc -c < "$d/metrics.txt")" >> "$CP/mix.tsv"
+    cp "$d/metrics.txt" "$CPRAW/metrics-$mix.txt"
+}
+section_memory() {
+    cp_setup memory
+    P_MIX_HTTP=$((base + 14))
+    P_MIX_HTTPS=$((base + 15))
+    n=${MEM_ROUTES:-10000}
+    : > "$CP/mix.tsv"
+    cp_backend "$P_BE_A" 0 backend
+    TORII_PID=""
+    for mix in ${MEM_MIXES:-lean scale translate}; do
+        mem_mix "$mix" "$n"
+    done
+    cp "$CP/mix.tsv" "$CPRAW/mix.tsv"
+
+    echo "## Control plane: memory per HTTPRoute, the whole process"
+    echo
+    echo "For each mix, a fresh torii (\`--workers $CP_WORKERS\`) on the mix's Gateways, Services and"
+    echo "EndpointSlices with no route; then its $n HTTPRoutes, one file each, renamed into the"
+    echo "watched directory at once; then all of them deleted. At each step, once every route is"
+    echo "Accepted (or gone) and torii_config_generation has not moved for 2 s, /status and"
+    echo "/metrics are read in full (whatever the admin server keeps from serving them counts), then"
+    echo "VmRSS from /proc: control plane, data plane and admin server together."
+    echo
+    echo "- **lean**: \`bench/translate/gen.py --lean\`: 3 rules of one PathPrefix match and 1-2"
+    echo "  weighted backendRefs, attached to a Gateway with an HTTP and an HTTPS listener (10 Gateways,"
+    echo "  $((n / 10)) Services in 50 namespaces)."
+    echo "- **scale**: the scale section's routes (\`bench/cp.py routes\`: 3 rules, header filters, one"
+    echo "  missing backend), one Gateway with an HTTP listener, one Service."
+    echo "- **translate**: \`bench/translate/gen.py\`'s default mix (2-4 rules with header matches and"
+    echo "  header filters, labels), the translate section's."
+    echo
+    echo "| mix | YAML per route | RSS, no route | RSS, $n routes | **RSS per route** | RSS after deleting all | after deleting × no route | /metrics per route |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    while read -r mix cnt bytes e f del mb; do
+        echo "| $mix | $((bytes / cnt)) B | $(cp_mib "$e") MiB | $(cp_mib "$f") MiB |" \
+            "**$(awk -v a="$f" -v b="$e" -v n="$cnt" 'BEGIN { printf "%.1f KiB", (a - b) / n }')** |" \
+            "$(cp_mib "$del") MiB | $(awk -v a="$del" -v b="$e" 'BEGIN { printf "%.2f", a / b }') |" \
+            "$((mb / cnt)) B |"
+    done < "$CP/mix.tsv"
+    echo
+    echo "Raw: \`bench/results/$DATE-memory/\` (mix.tsv: mix routes yaml_bytes rss_empty_kib"
+    echo "rss_full_kib rss_deleted_kib metrics_bytes; each mix's /metrics at $n routes; torii's log)."
+    echo
+    cp_finish
+}
 section_soak() {
     cp_setup soak
     conns=${SOAK_CONNS:-1000}

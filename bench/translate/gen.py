@@ -14,13 +14,18 @@ which is made once with the openssl CLI and reused from OUT/.cert/ on later runs
     weighted backendRefs; ~5% refer to a Service in another namespace (a ReferenceGrant in the
     target namespace allows it), ~2% refer to a Service that does not exist.
 
+--lean makes a plainer, typical route instead: 3 rules, each with one PathPrefix match and 1-2
+weighted backendRefs; no header or method match, no filter, no label (about 700 bytes of YAML
+where the default mix has about 2,200). --http-port and --https-port move the Gateways'
+listeners off 80 and 443 (a daemon binds them on its address pool).
+
 Layouts (--layout):
   object     one file per object, a directory per namespace (default; a GitOps-style tree)
   namespace  one file per namespace per kind
   single     everything in one file
 
 Usage: gen.py OUT [--routes R] [--gateways N] [--services M] [--namespaces K] [--seed S]
-                  [--layout object|namespace|single]
+                  [--layout object|namespace|single] [--lean] [--http-port P] [--https-port P]
 """
 import argparse
 import base64
@@ -87,7 +92,7 @@ data:
 """
 
 
-def gateway(i):
+def gateway(i, http_port=80, https_port=443):
     return f"""apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata:
@@ -98,13 +103,13 @@ spec:
   listeners:
   - name: http
     protocol: HTTP
-    port: 80
+    port: {http_port}
     allowedRoutes:
       namespaces:
         from: All
   - name: https
     protocol: HTTPS
-    port: 443
+    port: {https_port}
     hostname: {q("*." + DOMAIN)}
     tls:
       mode: Terminate
@@ -173,8 +178,10 @@ spec:
 """
 
 
-def route(rng, i, ns, gw, backends_for, created):
+def route(rng, i, ns, gw, backends_for, created, lean=False):
     """One HTTPRoute. backends_for(rule) returns [(ns or None, name)] for that rule."""
+    if lean:
+        return lean_route(i, ns, gw, backends_for, created)
     name = f"route-{i:05d}"
     host = f"r{i:05d}.{ns}.{DOMAIN}"
     lines = [
@@ -234,6 +241,39 @@ def route(rng, i, ns, gw, backends_for, created):
     return name, "\n".join(lines) + "\n"
 
 
+def lean_route(i, ns, gw, backends_for, created):
+    """A typical route: 3 rules of one PathPrefix match and their backendRefs."""
+    name = f"route-{i:05d}"
+    lines = [
+        "apiVersion: gateway.networking.k8s.io/v1",
+        "kind: HTTPRoute",
+        "metadata:",
+        f"  name: {name}",
+        f"  namespace: {ns}",
+        f"  creationTimestamp: {q(ts(created))}",
+        "spec:",
+        "  parentRefs:",
+        f"  - name: gw-{gw:02d}",
+        f"    namespace: {GW_NS}",
+        "  hostnames:",
+        f"  - {q(f'r{i:05d}.{ns}.{DOMAIN}')}",
+        "  rules:",
+    ]
+    for r in range(3):
+        lines.append("  - matches:")
+        lines.append("    - path:")
+        lines.append("        type: PathPrefix")
+        lines.append(f"        value: {q(f'/api/svc{r}')}")
+        lines.append("    backendRefs:")
+        for bns, bname, weight in backends_for(r):
+            lines.append(f"    - name: {bname}")
+            if bns:
+                lines.append(f"      namespace: {bns}")
+            lines.append("      port: 80")
+            lines.append(f"      weight: {weight}")
+    return name, "\n".join(lines) + "\n"
+
+
 class Writer:
     def __init__(self, out, layout):
         self.out, self.layout = out, layout
@@ -269,6 +309,9 @@ def main():
     ap.add_argument("--namespaces", type=int, default=50)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--layout", choices=["object", "namespace", "single"], default="object")
+    ap.add_argument("--lean", action="store_true", help="typical routes: path matches and backendRefs only")
+    ap.add_argument("--http-port", type=int, default=80)
+    ap.add_argument("--https-port", type=int, default=443)
     a = ap.parse_args()
     rng = random.Random(a.seed)
     nns = max(1, a.namespaces)
@@ -288,7 +331,7 @@ def main():
     w.add(None, "gatewayclass", "torii", gatewayclass())
     for g in range(a.gateways):
         w.add(GW_NS, "secret", f"gw-{g:02d}-tls", secret(f"gw-{g:02d}-tls", crt, key))
-        w.add(GW_NS, "gateway", f"gw-{g:02d}", gateway(g))
+        w.add(GW_NS, "gateway", f"gw-{g:02d}", gateway(g, a.http_port, a.https_port))
 
     # Services: svc-NNNNN, spread round-robin over the namespaces.
     svcs = {ns: [] for ns in namespaces}
@@ -326,8 +369,8 @@ def main():
             return out
 
         created = EPOCH + i * 3000 + rng.randrange(3000)
-        name, text = route(rng, i, ns, gw, backends_for, created)
-        stats["rules"] += text.count("  - name: rule-")
+        name, text = route(rng, i, ns, gw, backends_for, created, a.lean)
+        stats["rules"] += text.count("\n  - name: rule-") + text.count("\n  - matches:")
         if cross:
             stats["cross"] += 1
             grants.add((other, ns))
