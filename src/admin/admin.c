@@ -27,6 +27,7 @@
 #define READ_TIMEOUT_MS 2000  /* a request must be in this long after its connection came */
 #define WRITE_TIMEOUT_MS 2000 /* an answer the client does not read is dropped after this */
 #define MAX_CLIENTS 32        /* connections whose request is still arriving */
+#define STREAM_PIECE 65536    /* /status goes out in pieces of about this many bytes */
 
 struct client;
 
@@ -52,7 +53,6 @@ void tr_published_release(struct tr_published *p)
 {
     if (!p || __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
-    free(p->all);
     free(p->rejected);
     tr_snapshot_release(p->snap);
     for (size_t i = 0; i < p->nitems; i++)
@@ -60,26 +60,6 @@ void tr_published_release(struct tr_published *p)
     free(p->items);
     tr_map_dispose(&p->objs);
     free(p);
-}
-
-/* /status: every object and the rejected manifests, joined once per publish on first request. */
-static const char *published_all(struct tr_published *p)
-{
-    if (p->all)
-        return p->all;
-    struct tr_buf b;
-    tr_buf_init(&b, 0);
-    tr_buf_puts(&b, "{\"items\":[");
-    for (size_t i = 0; i < p->nitems; i++) {
-        if (i)
-            tr_buf_putc(&b, ',');
-        p->render(&p->items[i], &b);
-    }
-    tr_buf_puts(&b, "],\"rejected\":");
-    tr_buf_puts(&b, p->rejected ? p->rejected : "[]");
-    tr_buf_putc(&b, '}');
-    p->all = tr_buf_steal(&b);
-    return p->all;
 }
 
 /* "IPV4:PORT" or "[IPV6]:PORT" into *ss. Returns 0, or -1 when addr is not that form. */
@@ -110,8 +90,9 @@ static int parse_addr(const char *addr, struct sockaddr_storage *ss, unsigned *l
     return tr_sockaddr(host, (uint16_t)port, ss, len);
 }
 
-/* Sends all of p, or gives up at deadline (a client that does not read). */
-static void send_all(int fd, const char *p, size_t len, uint64_t deadline)
+/* Sends all of p, or gives up at deadline (a client that does not read). Returns false when it
+ * gave up or the connection failed. */
+static bool send_all(int fd, const char *p, size_t len, uint64_t deadline)
 {
     while (len) {
         ssize_t w = send(fd, p, len, MSG_NOSIGNAL);
@@ -124,11 +105,12 @@ static void send_all(int fd, const char *p, size_t len, uint64_t deadline)
                 if (poll(&pfd, 1, (int)(deadline - now)) > 0)
                     continue;
             }
-            return;
+            return false;
         }
         p += w;
         len -= (size_t)w;
     }
+    return true;
 }
 
 /* A connection whose request is still arriving. */
@@ -151,6 +133,38 @@ static void respond(const struct client *cl, int code, const char *reason, const
     send_all(cl->fd, hdr, (size_t)n, deadline);
     if (!head)
         send_all(cl->fd, body, len, deadline);
+}
+
+/* /status: every object and the rejected manifests, sent as they are rendered, in pieces of
+ * about STREAM_PIECE bytes, the body ended by the connection's close. At 10,000 routes the JSON
+ * is tens of MiB: made whole (and kept between publishes, as it once was) it cost more memory
+ * than the routes themselves. A client gets WRITE_TIMEOUT_MS per piece to take it. */
+static void respond_status(const struct client *cl, const struct tr_published *p, bool head)
+{
+    static const char hdr[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n";
+    if (!send_all(cl->fd, hdr, sizeof(hdr) - 1, tr_clock_ms() + WRITE_TIMEOUT_MS) || head)
+        return;
+    struct tr_buf b;
+    tr_buf_init(&b, 0);
+    tr_buf_reserve(&b, STREAM_PIECE + 4096);
+    tr_buf_puts(&b, "{\"items\":[");
+    bool ok = true;
+    for (size_t i = 0; ok && i < p->nitems; i++) {
+        if (i)
+            tr_buf_putc(&b, ',');
+        p->render(&p->items[i], &b);
+        if (b.len >= STREAM_PIECE) {
+            ok = send_all(cl->fd, b.data, b.len, tr_clock_ms() + WRITE_TIMEOUT_MS);
+            tr_buf_reset(&b);
+        }
+    }
+    if (ok) {
+        tr_buf_puts(&b, "],\"rejected\":");
+        tr_buf_puts(&b, p->rejected ? p->rejected : "[]");
+        tr_buf_putc(&b, '}');
+        send_all(cl->fd, b.data, b.len, tr_clock_ms() + WRITE_TIMEOUT_MS);
+    }
+    tr_buf_dispose(&b);
 }
 
 static void respond_text(const struct client *cl, int code, const char *reason, const char *text, bool head)
@@ -176,8 +190,11 @@ static void serve(struct tr_admin *ad, struct client *cl)
     char *q = strchr(target, '?');
     if (q)
         *q = '\0';
+    /* A reference, not the lock, keeps what is served alive: a publish need not wait for a
+     * client reading /status. */
     pthread_mutex_lock(&ad->lock);
-    struct tr_published *p = ad->cur;
+    struct tr_published *p = ad->cur ? tr_published_ref(ad->cur) : NULL;
+    pthread_mutex_unlock(&ad->lock);
     if (strcmp(target, "/healthz") == 0) {
         respond_text(cl, 200, "OK", "ok\n", head);
     } else if (strcmp(target, "/readyz") == 0) {
@@ -198,8 +215,7 @@ static void serve(struct tr_admin *ad, struct client *cl)
     } else if (!p) {
         respond_text(cl, 503, "Service Unavailable", "no configuration loaded yet\n", head);
     } else if (strcmp(target, "/status") == 0 || strcmp(target, "/status/") == 0) {
-        const char *all = published_all(p);
-        respond(cl, 200, "OK", "application/json", all, strlen(all), head);
+        respond_status(cl, p, head);
     } else if (strncmp(target, "/status/", 8) == 0) {
         const char *k = target + 8;
         size_t i = (size_t)(uintptr_t)tr_map_get(&p->objs, k, strlen(k));
@@ -227,7 +243,7 @@ static void serve(struct tr_admin *ad, struct client *cl)
         respond_text(cl, 404, "Not Found", "not found: try /status, /status/KIND/NS/NAME, /config, /metrics, /healthz, /readyz\n",
                      head);
     }
-    pthread_mutex_unlock(&ad->lock);
+    tr_published_release(p);
 }
 
 static void client_close(struct tr_admin *ad, size_t i)

@@ -35,7 +35,6 @@ struct tr_published {
     void (*render_status)(const struct tr_pubitem *it, struct tr_buf *out);
     void (*item_free)(struct tr_pubitem *it);
     char *rejected;         /* JSON array of the rejected manifests */
-    char *all;              /* {"items": [...], "rejected": [...]}: made on the first /status */
     struct tr_map objs;     /* "Kind/ns/name" (cluster-scoped: "Kind/name") -> index in items + 1 */
     struct tr_snapshot *snap; /* what items point into; its /config is rendered on request */
     bool ready;         /* the config dir has been loaded once */
