@@ -5,6 +5,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,52 +16,70 @@ struct tr_metrics tr_metrics;
 static const double bounds[TR_METRICS_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                   0.05,   0.1,   0.25,   0.5,   1,    5};
 
-/* The slots, for lookup and for rendering in the order they were made. */
+/* The slots, in the order they were made (for rendering), and an open-addressing table of them
+ * keyed by their labels (the slot's own copy is the key: nothing else is stored). */
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct tr_map slots_by_key;
 static struct tr_metrics_slot *slots, **slots_tail = &slots;
+static struct tr_metrics_slot **table;
+static size_t table_cap, nslots;
 
-void tr_metrics_slots_lock(void)
+/* The labels as one key: "listener\0route\0backend" (kl bytes, the last NUL not counted). */
+static bool same_labels(const struct tr_metrics_slot *sl, const char *key, size_t kl, uint64_t h)
 {
-    pthread_mutex_lock(&slots_lock);
+    if (sl->hash != h)
+        return false;
+    size_t ll = strlen(sl->listener), rl = strlen(sl->route), bl = strlen(sl->backend);
+    return ll + rl + bl + 2 == kl && memcmp(sl->labels, key, kl) == 0;
 }
 
-void tr_metrics_slots_unlock(void)
+static void table_grow(void)
 {
-    pthread_mutex_unlock(&slots_lock);
+    size_t cap = table_cap ? table_cap * 2 : 64;
+    struct tr_metrics_slot **t = tr_xcalloc(cap, sizeof(*t));
+    for (size_t i = 0; i < table_cap; i++)
+        if (table[i]) {
+            size_t j = table[i]->hash & (cap - 1);
+            while (t[j])
+                j = (j + 1) & (cap - 1);
+            t[j] = table[i];
+        }
+    free(table);
+    table = t;
+    table_cap = cap;
 }
 
 struct tr_metrics_slot *tr_metrics_slot(const char *listener, const char *route, const char *backend)
 {
-    pthread_mutex_lock(&slots_lock);
-    struct tr_metrics_slot *sl = tr_metrics_slot_locked(listener, route, backend);
-    pthread_mutex_unlock(&slots_lock);
-    return sl;
-}
-
-struct tr_metrics_slot *tr_metrics_slot_locked(const char *listener, const char *route, const char *backend)
-{
     listener = listener ? listener : "";
     route = route ? route : "";
     backend = backend ? backend : "";
-    char kbuf[1024];
     size_t ll = strlen(listener), rl = strlen(route), bl = strlen(backend), kl = ll + rl + bl + 2;
-    char *key = kl <= sizeof(kbuf) ? kbuf : tr_xmalloc(kl);
-    memcpy(key, listener, ll);
-    key[ll] = '\0';
-    memcpy(key + ll + 1, route, rl);
-    key[ll + 1 + rl] = '\0';
-    memcpy(key + ll + rl + 2, backend, bl);
-    struct tr_metrics_slot *sl = tr_map_get(&slots_by_key, key, kl);
+    char kbuf[1024];
+    char *key = kl + 1 <= sizeof(kbuf) ? kbuf : tr_xmalloc(kl + 1);
+    memcpy(key, listener, ll + 1);
+    memcpy(key + ll + 1, route, rl + 1);
+    memcpy(key + ll + rl + 2, backend, bl + 1);
+    uint64_t h = tr_hash(key, kl);
+    pthread_mutex_lock(&slots_lock);
+    if ((nslots + 1) * 4 > table_cap * 3)
+        table_grow();
+    size_t i = h & (table_cap - 1);
+    while (table[i] && !same_labels(table[i], key, kl, h))
+        i = (i + 1) & (table_cap - 1);
+    struct tr_metrics_slot *sl = table[i];
     if (!sl) {
-        sl = tr_xcalloc(1, sizeof(*sl));
-        sl->listener = tr_xstrdup(listener);
-        sl->route = tr_xstrdup(route);
-        sl->backend = tr_xstrdup(backend);
-        tr_map_put(&slots_by_key, key, kl, sl);
+        sl = tr_xcalloc(1, sizeof(*sl) + kl + 1);
+        memcpy(sl->labels, key, kl + 1);
+        sl->listener = sl->labels;
+        sl->route = sl->labels + ll + 1;
+        sl->backend = sl->labels + ll + rl + 2;
+        sl->hash = h;
+        table[i] = sl;
+        nslots++;
         *slots_tail = sl;
         slots_tail = &sl->next;
     }
+    pthread_mutex_unlock(&slots_lock);
     if (key != kbuf)
         free(key);
     return sl;

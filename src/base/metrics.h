@@ -24,24 +24,35 @@ struct tr_metrics {
 extern struct tr_metrics tr_metrics;
 
 /* The series of one (listener, route, backend): requests by status class and a latency
- * histogram. Slots live as long as the process (a series must not go backwards while
- * Prometheus scrapes it), shared by every snapshot that names the same three. */
+ * histogram. A slot is made by the first request that counts in it, not for every route a
+ * snapshot compiles (at 10,000 routes most are idle, and slots were 4 KiB of each); it lives as
+ * long as the process (a series must not go backwards while Prometheus scrapes it), shared by
+ * every snapshot that names the same three. One block: the counters, then the three label
+ * values. */
 struct tr_metrics_slot {
     uint64_t requests[6];
     uint64_t latency_bucket[TR_METRICS_BUCKETS + 1];
     uint64_t latency_us_sum;
-    char *listener, *route, *backend; /* label values, "" when not known */
-    struct tr_metrics_slot *next;
+    struct tr_metrics_slot *next;         /* in the order they were made */
+    const char *listener, *route, *backend; /* label values ("" when not known), in labels */
+    uint64_t hash;
+    char labels[];
 };
 
-/* The slot of these labels (NULL counts as ""), made on first use. Any thread, not the hot
- * path: the snapshot compile looks slots up, requests only bump them. */
+/* The slot of these labels (NULL counts as ""), made on first use. Any thread: a request that
+ * finds no slot in its IR yet looks it up here once (a lock), then keeps it in the IR
+ * (tr_metrics_slot_cached). */
 struct tr_metrics_slot *tr_metrics_slot(const char *listener, const char *route, const char *backend);
-/* Many lookups in a row (a snapshot compile): hold the registry once around them and use
- * tr_metrics_slot_locked inside. */
-void tr_metrics_slots_lock(void);
-void tr_metrics_slots_unlock(void);
-struct tr_metrics_slot *tr_metrics_slot_locked(const char *listener, const char *route, const char *backend);
+/* The slot cached at *cell (an IR field, shared by the workers), or NULL: the caller looks it
+ * up (tr_metrics_slot) and stores it with tr_metrics_slot_cache. */
+static inline struct tr_metrics_slot *tr_metrics_slot_cached(struct tr_metrics_slot *const *cell)
+{
+    return __atomic_load_n(cell, __ATOMIC_ACQUIRE);
+}
+static inline void tr_metrics_slot_cache(struct tr_metrics_slot **cell, struct tr_metrics_slot *sl)
+{
+    __atomic_store_n(cell, sl, __ATOMIC_RELEASE);
+}
 
 /* Counts one finished request: status (0 when none was sent) and its duration, in the totals
  * and in slot (NULL: totals only). Any thread. */

@@ -160,7 +160,7 @@ struct tr_ir_backend {
     struct tr_ir_endpoint *eps;
     size_t neps;
     struct tr_ir_backend_tls *tls;   /* BackendTLSPolicy in force, or NULL */
-    struct tr_metrics_slot *stats;   /* set by the snapshot compile (HTTP), else NULL */
+    struct tr_metrics_slot *stats;   /* HTTP: set by the first request it answers (tr_metrics_slot_cache) */
 };
 
 /* A RequestMirror filter of a rule: where copies go, and which share of requests. */
@@ -192,10 +192,7 @@ struct tr_ir_rule {
      * kinds). It must not be skipped, so every request the rule matches is answered with 500
      * (HTTPRouteFilter and GRPCRouteFilter type docs). */
     bool unresolved_filter;
-    struct tr_metrics_slot *stats; /* answers without a backend (redirects, CORS); snapshot */
-    /* Where the snapshot compile remembers the slots of this rule on this listener, kept with
-     * the route's translation (control thread only): [0] the rule's, [1 + i] backend i's. */
-    struct tr_metrics_slot **stats_memo;
+    struct tr_metrics_slot *stats; /* answers without a backend (redirects, CORS); on first use */
 };
 
 /* A listener with what is attached to it; rules are in precedence order for HTTP/GRPC. */
@@ -213,7 +210,7 @@ struct tr_ir_listener {
     bool client_optional;              /* AllowInsecureFallback: an invalid client still gets in */
     struct tr_ir_rule *rules;
     size_t nrules;
-    struct tr_metrics_slot *stats; /* answers without a route (404, 421); snapshot */
+    struct tr_metrics_slot *stats; /* answers without a route (404, 421); on first use */
 };
 
 /* One socket: an address and port with the listeners that share it. */

@@ -1,6 +1,7 @@
 /* Per-request accounting: the clock and the access-log fields a request starts with, and its
  * counters and access-log line when it ends. */
 #include "api/kind.h"
+#include "base/buf.h"
 #include "base/clock.h"
 #include "base/mem.h"
 #include "base/metrics.h"
@@ -13,6 +14,53 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* "a/b/c" (or "a/b:port" when port >= 0) into out: names are at most 253 bytes, out 600. */
+static const char *join(char out[600], const char *a, const char *b, const char *c, long port)
+{
+    size_t n = 0;
+    const char *parts[3] = {a ? a : "", b ? b : "", c};
+    for (int i = 0; i < 3 && (i < 2 || c); i++) {
+        size_t l = strnlen(parts[i], 190);
+        if (i)
+            out[n++] = '/';
+        memcpy(out + n, parts[i], l);
+        n += l;
+    }
+    if (port >= 0) {
+        char d[20];
+        const char *p = tr_fmt_u64(d, (uint64_t)port);
+        out[n++] = ':';
+        memcpy(out + n, p, (size_t)(d + sizeof(d) - p));
+        n += (size_t)(d + sizeof(d) - p);
+    }
+    out[n] = '\0';
+    return out;
+}
+
+/* The series the request counts in: its backend's on its rule and listener, else its rule's (an
+ * answer without a backend: a redirect, CORS), else its listener's (no route: 404, 421). Made by
+ * the first request that counts in it, then cached in the IR, where every worker finds it (the
+ * IR is per snapshot: a new one looks each slot up again, once). */
+static struct tr_metrics_slot *slot_of(const struct tr_exchange *x)
+{
+    const struct tr_ir_listener *l = x->listener;
+    if (!l)
+        return NULL;
+    struct tr_metrics_slot **cell = x->backend ? (struct tr_metrics_slot **)&x->backend->stats
+                                    : x->rule  ? (struct tr_metrics_slot **)&x->rule->stats
+                                               : (struct tr_metrics_slot **)&l->stats;
+    struct tr_metrics_slot *sl = tr_metrics_slot_cached(cell);
+    if (sl)
+        return sl;
+    char ln[600], rn[600], bn[600];
+    join(ln, l->gw_ns, l->gw_name, l->name ? l->name : "", -1);
+    const char *route = x->rule ? join(rn, x->rule->route_ns, x->rule->route_name, NULL, -1) : NULL;
+    const struct tr_ir_backend *be = x->backend;
+    sl = tr_metrics_slot(ln, route, be ? join(bn, be->ns, be->name, NULL, be->port) : NULL);
+    tr_metrics_slot_cache(cell, sl);
+    return sl;
+}
 
 void tr_reqlog_begin(struct tr_exchange *x)
 {
@@ -47,10 +95,7 @@ void tr_reqlog_end(struct tr_exchange *x, int status)
         return;
     x->in_flight = false;
     uint64_t dur = tr_clock_us() - x->t0_us;
-    struct tr_metrics_slot *slot = x->backend ? x->backend->stats
-                                   : x->rule  ? x->rule->stats
-                                   : x->listener ? x->listener->stats : NULL;
-    tr_metrics_request(slot, status, dur);
+    tr_metrics_request(slot_of(x), status, dur);
     if (!tr_accesslog_enabled())
         return;
     char listener[600] = "", route[600] = "", backend[600] = "";

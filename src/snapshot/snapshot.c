@@ -3,7 +3,6 @@
 #include "base/buf.h"
 #include "base/map.h"
 #include "base/mem.h"
-#include "base/metrics.h"
 #include "ir/ir.h"
 #include "ir/router.h"
 #include "snapshot/tlsctx.h"
@@ -173,61 +172,6 @@ static int port_key(char *out, size_t cap, const char *addr, uint16_t port, bool
 static pthread_mutex_t cur_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tr_snapshot *cur;
 
-/* The metrics slots of an HTTP listener, its rules and their backends. The IR is immutable for
- * the data plane; these pointers are part of compiling it, like the routers, and are set before
- * the snapshot is published. */
-/* "a/b/c" (or "a/b:port" when port >= 0) into out: names are at most 253 bytes, out 600. */
-static const char *join(char out[600], const char *a, const char *b, const char *c, long port)
-{
-    size_t n = 0;
-    const char *parts[3] = {a ? a : "", b ? b : "", c};
-    for (int i = 0; i < 3 && (i < 2 || c); i++) {
-        size_t l = strnlen(parts[i], 190);
-        if (i)
-            out[n++] = '/';
-        memcpy(out + n, parts[i], l);
-        n += l;
-    }
-    if (port >= 0) {
-        char d[20];
-        const char *p = tr_fmt_u64(d, (uint64_t)port);
-        out[n++] = ':';
-        memcpy(out + n, p, (size_t)(d + sizeof(d) - p));
-        n += (size_t)(d + sizeof(d) - p);
-    }
-    out[n] = '\0';
-    return out;
-}
-
-static void attach_stats(struct tr_ir_listener *l)
-{
-    char ln[600], rn[600], bn[600];
-    join(ln, l->gw_ns, l->gw_name, l->name ? l->name : "", -1);
-    tr_metrics_slots_lock();
-    l->stats = tr_metrics_slot_locked(ln, NULL, NULL);
-    for (size_t r = 0; r < l->nrules; r++) {
-        struct tr_ir_rule *rule = &l->rules[r];
-        struct tr_metrics_slot **memo = rule->stats_memo;
-        if (memo && memo[0]) { /* slots are never freed: the remembered ones stay right */
-            rule->stats = memo[0];
-            for (size_t b = 0; b < rule->nbackends; b++)
-                rule->backends[b].stats = memo[1 + b];
-            continue;
-        }
-        join(rn, rule->route_ns, rule->route_name, NULL, -1);
-        rule->stats = tr_metrics_slot_locked(ln, rn, NULL);
-        for (size_t b = 0; b < rule->nbackends; b++) {
-            struct tr_ir_backend *be = &rule->backends[b];
-            be->stats = tr_metrics_slot_locked(ln, rn, join(bn, be->ns, be->name, NULL, be->port));
-            if (memo)
-                memo[1 + b] = be->stats;
-        }
-        if (memo)
-            memo[0] = rule->stats;
-    }
-    tr_metrics_slots_unlock();
-}
-
 /* Routers of the current snapshot by listener ("gw ns/name|set ns/name|listener"), for the
  * next compile: a listener whose rules did not change keeps its router (a change to one route
  * recompiles the routers of the listeners it is attached to, not every router). */
@@ -315,7 +259,6 @@ struct tr_snapshot *tr_snapshot_new(struct tr_view *v, struct tr_tx *tx, uint64_
                 } else {
                     s->rt[i][j] = router_for(&prev_rt, p->listeners[j]);
                     tr_map_put(&made, (const char *)&key, sizeof(key), s->rt[i][j]);
-                    attach_stats(p->listeners[j]);
                 }
             }
             if (pr == TR_PROTO_HTTPS || (pr == TR_PROTO_TLS && !p->listeners[j]->tls_passthrough))

@@ -226,7 +226,6 @@ struct att {
     bool set;
     int li;
     const char **hosts;
-    struct tr_metrics_slot **stats_memo; /* per rule 1 + nbackends cells (tr_ir_rule) */
 };
 
 /* One route's translation: its status and what it adds to listeners. Made once per version of

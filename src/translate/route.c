@@ -293,7 +293,7 @@ static void add_att(struct tx *t, struct tx_unit *u, size_t *cap, int owner, boo
             memcpy(grown, u->att, u->natt * sizeof(*grown));
         u->att = grown;
     }
-    u->att[u->natt++] = (struct att){owner, set, li, hosts, NULL};
+    u->att[u->natt++] = (struct att){owner, set, li, hosts};
 }
 
 /* Translates route r into a new unit: its arena is the memo's own for the route, or the run's. */
@@ -436,11 +436,6 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
         tr_node_set(run, entry, "conditions", conds_render(run, &cs, r->generation));
         tr_node_push(run, parents, entry);
     }
-    size_t cells = 0;
-    for (size_t i = 0; i < u->nrules; i++)
-        cells += 1 + u->rules[i].be.n;
-    for (size_t i = 0; i < u->natt && cells; i++)
-        u->att[i].stats_memo = TR_ANEWN(t->a, struct tr_metrics_slot *, cells);
     if (parents) {
         struct tr_node *st = tr_node_new(run, TR_N_MAP);
         tr_node_set(run, st, "parents", parents);
@@ -450,20 +445,16 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
     return u;
 }
 
-/* The run gets its own copy of the backend arrays, with the endpoints of its world: the snapshot
- * compile and the policies write into them (metrics slots, BackendTLSPolicy), and a unit
- * outlives runs and EndpointSlice changes. */
+/* The run gets its own copy of the backend arrays, with the endpoints of its world: the policies
+ * write into them (BackendTLSPolicy), the data plane caches its metrics slots in them, and a
+ * unit outlives runs and EndpointSlice changes. */
 static void attach(struct tx *t, struct lst *l, const struct tr_obj *r, uint64_t rank, const struct att *at,
                    struct rule_out *rules, size_t nrules)
 {
-    struct tr_metrics_slot **memo = at->stats_memo;
     for (size_t i = 0; i < nrules; i++) {
         struct rule_out *ro = &rules[i];
-        if (ro->dropped) { /* rule_unsupported: not served at all */
-            if (memo)
-                memo += 1 + ro->be.n;
+        if (ro->dropped) /* rule_unsupported: not served at all */
             continue;
-        }
         struct tr_ir_backend *be = TR_ANEWN(t->a, struct tr_ir_backend, ro->be.n + 1);
         if (ro->be.n)
             memcpy(be, ro->be.v, ro->be.n * sizeof(*be));
@@ -488,9 +479,6 @@ static void attach(struct tx *t, struct lst *l, const struct tr_obj *r, uint64_t
         ir.mirrors = mi;
         ir.nmirrors = ro->nmirrors;
         ir.unresolved_filter = ro->unresolved_filter;
-        ir.stats_memo = memo;
-        if (memo)
-            memo += 1 + ro->be.n;
         tx_ir_add_rule(t, l, &ir);
     }
 }
