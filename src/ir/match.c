@@ -30,7 +30,10 @@ static pcre2_code *compile_re(struct tr_arena *a, const char *pattern)
 static size_t kv_list(struct tr_arena *a, const struct tr_node *list, bool exact_names, struct tr_ir_kv **out)
 {
     size_t n = tr_node_len(list);
-    *out = TR_ANEWN(a, struct tr_ir_kv, n + 1);
+    *out = NULL; /* none: most matches have no header or query match, and every byte is per route */
+    if (n == 0)
+        return 0;
+    *out = TR_ANEWN(a, struct tr_ir_kv, n);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         const struct tr_node *m = tr_node_at(list, i);

@@ -176,6 +176,9 @@ struct tx {
     /* Where allocations go: the run's arena, or while a route is translated, that route's. */
     struct tr_arena *a;
     struct tr_arena *run_a; /* the run's own arena */
+    /* Where a route kept by the memo builds its status before the unit takes a compact copy;
+     * reset after each route (made on first use, freed with the run). */
+    struct tr_arena *scratch;
     struct tx_world *w;
     struct tx_unit **units; /* route results this run holds a reference to */
     size_t nunits;

@@ -304,10 +304,17 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
     u->version = r->version;
     u->stamp = t->w->stamp;
     struct tr_arena *run = t->a;
+    /* The status is built here: the run's arena, or for a route the memo keeps, scratch space
+     * reset once the unit has its compact copy (built in the run's arena, it stayed there as
+     * garbage until the next run: about 2 KiB per route on a full translation). */
+    struct tr_arena *sa = run;
     if (own) {
         u->refs = 1;
         u->a = tr_arena_new(2048);
         t->a = u->a;
+        if (!t->scratch)
+            t->scratch = tr_arena_new(16 * 1024);
+        sa = t->scratch;
     }
     const struct tr_view *v = t->v;
     const struct tr_node *prefs = tr_node_get(r->spec, "parentRefs");
@@ -424,23 +431,25 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
         if (attached && dropped_msg && !all_dropped)
             cset(&cs, "PartiallyInvalid", true, TR_R_UNSUPPORTED_VALUE, dropped_msg);
 
-        /* The status is built in the run's arena and kept as a compact copy (below). */
+        /* Kept as a compact copy when the memo keeps the route (below). */
         if (!parents)
-            parents = tr_node_new(run, TR_N_SEQ);
-        struct tr_node *entry = tr_node_new(run, TR_N_MAP);
-        struct tr_node *pr = tr_node_clone(run, p);
-        tr_node_set(run, pr, "group", tr_node_str(run, pgroup));
-        tr_node_set(run, pr, "kind", tr_node_str(run, pkind));
-        tr_node_set(run, entry, "parentRef", pr);
-        tr_node_set(run, entry, "controllerName", tr_node_str(run, t->in->controller));
-        tr_node_set(run, entry, "conditions", conds_render(run, &cs, r->generation));
-        tr_node_push(run, parents, entry);
+            parents = tr_node_new(sa, TR_N_SEQ);
+        struct tr_node *entry = tr_node_new(sa, TR_N_MAP);
+        struct tr_node *pr = tr_node_clone(sa, p);
+        tr_node_set(sa, pr, "group", tr_node_str(sa, pgroup));
+        tr_node_set(sa, pr, "kind", tr_node_str(sa, pkind));
+        tr_node_set(sa, entry, "parentRef", pr);
+        tr_node_set(sa, entry, "controllerName", tr_node_str(sa, t->in->controller));
+        tr_node_set(sa, entry, "conditions", conds_render(sa, &cs, r->generation));
+        tr_node_push(sa, parents, entry);
     }
     if (parents) {
-        struct tr_node *st = tr_node_new(run, TR_N_MAP);
-        tr_node_set(run, st, "parents", parents);
+        struct tr_node *st = tr_node_new(sa, TR_N_MAP);
+        tr_node_set(sa, st, "parents", parents);
         u->status = own ? tr_node_compact(u->a, st) : st;
     }
+    if (own)
+        tr_arena_reset(sa);
     t->a = run;
     return u;
 }

@@ -88,6 +88,8 @@ struct tr_tx *tr_translate(const struct tr_tx_input *in)
     tx_gateway_status(t);
     tx_ir_build(t);
     tx_policies(t);
+    tr_arena_free(t->scratch); /* routes are translated: it held only what they compacted */
+    t->scratch = NULL;
     return res;
 }
 
@@ -97,6 +99,7 @@ void tr_tx_free(struct tr_tx *res)
         return;
     tx_units_release(&res->t);
     tx_world_release(res->t.w);
+    tr_arena_free(res->t.scratch);
     tr_arena_free(res->t.run_a);
     free(res);
 }
