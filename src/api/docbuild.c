@@ -232,7 +232,8 @@ static int close_merged_map(struct docb *b, struct docb_frame *f, struct tr_kv *
         }
     }
     f->n->u.kv = kv;
-    f->n->n = f->n->cap = (uint32_t)k;
+    f->n->n = (uint32_t)k;
+    f->n->exact = 1;
 out:
     free(src);
     tr_map_dispose(&seen);
@@ -251,7 +252,8 @@ int docb_close(struct docb *b, struct tr_node **out, size_t *size, uint32_t *hei
         n->u.items = k ? TR_ANEWN(b->a, struct tr_node *, k) : NULL;
         for (size_t i = 0; i < k; i++)
             n->u.items[i] = e[i].val;
-        n->n = n->cap = (uint32_t)k;
+        n->n = (uint32_t)k;
+        n->exact = 1;
     } else {
         int rc = f->merges ? close_merged_map(b, f, e, k) : check_duplicates(b, e, k);
         if (rc != TR_OK)
@@ -260,7 +262,8 @@ int docb_close(struct docb *b, struct tr_node **out, size_t *size, uint32_t *hei
             n->u.kv = k ? TR_ANEWN(b->a, struct tr_kv, k) : NULL;
             if (k)
                 memcpy(n->u.kv, e, k * sizeof(*e));
-            n->n = n->cap = (uint32_t)k;
+            n->n = (uint32_t)k;
+            n->exact = 1;
         }
     }
     b->nstack = f->base;
@@ -282,6 +285,7 @@ static struct tr_node *copy_tree(struct tr_arena *a, const struct tr_node *src, 
     struct tr_node *n = tr_node_new(a, (enum tr_ntype)src->type);
     *n = *src;
     n->line = line;
+    n->exact = 1;
     switch (src->type) {
     case TR_N_STR:
         n->u.s = tr_arena_strndup(a, src->u.s, src->n);

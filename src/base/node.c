@@ -12,7 +12,7 @@
 struct tr_node *tr_node_new(struct tr_arena *a, enum tr_ntype type)
 {
     struct tr_node *n = TR_ANEW(a, struct tr_node);
-    n->type = (uint8_t)type;
+    n->type = (uint32_t)type;
     return n;
 }
 
@@ -43,11 +43,22 @@ struct tr_node *tr_node_bool(struct tr_arena *a, bool b)
     return n;
 }
 
+/* The capacity of a SEQ/MAP array grown by tr_node_set/push, from its length: 4, then doubling.
+ * Not stored: a node is 16 bytes without it. An array made at its length (exact) has none to
+ * spare. */
+static uint32_t grown_cap(uint32_t n)
+{
+    uint32_t cap = 4;
+    while (cap < n)
+        cap *= 2;
+    return cap;
+}
+
 static void grow(struct tr_arena *a, struct tr_node *n, size_t elem)
 {
-    if (n->n < n->cap)
-        return;
-    uint32_t cap = n->cap ? n->cap * 2 : 4;
+    if (!n->exact && n->n && n->n < grown_cap(n->n))
+        return; /* room left (an empty array has none: it was never made) */
+    uint32_t cap = grown_cap(n->n + 1);
     void *p = tr_arena_alloc(a, elem * cap);
     void *old = n->type == TR_N_MAP ? (void *)n->u.kv : (void *)n->u.items;
     if (n->n)
@@ -56,7 +67,7 @@ static void grow(struct tr_arena *a, struct tr_node *n, size_t elem)
         n->u.kv = p;
     else
         n->u.items = p;
-    n->cap = cap;
+    n->exact = 0;
 }
 
 void tr_node_set(struct tr_arena *a, struct tr_node *map, const char *key, struct tr_node *val)
@@ -135,7 +146,7 @@ static struct tr_node *compact_copy(struct cursor *c, const struct tr_node *n)
     struct tr_node *out = (struct tr_node *)(void *)c->fixed;
     c->fixed += sizeof(*out);
     *out = *n;
-    out->cap = n->type == TR_N_SEQ || n->type == TR_N_MAP ? n->n : 0;
+    out->exact = 1;
     switch (n->type) {
     case TR_N_STR:
         out->u.s = compact_str(c, n->u.s, n->n);

@@ -17,12 +17,13 @@ struct tr_kv {
     struct tr_node *val;
 };
 
-/* Value type with a visible layout: readers switch on type and use the union directly. */
+/* Value type with a visible layout: readers switch on type and use the union directly. 16 bytes:
+ * every stored object is a tree of them, so each byte here is paid per node of every route. */
 struct tr_node {
-    uint8_t type;  /* enum tr_ntype */
-    uint32_t line; /* 1-based source line, 0 when built in code */
-    uint32_t n;    /* STR: length in bytes; SEQ/MAP: entries */
-    uint32_t cap;  /* private: SEQ/MAP capacity */
+    uint32_t type : 3;   /* enum tr_ntype */
+    uint32_t exact : 1;  /* private: a SEQ/MAP array of exactly n entries (else of tr_node_cap) */
+    uint32_t line : 28;  /* 1-based source line (below 2^28), 0 when built in code */
+    uint32_t n;          /* STR: length in bytes; SEQ/MAP: entries */
     union {
         bool b;
         int64_t i;

@@ -99,6 +99,45 @@ TEST(node_compact_copy)
     tr_arena_free(b);
 }
 
+/* A node keeps no capacity (16 bytes): arrays grown by set/push have an implied one, arrays
+ * made at their length (parsed, compacted) none to spare. Appending to either, after deletes
+ * too, must keep every entry (ASan checks the bounds). */
+TEST(node_arrays_grow_without_a_stored_capacity)
+{
+    ASSERT_EQ(sizeof(struct tr_node), 16);
+    struct tr_arena *a = tr_arena_new(256);
+    struct tr_node *seq = tr_node_new(a, TR_N_SEQ);
+    for (int i = 0; i < 100; i++)
+        tr_node_push(a, seq, tr_node_int(a, i));
+    struct tr_node *parsed = tr_test_yaml(a, "a: 1\nb: 2\nc: 3\nl: [1, 2, 3]\n");
+    struct tr_node *packed = tr_node_compact(a, parsed);
+    struct tr_node *maps[] = {parsed, packed};
+    for (size_t m = 0; m < 2; m++) {
+        struct tr_node *map = maps[m];
+        tr_node_del(map, "b");
+        for (int i = 0; i < 40; i++) {
+            char k[16];
+            snprintf(k, sizeof(k), "k%d", i);
+            tr_node_set(a, map, k, tr_node_int(a, i));
+            if (i % 7 == 0)
+                tr_node_del(map, "a");
+        }
+        ASSERT_EQ(tr_node_len(map), 2 + 40); /* c, l and k0..k39 */
+        ASSERT_EQ(tr_node_geti(map, "k39", -1), 39);
+        ASSERT_EQ(tr_node_geti(map, "c", -1), 3);
+        struct tr_node *l = tr_node_get(map, "l");
+        for (int i = 0; i < 10; i++)
+            tr_node_push(a, l, tr_node_int(a, i));
+        ASSERT_EQ(tr_node_len(l), 13);
+        ASSERT_EQ(tr_node_at(l, 2)->u.i, 3);
+        ASSERT_EQ(tr_node_at(l, 12)->u.i, 9);
+    }
+    ASSERT_EQ(tr_node_len(seq), 100);
+    for (int i = 0; i < 100; i++)
+        ASSERT_EQ(tr_node_at(seq, (size_t)i)->u.i, i);
+    tr_arena_free(a);
+}
+
 TEST(node_yaml_round_trip)
 {
     struct tr_arena *a = tr_arena_new(4096);
