@@ -40,9 +40,8 @@ static struct tr_map_slot *find(const struct tr_map *m, const char *key, size_t 
     }
 }
 
-static void grow(struct tr_map *m)
+static void resize(struct tr_map *m, size_t cap)
 {
-    size_t cap = m->cap ? m->cap * 2 : 16;
     struct tr_map_slot *old = m->slots;
     size_t oldcap = m->cap;
     m->slots = tr_xcalloc(cap, sizeof(*m->slots));
@@ -65,7 +64,7 @@ void *tr_map_get(const struct tr_map *m, const char *key, size_t klen)
 void *tr_map_put(struct tr_map *m, const char *key, size_t klen, void *val)
 {
     if ((m->len + 1) * 4 > m->cap * 3)
-        grow(m);
+        resize(m, m->cap ? m->cap * 2 : 16);
     uint64_t h = tr_hash(key, klen);
     struct tr_map_slot *s = find(m, key, klen, h);
     if (s->key) {
@@ -102,6 +101,10 @@ void *tr_map_del(struct tr_map *m, const char *key, size_t klen)
             hole = i;
         }
     }
+    /* Mostly empty after many deletes (10,000 routes gone): the table shrinks with them, down
+     * to where an insert would grow it again only after as many inserts. */
+    if (m->cap > 16 && m->len * 8 < m->cap)
+        resize(m, m->cap / 2);
     return val;
 }
 

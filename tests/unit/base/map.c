@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #define VAL(i) ((void *)(uintptr_t)((i) + 1))
 
@@ -142,5 +143,30 @@ TEST(map_sweep_removes_what_is_gone)
         ASSERT(tr_map_get(&m, k, (size_t)kl) == (i % 2 ? VAL(i) : NULL)); /* VAL(even) is odd: gone */
     }
     ASSERT_EQ(tr_map_sweep(&m, odd_gone, &dropped), 0);
+    tr_map_dispose(&m);
+}
+
+/* A table mostly emptied by deletes shrinks, and keeps what is left reachable. */
+TEST(map_shrinks_after_deletes)
+{
+    struct tr_map m = {0};
+    char k[32];
+    for (int i = 0; i < 10000; i++) {
+        snprintf(k, sizeof(k), "route-%05d", i);
+        tr_map_put(&m, k, strlen(k), (void *)(uintptr_t)(i + 1));
+    }
+    size_t full = m.cap;
+    for (int i = 0; i < 10000; i++) {
+        if (i % 1000 == 7)
+            continue;
+        snprintf(k, sizeof(k), "route-%05d", i);
+        ASSERT_EQ((uintptr_t)tr_map_del(&m, k, strlen(k)), (uintptr_t)(i + 1));
+    }
+    ASSERT_EQ(m.len, 10);
+    ASSERT(m.cap <= 128 && m.cap < full);
+    for (int i = 7; i < 10000; i += 1000) {
+        snprintf(k, sizeof(k), "route-%05d", i);
+        ASSERT_EQ((uintptr_t)tr_map_get(&m, k, strlen(k)), (uintptr_t)(i + 1));
+    }
     tr_map_dispose(&m);
 }
