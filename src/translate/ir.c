@@ -91,6 +91,13 @@ static void add_listener(struct tx *t, struct gw *g, struct lst *l, struct tr_ir
     il->client_optional = l->client_optional;
     if (il->nrules > 1)
         qsort(il->rules, il->nrules, sizeof(*il->rules), cmp_rule);
+    /* The array doubled as routes attached: up to half of it is spare for as long as the
+     * snapshot lives (112 bytes a rule). Nothing points into it yet (the sort just moved every
+     * rule): it can move. */
+    if (il->nrules && il->nrules < l->rules_cap) {
+        il->rules = tr_xrealloc(il->rules, il->nrules * sizeof(*il->rules));
+        l->rules_cap = il->nrules;
+    }
     bool udp = l->proto == TR_PROTO_UDP;
     int bind_port = tx_bind_port(t, l);
     for (size_t a = 0; a < g->naddrs && bind_port; a++) {
