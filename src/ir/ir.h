@@ -160,7 +160,6 @@ struct tr_ir_backend {
     struct tr_ir_endpoint *eps;
     size_t neps;
     struct tr_ir_backend_tls *tls;   /* BackendTLSPolicy in force, or NULL */
-    struct tr_metrics_slot *stats;   /* HTTP: set by the first request it answers (tr_metrics_slot_cache) */
 };
 
 /* A RequestMirror filter of a rule: where copies go, and which share of requests. */
@@ -184,8 +183,13 @@ struct tr_ir_rule {
     const struct tr_ir_retry *retry;   /* HTTPRoute retry, or NULL */
     struct tr_ir_timeouts timeouts;    /* HTTPRoute timeouts */
     const char **hostnames;     /* effective hostnames (route ∩ listener); NULL-terminated */
+    /* Shared by the rule's copies on the listeners of one Gateway (what they hold depends on
+     * the Gateway only: its class for ExternalName, its client certificate for backend TLS). */
     struct tr_ir_backend *backends;
     size_t nbackends;
+    /* HTTP: the metrics slot of each backend on this listener, set by the first request it
+     * answers (tr_metrics_slot_cache); [nbackends]. */
+    struct tr_metrics_slot **backend_stats;
     struct tr_ir_mirror *mirrors;
     size_t nmirrors;
     /* A filter of the rule could not be resolved (an ExtensionRef: torii provides no extension

@@ -47,9 +47,12 @@ static struct tr_metrics_slot *slot_of(const struct tr_exchange *x)
     const struct tr_ir_listener *l = x->listener;
     if (!l)
         return NULL;
-    struct tr_metrics_slot **cell = x->backend ? (struct tr_metrics_slot **)&x->backend->stats
-                                    : x->rule  ? (struct tr_metrics_slot **)&x->rule->stats
-                                               : (struct tr_metrics_slot **)&l->stats;
+    const struct tr_ir_rule *rule = x->rule;
+    struct tr_metrics_slot **cell = (struct tr_metrics_slot **)&l->stats;
+    if (rule && x->backend && rule->backend_stats)
+        cell = &rule->backend_stats[x->backend - rule->backends]; /* x->backend is one of them */
+    else if (rule)
+        cell = (struct tr_metrics_slot **)&rule->stats;
     struct tr_metrics_slot *sl = tr_metrics_slot_cached(cell);
     if (sl)
         return sl;

@@ -454,27 +454,44 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
     return u;
 }
 
-/* The run gets its own copy of the backend arrays, with the endpoints of its world: the policies
- * write into them (BackendTLSPolicy), the data plane caches its metrics slots in them, and a
- * unit outlives runs and EndpointSlice changes. */
+/* One application of a route's rules to a Gateway: the backend and mirror arrays every listener
+ * of that Gateway shares (route_apply). */
+struct applied {
+    const struct gw *gw;
+    struct tr_ir_backend **be;
+    struct tr_ir_mirror **mi;
+};
+
+/* The run gets its own copy of the backend arrays, with the endpoints of its world (a unit
+ * outlives runs and EndpointSlice changes), one per Gateway the route attaches to: the
+ * policies write the Gateway's backend TLS into them. Each listener gets its own cells for
+ * the backends' metrics slots (their labels name the listener). */
 static void attach(struct tx *t, struct lst *l, const struct tr_obj *r, uint64_t rank, const struct att *at,
-                   struct rule_out *rules, size_t nrules)
+                   struct rule_out *rules, size_t nrules, struct applied *ap)
 {
+    if (ap->gw != l->gw) {
+        ap->gw = l->gw;
+        ap->be = TR_ANEWN(t->a, struct tr_ir_backend *, nrules);
+        ap->mi = TR_ANEWN(t->a, struct tr_ir_mirror *, nrules);
+    }
     for (size_t i = 0; i < nrules; i++) {
         struct rule_out *ro = &rules[i];
         if (ro->dropped) /* rule_unsupported: not served at all */
             continue;
-        struct tr_ir_backend *be = TR_ANEWN(t->a, struct tr_ir_backend, ro->be.n + 1);
-        if (ro->be.n)
-            memcpy(be, ro->be.v, ro->be.n * sizeof(*be));
-        for (size_t k = 0; k < ro->be.n; k++)
-            tx_backend_endpoints(t, &ro->be.src[k], &be[k], l->gw->ext_allowed);
-        struct tr_ir_mirror *mi = NULL;
-        if (ro->nmirrors) {
-            mi = TR_ANEWN(t->a, struct tr_ir_mirror, ro->nmirrors);
-            memcpy(mi, ro->mirrors, ro->nmirrors * sizeof(*mi));
-            for (size_t k = 0; k < ro->nmirrors; k++)
-                tx_backend_endpoints(t, &ro->mirror_src[k], &mi[k].backend, l->gw->ext_allowed);
+        if (!ap->be[i]) {
+            struct tr_ir_backend *be = TR_ANEWN(t->a, struct tr_ir_backend, ro->be.n + 1);
+            if (ro->be.n)
+                memcpy(be, ro->be.v, ro->be.n * sizeof(*be));
+            for (size_t k = 0; k < ro->be.n; k++)
+                tx_backend_endpoints(t, &ro->be.src[k], &be[k], l->gw->ext_allowed);
+            ap->be[i] = be;
+            if (ro->nmirrors) {
+                struct tr_ir_mirror *mi = TR_ANEWN(t->a, struct tr_ir_mirror, ro->nmirrors);
+                memcpy(mi, ro->mirrors, ro->nmirrors * sizeof(*mi));
+                for (size_t k = 0; k < ro->nmirrors; k++)
+                    tx_backend_endpoints(t, &ro->mirror_src[k], &mi[k].backend, l->gw->ext_allowed);
+                ap->mi[i] = mi;
+            }
         }
         struct tr_ir_rule ir = ro->ir;
         ir.route_kind = r->kind;
@@ -483,9 +500,10 @@ static void attach(struct tx *t, struct lst *l, const struct tr_obj *r, uint64_t
         ir.index = (uint32_t)i;
         ir.order = rank << 24 | i;
         ir.hostnames = at->hosts;
-        ir.backends = be;
+        ir.backends = ap->be[i];
         ir.nbackends = ro->be.n;
-        ir.mirrors = mi;
+        ir.backend_stats = ro->be.n ? TR_ANEWN(t->a, struct tr_metrics_slot *, ro->be.n) : NULL;
+        ir.mirrors = ap->mi[i];
         ir.nmirrors = ro->nmirrors;
         ir.unresolved_filter = ro->unresolved_filter;
         tx_ir_add_rule(t, l, &ir);
@@ -495,12 +513,13 @@ static void attach(struct tx *t, struct lst *l, const struct tr_obj *r, uint64_t
 static void route_apply(struct tx *t, enum tr_kind kind, size_t ri, const struct tr_obj *r, const struct tx_unit *u)
 {
     t->status[kind][ri] = u->status;
+    struct applied ap = {0};
     for (size_t i = 0; i < u->natt; i++) {
         const struct att *a = &u->att[i];
         struct lst *l = a->set ? &t->lsets[a->owner].l[a->li] : &t->gws[a->owner].l[a->li];
         l->attached++;
         if (l->accepted)
-            attach(t, l, r, t->rank[kind][ri], a, u->rules, u->nrules);
+            attach(t, l, r, t->rank[kind][ri], a, u->rules, u->nrules, &ap);
     }
 }
 
