@@ -3,9 +3,12 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/map.h"
+#include "base/mem.h"
 
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -103,6 +106,41 @@ void tr_node_push(struct tr_arena *a, struct tr_node *seq, struct tr_node *val)
     seq->u.items[seq->n++] = val;
 }
 
+/* Map keys of compacted trees, interned: a stored object's keys are mostly its schema's field
+ * names ("apiVersion", "backendRefs", "port"...), the same few dozen in every route, and each
+ * was a copy in every object (about 0.3 KiB of a typical route). Interned keys are never freed;
+ * the table is bounded (KEYS_MAX of at most KEY_LEN_MAX bytes) so that arbitrary keys (labels,
+ * annotations) cannot grow it without end: past the bound, keys are copied as before. */
+#define KEYS_MAX 4096
+#define KEY_LEN_MAX 64
+static pthread_mutex_t keys_lock = PTHREAD_MUTEX_INITIALIZER;
+static const char *keys[KEYS_MAX * 2]; /* open addressing, at most half full */
+static size_t nkeys;
+
+/* The interned copy of key (len bytes), made if add and there is room; NULL otherwise. */
+static const char *key_interned(const char *key, size_t len, bool add)
+{
+    if (len > KEY_LEN_MAX)
+        return NULL;
+    size_t mask = KEYS_MAX * 2 - 1, i = (size_t)tr_hash(key, len) & mask;
+    const char *found = NULL;
+    pthread_mutex_lock(&keys_lock);
+    for (; keys[i]; i = (i + 1) & mask)
+        if (strncmp(keys[i], key, len) == 0 && keys[i][len] == '\0') {
+            found = keys[i];
+            break;
+        }
+    if (!found && add && nkeys < KEYS_MAX) {
+        char *k = tr_xmalloc(len + 1);
+        memcpy(k, key, len);
+        k[len] = '\0';
+        keys[i] = found = k;
+        nkeys++;
+    }
+    pthread_mutex_unlock(&keys_lock);
+    return found;
+}
+
 static void compact_size(const struct tr_node *n, size_t *fixed, size_t *strs)
 {
     *fixed += sizeof(struct tr_node);
@@ -118,7 +156,10 @@ static void compact_size(const struct tr_node *n, size_t *fixed, size_t *strs)
     case TR_N_MAP:
         *fixed += n->n * sizeof(struct tr_kv);
         for (uint32_t i = 0; i < n->n; i++) {
-            *strs += strlen(n->u.kv[i].key) + 1;
+            const char *k = n->u.kv[i].key;
+            size_t kl = strlen(k);
+            if (!key_interned(k, kl, true)) /* interned once, found again by compact_copy */
+                *strs += kl + 1;
             compact_size(n->u.kv[i].val, fixed, strs);
         }
         break;
@@ -161,7 +202,10 @@ static struct tr_node *compact_copy(struct cursor *c, const struct tr_node *n)
         out->u.kv = n->n ? (struct tr_kv *)(void *)c->fixed : NULL;
         c->fixed += n->n * sizeof(struct tr_kv);
         for (uint32_t i = 0; i < n->n; i++) {
-            out->u.kv[i].key = compact_str(c, n->u.kv[i].key, strlen(n->u.kv[i].key));
+            const char *k = n->u.kv[i].key;
+            size_t kl = strlen(k);
+            const char *in = key_interned(k, kl, false);
+            out->u.kv[i].key = in ? in : compact_str(c, k, kl);
             out->u.kv[i].val = compact_copy(c, n->u.kv[i].val);
         }
         break;

@@ -419,3 +419,28 @@ TEST(node_yaml_long_keys_are_explicit)
     tr_buf_dispose(&err);
     tr_arena_free(a);
 }
+
+/* Compacted trees share their map keys (interned), up to a bound: past it, keys are copied, and
+ * a long key always is. Either way the copy reads as the original. */
+TEST(node_compact_interns_keys_within_a_bound)
+{
+    struct tr_arena *a = tr_arena_new(4096);
+    struct tr_node *x = tr_test_yaml(a, "spec: {parentRefs: [{name: gw}]}\n");
+    struct tr_node *y = tr_test_yaml(a, "spec: {parentRefs: [{name: other}]}\n");
+    struct tr_node *cx = tr_node_compact(a, x), *cy = tr_node_compact(a, y);
+    ASSERT(cx->u.kv[0].key == cy->u.kv[0].key); /* "spec": one copy for both */
+    struct tr_node *big = tr_node_new(a, TR_N_MAP);
+    char k[96];
+    for (int i = 0; i < 6000; i++) {
+        snprintf(k, sizeof(k), "label-key-%05d", i);
+        tr_node_set(a, big, k, tr_node_int(a, i));
+    }
+    memset(k, 'k', 80);
+    k[80] = '\0';
+    tr_node_set(a, big, k, tr_node_int(a, -1));
+    struct tr_node *c = tr_node_compact(a, big);
+    ASSERT(tr_node_equal(big, c));
+    ASSERT_EQ(tr_node_geti(c, "label-key-05999", 0), 5999);
+    ASSERT_EQ(tr_node_geti(c, k, 0), -1);
+    tr_arena_free(a);
+}
