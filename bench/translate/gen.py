@@ -178,19 +178,36 @@ spec:
 """
 
 
-def route(rng, i, ns, gw, backends_for, created, lean=False):
-    """One HTTPRoute. backends_for(rule) returns [(ns or None, name)] for that rule."""
-    if lean:
-        return lean_route(i, ns, gw, backends_for, created)
-    name = f"route-{i:05d}"
-    host = f"r{i:05d}.{ns}.{DOMAIN}"
-    lines = [
+def backend_refs(lines, refs):
+    """A rule's backendRefs: (namespace or None, name, weight) each, port 80."""
+    lines.append("    backendRefs:")
+    for bns, bname, weight in refs:
+        lines.append(f"    - name: {bname}")
+        if bns:
+            lines.append(f"      namespace: {bns}")
+        lines.append("      port: 80")
+        lines.append(f"      weight: {weight}")
+
+
+def route_head(name, ns, created):
+    """An HTTPRoute's first lines, to its metadata's creationTimestamp."""
+    return [
         "apiVersion: gateway.networking.k8s.io/v1",
         "kind: HTTPRoute",
         "metadata:",
         f"  name: {name}",
         f"  namespace: {ns}",
         f"  creationTimestamp: {q(ts(created))}",
+    ]
+
+
+def route(rng, i, ns, gw, backends_for, created, lean=False):
+    """One HTTPRoute. backends_for(rule) returns [(ns or None, name)] for that rule."""
+    if lean:
+        return lean_route(i, ns, gw, backends_for, created)
+    name = f"route-{i:05d}"
+    host = f"r{i:05d}.{ns}.{DOMAIN}"
+    lines = route_head(name, ns, created) + [
         "  labels:",
         f"    app: app-{i % 97}",
         "spec:",
@@ -231,26 +248,14 @@ def route(rng, i, ns, gw, backends_for, created, lean=False):
             lines.append("        set:")
             lines.append("        - name: x-served-by")
             lines.append("          value: torii")
-        lines.append("    backendRefs:")
-        for bns, bname, weight in backends_for(r):
-            lines.append(f"    - name: {bname}")
-            if bns:
-                lines.append(f"      namespace: {bns}")
-            lines.append("      port: 80")
-            lines.append(f"      weight: {weight}")
+        backend_refs(lines, backends_for(r))
     return name, "\n".join(lines) + "\n"
 
 
 def lean_route(i, ns, gw, backends_for, created):
     """A typical route: 3 rules of one PathPrefix match and their backendRefs."""
     name = f"route-{i:05d}"
-    lines = [
-        "apiVersion: gateway.networking.k8s.io/v1",
-        "kind: HTTPRoute",
-        "metadata:",
-        f"  name: {name}",
-        f"  namespace: {ns}",
-        f"  creationTimestamp: {q(ts(created))}",
+    lines = route_head(name, ns, created) + [
         "spec:",
         "  parentRefs:",
         f"  - name: gw-{gw:02d}",
@@ -264,13 +269,7 @@ def lean_route(i, ns, gw, backends_for, created):
         lines.append("    - path:")
         lines.append("        type: PathPrefix")
         lines.append(f"        value: {q(f'/api/svc{r}')}")
-        lines.append("    backendRefs:")
-        for bns, bname, weight in backends_for(r):
-            lines.append(f"    - name: {bname}")
-            if bns:
-                lines.append(f"      namespace: {bns}")
-            lines.append("      port: 80")
-            lines.append(f"      weight: {weight}")
+        backend_refs(lines, backends_for(r))
     return name, "\n".join(lines) + "\n"
 
 

@@ -43,6 +43,17 @@ void tr_exchange_dispose(struct tr_exchange *x)
     tr_buf_dispose(&x->rhead);
 }
 
+/* A deadline passed before the response began: the upstream goes, the client gets code and
+ * its connection closes (what it still sends cannot be framed). */
+static void timed_out(struct tr_exchange *x, int code, const char *body)
+{
+    if (x->up)
+        tr_upstream_close(x->up);
+    x->up = NULL;
+    x->close_after = true;
+    tr_exchange_respond(x, code, NULL, body);
+}
+
 static void x_timeout(struct tr_loop *loop, struct tr_timer *t)
 {
     struct tr_exchange *x = t->data;
@@ -63,22 +74,14 @@ static void x_timeout(struct tr_loop *loop, struct tr_timer *t)
     /* No route timeout, and the request body stopped coming: 408, as for a head (nginx's
      * client_body_timeout). A response already under way is cut below. */
     if (x->state == C_BODY && !x->req_done && x->idle_deadline && !(x->up && x->up->head_done)) {
-        if (x->up)
-            tr_upstream_close(x->up);
-        x->up = NULL;
-        x->close_after = true;
-        tr_exchange_respond(x, 408, NULL, "request body timed out\n");
+        timed_out(x, 408, "request body timed out\n");
         return;
     }
     /* timeouts.request with no answer yet, a try in flight or a retry pending: "the Gateway
      * MUST immediately return a timeout error" (HTTPRouteRetry.backoff docs). */
     bool retry_pending = !x->up && tr_timer_armed(&x->rtimer) && x->rtimer.cb == tr_retry_fire;
     if ((x->up && !x->up->head_done) || retry_pending) {
-        if (x->up)
-            tr_upstream_close(x->up);
-        x->up = NULL;
-        x->close_after = true;
-        tr_exchange_respond(x, 504, NULL, "upstream timed out\n");
+        timed_out(x, 504, "upstream timed out\n");
         return;
     }
     tr_exchange_close(x, false);
