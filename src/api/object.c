@@ -192,12 +192,26 @@ int tr_obj_decode(struct tr_arena *a, struct tr_node *root, const char *file, ui
     /* The tree grew while it was parsed, validated and defaulted (arrays doubling in the arena,
      * their old copies left behind): the object keeps a compact copy, a third of the size,
      * for as long as it is current. */
-    struct tr_arena *kept = tr_arena_new(512);
+    struct tr_arena *kept = tr_arena_new(256);
     root = tr_node_compact(kept, root);
     tr_arena_free(a);
     a = kept;
     meta = tr_node_get(root, "metadata");
-    struct tr_obj *o = TR_ANEW(a, struct tr_obj);
+    char made[37];
+    const char *uid = prev ? prev->uid : tr_node_gets(meta, "uid");
+    if (!uid) {
+        make_uid(made);
+        uid = made;
+    }
+    /* The record and its two strings in one block of their size, beside the tree's (a chunk of
+     * the arena's base size left about 300 bytes unused per object). */
+    const char *f = file ? file : "";
+    size_t fl = strlen(f), ul = strlen(uid);
+    char *blk = tr_arena_alloc(a, sizeof(struct tr_obj) + fl + 1 + ul + 1);
+    struct tr_obj *o = (struct tr_obj *)(void *)blk;
+    memset(o, 0, sizeof(*o));
+    o->file = memcpy(blk + sizeof(*o), f, fl + 1);
+    o->uid = memcpy(blk + sizeof(*o) + fl + 1, uid, ul + 1);
     o->arena = a;
     o->refs = 1;
     o->kind = (enum tr_kind)k;
@@ -205,19 +219,13 @@ int tr_obj_decode(struct tr_arena *a, struct tr_node *root, const char *file, ui
     o->spec = tr_node_get(root, "spec");
     o->name = tr_node_gets(meta, "name");
     o->ns = info->namespaced ? tr_node_gets(meta, "namespace") : "";
-    o->file = tr_arena_strdup(a, file ? file : "");
     o->line = line;
     o->seq = seq;
     if (prev) {
-        o->uid = tr_arena_strdup(a, prev->uid);
         o->created = prev->created;
         o->seq = prev->seq;
         o->generation = prev->generation + (spec_changed(prev->root, root) ? 1 : 0);
     } else {
-        char uid[37];
-        make_uid(uid);
-        const char *given_uid = tr_node_gets(meta, "uid");
-        o->uid = tr_arena_strdup(a, given_uid ? given_uid : uid);
         int64_t t = tr_parse_time(tr_node_gets(meta, "creationTimestamp"));
         o->created = t >= 0 ? t : now;
         o->generation = 1;
