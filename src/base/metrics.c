@@ -26,10 +26,7 @@ static size_t table_cap, nslots;
 /* The labels as one key: "listener\0route\0backend" (kl bytes, the last NUL not counted). */
 static bool same_labels(const struct tr_metrics_slot *sl, const char *key, size_t kl, uint64_t h)
 {
-    if (sl->hash != h)
-        return false;
-    size_t ll = strlen(sl->listener), rl = strlen(sl->route), bl = strlen(sl->backend);
-    return ll + rl + bl + 2 == kl && memcmp(sl->labels, key, kl) == 0;
+    return sl->hash == h && sl->labels_len == kl && memcmp(sl->labels, key, kl) == 0;
 }
 
 static void table_grow(void)
@@ -74,6 +71,7 @@ struct tr_metrics_slot *tr_metrics_slot(const char *listener, const char *route,
         sl->route = sl->labels + ll + 1;
         sl->backend = sl->labels + ll + rl + 2;
         sl->hash = h;
+        sl->labels_len = kl;
         table[i] = sl;
         nslots++;
         *slots_tail = sl;

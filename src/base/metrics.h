@@ -3,6 +3,7 @@
 #ifndef TR_BASE_METRICS_H
 #define TR_BASE_METRICS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct tr_buf;
@@ -36,6 +37,7 @@ struct tr_metrics_slot {
     struct tr_metrics_slot *next;         /* in the order they were made */
     const char *listener, *route, *backend; /* label values ("" when not known), in labels */
     uint64_t hash;
+    size_t labels_len; /* "listener\0route\0backend", the last NUL not counted */
     char labels[];
 };
 
