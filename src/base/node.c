@@ -10,6 +10,8 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 struct tr_node *tr_node_new(struct tr_arena *a, enum tr_ntype type)
@@ -224,6 +226,115 @@ struct tr_node *tr_node_compact(struct tr_arena *a, const struct tr_node *n)
     char *block = tr_arena_alloc(a, fixed + strs);
     struct cursor c = {block, block + fixed};
     return compact_copy(&c, n);
+}
+
+/* Shared trees: one compact copy per distinct tree, in a block of its own that starts with this
+ * header, counted by the holders. Kept in a chained table by hash (a mutex: holders let go from
+ * any thread). */
+struct shared {
+    struct shared *next;
+    uint64_t hash;
+    size_t refs;
+    _Alignas(max_align_t) unsigned char tree[];
+};
+
+static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct shared **shared_tab;
+static size_t shared_cap, shared_n; /* buckets (a power of two, or 0), trees */
+
+/* The same tree, keys in the same order: a shared copy must emit as the original would. */
+static bool node_same(const struct tr_node *x, const struct tr_node *y)
+{
+    if (x->type != y->type || x->n != y->n)
+        return false;
+    switch (x->type) {
+    case TR_N_NULL:
+        return true;
+    case TR_N_BOOL:
+        return x->u.b == y->u.b;
+    case TR_N_INT:
+        return x->u.i == y->u.i;
+    case TR_N_FLOAT:
+        return memcmp(&x->u.f, &y->u.f, sizeof(x->u.f)) == 0;
+    case TR_N_STR:
+        return memcmp(x->u.s, y->u.s, x->n) == 0;
+    case TR_N_SEQ:
+        for (uint32_t i = 0; i < x->n; i++)
+            if (!node_same(x->u.items[i], y->u.items[i]))
+                return false;
+        return true;
+    case TR_N_MAP:
+        for (uint32_t i = 0; i < x->n; i++)
+            if (strcmp(x->u.kv[i].key, y->u.kv[i].key) != 0 || !node_same(x->u.kv[i].val, y->u.kv[i].val))
+                return false;
+        return true;
+    }
+    return false;
+}
+
+static void shared_rehash(size_t cap)
+{
+    struct shared **tab = tr_xcalloc(cap, sizeof(*tab));
+    for (size_t b = 0; b < shared_cap; b++) {
+        for (struct shared *e = shared_tab[b], *next; e; e = next) {
+            next = e->next;
+            e->next = tab[e->hash & (cap - 1)];
+            tab[e->hash & (cap - 1)] = e;
+        }
+    }
+    free(shared_tab);
+    shared_tab = tab;
+    shared_cap = cap;
+}
+
+const struct tr_node *tr_node_share(const struct tr_node *n)
+{
+    if (!n)
+        return NULL;
+    uint64_t h = tr_node_hash(n);
+    pthread_mutex_lock(&shared_lock);
+    struct shared *e = NULL;
+    if (shared_cap)
+        for (e = shared_tab[h & (shared_cap - 1)]; e; e = e->next)
+            if (e->hash == h && node_same((const struct tr_node *)(void *)e->tree, n))
+                break;
+    if (e) {
+        e->refs++;
+    } else {
+        size_t fixed = 0, strs = 0;
+        compact_size(n, &fixed, &strs);
+        e = tr_xmalloc(sizeof(*e) + fixed + strs);
+        struct cursor c = {(char *)e->tree, (char *)e->tree + fixed};
+        compact_copy(&c, n);
+        e->hash = h;
+        e->refs = 1;
+        if (shared_n >= shared_cap)
+            shared_rehash(shared_cap ? shared_cap * 2 : 64);
+        e->next = shared_tab[h & (shared_cap - 1)];
+        shared_tab[h & (shared_cap - 1)] = e;
+        shared_n++;
+    }
+    pthread_mutex_unlock(&shared_lock);
+    return (const struct tr_node *)(void *)e->tree;
+}
+
+void tr_node_unshare(const struct tr_node *n)
+{
+    if (!n)
+        return;
+    struct shared *e = (struct shared *)(void *)((char *)(uintptr_t)n - offsetof(struct shared, tree));
+    pthread_mutex_lock(&shared_lock);
+    if (--e->refs == 0) {
+        struct shared **p = &shared_tab[e->hash & (shared_cap - 1)];
+        while (*p != e)
+            p = &(*p)->next;
+        *p = e->next;
+        free(e);
+        shared_n--;
+        if (shared_cap > 64 && shared_n < shared_cap / 8)
+            shared_rehash(shared_cap / 2);
+    }
+    pthread_mutex_unlock(&shared_lock);
 }
 
 struct tr_node *tr_node_clone(struct tr_arena *a, const struct tr_node *n)

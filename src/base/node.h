@@ -50,6 +50,11 @@ struct tr_node *tr_node_clone(struct tr_arena *a, const struct tr_node *n);
 /* A deep copy of n in one block of a, exactly as large as the tree (arrays at their length,
  * strings packed): for trees kept long after they were built by growing. Lines are kept. */
 struct tr_node *tr_node_compact(struct tr_arena *a, const struct tr_node *n);
+/* A shared compact copy of n: trees equal key for key (map order counted) share one copy, held
+ * by a count, so that many objects with the same status keep it once. Release each with
+ * tr_node_unshare; any thread. NULL gives NULL. */
+const struct tr_node *tr_node_share(const struct tr_node *n);
+void tr_node_unshare(const struct tr_node *n);
 /* Deep equality (map order ignored). NULL equals NULL only. */
 bool tr_node_equal(const struct tr_node *x, const struct tr_node *y);
 /* A hash that agrees with tr_node_equal (equal trees hash equal), for finding duplicates

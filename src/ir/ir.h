@@ -124,7 +124,7 @@ struct tr_ir_cors {
 
 /* The filters of a rule or of a backendRef that the data plane applies (a backendRef's hold the
  * header modifiers only), each NULL when absent. Mirrors are the rule's tr_ir_mirror; an
- * ExtensionRef is tr_ir_rule.unresolved_filter (or an invalid backend). */
+ * ExtensionRef is tr_ir_rule_spec.unresolved_filter (or an invalid backend). */
 struct tr_ir_filters {
     const struct tr_ir_header_mod *request_headers;  /* RequestHeaderModifier */
     const struct tr_ir_header_mod *response_headers; /* ResponseHeaderModifier */
@@ -155,7 +155,7 @@ struct tr_ir_backend {
     uint32_t weight;
     bool invalid;
     const char *app_protocol;        /* Service port appProtocol, or NULL */
-    struct tr_ir_filters filters;    /* backendRef filters (HTTP/GRPC): header modifiers */
+    const struct tr_ir_filters *filters; /* backendRef filters (HTTP/GRPC): header modifiers; or NULL */
     const char *hostname;            /* an ExternalName Service's DNS name (eps: its addresses), or NULL */
     struct tr_ir_endpoint *eps;
     size_t neps;
@@ -168,34 +168,40 @@ struct tr_ir_mirror {
     uint32_t numerator, denominator; /* mirror numerator/denominator of requests (100/100: all) */
 };
 
-/* One route rule as a listener serves it. */
-struct tr_ir_rule {
+/* What a route rule says, as the data plane reads it: made once per version of the route (the
+ * route's result keeps it) and shared by every listener that serves the rule. */
+struct tr_ir_rule_spec {
     /* The route (HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute): its kind decides how a
      * GRPCRoute's calls are answered, its names go to logs and metrics (the object's strings). */
     enum tr_kind route_kind;
+    uint32_t index; /* rule index in the route */
     const char *route_ns, *route_name;
-    uint32_t index;             /* rule index in the route */
-    uint64_t order;             /* route precedence, then index: the listener's rules sort by it */
-    const char *name;           /* rule name, or NULL */
+    const char *name;                  /* rule name, or NULL */
     const struct tr_ir_match *matches; /* HTTP/GRPC: spec's matches compiled (ir/match.h) */
-    size_t nmatches;                   /* at least 1 for HTTP/GRPC; 0 for the other kinds */
-    struct tr_ir_filters filters;      /* HTTP/GRPC */
-    const struct tr_ir_retry *retry;   /* HTTPRoute retry, or NULL */
-    struct tr_ir_timeouts timeouts;    /* HTTPRoute timeouts */
-    const char **hostnames;     /* effective hostnames (route ∩ listener); NULL-terminated */
-    /* Shared by the rule's copies on the listeners of one Gateway (what they hold depends on
-     * the Gateway only: its class for ExternalName, its client certificate for backend TLS). */
-    struct tr_ir_backend *backends;
-    size_t nbackends;
-    /* HTTP: the metrics slot of each backend on this listener, set by the first request it
-     * answers (tr_metrics_slot_cache); [nbackends]. */
-    struct tr_metrics_slot **backend_stats;
-    struct tr_ir_mirror *mirrors;
-    size_t nmirrors;
+    uint32_t nmatches;                 /* at least 1 for HTTP/GRPC; 0 for the other kinds */
     /* A filter of the rule could not be resolved (an ExtensionRef: torii provides no extension
      * kinds). It must not be skipped, so every request the rule matches is answered with 500
      * (HTTPRouteFilter and GRPCRouteFilter type docs). */
     bool unresolved_filter;
+    const struct tr_ir_filters *filters; /* HTTP/GRPC, NULL when the rule has none of them */
+    const struct tr_ir_retry *retry;     /* HTTPRoute retry, or NULL */
+    struct tr_ir_timeouts timeouts;      /* HTTPRoute timeouts */
+};
+
+/* One route rule as a listener serves it: what is particular to the listener (hostnames,
+ * metrics cells) or to its Gateway (backends with their endpoints), and the rule's spec. */
+struct tr_ir_rule {
+    const struct tr_ir_rule_spec *spec;
+    uint64_t order;             /* route precedence, then index: the listener's rules sort by it */
+    const char **hostnames;     /* effective hostnames (route ∩ listener); NULL-terminated */
+    /* Shared by the rule's copies on the listeners of one Gateway (what they hold depends on
+     * the Gateway only: its class for ExternalName, its client certificate for backend TLS). */
+    struct tr_ir_backend *backends;
+    struct tr_ir_mirror *mirrors;
+    uint32_t nbackends, nmirrors;
+    /* HTTP: the metrics slot of each backend on this listener, set by the first request it
+     * answers (tr_metrics_slot_cache); [nbackends]. */
+    struct tr_metrics_slot **backend_stats;
     struct tr_metrics_slot *stats; /* answers without a backend (redirects, CORS); on first use */
 };
 

@@ -159,9 +159,9 @@ struct tr_router *tr_router_new(const struct tr_ir_listener *l)
     for (size_t i = 0; i < l->nrules; i++) {
         const struct tr_ir_rule *r = &l->rules[i];
         bool any = !r->hostnames || !r->hostnames[0];
-        for (size_t j = 0; j < r->nmatches; j++) {
-            struct entry e = {.rule = (uint32_t)i, .match = (uint32_t)j, .m = &r->matches[j],
-                              .spec = spec_key(&r->matches[j]), .order = (uint64_t)i << 24 | j};
+        for (size_t j = 0; j < r->spec->nmatches; j++) {
+            struct entry e = {.rule = (uint32_t)i, .match = (uint32_t)j, .m = &r->spec->matches[j],
+                              .spec = spec_key(&r->spec->matches[j]), .order = (uint64_t)i << 24 | j};
             for (const char *const *h = any ? NULL : r->hostnames; any || *h; h++) {
                 if (n == ecap) {
                     ecap = ecap ? ecap * 2 : 64;
@@ -212,10 +212,12 @@ bool tr_router_serves(const struct tr_ir_listener *a, const struct tr_ir_listene
     if (a->nrules != b->nrules)
         return false;
     for (size_t i = 0; i < a->nrules; i++) {
-        const struct tr_ir_rule *x = &a->rules[i], *y = &b->rules[i];
-        if (x->route_kind != y->route_kind || strcmp(x->route_ns, y->route_ns) != 0 ||
-            strcmp(x->route_name, y->route_name) != 0 || x->index != y->index || x->matches != y->matches ||
-            x->nmatches != y->nmatches || x->hostnames != y->hostnames)
+        const struct tr_ir_rule_spec *x = a->rules[i].spec, *y = b->rules[i].spec;
+        if (a->rules[i].hostnames != b->rules[i].hostnames)
+            return false;
+        if (x != y && (x->route_kind != y->route_kind || strcmp(x->route_ns, y->route_ns) != 0 ||
+                       strcmp(x->route_name, y->route_name) != 0 || x->index != y->index ||
+                       x->matches != y->matches || x->nmatches != y->nmatches))
             return false;
     }
     return true;

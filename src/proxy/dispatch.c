@@ -112,7 +112,7 @@ static bool grpc_call(const struct tr_h1_req *req)
  * is not a gRPC call keeps the 500. */
 static void c_fail_rule(struct tr_exchange *x, const struct tr_ir_rule *rule, const char *why)
 {
-    if (rule->route_kind == TR_KIND_GRPCROUTE && grpc_call(x->req)) {
+    if (rule->spec->route_kind == TR_KIND_GRPCROUTE && grpc_call(x->req)) {
         tr_exchange_respond_grpc(x, GRPC_UNAVAILABLE, why);
         return;
     }
@@ -194,9 +194,9 @@ bool tr_exchange_dispatch(struct tr_exchange *x, size_t head_len)
     }
     x->rule = hit.rule;
     x->listener = port->listeners[best];
-    if (hit.rule->unresolved_filter) {
+    if (hit.rule->spec->unresolved_filter) {
         /* A filter that cannot be resolved is not skipped: every request of the rule fails
-         * (tr_ir_rule.unresolved_filter), before any other filter runs. */
+         * (tr_ir_rule_spec.unresolved_filter), before any other filter runs. */
         c_fail_rule(x, hit.rule, "unresolved filter");
         return false;
     }
@@ -255,7 +255,7 @@ bool tr_exchange_dispatch(struct tr_exchange *x, size_t head_len)
         return false;
     }
     x->backend = b;
-    tr_filters_backend(&b->filters, &fo);
+    tr_filters_backend(b->filters, &fo);
     if ((x->upgrade_asked || x->method == TR_H1_CONNECT) && tr_upstream_wants_h2(hit.rule, b)) {
         /* A tunnel to an HTTP/2 backend would need CONNECT on its side (RFC 8441 there too):
          * not carried. */
@@ -346,7 +346,7 @@ bool tr_exchange_dispatch(struct tr_exchange *x, size_t head_len)
         tr_mirror_send(x, hit.rule, &out);
     x->retries_left = 0;
     x->retryable = false;
-    const struct tr_ir_retry *retry = hit.rule->retry;
+    const struct tr_ir_retry *retry = hit.rule->spec->retry;
     if (retry && x->req_done) {
         /* Only a request without a body can be sent again as it was. */
         x->retryable = true;

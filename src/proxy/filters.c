@@ -22,7 +22,7 @@ static void modify_path(const struct tr_ir_rule *rule, uint32_t match, const str
     }
     /* ReplacePrefixMatch: "/foo" -> "/xyz" makes /foo/bar /xyz/bar; "/foo" -> "/" makes
      * /foo/bar /bar, not //bar (HTTPPathModifier docs). */
-    size_t n = match < rule->nmatches ? rule->matches[match].prefix_len : 0;
+    size_t n = match < rule->spec->nmatches ? rule->spec->matches[match].prefix_len : 0;
     const char *rest = path + (n <= plen ? n : plen);
     size_t rlen = plen - (n <= plen ? n : plen);
     const char *rep = pm->value;
@@ -51,7 +51,7 @@ void tr_filters_request(const struct tr_ir_rule *rule, uint32_t match, const str
     size_t only = q ? (size_t)(q - path) : plen;
     size_t qlen = q ? plen - only : 0;
 
-    const struct tr_ir_filters *fs = rule ? &rule->filters : NULL;
+    const struct tr_ir_filters *fs = rule ? rule->spec->filters : NULL;
     const struct tr_ir_redirect *rd = fs ? fs->redirect : NULL;
     if (rd) {
         const char *h = rd->hostname ? rd->hostname : host;
@@ -98,7 +98,7 @@ void tr_filters_response(const struct tr_ir_rule *rule, const struct tr_ir_filte
                          struct tr_filter_out *out)
 {
     memset(out, 0, sizeof(*out));
-    out->mod = rule ? rule->filters.response_headers : NULL;
+    out->mod = rule && rule->spec->filters ? rule->spec->filters->response_headers : NULL;
     out->bmod = backend_filters ? backend_filters->response_headers : NULL;
 }
 
@@ -165,6 +165,6 @@ void tr_filters_add_response_headers(const struct tr_filter_out *f, struct tr_bu
 
 void tr_filters_timeouts_ms(const struct tr_ir_rule *rule, uint64_t *request_ms, uint64_t *backend_ms)
 {
-    *request_ms = rule ? rule->timeouts.request_ms : 0;
-    *backend_ms = rule ? rule->timeouts.backend_ms : 0;
+    *request_ms = rule ? rule->spec->timeouts.request_ms : 0;
+    *backend_ms = rule ? rule->spec->timeouts.backend_ms : 0;
 }

@@ -195,8 +195,8 @@ void tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node 
                  struct ir_backends *out, struct tx_refs *res)
 {
     size_t n = tr_node_len(refs);
-    out->v = TR_ANEWN(t->a, struct tr_ir_backend, n + 1);
-    out->src = TR_ANEWN(t->a, struct tx_backend_src, n + 1);
+    out->v = n ? TR_ANEWN(t->a, struct tr_ir_backend, n) : NULL;
+    out->src = n ? TR_ANEWN(t->a, struct tx_backend_src, n) : NULL;
     out->n = 0;
     for (size_t i = 0; i < n; i++) {
         const struct tr_node *r = tr_node_at(refs, i);
@@ -207,7 +207,7 @@ void tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node 
         b->ns = str_or(tr_node_gets(r, "namespace"), route->ns);
         b->port = (uint16_t)tr_node_geti(r, "port", 0);
         b->weight = (uint32_t)tr_node_geti(r, "weight", 1);
-        tx_filters_compile(t->a, tr_node_get(r, "filters"), &b->filters);
+        b->filters = tx_filters_compile(t->a, tr_node_get(r, "filters"));
         enum tr_reason why = TR_R__COUNT;
         const char *m = NULL;
         const struct tr_obj *svc = NULL;

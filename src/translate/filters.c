@@ -158,9 +158,10 @@ static const struct tr_ir_cors *cors(struct tr_arena *a, const struct tr_node *f
     return ic;
 }
 
-void tx_filters_compile(struct tr_arena *a, const struct tr_node *filters, struct tr_ir_filters *out)
+const struct tr_ir_filters *tx_filters_compile(struct tr_arena *a, const struct tr_node *filters)
 {
-    memset(out, 0, sizeof(*out));
+    struct tr_ir_filters fs = {0};
+    struct tr_ir_filters *out = &fs;
     const struct tr_node *f;
     if ((f = find(filters, "RequestHeaderModifier")))
         out->request_headers = header_mod(a, f, "requestHeaderModifier");
@@ -172,6 +173,11 @@ void tx_filters_compile(struct tr_arena *a, const struct tr_node *filters, struc
         out->rewrite = rewrite(a, f);
     if ((f = find(filters, "CORS")))
         out->cors = cors(a, f);
+    if (!fs.request_headers && !fs.response_headers && !fs.redirect && !fs.rewrite && !fs.cors)
+        return NULL;
+    struct tr_ir_filters *kept = TR_ANEW(a, struct tr_ir_filters);
+    *kept = fs;
+    return kept;
 }
 
 static uint64_t duration_ms(const char *s)
@@ -199,13 +205,15 @@ static const struct tr_ir_retry *retry(struct tr_arena *a, const struct tr_node 
     return ir;
 }
 
-void tx_rule_compile(struct tr_arena *a, enum tr_kind kind, const struct tr_node *rule, struct tr_ir_rule *out)
+void tx_rule_compile(struct tr_arena *a, enum tr_kind kind, const struct tr_node *rule, struct tr_ir_rule_spec *out)
 {
     out->name = tr_node_gets(rule, "name");
     if (kind != TR_KIND_HTTPROUTE && kind != TR_KIND_GRPCROUTE)
         return;
-    out->matches = tr_ir_matches_compile(a, kind, rule, &out->nmatches);
-    tx_filters_compile(a, tr_node_get(rule, "filters"), &out->filters);
+    size_t nm = 0;
+    out->matches = tr_ir_matches_compile(a, kind, rule, &nm);
+    out->nmatches = (uint32_t)nm;
+    out->filters = tx_filters_compile(a, tr_node_get(rule, "filters"));
     out->retry = retry(a, tr_node_get(rule, "retry"));
     const struct tr_node *t = tr_node_get(rule, "timeouts");
     out->timeouts.request_ms = duration_ms(tr_node_gets(t, "request"));

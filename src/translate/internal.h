@@ -184,7 +184,7 @@ struct tx {
     size_t nunits;
     size_t translated; /* routes translated by this run (not taken from the memo) */
     uint32_t *rank[TR_KIND__COUNT]; /* route kinds: each route's place in route precedence */
-    struct tr_node **status[TR_KIND__COUNT]; /* parallel to v->objs */
+    const struct tr_node **status[TR_KIND__COUNT]; /* parallel to v->objs */
     bool *class_ours;                         /* per GatewayClass */
     bool *class_accepted;
     bool *class_ext; /* per GatewayClass: tr_class_params.external_name_services */
@@ -238,7 +238,9 @@ struct tx_unit {
     int refs; /* atomic: the memo's and each run's that applies it */
     uint64_t version, stamp;
     struct tr_arena *a;   /* its own arena; NULL: the run's (no memo) */
-    struct tr_node *status;
+    /* The route's status: with its own arena, a shared copy (tr_node_share: routes with the same
+     * parents, outcome and generation keep one), else in the run's arena. */
+    const struct tr_node *status;
     struct att *att;
     size_t natt;
     struct rule_out *rules;
@@ -319,11 +321,12 @@ void tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node 
 
 /* filters.c: what the data plane reads of a rule, compiled into a (strings stay the tree's). */
 /* A list of HTTPRouteFilters or GRPCRouteFilters (a rule's or a backendRef's): the first filter
- * of each type the data plane applies (the schema allows one of each, RequestMirror aside). */
-void tx_filters_compile(struct tr_arena *a, const struct tr_node *filters, struct tr_ir_filters *out);
+ * of each type the data plane applies (the schema allows one of each, RequestMirror aside), or
+ * NULL when it has none of them. */
+const struct tr_ir_filters *tx_filters_compile(struct tr_arena *a, const struct tr_node *filters);
 /* A route rule of kind: name, and for HTTPRoute and GRPCRoute its matches, filters, retry and
  * timeouts, into out's fields (the rest of out is left alone). */
-void tx_rule_compile(struct tr_arena *a, enum tr_kind kind, const struct tr_node *rule, struct tr_ir_rule *out);
+void tx_rule_compile(struct tr_arena *a, enum tr_kind kind, const struct tr_node *rule, struct tr_ir_rule_spec *out);
 
 /* refgrant.c */
 bool tx_refgrant_allows(struct tx *t, const char *from_group, const char *from_kind, const char *from_ns,

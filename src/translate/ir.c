@@ -254,6 +254,8 @@ static struct tr_node *render_cors(struct tr_arena *a, const struct tr_ir_cors *
 /* The filters as the data plane applies them, or NULL when there are none. */
 static struct tr_node *render_filters(struct tr_arena *a, const struct tr_ir_filters *f)
 {
+    if (!f)
+        return NULL;
     struct tr_node *m = tr_node_new(a, TR_N_MAP);
     if (f->request_headers)
         tr_node_set(a, m, "requestHeaders", render_header_mod(a, f->request_headers));
@@ -331,7 +333,7 @@ static struct tr_node *render_backend(struct tr_arena *a, const struct tr_ir_bac
         tr_node_set(a, m, "appProtocol", str(a, b->app_protocol));
     if (b->hostname)
         tr_node_set(a, m, "externalName", str(a, b->hostname));
-    struct tr_node *fs = render_filters(a, &b->filters);
+    struct tr_node *fs = render_filters(a, b->filters);
     if (fs)
         tr_node_set(a, m, "filters", fs);
     if (b->tls)
@@ -348,43 +350,44 @@ static struct tr_node *render_backend(struct tr_arena *a, const struct tr_ir_bac
 
 static struct tr_node *render_rule(struct tr_arena *a, const struct tr_ir_rule *r)
 {
+    const struct tr_ir_rule_spec *sp = r->spec;
     struct tr_node *m = tr_node_new(a, TR_N_MAP);
-    tr_node_set(a, m, "route", tr_node_str(a, tr_arena_printf(a, "%s %s/%s", tr_kind_name(r->route_kind), r->route_ns,
-                                                              r->route_name)));
-    tr_node_set(a, m, "rule", tr_node_int(a, r->index));
-    if (r->name)
-        tr_node_set(a, m, "name", str(a, r->name));
+    tr_node_set(a, m, "route", tr_node_str(a, tr_arena_printf(a, "%s %s/%s", tr_kind_name(sp->route_kind), sp->route_ns,
+                                                              sp->route_name)));
+    tr_node_set(a, m, "rule", tr_node_int(a, sp->index));
+    if (sp->name)
+        tr_node_set(a, m, "name", str(a, sp->name));
     struct tr_node *hosts = tr_node_new(a, TR_N_SEQ);
     for (const char **h = r->hostnames; h && *h; h++)
         tr_node_push(a, hosts, str(a, *h));
     tr_node_set(a, m, "hostnames", hosts);
-    if (r->nmatches)
-        tr_node_set(a, m, "matches", render_matches(a, r->matches, r->nmatches));
-    struct tr_node *fs = render_filters(a, &r->filters);
+    if (sp->nmatches)
+        tr_node_set(a, m, "matches", render_matches(a, sp->matches, sp->nmatches));
+    struct tr_node *fs = render_filters(a, sp->filters);
     if (fs)
         tr_node_set(a, m, "filters", fs);
-    if (r->retry) {
+    if (sp->retry) {
         struct tr_node *rm = tr_node_new(a, TR_N_MAP);
-        tr_node_set(a, rm, "attempts", tr_node_int(a, r->retry->attempts));
-        if (r->retry->backoff_ms)
-            tr_node_set(a, rm, "backoffMs", tr_node_int(a, (int64_t)r->retry->backoff_ms));
+        tr_node_set(a, rm, "attempts", tr_node_int(a, sp->retry->attempts));
+        if (sp->retry->backoff_ms)
+            tr_node_set(a, rm, "backoffMs", tr_node_int(a, (int64_t)sp->retry->backoff_ms));
         struct tr_node *codes = tr_node_new(a, TR_N_SEQ);
         for (int code = 100; code < 100 + 64 * 8; code++)
-            if (tr_ir_retry_code(r->retry, code))
+            if (tr_ir_retry_code(sp->retry, code))
                 tr_node_push(a, codes, tr_node_int(a, code));
         if (tr_node_len(codes))
             tr_node_set(a, rm, "codes", codes);
         tr_node_set(a, m, "retry", rm);
     }
-    if (r->timeouts.request_ms || r->timeouts.backend_ms) {
+    if (sp->timeouts.request_ms || sp->timeouts.backend_ms) {
         struct tr_node *tm = tr_node_new(a, TR_N_MAP);
-        if (r->timeouts.request_ms)
-            tr_node_set(a, tm, "requestMs", tr_node_int(a, (int64_t)r->timeouts.request_ms));
-        if (r->timeouts.backend_ms)
-            tr_node_set(a, tm, "backendRequestMs", tr_node_int(a, (int64_t)r->timeouts.backend_ms));
+        if (sp->timeouts.request_ms)
+            tr_node_set(a, tm, "requestMs", tr_node_int(a, (int64_t)sp->timeouts.request_ms));
+        if (sp->timeouts.backend_ms)
+            tr_node_set(a, tm, "backendRequestMs", tr_node_int(a, (int64_t)sp->timeouts.backend_ms));
         tr_node_set(a, m, "timeouts", tm);
     }
-    if (r->unresolved_filter)
+    if (sp->unresolved_filter)
         tr_node_set(a, m, "unresolvedFilter", tr_node_bool(a, true));
     struct tr_node *bes = tr_node_new(a, TR_N_SEQ);
     for (size_t i = 0; i < r->nbackends; i++)

@@ -50,8 +50,7 @@ struct rule_out {
     struct tr_ir_mirror *mirrors;
     struct tx_backend_src *mirror_src; /* parallel to mirrors */
     size_t nmirrors;
-    struct tr_ir_rule ir; /* what tx_rule_compile fills in */
-    bool unresolved_filter; /* tr_ir_rule.unresolved_filter */
+    struct tr_ir_rule_spec spec; /* what every listener serving the rule shares */
     const char *dropped;    /* why the rule is not served (rule_unsupported), or NULL */
 };
 
@@ -142,7 +141,7 @@ static void rule_extensions(struct tx *t, size_t ri, const struct tr_node *rule,
 {
     const char *m = extension_problem(t, tr_node_get(rule, "filters"), ri, -1, ro->dropped);
     if (m) {
-        ro->unresolved_filter = true;
+        ro->spec.unresolved_filter = true;
         tx_refs_note(res, TR_R_INVALID_KIND, m, false);
     }
     const struct tr_node *refs = tr_node_get(rule, "backendRefs"); /* ro->be.v[k] is refs[k] */
@@ -252,10 +251,15 @@ static void route_rules(struct tx *t, const struct tr_obj *r, struct rule_out **
 {
     const struct tr_node *rules = tr_node_get(r->spec, "rules");
     size_t n = tr_node_len(rules);
-    struct rule_out *ro = TR_ANEWN(t->a, struct rule_out, n + 1);
+    struct rule_out *ro = n ? TR_ANEWN(t->a, struct rule_out, n) : NULL;
     for (size_t i = 0; i < n; i++) {
         const struct tr_node *rule = tr_node_at(rules, i);
-        tx_rule_compile(t->a, r->kind, rule, &ro[i].ir);
+        struct tr_ir_rule_spec *spec = &ro[i].spec;
+        spec->route_kind = r->kind;
+        spec->route_ns = r->ns;
+        spec->route_name = r->name;
+        spec->index = (uint32_t)i;
+        tx_rule_compile(t->a, r->kind, rule, spec);
         tx_backends(t, r, tr_node_get(rule, "backendRefs"), "backendRefs", &ro[i].be, res);
         rule_mirrors(t, r, i, rule, &ro[i], res);
         rule_unsupported(t, r, i, rule, &ro[i], res);
@@ -305,7 +309,7 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
     u->stamp = t->w->stamp;
     struct tr_arena *run = t->a;
     /* The status is built here: the run's arena, or for a route the memo keeps, scratch space
-     * reset once the unit has its compact copy (built in the run's arena, it stayed there as
+     * reset once the unit has its shared copy (built in the run's arena, it stayed there as
      * garbage until the next run: about 2 KiB per route on a full translation). */
     struct tr_arena *sa = run;
     if (own) {
@@ -446,7 +450,7 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
     if (parents) {
         struct tr_node *st = tr_node_new(sa, TR_N_MAP);
         tr_node_set(sa, st, "parents", parents);
-        u->status = own ? tr_node_compact(u->a, st) : st;
+        u->status = own ? tr_node_share(st) : st;
     }
     if (own)
         tr_arena_reset(sa);
@@ -479,7 +483,7 @@ static void attach(struct tx *t, struct lst *l, const struct tr_obj *r, uint64_t
         if (ro->dropped) /* rule_unsupported: not served at all */
             continue;
         if (!ap->be[i]) {
-            struct tr_ir_backend *be = TR_ANEWN(t->a, struct tr_ir_backend, ro->be.n + 1);
+            struct tr_ir_backend *be = ro->be.n ? TR_ANEWN(t->a, struct tr_ir_backend, ro->be.n) : NULL;
             if (ro->be.n)
                 memcpy(be, ro->be.v, ro->be.n * sizeof(*be));
             for (size_t k = 0; k < ro->be.n; k++)
@@ -493,19 +497,15 @@ static void attach(struct tx *t, struct lst *l, const struct tr_obj *r, uint64_t
                 ap->mi[i] = mi;
             }
         }
-        struct tr_ir_rule ir = ro->ir;
-        ir.route_kind = r->kind;
-        ir.route_ns = r->ns;
-        ir.route_name = r->name;
-        ir.index = (uint32_t)i;
+        struct tr_ir_rule ir = {0};
+        ir.spec = &ro->spec;
         ir.order = rank << 24 | i;
         ir.hostnames = at->hosts;
         ir.backends = ap->be[i];
-        ir.nbackends = ro->be.n;
+        ir.nbackends = (uint32_t)ro->be.n;
         ir.backend_stats = ro->be.n ? TR_ANEWN(t->a, struct tr_metrics_slot *, ro->be.n) : NULL;
         ir.mirrors = ap->mi[i];
-        ir.nmirrors = ro->nmirrors;
-        ir.unresolved_filter = ro->unresolved_filter;
+        ir.nmirrors = (uint32_t)ro->nmirrors;
         tx_ir_add_rule(t, l, &ir);
     }
 }

@@ -27,9 +27,9 @@
 /* A rule of kind HTTPRoute compiled from yaml into a. */
 static struct tr_ir_rule rule_of(struct tr_arena *a, const char *yaml)
 {
-    struct tr_ir_rule rule = {0};
-    tx_rule_compile(a, TR_KIND_HTTPROUTE, tr_test_yaml(a, yaml), &rule);
-    return rule;
+    struct tr_ir_rule_spec *spec = TR_ANEW(a, struct tr_ir_rule_spec);
+    tx_rule_compile(a, TR_KIND_HTTPROUTE, tr_test_yaml(a, yaml), spec);
+    return (struct tr_ir_rule){.spec = spec};
 }
 
 /* The filter of a rule whose filters are a RequestHeaderModifier and a CORS filter `cors`. */
@@ -120,10 +120,13 @@ TEST(cors_filter_found_in_rule_and_backend_filters)
     const struct tr_ir_cors *f = filter(a, "{allowOrigins: ['*'], maxAge: 7}");
     ASSERT_EQ(f->max_age, 7);
     /* HTTPBackendRef.filters may hold one too. */
-    struct tr_ir_filters bf;
-    tx_filters_compile(a, tr_test_yaml(a, "[{type: CORS, cors: {allowOrigins: ['http://a.com']}}]"), &bf);
-    ASSERT_NOT_NULL(bf.cors);
-    ASSERT_EQ(bf.cors->norigins, 1);
+    const struct tr_ir_filters *bf =
+        tx_filters_compile(a, tr_test_yaml(a, "[{type: CORS, cors: {allowOrigins: ['http://a.com']}}]"));
+    ASSERT_NOT_NULL(bf);
+    ASSERT_NOT_NULL(bf->cors);
+    ASSERT_EQ(bf->cors->norigins, 1);
+    /* A list with none of the filters the data plane applies compiles to nothing. */
+    ASSERT_NULL(tx_filters_compile(a, tr_test_yaml(a, "[{type: RequestMirror}]")));
     tr_arena_free(a);
 }
 

@@ -17,6 +17,7 @@
 struct fx {
     struct tr_arena *a;
     struct tr_ir_rule rule;
+    struct tr_ir_rule_spec spec; /* rule.spec */
     struct tr_h1_req req;
     char raw[512];
 };
@@ -27,7 +28,9 @@ static void setup(struct fx *f, const char *rule_yaml, const char *target)
 {
     f->a = tr_arena_new(4096);
     memset(&f->rule, 0, sizeof(f->rule));
-    tx_rule_compile(f->a, TR_KIND_HTTPROUTE, tr_test_yaml(f->a, rule_yaml), &f->rule);
+    memset(&f->spec, 0, sizeof(f->spec));
+    tx_rule_compile(f->a, TR_KIND_HTTPROUTE, tr_test_yaml(f->a, rule_yaml), &f->spec);
+    f->rule.spec = &f->spec;
     snprintf(f->raw, sizeof(f->raw), "GET %s HTTP/1.1\r\nHost: example.com:8080\r\n\r\n", target);
     tr_h1_req_init(&f->req);
     ASSERT(tr_h1_parse_request(f->raw, strlen(f->raw), &f->req, NULL) > 0);
@@ -110,9 +113,8 @@ TEST(filters_header_modifiers_rule_then_backend)
     struct tr_filter_out o;
     tr_filters_request(&f.rule, 0, &f.req, "example.com", 8080, false, &o);
     static const char backend[] = "[{type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x-a, value: backend}]}}]";
-    struct tr_ir_filters bf;
-    tx_filters_compile(f.a, tr_test_yaml(f.a, backend), &bf);
-    tr_filters_backend(&bf, &o);
+    const struct tr_ir_filters *bf = tx_filters_compile(f.a, tr_test_yaml(f.a, backend));
+    tr_filters_backend(bf, &o);
     ASSERT(tr_filters_drop_request_header(&o, "X-GONE", 6));
     ASSERT(tr_filters_drop_request_header(&o, "x-a", 3));
     ASSERT(!tr_filters_drop_request_header(&o, "x-b", 3));
@@ -133,10 +135,9 @@ TEST(filters_response_modifiers_rule_then_backend)
     static const char backend[] = "[{type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x-req, value: r}]}},"
                                   " {type: ResponseHeaderModifier, responseHeaderModifier: {set: [{name: x-a, value: "
                                   "backend}], remove: [x-server]}}]";
-    struct tr_ir_filters bf;
-    tx_filters_compile(f.a, tr_test_yaml(f.a, backend), &bf);
+    const struct tr_ir_filters *bf = tx_filters_compile(f.a, tr_test_yaml(f.a, backend));
     struct tr_filter_out o;
-    tr_filters_response(&f.rule, &bf, &o);
+    tr_filters_response(&f.rule, bf, &o);
     ASSERT(tr_filters_drop_response_header(&o, "X-GONE", 6));
     ASSERT(tr_filters_drop_response_header(&o, "x-server", 8)); /* the backend's remove */
     ASSERT(tr_filters_drop_response_header(&o, "x-a", 3));
@@ -184,14 +185,14 @@ TEST(filters_timeouts_and_retry)
     tr_filters_timeouts_ms(&f.rule, &req_ms, &be_ms);
     ASSERT_EQ(req_ms, 2000);
     ASSERT_EQ(be_ms, 250);
-    ASSERT_NOT_NULL(f.rule.retry);
-    ASSERT_EQ(f.rule.retry->attempts, 3);
-    ASSERT_EQ(f.rule.retry->backoff_ms, 1000);
-    ASSERT(tr_ir_retry_code(f.rule.retry, 502));
-    ASSERT(tr_ir_retry_code(f.rule.retry, 503));
-    ASSERT(!tr_ir_retry_code(f.rule.retry, 500));
-    ASSERT(!tr_ir_retry_code(f.rule.retry, 99));
-    ASSERT(!tr_ir_retry_code(f.rule.retry, 100000));
+    ASSERT_NOT_NULL(f.spec.retry);
+    ASSERT_EQ(f.spec.retry->attempts, 3);
+    ASSERT_EQ(f.spec.retry->backoff_ms, 1000);
+    ASSERT(tr_ir_retry_code(f.spec.retry, 502));
+    ASSERT(tr_ir_retry_code(f.spec.retry, 503));
+    ASSERT(!tr_ir_retry_code(f.spec.retry, 500));
+    ASSERT(!tr_ir_retry_code(f.spec.retry, 99));
+    ASSERT(!tr_ir_retry_code(f.spec.retry, 100000));
     ASSERT(!tr_ir_retry_code(NULL, 503));
     tr_arena_free(f.a);
     /* A retry with nothing set tries once more, at once, on no status; an unset or unreadable
@@ -200,12 +201,12 @@ TEST(filters_timeouts_and_retry)
     tr_filters_timeouts_ms(&f.rule, &req_ms, &be_ms);
     ASSERT_EQ(req_ms, 0);
     ASSERT_EQ(be_ms, 0);
-    ASSERT_EQ(f.rule.retry->attempts, 1);
-    ASSERT_EQ(f.rule.retry->backoff_ms, 0);
-    ASSERT(!tr_ir_retry_code(f.rule.retry, 500));
+    ASSERT_EQ(f.spec.retry->attempts, 1);
+    ASSERT_EQ(f.spec.retry->backoff_ms, 0);
+    ASSERT(!tr_ir_retry_code(f.spec.retry, 500));
     tr_arena_free(f.a);
     setup(&f, "matches: [{path: {value: /}}]", "/");
-    ASSERT_NULL(f.rule.retry);
+    ASSERT_NULL(f.spec.retry);
     tr_filters_timeouts_ms(NULL, &req_ms, &be_ms);
     ASSERT_EQ(req_ms + be_ms, 0);
     tr_arena_free(f.a);
