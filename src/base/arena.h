@@ -11,6 +11,9 @@ typedef void tr_arena_cleanup_cb(void *data);
 /* Returns a new arena whose chunks are at least chunk_len bytes. Any thread; the arena itself is
  * not thread-safe. */
 struct tr_arena *tr_arena_new(size_t chunk_len);
+/* The same, its first chunk first_len bytes (made now): for an arena whose size is about known,
+ * so that it is one block with little to spare. */
+struct tr_arena *tr_arena_new_sized(size_t first_len, size_t chunk_len);
 /* Runs the cleanups (last registered first) and frees everything. NULL is allowed. */
 void tr_arena_free(struct tr_arena *a);
 /* Runs the cleanups and makes every byte reusable; keeps the first chunk. */

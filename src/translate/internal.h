@@ -183,6 +183,9 @@ struct tx {
     struct tx_unit **units; /* route results this run holds a reference to */
     size_t nunits;
     size_t translated; /* routes translated by this run (not taken from the memo) */
+    /* The size of the next unit's arena: what the route's previous unit took, or the last unit
+     * made (units of a cluster's routes are alike), so that a unit is about one block. */
+    size_t unit_guess;
     uint32_t *rank[TR_KIND__COUNT]; /* route kinds: each route's place in route precedence */
     const struct tr_node **status[TR_KIND__COUNT]; /* parallel to v->objs */
     bool *class_ours;                         /* per GatewayClass */

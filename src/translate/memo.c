@@ -190,6 +190,8 @@ struct tx_unit *tx_memo_route(struct tx *t, enum tr_kind kind, const struct tr_o
     struct tx_unit *u = kl ? tr_map_get(&m->units, key, kl) : NULL;
     bool made = false;
     if (!u || u->version != r->version || u->stamp != t->w->stamp) {
+        if (u)
+            t->unit_guess = tr_arena_used(u->a);
         u = tx_route_translate(t, kind, r, true); /* its reference is the memo's */
         made = true;
         if (kl)

@@ -314,7 +314,10 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
     struct tr_arena *sa = run;
     if (own) {
         u->refs = 1;
-        u->a = tr_arena_new(2048);
+        /* A guess a little over, so that most units fit; one that does not takes 512-byte
+         * chunks for the rest. */
+        size_t g = t->unit_guess ? t->unit_guess : 2048;
+        u->a = tr_arena_new_sized(g + g / 16 + 64, 512);
         t->a = u->a;
         if (!t->scratch)
             t->scratch = tr_arena_new(16 * 1024);
@@ -452,8 +455,10 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
         tr_node_set(sa, st, "parents", parents);
         u->status = own ? tr_node_share(st) : st;
     }
-    if (own)
+    if (own) {
         tr_arena_reset(sa);
+        t->unit_guess = tr_arena_used(u->a);
+    }
     t->a = run;
     return u;
 }

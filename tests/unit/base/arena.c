@@ -5,6 +5,7 @@
 #include <stdalign.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 TEST(arena_alloc_aligned_and_distinct)
 {
@@ -114,4 +115,22 @@ TEST(arena_survives_many_resets)
         tr_arena_reset(a);
     }
     tr_arena_free(a);
+}
+
+/* An arena made with its first chunk's size: what fits is one block, allocations one after
+ * another in it; the rest goes to chunks of the usual size. */
+TEST(arena_sized_first_chunk_then_usual_chunks)
+{
+    struct tr_arena *a = tr_arena_new_sized(1000, 256);
+    char *first = tr_arena_alloc(a, 16);
+    char *p = first;
+    for (int i = 0; i < 62; i++) /* 63 x 16 = 1008 bytes (1000 aligned up): the first chunk */
+        p = tr_arena_alloc(a, 16);
+    ASSERT(p == first + 62 * 16);
+    char *next = tr_arena_alloc(a, 16); /* no room left: a new chunk */
+    ASSERT(next < first || next >= first + 1008);
+    memset(tr_arena_alloc(a, 200), 1, 200); /* large for a 256-byte arena: its own chunk */
+    ASSERT_EQ(tr_arena_used(a), 64 * 16 + 208);
+    tr_arena_free(a);
+    tr_arena_free(tr_arena_new_sized(0, 256)); /* no first chunk: as tr_arena_new */
 }
