@@ -106,6 +106,14 @@ static bool spec_changed(const struct tr_node *a, const struct tr_node *b)
     return false;
 }
 
+/* The kinds kept packed: routes, the objects there are thousands of, each read by translate
+ * once per version. The others are read on every translation that concerns them. */
+static bool packed_kind(enum tr_kind k)
+{
+    return k == TR_KIND_HTTPROUTE || k == TR_KIND_GRPCROUTE || k == TR_KIND_TLSROUTE || k == TR_KIND_TCPROUTE ||
+           k == TR_KIND_UDPROUTE;
+}
+
 int tr_obj_decode(struct tr_arena *a, struct tr_node *root, const char *file, uint32_t line,
                   const struct tr_obj *prev, int64_t now, uint64_t seq, struct tr_obj **out,
                   struct tr_verrs *errs, char **ident_out)
@@ -162,7 +170,8 @@ int tr_obj_decode(struct tr_arena *a, struct tr_node *root, const char *file, ui
     if (k < TR_KIND_NAMESPACE)
         tr_node_del(root, "status");
     size_t before = errs->n;
-    tr_schema_validate(a, info->schema, root, prev ? prev->root : NULL, "", errs);
+    const struct tr_node *prev_root = prev ? tr_obj_tree(prev, a) : NULL;
+    tr_schema_validate(a, info->schema, root, prev_root, "", errs);
     meta = tr_node_get(root, "metadata");
     if (meta && meta->type == TR_N_MAP) {
         struct tr_node *nn = tr_node_get(meta, "name");
@@ -189,13 +198,6 @@ int tr_obj_decode(struct tr_arena *a, struct tr_node *root, const char *file, ui
         tr_node_set(a, meta, "namespace", tr_node_str(a, "default"));
     if (!info->namespaced)
         tr_node_del(meta, "namespace");
-    /* The tree grew while it was parsed, validated and defaulted (arrays doubling in the arena,
-     * their old copies left behind): the object keeps a compact copy, a third of the size,
-     * for as long as it is current. */
-    struct tr_arena *kept = tr_arena_new(256);
-    root = tr_node_compact(kept, root);
-    tr_arena_free(a);
-    a = kept;
     meta = tr_node_get(root, "metadata");
     char made[37];
     const char *uid = prev ? prev->uid : tr_node_gets(meta, "uid");
@@ -203,40 +205,90 @@ int tr_obj_decode(struct tr_arena *a, struct tr_node *root, const char *file, ui
         make_uid(made);
         uid = made;
     }
-    /* The record and its two strings in one block of their size, beside the tree's (a chunk of
-     * the arena's base size left about 300 bytes unused per object). */
-    const char *f = file ? file : "";
-    size_t fl = strlen(f), ul = strlen(uid);
-    char *blk = tr_arena_alloc(a, sizeof(struct tr_obj) + fl + 1 + ul + 1);
-    struct tr_obj *o = (struct tr_obj *)(void *)blk;
-    memset(o, 0, sizeof(*o));
-    o->file = memcpy(blk + sizeof(*o), f, fl + 1);
-    o->uid = memcpy(blk + sizeof(*o) + fl + 1, uid, ul + 1);
-    o->arena = a;
-    o->refs = 1;
-    o->kind = (enum tr_kind)k;
-    o->root = root;
-    o->spec = tr_node_get(root, "spec");
-    o->name = tr_node_gets(meta, "name");
-    o->ns = info->namespaced ? tr_node_gets(meta, "namespace") : "";
-    o->line = line;
-    o->seq = seq;
+    int64_t created = now, generation = 1;
     if (prev) {
-        o->created = prev->created;
-        o->seq = prev->seq;
-        o->generation = prev->generation + (spec_changed(prev->root, root) ? 1 : 0);
+        created = prev->created;
+        generation = prev->generation + (spec_changed(prev_root, root) ? 1 : 0);
     } else {
         int64_t t = tr_parse_time(tr_node_gets(meta, "creationTimestamp"));
-        o->created = t >= 0 ? t : now;
-        o->generation = 1;
+        created = t >= 0 ? t : now;
     }
+    /* The record and its strings in one block of their size (a chunk of the arena's base size
+     * left about 300 bytes unused per object). The tree grew while it was parsed, validated and
+     * defaulted (arrays doubling in the arena, their old copies left behind), so it is copied:
+     * a route packed beside the record (a sixth of a compact tree: routes are most objects, and
+     * each is read once per version), any other object as a compact tree. */
+    bool pack = packed_kind((enum tr_kind)k);
+    struct tr_buf packed;
+    tr_buf_init(&packed, 0);
+    if (pack && tr_node_pack(&packed, root) != TR_OK)
+        pack = false;
+    const char *f = file ? file : "";
+    const char *nm = tr_node_gets(meta, "name"), *ons = info->namespaced ? tr_node_gets(meta, "namespace") : "";
+    size_t fl = strlen(f), ul = strlen(uid), nl = pack ? strlen(nm) + 1 : 0, sl = pack ? strlen(ons) + 1 : 0;
+    size_t len = sizeof(struct tr_obj) + fl + 1 + ul + 1 + nl + sl + (pack ? packed.len : 0);
+    struct tr_arena *kept = pack ? tr_arena_new_sized(len, 256) : tr_arena_new(256);
+    if (!pack)
+        root = tr_node_compact(kept, root);
+    char *blk = tr_arena_alloc(kept, len);
+    struct tr_obj *o = (struct tr_obj *)(void *)blk;
+    memset(o, 0, sizeof(*o));
+    char *at = blk + sizeof(*o);
+    o->file = memcpy(at, f, fl + 1);
+    at += fl + 1;
+    o->uid = memcpy(at, uid, ul + 1);
+    at += ul + 1;
+    if (pack) {
+        o->name = memcpy(at, nm, nl);
+        at += nl;
+        o->ns = memcpy(at, ons, sl);
+        at += sl;
+        o->packed = memcpy(at, packed.data, packed.len);
+        o->packed_len = (uint32_t)packed.len;
+    } else {
+        meta = tr_node_get(root, "metadata");
+        o->root = root;
+        o->spec = tr_node_get(root, "spec");
+        o->name = tr_node_gets(meta, "name");
+        o->ns = info->namespaced ? tr_node_gets(meta, "namespace") : "";
+    }
+    tr_buf_dispose(&packed);
+    tr_arena_free(a);
+    o->arena = kept;
+    o->refs = 1;
+    o->kind = (enum tr_kind)k;
+    o->line = line;
+    o->seq = prev ? prev->seq : seq;
+    o->created = created;
+    o->generation = generation;
     *out = o;
     return TR_OK;
 }
 
+const struct tr_node *tr_obj_tree(const struct tr_obj *o, struct tr_arena *a)
+{
+    return o->root ? o->root : tr_node_unpack(a, o->packed, o->packed_len);
+}
+
+const struct tr_node *tr_obj_spec(const struct tr_obj *o, struct tr_arena *a)
+{
+    return o->root ? o->spec : tr_node_get(tr_obj_tree(o, a), "spec");
+}
+
+bool tr_obj_same_content(const struct tr_obj *x, const struct tr_obj *y)
+{
+    if (!x->root && !y->root && x->packed_len == y->packed_len && memcmp(x->packed, y->packed, x->packed_len) == 0)
+        return true;
+    struct tr_arena *a = tr_arena_new(4096);
+    bool same = tr_node_equal(tr_obj_tree(x, a), tr_obj_tree(y, a));
+    tr_arena_free(a);
+    return same;
+}
+
 void tr_obj_take_server_meta(struct tr_obj *o)
 {
-    const struct tr_node *meta = tr_node_get(o->root, "metadata");
+    struct tr_arena *a = o->root ? NULL : tr_arena_new(4096);
+    const struct tr_node *meta = tr_node_get(tr_obj_tree(o, a), "metadata");
     const char *uid = tr_node_gets(meta, "uid");
     if (uid && uid[0])
         o->uid = tr_arena_strdup(o->arena, uid);
@@ -246,6 +298,7 @@ void tr_obj_take_server_meta(struct tr_obj *o)
     int64_t t = tr_parse_time(tr_node_gets(meta, "creationTimestamp"));
     if (t >= 0)
         o->created = t;
+    tr_arena_free(a);
 }
 
 struct tr_obj *tr_obj_acquire(struct tr_obj *o)
@@ -270,7 +323,8 @@ void tr_obj_ident(struct tr_buf *b, const struct tr_obj *o)
 
 struct tr_node *tr_obj_render(struct tr_arena *a, const struct tr_obj *o, const struct tr_node *status)
 {
-    struct tr_node *n = tr_node_clone(a, o->root);
+    /* A packed object unpacks into a: that is a copy of its own already. */
+    struct tr_node *n = o->root ? tr_node_clone(a, o->root) : (struct tr_node *)tr_obj_tree(o, a);
     struct tr_node *meta = tr_node_get(n, "metadata");
     char t[32];
     tr_format_time(t, o->created);

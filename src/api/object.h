@@ -5,6 +5,7 @@
 
 #include "api/kind.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct tr_arena;
@@ -16,10 +17,15 @@ struct tr_obj {
     enum tr_kind kind;
     const char *ns;   /* "" for cluster-scoped kinds */
     const char *name;
-    struct tr_node *root; /* the whole object, defaults applied; a Gateway API kind's status dropped */
+    /* The whole object, defaults applied; a Gateway API kind's status dropped. NULL for a route
+     * kind's object, which is kept packed (the many objects, read once per version): read any
+     * object's tree with tr_obj_tree. */
+    struct tr_node *root;
     struct tr_node *spec; /* root's spec, or NULL */
     const char *file;     /* where it came from (for messages), or "" */
     uint32_t line;        /* first line of its document */
+    uint32_t packed_len;  /* private: the packed tree (tr_node_pack) when root is NULL */
+    const unsigned char *packed;
     int64_t generation;   /* as the API server assigns it */
     const char *uid;
     int64_t created;   /* creationTimestamp, seconds since the epoch */
@@ -45,6 +51,14 @@ int tr_obj_decode(struct tr_arena *a, struct tr_node *root, const char *file, ui
  * server set them (the Kubernetes provider: the server, not torii, counts generations). Call
  * right after tr_obj_decode, before the object is shared. */
 void tr_obj_take_server_meta(struct tr_obj *o);
+
+/* The object's tree: root, or for a packed object a tree unpacked into a whose strings point
+ * into the object (valid while it is). */
+const struct tr_node *tr_obj_tree(const struct tr_obj *o, struct tr_arena *a);
+/* Its spec, the same way. */
+const struct tr_node *tr_obj_spec(const struct tr_obj *o, struct tr_arena *a);
+/* Same content (map order aside)? For an identical re-read of a file. */
+bool tr_obj_same_content(const struct tr_obj *x, const struct tr_obj *y);
 
 struct tr_obj *tr_obj_acquire(struct tr_obj *o);
 /* Drops a reference; frees on the last. Any thread. NULL allowed. */

@@ -119,8 +119,9 @@ static pthread_mutex_t keys_lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *keys[KEYS_MAX * 2]; /* open addressing, at most half full */
 static size_t nkeys;
 
-/* The interned copy of key (len bytes), made if add and there is room; NULL otherwise. */
-static const char *key_interned(const char *key, size_t len, bool add)
+/* The interned copy of key (len bytes), made if add and there is room; NULL otherwise. *slot
+ * (if not NULL) is its place in the table, which it keeps for ever: a packed tree names it so. */
+static const char *key_interned_at(const char *key, size_t len, bool add, size_t *slot)
 {
     if (len > KEY_LEN_MAX)
         return NULL;
@@ -136,11 +137,19 @@ static const char *key_interned(const char *key, size_t len, bool add)
         char *k = tr_xmalloc(len + 1);
         memcpy(k, key, len);
         k[len] = '\0';
-        keys[i] = found = k;
+        __atomic_store_n(&keys[i], k, __ATOMIC_RELEASE);
+        found = k;
         nkeys++;
     }
     pthread_mutex_unlock(&keys_lock);
+    if (found && slot)
+        *slot = i;
     return found;
+}
+
+static const char *key_interned(const char *key, size_t len, bool add)
+{
+    return key_interned_at(key, len, add, NULL);
 }
 
 static void compact_size(const struct tr_node *n, size_t *fixed, size_t *strs)
@@ -335,6 +344,149 @@ void tr_node_unshare(const struct tr_node *n)
             shared_rehash(shared_cap / 2);
     }
     pthread_mutex_unlock(&shared_lock);
+}
+
+/* Packed trees. Each node is a tag byte (its type, and a BOOL's value in bit 3) and then: INT a
+ * zigzag varint, FLOAT its 8 bytes, STR a varint length, the bytes and a NUL, SEQ a varint count
+ * and the items, MAP a varint count and per entry the key and the value. A key is a varint: an
+ * interned key's slot times two, or its length times two plus one followed by the bytes and a
+ * NUL. */
+static int put_varint(struct tr_buf *b, uint64_t v)
+{
+    unsigned char t[10];
+    size_t n = 0;
+    do {
+        t[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    return tr_buf_append(b, t, n);
+}
+
+static int put_bytes(struct tr_buf *b, const char *s, size_t len)
+{
+    int rc = tr_buf_append(b, s, len);
+    return rc ? rc : tr_buf_putc(b, '\0');
+}
+
+int tr_node_pack(struct tr_buf *b, const struct tr_node *n)
+{
+    int rc = tr_buf_putc(b, (char)(n->type | (n->type == TR_N_BOOL && n->u.b ? 8 : 0)));
+    switch (n->type) {
+    case TR_N_INT:
+        return rc ? rc : put_varint(b, ((uint64_t)n->u.i << 1) ^ (uint64_t)(n->u.i >> 63));
+    case TR_N_FLOAT:
+        return rc ? rc : tr_buf_append(b, &n->u.f, sizeof(n->u.f));
+    case TR_N_STR:
+        rc = rc ? rc : put_varint(b, n->n);
+        return rc ? rc : put_bytes(b, n->u.s, n->n);
+    case TR_N_SEQ:
+        rc = rc ? rc : put_varint(b, n->n);
+        for (uint32_t i = 0; i < n->n && !rc; i++)
+            rc = tr_node_pack(b, n->u.items[i]);
+        return rc;
+    case TR_N_MAP:
+        rc = rc ? rc : put_varint(b, n->n);
+        for (uint32_t i = 0; i < n->n && !rc; i++) {
+            const char *k = n->u.kv[i].key;
+            size_t kl = strlen(k), slot;
+            if (key_interned_at(k, kl, true, &slot)) {
+                rc = put_varint(b, (uint64_t)slot << 1);
+            } else {
+                rc = put_varint(b, (uint64_t)kl << 1 | 1);
+                rc = rc ? rc : put_bytes(b, k, kl);
+            }
+            rc = rc ? rc : tr_node_pack(b, n->u.kv[i].val);
+        }
+        return rc;
+    default:
+        return rc;
+    }
+}
+
+struct unpacker {
+    struct tr_arena *a;
+    const unsigned char *p, *end;
+};
+
+/* The input is torii's own packing, so it is trusted; reading past its end is a bug. */
+static uint64_t get_varint(struct unpacker *u)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0;; shift += 7) {
+        TR_BUG_ON(u->p >= u->end || shift > 63);
+        unsigned char c = *u->p++;
+        v |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80))
+            return v;
+    }
+}
+
+static const char *get_bytes(struct unpacker *u, size_t len)
+{
+    TR_BUG_ON((size_t)(u->end - u->p) < len + 1 || u->p[len] != '\0');
+    const char *s = (const char *)u->p;
+    u->p += len + 1;
+    return s;
+}
+
+static struct tr_node *unpack_node(struct unpacker *u)
+{
+    TR_BUG_ON(u->p >= u->end);
+    unsigned char tag = *u->p++;
+    struct tr_node *n = TR_ANEW(u->a, struct tr_node);
+    n->type = tag & 7;
+    n->exact = 1;
+    switch (n->type) {
+    case TR_N_BOOL:
+        n->u.b = (tag & 8) != 0;
+        break;
+    case TR_N_INT: {
+        uint64_t z = get_varint(u);
+        n->u.i = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+        break;
+    }
+    case TR_N_FLOAT:
+        TR_BUG_ON((size_t)(u->end - u->p) < sizeof(n->u.f));
+        memcpy(&n->u.f, u->p, sizeof(n->u.f));
+        u->p += sizeof(n->u.f);
+        break;
+    case TR_N_STR:
+        n->n = (uint32_t)get_varint(u);
+        n->u.s = get_bytes(u, n->n);
+        break;
+    case TR_N_SEQ:
+        n->n = (uint32_t)get_varint(u);
+        n->u.items = n->n ? TR_ANEWN(u->a, struct tr_node *, n->n) : NULL;
+        for (uint32_t i = 0; i < n->n; i++)
+            n->u.items[i] = unpack_node(u);
+        break;
+    case TR_N_MAP:
+        n->n = (uint32_t)get_varint(u);
+        n->u.kv = n->n ? TR_ANEWN(u->a, struct tr_kv, n->n) : NULL;
+        for (uint32_t i = 0; i < n->n; i++) {
+            uint64_t k = get_varint(u);
+            if (k & 1) {
+                n->u.kv[i].key = get_bytes(u, (size_t)(k >> 1));
+            } else {
+                TR_BUG_ON((k >> 1) >= KEYS_MAX * 2);
+                n->u.kv[i].key = __atomic_load_n(&keys[k >> 1], __ATOMIC_ACQUIRE);
+                TR_BUG_ON(!n->u.kv[i].key);
+            }
+            n->u.kv[i].val = unpack_node(u);
+        }
+        break;
+    default:
+        break;
+    }
+    return n;
+}
+
+struct tr_node *tr_node_unpack(struct tr_arena *a, const void *p, size_t len)
+{
+    struct unpacker u = {a, p, (const unsigned char *)p + len};
+    struct tr_node *n = unpack_node(&u);
+    TR_BUG_ON(u.p != u.end);
+    return n;
 }
 
 struct tr_node *tr_node_clone(struct tr_arena *a, const struct tr_node *n)

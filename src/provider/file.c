@@ -219,7 +219,7 @@ static void apply(struct tr_store *store, struct tr_obj *o)
     /* An identical re-read changes nothing: keep the old version (and its resourceVersion). The
      * file counts: an object moved to another file now belongs to that file (see drop_missing). */
     if (prev && prev->generation == o->generation && strcmp(prev->file, o->file) == 0 &&
-        tr_node_equal(prev->root, o->root)) {
+        tr_obj_same_content(prev, o)) {
         tr_obj_release(o);
         return;
     }

@@ -15,9 +15,10 @@ static bool has_hostnames(enum tr_kind k)
 
 /* The route's hostnames narrowed to a listener's: NULL-terminated, NULL when none intersect.
  * A route without hostnames takes the listener's (or matches any host). */
-static const char **effective_hosts(struct tx *t, const struct tr_obj *route, const struct lst *l)
+static const char **effective_hosts(struct tx *t, const struct tr_obj *route, const struct tr_node *spec,
+                                   const struct lst *l)
 {
-    const struct tr_node *hs = tr_node_get(route->spec, "hostnames");
+    const struct tr_node *hs = tr_node_get(spec, "hostnames");
     size_t n = tr_node_len(hs);
     const char **out = TR_ANEWN(t->a, const char *, n + 2);
     size_t k = 0;
@@ -246,20 +247,20 @@ static void rule_unsupported(struct tx *t, const struct tr_obj *r, size_t ri, co
 }
 
 /* Resolves every rule's backends once per route, noting the route's ResolvedRefs in res. */
-static void route_rules(struct tx *t, const struct tr_obj *r, struct rule_out **rules_out, size_t *nrules,
-                        struct tx_refs *res)
+static void route_rules(struct tx *t, const struct tr_obj *r, const struct tr_node *spec, struct rule_out **rules_out,
+                        size_t *nrules, struct tx_refs *res)
 {
-    const struct tr_node *rules = tr_node_get(r->spec, "rules");
+    const struct tr_node *rules = tr_node_get(spec, "rules");
     size_t n = tr_node_len(rules);
     struct rule_out *ro = n ? TR_ANEWN(t->a, struct rule_out, n) : NULL;
     for (size_t i = 0; i < n; i++) {
         const struct tr_node *rule = tr_node_at(rules, i);
-        struct tr_ir_rule_spec *spec = &ro[i].spec;
-        spec->route_kind = r->kind;
-        spec->route_ns = r->ns;
-        spec->route_name = r->name;
-        spec->index = (uint32_t)i;
-        tx_rule_compile(t->a, r->kind, rule, spec);
+        struct tr_ir_rule_spec *rs = &ro[i].spec;
+        rs->route_kind = r->kind;
+        rs->route_ns = r->ns;
+        rs->route_name = r->name;
+        rs->index = (uint32_t)i;
+        tx_rule_compile(t->a, r->kind, rule, rs);
         tx_backends(t, r, tr_node_get(rule, "backendRefs"), "backendRefs", &ro[i].be, res);
         rule_mirrors(t, r, i, rule, &ro[i], res);
         rule_unsupported(t, r, i, rule, &ro[i], res);
@@ -324,7 +325,12 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
         sa = t->scratch;
     }
     const struct tr_view *v = t->v;
-    const struct tr_node *prefs = tr_node_get(r->spec, "parentRefs");
+    /* A route is stored packed: its tree is unpacked here, and gone with the route's
+     * translation when the memo keeps the unit (whose strings point into the stored object,
+     * as the IR's do). */
+    struct tr_arena *tree_a = own ? tr_arena_new(4096) : run;
+    const struct tr_node *spec = tr_obj_spec(r, tree_a);
+    const struct tr_node *prefs = tr_node_get(spec, "parentRefs");
     struct tr_node *parents = NULL;
     const char *dropped_msg = NULL;
     struct tx_refs refs = TX_REFS_INIT;
@@ -372,7 +378,7 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
             continue; /* Service parents are the mesh's; torii is not a mesh yet */
         }
         if (!resolved) {
-            route_rules(t, r, &u->rules, &u->nrules, &refs);
+            route_rules(t, r, spec, &u->rules, &u->nrules, &refs);
             dropped_msg = dropped_rules(t, u->rules, u->nrules, &all_dropped);
             resolved = true;
         }
@@ -394,7 +400,7 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
             const struct tr_node *ns_rule = tr_node_path(l->spec, "allowedRoutes.namespaces");
             if (!tx_namespace_allowed(t, ns_rule, "Same", owner_ns, r->ns))
                 continue;
-            const char **hosts = effective_hosts(t, r, l);
+            const char **hosts = effective_hosts(t, r, spec, l);
             if (!hosts) {
                 host_miss = true;
                 continue;
@@ -457,6 +463,7 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
     }
     if (own) {
         tr_arena_reset(sa);
+        tr_arena_free(tree_a);
         t->unit_guess = tr_arena_used(u->a);
     }
     t->a = run;

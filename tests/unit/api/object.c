@@ -64,7 +64,12 @@ TEST(object_decode_basics_and_namespace_default)
     ASSERT_EQ(d.rc, TR_OK);
     ASSERT_EQ(d.o->kind, TR_KIND_HTTPROUTE);
     ASSERT_STREQ(d.o->ns, "default"); /* namespaced kinds default to "default" */
-    ASSERT_STREQ(tr_node_gets(tr_node_get(d.o->root, "metadata"), "namespace"), "default");
+    /* A route is kept packed; its tree is unpacked on demand, its strings read in place. */
+    ASSERT_NULL(d.o->root);
+    ASSERT_NULL(d.o->spec);
+    struct tr_arena *ta = tr_arena_new(4096);
+    const struct tr_node *tree = tr_obj_tree(d.o, ta);
+    ASSERT_STREQ(tr_node_gets(tr_node_get(tree, "metadata"), "namespace"), "default");
     ASSERT_STREQ(d.o->name, "web");
     ASSERT_STREQ(d.o->file, "test.yaml");
     ASSERT_EQ(d.o->line, 3);
@@ -72,10 +77,15 @@ TEST(object_decode_basics_and_namespace_default)
     ASSERT_EQ(d.o->created, NOW);
     ASSERT_EQ(d.o->seq, 7);
     ASSERT_EQ(strlen(d.o->uid), 36);
-    ASSERT(d.o->spec == tr_node_get(d.o->root, "spec"));
     ASSERT_STREQ(d.ident, "HTTPRoute default/web");
     /* Defaults were applied: a rule without matches gets the PathPrefix / match. */
-    ASSERT_NOT_NULL(tr_node_path(d.o->spec, "rules"));
+    const struct tr_node *spec = tr_obj_spec(d.o, ta);
+    ASSERT(tr_node_equal(spec, tr_node_get(tree, "spec")));
+    ASSERT_STREQ(tr_node_gets(tr_node_path(tr_node_at(tr_node_get(tr_node_at(tr_node_get(spec, "rules"), 0), "matches"), 0),
+                                           "path"), "type"), "PathPrefix");
+    const char *host = tr_node_at(tr_node_get(spec, "hostnames"), 0)->u.s;
+    ASSERT(host > (const char *)d.o && host < (const char *)d.o->packed + d.o->packed_len);
+    tr_arena_free(ta);
     dec_done(&d);
 }
 
@@ -87,6 +97,8 @@ TEST(object_cluster_scoped_drops_namespace)
            NULL);
     ASSERT_EQ(d.rc, TR_OK);
     ASSERT_STREQ(d.o->ns, "");
+    ASSERT_NOT_NULL(d.o->root); /* not a route: kept as a tree */
+    ASSERT(d.o->spec == tr_node_get(d.o->root, "spec"));
     ASSERT_NULL(tr_node_get(tr_node_get(d.o->root, "metadata"), "namespace"));
     struct tr_buf b;
     tr_buf_init(&b, 0);
@@ -108,7 +120,9 @@ TEST(object_status_dropped_and_kept_metadata)
                      "  hostnames: [a.example.com]\n") "status:\n  parents: []\n",
            NULL);
     ASSERT_EQ(d.rc, TR_OK);
-    ASSERT_NULL(tr_node_get(d.o->root, "status"));
+    struct tr_arena *ta = tr_arena_new(4096);
+    ASSERT_NULL(tr_node_get(tr_obj_tree(d.o, ta), "status"));
+    tr_arena_free(ta);
     ASSERT_STREQ(d.o->ns, "apps");
     ASSERT_STREQ(d.o->uid, "1234");
     ASSERT_EQ(d.o->created, 1577934245);
@@ -245,7 +259,8 @@ TEST(object_refcount_and_render)
     ASSERT_STREQ(tr_node_gets(meta, "resourceVersion"), "42");
     ASSERT_STREQ(tr_node_gets(meta, "creationTimestamp"), "2023-11-14T22:13:20Z");
     ASSERT_NOT_NULL(tr_node_get(r, "status"));
-    ASSERT_NULL(tr_node_get(d.o->root, "status")); /* the object itself is not touched */
+    ASSERT_NULL(tr_node_get(tr_obj_tree(d.o, a), "status")); /* the object itself is not touched */
+    ASSERT(tr_obj_same_content(d.o, d.o));
     tr_arena_free(a);
     char t[32];
     tr_format_time(t, 0);
