@@ -58,7 +58,6 @@ void tr_published_release(struct tr_published *p)
     for (size_t i = 0; i < p->nitems; i++)
         p->item_free(&p->items[i]);
     free(p->items);
-    tr_map_dispose(&p->objs);
     free(p);
 }
 
@@ -218,7 +217,7 @@ static void serve(struct tr_admin *ad, struct client *cl)
         respond_status(cl, p, head);
     } else if (strncmp(target, "/status/", 8) == 0) {
         const char *k = target + 8;
-        size_t i = (size_t)(uintptr_t)tr_map_get(&p->objs, k, strlen(k));
+        size_t i = p->find(p, k, strlen(k));
         if (i) {
             struct tr_buf b;
             tr_buf_init(&b, 0);

@@ -34,8 +34,10 @@ struct tr_published {
     /* The same for the status alone ("null" when it has none). Any thread. */
     void (*render_status)(const struct tr_pubitem *it, struct tr_buf *out);
     void (*item_free)(struct tr_pubitem *it);
+    /* The index + 1 in items of the object of key "Kind/ns/name" ("Kind/name" when
+     * cluster-scoped), or 0. Any thread. */
+    size_t (*find)(const struct tr_published *p, const char *key, size_t klen);
     char *rejected;         /* JSON array of the rejected manifests */
-    struct tr_map objs;     /* "Kind/ns/name" (cluster-scoped: "Kind/name") -> index in items + 1 */
     struct tr_snapshot *snap; /* what items point into; its /config is rendered on request */
     bool ready;         /* the config dir has been loaded once */
     unsigned long long generation; /* config generation: bumped per published translation */

@@ -18,10 +18,10 @@
 #include <time.h>
 
 /* When each condition of an object last changed status, keyed by its path in the status
- * ("parents[0].conditions|Accepted"). Immutable once made; shared by the publish state and the
- * published items (any thread drops its reference). */
+ * ("parents[0].conditions|Accepted"). Immutable once made, one block with its keys; shared by
+ * the publish state and the published items (any thread drops its reference). */
 struct ltt {
-    char *key;
+    const char *key;
     bool status;
     int64_t when;
 };
@@ -36,8 +36,6 @@ static void ltt_release(struct tr_ltt *l)
 {
     if (!l || __atomic_sub_fetch(&l->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
-    for (size_t i = 0; i < l->n; i++)
-        free(l->e[i].key);
     free(l);
 }
 
@@ -48,19 +46,19 @@ static struct tr_ltt *ltt_ref(struct tr_ltt *l)
     return l;
 }
 
-/* An object as last published: its version and status, and its transition times. */
+/* An object as last published: its version and status, and its transition times. The state
+ * keeps them in the published order (kind, then namespace/name, as the view), so the next
+ * publish finds an object's entry by walking both lists together: no map, no key strings. */
 struct pub_entry {
-    uint64_t epoch;
-    uint64_t version;
-    const struct tr_node *st; /* the status the times were taken from: alive while ps->held is */
+    const struct tr_obj *obj; /* that version: alive while ps->held is (its names are the key) */
+    const struct tr_node *st; /* the status the times were taken from: the same */
     struct tr_ltt *ltt;
-    bool made;
 };
 
 struct tr_pubstate {
-    struct tr_map objs; /* "Kind/ns/name" -> struct pub_entry* */
-    struct tr_snapshot *held; /* the snapshot of the last publish: its statuses are compared */
-    uint64_t epoch;
+    struct pub_entry *v;
+    size_t n;
+    struct tr_snapshot *held; /* the snapshot of the last publish: its objects and statuses */
 };
 
 struct tr_pubstate *tr_pubstate_new(void)
@@ -68,25 +66,24 @@ struct tr_pubstate *tr_pubstate_new(void)
     return tr_xcalloc(1, sizeof(struct tr_pubstate));
 }
 
-static void entry_free(struct pub_entry *e)
-{
-    if (!e)
-        return;
-    ltt_release(e->ltt);
-    free(e);
-}
-
 void tr_pubstate_free(struct tr_pubstate *ps)
 {
     if (!ps)
         return;
-    size_t it = 0;
-    struct tr_map_slot *s;
-    while ((s = tr_map_next(&ps->objs, &it)))
-        entry_free(s->val);
-    tr_map_dispose(&ps->objs);
+    for (size_t i = 0; i < ps->n; i++)
+        ltt_release(ps->v[i].ltt);
+    free(ps->v);
     tr_snapshot_release(ps->held);
     free(ps);
+}
+
+/* The published order: kind, namespace, name. */
+static int obj_cmp(int kind, const char *ns, const char *name, const struct tr_obj *o)
+{
+    if (kind != (int)o->kind)
+        return kind < (int)o->kind ? -1 : 1;
+    int c = strcmp(ns, o->ns);
+    return c ? c : strcmp(name, o->name);
 }
 
 /* Calls fn(ud, condition, path) for every condition of a status tree ("conditions" lists at any
@@ -148,8 +145,9 @@ static const struct ltt *ltt_find(const struct tr_ltt *l, const char *path)
 
 struct timing {
     const struct tr_ltt *old;
-    struct tr_ltt *out;
-    size_t cap;
+    struct ltt *v; /* keys in keys, at offsets (the pointers are set when the block is made) */
+    size_t n, cap;
+    struct tr_buf keys;
     int64_t now;
 };
 
@@ -160,24 +158,35 @@ static void time_condition(void *ud, struct tr_node *cond, const char *path, boo
     struct timing *tm = ud;
     const struct ltt *was = ltt_find(tm->old, path);
     int64_t when = was && was->status == status ? was->when : tm->now;
-    if (!tm->out || tm->out->n == tm->cap) {
+    if (tm->n == tm->cap) {
         tm->cap = tm->cap ? tm->cap * 2 : 4;
-        size_t n = tm->out ? tm->out->n : 0;
-        tm->out = tr_xrealloc(tm->out, sizeof(*tm->out) + tm->cap * sizeof(struct ltt));
-        tm->out->n = n;
-        tm->out->refs = 1;
+        tm->v = tr_xrealloc(tm->v, tm->cap * sizeof(*tm->v));
     }
-    tm->out->e[tm->out->n++] = (struct ltt){tr_xstrdup(path), status, when};
+    tm->v[tm->n++] = (struct ltt){(const char *)(uintptr_t)tm->keys.len, status, when};
+    tr_buf_append(&tm->keys, path, strlen(path) + 1);
 }
 
 static struct tr_ltt *times_of(const struct tr_node *st, const struct tr_ltt *old, int64_t now)
 {
     struct timing tm = {.old = old, .now = now};
+    tr_buf_init(&tm.keys, 0);
     struct tr_buf path;
     tr_buf_init(&path, 0);
     each_condition((struct tr_node *)st, &path, time_condition, &tm); /* read only: fn writes nothing */
     tr_buf_dispose(&path);
-    return tm.out;
+    struct tr_ltt *out = NULL;
+    if (tm.n) {
+        size_t fixed = sizeof(*out) + tm.n * sizeof(struct ltt);
+        out = tr_xmalloc(fixed + tm.keys.len);
+        out->refs = 1;
+        out->n = tm.n;
+        char *keys = memcpy((char *)out + fixed, tm.keys.data, tm.keys.len);
+        for (size_t i = 0; i < tm.n; i++)
+            out->e[i] = (struct ltt){keys + (uintptr_t)tm.v[i].key, tm.v[i].status, tm.v[i].when};
+    }
+    free(tm.v);
+    tr_buf_dispose(&tm.keys);
+    return out;
 }
 
 struct stamping {
@@ -267,34 +276,41 @@ static void add_reject(void *ud, const struct tr_reject *r)
     tr_node_push(a, list, m);
 }
 
-/* The object's key in the admin API: "Kind/ns/name", or "Kind/name" when cluster-scoped. */
-static int obj_key(char *out, size_t cap, const struct tr_obj *o)
+/* The item of key "Kind/ns/name" ("Kind/name" when cluster-scoped): its index + 1, or 0. The
+ * items are in the published order, so this is a binary search. */
+static size_t find_item(const struct tr_published *p, const char *key, size_t klen)
 {
-    const char *parts[3] = {tr_kind_name(o->kind), o->ns, o->name};
-    size_t n = 0;
-    for (int i = 0; i < 3; i++) {
-        if (i == 1 && !o->ns[0])
-            continue;
-        size_t l = strlen(parts[i]);
-        if (n + l + 2 > cap)
-            return -1;
-        if (n)
-            out[n++] = '/';
-        memcpy(out + n, parts[i], l);
-        n += l;
+    char k[600];
+    if (klen >= sizeof(k))
+        return 0;
+    memcpy(k, key, klen);
+    k[klen] = '\0';
+    char *slash = strchr(k, '/');
+    if (!slash)
+        return 0;
+    *slash = '\0';
+    int kind = tr_kind_by_name(k);
+    if (kind < 0)
+        return 0;
+    const char *ns = "", *name = slash + 1;
+    char *second = strchr(slash + 1, '/');
+    if (second) {
+        *second = '\0';
+        ns = slash + 1;
+        name = second + 1;
     }
-    out[n] = '\0';
-    return (int)n;
-}
-
-/* Forgets objects that are gone. */
-static bool gone(void *ud, void *val)
-{
-    struct pub_entry *e = val;
-    if (e->epoch == *(const uint64_t *)ud)
-        return false;
-    entry_free(e);
-    return true;
+    size_t lo = 0, hi = p->nitems;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = obj_cmp(kind, ns, name, p->items[mid].obj);
+        if (c == 0)
+            return mid + 1;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return 0;
 }
 
 struct tr_published *tr_publish_build(struct tr_snapshot *snap, const struct tr_store *store, struct tr_pubstate *ps,
@@ -315,39 +331,39 @@ struct tr_published *tr_publish_build(struct tr_snapshot *snap, const struct tr_
     p->render = render_item;
     p->render_status = render_status;
     p->item_free = item_free;
-    ps->epoch++;
+    p->find = find_item;
     /* Transition times are taken again only when an object's version or status changed since
      * the last publish. The previous statuses are compared by identity first (a route's status
      * is shared by the translations that reuse its result), then by value. JSON is rendered
      * when asked for (admin.c). */
+    struct pub_entry *next = tr_xmalloc((total ? total : 1) * sizeof(*next));
+    size_t j = 0;
     for (int k = 0; k < TR_KIND__COUNT; k++) {
         for (size_t i = 0; i < v->n[k]; i++) {
             const struct tr_obj *o = v->objs[k][i];
-            char key[600];
-            int kl = obj_key(key, sizeof(key), o);
-            if (kl < 0)
-                continue;
+            /* Entries of objects that are gone come first in the order: they go. */
+            while (j < ps->n && obj_cmp(k, o->ns, o->name, ps->v[j].obj) > 0)
+                ltt_release(ps->v[j++].ltt);
+            const struct pub_entry *was = j < ps->n && obj_cmp(k, o->ns, o->name, ps->v[j].obj) == 0 ? &ps->v[j++] : NULL;
             const struct tr_node *st = tr_tx_status_at(tx, k, i);
-            struct pub_entry *e = tr_map_get(&ps->objs, key, (size_t)kl);
-            if (!e) {
-                e = tr_xcalloc(1, sizeof(*e));
-                tr_map_put(&ps->objs, key, (size_t)kl, e);
+            struct tr_ltt *l;
+            if (was && was->obj->version == o->version && (st == was->st || tr_node_equal(st, was->st))) {
+                l = was->ltt; /* the entry's reference moves to the new one */
+            } else {
+                l = times_of(st, was ? was->ltt : NULL, now);
+                if (was)
+                    ltt_release(was->ltt);
             }
-            if (!e->made || e->version != o->version || (st != e->st && !tr_node_equal(st, e->st))) {
-                struct tr_ltt *l = times_of(st, e->ltt, now);
-                ltt_release(e->ltt);
-                e->ltt = l;
-                e->made = true;
-            }
-            e->version = o->version;
-            e->st = st;
-            e->epoch = ps->epoch;
-            p->items[p->nitems++] = (struct tr_pubitem){o, st, ltt_ref(e->ltt)};
-            tr_map_put(&p->objs, key, (size_t)kl, (void *)(uintptr_t)p->nitems);
+            next[p->nitems] = (struct pub_entry){o, st, l};
+            p->items[p->nitems++] = (struct tr_pubitem){o, st, ltt_ref(l)};
         }
     }
-    tr_map_sweep(&ps->objs, gone, &ps->epoch);
-    /* The statuses just compared against stay alive until the next publish. */
+    while (j < ps->n)
+        ltt_release(ps->v[j++].ltt);
+    free(ps->v);
+    ps->v = next;
+    ps->n = p->nitems;
+    /* The objects and statuses just compared against stay alive until the next publish. */
     tr_snapshot_release(ps->held);
     ps->held = tr_snapshot_ref(snap);
 

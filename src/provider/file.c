@@ -36,7 +36,7 @@ enum pending { PENDING_WRITING = 1, PENDING_READY, PENDING_GONE };
 
 struct key {
     int kind;
-    char *ns, *name;
+    char *ns, *name; /* one block: name follows ns */
 };
 
 /* What a file was when it was last read. A rescan (after the event queue overflowed, or a
@@ -95,10 +95,8 @@ static void free_state(struct file_state *fs)
 {
     if (!fs)
         return;
-    for (size_t i = 0; i < fs->n; i++) {
+    for (size_t i = 0; i < fs->n; i++)
         free(fs->keys[i].ns);
-        free(fs->keys[i].name);
-    }
     free(fs->keys);
     free(fs);
 }
@@ -191,7 +189,11 @@ static void add_key(struct loadctx *c, int kind, const char *ns, const char *nam
         c->cap = c->cap ? c->cap * 2 : 8;
         c->keys = tr_xrealloc(c->keys, c->cap * sizeof(*c->keys));
     }
-    c->keys[c->n++] = (struct key){kind, tr_xstrdup(ns), tr_xstrdup(name)};
+    size_t nl = strlen(ns) + 1, ml = strlen(name) + 1;
+    char *blk = tr_xmalloc(nl + ml);
+    memcpy(blk, ns, nl);
+    memcpy(blk + nl, name, ml);
+    c->keys[c->n++] = (struct key){kind, blk, blk + nl};
 }
 
 static const struct tr_obj *prev_of(void *ud, int kind, const char *ns, const char *name)
@@ -335,10 +337,8 @@ static int load_text(struct tr_fileprov *p, const char *path, char *text, size_t
         for (size_t i = 0; i < c.nobjs; i++)
             tr_obj_release(c.objs[i]);
         free(c.objs);
-        for (size_t i = 0; i < c.n; i++) {
+        for (size_t i = 0; i < c.n; i++)
             free(c.keys[i].ns);
-            free(c.keys[i].name);
-        }
         free(c.keys);
         tr_map_dispose(&c.key_index);
         tr_map_dispose(&c.rej_index);
@@ -356,7 +356,13 @@ static int load_text(struct tr_fileprov *p, const char *path, char *text, size_t
     tr_map_dispose(&c.key_index);
     tr_map_dispose(&c.rej_index);
     struct file_state *fs = tr_xcalloc(1, sizeof(*fs));
-    fs->keys = c.keys;
+    /* Kept as long as the file is: cut to its length (most files hold one object). */
+    if (c.n) {
+        fs->keys = tr_xrealloc(c.keys, c.n * sizeof(*c.keys));
+    } else {
+        free(c.keys);
+        fs->keys = NULL;
+    }
     fs->n = c.n;
     fs->stamp = *stamp;
     fs->stamped = true;

@@ -476,7 +476,7 @@ static void keep_slice(struct kube_prov *v, struct tr_arena *a, const struct tr_
 
     char okey[600];
     snprintf(okey, sizeof(okey), "EndpointSlice/%s/%s", svc->ns, svc->name);
-    uintptr_t at = (uintptr_t)tr_map_get(&pub->objs, okey, strlen(okey));
+    uintptr_t at = (uintptr_t)pub->find(pub, okey, strlen(okey));
     const struct tr_node *held = at ? pub->items[at - 1].obj->root : NULL;
     char wkey[600];
     snprintf(wkey, sizeof(wkey), "slice:%s/%s", svc->ns, svc->name);
@@ -531,14 +531,14 @@ void kprov_publish(struct tr_kubeprov *p, const struct tr_published *pub)
         tr_map_put(&wanted, key.data, key.len, (void *)1);
         char okey[600];
         snprintf(okey, sizeof(okey), "Service/%s/%s", gw->ns, name);
-        uintptr_t at = (uintptr_t)tr_map_get(&pub->objs, okey, strlen(okey));
+        uintptr_t at = (uintptr_t)pub->find(pub, okey, strlen(okey));
         const struct tr_obj *held_obj = at ? pub->items[at - 1].obj : NULL;
         const struct tr_node *held = held_obj ? held_obj->root : NULL;
         /* The class's parameters shape the Service; a class whose parameters cannot be
          * honoured is not accepted, and neither are its Gateways. */
         char ckey[300];
         snprintf(ckey, sizeof(ckey), "GatewayClass/%s", cls ? cls : "");
-        uintptr_t cat = (uintptr_t)tr_map_get(&pub->objs, ckey, strlen(ckey));
+        uintptr_t cat = (uintptr_t)pub->find(pub, ckey, strlen(ckey));
         struct tr_class_params cp = {"LoadBalancer", NULL, NULL};
         if (cat && tr_gatewayclass_params(a, tr_snapshot_view(pub->snap), pub->items[cat - 1].obj, &cp))
             continue;
@@ -589,7 +589,7 @@ void kprov_publish(struct tr_kubeprov *p, const struct tr_published *pub)
          * cluster without one, or a slow one, would keep sending traffic to it). */
         char skey[600];
         snprintf(skey, sizeof(skey), "EndpointSlice/%s/%s", o->ns, o->name);
-        if (tr_map_get(&pub->objs, skey, strlen(skey))) {
+        if (pub->find(pub, skey, strlen(skey))) {
             snprintf(skey, sizeof(skey), "slice:%s/%s", o->ns, o->name);
             tr_buf_reset(&path);
             tr_buf_printf(&path, "/apis/discovery.k8s.io/v1/namespaces/%s/endpointslices/%s", o->ns, o->name);

@@ -167,7 +167,7 @@ void kstatus_publish(struct tr_kubeprov *p, struct tr_published *pub)
             char okey[600];
             int n = snprintf(okey, sizeof(okey), o->ns[0] ? "%s/%s/%s" : "%s/%s%s", tr_kind_name(o->kind),
                              o->ns[0] ? o->ns : o->name, o->ns[0] ? o->name : "");
-            uintptr_t at = n > 0 && (size_t)n < sizeof(okey) ? (uintptr_t)tr_map_get(&old->objs, okey, (size_t)n) : 0;
+            uintptr_t at = n > 0 && (size_t)n < sizeof(okey) ? (uintptr_t)old->find(old, okey, (size_t)n) : 0;
             if (at && old->items[at - 1].status == it->status && old->items[at - 1].ltt == it->ltt)
                 continue;
         }
@@ -204,7 +204,7 @@ static bool ours_in(const struct tr_published *pub, const char *kind, const char
         return false;
     char key[600];
     int n = ns ? snprintf(key, sizeof(key), "%s/%s/%s", kind, ns, name) : snprintf(key, sizeof(key), "%s/%s", kind, name);
-    uintptr_t at = n > 0 && (size_t)n < sizeof(key) ? (uintptr_t)tr_map_get(&pub->objs, key, (size_t)n) : 0;
+    uintptr_t at = n > 0 && (size_t)n < sizeof(key) ? (uintptr_t)pub->find(pub, key, (size_t)n) : 0;
     return at && pub->items[at - 1].status;
 }
 
