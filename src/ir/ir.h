@@ -146,20 +146,28 @@ struct tr_ir_timeouts {
     uint64_t backend_ms; /* timeouts.backendRequest: each try */
 };
 
-/* One backendRef of a rule, resolved. A backend that could not be resolved, or one of whose
- * filters could not be (an ExtensionRef), stays in the list with invalid set: its share of the
- * weight is answered with 500 (HTTP) or refused (L4). */
-struct tr_ir_backend {
-    const char *kind, *ns, *name; /* "Service" */
-    uint16_t port;
-    uint32_t weight;
-    bool invalid;
-    const char *app_protocol;        /* Service port appProtocol, or NULL */
+/* One backendRef of a rule, resolved against the Services: what the route says, made once per
+ * version of the route (its translation keeps it) and shared by every Gateway that serves it. */
+struct tr_ir_backend_ref {
+    const char *kind, *ns, *name;        /* "Service" */
+    const char *app_protocol;            /* Service port appProtocol, or NULL */
     const struct tr_ir_filters *filters; /* backendRef filters (HTTP/GRPC): header modifiers; or NULL */
-    const char *hostname;            /* an ExternalName Service's DNS name (eps: its addresses), or NULL */
+    const char *hostname;                /* an ExternalName Service's DNS name, or NULL */
+    uint32_t weight;
+    uint16_t port;
+    bool invalid; /* not resolved, or a filter of it not (an ExtensionRef) */
+};
+
+/* A backendRef as a Gateway serves it in this run: its endpoints (an ExternalName's: the
+ * addresses its name resolves to) and the backend TLS in force there. A backend that could not
+ * be resolved, or one of whose filters could not be, stays in the list with invalid set: its
+ * share of the weight is answered with 500 (HTTP) or refused (L4). */
+struct tr_ir_backend {
+    const struct tr_ir_backend_ref *ref;
     struct tr_ir_endpoint *eps;
-    size_t neps;
-    struct tr_ir_backend_tls *tls;   /* BackendTLSPolicy in force, or NULL */
+    uint32_t neps;
+    bool invalid; /* ref->invalid, or an ExternalName Service where the Gateway's class allows none */
+    struct tr_ir_backend_tls *tls; /* BackendTLSPolicy in force, or NULL */
 };
 
 /* A RequestMirror filter of a rule: where copies go, and which share of requests. */

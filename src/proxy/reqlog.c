@@ -60,7 +60,7 @@ static struct tr_metrics_slot *slot_of(const struct tr_exchange *x)
     join(ln, l->gw_ns, l->gw_name, l->name ? l->name : "", -1);
     const char *route = x->rule ? join(rn, x->rule->spec->route_ns, x->rule->spec->route_name, NULL, -1) : NULL;
     const struct tr_ir_backend *be = x->backend;
-    sl = tr_metrics_slot(ln, route, be ? join(bn, be->ns, be->name, NULL, be->port) : NULL);
+    sl = tr_metrics_slot(ln, route, be ? join(bn, be->ref->ns, be->ref->name, NULL, be->ref->port) : NULL);
     tr_metrics_slot_cache(cell, sl);
     return sl;
 }
@@ -108,7 +108,7 @@ void tr_reqlog_end(struct tr_exchange *x, int status)
     if (x->rule)
         snprintf(route, sizeof(route), "%s/%s", x->rule->spec->route_ns, x->rule->spec->route_name);
     if (x->backend)
-        snprintf(backend, sizeof(backend), "%s/%s:%u", x->backend->ns, x->backend->name, x->backend->port);
+        snprintf(backend, sizeof(backend), "%s/%s:%u", x->backend->ref->ns, x->backend->ref->name, x->backend->ref->port);
     const char *m = NULL, *h = NULL, *t = NULL;
     if (x->log_line) { /* "method\0host\0target" */
         m = x->log_line;

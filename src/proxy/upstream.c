@@ -30,7 +30,7 @@ static struct tr_log_limit backend_tls_warnings;
 
 bool tr_upstream_wants_h2(const struct tr_ir_rule *rule, const struct tr_ir_backend *b)
 {
-    if (b->app_protocol && strcmp(b->app_protocol, "kubernetes.io/h2c") == 0)
+    if (b->ref->app_protocol && strcmp(b->ref->app_protocol, "kubernetes.io/h2c") == 0)
         return true;
     return rule && rule->spec->route_kind == TR_KIND_GRPCROUTE;
 }

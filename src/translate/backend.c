@@ -89,8 +89,8 @@ static void external_endpoints(struct tx *t, const char *name, struct tr_ir_back
         return;
     b->eps = TR_ANEWN(t->a, struct tr_ir_endpoint, n);
     for (size_t i = 0; i < n; i++)
-        b->eps[i] = (struct tr_ir_endpoint){tr_arena_strdup(t->a, addrs[i]), b->port, true};
-    b->neps = n;
+        b->eps[i] = (struct tr_ir_endpoint){tr_arena_strdup(t->a, addrs[i]), b->ref->port, true};
+    b->neps = (uint32_t)n;
 }
 
 void tx_backend_endpoints(struct tx *t, struct tx_backend_src *src, struct tr_ir_backend *b, bool ext_allowed)
@@ -108,12 +108,12 @@ void tx_backend_endpoints(struct tx *t, struct tx_backend_src *src, struct tr_ir
     if (!src->svc)
         return;
     if (src->gen != t->w->gen) {
-        src->cached = endpoints(t, src->svc, src->sp, b->port);
+        src->cached = endpoints(t, src->svc, src->sp, b->ref->port);
         src->gen = t->w->gen;
     }
     const struct eps *e = src->cached;
     b->eps = e->v;
-    b->neps = e->n;
+    b->neps = (uint32_t)e->n;
 }
 
 static void endpoints_resolve(struct tx *t, const struct tr_obj *svc, const struct tr_node *sp, struct eps *out)
@@ -195,12 +195,12 @@ void tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node 
                  struct ir_backends *out, struct tx_refs *res)
 {
     size_t n = tr_node_len(refs);
-    out->v = n ? TR_ANEWN(t->a, struct tr_ir_backend, n) : NULL;
+    out->v = n ? TR_ANEWN(t->a, struct tr_ir_backend_ref, n) : NULL;
     out->src = n ? TR_ANEWN(t->a, struct tx_backend_src, n) : NULL;
     out->n = 0;
     for (size_t i = 0; i < n; i++) {
         const struct tr_node *r = tr_node_at(refs, i);
-        struct tr_ir_backend *b = &out->v[out->n++];
+        struct tr_ir_backend_ref *b = &out->v[out->n++];
         const char *group = str_or(tr_node_gets(r, "group"), "");
         b->kind = str_or(tr_node_gets(r, "kind"), "Service");
         b->name = str_or(tr_node_gets(r, "name"), "");

@@ -290,11 +290,11 @@ struct tx_backend_src {
     const char *ext; /* an ExternalName Service's spec.externalName, or NULL */
 };
 struct ir_backends {
-    struct tr_ir_backend *v;
+    struct tr_ir_backend_ref *v;
     struct tx_backend_src *src; /* parallel to v */
     size_t n;
 };
-/* Puts the endpoints of src into b (a run's copy of a route result's backend), served on a
+/* Puts the endpoints of src into b (a run's backend, b->ref and b->invalid set), served on a
  * Gateway whose class allows ExternalName Services or not (ext_allowed): where it does not, an
  * ExternalName backend is invalid. */
 void tx_backend_endpoints(struct tx *t, struct tx_backend_src *src, struct tr_ir_backend *b, bool ext_allowed);

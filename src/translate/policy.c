@@ -153,7 +153,7 @@ static struct tr_ir_backend_tls *resolved_for(struct tx *t, struct resolved *r, 
 static void apply(struct tx *t, const struct tr_obj *p, struct resolved *r, bool usable,
                   const struct tr_ir_listener *l, struct tr_ir_backend *be, const char *section)
 {
-    if (be->tls && !policy_targets(p, be->ns, be->name, section))
+    if (be->tls && !policy_targets(p, be->ref->ns, be->ref->name, section))
         return; /* a policy naming the port wins over one naming the whole Service */
     be->tls = resolved_for(t, r, l->backend_cert);
     /* "Connections using an invalid CACertificateRef MUST fail" (5xx): never fall back to
@@ -164,10 +164,10 @@ static void apply(struct tx *t, const struct tr_obj *p, struct resolved *r, bool
 /* The name of be's Service port ("" when unnamed or unknown): a policy's sectionName. */
 static const char *port_name(struct tx *t, const struct tr_ir_backend *be)
 {
-    const struct tr_obj *svc = tr_view_find(t->v, TR_KIND_SERVICE, be->ns, be->name);
+    const struct tr_obj *svc = tr_view_find(t->v, TR_KIND_SERVICE, be->ref->ns, be->ref->name);
     const struct tr_node *ports = svc ? tr_node_path(svc->spec, "ports") : NULL;
     for (size_t q = 0; q < tr_node_len(ports); q++)
-        if (tr_node_geti(tr_node_at(ports, q), "port", -1) == be->port)
+        if (tr_node_geti(tr_node_at(ports, q), "port", -1) == be->ref->port)
             return str_or(tr_node_gets(tr_node_at(ports, q), "name"), "");
     return "";
 }
@@ -177,10 +177,10 @@ static const char *port_name(struct tx *t, const struct tr_ir_backend *be)
 static bool visit(struct tx *t, const struct tr_obj *p, struct resolved *res, bool usable, bool beaten,
                   const struct tr_ir_listener *l, struct tr_ir_backend *be)
 {
-    if ((be->invalid && !be->tls) || strcmp(be->kind, "Service") != 0)
+    if ((be->invalid && !be->tls) || strcmp(be->ref->kind, "Service") != 0)
         return false;
     const char *section = port_name(t, be);
-    if (!policy_targets(p, be->ns, be->name, section) && !policy_targets(p, be->ns, be->name, ""))
+    if (!policy_targets(p, be->ref->ns, be->ref->name, section) && !policy_targets(p, be->ref->ns, be->ref->name, ""))
         return false;
     if (!beaten)
         apply(t, p, res, usable, l, be, section);

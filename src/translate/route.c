@@ -86,7 +86,7 @@ static void rule_mirrors(struct tx *t, const struct tr_obj *r, size_t ri, const 
         tx_backends(t, r, one, where, &be, res);
         ro->mirror_src[ro->nmirrors] = be.src[0];
         struct tr_ir_mirror *mi = &ro->mirrors[ro->nmirrors++];
-        mi->backend = be.v[0];
+        mi->backend = (struct tr_ir_backend){.ref = &be.v[0], .invalid = be.v[0].invalid};
         mi->numerator = 100;
         mi->denominator = 100;
         const struct tr_node *frac = tr_node_get(rm, "fraction");
@@ -147,13 +147,10 @@ static void rule_extensions(struct tx *t, size_t ri, const struct tr_node *rule,
     }
     const struct tr_node *refs = tr_node_get(rule, "backendRefs"); /* ro->be.v[k] is refs[k] */
     for (size_t k = 0; k < ro->be.n; k++) {
-        struct tr_ir_backend *b = &ro->be.v[k];
         m = extension_problem(t, tr_node_get(tr_node_at(refs, k), "filters"), ri, (long)k, ro->dropped);
         if (!m)
             continue;
-        b->invalid = true;
-        b->eps = NULL;
-        b->neps = 0;
+        ro->be.v[k].invalid = true;
         ro->be.src[k] = (struct tx_backend_src){0};
         tx_refs_note(res, TR_R_INVALID_KIND, m, false);
     }
@@ -496,10 +493,10 @@ static void attach(struct tx *t, struct lst *l, const struct tr_obj *r, uint64_t
             continue;
         if (!ap->be[i]) {
             struct tr_ir_backend *be = ro->be.n ? TR_ANEWN(t->a, struct tr_ir_backend, ro->be.n) : NULL;
-            if (ro->be.n)
-                memcpy(be, ro->be.v, ro->be.n * sizeof(*be));
-            for (size_t k = 0; k < ro->be.n; k++)
+            for (size_t k = 0; k < ro->be.n; k++) {
+                be[k] = (struct tr_ir_backend){.ref = &ro->be.v[k], .invalid = ro->be.v[k].invalid};
                 tx_backend_endpoints(t, &ro->be.src[k], &be[k], l->gw->ext_allowed);
+            }
             ap->be[i] = be;
             if (ro->nmirrors) {
                 struct tr_ir_mirror *mi = TR_ANEWN(t->a, struct tr_ir_mirror, ro->nmirrors);

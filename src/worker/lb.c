@@ -9,14 +9,14 @@ const struct tr_ir_backend *tr_lb_backend(struct worker *w, const struct tr_ir_r
 {
     uint64_t total = 0;
     for (size_t i = 0; i < r->nbackends; i++)
-        total += r->backends[i].weight;
+        total += r->backends[i].ref->weight;
     if (!total)
         return NULL;
     uint64_t x = tr_worker_rand(w) % total;
     for (size_t i = 0; i < r->nbackends; i++) {
-        if (x < r->backends[i].weight)
+        if (x < r->backends[i].ref->weight)
             return &r->backends[i];
-        x -= r->backends[i].weight;
+        x -= r->backends[i].ref->weight;
     }
     return NULL;
 }

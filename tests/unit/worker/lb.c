@@ -43,10 +43,14 @@ static double chi_square(const uint64_t *count, const uint32_t *weight, size_t n
 TEST(lb_backend_weights_respected)
 {
     struct tr_ir_backend b[6];
+    struct tr_ir_backend_ref ref[6];
     static const uint32_t weight[6] = {1, 0, 2, 3, 0, 4};
     memset(b, 0, sizeof(b));
-    for (size_t i = 0; i < 6; i++)
-        b[i].weight = weight[i];
+    memset(ref, 0, sizeof(ref));
+    for (size_t i = 0; i < 6; i++) {
+        ref[i].weight = weight[i];
+        b[i].ref = &ref[i];
+    }
     struct tr_ir_rule r = {.backends = b, .nbackends = 6};
     struct worker w = worker_seeded(0x5EED0001);
     enum { PICKS = 100000 };
@@ -74,7 +78,11 @@ TEST(lb_backend_weights_respected)
 TEST(lb_backend_zero_weights)
 {
     struct tr_ir_backend b[3];
+    struct tr_ir_backend_ref ref[3];
     memset(b, 0, sizeof(b));
+    memset(ref, 0, sizeof(ref));
+    for (size_t i = 0; i < 3; i++)
+        b[i].ref = &ref[i];
     struct tr_ir_rule r = {.backends = b, .nbackends = 3};
     struct worker w = worker_seeded(0x5EED0002);
     /* All weights 0: nothing to forward to. */
@@ -87,13 +95,13 @@ TEST(lb_backend_zero_weights)
      * forwarded to that backend"). */
     for (size_t only = 0; only < 3; only++) {
         for (size_t i = 0; i < 3; i++)
-            b[i].weight = i == only ? 7 : 0;
+            ref[i].weight = i == only ? 7 : 0;
         for (int k = 0; k < 1000; k++)
             ASSERT(tr_lb_backend(&w, &r) == &b[only]);
     }
     /* Weights up to the spec's maximum (1,000,000) add up without overflow. */
     for (size_t i = 0; i < 3; i++)
-        b[i].weight = 1000000;
+        ref[i].weight = 1000000;
     uint64_t count[3] = {0};
     for (int k = 0; k < 30000; k++)
         count[tr_lb_backend(&w, &r) - b]++;
@@ -124,11 +132,14 @@ static void check_rotation(struct worker *w, const struct tr_ir_backend *b, size
     }
 }
 
+/* A backendRef of weight 1, for the endpoint tests. */
+static const struct tr_ir_backend_ref one = {.weight = 1};
+
 TEST(lb_endpoint_round_robin_over_ready)
 {
     struct tr_ir_endpoint eps[] = {EP("10.0.0.1", true), EP("10.0.0.2", false), EP("10.0.0.3", true),
                                    EP("10.0.0.4", true), EP("10.0.0.5", false), EP("10.0.0.6", true)};
-    struct tr_ir_backend b = {.eps = eps, .neps = 6, .weight = 1};
+    struct tr_ir_backend b = {.eps = eps, .neps = 6, .ref = &one};
     struct worker w = worker_seeded(1);
     check_rotation(&w, &b, 50);
     /* After a new snapshot the turns start again (at a random endpoint) and rotate the same
@@ -156,8 +167,8 @@ TEST(lb_endpoint_turn_per_backend)
 {
     struct tr_ir_endpoint main_eps[] = {EP("10.0.0.1", true), EP("10.0.0.2", true)};
     struct tr_ir_endpoint mirror_eps[] = {EP("10.0.1.1", true)};
-    struct tr_ir_backend b = {.eps = main_eps, .neps = 2, .weight = 1};
-    struct tr_ir_backend m = {.eps = mirror_eps, .neps = 1, .weight = 1};
+    struct tr_ir_backend b = {.eps = main_eps, .neps = 2, .ref = &one};
+    struct tr_ir_backend m = {.eps = mirror_eps, .neps = 1, .ref = &one};
     struct worker w = worker_seeded(7);
     uint64_t count[2] = {0};
     for (int k = 0; k < 1000; k++) {
@@ -172,11 +183,11 @@ TEST(lb_endpoint_turn_per_backend)
 TEST(lb_endpoint_none_ready)
 {
     struct tr_ir_endpoint eps[] = {EP("10.0.0.1", false), EP("10.0.0.2", false)};
-    struct tr_ir_backend b = {.eps = eps, .neps = 2, .weight = 1};
+    struct tr_ir_backend b = {.eps = eps, .neps = 2, .ref = &one};
     struct worker w = worker_seeded(1);
     for (int k = 0; k < 4; k++)
         ASSERT_NULL(tr_lb_endpoint(&w, &b));
-    struct tr_ir_backend empty = {.weight = 1};
+    struct tr_ir_backend empty = {.ref = &one};
     ASSERT_NULL(tr_lb_endpoint(&w, &empty));
     tr_lb_reset(&w);
 }
@@ -186,7 +197,7 @@ TEST(lb_endpoint_fair_share)
 {
     struct tr_ir_endpoint eps[] = {EP("10.0.0.1", true), EP("10.0.0.2", true), EP("10.0.0.3", false),
                                    EP("10.0.0.4", true)};
-    struct tr_ir_backend b = {.eps = eps, .neps = 4, .weight = 1};
+    struct tr_ir_backend b = {.eps = eps, .neps = 4, .ref = &one};
     struct worker w = worker_seeded(1);
     uint64_t count[4] = {0};
     for (int k = 0; k < 30000; k++)
