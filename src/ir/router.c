@@ -10,20 +10,20 @@
 #include <string.h>
 #include <strings.h>
 
-/* One (rule, match) pair, with what precedence compares. */
+/* One (rule, match) pair, with what precedence compares: 16 bytes, one per rule, match and
+ * hostname of every route on the listener. The match itself is the listener's rule's. */
 struct entry {
-    uint32_t rule; /* index in the listener's rules */
+    uint32_t rule; /* index in the listener's rules: their order is route precedence */
     uint32_t match;
-    const struct tr_ir_match *m;
-    uint64_t spec;  /* spec_key(m) */
-    uint64_t order; /* the rule's place in the listener (route precedence), then the match's */
+    uint64_t spec; /* spec_key of the match */
 };
 
 struct vhost {
-    const char *host; /* NULL: any host */
-    size_t host_len;
-    bool wildcard;
-    uint32_t first, n; /* its entries: e[first .. first + n), in precedence order */
+    const char *host;      /* NULL: any host */
+    uint32_t host_len : 31;
+    uint32_t wildcard : 1;
+    uint32_t hash;         /* of the lower-cased host */
+    uint32_t first, n;     /* its entries: e[first .. first + n), in precedence order */
 };
 
 struct tr_router {
@@ -31,10 +31,13 @@ struct tr_router {
     struct vhost *v; /* in the order first seen */
     size_t nv;
     struct entry *e; /* every vhost's entries, one block */
-    /* Lower-cased host patterns ("a.example.com", "*.example.com") -> index in v + 1, and the
-     * any-host vhost's index + 1 (0: none): a request finds its vhost in a few lookups,
-     * however many hostnames the listener serves. */
-    struct tr_map hosts;
+    /* Host patterns ("a.example.com", "*.example.com"), compared without case: an open
+     * addressing table of index in v + 1 (0: empty), at most half full, and the any-host
+     * vhost's index + 1 (0: none). A request finds its vhost in a few lookups, however many
+     * hostnames the listener serves; the table holds no strings of its own (4 to 8 bytes a
+     * host where a map slot and a key copy took about 80). */
+    uint32_t *slots;
+    size_t nslots;
     size_t any;
     uint32_t *wild; /* the wildcard vhosts, longest first: for a Host too long to look up */
     size_t nwild;
@@ -74,13 +77,40 @@ static bool re_full_match(pcre2_code *re, const char *s, size_t len)
     return rc >= 0;
 }
 
+/* The vhost of key (lower-cased, kl bytes, hash h): its index + 1, or 0. */
+static size_t host_find(const struct tr_router *rt, const char *key, size_t kl, uint32_t h)
+{
+    if (!rt->nslots)
+        return 0;
+    size_t mask = rt->nslots - 1;
+    for (size_t i = h & mask; rt->slots[i]; i = (i + 1) & mask) {
+        const struct vhost *v = &rt->v[rt->slots[i] - 1];
+        if (v->hash == h && v->host_len == kl && strncasecmp(v->host, key, kl) == 0)
+            return rt->slots[i];
+    }
+    return 0;
+}
+
+static void host_put(struct tr_router *rt, uint32_t h, uint32_t val)
+{
+    size_t mask = rt->nslots - 1, i = h & mask;
+    while (rt->slots[i])
+        i = (i + 1) & mask;
+    rt->slots[i] = val;
+}
+
+/* The longest host that is looked up (a DNS name is at most 253 bytes); a longer one is
+ * compared the slow way. */
+#define HOST_KEY_MAX 300
+
 /* The index of host's vhost (NULL: the any-host vhost), made on first use. */
 static uint32_t vhost_for(struct tr_router *rt, const char *host, size_t *cap)
 {
-    char key[300];
+    char key[HOST_KEY_MAX];
     size_t kl = host ? strlen(host) : 0;
     bool keyed = host && lower(host, kl, key, sizeof(key));
-    size_t found = keyed ? (size_t)(uintptr_t)tr_map_get(&rt->hosts, key, kl) : !host ? rt->any : 0;
+    uint32_t h = keyed ? (uint32_t)tr_hash(key, kl) : 0;
+    size_t found = keyed ? host_find(rt, key, kl, h) : !host ? rt->any : 0;
     if (found)
         return (uint32_t)(found - 1);
     if (host && !keyed) { /* longer than any DNS name: compared the slow way */
@@ -93,11 +123,21 @@ static uint32_t vhost_for(struct tr_router *rt, const char *host, size_t *cap)
         rt->v = tr_xrealloc(rt->v, *cap * sizeof(*rt->v));
     }
     struct vhost *v = &rt->v[rt->nv++];
-    if (keyed)
-        tr_map_put(&rt->hosts, key, kl, (void *)(uintptr_t)rt->nv);
-    else if (!host)
+    *v = (struct vhost){.host = host, .host_len = (uint32_t)kl, .wildcard = host && host[0] == '*', .hash = h};
+    if (keyed) {
+        if (rt->nv * 2 > rt->nslots) { /* kept at most half full: grown, every host again */
+            free(rt->slots);
+            rt->nslots = rt->nslots ? rt->nslots * 2 : 16;
+            rt->slots = tr_xcalloc(rt->nslots, sizeof(*rt->slots));
+            for (size_t i = 0; i < rt->nv; i++)
+                if (rt->v[i].host && rt->v[i].host_len < HOST_KEY_MAX)
+                    host_put(rt, rt->v[i].hash, (uint32_t)(i + 1));
+        } else {
+            host_put(rt, h, (uint32_t)rt->nv);
+        }
+    } else if (!host) {
         rt->any = rt->nv;
-    *v = (struct vhost){.host = host, .host_len = kl, .wildcard = host && host[0] == '*'};
+    }
     return (uint32_t)(rt->nv - 1);
 }
 
@@ -112,7 +152,9 @@ static int cmp_entry(const void *pa, const void *pb)
     const struct entry *a = pa, *b = pb;
     if (a->spec != b->spec)
         return a->spec < b->spec ? -1 : 1;
-    return a->order < b->order ? -1 : a->order > b->order;
+    if (a->rule != b->rule)
+        return a->rule < b->rule ? -1 : 1;
+    return a->match < b->match ? -1 : a->match > b->match;
 }
 
 static uint64_t cap_u64(size_t v, uint64_t max)
@@ -160,8 +202,7 @@ struct tr_router *tr_router_new(const struct tr_ir_listener *l)
         const struct tr_ir_rule *r = &l->rules[i];
         bool any = !r->hostnames || !r->hostnames[0];
         for (size_t j = 0; j < r->spec->nmatches; j++) {
-            struct entry e = {.rule = (uint32_t)i, .match = (uint32_t)j, .m = &r->spec->matches[j],
-                              .spec = spec_key(&r->spec->matches[j]), .order = (uint64_t)i << 24 | j};
+            struct entry e = {.rule = (uint32_t)i, .match = (uint32_t)j, .spec = spec_key(&r->spec->matches[j])};
             for (const char *const *h = any ? NULL : r->hostnames; any || *h; h++) {
                 if (n == ecap) {
                     ecap = ecap ? ecap * 2 : 64;
@@ -230,7 +271,7 @@ void tr_router_free(struct tr_router *rt)
     free(rt->e);
     free(rt->wild);
     free(rt->v);
-    tr_map_dispose(&rt->hosts);
+    free(rt->slots);
     free(rt);
 }
 
@@ -317,16 +358,16 @@ bool tr_router_match(const struct tr_router *rt, const struct tr_ir_listener *l,
     /* The most specific virtual host that covers the request's host decides; its rules alone
      * are considered (exact host, then the longest wildcard, then routes without hostnames). */
     const struct vhost *v = NULL;
-    char key[300];
+    char key[HOST_KEY_MAX];
     if (req->host_len && lower(req->host, req->host_len, key + 1, sizeof(key) - 1)) {
-        size_t i = (size_t)(uintptr_t)tr_map_get(&rt->hosts, key + 1, req->host_len);
+        size_t i = host_find(rt, key + 1, req->host_len, (uint32_t)tr_hash(key + 1, req->host_len));
         /* "*.example.com" covers a.example.com and a.b.example.com: try the suffixes from
          * each dot, longest first, each with at least one character before it. */
         for (size_t d = 1; !i && d < req->host_len; d++) {
             if (key[1 + d] != '.')
                 continue;
             key[d] = '*';
-            i = (size_t)(uintptr_t)tr_map_get(&rt->hosts, key + d, req->host_len + 1 - d);
+            i = host_find(rt, key + d, req->host_len + 1 - d, (uint32_t)tr_hash(key + d, req->host_len + 1 - d));
         }
         if (!i)
             i = rt->any;
@@ -343,7 +384,7 @@ bool tr_router_match(const struct tr_router *rt, const struct tr_ir_listener *l,
     if (!v)
         return false;
     for (const struct entry *e = &rt->e[v->first], *end = e + v->n; e < end; e++) {
-        if (entry_match(e->m, req)) {
+        if (entry_match(&l->rules[e->rule].spec->matches[e->match], req)) {
             hit->rule = &l->rules[e->rule];
             hit->match = e->match;
             return true;

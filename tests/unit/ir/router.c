@@ -4,6 +4,7 @@
 #include "ir/ir.h"
 #include "ir/router.h"
 #include "store/store.h"
+#include "base/buf.h"
 #include "test.h"
 #include "util.h"
 #include "translate/translate.h"
@@ -510,5 +511,39 @@ TEST(router_equal_matches_keep_rule_order)
     ASSERT_EQ(last_match, 2);
     ASSERT_STREQ(route(&w, "GET", "h", "/other/x", NULL), "r#1"); /* k = 4 */
     ASSERT_EQ(last_match, 0);
+    unload(&w);
+}
+
+/* Many hostnames on one listener: each found by its own name (in any case), wildcards by the
+ * longest suffix, the rest by no host at all; the host table grows past its first size many
+ * times over and holds every one. */
+TEST(router_many_hostnames)
+{
+    enum { N = 300 };
+    struct tr_buf y;
+    tr_buf_init(&y, 0);
+    for (int i = 0; i < N; i++)
+        tr_buf_printf(&y,
+                      "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: h%03d, "
+                      "namespace: ns, creationTimestamp: '2026-01-01T00:00:00Z'}\nspec:\n  parentRefs: [{name: gw}]\n"
+                      "  hostnames: ['h%03d.example.com', '*.w%03d.example.com']\n"
+                      "  rules:\n  - matches: [{path: {value: /}}]\n",
+                      i, i, i);
+    tr_buf_puts(&y, ROUTE("fallback", "  rules:\n  - matches: [{path: {value: /}}]\n"));
+    struct world w;
+    load(&w, y.data);
+    tr_buf_dispose(&y);
+    for (int i = 0; i < N; i++) {
+        char host[64], upper[64], sub[64], want[32];
+        snprintf(host, sizeof(host), "h%03d.example.com", i);
+        snprintf(upper, sizeof(upper), "H%03d.EXAMPLE.com", i);
+        snprintf(sub, sizeof(sub), "a.b.w%03d.example.com", i);
+        snprintf(want, sizeof(want), "h%03d#0", i);
+        ASSERT_STREQ(route(&w, "GET", host, "/", NULL), want);
+        ASSERT_STREQ(route(&w, "GET", upper, "/", NULL), want);
+        ASSERT_STREQ(route(&w, "GET", sub, "/", NULL), want);
+    }
+    ASSERT_STREQ(route(&w, "GET", "h300.example.com", "/", NULL), "fallback#0");
+    ASSERT_STREQ(route(&w, "GET", "w001.example.com", "/", NULL), "fallback#0"); /* not *.w001's */
     unload(&w);
 }
