@@ -7,6 +7,7 @@
 #include "api/kind.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct tr_arena;
 struct tr_node;
@@ -17,25 +18,23 @@ enum tr_path_kind { TR_PATH_EXACT, TR_PATH_REGEX, TR_PATH_PREFIX };
 /* A header or query parameter match. */
 struct tr_ir_kv {
     const char *name;
-    size_t name_len;
     const char *value;
-    size_t value_len;
     struct pcre2_real_code_8 *re; /* RegularExpression, else NULL (Exact) */
+    uint32_t name_len, value_len;  /* the schema allows 256 and 4096 bytes */
 };
 
 struct tr_ir_match {
-    enum tr_path_kind path_kind;
     const char *path;
-    size_t path_len;
     struct pcre2_real_code_8 *path_re;
-    /* How much of the request path a ReplacePrefixMatch replaces (HTTPPathModifier): the
-     * length of the match's path value less trailing '/', 0 for "/" and when it has none. */
-    size_t prefix_len;
     const char *method; /* or NULL */
     struct tr_ir_kv *headers;
-    size_t nheaders;
     struct tr_ir_kv *query;
-    size_t nquery;
+    uint32_t path_len; /* the schema allows 1024 bytes */
+    /* How much of the request path a ReplacePrefixMatch replaces (HTTPPathModifier): the
+     * length of the match's path value less trailing '/', 0 for "/" and when it has none. */
+    uint32_t prefix_len;
+    uint16_t nheaders, nquery; /* the schema allows 16 of each */
+    uint8_t path_kind;         /* enum tr_path_kind */
 };
 
 /* Compiles rule (an HTTPRoute or GRPCRoute rule) into a's memory: one match per entry of
