@@ -106,6 +106,15 @@ static bool spec_changed(const struct tr_node *a, const struct tr_node *b)
     return false;
 }
 
+/* Values most routes hold (API versions, kinds, groups, match and filter types after defaults),
+ * packed as one byte each. The order is the packed format's, within one process. */
+static const char *const pack_dict[] = {
+    "gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1", "gateway.networking.k8s.io/v1alpha2",
+    "gateway.networking.k8s.io/v1alpha3", "gateway.networking.k8s.io", "HTTPRoute", "GRPCRoute", "TLSRoute",
+    "TCPRoute", "UDPRoute", "Gateway", "ListenerSet", "Service", "", "PathPrefix", "Exact", "RegularExpression",
+    "RequestHeaderModifier", "ResponseHeaderModifier", "RequestRedirect", "URLRewrite", "RequestMirror",
+    "ReplacePrefixMatch", "ReplaceFullPath", "ExtensionRef", "CORS", "http", "https", "GET", "POST", "/", NULL};
+
 /* The kinds kept packed: routes, the objects there are thousands of, each read by translate
  * once per version. The others are read on every translation that concerns them. */
 static bool packed_kind(enum tr_kind k)
@@ -221,7 +230,7 @@ int tr_obj_decode(struct tr_arena *a, struct tr_node *root, const char *file, ui
     bool pack = packed_kind((enum tr_kind)k);
     struct tr_buf packed;
     tr_buf_init(&packed, 0);
-    if (pack && tr_node_pack(&packed, root) != TR_OK)
+    if (pack && tr_node_pack(&packed, root, pack_dict) != TR_OK)
         pack = false;
     const char *f = file ? file : "";
     const char *nm = tr_node_gets(meta, "name"), *ons = info->namespaced ? tr_node_gets(meta, "namespace") : "";
@@ -267,7 +276,7 @@ int tr_obj_decode(struct tr_arena *a, struct tr_node *root, const char *file, ui
 
 const struct tr_node *tr_obj_tree(const struct tr_obj *o, struct tr_arena *a)
 {
-    return o->root ? o->root : tr_node_unpack(a, o->packed, o->packed_len);
+    return o->root ? o->root : tr_node_unpack(a, o->packed, o->packed_len, pack_dict);
 }
 
 const struct tr_node *tr_obj_spec(const struct tr_obj *o, struct tr_arena *a)

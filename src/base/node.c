@@ -350,7 +350,8 @@ void tr_node_unshare(const struct tr_node *n)
  * zigzag varint, FLOAT its 8 bytes, STR a varint length, the bytes and a NUL, SEQ a varint count
  * and the items, MAP a varint count and per entry the key and the value. A key is a varint: an
  * interned key's slot times two, or its length times two plus one followed by the bytes and a
- * NUL. */
+ * NUL. A STR that is in the packer's dictionary is its tag with bit 3 set and its index in one
+ * byte. */
 static int put_varint(struct tr_buf *b, uint64_t v)
 {
     unsigned char t[10];
@@ -368,8 +369,24 @@ static int put_bytes(struct tr_buf *b, const char *s, size_t len)
     return rc ? rc : tr_buf_putc(b, '\0');
 }
 
-int tr_node_pack(struct tr_buf *b, const struct tr_node *n)
+/* The index of s (len bytes) in dict, or -1. */
+static int dict_find(const char *const *dict, const char *s, size_t len)
 {
+    for (int i = 0; dict && dict[i] && i < 256; i++)
+        if (strlen(dict[i]) == len && memcmp(dict[i], s, len) == 0)
+            return i;
+    return -1;
+}
+
+int tr_node_pack(struct tr_buf *b, const struct tr_node *n, const char *const *dict)
+{
+    if (n->type == TR_N_STR) {
+        int d = dict_find(dict, n->u.s, n->n);
+        if (d >= 0) {
+            int rc = tr_buf_putc(b, (char)(TR_N_STR | 8));
+            return rc ? rc : tr_buf_putc(b, (char)d);
+        }
+    }
     int rc = tr_buf_putc(b, (char)(n->type | (n->type == TR_N_BOOL && n->u.b ? 8 : 0)));
     switch (n->type) {
     case TR_N_INT:
@@ -382,7 +399,7 @@ int tr_node_pack(struct tr_buf *b, const struct tr_node *n)
     case TR_N_SEQ:
         rc = rc ? rc : put_varint(b, n->n);
         for (uint32_t i = 0; i < n->n && !rc; i++)
-            rc = tr_node_pack(b, n->u.items[i]);
+            rc = tr_node_pack(b, n->u.items[i], dict);
         return rc;
     case TR_N_MAP:
         rc = rc ? rc : put_varint(b, n->n);
@@ -395,7 +412,7 @@ int tr_node_pack(struct tr_buf *b, const struct tr_node *n)
                 rc = put_varint(b, (uint64_t)kl << 1 | 1);
                 rc = rc ? rc : put_bytes(b, k, kl);
             }
-            rc = rc ? rc : tr_node_pack(b, n->u.kv[i].val);
+            rc = rc ? rc : tr_node_pack(b, n->u.kv[i].val, dict);
         }
         return rc;
     default:
@@ -406,6 +423,7 @@ int tr_node_pack(struct tr_buf *b, const struct tr_node *n)
 struct unpacker {
     struct tr_arena *a;
     const unsigned char *p, *end;
+    const char *const *dict;
 };
 
 /* The input is torii's own packing, so it is trusted; reading past its end is a bug. */
@@ -451,6 +469,12 @@ static struct tr_node *unpack_node(struct unpacker *u)
         u->p += sizeof(n->u.f);
         break;
     case TR_N_STR:
+        if (tag & 8) {
+            TR_BUG_ON(u->p >= u->end || !u->dict);
+            n->u.s = u->dict[*u->p++];
+            n->n = (uint32_t)strlen(n->u.s);
+            break;
+        }
         n->n = (uint32_t)get_varint(u);
         n->u.s = get_bytes(u, n->n);
         break;
@@ -481,9 +505,9 @@ static struct tr_node *unpack_node(struct unpacker *u)
     return n;
 }
 
-struct tr_node *tr_node_unpack(struct tr_arena *a, const void *p, size_t len)
+struct tr_node *tr_node_unpack(struct tr_arena *a, const void *p, size_t len, const char *const *dict)
 {
-    struct unpacker u = {a, p, (const unsigned char *)p + len};
+    struct unpacker u = {a, p, (const unsigned char *)p + len, dict};
     struct tr_node *n = unpack_node(&u);
     TR_BUG_ON(u.p != u.end);
     return n;

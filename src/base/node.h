@@ -56,13 +56,14 @@ struct tr_node *tr_node_compact(struct tr_arena *a, const struct tr_node *n);
 const struct tr_node *tr_node_share(const struct tr_node *n);
 void tr_node_unshare(const struct tr_node *n);
 /* Appends a packed copy of n to b: a byte or two per node where a tree has a 16-byte node and
- * a 16-byte map entry, map keys as the ids of interned keys, strings inline. For trees kept long
- * and read seldom (stored routes). Returns TR_OK or the buffer's error. */
-int tr_node_pack(struct tr_buf *b, const struct tr_node *n);
-/* The tree a packed copy (len bytes at p) holds: nodes and arrays in a, strings and keys that
- * were not interned pointing into p, which must outlive the tree (and must be torii's own
- * packing: it is not checked as input). Lines are 0. */
-struct tr_node *tr_node_unpack(struct tr_arena *a, const void *p, size_t len);
+ * a 16-byte map entry, map keys as the ids of interned keys, strings inline, or as one byte when
+ * they are in dict (NULL-terminated, at most 256 strings that live for ever; may be NULL). For
+ * trees kept long and read seldom (stored routes). Returns TR_OK or the buffer's error. */
+int tr_node_pack(struct tr_buf *b, const struct tr_node *n, const char *const *dict);
+/* The tree a packed copy (len bytes at p, packed with dict) holds: nodes and arrays in a,
+ * strings and keys that were not interned pointing into p, which must outlive the tree (and
+ * must be torii's own packing: it is not checked as input), or into dict. Lines are 0. */
+struct tr_node *tr_node_unpack(struct tr_arena *a, const void *p, size_t len, const char *const *dict);
 /* Deep equality (map order ignored). NULL equals NULL only. */
 bool tr_node_equal(const struct tr_node *x, const struct tr_node *y);
 /* A hash that agrees with tr_node_equal (equal trees hash equal), for finding duplicates

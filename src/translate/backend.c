@@ -95,7 +95,7 @@ static void external_endpoints(struct tx *t, const char *name, struct tr_ir_back
 
 void tx_backend_endpoints(struct tx *t, struct tx_backend_src *src, struct tr_ir_backend *b, bool ext_allowed)
 {
-    if (src->ext) {
+    if (!src->svc && src->ext) {
         if (ext_allowed) {
             external_endpoints(t, src->ext, b);
         } else {
@@ -191,12 +191,17 @@ static bool dns_name(const char *s)
     return label && s[len - 1] != '-';
 }
 
+_Static_assert(sizeof(struct tr_ir_backend_ref) % _Alignof(struct tx_backend_src) == 0,
+              "tx_backends puts the sources right after the refs");
+
 void tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node *refs, const char *where,
                  struct ir_backends *out, struct tx_refs *res)
 {
     size_t n = tr_node_len(refs);
-    out->v = n ? TR_ANEWN(t->a, struct tr_ir_backend_ref, n) : NULL;
-    out->src = n ? TR_ANEWN(t->a, struct tx_backend_src, n) : NULL;
+    /* Both arrays in one block (sizeof a ref is a multiple of a pointer's). */
+    char *blk = n ? tr_arena_zalloc(t->a, n * (sizeof(*out->v) + sizeof(*out->src))) : NULL;
+    out->v = (struct tr_ir_backend_ref *)(void *)blk;
+    out->src = n ? (struct tx_backend_src *)(void *)(blk + n * sizeof(*out->v)) : NULL;
     out->n = 0;
     for (size_t i = 0; i < n; i++) {
         const struct tr_node *r = tr_node_at(refs, i);

@@ -240,7 +240,7 @@ struct tx_unit {
     uint64_t epoch;       /* the memo's latest run that applied it (first: see sweep) */
     int refs; /* atomic: the memo's and each run's that applies it */
     uint64_t version, stamp;
-    struct tr_arena *a;   /* its own arena; NULL: the run's (no memo) */
+    struct tr_arena *a;   /* its own arena, the unit itself first in it; NULL: the run's (no memo) */
     /* The route's status: with its own arena, a shared copy (tr_node_share: routes with the same
      * parents, outcome and generation keep one), else in the run's arena. */
     const struct tr_node *status;
@@ -284,10 +284,12 @@ struct tx_check *tx_memo_check(struct tx *t, const char *what, const struct tr_o
  * (control thread only). */
 struct tx_backend_src {
     const struct tr_obj *svc; /* NULL: no EndpointSlices to read (invalid, or ExternalName) */
-    const struct tr_node *sp; /* the Service port */
+    union {
+        const struct tr_node *sp; /* with svc: the Service port */
+        const char *ext;          /* without: an ExternalName Service's spec.externalName, or NULL */
+    };
     const void *cached;
     uint64_t gen;
-    const char *ext; /* an ExternalName Service's spec.externalName, or NULL */
 };
 struct ir_backends {
     struct tr_ir_backend_ref *v;

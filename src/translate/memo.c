@@ -59,8 +59,7 @@ void tx_unit_release(struct tx_unit *u)
     if (!u || !u->a || __atomic_sub_fetch(&u->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
     tr_node_unshare(u->status);
-    tr_arena_free(u->a);
-    free(u);
+    tr_arena_free(u->a); /* u is in it */
 }
 
 struct tr_tx_memo *tr_tx_memo_new(void)

@@ -13,14 +13,14 @@ static bool has_hostnames(enum tr_kind k)
     return k == TR_KIND_HTTPROUTE || k == TR_KIND_GRPCROUTE || k == TR_KIND_TLSROUTE;
 }
 
-/* The route's hostnames narrowed to a listener's: NULL-terminated, NULL when none intersect.
- * A route without hostnames takes the listener's (or matches any host). */
-static const char **effective_hosts(struct tx *t, const struct tr_obj *route, const struct tr_node *spec,
+/* The route's hostnames narrowed to a listener's: NULL-terminated (in a), NULL when none
+ * intersect. A route without hostnames takes the listener's (or matches any host). */
+static const char **effective_hosts(struct tr_arena *a, const struct tr_obj *route, const struct tr_node *spec,
                                    const struct lst *l)
 {
     const struct tr_node *hs = tr_node_get(spec, "hostnames");
     size_t n = tr_node_len(hs);
-    const char **out = TR_ANEWN(t->a, const char *, n + 2);
+    const char **out = TR_ANEWN(a, const char *, n + 2);
     size_t k = 0;
     if (!has_hostnames(route->kind) || n == 0) {
         if (l->hostname)
@@ -38,6 +38,27 @@ static const char **effective_hosts(struct tx *t, const struct tr_obj *route, co
     return k ? out : NULL;
 }
 
+/* hosts as the unit keeps it: the array an earlier attachment has when it holds the same
+ * names (a route's hostnames on the listeners of a Gateway are most often the same), else a
+ * copy in the unit. */
+static const char **kept_hosts(struct tx *t, const struct tx_unit *u, const char **hosts)
+{
+    for (size_t k = 0; k < u->natt; k++) {
+        const char **h = u->att[k].hosts;
+        size_t i = 0;
+        while (h[i] && h[i] == hosts[i])
+            i++;
+        if (!h[i] && !hosts[i])
+            return h;
+    }
+    size_t n = 0;
+    while (hosts[n])
+        n++;
+    const char **copy = TR_ANEWN(t->a, const char *, n + 1);
+    memcpy(copy, hosts, n * sizeof(*copy));
+    return copy;
+}
+
 static bool kind_allowed(const struct lst *l, enum tr_kind k)
 {
     for (int i = 0; i < l->nkinds; i++)
@@ -46,11 +67,16 @@ static bool kind_allowed(const struct lst *l, enum tr_kind k)
     return false;
 }
 
+/* A rule's RequestMirror filters (most rules have none). */
+struct rule_mirrors {
+    struct tr_ir_mirror *v;
+    struct tx_backend_src *src; /* parallel to v */
+    size_t n;
+};
+
 struct rule_out {
     struct ir_backends be;
-    struct tr_ir_mirror *mirrors;
-    struct tx_backend_src *mirror_src; /* parallel to mirrors */
-    size_t nmirrors;
+    struct rule_mirrors *mirrors; /* NULL: none */
     struct tr_ir_rule_spec spec; /* what every listener serving the rule shares */
     const char *dropped;    /* why the rule is not served (rule_unsupported), or NULL */
 };
@@ -70,8 +96,9 @@ static void rule_mirrors(struct tx *t, const struct tr_obj *r, size_t ri, const 
     }
     if (!n)
         return;
-    ro->mirrors = TR_ANEWN(t->a, struct tr_ir_mirror, n);
-    ro->mirror_src = TR_ANEWN(t->a, struct tx_backend_src, n);
+    struct rule_mirrors *rm_out = ro->mirrors = TR_ANEW(t->a, struct rule_mirrors);
+    rm_out->v = TR_ANEWN(t->a, struct tr_ir_mirror, n);
+    rm_out->src = TR_ANEWN(t->a, struct tx_backend_src, n);
     for (size_t i = 0; i < tr_node_len(fs); i++) {
         const struct tr_node *f = tr_node_at(fs, i);
         const char *type = tr_node_gets(f, "type");
@@ -84,8 +111,8 @@ static void rule_mirrors(struct tx *t, const struct tr_obj *r, size_t ri, const 
         char where[128];
         snprintf(where, sizeof(where), "rules[%zu].filters[%zu].requestMirror.backendRef", ri, i);
         tx_backends(t, r, one, where, &be, res);
-        ro->mirror_src[ro->nmirrors] = be.src[0];
-        struct tr_ir_mirror *mi = &ro->mirrors[ro->nmirrors++];
+        rm_out->src[rm_out->n] = be.src[0];
+        struct tr_ir_mirror *mi = &rm_out->v[rm_out->n++];
         mi->backend = (struct tr_ir_backend){.ref = &be.v[0], .invalid = be.v[0].invalid};
         mi->numerator = 100;
         mi->denominator = 100;
@@ -301,21 +328,25 @@ static void add_att(struct tx *t, struct tx_unit *u, size_t *cap, int owner, boo
 /* Translates route r into a new unit: its arena is the memo's own for the route, or the run's. */
 struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct tr_obj *r, bool own)
 {
-    struct tx_unit *u = own ? tr_xcalloc(1, sizeof(*u)) : TR_ANEW(t->a, struct tx_unit);
+    struct tr_arena *run = t->a;
+    struct tr_arena *ua = NULL;
+    if (own) {
+        /* The unit and what it holds in one arena, its first chunk a guess a little over (most
+         * units fit; one that does not takes 512-byte chunks for the rest). */
+        size_t g = t->unit_guess ? t->unit_guess : 2048;
+        ua = tr_arena_new_sized(g + g / 16 + 64, 512);
+    }
+    struct tx_unit *u = TR_ANEW(own ? ua : t->a, struct tx_unit);
     t->translated++;
     u->version = r->version;
     u->stamp = t->w->stamp;
-    struct tr_arena *run = t->a;
     /* The status is built here: the run's arena, or for a route the memo keeps, scratch space
      * reset once the unit has its shared copy (built in the run's arena, it stayed there as
      * garbage until the next run: about 2 KiB per route on a full translation). */
     struct tr_arena *sa = run;
     if (own) {
         u->refs = 1;
-        /* A guess a little over, so that most units fit; one that does not takes 512-byte
-         * chunks for the rest. */
-        size_t g = t->unit_guess ? t->unit_guess : 2048;
-        u->a = tr_arena_new_sized(g + g / 16 + 64, 512);
+        u->a = ua;
         t->a = u->a;
         if (!t->scratch)
             t->scratch = tr_arena_new(16 * 1024);
@@ -397,7 +428,7 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
             const struct tr_node *ns_rule = tr_node_path(l->spec, "allowedRoutes.namespaces");
             if (!tx_namespace_allowed(t, ns_rule, "Same", owner_ns, r->ns))
                 continue;
-            const char **hosts = effective_hosts(t, r, spec, l);
+            const char **hosts = effective_hosts(sa, r, spec, l);
             if (!hosts) {
                 host_miss = true;
                 continue;
@@ -412,7 +443,7 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
             for (size_t k = 0; k < u->natt && !dup; k++)
                 dup = u->att[k].owner == owner && u->att[k].set == set && u->att[k].li == (int)li;
             if (!dup)
-                add_att(t, u, &capatt, owner, set, (int)li, hosts);
+                add_att(t, u, &capatt, owner, set, (int)li, kept_hosts(t, u, hosts));
         }
         if (attached && all_dropped) {
             cset(&cs, "Accepted", false, TR_R_UNSUPPORTED_VALUE, dropped_msg);
@@ -498,11 +529,12 @@ static void attach(struct tx *t, struct lst *l, const struct tr_obj *r, uint64_t
                 tx_backend_endpoints(t, &ro->be.src[k], &be[k], l->gw->ext_allowed);
             }
             ap->be[i] = be;
-            if (ro->nmirrors) {
-                struct tr_ir_mirror *mi = TR_ANEWN(t->a, struct tr_ir_mirror, ro->nmirrors);
-                memcpy(mi, ro->mirrors, ro->nmirrors * sizeof(*mi));
-                for (size_t k = 0; k < ro->nmirrors; k++)
-                    tx_backend_endpoints(t, &ro->mirror_src[k], &mi[k].backend, l->gw->ext_allowed);
+            if (ro->mirrors) {
+                const struct rule_mirrors *rm = ro->mirrors;
+                struct tr_ir_mirror *mi = TR_ANEWN(t->a, struct tr_ir_mirror, rm->n);
+                memcpy(mi, rm->v, rm->n * sizeof(*mi));
+                for (size_t k = 0; k < rm->n; k++)
+                    tx_backend_endpoints(t, &rm->src[k], &mi[k].backend, l->gw->ext_allowed);
                 ap->mi[i] = mi;
             }
         }
@@ -514,7 +546,7 @@ static void attach(struct tx *t, struct lst *l, const struct tr_obj *r, uint64_t
         ir.nbackends = (uint32_t)ro->be.n;
         ir.backend_stats = ro->be.n ? TR_ANEWN(t->a, struct tr_metrics_slot *, ro->be.n) : NULL;
         ir.mirrors = ap->mi[i];
-        ir.nmirrors = (uint32_t)ro->nmirrors;
+        ir.nmirrors = ro->mirrors ? (uint32_t)ro->mirrors->n : 0;
         tx_ir_add_rule(t, l, &ir);
     }
 }

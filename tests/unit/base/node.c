@@ -502,9 +502,9 @@ TEST(node_pack_round_trip)
     tr_node_set(a, m, longkey, tr_node_str(a, "long key, copied inline"));
     struct tr_buf p;
     tr_buf_init(&p, 0);
-    ASSERT_EQ(tr_node_pack(&p, m), TR_OK);
+    ASSERT_EQ(tr_node_pack(&p, m, NULL), TR_OK);
     struct tr_arena *u = tr_arena_new(4096);
-    struct tr_node *back = tr_node_unpack(u, p.data, p.len);
+    struct tr_node *back = tr_node_unpack(u, p.data, p.len, NULL);
     ASSERT(tr_node_equal(m, back));
     struct tr_buf j1, j2;
     tr_buf_init(&j1, 0);
@@ -521,8 +521,8 @@ TEST(node_pack_round_trip)
     /* A tree that is a single scalar packs too. */
     struct tr_buf one;
     tr_buf_init(&one, 0);
-    tr_node_pack(&one, tr_node_int(a, -3));
-    ASSERT_EQ(tr_node_unpack(u, one.data, one.len)->u.i, -3);
+    tr_node_pack(&one, tr_node_int(a, -3), NULL);
+    ASSERT_EQ(tr_node_unpack(u, one.data, one.len, NULL)->u.i, -3);
     tr_buf_dispose(&one);
     /* Smaller than the compact tree: a route of the benchmarks' kind. */
     struct tr_node *route = tr_test_yaml(a, "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
@@ -531,10 +531,20 @@ TEST(node_pack_round_trip)
                                             "    backendRefs: [{name: s, port: 80, weight: 1}]\n");
     struct tr_buf rp;
     tr_buf_init(&rp, 0);
-    tr_node_pack(&rp, route);
+    tr_node_pack(&rp, route, NULL);
     size_t before = tr_arena_used(u);
     tr_node_compact(u, route);
     ASSERT(rp.len * 4 < tr_arena_used(u) - before);
+    /* With a dictionary, the strings in it are a byte each, and unpack to the dictionary's. */
+    static const char *const dict[] = {"gateway.networking.k8s.io/v1", "HTTPRoute", "PathPrefix", NULL};
+    struct tr_buf dp;
+    tr_buf_init(&dp, 0);
+    tr_node_pack(&dp, route, dict);
+    ASSERT_EQ(dp.len + (28 + 1) + (9 + 1) + (10 + 1), rp.len); /* each: length and NUL for an index */
+    struct tr_node *dback = tr_node_unpack(u, dp.data, dp.len, dict);
+    ASSERT(tr_node_equal(dback, route));
+    ASSERT(tr_node_gets(dback, "kind") == dict[1]);
+    tr_buf_dispose(&dp);
     tr_buf_dispose(&rp);
     tr_buf_dispose(&j1);
     tr_buf_dispose(&j2);
