@@ -36,7 +36,7 @@ enum pending { PENDING_WRITING = 1, PENDING_READY, PENDING_GONE };
 
 struct key {
     int kind;
-    char *ns, *name; /* one block: name follows ns */
+    char *ns, *name; /* while a file is read: one block, name after ns; then in the file's state */
 };
 
 /* What a file was when it was last read. A rescan (after the event queue overflowed, or a
@@ -48,13 +48,14 @@ struct stamp {
     int64_t mtime_s, mtime_ns, ctime_s, ctime_ns;
 };
 
-/* What one file contributed: the keys of the objects it last held. */
+/* What one file contributed: the keys of the objects it last held. One block with the keys and
+ * their names (there is one per file, most files hold one object). */
 struct file_state {
-    struct key *keys;
-    size_t n;
     struct stamp stamp;
     bool stamped; /* read whole, at stamp */
     bool unreadable; /* the last read failed (reject_unreadable) */
+    size_t n;
+    struct key keys[];
 };
 
 static struct stamp stamp_of(const struct stat *st)
@@ -95,9 +96,6 @@ static void free_state(struct file_state *fs)
 {
     if (!fs)
         return;
-    for (size_t i = 0; i < fs->n; i++)
-        free(fs->keys[i].ns);
-    free(fs->keys);
     free(fs);
 }
 
@@ -355,14 +353,18 @@ static int load_text(struct tr_fileprov *p, const char *path, char *text, size_t
     drop_missing(p, c.path, old, &c.key_index);
     tr_map_dispose(&c.key_index);
     tr_map_dispose(&c.rej_index);
-    struct file_state *fs = tr_xcalloc(1, sizeof(*fs));
-    /* Kept as long as the file is: cut to its length (most files hold one object). */
-    if (c.n) {
-        fs->keys = tr_xrealloc(c.keys, c.n * sizeof(*c.keys));
-    } else {
-        free(c.keys);
-        fs->keys = NULL;
+    size_t names = 0;
+    for (size_t i = 0; i < c.n; i++)
+        names += strlen(c.keys[i].ns) + 1 + strlen(c.keys[i].name) + 1;
+    struct file_state *fs = tr_xcalloc(1, sizeof(*fs) + c.n * sizeof(struct key) + names);
+    char *at = (char *)&fs->keys[c.n];
+    for (size_t i = 0; i < c.n; i++) {
+        size_t nl = strlen(c.keys[i].ns) + 1, ml = strlen(c.keys[i].name) + 1;
+        fs->keys[i] = (struct key){c.keys[i].kind, memcpy(at, c.keys[i].ns, nl), memcpy(at + nl, c.keys[i].name, ml)};
+        at += nl + ml;
+        free(c.keys[i].ns);
     }
+    free(c.keys);
     fs->n = c.n;
     fs->stamp = *stamp;
     fs->stamped = true;
