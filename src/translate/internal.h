@@ -237,7 +237,9 @@ struct att {
 /* One route's translation: its status and what it adds to listeners. Made once per version of
  * the route and of the world, then applied to every run that sees both unchanged. */
 struct tx_unit {
-    uint64_t epoch;       /* the memo's latest run that applied it (first: see sweep) */
+    /* The route version it was made from, held (its strings are the unit's): the memo finds a
+     * route's unit by its names. NULL without a memo. */
+    const struct tr_obj *obj;
     int refs; /* atomic: the memo's and each run's that applies it */
     uint64_t version, stamp;
     struct tr_arena *a;   /* its own arena, the unit itself first in it; NULL: the run's (no memo) */

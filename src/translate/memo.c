@@ -9,8 +9,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Route results of one kind in namespace/name order, as the view has the routes: a run asks
+ * for them in that order, so it finds each by walking the list (no map, no key strings), and
+ * makes the next list as it goes. */
+struct unit_list {
+    struct tx_unit **v;
+    size_t n;
+    size_t at; /* this run: how far v has been walked */
+    struct tx_unit **next;
+    size_t nnext;
+};
+
 struct tr_tx_memo {
-    struct tr_map units;  /* kind + "ns/name" -> struct tx_unit* */
+    struct unit_list units[TR_KIND__COUNT];
     struct tr_map checks; /* "what:version" -> struct tx_check* */
     struct tx_world *w;
     uint64_t epoch;
@@ -59,6 +70,7 @@ void tx_unit_release(struct tx_unit *u)
     if (!u || !u->a || __atomic_sub_fetch(&u->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
     tr_node_unshare(u->status);
+    tr_obj_release((struct tr_obj *)(uintptr_t)u->obj);
     tr_arena_free(u->a); /* u is in it */
 }
 
@@ -71,12 +83,13 @@ void tr_tx_memo_free(struct tr_tx_memo *m)
 {
     if (!m)
         return;
+    for (int k = 0; k < TR_KIND__COUNT; k++) {
+        for (size_t i = 0; i < m->units[k].n; i++)
+            tx_unit_release(m->units[k].v[i]);
+        free(m->units[k].v);
+    }
     size_t it = 0;
     struct tr_map_slot *s;
-    while ((s = tr_map_next(&m->units, &it)))
-        tx_unit_release(s->val);
-    tr_map_dispose(&m->units);
-    it = 0;
     while ((s = tr_map_next(&m->checks, &it)))
         free(s->val);
     tr_map_dispose(&m->checks);
@@ -84,8 +97,7 @@ void tr_tx_memo_free(struct tr_tx_memo *m)
     free(m);
 }
 
-/* Sweeps: the entries of the memo's maps (units, checks) start with the epoch they were last
- * used in; the older ones go. */
+/* Sweeps: the checks start with the epoch they were last used in; the older ones go. */
 struct stale {
     uint64_t min;
     void (*drop)(void *);
@@ -133,18 +145,28 @@ struct tx_world *tx_memo_begin(struct tr_tx_memo *m, const struct tr_view *v)
         tx_world_release(m->w);
         m->w = tx_world_new(v);
     }
+    for (int k = 0; k < TR_KIND__COUNT; k++) {
+        struct unit_list *l = &m->units[k];
+        l->at = 0;
+        l->nnext = 0;
+        l->next = v->n[k] ? tr_xmalloc(v->n[k] * sizeof(*l->next)) : NULL;
+    }
     return world_ref(m->w);
-}
-
-static void unit_drop(void *u)
-{
-    tx_unit_release(u);
 }
 
 void tx_memo_end(struct tr_tx_memo *m)
 {
     /* Routes that are gone (or were not seen by this run) lose their results. */
-    sweep(&m->units, m->epoch, unit_drop);
+    for (int k = 0; k < TR_KIND__COUNT; k++) {
+        struct unit_list *l = &m->units[k];
+        for (size_t i = l->at; i < l->n; i++)
+            tx_unit_release(l->v[i]);
+        free(l->v);
+        l->v = l->next;
+        l->n = l->nnext;
+        l->next = NULL;
+        l->nnext = l->at = 0;
+    }
 }
 
 void tx_unit_hold(struct tx *t, struct tx_unit *u)
@@ -167,38 +189,32 @@ void tx_units_release(struct tx *t)
 }
 
 
-static size_t memo_key(char *out, size_t cap, enum tr_kind kind, const struct tr_obj *r)
+/* The order of the view: namespace, then name. */
+static int name_cmp(const struct tr_obj *a, const struct tr_obj *b)
 {
-    size_t a = strlen(r->ns), b = strlen(r->name);
-    if (a + b + 3 > cap)
-        return 0;
-    out[0] = (char)('A' + kind);
-    memcpy(out + 1, r->ns, a);
-    out[1 + a] = '/';
-    memcpy(out + 2 + a, r->name, b + 1);
-    return a + b + 2;
+    int c = strcmp(a->ns, b->ns);
+    return c ? c : strcmp(a->name, b->name);
 }
 
 /* The unit of route r from the memo, translated again when the route or the world changed; the
- * run holds a reference to it. */
+ * run holds a reference to it. Routes of a kind come in the view's order. */
 struct tx_unit *tx_memo_route(struct tx *t, enum tr_kind kind, const struct tr_obj *r)
 {
     struct tr_tx_memo *m = t->in->memo;
-    char key[600];
-    size_t kl = memo_key(key, sizeof(key), kind, r);
-    struct tx_unit *u = kl ? tr_map_get(&m->units, key, kl) : NULL;
-    bool made = false;
+    struct unit_list *l = &m->units[kind];
+    /* Results of routes that sort before r are of routes that are gone. */
+    while (l->at < l->n && name_cmp(l->v[l->at]->obj, r) < 0)
+        tx_unit_release(l->v[l->at++]);
+    struct tx_unit *u = l->at < l->n && name_cmp(l->v[l->at]->obj, r) == 0 ? l->v[l->at++] : NULL;
     if (!u || u->version != r->version || u->stamp != t->w->stamp) {
-        if (u)
+        if (u) {
             t->unit_guess = tr_arena_used(u->a);
+            tx_unit_release(u);
+        }
         u = tx_route_translate(t, kind, r, true); /* its reference is the memo's */
-        made = true;
-        if (kl)
-            tx_unit_release(tr_map_put(&m->units, key, kl, u));
     }
-    u->epoch = m->epoch;
+    TR_BUG_ON(l->nnext >= t->v->n[kind]);
+    l->next[l->nnext++] = u;
     tx_unit_hold(t, u);
-    if (made && !kl)
-        tx_unit_release(u); /* a name too long to key: this run's alone */
     return u;
 }

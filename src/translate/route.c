@@ -347,6 +347,7 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
     if (own) {
         u->refs = 1;
         u->a = ua;
+        u->obj = tr_obj_acquire((struct tr_obj *)(uintptr_t)r);
         t->a = u->a;
         if (!t->scratch)
             t->scratch = tr_arena_new(16 * 1024);
