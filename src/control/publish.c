@@ -21,9 +21,10 @@
  * ("parents[0].conditions|Accepted"). Immutable once made, one block with its keys; shared by
  * the publish state and the published items (any thread drops its reference). */
 struct ltt {
-    const char *key;
+    const char *key; /* interned (path_interned), or in the block */
     bool status;
     int64_t when;
+    bool interned; /* while the block is made: key is not an offset */
 };
 
 struct tr_ltt {
@@ -143,6 +144,25 @@ static const struct ltt *ltt_find(const struct tr_ltt *l, const char *path)
     return NULL;
 }
 
+/* Condition paths, interned: there are few of them ("parents[0].conditions|Accepted",
+ * "listeners[2].conditions|Programmed", ...), the same in most objects' times. At most
+ * PATHS_MAX of at most PATH_LEN_MAX bytes, never freed (control thread only); past that a path
+ * is kept in its object's block. */
+#define PATHS_MAX 4096
+#define PATH_LEN_MAX 96
+static struct tr_map paths;
+
+static const char *path_interned(const char *path)
+{
+    size_t n = strlen(path);
+    const char *p = tr_map_get(&paths, path, n);
+    if (p || n > PATH_LEN_MAX || paths.len >= PATHS_MAX)
+        return p;
+    p = tr_xstrndup(path, n);
+    tr_map_put(&paths, path, n, (void *)(uintptr_t)p);
+    return p;
+}
+
 struct timing {
     const struct tr_ltt *old;
     struct ltt *v; /* keys in keys, at offsets (the pointers are set when the block is made) */
@@ -162,7 +182,12 @@ static void time_condition(void *ud, struct tr_node *cond, const char *path, boo
         tm->cap = tm->cap ? tm->cap * 2 : 4;
         tm->v = tr_xrealloc(tm->v, tm->cap * sizeof(*tm->v));
     }
-    tm->v[tm->n++] = (struct ltt){(const char *)(uintptr_t)tm->keys.len, status, when};
+    const char *shared = path_interned(path);
+    if (shared) { /* kept as is: told apart from an offset by the flag below */
+        tm->v[tm->n++] = (struct ltt){shared, status, when, true};
+        return;
+    }
+    tm->v[tm->n++] = (struct ltt){(const char *)(uintptr_t)tm->keys.len, status, when, false};
     tr_buf_append(&tm->keys, path, strlen(path) + 1);
 }
 
@@ -181,8 +206,11 @@ static struct tr_ltt *times_of(const struct tr_node *st, const struct tr_ltt *ol
         out->refs = 1;
         out->n = tm.n;
         char *keys = memcpy((char *)out + fixed, tm.keys.data, tm.keys.len);
-        for (size_t i = 0; i < tm.n; i++)
-            out->e[i] = (struct ltt){keys + (uintptr_t)tm.v[i].key, tm.v[i].status, tm.v[i].when};
+        for (size_t i = 0; i < tm.n; i++) {
+            out->e[i] = tm.v[i];
+            if (!tm.v[i].interned)
+                out->e[i].key = keys + (uintptr_t)tm.v[i].key;
+        }
     }
     free(tm.v);
     tr_buf_dispose(&tm.keys);
