@@ -52,10 +52,9 @@ struct tr_ir_backend_tls {
  * the same name lower-cased, so that the check run on every received field is a length compare
  * and a compare against lower-cased bytes. */
 struct tr_ir_header {
-    const char *name, *lname;
-    size_t name_len;
-    const char *value; /* NULL in remove */
-    size_t value_len;
+    const char *name, *lname; /* lname: lower-cased (the name itself when it is) */
+    const char *value;        /* NULL in remove */
+    uint32_t name_len, value_len; /* the schema allows 256 and 4096 bytes */
 };
 
 /* RequestHeaderModifier or ResponseHeaderModifier: set, add and remove in the spec's order. */

@@ -24,10 +24,17 @@ static const struct tr_node *find(const struct tr_node *filters, const char *typ
 static struct tr_ir_header header(struct tr_arena *a, const char *name, const char *value)
 {
     size_t n = strlen(name);
-    char *lname = tr_arena_alloc(a, n + 1);
-    for (size_t i = 0; i <= n; i++)
-        lname[i] = name[i] >= 'A' && name[i] <= 'Z' ? (char)(name[i] - 'A' + 'a') : name[i];
-    return (struct tr_ir_header){name, lname, n, value, value ? strlen(value) : 0};
+    const char *lname = name; /* most names are written lower-case: then the name is its own */
+    for (size_t i = 0; i < n; i++) {
+        if (name[i] >= 'A' && name[i] <= 'Z') {
+            char *low = tr_arena_alloc(a, n + 1);
+            for (size_t j = 0; j <= n; j++)
+                low[j] = name[j] >= 'A' && name[j] <= 'Z' ? (char)(name[j] - 'A' + 'a') : name[j];
+            lname = low;
+            break;
+        }
+    }
+    return (struct tr_ir_header){name, lname, value, (uint32_t)n, value ? (uint32_t)strlen(value) : 0};
 }
 
 /* The entries of list (HTTPHeader objects, or for remove plain names) that have a name; a set
@@ -35,7 +42,7 @@ static struct tr_ir_header header(struct tr_arena *a, const char *name, const ch
 static size_t headers(struct tr_arena *a, const struct tr_node *list, bool objects, const struct tr_ir_header **out)
 {
     size_t n = tr_node_len(list), k = 0;
-    struct tr_ir_header *v = TR_ANEWN(a, struct tr_ir_header, n + 1);
+    struct tr_ir_header *v = n ? TR_ANEWN(a, struct tr_ir_header, n) : NULL;
     for (size_t i = 0; i < n; i++) {
         const struct tr_node *x = tr_node_at(list, i);
         const char *name = objects ? tr_node_gets(x, "name") : x->type == TR_N_STR ? x->u.s : NULL;
