@@ -251,34 +251,13 @@ static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct shared **shared_tab;
 static size_t shared_cap, shared_n; /* buckets (a power of two, or 0), trees */
 
-/* The same tree, keys in the same order: a shared copy must emit as the original would. */
+static bool nodes_equal(const struct tr_node *x, const struct tr_node *y, bool ordered);
+
+/* The same tree, keys in the same order (and floats bit for bit): a shared copy must emit as the
+ * original would. */
 static bool node_same(const struct tr_node *x, const struct tr_node *y)
 {
-    if (x->type != y->type || x->n != y->n)
-        return false;
-    switch (x->type) {
-    case TR_N_NULL:
-        return true;
-    case TR_N_BOOL:
-        return x->u.b == y->u.b;
-    case TR_N_INT:
-        return x->u.i == y->u.i;
-    case TR_N_FLOAT:
-        return memcmp(&x->u.f, &y->u.f, sizeof(x->u.f)) == 0;
-    case TR_N_STR:
-        return memcmp(x->u.s, y->u.s, x->n) == 0;
-    case TR_N_SEQ:
-        for (uint32_t i = 0; i < x->n; i++)
-            if (!node_same(x->u.items[i], y->u.items[i]))
-                return false;
-        return true;
-    case TR_N_MAP:
-        for (uint32_t i = 0; i < x->n; i++)
-            if (strcmp(x->u.kv[i].key, y->u.kv[i].key) != 0 || !node_same(x->u.kv[i].val, y->u.kv[i].val))
-                return false;
-        return true;
-    }
-    return false;
+    return nodes_equal(x, y, true);
 }
 
 static void shared_rehash(size_t cap)
@@ -565,7 +544,9 @@ static bool map_equal(const struct tr_node *x, const struct tr_node *y)
     return same;
 }
 
-bool tr_node_equal(const struct tr_node *x, const struct tr_node *y)
+/* Deep equality; ordered: map keys in the same order and floats bit for bit (node_same), else
+ * as tr_node_equal says. */
+static bool nodes_equal(const struct tr_node *x, const struct tr_node *y, bool ordered)
 {
     if (!x || !y)
         return x == y;
@@ -579,20 +560,32 @@ bool tr_node_equal(const struct tr_node *x, const struct tr_node *y)
     case TR_N_INT:
         return x->u.i == y->u.i;
     case TR_N_FLOAT:
-        return x->u.f == y->u.f;
+        return ordered ? memcmp(&x->u.f, &y->u.f, sizeof(x->u.f)) == 0 : x->u.f == y->u.f;
     case TR_N_STR:
         return x->n == y->n && memcmp(x->u.s, y->u.s, x->n) == 0;
     case TR_N_SEQ:
         if (x->n != y->n)
             return false;
         for (uint32_t i = 0; i < x->n; i++)
-            if (!tr_node_equal(x->u.items[i], y->u.items[i]))
+            if (!nodes_equal(x->u.items[i], y->u.items[i], ordered))
                 return false;
         return true;
     case TR_N_MAP:
-        return map_equal(x, y);
+        if (!ordered)
+            return map_equal(x, y);
+        if (x->n != y->n)
+            return false;
+        for (uint32_t i = 0; i < x->n; i++)
+            if (strcmp(x->u.kv[i].key, y->u.kv[i].key) != 0 || !nodes_equal(x->u.kv[i].val, y->u.kv[i].val, true))
+                return false;
+        return true;
     }
     return false;
+}
+
+bool tr_node_equal(const struct tr_node *x, const struct tr_node *y)
+{
+    return nodes_equal(x, y, false);
 }
 
 uint64_t tr_node_hash(const struct tr_node *n)

@@ -534,7 +534,7 @@ TEST(node_pack_round_trip)
     tr_node_pack(&rp, route, NULL);
     size_t before = tr_arena_used(u);
     tr_node_compact(u, route);
-    ASSERT(rp.len * 4 < tr_arena_used(u) - before);
+    ASSERT(rp.len * 2 < tr_arena_used(u) - before); /* 4x with interned keys; 2x even with keys inline */
     /* With a dictionary, the strings in it are a byte each, and unpack to the dictionary's. */
     static const char *const dict[] = {"gateway.networking.k8s.io/v1", "HTTPRoute", "PathPrefix", NULL};
     struct tr_buf dp;
