@@ -236,10 +236,11 @@ int tr_obj_decode(struct tr_arena *a, struct tr_node *root, const char *file, ui
     const char *nm = tr_node_gets(meta, "name"), *ons = info->namespaced ? tr_node_gets(meta, "namespace") : "";
     size_t fl = strlen(f), ul = strlen(uid), nl = pack ? strlen(nm) + 1 : 0, sl = pack ? strlen(ons) + 1 : 0;
     size_t len = sizeof(struct tr_obj) + fl + 1 + ul + 1 + nl + sl + (pack ? packed.len : 0);
-    struct tr_arena *kept = pack ? tr_arena_new_sized(len, 256) : tr_arena_new(256);
+    /* A packed object is one block of its own (no arena: one allocation, not three). */
+    struct tr_arena *kept = pack ? NULL : tr_arena_new(256);
     if (!pack)
         root = tr_node_compact(kept, root);
-    char *blk = tr_arena_alloc(kept, len);
+    char *blk = pack ? tr_xmalloc(len) : tr_arena_alloc(kept, len);
     struct tr_obj *o = (struct tr_obj *)(void *)blk;
     memset(o, 0, sizeof(*o));
     char *at = blk + sizeof(*o);
@@ -299,8 +300,11 @@ void tr_obj_take_server_meta(struct tr_obj *o)
     struct tr_arena *a = o->root ? NULL : tr_arena_new(4096);
     const struct tr_node *meta = tr_node_get(tr_obj_tree(o, a), "metadata");
     const char *uid = tr_node_gets(meta, "uid");
-    if (uid && uid[0])
+    if (uid && uid[0] && strcmp(uid, o->uid) != 0) {
+        if (!o->arena) /* a packed object: its first string not in its block */
+            o->arena = tr_arena_new(256);
         o->uid = tr_arena_strdup(o->arena, uid);
+    }
     int64_t gen = tr_node_geti(meta, "generation", 0);
     if (gen > 0)
         o->generation = gen;
@@ -318,8 +322,12 @@ struct tr_obj *tr_obj_acquire(struct tr_obj *o)
 
 void tr_obj_release(struct tr_obj *o)
 {
-    if (o && __atomic_sub_fetch(&o->refs, 1, __ATOMIC_ACQ_REL) == 0)
-        tr_arena_free(o->arena);
+    if (!o || __atomic_sub_fetch(&o->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    bool block = o->packed != NULL; /* a packed object is a block; any other is in its arena */
+    tr_arena_free(o->arena);
+    if (block)
+        free(o);
 }
 
 void tr_obj_ident(struct tr_buf *b, const struct tr_obj *o)

@@ -31,7 +31,9 @@ struct tr_obj {
     int64_t created;   /* creationTimestamp, seconds since the epoch */
     uint64_t seq;      /* order of first creation in this process: ties on created */
     uint64_t version;  /* resourceVersion: bumped on every change */
-    struct tr_arena *arena; /* private: owns everything above */
+    /* private: owns everything above; a packed object is a block of its own, with an arena only
+     * for a uid the API server changed (tr_obj_take_server_meta). */
+    struct tr_arena *arena;
     int refs;               /* private */
 };
 

@@ -372,7 +372,9 @@ struct tr_published *tr_publish_build(struct tr_snapshot *snap, const struct tr_
             /* Entries of objects that are gone come first in the order: they go. */
             while (j < ps->n && obj_cmp(k, o->ns, o->name, ps->v[j].obj) > 0)
                 ltt_release(ps->v[j++].ltt);
-            const struct pub_entry *was = j < ps->n && obj_cmp(k, o->ns, o->name, ps->v[j].obj) == 0 ? &ps->v[j++] : NULL;
+            const struct pub_entry *was = NULL;
+            if (j < ps->n && obj_cmp(k, o->ns, o->name, ps->v[j].obj) == 0)
+                was = &ps->v[j++];
             const struct tr_node *st = tr_tx_status_at(tx, k, i);
             struct tr_ltt *l;
             if (was && was->obj->version == o->version && (st == was->st || tr_node_equal(st, was->st))) {
