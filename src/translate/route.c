@@ -499,12 +499,18 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
     return u;
 }
 
+#define APPLIED_STACK 16
+
 /* One application of a route's rules to a Gateway: the backend and mirror arrays every listener
  * of that Gateway shares (route_apply). */
 struct applied {
     const struct gw *gw;
     struct tr_ir_backend **be;
     struct tr_ir_mirror **mi;
+    /* For a route of at most APPLIED_STACK rules they are these (they are needed while the
+     * route is applied only): nothing in the run's arena. */
+    struct tr_ir_backend *be_stack[APPLIED_STACK];
+    struct tr_ir_mirror *mi_stack[APPLIED_STACK];
 };
 
 /* The run gets its own copy of the backend arrays, with the endpoints of its world (a unit
@@ -516,8 +522,15 @@ static void attach(struct tx *t, struct lst *l, const struct tr_obj *r, uint64_t
 {
     if (ap->gw != l->gw) {
         ap->gw = l->gw;
-        ap->be = TR_ANEWN(t->a, struct tr_ir_backend *, nrules);
-        ap->mi = TR_ANEWN(t->a, struct tr_ir_mirror *, nrules);
+        if (nrules <= APPLIED_STACK) {
+            memset(ap->be_stack, 0, sizeof(ap->be_stack));
+            memset(ap->mi_stack, 0, sizeof(ap->mi_stack));
+            ap->be = ap->be_stack;
+            ap->mi = ap->mi_stack;
+        } else {
+            ap->be = TR_ANEWN(t->a, struct tr_ir_backend *, nrules);
+            ap->mi = TR_ANEWN(t->a, struct tr_ir_mirror *, nrules);
+        }
     }
     for (size_t i = 0; i < nrules; i++) {
         struct rule_out *ro = &rules[i];
@@ -555,7 +568,8 @@ static void attach(struct tx *t, struct lst *l, const struct tr_obj *r, uint64_t
 static void route_apply(struct tx *t, enum tr_kind kind, size_t ri, const struct tr_obj *r, const struct tx_unit *u)
 {
     t->status[kind][ri] = u->status;
-    struct applied ap = {0};
+    struct applied ap;
+    ap.gw = NULL;
     for (size_t i = 0; i < u->natt; i++) {
         const struct att *a = &u->att[i];
         struct lst *l = a->set ? &t->lsets[a->owner].l[a->li] : &t->gws[a->owner].l[a->li];
