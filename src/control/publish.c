@@ -205,7 +205,9 @@ static struct tr_ltt *times_of(const struct tr_node *st, const struct tr_ltt *ol
         out = tr_xmalloc(fixed + tm.keys.len);
         out->refs = 1;
         out->n = tm.n;
-        char *keys = memcpy((char *)out + fixed, tm.keys.data, tm.keys.len);
+        char *keys = (char *)out + fixed;
+        if (tm.keys.len) /* none when every path is interned (then keys.data is NULL) */
+            memcpy(keys, tm.keys.data, tm.keys.len);
         for (size_t i = 0; i < tm.n; i++) {
             out->e[i] = tm.v[i];
             if (!tm.v[i].interned)
