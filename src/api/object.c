@@ -330,6 +330,12 @@ void tr_obj_release(struct tr_obj *o)
         free(o);
 }
 
+int tr_obj_name_cmp(const char *ns, const char *name, const struct tr_obj *o)
+{
+    int c = strcmp(ns, o->ns);
+    return c ? c : strcmp(name, o->name);
+}
+
 void tr_obj_ident(struct tr_buf *b, const struct tr_obj *o)
 {
     if (o->ns[0])

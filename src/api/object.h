@@ -66,6 +66,10 @@ struct tr_obj *tr_obj_acquire(struct tr_obj *o);
 /* Drops a reference; frees on the last. Any thread. NULL allowed. */
 void tr_obj_release(struct tr_obj *o);
 
+/* The order of a kind's objects (the store's, a view's): namespace, then name. Below, at or
+ * above 0 as ns/name sorts before o, is o, or sorts after it. */
+int tr_obj_name_cmp(const char *ns, const char *name, const struct tr_obj *o);
+
 /* Writes "KIND NS/NAME" (or "KIND NAME" for cluster-scoped) into b. */
 void tr_obj_ident(struct tr_buf *b, const struct tr_obj *o);
 

@@ -22,8 +22,8 @@
  * the publish state and the published items (any thread drops its reference). */
 struct ltt {
     const char *key; /* interned (path_interned), or in the block */
-    bool status;
     int64_t when;
+    bool status;
     bool interned; /* while the block is made: key is not an offset */
 };
 
@@ -83,8 +83,7 @@ static int obj_cmp(int kind, const char *ns, const char *name, const struct tr_o
 {
     if (kind != (int)o->kind)
         return kind < (int)o->kind ? -1 : 1;
-    int c = strcmp(ns, o->ns);
-    return c ? c : strcmp(name, o->name);
+    return tr_obj_name_cmp(ns, name, o);
 }
 
 /* Calls fn(ud, condition, path) for every condition of a status tree ("conditions" lists at any
@@ -184,10 +183,10 @@ static void time_condition(void *ud, struct tr_node *cond, const char *path, boo
     }
     const char *shared = path_interned(path);
     if (shared) { /* kept as is: told apart from an offset by the flag below */
-        tm->v[tm->n++] = (struct ltt){shared, status, when, true};
+        tm->v[tm->n++] = (struct ltt){shared, when, status, true};
         return;
     }
-    tm->v[tm->n++] = (struct ltt){(const char *)(uintptr_t)tm->keys.len, status, when, false};
+    tm->v[tm->n++] = (struct ltt){(const char *)(uintptr_t)tm->keys.len, when, status, false};
     tr_buf_append(&tm->keys, path, strlen(path) + 1);
 }
 

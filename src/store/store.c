@@ -23,12 +23,6 @@ struct tr_store {
     size_t cap[TR_KIND__COUNT];
 };
 
-static int cmp_key(const char *ns, const char *name, const struct tr_obj *o)
-{
-    int c = strcmp(ns, o->ns);
-    return c ? c : strcmp(name, o->name);
-}
-
 /* The position of ns/name in the sorted array of kind: where it is, or where it would go. */
 static size_t sorted_pos(const struct tr_store *s, enum tr_kind k, const char *ns, const char *name, bool *found)
 {
@@ -36,7 +30,7 @@ static size_t sorted_pos(const struct tr_store *s, enum tr_kind k, const char *n
     *found = false;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = cmp_key(ns, name, s->sorted[k][mid]);
+        int c = tr_obj_name_cmp(ns, name, s->sorted[k][mid]);
         if (c == 0) {
             *found = true;
             return mid;
@@ -245,7 +239,7 @@ long tr_view_index(const struct tr_view *v, const struct tr_obj *o)
         const struct tr_obj *m = v->objs[o->kind][mid];
         if (m == o)
             return (long)mid;
-        int c = cmp_key(o->ns, o->name, m);
+        int c = tr_obj_name_cmp(o->ns, o->name, m);
         if (!c)
             return (long)mid;
         if (c > 0)

@@ -168,18 +168,17 @@ static const struct tr_ir_cors *cors(struct tr_arena *a, const struct tr_node *f
 const struct tr_ir_filters *tx_filters_compile(struct tr_arena *a, const struct tr_node *filters)
 {
     struct tr_ir_filters fs = {0};
-    struct tr_ir_filters *out = &fs;
     const struct tr_node *f;
     if ((f = find(filters, "RequestHeaderModifier")))
-        out->request_headers = header_mod(a, f, "requestHeaderModifier");
+        fs.request_headers = header_mod(a, f, "requestHeaderModifier");
     if ((f = find(filters, "ResponseHeaderModifier")))
-        out->response_headers = header_mod(a, f, "responseHeaderModifier");
+        fs.response_headers = header_mod(a, f, "responseHeaderModifier");
     if ((f = find(filters, "RequestRedirect")))
-        out->redirect = redirect(a, f);
+        fs.redirect = redirect(a, f);
     if ((f = find(filters, "URLRewrite")))
-        out->rewrite = rewrite(a, f);
+        fs.rewrite = rewrite(a, f);
     if ((f = find(filters, "CORS")))
-        out->cors = cors(a, f);
+        fs.cors = cors(a, f);
     if (!fs.request_headers && !fs.response_headers && !fs.redirect && !fs.rewrite && !fs.cors)
         return NULL;
     struct tr_ir_filters *kept = TR_ANEW(a, struct tr_ir_filters);

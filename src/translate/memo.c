@@ -189,13 +189,6 @@ void tx_units_release(struct tx *t)
 }
 
 
-/* The order of the view: namespace, then name. */
-static int name_cmp(const struct tr_obj *a, const struct tr_obj *b)
-{
-    int c = strcmp(a->ns, b->ns);
-    return c ? c : strcmp(a->name, b->name);
-}
-
 /* The unit of route r from the memo, translated again when the route or the world changed; the
  * run holds a reference to it. Routes of a kind come in the view's order. */
 struct tx_unit *tx_memo_route(struct tx *t, enum tr_kind kind, const struct tr_obj *r)
@@ -203,9 +196,9 @@ struct tx_unit *tx_memo_route(struct tx *t, enum tr_kind kind, const struct tr_o
     struct tr_tx_memo *m = t->in->memo;
     struct unit_list *l = &m->units[kind];
     /* Results of routes that sort before r are of routes that are gone. */
-    while (l->at < l->n && name_cmp(l->v[l->at]->obj, r) < 0)
+    while (l->at < l->n && tr_obj_name_cmp(r->ns, r->name, l->v[l->at]->obj) > 0)
         tx_unit_release(l->v[l->at++]);
-    struct tx_unit *u = l->at < l->n && name_cmp(l->v[l->at]->obj, r) == 0 ? l->v[l->at++] : NULL;
+    struct tx_unit *u = l->at < l->n && tr_obj_name_cmp(r->ns, r->name, l->v[l->at]->obj) == 0 ? l->v[l->at++] : NULL;
     if (!u || u->version != r->version || u->stamp != t->w->stamp) {
         if (u) {
             t->unit_guess = tr_arena_used(u->a);
