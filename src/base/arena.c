@@ -11,7 +11,7 @@ struct chunk {
     struct chunk *next;
     size_t cap;
     size_t used;
-    _Alignas(max_align_t) unsigned char data[];
+    unsigned char data[]; /* 8-byte aligned: it follows three words */
 };
 
 struct cleanup {
@@ -27,7 +27,12 @@ struct tr_arena {
     size_t used;
 };
 
-#define ALIGN_UP(n) (((n) + (_Alignof(max_align_t) - 1)) & ~(size_t)(_Alignof(max_align_t) - 1))
+/* What a block is aligned to: every type torii allocates from an arena (pointers, 64-bit
+ * integers) wants 8 bytes at most; max_align_t's 16 would round each of the many small blocks
+ * a route's translation keeps up by 8 bytes on average. Strings take byte alignment. */
+#define ARENA_ALIGN 8
+#define ALIGN_UP(n) (((n) + (ARENA_ALIGN - 1)) & ~(size_t)(ARENA_ALIGN - 1))
+_Static_assert(offsetof(struct chunk, data) % ARENA_ALIGN == 0, "chunk data must be aligned");
 
 static struct chunk *chunk_new(size_t cap)
 {
@@ -96,15 +101,18 @@ void tr_arena_reset(struct tr_arena *a)
     a->used = 0;
 }
 
-void *tr_arena_alloc(struct tr_arena *a, size_t len)
+/* len bytes at an offset that is a multiple of align (1 or ARENA_ALIGN) in a chunk. */
+static void *arena_take(struct tr_arena *a, size_t len, size_t align)
 {
-    len = ALIGN_UP(len ? len : 1);
+    if (!len)
+        len = 1;
     struct chunk *c = a->head;
-    if (!c || c->cap - c->used < len) {
+    size_t at = c ? (c->used + align - 1) & ~(align - 1) : 0;
+    if (!c || at > c->cap || c->cap - at < len) {
         if (len > a->chunk_len / 4) {
             /* A large block gets its own chunk behind the current one, so the current chunk's
              * free space is not wasted. */
-            struct chunk *big = chunk_new(len);
+            struct chunk *big = chunk_new(ALIGN_UP(len));
             big->used = len;
             if (c) {
                 big->next = c->next;
@@ -118,11 +126,17 @@ void *tr_arena_alloc(struct tr_arena *a, size_t len)
         c = chunk_new(a->chunk_len);
         c->next = a->head;
         a->head = c;
+        at = 0;
     }
-    void *p = c->data + c->used;
-    c->used += len;
-    a->used += len;
+    void *p = c->data + at;
+    a->used += at - c->used + len;
+    c->used = at + len;
     return p;
+}
+
+void *tr_arena_alloc(struct tr_arena *a, size_t len)
+{
+    return arena_take(a, len, ARENA_ALIGN);
 }
 
 void *tr_arena_zalloc(struct tr_arena *a, size_t len)
@@ -134,7 +148,7 @@ void *tr_arena_zalloc(struct tr_arena *a, size_t len)
 
 char *tr_arena_strndup(struct tr_arena *a, const char *s, size_t len)
 {
-    char *p = tr_arena_alloc(a, len + 1);
+    char *p = arena_take(a, len + 1, 1);
     if (len)
         memcpy(p, s, len);
     p[len] = '\0';
@@ -155,7 +169,7 @@ char *tr_arena_printf(struct tr_arena *a, const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         return tr_arena_strdup(a, "");
-    char *p = tr_arena_alloc(a, (size_t)n + 1);
+    char *p = arena_take(a, (size_t)n + 1, 1);
     if ((size_t)n < sizeof(small)) {
         memcpy(p, small, (size_t)n + 1);
     } else {

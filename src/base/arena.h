@@ -18,7 +18,8 @@ struct tr_arena *tr_arena_new_sized(size_t first_len, size_t chunk_len);
 void tr_arena_free(struct tr_arena *a);
 /* Runs the cleanups and makes every byte reusable; keeps the first chunk. */
 void tr_arena_reset(struct tr_arena *a);
-/* Returns len bytes aligned for any type; never NULL. */
+/* Returns len bytes aligned to 8 bytes (enough for every type torii keeps in an arena: pointers
+ * and 64-bit integers); never NULL. Strings (strndup, printf) are byte-aligned. */
 void *tr_arena_alloc(struct tr_arena *a, size_t len);
 /* Same, zeroed. */
 void *tr_arena_zalloc(struct tr_arena *a, size_t len);
