@@ -19,14 +19,15 @@ uint64_t tr_hash(const void *p, size_t len)
 
 void tr_map_dispose(struct tr_map *m)
 {
-    for (size_t i = 0; i < m->cap; i++)
-        free(m->slots[i].key);
+    if (!m->borrow_keys)
+        for (size_t i = 0; i < m->cap; i++)
+            free(m->slots[i].key);
     free(m->slots);
     m->slots = NULL;
     m->cap = m->len = 0;
 }
 
-static struct tr_map_slot *find(const struct tr_map *m, const char *key, size_t klen, uint64_t h)
+static struct tr_map_slot *find(const struct tr_map *m, const char *key, size_t klen, uint32_t h)
 {
     if (!m->cap)
         return NULL;
@@ -57,7 +58,7 @@ static void resize(struct tr_map *m, size_t cap)
 
 void *tr_map_get(const struct tr_map *m, const char *key, size_t klen)
 {
-    struct tr_map_slot *s = find(m, key, klen, tr_hash(key, klen));
+    struct tr_map_slot *s = find(m, key, klen, (uint32_t)tr_hash(key, klen));
     return s && s->key ? s->val : NULL;
 }
 
@@ -65,15 +66,17 @@ void *tr_map_put(struct tr_map *m, const char *key, size_t klen, void *val)
 {
     if ((m->len + 1) * 4 > m->cap * 3)
         resize(m, m->cap ? m->cap * 2 : 16);
-    uint64_t h = tr_hash(key, klen);
+    uint32_t h = (uint32_t)tr_hash(key, klen);
     struct tr_map_slot *s = find(m, key, klen, h);
     if (s->key) {
         void *old = s->val;
         s->val = val;
+        if (m->borrow_keys)
+            s->key = (char *)(uintptr_t)key; /* the old value's key may go with it */
         return old;
     }
-    s->key = tr_xstrndup(key, klen);
-    s->klen = klen;
+    s->key = m->borrow_keys ? (char *)(uintptr_t)key : tr_xstrndup(key, klen);
+    s->klen = (uint32_t)klen;
     s->hash = h;
     s->val = val;
     m->len++;
@@ -82,11 +85,12 @@ void *tr_map_put(struct tr_map *m, const char *key, size_t klen, void *val)
 
 void *tr_map_del(struct tr_map *m, const char *key, size_t klen)
 {
-    struct tr_map_slot *s = find(m, key, klen, tr_hash(key, klen));
+    struct tr_map_slot *s = find(m, key, klen, (uint32_t)tr_hash(key, klen));
     if (!s || !s->key)
         return NULL;
     void *val = s->val;
-    free(s->key);
+    if (!m->borrow_keys)
+        free(s->key);
     s->key = NULL;
     m->len--;
     /* Backward-shift deletion keeps probe chains intact without tombstones. */
@@ -120,23 +124,33 @@ struct tr_map_slot *tr_map_next(const struct tr_map *m, size_t *it)
 
 size_t tr_map_sweep(struct tr_map *m, bool (*gone)(void *ud, void *val), void *ud)
 {
-    /* Deleting shifts slots back, so the keys to delete are collected first. */
+    /* Deleting shifts slots back, so the keys to delete are collected first, as copies: gone
+     * disposes of the value, and a borrowed key goes with it. */
     size_t it = 0, n = 0, cap = 0;
     struct tr_map_slot *s;
     struct tr_map_slot *doomed = NULL;
     while ((s = tr_map_next(m, &it))) {
-        if (!gone(ud, s->val))
+        struct tr_map_slot copy = *s;
+        if (m->borrow_keys)
+            copy.key = tr_xstrndup(s->key, s->klen);
+        if (!gone(ud, s->val)) {
+            if (m->borrow_keys)
+                free(copy.key);
             continue;
+        }
+        if (m->borrow_keys)
+            s->key = copy.key; /* the value's went with it: until deleted, the slot has this one */
+        else
+            copy.key = tr_xstrndup(s->key, s->klen);
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
             doomed = tr_xrealloc(doomed, cap * sizeof(*doomed));
         }
-        doomed[n++] = *s;
+        doomed[n++] = copy;
     }
     for (size_t i = 0; i < n; i++) {
-        char *key = tr_xstrndup(doomed[i].key, doomed[i].klen);
-        tr_map_del(m, key, doomed[i].klen);
-        free(key);
+        tr_map_del(m, doomed[i].key, doomed[i].klen);
+        free(doomed[i].key);
     }
     free(doomed);
     return n;

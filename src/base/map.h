@@ -1,5 +1,6 @@
-/* A string-keyed hash map (open addressing, linear probing). Keys are copied; values are the
- * caller's. Not thread-safe. */
+/* A string-keyed hash map (open addressing, linear probing). Keys are copied, or with
+ * borrow_keys set the caller's (a key that lives in its value, such as a record's own name:
+ * valid until the entry is deleted or replaced); values are the caller's. Not thread-safe. */
 #ifndef TR_BASE_MAP_H
 #define TR_BASE_MAP_H
 
@@ -9,15 +10,16 @@
 
 struct tr_map_slot {
     char *key; /* private */
-    size_t klen;
-    uint64_t hash;
     void *val;
+    uint32_t klen;
+    uint32_t hash; /* private: the low 32 bits of tr_hash */
 };
 
-/* Value type: embed it. Zero-initialised is an empty map. */
+/* Value type: embed it. Zero-initialised is an empty map that copies its keys. */
 struct tr_map {
     struct tr_map_slot *slots; /* private */
     size_t cap, len;
+    bool borrow_keys; /* set before the first put: keys are not copied, nor freed */
 };
 
 uint64_t tr_hash(const void *p, size_t len);
@@ -25,7 +27,8 @@ uint64_t tr_hash(const void *p, size_t len);
 void tr_map_dispose(struct tr_map *m);
 /* Returns the value or NULL. */
 void *tr_map_get(const struct tr_map *m, const char *key, size_t klen);
-/* Sets key to val; returns the old value or NULL. */
+/* Sets key to val; returns the old value or NULL. Keys are shorter than 4 GiB. With borrow_keys
+ * the entry keeps this key, also when it replaces a value. */
 void *tr_map_put(struct tr_map *m, const char *key, size_t klen, void *val);
 /* Removes key; returns its value or NULL. The table shrinks when it is below 1/8 full: slots
  * move then, as they do when it grows. */

@@ -48,15 +48,27 @@ struct stamp {
     int64_t mtime_s, mtime_ns, ctime_s, ctime_ns;
 };
 
-/* What one file contributed: the keys of the objects it last held. One block with the keys and
- * their names (there is one per file, most files hold one object). */
+/* What one file contributed: the keys of the objects it last held. One block with the keys,
+ * their names and the file's path, which is its key in tr_fileprov.files (there is one per
+ * file, most files hold one object). */
 struct file_state {
     struct stamp stamp;
     bool stamped; /* read whole, at stamp */
     bool unreadable; /* the last read failed (reject_unreadable) */
+    const char *path; /* in the block, after the keys' names */
     size_t n;
     struct key keys[];
 };
+
+/* A state for path with n keys whose names take names bytes (filled in by the caller). */
+static struct file_state *state_new(const char *path, size_t n, size_t names)
+{
+    size_t pl = strlen(path) + 1;
+    struct file_state *fs = tr_xcalloc(1, sizeof(*fs) + n * sizeof(struct key) + names + pl);
+    fs->path = memcpy((char *)&fs->keys[n] + names, path, pl);
+    fs->n = n;
+    return fs;
+}
 
 static struct stamp stamp_of(const struct stat *st)
 {
@@ -109,6 +121,7 @@ struct tr_fileprov *tr_fileprov_new(const char *dir, struct tr_store *store, boo
         return NULL;
     }
     struct tr_fileprov *p = tr_xcalloc(1, sizeof(*p));
+    p->files.borrow_keys = true; /* a state holds its path */
     p->dir = tr_xstrdup(dir);
     p->store = store;
     p->ifd = -1;
@@ -314,8 +327,8 @@ static struct file_state *keep_state(struct tr_fileprov *p, const char *path)
 {
     struct file_state *fs = tr_map_get(&p->files, path, strlen(path));
     if (!fs) {
-        fs = tr_xcalloc(1, sizeof(*fs));
-        tr_map_put(&p->files, path, strlen(path), fs);
+        fs = state_new(path, 0, 0);
+        tr_map_put(&p->files, fs->path, strlen(fs->path), fs);
     }
     return fs;
 }
@@ -356,7 +369,7 @@ static int load_text(struct tr_fileprov *p, const char *path, char *text, size_t
     size_t names = 0;
     for (size_t i = 0; i < c.n; i++)
         names += strlen(c.keys[i].ns) + 1 + strlen(c.keys[i].name) + 1;
-    struct file_state *fs = tr_xcalloc(1, sizeof(*fs) + c.n * sizeof(struct key) + names);
+    struct file_state *fs = state_new(path, c.n, names);
     char *at = (char *)&fs->keys[c.n];
     for (size_t i = 0; i < c.n; i++) {
         size_t nl = strlen(c.keys[i].ns) + 1, ml = strlen(c.keys[i].name) + 1;
@@ -365,10 +378,9 @@ static int load_text(struct tr_fileprov *p, const char *path, char *text, size_t
         free(c.keys[i].ns);
     }
     free(c.keys);
-    fs->n = c.n;
     fs->stamp = *stamp;
     fs->stamped = true;
-    free_state(tr_map_put(&p->files, path, strlen(path), fs));
+    free_state(tr_map_put(&p->files, fs->path, strlen(fs->path), fs));
     tr_store_set_rejects(p->store, path, c.rej, c.nrej);
     return problems;
 }
@@ -448,8 +460,8 @@ void tr_fileprov_forget(struct tr_fileprov *p, const char *path)
 {
     struct file_state *old = tr_map_del(&p->files, path, strlen(path));
     drop_missing(p, display_name(p, path), old, NULL);
-    free_state(old);
     tr_store_set_rejects(p->store, path, NULL, 0);
+    free_state(old); /* last: path may be its own */
 }
 
 /* --- scanning and watching --- */

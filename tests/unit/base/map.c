@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define VAL(i) ((void *)(uintptr_t)((i) + 1))
@@ -167,6 +168,61 @@ TEST(map_shrinks_after_deletes)
     for (int i = 7; i < 10000; i += 1000) {
         snprintf(k, sizeof(k), "route-%05d", i);
         ASSERT_EQ((uintptr_t)tr_map_get(&m, k, strlen(k)), (uintptr_t)(i + 1));
+    }
+    tr_map_dispose(&m);
+}
+
+/* Values that own their keys: nothing copied, nothing freed by the map. A sweep whose callback
+ * frees the value (and so its key) still finds and deletes every gone entry, and a replaced
+ * value's key is not used after it goes (ASan). */
+struct owned {
+    int i;
+    char key[16];
+};
+
+static bool owned_odd_gone(void *ud, void *val)
+{
+    struct owned *o = val;
+    if (o->i % 2 == 0)
+        return false;
+    (*(int *)ud)++;
+    free(o);
+    return true;
+}
+
+TEST(map_borrowed_keys_live_in_values)
+{
+    struct tr_map m = {.borrow_keys = true};
+    for (int i = 1; i <= 300; i++) {
+        struct owned *o = malloc(sizeof(*o));
+        o->i = i;
+        snprintf(o->key, sizeof(o->key), "k%d", i);
+        ASSERT_NULL(tr_map_put(&m, o->key, strlen(o->key), o));
+    }
+    /* A new value under the same key takes the new value's key; the old one can go. */
+    struct owned *o2 = malloc(sizeof(*o2));
+    o2->i = 2;
+    snprintf(o2->key, sizeof(o2->key), "k2");
+    free(tr_map_put(&m, o2->key, 2, o2));
+    int dropped = 0;
+    ASSERT_EQ(tr_map_sweep(&m, owned_odd_gone, &dropped), 150);
+    ASSERT_EQ(dropped, 150);
+    char k[16];
+    for (int i = 1; i <= 300; i++) {
+        int kl = snprintf(k, sizeof(k), "k%d", i);
+        struct owned *o = tr_map_get(&m, k, (size_t)kl);
+        if (i % 2) {
+            ASSERT_NULL(o);
+        } else {
+            ASSERT_NOT_NULL(o);
+            ASSERT_EQ(o->i, i);
+        }
+    }
+    size_t it = 0;
+    struct tr_map_slot *s;
+    while ((s = tr_map_next(&m, &it))) {
+        ASSERT(s->key == ((struct owned *)s->val)->key); /* the value's own, not a copy */
+        free(s->val);
     }
     tr_map_dispose(&m);
 }
