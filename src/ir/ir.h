@@ -4,6 +4,7 @@
 #define TR_IR_H
 
 #include "api/kind.h"
+#include "api/object.h"
 #include "http/origin.h"
 #include "net/tls.h"
 
@@ -178,21 +179,20 @@ struct tr_ir_mirror {
 /* What a route rule says, as the data plane reads it: made once per version of the route (the
  * route's result keeps it) and shared by every listener that serves the rule. */
 struct tr_ir_rule_spec {
-    /* The route (HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute): its kind decides how a
-     * GRPCRoute's calls are answered, its names go to logs and metrics (the object's strings). */
-    enum tr_kind route_kind;
-    uint32_t index; /* rule index in the route */
-    const char *route_ns, *route_name;
-    const char *name;                  /* rule name, or NULL */
-    const struct tr_ir_match *matches; /* HTTP/GRPC: spec's matches compiled (ir/match.h) */
-    uint32_t nmatches;                 /* at least 1 for HTTP/GRPC; 0 for the other kinds */
+    /* The route (HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute), held by its translation:
+     * its kind decides how a GRPCRoute's calls are answered, its names go to logs and metrics. */
+    const struct tr_obj *route;
+    const char *name;                    /* rule name, or NULL */
+    const struct tr_ir_match *matches;   /* HTTP/GRPC: spec's matches compiled (ir/match.h) */
+    const struct tr_ir_filters *filters; /* HTTP/GRPC, NULL when the rule has none of them */
+    const struct tr_ir_retry *retry;     /* HTTPRoute retry, or NULL */
+    const struct tr_ir_timeouts *timeouts; /* HTTPRoute timeouts, or NULL when it sets none */
+    uint32_t index;    /* rule index in the route */
+    uint16_t nmatches; /* at least 1 for HTTP/GRPC (the schema allows 64); 0 for the other kinds */
     /* A filter of the rule could not be resolved (an ExtensionRef: torii provides no extension
      * kinds). It must not be skipped, so every request the rule matches is answered with 500
      * (HTTPRouteFilter and GRPCRouteFilter type docs). */
     bool unresolved_filter;
-    const struct tr_ir_filters *filters; /* HTTP/GRPC, NULL when the rule has none of them */
-    const struct tr_ir_retry *retry;     /* HTTPRoute retry, or NULL */
-    struct tr_ir_timeouts timeouts;      /* HTTPRoute timeouts */
 };
 
 /* One route rule as a listener serves it: what is particular to the listener (hostnames,

@@ -256,8 +256,8 @@ bool tr_router_serves(const struct tr_ir_listener *a, const struct tr_ir_listene
         const struct tr_ir_rule_spec *x = a->rules[i].spec, *y = b->rules[i].spec;
         if (a->rules[i].hostnames != b->rules[i].hostnames)
             return false;
-        if (x != y && (x->route_kind != y->route_kind || strcmp(x->route_ns, y->route_ns) != 0 ||
-                       strcmp(x->route_name, y->route_name) != 0 || x->index != y->index ||
+        if (x != y && (x->route->kind != y->route->kind || strcmp(x->route->ns, y->route->ns) != 0 ||
+                       strcmp(x->route->name, y->route->name) != 0 || x->index != y->index ||
                        x->matches != y->matches || x->nmatches != y->nmatches))
             return false;
     }

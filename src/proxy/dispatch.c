@@ -112,7 +112,7 @@ static bool grpc_call(const struct tr_h1_req *req)
  * is not a gRPC call keeps the 500. */
 static void c_fail_rule(struct tr_exchange *x, const struct tr_ir_rule *rule, const char *why)
 {
-    if (rule->spec->route_kind == TR_KIND_GRPCROUTE && grpc_call(x->req)) {
+    if (rule->spec->route->kind == TR_KIND_GRPCROUTE && grpc_call(x->req)) {
         tr_exchange_respond_grpc(x, GRPC_UNAVAILABLE, why);
         return;
     }

@@ -58,7 +58,7 @@ static struct tr_metrics_slot *slot_of(const struct tr_exchange *x)
         return sl;
     char ln[600], rn[600], bn[600];
     join(ln, l->gw_ns, l->gw_name, l->name ? l->name : "", -1);
-    const char *route = x->rule ? join(rn, x->rule->spec->route_ns, x->rule->spec->route_name, NULL, -1) : NULL;
+    const char *route = x->rule ? join(rn, x->rule->spec->route->ns, x->rule->spec->route->name, NULL, -1) : NULL;
     const struct tr_ir_backend *be = x->backend;
     sl = tr_metrics_slot(ln, route, be ? join(bn, be->ref->ns, be->ref->name, NULL, be->ref->port) : NULL);
     tr_metrics_slot_cache(cell, sl);
@@ -106,7 +106,7 @@ void tr_reqlog_end(struct tr_exchange *x, int status)
         snprintf(listener, sizeof(listener), "%s/%s/%s", x->listener->gw_ns, x->listener->gw_name,
                  x->listener->name ? x->listener->name : "");
     if (x->rule)
-        snprintf(route, sizeof(route), "%s/%s", x->rule->spec->route_ns, x->rule->spec->route_name);
+        snprintf(route, sizeof(route), "%s/%s", x->rule->spec->route->ns, x->rule->spec->route->name);
     if (x->backend)
         snprintf(backend, sizeof(backend), "%s/%s:%u", x->backend->ref->ns, x->backend->ref->name, x->backend->ref->port);
     const char *m = NULL, *h = NULL, *t = NULL;

@@ -32,7 +32,7 @@ bool tr_upstream_wants_h2(const struct tr_ir_rule *rule, const struct tr_ir_back
 {
     if (b->ref->app_protocol && strcmp(b->ref->app_protocol, "kubernetes.io/h2c") == 0)
         return true;
-    return rule && rule->spec->route_kind == TR_KIND_GRPCROUTE;
+    return rule && rule->spec->route->kind == TR_KIND_GRPCROUTE;
 }
 
 static void u_free(struct tr_loop *loop, void *data)

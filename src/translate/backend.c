@@ -220,17 +220,17 @@ void tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node 
         const char *ext = NULL;
         if (group[0] || strcmp(b->kind, "Service") != 0) {
             why = TR_R_INVALID_KIND;
-            m = tr_arena_printf(t->a, "%s: kind %s%s%s is not supported (core Service is)", where, b->kind,
+            m = tr_arena_printf(t->msgs, "%s: kind %s%s%s is not supported (core Service is)", where, b->kind,
                                 group[0] ? "." : "", group);
         } else if (strcmp(b->ns, route->ns) != 0 &&
                    !tx_refgrant_allows(t, TR_GW_GROUP, tr_kind_name(route->kind), route->ns, "", "Service", b->ns,
                                        b->name)) {
             why = TR_R_REF_NOT_PERMITTED;
-            m = tr_arena_printf(t->a, "%s: Service %s/%s is not permitted by any ReferenceGrant", where, b->ns,
+            m = tr_arena_printf(t->msgs, "%s: Service %s/%s is not permitted by any ReferenceGrant", where, b->ns,
                                 b->name);
         } else if (!(svc = tr_view_find(t->v, TR_KIND_SERVICE, b->ns, b->name))) {
             why = TR_R_BACKEND_NOT_FOUND;
-            m = tr_arena_printf(t->a, "%s: Service %s/%s not found", where, b->ns, b->name);
+            m = tr_arena_printf(t->msgs, "%s: Service %s/%s not found", where, b->ns, b->name);
         } else {
             const struct tr_node *ports = tr_node_path(svc->spec, "ports");
             for (size_t j = 0; j < tr_node_len(ports) && !sp; j++)
@@ -244,13 +244,13 @@ void tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node 
                 ext = str_or(tr_node_gets(svc->spec, "externalName"), "");
                 if (!dns_name(ext)) {
                     why = TR_R_BACKEND_NOT_FOUND;
-                    m = tr_arena_printf(t->a, "%s: Service %s/%s is of type ExternalName without a DNS name in "
+                    m = tr_arena_printf(t->msgs, "%s: Service %s/%s is of type ExternalName without a DNS name in "
                                               "spec.externalName",
                                         where, b->ns, b->name);
                 }
             } else if (!sp) {
                 why = TR_R_BACKEND_NOT_FOUND;
-                m = tr_arena_printf(t->a, "%s: Service %s/%s has no port %u", where, b->ns, b->name, b->port);
+                m = tr_arena_printf(t->msgs, "%s: Service %s/%s has no port %u", where, b->ns, b->name, b->port);
             }
         }
         if (why != TR_R__COUNT) {
@@ -270,7 +270,7 @@ void tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node 
             out->src[out->n - 1] = (struct tx_backend_src){.ext = ext};
             if (res->why[1] == TR_R__COUNT)
                 tx_refs_note(res, TR_R_INVALID_KIND,
-                             tr_arena_printf(t->a, "%s: Service %s/%s is of type ExternalName, which this Gateway's "
+                             tr_arena_printf(t->msgs, "%s: Service %s/%s is of type ExternalName, which this Gateway's "
                                                    "GatewayClass does not allow (to allow them, set %s: Allow in "
                                                    "the ConfigMap its parametersRef names)",
                                              where, b->ns, b->name, TR_PARAM_EXTERNAL_NAME),

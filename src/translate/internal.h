@@ -179,6 +179,9 @@ struct tx {
     /* Where a route kept by the memo builds its status before the unit takes a compact copy;
      * reset after each route (made on first use, freed with the run). */
     struct tr_arena *scratch;
+    /* Where a route's status messages are printed: the scratch space while a route the memo
+     * keeps is translated (its status is copied out), else the run's arena. */
+    struct tr_arena *msgs;
     struct tx_world *w;
     struct tx_unit **units; /* route results this run holds a reference to */
     size_t nunits;
@@ -228,10 +231,10 @@ struct rule_out;
 /* A listener a route attached to, by position: Gateway (or ListenerSet) index in the view and
  * listener index, which stay right while the world does. */
 struct att {
-    int owner;
-    bool set;
-    int li;
     const char **hosts;
+    int32_t owner;
+    uint16_t li; /* the schema allows 64 listeners */
+    bool set;
 };
 
 /* One route's translation: its status and what it adds to listeners. Made once per version of
@@ -240,16 +243,16 @@ struct tx_unit {
     /* The route version it was made from, held (its strings are the unit's): the memo finds a
      * route's unit by its names. NULL without a memo. */
     const struct tr_obj *obj;
-    int refs; /* atomic: the memo's and each run's that applies it */
     uint64_t version, stamp;
     struct tr_arena *a;   /* its own arena, the unit itself first in it; NULL: the run's (no memo) */
     /* The route's status: with its own arena, a shared copy (tr_node_share: routes with the same
      * parents, outcome and generation keep one), else in the run's arena. */
     const struct tr_node *status;
     struct att *att;
-    size_t natt;
     struct rule_out *rules;
-    size_t nrules;
+    int refs; /* atomic: the memo's and each run's that applies it */
+    uint16_t natt;   /* parentRefs (32) x listeners (64) at most */
+    uint16_t nrules; /* the schema allows 16 */
 };
 
 /* Translates route r into a new unit: its arena is the memo's own for the route (own), or the

@@ -352,8 +352,8 @@ static struct tr_node *render_rule(struct tr_arena *a, const struct tr_ir_rule *
 {
     const struct tr_ir_rule_spec *sp = r->spec;
     struct tr_node *m = tr_node_new(a, TR_N_MAP);
-    tr_node_set(a, m, "route", tr_node_str(a, tr_arena_printf(a, "%s %s/%s", tr_kind_name(sp->route_kind), sp->route_ns,
-                                                              sp->route_name)));
+    tr_node_set(a, m, "route", tr_node_str(a, tr_arena_printf(a, "%s %s/%s", tr_kind_name(sp->route->kind),
+                                                              sp->route->ns, sp->route->name)));
     tr_node_set(a, m, "rule", tr_node_int(a, sp->index));
     if (sp->name)
         tr_node_set(a, m, "name", str(a, sp->name));
@@ -379,12 +379,12 @@ static struct tr_node *render_rule(struct tr_arena *a, const struct tr_ir_rule *
             tr_node_set(a, rm, "codes", codes);
         tr_node_set(a, m, "retry", rm);
     }
-    if (sp->timeouts.request_ms || sp->timeouts.backend_ms) {
+    if (sp->timeouts) {
         struct tr_node *tm = tr_node_new(a, TR_N_MAP);
-        if (sp->timeouts.request_ms)
-            tr_node_set(a, tm, "requestMs", tr_node_int(a, (int64_t)sp->timeouts.request_ms));
-        if (sp->timeouts.backend_ms)
-            tr_node_set(a, tm, "backendRequestMs", tr_node_int(a, (int64_t)sp->timeouts.backend_ms));
+        if (sp->timeouts->request_ms)
+            tr_node_set(a, tm, "requestMs", tr_node_int(a, (int64_t)sp->timeouts->request_ms));
+        if (sp->timeouts->backend_ms)
+            tr_node_set(a, tm, "backendRequestMs", tr_node_int(a, (int64_t)sp->timeouts->backend_ms));
         tr_node_set(a, m, "timeouts", tm);
     }
     if (sp->unresolved_filter)

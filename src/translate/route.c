@@ -74,11 +74,15 @@ struct rule_mirrors {
     size_t n;
 };
 
+/* A rule as the route's translation keeps it. Why a dropped rule is not served is in the
+ * route's status only (route_rules' why). */
 struct rule_out {
-    struct ir_backends be;
-    struct rule_mirrors *mirrors; /* NULL: none */
     struct tr_ir_rule_spec spec; /* what every listener serving the rule shares */
-    const char *dropped;    /* why the rule is not served (rule_unsupported), or NULL */
+    struct tr_ir_backend_ref *be; /* backendRefs, resolved */
+    struct tx_backend_src *src;   /* parallel to be */
+    struct rule_mirrors *mirrors; /* NULL: none */
+    uint32_t nbe;
+    bool dropped; /* not served (rule_unsupported) */
 };
 
 /* RequestMirror filters of rule ri: each backendRef resolved like a backendRefs entry, and its
@@ -150,7 +154,7 @@ static const char *extension_problem(struct tx *t, const struct tr_node *fs, siz
         const char *effect = dropped              ? ""
                              : backend_ref >= 0 ? ": requests sent to this backend get 500"
                                                 : ": requests of the rule get 500";
-        return tr_arena_printf(t->a, "%s.filters[%zu]: ExtensionRef %s%s%s %s cannot be resolved (torii provides "
+        return tr_arena_printf(t->msgs, "%s.filters[%zu]: ExtensionRef %s%s%s %s cannot be resolved (torii provides "
                                      "no filter extensions)%s",
                                where, j, str_or(tr_node_gets(x, "kind"), ""), group[0] ? "." : "", group,
                                str_or(tr_node_gets(x, "name"), ""), effect);
@@ -172,13 +176,13 @@ static void rule_extensions(struct tx *t, size_t ri, const struct tr_node *rule,
         ro->spec.unresolved_filter = true;
         tx_refs_note(res, TR_R_INVALID_KIND, m, false);
     }
-    const struct tr_node *refs = tr_node_get(rule, "backendRefs"); /* ro->be.v[k] is refs[k] */
-    for (size_t k = 0; k < ro->be.n; k++) {
+    const struct tr_node *refs = tr_node_get(rule, "backendRefs"); /* ro->be[k] is refs[k] */
+    for (size_t k = 0; k < ro->nbe; k++) {
         m = extension_problem(t, tr_node_get(tr_node_at(refs, k), "filters"), ri, (long)k, ro->dropped);
         if (!m)
             continue;
-        ro->be.v[k].invalid = true;
-        ro->be.src[k] = (struct tx_backend_src){0};
+        ro->be[k].invalid = true;
+        ro->src[k] = (struct tx_backend_src){0};
         tx_refs_note(res, TR_R_INVALID_KIND, m, false);
     }
 }
@@ -225,13 +229,13 @@ static void unsupported_in(struct tx *t, const struct tr_obj *r, const struct tr
             continue;
         if (!*dropped) {
             if (strcmp(type, "ExternalAuth") == 0)
-                *dropped = tr_arena_printf(t->a, "%s.filters[%zu]: torii does not support ExternalAuth filters yet",
+                *dropped = tr_arena_printf(t->msgs, "%s.filters[%zu]: torii does not support ExternalAuth filters yet",
                                            where, j);
             else if (backend_level)
-                *dropped = tr_arena_printf(t->a, "%s.filters[%zu]: torii does not support %s as a backendRef filter",
+                *dropped = tr_arena_printf(t->msgs, "%s.filters[%zu]: torii does not support %s as a backendRef filter",
                                            where, j, type);
             else
-                *dropped = tr_arena_printf(t->a, "%s.filters[%zu]: torii does not support filter type %s", where,
+                *dropped = tr_arena_printf(t->msgs, "%s.filters[%zu]: torii does not support filter type %s", where,
                                            j, type);
         }
         const char *field = NULL;
@@ -258,58 +262,63 @@ static void unsupported_in(struct tx *t, const struct tr_obj *r, const struct tr
  * rule is left (route_translate). Returns the ResolvedRefs outcome of the references those
  * filters hold (unsupported_in). */
 static void rule_unsupported(struct tx *t, const struct tr_obj *r, size_t ri, const struct tr_node *rule,
-                             struct rule_out *ro, struct tx_refs *res)
+                             struct rule_out *ro, const char **why, struct tx_refs *res)
 {
     char where[64];
     snprintf(where, sizeof(where), "rules[%zu]", ri);
-    unsupported_in(t, r, tr_node_get(rule, "filters"), where, false, &ro->dropped, res);
+    unsupported_in(t, r, tr_node_get(rule, "filters"), where, false, why, res);
     const struct tr_node *refs = tr_node_get(rule, "backendRefs");
     for (size_t k = 0; k < tr_node_len(refs); k++) {
         snprintf(where, sizeof(where), "rules[%zu].backendRefs[%zu]", ri, k);
-        unsupported_in(t, r, tr_node_get(tr_node_at(refs, k), "filters"), where, true, &ro->dropped, res);
+        unsupported_in(t, r, tr_node_get(tr_node_at(refs, k), "filters"), where, true, why, res);
     }
+    ro->dropped = *why != NULL;
 }
 
-/* Resolves every rule's backends once per route, noting the route's ResolvedRefs in res. */
-static void route_rules(struct tx *t, const struct tr_obj *r, const struct tr_node *spec, struct rule_out **rules_out,
-                        size_t *nrules, struct tx_refs *res)
+/* Resolves every rule's backends once per route, noting the route's ResolvedRefs in res and
+ * why each dropped rule is (why[i], in sa; NULL: served). */
+static void route_rules(struct tx *t, struct tr_arena *sa, const struct tr_obj *r, const struct tr_node *spec,
+                        struct rule_out **rules_out, uint16_t *nrules, const char ***why, struct tx_refs *res)
 {
     const struct tr_node *rules = tr_node_get(spec, "rules");
-    size_t n = tr_node_len(rules);
+    size_t n = tr_node_len(rules); /* the schema allows 16 */
     struct rule_out *ro = n ? TR_ANEWN(t->a, struct rule_out, n) : NULL;
+    *why = TR_ANEWN(sa, const char *, n + 1);
     for (size_t i = 0; i < n; i++) {
         const struct tr_node *rule = tr_node_at(rules, i);
         struct tr_ir_rule_spec *rs = &ro[i].spec;
-        rs->route_kind = r->kind;
-        rs->route_ns = r->ns;
-        rs->route_name = r->name;
+        rs->route = r;
         rs->index = (uint32_t)i;
         tx_rule_compile(t->a, r->kind, rule, rs);
-        tx_backends(t, r, tr_node_get(rule, "backendRefs"), "backendRefs", &ro[i].be, res);
+        struct ir_backends be;
+        tx_backends(t, r, tr_node_get(rule, "backendRefs"), "backendRefs", &be, res);
+        ro[i].be = be.v;
+        ro[i].src = be.src;
+        ro[i].nbe = (uint32_t)be.n;
         rule_mirrors(t, r, i, rule, &ro[i], res);
-        rule_unsupported(t, r, i, rule, &ro[i], res);
+        rule_unsupported(t, r, i, rule, &ro[i], &(*why)[i], res);
         rule_extensions(t, i, rule, &ro[i], res);
     }
     *rules_out = ro;
-    *nrules = n;
+    *nrules = (uint16_t)n;
 }
 
 /* Why rules are dropped (rule_unsupported), as one condition message naming each, or NULL when
  * every rule is served; *all: no rule is left to serve. The RouteConditionPartiallyInvalid docs:
  * the message "MUST start with the prefix "Dropped Rule" and include information about which
  * Rules have been dropped". */
-static const char *dropped_rules(struct tx *t, const struct rule_out *ro, size_t n, bool *all)
+static const char *dropped_rules(struct tr_arena *sa, const char *const *why, size_t n, bool *all)
 {
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        k += ro[i].dropped != NULL;
+        k += why[i] != NULL;
     *all = n && k == n;
     if (!k)
         return NULL;
     const char *m = *all ? "No rule can be served:" : k == 1 ? "Dropped Rule:" : "Dropped Rules:";
     for (size_t i = 0, seen = 0; i < n; i++)
-        if (ro[i].dropped)
-            m = tr_arena_printf(t->a, "%s%s %s", m, seen++ ? ";" : "", ro[i].dropped);
+        if (why[i])
+            m = tr_arena_printf(sa, "%s%s %s", m, seen++ ? ";" : "", why[i]);
     return m;
 }
 
@@ -322,7 +331,7 @@ static void add_att(struct tx *t, struct tx_unit *u, size_t *cap, int owner, boo
             memcpy(grown, u->att, u->natt * sizeof(*grown));
         u->att = grown;
     }
-    u->att[u->natt++] = (struct att){owner, set, li, hosts};
+    u->att[u->natt++] = (struct att){.hosts = hosts, .owner = owner, .li = (uint16_t)li, .set = set};
 }
 
 /* Translates route r into a new unit: its arena is the memo's own for the route, or the run's. */
@@ -353,6 +362,7 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
             t->scratch = tr_arena_new(16 * 1024);
         sa = t->scratch;
     }
+    t->msgs = sa;
     const struct tr_view *v = t->v;
     /* A route is stored packed: its tree is unpacked here, and gone with the route's
      * translation when the memo keeps the unit (whose strings point into the stored object,
@@ -407,8 +417,9 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
             continue; /* Service parents are the mesh's; torii is not a mesh yet */
         }
         if (!resolved) {
-            route_rules(t, r, spec, &u->rules, &u->nrules, &refs);
-            dropped_msg = dropped_rules(t, u->rules, u->nrules, &all_dropped);
+            const char **why;
+            route_rules(t, sa, r, spec, &u->rules, &u->nrules, &why, &refs);
+            dropped_msg = dropped_rules(sa, why, u->nrules, &all_dropped);
             resolved = true;
         }
         struct conds cs = {0};
@@ -496,6 +507,7 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
         t->unit_guess = tr_arena_used(u->a);
     }
     t->a = run;
+    t->msgs = run;
     return u;
 }
 
@@ -537,10 +549,10 @@ static void attach(struct tx *t, struct lst *l, const struct tr_obj *r, uint64_t
         if (ro->dropped) /* rule_unsupported: not served at all */
             continue;
         if (!ap->be[i]) {
-            struct tr_ir_backend *be = ro->be.n ? TR_ANEWN(t->a, struct tr_ir_backend, ro->be.n) : NULL;
-            for (size_t k = 0; k < ro->be.n; k++) {
-                be[k] = (struct tr_ir_backend){.ref = &ro->be.v[k], .invalid = ro->be.v[k].invalid};
-                tx_backend_endpoints(t, &ro->be.src[k], &be[k], l->gw->ext_allowed);
+            struct tr_ir_backend *be = ro->nbe ? TR_ANEWN(t->a, struct tr_ir_backend, ro->nbe) : NULL;
+            for (size_t k = 0; k < ro->nbe; k++) {
+                be[k] = (struct tr_ir_backend){.ref = &ro->be[k], .invalid = ro->be[k].invalid};
+                tx_backend_endpoints(t, &ro->src[k], &be[k], l->gw->ext_allowed);
             }
             ap->be[i] = be;
             if (ro->mirrors) {
@@ -557,8 +569,8 @@ static void attach(struct tx *t, struct lst *l, const struct tr_obj *r, uint64_t
         ir.order = rank << 24 | i;
         ir.hostnames = at->hosts;
         ir.backends = ap->be[i];
-        ir.nbackends = (uint32_t)ro->be.n;
-        ir.backend_stats = ro->be.n ? TR_ANEWN(t->a, struct tr_metrics_slot *, ro->be.n) : NULL;
+        ir.nbackends = (uint32_t)ro->nbe;
+        ir.backend_stats = ro->nbe ? TR_ANEWN(t->a, struct tr_metrics_slot *, ro->nbe) : NULL;
         ir.mirrors = ap->mi[i];
         ir.nmirrors = ro->mirrors ? (uint32_t)ro->mirrors->n : 0;
         tx_ir_add_rule(t, l, &ir);

@@ -74,7 +74,7 @@ struct tr_tx *tr_translate(const struct tr_tx_input *in)
     struct tx *t = &res->t;
     t->in = in;
     t->v = in->view;
-    t->a = t->run_a = tr_arena_new(64 * 1024);
+    t->a = t->run_a = t->msgs = tr_arena_new(64 * 1024);
     t->w = in->memo ? tx_memo_begin(in->memo, t->v) : tx_world_new(t->v);
     for (int k = 0; k < TR_KIND__COUNT; k++)
         t->status[k] = TR_ANEWN(t->a, const struct tr_node *, t->v->n[k] + 1);

@@ -83,7 +83,7 @@ static const char *route(struct world *w, const char *method, const char *host, 
     struct tr_route_hit hit;
     if (!tr_router_match(w->rt, tr_tx_ir(w->tx)->ports[0].listeners[0], &req, &hit))
         return "404";
-    snprintf(out, sizeof(out), "%s#%u", hit.rule->spec->route_name, hit.rule->spec->index);
+    snprintf(out, sizeof(out), "%s#%u", hit.rule->spec->route->name, hit.rule->spec->index);
     last_match = hit.match;
     return out;
 }

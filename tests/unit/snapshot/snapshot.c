@@ -420,7 +420,7 @@ TEST(snapshot_acquired_outlives_publish)
     struct tr_route_req req = {.host = "x", .host_len = 1, .method = "GET", .method_len = 3, .path = "/", .path_len = 1};
     struct tr_route_hit hit;
     ASSERT(tr_router_match(router_of(pinned, "http"), l, &req, &hit));
-    ASSERT_STREQ(hit.rule->spec->route_name, "r1");
+    ASSERT_STREQ(hit.rule->spec->route->name, "r1");
     ASSERT_NOT_NULL(tls_of(pinned, "https"));
     ASSERT(SSL_CTX_get_cert_store(tls_of(pinned, "https")) != NULL);
     tr_snapshot_release(pinned);

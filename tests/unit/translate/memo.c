@@ -188,7 +188,7 @@ static const char *winner(const struct tr_snapshot *s, uint16_t port, const char
     if (!tr_router_match(router_at(s, port), l, &req, &hit))
         return "404";
     ASSERT(hit.rule >= l->rules && hit.rule < l->rules + l->nrules);
-    return hit.rule->spec->route_name;
+    return hit.rule->spec->route->name;
 }
 
 /* A compile keeps the routers of listeners whose rules did not change (the same route results
