@@ -199,17 +199,18 @@ struct tr_ir_rule_spec {
  * metrics cells) or to its Gateway (backends with their endpoints), and the rule's spec. */
 struct tr_ir_rule {
     const struct tr_ir_rule_spec *spec;
-    uint64_t order;             /* route precedence, then index: the listener's rules sort by it */
     const char **hostnames;     /* effective hostnames (route ∩ listener); NULL-terminated */
     /* Shared by the rule's copies on the listeners of one Gateway (what they hold depends on
      * the Gateway only: its class for ExternalName, its client certificate for backend TLS). */
     struct tr_ir_backend *backends;
     struct tr_ir_mirror *mirrors;
     uint32_t nbackends, nmirrors;
-    /* HTTP: the metrics slot of each backend on this listener, set by the first request it
-     * answers (tr_metrics_slot_cache); [nbackends]. */
-    struct tr_metrics_slot **backend_stats;
-    struct tr_metrics_slot *stats; /* answers without a backend (redirects, CORS); on first use */
+    /* HTTP: the cells of the metrics slots of the rule's answers on this listener, [0] for
+     * answers without a backend (redirects, CORS) and [1 + k] for backend k's, each set by the
+     * first request that counts in it (tr_metrics_slot_cache). The array is made by the first
+     * request the rule answers (most rules of a large configuration are idle), NULL until then
+     * (atomic), and freed with the IR. */
+    struct tr_metrics_slot **cells;
 };
 
 /* A listener with what is attached to it; rules are in precedence order for HTTP/GRPC. */

@@ -42,24 +42,43 @@ static const char *join(char out[600], const char *a, const char *b, const char 
  * answer without a backend: a redirect, CORS), else its listener's (no route: 404, 421). Made by
  * the first request that counts in it, then cached in the IR, where every worker finds it (the
  * IR is per snapshot: a new one looks each slot up again, once). */
+/* The rule's metrics cells (tr_ir_rule.cells), made by the first request it answers on any
+ * worker: the worker that loses the race frees its own. */
+static struct tr_metrics_slot **rule_cells(const struct tr_ir_rule *rule)
+{
+    struct tr_metrics_slot ***at = (struct tr_metrics_slot ***)&rule->cells;
+    struct tr_metrics_slot **cells = __atomic_load_n(at, __ATOMIC_ACQUIRE);
+    if (cells)
+        return cells;
+    struct tr_metrics_slot **mine = tr_xcalloc(1 + (size_t)rule->nbackends, sizeof(*mine));
+    if (__atomic_compare_exchange_n(at, &cells, mine, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return mine;
+    free(mine);
+    return cells; /* the winner's */
+}
+
 static struct tr_metrics_slot *slot_of(const struct tr_exchange *x)
 {
     const struct tr_ir_listener *l = x->listener;
     if (!l)
         return NULL;
     const struct tr_ir_rule *rule = x->rule;
+    const struct tr_ir_backend *be = NULL;
     struct tr_metrics_slot **cell = (struct tr_metrics_slot **)&l->stats;
-    if (rule && x->backend && rule->backend_stats)
-        cell = &rule->backend_stats[x->backend - rule->backends]; /* x->backend is one of them */
-    else if (rule)
-        cell = (struct tr_metrics_slot **)&rule->stats;
+    if (rule) {
+        struct tr_metrics_slot **cells = rule_cells(rule);
+        /* x->backend is one of the rule's backends (a mirror's counts nowhere) */
+        const struct tr_ir_backend *b = x->backend;
+        if (b && b >= rule->backends && b < rule->backends + rule->nbackends)
+            be = b;
+        cell = be ? &cells[1 + (be - rule->backends)] : &cells[0];
+    }
     struct tr_metrics_slot *sl = tr_metrics_slot_cached(cell);
     if (sl)
         return sl;
     char ln[600], rn[600], bn[600];
     join(ln, l->gw_ns, l->gw_name, l->name ? l->name : "", -1);
-    const char *route = x->rule ? join(rn, x->rule->spec->route->ns, x->rule->spec->route->name, NULL, -1) : NULL;
-    const struct tr_ir_backend *be = x->backend;
+    const char *route = rule ? join(rn, rule->spec->route->ns, rule->spec->route->name, NULL, -1) : NULL;
     sl = tr_metrics_slot(ln, route, be ? join(bn, be->ref->ns, be->ref->name, NULL, be->ref->port) : NULL);
     tr_metrics_slot_cache(cell, sl);
     return sl;

@@ -189,7 +189,11 @@ struct tx {
     /* The size of the next unit's arena: what the route's previous unit took, or the last unit
      * made (units of a cluster's routes are alike), so that a unit is about one block. */
     size_t unit_guess;
-    uint32_t *rank[TR_KIND__COUNT]; /* route kinds: each route's place in route precedence */
+    /* Routes of every kind in route precedence order (rank_routes), and each route's
+     * translation, parallel to v->objs (tx_routes), applied in that order (tx_routes_apply). */
+    struct tx_ranked *ranked;
+    size_t nranked;
+    struct tx_unit **unit_of[TR_KIND__COUNT];
     const struct tr_node **status[TR_KIND__COUNT]; /* parallel to v->objs */
     bool *class_ours;                         /* per GatewayClass */
     bool *class_accepted;
@@ -198,6 +202,12 @@ struct tx {
     struct tr_map *named; /* addresses (canonical) named in spec.addresses by Gateways of ours */
     struct lset *lsets; /* per ListenerSet */
     struct tr_ir *ir;
+};
+
+/* A route by kind and index in the view. */
+struct tx_ranked {
+    uint32_t kind; /* enum tr_kind */
+    uint32_t i;
 };
 
 /* gateway.c */
@@ -258,7 +268,11 @@ struct tx_unit {
 /* Translates route r into a new unit: its arena is the memo's own for the route (own), or the
  * run's. */
 struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct tr_obj *r, bool own);
+/* The units of the routes of kind (t->unit_of[kind]): the memo's, or translated now. */
 void tx_routes(struct tx *t, enum tr_kind kind);
+/* Applies every route's unit in route precedence order: status, attachment, and the rules they
+ * add to listeners, which so come in precedence order. */
+void tx_routes_apply(struct tx *t);
 /* memo.c */
 struct tx_unit *tx_memo_route(struct tx *t, enum tr_kind kind, const struct tr_obj *r);
 void tx_unit_hold(struct tx *t, struct tx_unit *u);

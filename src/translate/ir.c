@@ -12,13 +12,18 @@ const char *tr_proto_name(enum tr_proto p)
     return names[p];
 }
 
+/* A listener's rules and the metrics cells its rules' first requests made. */
 static void free_rules(void *p)
 {
-    free(*(struct tr_ir_rule **)p);
+    struct tr_ir_listener *il = p;
+    for (size_t i = 0; i < il->nrules; i++)
+        free(il->rules[i].cells);
+    free(il->rules);
 }
 
-/* Rules are appended per listener while routes attach. The array doubles on the heap (an arena
- * would keep every outgrown copy until the run is freed) and is freed with the run. */
+/* Rules are appended per listener while routes attach, in route precedence order (tx_routes
+ * applies routes in that order, a route's rules in theirs). The array doubles on the heap (an
+ * arena would keep every outgrown copy until the run is freed) and is freed with the run. */
 void tx_ir_add_rule(struct tx *t, struct lst *l, const struct tr_ir_rule *rule)
 {
     if (!l->ir)
@@ -26,20 +31,11 @@ void tx_ir_add_rule(struct tx *t, struct lst *l, const struct tr_ir_rule *rule)
     struct tr_ir_listener *il = l->ir;
     if (il->nrules == l->rules_cap) {
         if (!l->rules_cap)
-            tr_arena_on_reset(t->run_a, free_rules, &il->rules);
+            tr_arena_on_reset(t->run_a, free_rules, il);
         l->rules_cap = l->rules_cap ? l->rules_cap * 2 : 4;
         il->rules = tr_xrealloc(il->rules, l->rules_cap * sizeof(*il->rules));
     }
     il->rules[il->nrules++] = *rule;
-}
-
-/* Route precedence across routes (HTTPRoute docs): the oldest route first, then by
- * namespace/name; rules keep their order within a route (tr_ir_rule.order, from run.c's
- * ranking). Matches are ordered by the data plane's compiled matcher. */
-static int cmp_rule(const void *a, const void *b)
-{
-    const struct tr_ir_rule *x = a, *y = b;
-    return x->order < y->order ? -1 : x->order > y->order;
 }
 
 /* The port for addr:port (tcp or udp), added if new. */
@@ -89,11 +85,8 @@ static void add_listener(struct tx *t, struct gw *g, struct lst *l, struct tr_ir
     il->backend_cert = g->backend_cert;
     il->client_cas = l->client_cas;
     il->client_optional = l->client_optional;
-    if (il->nrules > 1)
-        qsort(il->rules, il->nrules, sizeof(*il->rules), cmp_rule);
     /* The array doubled as routes attached: up to half of it is spare for as long as the
-     * snapshot lives (112 bytes a rule). Nothing points into it yet (the sort just moved every
-     * rule): it can move. */
+     * snapshot lives. Nothing points into it yet: it can move. */
     if (il->nrules && il->nrules < l->rules_cap) {
         il->rules = tr_xrealloc(il->rules, il->nrules * sizeof(*il->rules));
         l->rules_cap = il->nrules;

@@ -529,7 +529,7 @@ struct applied {
  * outlives runs and EndpointSlice changes), one per Gateway the route attaches to: the
  * policies write the Gateway's backend TLS into them. Each listener gets its own cells for
  * the backends' metrics slots (their labels name the listener). */
-static void attach(struct tx *t, struct lst *l, const struct tr_obj *r, uint64_t rank, const struct att *at,
+static void attach(struct tx *t, struct lst *l, const struct att *at,
                    struct rule_out *rules, size_t nrules, struct applied *ap)
 {
     if (ap->gw != l->gw) {
@@ -566,18 +566,16 @@ static void attach(struct tx *t, struct lst *l, const struct tr_obj *r, uint64_t
         }
         struct tr_ir_rule ir = {0};
         ir.spec = &ro->spec;
-        ir.order = rank << 24 | i;
         ir.hostnames = at->hosts;
         ir.backends = ap->be[i];
         ir.nbackends = (uint32_t)ro->nbe;
-        ir.backend_stats = ro->nbe ? TR_ANEWN(t->a, struct tr_metrics_slot *, ro->nbe) : NULL;
         ir.mirrors = ap->mi[i];
         ir.nmirrors = ro->mirrors ? (uint32_t)ro->mirrors->n : 0;
         tx_ir_add_rule(t, l, &ir);
     }
 }
 
-static void route_apply(struct tx *t, enum tr_kind kind, size_t ri, const struct tr_obj *r, const struct tx_unit *u)
+static void route_apply(struct tx *t, enum tr_kind kind, size_t ri, const struct tx_unit *u)
 {
     t->status[kind][ri] = u->status;
     struct applied ap;
@@ -587,14 +585,23 @@ static void route_apply(struct tx *t, enum tr_kind kind, size_t ri, const struct
         struct lst *l = a->set ? &t->lsets[a->owner].l[a->li] : &t->gws[a->owner].l[a->li];
         l->attached++;
         if (l->accepted)
-            attach(t, l, r, t->rank[kind][ri], a, u->rules, u->nrules, &ap);
+            attach(t, l, a, u->rules, u->nrules, &ap);
     }
 }
 
 void tx_routes(struct tx *t, enum tr_kind kind)
 {
+    struct tx_unit **u = t->unit_of[kind] = tr_xcalloc(t->v->n[kind] + 1, sizeof(*u));
     for (size_t ri = 0; ri < t->v->n[kind]; ri++) {
         const struct tr_obj *r = t->v->objs[kind][ri];
-        route_apply(t, kind, ri, r, t->in->memo ? tx_memo_route(t, kind, r) : tx_route_translate(t, kind, r, false));
+        u[ri] = t->in->memo ? tx_memo_route(t, kind, r) : tx_route_translate(t, kind, r, false);
+    }
+}
+
+void tx_routes_apply(struct tx *t)
+{
+    for (size_t n = 0; n < t->nranked; n++) {
+        const struct tx_ranked *rk = &t->ranked[n];
+        route_apply(t, (enum tr_kind)rk->kind, rk->i, t->unit_of[rk->kind][rk->i]);
     }
 }

@@ -29,17 +29,15 @@ static int cmp_ranked(const void *a, const void *b)
 }
 
 /* Route precedence across routes (HTTPRoute docs): the oldest first, then namespace/name (then
- * kind, for a total order), as one number per route. The view is in namespace/name order per
- * kind already, so the kinds are merged, and the sort compares numbers only. */
+ * kind, for a total order). The view is in namespace/name order per kind already, so the kinds
+ * are merged, and the sort compares numbers only. */
 static void rank_routes(struct tx *t)
 {
     const struct tr_view *v = t->v;
     size_t total = 0, head[TR_ARRAY_LEN(route_kinds)] = {0};
-    for (size_t k = 0; k < TR_ARRAY_LEN(route_kinds); k++) {
+    for (size_t k = 0; k < TR_ARRAY_LEN(route_kinds); k++)
         total += v->n[route_kinds[k]];
-        t->rank[route_kinds[k]] = TR_ANEWN(t->a, uint32_t, v->n[route_kinds[k]] + 1);
-    }
-    struct ranked *r = TR_ANEWN(t->a, struct ranked, total + 1);
+    struct ranked *r = tr_xcalloc(total + 1, sizeof(*r));
     for (size_t n = 0; n < total; n++) {
         size_t best = TR_ARRAY_LEN(route_kinds);
         const struct tr_obj *bo = NULL;
@@ -63,8 +61,11 @@ static void rank_routes(struct tx *t)
         head[best]++;
     }
     qsort(r, total, sizeof(*r), cmp_ranked);
+    t->ranked = tr_xcalloc(total + 1, sizeof(*t->ranked));
     for (size_t n = 0; n < total; n++)
-        t->rank[r[n].kind][r[n].i] = (uint32_t)n;
+        t->ranked[n] = (struct tx_ranked){r[n].kind, r[n].i};
+    t->nranked = total;
+    free(r);
 }
 
 struct tr_tx *tr_translate(const struct tr_tx_input *in)
@@ -85,6 +86,14 @@ struct tr_tx *tr_translate(const struct tr_tx_input *in)
         tx_routes(t, route_kinds[i]);
     if (in->memo)
         tx_memo_end(in->memo);
+    tx_routes_apply(t);
+    /* Needed while routes are applied only: not kept with the run. */
+    free(t->ranked);
+    t->ranked = NULL;
+    for (size_t i = 0; i < TR_ARRAY_LEN(route_kinds); i++) {
+        free(t->unit_of[route_kinds[i]]);
+        t->unit_of[route_kinds[i]] = NULL;
+    }
     tx_gateway_status(t);
     tx_ir_build(t);
     tx_policies(t);
