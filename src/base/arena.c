@@ -2,6 +2,7 @@
 #include "base/mem.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,11 +21,36 @@ struct cleanup {
     void *data;
 };
 
+/* A slab's page: arenas made in the slab carve their blocks from it back to back. It holds a
+ * reference for each arena that took memory from it, and the slab's while it is the slab's
+ * current page; the last one frees it (on any thread). */
+struct page {
+    int refs; /* atomic */
+    uint32_t cap, used;
+    uint32_t spare;
+    unsigned char data[]; /* 8-byte aligned: it follows 16 bytes */
+};
+
+/* An arena's reference to a page, carved from that page. */
+struct pageref {
+    struct pageref *next;
+    struct page *page;
+};
+
+struct tr_slab {
+    size_t page_len;
+    struct page *cur; /* NULL before the first block */
+};
+
 struct tr_arena {
     struct chunk *head; /* current chunk first */
     struct cleanup *cleanups;
     size_t chunk_len;
     size_t used;
+    /* Made in a slab (tr_arena_new_in): the pages it took memory from, the latest first (the
+     * arena itself is in the last of them); head is NULL then. */
+    struct tr_slab *slab;
+    struct pageref *pages;
 };
 
 /* What a block is aligned to: every type torii allocates from an arena (pointers, 64-bit
@@ -33,6 +59,7 @@ struct tr_arena {
 #define ARENA_ALIGN 8
 #define ALIGN_UP(n) (((n) + (ARENA_ALIGN - 1)) & ~(size_t)(ARENA_ALIGN - 1))
 _Static_assert(offsetof(struct chunk, data) % ARENA_ALIGN == 0, "chunk data must be aligned");
+_Static_assert(offsetof(struct page, data) % ARENA_ALIGN == 0, "page data must be aligned");
 
 static struct chunk *chunk_new(size_t cap)
 {
@@ -67,11 +94,97 @@ static void run_cleanups(struct tr_arena *a)
     }
 }
 
+static void page_unref(struct page *p)
+{
+    if (__atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        free(p);
+}
+
+struct tr_slab *tr_slab_new(size_t page_len)
+{
+    struct tr_slab *s = tr_xcalloc(1, sizeof(*s));
+    s->page_len = page_len < 1024 ? 1024 : page_len > UINT32_MAX / 2 ? UINT32_MAX / 2 : page_len;
+    return s;
+}
+
+void tr_slab_free(struct tr_slab *s)
+{
+    if (!s)
+        return;
+    if (s->cur)
+        page_unref(s->cur);
+    free(s);
+}
+
+static struct page *page_new(size_t cap, int refs)
+{
+    struct page *p = tr_xmalloc(sizeof(*p) + cap);
+    p->refs = refs;
+    p->cap = (uint32_t)cap;
+    p->used = 0;
+    return p;
+}
+
+/* len bytes at align in the slab for a (a pageref first when a has none on that page). A
+ * block too large for a quarter of a page gets a page of its own, so the current one's space
+ * is not wasted. */
+static void *slab_take(struct tr_arena *a, size_t len, size_t align)
+{
+    struct tr_slab *s = a->slab;
+    struct page *p = s->cur;
+    bool have = a->pages && a->pages->page == p;
+    size_t ref = have ? 0 : sizeof(struct pageref);
+    size_t at = p ? ALIGN_UP(p->used) : 0;
+    size_t need = ref ? at + ref + len : ((p ? (p->used + align - 1) & ~(align - 1) : 0) + len);
+    if (!p || need > p->cap) {
+        if (len > s->page_len / 4) {
+            p = page_new(sizeof(struct pageref) + ALIGN_UP(len), 0);
+        } else {
+            p = page_new(s->page_len, 1); /* the slab's reference */
+            if (s->cur)
+                page_unref(s->cur);
+            s->cur = p;
+        }
+        have = false;
+    }
+    if (!have) {
+        struct pageref *r = (struct pageref *)(void *)(p->data + ALIGN_UP(p->used));
+        r->page = p;
+        r->next = a->pages;
+        a->pages = r;
+        __atomic_add_fetch(&p->refs, 1, __ATOMIC_RELAXED);
+        p->used = (uint32_t)(ALIGN_UP(p->used) + sizeof(*r));
+    }
+    size_t off = (p->used + align - 1) & ~(align - 1);
+    a->used += off - p->used + len;
+    p->used = (uint32_t)(off + len);
+    return p->data + off;
+}
+
+struct tr_arena *tr_arena_new_in(struct tr_slab *s)
+{
+    struct tr_arena tmp = {.slab = s};
+    struct tr_arena *a = slab_take(&tmp, sizeof(*a), ARENA_ALIGN);
+    *a = tmp;
+    a->used = 0;
+    return a;
+}
+
 void tr_arena_free(struct tr_arena *a)
 {
     if (!a)
         return;
     run_cleanups(a);
+    if (a->slab) {
+        /* a is in one of its pages: nothing of it is read after the last reference goes. */
+        struct pageref *r = a->pages;
+        while (r) {
+            struct pageref *next = r->next;
+            page_unref(r->page);
+            r = next;
+        }
+        return;
+    }
     struct chunk *c = a->head;
     while (c) {
         struct chunk *next = c->next;
@@ -83,6 +196,7 @@ void tr_arena_free(struct tr_arena *a)
 
 void tr_arena_reset(struct tr_arena *a)
 {
+    TR_BUG_ON(a->slab); /* a slab's blocks are given back with the arena only */
     run_cleanups(a);
     struct chunk *keep = NULL, *c = a->head;
     while (c) {
@@ -106,6 +220,8 @@ static void *arena_take(struct tr_arena *a, size_t len, size_t align)
 {
     if (!len)
         len = 1;
+    if (a->slab)
+        return slab_take(a, len, align);
     struct chunk *c = a->head;
     size_t at = c ? (c->used + align - 1) & ~(align - 1) : 0;
     if (!c || at > c->cap || c->cap - at < len) {

@@ -14,6 +14,17 @@ struct tr_arena *tr_arena_new(size_t chunk_len);
 /* The same, its first chunk first_len bytes (made now): for an arena whose size is about known,
  * so that it is one block with little to spare. */
 struct tr_arena *tr_arena_new_sized(size_t first_len, size_t chunk_len);
+/* Slabs: pages that arenas made in them (tr_arena_new_in) carve their blocks from, back to
+ * back, so that many small long-lived arenas (a route's translation each) take what they use
+ * and no more: an arena of its own would round its first chunk up, or guess. A page goes back
+ * to malloc when every arena that took memory from it is freed (until then, what freed arenas
+ * had in it stays taken). Blocks are made on one thread, while the slab lives; such arenas may be
+ * freed on any thread, before or after their slab. */
+struct tr_slab;
+struct tr_slab *tr_slab_new(size_t page_len);
+void tr_slab_free(struct tr_slab *s);
+/* An arena whose blocks (and the arena itself) are carved from s's pages. It cannot be reset. */
+struct tr_arena *tr_arena_new_in(struct tr_slab *s);
 /* Runs the cleanups (last registered first) and frees everything. NULL is allowed. */
 void tr_arena_free(struct tr_arena *a);
 /* Runs the cleanups and makes every byte reusable; keeps the first chunk. */

@@ -186,9 +186,6 @@ struct tx {
     struct tx_unit **units; /* route results this run holds a reference to */
     size_t nunits;
     size_t translated; /* routes translated by this run (not taken from the memo) */
-    /* The size of the next unit's arena: what the route's previous unit took, or the last unit
-     * made (units of a cluster's routes are alike), so that a unit is about one block. */
-    size_t unit_guess;
     /* Routes of every kind in route precedence order (rank_routes), and each route's
      * translation, parallel to v->objs (tx_routes), applied in that order (tx_routes_apply). */
     struct tx_ranked *ranked;
@@ -288,6 +285,8 @@ void tx_units_release(struct tx *t);
  * reference); end forgets the results of routes the run did not see. */
 struct tx_world *tx_memo_begin(struct tr_tx_memo *m, const struct tr_view *v);
 void tx_memo_end(struct tr_tx_memo *m);
+/* Where the memo's units are made (tr_arena_new_in). */
+struct tr_slab *tx_memo_slab(const struct tr_tx_memo *m);
 /* A check of an object that depends on nothing else (its PEM parses, ...), remembered by the
  * memo per object version. */
 struct tx_check {

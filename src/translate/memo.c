@@ -20,8 +20,15 @@ struct unit_list {
     size_t nnext;
 };
 
+/* A page of units: about ten lean routes' translations. */
+#define UNIT_PAGE (16 * 1024)
+
 struct tr_tx_memo {
     struct unit_list units[TR_KIND__COUNT];
+    /* Where units are made: each takes exactly what it uses (a unit of its own arena rounded its
+     * first chunk up by a guess, or spilled into half-empty chunks). A page goes when its units
+     * all have (a full translation, as after a change to a Gateway, moves them all). */
+    struct tr_slab *slab;
     struct tr_map checks; /* "what:version" -> struct tx_check* */
     struct tx_world *w;
     uint64_t epoch;
@@ -76,7 +83,14 @@ void tx_unit_release(struct tx_unit *u)
 
 struct tr_tx_memo *tr_tx_memo_new(void)
 {
-    return tr_xcalloc(1, sizeof(struct tr_tx_memo));
+    struct tr_tx_memo *m = tr_xcalloc(1, sizeof(struct tr_tx_memo));
+    m->slab = tr_slab_new(UNIT_PAGE);
+    return m;
+}
+
+struct tr_slab *tx_memo_slab(const struct tr_tx_memo *m)
+{
+    return m->slab;
 }
 
 void tr_tx_memo_free(struct tr_tx_memo *m)
@@ -94,6 +108,7 @@ void tr_tx_memo_free(struct tr_tx_memo *m)
         free(s->val);
     tr_map_dispose(&m->checks);
     tx_world_release(m->w);
+    tr_slab_free(m->slab); /* units runs still hold keep their pages */
     free(m);
 }
 
@@ -200,10 +215,7 @@ struct tx_unit *tx_memo_route(struct tx *t, enum tr_kind kind, const struct tr_o
         tx_unit_release(l->v[l->at++]);
     struct tx_unit *u = l->at < l->n && tr_obj_name_cmp(r->ns, r->name, l->v[l->at]->obj) == 0 ? l->v[l->at++] : NULL;
     if (!u || u->version != r->version || u->stamp != t->w->stamp) {
-        if (u) {
-            t->unit_guess = tr_arena_used(u->a);
-            tx_unit_release(u);
-        }
+        tx_unit_release(u);
         u = tx_route_translate(t, kind, r, true); /* its reference is the memo's */
     }
     TR_BUG_ON(l->nnext >= t->v->n[kind]);

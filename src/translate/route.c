@@ -339,12 +339,8 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
 {
     struct tr_arena *run = t->a;
     struct tr_arena *ua = NULL;
-    if (own) {
-        /* The unit and what it holds in one arena, its first chunk a guess a little over (most
-         * units fit; one that does not takes 512-byte chunks for the rest). */
-        size_t g = t->unit_guess ? t->unit_guess : 2048;
-        ua = tr_arena_new_sized(g + g / 16 + 64, 512);
-    }
+    if (own)
+        ua = tr_arena_new_in(tx_memo_slab(t->in->memo)); /* the unit and what it holds */
     struct tx_unit *u = TR_ANEW(own ? ua : t->a, struct tx_unit);
     t->translated++;
     u->version = r->version;
@@ -504,7 +500,6 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
     if (own) {
         tr_arena_reset(sa);
         tr_arena_free(tree_a);
-        t->unit_guess = tr_arena_used(u->a);
     }
     t->a = run;
     t->msgs = run;

@@ -5,6 +5,7 @@
 #include <stdalign.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 TEST(arena_alloc_aligned_and_distinct)
@@ -152,4 +153,64 @@ TEST(arena_sized_first_chunk_then_usual_chunks)
     ASSERT_EQ(tr_arena_used(a), 63 * 16 + 200);
     tr_arena_free(a);
     tr_arena_free(tr_arena_new_sized(0, 256)); /* no first chunk: as tr_arena_new */
+}
+
+/* Arenas in a slab take their blocks back to back from shared pages: nothing is rounded up to
+ * a chunk, two arenas' blocks interleave, strings stay byte-packed, and the pages go once every
+ * arena that used them is freed, in any order and after the slab itself (ASan: no leak, no use
+ * after free). */
+TEST(arena_slab_blocks_back_to_back)
+{
+    struct tr_slab *s = tr_slab_new(4096);
+    struct tr_arena *a = tr_arena_new_in(s);
+    struct tr_arena *b = tr_arena_new_in(s);
+    ASSERT((char *)b > (char *)a && (char *)b < (char *)a + 128); /* both arenas in one page */
+    char *a1 = tr_arena_alloc(a, 24);
+    char *a2 = tr_arena_alloc(a, 8);
+    ASSERT(a2 == a1 + 24);
+    char *s1 = tr_arena_strdup(a, "xyz");
+    ASSERT(s1 == a2 + 8);
+    uint64_t *w = tr_arena_alloc(a, sizeof(*w));
+    ASSERT_EQ((uintptr_t)w % 8, 0);
+    ASSERT((char *)w == s1 + 8); /* 4 bytes of string, 4 of padding */
+    *w = 7;
+    char *b1 = tr_arena_alloc(b, 16); /* b's next block follows a's, after b's page reference */
+    ASSERT(b1 > (char *)w && b1 <= (char *)w + 8 + 16 + 16);
+    ASSERT_EQ(tr_arena_used(a), 24 + 8 + 4 + 4 + 8);
+    memset(b1, 1, 16);
+    /* A block that does not fit in what is left of the page, too large for a quarter of one:
+     * a page of its own, and the shared page's space is not given up. */
+    char *big = tr_arena_alloc(a, 4000);
+    memset(big, 2, 4000);
+    char *after = tr_arena_alloc(a, 8);
+    ASSERT(after > b1 && after < b1 + 64);
+    /* Many blocks: new pages as they fill. */
+    char *prev = NULL;
+    for (int i = 0; i < 1000; i++) {
+        char *p = tr_arena_zalloc(b, 40);
+        ASSERT(p != prev);
+        prev = p;
+    }
+    tr_arena_free(a);
+    tr_slab_free(s); /* b still holds its pages */
+    ASSERT_EQ(b1[15], 1);
+    tr_arena_free(b);
+}
+
+static void count_cleanup(void *p)
+{
+    (*(int *)p)++;
+}
+
+TEST(arena_slab_cleanups_run_on_free)
+{
+    struct tr_slab *s = tr_slab_new(1024);
+    struct tr_arena *a = tr_arena_new_in(s);
+    int runs = 0;
+    tr_arena_on_reset(a, count_cleanup, &runs);
+    tr_arena_on_reset(a, count_cleanup, &runs);
+    tr_arena_free(a);
+    ASSERT_EQ(runs, 2);
+    tr_slab_free(s);
+    tr_slab_free(NULL);
 }
