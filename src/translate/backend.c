@@ -18,6 +18,7 @@ static struct tr_map *slice_index(struct tx *t)
         return m;
     struct tr_arena *wa = t->w->a;
     m = TR_ANEW(wa, struct tr_map);
+    m->borrow_keys = true; /* keys in the world's arena: no small block of its own each */
     tr_arena_on_reset(wa, (tr_arena_cleanup_cb *)tr_map_dispose, m);
     for (size_t i = 0; i < t->v->n[TR_KIND_ENDPOINTSLICE]; i++) {
         struct tr_obj *s = t->v->objs[TR_KIND_ENDPOINTSLICE][i];
@@ -31,7 +32,7 @@ static struct tr_map *slice_index(struct tx *t)
         struct tr_node *list = tr_map_get(m, k, (size_t)kl);
         if (!list) {
             list = tr_node_new(wa, TR_N_SEQ);
-            tr_map_put(m, k, (size_t)kl, list);
+            tr_map_put(m, tr_arena_strndup(wa, k, (size_t)kl), (size_t)kl, list);
         }
         struct tr_node *ref = tr_node_new(wa, TR_N_INT);
         ref->u.i = (int64_t)i;
@@ -55,6 +56,7 @@ static const struct eps *endpoints(struct tx *t, const struct tr_obj *svc, const
     struct tx_world *w = t->w;
     if (!w->eps) {
         w->eps = TR_ANEW(w->a, struct tr_map);
+        w->eps->borrow_keys = true; /* keys in the world's arena */
         tr_arena_on_reset(w->a, (tr_arena_cleanup_cb *)tr_map_dispose, w->eps);
     }
     char k[600];
@@ -66,7 +68,7 @@ static const struct eps *endpoints(struct tx *t, const struct tr_obj *svc, const
     e = TR_ANEW(w->a, struct eps);
     endpoints_resolve(t, svc, sp, e);
     if (keyed)
-        tr_map_put(w->eps, k, (size_t)kl, e);
+        tr_map_put(w->eps, tr_arena_strndup(w->a, k, (size_t)kl), (size_t)kl, e);
     return e;
 }
 
