@@ -7,6 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define SLAB_POISON 1 /* a freed arena's blocks are poisoned until their page is unmapped */
+#else
+#define SLAB_POISON 0
+#endif
 
 struct chunk {
     struct chunk *next;
@@ -51,6 +59,13 @@ struct tr_arena {
      * arena itself is in the last of them); head is NULL then. */
     struct tr_slab *slab;
     struct pageref *pages;
+#if SLAB_POISON
+    struct blk {
+        void *p;
+        size_t n;
+    } *blks; /* the blocks it carved, malloc'd */
+    size_t nblks, capblks;
+#endif
 };
 
 /* What a block is aligned to: every type torii allocates from an arena (pointers, 64-bit
@@ -96,14 +111,20 @@ static void run_cleanups(struct tr_arena *a)
 
 static void page_unref(struct page *p)
 {
-    if (__atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) == 0)
-        free(p);
+    if (__atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+#if SLAB_POISON
+        ASAN_UNPOISON_MEMORY_REGION(p, sizeof(*p) + p->cap); /* the address may be mapped again */
+#endif
+        munmap(p, sizeof(*p) + p->cap);
+    }
 }
 
 struct tr_slab *tr_slab_new(size_t page_len)
 {
     struct tr_slab *s = tr_xcalloc(1, sizeof(*s));
-    s->page_len = page_len < 1024 ? 1024 : page_len > UINT32_MAX / 2 ? UINT32_MAX / 2 : page_len;
+    page_len = page_len < 1024 ? 1024 : page_len > UINT32_MAX / 2 ? UINT32_MAX / 2 : page_len;
+    /* Pages are mapped whole: a page with its header takes page_len rounded up to 4 KiB. */
+    s->page_len = ((page_len + 4095) & ~(size_t)4095) - sizeof(struct page);
     return s;
 }
 
@@ -118,7 +139,10 @@ void tr_slab_free(struct tr_slab *s)
 
 static struct page *page_new(size_t cap, int refs)
 {
-    struct page *p = tr_xmalloc(sizeof(*p) + cap);
+    size_t len = (sizeof(struct page) + cap + 4095) & ~(size_t)4095;
+    struct page *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    TR_BUG_ON(p == MAP_FAILED);
+    cap = len - sizeof(*p);
     p->refs = refs;
     p->cap = (uint32_t)cap;
     p->used = 0;
@@ -158,6 +182,13 @@ static void *slab_take(struct tr_arena *a, size_t len, size_t align)
     size_t off = (p->used + align - 1) & ~(align - 1);
     a->used += off - p->used + len;
     p->used = (uint32_t)(off + len);
+#if SLAB_POISON
+    if (a->nblks == a->capblks) {
+        a->capblks = a->capblks ? a->capblks * 2 : 16;
+        a->blks = tr_xrealloc(a->blks, a->capblks * sizeof(*a->blks));
+    }
+    a->blks[a->nblks++] = (struct blk){p->data + off, len};
+#endif
     return p->data + off;
 }
 
@@ -178,6 +209,13 @@ void tr_arena_free(struct tr_arena *a)
     if (a->slab) {
         /* a is in one of its pages: nothing of it is read after the last reference goes. */
         struct pageref *r = a->pages;
+#if SLAB_POISON
+        struct blk *blks = a->blks;
+        size_t nblks = a->nblks;
+        for (size_t i = 0; i < nblks; i++)
+            ASAN_POISON_MEMORY_REGION(blks[i].p, blks[i].n); /* a itself among them */
+        free(blks);
+#endif
         while (r) {
             struct pageref *next = r->next;
             page_unref(r->page);

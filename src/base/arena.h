@@ -16,9 +16,10 @@ struct tr_arena *tr_arena_new(size_t chunk_len);
 struct tr_arena *tr_arena_new_sized(size_t first_len, size_t chunk_len);
 /* Slabs: pages that arenas made in them (tr_arena_new_in) carve their blocks from, back to
  * back, so that many small long-lived arenas (a route's translation each) take what they use
- * and no more: an arena of its own would round its first chunk up, or guess. A page goes back
- * to malloc when every arena that took memory from it is freed (until then, what freed arenas
- * had in it stays taken). Blocks are made on one thread, while the slab lives; such arenas may be
+ * and no more: an arena of its own would round its first chunk up, or guess. Pages are mapped
+ * (mmap), not taken from the heap, and unmapped when every arena that took memory from it is
+ * freed (until then, what freed arenas had in it stays taken): the heap's small blocks do not
+ * fill a page's place when it goes, so it leaves no hole to pin. Blocks are made on one thread, while the slab lives; such arenas may be
  * freed on any thread, before or after their slab. */
 struct tr_slab;
 struct tr_slab *tr_slab_new(size_t page_len);

@@ -105,10 +105,15 @@ void *tr_map_del(struct tr_map *m, const char *key, size_t klen)
             hole = i;
         }
     }
-    /* Mostly empty after many deletes (10,000 routes gone): the table shrinks with them, down
-     * to where an insert would grow it again only after as many inserts. */
-    if (m->cap > 16 && m->len * 8 < m->cap)
-        resize(m, m->cap / 2);
+    /* Mostly empty after many deletes (10,000 routes gone): below a quarter full, the table
+     * halves until it is not (it grows at three quarters, so a delete and an insert never
+     * resize it back and forth). */
+    if (m->cap > 16 && m->len * 4 < m->cap) {
+        size_t cap = m->cap;
+        while (cap > 16 && m->len * 4 < cap)
+            cap /= 2;
+        resize(m, cap);
+    }
     return val;
 }
 

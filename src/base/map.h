@@ -30,7 +30,7 @@ void *tr_map_get(const struct tr_map *m, const char *key, size_t klen);
 /* Sets key to val; returns the old value or NULL. Keys are shorter than 4 GiB. With borrow_keys
  * the entry keeps this key, also when it replaces a value. */
 void *tr_map_put(struct tr_map *m, const char *key, size_t klen, void *val);
-/* Removes key; returns its value or NULL. The table shrinks when it is below 1/8 full: slots
+/* Removes key; returns its value or NULL. The table shrinks when it is below 1/4 full: slots
  * move then, as they do when it grows. */
 void *tr_map_del(struct tr_map *m, const char *key, size_t klen);
 /* Iterates: *it starts at 0; returns the next occupied slot or NULL. Do not modify while
