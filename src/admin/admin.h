@@ -20,7 +20,9 @@ struct tr_ltt;
  * publish, it cost more memory than the objects themselves. */
 struct tr_pubitem {
     const struct tr_obj *obj;     /* alive while the published snapshot is */
-    const struct tr_node *status; /* or NULL; the same */
+    /* Its status as translate keeps it (an id: tr_tx_status_tree gives the tree), or NULL; alive
+     * as long as the object. Equal ids are equal statuses. */
+    const void *status;
     struct tr_ltt *ltt;           /* when each condition last changed; the publisher's */
 };
 

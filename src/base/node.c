@@ -492,6 +492,100 @@ struct tr_node *tr_node_unpack(struct tr_arena *a, const void *p, size_t len, co
     return n;
 }
 
+/* Shared packed trees: a block each (this header, then the bytes), in a chained table by the
+ * bytes' hash, under a mutex (holders let go from any thread). */
+struct tr_packed {
+    struct tr_packed *next;
+    uint64_t hash;
+    const char *const *dict;
+    size_t refs;
+    uint32_t len;
+    unsigned char bytes[];
+};
+
+static pthread_mutex_t packed_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tr_packed **packed_tab;
+static size_t packed_cap, packed_n;
+
+static void packed_rehash(size_t cap)
+{
+    struct tr_packed **tab = tr_xcalloc(cap, sizeof(*tab));
+    for (size_t b = 0; b < packed_cap; b++) {
+        for (struct tr_packed *e = packed_tab[b], *next; e; e = next) {
+            next = e->next;
+            e->next = tab[e->hash & (cap - 1)];
+            tab[e->hash & (cap - 1)] = e;
+        }
+    }
+    free(packed_tab);
+    packed_tab = tab;
+    packed_cap = cap;
+}
+
+const struct tr_packed *tr_node_share_packed(const struct tr_node *n, const char *const *dict)
+{
+    if (!n)
+        return NULL;
+    struct tr_buf b;
+    tr_buf_init(&b, UINT32_MAX);
+    int rc = tr_node_pack(&b, n, dict);
+    TR_BUG_ON(rc != TR_OK); /* only an allocation failure, which tr_xmalloc does not return */
+    uint64_t h = tr_hash(b.data, b.len);
+    pthread_mutex_lock(&packed_lock);
+    struct tr_packed *e = NULL;
+    if (packed_cap)
+        for (e = packed_tab[h & (packed_cap - 1)]; e; e = e->next)
+            if (e->hash == h && e->dict == dict && e->len == b.len && memcmp(e->bytes, b.data, b.len) == 0)
+                break;
+    if (e) {
+        e->refs++;
+    } else {
+        e = tr_xmalloc(sizeof(*e) + b.len);
+        memcpy(e->bytes, b.data, b.len);
+        e->len = (uint32_t)b.len;
+        e->hash = h;
+        e->dict = dict;
+        e->refs = 1;
+        if (packed_n >= packed_cap)
+            packed_rehash(packed_cap ? packed_cap * 2 : 64);
+        e->next = packed_tab[h & (packed_cap - 1)];
+        packed_tab[h & (packed_cap - 1)] = e;
+        packed_n++;
+    }
+    pthread_mutex_unlock(&packed_lock);
+    tr_buf_dispose(&b);
+    return e;
+}
+
+void tr_packed_release(const struct tr_packed *p)
+{
+    if (!p)
+        return;
+    struct tr_packed *e = (struct tr_packed *)(uintptr_t)p;
+    pthread_mutex_lock(&packed_lock);
+    if (--e->refs == 0) {
+        struct tr_packed **at = &packed_tab[e->hash & (packed_cap - 1)];
+        while (*at != e)
+            at = &(*at)->next;
+        *at = e->next;
+        free(e);
+        packed_n--;
+        if (packed_cap > 64 && packed_n < packed_cap / 8)
+            packed_rehash(packed_cap / 2);
+    }
+    pthread_mutex_unlock(&packed_lock);
+}
+
+struct tr_node *tr_packed_tree(struct tr_arena *a, const struct tr_packed *p)
+{
+    return p ? tr_node_unpack(a, p->bytes, p->len, p->dict) : NULL;
+}
+
+size_t tr_packed_len(const struct tr_packed *p)
+{
+    return p ? p->len : 0;
+}
+
 struct tr_node *tr_node_clone(struct tr_arena *a, const struct tr_node *n)
 {
     if (!n)

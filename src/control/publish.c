@@ -52,7 +52,7 @@ static struct tr_ltt *ltt_ref(struct tr_ltt *l)
  * publish finds an object's entry by walking both lists together: no map, no key strings. */
 struct pub_entry {
     const struct tr_obj *obj; /* that version: alive while ps->held is (its names are the key) */
-    const struct tr_node *st; /* the status the times were taken from: the same */
+    const void *st; /* the status the times were taken from (tr_tx_status): the same */
     struct tr_ltt *ltt;
 };
 
@@ -238,7 +238,9 @@ static void stamp_condition(void *ud, struct tr_node *cond, const char *path, bo
 /* A copy of an item's status in a, every condition with its lastTransitionTime. */
 static struct tr_node *stamped_status(struct tr_arena *a, const struct tr_pubitem *it)
 {
-    struct tr_node *stamped = tr_node_clone(a, it->status);
+    /* A packed status unpacks into a fresh tree of a; a tree is the snapshot's: copied. */
+    const struct tr_node *st = tr_tx_status_tree(it->status, a);
+    struct tr_node *stamped = tr_tx_status_packed(it->status) ? (struct tr_node *)(uintptr_t)st : tr_node_clone(a, st);
     struct stamping sp = {a, it->ltt};
     struct tr_buf path;
     tr_buf_init(&path, 0);
@@ -277,7 +279,7 @@ struct tr_node *tr_status_render(struct tr_arena *a, const struct tr_view *v, co
     for (int k = 0; k < TR_KIND__COUNT; k++) {
         for (size_t i = 0; i < v->n[k]; i++) {
             const struct tr_obj *o = v->objs[k][i];
-            tr_node_push(a, items, tr_obj_render(a, o, tx ? tr_tx_status_at(tx, k, i) : NULL));
+            tr_node_push(a, items, tr_obj_render(a, o, tx ? tr_tx_status_tree(tr_tx_status_at(tx, k, i), a) : NULL));
         }
     }
     struct tr_node *root = tr_node_new(a, TR_N_MAP);
@@ -367,6 +369,7 @@ struct tr_published *tr_publish_build(struct tr_snapshot *snap, const struct tr_
      * when asked for (admin.c). */
     struct pub_entry *next = tr_xmalloc((total ? total : 1) * sizeof(*next));
     size_t j = 0;
+    struct tr_arena *unpacked = NULL; /* packed statuses whose times are taken, one at a time */
     for (int k = 0; k < TR_KIND__COUNT; k++) {
         for (size_t i = 0; i < v->n[k]; i++) {
             const struct tr_obj *o = v->objs[k][i];
@@ -376,12 +379,20 @@ struct tr_published *tr_publish_build(struct tr_snapshot *snap, const struct tr_
             const struct pub_entry *was = NULL;
             if (j < ps->n && obj_cmp(k, o->ns, o->name, ps->v[j].obj) == 0)
                 was = &ps->v[j++];
-            const struct tr_node *st = tr_tx_status_at(tx, k, i);
+            const void *st = tr_tx_status_at(tx, k, i);
             struct tr_ltt *l;
-            if (was && was->obj->version == o->version && (st == was->st || tr_node_equal(st, was->st))) {
+            /* Packed statuses are shared by their bytes: different ids are different statuses. */
+            bool trees = !tr_tx_status_packed(st) && (!was || !tr_tx_status_packed(was->st));
+            if (was && was->obj->version == o->version &&
+                (st == was->st || (trees && tr_node_equal(st, was->st)))) {
                 l = was->ltt; /* the entry's reference moves to the new one */
             } else {
-                l = times_of(st, was ? was->ltt : NULL, now);
+                if (tr_tx_status_packed(st)) {
+                    if (!unpacked)
+                        unpacked = tr_arena_new(4096);
+                    tr_arena_reset(unpacked);
+                }
+                l = times_of(tr_tx_status_tree(st, unpacked), was ? was->ltt : NULL, now);
                 if (was)
                     ltt_release(was->ltt);
             }
@@ -389,6 +400,7 @@ struct tr_published *tr_publish_build(struct tr_snapshot *snap, const struct tr_
             p->items[p->nitems++] = (struct tr_pubitem){o, st, ltt_ref(l)};
         }
     }
+    tr_arena_free(unpacked);
     while (j < ps->n)
         ltt_release(ps->v[j++].ltt);
     free(ps->v);

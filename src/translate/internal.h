@@ -191,7 +191,7 @@ struct tx {
     struct tx_ranked *ranked;
     size_t nranked;
     struct tx_unit **unit_of[TR_KIND__COUNT];
-    const struct tr_node **status[TR_KIND__COUNT]; /* parallel to v->objs */
+    const void **status[TR_KIND__COUNT]; /* parallel to v->objs: ids (tr_tx_status) */
     bool *class_ours;                         /* per GatewayClass */
     bool *class_accepted;
     bool *class_ext; /* per GatewayClass: tr_class_params.external_name_services */
@@ -252,9 +252,10 @@ struct tx_unit {
     const struct tr_obj *obj;
     uint64_t version, stamp;
     struct tr_arena *a;   /* its own arena, the unit itself first in it; NULL: the run's (no memo) */
-    /* The route's status: with its own arena, a shared copy (tr_node_share: routes with the same
-     * parents, outcome and generation keep one), else in the run's arena. */
-    const struct tr_node *status;
+    /* The route's status as an id (tr_tx_status): with its own arena, a shared packed copy
+     * (tr_node_share_packed: routes with the same parents, outcome and generation keep one),
+     * else a tree in the run's arena. */
+    const void *status;
     struct att *att;
     struct rule_out *rules;
     int refs; /* atomic: the memo's and each run's that applies it */

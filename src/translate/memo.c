@@ -76,7 +76,7 @@ void tx_unit_release(struct tx_unit *u)
 {
     if (!u || !u->a || __atomic_sub_fetch(&u->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
-    tr_node_unshare(u->status);
+    tr_packed_release((const struct tr_packed *)((uintptr_t)u->status & ~(uintptr_t)1)); /* own: packed */
     tr_obj_release((struct tr_obj *)(uintptr_t)u->obj);
     tr_arena_free(u->a); /* u is in it */
 }

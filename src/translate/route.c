@@ -8,6 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Values most routes' statuses hold, packed as a byte each (tr_node_pack's dictionary; at
+ * most 256, never changed once statuses are packed with it). */
+static const char *const status_dict[] = {
+    TR_GW_GROUP, "Gateway", "ListenerSet", "Accepted", "ResolvedRefs", "PartiallyInvalid", "True", "False",
+    "Route is accepted", "All references resolved", "BackendNotFound", "RefNotPermitted", "InvalidKind",
+    "NotAllowedByListeners", "NoMatchingListenerHostname", "NoMatchingParent", "UnsupportedValue", NULL,
+};
+
 static bool has_hostnames(enum tr_kind k)
 {
     return k == TR_KIND_HTTPROUTE || k == TR_KIND_GRPCROUTE || k == TR_KIND_TLSROUTE;
@@ -495,7 +503,13 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
     if (parents) {
         struct tr_node *st = tr_node_new(sa, TR_N_MAP);
         tr_node_set(sa, st, "parents", parents);
-        u->status = own ? tr_node_share(st) : st;
+        if (own) {
+            const struct tr_packed *pk = tr_node_share_packed(st, status_dict);
+            TR_BUG_ON((uintptr_t)pk & 1);
+            u->status = (const void *)((uintptr_t)pk | 1); /* tr_tx_status_packed */
+        } else {
+            u->status = st;
+        }
     }
     if (own) {
         tr_arena_reset(sa);

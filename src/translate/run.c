@@ -78,7 +78,7 @@ struct tr_tx *tr_translate(const struct tr_tx_input *in)
     t->a = t->run_a = t->msgs = tr_arena_new(64 * 1024);
     t->w = in->memo ? tx_memo_begin(in->memo, t->v) : tx_world_new(t->v);
     for (int k = 0; k < TR_KIND__COUNT; k++)
-        t->status[k] = TR_ANEWN(t->a, const struct tr_node *, t->v->n[k] + 1);
+        t->status[k] = TR_ANEWN(t->a, const void *, t->v->n[k] + 1);
     tx_gatewayclasses(t);
     tx_gateways(t);
     rank_routes(t);
@@ -113,15 +113,28 @@ void tr_tx_free(struct tr_tx *res)
     free(res);
 }
 
-const struct tr_node *tr_tx_status(const struct tr_tx *res, const struct tr_obj *o)
+const void *tr_tx_status(const struct tr_tx *res, const struct tr_obj *o)
 {
     long i = tr_view_index(res->t.v, o);
     return i < 0 ? NULL : res->t.status[o->kind][i];
 }
 
-const struct tr_node *tr_tx_status_at(const struct tr_tx *res, int kind, size_t i)
+const void *tr_tx_status_at(const struct tr_tx *res, int kind, size_t i)
 {
     return i < res->t.v->n[kind] ? res->t.status[kind][i] : NULL;
+}
+
+bool tr_tx_status_packed(const void *id)
+{
+    return (uintptr_t)id & 1;
+}
+
+const struct tr_node *tr_tx_status_tree(const void *id, struct tr_arena *a)
+{
+    if (!tr_tx_status_packed(id))
+        return id;
+    TR_BUG_ON(!a);
+    return tr_packed_tree(a, (const struct tr_packed *)((uintptr_t)id & ~(uintptr_t)1));
 }
 
 const struct tr_ir *tr_tx_ir(const struct tr_tx *res)

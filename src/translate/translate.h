@@ -61,10 +61,18 @@ struct tr_tx *tr_translate(const struct tr_tx_input *in);
 void tr_tx_free(struct tr_tx *t);
 
 /* The status computed for o (a status object: conditions, parents, listeners, ...), or NULL
- * when torii writes no status for it (not ours, or a kind without status). */
-const struct tr_node *tr_tx_status(const struct tr_tx *t, const struct tr_obj *o);
+ * when torii writes no status for it (not ours, or a kind without status), as an id: equal ids
+ * are equal statuses (the same tree, or the same shared packed copy), and tr_tx_status_tree
+ * gives the tree. A route whose result the memo keeps has its status packed (the many routes,
+ * read once per change: tr_node_share_packed), which the id's low bit marks. */
+const void *tr_tx_status(const struct tr_tx *t, const struct tr_obj *o);
 /* The same for the object at index i of kind in the input view. */
-const struct tr_node *tr_tx_status_at(const struct tr_tx *t, int kind, size_t i);
+const void *tr_tx_status_at(const struct tr_tx *t, int kind, size_t i);
+/* The tree of status id (NULL: NULL): unpacked into a when it is packed (then a must not be
+ * NULL, and the tree lives as long as a and the status). */
+const struct tr_node *tr_tx_status_tree(const void *id, struct tr_arena *a);
+/* Is status id kept packed (no tree to compare without unpacking)? */
+bool tr_tx_status_packed(const void *id);
 const struct tr_ir *tr_tx_ir(const struct tr_tx *t);
 /* How many routes this run translated (the others' results came from the memo). */
 size_t tr_tx_routes_translated(const struct tr_tx *t);

@@ -181,7 +181,7 @@ static size_t listener_lists(const struct tr_published *pub, const struct tr_obj
     for (size_t i = 0; i < pub->nitems && n < cap; i++) {
         const struct tr_pubitem *it = &pub->items[i];
         const struct tr_obj *o = it->obj;
-        if (o->kind != TR_KIND_LISTENERSET || !it->status || !accepted(it->status))
+        if (o->kind != TR_KIND_LISTENERSET || !it->status || !accepted(tr_tx_status_tree(it->status, NULL)))
             continue;
         const struct tr_node *pr = tr_node_get(o->spec, "parentRef");
         const char *pname = tr_node_gets(pr, "name"), *pns = tr_node_gets(pr, "namespace");
@@ -521,7 +521,7 @@ void kprov_publish(struct tr_kubeprov *p, const struct tr_published *pub)
     for (size_t i = 0; i < pub->nitems; i++) {
         const struct tr_pubitem *it = &pub->items[i];
         const struct tr_obj *gw = it->obj;
-        if (gw->kind != TR_KIND_GATEWAY || !it->status || !accepted(it->status))
+        if (gw->kind != TR_KIND_GATEWAY || !it->status || !accepted(tr_tx_status_tree(it->status, NULL)))
             continue;
         const char *cls = tr_node_gets(gw->spec, "gatewayClassName");
         char name[64];

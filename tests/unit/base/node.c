@@ -487,6 +487,59 @@ TEST(node_share_keeps_one_copy_of_equal_trees)
     tr_arena_free(a);
 }
 
+/* Shared packed trees: equal trees (keys in the same order) share one copy, whose tree emits the
+ * same JSON byte for byte; a different order or value is another copy; many come and go (the
+ * table grows and shrinks; ASan: nothing kept or freed twice). */
+static char *json_of(const struct tr_node *n)
+{
+    struct tr_buf b;
+    tr_buf_init(&b, 0);
+    tr_node_emit_json(&b, n, 0);
+    return tr_buf_steal(&b);
+}
+
+TEST(node_share_packed_keeps_one_copy)
+{
+    static const char *const dict[] = {"Accepted", "True", NULL};
+    struct tr_arena *a = tr_arena_new(4096);
+    const char *y1 = "parents: [{parentRef: {name: gw, namespace: ns}, conditions: [{type: Accepted, status: "
+                     "\"True\", observedGeneration: 3, message: \"a message\"}]}]\n";
+    struct tr_node *x = tr_test_yaml(a, y1), *y = tr_test_yaml(a, y1);
+    struct tr_node *reordered =
+        tr_test_yaml(a, "parents: [{parentRef: {namespace: ns, name: gw}, conditions: [{type: Accepted, status: "
+                        "\"True\", observedGeneration: 3, message: \"a message\"}]}]\n");
+    const struct tr_packed *px = tr_node_share_packed(x, dict), *py = tr_node_share_packed(y, dict);
+    const struct tr_packed *pr = tr_node_share_packed(reordered, dict);
+    ASSERT(px == py);
+    ASSERT(pr != px);
+    ASSERT(tr_packed_len(px) < 120); /* the dictionary's values a byte each, no 16-byte nodes */
+    char *jx = json_of(x), *jp = json_of(tr_packed_tree(a, px)), *jr = json_of(tr_packed_tree(a, pr));
+    ASSERT_STREQ(jp, jx);
+    ASSERT(strcmp(jr, jx) != 0);
+    free(jx);
+    free(jp);
+    free(jr);
+    ASSERT_NULL(tr_node_share_packed(NULL, dict));
+    ASSERT_NULL(tr_packed_tree(a, NULL));
+    tr_packed_release(NULL);
+    const struct tr_packed *many[2000];
+    for (int i = 0; i < 2000; i++) {
+        char yml[64];
+        snprintf(yml, sizeof(yml), "{observedGeneration: %d}", i);
+        many[i] = tr_node_share_packed(tr_test_yaml(a, yml), dict);
+    }
+    for (int i = 0; i < 2000; i++) {
+        ASSERT_EQ(tr_node_geti(tr_packed_tree(a, many[i]), "observedGeneration", -1), i);
+        tr_packed_release(many[i]);
+    }
+    tr_packed_release(py);
+    ASSERT_EQ(tr_node_geti(tr_node_get(tr_node_at(tr_node_get(tr_packed_tree(a, px), "parents"), 0), "parentRef"),
+                           "x", 7), 7); /* still held once: readable */
+    tr_packed_release(px);
+    tr_packed_release(pr);
+    tr_arena_free(a);
+}
+
 /* A packed tree unpacks to the same tree, key order and all (its JSON is byte for byte the
  * original's): every type, extreme integers, strings with NULs, keys too long to intern. It is
  * several times smaller than the compact tree, and its strings are read in place. */
