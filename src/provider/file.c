@@ -45,7 +45,7 @@ struct key {
  * event for a file always reads it. */
 struct stamp {
     uint64_t dev, ino, size;
-    int64_t mtime_s, mtime_ns, ctime_s, ctime_ns;
+    int64_t mtime_ns, ctime_ns; /* since the epoch (good until 2262) */
 };
 
 /* What one file contributed: the keys of the objects it last held. One block with the keys,
@@ -73,7 +73,8 @@ static struct file_state *state_new(const char *path, size_t n, size_t names)
 static struct stamp stamp_of(const struct stat *st)
 {
     return (struct stamp){(uint64_t)st->st_dev, (uint64_t)st->st_ino, (uint64_t)st->st_size,
-                          st->st_mtim.tv_sec, st->st_mtim.tv_nsec, st->st_ctim.tv_sec, st->st_ctim.tv_nsec};
+                          (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec,
+                          (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec};
 }
 
 struct tr_fileprov {

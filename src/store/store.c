@@ -13,20 +13,20 @@ struct file_rejects {
 };
 
 struct tr_store {
-    struct tr_map objs[TR_KIND__COUNT]; /* "ns/name" -> struct tr_obj* */
-    struct tr_map rejects;              /* file -> struct file_rejects* */
+    struct tr_map rejects; /* file -> struct file_rejects* */
     uint64_t version;
     uint64_t kind_version[TR_KIND__COUNT];
     /* Each kind's objects in namespace/name order, kept on every put and delete: a view is a
-     * copy, not a sort. */
+     * copy, not a sort, and an object is found by binary search (a map by name beside it took
+     * a slot and a copy of the name per object). */
     struct tr_obj **sorted[TR_KIND__COUNT];
-    size_t cap[TR_KIND__COUNT];
+    size_t n[TR_KIND__COUNT], cap[TR_KIND__COUNT];
 };
 
 /* The position of ns/name in the sorted array of kind: where it is, or where it would go. */
 static size_t sorted_pos(const struct tr_store *s, enum tr_kind k, const char *ns, const char *name, bool *found)
 {
-    size_t lo = 0, hi = s->objs[k].len;
+    size_t lo = 0, hi = s->n[k];
     *found = false;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -41,17 +41,6 @@ static size_t sorted_pos(const struct tr_store *s, enum tr_kind k, const char *n
             lo = mid + 1;
     }
     return lo;
-}
-
-static size_t key_of(char *out, size_t cap, const char *ns, const char *name)
-{
-    size_t a = strlen(ns), b = strlen(name);
-    if (a + b + 2 > cap)
-        return 0;
-    memcpy(out, ns, a);
-    out[a] = '/';
-    memcpy(out + a + 1, name, b + 1);
-    return a + 1 + b;
 }
 
 struct tr_store *tr_store_new(void)
@@ -84,11 +73,8 @@ void tr_store_free(struct tr_store *s)
     if (!s)
         return;
     for (int k = 0; k < TR_KIND__COUNT; k++) {
-        size_t it = 0;
-        struct tr_map_slot *slot;
-        while ((slot = tr_map_next(&s->objs[k], &it)))
-            tr_obj_release(slot->val);
-        tr_map_dispose(&s->objs[k]);
+        for (size_t i = 0; i < s->n[k]; i++)
+            tr_obj_release(s->sorted[k][i]);
         free(s->sorted[k]);
     }
     size_t it = 0;
@@ -101,37 +87,38 @@ void tr_store_free(struct tr_store *s)
 
 void tr_store_put(struct tr_store *s, struct tr_obj *o)
 {
-    char key[600];
-    size_t klen = key_of(key, sizeof(key), o->ns, o->name);
-    TR_BUG_ON(!klen);
     o->version = ++s->version;
     s->kind_version[o->kind] = s->version;
     enum tr_kind k = o->kind;
-    size_t n = s->objs[k].len; /* before the put */
     bool found;
     size_t at = sorted_pos(s, k, o->ns, o->name, &found);
-    if (!found) {
-        if (n == s->cap[k]) {
+    if (found) {
+        tr_obj_release(s->sorted[k][at]);
+    } else {
+        if (s->n[k] == s->cap[k]) {
             s->cap[k] = s->cap[k] ? s->cap[k] * 2 : 16;
             s->sorted[k] = tr_xrealloc(s->sorted[k], s->cap[k] * sizeof(*s->sorted[k]));
         }
-        memmove(&s->sorted[k][at + 1], &s->sorted[k][at], (n - at) * sizeof(*s->sorted[k]));
+        memmove(&s->sorted[k][at + 1], &s->sorted[k][at], (s->n[k] - at) * sizeof(*s->sorted[k]));
+        s->n[k]++;
     }
     s->sorted[k][at] = o;
-    tr_obj_release(tr_map_put(&s->objs[k], key, klen, o));
 }
 
 int tr_store_del(struct tr_store *s, enum tr_kind kind, const char *ns, const char *name)
 {
-    char key[600];
-    size_t klen = key_of(key, sizeof(key), ns, name);
-    bool found = false;
-    size_t at = klen ? sorted_pos(s, kind, ns, name, &found) : 0;
-    struct tr_obj *o = klen ? tr_map_del(&s->objs[kind], key, klen) : NULL;
-    if (!o)
+    bool found;
+    size_t at = sorted_pos(s, kind, ns, name, &found);
+    if (!found)
         return 0;
-    TR_BUG_ON(!found || s->sorted[kind][at] != o);
-    memmove(&s->sorted[kind][at], &s->sorted[kind][at + 1], (s->objs[kind].len - at) * sizeof(*s->sorted[kind]));
+    struct tr_obj *o = s->sorted[kind][at];
+    s->n[kind]--;
+    memmove(&s->sorted[kind][at], &s->sorted[kind][at + 1], (s->n[kind] - at) * sizeof(*s->sorted[kind]));
+    /* After many deletes the array shrinks with them (a quarter full: to half). */
+    if (s->cap[kind] > 16 && s->n[kind] * 4 < s->cap[kind]) {
+        s->cap[kind] /= 2;
+        s->sorted[kind] = tr_xrealloc(s->sorted[kind], s->cap[kind] * sizeof(*s->sorted[kind]));
+    }
     tr_obj_release(o);
     s->kind_version[kind] = ++s->version;
     return 1;
@@ -139,9 +126,9 @@ int tr_store_del(struct tr_store *s, enum tr_kind kind, const char *ns, const ch
 
 const struct tr_obj *tr_store_get(const struct tr_store *s, enum tr_kind kind, const char *ns, const char *name)
 {
-    char key[600];
-    size_t klen = key_of(key, sizeof(key), ns, name);
-    return klen ? tr_map_get(&s->objs[kind], key, klen) : NULL;
+    bool found;
+    size_t at = sorted_pos(s, kind, ns, name, &found);
+    return found ? s->sorted[kind][at] : NULL;
 }
 
 uint64_t tr_store_version(const struct tr_store *s)
@@ -190,7 +177,7 @@ struct tr_view *tr_store_view(const struct tr_store *s)
     v->version = s->version;
     memcpy(v->kind_version, s->kind_version, sizeof(v->kind_version));
     for (int k = 0; k < TR_KIND__COUNT; k++) {
-        v->n[k] = s->objs[k].len;
+        v->n[k] = s->n[k];
         v->objs[k] = tr_xcalloc(v->n[k], sizeof(struct tr_obj *));
         for (size_t i = 0; i < v->n[k]; i++)
             v->objs[k][i] = tr_obj_acquire(s->sorted[k][i]);

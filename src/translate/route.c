@@ -86,12 +86,18 @@ struct rule_mirrors {
  * route's status only (route_rules' why). */
 struct rule_out {
     struct tr_ir_rule_spec spec; /* what every listener serving the rule shares */
-    struct tr_ir_backend_ref *be; /* backendRefs, resolved */
-    struct tx_backend_src *src;   /* parallel to be */
+    struct tr_ir_backend_ref *be; /* backendRefs, resolved; their sources follow (rule_src) */
     struct rule_mirrors *mirrors; /* NULL: none */
     uint32_t nbe;
     bool dropped; /* not served (rule_unsupported) */
 };
+
+/* Where backend k of a rule gets its endpoints: tx_backends puts the sources right after the
+ * refs, in one block. */
+static struct tx_backend_src *rule_src(const struct rule_out *ro, size_t k)
+{
+    return (struct tx_backend_src *)(void *)(ro->be + ro->nbe) + k;
+}
 
 /* RequestMirror filters of rule ri: each backendRef resolved like a backendRefs entry, and its
  * share: percent, or fraction, or all. One that does not resolve makes the route's ResolvedRefs
@@ -190,7 +196,7 @@ static void rule_extensions(struct tx *t, size_t ri, const struct tr_node *rule,
         if (!m)
             continue;
         ro->be[k].invalid = true;
-        ro->src[k] = (struct tx_backend_src){0};
+        *rule_src(ro, k) = (struct tx_backend_src){0};
         tx_refs_note(res, TR_R_INVALID_KIND, m, false);
     }
 }
@@ -301,8 +307,8 @@ static void route_rules(struct tx *t, struct tr_arena *sa, const struct tr_obj *
         struct ir_backends be;
         tx_backends(t, r, tr_node_get(rule, "backendRefs"), "backendRefs", &be, res);
         ro[i].be = be.v;
-        ro[i].src = be.src;
         ro[i].nbe = (uint32_t)be.n;
+        TR_BUG_ON(be.n && be.src != rule_src(&ro[i], 0));
         rule_mirrors(t, r, i, rule, &ro[i], res);
         rule_unsupported(t, r, i, rule, &ro[i], &(*why)[i], res);
         rule_extensions(t, i, rule, &ro[i], res);
@@ -561,7 +567,7 @@ static void attach(struct tx *t, struct lst *l, const struct att *at,
             struct tr_ir_backend *be = ro->nbe ? TR_ANEWN(t->a, struct tr_ir_backend, ro->nbe) : NULL;
             for (size_t k = 0; k < ro->nbe; k++) {
                 be[k] = (struct tr_ir_backend){.ref = &ro->be[k], .invalid = ro->be[k].invalid};
-                tx_backend_endpoints(t, &ro->src[k], &be[k], l->gw->ext_allowed);
+                tx_backend_endpoints(t, rule_src(ro, k), &be[k], l->gw->ext_allowed);
             }
             ap->be[i] = be;
             if (ro->mirrors) {

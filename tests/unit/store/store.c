@@ -167,3 +167,38 @@ TEST(store_rejects_per_file)
     ASSERT_STREQ(out, "[b.yaml y 1]");
     tr_store_free(s); /* frees what is left (ASan/LSan check) */
 }
+
+/* Objects are found by binary search in the sorted arrays: after many puts and deletes (the
+ * array shrinking as it empties) every object left is found, none deleted is, and a view lists
+ * them in order. */
+TEST(store_many_puts_and_deletes)
+{
+    struct tr_store *s = tr_store_new();
+    char name[32];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(name, sizeof(name), "cm-%04d", (i * 7919) % 1000); /* out of order */
+        tr_store_put(s, tr_test_configmap("", name, "v"));
+    }
+    for (int i = 0; i < 1000; i++) {
+        if (i % 100 == 3)
+            continue;
+        snprintf(name, sizeof(name), "cm-%04d", i);
+        ASSERT_EQ(tr_store_del(s, TR_KIND_CONFIGMAP, "default", name), 1);
+    }
+    for (int i = 0; i < 1000; i++) {
+        snprintf(name, sizeof(name), "cm-%04d", i);
+        const struct tr_obj *o = tr_store_get(s, TR_KIND_CONFIGMAP, "default", name);
+        if (i % 100 == 3) {
+            ASSERT_NOT_NULL(o);
+            ASSERT_STREQ(o->name, name);
+        } else {
+            ASSERT_NULL(o);
+        }
+    }
+    struct tr_view *v = tr_store_view(s);
+    ASSERT_EQ(v->n[TR_KIND_CONFIGMAP], 10);
+    for (size_t i = 1; i < v->n[TR_KIND_CONFIGMAP]; i++)
+        ASSERT(strcmp(v->objs[TR_KIND_CONFIGMAP][i - 1]->name, v->objs[TR_KIND_CONFIGMAP][i]->name) < 0);
+    tr_view_free(v);
+    tr_store_free(s);
+}
