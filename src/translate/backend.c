@@ -45,6 +45,7 @@ static struct tr_map *slice_index(struct tx *t)
 struct eps {
     struct tr_ir_endpoint *v;
     size_t n;
+    uint64_t serial; /* the world's run that last used it (tx_world.used) */
 };
 
 /* Endpoints of service svc for its port sp: slice ports are matched by the service port's name.
@@ -113,7 +114,11 @@ void tx_backend_endpoints(struct tx *t, struct tx_backend_src *src, struct tr_ir
         src->cached = endpoints(t, src->svc, src->sp, b->ref->port);
         src->gen = t->w->gen;
     }
-    const struct eps *e = src->cached;
+    struct eps *e = (struct eps *)(uintptr_t)src->cached; /* the world's, this thread's */
+    if (e->serial != t->w->serial) {
+        e->serial = t->w->serial;
+        t->w->used++;
+    }
     b->eps = e->v;
     b->neps = (uint32_t)e->n;
 }

@@ -166,6 +166,11 @@ struct tx_world {
     struct tr_arena *a;
     struct tr_map *slices; /* EndpointSlices by "ns/service", built on first use */
     struct tr_map *eps;    /* "ns/service:port" -> endpoints already resolved */
+    /* The memo's runs in this world, and how many of eps the latest one used: when most go
+     * unused (the routes that wanted them are gone), the memo starts a new world, so that
+     * what they took is given back (tx_memo_begin). */
+    uint64_t serial;
+    size_t used;
 };
 
 struct tx_unit;

@@ -88,6 +88,11 @@ struct tr_tx_memo *tr_tx_memo_new(void)
     return m;
 }
 
+size_t tr_tx_memo_resolved(const struct tr_tx_memo *m)
+{
+    return m->w && m->w->eps ? m->w->eps->len : 0;
+}
+
 struct tr_slab *tx_memo_slab(const struct tr_tx_memo *m)
 {
     return m->slab;
@@ -156,10 +161,17 @@ struct tx_world *tx_memo_begin(struct tr_tx_memo *m, const struct tr_view *v)
     /* Checks of objects the previous run did not look at are forgotten. */
     sweep(&m->checks, m->epoch, free);
     m->epoch++;
-    if (!m->w || m->w->stamp != tx_world_stamp(v) || m->w->slices_version != v->kind_version[TR_KIND_ENDPOINTSLICE]) {
+    /* A world whose endpoints mostly went unused in the last run (their routes are gone) is
+     * started again: the routes left resolve theirs once more, and the rest is given back. */
+    size_t resolved = m->w && m->w->eps ? m->w->eps->len : 0;
+    bool idle = resolved > 64 && m->w->used * 4 < resolved;
+    if (!m->w || idle || m->w->stamp != tx_world_stamp(v) ||
+        m->w->slices_version != v->kind_version[TR_KIND_ENDPOINTSLICE]) {
         tx_world_release(m->w);
         m->w = tx_world_new(v);
     }
+    m->w->serial++;
+    m->w->used = 0;
     for (int k = 0; k < TR_KIND__COUNT; k++) {
         struct unit_list *l = &m->units[k];
         l->at = 0;

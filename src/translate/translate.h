@@ -20,6 +20,8 @@ struct tr_tx;
 struct tr_tx_memo;
 struct tr_tx_memo *tr_tx_memo_new(void);
 void tr_tx_memo_free(struct tr_tx_memo *m);
+/* How many Service ports' endpoints the memo's current world holds resolved. */
+size_t tr_tx_memo_resolved(const struct tr_tx_memo *m);
 
 struct tr_tx_input {
     const struct tr_view *view;

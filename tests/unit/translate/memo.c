@@ -314,3 +314,43 @@ TEST(translate_memo_external_name_answers)
     tr_tx_memo_free(memo);
     tr_store_free(s);
 }
+
+/* Endpoints resolved for routes that are gone are given back: once most of a world's endpoints
+ * go unused (90 of 100 routes deleted), the memo starts a new world; the routes left keep their
+ * results (nothing translated again) and get their endpoints again, as a full translation has
+ * them (compared byte for byte). */
+TEST(translate_memo_world_started_again_when_idle)
+{
+    struct tr_store *s = tr_store_new();
+    struct tr_tx_memo *memo = tr_tx_memo_new();
+    struct tr_tx *keep = NULL;
+    struct tr_view *keepv = NULL;
+    char buf[2048];
+    tr_test_apply(s, world, 1000);
+    for (int i = 0; i < 100; i++) {
+        snprintf(buf, sizeof(buf),
+                 "apiVersion: v1\nkind: Service\nmetadata: {name: s%d, namespace: ns}\nspec: {ports: [{port: 80}]}\n---\n"
+                 "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: s%d-1\n  namespace: ns\n"
+                 "  labels: {kubernetes.io/service-name: s%d}\naddressType: IPv4\nports: [{port: 8080}]\n"
+                 "endpoints: [{addresses: [10.1.%d.1]}]\n---\n" GW_API
+                 "kind: HTTPRoute\nmetadata: {name: r%d, namespace: ns}\nspec:\n  parentRefs: [{name: gw, sectionName: http}]\n"
+                 "  rules: [{matches: [{path: {type: PathPrefix, value: /r%d}}], backendRefs: [{name: s%d, port: 80}]}]\n",
+                 i, i, i, i, i, i, i);
+        tr_test_apply(s, buf, 2000 + i);
+    }
+    ASSERT_EQ(check(s, memo, &keep, &keepv), 100);
+    ASSERT(tr_tx_memo_resolved(memo) >= 100);
+    for (int i = 10; i < 100; i++) {
+        snprintf(buf, sizeof(buf), "r%d", i);
+        ASSERT_EQ(tr_store_del(s, TR_KIND_HTTPROUTE, "ns", buf), 1);
+    }
+    ASSERT_EQ(check(s, memo, &keep, &keepv), 0); /* 10 of 100 endpoints used */
+    ASSERT(tr_tx_memo_resolved(memo) >= 100);
+    ASSERT_EQ(check(s, memo, &keep, &keepv), 0); /* a new world: the 10 resolved again */
+    ASSERT(tr_tx_memo_resolved(memo) < 20);
+    ASSERT_EQ(check(s, memo, &keep, &keepv), 0);
+    tr_tx_free(keep);
+    tr_view_free(keepv);
+    tr_tx_memo_free(memo);
+    tr_store_free(s);
+}
