@@ -118,6 +118,9 @@ void tr_node_push(struct tr_arena *a, struct tr_node *seq, struct tr_node *val)
 static pthread_mutex_t keys_lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *keys[KEYS_MAX * 2]; /* open addressing, at most half full */
 static size_t nkeys;
+/* Their text, back to back in blocks of their own: a key interned while routes load, a small
+ * block of the heap of its own, would pin a page among theirs once they are deleted. */
+static struct tr_arena *keys_text;
 
 /* The interned copy of key (len bytes), made if add and there is room; NULL otherwise. *slot
  * (if not NULL) is its place in the table, which it keeps for ever: a packed tree names it so. */
@@ -134,9 +137,9 @@ static const char *key_interned_at(const char *key, size_t len, bool add, size_t
             break;
         }
     if (!found && add && nkeys < KEYS_MAX) {
-        char *k = tr_xmalloc(len + 1);
-        memcpy(k, key, len);
-        k[len] = '\0';
+        if (!keys_text)
+            keys_text = tr_arena_new(16 * 1024);
+        char *k = tr_arena_strndup(keys_text, key, len);
         __atomic_store_n(&keys[i], k, __ATOMIC_RELEASE);
         found = k;
         nkeys++;
