@@ -168,7 +168,7 @@ struct tx_world {
     struct tr_map *eps;    /* "ns/service:port" -> endpoints already resolved */
     /* The memo's runs in this world, and how many of eps the latest one used: when most go
      * unused (the routes that wanted them are gone), the memo starts a new world, so that
-     * what they took is given back (tx_memo_begin). */
+     * what they took is given back (tx_memo_settle). */
     uint64_t serial;
     size_t used;
 };
@@ -291,6 +291,9 @@ void tx_units_release(struct tx *t);
  * reference); end forgets the results of routes the run did not see. */
 struct tx_world *tx_memo_begin(struct tr_tx_memo *m, const struct tr_view *v);
 void tx_memo_end(struct tr_tx_memo *m);
+/* After routes are applied: when most of the world's resolved endpoints went unused, the memo
+ * lets it go (and the run too, when it used none). */
+void tx_memo_settle(struct tr_tx_memo *m, struct tx *t);
 /* Where the memo's units are made (tr_arena_new_in). */
 struct tr_slab *tx_memo_slab(const struct tr_tx_memo *m);
 /* A check of an object that depends on nothing else (its PEM parses, ...), remembered by the

@@ -88,6 +88,25 @@ struct tr_tx_memo *tr_tx_memo_new(void)
     return m;
 }
 
+void tx_memo_settle(struct tr_tx_memo *m, struct tx *t)
+{
+    struct tx_world *w = t->w;
+    size_t resolved = w->eps ? w->eps->len : 0;
+    if (resolved <= 64 || w->used * 4 >= resolved)
+        return;
+    /* Most of the endpoints resolved in this world went unused by the run (the routes that
+     * wanted them are gone): the next run starts a new world, where the routes left resolve
+     * theirs again, and the rest is given back. */
+    if (m->w == w) {
+        tx_world_release(m->w);
+        m->w = NULL;
+    }
+    if (!w->used) { /* nothing of it in this run's IR: it can go now */
+        tx_world_release(t->w);
+        t->w = NULL;
+    }
+}
+
 size_t tr_tx_memo_resolved(const struct tr_tx_memo *m)
 {
     return m->w && m->w->eps ? m->w->eps->len : 0;
@@ -161,11 +180,7 @@ struct tx_world *tx_memo_begin(struct tr_tx_memo *m, const struct tr_view *v)
     /* Checks of objects the previous run did not look at are forgotten. */
     sweep(&m->checks, m->epoch, free);
     m->epoch++;
-    /* A world whose endpoints mostly went unused in the last run (their routes are gone) is
-     * started again: the routes left resolve theirs once more, and the rest is given back. */
-    size_t resolved = m->w && m->w->eps ? m->w->eps->len : 0;
-    bool idle = resolved > 64 && m->w->used * 4 < resolved;
-    if (!m->w || idle || m->w->stamp != tx_world_stamp(v) ||
+    if (!m->w || m->w->stamp != tx_world_stamp(v) ||
         m->w->slices_version != v->kind_version[TR_KIND_ENDPOINTSLICE]) {
         tx_world_release(m->w);
         m->w = tx_world_new(v);

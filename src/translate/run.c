@@ -87,6 +87,8 @@ struct tr_tx *tr_translate(const struct tr_tx_input *in)
     if (in->memo)
         tx_memo_end(in->memo);
     tx_routes_apply(t);
+    if (in->memo)
+        tx_memo_settle(in->memo, t);
     /* Needed while routes are applied only: not kept with the run. */
     free(t->ranked);
     t->ranked = NULL;

@@ -316,9 +316,10 @@ TEST(translate_memo_external_name_answers)
 }
 
 /* Endpoints resolved for routes that are gone are given back: once most of a world's endpoints
- * go unused (90 of 100 routes deleted), the memo starts a new world; the routes left keep their
- * results (nothing translated again) and get their endpoints again, as a full translation has
- * them (compared byte for byte). */
+ * go unused (90 of 100 routes deleted), the memo lets the world go and starts a new one; the
+ * routes left keep their results (nothing translated again) and get their endpoints again, as a
+ * full translation has them (compared byte for byte); with every route deleted, the run that
+ * used none lets go of it too. */
 TEST(translate_memo_world_started_again_when_idle)
 {
     struct tr_store *s = tr_store_new();
@@ -344,11 +345,26 @@ TEST(translate_memo_world_started_again_when_idle)
         snprintf(buf, sizeof(buf), "r%d", i);
         ASSERT_EQ(tr_store_del(s, TR_KIND_HTTPROUTE, "ns", buf), 1);
     }
-    ASSERT_EQ(check(s, memo, &keep, &keepv), 0); /* 10 of 100 endpoints used */
-    ASSERT(tr_tx_memo_resolved(memo) >= 100);
+    ASSERT_EQ(check(s, memo, &keep, &keepv), 0); /* 10 of 100 endpoints used: the world goes */
+    ASSERT_EQ(tr_tx_memo_resolved(memo), 0);
     ASSERT_EQ(check(s, memo, &keep, &keepv), 0); /* a new world: the 10 resolved again */
-    ASSERT(tr_tx_memo_resolved(memo) < 20);
+    ASSERT(tr_tx_memo_resolved(memo) >= 10 && tr_tx_memo_resolved(memo) < 20);
     ASSERT_EQ(check(s, memo, &keep, &keepv), 0);
+    for (int i = 10; i < 100; i++) { /* back again */
+        snprintf(buf, sizeof(buf),
+                 GW_API "kind: HTTPRoute\nmetadata: {name: r%d, namespace: ns}\nspec:\n  parentRefs: [{name: gw, sectionName: http}]\n"
+                 "  rules: [{matches: [{path: {type: PathPrefix, value: /r%d}}], backendRefs: [{name: s%d, port: 80}]}]\n",
+                 i, i, i);
+        tr_test_apply(s, buf, 3000 + i);
+    }
+    ASSERT_EQ(check(s, memo, &keep, &keepv), 90);
+    ASSERT(tr_tx_memo_resolved(memo) >= 100);
+    for (int i = 0; i < 100; i++) {
+        snprintf(buf, sizeof(buf), "r%d", i);
+        ASSERT_EQ(tr_store_del(s, TR_KIND_HTTPROUTE, "ns", buf), 1);
+    }
+    ASSERT_EQ(check(s, memo, &keep, &keepv), 0); /* none used: memo and run let it go */
+    ASSERT_EQ(tr_tx_memo_resolved(memo), 0);
     tr_tx_free(keep);
     tr_view_free(keepv);
     tr_tx_memo_free(memo);
