@@ -61,7 +61,7 @@ struct tr_ir_header {
 /* RequestHeaderModifier or ResponseHeaderModifier: set, add and remove in the spec's order. */
 struct tr_ir_header_mod {
     const struct tr_ir_header *set, *add, *remove;
-    size_t nset, nadd, nremove;
+    uint16_t nset, nadd, nremove; /* the schema allows 16 of each */
 };
 
 /* HTTPPathModifier. A prefix replacement replaces what the matched PathPrefix covers

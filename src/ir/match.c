@@ -25,15 +25,12 @@ static pcre2_code *compile_re(struct tr_arena *a, const char *pattern)
     return re;
 }
 
-/* Header names compare without case (RFC 9110 5.1), query parameter names exactly
+/* Fills out (room for every entry of list) with the matches of list; returns how many. Header
+ * names compare without case (RFC 9110 5.1), query parameter names exactly
  * (HTTPQueryParamMatch: "Query param name matching MUST be exact"). */
-static size_t kv_list(struct tr_arena *a, const struct tr_node *list, bool exact_names, struct tr_ir_kv **out)
+static size_t kv_list(struct tr_arena *a, const struct tr_node *list, bool exact_names, struct tr_ir_kv *out)
 {
     size_t n = tr_node_len(list);
-    *out = NULL; /* none: most matches have no header or query match, and every byte is per route */
-    if (n == 0)
-        return 0;
-    *out = TR_ANEWN(a, struct tr_ir_kv, n);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         const struct tr_node *m = tr_node_at(list, i);
@@ -45,10 +42,10 @@ static size_t kv_list(struct tr_arena *a, const struct tr_node *list, bool exact
          * names equal byte for byte). */
         bool dup = false;
         for (size_t j = 0; j < k && !dup; j++)
-            dup = exact_names ? strcmp((*out)[j].name, name) == 0 : strcasecmp((*out)[j].name, name) == 0;
+            dup = exact_names ? strcmp(out[j].name, name) == 0 : strcasecmp(out[j].name, name) == 0;
         if (dup)
             continue;
-        struct tr_ir_kv *kv = &(*out)[k++];
+        struct tr_ir_kv *kv = &out[k++];
         kv->name = name;
         kv->name_len = strlen(name);
         kv->value = value;
@@ -89,6 +86,15 @@ static void grpc_match(struct tr_arena *a, struct tr_ir_match *e, const struct t
 
 static void compile_match(struct tr_arena *a, struct tr_ir_match *e, enum tr_kind kind, const struct tr_node *m)
 {
+    /* One array for header and query matches, none when there are neither (most matches: every
+     * byte is per route). */
+    const struct tr_node *hs = tr_node_get(m, "headers");
+    const struct tr_node *qs = kind == TR_KIND_GRPCROUTE ? NULL : tr_node_get(m, "queryParams");
+    size_t room = tr_node_len(hs) + tr_node_len(qs);
+    struct tr_ir_kv *kv = room ? TR_ANEWN(a, struct tr_ir_kv, room) : NULL;
+    e->nheaders = (uint16_t)kv_list(a, hs, false, kv);
+    e->nquery = (uint16_t)kv_list(a, qs, true, kv ? kv + e->nheaders : NULL);
+    e->kv = e->nheaders || e->nquery ? kv : NULL;
     e->path_kind = TR_PATH_PREFIX;
     e->path = "/";
     e->path_len = 1;
@@ -112,9 +118,7 @@ static void compile_match(struct tr_arena *a, struct tr_ir_match *e, enum tr_kin
             }
         }
         e->method = tr_node_gets(m, "method");
-        e->nquery = kv_list(a, tr_node_get(m, "queryParams"), true, &e->query);
     }
-    e->nheaders = kv_list(a, tr_node_get(m, "headers"), false, &e->headers);
 }
 
 struct tr_ir_match *tr_ir_matches_compile(struct tr_arena *a, enum tr_kind kind, const struct tr_node *rule, size_t *n)

@@ -27,8 +27,9 @@ struct tr_ir_match {
     const char *path;
     struct pcre2_real_code_8 *path_re;
     const char *method; /* or NULL */
-    struct tr_ir_kv *headers;
-    struct tr_ir_kv *query;
+    /* Header matches (nheaders), then query parameter matches (nquery), in one array (NULL when
+     * there are none): tr_ir_match_headers, tr_ir_match_query. */
+    struct tr_ir_kv *kv;
     uint32_t path_len; /* the schema allows 1024 bytes */
     /* How much of the request path a ReplacePrefixMatch replaces (HTTPPathModifier): the
      * length of the match's path value less trailing '/', 0 for "/" and when it has none. */
@@ -36,6 +37,16 @@ struct tr_ir_match {
     uint16_t nheaders, nquery; /* the schema allows 16 of each */
     uint8_t path_kind;         /* enum tr_path_kind */
 };
+
+static inline const struct tr_ir_kv *tr_ir_match_headers(const struct tr_ir_match *m)
+{
+    return m->kv;
+}
+
+static inline const struct tr_ir_kv *tr_ir_match_query(const struct tr_ir_match *m)
+{
+    return m->nquery ? m->kv + m->nheaders : NULL;
+}
 
 /* Compiles rule (an HTTPRoute or GRPCRoute rule) into a's memory: one match per entry of
  * rule.matches, or one that matches everything when it has none. Regular expressions are

@@ -337,14 +337,14 @@ static bool entry_match(const struct tr_ir_match *e, const struct tr_route_req *
         return false;
     for (size_t i = 0; i < e->nheaders; i++) {
         size_t vlen = 0;
-        const char *v = req->header ? req->header(req->ud, e->headers[i].name, e->headers[i].name_len, &vlen) : NULL;
-        if (!kv_ok(&e->headers[i], v, vlen))
+        const char *v = req->header ? req->header(req->ud, tr_ir_match_headers(e)[i].name, tr_ir_match_headers(e)[i].name_len, &vlen) : NULL;
+        if (!kv_ok(&tr_ir_match_headers(e)[i], v, vlen))
             return false;
     }
     for (size_t i = 0; i < e->nquery; i++) {
         size_t vlen = 0;
-        const char *v = query_value(req, e->query[i].name, e->query[i].name_len, &vlen);
-        if (!kv_ok(&e->query[i], v, vlen))
+        const char *v = query_value(req, tr_ir_match_query(e)[i].name, tr_ir_match_query(e)[i].name_len, &vlen);
+        if (!kv_ok(&tr_ir_match_query(e)[i], v, vlen))
             return false;
     }
     return true;

@@ -59,9 +59,9 @@ static const struct tr_ir_header_mod *header_mod(struct tr_arena *a, const struc
     if (!m)
         return NULL;
     struct tr_ir_header_mod *hm = TR_ANEW(a, struct tr_ir_header_mod);
-    hm->nset = headers(a, tr_node_get(m, "set"), true, &hm->set);
-    hm->nadd = headers(a, tr_node_get(m, "add"), true, &hm->add);
-    hm->nremove = headers(a, tr_node_get(m, "remove"), false, &hm->remove);
+    hm->nset = (uint16_t)headers(a, tr_node_get(m, "set"), true, &hm->set);
+    hm->nadd = (uint16_t)headers(a, tr_node_get(m, "add"), true, &hm->add);
+    hm->nremove = (uint16_t)headers(a, tr_node_get(m, "remove"), false, &hm->remove);
     return hm;
 }
 

@@ -307,9 +307,9 @@ static struct tr_node *render_matches(struct tr_arena *a, const struct tr_ir_mat
         if (m->method)
             tr_node_set(a, e, "method", str(a, m->method));
         if (m->nheaders)
-            tr_node_set(a, e, "headers", render_kvs(a, m->headers, m->nheaders));
+            tr_node_set(a, e, "headers", render_kvs(a, tr_ir_match_headers(m), m->nheaders));
         if (m->nquery)
-            tr_node_set(a, e, "queryParams", render_kvs(a, m->query, m->nquery));
+            tr_node_set(a, e, "queryParams", render_kvs(a, tr_ir_match_query(m), m->nquery));
         tr_node_push(a, l, e);
     }
     return l;
