@@ -4,7 +4,6 @@
 #define TR_IR_H
 
 #include "api/kind.h"
-#include "api/object.h"
 #include "http/origin.h"
 #include "net/tls.h"
 
@@ -176,12 +175,18 @@ struct tr_ir_mirror {
     uint32_t numerator, denominator; /* mirror numerator/denominator of requests (100/100: all) */
 };
 
+/* The route a rule is of (HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute): its kind decides
+ * how a GRPCRoute's calls are answered, its names go to logs and metrics (the object's strings).
+ * One per route, in its translation. */
+struct tr_ir_route {
+    enum tr_kind kind;
+    const char *ns, *name;
+};
+
 /* What a route rule says, as the data plane reads it: made once per version of the route (the
  * route's result keeps it) and shared by every listener that serves the rule. */
 struct tr_ir_rule_spec {
-    /* The route (HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute), held by its translation:
-     * its kind decides how a GRPCRoute's calls are answered, its names go to logs and metrics. */
-    const struct tr_obj *route;
+    const struct tr_ir_route *route;
     const char *name;                    /* rule name, or NULL */
     const struct tr_ir_match *matches;   /* HTTP/GRPC: spec's matches compiled (ir/match.h) */
     const struct tr_ir_filters *filters; /* HTTP/GRPC, NULL when the rule has none of them */

@@ -261,6 +261,7 @@ struct tx_unit {
      * (tr_node_share_packed: routes with the same parents, outcome and generation keep one),
      * else a tree in the run's arena. */
     const void *status;
+    struct tr_ir_route route; /* what its rules' specs name */
     struct att *att;
     struct rule_out *rules;
     int refs; /* atomic: the memo's and each run's that applies it */

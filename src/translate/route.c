@@ -291,8 +291,9 @@ static void rule_unsupported(struct tx *t, const struct tr_obj *r, size_t ri, co
 
 /* Resolves every rule's backends once per route, noting the route's ResolvedRefs in res and
  * why each dropped rule is (why[i], in sa; NULL: served). */
-static void route_rules(struct tx *t, struct tr_arena *sa, const struct tr_obj *r, const struct tr_node *spec,
-                        struct rule_out **rules_out, uint16_t *nrules, const char ***why, struct tx_refs *res)
+static void route_rules(struct tx *t, struct tr_arena *sa, const struct tr_obj *r, const struct tr_ir_route *route,
+                        const struct tr_node *spec, struct rule_out **rules_out, uint16_t *nrules, const char ***why,
+                        struct tx_refs *res)
 {
     const struct tr_node *rules = tr_node_get(spec, "rules");
     size_t n = tr_node_len(rules); /* the schema allows 16 */
@@ -301,7 +302,7 @@ static void route_rules(struct tx *t, struct tr_arena *sa, const struct tr_obj *
     for (size_t i = 0; i < n; i++) {
         const struct tr_node *rule = tr_node_at(rules, i);
         struct tr_ir_rule_spec *rs = &ro[i].spec;
-        rs->route = r;
+        rs->route = route;
         rs->index = (uint32_t)i;
         tx_rule_compile(t->a, r->kind, rule, rs);
         struct ir_backends be;
@@ -359,6 +360,7 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
     t->translated++;
     u->version = r->version;
     u->stamp = t->w->stamp;
+    u->route = (struct tr_ir_route){r->kind, r->ns, r->name}; /* the object's strings: u holds it */
     /* The status is built here: the run's arena, or for a route the memo keeps, scratch space
      * reset once the unit has its shared copy (built in the run's arena, it stayed there as
      * garbage until the next run: about 2 KiB per route on a full translation). */
@@ -428,7 +430,7 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
         }
         if (!resolved) {
             const char **why;
-            route_rules(t, sa, r, spec, &u->rules, &u->nrules, &why, &refs);
+            route_rules(t, sa, r, &u->route, spec, &u->rules, &u->nrules, &why, &refs);
             dropped_msg = dropped_rules(sa, why, u->nrules, &all_dropped);
             resolved = true;
         }
