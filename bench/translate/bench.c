@@ -94,10 +94,11 @@ static long rss_kb(const char *field)
     return kb;
 }
 
+/* malloc's blocks in use, and the slab pages arenas carve from (mapped, not malloc's). */
 static size_t heap_in_use(void)
 {
     struct mallinfo2 mi = mallinfo2();
-    return mi.uordblks + mi.hblkhd;
+    return mi.uordblks + mi.hblkhd + tr_slab_mapped();
 }
 
 /* --- a parse-only pass: read + YAML, no decode or validation --- */

@@ -109,9 +109,17 @@ static void run_cleanups(struct tr_arena *a)
     }
 }
 
+static size_t slab_mapped; /* atomic */
+
+size_t tr_slab_mapped(void)
+{
+    return __atomic_load_n(&slab_mapped, __ATOMIC_RELAXED);
+}
+
 static void page_unref(struct page *p)
 {
     if (__atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+        __atomic_sub_fetch(&slab_mapped, sizeof(*p) + p->cap, __ATOMIC_RELAXED);
 #if SLAB_POISON
         ASAN_UNPOISON_MEMORY_REGION(p, sizeof(*p) + p->cap); /* the address may be mapped again */
 #endif
@@ -142,6 +150,7 @@ static struct page *page_new(size_t cap, int refs)
     size_t len = (sizeof(struct page) + cap + 4095) & ~(size_t)4095;
     struct page *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     TR_BUG_ON(p == MAP_FAILED);
+    __atomic_add_fetch(&slab_mapped, len, __ATOMIC_RELAXED);
     cap = len - sizeof(*p);
     p->refs = refs;
     p->cap = (uint32_t)cap;

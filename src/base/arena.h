@@ -24,6 +24,8 @@ struct tr_arena *tr_arena_new_sized(size_t first_len, size_t chunk_len);
 struct tr_slab;
 struct tr_slab *tr_slab_new(size_t page_len);
 void tr_slab_free(struct tr_slab *s);
+/* Bytes of slab pages mapped now, every slab together (memory malloc's statistics miss). */
+size_t tr_slab_mapped(void);
 /* An arena whose blocks (and the arena itself) are carved from s's pages. It cannot be reset. */
 struct tr_arena *tr_arena_new_in(struct tr_slab *s);
 /* Runs the cleanups (last registered first) and frees everything. NULL is allowed. */
