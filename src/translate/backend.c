@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* EndpointSlices by "ns/service" (label kubernetes.io/service-name), built once per world:
@@ -96,11 +97,68 @@ static void external_endpoints(struct tx *t, const char *name, struct tr_ir_back
     b->neps = (uint32_t)n;
 }
 
+struct tx_ports {
+    int refs; /* atomic */
+    uint64_t stamp;
+    struct tr_arena *a;
+    struct tr_map map; /* (Service, port node) pointers -> struct tx_backend_src, keys in a */
+};
+
+struct tx_ports *tx_ports_new(uint64_t stamp)
+{
+    struct tx_ports *p = tr_xcalloc(1, sizeof(*p));
+    p->refs = 1;
+    p->stamp = stamp;
+    p->a = tr_arena_new(16 * 1024);
+    p->map.borrow_keys = true;
+    return p;
+}
+
+struct tx_ports *tx_ports_ref(struct tx_ports *p)
+{
+    __atomic_add_fetch(&p->refs, 1, __ATOMIC_RELAXED);
+    return p;
+}
+
+void tx_ports_release(struct tx_ports *p)
+{
+    if (!p || __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    tr_map_dispose(&p->map);
+    tr_arena_free(p->a);
+    free(p);
+}
+
+uint64_t tx_ports_stamp(const struct tx_ports *p)
+{
+    return p->stamp;
+}
+
+/* The record of Service svc's port sp, made on first use. */
+static struct tx_backend_src *port_src(struct tx *t, const struct tr_obj *svc, const struct tr_node *sp)
+{
+    struct tx_ports *p = t->ports;
+    const void *key[2] = {svc, sp};
+    struct tx_backend_src *s = tr_map_get(&p->map, (const char *)key, sizeof(key));
+    if (s)
+        return s;
+    s = TR_ANEW(p->a, struct tx_backend_src);
+    s->svc = svc;
+    s->sp = sp;
+    void *kept = tr_arena_alloc(p->a, sizeof(key));
+    memcpy(kept, key, sizeof(key));
+    tr_map_put(&p->map, kept, sizeof(key), s);
+    return s;
+}
+
 void tx_backend_endpoints(struct tx *t, struct tx_backend_src *src, struct tr_ir_backend *b, bool ext_allowed)
 {
-    if (!src->svc && src->ext) {
+    if (!src) {
+        const char *ext = b->ref->invalid ? NULL : b->ref->hostname;
+        if (!ext)
+            return; /* invalid: no endpoints */
         if (ext_allowed) {
-            external_endpoints(t, src->ext, b);
+            external_endpoints(t, ext, b);
         } else {
             b->invalid = true;
             b->eps = NULL;
@@ -108,8 +166,6 @@ void tx_backend_endpoints(struct tx *t, struct tx_backend_src *src, struct tr_ir
         }
         return;
     }
-    if (!src->svc)
-        return;
     if (src->gen != t->w->gen) {
         src->cached = endpoints(t, src->svc, src->sp, b->ref->port);
         src->gen = t->w->gen;
@@ -198,7 +254,7 @@ static bool dns_name(const char *s)
     return label && s[len - 1] != '-';
 }
 
-_Static_assert(sizeof(struct tr_ir_backend_ref) % _Alignof(struct tx_backend_src) == 0,
+_Static_assert(sizeof(struct tr_ir_backend_ref) % _Alignof(struct tx_backend_src *) == 0,
               "tx_backends puts the sources right after the refs");
 
 void tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node *refs, const char *where,
@@ -208,7 +264,7 @@ void tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node 
     /* Both arrays in one block (sizeof a ref is a multiple of a pointer's). */
     char *blk = n ? tr_arena_zalloc(t->a, n * (sizeof(*out->v) + sizeof(*out->src))) : NULL;
     out->v = (struct tr_ir_backend_ref *)(void *)blk;
-    out->src = n ? (struct tx_backend_src *)(void *)(blk + n * sizeof(*out->v)) : NULL;
+    out->src = n ? (struct tx_backend_src **)(void *)(blk + n * sizeof(*out->v)) : NULL;
     out->n = 0;
     for (size_t i = 0; i < n; i++) {
         const struct tr_node *r = tr_node_at(refs, i);
@@ -274,7 +330,7 @@ void tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node 
              * Implementation-specific (Services with type ExternalName)"), and the Service does
              * exist (BackendNotFound would say it does not). */
             b->hostname = ext;
-            out->src[out->n - 1] = (struct tx_backend_src){.ext = ext};
+            out->src[out->n - 1] = NULL; /* its name is b->hostname */
             if (res->why[1] == TR_R__COUNT)
                 tx_refs_note(res, TR_R_INVALID_KIND,
                              tr_arena_printf(t->msgs, "%s: Service %s/%s is of type ExternalName, which this Gateway's "
@@ -283,7 +339,7 @@ void tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node 
                                              where, b->ns, b->name, TR_PARAM_EXTERNAL_NAME),
                              true);
         } else {
-            out->src[out->n - 1] = (struct tx_backend_src){.svc = svc, .sp = sp};
+            out->src[out->n - 1] = port_src(t, svc, sp);
         }
     }
 }

@@ -188,6 +188,7 @@ struct tx {
      * keeps is translated (its status is copied out), else the run's arena. */
     struct tr_arena *msgs;
     struct tx_world *w;
+    struct tx_ports *ports; /* held: the memo's for this stamp, or the run's own */
     struct tx_unit **units; /* route results this run holds a reference to */
     size_t nunits;
     size_t translated; /* routes translated by this run (not taken from the memo) */
@@ -262,6 +263,7 @@ struct tx_unit {
      * else a tree in the run's arena. */
     const void *status;
     struct tr_ir_route route; /* what its rules' specs name */
+    struct tx_ports *ports;   /* held with its own arena: where its backends' sources are */
     struct att *att;
     struct rule_out *rules;
     int refs; /* atomic: the memo's and each run's that applies it */
@@ -295,6 +297,9 @@ void tx_memo_end(struct tr_tx_memo *m);
 /* After routes are applied: when most of the world's resolved endpoints went unused, the memo
  * lets it go (and the run too, when it used none). */
 void tx_memo_settle(struct tr_tx_memo *m, struct tx *t);
+/* The memo's Service port records for the stamp of its current world (a new set when it
+ * changed), not held. */
+struct tx_ports *tx_memo_ports(struct tr_tx_memo *m);
 /* Where the memo's units are made (tr_arena_new_in). */
 struct tr_slab *tx_memo_slab(const struct tr_tx_memo *m);
 /* A check of an object that depends on nothing else (its PEM parses, ...), remembered by the
@@ -306,27 +311,31 @@ struct tx_check {
 };
 /* The memo's cell for check what of o (fill it when !done), or NULL without a memo. */
 struct tx_check *tx_memo_check(struct tx *t, const char *what, const struct tr_obj *o);
-/* Where a backend's endpoints come from: a Service port, or an ExternalName Service's DNS name,
- * resolved when the route result is applied to a run (a route result outlives EndpointSlice
- * changes and DNS answers). cached is the last world's answer, valid while gen is that world's
- * (control thread only). */
+/* Where a backend's endpoints come from: a Service port, resolved when a route result is applied
+ * to a run (a route result outlives EndpointSlice changes). One record per Service port, shared
+ * by every backendRef to it (tx_ports); cached is the last world's answer, valid while gen is that
+ * world's (control thread only). */
 struct tx_backend_src {
-    const struct tr_obj *svc; /* NULL: no EndpointSlices to read (invalid, or ExternalName) */
-    union {
-        const struct tr_node *sp; /* with svc: the Service port */
-        const char *ext;          /* without: an ExternalName Service's spec.externalName, or NULL */
-    };
+    const struct tr_obj *svc;
+    const struct tr_node *sp; /* the Service port */
     const void *cached;
     uint64_t gen;
 };
+/* The Service ports backends resolved to while the world stamp is one (the Services it names
+ * are the same objects): the memo's, held by each unit made in that stamp, or a run's own. */
+struct tx_ports;
+struct tx_ports *tx_ports_new(uint64_t stamp);
+struct tx_ports *tx_ports_ref(struct tx_ports *p);
+void tx_ports_release(struct tx_ports *p); /* any thread */
+uint64_t tx_ports_stamp(const struct tx_ports *p);
 struct ir_backends {
     struct tr_ir_backend_ref *v;
-    struct tx_backend_src *src; /* parallel to v */
+    struct tx_backend_src **src; /* parallel to v: NULL for an invalid or ExternalName backend */
     size_t n;
 };
 /* Puts the endpoints of src into b (a run's backend, b->ref and b->invalid set), served on a
  * Gateway whose class allows ExternalName Services or not (ext_allowed): where it does not, an
- * ExternalName backend is invalid. */
+ * ExternalName backend (src NULL, b->ref->hostname its name) is invalid. */
 void tx_backend_endpoints(struct tx *t, struct tx_backend_src *src, struct tr_ir_backend *b, bool ext_allowed);
 /* A route's ResolvedRefs outcome, kept twice because one backendRef may be valid on one parent
  * and invalid on another: [0] for parents whose GatewayClass allows ExternalName Services, [1]

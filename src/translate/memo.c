@@ -29,6 +29,7 @@ struct tr_tx_memo {
      * first chunk up by a guess, or spilled into half-empty chunks). A page goes when its units
      * all have (a full translation, as after a change to a Gateway, moves them all). */
     struct tr_slab *slab;
+    struct tx_ports *ports; /* the Service port records of the current world's stamp */
     struct tr_map checks; /* "what:version" -> struct tx_check* */
     struct tx_world *w;
     uint64_t epoch;
@@ -78,6 +79,7 @@ void tx_unit_release(struct tx_unit *u)
         return;
     tr_packed_release((const struct tr_packed *)((uintptr_t)u->status & ~(uintptr_t)1)); /* own: packed */
     tr_obj_release((struct tr_obj *)(uintptr_t)u->obj);
+    tx_ports_release(u->ports);
     tr_arena_free(u->a); /* u is in it */
 }
 
@@ -107,6 +109,11 @@ void tx_memo_settle(struct tr_tx_memo *m, struct tx *t)
     }
 }
 
+struct tx_ports *tx_memo_ports(struct tr_tx_memo *m)
+{
+    return m->ports;
+}
+
 size_t tr_tx_memo_resolved(const struct tr_tx_memo *m)
 {
     return m->w && m->w->eps ? m->w->eps->len : 0;
@@ -133,6 +140,7 @@ void tr_tx_memo_free(struct tr_tx_memo *m)
     tr_map_dispose(&m->checks);
     tx_world_release(m->w);
     tr_slab_free(m->slab); /* units runs still hold keep their pages */
+    tx_ports_release(m->ports);
     free(m);
 }
 
@@ -187,6 +195,10 @@ struct tx_world *tx_memo_begin(struct tr_tx_memo *m, const struct tr_view *v)
     }
     m->w->serial++;
     m->w->used = 0;
+    if (!m->ports || tx_ports_stamp(m->ports) != m->w->stamp) {
+        tx_ports_release(m->ports);
+        m->ports = tx_ports_new(m->w->stamp);
+    }
     for (int k = 0; k < TR_KIND__COUNT; k++) {
         struct unit_list *l = &m->units[k];
         l->at = 0;

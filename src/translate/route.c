@@ -78,7 +78,7 @@ static bool kind_allowed(const struct lst *l, enum tr_kind k)
 /* A rule's RequestMirror filters (most rules have none). */
 struct rule_mirrors {
     struct tr_ir_mirror *v;
-    struct tx_backend_src *src; /* parallel to v */
+    struct tx_backend_src **src; /* parallel to v */
     size_t n;
 };
 
@@ -94,9 +94,9 @@ struct rule_out {
 
 /* Where backend k of a rule gets its endpoints: tx_backends puts the sources right after the
  * refs, in one block. */
-static struct tx_backend_src *rule_src(const struct rule_out *ro, size_t k)
+static struct tx_backend_src **rule_src(const struct rule_out *ro, size_t k)
 {
-    return (struct tx_backend_src *)(void *)(ro->be + ro->nbe) + k;
+    return (struct tx_backend_src **)(void *)(ro->be + ro->nbe) + k;
 }
 
 /* RequestMirror filters of rule ri: each backendRef resolved like a backendRefs entry, and its
@@ -116,7 +116,7 @@ static void rule_mirrors(struct tx *t, const struct tr_obj *r, size_t ri, const 
         return;
     struct rule_mirrors *rm_out = ro->mirrors = TR_ANEW(t->a, struct rule_mirrors);
     rm_out->v = TR_ANEWN(t->a, struct tr_ir_mirror, n);
-    rm_out->src = TR_ANEWN(t->a, struct tx_backend_src, n);
+    rm_out->src = TR_ANEWN(t->a, struct tx_backend_src *, n);
     for (size_t i = 0; i < tr_node_len(fs); i++) {
         const struct tr_node *f = tr_node_at(fs, i);
         const char *type = tr_node_gets(f, "type");
@@ -196,7 +196,7 @@ static void rule_extensions(struct tx *t, size_t ri, const struct tr_node *rule,
         if (!m)
             continue;
         ro->be[k].invalid = true;
-        *rule_src(ro, k) = (struct tx_backend_src){0};
+        *rule_src(ro, k) = NULL;
         tx_refs_note(res, TR_R_INVALID_KIND, m, false);
     }
 }
@@ -369,6 +369,7 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
         u->refs = 1;
         u->a = ua;
         u->obj = tr_obj_acquire((struct tr_obj *)(uintptr_t)r);
+        u->ports = tx_ports_ref(t->ports);
         t->a = u->a;
         if (!t->scratch)
             t->scratch = tr_arena_new(16 * 1024);
@@ -569,7 +570,7 @@ static void attach(struct tx *t, struct lst *l, const struct att *at,
             struct tr_ir_backend *be = ro->nbe ? TR_ANEWN(t->a, struct tr_ir_backend, ro->nbe) : NULL;
             for (size_t k = 0; k < ro->nbe; k++) {
                 be[k] = (struct tr_ir_backend){.ref = &ro->be[k], .invalid = ro->be[k].invalid};
-                tx_backend_endpoints(t, rule_src(ro, k), &be[k], l->gw->ext_allowed);
+                tx_backend_endpoints(t, *rule_src(ro, k), &be[k], l->gw->ext_allowed);
             }
             ap->be[i] = be;
             if (ro->mirrors) {
@@ -577,7 +578,7 @@ static void attach(struct tx *t, struct lst *l, const struct att *at,
                 struct tr_ir_mirror *mi = TR_ANEWN(t->a, struct tr_ir_mirror, rm->n);
                 memcpy(mi, rm->v, rm->n * sizeof(*mi));
                 for (size_t k = 0; k < rm->n; k++)
-                    tx_backend_endpoints(t, &rm->src[k], &mi[k].backend, l->gw->ext_allowed);
+                    tx_backend_endpoints(t, rm->src[k], &mi[k].backend, l->gw->ext_allowed);
                 ap->mi[i] = mi;
             }
         }

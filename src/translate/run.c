@@ -77,6 +77,7 @@ struct tr_tx *tr_translate(const struct tr_tx_input *in)
     t->v = in->view;
     t->a = t->run_a = t->msgs = tr_arena_new(64 * 1024);
     t->w = in->memo ? tx_memo_begin(in->memo, t->v) : tx_world_new(t->v);
+    t->ports = in->memo ? tx_ports_ref(tx_memo_ports(in->memo)) : tx_ports_new(t->w->stamp);
     for (int k = 0; k < TR_KIND__COUNT; k++)
         t->status[k] = TR_ANEWN(t->a, const void *, t->v->n[k] + 1);
     tx_gatewayclasses(t);
@@ -110,6 +111,7 @@ void tr_tx_free(struct tr_tx *res)
         return;
     tx_units_release(&res->t);
     tx_world_release(res->t.w);
+    tx_ports_release(res->t.ports);
     tr_arena_free(res->t.scratch);
     tr_arena_free(res->t.run_a);
     free(res);
