@@ -240,94 +240,6 @@ struct tr_node *tr_node_compact(struct tr_arena *a, const struct tr_node *n)
     return compact_copy(&c, n);
 }
 
-/* Shared trees: one compact copy per distinct tree, in a block of its own that starts with this
- * header, counted by the holders. Kept in a chained table by hash (a mutex: holders let go from
- * any thread). */
-struct shared {
-    struct shared *next;
-    uint64_t hash;
-    size_t refs;
-    _Alignas(max_align_t) unsigned char tree[];
-};
-
-static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct shared **shared_tab;
-static size_t shared_cap, shared_n; /* buckets (a power of two, or 0), trees */
-
-static bool nodes_equal(const struct tr_node *x, const struct tr_node *y, bool ordered);
-
-/* The same tree, keys in the same order (and floats bit for bit): a shared copy must emit as the
- * original would. */
-static bool node_same(const struct tr_node *x, const struct tr_node *y)
-{
-    return nodes_equal(x, y, true);
-}
-
-static void shared_rehash(size_t cap)
-{
-    struct shared **tab = tr_xcalloc(cap, sizeof(*tab));
-    for (size_t b = 0; b < shared_cap; b++) {
-        for (struct shared *e = shared_tab[b], *next; e; e = next) {
-            next = e->next;
-            e->next = tab[e->hash & (cap - 1)];
-            tab[e->hash & (cap - 1)] = e;
-        }
-    }
-    free(shared_tab);
-    shared_tab = tab;
-    shared_cap = cap;
-}
-
-const struct tr_node *tr_node_share(const struct tr_node *n)
-{
-    if (!n)
-        return NULL;
-    uint64_t h = tr_node_hash(n);
-    pthread_mutex_lock(&shared_lock);
-    struct shared *e = NULL;
-    if (shared_cap)
-        for (e = shared_tab[h & (shared_cap - 1)]; e; e = e->next)
-            if (e->hash == h && node_same((const struct tr_node *)(void *)e->tree, n))
-                break;
-    if (e) {
-        e->refs++;
-    } else {
-        size_t fixed = 0, strs = 0;
-        compact_size(n, &fixed, &strs);
-        e = tr_xmalloc(sizeof(*e) + fixed + strs);
-        struct cursor c = {(char *)e->tree, (char *)e->tree + fixed};
-        compact_copy(&c, n);
-        e->hash = h;
-        e->refs = 1;
-        if (shared_n >= shared_cap)
-            shared_rehash(shared_cap ? shared_cap * 2 : 64);
-        e->next = shared_tab[h & (shared_cap - 1)];
-        shared_tab[h & (shared_cap - 1)] = e;
-        shared_n++;
-    }
-    pthread_mutex_unlock(&shared_lock);
-    return (const struct tr_node *)(void *)e->tree;
-}
-
-void tr_node_unshare(const struct tr_node *n)
-{
-    if (!n)
-        return;
-    struct shared *e = (struct shared *)(void *)((char *)(uintptr_t)n - offsetof(struct shared, tree));
-    pthread_mutex_lock(&shared_lock);
-    if (--e->refs == 0) {
-        struct shared **p = &shared_tab[e->hash & (shared_cap - 1)];
-        while (*p != e)
-            p = &(*p)->next;
-        *p = e->next;
-        free(e);
-        shared_n--;
-        if (shared_cap > 64 && shared_n < shared_cap / 8)
-            shared_rehash(shared_cap / 2);
-    }
-    pthread_mutex_unlock(&shared_lock);
-}
-
 /* Packed trees. Each node is a tag byte (its type, and a BOOL's value in bit 3) and then: INT a
  * zigzag varint, FLOAT its 8 bytes, STR a varint length, the bytes and a NUL, SEQ a varint count
  * and the items, MAP a varint count and per entry the key and the value. A key is a varint: an
@@ -641,9 +553,7 @@ static bool map_equal(const struct tr_node *x, const struct tr_node *y)
     return same;
 }
 
-/* Deep equality; ordered: map keys in the same order and floats bit for bit (node_same), else
- * as tr_node_equal says. */
-static bool nodes_equal(const struct tr_node *x, const struct tr_node *y, bool ordered)
+bool tr_node_equal(const struct tr_node *x, const struct tr_node *y)
 {
     if (!x || !y)
         return x == y;
@@ -657,32 +567,20 @@ static bool nodes_equal(const struct tr_node *x, const struct tr_node *y, bool o
     case TR_N_INT:
         return x->u.i == y->u.i;
     case TR_N_FLOAT:
-        return ordered ? memcmp(&x->u.f, &y->u.f, sizeof(x->u.f)) == 0 : x->u.f == y->u.f;
+        return x->u.f == y->u.f;
     case TR_N_STR:
         return x->n == y->n && memcmp(x->u.s, y->u.s, x->n) == 0;
     case TR_N_SEQ:
         if (x->n != y->n)
             return false;
         for (uint32_t i = 0; i < x->n; i++)
-            if (!nodes_equal(x->u.items[i], y->u.items[i], ordered))
+            if (!tr_node_equal(x->u.items[i], y->u.items[i]))
                 return false;
         return true;
     case TR_N_MAP:
-        if (!ordered)
-            return map_equal(x, y);
-        if (x->n != y->n)
-            return false;
-        for (uint32_t i = 0; i < x->n; i++)
-            if (strcmp(x->u.kv[i].key, y->u.kv[i].key) != 0 || !nodes_equal(x->u.kv[i].val, y->u.kv[i].val, true))
-                return false;
-        return true;
+        return map_equal(x, y);
     }
     return false;
-}
-
-bool tr_node_equal(const struct tr_node *x, const struct tr_node *y)
-{
-    return nodes_equal(x, y, false);
 }
 
 uint64_t tr_node_hash(const struct tr_node *n)

@@ -50,11 +50,6 @@ struct tr_node *tr_node_clone(struct tr_arena *a, const struct tr_node *n);
 /* A deep copy of n in one block of a, exactly as large as the tree (arrays at their length,
  * strings packed): for trees kept long after they were built by growing. Lines are kept. */
 struct tr_node *tr_node_compact(struct tr_arena *a, const struct tr_node *n);
-/* A shared compact copy of n: trees equal key for key (map order counted) share one copy, held
- * by a count, so that many objects with the same status keep it once. Release each with
- * tr_node_unshare; any thread. NULL gives NULL. */
-const struct tr_node *tr_node_share(const struct tr_node *n);
-void tr_node_unshare(const struct tr_node *n);
 /* Appends a packed copy of n to b: a byte or two per node where a tree has a 16-byte node and
  * a 16-byte map entry, map keys as the ids of interned keys, strings inline, or as one byte when
  * they are in dict (NULL-terminated, at most 256 strings that live for ever; may be NULL). For

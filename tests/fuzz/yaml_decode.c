@@ -66,11 +66,11 @@ static void pack_and_share(struct tr_arena *a, const struct tr_node *n)
     TR_BUG_ON(tr_node_pack(&p, n, dict) != 0);
     same_json(n, tr_node_unpack(a, p.data, p.len, dict), "packing");
     tr_buf_dispose(&p);
-    const struct tr_node *s = tr_node_share(n), *again = tr_node_share(n);
+    const struct tr_packed *s = tr_node_share_packed(n, dict), *again = tr_node_share_packed(n, dict);
     TR_BUG_ON(s != again);
-    same_json(n, s, "sharing");
-    tr_node_unshare(again);
-    tr_node_unshare(s);
+    same_json(n, tr_packed_tree(a, s), "sharing");
+    tr_packed_release(again);
+    tr_packed_release(s);
 }
 
 static void on_doc(void *ud, struct tr_arena *a, struct tr_node *root, unsigned line)

@@ -445,48 +445,6 @@ TEST(node_compact_interns_keys_within_a_bound)
     tr_arena_free(a);
 }
 
-/* Shared trees: equal ones (key order counted, as it shows in JSON) are one copy, kept while
- * anyone holds it; a different value or order is a copy of its own. */
-TEST(node_share_keeps_one_copy_of_equal_trees)
-{
-    struct tr_arena *a = tr_arena_new(4096);
-    struct tr_node *x = tr_test_yaml(a, "parents: [{parentRef: {name: gw, namespace: ns}, conditions: [{type: A}]}]\n");
-    struct tr_node *y = tr_test_yaml(a, "parents: [{parentRef: {name: gw, namespace: ns}, conditions: [{type: A}]}]\n");
-    struct tr_node *reordered = tr_test_yaml(a, "parents: [{parentRef: {namespace: ns, name: gw}, conditions: [{type: A}]}]\n");
-    struct tr_node *other = tr_test_yaml(a, "parents: [{parentRef: {name: gw, namespace: ns}, conditions: [{type: B}]}]\n");
-    const struct tr_node *sx = tr_node_share(x), *sy = tr_node_share(y);
-    ASSERT(sx == sy);
-    ASSERT(sx != x);
-    ASSERT(tr_node_equal(sx, x));
-    const struct tr_node *sr = tr_node_share(reordered), *so = tr_node_share(other);
-    ASSERT(sr != sx);
-    ASSERT(so != sx);
-    struct tr_buf b;
-    tr_buf_init(&b, 0);
-    tr_node_emit_json(&b, sr, 0);
-    ASSERT(strstr(b.data, "{\"namespace\":\"ns\",\"name\":\"gw\"}") != NULL);
-    tr_buf_dispose(&b);
-    ASSERT_NULL(tr_node_share(NULL));
-    tr_node_unshare(NULL);
-    /* Many distinct trees grow the table and, released, shrink it; the ones still held stay. */
-    const struct tr_node *many[2000];
-    for (int i = 0; i < 2000; i++) {
-        char yaml[64];
-        snprintf(yaml, sizeof(yaml), "{observedGeneration: %d}", i);
-        many[i] = tr_node_share(tr_test_yaml(a, yaml));
-    }
-    for (int i = 0; i < 2000; i++) {
-        ASSERT_EQ(tr_node_geti(many[i], "observedGeneration", -1), i);
-        tr_node_unshare(many[i]);
-    }
-    tr_node_unshare(sy);
-    ASSERT(tr_node_equal(sx, x)); /* still held once */
-    tr_node_unshare(sx);
-    tr_node_unshare(sr);
-    tr_node_unshare(so);
-    tr_arena_free(a);
-}
-
 /* Shared packed trees: equal trees (keys in the same order) share one copy, whose tree emits the
  * same JSON byte for byte; a different order or value is another copy; many come and go (the
  * table grows and shrinks; ASan: nothing kept or freed twice). */
