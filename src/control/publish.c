@@ -190,7 +190,10 @@ static void time_condition(void *ud, struct tr_node *cond, const char *path, boo
     tr_buf_append(&tm->keys, path, strlen(path) + 1);
 }
 
-static struct tr_ltt *times_of(const struct tr_node *st, const struct tr_ltt *old, int64_t now)
+/* The transition times st's conditions get (old's where their status did not change). Times
+ * made by one publish whose paths are all interned are shared when equal (same): routes
+ * accepted together, or changed together by a Gateway's change, have the same times. */
+static struct tr_ltt *times_of(const struct tr_node *st, const struct tr_ltt *old, int64_t now, struct tr_map *same)
 {
     struct timing tm = {.old = old, .now = now};
     tr_buf_init(&tm.keys, 0);
@@ -199,7 +202,17 @@ static struct tr_ltt *times_of(const struct tr_node *st, const struct tr_ltt *ol
     each_condition((struct tr_node *)st, &path, time_condition, &tm); /* read only: fn writes nothing */
     tr_buf_dispose(&path);
     struct tr_ltt *out = NULL;
-    if (tm.n) {
+    struct tr_buf key; /* the times as bytes, when every path is interned */
+    tr_buf_init(&key, 0);
+    if (tm.n && !tm.keys.len && same) {
+        for (size_t i = 0; i < tm.n; i++) {
+            tr_buf_append(&key, (const char *)&tm.v[i].key, sizeof(tm.v[i].key));
+            tr_buf_append(&key, (const char *)&tm.v[i].when, sizeof(tm.v[i].when));
+            tr_buf_putc(&key, tm.v[i].status ? '1' : '0');
+        }
+        out = ltt_ref(tr_map_get(same, key.data, key.len));
+    }
+    if (tm.n && !out) {
         size_t fixed = sizeof(*out) + tm.n * sizeof(struct ltt);
         out = tr_xmalloc(fixed + tm.keys.len);
         out->refs = 1;
@@ -212,7 +225,10 @@ static struct tr_ltt *times_of(const struct tr_node *st, const struct tr_ltt *ol
             if (!tm.v[i].interned)
                 out->e[i].key = keys + (uintptr_t)tm.v[i].key;
         }
+        if (key.len)
+            tr_map_put(same, key.data, key.len, out); /* the map holds no reference: this publish's */
     }
+    tr_buf_dispose(&key);
     free(tm.v);
     tr_buf_dispose(&tm.keys);
     return out;
@@ -370,6 +386,7 @@ struct tr_published *tr_publish_build(struct tr_snapshot *snap, const struct tr_
     struct pub_entry *next = tr_xmalloc((total ? total : 1) * sizeof(*next));
     size_t j = 0;
     struct tr_arena *unpacked = NULL; /* packed statuses whose times are taken, one at a time */
+    struct tr_map same = {0}; /* times made by this publish (times_of), not held */
     for (int k = 0; k < TR_KIND__COUNT; k++) {
         for (size_t i = 0; i < v->n[k]; i++) {
             const struct tr_obj *o = v->objs[k][i];
@@ -392,7 +409,7 @@ struct tr_published *tr_publish_build(struct tr_snapshot *snap, const struct tr_
                         unpacked = tr_arena_new(4096);
                     tr_arena_reset(unpacked);
                 }
-                l = times_of(tr_tx_status_tree(st, unpacked), was ? was->ltt : NULL, now);
+                l = times_of(tr_tx_status_tree(st, unpacked), was ? was->ltt : NULL, now, &same);
                 if (was)
                     ltt_release(was->ltt);
             }
@@ -401,6 +418,7 @@ struct tr_published *tr_publish_build(struct tr_snapshot *snap, const struct tr_
         }
     }
     tr_arena_free(unpacked);
+    tr_map_dispose(&same);
     while (j < ps->n)
         ltt_release(ps->v[j++].ltt);
     free(ps->v);

@@ -93,6 +93,9 @@ TEST(publish_items_found_and_times_kept_until_status_changes)
     char t_a[64], t_b[64];
     snprintf(t_a, sizeof(t_a), "%s", resolved_time(p1, "HTTPRoute/ns/a"));
     snprintf(t_b, sizeof(t_b), "%s", resolved_time(p1, "HTTPRoute/ns/b"));
+    /* Taken in the same publish, the same times: one copy for both routes. */
+    ASSERT_STREQ(t_a, t_b);
+    ASSERT(p1->items[ia - 1].ltt == p1->items[ib - 1].ltt);
 
     /* A second later: b's backend appears (its ResolvedRefs turns True: a new time), a is
      * unchanged (its time stays), c is new, and then a goes. */
@@ -104,6 +107,10 @@ TEST(publish_items_found_and_times_kept_until_status_changes)
     struct tr_published *p2 = publish(s, ps, 2);
     ASSERT_STREQ(resolved_time(p2, "HTTPRoute/ns/a"), t_a);
     ASSERT(strcmp(resolved_time(p2, "HTTPRoute/ns/b"), t_b) != 0);
+    /* b's times are its own now; a keeps the copy it had. */
+    size_t ia2 = p2->find(p2, "HTTPRoute/ns/a", 14), ib2 = p2->find(p2, "HTTPRoute/ns/b", 14);
+    ASSERT(p2->items[ia2 - 1].ltt != p2->items[ib2 - 1].ltt);
+    ASSERT(p2->items[ia2 - 1].ltt == p1->items[ia - 1].ltt);
     ASSERT_STRSTR(json_of(p2, "HTTPRoute/ns/c"), "\"ResolvedRefs\"");
     ASSERT(p2->find(p2, "Service/ns/svc", 14));
     tr_store_del(s, TR_KIND_HTTPROUTE, "ns", "a");
