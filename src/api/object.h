@@ -15,6 +15,7 @@ struct tr_buf;
 
 struct tr_obj {
     enum tr_kind kind;
+    int refs;         /* private (beside kind: no padding in the record of every object) */
     const char *ns;   /* "" for cluster-scoped kinds */
     const char *name;
     /* The whole object, defaults applied; a Gateway API kind's status dropped. NULL for a route
@@ -34,7 +35,6 @@ struct tr_obj {
     /* private: owns everything above; a packed object is a block of its own, with an arena only
      * for a uid the API server changed (tr_obj_take_server_meta). */
     struct tr_arena *arena;
-    int refs;               /* private */
 };
 
 /* Decodes root (in arena a, whose ownership passes to this function) as an object of a kind
