@@ -7,6 +7,7 @@
 #include "base/err.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +124,36 @@ static bool packed_kind(enum tr_kind k)
            k == TR_KIND_UDPROUTE;
 }
 
+/* The field names of the packed kinds' schemas interned before any object's keys, breadth
+ * first, so that each takes one byte in every packed route (ids are given in order; labels and
+ * annotations of the many other objects would otherwise come first). */
+enum { KEY_SCHEMAS_MAX = 1024 };
+static void enqueue_schema(const struct tr_schema **q, size_t *n, const struct tr_schema *s)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (q[i] == s)
+            return;
+    if (s && *n < KEY_SCHEMAS_MAX)
+        q[(*n)++] = s;
+}
+
+static void intern_route_keys(void)
+{
+    static const struct tr_schema *q[KEY_SCHEMAS_MAX];
+    size_t head = 0, tail = 0;
+    for (int k = 0; k < TR_KIND__COUNT; k++)
+        if (packed_kind((enum tr_kind)k))
+            enqueue_schema(q, &tail, tr_kind_info((enum tr_kind)k)->schema);
+    while (head < tail) {
+        const struct tr_schema *s = q[head++];
+        for (const struct tr_sfield *f = s->fields; f && f->name; f++) {
+            tr_node_intern_key(f->name);
+            enqueue_schema(q, &tail, f->schema);
+        }
+        enqueue_schema(q, &tail, s->items);
+    }
+}
+
 int tr_obj_decode(struct tr_arena *a, struct tr_node *root, const char *file, uint32_t line,
                   const struct tr_obj *prev, int64_t now, uint64_t seq, struct tr_obj **out,
                   struct tr_verrs *errs, char **ident_out)
@@ -164,6 +195,8 @@ int tr_obj_decode(struct tr_arena *a, struct tr_node *root, const char *file, ui
         tr_arena_free(a);
         return TR_EINVAL;
     }
+    static pthread_once_t keys_once = PTHREAD_ONCE_INIT;
+    pthread_once(&keys_once, intern_route_keys);
     const struct tr_kind_info *info = tr_kind_info((enum tr_kind)k);
     if (ident_out && info->namespaced && !ns) {
         free(*ident_out);

@@ -116,43 +116,57 @@ void tr_node_push(struct tr_arena *a, struct tr_node *seq, struct tr_node *val)
 #define KEYS_MAX 4096
 #define KEY_LEN_MAX 64
 static pthread_mutex_t keys_lock = PTHREAD_MUTEX_INITIALIZER;
-static const char *keys[KEYS_MAX * 2]; /* open addressing, at most half full */
+/* Keys by id, in the order they were interned (a packed tree names a key by its id, which it
+ * keeps for ever: the first 224 take one byte), and a table from text to id + 1 (open
+ * addressing, at most half full). */
+static const char *key_list[KEYS_MAX];
+static uint16_t key_slots[KEYS_MAX * 2];
 static size_t nkeys;
 /* Their text, back to back in blocks of their own: a key interned while routes load, a small
  * block of the heap of its own, would pin a page among theirs once they are deleted. */
 static struct tr_arena *keys_text;
 
-/* The interned copy of key (len bytes), made if add and there is room; NULL otherwise. *slot
- * (if not NULL) is its place in the table, which it keeps for ever: a packed tree names it so. */
-static const char *key_interned_at(const char *key, size_t len, bool add, size_t *slot)
+/* The interned copy of key (len bytes), made if add and there is room; NULL otherwise. *id (if
+ * not NULL) is its id. */
+static const char *key_interned_at(const char *key, size_t len, bool add, size_t *id)
 {
     if (len > KEY_LEN_MAX)
         return NULL;
     size_t mask = KEYS_MAX * 2 - 1, i = (size_t)tr_hash(key, len) & mask;
     const char *found = NULL;
+    size_t at = 0;
     pthread_mutex_lock(&keys_lock);
-    for (; keys[i]; i = (i + 1) & mask)
-        if (strncmp(keys[i], key, len) == 0 && keys[i][len] == '\0') {
-            found = keys[i];
+    for (; key_slots[i]; i = (i + 1) & mask) {
+        const char *k = key_list[key_slots[i] - 1];
+        if (strncmp(k, key, len) == 0 && k[len] == '\0') {
+            found = k;
+            at = key_slots[i] - 1u;
             break;
         }
+    }
     if (!found && add && nkeys < KEYS_MAX) {
         if (!keys_text)
             keys_text = tr_arena_new(16 * 1024);
         char *k = tr_arena_strndup(keys_text, key, len);
-        __atomic_store_n(&keys[i], k, __ATOMIC_RELEASE);
+        at = nkeys++;
+        __atomic_store_n(&key_list[at], k, __ATOMIC_RELEASE);
+        key_slots[i] = (uint16_t)(at + 1);
         found = k;
-        nkeys++;
     }
     pthread_mutex_unlock(&keys_lock);
-    if (found && slot)
-        *slot = i;
+    if (found && id)
+        *id = at;
     return found;
 }
 
 static const char *key_interned(const char *key, size_t len, bool add)
 {
     return key_interned_at(key, len, add, NULL);
+}
+
+void tr_node_intern_key(const char *key)
+{
+    key_interned(key, strlen(key), true);
 }
 
 static void compact_size(const struct tr_node *n, size_t *fixed, size_t *strs)
@@ -242,10 +256,14 @@ struct tr_node *tr_node_compact(struct tr_arena *a, const struct tr_node *n)
 
 /* Packed trees. Each node is a tag byte (its type, and a BOOL's value in bit 3) and then: INT a
  * zigzag varint, FLOAT its 8 bytes, STR a varint length, the bytes and a NUL, SEQ a varint count
- * and the items, MAP a varint count and per entry the key and the value. A key is a varint: an
- * interned key's slot times two, or its length times two plus one followed by the bytes and a
- * NUL. A STR that is in the packer's dictionary is its tag with bit 3 set and its index in one
+ * and the items, MAP a varint count and per entry the key and the value. A key is an interned
+ * key's id, one byte below KEY_ID_WIDE (0xe0), or KEY_ID_WIDE | (id - 0xe0) >> 8 and a byte for
+ * the rest; or KEY_INLINE (0xff), the length as a varint, the bytes and a NUL. A STR that is in the packer's dictionary is its tag with bit 3 set and its index in one
  * byte. */
+#define KEY_ID_WIDE 0xe0u
+#define KEY_INLINE 0xffu
+_Static_assert(KEY_ID_WIDE + (0x0f << 8 | 0xff) + 1 >= KEYS_MAX, "every key id has a packed form");
+
 static int put_varint(struct tr_buf *b, uint64_t v)
 {
     unsigned char t[10];
@@ -299,12 +317,16 @@ int tr_node_pack(struct tr_buf *b, const struct tr_node *n, const char *const *d
         rc = rc ? rc : put_varint(b, n->n);
         for (uint32_t i = 0; i < n->n && !rc; i++) {
             const char *k = n->u.kv[i].key;
-            size_t kl = strlen(k), slot;
-            if (key_interned_at(k, kl, true, &slot)) {
-                rc = put_varint(b, (uint64_t)slot << 1);
-            } else {
-                rc = put_varint(b, (uint64_t)kl << 1 | 1);
+            size_t kl = strlen(k), id;
+            if (!key_interned_at(k, kl, true, &id)) {
+                rc = tr_buf_putc(b, (char)KEY_INLINE);
+                rc = rc ? rc : put_varint(b, kl);
                 rc = rc ? rc : put_bytes(b, k, kl);
+            } else if (id < KEY_ID_WIDE) {
+                rc = tr_buf_putc(b, (char)id);
+            } else {
+                rc = tr_buf_putc(b, (char)(KEY_ID_WIDE | (id - KEY_ID_WIDE) >> 8));
+                rc = rc ? rc : tr_buf_putc(b, (char)((id - KEY_ID_WIDE) & 0xff));
             }
             rc = rc ? rc : tr_node_pack(b, n->u.kv[i].val, dict);
         }
@@ -382,14 +404,21 @@ static struct tr_node *unpack_node(struct unpacker *u)
         n->n = (uint32_t)get_varint(u);
         n->u.kv = n->n ? TR_ANEWN(u->a, struct tr_kv, n->n) : NULL;
         for (uint32_t i = 0; i < n->n; i++) {
-            uint64_t k = get_varint(u);
-            if (k & 1) {
-                n->u.kv[i].key = get_bytes(u, (size_t)(k >> 1));
-            } else {
-                TR_BUG_ON((k >> 1) >= KEYS_MAX * 2);
-                n->u.kv[i].key = __atomic_load_n(&keys[k >> 1], __ATOMIC_ACQUIRE);
-                TR_BUG_ON(!n->u.kv[i].key);
+            TR_BUG_ON(u->p >= u->end);
+            unsigned k = *u->p++;
+            if (k == KEY_INLINE) {
+                size_t kl = (size_t)get_varint(u);
+                n->u.kv[i].key = get_bytes(u, kl);
+                n->u.kv[i].val = unpack_node(u);
+                continue;
             }
+            if (k >= KEY_ID_WIDE) {
+                TR_BUG_ON(k > (KEY_ID_WIDE | 0x0f) || u->p >= u->end);
+                k = KEY_ID_WIDE + ((k & 0x0f) << 8 | *u->p++);
+            }
+            TR_BUG_ON(k >= KEYS_MAX);
+            n->u.kv[i].key = __atomic_load_n(&key_list[k], __ATOMIC_ACQUIRE);
+            TR_BUG_ON(!n->u.kv[i].key);
             n->u.kv[i].val = unpack_node(u);
         }
         break;

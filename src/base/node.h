@@ -50,6 +50,9 @@ struct tr_node *tr_node_clone(struct tr_arena *a, const struct tr_node *n);
 /* A deep copy of n in one block of a, exactly as large as the tree (arrays at their length,
  * strings packed): for trees kept long after they were built by growing. Lines are kept. */
 struct tr_node *tr_node_compact(struct tr_arena *a, const struct tr_node *n);
+/* Interns key as a map key of compacted and packed trees (a copy kept for ever, while the
+ * bounded table has room): keys interned first take one byte in a packed tree. */
+void tr_node_intern_key(const char *key);
 /* Appends a packed copy of n to b: a byte or two per node where a tree has a 16-byte node and
  * a 16-byte map entry, map keys as the ids of interned keys, strings inline, or as one byte when
  * they are in dict (NULL-terminated, at most 256 strings that live for ever; may be NULL). For

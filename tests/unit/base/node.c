@@ -557,6 +557,19 @@ TEST(node_pack_round_trip)
     ASSERT(tr_node_gets(dback, "kind") == dict[1]);
     tr_buf_dispose(&dp);
     tr_buf_dispose(&rp);
+    /* Keys are named by id: the first 224 interned take a byte, later ones two, and past the
+     * table's bound a key is inline (which of them these are depends on the tests run before). */
+    struct tr_node *many = tr_node_new(a, TR_N_MAP);
+    for (int i = 0; i < 400; i++)
+        tr_node_set(a, many, tr_arena_printf(a, "pack-key-%d", i), tr_node_bool(a, i % 2));
+    struct tr_buf mp;
+    tr_buf_init(&mp, 0);
+    ASSERT_EQ(tr_node_pack(&mp, many, NULL), TR_OK);
+    ASSERT(mp.len > 3 + 400 * 2); /* map tag, count; per key a byte or more and a bool's tag */
+    struct tr_node *mback = tr_node_unpack(u, mp.data, mp.len, NULL);
+    ASSERT(tr_node_equal(mback, many));
+    ASSERT_STREQ(mback->u.kv[399].key, "pack-key-399");
+    tr_buf_dispose(&mp);
     tr_buf_dispose(&j1);
     tr_buf_dispose(&j2);
     tr_buf_dispose(&p);
