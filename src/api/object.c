@@ -266,9 +266,8 @@ int tr_obj_decode(struct tr_arena *a, struct tr_node *root, const char *file, ui
     if (pack && tr_node_pack(&packed, root, pack_dict) != TR_OK)
         pack = false;
     const char *f = file ? file : "";
-    const char *nm = tr_node_gets(meta, "name"), *ons = info->namespaced ? tr_node_gets(meta, "namespace") : "";
-    size_t fl = strlen(f), ul = strlen(uid), nl = pack ? strlen(nm) + 1 : 0, sl = pack ? strlen(ons) + 1 : 0;
-    size_t len = sizeof(struct tr_obj) + fl + 1 + ul + 1 + nl + sl + (pack ? packed.len : 0);
+    size_t fl = strlen(f), ul = strlen(uid);
+    size_t len = sizeof(struct tr_obj) + fl + 1 + ul + 1 + (pack ? packed.len : 0);
     /* A packed object is one block of its own (no arena: one allocation, not three). */
     struct tr_arena *kept = pack ? NULL : tr_arena_new(256);
     if (!pack)
@@ -282,12 +281,14 @@ int tr_obj_decode(struct tr_arena *a, struct tr_node *root, const char *file, ui
     o->uid = memcpy(at, uid, ul + 1);
     at += ul + 1;
     if (pack) {
-        o->name = memcpy(at, nm, nl);
-        at += nl;
-        o->ns = memcpy(at, ons, sl);
-        at += sl;
         o->packed = memcpy(at, packed.data, packed.len);
         o->packed_len = (uint32_t)packed.len;
+        /* The names are the packed tree's own strings (NUL-terminated in place, or the
+         * dictionary's). */
+        meta = tr_node_get(tr_node_unpack(a, o->packed, o->packed_len, pack_dict), "metadata");
+        o->name = tr_node_gets(meta, "name");
+        o->ns = info->namespaced ? tr_node_gets(meta, "namespace") : "";
+        TR_BUG_ON(!o->name || !o->ns);
     } else {
         meta = tr_node_get(root, "metadata");
         o->root = root;

@@ -258,8 +258,13 @@ struct tr_node *tr_node_compact(struct tr_arena *a, const struct tr_node *n)
  * zigzag varint, FLOAT its 8 bytes, STR a varint length, the bytes and a NUL, SEQ a varint count
  * and the items, MAP a varint count and per entry the key and the value. A key is an interned
  * key's id, one byte below KEY_ID_WIDE (0xe0), or KEY_ID_WIDE | (id - 0xe0) >> 8 and a byte for
- * the rest; or KEY_INLINE (0xff), the length as a varint, the bytes and a NUL. A STR that is in the packer's dictionary is its tag with bit 3 set and its index in one
- * byte. */
+ * the rest; or KEY_INLINE (0xff), the length as a varint, the bytes and a NUL. A STR that is in
+ * the packer's dictionary is its tag with PACK_DICT set and its index in one byte; one equal to
+ * an earlier STR of the tree (of two bytes or more) is its tag with PACK_BACK set and, as a
+ * varint, how far back that one's tag is. */
+#define PACK_TRUE 8u /* BOOL */
+#define PACK_DICT 8u /* STR */
+#define PACK_BACK 16u /* STR */
 #define KEY_ID_WIDE 0xe0u
 #define KEY_INLINE 0xffu
 _Static_assert(KEY_ID_WIDE + (0x0f << 8 | 0xff) + 1 >= KEYS_MAX, "every key id has a packed form");
@@ -290,16 +295,54 @@ static int dict_find(const char *const *dict, const char *s, size_t len)
     return -1;
 }
 
-int tr_node_pack(struct tr_buf *b, const struct tr_node *n, const char *const *dict)
+/* A packer remembers where the strings it wrote start (their tags' offsets from the tree's
+ * start), so that a string written again is a reference back: a string value repeats often in
+ * a route (its name in a header value, a header name in each rule). */
+#define PACK_SEEN_MAX 256
+struct packer {
+    struct tr_buf *b;
+    size_t base; /* the tree's first byte in b */
+    const char *const *dict;
+    uint32_t seen[PACK_SEEN_MAX];
+    size_t nseen;
+};
+
+/* The offset of an earlier string of the tree equal to s (len bytes), or -1. */
+static long pack_seen(const struct packer *pk, const char *s, size_t len)
 {
+    for (size_t i = 0; i < pk->nseen; i++) {
+        const unsigned char *t = (const unsigned char *)pk->b->data + pk->base + pk->seen[i] + 1;
+        uint64_t n = 0;
+        for (unsigned shift = 0;; shift += 7) {
+            n |= (uint64_t)(*t & 0x7f) << shift;
+            if (!(*t++ & 0x80))
+                break;
+        }
+        if (n == len && memcmp(t, s, len) == 0)
+            return (long)pk->seen[i];
+    }
+    return -1;
+}
+
+static int pack_node(struct packer *pk, const struct tr_node *n)
+{
+    struct tr_buf *b = pk->b;
+    size_t at = b->len - pk->base;
     if (n->type == TR_N_STR) {
-        int d = dict_find(dict, n->u.s, n->n);
+        int d = dict_find(pk->dict, n->u.s, n->n);
         if (d >= 0) {
-            int rc = tr_buf_putc(b, (char)(TR_N_STR | 8));
+            int rc = tr_buf_putc(b, (char)(TR_N_STR | PACK_DICT));
             return rc ? rc : tr_buf_putc(b, (char)d);
         }
+        long prev = n->n >= 2 ? pack_seen(pk, n->u.s, n->n) : -1;
+        if (prev >= 0) {
+            int rc = tr_buf_putc(b, (char)(TR_N_STR | PACK_BACK));
+            return rc ? rc : put_varint(b, at - (size_t)prev);
+        }
+        if (n->n >= 2 && pk->nseen < PACK_SEEN_MAX && at <= UINT32_MAX)
+            pk->seen[pk->nseen++] = (uint32_t)at;
     }
-    int rc = tr_buf_putc(b, (char)(n->type | (n->type == TR_N_BOOL && n->u.b ? 8 : 0)));
+    int rc = tr_buf_putc(b, (char)(n->type | (n->type == TR_N_BOOL && n->u.b ? PACK_TRUE : 0)));
     switch (n->type) {
     case TR_N_INT:
         return rc ? rc : put_varint(b, ((uint64_t)n->u.i << 1) ^ (uint64_t)(n->u.i >> 63));
@@ -311,7 +354,7 @@ int tr_node_pack(struct tr_buf *b, const struct tr_node *n, const char *const *d
     case TR_N_SEQ:
         rc = rc ? rc : put_varint(b, n->n);
         for (uint32_t i = 0; i < n->n && !rc; i++)
-            rc = tr_node_pack(b, n->u.items[i], dict);
+            rc = pack_node(pk, n->u.items[i]);
         return rc;
     case TR_N_MAP:
         rc = rc ? rc : put_varint(b, n->n);
@@ -328,7 +371,7 @@ int tr_node_pack(struct tr_buf *b, const struct tr_node *n, const char *const *d
                 rc = tr_buf_putc(b, (char)(KEY_ID_WIDE | (id - KEY_ID_WIDE) >> 8));
                 rc = rc ? rc : tr_buf_putc(b, (char)((id - KEY_ID_WIDE) & 0xff));
             }
-            rc = rc ? rc : tr_node_pack(b, n->u.kv[i].val, dict);
+            rc = rc ? rc : pack_node(pk, n->u.kv[i].val);
         }
         return rc;
     default:
@@ -336,9 +379,15 @@ int tr_node_pack(struct tr_buf *b, const struct tr_node *n, const char *const *d
     }
 }
 
+int tr_node_pack(struct tr_buf *b, const struct tr_node *n, const char *const *dict)
+{
+    struct packer pk = {.b = b, .base = b->len, .dict = dict};
+    return pack_node(&pk, n);
+}
+
 struct unpacker {
     struct tr_arena *a;
-    const unsigned char *p, *end;
+    const unsigned char *start, *p, *end;
     const char *const *dict;
 };
 
@@ -372,7 +421,7 @@ static struct tr_node *unpack_node(struct unpacker *u)
     n->exact = 1;
     switch (n->type) {
     case TR_N_BOOL:
-        n->u.b = (tag & 8) != 0;
+        n->u.b = (tag & PACK_TRUE) != 0;
         break;
     case TR_N_INT: {
         uint64_t z = get_varint(u);
@@ -385,10 +434,21 @@ static struct tr_node *unpack_node(struct unpacker *u)
         u->p += sizeof(n->u.f);
         break;
     case TR_N_STR:
-        if (tag & 8) {
+        if (tag & PACK_DICT) {
             TR_BUG_ON(u->p >= u->end || !u->dict);
             n->u.s = u->dict[*u->p++];
             n->n = (uint32_t)strlen(n->u.s);
+            break;
+        }
+        if (tag & PACK_BACK) {
+            const unsigned char *here = u->p - 1;
+            uint64_t back = get_varint(u);
+            TR_BUG_ON(back == 0 || back > (uint64_t)(here - u->start));
+            struct unpacker at = *u;
+            at.p = here - back;
+            TR_BUG_ON(*at.p++ != TR_N_STR); /* a string written out */
+            n->n = (uint32_t)get_varint(&at);
+            n->u.s = get_bytes(&at, n->n);
             break;
         }
         n->n = (uint32_t)get_varint(u);
@@ -430,7 +490,7 @@ static struct tr_node *unpack_node(struct unpacker *u)
 
 struct tr_node *tr_node_unpack(struct tr_arena *a, const void *p, size_t len, const char *const *dict)
 {
-    struct unpacker u = {a, p, (const unsigned char *)p + len, dict};
+    struct unpacker u = {a, p, p, (const unsigned char *)p + len, dict};
     struct tr_node *n = unpack_node(&u);
     TR_BUG_ON(u.p != u.end);
     return n;

@@ -557,6 +557,30 @@ TEST(node_pack_round_trip)
     ASSERT(tr_node_gets(dback, "kind") == dict[1]);
     tr_buf_dispose(&dp);
     tr_buf_dispose(&rp);
+    /* A string written before (two bytes or more) is a reference back to it, and unpacks to the
+     * same bytes in place, NULs and all. */
+    struct tr_node *rep = tr_node_new(a, TR_N_SEQ), *uniq = tr_node_new(a, TR_N_SEQ);
+    const char *vals[] = {"route-00001", "x", "route-00001", "x", "route-00001"};
+    for (int i = 0; i < 5; i++) {
+        tr_node_push(a, rep, tr_node_str(a, vals[i]));
+        tr_node_push(a, uniq, tr_node_str(a, tr_arena_printf(a, "route-0000%d", i + 2)));
+    }
+    tr_node_push(a, rep, tr_node_strn(a, "a\0b", 3));
+    tr_node_push(a, rep, tr_node_strn(a, "a\0b", 3));
+    struct tr_buf sp, up;
+    tr_buf_init(&sp, 0);
+    tr_buf_init(&up, 0);
+    ASSERT_EQ(tr_node_pack(&sp, rep, NULL), TR_OK);
+    ASSERT_EQ(tr_node_pack(&up, uniq, NULL), TR_OK);
+    ASSERT(sp.len < up.len);
+    struct tr_node *sback = tr_node_unpack(u, sp.data, sp.len, NULL);
+    ASSERT(tr_node_equal(sback, rep));
+    ASSERT(sback->u.items[0]->u.s == sback->u.items[4]->u.s);
+    ASSERT(sback->u.items[1]->u.s != sback->u.items[3]->u.s); /* one byte: written again */
+    ASSERT_EQ(sback->u.items[6]->n, 3);
+    ASSERT(sback->u.items[5]->u.s == sback->u.items[6]->u.s);
+    tr_buf_dispose(&sp);
+    tr_buf_dispose(&up);
     /* Keys are named by id: the first 224 interned take a byte, later ones two, and past the
      * table's bound a key is inline (which of them these are depends on the tests run before). */
     struct tr_node *many = tr_node_new(a, TR_N_MAP);
