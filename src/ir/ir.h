@@ -200,8 +200,8 @@ struct tr_ir_rule_spec {
     bool unresolved_filter;
 };
 
-/* One route rule as a listener serves it: what is particular to the listener (hostnames,
- * metrics cells) or to its Gateway (backends with their endpoints), and the rule's spec. */
+/* One route rule as a listener serves it: what is particular to the listener (hostnames) or
+ * to its Gateway (backends with their endpoints), and the rule's spec. */
 struct tr_ir_rule {
     const struct tr_ir_rule_spec *spec;
     const char **hostnames;     /* effective hostnames (route ∩ listener); NULL-terminated */
@@ -210,12 +210,16 @@ struct tr_ir_rule {
     struct tr_ir_backend *backends;
     struct tr_ir_mirror *mirrors;
     uint32_t nbackends, nmirrors;
-    /* HTTP: the cells of the metrics slots of the rule's answers on this listener, [0] for
-     * answers without a backend (redirects, CORS) and [1 + k] for backend k's, each set by the
-     * first request that counts in it (tr_metrics_slot_cache). The array is made by the first
-     * request the rule answers (most rules of a large configuration are idle), NULL until then
-     * (atomic), and freed with the IR. */
-    struct tr_metrics_slot **cells;
+};
+
+/* HTTP: the cells of the metrics slots of a listener's rules' answers, by rule index in pages of
+ * TR_IR_CELL_PAGE rules; per rule, [0] for answers without a backend (redirects, CORS) and
+ * [1 + k] for backend k's. Each level is made by the first request that needs it (most rules of
+ * a large configuration are idle) and each cell set by the first request that counts in it
+ * (tr_metrics_slot_cache); NULL until then (atomic); freed with the IR. */
+#define TR_IR_CELL_PAGE 64
+struct tr_ir_cells {
+    struct tr_metrics_slot **rule[TR_IR_CELL_PAGE];
 };
 
 /* A listener with what is attached to it; rules are in precedence order for HTTP/GRPC. */
@@ -231,8 +235,13 @@ struct tr_ir_listener {
     const struct tr_obj *backend_cert; /* Gateway tls.backend: translate puts it in backends' tls */
     const struct tr_obj **client_cas;  /* frontend validation CA bundles, NULL-terminated, or NULL */
     bool client_optional;              /* AllowInsecureFallback: an invalid client still gets in */
+    /* Listeners of one Gateway that are served the same rules (an HTTP and an HTTPS listener
+     * most often) share one array, and so one router; rules_owner is the listener that frees
+     * it. */
     struct tr_ir_rule *rules;
     size_t nrules;
+    const struct tr_ir_listener *rules_owner;
+    struct tr_ir_cells **cells; /* ceil(nrules / TR_IR_CELL_PAGE) pages, on first use */
     struct tr_metrics_slot *stats; /* answers without a route (404, 421); on first use */
 };
 

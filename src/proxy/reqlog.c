@@ -38,25 +38,34 @@ static const char *join(char out[600], const char *a, const char *b, const char 
     return out;
 }
 
+/* *at, made by this thread (size bytes, zeroed) if no thread made it yet (atomic). */
+static void *made_once(void **at, size_t size)
+{
+    void *have = __atomic_load_n(at, __ATOMIC_ACQUIRE);
+    if (have)
+        return have;
+    void *mine = tr_xcalloc(1, size);
+    if (__atomic_compare_exchange_n(at, &have, mine, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return mine;
+    free(mine);
+    return have; /* the winner's */
+}
+
+/* The metrics cells of rule i of listener l (tr_ir_listener.cells), made by the first request
+ * it answers there. */
+static struct tr_metrics_slot **rule_cells(const struct tr_ir_listener *l, size_t i)
+{
+    size_t npages = (l->nrules + TR_IR_CELL_PAGE - 1) / TR_IR_CELL_PAGE;
+    struct tr_ir_cells **pages = made_once((void **)&l->cells, npages * sizeof(*pages));
+    struct tr_ir_cells *page = made_once((void **)&pages[i / TR_IR_CELL_PAGE], sizeof(*page));
+    return made_once((void **)&page->rule[i % TR_IR_CELL_PAGE],
+                     (1 + (size_t)l->rules[i].nbackends) * sizeof(struct tr_metrics_slot *));
+}
+
 /* The series the request counts in: its backend's on its rule and listener, else its rule's (an
  * answer without a backend: a redirect, CORS), else its listener's (no route: 404, 421). Made by
  * the first request that counts in it, then cached in the IR, where every worker finds it (the
  * IR is per snapshot: a new one looks each slot up again, once). */
-/* The rule's metrics cells (tr_ir_rule.cells), made by the first request it answers on any
- * worker: the worker that loses the race frees its own. */
-static struct tr_metrics_slot **rule_cells(const struct tr_ir_rule *rule)
-{
-    struct tr_metrics_slot ***at = (struct tr_metrics_slot ***)&rule->cells;
-    struct tr_metrics_slot **cells = __atomic_load_n(at, __ATOMIC_ACQUIRE);
-    if (cells)
-        return cells;
-    struct tr_metrics_slot **mine = tr_xcalloc(1 + (size_t)rule->nbackends, sizeof(*mine));
-    if (__atomic_compare_exchange_n(at, &cells, mine, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-        return mine;
-    free(mine);
-    return cells; /* the winner's */
-}
-
 static struct tr_metrics_slot *slot_of(const struct tr_exchange *x)
 {
     const struct tr_ir_listener *l = x->listener;
@@ -66,7 +75,7 @@ static struct tr_metrics_slot *slot_of(const struct tr_exchange *x)
     const struct tr_ir_backend *be = NULL;
     struct tr_metrics_slot **cell = (struct tr_metrics_slot **)&l->stats;
     if (rule) {
-        struct tr_metrics_slot **cells = rule_cells(rule);
+        struct tr_metrics_slot **cells = rule_cells(l, (size_t)(rule - l->rules));
         /* x->backend is one of the rule's backends (a mirror's counts nowhere) */
         const struct tr_ir_backend *b = x->backend;
         if (b && b >= rule->backends && b < rule->backends + rule->nbackends)

@@ -234,8 +234,9 @@ struct tr_snapshot *tr_snapshot_new(struct tr_view *v, struct tr_tx *tx, uint64_
     struct tr_snapshot *prev = tr_snapshot_acquire();
     if (prev)
         index_routers(prev, &prev_rt, &prev_store);
-    /* A listener of a Gateway with several addresses is on several ports: one router serves
-     * them all (listener pointer -> router). */
+    /* A listener of a Gateway with several addresses is on several ports, and listeners of a
+     * Gateway may share their rules (tr_ir_listener.rules_owner): one router serves them all
+     * (the listener that owns the rules -> router). */
     struct tr_map made = {0};
     s->rt = tr_xcalloc(ir->nports + 1, sizeof(*s->rt));
     s->bindable = tr_xcalloc(ir->nports + 1, sizeof(bool));
@@ -252,7 +253,7 @@ struct tr_snapshot *tr_snapshot_new(struct tr_view *v, struct tr_tx *tx, uint64_
         for (size_t j = 0; j < p->nlisteners; j++) {
             enum tr_proto pr = p->listeners[j]->proto;
             if (pr == TR_PROTO_HTTP || pr == TR_PROTO_HTTPS) {
-                const struct tr_ir_listener *key = p->listeners[j];
+                const struct tr_ir_listener *key = p->listeners[j]->nrules ? p->listeners[j]->rules_owner : p->listeners[j];
                 struct tr_router *rt = tr_map_get(&made, (const char *)&key, sizeof(key));
                 if (rt) {
                     s->rt[i][j] = tr_router_ref(rt);

@@ -116,6 +116,7 @@ struct lst {
     struct tx_held *held;
     struct tr_ir_listener *ir;
     size_t rules_cap; /* capacity of ir->rules */
+    bool in_ir;       /* served: its rules are cut to length and may be shared (ir.c) */
 };
 
 struct gw {

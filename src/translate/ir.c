@@ -12,13 +12,19 @@ const char *tr_proto_name(enum tr_proto p)
     return names[p];
 }
 
-/* A listener's rules and the metrics cells its rules' first requests made. */
+/* A listener's metrics cells, and its rules unless it shares another listener's. */
 static void free_rules(void *p)
 {
     struct tr_ir_listener *il = p;
-    for (size_t i = 0; i < il->nrules; i++)
-        free(il->rules[i].cells);
-    free(il->rules);
+    size_t npages = (il->nrules + TR_IR_CELL_PAGE - 1) / TR_IR_CELL_PAGE;
+    for (size_t i = 0; il->cells && i < npages; i++) {
+        for (size_t k = 0; il->cells[i] && k < TR_IR_CELL_PAGE; k++)
+            free(il->cells[i]->rule[k]);
+        free(il->cells[i]);
+    }
+    free(il->cells);
+    if (il->rules_owner == il)
+        free(il->rules);
 }
 
 /* Rules are appended per listener while routes attach, in route precedence order (tx_routes
@@ -30,8 +36,10 @@ void tx_ir_add_rule(struct tx *t, struct lst *l, const struct tr_ir_rule *rule)
         l->ir = TR_ANEW(t->a, struct tr_ir_listener);
     struct tr_ir_listener *il = l->ir;
     if (il->nrules == l->rules_cap) {
-        if (!l->rules_cap)
+        if (!l->rules_cap) {
             tr_arena_on_reset(t->run_a, free_rules, il);
+            il->rules_owner = il;
+        }
         l->rules_cap = l->rules_cap ? l->rules_cap * 2 : 4;
         il->rules = tr_xrealloc(il->rules, l->rules_cap * sizeof(*il->rules));
     }
@@ -57,6 +65,43 @@ static struct tr_ir_port *port_for(struct tx *t, struct tr_ir_port **ports, size
     p->port = port;
     p->udp = udp;
     return p;
+}
+
+/* Listener i of g: its own, then its ListenerSets' in order; NULL past the last. */
+static struct lst *gw_listener(struct gw *g, size_t i)
+{
+    if (i < g->nl)
+        return &g->l[i];
+    i -= g->nl;
+    for (size_t s = 0; s < g->nsets; i -= g->sets[s]->nl, s++)
+        if (i < g->sets[s]->nl)
+            return &g->sets[s]->l[i];
+    return NULL;
+}
+
+/* Listeners of a Gateway that are served the same rules (routes attached to both, with the
+ * same hostnames: an HTTP and an HTTPS listener without hostnames most often) share the first
+ * one's array, and the snapshot gives them one router. Their metrics cells stay their own. Only
+ * an earlier listener's own array is shared, so no array that is shared is ever given up. */
+static void share_rules(struct gw *g)
+{
+    struct lst *l;
+    for (size_t i = 0; (l = gw_listener(g, i)); i++) {
+        struct tr_ir_listener *il = l->ir;
+        if (!l->in_ir || !il->nrules)
+            continue;
+        struct lst *c;
+        for (size_t j = 0; j < i && (c = gw_listener(g, j)); j++) {
+            const struct tr_ir_listener *o = c->ir;
+            if (c->in_ir && o->rules_owner == o && o->nrules == il->nrules &&
+                memcmp(o->rules, il->rules, il->nrules * sizeof(*il->rules)) == 0) {
+                free(il->rules);
+                il->rules = o->rules;
+                il->rules_owner = o;
+                break;
+            }
+        }
+    }
 }
 
 /* A listener is served on every address of its Gateway ("The implementation MUST bind all
@@ -91,6 +136,7 @@ static void add_listener(struct tx *t, struct gw *g, struct lst *l, struct tr_ir
         il->rules = tr_xrealloc(il->rules, il->nrules * sizeof(*il->rules));
         l->rules_cap = il->nrules;
     }
+    l->in_ir = true;
     bool udp = l->proto == TR_PROTO_UDP;
     int bind_port = tx_bind_port(t, l);
     for (size_t a = 0; a < g->naddrs && bind_port; a++) {
@@ -130,6 +176,8 @@ void tx_ir_build(struct tx *t)
             for (size_t j = 0; j < g->sets[s]->nl; j++)
                 add_listener(t, g, &g->sets[s]->l[j], &ir->ports, &ir->nports, &cap);
     }
+    for (size_t i = 0; i < t->v->n[TR_KIND_GATEWAY]; i++)
+        share_rules(&t->gws[i]);
     if (ir->nports > 1)
         qsort(ir->ports, ir->nports, sizeof(*ir->ports), cmp_port);
     t->ir = ir;

@@ -237,6 +237,65 @@ TEST(snapshot_keeps_routers_of_unchanged_listeners)
     tr_store_free(s);
 }
 
+/* The listener on port of the snapshot's Gateway. */
+static const struct tr_ir_listener *listener_at(const struct tr_snapshot *s, uint16_t port)
+{
+    const struct tr_ir_port *p = tr_snapshot_port(s, "127.1.0.1", port, false);
+    ASSERT_NOT_NULL(p);
+    return p->listeners[0];
+}
+
+/* Listeners of a Gateway served the same rules share one array (the first such listener's) and
+ * one router; a listener with other rules or other hostnames keeps its own. Every listener, and
+ * a memo run and one from scratch alike, routes as before. */
+TEST(listeners_with_the_same_rules_share_them)
+{
+    static const char gw[] =
+        GW_API "kind: GatewayClass\nmetadata: {name: c}\nspec: {controllerName: torii.dev/gateway-controller}\n---\n"
+        GW_API "kind: Gateway\nmetadata: {name: gw, namespace: ns}\nspec:\n  gatewayClassName: c\n  listeners:\n"
+        "  - {name: h1, protocol: HTTP, port: 80}\n"
+        "  - {name: h2, protocol: HTTP, port: 81}\n"
+        "  - {name: web, protocol: HTTP, port: 82, hostname: b.example.com}\n"
+        "  - {name: h3, protocol: HTTP, port: 83}\n"
+        "  - {name: h4, protocol: HTTP, port: 84}\n---\n"
+        "apiVersion: v1\nkind: Service\nmetadata: {name: a, namespace: ns}\nspec: {ports: [{port: 80}]}\n---\n"
+        GW_API "kind: HTTPRoute\nmetadata: {name: all, namespace: ns}\nspec:\n  parentRefs: [{name: gw}]\n"
+        "  hostnames: [a.example.com, b.example.com]\n"
+        "  rules: [{matches: [{path: {type: PathPrefix, value: /all}}], backendRefs: [{name: a, port: 80}]}]\n---\n"
+        GW_API "kind: HTTPRoute\nmetadata: {name: two, namespace: ns}\nspec:\n  parentRefs: [{name: gw, sectionName: h2}]\n"
+        "  rules: [{matches: [{path: {type: PathPrefix, value: /two}}], backendRefs: [{name: a, port: 80}]}]\n";
+    struct tr_store *s = tr_store_new();
+    struct tr_tx_memo *memo = tr_tx_memo_new();
+    struct tr_tx *keep = NULL;
+    struct tr_view *keepv = NULL;
+    tr_test_apply(s, gw, 1000);
+    check(s, memo, &keep, &keepv);
+    struct tr_view *v = tr_store_view(s);
+    struct tr_tx_input in = {.view = v, .memo = memo, .controller = "torii.dev/gateway-controller",
+                             .alloc_address = tr_test_addr};
+    struct tr_snapshot *snap = tr_snapshot_new(v, tr_translate(&in), 1, NULL, NULL);
+    const struct tr_ir_listener *h1 = listener_at(snap, 80), *h2 = listener_at(snap, 81), *web = listener_at(snap, 82),
+                                *h3 = listener_at(snap, 83), *h4 = listener_at(snap, 84);
+    ASSERT(h1->rules_owner == h1 && h2->rules_owner == h2 && web->rules_owner == web);
+    ASSERT(h3->rules_owner == h1 && h3->rules == h1->rules); /* the first of the same, not a later one */
+    ASSERT(h4->rules_owner == h1 && h4->rules == h1->rules);
+    ASSERT(h2->rules != h1->rules && web->rules != h1->rules);
+    ASSERT(router_at(snap, 83) == router_at(snap, 80) && router_at(snap, 84) == router_at(snap, 80));
+    ASSERT(router_at(snap, 81) != router_at(snap, 80) && router_at(snap, 82) != router_at(snap, 80));
+    ASSERT_STREQ(winner(snap, 80, "a.example.com", "/all"), "all");
+    ASSERT_STREQ(winner(snap, 84, "a.example.com", "/all"), "all");
+    ASSERT_STREQ(winner(snap, 84, "a.example.com", "/two"), "404");
+    ASSERT_STREQ(winner(snap, 81, "c.example.com", "/two"), "two");
+    ASSERT_STREQ(winner(snap, 82, "a.example.com", "/all"), "404"); /* the listener's hostname only */
+    ASSERT_STREQ(winner(snap, 82, "b.example.com", "/all"), "all");
+    tr_snapshot_release(snap);
+    tr_snapshot_clear();
+    tr_tx_free(keep);
+    tr_view_free(keepv);
+    tr_tx_memo_free(memo);
+    tr_store_free(s);
+}
+
 /* What the resolver answers for the ExternalName test below, and how often it was asked. */
 static const char *dns_answer[4];
 static size_t dns_n;
