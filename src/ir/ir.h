@@ -145,17 +145,41 @@ struct tr_ir_timeouts {
     uint64_t backend_ms; /* timeouts.backendRequest: each try */
 };
 
-/* One backendRef of a rule, resolved against the Services: what the route says, made once per
- * version of the route (its translation keeps it) and shared by every Gateway that serves it. */
-struct tr_ir_backend_ref {
-    const char *kind, *ns, *name;        /* "Service" */
+/* What few backendRefs have: a kind other than Service, an appProtocol, filters, an
+ * ExternalName. */
+struct tr_ir_backend_more {
+    const char *kind;                    /* "Service" unless the ref names another */
     const char *app_protocol;            /* Service port appProtocol, or NULL */
     const struct tr_ir_filters *filters; /* backendRef filters (HTTP/GRPC): header modifiers; or NULL */
     const char *hostname;                /* an ExternalName Service's DNS name, or NULL */
+};
+
+/* One backendRef of a rule, resolved against the Services: what the route says, made once per
+ * version of the route (its translation keeps it) and shared by every Gateway that serves it. */
+struct tr_ir_backend_ref {
+    const char *ns, *name;
+    const struct tr_ir_backend_more *more; /* NULL: a Service, and none of the rest */
     uint32_t weight;
     uint16_t port;
     bool invalid; /* not resolved, or a filter of it not (an ExtensionRef) */
 };
+
+static inline const char *tr_ir_ref_kind(const struct tr_ir_backend_ref *r)
+{
+    return r->more ? r->more->kind : "Service";
+}
+static inline const char *tr_ir_ref_app_protocol(const struct tr_ir_backend_ref *r)
+{
+    return r->more ? r->more->app_protocol : NULL;
+}
+static inline const struct tr_ir_filters *tr_ir_ref_filters(const struct tr_ir_backend_ref *r)
+{
+    return r->more ? r->more->filters : NULL;
+}
+static inline const char *tr_ir_ref_hostname(const struct tr_ir_backend_ref *r)
+{
+    return r->more ? r->more->hostname : NULL;
+}
 
 /* A backendRef as a Gateway serves it in this run: its endpoints (an ExternalName's: the
  * addresses its name resolves to) and the backend TLS in force there. A backend that could not

@@ -255,7 +255,7 @@ bool tr_exchange_dispatch(struct tr_exchange *x, size_t head_len)
         return false;
     }
     x->backend = b;
-    tr_filters_backend(b->ref->filters, &fo);
+    tr_filters_backend(tr_ir_ref_filters(b->ref), &fo);
     if ((x->upgrade_asked || x->method == TR_H1_CONNECT) && tr_upstream_wants_h2(hit.rule, b)) {
         /* A tunnel to an HTTP/2 backend would need CONNECT on its side (RFC 8441 there too):
          * not carried. */

@@ -50,7 +50,7 @@ static void final_head(struct upc *u, struct tr_exchange *x)
 {
     const struct tr_h1_resp *r = &u->resp;
     struct tr_filter_out fo;
-    tr_filters_response(x->rule, x->backend ? x->backend->ref->filters : NULL, &fo); /* x->backend answered */
+    tr_filters_response(x->rule, x->backend ? tr_ir_ref_filters(x->backend->ref) : NULL, &fo); /* x->backend answered */
     const struct tr_ir_cors *cors = tr_cors_filter(x->rule);
     struct tr_h1_header kept[TR_H1_MAX_HEADERS];
     struct tr_resp_out out = {.status = r->status, .reason = r->reason, .reason_len = r->reason_len, .fields = kept};

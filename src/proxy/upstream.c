@@ -30,7 +30,8 @@ static struct tr_log_limit backend_tls_warnings;
 
 bool tr_upstream_wants_h2(const struct tr_ir_rule *rule, const struct tr_ir_backend *b)
 {
-    if (b->ref->app_protocol && strcmp(b->ref->app_protocol, "kubernetes.io/h2c") == 0)
+    const char *app = tr_ir_ref_app_protocol(b->ref);
+    if (app && strcmp(app, "kubernetes.io/h2c") == 0)
         return true;
     return rule && rule->spec->route->kind == TR_KIND_GRPCROUTE;
 }

@@ -154,7 +154,7 @@ static struct tx_backend_src *port_src(struct tx *t, const struct tr_obj *svc, c
 void tx_backend_endpoints(struct tx *t, struct tx_backend_src *src, struct tr_ir_backend *b, bool ext_allowed)
 {
     if (!src) {
-        const char *ext = b->ref->invalid ? NULL : b->ref->hostname;
+        const char *ext = b->ref->invalid ? NULL : tr_ir_ref_hostname(b->ref);
         if (!ext)
             return; /* invalid: no endpoints */
         if (ext_allowed) {
@@ -257,6 +257,16 @@ static bool dns_name(const char *s)
 _Static_assert(sizeof(struct tr_ir_backend_ref) % _Alignof(struct tx_backend_src *) == 0,
               "tx_backends puts the sources right after the refs");
 
+/* m in t's arena, or NULL when it holds what a plain Service ref has (most refs). */
+static const struct tr_ir_backend_more *kept_more(struct tx *t, const struct tr_ir_backend_more *m)
+{
+    if (strcmp(m->kind, "Service") == 0 && !m->app_protocol && !m->filters && !m->hostname)
+        return NULL;
+    struct tr_ir_backend_more *k = TR_ANEW(t->a, struct tr_ir_backend_more);
+    *k = *m;
+    return k;
+}
+
 void tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node *refs, const char *where,
                  struct ir_backends *out, struct tx_refs *res)
 {
@@ -270,20 +280,20 @@ void tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node 
         const struct tr_node *r = tr_node_at(refs, i);
         struct tr_ir_backend_ref *b = &out->v[out->n++];
         const char *group = str_or(tr_node_gets(r, "group"), "");
-        b->kind = str_or(tr_node_gets(r, "kind"), "Service");
+        struct tr_ir_backend_more more = {.kind = str_or(tr_node_gets(r, "kind"), "Service")};
         b->name = str_or(tr_node_gets(r, "name"), "");
         b->ns = str_or(tr_node_gets(r, "namespace"), route->ns);
         b->port = (uint16_t)tr_node_geti(r, "port", 0);
         b->weight = (uint32_t)tr_node_geti(r, "weight", 1);
-        b->filters = tx_filters_compile(t->a, tr_node_get(r, "filters"));
+        more.filters = tx_filters_compile(t->a, tr_node_get(r, "filters"));
         enum tr_reason why = TR_R__COUNT;
         const char *m = NULL;
         const struct tr_obj *svc = NULL;
         const struct tr_node *sp = NULL;
         const char *ext = NULL;
-        if (group[0] || strcmp(b->kind, "Service") != 0) {
+        if (group[0] || strcmp(more.kind, "Service") != 0) {
             why = TR_R_INVALID_KIND;
-            m = tr_arena_printf(t->msgs, "%s: kind %s%s%s is not supported (core Service is)", where, b->kind,
+            m = tr_arena_printf(t->msgs, "%s: kind %s%s%s is not supported (core Service is)", where, more.kind,
                                 group[0] ? "." : "", group);
         } else if (strcmp(b->ns, route->ns) != 0 &&
                    !tx_refgrant_allows(t, TR_GW_GROUP, tr_kind_name(route->kind), route->ns, "", "Service", b->ns,
@@ -319,9 +329,10 @@ void tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node 
         if (why != TR_R__COUNT) {
             b->invalid = true;
             tx_refs_note(res, why, m, false);
+            b->more = kept_more(t, &more);
             continue;
         }
-        b->app_protocol = tr_node_gets(sp, "appProtocol");
+        more.app_protocol = tr_node_gets(sp, "appProtocol");
         if (ext) {
             /* Valid or not by the class of the Gateway that serves it (tx_backend_endpoints).
              * Where it is not allowed it is "a reference to an unknown or unsupported Group
@@ -329,8 +340,8 @@ void tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node 
              * docs set ExternalName Services apart as a kind of their own ("Support:
              * Implementation-specific (Services with type ExternalName)"), and the Service does
              * exist (BackendNotFound would say it does not). */
-            b->hostname = ext;
-            out->src[out->n - 1] = NULL; /* its name is b->hostname */
+            more.hostname = ext;
+            out->src[out->n - 1] = NULL; /* its name is the ref's hostname */
             if (res->why[1] == TR_R__COUNT)
                 tx_refs_note(res, TR_R_INVALID_KIND,
                              tr_arena_printf(t->msgs, "%s: Service %s/%s is of type ExternalName, which this Gateway's "
@@ -341,5 +352,6 @@ void tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node 
         } else {
             out->src[out->n - 1] = port_src(t, svc, sp);
         }
+        b->more = kept_more(t, &more);
     }
 }

@@ -366,15 +366,15 @@ static struct tr_node *render_matches(struct tr_arena *a, const struct tr_ir_mat
 static struct tr_node *render_backend(struct tr_arena *a, const struct tr_ir_backend *b)
 {
     struct tr_node *m = tr_node_new(a, TR_N_MAP);
-    tr_node_set(a, m, "ref", tr_node_str(a, tr_arena_printf(a, "%s %s/%s:%u", b->ref->kind, b->ref->ns, b->ref->name, b->ref->port)));
+    tr_node_set(a, m, "ref", tr_node_str(a, tr_arena_printf(a, "%s %s/%s:%u", tr_ir_ref_kind(b->ref), b->ref->ns, b->ref->name, b->ref->port)));
     tr_node_set(a, m, "weight", tr_node_int(a, b->ref->weight));
     if (b->invalid)
         tr_node_set(a, m, "invalid", tr_node_bool(a, true));
-    if (b->ref->app_protocol)
-        tr_node_set(a, m, "appProtocol", str(a, b->ref->app_protocol));
-    if (b->ref->hostname)
-        tr_node_set(a, m, "externalName", str(a, b->ref->hostname));
-    struct tr_node *fs = render_filters(a, b->ref->filters);
+    if (tr_ir_ref_app_protocol(b->ref))
+        tr_node_set(a, m, "appProtocol", str(a, tr_ir_ref_app_protocol(b->ref)));
+    if (tr_ir_ref_hostname(b->ref))
+        tr_node_set(a, m, "externalName", str(a, tr_ir_ref_hostname(b->ref)));
+    struct tr_node *fs = render_filters(a, tr_ir_ref_filters(b->ref));
     if (fs)
         tr_node_set(a, m, "filters", fs);
     if (b->tls)

@@ -177,7 +177,7 @@ static const char *port_name(struct tx *t, const struct tr_ir_backend *be)
 static bool visit(struct tx *t, const struct tr_obj *p, struct resolved *res, bool usable, bool beaten,
                   const struct tr_ir_listener *l, struct tr_ir_backend *be)
 {
-    if ((be->invalid && !be->tls) || strcmp(be->ref->kind, "Service") != 0)
+    if ((be->invalid && !be->tls) || strcmp(tr_ir_ref_kind(be->ref), "Service") != 0)
         return false;
     const char *section = port_name(t, be);
     if (!policy_targets(p, be->ref->ns, be->ref->name, section) && !policy_targets(p, be->ref->ns, be->ref->name, ""))
