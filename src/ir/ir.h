@@ -48,20 +48,41 @@ struct tr_ir_backend_tls {
     uint64_t id;
 };
 
-/* One field of a header modifier (HTTPHeaderFilter). name is written as configured; lname is
- * the same name lower-cased, so that the check run on every received field is a length compare
- * and a compare against lower-cased bytes. */
+/* One field of a header modifier (HTTPHeaderFilter). lname is the name lower-cased, so that the
+ * check run on every received field is a length compare and a compare against lower-cased
+ * bytes; the name as configured is lname itself, or when it has upper-case letters (cased) the
+ * copy right after lname's NUL (tr_ir_header_name). */
 struct tr_ir_header {
-    const char *name, *lname; /* lname: lower-cased (the name itself when it is) */
-    const char *value;        /* NULL in remove */
-    uint32_t name_len, value_len; /* the schema allows 256 and 4096 bytes */
+    const char *lname;
+    const char *value; /* NULL in remove */
+    uint32_t name_len; /* the schema allows 256 bytes */
+    bool cased;
 };
 
-/* RequestHeaderModifier or ResponseHeaderModifier: set, add and remove in the spec's order. */
+static inline const char *tr_ir_header_name(const struct tr_ir_header *h)
+{
+    return h->cased ? h->lname + h->name_len + 1 : h->lname;
+}
+
+/* RequestHeaderModifier or ResponseHeaderModifier: set, add and remove in the spec's order, in
+ * one array (set's entries, then add's, then remove's). */
 struct tr_ir_header_mod {
-    const struct tr_ir_header *set, *add, *remove;
-    uint16_t nset, nadd, nremove; /* the schema allows 16 of each */
+    const struct tr_ir_header *v;
+    uint8_t nset, nadd, nremove; /* the schema allows 16 of each */
 };
+
+static inline const struct tr_ir_header *tr_ir_mod_set(const struct tr_ir_header_mod *m)
+{
+    return m->v;
+}
+static inline const struct tr_ir_header *tr_ir_mod_add(const struct tr_ir_header_mod *m)
+{
+    return m->v + m->nset;
+}
+static inline const struct tr_ir_header *tr_ir_mod_remove(const struct tr_ir_header_mod *m)
+{
+    return m->v + m->nset + m->nadd;
+}
 
 /* HTTPPathModifier. A prefix replacement replaces what the matched PathPrefix covers
  * (tr_ir_match.prefix_len). */

@@ -113,7 +113,7 @@ static bool named(const struct tr_ir_header *v, size_t n, const char *name, size
 
 static bool drop_by(const struct tr_ir_header_mod *mod, const char *name, size_t len)
 {
-    return mod && (named(mod->remove, mod->nremove, name, len) || named(mod->set, mod->nset, name, len));
+    return mod && (named(tr_ir_mod_remove(mod), mod->nremove, name, len) || named(tr_ir_mod_set(mod), mod->nset, name, len));
 }
 
 static bool drop(const struct tr_filter_out *f, const char *name, size_t len)
@@ -136,14 +136,10 @@ static void add_by(const struct tr_ir_header_mod *mod, const struct tr_ir_header
 {
     if (!mod)
         return;
-    const struct tr_ir_header *lists[] = {mod->set, mod->add};
-    size_t ns[] = {mod->nset, mod->nadd};
-    for (size_t k = 0; k < 2; k++) {
-        for (size_t i = 0; i < ns[k]; i++) {
-            const struct tr_ir_header *h = &lists[k][i];
-            if (h->value && !drop_by(over, h->lname, h->name_len))
-                tr_buf_printf(b, "%s: %s\r\n", h->name, h->value);
-        }
+    for (size_t i = 0; i < (size_t)mod->nset + mod->nadd; i++) {
+        const struct tr_ir_header *h = &mod->v[i]; /* set's, then add's */
+        if (h->value && !drop_by(over, h->lname, h->name_len))
+            tr_buf_printf(b, "%s: %s\r\n", tr_ir_header_name(h), h->value);
     }
 }
 

@@ -24,33 +24,32 @@ static const struct tr_node *find(const struct tr_node *filters, const char *typ
 static struct tr_ir_header header(struct tr_arena *a, const char *name, const char *value)
 {
     size_t n = strlen(name);
-    const char *lname = name; /* most names are written lower-case: then the name is its own */
     for (size_t i = 0; i < n; i++) {
         if (name[i] >= 'A' && name[i] <= 'Z') {
-            char *low = tr_arena_alloc(a, n + 1);
+            /* The lower-cased name, then the name as written (tr_ir_header_name). */
+            char *low = tr_arena_alloc(a, 2 * (n + 1));
             for (size_t j = 0; j <= n; j++)
                 low[j] = name[j] >= 'A' && name[j] <= 'Z' ? (char)(name[j] - 'A' + 'a') : name[j];
-            lname = low;
-            break;
+            memcpy(low + n + 1, name, n + 1);
+            return (struct tr_ir_header){low, value, (uint32_t)n, true};
         }
     }
-    return (struct tr_ir_header){name, lname, value, (uint32_t)n, value ? (uint32_t)strlen(value) : 0};
+    return (struct tr_ir_header){name, value, (uint32_t)n, false}; /* most names: their own */
 }
 
-/* The entries of list (HTTPHeader objects, or for remove plain names) that have a name; a set
- * or add entry without a value is kept for the drop check and never written. */
-static size_t headers(struct tr_arena *a, const struct tr_node *list, bool objects, const struct tr_ir_header **out)
+/* Appends the entries of list (HTTPHeader objects, or for remove plain names) that have a name
+ * to v; a set or add entry without a value is kept for the drop check and never written.
+ * Returns how many. */
+static uint8_t headers(struct tr_arena *a, const struct tr_node *list, bool objects, struct tr_ir_header *v)
 {
-    size_t n = tr_node_len(list), k = 0;
-    struct tr_ir_header *v = n ? TR_ANEWN(a, struct tr_ir_header, n) : NULL;
-    for (size_t i = 0; i < n; i++) {
+    size_t k = 0;
+    for (size_t i = 0; i < tr_node_len(list); i++) {
         const struct tr_node *x = tr_node_at(list, i);
         const char *name = objects ? tr_node_gets(x, "name") : x->type == TR_N_STR ? x->u.s : NULL;
         if (name)
             v[k++] = header(a, name, objects ? tr_node_gets(x, "value") : NULL);
     }
-    *out = v;
-    return k;
+    return (uint8_t)k;
 }
 
 static const struct tr_ir_header_mod *header_mod(struct tr_arena *a, const struct tr_node *f, const char *field)
@@ -58,10 +57,14 @@ static const struct tr_ir_header_mod *header_mod(struct tr_arena *a, const struc
     const struct tr_node *m = tr_node_get(f, field);
     if (!m)
         return NULL;
+    const struct tr_node *set = tr_node_get(m, "set"), *add = tr_node_get(m, "add"), *rm = tr_node_get(m, "remove");
+    size_t n = tr_node_len(set) + tr_node_len(add) + tr_node_len(rm);
     struct tr_ir_header_mod *hm = TR_ANEW(a, struct tr_ir_header_mod);
-    hm->nset = (uint16_t)headers(a, tr_node_get(m, "set"), true, &hm->set);
-    hm->nadd = (uint16_t)headers(a, tr_node_get(m, "add"), true, &hm->add);
-    hm->nremove = (uint16_t)headers(a, tr_node_get(m, "remove"), false, &hm->remove);
+    struct tr_ir_header *v = n ? TR_ANEWN(a, struct tr_ir_header, n) : NULL;
+    hm->v = v;
+    hm->nset = headers(a, set, true, v);
+    hm->nadd = headers(a, add, true, v + hm->nset);
+    hm->nremove = headers(a, rm, false, v + hm->nset + hm->nadd);
     return hm;
 }
 
