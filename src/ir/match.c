@@ -81,7 +81,22 @@ static void grpc_match(struct tr_arena *a, struct tr_ir_match *e, const struct t
         e->path = tr_arena_printf(a, "/[^/]+/%s", m);
         e->path_re = compile_re(a, e->path);
     }
-    e->path_len = strlen(e->path);
+    e->path_len = (uint16_t)strlen(e->path);
+}
+
+/* HTTPMethod's values; the last, an empty name no request has, stands for any other (the schema
+ * lets none through). */
+const char *const tr_ir_methods[11] = {NULL, "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE",
+                                       "PATCH", ""};
+
+static uint8_t method_index(const char *m)
+{
+    if (!m)
+        return 0;
+    for (uint8_t i = 1; i < 10; i++)
+        if (strcmp(tr_ir_methods[i], m) == 0)
+            return i;
+    return 10;
 }
 
 static void compile_match(struct tr_arena *a, struct tr_ir_match *e, enum tr_kind kind, const struct tr_node *m)
@@ -92,8 +107,8 @@ static void compile_match(struct tr_arena *a, struct tr_ir_match *e, enum tr_kin
     const struct tr_node *qs = kind == TR_KIND_GRPCROUTE ? NULL : tr_node_get(m, "queryParams");
     size_t room = tr_node_len(hs) + tr_node_len(qs);
     struct tr_ir_kv *kv = room ? TR_ANEWN(a, struct tr_ir_kv, room) : NULL;
-    e->nheaders = (uint16_t)kv_list(a, hs, false, kv);
-    e->nquery = (uint16_t)kv_list(a, qs, true, kv ? kv + e->nheaders : NULL);
+    e->nheaders = (uint8_t)kv_list(a, hs, false, kv);
+    e->nquery = (uint8_t)kv_list(a, qs, true, kv ? kv + e->nheaders : NULL);
     e->kv = e->nheaders || e->nquery ? kv : NULL;
     e->path_kind = TR_PATH_PREFIX;
     e->path = "/";
@@ -105,11 +120,11 @@ static void compile_match(struct tr_arena *a, struct tr_ir_match *e, enum tr_kin
         const char *type = tr_node_gets(p, "type"), *value = tr_node_gets(p, "value");
         if (value) {
             e->path = value;
-            e->path_len = strlen(value);
+            e->path_len = (uint16_t)strlen(value);
             size_t n = e->path_len;
             while (n > 1 && value[n - 1] == '/')
                 n--;
-            e->prefix_len = n == 1 && value[0] == '/' ? 0 : n;
+            e->prefix_len = (uint16_t)(n == 1 && value[0] == '/' ? 0 : n);
             if (type && strcmp(type, "Exact") == 0) {
                 e->path_kind = TR_PATH_EXACT;
             } else if (type && strcmp(type, "RegularExpression") == 0) {
@@ -117,7 +132,7 @@ static void compile_match(struct tr_arena *a, struct tr_ir_match *e, enum tr_kin
                 e->path_re = compile_re(a, value);
             }
         }
-        e->method = tr_node_gets(m, "method");
+        e->method = method_index(tr_node_gets(m, "method"));
     }
 }
 

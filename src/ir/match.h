@@ -26,17 +26,25 @@ struct tr_ir_kv {
 struct tr_ir_match {
     const char *path;
     struct pcre2_real_code_8 *path_re;
-    const char *method; /* or NULL */
     /* Header matches (nheaders), then query parameter matches (nquery), in one array (NULL when
      * there are none): tr_ir_match_headers, tr_ir_match_query. */
     struct tr_ir_kv *kv;
-    uint32_t path_len; /* the schema allows 1024 bytes */
+    uint16_t path_len; /* the schema allows 1024 bytes (a gRPC service and method: 2050) */
     /* How much of the request path a ReplacePrefixMatch replaces (HTTPPathModifier): the
      * length of the match's path value less trailing '/', 0 for "/" and when it has none. */
-    uint32_t prefix_len;
-    uint16_t nheaders, nquery; /* the schema allows 16 of each */
-    uint8_t path_kind;         /* enum tr_path_kind */
+    uint16_t prefix_len;
+    uint8_t nheaders, nquery; /* the schema allows 16 of each */
+    uint8_t path_kind;        /* enum tr_path_kind */
+    uint8_t method;           /* index in tr_ir_methods (tr_ir_match_method); 0: any */
 };
+
+/* The methods a match may name (HTTPMethod), at their index; [0] is none. */
+extern const char *const tr_ir_methods[11];
+
+static inline const char *tr_ir_match_method(const struct tr_ir_match *m)
+{
+    return tr_ir_methods[m->method];
+}
 
 static inline const struct tr_ir_kv *tr_ir_match_headers(const struct tr_ir_match *m)
 {

@@ -333,7 +333,8 @@ static bool entry_match(const struct tr_ir_match *e, const struct tr_route_req *
             return false;
         break;
     }
-    if (e->method && (strlen(e->method) != req->method_len || memcmp(e->method, req->method, req->method_len) != 0))
+    const char *method = tr_ir_match_method(e);
+    if (method && (strlen(method) != req->method_len || memcmp(method, req->method, req->method_len) != 0))
         return false;
     for (size_t i = 0; i < e->nheaders; i++) {
         size_t vlen = 0;

@@ -354,7 +354,7 @@ static struct tr_node *render_matches(struct tr_arena *a, const struct tr_ir_mat
         tr_node_set(a, e, "path", tr_node_str(a, tr_arena_printf(a, "%s %.*s", kinds[m->path_kind], (int)m->path_len,
                                                                 m->path)));
         if (m->method)
-            tr_node_set(a, e, "method", str(a, m->method));
+            tr_node_set(a, e, "method", str(a, tr_ir_match_method(m)));
         if (m->nheaders)
             tr_node_set(a, e, "headers", render_kvs(a, tr_ir_match_headers(m), m->nheaders));
         if (m->nquery)
