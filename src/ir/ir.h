@@ -228,6 +228,12 @@ struct tr_ir_route {
     const char *ns, *name;
 };
 
+/* A rule's retry and timeouts, when it has either (most rules have neither). */
+struct tr_ir_rule_more {
+    const struct tr_ir_retry *retry; /* HTTPRoute retry, or NULL */
+    struct tr_ir_timeouts timeouts;  /* HTTPRoute timeouts, 0 where unset */
+};
+
 /* What a route rule says, as the data plane reads it: made once per version of the route (the
  * route's result keeps it) and shared by every listener that serves the rule. */
 struct tr_ir_rule_spec {
@@ -235,15 +241,25 @@ struct tr_ir_rule_spec {
     const char *name;                    /* rule name, or NULL */
     const struct tr_ir_match *matches;   /* HTTP/GRPC: spec's matches compiled (ir/match.h) */
     const struct tr_ir_filters *filters; /* HTTP/GRPC, NULL when the rule has none of them */
-    const struct tr_ir_retry *retry;     /* HTTPRoute retry, or NULL */
-    const struct tr_ir_timeouts *timeouts; /* HTTPRoute timeouts, or NULL when it sets none */
-    uint32_t index;    /* rule index in the route */
-    uint16_t nmatches; /* at least 1 for HTTP/GRPC (the schema allows 64); 0 for the other kinds */
+    const struct tr_ir_rule_more *more;  /* NULL: no retry, no timeouts */
+    uint16_t index;   /* rule index in the route (the schema allows 16) */
+    uint8_t nmatches; /* at least 1 for HTTP/GRPC (the schema allows 64); 0 for the other kinds */
     /* A filter of the rule could not be resolved (an ExtensionRef: torii provides no extension
      * kinds). It must not be skipped, so every request the rule matches is answered with 500
      * (HTTPRouteFilter and GRPCRouteFilter type docs). */
     bool unresolved_filter;
 };
+
+static inline const struct tr_ir_retry *tr_ir_rule_retry(const struct tr_ir_rule_spec *s)
+{
+    return s->more ? s->more->retry : NULL;
+}
+
+/* The rule's timeouts, or NULL when it sets none. */
+static inline const struct tr_ir_timeouts *tr_ir_rule_timeouts(const struct tr_ir_rule_spec *s)
+{
+    return s->more && (s->more->timeouts.request_ms || s->more->timeouts.backend_ms) ? &s->more->timeouts : NULL;
+}
 
 /* One route rule as a listener serves it: what is particular to the listener (hostnames) or
  * to its Gateway (backends with their endpoints), and the rule's spec. */

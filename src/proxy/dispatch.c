@@ -346,7 +346,7 @@ bool tr_exchange_dispatch(struct tr_exchange *x, size_t head_len)
         tr_mirror_send(x, hit.rule, &out);
     x->retries_left = 0;
     x->retryable = false;
-    const struct tr_ir_retry *retry = hit.rule->spec->retry;
+    const struct tr_ir_retry *retry = tr_ir_rule_retry(hit.rule->spec);
     if (retry && x->req_done) {
         /* Only a request without a body can be sent again as it was. */
         x->retryable = true;

@@ -161,7 +161,7 @@ void tr_filters_add_response_headers(const struct tr_filter_out *f, struct tr_bu
 
 void tr_filters_timeouts_ms(const struct tr_ir_rule *rule, uint64_t *request_ms, uint64_t *backend_ms)
 {
-    const struct tr_ir_timeouts *t = rule ? rule->spec->timeouts : NULL;
+    const struct tr_ir_timeouts *t = rule ? tr_ir_rule_timeouts(rule->spec) : NULL;
     *request_ms = t ? t->request_ms : 0;
     *backend_ms = t ? t->backend_ms : 0;
 }

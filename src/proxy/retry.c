@@ -11,7 +11,7 @@ static void try_timeout(struct tr_loop *loop, struct tr_timer *t);
 
 bool tr_retry_code(const struct tr_exchange *x, int status)
 {
-    return x->rule && tr_ir_retry_code(x->rule->spec->retry, status);
+    return x->rule && tr_ir_retry_code(tr_ir_rule_retry(x->rule->spec), status);
 }
 
 void tr_retry_begin(struct tr_exchange *x, uint64_t backend_ms)

@@ -221,14 +221,14 @@ void tx_rule_compile(struct tr_arena *a, enum tr_kind kind, const struct tr_node
         return;
     size_t nm = 0;
     out->matches = tr_ir_matches_compile(a, kind, rule, &nm);
-    out->nmatches = (uint16_t)nm;
+    out->nmatches = (uint8_t)nm;
     out->filters = tx_filters_compile(a, tr_node_get(rule, "filters"));
-    out->retry = retry(a, tr_node_get(rule, "retry"));
     const struct tr_node *t = tr_node_get(rule, "timeouts");
-    struct tr_ir_timeouts tm = {duration_ms(tr_node_gets(t, "request")), duration_ms(tr_node_gets(t, "backendRequest"))};
-    if (tm.request_ms || tm.backend_ms) {
-        struct tr_ir_timeouts *kept = TR_ANEW(a, struct tr_ir_timeouts);
-        *kept = tm;
-        out->timeouts = kept;
+    struct tr_ir_rule_more more = {retry(a, tr_node_get(rule, "retry")),
+                                   {duration_ms(tr_node_gets(t, "request")), duration_ms(tr_node_gets(t, "backendRequest"))}};
+    if (more.retry || more.timeouts.request_ms || more.timeouts.backend_ms) {
+        struct tr_ir_rule_more *kept = TR_ANEW(a, struct tr_ir_rule_more);
+        *kept = more;
+        out->more = kept;
     }
 }

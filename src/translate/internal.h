@@ -255,16 +255,17 @@ struct att {
  * the route and of the world, then applied to every run that sees both unchanged. */
 struct tx_unit {
     /* The route version it was made from, held (its strings are the unit's): the memo finds a
-     * route's unit by its names. NULL without a memo. */
+     * route's unit by its names, and keeps it while the store has this very object (a new
+     * version is a new object) and the world the stamp of ports. NULL without a memo. */
     const struct tr_obj *obj;
-    uint64_t version, stamp;
     struct tr_arena *a;   /* its own arena, the unit itself first in it; NULL: the run's (no memo) */
     /* The route's status as an id (tr_tx_status): with its own arena, a shared packed copy
      * (tr_node_share_packed: routes with the same parents, outcome and generation keep one),
      * else a tree in the run's arena. */
     const void *status;
     struct tr_ir_route route; /* what its rules' specs name */
-    struct tx_ports *ports;   /* held with its own arena: where its backends' sources are */
+    struct tx_ports *ports;   /* held with its own arena: where its backends' sources are, for
+                               * the world it was made in (tx_ports_stamp) */
     struct att *att;
     struct rule_out *rules;
     int refs; /* atomic: the memo's and each run's that applies it */

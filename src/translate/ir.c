@@ -408,25 +408,27 @@ static struct tr_node *render_rule(struct tr_arena *a, const struct tr_ir_rule *
     struct tr_node *fs = render_filters(a, sp->filters);
     if (fs)
         tr_node_set(a, m, "filters", fs);
-    if (sp->retry) {
+    const struct tr_ir_retry *retry = tr_ir_rule_retry(sp);
+    if (retry) {
         struct tr_node *rm = tr_node_new(a, TR_N_MAP);
-        tr_node_set(a, rm, "attempts", tr_node_int(a, sp->retry->attempts));
-        if (sp->retry->backoff_ms)
-            tr_node_set(a, rm, "backoffMs", tr_node_int(a, (int64_t)sp->retry->backoff_ms));
+        tr_node_set(a, rm, "attempts", tr_node_int(a, retry->attempts));
+        if (retry->backoff_ms)
+            tr_node_set(a, rm, "backoffMs", tr_node_int(a, (int64_t)retry->backoff_ms));
         struct tr_node *codes = tr_node_new(a, TR_N_SEQ);
         for (int code = 100; code < 100 + 64 * 8; code++)
-            if (tr_ir_retry_code(sp->retry, code))
+            if (tr_ir_retry_code(retry, code))
                 tr_node_push(a, codes, tr_node_int(a, code));
         if (tr_node_len(codes))
             tr_node_set(a, rm, "codes", codes);
         tr_node_set(a, m, "retry", rm);
     }
-    if (sp->timeouts) {
+    const struct tr_ir_timeouts *to = tr_ir_rule_timeouts(sp);
+    if (to) {
         struct tr_node *tm = tr_node_new(a, TR_N_MAP);
-        if (sp->timeouts->request_ms)
-            tr_node_set(a, tm, "requestMs", tr_node_int(a, (int64_t)sp->timeouts->request_ms));
-        if (sp->timeouts->backend_ms)
-            tr_node_set(a, tm, "backendRequestMs", tr_node_int(a, (int64_t)sp->timeouts->backend_ms));
+        if (to->request_ms)
+            tr_node_set(a, tm, "requestMs", tr_node_int(a, (int64_t)to->request_ms));
+        if (to->backend_ms)
+            tr_node_set(a, tm, "backendRequestMs", tr_node_int(a, (int64_t)to->backend_ms));
         tr_node_set(a, m, "timeouts", tm);
     }
     if (sp->unresolved_filter)

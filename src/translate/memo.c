@@ -253,7 +253,7 @@ struct tx_unit *tx_memo_route(struct tx *t, enum tr_kind kind, const struct tr_o
     while (l->at < l->n && tr_obj_name_cmp(r->ns, r->name, l->v[l->at]->obj) > 0)
         tx_unit_release(l->v[l->at++]);
     struct tx_unit *u = l->at < l->n && tr_obj_name_cmp(r->ns, r->name, l->v[l->at]->obj) == 0 ? l->v[l->at++] : NULL;
-    if (!u || u->version != r->version || u->stamp != t->w->stamp) {
+    if (!u || u->obj != r || tx_ports_stamp(u->ports) != t->w->stamp) {
         tx_unit_release(u);
         u = tx_route_translate(t, kind, r, true); /* its reference is the memo's */
     }

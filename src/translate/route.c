@@ -303,7 +303,7 @@ static void route_rules(struct tx *t, struct tr_arena *sa, const struct tr_obj *
         const struct tr_node *rule = tr_node_at(rules, i);
         struct tr_ir_rule_spec *rs = &ro[i].spec;
         rs->route = route;
-        rs->index = (uint32_t)i;
+        rs->index = (uint16_t)i;
         tx_rule_compile(t->a, r->kind, rule, rs);
         struct ir_backends be;
         tx_backends(t, r, tr_node_get(rule, "backendRefs"), "backendRefs", &be, res);
@@ -358,8 +358,6 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
         ua = tr_arena_new_in(tx_memo_slab(t->in->memo)); /* the unit and what it holds */
     struct tx_unit *u = TR_ANEW(own ? ua : t->a, struct tx_unit);
     t->translated++;
-    u->version = r->version;
-    u->stamp = t->w->stamp;
     u->route = (struct tr_ir_route){r->kind, r->ns, r->name}; /* the object's strings: u holds it */
     /* The status is built here: the run's arena, or for a route the memo keeps, scratch space
      * reset once the unit has its shared copy (built in the run's arena, it stayed there as

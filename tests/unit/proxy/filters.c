@@ -185,14 +185,14 @@ TEST(filters_timeouts_and_retry)
     tr_filters_timeouts_ms(&f.rule, &req_ms, &be_ms);
     ASSERT_EQ(req_ms, 2000);
     ASSERT_EQ(be_ms, 250);
-    ASSERT_NOT_NULL(f.spec.retry);
-    ASSERT_EQ(f.spec.retry->attempts, 3);
-    ASSERT_EQ(f.spec.retry->backoff_ms, 1000);
-    ASSERT(tr_ir_retry_code(f.spec.retry, 502));
-    ASSERT(tr_ir_retry_code(f.spec.retry, 503));
-    ASSERT(!tr_ir_retry_code(f.spec.retry, 500));
-    ASSERT(!tr_ir_retry_code(f.spec.retry, 99));
-    ASSERT(!tr_ir_retry_code(f.spec.retry, 100000));
+    ASSERT_NOT_NULL(tr_ir_rule_retry(&f.spec));
+    ASSERT_EQ(tr_ir_rule_retry(&f.spec)->attempts, 3);
+    ASSERT_EQ(tr_ir_rule_retry(&f.spec)->backoff_ms, 1000);
+    ASSERT(tr_ir_retry_code(tr_ir_rule_retry(&f.spec), 502));
+    ASSERT(tr_ir_retry_code(tr_ir_rule_retry(&f.spec), 503));
+    ASSERT(!tr_ir_retry_code(tr_ir_rule_retry(&f.spec), 500));
+    ASSERT(!tr_ir_retry_code(tr_ir_rule_retry(&f.spec), 99));
+    ASSERT(!tr_ir_retry_code(tr_ir_rule_retry(&f.spec), 100000));
     ASSERT(!tr_ir_retry_code(NULL, 503));
     tr_arena_free(f.a);
     /* A retry with nothing set tries once more, at once, on no status; an unset or unreadable
@@ -201,12 +201,14 @@ TEST(filters_timeouts_and_retry)
     tr_filters_timeouts_ms(&f.rule, &req_ms, &be_ms);
     ASSERT_EQ(req_ms, 0);
     ASSERT_EQ(be_ms, 0);
-    ASSERT_EQ(f.spec.retry->attempts, 1);
-    ASSERT_EQ(f.spec.retry->backoff_ms, 0);
-    ASSERT(!tr_ir_retry_code(f.spec.retry, 500));
+    ASSERT_EQ(tr_ir_rule_retry(&f.spec)->attempts, 1);
+    ASSERT_EQ(tr_ir_rule_retry(&f.spec)->backoff_ms, 0);
+    ASSERT(!tr_ir_retry_code(tr_ir_rule_retry(&f.spec), 500));
     tr_arena_free(f.a);
     setup(&f, "matches: [{path: {value: /}}]", "/");
-    ASSERT_NULL(f.spec.retry);
+    ASSERT_NULL(tr_ir_rule_retry(&f.spec));
+    ASSERT_NULL(f.spec.more); /* neither: nothing kept */
+    ASSERT_NULL(tr_ir_rule_timeouts(&f.spec));
     tr_filters_timeouts_ms(NULL, &req_ms, &be_ms);
     ASSERT_EQ(req_ms + be_ms, 0);
     tr_arena_free(f.a);
