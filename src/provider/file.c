@@ -36,45 +36,81 @@ enum pending { PENDING_WRITING = 1, PENDING_READY, PENDING_GONE };
 
 struct key {
     int kind;
-    char *ns, *name; /* while a file is read: one block, name after ns; then in the file's state */
+    char *ns, *name; /* while a file is read: one block, name after ns; or in a file's state (state_key) */
 };
 
 /* What a file was when it was last read. A rescan (after the event queue overflowed, or a
  * directory came or went) reads again only the files whose stamp changed: reading every file of
  * a large directory again on each such event would hold the control thread for seconds. An
- * event for a file always reads it. */
+ * event for a file always reads it. The stamp is a 64-bit hash of the file's device, inode,
+ * size and change times (st_mtim, st_ctim): a change goes unseen by a rescan only if the hashes
+ * of the two versions collide. */
 struct stamp {
-    uint64_t dev, ino, size;
-    int64_t mtime_ns, ctime_ns; /* since the epoch (good until 2262) */
+    uint64_t h;
 };
 
-/* What one file contributed: the keys of the objects it last held. One block with the keys,
- * their names and the file's path, which is its key in tr_fileprov.files (there is one per
- * file, most files hold one object). */
+/* What one file contributed: the keys of the objects it last held. One block: this, the file's
+ * path (its key in tr_fileprov.files), then per key its kind (a byte), namespace and name, each
+ * NUL-terminated (there is one per file, most files hold one object). */
 struct file_state {
     struct stamp stamp;
-    bool stamped; /* read whole, at stamp */
+    uint32_t n;      /* keys */
+    bool stamped;    /* read whole, at stamp */
     bool unreadable; /* the last read failed (reject_unreadable) */
-    const char *path; /* in the block, after the keys' names */
-    size_t n;
-    struct key keys[];
+    char path[];
 };
 
-/* A state for path with n keys whose names take names bytes (filled in by the caller). */
-static struct file_state *state_new(const char *path, size_t n, size_t names)
+/* A state for path with the n keys (copied). */
+static struct file_state *state_new(const char *path, const struct key *keys, size_t n)
 {
-    size_t pl = strlen(path) + 1;
-    struct file_state *fs = tr_xcalloc(1, sizeof(*fs) + n * sizeof(struct key) + names + pl);
-    fs->path = memcpy((char *)&fs->keys[n] + names, path, pl);
-    fs->n = n;
+    size_t len = strlen(path) + 1;
+    for (size_t i = 0; i < n; i++)
+        len += 1 + strlen(keys[i].ns) + 1 + strlen(keys[i].name) + 1;
+    struct file_state *fs = tr_xcalloc(1, sizeof(*fs) + len);
+    char *at = stpcpy(fs->path, path) + 1;
+    for (size_t i = 0; i < n; i++) {
+        TR_BUG_ON(keys[i].kind < 0 || keys[i].kind > 255);
+        *at++ = (char)keys[i].kind;
+        at = stpcpy(at, keys[i].ns) + 1;
+        at = stpcpy(at, keys[i].name) + 1;
+    }
+    fs->n = (uint32_t)n;
     return fs;
+}
+
+/* The key at *at in a state's block (the first is at state_keys), moving *at to the next. */
+static struct key state_key(const char **at)
+{
+    const char *p = *at;
+    struct key k = {(unsigned char)p[0], (char *)(uintptr_t)(p + 1), NULL};
+    k.name = k.ns + strlen(k.ns) + 1;
+    *at = k.name + strlen(k.name) + 1;
+    return k;
+}
+
+static const char *state_keys(const struct file_state *fs)
+{
+    return fs->path + strlen(fs->path) + 1;
+}
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
 }
 
 static struct stamp stamp_of(const struct stat *st)
 {
-    return (struct stamp){(uint64_t)st->st_dev, (uint64_t)st->st_ino, (uint64_t)st->st_size,
-                          (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec,
-                          (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec};
+    const uint64_t v[] = {(uint64_t)st->st_dev, (uint64_t)st->st_ino, (uint64_t)st->st_size,
+                          (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec,
+                          (uint64_t)st->st_ctim.tv_sec * 1000000000u + (uint64_t)st->st_ctim.tv_nsec};
+    uint64_t h = 0x9e3779b97f4a7c15ull;
+    for (size_t i = 0; i < TR_ARRAY_LEN(v); i++)
+        h = mix64(h ^ v[i]) + 0x9e3779b97f4a7c15ull;
+    return (struct stamp){h};
 }
 
 struct tr_fileprov {
@@ -302,14 +338,15 @@ static const struct tr_manifest_ops load_ops = {prev_of, took, rejected};
 static void drop_missing(struct tr_fileprov *p, const char *file, struct file_state *old,
                          const struct tr_map *keep)
 {
+    const char *at = old ? state_keys(old) : NULL;
     for (size_t i = 0; old && i < old->n; i++) {
+        struct key key = state_key(&at);
         char k[600];
-        size_t kl = key_text(k, sizeof(k), old->keys[i].kind, old->keys[i].ns, old->keys[i].name);
+        size_t kl = key_text(k, sizeof(k), key.kind, key.ns, key.name);
         bool kept = keep && kl && tr_map_get(keep, k, kl);
-        const struct tr_obj *cur =
-            tr_store_get(p->store, (enum tr_kind)old->keys[i].kind, old->keys[i].ns, old->keys[i].name);
+        const struct tr_obj *cur = tr_store_get(p->store, (enum tr_kind)key.kind, key.ns, key.name);
         if (!kept && cur && strcmp(cur->file, file) == 0)
-            tr_store_del(p->store, (enum tr_kind)old->keys[i].kind, old->keys[i].ns, old->keys[i].name);
+            tr_store_del(p->store, (enum tr_kind)key.kind, key.ns, key.name);
     }
 }
 
@@ -328,7 +365,7 @@ static struct file_state *keep_state(struct tr_fileprov *p, const char *path)
 {
     struct file_state *fs = tr_map_get(&p->files, path, strlen(path));
     if (!fs) {
-        fs = state_new(path, 0, 0);
+        fs = state_new(path, NULL, 0);
         tr_map_put(&p->files, fs->path, strlen(fs->path), fs);
     }
     return fs;
@@ -367,17 +404,9 @@ static int load_text(struct tr_fileprov *p, const char *path, char *text, size_t
     drop_missing(p, c.path, old, &c.key_index);
     tr_map_dispose(&c.key_index);
     tr_map_dispose(&c.rej_index);
-    size_t names = 0;
+    struct file_state *fs = state_new(path, c.keys, c.n);
     for (size_t i = 0; i < c.n; i++)
-        names += strlen(c.keys[i].ns) + 1 + strlen(c.keys[i].name) + 1;
-    struct file_state *fs = state_new(path, c.n, names);
-    char *at = (char *)&fs->keys[c.n];
-    for (size_t i = 0; i < c.n; i++) {
-        size_t nl = strlen(c.keys[i].ns) + 1, ml = strlen(c.keys[i].name) + 1;
-        fs->keys[i] = (struct key){c.keys[i].kind, memcpy(at, c.keys[i].ns, nl), memcpy(at + nl, c.keys[i].name, ml)};
-        at += nl + ml;
         free(c.keys[i].ns);
-    }
     free(c.keys);
     fs->stamp = *stamp;
     fs->stamped = true;

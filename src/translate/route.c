@@ -9,9 +9,12 @@
 #include <string.h>
 
 /* Values most routes' statuses hold, packed as a byte each (tr_node_pack's dictionary; at
- * most 256, never changed once statuses are packed with it). */
+ * most 256, never changed once statuses are packed with it): torii's controller name (the one
+ * it runs under unless told otherwise), parent kinds, condition types, statuses, reasons and
+ * the usual messages. */
 static const char *const status_dict[] = {
-    TR_GW_GROUP, "Gateway", "ListenerSet", "Accepted", "ResolvedRefs", "PartiallyInvalid", "True", "False",
+    "torii.dev/gateway-controller", TR_GW_GROUP, "Gateway", "ListenerSet", "Accepted", "ResolvedRefs",
+    "PartiallyInvalid", "True", "False",
     "Route is accepted", "All references resolved", "BackendNotFound", "RefNotPermitted", "InvalidKind",
     "NotAllowedByListeners", "NoMatchingListenerHostname", "NoMatchingParent", "UnsupportedValue", NULL,
 };
