@@ -254,17 +254,33 @@ struct tr_node *tr_node_compact(struct tr_arena *a, const struct tr_node *n)
     return compact_copy(&c, n);
 }
 
-/* Packed trees. Each node is a tag byte (its type, and a BOOL's value in bit 3) and then: INT a
- * zigzag varint, FLOAT its 8 bytes, STR a varint length, the bytes and a NUL, SEQ a varint count
- * and the items, MAP a varint count and per entry the key and the value. A key is an interned
- * key's id, one byte below KEY_ID_WIDE (0xe0), or KEY_ID_WIDE | (id - 0xe0) >> 8 and a byte for
- * the rest; or KEY_INLINE (0xff), the length as a varint, the bytes and a NUL. A STR that is in
- * the packer's dictionary is its tag with PACK_DICT set and its index in one byte; one equal to
- * an earlier STR of the tree (of two bytes or more) is its tag with PACK_BACK set and, as a
- * varint, how far back that one's tag is. */
-#define PACK_TRUE 8u /* BOOL */
-#define PACK_DICT 8u /* STR */
-#define PACK_BACK 16u /* STR */
+/* Packed trees. Each node is a tag byte, its type in the low 3 bits and a code in the high 5
+ * (tag_code), then: INT a zigzag varint, FLOAT its 8 bytes, BOOL nothing (the code is its
+ * value), STR as its code says (below), SEQ and MAP a count (the code less one, or when the code
+ * is 0 a varint) and the items, or per entry the key and the value. A key is an interned key's
+ * id, one byte below KEY_ID_WIDE (0xe0), or KEY_ID_WIDE | (id - 0xe0) >> 8 and a byte for the
+ * rest; or KEY_INLINE (0xff), the length as a varint, the bytes and a NUL. A STR's code: its
+ * length plus STR_SHORT when below STR_SHORT_MAX, and then the bytes and a NUL; STR_LONG, a
+ * varint length, the bytes and a NUL; STR_DICT and its index in the packer's dictionary in one
+ * byte; STR_BACK for one equal to an earlier STR of the tree written out (of two bytes or more)
+ * and, as a varint, how far back that one's tag is. */
+#define TAG_CODE_MAX 31u
+#define STR_LONG 0u
+#define STR_DICT 1u
+#define STR_BACK 2u
+#define STR_SHORT 3u
+#define STR_SHORT_MAX (TAG_CODE_MAX - STR_SHORT + 1) /* lengths 0-28 fit the tag */
+
+static unsigned char tag_of(enum tr_ntype type, unsigned code)
+{
+    return (unsigned char)(type | code << 3);
+}
+
+static unsigned tag_code(unsigned char tag)
+{
+    return tag >> 3;
+}
+
 #define KEY_ID_WIDE 0xe0u
 #define KEY_INLINE 0xffu
 _Static_assert(KEY_ID_WIDE + (0x0f << 8 | 0xff) + 1 >= KEYS_MAX, "every key id has a packed form");
@@ -307,57 +323,91 @@ struct packer {
     size_t nseen;
 };
 
+struct unpacker {
+    struct tr_arena *a;
+    const unsigned char *start, *p, *end;
+    const char *const *dict;
+};
+
+static uint64_t get_varint(struct unpacker *u);
+static const char *get_bytes(struct unpacker *u, size_t len);
+
+/* A STR written out (not STR_DICT or STR_BACK) at u->p: its bytes and length. */
+static const char *get_str(struct unpacker *u, uint32_t *len)
+{
+    TR_BUG_ON(u->p >= u->end);
+    unsigned char tag = *u->p++;
+    unsigned code = tag_code(tag);
+    TR_BUG_ON((tag & 7) != TR_N_STR || (code != STR_LONG && code < STR_SHORT));
+    *len = code == STR_LONG ? (uint32_t)get_varint(u) : code - STR_SHORT;
+    return get_bytes(u, *len);
+}
+
 /* The offset of an earlier string of the tree equal to s (len bytes), or -1. */
 static long pack_seen(const struct packer *pk, const char *s, size_t len)
 {
     for (size_t i = 0; i < pk->nseen; i++) {
-        const unsigned char *t = (const unsigned char *)pk->b->data + pk->base + pk->seen[i] + 1;
-        uint64_t n = 0;
-        for (unsigned shift = 0;; shift += 7) {
-            n |= (uint64_t)(*t & 0x7f) << shift;
-            if (!(*t++ & 0x80))
-                break;
-        }
-        if (n == len && memcmp(t, s, len) == 0)
+        const unsigned char *t = (const unsigned char *)pk->b->data + pk->base + pk->seen[i];
+        struct unpacker u = {.p = t, .end = (const unsigned char *)pk->b->data + pk->b->len};
+        uint32_t n;
+        const char *x = get_str(&u, &n);
+        if (n == len && memcmp(x, s, len) == 0)
             return (long)pk->seen[i];
     }
     return -1;
+}
+
+/* The tag of a SEQ or MAP of n items, and whether the count follows as a varint. */
+static int put_count_tag(struct tr_buf *b, enum tr_ntype type, uint32_t n)
+{
+    if (n < TAG_CODE_MAX)
+        return tr_buf_putc(b, (char)tag_of(type, n + 1));
+    int rc = tr_buf_putc(b, (char)tag_of(type, 0));
+    return rc ? rc : put_varint(b, n);
 }
 
 static int pack_node(struct packer *pk, const struct tr_node *n)
 {
     struct tr_buf *b = pk->b;
     size_t at = b->len - pk->base;
-    if (n->type == TR_N_STR) {
+    int rc;
+    switch (n->type) {
+    case TR_N_INT:
+        rc = tr_buf_putc(b, (char)tag_of(TR_N_INT, 0));
+        return rc ? rc : put_varint(b, ((uint64_t)n->u.i << 1) ^ (uint64_t)(n->u.i >> 63));
+    case TR_N_FLOAT:
+        rc = tr_buf_putc(b, (char)tag_of(TR_N_FLOAT, 0));
+        return rc ? rc : tr_buf_append(b, &n->u.f, sizeof(n->u.f));
+    case TR_N_BOOL:
+        return tr_buf_putc(b, (char)tag_of(TR_N_BOOL, n->u.b));
+    case TR_N_STR: {
         int d = dict_find(pk->dict, n->u.s, n->n);
         if (d >= 0) {
-            int rc = tr_buf_putc(b, (char)(TR_N_STR | PACK_DICT));
+            rc = tr_buf_putc(b, (char)tag_of(TR_N_STR, STR_DICT));
             return rc ? rc : tr_buf_putc(b, (char)d);
         }
         long prev = n->n >= 2 ? pack_seen(pk, n->u.s, n->n) : -1;
         if (prev >= 0) {
-            int rc = tr_buf_putc(b, (char)(TR_N_STR | PACK_BACK));
+            rc = tr_buf_putc(b, (char)tag_of(TR_N_STR, STR_BACK));
             return rc ? rc : put_varint(b, at - (size_t)prev);
         }
         if (n->n >= 2 && pk->nseen < PACK_SEEN_MAX && at <= UINT32_MAX)
             pk->seen[pk->nseen++] = (uint32_t)at;
-    }
-    int rc = tr_buf_putc(b, (char)(n->type | (n->type == TR_N_BOOL && n->u.b ? PACK_TRUE : 0)));
-    switch (n->type) {
-    case TR_N_INT:
-        return rc ? rc : put_varint(b, ((uint64_t)n->u.i << 1) ^ (uint64_t)(n->u.i >> 63));
-    case TR_N_FLOAT:
-        return rc ? rc : tr_buf_append(b, &n->u.f, sizeof(n->u.f));
-    case TR_N_STR:
-        rc = rc ? rc : put_varint(b, n->n);
+        if (n->n < STR_SHORT_MAX) {
+            rc = tr_buf_putc(b, (char)tag_of(TR_N_STR, STR_SHORT + n->n));
+        } else {
+            rc = tr_buf_putc(b, (char)tag_of(TR_N_STR, STR_LONG));
+            rc = rc ? rc : put_varint(b, n->n);
+        }
         return rc ? rc : put_bytes(b, n->u.s, n->n);
+    }
     case TR_N_SEQ:
-        rc = rc ? rc : put_varint(b, n->n);
+        rc = put_count_tag(b, TR_N_SEQ, n->n);
         for (uint32_t i = 0; i < n->n && !rc; i++)
             rc = pack_node(pk, n->u.items[i]);
         return rc;
     case TR_N_MAP:
-        rc = rc ? rc : put_varint(b, n->n);
+        rc = put_count_tag(b, TR_N_MAP, n->n);
         for (uint32_t i = 0; i < n->n && !rc; i++) {
             const char *k = n->u.kv[i].key;
             size_t kl = strlen(k), id;
@@ -375,7 +425,7 @@ static int pack_node(struct packer *pk, const struct tr_node *n)
         }
         return rc;
     default:
-        return rc;
+        return tr_buf_putc(b, (char)tag_of(n->type, 0));
     }
 }
 
@@ -384,12 +434,6 @@ int tr_node_pack(struct tr_buf *b, const struct tr_node *n, const char *const *d
     struct packer pk = {.b = b, .base = b->len, .dict = dict};
     return pack_node(&pk, n);
 }
-
-struct unpacker {
-    struct tr_arena *a;
-    const unsigned char *start, *p, *end;
-    const char *const *dict;
-};
 
 /* The input is torii's own packing, so it is trusted; reading past its end is a bug. */
 static uint64_t get_varint(struct unpacker *u)
@@ -412,16 +456,24 @@ static const char *get_bytes(struct unpacker *u, size_t len)
     return s;
 }
 
+/* The count of a SEQ or MAP whose tag was tag. */
+static uint32_t get_count(struct unpacker *u, unsigned char tag)
+{
+    unsigned code = tag_code(tag);
+    return code ? code - 1 : (uint32_t)get_varint(u);
+}
+
 static struct tr_node *unpack_node(struct unpacker *u)
 {
     TR_BUG_ON(u->p >= u->end);
     unsigned char tag = *u->p++;
+    unsigned code = tag_code(tag);
     struct tr_node *n = TR_ANEW(u->a, struct tr_node);
     n->type = tag & 7;
     n->exact = 1;
     switch (n->type) {
     case TR_N_BOOL:
-        n->u.b = (tag & PACK_TRUE) != 0;
+        n->u.b = code != 0;
         break;
     case TR_N_INT: {
         uint64_t z = get_varint(u);
@@ -434,34 +486,30 @@ static struct tr_node *unpack_node(struct unpacker *u)
         u->p += sizeof(n->u.f);
         break;
     case TR_N_STR:
-        if (tag & PACK_DICT) {
+        if (code == STR_DICT) {
             TR_BUG_ON(u->p >= u->end || !u->dict);
             n->u.s = u->dict[*u->p++];
             n->n = (uint32_t)strlen(n->u.s);
-            break;
-        }
-        if (tag & PACK_BACK) {
+        } else if (code == STR_BACK) {
             const unsigned char *here = u->p - 1;
             uint64_t back = get_varint(u);
             TR_BUG_ON(back == 0 || back > (uint64_t)(here - u->start));
             struct unpacker at = *u;
             at.p = here - back;
-            TR_BUG_ON(*at.p++ != TR_N_STR); /* a string written out */
-            n->n = (uint32_t)get_varint(&at);
-            n->u.s = get_bytes(&at, n->n);
-            break;
+            n->u.s = get_str(&at, &n->n); /* a string written out */
+        } else {
+            u->p--;
+            n->u.s = get_str(u, &n->n);
         }
-        n->n = (uint32_t)get_varint(u);
-        n->u.s = get_bytes(u, n->n);
         break;
     case TR_N_SEQ:
-        n->n = (uint32_t)get_varint(u);
+        n->n = get_count(u, tag);
         n->u.items = n->n ? TR_ANEWN(u->a, struct tr_node *, n->n) : NULL;
         for (uint32_t i = 0; i < n->n; i++)
             n->u.items[i] = unpack_node(u);
         break;
     case TR_N_MAP:
-        n->n = (uint32_t)get_varint(u);
+        n->n = get_count(u, tag);
         n->u.kv = n->n ? TR_ANEWN(u->a, struct tr_kv, n->n) : NULL;
         for (uint32_t i = 0; i < n->n; i++) {
             TR_BUG_ON(u->p >= u->end);

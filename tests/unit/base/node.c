@@ -551,7 +551,7 @@ TEST(node_pack_round_trip)
     struct tr_buf dp;
     tr_buf_init(&dp, 0);
     tr_node_pack(&dp, route, dict);
-    ASSERT_EQ(dp.len + (28 + 1) + (9 + 1) + (10 + 1), rp.len); /* each: length and NUL for an index */
+    ASSERT_EQ(dp.len + 28 + 9 + 10, rp.len); /* each: its bytes and NUL for an index byte */
     struct tr_node *dback = tr_node_unpack(u, dp.data, dp.len, dict);
     ASSERT(tr_node_equal(dback, route));
     ASSERT(tr_node_gets(dback, "kind") == dict[1]);
@@ -567,6 +567,7 @@ TEST(node_pack_round_trip)
     }
     tr_node_push(a, rep, tr_node_strn(a, "a\0b", 3));
     tr_node_push(a, rep, tr_node_strn(a, "a\0b", 3));
+
     struct tr_buf sp, up;
     tr_buf_init(&sp, 0);
     tr_buf_init(&up, 0);
@@ -579,6 +580,22 @@ TEST(node_pack_round_trip)
     ASSERT(sback->u.items[1]->u.s != sback->u.items[3]->u.s); /* one byte: written again */
     ASSERT_EQ(sback->u.items[6]->n, 3);
     ASSERT(sback->u.items[5]->u.s == sback->u.items[6]->u.s);
+    /* Lengths in the tag (below 29) and after it, around the edge, and long ones again. */
+    const char *edge[] = {"", "0123456789012345678901234567", "01234567890123456789012345678",
+                          "a string long enough for its length to follow its tag", "0123456789012345678901234567",
+                          "a string long enough for its length to follow its tag"};
+    struct tr_node *edges = tr_node_new(a, TR_N_SEQ);
+    for (size_t i = 0; i < 6; i++)
+        tr_node_push(a, edges, tr_node_str(a, edge[i]));
+    struct tr_buf ep;
+    tr_buf_init(&ep, 0);
+    ASSERT_EQ(tr_node_pack(&ep, edges, NULL), TR_OK);
+    struct tr_node *eback = tr_node_unpack(u, ep.data, ep.len, NULL);
+    for (size_t i = 0; i < 6; i++)
+        ASSERT_STREQ(eback->u.items[i]->u.s, edge[i]);
+    ASSERT(eback->u.items[4]->u.s == eback->u.items[1]->u.s);
+    ASSERT(eback->u.items[5]->u.s == eback->u.items[3]->u.s);
+    tr_buf_dispose(&ep);
     tr_buf_dispose(&sp);
     tr_buf_dispose(&up);
     /* Keys are named by id: the first 224 interned take a byte, later ones two, and past the
