@@ -267,11 +267,17 @@ struct tr_ir_rule {
     const struct tr_ir_rule_spec *spec;
     const char **hostnames;     /* effective hostnames (route ∩ listener); NULL-terminated */
     /* Shared by the rule's copies on the listeners of one Gateway (what they hold depends on
-     * the Gateway only: its class for ExternalName, its client certificate for backend TLS). */
+     * the Gateway only: its class for ExternalName, its client certificate for backend TLS):
+     * the backends, then the RequestMirror filters' mirrors (tr_ir_rule_mirrors), in one
+     * block. */
     struct tr_ir_backend *backends;
-    struct tr_ir_mirror *mirrors;
-    uint32_t nbackends, nmirrors;
+    uint32_t nbackends, nmirrors; /* (no padding: listeners' rule arrays are compared whole) */
 };
+
+static inline struct tr_ir_mirror *tr_ir_rule_mirrors(const struct tr_ir_rule *r)
+{
+    return r->nmirrors ? (struct tr_ir_mirror *)(void *)(r->backends + r->nbackends) : NULL;
+}
 
 /* HTTP: the cells of the metrics slots of a listener's rules' answers, by rule index in pages of
  * TR_IR_CELL_PAGE rules; per rule, [0] for answers without a backend (redirects, CORS) and

@@ -15,7 +15,7 @@ void tr_mirror_send(struct tr_exchange *x, const struct tr_ir_rule *r, const str
     for (size_t i = 0; i < r->nmirrors; i++) {
         if (!x->req_done && fed == TR_MIRRORS_FED)
             break;
-        const struct tr_ir_mirror *m = &r->mirrors[i];
+        const struct tr_ir_mirror *m = &tr_ir_rule_mirrors(r)[i];
         if (m->backend.invalid || !m->denominator)
             continue;
         if (tr_worker_rand(x->w) % m->denominator >= m->numerator)

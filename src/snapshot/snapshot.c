@@ -269,7 +269,7 @@ struct tr_snapshot *tr_snapshot_new(struct tr_view *v, struct tr_tx *tx, uint64_
                 for (size_t b = 0; b < l->rules[r].nbackends; b++)
                     add_backend_tls(s, &l->rules[r].backends[b]);
                 for (size_t m = 0; m < l->rules[r].nmirrors; m++)
-                    add_backend_tls(s, &l->rules[r].mirrors[m].backend);
+                    add_backend_tls(s, &tr_ir_rule_mirrors(&l->rules[r])[m].backend);
             }
         }
     }

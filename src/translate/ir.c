@@ -439,11 +439,12 @@ static struct tr_node *render_rule(struct tr_arena *a, const struct tr_ir_rule *
     tr_node_set(a, m, "backends", bes);
     if (r->nmirrors) {
         struct tr_node *ms = tr_node_new(a, TR_N_SEQ);
+        const struct tr_ir_mirror *mirrors = tr_ir_rule_mirrors(r);
         for (size_t i = 0; i < r->nmirrors; i++) {
-            struct tr_node *mm = render_backend(a, &r->mirrors[i].backend);
+            struct tr_node *mm = render_backend(a, &mirrors[i].backend);
             tr_node_del(mm, "weight");
-            tr_node_set(a, mm, "share", tr_node_str(a, tr_arena_printf(a, "%u/%u", r->mirrors[i].numerator,
-                                                                        r->mirrors[i].denominator)));
+            tr_node_set(a, mm, "share", tr_node_str(a, tr_arena_printf(a, "%u/%u", mirrors[i].numerator,
+                                                                        mirrors[i].denominator)));
             tr_node_push(a, ms, mm);
         }
         tr_node_set(a, m, "mirrors", ms);

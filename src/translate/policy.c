@@ -205,7 +205,7 @@ static void ancestors(struct tx *t, const struct tr_obj *p, struct resolved *res
                 for (size_t b = 0; b < r->nbackends; b++)
                     hit |= visit(t, p, res, usable, beaten, l, &r->backends[b]);
                 for (size_t m = 0; m < r->nmirrors; m++)
-                    hit |= visit(t, p, res, usable, beaten, l, &r->mirrors[m].backend);
+                    hit |= visit(t, p, res, usable, beaten, l, &tr_ir_rule_mirrors(r)[m].backend);
             }
             if (!hit)
                 continue;

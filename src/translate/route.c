@@ -537,17 +537,18 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
 struct applied {
     const struct gw *gw;
     struct tr_ir_backend **be;
-    struct tr_ir_mirror **mi;
-    /* For a route of at most APPLIED_STACK rules they are these (they are needed while the
-     * route is applied only): nothing in the run's arena. */
+    /* For a route of at most APPLIED_STACK rules it is this (needed while the route is applied
+     * only): nothing in the run's arena. */
     struct tr_ir_backend *be_stack[APPLIED_STACK];
-    struct tr_ir_mirror *mi_stack[APPLIED_STACK];
 };
 
-/* The run gets its own copy of the backend arrays, with the endpoints of its world (a unit
- * outlives runs and EndpointSlice changes), one per Gateway the route attaches to: the
- * policies write the Gateway's backend TLS into them. Each listener gets its own cells for
- * the backends' metrics slots (their labels name the listener). */
+_Static_assert(sizeof(struct tr_ir_backend) % _Alignof(struct tr_ir_mirror) == 0,
+               "a rule's mirrors follow its backends");
+
+/* The run gets its own copy of the backend and mirror arrays (one block each rule: the
+ * backends, then the mirrors), with the endpoints of its world (a unit outlives runs and
+ * EndpointSlice changes), one per Gateway the route attaches to: the policies write the
+ * Gateway's backend TLS into them. */
 static void attach(struct tx *t, struct lst *l, const struct att *at,
                    struct rule_out *rules, size_t nrules, struct applied *ap)
 {
@@ -555,41 +556,38 @@ static void attach(struct tx *t, struct lst *l, const struct att *at,
         ap->gw = l->gw;
         if (nrules <= APPLIED_STACK) {
             memset(ap->be_stack, 0, sizeof(ap->be_stack));
-            memset(ap->mi_stack, 0, sizeof(ap->mi_stack));
             ap->be = ap->be_stack;
-            ap->mi = ap->mi_stack;
         } else {
             ap->be = TR_ANEWN(t->a, struct tr_ir_backend *, nrules);
-            ap->mi = TR_ANEWN(t->a, struct tr_ir_mirror *, nrules);
         }
     }
     for (size_t i = 0; i < nrules; i++) {
         struct rule_out *ro = &rules[i];
         if (ro->dropped) /* rule_unsupported: not served at all */
             continue;
-        if (!ap->be[i]) {
-            struct tr_ir_backend *be = ro->nbe ? TR_ANEWN(t->a, struct tr_ir_backend, ro->nbe) : NULL;
+        size_t nmi = ro->mirrors ? ro->mirrors->n : 0;
+        if (!ap->be[i] && (ro->nbe || nmi)) {
+            struct tr_ir_backend *be =
+                tr_arena_zalloc(t->a, ro->nbe * sizeof(struct tr_ir_backend) + nmi * sizeof(struct tr_ir_mirror));
             for (size_t k = 0; k < ro->nbe; k++) {
                 be[k] = (struct tr_ir_backend){.ref = &ro->be[k], .invalid = ro->be[k].invalid};
                 tx_backend_endpoints(t, *rule_src(ro, k), &be[k], l->gw->ext_allowed);
             }
-            ap->be[i] = be;
-            if (ro->mirrors) {
+            if (nmi) {
                 const struct rule_mirrors *rm = ro->mirrors;
-                struct tr_ir_mirror *mi = TR_ANEWN(t->a, struct tr_ir_mirror, rm->n);
-                memcpy(mi, rm->v, rm->n * sizeof(*mi));
-                for (size_t k = 0; k < rm->n; k++)
+                struct tr_ir_mirror *mi = (struct tr_ir_mirror *)(void *)(be + ro->nbe);
+                memcpy(mi, rm->v, nmi * sizeof(*mi));
+                for (size_t k = 0; k < nmi; k++)
                     tx_backend_endpoints(t, rm->src[k], &mi[k].backend, l->gw->ext_allowed);
-                ap->mi[i] = mi;
             }
+            ap->be[i] = be;
         }
         struct tr_ir_rule ir = {0};
         ir.spec = &ro->spec;
         ir.hostnames = at->hosts;
         ir.backends = ap->be[i];
         ir.nbackends = (uint32_t)ro->nbe;
-        ir.mirrors = ap->mi[i];
-        ir.nmirrors = ro->mirrors ? (uint32_t)ro->mirrors->n : 0;
+        ir.nmirrors = (uint32_t)nmi;
         tx_ir_add_rule(t, l, &ir);
     }
 }
