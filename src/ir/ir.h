@@ -143,15 +143,33 @@ struct tr_ir_cors {
 };
 
 /* The filters of a rule or of a backendRef that the data plane applies (a backendRef's hold the
- * header modifiers only), each NULL when absent. Mirrors are the rule's tr_ir_mirror; an
+ * header modifiers only), each NULL when absent: the header modifiers, and the rarer ones out
+ * of line (tr_ir_filters_redirect, _rewrite, _cors). Mirrors are the rule's tr_ir_mirror; an
  * ExtensionRef is tr_ir_rule_spec.unresolved_filter (or an invalid backend). */
-struct tr_ir_filters {
-    const struct tr_ir_header_mod *request_headers;  /* RequestHeaderModifier */
-    const struct tr_ir_header_mod *response_headers; /* ResponseHeaderModifier */
+struct tr_ir_filters_more {
     const struct tr_ir_redirect *redirect;
     const struct tr_ir_rewrite *rewrite;
     const struct tr_ir_cors *cors;
 };
+
+struct tr_ir_filters {
+    const struct tr_ir_header_mod *request_headers;  /* RequestHeaderModifier */
+    const struct tr_ir_header_mod *response_headers; /* ResponseHeaderModifier */
+    const struct tr_ir_filters_more *more;           /* NULL: none of the rest */
+};
+
+static inline const struct tr_ir_redirect *tr_ir_filters_redirect(const struct tr_ir_filters *f)
+{
+    return f && f->more ? f->more->redirect : NULL;
+}
+static inline const struct tr_ir_rewrite *tr_ir_filters_rewrite(const struct tr_ir_filters *f)
+{
+    return f && f->more ? f->more->rewrite : NULL;
+}
+static inline const struct tr_ir_cors *tr_ir_filters_cors(const struct tr_ir_filters *f)
+{
+    return f && f->more ? f->more->cors : NULL;
+}
 
 /* HTTPRouteRetry: present on a rule that has retry, else NULL. */
 struct tr_ir_retry {

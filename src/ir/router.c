@@ -228,6 +228,8 @@ struct tr_router *tr_router_new(const struct tr_ir_listener *l)
         rt->e[v->first + v->n++] = tmp[k].e;
     }
     free(tmp);
+    if (rt->nv < cap) /* grown by doubling: up to half of it spare for the router's life */
+        rt->v = tr_xrealloc(rt->v, rt->nv * sizeof(*rt->v));
     for (size_t i = 0; i < rt->nv; i++) {
         if (rt->v[i].n > 1)
             qsort(&rt->e[rt->v[i].first], rt->v[i].n, sizeof(struct entry), cmp_entry);

@@ -12,7 +12,7 @@
 
 const struct tr_ir_cors *tr_cors_filter(const struct tr_ir_rule *rule)
 {
-    return rule && rule->spec->filters ? rule->spec->filters->cors : NULL;
+    return rule ? tr_ir_filters_cors(rule->spec->filters) : NULL;
 }
 
 static bool present(const char *s, size_t len)

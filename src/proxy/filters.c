@@ -52,7 +52,7 @@ void tr_filters_request(const struct tr_ir_rule *rule, uint32_t match, const str
     size_t qlen = q ? plen - only : 0;
 
     const struct tr_ir_filters *fs = rule ? rule->spec->filters : NULL;
-    const struct tr_ir_redirect *rd = fs ? fs->redirect : NULL;
+    const struct tr_ir_redirect *rd = tr_ir_filters_redirect(fs);
     if (rd) {
         const char *h = rd->hostname ? rd->hostname : host;
         /* No port: the listener's (translate filled in a scheme's well-known port); a
@@ -78,7 +78,7 @@ void tr_filters_request(const struct tr_ir_rule *rule, uint32_t match, const str
         out->redirect_status = rd->status;
         return;
     }
-    const struct tr_ir_rewrite *rw = fs ? fs->rewrite : NULL;
+    const struct tr_ir_rewrite *rw = tr_ir_filters_rewrite(fs);
     if (rw) {
         out->host = rw->hostname;
         if (rw->path.kind != TR_IR_PATH_KEEP) {

@@ -171,18 +171,24 @@ static const struct tr_ir_cors *cors(struct tr_arena *a, const struct tr_node *f
 const struct tr_ir_filters *tx_filters_compile(struct tr_arena *a, const struct tr_node *filters)
 {
     struct tr_ir_filters fs = {0};
+    struct tr_ir_filters_more more = {0};
     const struct tr_node *f;
     if ((f = find(filters, "RequestHeaderModifier")))
         fs.request_headers = header_mod(a, f, "requestHeaderModifier");
     if ((f = find(filters, "ResponseHeaderModifier")))
         fs.response_headers = header_mod(a, f, "responseHeaderModifier");
     if ((f = find(filters, "RequestRedirect")))
-        fs.redirect = redirect(a, f);
+        more.redirect = redirect(a, f);
     if ((f = find(filters, "URLRewrite")))
-        fs.rewrite = rewrite(a, f);
+        more.rewrite = rewrite(a, f);
     if ((f = find(filters, "CORS")))
-        fs.cors = cors(a, f);
-    if (!fs.request_headers && !fs.response_headers && !fs.redirect && !fs.rewrite && !fs.cors)
+        more.cors = cors(a, f);
+    if (more.redirect || more.rewrite || more.cors) {
+        struct tr_ir_filters_more *kept = TR_ANEW(a, struct tr_ir_filters_more);
+        *kept = more;
+        fs.more = kept;
+    }
+    if (!fs.request_headers && !fs.response_headers && !fs.more)
         return NULL;
     struct tr_ir_filters *kept = TR_ANEW(a, struct tr_ir_filters);
     *kept = fs;

@@ -191,7 +191,7 @@ struct tx {
     struct tx_world *w;
     struct tx_ports *ports; /* held: the memo's for this stamp, or the run's own */
     struct tx_unit **units; /* route results this run holds a reference to */
-    size_t nunits;
+    size_t nunits, units_cap;
     size_t translated; /* routes translated by this run (not taken from the memo) */
     /* Routes of every kind in route precedence order (rank_routes), and each route's
      * translation, parallel to v->objs (tx_routes), applied in that order (tx_routes_apply). */

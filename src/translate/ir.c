@@ -303,8 +303,9 @@ static struct tr_node *render_filters(struct tr_arena *a, const struct tr_ir_fil
         tr_node_set(a, m, "requestHeaders", render_header_mod(a, f->request_headers));
     if (f->response_headers)
         tr_node_set(a, m, "responseHeaders", render_header_mod(a, f->response_headers));
-    if (f->redirect) {
-        const struct tr_ir_redirect *r = f->redirect;
+    const struct tr_ir_redirect *r = tr_ir_filters_redirect(f);
+    const struct tr_ir_rewrite *rw = tr_ir_filters_rewrite(f);
+    if (r) {
         struct tr_node *rm = tr_node_new(a, TR_N_MAP);
         if (r->scheme)
             tr_node_set(a, rm, "scheme", str(a, r->scheme));
@@ -317,16 +318,16 @@ static struct tr_node *render_filters(struct tr_arena *a, const struct tr_ir_fil
         tr_node_set(a, rm, "statusCode", tr_node_int(a, r->status));
         tr_node_set(a, m, "redirect", rm);
     }
-    if (f->rewrite) {
+    if (rw) {
         struct tr_node *rm = tr_node_new(a, TR_N_MAP);
-        if (f->rewrite->hostname)
-            tr_node_set(a, rm, "hostname", str(a, f->rewrite->hostname));
-        if (f->rewrite->path.kind != TR_IR_PATH_KEEP)
-            tr_node_set(a, rm, "path", render_path_mod(a, &f->rewrite->path));
+        if (rw->hostname)
+            tr_node_set(a, rm, "hostname", str(a, rw->hostname));
+        if (rw->path.kind != TR_IR_PATH_KEEP)
+            tr_node_set(a, rm, "path", render_path_mod(a, &rw->path));
         tr_node_set(a, m, "rewrite", rm);
     }
-    if (f->cors)
-        tr_node_set(a, m, "cors", render_cors(a, f->cors));
+    if (tr_ir_filters_cors(f))
+        tr_node_set(a, m, "cors", render_cors(a, tr_ir_filters_cors(f)));
     return tr_node_len(m) ? m : NULL;
 }
 

@@ -225,12 +225,11 @@ void tx_memo_end(struct tr_tx_memo *m)
 
 void tx_unit_hold(struct tx *t, struct tx_unit *u)
 {
-    if ((t->nunits & (t->nunits - 1)) == 0) { /* 0, 1, 2, 4, ...: grow to the next power of two */
-        struct tx_unit **grown = TR_ANEWN(t->run_a, struct tx_unit *, t->nunits ? t->nunits * 2 : 1);
-        if (t->nunits)
-            memcpy(grown, t->units, t->nunits * sizeof(*grown));
-        t->units = grown;
+    if (!t->units) { /* one per route of the view at most (rank_routes counted them): sized once */
+        t->units_cap = t->nranked;
+        t->units = TR_ANEWN(t->run_a, struct tx_unit *, t->units_cap);
     }
+    TR_BUG_ON(t->nunits >= t->units_cap);
     __atomic_add_fetch(&u->refs, 1, __ATOMIC_RELAXED);
     t->units[t->nunits++] = u;
 }

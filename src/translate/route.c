@@ -340,16 +340,27 @@ static const char *dropped_rules(struct tr_arena *sa, const char *const *why, si
     return m;
 }
 
-static void add_att(struct tx *t, struct tx_unit *u, size_t *cap, int owner, bool set, int li, const char **hosts)
+/* Attachments grow in scratch space (sa) and are copied to the unit at their length once the
+ * route's parents are done (add_att_done). */
+static void add_att(struct tr_arena *sa, struct tx_unit *u, size_t *cap, int owner, bool set, int li,
+                    const char **hosts)
 {
     if (u->natt == *cap) {
-        *cap = *cap ? *cap * 2 : 2;
-        struct att *grown = TR_ANEWN(t->a, struct att, *cap);
+        *cap = *cap ? *cap * 2 : 4;
+        struct att *grown = TR_ANEWN(sa, struct att, *cap);
         if (u->natt)
             memcpy(grown, u->att, u->natt * sizeof(*grown));
         u->att = grown;
     }
     u->att[u->natt++] = (struct att){.hosts = hosts, .owner = owner, .li = (uint16_t)li, .set = set};
+}
+
+static void add_att_done(struct tx *t, struct tx_unit *u)
+{
+    struct att *kept = u->natt ? TR_ANEWN(t->a, struct att, u->natt) : NULL;
+    if (u->natt)
+        memcpy(kept, u->att, u->natt * sizeof(*kept));
+    u->att = kept;
 }
 
 /* Translates route r into a new unit: its arena is the memo's own for the route, or the run's. */
@@ -469,7 +480,7 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
             for (size_t k = 0; k < u->natt && !dup; k++)
                 dup = u->att[k].owner == owner && u->att[k].set == set && u->att[k].li == (int)li;
             if (!dup)
-                add_att(t, u, &capatt, owner, set, (int)li, kept_hosts(t, u, hosts));
+                add_att(sa, u, &capatt, owner, set, (int)li, kept_hosts(t, u, hosts));
         }
         if (attached && all_dropped) {
             cset(&cs, "Accepted", false, TR_R_UNSUPPORTED_VALUE, dropped_msg);
@@ -510,6 +521,7 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
         tr_node_set(sa, entry, "conditions", conds_render(sa, &cs, r->generation));
         tr_node_push(sa, parents, entry);
     }
+    add_att_done(t, u);
     if (parents) {
         struct tr_node *st = tr_node_new(sa, TR_N_MAP);
         tr_node_set(sa, st, "parents", parents);

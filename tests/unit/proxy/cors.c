@@ -123,8 +123,8 @@ TEST(cors_filter_found_in_rule_and_backend_filters)
     const struct tr_ir_filters *bf =
         tx_filters_compile(a, tr_test_yaml(a, "[{type: CORS, cors: {allowOrigins: ['http://a.com']}}]"));
     ASSERT_NOT_NULL(bf);
-    ASSERT_NOT_NULL(bf->cors);
-    ASSERT_EQ(bf->cors->norigins, 1);
+    ASSERT_NOT_NULL(tr_ir_filters_cors(bf));
+    ASSERT_EQ(tr_ir_filters_cors(bf)->norigins, 1);
     /* A list with none of the filters the data plane applies compiles to nothing. */
     ASSERT_NULL(tx_filters_compile(a, tr_test_yaml(a, "[{type: RequestMirror}]")));
     tr_arena_free(a);
