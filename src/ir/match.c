@@ -47,12 +47,17 @@ static size_t kv_list(struct tr_arena *a, const struct tr_node *list, bool exact
             continue;
         struct tr_ir_kv *kv = &out[k++];
         kv->name = name;
-        kv->name_len = strlen(name);
-        kv->value = value;
-        kv->value_len = strlen(value);
+        kv->name_len = (uint16_t)strlen(name);
+        kv->v = value;
+        kv->value_len = (uint16_t)strlen(value);
         const char *type = tr_node_gets(m, "type");
-        if (type && strcmp(type, "RegularExpression") == 0)
-            kv->re = compile_re(a, value);
+        struct pcre2_real_code_8 *re = type && strcmp(type, "RegularExpression") == 0 ? compile_re(a, value) : NULL;
+        if (re) {
+            struct tr_ir_kv_re *r = TR_ANEW(a, struct tr_ir_kv_re);
+            *r = (struct tr_ir_kv_re){re, value};
+            kv->v = r;
+            kv->regex = true;
+        }
     }
     return k;
 }

@@ -15,13 +15,29 @@ struct pcre2_real_code_8;
 
 enum tr_path_kind { TR_PATH_EXACT, TR_PATH_REGEX, TR_PATH_PREFIX };
 
-/* A header or query parameter match. */
+/* A header or query parameter match: a value to equal, or a regular expression (compiled; one
+ * that does not compile is compared as a value). */
+struct tr_ir_kv_re {
+    struct pcre2_real_code_8 *re;
+    const char *value;
+};
+
 struct tr_ir_kv {
     const char *name;
-    const char *value;
-    struct pcre2_real_code_8 *re; /* RegularExpression, else NULL (Exact) */
-    uint32_t name_len, value_len;  /* the schema allows 256 and 4096 bytes */
+    const void *v;                 /* the value, or with regex its struct tr_ir_kv_re */
+    uint16_t name_len, value_len;  /* the schema allows 256 and 4096 bytes */
+    bool regex;
 };
+
+static inline const char *tr_ir_kv_value(const struct tr_ir_kv *kv)
+{
+    return kv->regex ? ((const struct tr_ir_kv_re *)kv->v)->value : (const char *)kv->v;
+}
+
+static inline struct pcre2_real_code_8 *tr_ir_kv_re(const struct tr_ir_kv *kv)
+{
+    return kv->regex ? ((const struct tr_ir_kv_re *)kv->v)->re : NULL;
+}
 
 struct tr_ir_match {
     const char *path;

@@ -314,9 +314,9 @@ static bool kv_ok(const struct tr_ir_kv *kv, const char *v, size_t vlen)
 {
     if (!v)
         return false;
-    if (kv->re)
-        return re_full_match((pcre2_code *)kv->re, v, vlen);
-    return vlen == kv->value_len && memcmp(v, kv->value, vlen) == 0;
+    if (kv->regex)
+        return re_full_match((pcre2_code *)tr_ir_kv_re(kv), v, vlen);
+    return vlen == kv->value_len && memcmp(v, kv->v, vlen) == 0;
 }
 
 static bool entry_match(const struct tr_ir_match *e, const struct tr_route_req *req)

@@ -337,7 +337,7 @@ static struct tr_node *render_kvs(struct tr_arena *a, const struct tr_ir_kv *kv,
     for (size_t i = 0; i < n; i++) {
         struct tr_node *e = tr_node_new(a, TR_N_MAP);
         tr_node_set(a, e, "name", str(a, kv[i].name));
-        tr_node_set(a, e, kv[i].re ? "regex" : "exact", str(a, kv[i].value));
+        tr_node_set(a, e, kv[i].regex ? "regex" : "exact", str(a, tr_ir_kv_value(&kv[i])));
         tr_node_push(a, l, e);
     }
     return l;
