@@ -50,18 +50,21 @@ struct stamp {
 };
 
 /* What one file contributed: the keys of the objects it last held. One block: this, the file's
- * path (its key in tr_fileprov.files), then per key its kind (a byte), namespace and name, each
- * NUL-terminated (there is one per file, most files hold one object). */
+ * path below the provider's directory (its key in tr_fileprov.files; its display name), then
+ * per key its kind (a byte), namespace and name, each NUL-terminated (there is one per file,
+ * most files hold one object). */
 struct file_state {
     struct stamp stamp;
     uint32_t n;      /* keys */
     bool stamped;    /* read whole, at stamp */
     bool unreadable; /* the last read failed (reject_unreadable) */
+    bool below;      /* path is below the directory (display_name); else whole */
     char path[];
 };
 
-/* A state for path with the n keys (copied). */
-static struct file_state *state_new(const char *path, const struct key *keys, size_t n)
+/* A state for path (its display name; below: it was below the directory) with the n keys
+ * (copied). */
+static struct file_state *state_new(const char *path, bool below, const struct key *keys, size_t n)
 {
     size_t len = strlen(path) + 1;
     for (size_t i = 0; i < n; i++)
@@ -75,6 +78,7 @@ static struct file_state *state_new(const char *path, const struct key *keys, si
         at = stpcpy(at, keys[i].name) + 1;
     }
     fs->n = (uint32_t)n;
+    fs->below = below;
     return fs;
 }
 
@@ -350,12 +354,47 @@ static void drop_missing(struct tr_fileprov *p, const char *file, struct file_st
     }
 }
 
-static const char *display_name(const struct tr_fileprov *p, const char *path)
+/* path (len bytes) below the directory, or path itself when it is not below it; *below says
+ * which. */
+static const char *rel_of(const struct tr_fileprov *p, const char *path, size_t len, size_t *rel_len, bool *below)
 {
     size_t n = strlen(p->dir);
-    if (strncmp(path, p->dir, n) == 0 && path[n] == '/')
-        return path + n + 1;
-    return path;
+    *below = len > n && strncmp(path, p->dir, n) == 0 && path[n] == '/';
+    *rel_len = *below ? len - n - 1 : len;
+    return *below ? path + n + 1 : path;
+}
+
+static const char *display_name(const struct tr_fileprov *p, const char *path)
+{
+    size_t rl;
+    bool below;
+    return rel_of(p, path, strlen(path), &rl, &below);
+}
+
+/* The state of path (a whole path), or NULL. */
+static struct file_state *state_of(const struct tr_fileprov *p, const char *path, size_t len)
+{
+    size_t rl;
+    bool below;
+    const char *rel = rel_of(p, path, len, &rl, &below);
+    return tr_map_get(&p->files, rel, rl);
+}
+
+/* The whole path of the file fs is the state of (free it). */
+static char *state_path(const struct tr_fileprov *p, const struct file_state *fs)
+{
+    if (!fs->below)
+        return tr_xstrdup(fs->path);
+    struct tr_buf b;
+    tr_buf_init(&b, 0);
+    tr_buf_printf(&b, "%s/%s", p->dir, fs->path);
+    return tr_buf_steal(&b);
+}
+
+/* Puts fs in the map of files, returning the state it replaces. */
+static struct file_state *state_put(struct tr_fileprov *p, struct file_state *fs)
+{
+    return tr_map_put(&p->files, fs->path, strlen(fs->path), fs);
 }
 
 /* A file rejected whole keeps the objects it held, and its state (an empty one if it had
@@ -363,10 +402,13 @@ static const char *display_name(const struct tr_fileprov *p, const char *path)
  * rejection. */
 static struct file_state *keep_state(struct tr_fileprov *p, const char *path)
 {
-    struct file_state *fs = tr_map_get(&p->files, path, strlen(path));
+    struct file_state *fs = state_of(p, path, strlen(path));
     if (!fs) {
-        fs = state_new(path, NULL, 0);
-        tr_map_put(&p->files, fs->path, strlen(fs->path), fs);
+        size_t rl;
+        bool below;
+        const char *rel = rel_of(p, path, strlen(path), &rl, &below);
+        fs = state_new(rel, below, NULL, 0);
+        state_put(p, fs);
     }
     return fs;
 }
@@ -380,7 +422,7 @@ static int load_text(struct tr_fileprov *p, const char *path, char *text, size_t
     free(text);
     count_unlisted(&c);
     tr_log_debug("read %s: %zu bytes, %zu objects, %d problems", c.path, len, c.nobjs, problems);
-    struct file_state *old = tr_map_get(&p->files, path, strlen(path));
+    struct file_state *old = state_of(p, path, strlen(path));
     if (problems < 0) {
         /* Not YAML at all: keep everything the file held, report the file. */
         for (size_t i = 0; i < c.nobjs; i++)
@@ -404,13 +446,13 @@ static int load_text(struct tr_fileprov *p, const char *path, char *text, size_t
     drop_missing(p, c.path, old, &c.key_index);
     tr_map_dispose(&c.key_index);
     tr_map_dispose(&c.rej_index);
-    struct file_state *fs = state_new(path, c.keys, c.n);
+    struct file_state *fs = state_new(c.path, c.path != path, c.keys, c.n);
     for (size_t i = 0; i < c.n; i++)
         free(c.keys[i].ns);
     free(c.keys);
     fs->stamp = *stamp;
     fs->stamped = true;
-    free_state(tr_map_put(&p->files, fs->path, strlen(fs->path), fs));
+    free_state(state_put(p, fs));
     tr_store_set_rejects(p->store, path, c.rej, c.nrej);
     return problems;
 }
@@ -488,8 +530,9 @@ int tr_fileprov_load(struct tr_fileprov *p, const char *path)
 
 void tr_fileprov_forget(struct tr_fileprov *p, const char *path)
 {
-    struct file_state *old = tr_map_del(&p->files, path, strlen(path));
-    drop_missing(p, display_name(p, path), old, NULL);
+    const char *rel = display_name(p, path);
+    struct file_state *old = tr_map_del(&p->files, rel, strlen(rel));
+    drop_missing(p, rel, old, NULL);
     tr_store_set_rejects(p->store, path, NULL, 0);
     free_state(old); /* last: path may be its own */
 }
@@ -522,7 +565,7 @@ static int dirent_cmp(const void *x, const void *y)
 
 static bool unchanged(const struct tr_fileprov *p, const char *path, size_t len, const struct stat *st)
 {
-    const struct file_state *fs = tr_map_get(&p->files, path, len);
+    const struct file_state *fs = state_of(p, path, len);
     struct stamp now = stamp_of(st);
     return fs && fs->stamped && memcmp(&fs->stamp, &now, sizeof(now)) == 0;
 }
@@ -599,9 +642,13 @@ int tr_fileprov_scan(struct tr_fileprov *p)
     size_t it = 0, nold = 0;
     struct tr_map_slot *s;
     char **gone = tr_xcalloc(p->files.len + 1, sizeof(char *));
-    while ((s = tr_map_next(&p->files, &it)))
-        if (!tr_map_get(&seen, s->key, s->klen))
-            gone[nold++] = tr_xstrdup(s->key);
+    while ((s = tr_map_next(&p->files, &it))) {
+        char *path = state_path(p, s->val);
+        if (!tr_map_get(&seen, path, strlen(path)))
+            gone[nold++] = path;
+        else
+            free(path);
+    }
     for (size_t i = 0; i < nold; i++) {
         tr_fileprov_forget(p, gone[i]);
         free(gone[i]);
@@ -704,10 +751,14 @@ static bool reread_broken_links(struct tr_fileprov *p)
     char **paths = tr_xcalloc(p->files.len + 1, sizeof(char *));
     while ((s = tr_map_next(&p->files, &it))) {
         const struct file_state *fs = s->val;
+        if (!fs->unreadable)
+            continue;
+        char *path = state_path(p, fs);
         struct stat st;
-        if (fs->unreadable && !tr_map_get(&p->pending, s->key, strlen(s->key)) && lstat(s->key, &st) == 0 &&
-            S_ISLNK(st.st_mode))
-            paths[n++] = tr_xstrdup(s->key);
+        if (!tr_map_get(&p->pending, path, strlen(path)) && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+            paths[n++] = path;
+        else
+            free(path);
     }
     for (size_t i = 0; i < n; i++) {
         tr_fileprov_load(p, paths[i]);
@@ -752,7 +803,7 @@ bool tr_fileprov_flush(struct tr_fileprov *p, bool force)
             struct stamp stamp;
             char *text = read_manifest(paths[i], &len, &gone, why, sizeof(why), &stamp);
             tr_fileprov_handle(p);
-            struct file_state *had = tr_map_get(&p->files, paths[i], strlen(paths[i]));
+            struct file_state *had = state_of(p, paths[i], strlen(paths[i]));
             if (tr_map_get(&p->pending, paths[i], strlen(paths[i])) && !force) {
                 free(text);
             } else if (text && len == 0 && had && had->n > 0 && !force) {
