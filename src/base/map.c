@@ -64,7 +64,7 @@ void *tr_map_get(const struct tr_map *m, const char *key, size_t klen)
 
 void *tr_map_put(struct tr_map *m, const char *key, size_t klen, void *val)
 {
-    if ((m->len + 1) * 4 > m->cap * 3)
+    if (m->dense ? (m->len + 1) * 8 > m->cap * 7 : (m->len + 1) * 4 > m->cap * 3)
         resize(m, m->cap ? m->cap * 2 : 16);
     uint32_t h = (uint32_t)tr_hash(key, klen);
     struct tr_map_slot *s = find(m, key, klen, h);
@@ -106,8 +106,8 @@ void *tr_map_del(struct tr_map *m, const char *key, size_t klen)
         }
     }
     /* Mostly empty after many deletes (10,000 routes gone): below a quarter full, the table
-     * halves until it is not (it grows at three quarters, so a delete and an insert never
-     * resize it back and forth). */
+     * halves until it is not (it grows at three quarters, or seven eighths, so a delete and an
+     * insert never resize it back and forth). */
     if (m->cap > 16 && m->len * 4 < m->cap) {
         size_t cap = m->cap;
         while (cap > 16 && m->len * 4 < cap)

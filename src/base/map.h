@@ -20,6 +20,9 @@ struct tr_map {
     struct tr_map_slot *slots; /* private */
     size_t cap, len;
     bool borrow_keys; /* set before the first put: keys are not copied, nor freed */
+    /* Grow at seven eighths full rather than three quarters: for a large table looked up seldom
+     * (one lookup per file event), where memory counts more than the length of probes. */
+    bool dense;
 };
 
 uint64_t tr_hash(const void *p, size_t len);

@@ -163,6 +163,7 @@ struct tr_fileprov *tr_fileprov_new(const char *dir, struct tr_store *store, boo
     }
     struct tr_fileprov *p = tr_xcalloc(1, sizeof(*p));
     p->files.borrow_keys = true; /* a state holds its path */
+    p->files.dense = true;       /* one per file: 24 bytes a slot, looked up per event */
     p->dir = tr_xstrdup(dir);
     p->store = store;
     p->ifd = -1;

@@ -65,6 +65,38 @@ TEST(map_many_keys_grow_and_delete)
     tr_map_dispose(&m);
 }
 
+/* A dense table grows at seven eighths full: 3,500 keys fit 4,096 slots (a plain one takes
+ * 8,192), every key stays reachable through deletes, and it still shrinks when mostly empty. */
+TEST(map_dense_grows_later)
+{
+    struct tr_map m = {.dense = true}, plain = {0};
+    char k[32];
+    enum { N = 3500 };
+    for (int i = 0; i < N; i++) {
+        int kl = snprintf(k, sizeof(k), "dir/file-%d.yaml", i);
+        ASSERT_NULL(tr_map_put(&m, k, (size_t)kl, VAL(i)));
+        ASSERT_NULL(tr_map_put(&plain, k, (size_t)kl, VAL(i)));
+    }
+    ASSERT_EQ(m.cap, 4096);
+    ASSERT_EQ(plain.cap, 8192);
+    for (int i = 0; i < N; i += 2) {
+        int kl = snprintf(k, sizeof(k), "dir/file-%d.yaml", i);
+        ASSERT(tr_map_del(&m, k, (size_t)kl) == VAL(i));
+    }
+    for (int i = 0; i < N; i++) {
+        int kl = snprintf(k, sizeof(k), "dir/file-%d.yaml", i);
+        ASSERT(tr_map_get(&m, k, (size_t)kl) == (i % 2 ? VAL(i) : NULL));
+    }
+    for (int i = 1; i < N; i += 2) {
+        int kl = snprintf(k, sizeof(k), "dir/file-%d.yaml", i);
+        ASSERT(tr_map_del(&m, k, (size_t)kl) == VAL(i));
+    }
+    ASSERT_EQ(m.len, 0);
+    ASSERT_EQ(m.cap, 16);
+    tr_map_dispose(&m);
+    tr_map_dispose(&plain);
+}
+
 TEST(map_iterate_visits_each_once)
 {
     struct tr_map m = {0};
