@@ -242,6 +242,7 @@ bool tx_namespace_allowed(struct tx *t, const struct tr_node *rule, const char *
 
 /* route.c: attachment, parent status; backend.c: backendRefs */
 struct rule_out;
+struct rule_mirrors;
 /* A listener a route attached to, by position: Gateway (or ListenerSet) index in the view and
  * listener index, which stay right while the world does. */
 struct att {
@@ -268,6 +269,7 @@ struct tx_unit {
                                * the world it was made in (tx_ports_stamp) */
     struct att *att;
     struct rule_out *rules;
+    struct rule_mirrors **mirrors; /* per rule its RequestMirrors; NULL when no rule has any */
     int refs; /* atomic: the memo's and each run's that applies it */
     uint16_t natt;   /* parentRefs (32) x listeners (64) at most */
     uint16_t nrules; /* the schema allows 16 */

@@ -90,7 +90,6 @@ struct rule_mirrors {
 struct rule_out {
     struct tr_ir_rule_spec spec; /* what every listener serving the rule shares */
     struct tr_ir_backend_ref *be; /* backendRefs, resolved; their sources follow (rule_src) */
-    struct rule_mirrors *mirrors; /* NULL: none */
     uint32_t nbe;
     bool dropped; /* not served (rule_unsupported) */
 };
@@ -106,8 +105,8 @@ static struct tx_backend_src **rule_src(const struct rule_out *ro, size_t k)
  * share: percent, or fraction, or all. One that does not resolve makes the route's ResolvedRefs
  * False, its message naming the filter, and is not configured: the mirror stays in the IR marked
  * invalid and no copy goes to it (HTTPRequestMirrorFilter.backendRef docs). */
-static void rule_mirrors(struct tx *t, const struct tr_obj *r, size_t ri, const struct tr_node *rule,
-                         struct rule_out *ro, struct tx_refs *res)
+static struct rule_mirrors *rule_mirrors(struct tx *t, const struct tr_obj *r, size_t ri,
+                                         const struct tr_node *rule, struct tx_refs *res)
 {
     const struct tr_node *fs = tr_node_get(rule, "filters");
     size_t n = 0;
@@ -116,8 +115,8 @@ static void rule_mirrors(struct tx *t, const struct tr_obj *r, size_t ri, const 
         n += type && strcmp(type, "RequestMirror") == 0;
     }
     if (!n)
-        return;
-    struct rule_mirrors *rm_out = ro->mirrors = TR_ANEW(t->a, struct rule_mirrors);
+        return NULL;
+    struct rule_mirrors *rm_out = TR_ANEW(t->a, struct rule_mirrors);
     rm_out->v = TR_ANEWN(t->a, struct tr_ir_mirror, n);
     rm_out->src = TR_ANEWN(t->a, struct tx_backend_src *, n);
     for (size_t i = 0; i < tr_node_len(fs); i++) {
@@ -146,6 +145,7 @@ static void rule_mirrors(struct tx *t, const struct tr_obj *r, size_t ri, const 
             mi->numerator = (uint32_t)pct;
         }
     }
+    return rm_out;
 }
 
 /* Why the first ExtensionRef of filters cannot be resolved, or NULL when there is none; the
@@ -292,11 +292,10 @@ static void rule_unsupported(struct tx *t, const struct tr_obj *r, size_t ri, co
     ro->dropped = *why != NULL;
 }
 
-/* Resolves every rule's backends once per route, noting the route's ResolvedRefs in res and
- * why each dropped rule is (why[i], in sa; NULL: served). */
-static void route_rules(struct tx *t, struct tr_arena *sa, const struct tr_obj *r, const struct tr_ir_route *route,
-                        const struct tr_node *spec, struct rule_out **rules_out, uint16_t *nrules, const char ***why,
-                        struct tx_refs *res)
+/* Resolves every rule's backends once per route (u's rules and mirrors), noting the route's
+ * ResolvedRefs in res and why each dropped rule is (why[i], in sa; NULL: served). */
+static void route_rules(struct tx *t, struct tr_arena *sa, const struct tr_obj *r, struct tx_unit *u,
+                        const struct tr_node *spec, const char ***why, struct tx_refs *res)
 {
     const struct tr_node *rules = tr_node_get(spec, "rules");
     size_t n = tr_node_len(rules); /* the schema allows 16 */
@@ -305,7 +304,7 @@ static void route_rules(struct tx *t, struct tr_arena *sa, const struct tr_obj *
     for (size_t i = 0; i < n; i++) {
         const struct tr_node *rule = tr_node_at(rules, i);
         struct tr_ir_rule_spec *rs = &ro[i].spec;
-        rs->route = route;
+        rs->route = &u->route;
         rs->index = (uint16_t)i;
         tx_rule_compile(t->a, r->kind, rule, rs);
         struct ir_backends be;
@@ -313,12 +312,16 @@ static void route_rules(struct tx *t, struct tr_arena *sa, const struct tr_obj *
         ro[i].be = be.v;
         ro[i].nbe = (uint32_t)be.n;
         TR_BUG_ON(be.n && be.src != rule_src(&ro[i], 0));
-        rule_mirrors(t, r, i, rule, &ro[i], res);
+        struct rule_mirrors *rm = rule_mirrors(t, r, i, rule, res);
+        if (rm && !u->mirrors)
+            u->mirrors = TR_ANEWN(t->a, struct rule_mirrors *, n);
+        if (rm)
+            u->mirrors[i] = rm;
         rule_unsupported(t, r, i, rule, &ro[i], &(*why)[i], res);
         rule_extensions(t, i, rule, &ro[i], res);
     }
-    *rules_out = ro;
-    *nrules = (uint16_t)n;
+    u->rules = ro;
+    u->nrules = (uint16_t)n;
 }
 
 /* Why rules are dropped (rule_unsupported), as one condition message naming each, or NULL when
@@ -443,7 +446,7 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
         }
         if (!resolved) {
             const char **why;
-            route_rules(t, sa, r, &u->route, spec, &u->rules, &u->nrules, &why, &refs);
+            route_rules(t, sa, r, u, spec, &why, &refs);
             dropped_msg = dropped_rules(sa, why, u->nrules, &all_dropped);
             resolved = true;
         }
@@ -561,9 +564,10 @@ _Static_assert(sizeof(struct tr_ir_backend) % _Alignof(struct tr_ir_mirror) == 0
  * backends, then the mirrors), with the endpoints of its world (a unit outlives runs and
  * EndpointSlice changes), one per Gateway the route attaches to: the policies write the
  * Gateway's backend TLS into them. */
-static void attach(struct tx *t, struct lst *l, const struct att *at,
-                   struct rule_out *rules, size_t nrules, struct applied *ap)
+static void attach(struct tx *t, struct lst *l, const struct att *at, const struct tx_unit *u, struct applied *ap)
 {
+    struct rule_out *rules = u->rules;
+    size_t nrules = u->nrules;
     if (ap->gw != l->gw) {
         ap->gw = l->gw;
         if (nrules <= APPLIED_STACK) {
@@ -577,7 +581,8 @@ static void attach(struct tx *t, struct lst *l, const struct att *at,
         struct rule_out *ro = &rules[i];
         if (ro->dropped) /* rule_unsupported: not served at all */
             continue;
-        size_t nmi = ro->mirrors ? ro->mirrors->n : 0;
+        const struct rule_mirrors *rm = u->mirrors ? u->mirrors[i] : NULL;
+        size_t nmi = rm ? rm->n : 0;
         if (!ap->be[i] && (ro->nbe || nmi)) {
             struct tr_ir_backend *be =
                 tr_arena_zalloc(t->a, ro->nbe * sizeof(struct tr_ir_backend) + nmi * sizeof(struct tr_ir_mirror));
@@ -586,7 +591,6 @@ static void attach(struct tx *t, struct lst *l, const struct att *at,
                 tx_backend_endpoints(t, *rule_src(ro, k), &be[k], l->gw->ext_allowed);
             }
             if (nmi) {
-                const struct rule_mirrors *rm = ro->mirrors;
                 struct tr_ir_mirror *mi = (struct tr_ir_mirror *)(void *)(be + ro->nbe);
                 memcpy(mi, rm->v, nmi * sizeof(*mi));
                 for (size_t k = 0; k < nmi; k++)
@@ -614,7 +618,7 @@ static void route_apply(struct tx *t, enum tr_kind kind, size_t ri, const struct
         struct lst *l = a->set ? &t->lsets[a->owner].l[a->li] : &t->gws[a->owner].l[a->li];
         l->attached++;
         if (l->accepted)
-            attach(t, l, a, u->rules, u->nrules, &ap);
+            attach(t, l, a, u, &ap);
     }
 }
 
