@@ -92,14 +92,6 @@ struct tr_arena *tr_arena_new(size_t chunk_len)
     return a;
 }
 
-struct tr_arena *tr_arena_new_sized(size_t first_len, size_t chunk_len)
-{
-    struct tr_arena *a = tr_arena_new(chunk_len);
-    if (first_len)
-        a->head = chunk_new(ALIGN_UP(first_len));
-    return a;
-}
-
 static void run_cleanups(struct tr_arena *a)
 {
     while (a->cleanups) {

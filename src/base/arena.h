@@ -11,9 +11,6 @@ typedef void tr_arena_cleanup_cb(void *data);
 /* Returns a new arena whose chunks are at least chunk_len bytes. Any thread; the arena itself is
  * not thread-safe. */
 struct tr_arena *tr_arena_new(size_t chunk_len);
-/* The same, its first chunk first_len bytes (made now): for an arena whose size is about known,
- * so that it is one block with little to spare. */
-struct tr_arena *tr_arena_new_sized(size_t first_len, size_t chunk_len);
 /* Slabs: pages that arenas made in them (tr_arena_new_in) carve their blocks from, back to
  * back, so that many small long-lived arenas (a route's translation each) take what they use
  * and no more: an arena of its own would round its first chunk up, or guess. Pages are mapped

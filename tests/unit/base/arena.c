@@ -137,24 +137,6 @@ TEST(arena_survives_many_resets)
     tr_arena_free(a);
 }
 
-/* An arena made with its first chunk's size: what fits is one block, allocations one after
- * another in it; the rest goes to chunks of the usual size. */
-TEST(arena_sized_first_chunk_then_usual_chunks)
-{
-    struct tr_arena *a = tr_arena_new_sized(1000, 256);
-    char *first = tr_arena_alloc(a, 16);
-    char *p = first;
-    for (int i = 0; i < 61; i++) /* 62 x 16 = 992 bytes of the first chunk's 1000 */
-        p = tr_arena_alloc(a, 16);
-    ASSERT(p == first + 61 * 16);
-    char *next = tr_arena_alloc(a, 16); /* no room left: a new chunk */
-    ASSERT(next < first || next >= first + 1000);
-    memset(tr_arena_alloc(a, 200), 1, 200); /* large for a 256-byte arena: its own chunk */
-    ASSERT_EQ(tr_arena_used(a), 63 * 16 + 200);
-    tr_arena_free(a);
-    tr_arena_free(tr_arena_new_sized(0, 256)); /* no first chunk: as tr_arena_new */
-}
-
 /* Arenas in a slab take their blocks back to back from shared pages: nothing is rounded up to
  * a chunk, two arenas' blocks interleave, strings stay byte-packed, and the pages go once every
  * arena that used them is freed, in any order and after the slab itself (ASan: no leak, no use
