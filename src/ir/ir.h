@@ -49,27 +49,31 @@ struct tr_ir_backend_tls {
 };
 
 /* One field of a header modifier (HTTPHeaderFilter). lname is the name lower-cased, so that the
- * check run on every received field is a length compare and a compare against lower-cased
- * bytes; the name as configured is lname itself, or when it has upper-case letters (cased) the
- * copy right after lname's NUL (tr_ir_header_name). */
+ * check run on every received field is a compare against lower-cased bytes; the name as
+ * configured is lname itself or, when it has upper-case letters, the copy right after lname's
+ * NUL (tr_ir_mod_name). */
 struct tr_ir_header {
     const char *lname;
     const char *value; /* NULL in remove */
-    uint32_t name_len; /* the schema allows 256 bytes */
-    bool cased;
 };
-
-static inline const char *tr_ir_header_name(const struct tr_ir_header *h)
-{
-    return h->cased ? h->lname + h->name_len + 1 : h->lname;
-}
 
 /* RequestHeaderModifier or ResponseHeaderModifier: set, add and remove in the spec's order, in
  * one array (set's entries, then add's, then remove's). */
 struct tr_ir_header_mod {
     const struct tr_ir_header *v;
     uint8_t nset, nadd, nremove; /* the schema allows 16 of each */
+    /* Bit i: entry i's name has upper-case letters, kept after its lower-cased copy (the 32
+     * set and add entries there can be, and the first remove entries; a later remove entry's
+     * name is matched and shown lower-cased). */
+    uint32_t cased;
 };
+
+/* The name of entry i of m as configured. */
+static inline const char *tr_ir_mod_name(const struct tr_ir_header_mod *m, size_t i)
+{
+    const char *l = m->v[i].lname;
+    return i < 32 && (m->cased >> i & 1) ? l + strlen(l) + 1 : l;
+}
 
 static inline const struct tr_ir_header *tr_ir_mod_set(const struct tr_ir_header_mod *m)
 {

@@ -106,7 +106,7 @@ void tr_filters_response(const struct tr_ir_rule *rule, const struct tr_ir_filte
 static bool named(const struct tr_ir_header *v, size_t n, const char *name, size_t len)
 {
     for (size_t i = 0; i < n; i++)
-        if (v[i].name_len == len && tr_h1_token_eq(name, len, v[i].lname, len))
+        if (tr_h1_token_eq(name, len, v[i].lname, strnlen(v[i].lname, len + 1)))
             return true;
     return false;
 }
@@ -138,8 +138,8 @@ static void add_by(const struct tr_ir_header_mod *mod, const struct tr_ir_header
         return;
     for (size_t i = 0; i < (size_t)mod->nset + mod->nadd; i++) {
         const struct tr_ir_header *h = &mod->v[i]; /* set's, then add's */
-        if (h->value && !drop_by(over, h->lname, h->name_len))
-            tr_buf_printf(b, "%s: %s\r\n", tr_ir_header_name(h), h->value);
+        if (h->value && !drop_by(over, h->lname, strlen(h->lname)))
+            tr_buf_printf(b, "%s: %s\r\n", tr_ir_mod_name(mod, i), h->value);
     }
 }
 

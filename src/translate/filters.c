@@ -21,33 +21,44 @@ static const struct tr_node *find(const struct tr_node *filters, const char *typ
     return NULL;
 }
 
-static struct tr_ir_header header(struct tr_arena *a, const char *name, const char *value)
+/* The field for name and value; *cased: the name has upper-case letters, and the name as
+ * written follows the lower-cased copy (kept: entry i of its modifier, below 32). */
+static struct tr_ir_header header(struct tr_arena *a, const char *name, const char *value, bool kept,
+                                  bool *cased)
 {
     size_t n = strlen(name);
+    *cased = false;
     for (size_t i = 0; i < n; i++) {
         if (name[i] >= 'A' && name[i] <= 'Z') {
-            /* The lower-cased name, then the name as written (tr_ir_header_name). */
-            char *low = tr_arena_alloc(a, 2 * (n + 1));
+            char *low = tr_arena_alloc(a, (kept ? 2 : 1) * (n + 1));
             for (size_t j = 0; j <= n; j++)
                 low[j] = name[j] >= 'A' && name[j] <= 'Z' ? (char)(name[j] - 'A' + 'a') : name[j];
-            memcpy(low + n + 1, name, n + 1);
-            return (struct tr_ir_header){low, value, (uint32_t)n, true};
+            if (kept)
+                memcpy(low + n + 1, name, n + 1);
+            *cased = kept;
+            return (struct tr_ir_header){low, value};
         }
     }
-    return (struct tr_ir_header){name, value, (uint32_t)n, false}; /* most names: their own */
+    return (struct tr_ir_header){name, value}; /* most names: their own */
 }
 
 /* Appends the entries of list (HTTPHeader objects, or for remove plain names) that have a name
- * to v; a set or add entry without a value is kept for the drop check and never written.
- * Returns how many. */
-static uint8_t headers(struct tr_arena *a, const struct tr_node *list, bool objects, struct tr_ir_header *v)
+ * to hm's fields from v[at]; a set or add entry without a value is kept for the drop check and
+ * never written. Returns how many. */
+static uint8_t headers(struct tr_arena *a, const struct tr_node *list, bool objects, struct tr_ir_header_mod *hm,
+                       struct tr_ir_header *v, size_t at)
 {
     size_t k = 0;
     for (size_t i = 0; i < tr_node_len(list); i++) {
         const struct tr_node *x = tr_node_at(list, i);
         const char *name = objects ? tr_node_gets(x, "name") : x->type == TR_N_STR ? x->u.s : NULL;
-        if (name)
-            v[k++] = header(a, name, objects ? tr_node_gets(x, "value") : NULL);
+        if (!name)
+            continue;
+        bool cased;
+        v[at + k] = header(a, name, objects ? tr_node_gets(x, "value") : NULL, at + k < 32, &cased);
+        if (cased)
+            hm->cased |= 1u << (at + k);
+        k++;
     }
     return (uint8_t)k;
 }
@@ -62,9 +73,9 @@ static const struct tr_ir_header_mod *header_mod(struct tr_arena *a, const struc
     struct tr_ir_header_mod *hm = TR_ANEW(a, struct tr_ir_header_mod);
     struct tr_ir_header *v = n ? TR_ANEWN(a, struct tr_ir_header, n) : NULL;
     hm->v = v;
-    hm->nset = headers(a, set, true, v);
-    hm->nadd = headers(a, add, true, v + hm->nset);
-    hm->nremove = headers(a, rm, false, v + hm->nset + hm->nadd);
+    hm->nset = headers(a, set, true, hm, v, 0);
+    hm->nadd = headers(a, add, true, hm, v, hm->nset);
+    hm->nremove = headers(a, rm, false, hm, v, (size_t)hm->nset + hm->nadd);
     return hm;
 }
 

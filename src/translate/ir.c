@@ -232,15 +232,15 @@ static struct tr_node *render_header_mod(struct tr_arena *a, const struct tr_ir_
 {
     struct tr_node *m = tr_node_new(a, TR_N_MAP);
     static const char *const names[] = {"set", "add", "remove"};
-    const struct tr_ir_header *lists[] = {tr_ir_mod_set(hm), tr_ir_mod_add(hm), tr_ir_mod_remove(hm)};
     size_t ns[] = {hm->nset, hm->nadd, hm->nremove};
+    size_t first[] = {0, hm->nset, (size_t)hm->nset + hm->nadd};
     for (size_t k = 0; k < 3; k++) {
         if (!ns[k])
             continue;
         struct tr_node *l = tr_node_new(a, TR_N_SEQ);
         for (size_t i = 0; i < ns[k]; i++) {
-            const struct tr_ir_header *h = &lists[k][i];
-            const char *name = tr_ir_header_name(h);
+            const struct tr_ir_header *h = &hm->v[first[k] + i];
+            const char *name = tr_ir_mod_name(hm, first[k] + i);
             tr_node_push(a, l, h->value ? tr_node_str(a, tr_arena_printf(a, "%s: %s", name, h->value)) : str(a, name));
         }
         tr_node_set(a, m, names[k], l);

@@ -123,6 +123,22 @@ TEST(filters_header_modifiers_rule_then_backend)
     tr_filters_add_request_headers(&o, &b);
     ASSERT_STREQ(b.data, "X-B: b\r\nx-a: backend\r\n"); /* the backend's set wins */
     tr_buf_dispose(&b);
+    /* Names written with capitals: matched without case, written as configured, whichever
+     * entries have them; a name that is a prefix of another is not that one. */
+    static const char mixed[] = "[{type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x-lower, value: a}, "
+                                "{name: X-Upper, value: b}], add: [{name: X-Add-Ed, value: c}], remove: [X-Gone-Too]}}]";
+    const struct tr_ir_filters *mf = tx_filters_compile(f.a, tr_test_yaml(f.a, mixed));
+    struct tr_filter_out mo = {.mod = mf->request_headers};
+    ASSERT(tr_filters_drop_request_header(&mo, "x-gone-too", 10));
+    ASSERT(tr_filters_drop_request_header(&mo, "X-UPPER", 7));
+    ASSERT(!tr_filters_drop_request_header(&mo, "x-uppe", 6));
+    ASSERT(!tr_filters_drop_request_header(&mo, "x-upperr", 8));
+    tr_buf_init(&b, 0);
+    tr_filters_add_request_headers(&mo, &b);
+    ASSERT_STREQ(b.data, "x-lower: a\r\nX-Upper: b\r\nX-Add-Ed: c\r\n");
+    tr_buf_dispose(&b);
+    ASSERT_STREQ(tr_ir_mod_name(mf->request_headers, 3), "X-Gone-Too");
+    ASSERT_STREQ(mf->request_headers->v[3].lname, "x-gone-too");
     tr_arena_free(f.a);
 }
 
