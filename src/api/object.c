@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* RFC 1123 DNS subdomain (most kinds' names) or label (Namespace names). */
 static const char *check_dns(const char *s, size_t len, bool label)
@@ -65,26 +66,52 @@ void tr_format_time(char out[32], int64_t t)
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static void make_uid(char out[37])
+/* A uid for objects given none (a manifest's usually has none): a UUID (version 4 form) made
+ * from the object's sequence number under a key drawn once per process, so that it is kept
+ * by no object, the same for every version of one, and another after a restart, as a random
+ * one would be. */
+static uint64_t uid_key[2];
+
+static void uid_key_init(void)
 {
-    unsigned char r[16];
     FILE *f = fopen("/dev/urandom", "rb");
-    size_t got = f ? fread(r, 1, sizeof(r), f) : 0;
+    size_t got = f ? fread(uid_key, 1, sizeof(uid_key), f) : 0;
     if (f)
         fclose(f);
-    if (got != sizeof(r)) {
+    if (got != sizeof(uid_key)) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)(uintptr_t)out;
-        for (size_t i = 0; i < sizeof(r); i++) {
-            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-            r[i] = (unsigned char)(x >> 56);
-        }
+        uid_key[0] = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)getpid();
+        uid_key[1] = uid_key[0] * 6364136223846793005ULL + 1442695040888963407ULL;
     }
+}
+
+static uint64_t uid_mix(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+const char *tr_obj_uid(const struct tr_obj *o, char buf[TR_UID_LEN + 1])
+{
+    if (o->uid)
+        return o->uid;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, uid_key_init);
+    /* The first half a bijection of seq (distinct objects, distinct uids), the second half more
+     * of the key. */
+    uint64_t h[2] = {uid_mix(o->seq ^ uid_key[0]), uid_mix(o->seq + uid_key[1])};
+    unsigned char r[16];
+    for (size_t i = 0; i < 16; i++)
+        r[i] = (unsigned char)(h[i / 8] >> (8 * (i % 8)));
     r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
     r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2],
-             r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
+    snprintf(buf, TR_UID_LEN + 1, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
+             r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
+    return buf;
 }
 
 /* Everything but metadata and status: what bumps metadata.generation. */
@@ -241,12 +268,10 @@ int tr_obj_decode(struct tr_arena *a, struct tr_node *root, const char *file, ui
     if (!info->namespaced)
         tr_node_del(meta, "namespace");
     meta = tr_node_get(root, "metadata");
-    char made[37];
+    /* The uid given (kept across versions), or none: tr_obj_uid makes one from seq. */
     const char *uid = prev ? prev->uid : tr_node_gets(meta, "uid");
-    if (!uid) {
-        make_uid(made);
-        uid = made;
-    }
+    if (uid && !uid[0])
+        uid = NULL;
     int64_t created = now, generation = 1;
     if (prev) {
         created = prev->created;
@@ -266,8 +291,8 @@ int tr_obj_decode(struct tr_arena *a, struct tr_node *root, const char *file, ui
     if (pack && tr_node_pack(&packed, root, pack_dict) != TR_OK)
         pack = false;
     const char *f = file ? file : "";
-    size_t fl = strlen(f), ul = strlen(uid);
-    size_t len = sizeof(struct tr_obj) + fl + 1 + ul + 1 + (pack ? packed.len : 0);
+    size_t fl = strlen(f), ul = uid ? strlen(uid) + 1 : 0;
+    size_t len = sizeof(struct tr_obj) + fl + 1 + ul + (pack ? packed.len : 0);
     /* A packed object is one block of its own (no arena: one allocation, not three). */
     struct tr_arena *kept = pack ? NULL : tr_arena_new(256);
     if (!pack)
@@ -278,8 +303,8 @@ int tr_obj_decode(struct tr_arena *a, struct tr_node *root, const char *file, ui
     char *at = blk + sizeof(*o);
     o->file = memcpy(at, f, fl + 1);
     at += fl + 1;
-    o->uid = memcpy(at, uid, ul + 1);
-    at += ul + 1;
+    o->uid = uid ? memcpy(at, uid, ul) : NULL;
+    at += ul;
     if (pack) {
         o->packed = memcpy(at, packed.data, packed.len);
         o->packed_len = (uint32_t)packed.len;
@@ -334,7 +359,7 @@ void tr_obj_take_server_meta(struct tr_obj *o)
     struct tr_arena *a = o->root ? NULL : tr_arena_new(4096);
     const struct tr_node *meta = tr_node_get(tr_obj_tree(o, a), "metadata");
     const char *uid = tr_node_gets(meta, "uid");
-    if (uid && uid[0] && strcmp(uid, o->uid) != 0) {
+    if (uid && uid[0] && (!o->uid || strcmp(uid, o->uid) != 0)) {
         if (!o->arena) /* a packed object: its first string not in its block */
             o->arena = tr_arena_new(256);
         o->uid = tr_arena_strdup(o->arena, uid);
@@ -387,7 +412,8 @@ struct tr_node *tr_obj_render(struct tr_arena *a, const struct tr_obj *o, const 
     tr_format_time(t, o->created);
     if (o->kind < TR_KIND_NAMESPACE || tr_node_get(n, "spec"))
         tr_node_set(a, meta, "generation", tr_node_int(a, o->generation));
-    tr_node_set(a, meta, "uid", tr_node_str(a, o->uid));
+    char uid[TR_UID_LEN + 1];
+    tr_node_set(a, meta, "uid", tr_node_str(a, tr_obj_uid(o, uid)));
     tr_node_set(a, meta, "creationTimestamp", tr_node_str(a, t));
     char rv[24];
     snprintf(rv, sizeof(rv), "%" PRIu64, o->version);

@@ -28,6 +28,7 @@ struct tr_obj {
     uint32_t packed_len;  /* private: the packed tree (tr_node_pack) when root is NULL */
     const unsigned char *packed;
     int64_t generation;   /* as the API server assigns it */
+    /* metadata.uid as a manifest or the API server gave it, or NULL: read it with tr_obj_uid */
     const char *uid;
     int64_t created;   /* creationTimestamp, seconds since the epoch */
     uint64_t seq;      /* order of first creation in this process: ties on created */
@@ -53,6 +54,10 @@ int tr_obj_decode(struct tr_arena *a, struct tr_node *root, const char *file, ui
  * server set them (the Kubernetes provider: the server, not torii, counts generations). Call
  * right after tr_obj_decode, before the object is shared. */
 void tr_obj_take_server_meta(struct tr_obj *o);
+
+/* The object's uid: the one given, or one made from its sequence number (in buf). */
+#define TR_UID_LEN 36
+const char *tr_obj_uid(const struct tr_obj *o, char buf[TR_UID_LEN + 1]);
 
 /* The object's tree: root, or for a packed object a tree unpacked into a whose strings point
  * into the object (valid while it is). */

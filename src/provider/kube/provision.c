@@ -98,7 +98,8 @@ static struct tr_node *owned_by(struct tr_arena *a, const char *api, const struc
     tr_node_set(a, own, "apiVersion", tr_node_str(a, api));
     tr_node_set(a, own, "kind", tr_node_str(a, tr_kind_name(o->kind)));
     tr_node_set(a, own, "name", tr_node_str(a, o->name));
-    tr_node_set(a, own, "uid", tr_node_str(a, o->uid));
+    char uid[TR_UID_LEN + 1];
+    tr_node_set(a, own, "uid", tr_node_str(a, tr_obj_uid(o, uid)));
     tr_node_set(a, own, "controller", tr_node_bool(a, true));
     tr_node_push(a, owners, own);
     return owners;

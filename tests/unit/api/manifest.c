@@ -174,7 +174,8 @@ TEST(manifest_prev_gives_generation)
     ASSERT_EQ(load(&r, v2, &seq), 0);
     ASSERT_EQ(r.nobjs, 2);
     ASSERT_EQ(r.objs[1]->generation, 2); /* looked up as default/svc */
-    ASSERT_STREQ(r.objs[1]->uid, r.objs[0]->uid);
+    char u0[TR_UID_LEN + 1], u1[TR_UID_LEN + 1];
+    ASSERT_STREQ(tr_obj_uid(r.objs[1], u1), tr_obj_uid(r.objs[0], u0)); /* one object: one uid */
     ASSERT_EQ(r.lookups, 2);
     rec_done(&r);
 }

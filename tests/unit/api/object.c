@@ -76,7 +76,15 @@ TEST(object_decode_basics_and_namespace_default)
     ASSERT_EQ(d.o->generation, 1);
     ASSERT_EQ(d.o->created, NOW);
     ASSERT_EQ(d.o->seq, 7);
-    ASSERT_EQ(strlen(d.o->uid), 36);
+    ASSERT_NULL(d.o->uid); /* none given: made from seq when asked */
+    char uid[TR_UID_LEN + 1], again[TR_UID_LEN + 1];
+    ASSERT_EQ(strlen(tr_obj_uid(d.o, uid)), 36);
+    ASSERT_EQ(uid[14], '4'); /* a version 4 UUID's form */
+    ASSERT(strchr("89ab", uid[19]) != NULL);
+    ASSERT_STREQ(tr_obj_uid(d.o, again), uid); /* the same each time */
+    struct tr_obj other = *d.o; /* another object: another uid */
+    other.seq++;
+    ASSERT(strcmp(tr_obj_uid(&other, again), uid) != 0);
     ASSERT_STREQ(d.ident, "HTTPRoute default/web");
     /* Defaults were applied: a rule without matches gets the PathPrefix / match. */
     const struct tr_node *spec = tr_obj_spec(d.o, ta);
@@ -125,6 +133,8 @@ TEST(object_status_dropped_and_kept_metadata)
     tr_arena_free(ta);
     ASSERT_STREQ(d.o->ns, "apps");
     ASSERT_STREQ(d.o->uid, "1234");
+    char given[TR_UID_LEN + 1];
+    ASSERT_STREQ(tr_obj_uid(d.o, given), "1234");
     ASSERT_EQ(d.o->created, 1577934245);
     dec_done(&d);
 }

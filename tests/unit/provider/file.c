@@ -119,8 +119,8 @@ TEST(fileprov_modify_bumps_generation_only_on_spec_change)
     const struct tr_obj *v1 = svc(&e, "a");
     ASSERT_EQ(v1->generation, 1);
     uint64_t version = v1->version;
-    char uid[64];
-    snprintf(uid, sizeof(uid), "%s", v1->uid);
+    char uid[TR_UID_LEN + 1], uid2[TR_UID_LEN + 1];
+    tr_obj_uid(v1, uid);
     /* Re-reading identical content changes nothing, not even resourceVersion. */
     ASSERT_EQ(load(&e, "a.yaml"), 0);
     ASSERT_EQ(svc(&e, "a")->version, version);
@@ -129,7 +129,7 @@ TEST(fileprov_modify_bumps_generation_only_on_spec_change)
     const struct tr_obj *v2 = svc(&e, "a");
     ASSERT_EQ(port_of(v2), 8080);
     ASSERT_EQ(v2->generation, 2);
-    ASSERT_STREQ(v2->uid, uid);
+    ASSERT_STREQ(tr_obj_uid(v2, uid2), uid);
     ASSERT(v2->version > version);
     env_done(&e);
 }
