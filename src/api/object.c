@@ -2,6 +2,7 @@
 #include "api/schema.h"
 #include "base/arena.h"
 #include "base/buf.h"
+#include "base/map.h"
 #include "base/mem.h"
 #include "base/node.h"
 #include "base/err.h"
@@ -86,15 +87,6 @@ static void uid_key_init(void)
     }
 }
 
-static uint64_t uid_mix(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
 const char *tr_obj_uid(const struct tr_obj *o, char buf[TR_UID_LEN + 1])
 {
     if (o->uid)
@@ -103,7 +95,7 @@ const char *tr_obj_uid(const struct tr_obj *o, char buf[TR_UID_LEN + 1])
     pthread_once(&once, uid_key_init);
     /* The first half a bijection of seq (distinct objects, distinct uids), the second half more
      * of the key. */
-    uint64_t h[2] = {uid_mix(o->seq ^ uid_key[0]), uid_mix(o->seq + uid_key[1])};
+    uint64_t h[2] = {tr_mix64(o->seq ^ uid_key[0]), tr_mix64(o->seq + uid_key[1])};
     unsigned char r[16];
     for (size_t i = 0; i < 16; i++)
         r[i] = (unsigned char)(h[i / 8] >> (8 * (i % 8)));

@@ -27,6 +27,17 @@ struct tr_map {
 
 uint64_t tr_hash(const void *p, size_t len);
 
+/* Mixes x into a well-spread 64-bit value, a bijection (splitmix64's finalizer): for hashing a
+ * few integers, or numbering things so that no two numbers give one value. */
+static inline uint64_t tr_mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
 void tr_map_dispose(struct tr_map *m);
 /* Returns the value or NULL. */
 void *tr_map_get(const struct tr_map *m, const char *key, size_t klen);

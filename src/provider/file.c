@@ -97,15 +97,6 @@ static const char *state_keys(const struct file_state *fs)
     return fs->path + strlen(fs->path) + 1;
 }
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
 static struct stamp stamp_of(const struct stat *st)
 {
     const uint64_t v[] = {(uint64_t)st->st_dev, (uint64_t)st->st_ino, (uint64_t)st->st_size,
@@ -113,7 +104,7 @@ static struct stamp stamp_of(const struct stat *st)
                           (uint64_t)st->st_ctim.tv_sec * 1000000000u + (uint64_t)st->st_ctim.tv_nsec};
     uint64_t h = 0x9e3779b97f4a7c15ull;
     for (size_t i = 0; i < TR_ARRAY_LEN(v); i++)
-        h = mix64(h ^ v[i]) + 0x9e3779b97f4a7c15ull;
+        h = tr_mix64(h ^ v[i]) + 0x9e3779b97f4a7c15ull;
     return (struct stamp){h};
 }
 
