@@ -357,7 +357,8 @@ static long pack_seen(const struct packer *pk, const char *s, size_t len)
     return -1;
 }
 
-/* The tag of a SEQ or MAP of n items, and whether the count follows as a varint. */
+/* Writes the tag of a SEQ or MAP of n items, the count in it or, when it does not fit, after it
+ * as a varint. */
 static int put_count_tag(struct tr_buf *b, enum tr_ntype type, uint32_t n)
 {
     if (n < TAG_CODE_MAX)

@@ -79,10 +79,6 @@ static inline const struct tr_ir_header *tr_ir_mod_set(const struct tr_ir_header
 {
     return m->v;
 }
-static inline const struct tr_ir_header *tr_ir_mod_add(const struct tr_ir_header_mod *m)
-{
-    return m->v + m->nset;
-}
 static inline const struct tr_ir_header *tr_ir_mod_remove(const struct tr_ir_header_mod *m)
 {
     return m->v + m->nset + m->nadd;

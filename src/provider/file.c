@@ -394,11 +394,11 @@ static struct file_state *state_put(struct tr_fileprov *p, struct file_state *fs
  * rejection. */
 static struct file_state *keep_state(struct tr_fileprov *p, const char *path)
 {
-    struct file_state *fs = state_of(p, path, strlen(path));
+    size_t rl;
+    bool below;
+    const char *rel = rel_of(p, path, strlen(path), &rl, &below);
+    struct file_state *fs = tr_map_get(&p->files, rel, rl);
     if (!fs) {
-        size_t rl;
-        bool below;
-        const char *rel = rel_of(p, path, strlen(path), &rl, &below);
         fs = state_new(rel, below, NULL, 0);
         state_put(p, fs);
     }
@@ -547,7 +547,16 @@ static void add_watch(struct tr_fileprov *p, const char *dir)
     free(tr_map_put(&p->watches, k, (size_t)kl, tr_xstrdup(dir)));
 }
 
-/* Walks dir for manifests (their paths go into seen). A directory reached again through a
+/* Notes path (pl bytes) in seen, as its state would be named (rel_of). */
+static void see(const struct tr_fileprov *p, struct tr_map *seen, const char *path, size_t pl)
+{
+    size_t rl;
+    bool below;
+    const char *rel = rel_of(p, path, pl, &rl, &below);
+    tr_map_put(seen, rel, rl, (void *)1);
+}
+
+/* Walks dir for manifests (their states' names go into seen). A directory reached again through a
  * symbolic link is not walked again (dirs holds the device and inode of those walked): two
  * links to "." would be 2^32 walks, and one loads every file again under each of its 32 names. */
 static int dirent_cmp(const void *x, const void *y)
@@ -613,12 +622,12 @@ static int scan_dir(struct tr_fileprov *p, const char *dir, int depth, struct tr
         if (stated && S_ISDIR(st.st_mode)) {
             problems += scan_dir(p, path, depth + 1, seen, dirs);
         } else if (manifest && stated && S_ISREG(st.st_mode) && unchanged(p, path, (size_t)pl, &st)) {
-            tr_map_put(seen, path, (size_t)pl, (void *)1); /* as it was read: what it gave stands */
+            see(p, seen, path, (size_t)pl); /* as it was read: what it gave stands */
         } else if (manifest) {
             /* Whatever it is (a FIFO, a device, a symbolic link to nothing or in a loop): a
              * name that says manifest is read or reported, never passed over in silence. */
             problems += tr_fileprov_load(p, path) > 0;
-            tr_map_put(seen, path, (size_t)pl, (void *)1);
+            see(p, seen, path, (size_t)pl);
         }
     }
     free(ents);
@@ -634,13 +643,9 @@ int tr_fileprov_scan(struct tr_fileprov *p)
     size_t it = 0, nold = 0;
     struct tr_map_slot *s;
     char **gone = tr_xcalloc(p->files.len + 1, sizeof(char *));
-    while ((s = tr_map_next(&p->files, &it))) {
-        char *path = state_path(p, s->val);
-        if (!tr_map_get(&seen, path, strlen(path)))
-            gone[nold++] = path;
-        else
-            free(path);
-    }
+    while ((s = tr_map_next(&p->files, &it)))
+        if (!tr_map_get(&seen, s->key, s->klen))
+            gone[nold++] = state_path(p, s->val);
     for (size_t i = 0; i < nold; i++) {
         tr_fileprov_forget(p, gone[i]);
         free(gone[i]);
