@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -351,6 +352,10 @@ int tr_control_run(const struct tr_control_opts *o)
 
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     signal(SIGPIPE, SIG_IGN);
+    /* Snapshots are freed here, wherever their last reference goes (see tr_snapshot_reaper). */
+    int reap_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    TR_BUG_ON(reap_fd < 0);
+    tr_snapshot_reaper(reap_fd);
 
     if (fp) {
         int problems = tr_fileprov_scan(fp);
@@ -379,7 +384,7 @@ int tr_control_run(const struct tr_control_opts *o)
             }
         }
         if (c.trim_due && now >= c.trim_due) {
-            malloc_trim(0);
+            tr_mem_trim();
             c.trim_due = 0;
         }
         /* DNS answers that changed: the endpoints are applied again (in kube mode once the
@@ -396,10 +401,11 @@ int tr_control_run(const struct tr_control_opts *o)
         if (c.drain == TR_DRAIN_CLOSED && now + DRAIN_CHECK_MS < due)
             due = now + DRAIN_CHECK_MS;
         int timeout = due == UINT64_MAX ? -1 : due <= now ? 0 : due - now > 60000 ? 60000 : (int)(due - now);
-        struct pollfd pfds[2 + TR_RESOLVER_MAX_FDS] = {{sfd, POLLIN, 0},
-                                                        {fp ? tr_fileprov_fd(fp) : tr_kubeprov_fd(c.kube), POLLIN, 0}};
-        size_t ndns = tr_resolver_pollfds(c.dns, pfds + 2, TR_RESOLVER_MAX_FDS);
-        int ready = poll(pfds, 2 + ndns, timeout);
+        struct pollfd pfds[3 + TR_RESOLVER_MAX_FDS] = {{sfd, POLLIN, 0},
+                                                        {fp ? tr_fileprov_fd(fp) : tr_kubeprov_fd(c.kube), POLLIN, 0},
+                                                        {reap_fd, POLLIN, 0}};
+        size_t ndns = tr_resolver_pollfds(c.dns, pfds + 3, TR_RESOLVER_MAX_FDS);
+        int ready = poll(pfds, 3 + ndns, timeout);
         if (ready < 0) {
             if (errno == EINTR)
                 continue;
@@ -408,7 +414,13 @@ int tr_control_run(const struct tr_control_opts *o)
         }
         if (ready == 0)
             continue;
-        tr_resolver_handle(c.dns, pfds + 2, ndns);
+        tr_resolver_handle(c.dns, pfds + 3, ndns);
+        if (pfds[2].revents & POLLIN) {
+            uint64_t wakes;
+            (void)!read(reap_fd, &wakes, sizeof(wakes));
+            if (tr_snapshot_reap() && !c.trim_due)
+                c.trim_due = tr_clock_ms() + TRIM_AFTER_MS;
+        }
         if (pfds[0].revents & POLLIN) {
             struct signalfd_siginfo si;
             if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
@@ -471,6 +483,8 @@ int tr_control_run(const struct tr_control_opts *o)
         tr_fileprov_free(fp);
     tr_kubeprov_stop(c.kube);
     tr_resolver_free(c.dns);
+    tr_snapshot_reaper(-1); /* every other thread has stopped: what they let go is freed */
+    close(reap_fd);
     tr_snapshot_clear();
     tr_listeners_free(c.listeners);
     tr_store_free(c.store);

@@ -13,9 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct tr_snapshot {
     int refs; /* atomic */
+    struct tr_snapshot *next_dead; /* in the reaper's queue */
     uint64_t generation;
     struct tr_view *view;
     struct tr_tx *tx;
@@ -344,10 +346,65 @@ struct tr_snapshot *tr_snapshot_ref(struct tr_snapshot *s)
     return s;
 }
 
+/* The reaper (tr_snapshot_reaper): snapshots whose last reference went on another thread wait
+ * in dead for it. */
+static pthread_mutex_t reap_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tr_snapshot *dead;
+static int reap_fd = -1;
+static pthread_t reaper;
+
+static void snapshot_free(struct tr_snapshot *s);
+
+void tr_snapshot_reaper(int fd)
+{
+    pthread_mutex_lock(&reap_lock);
+    reap_fd = fd;
+    reaper = pthread_self();
+    pthread_mutex_unlock(&reap_lock);
+    if (fd < 0)
+        tr_snapshot_reap();
+}
+
+size_t tr_snapshot_reap(void)
+{
+    pthread_mutex_lock(&reap_lock);
+    struct tr_snapshot *s = dead;
+    dead = NULL;
+    pthread_mutex_unlock(&reap_lock);
+    size_t n = 0;
+    while (s) {
+        struct tr_snapshot *next = s->next_dead;
+        snapshot_free(s);
+        s = next;
+        n++;
+    }
+    return n;
+}
+
 void tr_snapshot_release(struct tr_snapshot *s)
 {
     if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
+    pthread_mutex_lock(&reap_lock);
+    if (reap_fd >= 0 && !pthread_equal(pthread_self(), reaper)) {
+        bool first = !dead;
+        s->next_dead = dead;
+        dead = s;
+        int fd = reap_fd;
+        pthread_mutex_unlock(&reap_lock);
+        if (first) {
+            uint64_t one = 1;
+            /* Full (2^64 - 2 wakes unread) or interrupted: the reaper is awake anyway. */
+            (void)!write(fd, &one, sizeof(one));
+        }
+        return;
+    }
+    pthread_mutex_unlock(&reap_lock);
+    snapshot_free(s);
+}
+
+static void snapshot_free(struct tr_snapshot *s)
+{
     const struct tr_ir *ir = tr_tx_ir(s->tx);
     for (size_t i = 0; i < ir->nports; i++) {
         for (size_t j = 0; j < ir->ports[i].nlisteners; j++) {

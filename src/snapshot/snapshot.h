@@ -26,8 +26,16 @@ void tr_snapshot_publish(struct tr_snapshot *s);
 struct tr_snapshot *tr_snapshot_acquire(void);
 /* +1 ref on s. Any thread. */
 struct tr_snapshot *tr_snapshot_ref(struct tr_snapshot *s);
-/* -1 ref; frees on the last. Any thread; NULL allowed. */
+/* -1 ref; frees on the last (on the reaper's thread when there is one). Any thread; NULL
+ * allowed. */
 void tr_snapshot_release(struct tr_snapshot *s);
+/* Makes this thread the reaper: a snapshot whose last reference goes on another thread is
+ * queued and fd (an eventfd) written, and this thread frees it in tr_snapshot_reap. A worker
+ * then never stalls on freeing a large snapshot, and what is freed is freed where the heap is
+ * trimmed (tr_mem_trim). fd -1 stops it (what is queued is freed). */
+void tr_snapshot_reaper(int fd);
+/* Frees the queued snapshots; returns how many. The reaper's thread. */
+size_t tr_snapshot_reap(void);
 /* Drops the current snapshot and the TLS contexts kept for the next compile (at shutdown).
  * Control thread. */
 void tr_snapshot_clear(void);
