@@ -31,7 +31,8 @@ struct cleanup {
 
 /* A slab's page: arenas made in the slab carve their blocks from it back to back. It holds a
  * reference for each arena that took memory from it, and the slab's while it is the slab's
- * current page; the last one frees it (on any thread). */
+ * current page; the last one frees it (on any thread). A page for blocks (not one block's own)
+ * starts at a multiple of SLAB_ALIGN, so an arena finds the page it is in from its address. */
 struct page {
     int refs; /* atomic */
     uint32_t cap, used;
@@ -39,7 +40,7 @@ struct page {
     unsigned char data[]; /* 8-byte aligned: it follows 16 bytes */
 };
 
-/* An arena's reference to a page, carved from that page. */
+/* An arena's reference to a page other than the one it is in, carved from that page. */
 struct pageref {
     struct pageref *next;
     struct page *page;
@@ -51,14 +52,15 @@ struct tr_slab {
 };
 
 struct tr_arena {
-    struct chunk *head; /* current chunk first */
+    union {
+        struct chunk *head;    /* current chunk first */
+        struct pageref *pages; /* in a slab: the other pages it took memory from, latest first */
+    };
     struct cleanup *cleanups;
-    size_t chunk_len;
     size_t used;
-    /* Made in a slab (tr_arena_new_in): the pages it took memory from, the latest first (the
-     * arena itself is in the last of them); head is NULL then. */
-    struct tr_slab *slab;
-    struct pageref *pages;
+    /* Made in a slab (tr_arena_new_in): its slab with bit 0 set (a slab arena is in every
+     * route's translation: 32 bytes, not 48 with a field each). Else the size of its chunks. */
+    uintptr_t slab_or_len;
 #if SLAB_POISON
     struct blk {
         void *p;
@@ -73,6 +75,19 @@ struct tr_arena {
  * a route's translation keeps up by 8 bytes on average. Strings take byte alignment. */
 #define ARENA_ALIGN 8
 #define ALIGN_UP(n) (((n) + (ARENA_ALIGN - 1)) & ~(size_t)(ARENA_ALIGN - 1))
+/* Where a slab's pages for blocks start, and their largest size. */
+#define SLAB_ALIGN ((size_t)64 * 1024)
+
+static struct tr_slab *slab_of(const struct tr_arena *a)
+{
+    return a->slab_or_len & 1 ? (struct tr_slab *)(a->slab_or_len & ~(uintptr_t)1) : NULL;
+}
+
+/* The page a slab arena is in (and holds a reference to without a pageref). */
+static struct page *page_of(const struct tr_arena *a)
+{
+    return (struct page *)((uintptr_t)a & ~(uintptr_t)(SLAB_ALIGN - 1));
+}
 _Static_assert(offsetof(struct chunk, data) % ARENA_ALIGN == 0, "chunk data must be aligned");
 _Static_assert(offsetof(struct page, data) % ARENA_ALIGN == 0, "page data must be aligned");
 
@@ -88,7 +103,7 @@ static struct chunk *chunk_new(size_t cap)
 struct tr_arena *tr_arena_new(size_t chunk_len)
 {
     struct tr_arena *a = tr_xcalloc(1, sizeof(*a));
-    a->chunk_len = chunk_len < 256 ? 256 : chunk_len;
+    a->slab_or_len = ALIGN_UP(chunk_len < 256 ? 256 : chunk_len);
     return a;
 }
 
@@ -122,7 +137,7 @@ static void page_unref(struct page *p)
 struct tr_slab *tr_slab_new(size_t page_len)
 {
     struct tr_slab *s = tr_xcalloc(1, sizeof(*s));
-    page_len = page_len < 1024 ? 1024 : page_len > UINT32_MAX / 2 ? UINT32_MAX / 2 : page_len;
+    page_len = page_len < 1024 ? 1024 : page_len > SLAB_ALIGN ? SLAB_ALIGN : page_len;
     /* Pages are mapped whole: a page with its header takes page_len rounded up to 4 KiB. */
     s->page_len = ((page_len + 4095) & ~(size_t)4095) - sizeof(struct page);
     return s;
@@ -137,11 +152,23 @@ void tr_slab_free(struct tr_slab *s)
     free(s);
 }
 
-static struct page *page_new(size_t cap, int refs)
+/* A page for cap bytes; aligned: at a multiple of SLAB_ALIGN (what is mapped around it to get
+ * there is unmapped at once). */
+static struct page *page_new(size_t cap, int refs, bool aligned)
 {
     size_t len = (sizeof(struct page) + cap + 4095) & ~(size_t)4095;
-    struct page *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    TR_BUG_ON(p == MAP_FAILED);
+    size_t extra = aligned ? SLAB_ALIGN - 4096 : 0;
+    unsigned char *m = mmap(NULL, len + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    TR_BUG_ON(m == MAP_FAILED);
+    struct page *p = (struct page *)(void *)m;
+    if (aligned) {
+        size_t head = (SLAB_ALIGN - ((uintptr_t)m & (SLAB_ALIGN - 1))) & (SLAB_ALIGN - 1);
+        if (head)
+            munmap(m, head);
+        if (extra - head)
+            munmap(m + head + len, extra - head);
+        p = (struct page *)(void *)(m + head);
+    }
     __atomic_add_fetch(&slab_mapped, len, __ATOMIC_RELAXED);
     cap = len - sizeof(*p);
     p->refs = refs;
@@ -155,17 +182,17 @@ static struct page *page_new(size_t cap, int refs)
  * is not wasted. */
 static void *slab_take(struct tr_arena *a, size_t len, size_t align)
 {
-    struct tr_slab *s = a->slab;
+    struct tr_slab *s = slab_of(a);
     struct page *p = s->cur;
-    bool have = a->pages && a->pages->page == p;
+    bool have = p == page_of(a) || (a->pages && a->pages->page == p);
     size_t ref = have ? 0 : sizeof(struct pageref);
     size_t at = p ? ALIGN_UP(p->used) : 0;
     size_t need = ref ? at + ref + len : ((p ? (p->used + align - 1) & ~(align - 1) : 0) + len);
     if (!p || need > p->cap) {
         if (len > s->page_len / 4) {
-            p = page_new(sizeof(struct pageref) + ALIGN_UP(len), 0);
+            p = page_new(sizeof(struct pageref) + ALIGN_UP(len), 0, false);
         } else {
-            p = page_new(s->page_len, 1); /* the slab's reference */
+            p = page_new(s->page_len, 1, true); /* the slab's reference */
             if (s->cur)
                 page_unref(s->cur);
             s->cur = p;
@@ -195,10 +222,27 @@ static void *slab_take(struct tr_arena *a, size_t len, size_t align)
 
 struct tr_arena *tr_arena_new_in(struct tr_slab *s)
 {
-    struct tr_arena tmp = {.slab = s};
-    struct tr_arena *a = slab_take(&tmp, sizeof(*a), ARENA_ALIGN);
-    *a = tmp;
-    a->used = 0;
+    struct page *p = s->cur;
+    size_t at = p ? ALIGN_UP(p->used) : 0;
+    if (!p || at + sizeof(struct tr_arena) > p->cap) {
+        p = page_new(s->page_len, 1, true); /* the slab's reference */
+        if (s->cur)
+            page_unref(s->cur);
+        s->cur = p;
+        at = 0;
+    }
+    /* The arena's reference to the page it is in. */
+    __atomic_add_fetch(&p->refs, 1, __ATOMIC_RELAXED);
+    p->used = (uint32_t)(at + sizeof(struct tr_arena));
+    struct tr_arena *a = (struct tr_arena *)(void *)(p->data + at);
+    memset(a, 0, sizeof(*a));
+    a->slab_or_len = (uintptr_t)s | 1;
+#if SLAB_POISON
+    a->capblks = 16;
+    a->blks = tr_xmalloc(a->capblks * sizeof(*a->blks));
+    a->blks[a->nblks++] = (struct blk){a, sizeof(*a)};
+#endif
+    TR_BUG_ON(page_of(a) != p);
     return a;
 }
 
@@ -207,8 +251,9 @@ void tr_arena_free(struct tr_arena *a)
     if (!a)
         return;
     run_cleanups(a);
-    if (a->slab) {
-        /* a is in one of its pages: nothing of it is read after the last reference goes. */
+    if (slab_of(a)) {
+        /* a is in its first page: nothing of it is read after that reference goes. */
+        struct page *first = page_of(a);
         struct pageref *r = a->pages;
 #if SLAB_POISON
         struct blk *blks = a->blks;
@@ -222,6 +267,7 @@ void tr_arena_free(struct tr_arena *a)
             page_unref(r->page);
             r = next;
         }
+        page_unref(first);
         return;
     }
     struct chunk *c = a->head;
@@ -235,12 +281,12 @@ void tr_arena_free(struct tr_arena *a)
 
 void tr_arena_reset(struct tr_arena *a)
 {
-    TR_BUG_ON(a->slab); /* a slab's blocks are given back with the arena only */
+    TR_BUG_ON(slab_of(a)); /* a slab's blocks are given back with the arena only */
     run_cleanups(a);
     struct chunk *keep = NULL, *c = a->head;
     while (c) {
         struct chunk *next = c->next;
-        if (!keep && c->cap == a->chunk_len) {
+        if (!keep && c->cap == a->slab_or_len) {
             keep = c; /* one base-size chunk is kept for reuse; large ones go */
             keep->next = NULL;
         } else {
@@ -259,12 +305,12 @@ static void *arena_take(struct tr_arena *a, size_t len, size_t align)
 {
     if (!len)
         len = 1;
-    if (a->slab)
+    if (slab_of(a))
         return slab_take(a, len, align);
     struct chunk *c = a->head;
     size_t at = c ? (c->used + align - 1) & ~(align - 1) : 0;
     if (!c || at > c->cap || c->cap - at < len) {
-        if (len > a->chunk_len / 4) {
+        if (len > a->slab_or_len / 4) {
             /* A large block gets its own chunk behind the current one, so the current chunk's
              * free space is not wasted. */
             struct chunk *big = chunk_new(ALIGN_UP(len));
@@ -278,7 +324,7 @@ static void *arena_take(struct tr_arena *a, size_t len, size_t align)
             a->used += len;
             return big->data;
         }
-        c = chunk_new(a->chunk_len);
+        c = chunk_new(a->slab_or_len);
         c->next = a->head;
         a->head = c;
         at = 0;
