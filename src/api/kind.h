@@ -30,6 +30,16 @@ struct tr_schema;
 
 #define TR_KIND_ENUM(id, kind, group, versions, ns) TR_KIND_##id,
 enum tr_kind { TR_KINDS(TR_KIND_ENUM) TR_KIND__COUNT };
+
+/* What names an object: its kind, namespace ("" for a cluster-scoped kind) and name. Every
+ * struct tr_obj begins with one (tr_obj.id), so a record that names an object (a route rule
+ * naming its route, for logs and metrics) points at the object's own rather than copying it. */
+struct tr_objid {
+    enum tr_kind kind;
+    int refs; /* the object's reference count: api/object.c's alone */
+    const char *ns;
+    const char *name;
+};
 #undef TR_KIND_ENUM
 
 /* The schema of each kind's whole object (apiVersion, kind, metadata, spec, status), defined in

@@ -285,7 +285,8 @@ int tr_obj_decode(struct tr_arena *a, struct tr_node *root, const char *file, ui
     const char *f = file ? file : "";
     size_t fl = strlen(f), ul = uid ? strlen(uid) + 1 : 0;
     size_t len = sizeof(struct tr_obj) + fl + 1 + ul + (pack ? packed.len : 0);
-    /* A packed object is one block of its own (no arena: one allocation, not three). */
+    /* A packed object is one block of its own (no arena: one allocation, not three), the packed
+     * tree right after the record (tr_obj_packed). */
     struct tr_arena *kept = pack ? NULL : tr_arena_new(256);
     if (!pack)
         root = tr_node_compact(kept, root);
@@ -293,16 +294,18 @@ int tr_obj_decode(struct tr_arena *a, struct tr_node *root, const char *file, ui
     struct tr_obj *o = (struct tr_obj *)(void *)blk;
     memset(o, 0, sizeof(*o));
     char *at = blk + sizeof(*o);
+    if (pack) {
+        memcpy(at, packed.data, packed.len);
+        o->packed_len = (uint32_t)packed.len;
+        at += packed.len;
+    }
     o->file = memcpy(at, f, fl + 1);
     at += fl + 1;
     o->uid = uid ? memcpy(at, uid, ul) : NULL;
-    at += ul;
     if (pack) {
-        o->packed = memcpy(at, packed.data, packed.len);
-        o->packed_len = (uint32_t)packed.len;
         /* The names are the packed tree's own strings (NUL-terminated in place, or the
          * dictionary's). */
-        meta = tr_node_get(tr_node_unpack(a, o->packed, o->packed_len, pack_dict), "metadata");
+        meta = tr_node_get(tr_node_unpack(a, tr_obj_packed(o), o->packed_len, pack_dict), "metadata");
         o->name = tr_node_gets(meta, "name");
         o->ns = info->namespaced ? tr_node_gets(meta, "namespace") : "";
         TR_BUG_ON(!o->name || !o->ns);
@@ -328,7 +331,7 @@ int tr_obj_decode(struct tr_arena *a, struct tr_node *root, const char *file, ui
 
 const struct tr_node *tr_obj_tree(const struct tr_obj *o, struct tr_arena *a)
 {
-    return o->root ? o->root : tr_node_unpack(a, o->packed, o->packed_len, pack_dict);
+    return o->root ? o->root : tr_node_unpack(a, tr_obj_packed(o), o->packed_len, pack_dict);
 }
 
 const struct tr_node *tr_obj_spec(const struct tr_obj *o, struct tr_arena *a)
@@ -338,7 +341,8 @@ const struct tr_node *tr_obj_spec(const struct tr_obj *o, struct tr_arena *a)
 
 bool tr_obj_same_content(const struct tr_obj *x, const struct tr_obj *y)
 {
-    if (!x->root && !y->root && x->packed_len == y->packed_len && memcmp(x->packed, y->packed, x->packed_len) == 0)
+    if (!x->root && !y->root && x->packed_len == y->packed_len &&
+        memcmp(tr_obj_packed(x), tr_obj_packed(y), x->packed_len) == 0)
         return true;
     struct tr_arena *a = tr_arena_new(4096);
     bool same = tr_node_equal(tr_obj_tree(x, a), tr_obj_tree(y, a));
@@ -375,7 +379,7 @@ void tr_obj_release(struct tr_obj *o)
 {
     if (!o || __atomic_sub_fetch(&o->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
-    bool block = o->packed != NULL; /* a packed object is a block; any other is in its arena */
+    bool block = !o->root; /* a packed object is a block; any other is in its arena */
     tr_arena_free(o->arena);
     if (block)
         free(o);

@@ -6,6 +6,7 @@
 #include "api/kind.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct tr_arena;
@@ -14,10 +15,15 @@ struct tr_verrs;
 struct tr_buf;
 
 struct tr_obj {
-    enum tr_kind kind;
-    int refs;         /* private (beside kind: no padding in the record of every object) */
-    const char *ns;   /* "" for cluster-scoped kinds */
-    const char *name;
+    union {
+        struct tr_objid id; /* the four fields below, for what points at an object's names */
+        struct {
+            enum tr_kind kind;
+            int refs;         /* private (beside kind: no padding in the record of every object) */
+            const char *ns;   /* "" for cluster-scoped kinds */
+            const char *name;
+        };
+    };
     /* The whole object, defaults applied; a Gateway API kind's status dropped. NULL for a route
      * kind's object, which is kept packed (the many objects, read once per version): read any
      * object's tree with tr_obj_tree. */
@@ -25,8 +31,7 @@ struct tr_obj {
     struct tr_node *spec; /* root's spec, or NULL */
     const char *file;     /* where it came from (for messages), or "" */
     uint32_t line;        /* first line of its document */
-    uint32_t packed_len;  /* private: the packed tree (tr_node_pack) when root is NULL */
-    const unsigned char *packed;
+    uint32_t packed_len;  /* private: the packed tree's (tr_obj_packed) when root is NULL */
     int64_t generation;   /* as the API server assigns it */
     /* metadata.uid as a manifest or the API server gave it, or NULL: read it with tr_obj_uid */
     const char *uid;
@@ -37,6 +42,17 @@ struct tr_obj {
      * for a uid the API server changed (tr_obj_take_server_meta). */
     struct tr_arena *arena;
 };
+_Static_assert(offsetof(struct tr_obj, kind) == offsetof(struct tr_objid, kind) &&
+                   offsetof(struct tr_obj, refs) == offsetof(struct tr_objid, refs) &&
+                   offsetof(struct tr_obj, ns) == offsetof(struct tr_objid, ns) &&
+                   offsetof(struct tr_obj, name) == offsetof(struct tr_objid, name),
+               "tr_obj.id names the object's own fields");
+
+/* Private: a packed object's tree (tr_node_pack), right after its record. */
+static inline const unsigned char *tr_obj_packed(const struct tr_obj *o)
+{
+    return (const unsigned char *)(o + 1);
+}
 
 /* Decodes root (in arena a, whose ownership passes to this function) as an object of a kind
  * torii reads. prev is the version it replaces (same kind/namespace/name) or NULL: it gives

@@ -238,14 +238,6 @@ struct tr_ir_mirror {
     uint32_t numerator, denominator; /* mirror numerator/denominator of requests (100/100: all) */
 };
 
-/* The route a rule is of (HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute): its kind decides
- * how a GRPCRoute's calls are answered, its names go to logs and metrics (the object's strings).
- * One per route, in its translation. */
-struct tr_ir_route {
-    enum tr_kind kind;
-    const char *ns, *name;
-};
-
 /* A rule's retry and timeouts, when it has either (most rules have neither). */
 struct tr_ir_rule_more {
     const struct tr_ir_retry *retry; /* HTTPRoute retry, or NULL */
@@ -255,7 +247,10 @@ struct tr_ir_rule_more {
 /* What a route rule says, as the data plane reads it: made once per version of the route (the
  * route's result keeps it) and shared by every listener that serves the rule. */
 struct tr_ir_rule_spec {
-    const struct tr_ir_route *route;
+    /* The route it is of (HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute): its kind decides
+     * how a GRPCRoute's calls are answered, its names go to logs and metrics. The route object's
+     * own (tr_obj.id), held with the rule. */
+    const struct tr_objid *route;
     const char *name;                    /* rule name, or NULL */
     const struct tr_ir_match *matches;   /* HTTP/GRPC: spec's matches compiled (ir/match.h) */
     const struct tr_ir_filters *filters; /* HTTP/GRPC, NULL when the rule has none of them */

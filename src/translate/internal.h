@@ -264,7 +264,6 @@ struct tx_unit {
      * (tr_node_share_packed: routes with the same parents, outcome and generation keep one),
      * else a tree in the run's arena. */
     const void *status;
-    struct tr_ir_route route; /* what its rules' specs name */
     struct tx_ports *ports;   /* held with its own arena: where its backends' sources are, for
                                * the world it was made in (tx_ports_stamp) */
     struct att *att;

@@ -304,7 +304,7 @@ static void route_rules(struct tx *t, struct tr_arena *sa, const struct tr_obj *
     for (size_t i = 0; i < n; i++) {
         const struct tr_node *rule = tr_node_at(rules, i);
         struct tr_ir_rule_spec *rs = &ro[i].spec;
-        rs->route = &u->route;
+        rs->route = &r->id; /* u holds r (or, without a memo, the run's view does) */
         rs->index = (uint16_t)i;
         tx_rule_compile(t->a, r->kind, rule, rs);
         struct ir_backends be;
@@ -375,7 +375,6 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
         ua = tr_arena_new_in(tx_memo_slab(t->in->memo)); /* the unit and what it holds */
     struct tx_unit *u = TR_ANEW(own ? ua : t->a, struct tx_unit);
     t->translated++;
-    u->route = (struct tr_ir_route){r->kind, r->ns, r->name}; /* the object's strings: u holds it */
     /* The status is built here: the run's arena, or for a route the memo keeps, scratch space
      * reset once the unit has its shared copy (built in the run's arena, it stayed there as
      * garbage until the next run: about 2 KiB per route on a full translation). */

@@ -92,7 +92,7 @@ TEST(object_decode_basics_and_namespace_default)
     ASSERT_STREQ(tr_node_gets(tr_node_path(tr_node_at(tr_node_get(tr_node_at(tr_node_get(spec, "rules"), 0), "matches"), 0),
                                            "path"), "type"), "PathPrefix");
     const char *host = tr_node_at(tr_node_get(spec, "hostnames"), 0)->u.s;
-    ASSERT(host > (const char *)d.o && host < (const char *)d.o->packed + d.o->packed_len);
+    ASSERT(host > (const char *)d.o && host < (const char *)tr_obj_packed(d.o) + d.o->packed_len);
     tr_arena_free(ta);
     dec_done(&d);
 }
