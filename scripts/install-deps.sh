@@ -3,7 +3,7 @@
 # Used by `make run` and `make test`; safe to run again. testssl.sh serves `make testssl` only.
 set -eu
 PKGS="build-essential meson ninja-build pkg-config clang libclang-rt-14-dev libyaml-dev libssl-dev \
-libnghttp2-dev liburing-dev libpcre2-dev libcurl4-openssl-dev libc-ares-dev python3 python3-yaml python3-grpcio python3-h2 python3-kubernetes openssl curl \
+libnghttp2-dev liburing-dev libpcre2-dev libcurl4-openssl-dev libc-ares-dev libnftables-dev nftables python3 python3-yaml python3-grpcio python3-h2 python3-kubernetes openssl curl \
 nghttp2-client \
 testssl.sh"
 missing=""
