@@ -104,18 +104,20 @@ int udp_open(const char *addr, const char *port, int *bound_port)
 static void start_proto(struct conn *c)
 {
     switch (c->l->kind) {
-    case L_HTTP: http1_start(c, false); break;
-    case L_H2C: http1_start(c, true); break;
+    case L_HTTP: http1_start(c, H2C_NO); break;
+    case L_H2C: http1_start(c, H2C_REQUIRED); break;
+    case L_HTTP_ANY: http1_start(c, H2C_ALLOWED); break;
     case L_HTTPS:
         if (!strcmp(c->tls->alpn, "h2"))
             h2_start(c, false, NULL, NULL);
         else
-            http1_start(c, false);
+            http1_start(c, H2C_NO);
         break;
     case L_GRPC:
     case L_GRPCS: h2_start(c, true, NULL, NULL); break;
     case L_TCP:
     case L_TCPTLS: tcp_echo_start(c); break;
+    case L_ISTIO_TCP: istio_tcp_start(c); break;
     }
 }
 
@@ -179,6 +181,7 @@ int listener_open(struct listener *l, const char *addr, const char *port, enum l
         return -1;
     l->kind = kind;
     l->ctx = ctx;
+    l->port = *bound_port;
     l->next = listeners;
     listeners = l;
     return watch_add(&l->w, fd, EPOLLIN, on_accept);

@@ -1,5 +1,6 @@
 /* The gRPC echo service (FORMAT.md section 10), with its protobuf messages encoded by hand: the
  * messages are few and flat, and a generated stack would be the only reason to pull in protobuf.
+ * The wire helpers (pb_*, grpc_*) also serve Istio's echo service (istio.c) and the client.
  *
  * Status and metadata follow grpc-go, which the upstream server uses: unknown services and
  * methods and EchoThree answer UNIMPLEMENTED in a trailers-only response; the echoed headers are
@@ -14,9 +15,6 @@
 
 #define SERVICE "gateway_api_conformance.echo_basic.grpcecho.GrpcEcho"
 
-enum { GRPC_OK = 0, GRPC_UNKNOWN = 2, GRPC_INVALID_ARGUMENT = 3, GRPC_UNIMPLEMENTED = 12,
-       GRPC_INTERNAL = 13 };
-
 /* ---------- protobuf wire format ---------- */
 
 static void pb_varint(struct buf *b, uint64_t v)
@@ -30,7 +28,7 @@ static void pb_varint(struct buf *b, uint64_t v)
     } while (v);
 }
 
-static void pb_bytes(struct buf *b, unsigned field, const void *p, size_t n)
+void pb_bytes(struct buf *b, unsigned field, const void *p, size_t n)
 {
     pb_varint(b, (uint64_t)field << 3 | 2);
     pb_varint(b, n);
@@ -60,9 +58,10 @@ static bool pb_read_varint(const unsigned char **p, const unsigned char *end, ui
     return false;
 }
 
-/* EchoRequest has no fields: every field is unknown and skipped, but the bytes must be a
- * well-formed message, or grpc-go fails the call. */
-static bool pb_valid(const unsigned char *p, size_t n)
+/* Walks a message: true if it is well-formed. Fields numbered `want` with wire type 2 are
+ * reported through *s and *slen, the last one winning (proto3 merge rules for a string). */
+static bool pb_scan(const unsigned char *p, size_t n, unsigned want, const unsigned char **s,
+                    size_t *slen)
 {
     const unsigned char *end = p + n;
     while (p < end) {
@@ -82,6 +81,10 @@ static bool pb_valid(const unsigned char *p, size_t n)
         case 2:
             if (!pb_read_varint(&p, end, &v) || v > (uint64_t)(end - p))
                 return false;
+            if (want && (tag >> 3) == want) {
+                *s = p;
+                *slen = (size_t)v;
+            }
             p += v;
             break;
         case 5:
@@ -96,9 +99,46 @@ static bool pb_valid(const unsigned char *p, size_t n)
     return true;
 }
 
+/* echo-basic's EchoRequest has no fields: every field is unknown and skipped, but the bytes must
+ * be a well-formed message, or grpc-go fails the call. */
+static bool pb_valid(const unsigned char *p, size_t n)
+{
+    return pb_scan(p, n, 0, NULL, NULL);
+}
+
+bool pb_get_string(const unsigned char *p, size_t n, unsigned field, const unsigned char **s,
+                   size_t *slen)
+{
+    *s = (const unsigned char *)"";
+    *slen = 0;
+    return pb_scan(p, n, field, s, slen);
+}
+
+void grpc_frame(struct buf *out, const void *msg, size_t n)
+{
+    /* Length-prefixed message: compression flag 0, 4-byte big-endian length. */
+    unsigned char prefix[5] = {0, (unsigned char)(n >> 24), (unsigned char)(n >> 16),
+                               (unsigned char)(n >> 8), (unsigned char)n};
+    buf_add(out, prefix, 5);
+    buf_add(out, n ? msg : "", n);
+}
+
+const char *grpc_code_name(int code)
+{
+    static const char *const names[] = {"OK", "Canceled", "Unknown", "InvalidArgument",
+                                        "DeadlineExceeded", "NotFound", "AlreadyExists",
+                                        "PermissionDenied", "ResourceExhausted",
+                                        "FailedPrecondition", "Aborted", "OutOfRange",
+                                        "Unimplemented", "Internal", "Unavailable", "DataLoss",
+                                        "Unauthenticated"};
+    if (code >= 0 && code < (int)(sizeof names / sizeof names[0]))
+        return names[code];
+    return "Unknown";
+}
+
 /* ---------- metadata ---------- */
 
-static bool is_transport_header(const char *name)
+bool grpc_is_transport_header(const char *name)
 {
     static const char *const skip[] = {"te", "grpc-timeout", "grpc-encoding", "grpc-message",
                                        "grpc-status", "grpc-message-type", "grpc-status-details-bin",
@@ -128,7 +168,7 @@ static void encode_response(const struct hreq *rq, const char *method, struct bu
     if (rq->host)
         add_header(&a, ":authority", rq->host);
     for (size_t i = 0; i < rq->hdrs.n; i++)
-        if (!is_transport_header(rq->hdrs.v[i].name))
+        if (!grpc_is_transport_header(rq->hdrs.v[i].name))
             add_header(&a, rq->hdrs.v[i].name, rq->hdrs.v[i].value);
     pb_str(&a, 3, rq->host, false);
     pb_str(&ctx, 1, cfg.namespace_, false);
@@ -150,11 +190,7 @@ static void encode_response(const struct hreq *rq, const char *method, struct bu
     }
     struct buf resp = {0};
     pb_bytes(&resp, 1, a.p ? a.p : "", a.len);
-    /* Length-prefixed message: compression flag 0, 4-byte big-endian length. */
-    unsigned char prefix[5] = {0, (unsigned char)(resp.len >> 24), (unsigned char)(resp.len >> 16),
-                               (unsigned char)(resp.len >> 8), (unsigned char)resp.len};
-    buf_add(msg, prefix, 5);
-    buf_add(msg, resp.p ? resp.p : "", resp.len);
+    grpc_frame(msg, resp.p, resp.len);
     buf_free(&resp);
     buf_free(&a);
     buf_free(&ctx);
@@ -162,7 +198,7 @@ static void encode_response(const struct hreq *rq, const char *method, struct bu
 }
 
 /* grpc-message is percent-encoded outside printable ASCII (and '%' itself). */
-static void set_status(struct hdrs *h, int code, const char *msg)
+void grpc_set_status(struct hdrs *h, int code, const char *msg)
 {
     char num[16];
     snprintf(num, sizeof num, "%d", code);
@@ -180,8 +216,8 @@ static void set_status(struct hdrs *h, int code, const char *msg)
     buf_free(&m);
 }
 
-/* Checks the one request message of a unary call. Returns 0 or a gRPC code with msg filled. */
-static int check_message(const struct hreq *rq, const struct buf *body, char *msg, size_t mlen)
+int grpc_unary_message(const struct hreq *rq, const struct buf *body, const unsigned char **one,
+                       size_t *one_len, char *msg, size_t mlen)
 {
     const unsigned char *p = (const unsigned char *)body->p, *end = p + body->len;
     int count = 0;
@@ -208,6 +244,8 @@ static int check_message(const struct hreq *rq, const struct buf *body, char *ms
             snprintf(msg, mlen, "grpc: error unmarshalling request: proto: cannot parse invalid wire-format data");
             return GRPC_INTERNAL;
         }
+        *one = p + 5;
+        *one_len = n;
         p += 5 + n;
         count++;
     }
@@ -233,13 +271,13 @@ void grpc_handle(const struct hreq *rq, const struct buf *body, struct hresp *rs
     if (!ct || strncmp(ct, "application/grpc", 16) || (ct[16] && ct[16] != '+' && ct[16] != ';')) {
         rs->status = 415;
         snprintf(msg, sizeof msg, "invalid gRPC request content-type \"%s\"", ct ? ct : "");
-        set_status(&rs->hdrs, GRPC_INVALID_ARGUMENT, msg);
+        grpc_set_status(&rs->hdrs, GRPC_INVALID_ARGUMENT, msg);
         return;
     }
     if (strcmp(rq->method, "POST")) {
         rs->status = 405;
         snprintf(msg, sizeof msg, "invalid gRPC request method \"%s\"", rq->method);
-        set_status(&rs->hdrs, GRPC_INTERNAL, msg);
+        grpc_set_status(&rs->hdrs, GRPC_INTERNAL, msg);
         return;
     }
     /* :path is /package.Service/Method */
@@ -247,31 +285,37 @@ void grpc_handle(const struct hreq *rq, const struct buf *body, struct hresp *rs
     const char *slash = path[0] == '/' ? strchr(path + 1, '/') : NULL;
     if (!slash) {
         snprintf(msg, sizeof msg, "malformed method name: \"%s\"", path);
-        set_status(&rs->hdrs, GRPC_UNIMPLEMENTED, msg);
+        grpc_set_status(&rs->hdrs, GRPC_UNIMPLEMENTED, msg);
         return;
     }
     size_t slen = (size_t)(slash - path - 1);
     const char *method = slash + 1;
+    if (cfg.mode == MODE_ISTIO) {
+        istio_handle_grpc(rq, path + 1, slen, method, body, rs, trailers);
+        return;
+    }
     if (slen != strlen(SERVICE) || strncmp(path + 1, SERVICE, slen)) {
         snprintf(msg, sizeof msg, "unknown service %.*s", (int)slen, path + 1);
-        set_status(&rs->hdrs, GRPC_UNIMPLEMENTED, msg);
+        grpc_set_status(&rs->hdrs, GRPC_UNIMPLEMENTED, msg);
         return;
     }
     if (!strcmp(method, "EchoThree")) {
-        set_status(&rs->hdrs, GRPC_UNIMPLEMENTED, "method EchoThree not implemented");
+        grpc_set_status(&rs->hdrs, GRPC_UNIMPLEMENTED, "method EchoThree not implemented");
         return;
     }
     if (strcmp(method, "Echo") && strcmp(method, "EchoTwo")) {
         snprintf(msg, sizeof msg, "unknown method %s for service %s", method, SERVICE);
-        set_status(&rs->hdrs, GRPC_UNIMPLEMENTED, msg);
+        grpc_set_status(&rs->hdrs, GRPC_UNIMPLEMENTED, msg);
         return;
     }
-    int code = check_message(rq, body, msg, sizeof msg);
+    const unsigned char *one;
+    size_t one_len;
+    int code = grpc_unary_message(rq, body, &one, &one_len, msg, sizeof msg);
     if (code != GRPC_OK) {
-        set_status(&rs->hdrs, code, msg);
+        grpc_set_status(&rs->hdrs, code, msg);
         return;
     }
     log_line("Received over %s: ", rq->tls ? "TLS" : "plaintext");
     encode_response(rq, method, &rs->body);
-    set_status(trailers, GRPC_OK, NULL);
+    grpc_set_status(trailers, GRPC_OK, NULL);
 }

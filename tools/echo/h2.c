@@ -166,6 +166,7 @@ static void dispatch(struct h2s *st)
     rq->h2 = true;
     rq->remote = h->c->remote;
     rq->tls = h->c->tls;
+    rq->port = h->c->l->port;
     if (!rq->method)
         rq->method = xstrdup("GET");
     if (!rq->target)

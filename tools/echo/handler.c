@@ -80,6 +80,24 @@ void canonical_key(char *dst, const char *src, size_t n)
     dst[n] = 0;
 }
 
+void hdrs_sorted_canonical(const struct hdrs *in, struct hdrs *out)
+{
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < in->n; i++) {
+        size_t len = strlen(in->v[i].name);
+        char *key = xcalloc(1, len + 1);
+        canonical_key(key, in->v[i].name, len);
+        hdrs_add(out, key, len, in->v[i].value, strlen(in->v[i].value));
+        free(key);
+    }
+    for (size_t i = 1; i < out->n; i++) /* insertion sort: stable, and header lists are short */
+        for (size_t k = i; k > 0 && strcmp(out->v[k - 1].name, out->v[k].name) > 0; k--) {
+            struct hdr t = out->v[k];
+            out->v[k] = out->v[k - 1];
+            out->v[k - 1] = t;
+        }
+}
+
 bool token_list_has(const char *list, const char *token)
 {
     size_t tl = strlen(token);
@@ -153,7 +171,7 @@ bool query_get(const char *qs, size_t qlen, const char *key, struct buf *out)
 
 /* ---------- Go's time.ParseDuration, to milliseconds ---------- */
 
-static bool parse_duration(const char *s, uint64_t *ms, char *err, size_t errlen)
+bool parse_duration(const char *s, uint64_t *ms, char *err, size_t errlen)
 {
     const char *orig = s;
     bool neg = false;
@@ -300,36 +318,20 @@ static void echo_json(const struct hreq *rq, struct buf *out)
     json_kv(&j, "proto", rq->proto);
 
     /* Go's http.Header: canonical keys, marshalled in sorted order, values in arrival order. */
-    size_t n = rq->hdrs.n;
-    char **keys = xcalloc(n, sizeof *keys);
-    size_t *order = xcalloc(n, sizeof *order);
-    for (size_t i = 0; i < n; i++) {
-        size_t len = strlen(rq->hdrs.v[i].name);
-        keys[i] = xcalloc(1, len + 1);
-        canonical_key(keys[i], rq->hdrs.v[i].name, len);
-        order[i] = i;
-    }
-    for (size_t i = 1; i < n; i++) /* insertion sort: stable, and header lists are short */
-        for (size_t k = i; k > 0 && strcmp(keys[order[k - 1]], keys[order[k]]) > 0; k--) {
-            size_t t = order[k];
-            order[k] = order[k - 1];
-            order[k - 1] = t;
-        }
+    struct hdrs sorted;
+    hdrs_sorted_canonical(&rq->hdrs, &sorted);
     json_key(&j, "headers");
     json_obj_begin(&j);
-    for (size_t i = 0; i < n;) {
-        const char *key = keys[order[i]];
+    for (size_t i = 0; i < sorted.n;) {
+        const char *key = sorted.v[i].name;
         json_key(&j, key);
         json_arr_begin(&j);
-        for (; i < n && !strcmp(keys[order[i]], key); i++)
-            json_cstr(&j, rq->hdrs.v[order[i]].value);
+        for (; i < sorted.n && !strcmp(sorted.v[i].name, key); i++)
+            json_cstr(&j, sorted.v[i].value);
         json_arr_end(&j);
     }
     json_obj_end(&j);
-    for (size_t i = 0; i < n; i++)
-        free(keys[i]);
-    free(keys);
-    free(order);
+    hdrs_free(&sorted);
 
     json_kv(&j, "httpPort", cfg.http_port);
     json_kv(&j, "namespace", cfg.namespace_);
@@ -589,6 +591,10 @@ void handle_http(const struct hreq *rq, struct hresp *rs)
 {
     rs->status = 200;
     rs->action = ACT_SEND;
+    if (cfg.mode == MODE_ISTIO) {
+        istio_handle_http(rq, rs); /* Istio's echo has no routes: every request is echoed */
+        return;
+    }
     if (!strcmp(rq->target, "*")) {
         rs->status = strcmp(rq->method, "OPTIONS") ? 400 : 200;
         return;

@@ -20,7 +20,7 @@ enum h1state { S_HEAD, S_BODY, S_CHUNK_SIZE, S_CHUNK_DATA, S_CHUNK_END, S_TRAILE
 
 struct h1 {
     struct conn *c;
-    bool h2c_port;
+    enum h2c_policy h2c;
     enum h1state st;
     struct hreq rq;
     struct hresp rs;
@@ -176,8 +176,9 @@ static void upgrade_h2c(struct h1 *h, const char *settings)
 static bool dispatch(struct h1 *h)
 {
     struct hreq *rq = &h->rq;
-    if (h->h2c_port) {
-        /* Go's h2c handler: an HTTP/1 request must ask to upgrade. */
+    if (h->h2c != H2C_NO) {
+        /* Go's h2c handler upgrades a request that asks for it; on echo-basic's h2c port an
+         * HTTP/1 request must ask. */
         const char *up = hdrs_get(&rq->hdrs, "Upgrade");
         const char *conn = hdrs_get(&rq->hdrs, "Connection");
         const char *settings = hdrs_get(&rq->hdrs, "HTTP2-Settings");
@@ -186,6 +187,8 @@ static bool dispatch(struct h1 *h)
             upgrade_h2c(h, settings);
             return false;
         }
+    }
+    if (h->h2c == H2C_REQUIRED) {
         h->rs.status = 400;
         hdrs_add(&h->rs.hdrs, "Content-Type", 12, "text/plain; charset=utf-8", 25);
         hdrs_add(&h->rs.hdrs, "X-Content-Type-Options", 22, "nosniff", 7);
@@ -371,7 +374,7 @@ static int parse_head(struct h1 *h)
         buf_consume(&c->in, skip);
     if (!c->in.len)
         return 0;
-    if (h->h2c_port && !h->served) {
+    if (h->h2c != H2C_NO && !h->served) {
         size_t k = c->in.len < 24 ? c->in.len : 24;
         if (!memcmp(c->in.p, PREFACE, k)) {
             if (k < 24)
@@ -432,6 +435,7 @@ static int parse_head(struct h1 *h)
     buf_consume(&c->in, (size_t)(hend - c->in.p));
     h->rq.remote = c->remote;
     h->rq.tls = c->tls;
+    h->rq.port = c->l->port;
     return head_done(h) ? 1 : -1;
 }
 
@@ -579,11 +583,11 @@ static void h1_free(struct conn *c)
     conn_set_proto(c, NULL, NULL);
 }
 
-void http1_start(struct conn *c, bool h2c_port)
+void http1_start(struct conn *c, enum h2c_policy h2c)
 {
     struct h1 *h = xcalloc(1, sizeof *h);
     h->c = c;
-    h->h2c_port = h2c_port;
+    h->h2c = h2c;
     h->st = S_HEAD;
     timer_init(&h->delay, on_delay);
     conn_set_proto(c, &h1_ops, h);

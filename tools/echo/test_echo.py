@@ -81,19 +81,19 @@ def cert(name):
 class Echo:
     """One torii-echo process; stdout goes to a file so log lines can be read at any time."""
 
-    def __init__(self, env, ports, udp=False):
+    def __init__(self, env, ports, udp=False, args=(), host="127.0.0.1"):
         self.log_path = os.path.join(TMP, "echo-%d.log" % random.randrange(1 << 30))
-        full = {"PATH": os.environ.get("PATH", ""), "BIND_ADDRESS": "127.0.0.1"}
+        full = {"PATH": os.environ.get("PATH", ""), "BIND_ADDRESS": host}
         full.update(env)
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([BINARY], env=full, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([BINARY, *args], env=full, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + TIMEOUT
         for port in ports:  # ready once every TCP port accepts
             while not udp:
                 if self.proc.poll() is not None:
                     raise RuntimeError("torii-echo exited: " + self.output())
                 try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    socket.create_connection((host, port), timeout=1).close()
                     break
                 except OSError:
                     if time.time() > deadline:
@@ -709,6 +709,446 @@ class GRPCEcho(unittest.TestCase):
     def test_authority_override(self):
         fields, body = self.call("Echo", "-H", "Host: grpc.example.com")
         self.assertEqual(decode_echo_response(body)["authority"], "grpc.example.com")
+
+
+# =====================================================================================
+# Istio's echo (echo-advanced) and its client: `torii-echo --port ... --grpc ... --tcp ...` and
+# `torii-echo client URL ...`.
+
+def fields(body):
+    """key=value lines -> [(key, value)] in order."""
+    text = body.decode() if isinstance(body, bytes) else body
+    return [tuple(line.split("=", 1)) for line in text.splitlines() if line]
+
+
+def run_client(*args, timeout=TIMEOUT + 5):
+    """(exit status, stdout, stderr) of `torii-echo client ...`."""
+    p = subprocess.run([BINARY, "client", *args], capture_output=True, timeout=timeout)
+    err = p.stderr.decode()
+    if "Sanitizer" in err or "runtime error:" in err:
+        raise AssertionError("sanitizer report:\n" + err[-4000:])
+    return p.returncode, p.stdout.decode(), err
+
+
+def client_blocks(out):
+    """Client stdout -> {request index: {"fields": [(k, v)], "body": [line], "error": [text]}}."""
+    blocks = {}
+    for line in out.splitlines():
+        if not line:
+            continue
+        tag, rest = line.split("] ", 1)
+        idx, _, kind = tag[1:].partition(" ")
+        b = blocks.setdefault(int(idx), {"fields": [], "body": [], "error": []})
+        if kind == "body":
+            b["body"].append(rest)
+        elif kind == "error":
+            b["error"].append(rest)
+        else:
+            b["fields"].append(tuple(rest.split("=", 1)))
+    return blocks
+
+
+def remotes(log, marker):
+    """The client addresses of the server's request log lines that contain marker."""
+    return [line.split(" from ")[1].split(" on port")[0] for line in log.splitlines()
+            if marker in line and " from " in line]
+
+
+class IstioEcho(unittest.TestCase):
+    """The flags of the mesh conformance manifests, on free ports."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.http, cls.https, cls.grpc, cls.tcp = free_port(), free_port(), free_port(), free_port()
+        args = ["--tcp=%d" % cls.tcp, "--port=%d" % cls.http, "--grpc=%d" % cls.grpc,
+                "--port=%d" % cls.https, "--tls=%d" % cls.https,
+                "--crt=" + cert("server.crt"), "--key=" + cert("server.key")]
+        cls.echo = Echo({"POD_NAME": "echo-v1-5d8f-abcde", "NAMESPACE": "gateway-conformance-mesh"},
+                        [cls.http, cls.https, cls.grpc, cls.tcp], args=args)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.echo.stop()
+
+    def tearDown(self):
+        self.assertTrue(self.echo.alive(), "torii-echo died:\n" + self.echo.output()[-2000:])
+
+    def test_http_fields(self):
+        st, hd, body, local = http(self.http, "/some/path?b=2&a=1", host="echo.example.com:8080",
+                                   headers={"x-custom": "one", "X-Custom": "two", "accept": "*/*"})
+        self.assertEqual(st, 200)
+        self.assertEqual(hd["content-type"], ["application/text"])
+        f = fields(body)
+        # Istio 1.21 http.go addResponsePayload: this order, Cluster/IstioVersion/Alpn left out
+        # when empty, Go's r.Header sorted (Host is not in it)
+        self.assertEqual(f, [("ServiceVersion", ""), ("ServicePort", str(self.http)),
+                             ("Host", "echo.example.com:8080"), ("URL", "/some/path?b=2&a=1"),
+                             ("Namespace", "gateway-conformance-mesh"), ("Method", "GET"),
+                             ("Proto", "HTTP/1.1"), ("IP", "127.0.0.1"),
+                             ("RequestHeader", "Accept:*/*"), ("RequestHeader", "X-Custom:one"),
+                             ("RequestHeader", "X-Custom:two"), ("Hostname", "echo-v1-5d8f-abcde")])
+        want = "HTTP/1.1 GET /some/path?b=2&a=1 from 127.0.0.1:%d on port %d" % (local[1], self.http)
+        deadline = time.time() + TIMEOUT
+        while want not in self.echo.output() and time.time() < deadline:
+            time.sleep(0.02)
+        self.assertIn(want, self.echo.output())
+
+    def test_keepalive(self):
+        with connect(self.http) as s:
+            r = Reader(s)
+            s.sendall(request(0, "/a") + request(0, "/b"))  # pipelined
+            urls = [dict(fields(r.response()[2]))["URL"] for _ in range(2)]
+            self.assertEqual(urls, ["/a", "/b"])
+            s.sendall(request(0, "/c", method="POST", body=b"x=1"))
+            st, hd, body = r.response()
+            self.assertEqual((st, dict(fields(body))["Method"]), (200, "POST"))
+            self.assertNotIn("connection", hd)
+
+    def test_h2c_and_upgrade(self):
+        for flag in ("--http2-prior-knowledge", "--http2"):
+            rc, out, err = curl(flag, "http://127.0.0.1:%d/h2?x=y" % self.http)
+            self.assertEqual(rc, 0, err)
+            f = dict(fields(out))
+            self.assertEqual((f["Proto"], f["URL"], f["Host"]), ("HTTP/2.0", "/h2?x=y", "127.0.0.1:%d" % self.http))
+
+    def test_tls_port(self):
+        ctx = ssl.create_default_context(cafile=cert("ca.crt"))
+        ctx.set_alpn_protocols(["http/1.1"])
+        with ctx.wrap_socket(connect(self.https), server_hostname="echo.example.com") as s:
+            s.sendall(request(0, "/secure"))
+            st, _, body = Reader(s).response()
+        f = dict(fields(body))
+        self.assertEqual((st, f["ServicePort"], f["Alpn"], f["Proto"]), (200, str(self.https), "http/1.1", "HTTP/1.1"))
+        rc, out, err = curl("--http2", "--cacert", cert("ca.crt"),
+                            "--resolve", "echo.example.com:%d:127.0.0.1" % self.https,
+                            "https://echo.example.com:%d/over-h2" % self.https)
+        self.assertEqual(rc, 0, err)
+        f = dict(fields(out))
+        self.assertEqual((f["Proto"], f["Alpn"]), ("HTTP/2.0", "h2"))
+
+    def test_codes_headers_delay(self):
+        st, hd, body, _ = http(self.http, "/x?codes=503")
+        self.assertEqual(st, 503)
+        self.assertEqual(dict(fields(body))["URL"], "/x?codes=503")
+        seen = {http(self.http, "/x?codes=500:1,201:1")[0] for _ in range(40)}
+        self.assertEqual(seen, {500, 201})
+        st, _, body, _ = http(self.http, "/x?codes=abc")
+        self.assertEqual(st, 200)
+        self.assertTrue(body.startswith(b'codes error: strconv.Atoi: parsing "abc": invalid syntax\n'), body)
+        st, hd, _, _ = http(self.http, "/x?headers=X-Set:yes,x-lower:v")
+        self.assertEqual((hd["x-set"], hd["x-lower"]), (["yes"], ["v"]))
+        # Go froze the header map before Istio set Content-Type: the body was sniffed instead
+        self.assertEqual(hd["content-type"], ["text/plain; charset=utf-8"])
+        t = time.time()
+        self.assertEqual(http(self.http, "/x?delay=300ms")[0], 200)
+        self.assertGreaterEqual(time.time() - t, 0.28)
+
+    def test_grpc_via_client(self):
+        before = len(self.echo.output())
+        rc, out, err = run_client("grpc://127.0.0.1:%d" % self.grpc, "-H", "X-Foo: bar", "--count", "3")
+        self.assertEqual(rc, 0, out + err)
+        blocks = client_blocks(out)
+        self.assertEqual(sorted(blocks), [0, 1, 2])
+        for i, b in blocks.items():
+            self.assertEqual(b["fields"][2], ("StatusCode", "200"))
+            body = [tuple(line.split("=", 1)) for line in b["body"]]
+            self.assertEqual(body[:2], [("Host", "127.0.0.1:%d" % self.grpc),
+                                        ("RequestHeader", ":authority:127.0.0.1:%d" % self.grpc)])
+            self.assertIn(("RequestHeader", "x-foo:bar"), body)
+            self.assertIn(("RequestHeader", "x-request-id:%d" % i), body)
+            names = [v.split(":")[0] for k, v in body if k == "RequestHeader"]
+            self.assertNotIn("te", names)
+            self.assertNotIn("grpc-timeout", names)
+            # grpc.go Echo: the fields after the metadata
+            self.assertEqual(body[-8:], [("StatusCode", "200"), ("ServiceVersion", ""),
+                                         ("ServicePort", str(self.grpc)), ("Namespace", "gateway-conformance-mesh"),
+                                         ("IP", "127.0.0.1"), ("Proto", "GRPC"), ("Echo", "HelloWorld"),
+                                         ("Hostname", "echo-v1-5d8f-abcde")])
+        self.assertIn("3/3 requests answered over 1 connection\n", err)
+        calls = remotes(self.echo.output()[before:], "GRPC request /proto.EchoTestService/Echo")
+        self.assertEqual((len(calls), len(set(calls))), (3, 1))  # three calls on one connection
+
+    def test_grpc_unimplemented(self):
+        req = os.path.join(TMP, "istio-grpc-req.bin")
+        with open(req, "wb") as f:
+            f.write(b"\x00\x00\x00\x00\x00")
+        for path, code in (("proto.EchoTestService/ForwardEcho", "12"), ("proto.EchoTestService/Nope", "12"),
+                           ("other.Service/Echo", "12"), ("grpc.health.v1.Health/Check", "0")):
+            hdr = os.path.join(TMP, "istio-grpc-hdr.txt")
+            rc, out, err = curl("--http2-prior-knowledge", "-X", "POST", "-H", "content-type: application/grpc",
+                                "-H", "te: trailers", "--data-binary", "@" + req, "-D", hdr,
+                                "http://127.0.0.1:%d/%s" % (self.grpc, path))
+            self.assertEqual(rc, 0, err)
+            with open(hdr) as f:
+                self.assertIn("grpc-status: %s" % code, f.read(), path)
+        rc, out, err = run_client("grpc://127.0.0.1:%d" % self.http)  # an HTTP port answers no gRPC
+        self.assertEqual(rc, 1)
+        self.assertIn("[0 error] rpc error: code = ", out)
+
+    def test_tcp(self):
+        with connect(self.tcp) as s:
+            f = s.makefile("rwb")
+            f.write(b"hello\n")
+            f.flush()
+            lines = [f.readline() for _ in range(8)]
+            self.assertEqual(lines[-1], b"hello\n")
+            self.assertEqual(fields(b"".join(lines[:-1])),
+                             [("StatusCode", "200"), ("Namespace", "gateway-conformance-mesh"),
+                              ("ServiceVersion", ""), ("ServicePort", str(self.tcp)), ("IP", "127.0.0.1"),
+                              ("Proto", "TCP"), ("Hostname", "echo-v1-5d8f-abcde")])
+            f.write(b"more bytes")
+            f.flush()
+            self.assertEqual(f.read(10), b"more bytes")
+            s.shutdown(socket.SHUT_WR)
+            self.assertEqual(f.read(), b"")  # the echo closes after the client's FIN
+            f.close()
+
+    def test_client_http_count_one_connection(self):
+        rc, out, err = run_client("http://127.0.0.1:%d/count?n=1" % self.http, "--count", "3",
+                                  "--method", "PUT", "-H", "X-Test: a:b")
+        self.assertEqual(rc, 0, out + err)
+        blocks = client_blocks(out)
+        self.assertEqual(sorted(blocks), [0, 1, 2])
+        for i, b in blocks.items():
+            f = b["fields"]
+            self.assertEqual([k for k, _ in f[:5]], ["Url", "Header", "Latency", "ActiveRequests", "StatusCode"])
+            self.assertEqual((f[0][1], f[1][1], f[4][1]), ("http://127.0.0.1:%d/count?n=1" % self.http, "X-Test:a:b", "200"))
+            self.assertIn(("ResponseHeader", "Content-Type:application/text"), f)
+            body = dict(line.split("=", 1) for line in b["body"])
+            self.assertEqual((body["Method"], body["URL"], body["Host"]), ("PUT", "/count?n=1", "127.0.0.1:%d" % self.http))
+        self.assertIn("[0] Url=", out.split("\n\n")[0])  # one block per request, as Println leaves them
+        self.assertEqual(out.count("\n\n"), 3)
+        self.assertIn("3/3 requests answered over 1 connection\n", err)
+        # server side: the three requests came from one client port
+        seen = remotes(self.echo.output(), "HTTP/1.1 PUT /count?n=1")
+        self.assertEqual(len(seen), 3)
+        self.assertEqual(len(set(seen)), 1)
+
+    def test_client_host_override_and_connect_to(self):
+        rc, out, _ = run_client("http://127.0.0.1:%d/h" % self.http, "-H", "Host: foo.example.com")
+        self.assertEqual(rc, 0)
+        body = client_blocks(out)[0]["body"]
+        self.assertIn("Host=foo.example.com", body)
+        self.assertNotIn("RequestHeader=Host:foo.example.com", body)
+        self.assertNotIn("Header=Host", out)
+        # a name in the URL is never resolved: --connect-to gives the address; ":80" is dropped
+        rc, out, _ = run_client("http://echo.mesh.invalid:80/n", "--connect-to", "127.0.0.1:%d" % self.http)
+        self.assertEqual(rc, 0)
+        self.assertIn("Host=echo.mesh.invalid", client_blocks(out)[0]["body"])
+        rc, out, _ = run_client("http://echo.mesh.invalid:8080/n", "--connect-to", "127.0.0.1:%d" % self.http)
+        self.assertIn("Host=echo.mesh.invalid:8080", client_blocks(out)[0]["body"])
+        rc, out, err = run_client("http://echo.mesh.invalid/n")
+        self.assertEqual(rc, 2)
+        self.assertIn("not a numeric address", err)
+
+    def test_client_grpc_authority(self):
+        rc, out, _ = run_client("grpc://echo.mesh.invalid:7070", "--connect-to", "127.0.0.1:%d" % self.grpc,
+                                "-H", "Host: grpc.example.com", "--msg", "ping")
+        self.assertEqual(rc, 0, out)
+        body = client_blocks(out)[0]["body"]
+        self.assertEqual(body[0], "Host=grpc.example.com")
+        self.assertIn("Echo=ping", body)
+
+
+class IstioClient(unittest.TestCase):
+    """The client against small Python servers that misbehave on purpose."""
+
+    def serve(self, handler, count=1):
+        """A one-thread TCP server on 127.0.0.1 calling handler(conn) for each of up to count
+        connections; returns (port, list of raw requests seen, thread)."""
+        ls = socket.socket()
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(8)
+        ls.settimeout(TIMEOUT)
+        seen = []
+
+        def run():
+            with ls:
+                for _ in range(count):
+                    try:
+                        c, _ = ls.accept()
+                    except OSError:
+                        return
+                    with c:
+                        c.settimeout(TIMEOUT)
+                        handler(c, seen)
+        th = threading.Thread(target=run, daemon=True)
+        th.start()
+        return ls.getsockname()[1], seen, th
+
+    @staticmethod
+    def read_request(c):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = c.recv(4096)
+            if not chunk:
+                return None
+            data += chunk
+        return data
+
+    def test_redirect_not_followed(self):
+        def handler(c, seen):
+            while True:
+                req = self.read_request(c)
+                if req is None:
+                    return
+                seen.append(req)
+                c.sendall(b"HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 9\r\n\r\nredirect\n")
+        port, seen, th = self.serve(handler)
+        rc, out, err = run_client("http://127.0.0.1:%d/from" % port)
+        self.assertEqual(rc, 0, err)
+        f = client_blocks(out)[0]["fields"]
+        self.assertIn(("StatusCode", "302"), f)
+        self.assertIn(("ResponseHeader", "Location:/elsewhere"), f)
+        self.assertEqual(client_blocks(out)[0]["body"], ["redirect"])
+        th.join(TIMEOUT)
+        self.assertEqual(len(seen), 1)
+        self.assertTrue(seen[0].startswith(b"GET /from HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % port), seen[0])
+
+    def test_server_closes_kept_alive_connection(self):
+        # Every answer says nothing about closing, then the server closes: the client must
+        # notice on the next request, send it again on a new connection, and lose nothing.
+        def handler(c, seen):
+            req = self.read_request(c)
+            if req is None:
+                return
+            seen.append(req)
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nHostname=py\n")
+        port, seen, th = self.serve(handler, count=3)
+        rc, out, err = run_client("http://127.0.0.1:%d/again" % port, "--count", "3")
+        self.assertEqual(rc, 0, out + err)
+        self.assertEqual([dict(b["fields"])["StatusCode"] for b in client_blocks(out).values()], ["200"] * 3)
+        th.join(TIMEOUT)
+        self.assertEqual(len(seen), 3)  # each request reached the server once
+        self.assertIn("nothing lost", err)
+        self.assertIn("3/3 requests answered over 3 connections", err)
+
+    def test_chunked_and_close_delimited(self):
+        def handler(c, seen):
+            seen.append(self.read_request(c))
+            if len(seen) == 1:
+                c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          b"6\r\nline1\n\r\n6\r\nline2\n\r\n0\r\n\r\n")
+                seen.append(self.read_request(c))
+            c.sendall(b"HTTP/1.0 201 Created\r\n\r\nuntil\nclose\n")
+        port, seen, th = self.serve(handler, count=1)
+        rc, out, err = run_client("http://127.0.0.1:%d/c" % port, "--count", "2")
+        self.assertEqual(rc, 0, out + err)
+        blocks = client_blocks(out)
+        self.assertEqual(blocks[0]["body"], ["line1", "line2"])
+        self.assertNotIn(("ResponseHeader", "Transfer-Encoding:chunked"), blocks[0]["fields"])
+        self.assertEqual((dict(blocks[1]["fields"])["StatusCode"], blocks[1]["body"]), ("201", ["until", "close"]))
+
+    def test_failures(self):
+        rc, out, err = run_client("http://127.0.0.1:%d/" % free_port(), "--count", "2")
+        self.assertEqual(rc, 1)
+        blocks = client_blocks(out)
+        for i in (0, 1):
+            self.assertTrue(blocks[i]["error"][0].startswith('Get "http://127.0.0.1:'), blocks[i])
+            self.assertIn("connection refused", blocks[i]["error"][0])
+        self.assertIn("0/2 requests answered", err)
+
+        def silent(c, seen):
+            seen.append(self.read_request(c))
+            time.sleep(1.5)
+        port, _, th = self.serve(silent)
+        t = time.time()
+        rc, out, err = run_client("http://127.0.0.1:%d/slow" % port, "--timeout", "300ms")
+        self.assertEqual(rc, 1)
+        self.assertLess(time.time() - t, 1.4)
+        self.assertIn("[0 error] Get ", out)
+        self.assertIn("deadline exceeded", out)
+        rc, out, err = run_client("grpc://127.0.0.1:%d" % free_port())
+        self.assertEqual(rc, 1)
+        self.assertIn("[0 error] rpc error: code = Unavailable", out)
+        th.join(TIMEOUT)
+        for bad in (["ftp://127.0.0.1/"], ["http://127.0.0.1/", "-H", "no colon"], ["http://127.0.0.1/", "--count", "0"],
+                    ["http://127.0.0.1/", "--connect-to", "localhost:80"]):
+            self.assertEqual(run_client(*bad)[0], 2, bad)
+
+
+class IstioEchoIPv6(unittest.TestCase):
+    def test_ipv6_loopback(self):
+        try:
+            socket.socket(socket.AF_INET6).bind(("::1", 0))
+        except OSError:
+            self.skipTest("no IPv6 loopback")
+        port, grpc, tcp, tls = free_port(), free_port(), free_port(), free_port()
+        echo = Echo({"POD_NAME": "echo-v6"}, [port, grpc, tcp], host="::1",
+                    args=["--port", "%d,%d" % (port, tls), "--tls", str(tls), "--grpc", str(grpc),
+                          "--tcp", str(tcp), "--version", "v2"])
+        try:
+            # a TLS port without --crt/--key is left out, the rest serves
+            self.assertIn("Skipping TLS port %d: no --crt/--key" % tls, echo.output())
+            rc, out, err = run_client("http://[::1]:%d/six" % port)
+            self.assertEqual(rc, 0, out + err)
+            body = dict(line.split("=", 1) for line in client_blocks(out)[0]["body"])
+            self.assertEqual((body["IP"], body["Host"], body["ServiceVersion"]), ("::1", "[::1]:%d" % port, "v2"))
+            rc, out, err = run_client("grpc://ipv6.invalid:%d" % grpc, "--connect-to", "[::1]:%d" % grpc)
+            self.assertEqual(rc, 0, out + err)
+            self.assertIn("IP=::1", client_blocks(out)[0]["body"])
+        finally:
+            self.assertEqual(echo.stop(), 0)
+
+
+class IstioEchoDefaults(unittest.TestCase):
+    """No port flags: 8080, 7070 and 9090, as the consumer manifests run it. Those ports may be
+    taken on the host, so this runs in a network namespace of its own, when one can be made."""
+
+    SCRIPT = r"""
+import os, socket, subprocess, sys, time
+binary, mode = sys.argv[1], sys.argv[2]
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+env = {"PATH": os.environ.get("PATH", ""), "POD_NAME": "consumer-echo"}
+args = [binary]
+if mode == "env":
+    env["ISTIO_ECHO"] = "1"
+else:
+    args.append("--istio")
+p = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+try:
+    for port in (8080, 7070, 9090):
+        for _ in range(250):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.02)
+    for url in ("http://127.0.0.1:8080/d", "grpc://127.0.0.1:7070"):
+        r = subprocess.run([binary, "client", url], capture_output=True, timeout=10)
+        sys.stdout.write(r.stdout.decode() + "rc=%d\n" % r.returncode)
+    with socket.create_connection(("127.0.0.1", 9090), timeout=5) as s:
+        s.sendall(b"x")
+        s.shutdown(socket.SHUT_WR)
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    sys.stdout.write(data.decode() + "\n")
+finally:
+    p.terminate()
+    out = p.communicate(timeout=10)[0].decode()
+    sys.stdout.write(out + "exit=%d\n" % p.returncode)
+"""
+
+    def test_defaults_in_own_netns(self):
+        if not shutil.which("unshare") or not shutil.which("ip") or \
+                subprocess.run(["unshare", "-rn", "true"], capture_output=True).returncode != 0:
+            self.skipTest("no unprivileged network namespaces")
+        for mode in ("flag", "env"):
+            p = subprocess.run(["unshare", "-rn", sys.executable, "-c", self.SCRIPT, BINARY, mode],
+                               capture_output=True, timeout=60)
+            out = p.stdout.decode()
+            self.assertEqual(p.returncode, 0, out + p.stderr.decode())
+            self.assertEqual(out.count("rc=0\n"), 2, out)
+            self.assertIn("[0 body] ServicePort=8080", out)
+            self.assertIn("[0 body] ServicePort=7070", out)
+            self.assertIn("ServicePort=9090\nIP=127.0.0.1\nProto=TCP\nHostname=consumer-echo\nx", out)
+            self.assertNotIn("port 8443", out)  # TLS only with a certificate
+            self.assertIn("exit=0", out)
+            self.assertNotIn("Sanitizer", out)
 
 
 class TCPEcho(unittest.TestCase):
