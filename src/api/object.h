@@ -48,6 +48,12 @@ _Static_assert(offsetof(struct tr_obj, kind) == offsetof(struct tr_objid, kind) 
                    offsetof(struct tr_obj, name) == offsetof(struct tr_objid, name),
                "tr_obj.id names the object's own fields");
 
+/* The object whose names id is (a pointer to its tr_obj.id, as a rule spec's route). */
+static inline const struct tr_obj *tr_obj_of_id(const struct tr_objid *id)
+{
+    return (const struct tr_obj *)(const void *)((const char *)id - offsetof(struct tr_obj, id));
+}
+
 /* Private: a packed object's tree (tr_node_pack), right after its record. */
 static inline const unsigned char *tr_obj_packed(const struct tr_obj *o)
 {

@@ -251,7 +251,7 @@ struct tr_ir_rule_spec {
      * how a GRPCRoute's calls are answered, its names go to logs and metrics. The route object's
      * own (tr_obj.id), held with the rule. */
     const struct tr_objid *route;
-    const char *name;                    /* rule name, or NULL */
+    /* (The rule's name is the route object's to tell: nothing that serves a request reads it.) */
     const struct tr_ir_match *matches;   /* HTTP/GRPC: spec's matches compiled (ir/match.h) */
     const struct tr_ir_filters *filters; /* HTTP/GRPC, NULL when the rule has none of them */
     const struct tr_ir_rule_more *more;  /* NULL: no retry, no timeouts */

@@ -233,7 +233,6 @@ static const struct tr_ir_retry *retry(struct tr_arena *a, const struct tr_node 
 
 void tx_rule_compile(struct tr_arena *a, enum tr_kind kind, const struct tr_node *rule, struct tr_ir_rule_spec *out)
 {
-    out->name = tr_node_gets(rule, "name");
     if (kind != TR_KIND_HTTPROUTE && kind != TR_KIND_GRPCROUTE)
         return;
     size_t nm = 0;

@@ -391,15 +391,36 @@ static struct tr_node *render_backend(struct tr_arena *a, const struct tr_ir_bac
     return m;
 }
 
-static struct tr_node *render_rule(struct tr_arena *a, const struct tr_ir_rule *r)
+/* The route object a rule's name is read from, unpacked once for its consecutive rules. */
+struct names {
+    struct tr_arena *scratch;
+    const struct tr_obj *route;
+    const struct tr_node *rules;
+};
+
+/* The rule's name (a copy in a), or NULL: the IR does not keep it, the route object has it. */
+static const char *rule_name(struct tr_arena *a, struct names *nc, const struct tr_ir_rule_spec *sp)
+{
+    const struct tr_obj *o = tr_obj_of_id(sp->route);
+    if (o != nc->route) {
+        tr_arena_reset(nc->scratch);
+        nc->route = o;
+        nc->rules = tr_node_get(tr_obj_spec(o, nc->scratch), "rules");
+    }
+    const char *name = tr_node_gets(tr_node_at(nc->rules, sp->index), "name");
+    return name ? tr_arena_strdup(a, name) : NULL;
+}
+
+static struct tr_node *render_rule(struct tr_arena *a, struct names *nc, const struct tr_ir_rule *r)
 {
     const struct tr_ir_rule_spec *sp = r->spec;
+    const char *name = rule_name(a, nc, sp);
     struct tr_node *m = tr_node_new(a, TR_N_MAP);
     tr_node_set(a, m, "route", tr_node_str(a, tr_arena_printf(a, "%s %s/%s", tr_kind_name(sp->route->kind),
                                                               sp->route->ns, sp->route->name)));
     tr_node_set(a, m, "rule", tr_node_int(a, sp->index));
-    if (sp->name)
-        tr_node_set(a, m, "name", str(a, sp->name));
+    if (name)
+        tr_node_set(a, m, "name", str(a, name));
     struct tr_node *hosts = tr_node_new(a, TR_N_SEQ);
     for (const char **h = r->hostnames; h && *h; h++)
         tr_node_push(a, hosts, str(a, *h));
@@ -455,6 +476,7 @@ static struct tr_node *render_rule(struct tr_arena *a, const struct tr_ir_rule *
 
 struct tr_node *tr_ir_render(struct tr_arena *a, const struct tr_ir *ir)
 {
+    struct names nc = {.scratch = tr_arena_new(4096)};
     struct tr_node *ports = tr_node_new(a, TR_N_SEQ);
     for (size_t i = 0; i < ir->nports; i++) {
         const struct tr_ir_port *p = &ir->ports[i];
@@ -490,13 +512,14 @@ struct tr_node *tr_ir_render(struct tr_arena *a, const struct tr_ir *ir)
             }
             struct tr_node *rules = tr_node_new(a, TR_N_SEQ);
             for (size_t k = 0; k < l->nrules; k++)
-                tr_node_push(a, rules, render_rule(a, &l->rules[k]));
+                tr_node_push(a, rules, render_rule(a, &nc, &l->rules[k]));
             tr_node_set(a, lm, "rules", rules);
             tr_node_push(a, ls, lm);
         }
         tr_node_set(a, pm, "listeners", ls);
         tr_node_push(a, ports, pm);
     }
+    tr_arena_free(nc.scratch);
     struct tr_node *root = tr_node_new(a, TR_N_MAP);
     tr_node_set(a, root, "ports", ports);
     return root;
