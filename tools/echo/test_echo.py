@@ -293,7 +293,19 @@ def decode_echo_response(body):
 
 # =====================================================================================
 
-class HTTPEcho(unittest.TestCase):
+class EchoServerCase(unittest.TestCase):
+    """A class of tests against one torii-echo (cls.echo, made by setUpClass), which must
+    outlive each test."""
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.echo.stop()
+
+    def tearDown(self):
+        self.assertTrue(self.echo.alive(), "torii-echo died:\n" + self.echo.output()[-2000:])
+
+
+class HTTPEcho(EchoServerCase):
     @classmethod
     def setUpClass(cls):
         cls.http, cls.h2c, cls.https = free_port(), free_port(), free_port()
@@ -303,13 +315,6 @@ class HTTPEcho(unittest.TestCase):
                          "TLS_SERVER_CERT": cert("server.crt"), "TLS_SERVER_PRIVKEY": cert("server.key"),
                          "TLS_CLIENT_CACERTS": cert("ca.crt")},
                         [cls.http, cls.h2c, cls.https])
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.echo.stop()
-
-    def tearDown(self):
-        self.assertTrue(self.echo.alive(), "torii-echo died:\n" + self.echo.output()[-2000:])
 
     def test_echo_json(self):
         st, hd, body, local = http(self.http, "/some/path?b=2&a=1", host="foo.example.com:8080",
@@ -754,7 +759,7 @@ def remotes(log, marker):
             if marker in line and " from " in line]
 
 
-class IstioEcho(unittest.TestCase):
+class IstioEcho(EchoServerCase):
     """The flags of the mesh conformance manifests, on free ports."""
 
     @classmethod
@@ -765,13 +770,6 @@ class IstioEcho(unittest.TestCase):
                 "--crt=" + cert("server.crt"), "--key=" + cert("server.key")]
         cls.echo = Echo({"POD_NAME": "echo-v1-5d8f-abcde", "NAMESPACE": "gateway-conformance-mesh"},
                         [cls.http, cls.https, cls.grpc, cls.tcp], args=args)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.echo.stop()
-
-    def tearDown(self):
-        self.assertTrue(self.echo.alive(), "torii-echo died:\n" + self.echo.output()[-2000:])
 
     def test_http_fields(self):
         st, hd, body, local = http(self.http, "/some/path?b=2&a=1", host="echo.example.com:8080",
