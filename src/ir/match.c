@@ -4,6 +4,7 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -62,7 +63,26 @@ static size_t kv_list(struct tr_arena *a, const struct tr_node *list, bool exact
     return k;
 }
 
-/* GRPCMethodMatch becomes a path match on /service/method (gRPC over HTTP/2). */
+bool tr_ir_regex_ok(const char *pattern, char *why, size_t cap)
+{
+    int ec;
+    PCRE2_SIZE eo;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_DOLLAR_ENDONLY, &ec,
+                                   &eo, NULL);
+    if (re) {
+        pcre2_code_free(re);
+        return true;
+    }
+    PCRE2_UCHAR msg[160];
+    if (pcre2_get_error_message(ec, msg, sizeof(msg)) < 0)
+        snprintf((char *)msg, sizeof(msg), "error %d", ec);
+    snprintf(why, cap, "%s at offset %zu", (const char *)msg, (size_t)eo);
+    return false;
+}
+
+/* GRPCMethodMatch becomes a path match on /service/method (gRPC over HTTP/2). Each regular
+ * expression is a group of its own: a service "a|b" must not take the slash and the method into
+ * its alternation. */
 static void grpc_match(struct tr_arena *a, struct tr_ir_match *e, const struct tr_node *method)
 {
     const char *type = tr_node_gets(method, "type");
@@ -72,7 +92,7 @@ static void grpc_match(struct tr_arena *a, struct tr_ir_match *e, const struct t
         return;
     if (regex) {
         e->path_kind = TR_PATH_REGEX;
-        e->path = tr_arena_printf(a, "/%s/%s", svc ? svc : "[^/]+", m ? m : "[^/]+");
+        e->path = tr_arena_printf(a, "/(?:%s)/(?:%s)", svc ? svc : "[^/]+", m ? m : "[^/]+");
         e->path_re = compile_re(a, e->path);
     } else if (svc && m) {
         e->path_kind = TR_PATH_EXACT;

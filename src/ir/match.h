@@ -6,6 +6,7 @@
 
 #include "api/kind.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -74,8 +75,13 @@ static inline const struct tr_ir_kv *tr_ir_match_query(const struct tr_ir_match 
 
 /* Compiles rule (an HTTPRoute or GRPCRoute rule) into a's memory: one match per entry of
  * rule.matches, or one that matches everything when it has none. Regular expressions are
- * compiled here and freed with a; one that does not compile matches nothing. */
+ * compiled here and freed with a; one that does not compile matches nothing (translation drops
+ * such a rule first: tr_ir_regex_ok). */
 struct tr_ir_match *tr_ir_matches_compile(struct tr_arena *a, enum tr_kind kind, const struct tr_node *rule,
                                           size_t *n);
+
+/* Whether pattern compiles as the data plane compiles a match's regular expression (PCRE2, UTF,
+ * a whole-value match); if not, why (PCRE2's message and the offset) in why. */
+bool tr_ir_regex_ok(const char *pattern, char *why, size_t cap);
 
 #endif

@@ -3,6 +3,7 @@
  * Accepted and ResolvedRefs conditions. */
 #include "translate/internal.h"
 #include "base/map.h"
+#include "ir/match.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -268,6 +269,54 @@ static void unsupported_in(struct tx *t, const struct tr_obj *r, const struct tr
     }
 }
 
+/* value (at where: "rules[i].matches[j]..."), when it is a regular expression that does not
+ * compile: *dropped says so, unless it is set already. */
+static void regex_check(struct tx *t, const struct tr_node *m, const char *field, const char *where,
+                        const char **dropped)
+{
+    const char *value = tr_node_gets(m, field);
+    char why[200];
+    if (*dropped || !value || tr_ir_regex_ok(value, why, sizeof(why)))
+        return;
+    *dropped = tr_arena_printf(t->msgs, "%s.%s: not a valid regular expression (%s)", where, field, why);
+}
+
+/* Regular expressions of rule ri's matches (HTTPRoute path, headers and query parameters;
+ * GRPCRoute method and headers) that do not compile. Their syntax is left to the implementation
+ * (PCRE2 here); one that does not compile would match nothing, silently, so the rule is dropped
+ * and the route says which value and why, as for an unsupported filter. */
+static void bad_regex(struct tx *t, enum tr_kind kind, const struct tr_node *rule, size_t ri, const char **dropped)
+{
+    const struct tr_node *ms = tr_node_get(rule, "matches");
+    char where[96];
+    for (size_t j = 0; j < tr_node_len(ms) && !*dropped; j++) {
+        const struct tr_node *m = tr_node_at(ms, j);
+        const struct tr_node *p = tr_node_get(m, kind == TR_KIND_GRPCROUTE ? "method" : "path");
+        if (p && tr_node_gets(p, "type") && strcmp(tr_node_gets(p, "type"), "RegularExpression") == 0) {
+            snprintf(where, sizeof(where), "rules[%zu].matches[%zu].%s", ri, j,
+                     kind == TR_KIND_GRPCROUTE ? "method" : "path");
+            if (kind == TR_KIND_GRPCROUTE) {
+                regex_check(t, p, "service", where, dropped);
+                regex_check(t, p, "method", where, dropped);
+            } else {
+                regex_check(t, p, "value", where, dropped);
+            }
+        }
+        static const char *const lists[] = {"headers", "queryParams"};
+        for (size_t l = 0; l < 2; l++) {
+            const struct tr_node *kvs = tr_node_get(m, lists[l]);
+            for (size_t k = 0; k < tr_node_len(kvs); k++) {
+                const struct tr_node *kv = tr_node_at(kvs, k);
+                const char *type = tr_node_gets(kv, "type");
+                if (!type || strcmp(type, "RegularExpression") != 0)
+                    continue;
+                snprintf(where, sizeof(where), "rules[%zu].matches[%zu].%s[%zu]", ri, j, lists[l], k);
+                regex_check(t, kv, "value", where, dropped);
+            }
+        }
+    }
+}
+
 /* Filters of rule ri, and of its backendRefs, that torii does not carry out: ExternalAuth
  * (GEP-1494; "If there is any problem communicating with the external service, this filter MUST
  * fail closed"), and at backendRef level anything but the header modifiers and ExtensionRef.
@@ -283,6 +332,7 @@ static void rule_unsupported(struct tx *t, const struct tr_obj *r, size_t ri, co
 {
     char where[64];
     snprintf(where, sizeof(where), "rules[%zu]", ri);
+    bad_regex(t, r->kind, rule, ri, why);
     unsupported_in(t, r, tr_node_get(rule, "filters"), where, false, why, res);
     const struct tr_node *refs = tr_node_get(rule, "backendRefs");
     for (size_t k = 0; k < tr_node_len(refs); k++) {

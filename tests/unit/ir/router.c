@@ -253,6 +253,22 @@ TEST(router_regular_expressions)
     unload(&w);
 }
 
+/* GRPCMethodMatch RegularExpression: the service and the method are each a group of their own
+ * in the /service/method expression, so an alternation in one stays in it. */
+TEST(router_grpc_method_expressions)
+{
+    struct world w;
+    load(&w, "---\napiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata: {name: g, namespace: ns}\n"
+              "spec:\n  parentRefs: [{name: gw}]\n  rules:\n"
+              "  - matches: [{method: {type: RegularExpression, service: 'a\\.B|c\\.D', method: 'Get|Put'}}]\n");
+    ASSERT_STREQ(route(&w, "POST", "x", "/a.B/Get", NULL), "g#0");
+    ASSERT_STREQ(route(&w, "POST", "x", "/c.D/Put", NULL), "g#0");
+    ASSERT_STREQ(route(&w, "POST", "x", "/a.B/Other", NULL), "404"); /* "/a.B" alone does not match */
+    ASSERT_STREQ(route(&w, "POST", "x", "/x.Y/Get", NULL), "404");
+    ASSERT_STREQ(route(&w, "POST", "x", "/c.D/GetMore", NULL), "404");
+    unload(&w);
+}
+
 TEST(router_host_score)
 {
     ASSERT(tr_host_score("a.b", "a.b", 3) > tr_host_score("*.b", "a.b", 3));
