@@ -1,21 +1,27 @@
 """The mesh steps' client and checks (lib/mesh.py): parsing torii-echo client's lines, the checks
 of FORMAT.md section 6, and (as root) a request from one Pod's namespace to the mesh echo in
-another's, by Pod address, as MeshFrontend's second request goes.
+another's, by Pod address, as MeshFrontend's second request goes; the mesh manifests' workloads
+(lib/meshpods.py) each in a namespace of its own, running the echo with its arguments.
 
     python3 -m unittest tests/conformance/test_mesh.py
 """
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
+import yaml
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from lib import mesh, netns  # noqa: E402
+from lib import mesh, meshpods, netns  # noqa: E402
+from lib.pods import PodFactory  # noqa: E402
 from lib.weights import identity  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MESH_MANIFESTS = os.path.join(REPO, '..', 'shared', 'conformance', 'manifests', 'mesh', 'manifests.yaml')
 ECHO = os.environ.get('TORII_ECHO', os.path.join(REPO, 'build', 'tools', 'echo', 'torii-echo'))
 
 SAMPLE = """[0] Url=http://echo-v2/
@@ -110,6 +116,61 @@ class FromOnePodToAnother(unittest.TestCase):
             finally:
                 server.terminate()
                 server.wait(timeout=10)
+
+
+class MeshArgs(unittest.TestCase):
+    def test_echo_args_and_ports(self):
+        c = [{'image': 'registry.k8s.io/gateway-api/echo-advanced:v1.5.1',
+              'args': ['--tcp=9090', '--port=8080', '--grpc=7070', '--port=8443', '--tls=8443', '--crt=/cert.crt',
+                       '--key=/cert.key']}]
+        args = meshpods.echo_args(c, '/w/certs')
+        self.assertEqual(args[-2:], ['--crt=/w/certs/echo.crt', '--key=/w/certs/echo.key'])
+        self.assertEqual(meshpods.listening_ports(args), [8080, 7070, 9090])  # 8443 is TLS
+        consumer = [{'image': 'registry.k8s.io/gateway-api/echo-advanced:v1.5.1'}]
+        self.assertEqual(meshpods.echo_args(consumer, '/w'), ['--istio'])
+        self.assertEqual(meshpods.listening_ports(['--istio']), [8080, 7070, 9090])
+        self.assertTrue(meshpods.is_mesh_echo(c))
+        self.assertFalse(meshpods.is_mesh_echo([{'image': 'gcr.io/k8s-staging-gateway-api/echo-basic'}]))
+
+
+@unittest.skipIf(WHY_NOT or not os.path.exists(MESH_MANIFESTS), WHY_NOT or f'no {MESH_MANIFESTS}')
+class MeshSetUp(unittest.TestCase):
+    def test_mesh_manifests_workloads(self):
+        with open(MESH_MANIFESTS) as f:
+            docs = [d for d in yaml.safe_load_all(f) if d]
+        deps = [d for d in docs if d.get('kind') == 'Deployment']
+        factory = PodFactory(ips=meshpods.MeshIPs())
+        pods = [p for d in deps for p in factory.make_pods(d)
+                if meshpods.is_mesh_echo(((d['spec']['template']['spec']).get('containers')))]
+        self.assertEqual(sorted({(p.namespace, p.deployment) for p in pods}),
+                         [('gateway-conformance-mesh', 'echo-v1'), ('gateway-conformance-mesh', 'echo-v2'),
+                          ('gateway-conformance-mesh-consumer', 'echo-v1')])
+        with tempfile.TemporaryDirectory() as work, netns.Topology() as t:
+            mp = meshpods.MeshPods(t, ECHO, work)
+            try:
+                for p in pods:
+                    mp.start(p)
+                self.assertTrue(mp.wait_ready(pods), 'not every mesh echo listens')
+                client = meshpods.first_pod(pods, 'gateway-conformance-mesh', 'echo-v1')
+                v2 = meshpods.first_pod(pods, 'gateway-conformance-mesh', 'echo-v2')
+                consumer = meshpods.first_pod(pods, 'gateway-conformance-mesh-consumer', 'echo-v1')
+                in_client = lambda a: t.argv(mp.key(client), a)  # noqa: E731
+                # MeshFrontend's second request: to the echo-v2 Pod's address, from echo-v1's.
+                step = {'request': {'method': 'GET'}, 'response': {'statusCodes': [200]}, 'backend': 'echo-v2'}
+                addr = f'{v2.ip}:8080'
+                replies, err = mesh.send(in_client, mesh.client_argv(ECHO, step['request'],
+                                                                     mesh.url_of(step['request'], addr), addr))
+                self.assertEqual(len(replies), 1, err)
+                out = mesh.check(step, replies[0])
+                self.assertTrue(out.held, out.why)
+                self.assertEqual(replies[0].hostname, v2.name)
+                # The consumer's echo (no arguments: Istio's default ports) answers gRPC.
+                grpc = {'protocol': 'grpc'}
+                addr = f'{consumer.ip}:7070'
+                replies, err = mesh.send(in_client, mesh.client_argv(ECHO, grpc, mesh.url_of(grpc, addr), addr))
+                self.assertEqual([(r.status, r.hostname) for r in replies], [(200, consumer.name)], err)
+            finally:
+                mp.stop()
 
 
 if __name__ == '__main__':

@@ -100,12 +100,12 @@ class Topology:
         self._made.append(name)
         _ip('-n', name, 'link', 'set', 'lo', 'up')
 
-    def add_pod(self, key):
-        """A namespace for Pod key (e.g. "ns/name"), its eth0 on the node's bridge, a default
-        route through the node. Returns its IP."""
+    def add_pod(self, key, ip=None):
+        """A namespace for Pod key (e.g. "ns/name"), its eth0 on the node's bridge at ip (default:
+        the next of the Pod range), a default route through the node. Returns its IP."""
         index = len(self.pods)
         ns = f'{self.prefix}p{index}'
-        ip = pod_ip(index)
+        ip = ip or pod_ip(index)
         self._add_netns(ns)
         peer = f'v{index}'
         _ip('link', 'add', 'name', peer, 'netns', self.node, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns)
