@@ -23,6 +23,7 @@ import threading
 import time
 
 from .traffic_common import check_loopback
+from .wait import until_all
 from .traffic_l4 import DNSError, dns_whoami_reply
 
 READY_TIMEOUT = 10.0
@@ -379,13 +380,7 @@ class Backends:
                 if b is not None:
                     self.running[name] = b
                     new.append(b)
-        deadline = time.monotonic() + READY_TIMEOUT
-        pending = list(new)
-        while pending and time.monotonic() < deadline:
-            pending = [b for b in pending if not self._probe(b)]
-            if pending:
-                time.sleep(0.02)
-        for b in pending:
+        for b in until_all(new, self._probe, READY_TIMEOUT, 0.02):
             print(f'warning: the backend of Pod {b.pod.namespace}/{b.pod.name} is not ready after '
                   f'{READY_TIMEOUT:g} s: {self.why_not(b.pod)}', file=sys.stderr, flush=True)
 

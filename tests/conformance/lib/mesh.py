@@ -91,6 +91,18 @@ def _header(pairs, name):
     return ','.join(vals) if vals else None
 
 
+def _headers_differ(what, pairs, want):
+    """How pairs differ from want's `headers` (exact values) and `absentHeaders`, or None."""
+    for name, value in (want.get('headers') or {}).items():
+        got = _header(pairs, name)
+        if got != value:
+            return f'{what} header {name}: {got!r}, want {value!r}'
+    for name in want.get('absentHeaders') or []:
+        if _header(pairs, name) is not None:
+            return f'{what} header {name} present'
+    return None
+
+
 def check(step, reply):
     """Whether one reply passes a `mesh` step (section 6): status code (0 expected reads as 200),
     the headers the server received and did not, the response's headers, the backend."""
@@ -99,22 +111,10 @@ def check(step, reply):
     want_codes = [200 if c == 0 else c for c in (step.get('response') or {}).get('statusCodes', [200])]
     if reply.status not in want_codes:
         return Outcome(False, f'status {reply.status}, want one of {want_codes}')
-    exp = step.get('expectedRequest') or {}
-    for name, value in (exp.get('headers') or {}).items():
-        got = _header(reply.request_headers, name)
-        if got != value:
-            return Outcome(False, f'request header {name}: {got!r}, want {value!r}')
-    for name in exp.get('absentHeaders') or []:
-        if _header(reply.request_headers, name) is not None:
-            return Outcome(False, f'request header {name} present')
-    resp = step.get('response') or {}
-    for name, value in (resp.get('headers') or {}).items():
-        got = _header(reply.headers, name)
-        if got != value:
-            return Outcome(False, f'response header {name}: {got!r}, want {value!r}')
-    for name in resp.get('absentHeaders') or []:
-        if _header(reply.headers, name) is not None:
-            return Outcome(False, f'response header {name} present')
+    why = (_headers_differ('request', reply.request_headers, step.get('expectedRequest') or {}) or
+           _headers_differ('response', reply.headers, step.get('response') or {}))
+    if why:
+        return Outcome(False, why)
     backend = step.get('backend')
     if backend and not reply.hostname.startswith(backend):
         return Outcome(False, f'served by {reply.hostname!r}, want {backend}...')

@@ -8,9 +8,9 @@ its HTTP, gRPC and TCP ports accepts a connection from the node's namespace.
 """
 import os
 import subprocess
-import time
 
 from . import netns
+from .wait import until_all
 
 MESH_IMAGE = 'gateway-api/echo-advanced'
 READY_TIMEOUT_S = 10
@@ -116,13 +116,7 @@ class MeshPods:
         return r.returncode == 0
 
     def wait_ready(self, pods, timeout_s=READY_TIMEOUT_S):
-        deadline = time.monotonic() + timeout_s
-        left = list(pods)
-        while left and time.monotonic() < deadline:
-            left = [p for p in left if not self.serving(p)]
-            if left:
-                time.sleep(0.05)
-        return not left
+        return not until_all(pods, self.serving, timeout_s, 0.05)
 
     def stop(self):
         for p, _, log in self.procs.values():

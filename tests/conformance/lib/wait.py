@@ -14,6 +14,18 @@ BUDGETS = {
 }
 
 
+def until_all(items, ready, timeout_s, pause_s):
+    """Asks ready(item) of every item not yet ready, pause_s apart, until all are or timeout_s
+    passed; returns those that are not."""
+    deadline = time.monotonic() + timeout_s
+    pending = list(items)
+    while pending and time.monotonic() < deadline:
+        pending = [i for i in pending if not ready(i)]
+        if pending:
+            time.sleep(pause_s)
+    return pending
+
+
 def default_budget(step_type, body):
     if step_type == 'condition' and body.get('kind') in ('Gateway', 'ListenerSet') and 'listener' not in body:
         return LONG
