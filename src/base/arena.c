@@ -177,6 +177,16 @@ static struct page *page_new(size_t cap, int refs, bool aligned)
     return p;
 }
 
+/* A new current page for s (the slab's reference moves to it from the one before). */
+static struct page *slab_next_page(struct tr_slab *s)
+{
+    struct page *p = page_new(s->page_len, 1, true);
+    if (s->cur)
+        page_unref(s->cur);
+    s->cur = p;
+    return p;
+}
+
 /* len bytes at align in the slab for a (a pageref first when a has none on that page). A
  * block too large for a quarter of a page gets a page of its own, so the current one's space
  * is not wasted. */
@@ -189,14 +199,10 @@ static void *slab_take(struct tr_arena *a, size_t len, size_t align)
     size_t at = p ? ALIGN_UP(p->used) : 0;
     size_t need = ref ? at + ref + len : ((p ? (p->used + align - 1) & ~(align - 1) : 0) + len);
     if (!p || need > p->cap) {
-        if (len > s->page_len / 4) {
+        if (len > s->page_len / 4)
             p = page_new(sizeof(struct pageref) + ALIGN_UP(len), 0, false);
-        } else {
-            p = page_new(s->page_len, 1, true); /* the slab's reference */
-            if (s->cur)
-                page_unref(s->cur);
-            s->cur = p;
-        }
+        else
+            p = slab_next_page(s);
         have = false;
     }
     if (!have) {
@@ -225,10 +231,7 @@ struct tr_arena *tr_arena_new_in(struct tr_slab *s)
     struct page *p = s->cur;
     size_t at = p ? ALIGN_UP(p->used) : 0;
     if (!p || at + sizeof(struct tr_arena) > p->cap) {
-        p = page_new(s->page_len, 1, true); /* the slab's reference */
-        if (s->cur)
-            page_unref(s->cur);
-        s->cur = p;
+        p = slab_next_page(s);
         at = 0;
     }
     /* The arena's reference to the page it is in. */

@@ -11,12 +11,18 @@
 /* A regex that does not compile can match nothing (the route stays, its match never hits). */
 static const char never[] = "(*FAIL)";
 
+/* pattern as every match's regular expression is compiled (UTF-8, RE2's "$"); NULL with PCRE2's
+ * error code and offset when it does not compile. */
+static pcre2_code *re_compile(const char *pattern, int *ec, PCRE2_SIZE *eo)
+{
+    return pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_DOLLAR_ENDONLY, ec, eo, NULL);
+}
+
 static pcre2_code *compile_re(struct tr_arena *a, const char *pattern)
 {
     int ec;
     PCRE2_SIZE eo;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_DOLLAR_ENDONLY, &ec,
-                                   &eo, NULL);
+    pcre2_code *re = re_compile(pattern, &ec, &eo);
     if (!re && pattern != never)
         return compile_re(a, never);
     if (!re)
@@ -67,8 +73,7 @@ bool tr_ir_regex_ok(const char *pattern, char *why, size_t cap)
 {
     int ec;
     PCRE2_SIZE eo;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_DOLLAR_ENDONLY, &ec,
-                                   &eo, NULL);
+    pcre2_code *re = re_compile(pattern, &ec, &eo);
     if (re) {
         pcre2_code_free(re);
         return true;

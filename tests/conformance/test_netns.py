@@ -17,33 +17,6 @@ from lib import netns  # noqa: E402
 
 WHY_NOT = netns.available()
 
-# Inside a Pod: accept one connection on 0.0.0.0:PORT, answer with the peer's address.
-SERVER = r'''
-import socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", int(sys.argv[1])))
-s.listen(1)
-print("ready", flush=True)
-s.settimeout(10)
-c, peer = s.accept()
-c.sendall(peer[0].encode())
-c.close()
-'''
-
-# Inside a Pod: connect to HOST:PORT within a second; print what came back, or the error's name.
-CLIENT = r'''
-import errno, socket, sys
-c = socket.socket()
-c.settimeout(1)
-try:
-    c.connect((sys.argv[1], int(sys.argv[2])))
-    print(c.recv(100).decode())
-except OSError as e:
-    print("error", errno.errorcode.get(e.errno, e.errno) if e.errno else type(e).__name__)
-'''
-
-
 def host_state():
     """The host namespace's links and routes, as `ip` prints them."""
     return (subprocess.run(['ip', '-o', 'link'], capture_output=True, text=True, check=True).stdout,
@@ -59,27 +32,26 @@ class TopologyTest(unittest.TestCase):
             b = t.add_pod('mesh/server')
             self.assertEqual((a, b), ('10.244.0.2', '10.244.0.3'))
             self.assertIn(t.netns('mesh/client'), netns.netns_list())
-            server = subprocess.Popen(t.argv('mesh/server', [sys.executable, '-c', SERVER, '8080']),
+            server = subprocess.Popen(t.argv('mesh/server', [sys.executable, '-c', netns.PEER_SERVER, '8080']),
                                       stdout=subprocess.PIPE, text=True)
             try:
                 self.assertEqual(server.stdout.readline().strip(), 'ready')
-                out = subprocess.run(t.argv('mesh/client', [sys.executable, '-c', CLIENT, b, '8080']),
+                out = subprocess.run(t.argv('mesh/client', [sys.executable, '-c', netns.CONNECT, b, '8080']),
                                      capture_output=True, text=True, timeout=10).stdout.strip()
-                self.assertEqual(out, a)  # the server saw the client's own address
-                server.wait(timeout=10)
+                self.assertEqual(out, f'peer {a}')  # the server saw the client's own address
             finally:
                 if server.poll() is None:
                     server.kill()
                     server.wait()
                 server.stdout.close()
             # The host's loopback is not the Pod's: nothing listens on the Pod's 127.0.0.1.
-            out = subprocess.run(t.argv('mesh/client', [sys.executable, '-c', CLIENT, '127.0.0.1', '22']),
+            out = subprocess.run(t.argv('mesh/client', [sys.executable, '-c', netns.CONNECT, '127.0.0.1', '22']),
                                  capture_output=True, text=True, timeout=10).stdout.strip()
             self.assertEqual(out, 'error ECONNREFUSED')
             # An address past the node (TEST-NET-1): refused by the node's unreachable route at
             # once, not sent anywhere.
             start = time.monotonic()
-            out = subprocess.run(t.argv('mesh/client', [sys.executable, '-c', CLIENT, '192.0.2.1', '80']),
+            out = subprocess.run(t.argv('mesh/client', [sys.executable, '-c', netns.CONNECT, '192.0.2.1', '80']),
                                  capture_output=True, text=True, timeout=10).stdout.strip()
             self.assertIn(out, ('error EHOSTUNREACH', 'error ENETUNREACH'))
             self.assertLess(time.monotonic() - start, 1.0)

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,15 @@ static void addr_text(const struct sockaddr_storage *ss, char *out, size_t cap)
     snprintf(out, cap, "%s:%u", ip, port);
 }
 
+/* addr:port as a socket address; false (said on stderr) when addr is not an IP address. */
+static bool sockaddr_of(const char *addr, const char *port, struct sockaddr_storage *ss, unsigned *len)
+{
+    if (tr_sockaddr(addr, (uint16_t)atoi(port), ss, len) == 0)
+        return true;
+    fprintf(stderr, "netns-probe: %s: not an IP address\n", addr);
+    return false;
+}
+
 static int wait_fd(int fd, short events)
 {
     struct pollfd p = {fd, events, 0};
@@ -60,10 +70,8 @@ static int do_accept(int ns, const char *addr, const char *port)
 {
     struct sockaddr_storage ss;
     unsigned len;
-    if (tr_sockaddr(addr, (uint16_t)atoi(port), &ss, &len) != 0) {
-        fprintf(stderr, "netns-probe: %s: not an IP address\n", addr);
+    if (!sockaddr_of(addr, port, &ss, &len))
         return 1;
-    }
     int l = tr_netns_listen(ns, (struct sockaddr *)&ss, len, 16);
     if (l < 0)
         return fail("listen");
@@ -96,10 +104,8 @@ static int do_connect(int ns, const char *addr, const char *port)
 {
     struct sockaddr_storage ss;
     unsigned len;
-    if (tr_sockaddr(addr, (uint16_t)atoi(port), &ss, &len) != 0) {
-        fprintf(stderr, "netns-probe: %s: not an IP address\n", addr);
+    if (!sockaddr_of(addr, port, &ss, &len))
         return 1;
-    }
     int fd = tr_netns_socket(ns, ss.ss_family, TR_NETNS_MARK);
     if (fd < 0)
         return fail("socket");

@@ -8,6 +8,7 @@ its HTTP, gRPC and TCP ports accepts a connection from the node's namespace.
 """
 import os
 import subprocess
+import sys
 
 from . import netns
 from .wait import until_all
@@ -111,7 +112,7 @@ class MeshPods:
         if not entry or entry[0].poll() is not None:
             return False
         probe = 'import socket,sys\nfor p in sys.argv[2:]:\n socket.create_connection((sys.argv[1], int(p)), 1).close()'
-        r = subprocess.run(['ip', 'netns', 'exec', self.t.node, 'python3', '-c', probe, pod.ip,
+        r = subprocess.run(['ip', 'netns', 'exec', self.t.node, sys.executable, '-c', probe, pod.ip,
                             *[str(p) for p in entry[1]]], capture_output=True, timeout=10)
         return r.returncode == 0
 

@@ -23,6 +23,35 @@ POD_CIDR = '10.244.0.0/16'
 NODE_IP = '10.244.0.1'
 
 
+# Scripts for a Pod's namespace (python3 -c SCRIPT ...), for tests of the topology and of what
+# uses it. PEER_SERVER PORT: prints "ready", then answers each connection to 0.0.0.0:PORT with
+# "peer <its address>" (20 s without one ends it). CONNECT HOST PORT: connects within 2 s and
+# prints what came back, or "error <errno name>".
+PEER_SERVER = r'''
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.listen(4)
+print("ready", flush=True)
+s.settimeout(20)
+while True:
+    c, peer = s.accept()
+    c.sendall(("peer " + peer[0] + "\n").encode())
+    c.close()
+'''
+CONNECT = r'''
+import errno, socket, sys
+c = socket.socket()
+c.settimeout(2)
+try:
+    c.connect((sys.argv[1], int(sys.argv[2])))
+    print(c.recv(100).decode().strip())
+except OSError as e:
+    print("error", errno.errorcode.get(e.errno, e.errno) if e.errno else type(e).__name__)
+'''
+
+
 def _ip(*args, check=True):
     return subprocess.run(['ip', *args], capture_output=True, text=True, timeout=10, check=check)
 
