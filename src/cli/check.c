@@ -1,6 +1,6 @@
-/* torii check DIR [--gatewayclass NAME] [-o table|yaml|json] [--ir]: load, validate and
- * translate offline; print every object's conditions; exit 1 if anything is rejected or not
- * accepted. Addresses come from the loopback pool in a stable order; nothing is bound. */
+/* torii check DIR [--gatewayclass NAME] [--mesh] [-o table|yaml|json] [--ir]: load, validate
+ * and translate offline; print every object's conditions; exit 1 if anything is rejected or not
+ * accepted. --mesh: as torii's mesh would (routes' Service parents are its). Addresses come from the loopback pool in a stable order; nothing is bound. */
 #include "api/object.h"
 #include "base/arena.h"
 #include "base/buf.h"
@@ -41,7 +41,7 @@ static void add_reject(void *ud, const struct tr_reject *r)
 int tr_cmd_check(int argc, char **argv)
 {
     const char *dir = NULL, *gc = NULL, *out = "table";
-    bool ir = false;
+    bool ir = false, mesh = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--gatewayclass") == 0 && i + 1 < argc)
             gc = argv[++i];
@@ -49,15 +49,17 @@ int tr_cmd_check(int argc, char **argv)
             out = argv[++i];
         else if (strcmp(argv[i], "--ir") == 0)
             ir = true;
+        else if (strcmp(argv[i], "--mesh") == 0)
+            mesh = true;
         else if (argv[i][0] != '-' && !dir)
             dir = argv[i];
         else {
-            fprintf(stderr, "usage: torii check DIR [--gatewayclass NAME] [-o table|yaml|json] [--ir]\n");
+            fprintf(stderr, "usage: torii check DIR [--gatewayclass NAME] [--mesh] [-o table|yaml|json] [--ir]\n");
             return 2;
         }
     }
     if (!dir) {
-        fprintf(stderr, "usage: torii check DIR [--gatewayclass NAME] [-o table|yaml|json] [--ir]\n");
+        fprintf(stderr, "usage: torii check DIR [--gatewayclass NAME] [--mesh] [-o table|yaml|json] [--ir]\n");
         return 2;
     }
     tr_log_set_level("error"); /* problems are printed below, once */
@@ -76,7 +78,8 @@ int tr_cmd_check(int argc, char **argv)
     /* Gateways get addresses in namespace/name order, so output is the same on every run. */
     for (size_t i = 0; i < v->n[TR_KIND_GATEWAY]; i++)
         tr_addrpool_get(pool, v->objs[TR_KIND_GATEWAY][i], NULL, NULL);
-    struct tr_tx_input in = {.view = v, .controller = TR_CONTROLLER_NAME, .alloc_address = alloc_address, .ud = pool};
+    struct tr_tx_input in = {.view = v, .controller = TR_CONTROLLER_NAME, .mesh = mesh ? TR_MESH_CONTROLLER : NULL,
+                             .alloc_address = alloc_address, .ud = pool};
     struct tr_tx *tx = tr_translate(&in);
     struct tr_arena *a = tr_arena_new(64 * 1024);
     struct tr_node *root = ir ? tr_ir_render(a, tr_tx_ir(tx)) : tr_status_render(a, v, tx);

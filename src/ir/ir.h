@@ -321,23 +321,54 @@ struct tr_ir_listener {
     struct tr_ir_rule *rules;
     size_t nrules;
     const struct tr_ir_listener *rules_owner;
+    /* A mesh route set (tr_ir_port.mesh): gw_ns/gw_name are the Service's, name its port's (or
+     * the number), and mesh_client the namespace whose clients it serves (a consumer route set),
+     * or NULL (the producer's: every other client). */
+    bool mesh;
+    const char *mesh_client;
     struct tr_ir_cells **cells; /* ceil(nrules / TR_IR_CELL_PAGE) pages, on first use */
     struct tr_metrics_slot *stats; /* answers without a route (404, 421); on first use */
 };
 
-/* One socket: an address and port with the listeners that share it. */
+/* A Service port as the mesh serves it (docs/mesh.md): what a meshed workload reaches at the
+ * Service's cluster address and that port. */
+struct tr_ir_mesh {
+    const char *svc_ns, *svc_name;
+    const char *port_name; /* the Service port's name, or NULL */
+    /* Requests are routed one by one (HTTP/1.1, h2c): the port's protocol is HTTP or gRPC by its
+     * appProtocol or name, or a route attaches to it by port or sectionName. Otherwise the port is
+     * proxied as TCP to the Service's endpoints, routes or not. */
+    bool http;
+    /* The Service port itself: its endpoints, where traffic goes when no route applies (no
+     * route set for the client's namespace and none of the producer). */
+    struct tr_ir_backend service;
+};
+
+/* One socket: an address and port with the listeners that share it. A mesh port (mesh set) is a
+ * Service's cluster address and port, never bound: its listeners are route sets, the producer's
+ * (mesh_client NULL: routes in the Service's namespace) and one per consumer namespace. */
 struct tr_ir_port {
     const char *addr;
     uint16_t port;
     bool udp;
     struct tr_ir_listener **listeners;
     size_t nlisteners;
+    const struct tr_ir_mesh *mesh; /* NULL: a Gateway's socket */
 };
 
 struct tr_ir {
+    /* The Gateways' sockets (nports), then the mesh's Service ports (nmesh), each part sorted by
+     * address and port. */
     struct tr_ir_port *ports;
     size_t nports;
+    size_t nmesh;
 };
+
+/* The mesh's Service ports. */
+static inline struct tr_ir_port *tr_ir_mesh_ports(const struct tr_ir *ir)
+{
+    return ir->ports + ir->nports;
+}
 
 struct tr_arena;
 /* Renders the IR as a value tree (for golden files and the admin config dump). */

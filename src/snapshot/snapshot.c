@@ -162,9 +162,10 @@ static void add_backend_tls(struct tr_snapshot *s, struct tr_ir_backend *b)
     tls->id = id;
 }
 
-static int port_key(char *out, size_t cap, const char *addr, uint16_t port, bool udp)
+/* kind: 0 a Gateway's TCP socket, 1 its UDP one, 2 a mesh Service port. */
+static int port_key(char *out, size_t cap, const char *addr, uint16_t port, int kind)
 {
-    int n = snprintf(out, cap, "%s|%u|%d", addr, port, udp);
+    int n = snprintf(out, cap, "%s|%u|%d", addr, port, kind);
     return n > 0 && (size_t)n < cap ? n : -1;
 }
 
@@ -184,6 +185,11 @@ struct prev_router {
 
 static int listener_key(char *out, size_t cap, const struct tr_ir_listener *l)
 {
+    if (l->mesh) {
+        int n = snprintf(out, cap, "mesh|%s/%s|%s|%s", l->gw_ns, l->gw_name, l->name ? l->name : "",
+                         l->mesh_client ? l->mesh_client : "");
+        return n > 0 && (size_t)n < cap ? n : -1;
+    }
     int n = snprintf(out, cap, "%s/%s|%s/%s|%s", l->gw_ns, l->gw_name, l->set_ns ? l->set_ns : "",
                      l->set_name ? l->set_name : "", l->name ? l->name : "");
     return n > 0 && (size_t)n < cap ? n : -1;
@@ -193,11 +199,11 @@ static void index_routers(const struct tr_snapshot *prev, struct tr_map *m, stru
 {
     const struct tr_ir *ir = tr_tx_ir(prev->tx);
     size_t n = 0;
-    for (size_t i = 0; i < ir->nports; i++)
+    for (size_t i = 0; i < ir->nports + ir->nmesh; i++)
         n += ir->ports[i].nlisteners;
     *store = tr_xcalloc(n + 1, sizeof(**store));
     n = 0;
-    for (size_t i = 0; i < ir->nports; i++) {
+    for (size_t i = 0; i < ir->nports + ir->nmesh; i++) {
         for (size_t j = 0; j < ir->ports[i].nlisteners; j++) {
             char k[1200];
             int kl = listener_key(k, sizeof(k), ir->ports[i].listeners[j]);
@@ -240,14 +246,15 @@ struct tr_snapshot *tr_snapshot_new(struct tr_view *v, struct tr_tx *tx, uint64_
      * Gateway may share their rules (tr_ir_listener.rules_owner): one router serves them all
      * (the listener that owns the rules -> router). */
     struct tr_map made = {0};
-    s->rt = tr_xcalloc(ir->nports + 1, sizeof(*s->rt));
-    s->bindable = tr_xcalloc(ir->nports + 1, sizeof(bool));
-    s->tls = tr_xcalloc(ir->nports + 1, sizeof(*s->tls));
-    for (size_t i = 0; i < ir->nports; i++) {
+    size_t nall = ir->nports + ir->nmesh; /* the mesh's Service ports follow, never bound */
+    s->rt = tr_xcalloc(nall + 1, sizeof(*s->rt));
+    s->bindable = tr_xcalloc(nall + 1, sizeof(bool));
+    s->tls = tr_xcalloc(nall + 1, sizeof(*s->tls));
+    for (size_t i = 0; i < nall; i++) {
         const struct tr_ir_port *p = &ir->ports[i];
-        s->bindable[i] = !bindable || bindable(ud, p->addr, p->port, p->udp);
+        s->bindable[i] = !p->mesh && (!bindable || bindable(ud, p->addr, p->port, p->udp));
         char k[128];
-        int kl = port_key(k, sizeof(k), p->addr, p->port, p->udp);
+        int kl = port_key(k, sizeof(k), p->addr, p->port, p->mesh ? 2 : p->udp);
         if (kl > 0)
             tr_map_put(&s->ports, k, (size_t)kl, (void *)(uintptr_t)(i + 1));
         s->rt[i] = tr_xcalloc(p->nlisteners + 1, sizeof(struct tr_router *));
@@ -282,6 +289,14 @@ struct tr_snapshot *tr_snapshot_new(struct tr_view *v, struct tr_tx *tx, uint64_
     free(prev_store);
     tr_snapshot_release(prev);
     return s;
+}
+
+const struct tr_ir_port *tr_snapshot_mesh_port(const struct tr_snapshot *s, const char *addr, uint16_t port)
+{
+    char k[128];
+    int kl = port_key(k, sizeof(k), addr, port, 2);
+    uintptr_t i = kl > 0 ? (uintptr_t)tr_map_get(&s->ports, k, (size_t)kl) : 0;
+    return i ? &tr_tx_ir(s->tx)->ports[i - 1] : NULL;
 }
 
 const struct tr_ir_port *tr_snapshot_port(const struct tr_snapshot *s, const char *addr, uint16_t port, bool udp)
@@ -406,7 +421,7 @@ void tr_snapshot_release(struct tr_snapshot *s)
 static void snapshot_free(struct tr_snapshot *s)
 {
     const struct tr_ir *ir = tr_tx_ir(s->tx);
-    for (size_t i = 0; i < ir->nports; i++) {
+    for (size_t i = 0; i < ir->nports + ir->nmesh; i++) {
         for (size_t j = 0; j < ir->ports[i].nlisteners; j++) {
             tr_router_free(s->rt[i][j]);
             SSL_CTX_free(s->tls[i][j]);

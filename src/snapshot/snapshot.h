@@ -47,6 +47,9 @@ struct tr_ir_port;
 /* The IR port served on addr:port (TCP or UDP), or NULL. Any thread (the snapshot is
  * immutable). */
 const struct tr_ir_port *tr_snapshot_port(const struct tr_snapshot *s, const char *addr, uint16_t port, bool udp);
+/* The mesh's Service port at cluster address addr and port (tr_ir_port.mesh), or NULL. Any
+ * thread. The router of its route set i is tr_snapshot_router's. */
+const struct tr_ir_port *tr_snapshot_mesh_port(const struct tr_snapshot *s, const char *addr, uint16_t port);
 /* The compiled router of listener i of port p (HTTP and HTTPS listeners), or NULL when it has no
  * rules. */
 /* The TLS server context of listener i of port p (HTTPS listeners), or NULL. */

@@ -135,7 +135,7 @@ uint64_t tx_ports_stamp(const struct tx_ports *p)
 }
 
 /* The record of Service svc's port sp, made on first use. */
-static struct tx_backend_src *port_src(struct tx *t, const struct tr_obj *svc, const struct tr_node *sp)
+struct tx_backend_src *tx_port_src(struct tx *t, const struct tr_obj *svc, const struct tr_node *sp)
 {
     struct tx_ports *p = t->ports;
     const void *key[2] = {svc, sp};
@@ -295,7 +295,7 @@ void tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node 
             why = TR_R_INVALID_KIND;
             m = tr_arena_printf(t->msgs, "%s: kind %s%s%s is not supported (core Service is)", where, more.kind,
                                 group[0] ? "." : "", group);
-        } else if (strcmp(b->ns, route->ns) != 0 &&
+        } else if (strcmp(b->ns, route->ns) != 0 && !t->mesh_refs &&
                    !tx_refgrant_allows(t, TR_GW_GROUP, tr_kind_name(route->kind), route->ns, "", "Service", b->ns,
                                        b->name)) {
             why = TR_R_REF_NOT_PERMITTED;
@@ -350,7 +350,7 @@ void tx_backends(struct tx *t, const struct tr_obj *route, const struct tr_node 
                                              where, b->ns, b->name, TR_PARAM_EXTERNAL_NAME),
                              true);
         } else {
-            out->src[out->n - 1] = port_src(t, svc, sp);
+            out->src[out->n - 1] = tx_port_src(t, svc, sp);
         }
         b->more = kept_more(t, &more);
     }

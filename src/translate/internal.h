@@ -176,6 +176,27 @@ struct tx_world {
 
 struct tx_unit;
 
+/* mesh.c: a Service port as the mesh serves it, with its route sets (translate's listeners: the
+ * routes attach to them as to a Gateway's listeners). */
+struct mport {
+    const struct tr_node *sp; /* the Service port */
+    const char *name;         /* its name, or NULL */
+    uint16_t port;
+    bool http;  /* HTTP or gRPC by appProtocol or name */
+    bool named; /* a route's parentRef names it (port or sectionName): routed as HTTP */
+    struct lst producer;    /* routes of the Service's namespace */
+    struct lst **consumers; /* routes of other namespaces, one set per namespace (lst.name) */
+    size_t nconsumers;
+};
+
+/* A Service as the mesh serves it: in the mesh when it has a cluster address. */
+struct msvc {
+    const char *addr; /* spec.clusterIP; NULL: not in the mesh (headless, ExternalName, none) */
+    struct gw gw;     /* the parent attach() reads: no class (ExternalName not allowed), no certificate */
+    struct mport *ports;
+    size_t nports;
+};
+
 struct tx {
     const struct tr_tx_input *in;
     const struct tr_view *v;
@@ -205,6 +226,10 @@ struct tx {
     struct gw *gws;     /* per Gateway */
     struct tr_map *named; /* addresses (canonical) named in spec.addresses by Gateways of ours */
     struct lset *lsets; /* per ListenerSet */
+    struct msvc *msvcs; /* per Service, with a mesh (tr_tx_input.mesh) */
+    /* While a route's rules are resolved for the mesh: cross-namespace backends need no
+     * ReferenceGrant (a Service parent is no Gateway's listener to cross into). */
+    bool mesh_refs;
     struct tr_ir *ir;
 };
 
@@ -249,7 +274,11 @@ struct att {
     const char **hosts;
     int32_t owner;
     uint16_t li; /* the schema allows 64 listeners */
+    /* A ListenerSet's listener; for a mesh attachment: the parentRef named the port. */
     bool set;
+    /* A Service port of the mesh: owner is the Service's index in the view, li the port's (the
+     * route set is the producer's or the route namespace's, mesh.c). */
+    bool mesh;
 };
 
 /* One route's translation: its status and what it adds to listeners. Made once per version of
@@ -269,6 +298,10 @@ struct tx_unit {
     struct att *att;
     struct rule_out *rules;
     struct rule_mirrors **mirrors; /* per rule its RequestMirrors; NULL when no rule has any */
+    /* The rules as the mesh serves them, when they differ (a route with Gateway parents too,
+     * whose cross-namespace backends need a ReferenceGrant there and not in the mesh); NULL:
+     * the mesh serves rules and mirrors above. */
+    struct tx_mesh_rules *mesh_rules;
     int refs; /* atomic: the memo's and each run's that applies it */
     uint16_t natt;   /* parentRefs (32) x listeners (64) at most */
     uint16_t nrules; /* the schema allows 16 */
@@ -376,6 +409,21 @@ void tx_rule_compile(struct tr_arena *a, enum tr_kind kind, const struct tr_node
 /* refgrant.c */
 bool tx_refgrant_allows(struct tx *t, const char *from_group, const char *from_kind, const char *from_ns,
                         const char *to_group, const char *to_kind, const char *to_ns, const char *to_name);
+
+/* mesh.c */
+/* The Services' cluster addresses and ports (t->msvcs), before routes are translated. */
+void tx_mesh_services(struct tx *t);
+/* Why route r (of kind) cannot attach to Service svc's ports selected by port and section (0 and
+ * NULL: all), or NULL; into ports, the indexes of the ports it attaches to (*n of them). */
+const char *tx_mesh_parent(struct tx *t, enum tr_kind kind, const struct tr_obj *svc, const char *ns,
+                           const char *name, int64_t port, const char *section, uint16_t *ports, size_t *n);
+/* The route set of port li of Service index owner for clients of route namespace ns (made on
+ * first use). */
+struct lst *tx_mesh_set(struct tx *t, int32_t owner, uint16_t li, const char *ns);
+/* Appends the mesh's Service ports to the IR (after the Gateways'). */
+void tx_mesh_ir(struct tx *t, struct tr_ir *ir);
+/* The record of Service svc's port sp (backend.c). */
+struct tx_backend_src *tx_port_src(struct tx *t, const struct tr_obj *svc, const struct tr_node *sp);
 
 /* policy.c */
 void tx_policies(struct tx *t);

@@ -474,6 +474,41 @@ static struct tr_node *render_rule(struct tr_arena *a, struct names *nc, const s
     return m;
 }
 
+/* The mesh's Service ports: the Service, how it is carried, where it passes through to, and
+ * the route sets by client. */
+static struct tr_node *render_mesh(struct tr_arena *a, struct names *nc, const struct tr_ir *ir)
+{
+    struct tr_node *l = tr_node_new(a, TR_N_SEQ);
+    const struct tr_ir_port *mp = tr_ir_mesh_ports(ir);
+    for (size_t i = 0; i < ir->nmesh; i++) {
+        const struct tr_ir_port *p = &mp[i];
+        const struct tr_ir_mesh *me = p->mesh;
+        struct tr_node *m = tr_node_new(a, TR_N_MAP);
+        tr_node_set(a, m, "address", tr_node_str(a, tr_arena_printf(a, "%s:%u", p->addr, p->port)));
+        tr_node_set(a, m, "service", tr_node_str(a, tr_arena_printf(a, "%s/%s:%s", me->svc_ns, me->svc_name,
+                                                                    me->port_name ? me->port_name : "")));
+        tr_node_set(a, m, "protocol", tr_node_str(a, me->http ? "HTTP" : "TCP"));
+        struct tr_node *svc = render_backend(a, &me->service);
+        tr_node_del(svc, "weight");
+        tr_node_set(a, m, "passthrough", svc);
+        struct tr_node *sets = tr_node_new(a, TR_N_SEQ);
+        for (size_t j = 0; j < p->nlisteners; j++) {
+            const struct tr_ir_listener *il = p->listeners[j];
+            struct tr_node *sm = tr_node_new(a, TR_N_MAP);
+            tr_node_set(a, sm, "clients", tr_node_str(a, il->mesh_client ? tr_arena_printf(a, "namespace %s", il->mesh_client)
+                                                                         : "producer"));
+            struct tr_node *rules = tr_node_new(a, TR_N_SEQ);
+            for (size_t k = 0; k < il->nrules; k++)
+                tr_node_push(a, rules, render_rule(a, nc, &il->rules[k]));
+            tr_node_set(a, sm, "rules", rules);
+            tr_node_push(a, sets, sm);
+        }
+        tr_node_set(a, m, "routeSets", sets);
+        tr_node_push(a, l, m);
+    }
+    return l;
+}
+
 struct tr_node *tr_ir_render(struct tr_arena *a, const struct tr_ir *ir)
 {
     struct names nc = {.scratch = tr_arena_new(4096)};
@@ -519,8 +554,10 @@ struct tr_node *tr_ir_render(struct tr_arena *a, const struct tr_ir *ir)
         tr_node_set(a, pm, "listeners", ls);
         tr_node_push(a, ports, pm);
     }
-    tr_arena_free(nc.scratch);
     struct tr_node *root = tr_node_new(a, TR_N_MAP);
     tr_node_set(a, root, "ports", ports);
+    if (ir->nmesh)
+        tr_node_set(a, root, "mesh", render_mesh(a, &nc, ir));
+    tr_arena_free(nc.scratch);
     return root;
 }

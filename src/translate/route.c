@@ -17,7 +17,8 @@ static const char *const status_dict[] = {
     "torii.dev/gateway-controller", TR_GW_GROUP, "Gateway", "ListenerSet", "Accepted", "ResolvedRefs",
     "PartiallyInvalid", "True", "False",
     "Route is accepted", "All references resolved", "BackendNotFound", "RefNotPermitted", "InvalidKind",
-    "NotAllowedByListeners", "NoMatchingListenerHostname", "NoMatchingParent", "UnsupportedValue", NULL,
+    "NotAllowedByListeners", "NoMatchingListenerHostname", "NoMatchingParent", "UnsupportedValue",
+    TR_MESH_CONTROLLER, "Service", "", NULL,
 };
 
 static bool has_hostnames(enum tr_kind k)
@@ -93,6 +94,12 @@ struct rule_out {
     struct tr_ir_backend_ref *be; /* backendRefs, resolved; their sources follow (rule_src) */
     uint32_t nbe;
     bool dropped; /* not served (rule_unsupported) */
+};
+
+/* A route's rules as the mesh serves them, when they differ from its Gateways' (tx_unit). */
+struct tx_mesh_rules {
+    struct rule_out *rules;
+    struct rule_mirrors **mirrors;
 };
 
 /* Where backend k of a rule gets its endpoints: tx_backends puts the sources right after the
@@ -395,7 +402,7 @@ static const char *dropped_rules(struct tr_arena *sa, const char *const *why, si
 
 /* Attachments grow in scratch space (sa) and are copied to the unit at their length once the
  * route's parents are done (add_att_done). */
-static void add_att(struct tr_arena *sa, struct tx_unit *u, size_t *cap, int owner, bool set, int li,
+static void add_att(struct tr_arena *sa, struct tx_unit *u, size_t *cap, int owner, bool set, bool mesh, int li,
                     const char **hosts)
 {
     if (u->natt == *cap) {
@@ -405,7 +412,7 @@ static void add_att(struct tr_arena *sa, struct tx_unit *u, size_t *cap, int own
             memcpy(grown, u->att, u->natt * sizeof(*grown));
         u->att = grown;
     }
-    u->att[u->natt++] = (struct att){.hosts = hosts, .owner = owner, .li = (uint16_t)li, .set = set};
+    u->att[u->natt++] = (struct att){.hosts = hosts, .owner = owner, .li = (uint16_t)li, .set = set, .mesh = mesh};
 }
 
 static void add_att_done(struct tx *t, struct tx_unit *u)
@@ -414,6 +421,75 @@ static void add_att_done(struct tx *t, struct tx_unit *u)
     if (u->natt)
         memcpy(kept, u->att, u->natt * sizeof(*kept));
     u->att = kept;
+}
+
+/* Is parentRef p a Service of torii's mesh (core group, kind Service, with a mesh)? Without a
+ * mesh, Service parents are another mesh's: no status is written for them. */
+static bool mesh_parent(const struct tx *t, const struct tr_node *p)
+{
+    const char *group = tr_node_gets(p, "group"); /* the default is the Gateway API's group */
+    const char *kind = tr_node_gets(p, "kind");
+    return t->in->mesh && group && (!group[0] || strcmp(group, "core") == 0) && kind && strcmp(kind, "Service") == 0;
+}
+
+/* Hostnames of a mesh attachment: none, so none selects (the address dialled chose the
+ * Service: MeshClusterIPMatching). */
+static const char *no_hosts[] = {NULL};
+
+/* Attaches route r to Service parent p (its ports the parentRef selects) and returns the
+ * parent's status entry: Accepted (NoMatchingParent for a Service that is not there, has no
+ * cluster address, or no such port; UnsupportedValue for a route kind the mesh does not serve
+ * or with no rule left), ResolvedRefs as the mesh resolved the backends (mrefs), and
+ * PartiallyInvalid. */
+static struct tr_node *mesh_parent_status(struct tx *t, struct tr_arena *sa, enum tr_kind kind, const struct tr_obj *r,
+                                          struct tx_unit *u, const struct tr_node *p, size_t *capatt,
+                                          const struct tx_refs *mrefs, const char *dropped_msg, bool all_dropped)
+{
+    const char *pns = str_or(tr_node_gets(p, "namespace"), r->ns);
+    const char *pname = str_or(tr_node_gets(p, "name"), "");
+    const char *section = tr_node_gets(p, "sectionName");
+    int64_t port = tr_node_geti(p, "port", 0);
+    const struct tr_obj *so = tr_view_find(t->v, TR_KIND_SERVICE, pns, pname);
+    size_t np = so ? tr_node_len(tr_node_get(so->spec, "ports")) : 0;
+    uint16_t *idx = TR_ANEWN(sa, uint16_t, np + 1);
+    size_t n = 0;
+    const char *why = tx_mesh_parent(t, kind, so, pns, pname, port, section, idx, &n);
+    struct conds cs = {0};
+    if (why) {
+        bool kind_ok = kind == TR_KIND_HTTPROUTE || kind == TR_KIND_GRPCROUTE;
+        cset(&cs, "Accepted", false, kind_ok ? TR_R_NO_MATCHING_PARENT : TR_R_UNSUPPORTED_VALUE, why);
+    } else if (all_dropped) {
+        cset(&cs, "Accepted", false, TR_R_UNSUPPORTED_VALUE, dropped_msg);
+    } else {
+        cset(&cs, "Accepted", true, TR_R_ACCEPTED, "Route is accepted");
+        int owner = (int)tr_view_index(t->v, so);
+        for (size_t k = 0; k < n; k++) {
+            bool dup = false;
+            for (size_t j = 0; j < u->natt && !dup; j++)
+                dup = u->att[j].mesh && u->att[j].owner == owner && u->att[j].li == idx[k];
+            if (!dup)
+                add_att(sa, u, capatt, owner, port || section, true, idx[k], no_hosts);
+            else if (port || section)
+                for (size_t j = 0; j < u->natt; j++)
+                    if (u->att[j].mesh && u->att[j].owner == owner && u->att[j].li == idx[k])
+                        u->att[j].set = true;
+        }
+    }
+    /* ExternalName Services are no backend of the mesh's: [1], where they are not allowed. */
+    if (mrefs->why[1] == TR_R__COUNT)
+        cset(&cs, "ResolvedRefs", true, TR_R_RESOLVED_REFS, "All references resolved");
+    else
+        cset(&cs, "ResolvedRefs", false, mrefs->why[1], mrefs->msg[1]);
+    if (!why && dropped_msg && !all_dropped)
+        cset(&cs, "PartiallyInvalid", true, TR_R_UNSUPPORTED_VALUE, dropped_msg);
+    struct tr_node *entry = tr_node_new(sa, TR_N_MAP);
+    struct tr_node *pr = tr_node_clone(sa, p);
+    tr_node_set(sa, pr, "group", tr_node_str(sa, ""));
+    tr_node_set(sa, pr, "kind", tr_node_str(sa, "Service"));
+    tr_node_set(sa, entry, "parentRef", pr);
+    tr_node_set(sa, entry, "controllerName", tr_node_str(sa, t->in->mesh));
+    tr_node_set(sa, entry, "conditions", conds_render(sa, &cs, r->generation));
+    return entry;
 }
 
 /* Translates route r into a new unit: its arena is the memo's own for the route, or the run's. */
@@ -452,6 +528,12 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
     struct tx_refs refs = TX_REFS_INIT;
     bool resolved = false, all_dropped = false;
     size_t capatt = 0;
+    /* The mesh resolves the rules without ReferenceGrants (tx.mesh_refs): once more when the
+     * route has Gateway parents too. */
+    bool gw_parents = false, mresolved = false;
+    struct tx_refs mrefs = TX_REFS_INIT;
+    for (size_t pi = 0; pi < tr_node_len(prefs); pi++)
+        gw_parents |= !mesh_parent(t, tr_node_at(prefs, pi));
 
     for (size_t pi = 0; pi < tr_node_len(prefs); pi++) {
         const struct tr_node *p = tr_node_at(prefs, pi);
@@ -461,6 +543,30 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
         const char *pname = str_or(tr_node_gets(p, "name"), "");
         const char *section = tr_node_gets(p, "sectionName");
         int64_t port = tr_node_geti(p, "port", 0);
+        if (mesh_parent(t, p)) {
+            if (!mresolved) {
+                const char **why;
+                t->mesh_refs = true;
+                if (!gw_parents) {
+                    route_rules(t, sa, r, u, spec, &why, &mrefs);
+                    resolved = true;
+                } else {
+                    struct tx_unit mu = {0};
+                    route_rules(t, sa, r, &mu, spec, &why, &mrefs);
+                    u->nrules = mu.nrules; /* the same rules, resolved otherwise */
+                    u->mesh_rules = TR_ANEW(t->a, struct tx_mesh_rules);
+                    *u->mesh_rules = (struct tx_mesh_rules){mu.rules, mu.mirrors};
+                }
+                t->mesh_refs = false;
+                dropped_msg = dropped_rules(sa, why, u->nrules, &all_dropped);
+                mresolved = true;
+            }
+            struct tr_node *entry = mesh_parent_status(t, sa, kind, r, u, p, &capatt, &mrefs, dropped_msg, all_dropped);
+            if (!parents)
+                parents = tr_node_new(sa, TR_N_SEQ);
+            tr_node_push(sa, parents, entry);
+            continue;
+        }
         if (strcmp(pgroup, TR_GW_GROUP) != 0)
             continue;
         struct lst *ls = NULL;
@@ -491,7 +597,7 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
             set = true;
             ext_allowed = s->gw->ext_allowed;
         } else {
-            continue; /* Service parents are the mesh's; torii is not a mesh yet */
+            continue; /* a Service parent without a mesh (mesh_parent): another mesh's */
         }
         if (!resolved) {
             const char **why;
@@ -530,9 +636,9 @@ struct tx_unit *tx_route_translate(struct tx *t, enum tr_kind kind, const struct
                 continue;
             bool dup = false;
             for (size_t k = 0; k < u->natt && !dup; k++)
-                dup = u->att[k].owner == owner && u->att[k].set == set && u->att[k].li == (int)li;
+                dup = !u->att[k].mesh && u->att[k].owner == owner && u->att[k].set == set && u->att[k].li == (int)li;
             if (!dup)
-                add_att(sa, u, &capatt, owner, set, (int)li, kept_hosts(t, u, hosts));
+                add_att(sa, u, &capatt, owner, set, false, (int)li, kept_hosts(t, u, hosts));
         }
         if (attached && all_dropped) {
             cset(&cs, "Accepted", false, TR_R_UNSUPPORTED_VALUE, dropped_msg);
@@ -615,7 +721,10 @@ _Static_assert(sizeof(struct tr_ir_backend) % _Alignof(struct tr_ir_mirror) == 0
  * Gateway's backend TLS into them. */
 static void attach(struct tx *t, struct lst *l, const struct att *at, const struct tx_unit *u, struct applied *ap)
 {
-    struct rule_out *rules = u->rules;
+    /* The mesh's own resolution of the rules, when it differs (tx_unit.mesh_rules). */
+    const struct tx_mesh_rules *mr = at->mesh ? u->mesh_rules : NULL;
+    struct rule_out *rules = mr ? mr->rules : u->rules;
+    struct rule_mirrors **mirrors = mr ? mr->mirrors : u->mirrors;
     size_t nrules = u->nrules;
     if (ap->gw != l->gw) {
         ap->gw = l->gw;
@@ -630,7 +739,7 @@ static void attach(struct tx *t, struct lst *l, const struct att *at, const stru
         struct rule_out *ro = &rules[i];
         if (ro->dropped) /* rule_unsupported: not served at all */
             continue;
-        const struct rule_mirrors *rm = u->mirrors ? u->mirrors[i] : NULL;
+        const struct rule_mirrors *rm = mirrors ? mirrors[i] : NULL;
         size_t nmi = rm ? rm->n : 0;
         if (!ap->be[i] && (ro->nbe || nmi)) {
             struct tr_ir_backend *be =
@@ -664,6 +773,13 @@ static void route_apply(struct tx *t, enum tr_kind kind, size_t ri, const struct
     ap.gw = NULL;
     for (size_t i = 0; i < u->natt; i++) {
         const struct att *a = &u->att[i];
+        if (a->mesh) {
+            struct lst *l = tx_mesh_set(t, a->owner, a->li, t->v->objs[kind][ri]->ns);
+            t->msvcs[a->owner].ports[a->li].named |= a->set;
+            l->attached++;
+            attach(t, l, a, u, &ap);
+            continue;
+        }
         struct lst *l = a->set ? &t->lsets[a->owner].l[a->li] : &t->gws[a->owner].l[a->li];
         l->attached++;
         if (l->accepted)

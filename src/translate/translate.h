@@ -27,6 +27,9 @@ struct tr_tx_input {
     const struct tr_view *view;
     struct tr_tx_memo *memo; /* or NULL: every route is translated */
     const char *controller; /* GatewayClass spec.controllerName torii answers to */
+    /* The mesh (docs/mesh.md): the controller name its route statuses carry, or NULL when torii
+     * is not the mesh (routes' Service parents are then left alone: another mesh's). */
+    const char *mesh;
     /* The address allocated for a Gateway that asks for one (no spec.addresses, or an entry
      * without a value): a loopback address in the file provider. Never one that taken(ctx,
      * address) says a Gateway names in its spec.addresses, so that an address torii picked never
@@ -78,6 +81,9 @@ bool tr_tx_status_packed(const void *id);
 const struct tr_ir *tr_tx_ir(const struct tr_tx *t);
 /* How many routes this run translated (the others' results came from the memo). */
 size_t tr_tx_routes_translated(const struct tr_tx *t);
+
+/* The controller name of the mesh's route statuses (tr_tx_input.mesh). */
+#define TR_MESH_CONTROLLER "torii.dev/mesh-controller"
 
 /* The features torii supports (GatewayClass status.supportedFeatures), sorted. */
 extern const char *const tr_supported_features[];

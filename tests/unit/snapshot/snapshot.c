@@ -478,3 +478,92 @@ TEST(snapshot_acquire_races_publish)
     tr_tx_memo_free(memo);
     tr_store_free(s);
 }
+
+/* The mesh (docs/mesh.md): a Gateway on 10.96.0.10:80 and a Service with that cluster address. */
+static const char mesh_world[] =
+    GW_API "kind: GatewayClass\nmetadata: {name: c}\nspec: {controllerName: torii.dev/gateway-controller}\n---\n"
+    GW_API "kind: Gateway\nmetadata: {name: gw, namespace: ns}\nspec:\n  gatewayClassName: c\n"
+    "  addresses: [{type: IPAddress, value: 10.96.0.10}]\n  listeners:\n  - {name: http, protocol: HTTP, port: 80}\n---\n"
+    "apiVersion: v1\nkind: Service\nmetadata: {name: a, namespace: ns}\n"
+    "spec: {clusterIP: 10.96.0.10, ports: [{port: 80, name: http}, {port: 9090, name: tcp}]}\n---\n"
+    "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: a-1\n  namespace: ns\n"
+    "  labels: {kubernetes.io/service-name: a}\naddressType: IPv4\nports: [{name: http, port: 8080}, {name: tcp, port: 9090}]\n"
+    "endpoints: [{addresses: [10.244.0.2]}]\n---\n"
+    GW_API "kind: HTTPRoute\nmetadata: {name: prod, namespace: ns}\nspec:\n"
+    "  parentRefs: [{group: '', kind: Service, name: a, port: 80}, {name: gw}]\n"
+    "  rules: [{matches: [{path: {type: PathPrefix, value: /p}}], backendRefs: [{name: a, port: 80}]}]\n---\n"
+    GW_API "kind: HTTPRoute\nmetadata: {name: cons, namespace: client}\nspec:\n"
+    "  parentRefs: [{group: '', kind: Service, name: a, namespace: ns, port: 80}]\n"
+    "  rules: [{matches: [{path: {type: PathPrefix, value: /c}}], backendRefs: [{name: a, namespace: ns, port: 80}]}]\n";
+
+static struct tr_snapshot *compile_mesh(struct tr_store *s, struct tr_tx_memo *memo, uint64_t gen)
+{
+    struct tr_view *v = tr_store_view(s);
+    struct tr_tx_input in = {.view = v, .memo = memo, .controller = "torii.dev/gateway-controller",
+                             .mesh = TR_MESH_CONTROLLER, .alloc_address = tr_test_addr};
+    struct tr_snapshot *snap = tr_snapshot_new(v, tr_translate(&in), gen, NULL, NULL);
+    tr_snapshot_publish(tr_snapshot_ref(snap));
+    return snap;
+}
+
+static bool routes(const struct tr_snapshot *snap, const struct tr_ir_port *p, size_t i, const char *path)
+{
+    struct tr_route_req req = {.host = "x", .host_len = 1, .method = "GET", .method_len = 3, .path = path,
+                               .path_len = strlen(path)};
+    struct tr_route_hit hit;
+    const struct tr_router *rt = tr_snapshot_router(snap, p, i);
+    return rt && tr_router_match(rt, p->listeners[i], &req, &hit);
+}
+
+/* The mesh's Service ports follow the Gateways' sockets, found by cluster address and port apart
+ * from a Gateway socket on the same address and port, never bound; each route set gets its
+ * router (the producer's, a consumer namespace's), and a port without routes has none; a route
+ * changed under the memo recompiles its set's router and keeps the other's. */
+TEST(snapshot_compiles_mesh_ports)
+{
+    struct tr_store *s = tr_store_new();
+    tr_test_apply(s, mesh_world, 1000);
+    struct tr_tx_memo *memo = tr_tx_memo_new();
+    struct tr_snapshot *snap = compile_mesh(s, memo, 1);
+    const struct tr_ir *ir = tr_snapshot_ir(snap);
+    ASSERT_EQ(ir->nports, 1);
+    ASSERT_EQ(ir->nmesh, 2);
+    const struct tr_ir_port *gwp = tr_snapshot_port(snap, "10.96.0.10", 80, false);
+    const struct tr_ir_port *mp = tr_snapshot_mesh_port(snap, "10.96.0.10", 80);
+    ASSERT(gwp == &ir->ports[0]);
+    ASSERT(mp == &tr_ir_mesh_ports(ir)[0]);
+    ASSERT_NOT_NULL(mp->mesh);
+    ASSERT(mp->mesh->http);
+    ASSERT(!tr_snapshot_port_bindable(snap, mp));
+    ASSERT_EQ(mp->mesh->service.neps, 1);
+    ASSERT_STREQ(mp->mesh->service.eps[0].addr, "10.244.0.2");
+    ASSERT_EQ(mp->mesh->service.eps[0].port, 8080);
+    ASSERT_EQ(mp->nlisteners, 2);
+    ASSERT_NULL(mp->listeners[0]->mesh_client);
+    ASSERT_STREQ(mp->listeners[1]->mesh_client, "client");
+    ASSERT(routes(snap, mp, 0, "/p") && !routes(snap, mp, 0, "/c"));
+    ASSERT(routes(snap, mp, 1, "/c") && !routes(snap, mp, 1, "/p"));
+    const struct tr_ir_port *tcp = tr_snapshot_mesh_port(snap, "10.96.0.10", 9090);
+    ASSERT_NOT_NULL(tcp);
+    ASSERT(!tcp->mesh->http);
+    ASSERT_EQ(tcp->nlisteners, 0);
+    ASSERT_NULL(tr_snapshot_mesh_port(snap, "10.96.0.10", 81));
+    ASSERT_NULL(tr_snapshot_port(snap, "10.96.0.10", 9090, false));
+    const struct tr_router *consumer = tr_snapshot_router(snap, mp, 1);
+
+    /* The producer route changes: its set's router is new, the consumer's is the same. */
+    tr_test_apply(s,
+                  GW_API "kind: HTTPRoute\nmetadata: {name: prod, namespace: ns}\nspec:\n"
+                         "  parentRefs: [{group: '', kind: Service, name: a, port: 80}, {name: gw}]\n"
+                         "  rules: [{matches: [{path: {type: PathPrefix, value: /q}}], backendRefs: [{name: a, port: 80}]}]\n",
+                  1000);
+    struct tr_snapshot *next = compile_mesh(s, memo, 2);
+    mp = tr_snapshot_mesh_port(next, "10.96.0.10", 80);
+    ASSERT(routes(next, mp, 0, "/q") && !routes(next, mp, 0, "/p"));
+    ASSERT(tr_snapshot_router(next, mp, 1) == consumer);
+    tr_snapshot_release(snap);
+    tr_snapshot_release(next);
+    tr_snapshot_clear();
+    tr_tx_memo_free(memo);
+    tr_store_free(s);
+}

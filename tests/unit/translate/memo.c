@@ -80,12 +80,15 @@ typedef size_t resolve_fn(void *ud, const char *name, const char **out, size_t c
  * agree. Returns how many routes the memo run translated; *text (when given) gets the render.
  * The memo run's result is kept in *keep (freed by the next call), as the daemon keeps the
  * previous snapshot while the next is made. */
+/* Translations as torii's mesh (tr_tx_input.mesh) while set. */
+static bool as_mesh;
+
 static size_t check_with(struct tr_store *s, struct tr_tx_memo *memo, struct tr_tx **keep, struct tr_view **keepv,
                          resolve_fn *resolve, char **text)
 {
     struct tr_view *v = tr_store_view(s);
     struct tr_tx_input in = {.view = v, .controller = "torii.dev/gateway-controller", .alloc_address = tr_test_addr,
-                             .resolve = resolve};
+                             .resolve = resolve, .mesh = as_mesh ? TR_MESH_CONTROLLER : NULL};
     struct tr_tx *fresh = tr_translate(&in);
     in.memo = memo;
     struct tr_tx *memoed = tr_translate(&in);
@@ -162,6 +165,53 @@ TEST(translate_memo_matches_a_full_translation)
     tr_test_apply(s, route(buf, sizeof(buf), "r3", "b.example.com", "ns", "3"), 2003);
     ASSERT_EQ(check(s, memo, &keep, &keepv), 1);
 
+    tr_tx_free(keep);
+    tr_view_free(keepv);
+    tr_tx_memo_free(memo);
+    tr_store_free(s);
+}
+
+/* Routes with Service parents, as the mesh: the memo's results (status, route sets) are the full
+ * translation's, routes with both kinds of parents included, through edits, endpoint changes
+ * and Service changes. */
+TEST(translate_memo_matches_a_full_translation_in_the_mesh)
+{
+    struct tr_store *s = tr_store_new();
+    struct tr_tx_memo *memo = tr_tx_memo_new();
+    struct tr_tx *keep = NULL;
+    struct tr_view *keepv = NULL;
+    as_mesh = true;
+    tr_test_apply(s, world, 1000);
+    const char *svc = "apiVersion: v1\nkind: Service\nmetadata: {name: m, namespace: ns}\n"
+                      "spec: {clusterIP: 10.96.0.1, ports: [{port: 80, name: http}, {port: 9000, name: tcp}]}\n";
+    tr_test_apply(s, svc, 1000);
+    const char *both = GW_API "kind: HTTPRoute\nmetadata: {name: both, namespace: far}\nspec:\n"
+                              "  parentRefs: [{group: '', kind: Service, name: m, namespace: ns}, {name: gw, namespace: ns}]\n"
+                              "  rules: [{backendRefs: [{name: m, namespace: ns, port: 80}]}]\n";
+    tr_test_apply(s, both, 2000);
+    tr_test_apply(s, GW_API "kind: HTTPRoute\nmetadata: {name: prod, namespace: ns}\nspec:\n"
+                            "  parentRefs: [{group: '', kind: Service, name: m, port: 80}]\n"
+                            "  rules: [{matches: [{path: {type: Exact, value: /x}}], backendRefs: [{name: a, port: 80}]}]\n",
+                  2001);
+    ASSERT_EQ(check(s, memo, &keep, &keepv), 2);
+    ASSERT_EQ(check(s, memo, &keep, &keepv), 0);
+    tr_test_apply(s, GW_API "kind: HTTPRoute\nmetadata: {name: prod, namespace: ns}\nspec:\n"
+                            "  parentRefs: [{group: '', kind: Service, name: m, sectionName: tcp}]\n"
+                            "  rules: [{matches: [{path: {type: Exact, value: /y}}], backendRefs: [{name: a, port: 80}]}]\n",
+                  2001);
+    ASSERT_EQ(check(s, memo, &keep, &keepv), 1);
+    tr_test_apply(s, "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: m-1\n  namespace: ns\n"
+                     "  labels: {kubernetes.io/service-name: m}\naddressType: IPv4\nports: [{name: http, port: 8080}]\n"
+                     "endpoints: [{addresses: [10.244.0.9]}]\n",
+                  1000);
+    ASSERT_EQ(check(s, memo, &keep, &keepv), 0);
+    tr_test_apply(s, "apiVersion: v1\nkind: Service\nmetadata: {name: m, namespace: ns}\n"
+                     "spec: {clusterIP: 10.96.0.2, ports: [{port: 80, name: http}]}\n",
+                  1000);
+    ASSERT_EQ(check(s, memo, &keep, &keepv), 2);
+    ASSERT_EQ(tr_store_del(s, TR_KIND_SERVICE, "ns", "m"), 1);
+    ASSERT_EQ(check(s, memo, &keep, &keepv), 2);
+    as_mesh = false;
     tr_tx_free(keep);
     tr_view_free(keepv);
     tr_tx_memo_free(memo);
