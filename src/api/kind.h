@@ -26,7 +26,8 @@ struct tr_schema;
     X(SERVICE, Service, "", "v1", true)                                                            \
     X(ENDPOINTSLICE, EndpointSlice, "discovery.k8s.io", "v1", true)                                \
     X(SECRET, Secret, "", "v1", true)                                                              \
-    X(CONFIGMAP, ConfigMap, "", "v1", true)
+    X(CONFIGMAP, ConfigMap, "", "v1", true)                                                        \
+    X(POD, Pod, "", "v1", true)
 
 #define TR_KIND_ENUM(id, kind, group, versions, ns) TR_KIND_##id,
 enum tr_kind { TR_KINDS(TR_KIND_ENUM) TR_KIND__COUNT };

@@ -1,5 +1,5 @@
-/* Core kinds torii reads (Namespace, Service, EndpointSlice, Secret, ConfigMap): the fields it
- * uses are checked as the API server would; the rest of each object is kept unchecked. */
+/* Core kinds torii reads (Namespace, Service, EndpointSlice, Secret, ConfigMap, Pod): the fields
+ * it uses are checked as the API server would; the rest of each object is kept unchecked. */
 #include "api/kind.h"
 #include "api/schema_common.h"
 
@@ -95,4 +95,23 @@ const struct tr_schema tr_schema_ConfigMap = {
                         TR_REQ("metadata", &tr_sch_object_meta),
                         TR_OPT("data", &tr_sch_string_map), TR_OPT("binaryData", &bytes_map),
                         TR_OPT("immutable", &tr_sch_bool)),
+};
+
+/* A Pod: what the mesh reads of a workload (its namespace, labels, annotations, and
+ * status.podIP); only Pods annotated with the network namespace the mesh enters matter
+ * (docs/mesh.md). */
+static const struct tr_schema pod_status = {
+    .type = TR_S_OBJ,
+    .flags = TR_S_PRESERVE,
+    .fields = TR_FIELDS(TR_OPT("podIP", &tr_sch_string),
+                        TR_OPT("podIPs", TR_SCHEMA(.type = TR_S_ARR, .items = TR_SCHEMA(.type = TR_S_OBJ, .flags = TR_S_PRESERVE,
+                                                                                         .fields = TR_FIELDS(TR_REQ("ip", &tr_sch_string)))))),
+};
+
+const struct tr_schema tr_schema_Pod = {
+    .type = TR_S_OBJ,
+    .flags = TR_S_PRESERVE,
+    .fields = TR_FIELDS(TR_REQ("apiVersion", &tr_sch_string), TR_REQ("kind", &tr_sch_string),
+                        TR_REQ("metadata", &tr_sch_object_meta), TR_OPT("spec", &tr_sch_any),
+                        TR_OPT("status", &pod_status)),
 };

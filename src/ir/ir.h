@@ -342,6 +342,17 @@ struct tr_ir_mesh {
     /* The Service port itself: its endpoints, where traffic goes when no route applies (no
      * route set for the client's namespace and none of the producer). */
     struct tr_ir_backend service;
+    /* The rule that sends everything to service (route: the Service), for a TCP port and as the
+     * producer's set of an HTTP port without producer routes. */
+    struct tr_ir_rule pass;
+};
+
+/* A meshed workload (a Pod with the mesh's network namespace annotation): torii takes the
+ * connections it makes to Service addresses, in its own network namespace. */
+struct tr_ir_mesh_client {
+    const char *ns, *name;
+    const char *netns; /* the path of its network namespace */
+    const char *ip;    /* status.podIP, or NULL */
 };
 
 /* One socket: an address and port with the listeners that share it. A mesh port (mesh set) is a
@@ -362,6 +373,9 @@ struct tr_ir {
     struct tr_ir_port *ports;
     size_t nports;
     size_t nmesh;
+    /* The mesh's workloads, by namespace and name. */
+    const struct tr_ir_mesh_client *clients;
+    size_t nclients;
 };
 
 /* The mesh's Service ports. */

@@ -319,7 +319,7 @@ void tx_routes_apply(struct tx *t);
 struct tx_unit *tx_memo_route(struct tx *t, enum tr_kind kind, const struct tr_obj *r);
 void tx_unit_hold(struct tx *t, struct tx_unit *u);
 void tx_unit_release(struct tx_unit *u);
-/* The world stamp of a view: changes whenever anything but a route or an EndpointSlice
+/* The world stamp of a view: changes whenever anything but a route, an EndpointSlice or a Pod
  * changes (route results depend on those objects only). */
 uint64_t tx_world_stamp(const struct tr_view *v);
 struct tx_world *tx_world_new(const struct tr_view *v);

@@ -41,7 +41,8 @@ uint64_t tx_world_stamp(const struct tr_view *v)
     for (int k = 0; k < TR_KIND__COUNT; k++) {
         bool route = k == TR_KIND_HTTPROUTE || k == TR_KIND_GRPCROUTE || k == TR_KIND_TLSROUTE ||
                      k == TR_KIND_TCPROUTE || k == TR_KIND_UDPROUTE;
-        if (!route && k != TR_KIND_ENDPOINTSLICE && v->kind_version[k] > s)
+        /* Pods (the mesh's workloads) come and go often and no route's result reads them. */
+        if (!route && k != TR_KIND_ENDPOINTSLICE && k != TR_KIND_POD && v->kind_version[k] > s)
             s = v->kind_version[k];
     }
     return s;

@@ -165,6 +165,44 @@ static struct tr_ir_listener *set_listener(struct tx *t, const struct tr_obj *sv
     return il;
 }
 
+/* The rule spec of a Service's passthrough: every request (PathPrefix /), no filter. */
+static struct tr_ir_rule_spec *pass_spec(struct tx *t, const struct tr_obj *svc)
+{
+    struct tr_node *path = tr_node_new(t->a, TR_N_MAP);
+    tr_node_set(t->a, path, "type", tr_node_str(t->a, "PathPrefix"));
+    tr_node_set(t->a, path, "value", tr_node_str(t->a, "/"));
+    struct tr_node *match = tr_node_new(t->a, TR_N_MAP);
+    tr_node_set(t->a, match, "path", path);
+    struct tr_node *matches = tr_node_new(t->a, TR_N_SEQ);
+    tr_node_push(t->a, matches, match);
+    struct tr_node *rule = tr_node_new(t->a, TR_N_MAP);
+    tr_node_set(t->a, rule, "matches", matches);
+    struct tr_ir_rule_spec *spec = TR_ANEW(t->a, struct tr_ir_rule_spec);
+    tx_rule_compile(t->a, TR_KIND_HTTPROUTE, rule, spec);
+    spec->route = &svc->id;
+    return spec;
+}
+
+static const char *no_hosts[] = {NULL};
+
+/* The meshed workloads: Pods with the network namespace annotation. */
+static void mesh_clients(struct tx *t, struct tr_ir *ir)
+{
+    size_t n = t->v->n[TR_KIND_POD];
+    struct tr_ir_mesh_client *c = TR_ANEWN(t->a, struct tr_ir_mesh_client, n + 1);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct tr_obj *pod = t->v->objs[TR_KIND_POD][i];
+        const char *netns = tr_node_gets(tr_node_path(pod->root, "metadata.annotations"), TR_ANN_MESH_NETNS);
+        if (!netns || netns[0] != '/')
+            continue;
+        const struct tr_node *ip = tr_node_path(pod->root, "status.podIP");
+        c[k++] = (struct tr_ir_mesh_client){pod->ns, pod->name, netns, ip && ip->type == TR_N_STR ? ip->u.s : NULL};
+    }
+    ir->clients = c;
+    ir->nclients = k;
+}
+
 static int cmp_mesh_port(const void *a, const void *b)
 {
     const struct tr_ir_port *x = a, *y = b;
@@ -176,6 +214,7 @@ void tx_mesh_ir(struct tx *t, struct tr_ir *ir)
 {
     if (!t->msvcs)
         return;
+    mesh_clients(t, ir);
     size_t total = 0;
     for (size_t i = 0; i < t->v->n[TR_KIND_SERVICE]; i++)
         total += t->msvcs[i].addr ? t->msvcs[i].nports : 0;
@@ -189,6 +228,7 @@ void tx_mesh_ir(struct tx *t, struct tr_ir *ir)
     for (size_t i = 0; i < t->v->n[TR_KIND_SERVICE]; i++) {
         struct msvc *m = &t->msvcs[i];
         const struct tr_obj *svc = m->gw.obj;
+        struct tr_ir_rule_spec *pass = NULL; /* one per Service */
         for (size_t k = 0; m->addr && k < m->nports; k++) {
             struct mport *mp = &m->ports[k];
             struct tr_ir_mesh *me = TR_ANEW(t->a, struct tr_ir_mesh);
@@ -203,12 +243,21 @@ void tx_mesh_ir(struct tx *t, struct tr_ir *ir)
             ref->weight = 1;
             me->service.ref = ref;
             tx_backend_endpoints(t, tx_port_src(t, svc, mp->sp), &me->service, false);
+            if (!pass)
+                pass = pass_spec(t, svc);
+            me->pass = (struct tr_ir_rule){.spec = pass, .hostnames = no_hosts, .backends = &me->service,
+                                           .nbackends = 1};
             struct tr_ir_port *p = &mesh[n++];
             p->addr = m->addr;
             p->port = mp->port;
             p->mesh = me;
             if (!me->http)
                 continue; /* proxied as TCP: no route set applies */
+            /* Without producer routes, the producer's set passes every request through. */
+            if (!mp->producer.attached) {
+                tx_ir_add_rule(t, &mp->producer, &me->pass);
+                mp->producer.attached = 1;
+            }
             size_t nsets = (mp->producer.attached ? 1 : 0);
             for (size_t c = 0; c < mp->nconsumers; c++)
                 nsets += mp->consumers[c]->attached ? 1 : 0;

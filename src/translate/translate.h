@@ -84,6 +84,9 @@ size_t tr_tx_routes_translated(const struct tr_tx *t);
 
 /* The controller name of the mesh's route statuses (tr_tx_input.mesh). */
 #define TR_MESH_CONTROLLER "torii.dev/mesh-controller"
+/* The annotation that puts a Pod in the mesh: the path of its network namespace
+ * (/run/netns/NAME, /proc/PID/ns/net), which torii enters (docs/mesh.md). */
+#define TR_ANN_MESH_NETNS "mesh.torii.dev/netns"
 
 /* The features torii supports (GatewayClass status.supportedFeatures), sorted. */
 extern const char *const tr_supported_features[];

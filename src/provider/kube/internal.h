@@ -49,6 +49,9 @@ struct reflector {
     char *cont;           /* the list's continue token */
     uint64_t epoch;       /* bumped per list from scratch */
     bool listed;          /* listed once, or known not to be served */
+    /* Not watched: Pods while torii is not the mesh (the mesh's workloads only matter to it,
+     * and a cluster's Pods are many). Counts as listed. */
+    bool off;
     bool absent;          /* not served (its CRD is not installed) */
     bool relist;          /* the watch asked for a new list (410) */
     bool bad_line;        /* the watch stream held something that is not an event */

@@ -66,6 +66,10 @@ void refl_init(struct reflector *r, struct tr_kubeprov *p, enum tr_kind kind)
     r->state = REFL_DISCOVER;
     r->backoff_ms = BACKOFF_MIN_MS;
     tr_buf_init(&r->line, MAX_EVENT);
+    if (kind == TR_KIND_POD) {
+        r->off = true; /* the mesh is not on in a cluster yet (docs/mesh.md) */
+        r->listed = true;
+    }
 }
 
 static const struct tr_kind_info pod_info = {TR_KIND__COUNT, "Pod", "", "v1", true, NULL};
@@ -768,6 +772,8 @@ static void start(struct reflector *r)
 
 int refl_tick(struct reflector *r, int64_t now)
 {
+    if (r->off)
+        return -1;
     if (r->state != REFL_WAIT)
         return r->req ? -1 : (start(r), -1);
     if (now < r->due_ms)
