@@ -11,11 +11,28 @@
 #include "provider/kube/config.h"
 #include "provider/kube/kube.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Is s an IPv4 or IPv6 prefix ("10.96.0.0/12", "fd00:10:96::/112")? */
+static bool cidr_ok(const char *s)
+{
+    const char *slash = strchr(s, '/');
+    char addr[INET6_ADDRSTRLEN];
+    if (!slash || (size_t)(slash - s) >= sizeof(addr))
+        return false;
+    memcpy(addr, s, (size_t)(slash - s));
+    addr[slash - s] = '\0';
+    unsigned char buf[16];
+    int max = inet_pton(AF_INET, addr, buf) == 1 ? 32 : inet_pton(AF_INET6, addr, buf) == 1 ? 128 : -1;
+    char *end;
+    long n = strtol(slash + 1, &end, 10);
+    return max > 0 && slash[1] && !*end && n >= 0 && n <= max;
+}
 
 static const char usage[] =
     "usage: torii run --config DIR | --kubeconfig FILE [--context NAME] | (in a pod: nothing)\n"
@@ -25,6 +42,7 @@ static const char usage[] =
     "                 [--log-level info] [--resolver ADDR[:PORT][,...]] [--resolver-stale 5m]\n"
     "                 [--io-engine epoll|io_uring]\n"
     "                 [--max-request-header-bytes 65536] [--max-request-headers 100]\n"
+    "  Mesh:          [--mesh] [--mesh-cidr 10.96.0.0/12]   (with --config; docs/mesh.md)\n"
     "  Kubernetes:    [--leader-elect true|false] [--lease-namespace NS] [--lease-name torii]\n"
     "                 [--leader-lease 15s] [--leader-renew 10s] [--leader-retry 2s]\n"
     "                 [--kube-qps 50] [--kube-burst 100]\n";
@@ -87,6 +105,10 @@ int tr_cmd_run(int argc, char **argv)
             o.gatewayclass = argv[++i];
         else if (strcmp(a, "--address-pool") == 0 && v)
             o.address_pool = argv[++i];
+        else if (strcmp(a, "--mesh") == 0)
+            o.mesh = true;
+        else if (strcmp(a, "--mesh-cidr") == 0 && v)
+            o.mesh_cidr = argv[++i];
         else if (strcmp(a, "--access-log") == 0 && v)
             o.access_log = argv[++i];
         else if (strcmp(a, "--resolver") == 0 && v)
@@ -190,6 +212,19 @@ int tr_cmd_run(int argc, char **argv)
     bool in_cluster = !o.config_dir && !kubeconfig && getenv("KUBERNETES_SERVICE_HOST");
     if (!o.config_dir && !kubeconfig && !in_cluster) {
         fprintf(stderr, "torii run: give --config DIR, or --kubeconfig FILE (in a pod, nothing)\n%s", usage);
+        return 2;
+    }
+    if (o.mesh_cidr && !cidr_ok(o.mesh_cidr)) {
+        fprintf(stderr, "torii run: --mesh-cidr %s: want an IPv4 or IPv6 prefix such as 10.96.0.0/12\n", o.mesh_cidr);
+        return 2;
+    }
+    if (o.mesh_cidr && !o.mesh) {
+        fprintf(stderr, "torii run: --mesh-cidr needs --mesh\n");
+        return 2;
+    }
+    if (o.mesh && !o.config_dir) {
+        /* A cluster's mesh needs its node agent (docs/mesh.md, "In a cluster"): not built yet. */
+        fprintf(stderr, "torii run: --mesh works with --config only for now (docs/mesh.md)\n");
         return 2;
     }
     if (o.config_dir)

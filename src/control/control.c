@@ -8,6 +8,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "control/meshctl.h"
 #include "control/publish.h"
 #include "control/resolver.h"
 #include "l4/l4.h"
@@ -87,6 +88,7 @@ struct ctl {
     struct tr_tx_memo *memo;
     struct tr_kubeprov *kube; /* or NULL: file mode */
     struct tr_resolver *dns;  /* ExternalName Services' names */
+    struct tr_meshctl *mesh;  /* the mesh's redirects (--mesh), or NULL */
     bool kube_synced;         /* translated once after every kind was listed */
     bool kube_service_mode;   /* Gateways reached through their Services */
     uint64_t generation;
@@ -192,7 +194,8 @@ static void reconcile(struct ctl *c)
     struct tr_view *v = tr_store_view(c->store);
     struct tr_tx_input in = {.view = v, .memo = c->memo, .controller = CONTROLLER, .alloc_address = alloc_address,
                              .bind_error = bind_error, .ud = c, .provisions = c->kube != NULL,
-                             .service_mode = c->kube && c->kube_service_mode, .resolve = resolve};
+                             .service_mode = c->kube && c->kube_service_mode, .resolve = resolve,
+                             .mesh = c->mesh ? TR_MESH_CONTROLLER : NULL};
     tr_resolver_begin(c->dns);
     struct tr_tx *tx = tr_translate(&in);
     size_t translated = tr_tx_routes_translated(tx);
@@ -214,6 +217,10 @@ static void reconcile(struct ctl *c)
     struct tr_snapshot *snap = tr_snapshot_new(v, tx, c->generation, bindable, c);
     tr_snapshot_publish(snap);
     tr_workers_notify(c->workers);
+    /* The workers listen in each new workload's namespace as they take the snapshot; its
+     * redirect follows (a connection in between is refused, not misrouted). */
+    if (c->mesh)
+        tr_meshctl_reconcile(c->mesh, tr_snapshot_ir(snap));
     uint64_t t1 = tr_clock_ms();
     /* Traffic first, status second: the workers are already switching while status is
      * rendered. snap stays alive: only this thread replaces the current snapshot. */
@@ -318,6 +325,8 @@ int tr_control_run(const struct tr_control_opts *o)
         tr_addrpool_free(c.pool);
         return 2;
     }
+    if (o->mesh)
+        c.mesh = tr_meshctl_new(o->mesh_cidr ? o->mesh_cidr : TR_MESH_DEFAULT_CIDR);
     c.store = tr_store_new();
     c.listeners = tr_listeners_new();
     c.ps = tr_pubstate_new();
@@ -476,6 +485,7 @@ int tr_control_run(const struct tr_control_opts *o)
             reconcile(&c);
     }
     close(sfd);
+    tr_meshctl_free(c.mesh); /* the workloads' connections are theirs again */
     tr_workers_stop(c.workers);
     tr_accesslog_close();
     tr_admin_stop(c.admin);

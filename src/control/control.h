@@ -30,7 +30,14 @@ struct tr_control_opts {
     uint64_t resolver_stale_ms; /* how long a name's last answer outlives its TTL while queries fail */
     /* Objects from a Kubernetes API server instead of config_dir (NULL: file mode). */
     const struct tr_kubeprov_opts *kube;
+    /* torii is the mesh (docs/mesh.md): routes' Service parents are its, and the connections
+     * meshed workloads make to mesh_cidr (NULL: TR_MESH_DEFAULT_CIDR) go through it. */
+    bool mesh;
+    const char *mesh_cidr;
 };
+
+/* Kubernetes' default service range. */
+#define TR_MESH_DEFAULT_CIDR "10.96.0.0/12"
 
 /* Runs until it has drained after SIGTERM or SIGINT (a second one stops it at once).
  * Returns the exit status. */

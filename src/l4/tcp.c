@@ -13,6 +13,7 @@
 #include "snapshot/snapshot.h"
 #include "net/sni.h"
 #include "net/listen.h"
+#include "net/netns.h"
 #include "net/sock.h"
 #include "worker/lb.h"
 #include "net/tls.h"
@@ -56,6 +57,9 @@ struct l4c {
     bool connecting, connected, closed;
     const struct tr_ir_rule *rule; /* chosen from the ClientHello, connected after the handshake */
     struct tr_timer timer;
+    /* A mesh workload's connection to a TCP port of a Service (held): the upstream connection
+     * leaves from its namespace. */
+    struct tr_mesh_client *mesh;
 };
 
 static void l4_pump(struct l4c *p);
@@ -65,6 +69,7 @@ static void l4_free(struct tr_loop *loop, void *data)
     struct l4c *p = data;
     tr_buf_dispose(&p->cl.buf);
     tr_buf_dispose(&p->up.buf);
+    tr_mesh_client_put(p->mesh);
     free(p);
 }
 
@@ -172,7 +177,8 @@ static bool l4_connect(struct l4c *p, const struct tr_ir_rule *r)
     unsigned sl;
     if (tr_sockaddr(ep->addr, ep->port, &ss, &sl) != 0)
         return false;
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = p->mesh ? tr_netns_socket(p->mesh->nsfd, ss.ss_family, TR_NETNS_MARK)
+                     : socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return false;
     int one = 1;
@@ -363,12 +369,12 @@ static void on_up(struct tr_loop *loop, struct tr_io *io, uint32_t events)
     l4_pump(p);
 }
 
-void tr_l4_accept(struct worker *w, struct wlisten *l, int fd, const struct sockaddr_storage *peer)
+static struct l4c *l4_new(struct worker *w, int fd, const char *laddr, uint16_t lport)
 {
     struct l4c *p = tr_xcalloc(1, sizeof(*p));
     p->w = w;
-    snprintf(p->laddr, sizeof(p->laddr), "%s", l->addr);
-    p->lport = l->port;
+    snprintf(p->laddr, sizeof(p->laddr), "%s", laddr);
+    p->lport = lport;
     p->snap = w->snap ? tr_snapshot_ref(w->snap) : NULL;
     tr_buf_init(&p->cl.buf, 0);
     tr_buf_init(&p->up.buf, 0);
@@ -383,6 +389,12 @@ void tr_l4_accept(struct worker *w, struct wlisten *l, int fd, const struct sock
     tr_loop_add(w->loop, &p->cl.io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
     tr_metrics_add(&tr_metrics.conns_accepted, 1);
     tr_metrics_add(&tr_metrics.conns_active, 1);
+    return p;
+}
+
+void tr_l4_accept(struct worker *w, struct wlisten *l, int fd, const struct sockaddr_storage *peer)
+{
+    struct l4c *p = l4_new(w, fd, l->addr, l->port);
     p->peeking = l->kind == TR_WL_TLS_PASSTHROUGH;
     if (p->peeking) {
         tr_timer_start(w->loop, &p->timer, HELLO_TIMEOUT_MS);
@@ -393,8 +405,21 @@ void tr_l4_accept(struct worker *w, struct wlisten *l, int fd, const struct sock
         l4_close(p);
 }
 
+/* A mesh workload's connection to a port of a Service that is not HTTP: its bytes go to one of
+ * the Service's endpoints as they are, from the workload's own namespace and address. port is
+ * the worker's snapshot's, which the connection holds. */
+static void l4_mesh_accept(struct worker *w, struct wlisten *l, int fd, const struct sockaddr_storage *peer,
+                           const struct tr_ir_port *port)
+{
+    struct l4c *p = l4_new(w, fd, port->addr, port->port);
+    p->mesh = tr_mesh_client_ref(l->client);
+    if (!l4_connect(p, &port->mesh->pass))
+        l4_close(p);
+}
+
 void tr_l4_worker_ops(struct tr_worker_ops *ops)
 {
+    ops->mesh_accept[0] = l4_mesh_accept;
     ops->accept[TR_WL_TCP] = tr_l4_accept;
     ops->accept[TR_WL_TLS_PASSTHROUGH] = tr_l4_accept;
     ops->udp_readable = tr_udp_on_readable;

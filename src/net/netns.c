@@ -22,21 +22,22 @@ int tr_netns_open(const char *path)
     return open(path, O_RDONLY | O_CLOEXEC);
 }
 
+/* The calling thread's own network namespace, opened on its first entry elsewhere and kept for
+ * its life (a worker enters a workload's namespace for every upstream connection it makes
+ * there). */
+static __thread int self_ns = -1;
+
 int tr_netns_run(int nsfd, int (*fn)(void *ud), void *ud)
 {
-    int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (self < 0)
+    if (self_ns < 0)
+        self_ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (self_ns < 0)
         return -1;
-    if (setns(nsfd, CLONE_NEWNET) != 0) {
-        int e = errno;
-        close(self);
-        errno = e;
+    if (setns(nsfd, CLONE_NEWNET) != 0)
         return -1;
-    }
     int r = fn(ud);
     int e = errno;
-    TR_BUG_ON(setns(self, CLONE_NEWNET) != 0);
-    close(self);
+    TR_BUG_ON(setns(self_ns, CLONE_NEWNET) != 0);
     errno = e;
     return r;
 }
@@ -54,7 +55,8 @@ static int listen_here(void *ud)
     if (fd < 0)
         return -1;
     int one = 1;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 || bind(fd, a->sa, a->len) != 0 ||
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 || bind(fd, a->sa, a->len) != 0 ||
         listen(fd, a->backlog) != 0) {
         int e = errno;
         close(fd);

@@ -11,6 +11,9 @@
 
 struct tr_buf;
 
+/* Where a workload's redirected connections arrive: this port on its namespace's loopback. */
+#define TR_MESH_REDIRECT_PORT 15001
+
 /* The mark torii's own sockets in a workload's namespace carry (SO_MARK): its redirect lets
  * them through (the same value as Istio's and ztunnel's, 1337). */
 #define TR_NETNS_MARK 0x539u
@@ -23,8 +26,8 @@ int tr_netns_open(const char *path);
  * that cannot return aborts the process: it would go on serving the wrong namespace. */
 int tr_netns_run(int nsfd, int (*fn)(void *ud), void *ud);
 
-/* A non-blocking, close-on-exec TCP socket listening on sa inside nsfd (SO_REUSEADDR), or -1
- * (errno). */
+/* A non-blocking, close-on-exec TCP socket listening on sa inside nsfd (SO_REUSEADDR, and
+ * SO_REUSEPORT: each worker has its own), or -1 (errno). */
 int tr_netns_listen(int nsfd, const struct sockaddr *sa, socklen_t len, int backlog);
 
 /* A non-blocking, close-on-exec TCP socket of family made inside nsfd and marked with mark

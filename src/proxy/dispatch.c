@@ -121,6 +121,26 @@ static void c_fail_rule(struct tr_exchange *x, const struct tr_ir_rule *rule, co
     tr_exchange_respond(x, 500, NULL, body);
 }
 
+/* The route set of mesh port p for clients of namespace ns: their consumer set, else the
+ * producer's, into *i. Returns 1, or 0 when none applies (the port is then passed through as
+ * TCP: no HTTP port is without a producer set, translate/mesh.c). */
+static unsigned mesh_set(const struct tr_ir_port *p, const char *ns, size_t *i)
+{
+    unsigned found = 0;
+    for (size_t k = 0; k < p->nlisteners; k++) {
+        const char *client = p->listeners[k]->mesh_client;
+        if (client && strcmp(client, ns) == 0) {
+            *i = k;
+            return 1;
+        }
+        if (!client) {
+            *i = k;
+            found = 1;
+        }
+    }
+    return found;
+}
+
 bool tr_exchange_dispatch(struct tr_exchange *x, size_t head_len)
 {
     struct tr_h1_req *req = x->req;
@@ -132,18 +152,28 @@ bool tr_exchange_dispatch(struct tr_exchange *x, size_t head_len)
     uint64_t gen = x->snap ? tr_snapshot_generation(x->snap) : 0;
     if (!x->port_gen || gen != x->port_gen) { /* generations are unique; addresses get reused */
         x->port_gen = gen;
-        x->port = x->snap ? tr_snapshot_port(x->snap, x->conn->laddr, x->conn->lport, false) : NULL;
+        if (!x->snap)
+            x->port = NULL;
+        else if (x->conn->mesh)
+            x->port = tr_snapshot_mesh_port(x->snap, x->conn->laddr, x->conn->lport);
+        else
+            x->port = tr_snapshot_port(x->snap, x->conn->laddr, x->conn->lport, false);
     }
     const struct tr_ir_port *port = x->port;
     if (!port) {
-        tr_exchange_respond(x, 404, NULL, "no listener\n");
+        tr_exchange_respond(x, x->conn->mesh ? 503 : 404, NULL,
+                            x->conn->mesh ? "the Service is gone\n" : "no listener\n");
         return false;
     }
     /* Listener isolation: the listener whose hostname matches the Host most specifically owns
      * the request; routes of the other listeners on the port never see it. */
     size_t best = 0;
     unsigned best_score = 0;
-    if (x->conn->secure) {
+    if (x->conn->mesh) {
+        /* The mesh: the address dialled chose the Service, never the Host. The route set of the
+         * client's namespace (consumer routes) replaces the producer's for its clients. */
+        best_score = mesh_set(port, x->conn->mesh->ns, &best);
+    } else if (x->conn->secure) {
         /* TLS: the listener was chosen by SNI during the handshake. A Host it does not serve
          * was sent on a connection meant for another name: 421 (RFC 9110 15.5.20). */
         if (x->conn->tls_listener < 0 || (size_t)x->conn->tls_listener >= port->nlisteners) {
@@ -256,7 +286,7 @@ bool tr_exchange_dispatch(struct tr_exchange *x, size_t head_len)
     }
     x->backend = b;
     tr_filters_backend(tr_ir_ref_filters(b->ref), &fo);
-    if ((x->upgrade_asked || x->method == TR_H1_CONNECT) && tr_upstream_wants_h2(hit.rule, b)) {
+    if ((x->upgrade_asked || x->method == TR_H1_CONNECT) && tr_upstream_wants_h2(x, b)) {
         /* A tunnel to an HTTP/2 backend would need CONNECT on its side (RFC 8441 there too):
          * not carried. */
         tr_exchange_respond(x, 501, NULL, "tunnels to an HTTP/2 backend are not supported\n");

@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/metrics.h"
+#include "ir/ir.h"
 #include "net/sock.h"
 #include "net/tls.h"
 #include "proxy/h1_conn.h"
@@ -103,6 +104,7 @@ static void c_free(struct tr_loop *loop, void *data)
     struct h1c *c = data;
     struct worker *w = c->x.w;
     tr_exchange_dispose(&c->x);
+    tr_mesh_client_put(c->facts.mesh);
     tr_worker_obj_put(&w->h1c_cache, c);
 }
 
@@ -223,13 +225,17 @@ void tr_h1c_process(struct tr_exchange *x)
 
 static const struct conn_ops c_ops = {TR_CONN_HTTP, c_close_link, tr_h1c_drain};
 
-void tr_h1_accept(struct worker *w, struct wlisten *l, int fd, const struct sockaddr_storage *peer)
+/* A client connection on laddr:lport (a listener's, or for a mesh client the Service address it
+ * dialled), TLS first when tls. */
+static void h1_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool tls, const char *laddr,
+                      uint16_t lport, struct tr_mesh_client *mesh)
 {
     struct h1c *c = tr_worker_obj_get(&w->h1c_cache, sizeof(*c));
     struct tr_exchange *x = &c->x;
     tr_exchange_init(x, w, &tr_h1_down_ops, &c->facts);
-    snprintf(c->facts.laddr, sizeof(c->facts.laddr), "%s", l->addr);
-    c->facts.lport = l->port;
+    snprintf(c->facts.laddr, sizeof(c->facts.laddr), "%s", laddr);
+    c->facts.lport = lport;
+    c->facts.mesh = tr_mesh_client_ref(mesh);
     if (peer->ss_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, c->facts.peer, sizeof(c->facts.peer));
     else
@@ -238,10 +244,11 @@ void tr_h1_accept(struct worker *w, struct wlisten *l, int fd, const struct sock
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->writable = true;
-    if (l->tls) {
+    if (tls) {
         c->ssl = tr_h1_tls_new();
         if (!c->ssl) {
             close(fd);
+            tr_mesh_client_put(c->facts.mesh);
             free(c);
             return;
         }
@@ -260,6 +267,19 @@ void tr_h1_accept(struct worker *w, struct wlisten *l, int fd, const struct sock
     tr_metrics_add(&tr_metrics.conns_accepted, 1);
     tr_metrics_add(&tr_metrics.conns_active, 1);
     tr_timer_start(w->loop, &x->timer, HEAD_TIMEOUT_MS);
+}
+
+void tr_h1_accept(struct worker *w, struct wlisten *l, int fd, const struct sockaddr_storage *peer)
+{
+    h1_accept(w, fd, peer, l->tls, l->addr, l->port, NULL);
+}
+
+/* A mesh client's connection to an HTTP port of a Service: requests are routed one by one by the
+ * route sets of that port (an HTTP/2 preface hands it to h2_server.c, as on any listener). */
+static void h1_mesh_accept(struct worker *w, struct wlisten *l, int fd, const struct sockaddr_storage *peer,
+                           const struct tr_ir_port *port)
+{
+    h1_accept(w, fd, peer, false, port->addr, port->port, l->client);
 }
 
 /* The connection speaks HTTP/2 (the prior-knowledge preface, or ALPN h2): h2_server.c takes its
@@ -328,5 +348,6 @@ void tr_proxy_worker_ops(struct tr_worker_ops *ops)
     ops->start = tr_h1_tls_init;
     ops->stop = tr_h1_tls_free;
     ops->accept[TR_WL_HTTP] = tr_h1_accept;
+    ops->mesh_accept[1] = h1_mesh_accept;
     ops->retire = tr_pool_retire;
 }

@@ -90,6 +90,7 @@ static void h2_free(struct tr_loop *loop, void *data)
 {
     struct h2conn *h = data;
     tr_buf_dispose(&h->out);
+    tr_mesh_client_put(h->facts.mesh);
     free(h);
 }
 
@@ -325,6 +326,7 @@ void tr_h2_accept(struct worker *w, int fd, SSL *ssl, const struct tr_conn_facts
     h->ssl = ssl;
     h->writable = true;
     h->facts = *facts;
+    tr_mesh_client_ref(h->facts.mesh); /* the HTTP/1 connection it came from lets go of its own */
     tr_buf_init(&h->out, 0);
 
     nghttp2_session_callbacks *cbs;

@@ -26,10 +26,11 @@ SSL *tr_h1_tls_new(void);
 /* pool.c */
 /* The pool key of connections to ep: everything that shapes a connection, so that one is only
  * ever reused for requests that would have made it alike: the endpoint, HTTP/2 (h2c or h2 by
- * ALPN) or HTTP/1.1, plaintext or TLS, and for TLS the settings' tr_ir_backend_tls.id (0 for
- * plaintext). Returns false (out "") when it does not fit in cap: such a connection is not
- * pooled. */
-bool tr_pool_key(char *out, size_t cap, const struct tr_ir_endpoint *ep, uint64_t tls_id, bool h2);
+ * ALPN) or HTTP/1.1, plaintext or TLS, for TLS the settings' tr_ir_backend_tls.id (0 for
+ * plaintext), and the network namespace it was made in (a mesh client's tr_mesh_client.id: it
+ * leaves from that workload's address; 0 for torii's own). Returns false (out "") when it does
+ * not fit in cap: such a connection is not pooled. */
+bool tr_pool_key(char *out, size_t cap, const struct tr_ir_endpoint *ep, uint64_t tls_id, bool h2, uint64_t ns_id);
 /* An idle connection with this key, or NULL. */
 struct upc *tr_pool_take(struct worker *w, const char *key);
 /* HTTP/2 carriers that take new streams share the map under their own keys (tr_pool_key's h2):
@@ -134,7 +135,7 @@ void tr_reqlog_end(struct tr_exchange *x, int status);
 /* upstream.c */
 /* Does the backend speak HTTP/2? The Service port says so with appProtocol kubernetes.io/h2c
  * (GEP-1911); gRPC (GRPCRoute) is HTTP/2 by definition. */
-bool tr_upstream_wants_h2(const struct tr_ir_rule *rule, const struct tr_ir_backend *b);
+bool tr_upstream_wants_h2(const struct tr_exchange *x, const struct tr_ir_backend *b);
 /* Closes the upstream connection (its exchange, if any, is the caller's to finish). */
 void tr_upstream_close(struct upc *u);
 /* The upstream failed. Before any response byte reached the client, the client gets a 502, or

@@ -27,7 +27,7 @@ void tr_mirror_send(struct tr_exchange *x, const struct tr_ir_rule *r, const str
         const struct tr_ir_backend_tls *tls = tr_upstream_tls(x, &m->backend, key, sizeof(key), ep);
         if (m->backend.tls && !tls)
             continue;
-        struct upc *u = tr_upstream_open(x->w, ep, key, tls, x->snap, tr_upstream_wants_h2(r, &m->backend));
+        struct upc *u = tr_upstream_open(x->w, ep, key, tls, x->snap, tr_upstream_wants_h2(x, &m->backend));
         if (!u)
             continue;
         u->mirror = true; /* HTTP/1.1: the head asks the backend to close after answering */

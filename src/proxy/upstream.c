@@ -7,6 +7,7 @@
 #include "base/metrics.h"
 #include "ir/ir.h"
 #include "net/listen.h"
+#include "net/netns.h"
 #include "net/sock.h"
 #include "net/tls.h"
 #include "proxy/h2.h"
@@ -28,12 +29,16 @@
 /* One line a second about backends whose TLS handshake fails. */
 static struct tr_log_limit backend_tls_warnings;
 
-bool tr_upstream_wants_h2(const struct tr_ir_rule *rule, const struct tr_ir_backend *b)
+bool tr_upstream_wants_h2(const struct tr_exchange *x, const struct tr_ir_backend *b)
 {
     const char *app = tr_ir_ref_app_protocol(b->ref);
-    if (app && strcmp(app, "kubernetes.io/h2c") == 0)
+    if (app && (strcmp(app, "kubernetes.io/h2c") == 0 || strcmp(app, "h2c") == 0 || strcmp(app, "grpc") == 0))
         return true;
-    return rule && rule->spec->route->kind == TR_KIND_GRPCROUTE;
+    if (x->rule && x->rule->spec->route->kind == TR_KIND_GRPCROUTE)
+        return true;
+    /* In the mesh, HTTP/2 goes on as HTTP/2 to a backend whose protocol its Service does not
+     * say (a gRPC client's calls, h2c prior knowledge): the client chose it for that server. */
+    return x->conn->mesh && x->h2 && !app;
 }
 
 static void u_free(struct tr_loop *loop, void *data)
@@ -292,7 +297,10 @@ struct upc *tr_upstream_dial(struct worker *w, const struct tr_ir_endpoint *ep, 
     unsigned sl;
     if (tr_sockaddr(ep->addr, ep->port, &ss, &sl) != 0)
         return NULL; /* endpoints are IP literals (ExternalName names are resolved by control/) */
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    /* A mesh client's connection leaves from its own namespace and address (w->dial_ns, set by
+     * tr_upstream_tls), marked so that its redirect lets it pass. */
+    int fd = w->dial_ns >= 0 ? tr_netns_socket(w->dial_ns, ss.ss_family, TR_NETNS_MARK)
+                             : socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return NULL;
     int one = 1;
@@ -360,7 +368,12 @@ const struct tr_ir_backend_tls *tr_upstream_tls(struct tr_exchange *x, const str
                                                 size_t cap, const struct tr_ir_endpoint *ep)
 {
     const struct tr_ir_backend_tls *tls = b->tls && b->tls->ctx ? b->tls : NULL;
-    tr_pool_key(key, cap, ep, tls ? tls->id : 0, tr_upstream_wants_h2(x->rule, b));
+    /* The dial that follows (here or on an HTTP/2 carrier) is made from the client's namespace
+     * when the client is a mesh workload. */
+    const struct tr_mesh_client *mc = x->conn->mesh;
+    x->w->dial_ns = mc ? mc->nsfd : -1;
+    x->w->dial_ns_id = mc ? mc->id : 0;
+    tr_pool_key(key, cap, ep, tls ? tls->id : 0, tr_upstream_wants_h2(x, b), x->w->dial_ns_id);
     return tls;
 }
 
@@ -373,7 +386,7 @@ struct upc *tr_upstream_connect(struct tr_exchange *x, const struct tr_ir_backen
     /* A pooled connection the backend closed meanwhile showed up as readable and was closed
      * (u_on_io), so what the pool holds was quiet at the last turn. */
     struct upc *u;
-    if (tr_upstream_wants_h2(x->rule, b)) {
+    if (tr_upstream_wants_h2(x, b)) {
         u = open_stream(x->w, ep, key, tls, x->snap); /* a stream, on a carrier shared or new */
     } else {
         u = tr_pool_take(x->w, key);

@@ -36,6 +36,9 @@ struct tr_conn_facts {
     char peer[INET6_ADDRSTRLEN];
     bool secure;      /* the connection is TLS */
     int tls_listener; /* the listener SNI chose (index in the port), -1 for none */
+    /* A mesh workload's connection (held): laddr and lport are the Service address it dialled;
+     * its namespace's routes apply and upstream connections leave from its namespace. */
+    struct tr_mesh_client *mesh;
 };
 
 /* The exchange: one request and its response at a time, whatever protocols carry them

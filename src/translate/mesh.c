@@ -128,8 +128,10 @@ struct lst *tx_mesh_set(struct tx *t, int32_t owner, uint16_t li, const char *ns
         at++;
     }
     struct lst **grown = TR_ANEWN(t->a, struct lst *, mp->nconsumers + 1);
-    memcpy(grown, mp->consumers, at * sizeof(*grown));
-    memcpy(grown + at + 1, mp->consumers + at, (mp->nconsumers - at) * sizeof(*grown));
+    if (mp->nconsumers) {
+        memcpy(grown, mp->consumers, at * sizeof(*grown));
+        memcpy(grown + at + 1, mp->consumers + at, (mp->nconsumers - at) * sizeof(*grown));
+    }
     struct lst *l = TR_ANEW(t->a, struct lst);
     *l = mp->producer;
     l->ir = NULL;

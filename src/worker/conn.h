@@ -81,6 +81,10 @@ struct worker {
      * (struct h2u). */
     struct tr_obj_cache h1c_cache, h2s_cache, x_cache, upc_cache, h2u_cache;
     struct tr_map rr;         /* lb.c: struct tr_ir_backend* -> its round-robin turn, + 1 */
+    /* The network namespace the next upstream socket is made in (a mesh client's), or -1: set
+     * around a dial by the exchange of a mesh connection. */
+    int dial_ns;
+    uint64_t dial_ns_id; /* its tr_mesh_client.id, for the pool's keys (0 with dial_ns -1) */
     uint64_t rng;             /* xorshift state for weighted choice */
 };
 
@@ -121,6 +125,20 @@ static inline void tr_conn_unlink(struct worker *w, struct conn_link *l)
  * count of open connections never falls to zero in between. Worker thread. */
 void tr_conn_linger(struct worker *w, int fd, enum tr_conn_kind kind);
 
+/* A meshed workload as a worker knows it: its network namespace, where its listener is and its
+ * upstream connections are made (docs/mesh.md). Held by its listener and by every connection
+ * that came from it (refs: this worker's thread only); the namespace's descriptor closes with
+ * the last. */
+struct tr_mesh_client {
+    int refs;
+    int nsfd;
+    uint64_t id; /* unique in the process: upstream connections made in its namespace are its own */
+    char ns[64];  /* its Kubernetes namespace: whose consumer routes apply */
+    char name[254];
+};
+struct tr_mesh_client *tr_mesh_client_ref(struct tr_mesh_client *c); /* NULL: NULL */
+void tr_mesh_client_put(struct tr_mesh_client *c);                  /* NULL allowed */
+
 struct wlisten {
     struct tr_io io;
     struct worker *w;
@@ -131,6 +149,7 @@ struct wlisten {
     bool tls; /* HTTPS: connections start with a TLS handshake */
     struct tr_map flows; /* UDP: client "addr|port" -> its flow (l4/udp.c) */
     struct tr_timer resume; /* armed while accepting is paused (out of descriptors) */
+    struct tr_mesh_client *client; /* TR_WL_MESH: the workload whose connections it takes */
 };
 
 uint64_t tr_worker_rand(struct worker *w);

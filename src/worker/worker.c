@@ -3,6 +3,7 @@
 #include "base/mem.h"
 #include "ir/ir.h"
 #include "net/listen.h"
+#include "net/netns.h"
 #include "net/sock.h"
 #include "snapshot/snapshot.h"
 #include "worker/conn.h"
@@ -52,6 +53,53 @@ static struct tr_log_limit accept_warnings;
 
 static void on_accept(struct tr_loop *loop, struct tr_io *io, uint32_t events);
 
+struct tr_mesh_client *tr_mesh_client_ref(struct tr_mesh_client *c)
+{
+    if (c)
+        c->refs++;
+    return c;
+}
+
+void tr_mesh_client_put(struct tr_mesh_client *c)
+{
+    if (!c || --c->refs > 0)
+        return;
+    close(c->nsfd);
+    free(c);
+}
+
+/* A connection on a mesh client's listener: where it was going (the redirect kept the address
+ * it dialled) decides what serves it. An address the mesh does not serve is closed: nothing
+ * listens at a Service address torii does not know. */
+static void mesh_accept(struct worker *w, struct wlisten *l, int fd, const struct sockaddr_storage *peer)
+{
+    struct sockaddr_storage dst;
+    socklen_t dl = sizeof(dst);
+    char addr[INET6_ADDRSTRLEN];
+    uint16_t port = 0;
+    if (tr_sock_original_dst(fd, &dst, &dl) == 0) {
+        if (dst.ss_family == AF_INET) {
+            const struct sockaddr_in *s4 = (const struct sockaddr_in *)&dst;
+            inet_ntop(AF_INET, &s4->sin_addr, addr, sizeof(addr));
+            port = ntohs(s4->sin_port);
+        } else {
+            const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&dst;
+            inet_ntop(AF_INET6, &s6->sin6_addr, addr, sizeof(addr));
+            port = ntohs(s6->sin6_port);
+        }
+    }
+    const struct tr_ir_port *p = port && w->snap ? tr_snapshot_mesh_port(w->snap, addr, port) : NULL;
+    void (*fn)(struct worker *, struct wlisten *, int, const struct sockaddr_storage *, const struct tr_ir_port *) =
+        p ? w->ops->mesh_accept[p->mesh->http ? 1 : 0] : NULL;
+    if (!fn) {
+        tr_log_debug("worker %u: mesh client %s/%s: no Service at %s:%u", w->id, l->client->ns, l->client->name,
+                     port ? addr : "(unknown)", port);
+        close(fd);
+        return;
+    }
+    fn(w, l, fd, peer, p);
+}
+
 static void on_resume(struct tr_loop *loop, struct tr_timer *t)
 {
     struct wlisten *l = t->data;
@@ -100,13 +148,18 @@ static void on_accept(struct tr_loop *loop, struct tr_io *io, uint32_t events)
                 return;
             }
         }
-        l->w->ops->accept[l->kind](l->w, l, fd, &peer);
+        if (l->kind == TR_WL_MESH)
+            mesh_accept(l->w, l, fd, &peer);
+        else
+            l->w->ops->accept[l->kind](l->w, l, fd, &peer);
     }
 }
 
 static void free_listener(struct tr_loop *loop, void *data)
 {
-    free(data);
+    struct wlisten *l = data;
+    tr_mesh_client_put(l->client);
+    free(l);
 }
 
 /* Stops watching a listening socket taken out of w->listeners and closes it; the listener is
@@ -117,6 +170,62 @@ static void drop_listener(struct worker *w, struct wlisten *l)
     tr_loop_del(w->loop, &l->io);
     close(l->io.fd);
     tr_loop_defer(w->loop, free_listener, l);
+}
+
+/* One line a second about mesh clients whose namespace cannot be entered, for every worker. */
+static struct tr_log_limit mesh_warnings;
+
+/* The listeners of the mesh's workloads: one in each one's network namespace, on its loopback at
+ * TR_MESH_REDIRECT_PORT, where its redirect sends its connections to Service addresses (the
+ * control thread installs the redirect). Each worker has its own (SO_REUSEPORT). */
+static void reconcile_mesh(struct worker *w, const struct tr_ir *ir)
+{
+    static uint64_t ids;
+    for (size_t i = 0; i < ir->nclients; i++) {
+        const struct tr_ir_mesh_client *mc = &ir->clients[i];
+        char k[600];
+        int kl = snprintf(k, sizeof(k), "mesh|%s|%s/%s", mc->netns, mc->ns, mc->name);
+        if (kl < 0 || (size_t)kl >= sizeof(k))
+            continue;
+        struct wlisten *l = tr_map_get(&w->listeners, k, (size_t)kl);
+        if (l) {
+            l->wanted = true;
+            continue;
+        }
+        if (w->drain >= TR_DRAIN_CLOSED)
+            continue;
+        int nsfd = tr_netns_open(mc->netns);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(TR_MESH_REDIRECT_PORT),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int fd = nsfd >= 0 ? tr_netns_listen(nsfd, (const struct sockaddr *)&sa, sizeof(sa), 511) : -1;
+        if (fd < 0) {
+            int err = errno;
+            uint64_t more = 0;
+            if (tr_log_limit_pass(&mesh_warnings, 1000, &more))
+                tr_log_warn("mesh: Pod %s/%s: cannot listen in network namespace %s: %s", mc->ns, mc->name,
+                            mc->netns, strerror(err));
+            if (nsfd >= 0)
+                close(nsfd);
+            continue;
+        }
+        struct tr_mesh_client *c = tr_xcalloc(1, sizeof(*c));
+        c->refs = 1;
+        c->nsfd = nsfd;
+        c->id = __atomic_add_fetch(&ids, 1, __ATOMIC_RELAXED);
+        snprintf(c->ns, sizeof(c->ns), "%s", mc->ns);
+        snprintf(c->name, sizeof(c->name), "%s", mc->name);
+        l = tr_xcalloc(1, sizeof(*l));
+        l->w = w;
+        snprintf(l->addr, sizeof(l->addr), "127.0.0.1");
+        l->port = TR_MESH_REDIRECT_PORT;
+        l->wanted = true;
+        l->kind = TR_WL_MESH;
+        l->client = c;
+        l->io = (struct tr_io){.fd = fd, .cb = on_accept, .data = l};
+        tr_loop_add(w->loop, &l->io, EPOLLIN);
+        tr_map_put(&w->listeners, k, (size_t)kl, l);
+        tr_log_debug("worker %u: mesh: listening for Pod %s/%s", w->id, mc->ns, mc->name);
+    }
 }
 
 /* Opens the sockets the snapshot needs and this worker lacks; closes the ones it no longer
@@ -174,6 +283,8 @@ static void reconcile_listeners(struct worker *w)
         tr_map_put(&w->listeners, k, (size_t)kl, l);
         tr_log_debug("worker %u: listening on %s:%u", w->id, p->addr, p->port);
     }
+    if (ir)
+        reconcile_mesh(w, ir);
     char **gone = tr_xcalloc(w->listeners.len + 1, sizeof(char *));
     size_t ngone = 0;
     it = 0;
@@ -418,6 +529,7 @@ struct tr_workers *tr_workers_start(unsigned n, const struct tr_worker_ops *ops,
     for (unsigned i = 0; i < n; i++) {
         struct worker *w = &ws->t[i].w;
         w->id = i;
+        w->dial_ns = -1;
         w->ops = &ws->ops;
         w->conns.prev = w->conns.next = &w->conns;
         w->rng = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)time(NULL) << 16) ^ i;

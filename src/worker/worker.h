@@ -11,6 +11,7 @@ struct tr_workers;
 struct worker;
 struct wlisten;
 struct sockaddr_storage;
+struct tr_ir_port;
 
 /* What a worker counts among its open connections. */
 enum tr_conn_kind {
@@ -39,6 +40,7 @@ enum tr_wl_kind {
     TR_WL_TCP,             /* TCPRoute */
     TR_WL_TLS_PASSTHROUGH, /* TLSRoute, routed by the ClientHello's server name */
     TR_WL_UDP,             /* UDPRoute */
+    TR_WL_MESH,            /* a meshed workload's redirected connections, in its namespace */
     TR_WL__COUNT
 };
 
@@ -50,6 +52,11 @@ struct tr_worker_ops {
     void (*stop)(void); /* once, after they stopped */
     /* A connection accepted on a stream listener of that kind (fd non-blocking; taken over). */
     void (*accept[TR_WL__COUNT])(struct worker *w, struct wlisten *l, int fd, const struct sockaddr_storage *peer);
+    /* A connection a meshed workload made to a Service address (docs/mesh.md), accepted on its
+     * namespace's listener (l->client): port is the current snapshot's mesh port at the address
+     * it dialled. [1] routes it per request (HTTP and gRPC), [0] proxies it as TCP. */
+    void (*mesh_accept[2])(struct worker *w, struct wlisten *l, int fd, const struct sockaddr_storage *peer,
+                           const struct tr_ir_port *port);
     void (*udp_readable)(struct worker *w, struct wlisten *l); /* datagrams are queued on l */
     void (*udp_drain)(struct worker *w, struct wlisten *l);    /* l takes no new flow */
     void (*udp_close)(struct worker *w, struct wlisten *l);    /* l is going away: end its flows */
