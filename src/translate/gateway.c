@@ -60,6 +60,25 @@ const char *const tr_supported_features[] = {
 
 const char *const tr_provisioning_features[] = {"GatewayInfrastructurePropagation", NULL};
 
+/* Claimed as well when torii is the mesh (tr_tx_input.mesh), each backed by its conformance
+ * case. */
+const char *const tr_mesh_features[] = {
+    "Mesh",
+    "MeshClusterIPMatching",
+    "MeshConsumerRoute",
+    "MeshHTTPRouteBackendRequestHeaderModification",
+    "MeshHTTPRouteNamedRouteRule",
+    "MeshHTTPRouteRedirectPath",
+    "MeshHTTPRouteRedirectPort",
+    "MeshHTTPRouteSchemeRedirect",
+    NULL,
+};
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 void tr_gateway_service_name(char out[64], const char *gw, const char *cls)
 {
     char full[600];
@@ -281,11 +300,18 @@ void tx_gatewayclasses(struct tx *t)
         struct tr_node *st = tr_node_new(t->a, TR_N_MAP);
         tr_node_set(t->a, st, "conditions", conds_render(t->a, &cs, gc->generation));
         struct tr_node *feats = tr_node_new(t->a, TR_N_SEQ);
-        /* Both tables are sorted: merged, the list stays sorted as the spec asks. */
-        const char *const *f = tr_supported_features;
-        const char *const *g = t->in->provisions ? tr_provisioning_features : tr_provisioning_features + 1;
-        while (*f || *g) {
-            const char *name = !*g || (*f && strcmp(*f, *g) < 0) ? *f++ : *g++;
+        const char *names[128];
+        size_t nnames = 0;
+        const char *const *lists[] = {tr_supported_features, t->in->provisions ? tr_provisioning_features : NULL,
+                                      t->in->mesh ? tr_mesh_features : NULL};
+        for (size_t l = 0; l < TR_ARRAY_LEN(lists); l++)
+            for (const char *const *f = lists[l]; f && *f; f++) {
+                TR_BUG_ON(nnames == TR_ARRAY_LEN(names));
+                names[nnames++] = *f;
+            }
+        qsort(names, nnames, sizeof(*names), cmp_str); /* sorted, as the spec asks */
+        for (size_t k = 0; k < nnames; k++) {
+            const char *name = names[k];
             /* Through a Service, spec.addresses cannot be honoured yet (gateway_addresses). */
             if (t->in->service_mode &&
                 (strcmp(name, "GatewayStaticAddresses") == 0 || strcmp(name, "GatewayAddressEmpty") == 0))

@@ -129,5 +129,7 @@ const char *tr_gateway_requested_ip(const struct tr_obj *gw, bool *many);
 
 /* Claimed as well when the provider generates Services (tr_tx_input.provisions). */
 extern const char *const tr_provisioning_features[];
+/* Claimed as well when torii is the mesh (tr_tx_input.mesh). */
+extern const char *const tr_mesh_features[];
 
 #endif

@@ -77,6 +77,41 @@ class ParseAndCheck(unittest.TestCase):
                                 '--method', 'POST', '-H', 'Host: x', '--count', '3'])
 
 
+class RunnerPieces(unittest.TestCase):
+    def test_mesh_pods_get_pod_range_addresses(self):
+        import random
+        from lib.pods import IPAllocator
+        f = PodFactory(rng=random.Random(1), ips=IPAllocator('127.100.0.0/16'), mesh_ips=meshpods.MeshIPs(),
+                       is_mesh=meshpods.is_mesh_echo)
+        with open(MESH_MANIFESTS) as fh:
+            deps = [d for d in yaml.safe_load_all(fh) if d and d.get('kind') == 'Deployment']
+        other = {'apiVersion': 'apps/v1', 'kind': 'Deployment', 'metadata': {'name': 'web', 'namespace': 'x'},
+                 'spec': {'template': {'spec': {'containers': [{'name': 'c', 'image': 'echo-basic'}]}}}}
+        f.sync(deps + [other])
+        ips = {p.deployment + '/' + p.namespace: p.ip for p in f.pods()}
+        self.assertEqual(ips.pop('web/x'), '127.100.0.1')
+        self.assertTrue(ips and all(ip.startswith('10.244.') for ip in ips.values()), ips)
+        self.assertEqual(len(set(ips.values())), len(ips))
+
+    def test_cluster_addresses(self):
+        from types import SimpleNamespace
+        from lib.player import Suite
+        s = SimpleNamespace(kube=False, cluster_ips={})
+        svc = {'apiVersion': 'v1', 'kind': 'Service', 'metadata': {'name': 'a', 'namespace': 'n'},
+               'spec': {'ports': [{'port': 80}]}}
+        a = Suite.with_cluster_ip(s, svc)
+        self.assertTrue(a['spec']['clusterIP'].startswith('10.96.'))
+        self.assertNotIn('clusterIP', svc['spec'])                       # the manifest's object is not changed
+        self.assertEqual(Suite.with_cluster_ip(s, svc)['spec']['clusterIP'], a['spec']['clusterIP'])  # sticky
+        b = Suite.with_cluster_ip(s, dict(svc, metadata={'name': 'b', 'namespace': 'n'}))
+        self.assertNotEqual(b['spec']['clusterIP'], a['spec']['clusterIP'])
+        headless = dict(svc, spec={'clusterIP': 'None'})
+        self.assertEqual(Suite.with_cluster_ip(s, headless), headless)
+        ext = dict(svc, spec={'type': 'ExternalName', 'externalName': 'x.example'})
+        self.assertEqual(Suite.with_cluster_ip(s, ext), ext)
+        self.assertEqual(Suite.with_cluster_ip(SimpleNamespace(kube=True, cluster_ips={}), svc), svc)  # the server's
+
+
 WHY_NOT = netns.available() or (None if os.access(ECHO, os.X_OK) else f'no {ECHO}')
 
 

@@ -5,16 +5,20 @@ per echo Pod, a DNS responder for the coredns Pod) and where traffic steps are p
 (traffic_http.py, traffic_grpc.py, traffic_l4.py). Everything goes to loopback addresses only.
 
 With --status-only nothing is started, every made-up Pod counts as Ready and traffic steps are not
-run (they count as held). Mesh steps (section 6) are not implemented: mesh cases are skipped.
+run (they count as held). The mesh's workloads (Pods of the mesh echo) run in network namespaces of
+their own (lib/meshpods.py), made when the first one starts, and mesh steps are sent from there
+(traffic_mesh.py).
 """
 import os
 
+from . import meshpods, netns
 from .backends import Backends
 from .status import Outcome
 from .traffic_common import TrafficError, write_file
 from .traffic_grpc import GrpcSteps
 from .traffic_http import Curl, HttpSteps
 from .traffic_l4 import L4Steps
+from .traffic_mesh import MeshSteps
 
 TRAFFIC_STEPS = {
     'http', 'httpWeights', 'httpNot200', 'httpsRequestError', 'httpRetry', 'httpHeaderMatchesPod',
@@ -33,10 +37,12 @@ class DataPlane:
         self.backends = None
         self.curl = None
         self.steps = {}
+        self.topology = None    # lib/netns.Topology of the mesh's workloads, once one runs
+        self.meshpods = None
         if not status_only:
             self.backends = Backends(echo, os.path.join(workdir, 'pods'), lambda key: self.lookup(key))
             self.curl = Curl(workdir)
-            for group in (HttpSteps(self), GrpcSteps(self), L4Steps(self)):
+            for group in (HttpSteps(self), GrpcSteps(self), L4Steps(self), MeshSteps(self)):
                 for name in TRAFFIC_STEPS:
                     if hasattr(group, name):
                         self.steps[name] = getattr(group, name)
@@ -46,15 +52,30 @@ class DataPlane:
     def start_backends(self, pods):
         """Start (or stop) backends so that exactly these Pods are served; returns once the new
         ones accept connections (or a bounded wait passed)."""
-        if self.backends is not None:
-            self.backends.sync(pods)
+        if self.backends is None:
+            return
+        mesh = [p for p in pods if meshpods.is_mesh_echo(p.containers)]
+        self.backends.sync([p for p in pods if not meshpods.is_mesh_echo(p.containers)])
+        if mesh and self.meshpods is None and not netns.available():
+            self.topology = netns.Topology()
+            self.meshpods = meshpods.MeshPods(self.topology, self.echo, os.path.join(self.workdir, 'mesh'))
+        if self.meshpods is not None:
+            self.meshpods.sync(mesh)
 
     def serving(self, pod):
         """Whether a Pod counts as Ready (namespacesReady part b): with --status-only always, else
         once its backend's ports accept connections."""
         if self.backends is None:
             return True
+        if meshpods.is_mesh_echo(pod.containers):
+            return self.meshpods is not None and self.meshpods.serving(pod)
         return self.backends.serving(pod)
+
+    def mesh_netns(self, pod):
+        """The network namespace path of a mesh workload's Pod, or None (not running in one)."""
+        if self.meshpods is None or not meshpods.is_mesh_echo(pod.containers):
+            return None
+        return self.meshpods.netns_path(pod)
 
     def log_lines(self, ctx, namespace, app, since):
         """Output lines since `since` (epoch s) of every Pod labelled app=<app> in namespace."""
@@ -104,3 +125,7 @@ class DataPlane:
     def stop(self):
         if self.backends is not None:
             self.backends.stop()
+        if self.meshpods is not None:
+            self.meshpods.stop()
+        if self.topology is not None:
+            self.topology.close()

@@ -14,7 +14,7 @@ CLUSTER_KINDS = {'GatewayClass', 'Namespace'}
 TORII_KINDS = {
     'GatewayClass', 'Gateway', 'ListenerSet', 'HTTPRoute', 'GRPCRoute', 'TLSRoute', 'TCPRoute',
     'UDPRoute', 'ReferenceGrant', 'BackendTLSPolicy', 'Namespace', 'Service', 'EndpointSlice',
-    'Secret', 'ConfigMap',
+    'Secret', 'ConfigMap', 'Pod',
 }
 
 # The Gateway API kinds torii surely reports in /status.

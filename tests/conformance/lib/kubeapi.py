@@ -351,7 +351,8 @@ class ApiSink:
 
     @staticmethod
     def waits_for(key, obj):
-        if key[0] not in TORII_KINDS:
+        # Pods: torii watches them only as the mesh, which it is in file mode only.
+        if key[0] not in TORII_KINDS or key[0] == 'Pod':
             return False
         if key[0] in DATA_KINDS:
             return any(k in GATEWAY_DATA_KEYS for f in ('data', 'binaryData', 'stringData') for k in obj.get(f) or {})

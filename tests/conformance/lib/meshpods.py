@@ -119,6 +119,29 @@ class MeshPods:
     def wait_ready(self, pods, timeout_s=READY_TIMEOUT_S):
         return not until_all(pods, self.serving, timeout_s, 0.05)
 
+    def sync(self, pods):
+        """Run exactly these Pods' echoes (a Pod that goes keeps its namespace until the run
+        ends); waits (bounded) until the new ones serve."""
+        wanted = {self.key(p): p for p in pods}
+        for k in [k for k in self.procs if k not in wanted]:
+            p, _, log = self.procs.pop(k)
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            log.close()
+        new = [p for k, p in wanted.items() if k not in self.procs]
+        for p in new:
+            self.start(p)
+        self.wait_ready(new)
+
+    def netns_path(self, pod):
+        """The path of pod's network namespace (what the mesh.torii.dev/netns annotation holds)."""
+        return '/run/netns/' + self.t.netns(self.key(pod))
+
+    def client_argv(self, pod, argv):
+        """argv run inside pod's namespace."""
+        return self.t.argv(self.key(pod), argv)
+
     def stop(self):
         for p, _, log in self.procs.values():
             if p.poll() is None:

@@ -31,6 +31,9 @@ class SetupError(Exception):
     pass
 
 
+MESH_NETNS_ANNOTATION = 'mesh.torii.dev/netns'   # what puts a Pod in torii's mesh (docs/mesh.md)
+SERVICE_RANGE = '10.96.0.0/16'                   # file mode: the cluster addresses the runner gives
+
 SETTLE_TIMEOUT = 5.0     # seconds for torii to take in a write before the runner goes on anyway
 SETTLE_FALLBACK = 0.5    # fixed delay after writes once torii proved unable to acknowledge them
 STATUS_TIMEOUT = 10.0    # --kube: seconds for torii's published status to reach the API server
@@ -63,6 +66,9 @@ class Suite:
         self.reported_kinds = set(GATEWAY_API_KINDS)
         self.settle_misses = 0
         self.installed = []      # what the implementation's own set-up installs (--kube: the GatewayClass)
+        self.mesh_setup_error = None
+        self.mesh_unavailable = ''   # why the mesh part cannot run here (no network namespaces), or ''
+        self.cluster_ips = {}        # file mode: Service key -> the cluster address the runner gave it
         store.on_change = self._changed
 
     # -- keeping Pods and EndpointSlices in line with Deployments and Services ----------------------
@@ -91,6 +97,8 @@ class Suite:
         pods = self.pods.pods()
         if self.kube:
             self.sync_pod_objects(pods)
+        else:
+            self.sync_mesh_pods(pods)
         wanted = {}
         for svc in self.store.of_kind('Service'):
             if service_selects(svc):
@@ -120,6 +128,39 @@ class Suite:
                 pod.uid = served['metadata'].get('uid', pod.uid)
         for key in [k for k in self.store.objects if k[0] == 'Pod' and k not in wanted]:
             self.store.delete(key, track=False)
+
+    def sync_mesh_pods(self, pods):
+        """File mode: the Pod objects of the mesh's workloads, each annotated with the network
+        namespace it runs in (what makes it a mesh client of torii's); no other Pod is written."""
+        wanted = set()
+        for pod in pods:
+            path = self.dataplane.mesh_netns(pod)
+            if not path:
+                continue
+            obj = pod_object(pod, self.dataplane.serving(pod))
+            obj['metadata']['annotations'] = {MESH_NETNS_ANNOTATION: path}
+            key = key_of(obj)
+            wanted.add(key)
+            if self.store.get(key) != obj:
+                self.store.put(obj, track=False)
+        for key in [k for k in self.store.objects if k[0] == 'Pod' and k not in wanted]:
+            self.store.delete(key, track=False)
+
+    def with_cluster_ip(self, obj):
+        """File mode: a Service gets a cluster address from SERVICE_RANGE, as an API server would
+        give it (sticky per Service; a headless or ExternalName one gets none)."""
+        if self.kube or obj.get('kind') != 'Service':
+            return obj
+        spec = obj.get('spec') or {}
+        if spec.get('clusterIP') or spec.get('type') == 'ExternalName':
+            return obj
+        key = key_of(obj)
+        if key not in self.cluster_ips:
+            n = len(self.cluster_ips) + 10
+            self.cluster_ips[key] = f'10.96.{n // 250}.{n % 250 + 1}'
+        out = dict(obj)
+        out['spec'] = dict(spec, clusterIP=self.cluster_ips[key])
+        return out
 
     def settle(self):
         """Wait until torii has taken in the runner's latest writes (see configdir.py).
@@ -212,7 +253,8 @@ class Suite:
         """The secrets entries and the manifests' objects, Namespaces first (an API server takes
         no object into a namespace that does not exist yet), then secrets (base Deployments
         mount some, and a base Gateway refers to one), then the rest in order."""
-        objs = [substitute(obj, self.subs) for rel in paths for obj in load_manifest(manifests_dir, rel)]
+        objs = [self.with_cluster_ip(substitute(obj, self.subs)) for rel in paths
+                for obj in load_manifest(manifests_dir, rel)]
         with self.batch():
             for obj in objs:
                 if obj.get('kind') == 'Namespace':
@@ -230,8 +272,9 @@ class Suite:
             if self.store.get(key_of(obj)) is None:
                 self.store.put(obj)
 
-    def setup(self, base, manifests_dir):
-        """_base.yaml: GatewayClass check, secrets and base manifests, then namespace readiness."""
+    def setup(self, base, manifests_dir, mesh=True):
+        """_base.yaml: GatewayClass check, secrets and base manifests, then namespace readiness;
+        then, when torii supports Mesh and a mesh case is to run (mesh), the mesh part."""
         steps = base.steps
         for obj in self.installed:
             self.store.put(obj, track=False)
@@ -246,13 +289,29 @@ class Suite:
         self.log(f'controller {self.controller}; supported features: {", ".join(sorted(self.supported)) or "none"}')
         if 'Gateway' not in self.supported:
             self.log('Gateway is not supported: the gateway part of the set-up is left out')
-            return
-        self.apply_manifests(manifests_dir, base.manifests, base.secrets)
-        self.settle()
-        res = first.play(steps[1:], 2)
-        if res:
-            raise SetupError(res)
+        else:
+            self.apply_manifests(manifests_dir, base.manifests, base.secrets)
+            self.settle()
+            res = first.play(steps[1:], 2)
+            if res:
+                raise SetupError(res)
+        if mesh and 'Mesh' in self.supported:
+            self.setup_mesh(base, manifests_dir, first)
         self.store.snapshot_base()
+
+    def setup_mesh(self, base, manifests_dir, first):
+        """The mesh part of _base.yaml: its manifests (the workloads start in network namespaces
+        of their own), then its steps. A failure fails the mesh cases only."""
+        part = base.raw.get('mesh') or {}
+        try:
+            self.apply_manifests(manifests_dir, part.get('manifests') or [])
+            self.settle()
+            res = first.play(part.get('steps') or [], 1)
+        except Exception as e:  # noqa: BLE001 - the gateway cases still run
+            res = f'{type(e).__name__}: {e}'
+        if res:
+            self.mesh_setup_error = res
+            print(f'mesh set-up failed: {res}', file=sys.stderr, flush=True)
 
     def teardown(self):
         """Delete everything the run applied (--kube against a cluster the runner did not start)."""
@@ -265,8 +324,8 @@ class Suite:
     # -- cases --------------------------------------------------------------------------------------
 
     def skip_reason(self, case):
-        if case.is_mesh:
-            return 'mesh not supported'
+        if case.is_mesh and 'Mesh' not in self.supported:
+            return 'mesh not supported' + (f' ({self.mesh_unavailable})' if self.mesh_unavailable else '')
         missing = [f for f in case.features if f not in self.supported]
         if missing:
             return 'unsupported features: ' + ', '.join(missing)
@@ -279,13 +338,13 @@ class Suite:
         return res
 
     def _run_case(self, case, manifests_dir):
-        if case.is_mesh:
-            return Result(case.name, 'SKIP', 'mesh not supported', unsupported=True)
         if self.setup_error:
             return Result(case.name, 'FAIL', f'suite set-up failed: {self.setup_error}')
         why = self.skip_reason(case)
         if why:
             return Result(case.name, 'SKIP', why, unsupported=True)
+        if case.is_mesh and self.mesh_setup_error:
+            return Result(case.name, 'FAIL', f'mesh set-up failed: {self.mesh_setup_error}')
         if not self.torii.alive():
             print(f'warning: torii is not running ({self.torii.log_tail()}); restarting it', file=sys.stderr)
             try:

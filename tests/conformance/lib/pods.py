@@ -65,9 +65,13 @@ def _deployment_template(dep):
 class PodFactory:
     """Pods per Deployment, stable for as long as the Deployment is applied unchanged."""
 
-    def __init__(self, rng=None, ips=None):
+    def __init__(self, rng=None, ips=None, mesh_ips=None, is_mesh=None):
         self.rng = rng or random.Random()
         self.ips = ips or IPAllocator()
+        # The mesh's workloads (is_mesh(containers)) get addresses of the Pod range, in network
+        # namespaces of their own (lib/meshpods.py), when mesh_ips is given.
+        self.mesh_ips = mesh_ips
+        self.is_mesh = is_mesh or (lambda containers: False)
         self._pods = {}      # deployment key -> (deployment object, [Pod])
         self._slice_names = {}
 
@@ -78,12 +82,13 @@ class PodFactory:
         _, ns, name = key_of(dep)
         labels, ports, service_name, containers, replicas = _deployment_template(dep)
         pod_hash = self._suffix('0123456789abcdef', 10)
+        ips = self.mesh_ips if self.mesh_ips and self.is_mesh(containers) else self.ips
         pods = []
         for _ in range(replicas):
             uid = '%08x-%04x-4%03x-8%03x-%012x' % tuple(
                 self.rng.getrandbits(b) for b in (32, 16, 12, 12, 48))
             pods.append(Pod(name=f'{name}-{pod_hash}-{self._suffix(ALNUM, 5)}', namespace=ns,
-                            deployment=name, labels=labels, ip=self.ips.next(), uid=uid,
+                            deployment=name, labels=labels, ip=ips.next(), uid=uid,
                             node=NODE_NAME, container_ports=ports, service_name=service_name,
                             containers=containers))
         return pods

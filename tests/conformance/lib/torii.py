@@ -83,10 +83,12 @@ class AdminReader:
                 and (not namespace or (o.get('metadata') or {}).get('namespace') == namespace)]
 
 
-def file_source(config_dir, class_name):
+def file_source(config_dir, class_name, mesh_cidr=None):
     """torii's arguments in file mode: the config directory, and the suite's GatewayClass
-    installed by torii itself (there is no API server to hold one)."""
-    return ['--config', config_dir, '--gatewayclass', class_name]
+    installed by torii itself (there is no API server to hold one); with mesh_cidr, torii is the
+    mesh too, for the workloads' connections to that range (docs/mesh.md)."""
+    return ['--config', config_dir, '--gatewayclass', class_name] + (['--mesh', '--mesh-cidr', mesh_cidr]
+                                                                      if mesh_cidr else [])
 
 
 def kube_source(kubeconfig, address_pool):
