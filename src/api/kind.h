@@ -22,6 +22,7 @@ struct tr_schema;
     X(REFERENCEGRANT, ReferenceGrant, TR_GW_GROUP, "v1 v1beta1", true)                             \
     X(BACKENDTLSPOLICY, BackendTLSPolicy, TR_GW_GROUP, "v1 v1alpha3", true)                        \
     X(XBACKENDTRAFFICPOLICY, XBackendTrafficPolicy, TR_GWX_GROUP, "v1alpha1", true)                \
+    X(XMESH, XMesh, TR_GWX_GROUP, "v1alpha1", false)                                               \
     X(NAMESPACE, Namespace, "", "v1", false)                                                       \
     X(SERVICE, Service, "", "v1", true)                                                            \
     X(ENDPOINTSLICE, EndpointSlice, "discovery.k8s.io", "v1", true)                                \

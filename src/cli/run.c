@@ -42,7 +42,7 @@ static const char usage[] =
     "                 [--log-level info] [--resolver ADDR[:PORT][,...]] [--resolver-stale 5m]\n"
     "                 [--io-engine epoll|io_uring]\n"
     "                 [--max-request-header-bytes 65536] [--max-request-headers 100]\n"
-    "  Mesh:          [--mesh] [--mesh-cidr 10.96.0.0/12]   (with --config; docs/mesh.md)\n"
+    "  Mesh:          [--mesh NAME] [--mesh-cidr 10.96.0.0/12]   (with --config; docs/mesh.md)\n"
     "  Kubernetes:    [--leader-elect true|false] [--lease-namespace NS] [--lease-name torii]\n"
     "                 [--leader-lease 15s] [--leader-renew 10s] [--leader-retry 2s]\n"
     "                 [--kube-qps 50] [--kube-burst 100]\n";
@@ -105,8 +105,8 @@ int tr_cmd_run(int argc, char **argv)
             o.gatewayclass = argv[++i];
         else if (strcmp(a, "--address-pool") == 0 && v)
             o.address_pool = argv[++i];
-        else if (strcmp(a, "--mesh") == 0)
-            o.mesh = true;
+        else if (strcmp(a, "--mesh") == 0 && v)
+            o.mesh = argv[++i];
         else if (strcmp(a, "--mesh-cidr") == 0 && v)
             o.mesh_cidr = argv[++i];
         else if (strcmp(a, "--access-log") == 0 && v)

@@ -78,6 +78,18 @@ void tr_install_gatewayclass(struct tr_store *s, const char *name)
     tr_manifest_load(text, (size_t)n, "<built-in>", (int64_t)time(NULL), &seq, &ops, s);
 }
 
+void tr_install_mesh(struct tr_store *s, const char *name)
+{
+    char text[1024];
+    int n = snprintf(text, sizeof(text),
+                     "apiVersion: gateway.networking.x-k8s.io/v1alpha1\nkind: XMesh\nmetadata:\n  name: \"%s\"\n"
+                     "spec:\n  controllerName: %s\n  description: installed by torii --mesh\n",
+                     name, TR_MESH_CONTROLLER);
+    static const struct tr_manifest_ops ops = {no_prev, put_obj, bug_on_error};
+    uint64_t seq = 0;
+    tr_manifest_load(text, (size_t)n, "<built-in>", (int64_t)time(NULL), &seq, &ops, s);
+}
+
 struct ctl {
     struct tr_store *store;
     struct tr_addrpool *pool;
@@ -358,6 +370,8 @@ int tr_control_run(const struct tr_control_opts *o)
     }
     if (o->gatewayclass)
         tr_install_gatewayclass(c.store, o->gatewayclass);
+    if (o->mesh)
+        tr_install_mesh(c.store, o->mesh);
 
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     signal(SIGPIPE, SIG_IGN);

@@ -30,9 +30,10 @@ struct tr_control_opts {
     uint64_t resolver_stale_ms; /* how long a name's last answer outlives its TTL while queries fail */
     /* Objects from a Kubernetes API server instead of config_dir (NULL: file mode). */
     const struct tr_kubeprov_opts *kube;
-    /* torii is the mesh (docs/mesh.md): routes' Service parents are its, and the connections
-     * meshed workloads make to mesh_cidr (NULL: TR_MESH_DEFAULT_CIDR) go through it. */
-    bool mesh;
+    /* torii is the mesh (docs/mesh.md), and installs an XMesh of this name for it (NULL: not the
+     * mesh): routes' Service parents are its, and the connections meshed workloads make to
+     * mesh_cidr (NULL: TR_MESH_DEFAULT_CIDR) go through it. */
+    const char *mesh;
     const char *mesh_cidr;
 };
 
@@ -54,6 +55,9 @@ void tr_addrpool_free(struct tr_addrpool *p);
  * the pool is freed. */
 const char *tr_addrpool_get(struct tr_addrpool *p, const struct tr_obj *gw, bool (*taken)(void *ctx, const char *addr),
                             void *ctx);
+
+/* Puts the XMesh `name` (controller torii.dev/mesh-controller) into the store. */
+void tr_install_mesh(struct tr_store *s, const char *name);
 
 /* Puts the GatewayClass `name` (controller torii.dev/gateway-controller) into the store, as if a
  * manifest held it. */

@@ -411,6 +411,8 @@ bool tx_refgrant_allows(struct tx *t, const char *from_group, const char *from_k
                         const char *to_group, const char *to_kind, const char *to_ns, const char *to_name);
 
 /* mesh.c */
+/* The status of XMesh objects whose controllerName is torii's mesh's. */
+void tx_meshes(struct tx *t);
 /* The Services' cluster addresses and ports (t->msvcs), before routes are translated. */
 void tx_mesh_services(struct tx *t);
 /* Why route r (of kind) cannot attach to Service svc's ports selected by port and section (0 and

@@ -51,6 +51,42 @@ static const char *cluster_addr(const struct tr_obj *svc)
     return ip;
 }
 
+void tx_meshes(struct tx *t)
+{
+    const struct tr_view *v = t->v;
+    for (size_t i = 0; i < v->n[TR_KIND_XMESH]; i++) {
+        const struct tr_obj *m = v->objs[TR_KIND_XMESH][i];
+        const char *ctrl = tr_node_gets(m->spec, "controllerName");
+        if (!ctrl || strcmp(ctrl, TR_MESH_CONTROLLER) != 0)
+            continue; /* another mesh's */
+        struct conds cs = {0};
+        bool ok = false;
+        if (!t->in->mesh) {
+            cset(&cs, "Accepted", false, TR_R_PENDING, "torii does not run as the mesh (torii run --mesh NAME)");
+            cset(&cs, "Programmed", false, TR_R_PENDING, "torii does not run as the mesh (torii run --mesh NAME)");
+        } else if (tr_node_get(m->spec, "parametersRef")) {
+            cset(&cs, "Accepted", false, TR_R_INVALID_PARAMETERS, "spec.parametersRef: torii's mesh takes no parameters");
+            cset(&cs, "Programmed", false, TR_R_INVALID_PARAMETERS, "Not accepted");
+        } else {
+            cset(&cs, "Accepted", true, TR_R_ACCEPTED, "Handled by torii");
+            cset(&cs, "Programmed", true, TR_R_PROGRAMMED, "The mesh serves the routes of Services");
+            ok = true;
+        }
+        struct tr_node *st = tr_node_new(t->a, TR_N_MAP);
+        tr_node_set(t->a, st, "conditions", conds_render(t->a, &cs, m->generation));
+        if (ok) {
+            struct tr_node *feats = tr_node_new(t->a, TR_N_SEQ);
+            for (const char *const *f = tr_mesh_features; *f; f++) {
+                struct tr_node *e = tr_node_new(t->a, TR_N_MAP);
+                tr_node_set(t->a, e, "name", tr_node_str(t->a, *f));
+                tr_node_push(t->a, feats, e);
+            }
+            tr_node_set(t->a, st, "supportedFeatures", feats);
+        }
+        t->status[TR_KIND_XMESH][i] = st;
+    }
+}
+
 void tx_mesh_services(struct tx *t)
 {
     if (!t->in->mesh)

@@ -82,6 +82,7 @@ struct tr_tx *tr_translate(const struct tr_tx_input *in)
         t->status[k] = TR_ANEWN(t->a, const void *, t->v->n[k] + 1);
     tx_gatewayclasses(t);
     tx_gateways(t);
+    tx_meshes(t);
     tx_mesh_services(t);
     rank_routes(t);
     for (size_t i = 0; i < TR_ARRAY_LEN(route_kinds); i++)

@@ -24,6 +24,7 @@ VERSIONS = {
     "GatewayClass": "v1", "Gateway": "v1", "ListenerSet": "v1", "HTTPRoute": "v1",
     "GRPCRoute": "v1", "TLSRoute": "v1", "TCPRoute": "v1", "UDPRoute": "v1",
     "ReferenceGrant": "v1", "BackendTLSPolicy": "v1", "XBackendTrafficPolicy": "v1alpha1",
+    "XMesh": "v1alpha1",
 }
 
 # Keys compared by plain equality (after the CRD side is parsed by YAML, the dump by JSON).

@@ -83,11 +83,15 @@ class AdminReader:
                 and (not namespace or (o.get('metadata') or {}).get('namespace') == namespace)]
 
 
+# The XMesh torii installs for the run when it is the mesh.
+MESH_NAME = 'torii-mesh'
+
+
 def file_source(config_dir, class_name, mesh_cidr=None):
     """torii's arguments in file mode: the config directory, and the suite's GatewayClass
     installed by torii itself (there is no API server to hold one); with mesh_cidr, torii is the
     mesh too, for the workloads' connections to that range (docs/mesh.md)."""
-    return ['--config', config_dir, '--gatewayclass', class_name] + (['--mesh', '--mesh-cidr', mesh_cidr]
+    return ['--config', config_dir, '--gatewayclass', class_name] + (['--mesh', MESH_NAME, '--mesh-cidr', mesh_cidr]
                                                                       if mesh_cidr else [])
 
 
