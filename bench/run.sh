@@ -44,6 +44,14 @@
 #               of proxy CPU µs/request and req/s, and ratios to nginx and to torii on epoll.
 #               DURATION, CONNS, SIZES ("0"), WARMUP, BENCH_PORT as dataplane. Needs a torii
 #               built with io_uring (meson -Dio_uring=enabled) on a kernel that allows it.
+#   mesh        what the mesh hop costs (docs/mesh.md; bench/mesh.py): a client and a server
+#               workload in network namespaces of their own; wrk (MESH_CONNS, 16, keep-alive
+#               connections, DURATION) from the client to the server's Pod address, then to its
+#               Service's cluster address through torii --mesh (one worker on PROXY_CPU):
+#               req/s and torii's CPU per request; then bench-latprobe at MESH_RATE (default half
+#               the mesh's req/s) both ways: p50/p99/p99.9 and what the hop adds. MESH_SIZE body
+#               bytes (0). Needs root; prints why it skips otherwise. Raw output in
+#               bench/results/<date>-mesh/.
 #   h2, tls and latency use loopback ports BENCH_PORT+20..+31 and write raw output and configs to
 #   bench/results/<date>-<section>/.
 #   propagation route propagation through the file provider: ROUTES (default 3,000) HTTPRoutes
@@ -87,7 +95,7 @@
 # BENCH_RESULTS (default bench/results).
 set -eu
 
-SECTIONS="translate propagation kube-propagation flips scale memory soak dataplane h2 grpc tls latency uring"
+SECTIONS="translate propagation kube-propagation flips scale memory soak dataplane h2 grpc tls latency uring mesh"
 
 usage() {
     echo "usage: bench/run.sh BUILD [SECTION...]   (sections: $SECTIONS)" >&2
@@ -1808,6 +1816,21 @@ PY
 }
 
 # --- section latency ---
+
+section_mesh() {
+    command -v wrk > /dev/null || { echo "bench/run.sh: mesh needs wrk (scripts/bench-deps.sh)" >&2; return 1; }
+    DP=$RESULTS/$DATE-mesh
+    rm -rf "$DP"
+    mkdir -p "$DP"
+    echo "## The mesh hop"
+    echo
+    echo "What torii's mesh (\`torii run --mesh\`, docs/mesh.md) adds to a call between two workloads,"
+    echo "beside the direct call between the same two network namespaces (bench/mesh.py)."
+    echo
+    python3 "$HERE/mesh.py" --build "$BUILD" --out "$DP" --duration "${DURATION:-10s}" \
+        --conns "${MESH_CONNS:-16}" --size "${MESH_SIZE:-0}" --rate "${MESH_RATE:-0}" \
+        --client-cpu "${CLIENT_CPU:-0}" --proxy-cpu "${PROXY_CPU:-1}"
+}
 
 section_latency() {
     hx_setup latency wrk
