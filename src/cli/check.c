@@ -19,11 +19,24 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The address pools: Gateways', and the mesh's cluster addresses (NULL without --mesh). */
+struct tr_check_ud {
+    struct tr_addrpool *gateways, *cluster_ips;
+};
+
 static const char *alloc_address(void *ud, const struct tr_obj *gw, bool (*taken)(void *ctx, const char *addr),
                                  void *ctx)
 {
-    return tr_addrpool_get(ud, gw, taken, ctx);
+    return tr_addrpool_get(((struct tr_check_ud *)ud)->gateways, gw, taken, ctx);
 }
+
+static const char *cluster_ip(void *ud, const struct tr_obj *svc, bool (*taken)(void *ctx, const char *addr),
+                              void *ctx)
+{
+    struct tr_addrpool *p = ((struct tr_check_ud *)ud)->cluster_ips;
+    return p ? tr_addrpool_get(p, svc, taken, ctx) : NULL;
+}
+
 
 static void add_reject(void *ud, const struct tr_reject *r)
 {
@@ -78,8 +91,12 @@ int tr_cmd_check(int argc, char **argv)
     /* Gateways get addresses in namespace/name order, so output is the same on every run. */
     for (size_t i = 0; i < v->n[TR_KIND_GATEWAY]; i++)
         tr_addrpool_get(pool, v->objs[TR_KIND_GATEWAY][i], NULL, NULL);
+    /* Services without one get cluster addresses in namespace/name order (translate asks in
+     * view order). */
+    struct tr_addrpool *cluster_ips = mesh ? tr_addrpool_new(TR_MESH_DEFAULT_CIDR) : NULL;
+    struct tr_check_ud ud = {pool, cluster_ips};
     struct tr_tx_input in = {.view = v, .controller = TR_CONTROLLER_NAME, .mesh = mesh ? TR_MESH_CONTROLLER : NULL,
-                             .alloc_address = alloc_address, .ud = pool};
+                             .alloc_address = alloc_address, .cluster_ip = cluster_ip, .ud = &ud};
     struct tr_tx *tx = tr_translate(&in);
     struct tr_arena *a = tr_arena_new(64 * 1024);
     struct tr_node *root = ir ? tr_ir_render(a, tr_tx_ir(tx)) : tr_status_render(a, v, tx);
@@ -109,6 +126,7 @@ int tr_cmd_check(int argc, char **argv)
     tr_tx_free(tx);
     tr_view_free(v);
     tr_addrpool_free(pool);
+    tr_addrpool_free(cluster_ips);
     tr_fileprov_free(fp);
     tr_store_free(store);
     return bad ? 1 : 0;

@@ -101,6 +101,8 @@ struct ctl {
     struct tr_kubeprov *kube; /* or NULL: file mode */
     struct tr_resolver *dns;  /* ExternalName Services' names */
     struct tr_meshctl *mesh;  /* the mesh's redirects (--mesh), or NULL */
+    /* Cluster addresses for Services that name none, from the mesh's range (an IPv4 one only) */
+    struct tr_addrpool *cluster_ips;
     bool kube_synced;         /* translated once after every kind was listed */
     bool kube_service_mode;   /* Gateways reached through their Services */
     uint64_t generation;
@@ -113,6 +115,13 @@ static const char *alloc_address(void *ud, const struct tr_obj *gw, bool (*taken
                                  void *ctx)
 {
     return tr_addrpool_get(((struct ctl *)ud)->pool, gw, taken, ctx);
+}
+
+static const char *cluster_ip(void *ud, const struct tr_obj *svc, bool (*taken)(void *ctx, const char *addr),
+                              void *ctx)
+{
+    struct tr_addrpool *pool = ((struct ctl *)ud)->cluster_ips;
+    return pool ? tr_addrpool_get(pool, svc, taken, ctx) : NULL;
 }
 
 static const char *bind_error(void *ud, const char *addr, uint16_t port, int udp)
@@ -207,7 +216,7 @@ static void reconcile(struct ctl *c)
     struct tr_tx_input in = {.view = v, .memo = c->memo, .controller = CONTROLLER, .alloc_address = alloc_address,
                              .bind_error = bind_error, .ud = c, .provisions = c->kube != NULL,
                              .service_mode = c->kube && c->kube_service_mode, .resolve = resolve,
-                             .mesh = c->mesh ? TR_MESH_CONTROLLER : NULL};
+                             .mesh = c->mesh ? TR_MESH_CONTROLLER : NULL, .cluster_ip = cluster_ip};
     tr_resolver_begin(c->dns);
     struct tr_tx *tx = tr_translate(&in);
     size_t translated = tr_tx_routes_translated(tx);
@@ -337,8 +346,14 @@ int tr_control_run(const struct tr_control_opts *o)
         tr_addrpool_free(c.pool);
         return 2;
     }
-    if (o->mesh)
-        c.mesh = tr_meshctl_new(o->mesh_cidr ? o->mesh_cidr : TR_MESH_DEFAULT_CIDR);
+    if (o->mesh) {
+        const char *cidr = o->mesh_cidr ? o->mesh_cidr : TR_MESH_DEFAULT_CIDR;
+        c.mesh = tr_meshctl_new(cidr);
+        c.cluster_ips = tr_addrpool_new(cidr);
+        if (!c.cluster_ips)
+            tr_log_warn("mesh: --mesh-cidr %s is not an IPv4 range of /8 to /30: Services without "
+                        "spec.clusterIP get no cluster address (and are not in the mesh)", cidr);
+    }
     c.store = tr_store_new();
     c.listeners = tr_listeners_new();
     c.ps = tr_pubstate_new();
@@ -515,5 +530,6 @@ int tr_control_run(const struct tr_control_opts *o)
     tr_pubstate_free(c.ps);
     tr_tx_memo_free(c.memo);
     tr_addrpool_free(c.pool);
+    tr_addrpool_free(c.cluster_ips);
     return rc;
 }

@@ -4,6 +4,7 @@
  * namespace (routes there, which replace the producer's for that namespace's clients). A port
  * no route set applies to passes through to the Service's endpoints. */
 #include "translate/internal.h"
+#include "base/map.h"
 #include "ir/ir.h"
 
 #include <stdlib.h>
@@ -38,17 +39,27 @@ static bool port_is_http(const struct tr_node *sp)
     return http_protocol(head);
 }
 
+/* Is addr the spec.clusterIP of some Service of the view (ctx: the map of them)? */
+static bool ip_named(void *ctx, const char *addr)
+{
+    return tr_map_get(ctx, addr, strlen(addr)) != NULL;
+}
+
 /* The cluster address of svc, or NULL when it is not in the mesh: a headless Service (None),
- * an ExternalName one, or one without an address. */
-static const char *cluster_addr(const struct tr_obj *svc)
+ * an ExternalName one, or one without an address that none could be allocated for (named: the
+ * addresses Services name). */
+static const char *cluster_addr(struct tx *t, const struct tr_obj *svc, struct tr_map *named)
 {
     const char *type = tr_node_gets(svc->spec, "type");
     if (type && strcmp(type, "ExternalName") == 0)
         return NULL;
     const char *ip = tr_node_gets(svc->spec, "clusterIP");
-    if (!ip || !ip[0] || strcmp(ip, "None") == 0)
+    if (ip && strcmp(ip, "None") == 0)
         return NULL;
-    return ip;
+    if (ip && ip[0])
+        return ip;
+    const char *got = t->in->cluster_ip ? t->in->cluster_ip(t->in->ud, svc, ip_named, named) : NULL;
+    return got ? tr_arena_strdup(t->a, got) : NULL;
 }
 
 void tx_meshes(struct tx *t)
@@ -93,10 +104,16 @@ void tx_mesh_services(struct tx *t)
         return;
     size_t n = t->v->n[TR_KIND_SERVICE];
     t->msvcs = TR_ANEWN(t->a, struct msvc, n + 1);
+    struct tr_map named = {0};
+    for (size_t i = 0; i < n; i++) {
+        const char *ip = tr_node_gets(t->v->objs[TR_KIND_SERVICE][i]->spec, "clusterIP");
+        if (ip && ip[0])
+            tr_map_put(&named, ip, strlen(ip), (void *)ip);
+    }
     for (size_t i = 0; i < n; i++) {
         const struct tr_obj *svc = t->v->objs[TR_KIND_SERVICE][i];
         struct msvc *m = &t->msvcs[i];
-        m->addr = cluster_addr(svc);
+        m->addr = cluster_addr(t, svc, &named);
         if (!m->addr)
             continue;
         m->gw.obj = svc;
@@ -117,6 +134,7 @@ void tx_mesh_services(struct tx *t)
             mp->producer.accepted = mp->producer.refs_ok = mp->producer.proto_ok = true;
         }
     }
+    tr_map_dispose(&named);
 }
 
 const char *tx_mesh_parent(struct tx *t, enum tr_kind kind, const struct tr_obj *svc, const char *ns,

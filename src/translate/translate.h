@@ -30,6 +30,12 @@ struct tr_tx_input {
     /* The mesh (docs/mesh.md): the controller name its route statuses carry, or NULL when torii
      * is not the mesh (routes' Service parents are then left alone: another mesh's). */
     const char *mesh;
+    /* With a mesh: a cluster address for Service svc, which names none (no spec.clusterIP; a
+     * headless one says None), as an API server would allocate it: never one that taken(ctx,
+     * address) says another Service names, the same for a Service across calls. NULL (or a NULL
+     * answer): such a Service is not in the mesh. The string need only live until the next call. */
+    const char *(*cluster_ip)(void *ud, const struct tr_obj *svc, bool (*taken)(void *ctx, const char *addr),
+                              void *ctx);
     /* The address allocated for a Gateway that asks for one (no spec.addresses, or an entry
      * without a value): a loopback address in the file provider. Never one that taken(ctx,
      * address) says a Gateway names in its spec.addresses, so that an address torii picked never
