@@ -68,6 +68,7 @@ const char *const tr_mesh_features[] = {
     "MeshConsumerRoute",
     "MeshHTTPRouteBackendRequestHeaderModification",
     "MeshHTTPRouteNamedRouteRule",
+    "MeshHTTPRouteQueryParamMatching",
     "MeshHTTPRouteRedirectPath",
     "MeshHTTPRouteRedirectPort",
     "MeshHTTPRouteSchemeRedirect",
