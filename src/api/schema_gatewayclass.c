@@ -43,18 +43,11 @@ const struct tr_schema tr_schema_GatewayClass = {
 };
 
 /* XMesh (gateway.networking.x-k8s.io/v1alpha1, GEP-3949), restated from the experimental-channel
- * CRD of Gateway API v1.6.1: the mesh as GatewayClass is the gateway, cluster-scoped, with the
- * same controller name, description and parameters reference. */
-static const struct tr_schema mesh_spec = {
-    .type = TR_S_OBJ,
-    .fields = TR_FIELDS(TR_REQ("controllerName", &gateway_controller),
-                        TR_OPT("description", TR_SCHEMA(.type = TR_S_STR, .flags = TR_S_MAX_LEN, .max_len = 64)),
-                        TR_OPT("parametersRef", &parameters_reference)),
-};
-
+ * CRD of Gateway API v1.6.1: the mesh as GatewayClass is the gateway, cluster-scoped, and its spec
+ * is GatewayClassSpec field for field (controller name, description, parameters reference). */
 const struct tr_schema tr_schema_XMesh = {
     .type = TR_S_OBJ,
     .fields = TR_FIELDS(TR_REQ("apiVersion", &tr_sch_string), TR_REQ("kind", &tr_sch_string),
-                        TR_REQ("metadata", &tr_sch_object_meta), TR_REQ("spec", &mesh_spec),
+                        TR_REQ("metadata", &tr_sch_object_meta), TR_REQ("spec", &gatewayclass_spec),
                         TR_OPT("status", &tr_sch_any)),
 };

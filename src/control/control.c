@@ -66,28 +66,29 @@ static void bug_on_error(void *ud, const char *line, int kind, const char *ns, c
     tr_log_error("built-in object rejected: %s", line);
 }
 
-void tr_install_gatewayclass(struct tr_store *s, const char *name)
+/* Puts a cluster-scoped object with a controllerName (GatewayClass, XMesh) into the store, as if
+ * a manifest held it; flag is the option that asked for it. */
+static void install(struct tr_store *s, const char *api_version, const char *kind, const char *name,
+                    const char *controller, const char *flag)
 {
     char text[1024];
     int n = snprintf(text, sizeof(text),
-                     "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata:\n  name: \"%s\"\n"
-                     "spec:\n  controllerName: %s\n  description: installed by torii --gatewayclass\n",
-                     name, CONTROLLER);
+                     "apiVersion: %s\nkind: %s\nmetadata:\n  name: \"%s\"\n"
+                     "spec:\n  controllerName: %s\n  description: installed by torii %s\n",
+                     api_version, kind, name, controller, flag);
     static const struct tr_manifest_ops ops = {no_prev, put_obj, bug_on_error};
     uint64_t seq = 0;
     tr_manifest_load(text, (size_t)n, "<built-in>", (int64_t)time(NULL), &seq, &ops, s);
 }
 
+void tr_install_gatewayclass(struct tr_store *s, const char *name)
+{
+    install(s, "gateway.networking.k8s.io/v1", "GatewayClass", name, CONTROLLER, "--gatewayclass");
+}
+
 void tr_install_mesh(struct tr_store *s, const char *name)
 {
-    char text[1024];
-    int n = snprintf(text, sizeof(text),
-                     "apiVersion: gateway.networking.x-k8s.io/v1alpha1\nkind: XMesh\nmetadata:\n  name: \"%s\"\n"
-                     "spec:\n  controllerName: %s\n  description: installed by torii --mesh\n",
-                     name, TR_MESH_CONTROLLER);
-    static const struct tr_manifest_ops ops = {no_prev, put_obj, bug_on_error};
-    uint64_t seq = 0;
-    tr_manifest_load(text, (size_t)n, "<built-in>", (int64_t)time(NULL), &seq, &ops, s);
+    install(s, "gateway.networking.x-k8s.io/v1alpha1", "XMesh", name, TR_MESH_CONTROLLER, "--mesh");
 }
 
 struct ctl {
