@@ -10,6 +10,7 @@
 #include "net/loop.h"
 #include "provider/kube/config.h"
 #include "provider/kube/kube.h"
+#include "translate/translate.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -42,7 +43,7 @@ static const char usage[] =
     "                 [--log-level info] [--resolver ADDR[:PORT][,...]] [--resolver-stale 5m]\n"
     "                 [--io-engine epoll|io_uring]\n"
     "                 [--max-request-header-bytes 65536] [--max-request-headers 100]\n"
-    "  Mesh:          [--mesh NAME] [--mesh-cidr 10.96.0.0/12]   (with --config; docs/mesh.md)\n"
+    "  Mesh:          [--mesh NAME] [--mesh-cidr 10.96.0.0/12]   (docs/mesh.md)\n"
     "  Kubernetes:    [--leader-elect true|false] [--lease-namespace NS] [--lease-name torii]\n"
     "                 [--leader-lease 15s] [--leader-renew 10s] [--leader-retry 2s]\n"
     "                 [--kube-qps 50] [--kube-burst 100]\n";
@@ -222,11 +223,6 @@ int tr_cmd_run(int argc, char **argv)
         fprintf(stderr, "torii run: --mesh-cidr needs --mesh\n");
         return 2;
     }
-    if (o.mesh && !o.config_dir) {
-        /* A cluster's mesh needs its node agent (docs/mesh.md, "In a cluster"): not built yet. */
-        fprintf(stderr, "torii run: --mesh works with --config only for now (docs/mesh.md)\n");
-        return 2;
-    }
     if (o.config_dir)
         return tr_control_run(&o);
     uint64_t lease = ko.lease_ms ? ko.lease_ms : 15000, renew = ko.renew_ms ? ko.renew_ms : 10000,
@@ -259,6 +255,10 @@ int tr_cmd_run(int argc, char **argv)
      * outside the cluster); otherwise clients reach them through their generated Services. */
     ko.service_mode = !o.address_pool;
     ko.pod_ns = getenv("POD_NAMESPACE") && getenv("POD_NAMESPACE")[0] ? getenv("POD_NAMESPACE") : cfg.ns;
+    /* As the mesh on a node (a DaemonSet gives NODE_NAME by the downward API): that node's Pods
+     * only; without it, every Pod the API server has (one machine, the tests). */
+    ko.mesh_controller = o.mesh ? TR_MESH_CONTROLLER : NULL;
+    ko.node = o.mesh && getenv("NODE_NAME") && getenv("NODE_NAME")[0] ? getenv("NODE_NAME") : NULL;
     o.kube = &ko;
     rc = tr_control_run(&o);
     tr_kube_config_dispose(&cfg);

@@ -267,6 +267,7 @@ static bool move(struct h2u *h)
     h->unacked = 0;
     u->eof = false;
     bool reused = false;
+    tr_upstream_dial_from(u->w, u->x->conn); /* a new carrier leaves from where the client is */
     if (!tr_h2u_attach(u, h->ep, h->tls, u->x->snap, &reused))
         return false;
     if (reused)

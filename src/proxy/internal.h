@@ -135,6 +135,11 @@ void tr_reqlog_end(struct tr_exchange *x, int status);
 /* upstream.c */
 /* Does the backend speak HTTP/2? The Service port says so with appProtocol kubernetes.io/h2c
  * (GEP-1911); gRPC (GRPCRoute) is HTTP/2 by definition. */
+/* The next upstream socket (tr_upstream_dial) is made where the client connection conn's are:
+ * in a mesh workload's namespace (worker.dial_ns), or torii's own. Called before every dial for
+ * an exchange: by tr_upstream_tls, and when an HTTP/2 stream moves to another carrier. */
+struct tr_conn_facts;
+void tr_upstream_dial_from(struct worker *w, const struct tr_conn_facts *conn);
 bool tr_upstream_wants_h2(const struct tr_exchange *x, const struct tr_ir_backend *b);
 /* Closes the upstream connection (its exchange, if any, is the caller's to finish). */
 void tr_upstream_close(struct upc *u);

@@ -364,15 +364,18 @@ struct upc *tr_upstream_open(struct worker *w, const struct tr_ir_endpoint *ep, 
     return h2 ? open_stream(w, ep, key, tls, snap) : tr_upstream_dial(w, ep, key, tls, snap, false);
 }
 
+void tr_upstream_dial_from(struct worker *w, const struct tr_conn_facts *conn)
+{
+    const struct tr_mesh_client *mc = conn->mesh;
+    w->dial_ns = mc ? mc->nsfd : -1;
+    w->dial_ns_id = mc ? mc->id : 0;
+}
+
 const struct tr_ir_backend_tls *tr_upstream_tls(struct tr_exchange *x, const struct tr_ir_backend *b, char *key,
                                                 size_t cap, const struct tr_ir_endpoint *ep)
 {
     const struct tr_ir_backend_tls *tls = b->tls && b->tls->ctx ? b->tls : NULL;
-    /* The dial that follows (here or on an HTTP/2 carrier) is made from the client's namespace
-     * when the client is a mesh workload. */
-    const struct tr_mesh_client *mc = x->conn->mesh;
-    x->w->dial_ns = mc ? mc->nsfd : -1;
-    x->w->dial_ns_id = mc ? mc->id : 0;
+    tr_upstream_dial_from(x->w, x->conn);
     tr_pool_key(key, cap, ep, tls ? tls->id : 0, tr_upstream_wants_h2(x, b), x->w->dial_ns_id);
     return tls;
 }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct tr_arena;
 struct tr_view;
 struct tr_obj;
 struct tr_node;

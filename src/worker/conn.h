@@ -82,7 +82,7 @@ struct worker {
     struct tr_obj_cache h1c_cache, h2s_cache, x_cache, upc_cache, h2u_cache;
     struct tr_map rr;         /* lb.c: struct tr_ir_backend* -> its round-robin turn, + 1 */
     /* The network namespace the next upstream socket is made in (a mesh client's), or -1: set
-     * around a dial by the exchange of a mesh connection. */
+     * before every dial for an exchange (proxy/: tr_upstream_dial_from). */
     int dial_ns;
     uint64_t dial_ns_id; /* its tr_mesh_client.id, for the pool's keys (0 with dial_ns -1) */
     uint64_t rng;             /* xorshift state for weighted choice */

@@ -60,6 +60,12 @@ class StatusBehindTest(unittest.TestCase):
         self.assertIn('no entry holds',
                       status.status_behind('HTTPRoute', pub, {'parents': [entry('a'), entry('b', accepted='False')]},
                                            CTRL))
+        # Entries torii publishes under another controller name (the mesh's) are its too.
+        mesh = dict(entry('m'), controllerName='torii.dev/mesh-controller')
+        self.assertEqual(status.status_behind('HTTPRoute', {'parents': [entry('a'), mesh]},
+                                              {'parents': [theirs, mesh, entry('a')]}, CTRL), '')
+        self.assertIn('1 of torii', status.status_behind('HTTPRoute', {'parents': [entry('a'), mesh]},
+                                                         {'parents': [entry('a')]}, CTRL))
         # Nothing published for a route of another implementation: nothing of torii's may be there.
         self.assertEqual(status.status_behind('HTTPRoute', {'parents': []}, {'parents': [theirs]}, CTRL), '')
         self.assertNotEqual(status.status_behind('HTTPRoute', {'parents': []}, {'parents': [entry('a')]}, CTRL), '')

@@ -96,7 +96,7 @@ class RunnerPieces(unittest.TestCase):
     def test_cluster_addresses(self):
         from types import SimpleNamespace
         from lib.player import Suite
-        s = SimpleNamespace(kube=False, cluster_ips={})
+        s = SimpleNamespace(assign_cluster_ips=True, cluster_ips={})
         svc = {'apiVersion': 'v1', 'kind': 'Service', 'metadata': {'name': 'a', 'namespace': 'n'},
                'spec': {'ports': [{'port': 80}]}}
         a = Suite.with_cluster_ip(s, svc)
@@ -109,7 +109,7 @@ class RunnerPieces(unittest.TestCase):
         self.assertEqual(Suite.with_cluster_ip(s, headless), headless)
         ext = dict(svc, spec={'type': 'ExternalName', 'externalName': 'x.example'})
         self.assertEqual(Suite.with_cluster_ip(s, ext), ext)
-        self.assertEqual(Suite.with_cluster_ip(SimpleNamespace(kube=True, cluster_ips={}), svc), svc)  # the server's
+        self.assertEqual(Suite.with_cluster_ip(SimpleNamespace(assign_cluster_ips=False, cluster_ips={}), svc), svc)  # a server's
 
 
 WHY_NOT = netns.available() or (None if os.access(ECHO, os.X_OK) else f'no {ECHO}')

@@ -81,6 +81,9 @@ struct delta {
 
 struct tr_kubeprov {
     struct tr_kubeprov_opts o;
+    /* The controller names of torii's status entries: the gateway's, then the mesh's when it
+     * runs as the mesh; NULL-terminated. */
+    const char *ctrls[3];
     struct tr_kc *kc;
     pthread_t thread;
     int efd;      /* tells the control thread that deltas wait */

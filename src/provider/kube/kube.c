@@ -190,6 +190,8 @@ static void dispose_shell(struct tr_kubeprov *p)
     close(p->efd);
     pthread_mutex_destroy(&p->lock);
     free((char *)p->o.controller);
+    free((char *)p->o.mesh_controller);
+    free((char *)p->o.node);
     free((char *)p->o.lease_ns);
     free((char *)p->o.lease_name);
     free((char *)p->o.identity);
@@ -202,6 +204,10 @@ struct tr_kubeprov *tr_kubeprov_start(const struct tr_kubeprov_opts *o, struct t
     struct tr_kubeprov *p = tr_xcalloc(1, sizeof(*p));
     p->o = *o;
     p->o.controller = tr_xstrdup(o->controller);
+    p->o.mesh_controller = o->mesh_controller ? tr_xstrdup(o->mesh_controller) : NULL;
+    p->o.node = o->node ? tr_xstrdup(o->node) : NULL;
+    p->ctrls[0] = p->o.controller;
+    p->ctrls[1] = p->o.mesh_controller;
     p->o.lease_ns = tr_xstrdup(o->lease_ns ? o->lease_ns : (o->cfg->ns ? o->cfg->ns : "default"));
     p->o.lease_name = tr_xstrdup(o->lease_name ? o->lease_name : "torii");
     p->o.identity = tr_xstrdup(o->identity ? o->identity : "torii");

@@ -30,6 +30,11 @@ struct tr_kubeprov_opts {
      * (label app.kubernetes.io/name=torii) in each Service's EndpointSlice. */
     bool service_mode;
     const char *pod_ns;
+    /* torii runs as the mesh (docs/mesh.md): the controller name of its route statuses, or NULL.
+     * Pods are watched only then (the mesh's workloads among them): those of node only (the
+     * node torii runs on, spec.nodeName), or every one when node is NULL. */
+    const char *mesh_controller;
+    const char *node;
 };
 
 /* Starts the provider thread. Returns NULL with a message in err. */

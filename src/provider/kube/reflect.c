@@ -66,8 +66,8 @@ void refl_init(struct reflector *r, struct tr_kubeprov *p, enum tr_kind kind)
     r->state = REFL_DISCOVER;
     r->backoff_ms = BACKOFF_MIN_MS;
     tr_buf_init(&r->line, MAX_EVENT);
-    if (kind == TR_KIND_POD) {
-        r->off = true; /* the mesh is not on in a cluster yet (docs/mesh.md) */
+    if (kind == TR_KIND_POD && !p->o.mesh_controller) {
+        r->off = true; /* Pods matter to the mesh only */
         r->listed = true;
     }
 }
@@ -157,7 +157,8 @@ static void mark_synced(struct reflector *r)
 
 /* Drops what torii never reads, before the object is kept: server bookkeeping (managedFields
  * can be larger than the object), the client-side apply annotation (a copy of the whole object),
- * and the data of Secrets and ConfigMaps torii has no use for. */
+ * the data of Secrets and ConfigMaps torii has no use for, and of a Pod all but its names,
+ * labels, annotations, node and addresses (the mesh's workloads: many objects, much spec). */
 /* Returns false when nothing torii could use is left: a Secret or ConfigMap without any data key
  * torii reads. */
 static bool strip(struct reflector *r, struct tr_arena *a, struct tr_node *root)
@@ -171,6 +172,21 @@ static bool strip(struct reflector *r, struct tr_arena *a, struct tr_node *root)
         tr_node_del(meta, "annotations");
     else if (ann)
         tr_node_del(ann, "kubectl.kubernetes.io/last-applied-configuration");
+    if (r->kind == TR_KIND_POD) {
+        struct tr_node *spec = tr_node_new(a, TR_N_MAP);
+        const struct tr_node *node = tr_node_path(root, "spec.nodeName");
+        if (node)
+            tr_node_set(a, spec, "nodeName", tr_node_clone(a, node));
+        tr_node_set(a, root, "spec", spec);
+        struct tr_node *st = tr_node_new(a, TR_N_MAP);
+        static const char *const kept_status[] = {"podIP", "podIPs", "phase"};
+        for (size_t i = 0; i < TR_ARRAY_LEN(kept_status); i++) {
+            const struct tr_node *v = tr_node_path(tr_node_get(root, "status"), kept_status[i]);
+            if (v)
+                tr_node_set(a, st, kept_status[i], tr_node_clone(a, v));
+        }
+        tr_node_set(a, root, "status", st);
+    }
     if (!datakind)
         return true;
     static const char *const maps[] = {"data", "binaryData", "stringData"};
@@ -692,6 +708,12 @@ static void put_selectors(struct tr_buf *path, const struct reflector *r)
     if (r->kind == TR_KIND_SECRET) {
         tr_buf_puts(path, "&fieldSelector=");
         put_query_value(path, secret_selector);
+    }
+    if (r->kind == TR_KIND_POD && r->p->o.node) {
+        /* The mesh on a node takes the connections of that node's workloads only. */
+        tr_buf_puts(path, "&fieldSelector=");
+        put_query_value(path, "spec.nodeName=");
+        put_query_value(path, r->p->o.node);
     }
 }
 

@@ -309,10 +309,15 @@ void kstatus_lead(struct tr_kubeprov *p)
 
 /* ---- merging ---- */
 
-static bool ours(const struct tr_node *entry, const char *controller)
+/* Is entry torii's: its controllerName one of ctrls (NULL-terminated: the gateway's, and the
+ * mesh's when torii runs as the mesh)? */
+static bool ours(const struct tr_node *entry, const char *const *ctrls)
 {
     const char *c = tr_node_gets(entry, "controllerName");
-    return c && strcmp(c, controller) == 0;
+    for (; c && *ctrls; ctrls++)
+        if (strcmp(c, *ctrls) == 0)
+            return true;
+    return false;
 }
 
 /* The reference that identifies an entry of a shared list. */
@@ -322,11 +327,11 @@ static const struct tr_node *entry_ref(const struct tr_node *e)
     return ref ? ref : tr_node_get(e, "ancestorRef");
 }
 
-static const struct tr_node *find_entry(const struct tr_node *list, const struct tr_node *like, const char *controller)
+static const struct tr_node *find_entry(const struct tr_node *list, const struct tr_node *like, const char *const *ctrls)
 {
     for (size_t i = 0; i < tr_node_len(list); i++) {
         const struct tr_node *e = tr_node_at(list, i);
-        if (ours(e, controller) == ours(like, controller) && tr_node_equal(entry_ref(e), entry_ref(like)))
+        if (ours(e, ctrls) == ours(like, ctrls) && tr_node_equal(entry_ref(e), entry_ref(like)))
             return e;
     }
     return NULL;
@@ -335,7 +340,7 @@ static const struct tr_node *find_entry(const struct tr_node *list, const struct
 /* The item of seq old that pairs with item x of new, for keeping transition times: conditions by
  * type, listeners by name, shared-list entries by reference and controller, else by position. */
 static const struct tr_node *pair(const struct tr_node *old_seq, const struct tr_node *x, size_t i,
-                                  const char *controller)
+                                  const char *const *ctrls)
 {
     if (!x || x->type != TR_N_MAP)
         return tr_node_at(old_seq, i);
@@ -350,13 +355,13 @@ static const struct tr_node *pair(const struct tr_node *old_seq, const struct tr
         return NULL;
     }
     if (entry_ref(x))
-        return find_entry(old_seq, x, controller);
+        return find_entry(old_seq, x, ctrls);
     return tr_node_at(old_seq, i);
 }
 
 /* In w (written into arena a), a condition whose type and status match its pair in o keeps o's
  * lastTransitionTime. */
-static void keep_times(struct tr_arena *a, struct tr_node *w, const struct tr_node *o, const char *controller)
+static void keep_times(struct tr_arena *a, struct tr_node *w, const struct tr_node *o, const char *const *ctrls)
 {
     if (!w || !o || w->type != o->type)
         return;
@@ -370,10 +375,10 @@ static void keep_times(struct tr_arena *a, struct tr_node *w, const struct tr_no
             return;
         }
         for (uint32_t i = 0; i < w->n; i++)
-            keep_times(a, w->u.kv[i].val, tr_node_get(o, w->u.kv[i].key), controller);
+            keep_times(a, w->u.kv[i].val, tr_node_get(o, w->u.kv[i].key), ctrls);
     } else if (w->type == TR_N_SEQ) {
         for (uint32_t i = 0; i < w->n; i++)
-            keep_times(a, w->u.items[i], pair(o, w->u.items[i], i, controller), controller);
+            keep_times(a, w->u.items[i], pair(o, w->u.items[i], i, ctrls), ctrls);
     }
 }
 
@@ -400,20 +405,20 @@ static void tell_falls(struct tr_kubeprov *p, enum tr_kind kind, const char *key
         }
         for (uint32_t i = 0; i < w->n; i++) {
             /* Another controller's entries are not torii's to tell about. */
-            if (strcmp(w->u.kv[i].key, "controllerName") == 0 && !ours(w, p->o.controller))
+            if (strcmp(w->u.kv[i].key, "controllerName") == 0 && !ours(w, p->ctrls))
                 return;
         }
         for (uint32_t i = 0; i < w->n; i++)
             tell_falls(p, kind, key, w->u.kv[i].val, tr_node_get(o, w->u.kv[i].key));
     } else if (w->type == TR_N_SEQ) {
         for (uint32_t i = 0; i < w->n; i++)
-            tell_falls(p, kind, key, w->u.items[i], pair(o, w->u.items[i], i, p->o.controller));
+            tell_falls(p, kind, key, w->u.items[i], pair(o, w->u.items[i], i, p->ctrls));
     }
 }
 
 /* What to write: desired merged into observed (either may be NULL). */
 static struct tr_node *merge(struct tr_arena *a, enum tr_kind kind, const struct tr_node *desired,
-                             const struct tr_node *observed, const char *controller)
+                             const struct tr_node *observed, const char *const *ctrls)
 {
     const char *list = shared_list(kind);
     struct tr_node *w;
@@ -428,7 +433,7 @@ static struct tr_node *merge(struct tr_arena *a, enum tr_kind kind, const struct
         const struct tr_node *had = tr_node_get(observed, list);
         bool had_ours = false;
         for (size_t i = 0; i < tr_node_len(had) && !had_ours; i++)
-            had_ours = ours(tr_node_at(had, i), controller);
+            had_ours = ours(tr_node_at(had, i), ctrls);
         /* Not a word about an object torii has no part in (a route of another implementation's
          * Gateway): not even an empty list. */
         if (!had_ours && tr_node_len(want) == 0)
@@ -437,17 +442,17 @@ static struct tr_node *merge(struct tr_arena *a, enum tr_kind kind, const struct
         struct tr_node *out = tr_node_new(a, TR_N_SEQ);
         for (size_t i = 0; i < tr_node_len(had); i++) {
             const struct tr_node *e = tr_node_at(had, i);
-            if (!ours(e, controller)) {
+            if (!ours(e, ctrls)) {
                 tr_node_push(a, out, tr_node_clone(a, e));
                 continue;
             }
-            const struct tr_node *d = find_entry(want, e, controller);
+            const struct tr_node *d = find_entry(want, e, ctrls);
             if (d)
                 tr_node_push(a, out, tr_node_clone(a, d));
         }
         for (size_t i = 0; i < tr_node_len(want); i++) {
             const struct tr_node *d = tr_node_at(want, i);
-            if (!find_entry(had, d, controller))
+            if (!find_entry(had, d, ctrls))
                 tr_node_push(a, out, tr_node_clone(a, d));
         }
         tr_node_set(a, w, list, out);
@@ -456,7 +461,7 @@ static struct tr_node *merge(struct tr_arena *a, enum tr_kind kind, const struct
             if (strcmp(desired->u.kv[i].key, list) != 0)
                 tr_node_set(a, w, desired->u.kv[i].key, tr_node_clone(a, desired->u.kv[i].val));
     }
-    keep_times(a, w, observed, controller);
+    keep_times(a, w, observed, ctrls);
     return w;
 }
 
@@ -530,7 +535,7 @@ static bool compare(struct kube_status *s, enum tr_kind kind, const char *key, s
     tr_buf_init(&err, 0);
     struct tr_node *desired = k->desired ? tr_json_parse_one(a, k->desired, strlen(k->desired), &err) : NULL;
     struct tr_node *observed = k->observed ? tr_json_parse_one(a, k->observed, strlen(k->observed), &err) : NULL;
-    struct tr_node *w = merge(a, kind, desired, observed, p->o.controller);
+    struct tr_node *w = merge(a, kind, desired, observed, p->ctrls);
     bool sent = false;
     if (w && !tr_node_equal(w, observed)) {
         struct tr_node *body = tr_node_new(a, TR_N_MAP);

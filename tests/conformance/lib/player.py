@@ -68,7 +68,8 @@ class Suite:
         self.installed = []      # what the implementation's own set-up installs (--kube: the GatewayClass)
         self.mesh_setup_error = None
         self.mesh_unavailable = ''   # why the mesh part cannot run here (no network namespaces), or ''
-        self.cluster_ips = {}        # file mode: Service key -> the cluster address the runner gave it
+        self.cluster_ips = {}        # Service key -> the cluster address the runner gave it
+        self.assign_cluster_ips = not kube   # no API server gives Services cluster addresses
         store.on_change = self._changed
 
     # -- keeping Pods and EndpointSlices in line with Deployments and Services ----------------------
@@ -119,6 +120,9 @@ class Suite:
         wanted = set()
         for pod in pods:
             obj = pod_object(pod, self.dataplane.serving(pod))
+            path = self.dataplane.mesh_netns(pod)
+            if path:   # what the mesh's CNI hook writes on a node (docs/mesh.md)
+                obj['metadata']['annotations'] = {MESH_NETNS_ANNOTATION: path}
             key = key_of(obj)
             wanted.add(key)
             if self.store.get(key) != obj:
@@ -147,9 +151,10 @@ class Suite:
             self.store.delete(key, track=False)
 
     def with_cluster_ip(self, obj):
-        """File mode: a Service gets a cluster address from SERVICE_RANGE, as an API server would
-        give it (sticky per Service; a headless or ExternalName one gets none)."""
-        if self.kube or obj.get('kind') != 'Service':
+        """Without an API server that gives them (file mode, the fake one): a Service gets a cluster
+        address from SERVICE_RANGE, as an API server would give it (sticky per Service; a
+        headless or ExternalName one gets none)."""
+        if not self.assign_cluster_ips or obj.get('kind') != 'Service':
             return obj
         spec = obj.get('spec') or {}
         if spec.get('clusterIP') or spec.get('type') == 'ExternalName':

@@ -486,7 +486,8 @@ def _holds(have, want):
 def status_behind(kind, published, held, controller):
     """'' when the status the API server holds (held) says what torii published (its admin
     /status), else what differs. In a shared list (route parents, policy ancestors) only torii's
-    own entries count, matched by their reference, in any order."""
+    own entries count, matched by their reference, in any order: those of controller, and of any
+    other controller name torii publishes entries under (the mesh's, for Service parents)."""
     published, held = published or {}, held or {}
     shared = SHARED_LISTS.get(kind)
     rest = {k: v for k, v in published.items() if k != shared}
@@ -496,7 +497,8 @@ def status_behind(kind, published, held, controller):
         return ''
     ref = 'parentRef' if shared == 'parents' else 'ancestorRef'
     want = published.get(shared) or []
-    have = [e for e in held.get(shared) or [] if e.get('controllerName') == controller]
+    ctrls = {controller} | {w.get('controllerName') for w in want}
+    have = [e for e in held.get(shared) or [] if e.get('controllerName') in ctrls]
     if len(have) != len(want):
         return f'{shared}: {len(have)} of torii\'s entries, {len(want)} published'
     for w in want:

@@ -95,10 +95,11 @@ def file_source(config_dir, class_name, mesh_cidr=None):
                                                                       if mesh_cidr else [])
 
 
-def kube_source(kubeconfig, address_pool):
+def kube_source(kubeconfig, address_pool, mesh_cidr=None):
     """torii's arguments in --kube mode: the API server, one replica (no Lease), and Gateways on
-    local addresses that torii binds itself, as in file mode."""
-    return ['--kubeconfig', kubeconfig, '--leader-elect', 'false', '--address-pool', address_pool]
+    local addresses that torii binds itself, as in file mode; with mesh_cidr, the mesh too."""
+    return ['--kubeconfig', kubeconfig, '--leader-elect', 'false', '--address-pool', address_pool] + (
+        ['--mesh', MESH_NAME, '--mesh-cidr', mesh_cidr] if mesh_cidr else [])
 
 
 class Torii:
