@@ -22,7 +22,8 @@ struct redirect {
 
 struct tr_meshctl {
     char *cidr;
-    struct tr_map done; /* netns path -> struct redirect* (installed) */
+    struct tr_map done;    /* netns path -> struct redirect* (installed) */
+    struct tr_map refused; /* "ns/name" of Pods whose annotation was refused, said once each */
 };
 
 struct tr_meshctl *tr_meshctl_new(const char *cidr)
@@ -54,6 +55,16 @@ void tr_meshctl_reconcile(struct tr_meshctl *m, const struct tr_ir *ir)
         ((struct redirect *)sl->val)->wanted = false;
     for (size_t i = 0; i < ir->nclients; i++) {
         const struct tr_ir_mesh_client *c = &ir->clients[i];
+        if (c->refused) {
+            char key[600];
+            int kl = snprintf(key, sizeof(key), "%s/%s", c->ns, c->name);
+            if (kl > 0 && (size_t)kl < sizeof(key) && !tr_map_get(&m->refused, key, (size_t)kl)) {
+                tr_map_put(&m->refused, key, (size_t)kl, (void *)1);
+                tr_log_warn("mesh: Pod %s/%s: %s (it names %s): not in the mesh", c->ns, c->name, c->refused,
+                            c->netns);
+            }
+            continue;
+        }
         struct redirect *r = tr_map_get(&m->done, c->netns, strlen(c->netns));
         if (r) {
             r->wanted = true;
@@ -62,6 +73,12 @@ void tr_meshctl_reconcile(struct tr_meshctl *m, const struct tr_ir *ir)
         int nsfd = tr_netns_open(c->netns);
         if (nsfd < 0) {
             tr_log_warn("mesh: Pod %s/%s: network namespace %s: %s", c->ns, c->name, c->netns, strerror(errno));
+            continue;
+        }
+        if (tr_netns_is_own(nsfd)) {
+            tr_log_warn("mesh: Pod %s/%s: %s is torii's own network namespace: not redirected", c->ns, c->name,
+                        c->netns);
+            close(nsfd);
             continue;
         }
         struct tr_buf err;
@@ -109,6 +126,7 @@ void tr_meshctl_free(struct tr_meshctl *m)
         free(r);
     }
     tr_map_dispose(&m->done);
+    tr_map_dispose(&m->refused);
     free(m->cidr);
     free(m);
 }

@@ -353,6 +353,9 @@ struct tr_ir_mesh_client {
     const char *ns, *name;
     const char *netns; /* the path of its network namespace */
     const char *ip;    /* status.podIP, or NULL */
+    /* Why the mesh does not take it (its annotation names no namespace it may enter), or NULL:
+     * said in the log, never silently ignored. */
+    const char *refused;
 };
 
 /* One socket: an address and port with the listeners that share it. A mesh port (mesh set) is a

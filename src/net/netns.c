@@ -15,11 +15,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int tr_netns_open(const char *path)
 {
     return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+int tr_netns_is_own(int nsfd)
+{
+    struct stat a, b;
+    if (fstat(nsfd, &a) != 0 || stat("/proc/self/ns/net", &b) != 0)
+        return 1; /* cannot tell: treated as the process's own, so never entered */
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 /* The calling thread's own network namespace, opened on its first entry elsewhere and kept for

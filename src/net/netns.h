@@ -21,6 +21,10 @@ struct tr_buf;
 /* Opens the namespace at path (/run/netns/NAME, /proc/PID/ns/net): an fd, or -1 (errno). */
 int tr_netns_open(const char *path);
 
+/* Is nsfd the namespace the process itself runs in (the node's, on a node)? The mesh never
+ * redirects or listens there: a workload's annotation naming it must not turn torii on its host. */
+int tr_netns_is_own(int nsfd);
+
 /* Runs fn(ud) with the calling thread in namespace nsfd, then puts the thread back in its own
  * namespace; returns fn's result, or -1 (errno set) when the thread could not enter. A thread
  * that cannot return aborts the process: it would go on serving the wrong namespace. */

@@ -562,8 +562,10 @@ struct tr_node *tr_ir_render(struct tr_arena *a, const struct tr_ir *ir)
         struct tr_node *cl = tr_node_new(a, TR_N_SEQ);
         for (size_t i = 0; i < ir->nclients; i++) {
             const struct tr_ir_mesh_client *c = &ir->clients[i];
-            tr_node_push(a, cl, tr_node_str(a, tr_arena_printf(a, "Pod %s/%s %s at %s", c->ns, c->name,
-                                                                c->ip ? c->ip : "(no address)", c->netns)));
+            tr_node_push(a, cl, tr_node_str(a, tr_arena_printf(a, "Pod %s/%s %s at %s%s%s", c->ns, c->name,
+                                                                c->ip ? c->ip : "(no address)", c->netns,
+                                                                c->refused ? ": refused, " : "",
+                                                                c->refused ? c->refused : "")));
         }
         tr_node_set(a, root, "meshClients", cl);
     }

@@ -241,6 +241,22 @@ static struct tr_ir_rule_spec *pass_spec(struct tx *t, const struct tr_obj *svc)
 
 static const char *no_hosts[] = {NULL};
 
+/* Is path a network namespace the mesh may enter: one named under /run/netns (or its older
+ * spelling /var/run/netns), where `ip netns` and CNI plugins keep them, and nothing else (no
+ * /proc/PID/ns/net: a Pod's annotation must not name another process's namespace)? */
+static bool netns_path_ok(const char *path)
+{
+    static const char *const dirs[] = {"/run/netns/", "/var/run/netns/"};
+    for (size_t i = 0; i < TR_ARRAY_LEN(dirs); i++) {
+        size_t n = strlen(dirs[i]);
+        if (strncmp(path, dirs[i], n) == 0) {
+            const char *name = path + n;
+            return name[0] && name[0] != '.' && !strchr(name, '/');
+        }
+    }
+    return false;
+}
+
 /* The meshed workloads: Pods with the network namespace annotation. */
 static void mesh_clients(struct tx *t, struct tr_ir *ir)
 {
@@ -250,10 +266,13 @@ static void mesh_clients(struct tx *t, struct tr_ir *ir)
     for (size_t i = 0; i < n; i++) {
         const struct tr_obj *pod = t->v->objs[TR_KIND_POD][i];
         const char *netns = tr_node_gets(tr_node_path(pod->root, "metadata.annotations"), TR_ANN_MESH_NETNS);
-        if (!netns || netns[0] != '/')
+        if (!netns)
             continue;
         const struct tr_node *ip = tr_node_path(pod->root, "status.podIP");
-        c[k++] = (struct tr_ir_mesh_client){pod->ns, pod->name, netns, ip && ip->type == TR_N_STR ? ip->u.s : NULL};
+        c[k++] = (struct tr_ir_mesh_client){pod->ns, pod->name, netns, ip && ip->type == TR_N_STR ? ip->u.s : NULL,
+                                            netns_path_ok(netns) ? NULL
+                                                                 : "annotation " TR_ANN_MESH_NETNS " must name a network "
+                                                                   "namespace under /run/netns/ (or /var/run/netns/)"};
     }
     ir->clients = c;
     ir->nclients = k;

@@ -183,6 +183,8 @@ static void reconcile_mesh(struct worker *w, const struct tr_ir *ir)
     static uint64_t ids;
     for (size_t i = 0; i < ir->nclients; i++) {
         const struct tr_ir_mesh_client *mc = &ir->clients[i];
+        if (mc->refused)
+            continue; /* control/meshctl.c says why */
         char k[600];
         int kl = snprintf(k, sizeof(k), "mesh|%s|%s/%s", mc->netns, mc->ns, mc->name);
         if (kl < 0 || (size_t)kl >= sizeof(k))
@@ -195,6 +197,10 @@ static void reconcile_mesh(struct worker *w, const struct tr_ir *ir)
         if (w->drain >= TR_DRAIN_CLOSED)
             continue;
         int nsfd = tr_netns_open(mc->netns);
+        if (nsfd >= 0 && tr_netns_is_own(nsfd)) {
+            close(nsfd); /* never the host's (control/meshctl.c says so) */
+            continue;
+        }
         struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(TR_MESH_REDIRECT_PORT),
                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         int fd = nsfd >= 0 ? tr_netns_listen(nsfd, (const struct sockaddr *)&sa, sizeof(sa), 511) : -1;

@@ -147,6 +147,15 @@ class Topology:
         self.pods[key] = (ns, ip)
         return ip
 
+    def name_own(self, suffix):
+        """A name of the run under /run/netns for the namespace this process runs in (`ip netns
+        attach`: a mount naming it; nothing in the namespace changes), removed with the run's
+        namespaces (deleting the name leaves the namespace). Returns the name."""
+        name = self.prefix + suffix
+        _ip('netns', 'attach', name, str(os.getpid()))
+        self._made.append(name)
+        return name
+
     def netns(self, key):
         return self.pods[key][0]
 
