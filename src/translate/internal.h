@@ -192,6 +192,7 @@ struct mport {
 /* A Service as the mesh serves it: in the mesh when it has a cluster address. */
 struct msvc {
     const char *addr; /* spec.clusterIP; NULL: not in the mesh (headless, ExternalName, none) */
+    const struct tr_obj *shadowed_by; /* an earlier Service (namespace/name order) names its address too */
     struct gw gw;     /* the parent attach() reads: no class (ExternalName not allowed), no certificate */
     struct mport *ports;
     size_t nports;

@@ -104,16 +104,24 @@ void tx_mesh_services(struct tx *t)
         return;
     size_t n = t->v->n[TR_KIND_SERVICE];
     t->msvcs = TR_ANEWN(t->a, struct msvc, n + 1);
+    /* Addresses Services name, each to the first Service (namespace/name order) that names it. */
     struct tr_map named = {0};
     for (size_t i = 0; i < n; i++) {
-        const char *ip = tr_node_gets(t->v->objs[TR_KIND_SERVICE][i]->spec, "clusterIP");
-        if (ip && ip[0])
-            tr_map_put(&named, ip, strlen(ip), (void *)ip);
+        const struct tr_obj *svc = t->v->objs[TR_KIND_SERVICE][i];
+        const char *ip = tr_node_gets(svc->spec, "clusterIP");
+        if (ip && ip[0] && strcmp(ip, "None") != 0 && !tr_map_get(&named, ip, strlen(ip)))
+            tr_map_put(&named, ip, strlen(ip), (void *)(uintptr_t)svc);
     }
     for (size_t i = 0; i < n; i++) {
         const struct tr_obj *svc = t->v->objs[TR_KIND_SERVICE][i];
         struct msvc *m = &t->msvcs[i];
         m->addr = cluster_addr(t, svc, &named);
+        const struct tr_obj *first = m->addr ? tr_map_get(&named, m->addr, strlen(m->addr)) : NULL;
+        if (first && first != svc) {
+            /* One address, one Service: the mesh could not tell which a connection dialled. */
+            m->shadowed_by = first;
+            m->addr = NULL;
+        }
         if (!m->addr)
             continue;
         m->gw.obj = svc;
@@ -146,6 +154,11 @@ const char *tx_mesh_parent(struct tx *t, enum tr_kind kind, const struct tr_obj 
     if (!svc)
         return tr_arena_printf(t->msgs, "Service %s/%s not found", ns, name);
     const struct msvc *m = &t->msvcs[tr_view_index(t->v, svc)];
+    if (m->shadowed_by)
+        return tr_arena_printf(t->msgs, "Service %s/%s names cluster IP %s, which Service %s/%s names too (the first "
+                                        "by namespace and name keeps it): the mesh serves that one there",
+                               ns, name, tr_node_gets(svc->spec, "clusterIP"), m->shadowed_by->ns,
+                               m->shadowed_by->name);
     if (!m->addr)
         return tr_arena_printf(t->msgs, "Service %s/%s has no cluster IP (headless or ExternalName): the mesh has "
                                         "no address of it to serve",
