@@ -19,18 +19,22 @@ static bool put(char *out, size_t cap, size_t *at, const char *s, size_t n)
     return true;
 }
 
+/* Appends the decimal v at out + *at when it fits (see put). */
+static bool put_u64(char *out, size_t cap, size_t *at, uint64_t v)
+{
+    char d[20];
+    const char *s = tr_fmt_u64(d, v);
+    return put(out, cap, at, s, (size_t)(d + sizeof(d) - s));
+}
+
 bool tr_pool_key(char *out, size_t cap, const struct tr_ir_endpoint *ep, uint64_t tls_id, bool h2, uint64_t ns_id)
 {
-    /* Per request: no printf. */
-    char d[20], t[20], n[20];
-    const char *port = tr_fmt_u64(d, ep->port);
-    const char *id = tr_fmt_u64(t, tls_id);
-    const char *ns = tr_fmt_u64(n, ns_id);
+    /* Per request: no printf, and a number formatted only when it is part of the key. */
     size_t at = 0;
     bool ok = put(out, cap, &at, ep->addr, strlen(ep->addr)) && put(out, cap, &at, ":", 1) &&
-              put(out, cap, &at, port, (size_t)(d + sizeof(d) - port)) &&
-              (!tls_id || (put(out, cap, &at, "|t", 2) && put(out, cap, &at, id, (size_t)(t + sizeof(t) - id)))) &&
-              (!ns_id || (put(out, cap, &at, "|n", 2) && put(out, cap, &at, ns, (size_t)(n + sizeof(n) - ns)))) &&
+              put_u64(out, cap, &at, ep->port) &&
+              (!tls_id || (put(out, cap, &at, "|t", 2) && put_u64(out, cap, &at, tls_id))) &&
+              (!ns_id || (put(out, cap, &at, "|n", 2) && put_u64(out, cap, &at, ns_id))) &&
               (!h2 || put(out, cap, &at, "|h2", 3));
     out[ok ? at : 0] = '\0';
     return ok;

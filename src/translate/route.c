@@ -464,15 +464,13 @@ static struct tr_node *mesh_parent_status(struct tx *t, struct tr_arena *sa, enu
         cset(&cs, "Accepted", true, TR_R_ACCEPTED, "Route is accepted");
         int owner = (int)tr_view_index(t->v, so);
         for (size_t k = 0; k < n; k++) {
-            bool dup = false;
-            for (size_t j = 0; j < u->natt && !dup; j++)
-                dup = u->att[j].mesh && u->att[j].owner == owner && u->att[j].li == idx[k];
-            if (!dup)
+            size_t j = 0;
+            while (j < u->natt && !(u->att[j].mesh && u->att[j].owner == owner && u->att[j].li == idx[k]))
+                j++;
+            if (j == u->natt)
                 add_att(sa, u, capatt, owner, port || section, true, idx[k], no_hosts);
-            else if (port || section)
-                for (size_t j = 0; j < u->natt; j++)
-                    if (u->att[j].mesh && u->att[j].owner == owner && u->att[j].li == idx[k])
-                        u->att[j].set = true;
+            else
+                u->att[j].set |= port || section; /* another parentRef named the port */
         }
     }
     /* ExternalName Services are no backend of the mesh's: [1], where they are not allowed. */
