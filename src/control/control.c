@@ -50,6 +50,10 @@
 /* Draining, listeners closed: how often the workers' open connections are counted, to exit as
  * soon as none is left. */
 #define DRAIN_CHECK_MS 20
+/* A mesh redirect that could not be installed is tried again after this, doubling up to the
+ * most. */
+#define MESH_RETRY_FIRST_MS 250
+#define MESH_RETRY_MAX_MS 30000
 
 static const struct tr_obj *no_prev(void *ud, int kind, const char *ns, const char *name)
 {
@@ -108,9 +112,25 @@ struct ctl {
     bool kube_service_mode;   /* Gateways reached through their Services */
     uint64_t generation;
     uint64_t trim_due; /* when to give freed memory back (0: not due) */
+    uint64_t mesh_due; /* when to try again the mesh redirects that failed (0: none failed) */
+    unsigned mesh_retry_ms;
     enum tr_drain_phase drain;
     uint64_t drain_due; /* STARTED: when the listeners close; CLOSED: when the grace period ends */
 };
+
+/* Installs the mesh's redirects for ir; when some failed, sets when to try again. */
+static void mesh_reconcile(struct ctl *c, const struct tr_ir *ir)
+{
+    if (!tr_meshctl_reconcile(c->mesh, ir)) {
+        c->mesh_due = 0;
+        c->mesh_retry_ms = 0;
+        return;
+    }
+    c->mesh_retry_ms = !c->mesh_retry_ms                         ? MESH_RETRY_FIRST_MS
+                       : c->mesh_retry_ms >= MESH_RETRY_MAX_MS / 2 ? MESH_RETRY_MAX_MS
+                                                                  : c->mesh_retry_ms * 2;
+    c->mesh_due = tr_clock_ms() + c->mesh_retry_ms;
+}
 
 static const char *alloc_address(void *ud, const struct tr_obj *gw, bool (*taken)(void *ctx, const char *addr),
                                  void *ctx)
@@ -242,7 +262,7 @@ static void reconcile(struct ctl *c)
     /* The workers listen in each new workload's namespace as they take the snapshot; its
      * redirect follows (a connection in between is refused, not misrouted). */
     if (c->mesh)
-        tr_meshctl_reconcile(c->mesh, tr_snapshot_ir(snap));
+        mesh_reconcile(c, tr_snapshot_ir(snap));
     uint64_t t1 = tr_clock_ms();
     /* Traffic first, status second: the workers are already switching while status is
      * rendered. snap stays alive: only this thread replaces the current snapshot. */
@@ -426,6 +446,14 @@ int tr_control_run(const struct tr_control_opts *o)
             tr_mem_trim();
             c.trim_due = 0;
         }
+        if (c.mesh_due && now >= c.mesh_due) {
+            struct tr_snapshot *s = tr_snapshot_acquire();
+            if (s)
+                mesh_reconcile(&c, tr_snapshot_ir(s));
+            else
+                c.mesh_due = 0;
+            tr_snapshot_release(s);
+        }
         /* DNS answers that changed: the endpoints are applied again (in kube mode once the
          * first translation has been made; until then no name is known). */
         tr_resolver_run(c.dns);
@@ -435,6 +463,8 @@ int tr_control_run(const struct tr_control_opts *o)
         uint64_t dns_due = tr_resolver_due(c.dns);
         if (dns_due < due)
             due = dns_due;
+        if (c.mesh_due && c.mesh_due < due)
+            due = c.mesh_due;
         if (c.drain != TR_DRAIN_OFF && c.drain_due < due)
             due = c.drain_due;
         if (c.drain == TR_DRAIN_CLOSED && now + DRAIN_CHECK_MS < due)

@@ -47,8 +47,9 @@ static void undo(struct redirect *r)
     close(nsfd);
 }
 
-void tr_meshctl_reconcile(struct tr_meshctl *m, const struct tr_ir *ir)
+bool tr_meshctl_reconcile(struct tr_meshctl *m, const struct tr_ir *ir)
 {
+    bool failed = false;
     size_t it = 0;
     struct tr_map_slot *sl;
     while ((sl = tr_map_next(&m->done, &it)))
@@ -73,6 +74,7 @@ void tr_meshctl_reconcile(struct tr_meshctl *m, const struct tr_ir *ir)
         int nsfd = tr_netns_open(c->netns);
         if (nsfd < 0) {
             tr_log_warn("mesh: Pod %s/%s: network namespace %s: %s", c->ns, c->name, c->netns, strerror(errno));
+            failed = true; /* it may appear after its Pod */
             continue;
         }
         if (tr_netns_is_own(nsfd)) {
@@ -89,6 +91,7 @@ void tr_meshctl_reconcile(struct tr_meshctl *m, const struct tr_ir *ir)
             tr_log_warn("mesh: Pod %s/%s: cannot redirect %s in %s: %s", c->ns, c->name, m->cidr, c->netns,
                         err.data ? err.data : "");
             tr_buf_dispose(&err);
+            failed = true;
             continue;
         }
         tr_buf_dispose(&err);
@@ -111,6 +114,7 @@ void tr_meshctl_reconcile(struct tr_meshctl *m, const struct tr_ir *ir)
         free(r);
     }
     free(gone);
+    return failed;
 }
 
 void tr_meshctl_free(struct tr_meshctl *m)

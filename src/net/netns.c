@@ -25,8 +25,11 @@ int tr_netns_open(const char *path)
 
 int tr_netns_is_own(int nsfd)
 {
+    /* The calling thread's: outside tr_netns_run it is torii's own. /proc/self would name the
+     * main thread's, which may be inside a workload's namespace at that moment (the control
+     * thread installing its redirect): that workload would then pass for torii's own. */
     struct stat a, b;
-    if (fstat(nsfd, &a) != 0 || stat("/proc/self/ns/net", &b) != 0)
+    if (fstat(nsfd, &a) != 0 || stat("/proc/thread-self/ns/net", &b) != 0)
         return 1; /* cannot tell: treated as the process's own, so never entered */
     return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }

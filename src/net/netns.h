@@ -22,7 +22,8 @@ struct tr_buf;
 int tr_netns_open(const char *path);
 
 /* Is nsfd the namespace the process itself runs in (the node's, on a node)? The mesh never
- * redirects or listens there: a workload's annotation naming it must not turn torii on its host. */
+ * redirects or listens there: a workload's annotation naming it must not turn torii on its host.
+ * Not from inside tr_netns_run (it compares with the calling thread's namespace). */
 int tr_netns_is_own(int nsfd);
 
 /* Runs fn(ud) with the calling thread in namespace nsfd, then puts the thread back in its own

@@ -86,6 +86,10 @@ struct worker {
     int dial_ns;
     uint64_t dial_ns_id; /* its tr_mesh_client.id, for the pool's keys (0 with dial_ns -1) */
     uint64_t rng;             /* xorshift state for weighted choice */
+    /* worker.c: the mesh listeners that could not be opened are tried again (a workload's
+     * namespace may appear after its Pod does), every mesh_retry_ms, doubling. */
+    struct tr_timer mesh_retry;
+    unsigned mesh_retry_ms;
 };
 
 /* Counts a connection (or UDP flow) of kind k opened (d = 1) or closed (d = -1). Worker thread.

@@ -175,12 +175,24 @@ static void drop_listener(struct worker *w, struct wlisten *l)
 /* One line a second about mesh clients whose namespace cannot be entered, for every worker. */
 static struct tr_log_limit mesh_warnings;
 
+#define MESH_RETRY_FIRST_MS 250
+#define MESH_RETRY_MAX_MS 30000
+
+static void reconcile_listeners(struct worker *w);
+
+static void on_mesh_retry(struct tr_loop *loop, struct tr_timer *t)
+{
+    (void)loop;
+    reconcile_listeners(t->data);
+}
+
 /* The listeners of the mesh's workloads: one in each one's network namespace, on its loopback at
  * TR_MESH_REDIRECT_PORT, where its redirect sends its connections to Service addresses (the
  * control thread installs the redirect). Each worker has its own (SO_REUSEPORT). */
 static void reconcile_mesh(struct worker *w, const struct tr_ir *ir)
 {
     static uint64_t ids;
+    bool failed = false;
     for (size_t i = 0; i < ir->nclients; i++) {
         const struct tr_ir_mesh_client *mc = &ir->clients[i];
         if (mc->refused)
@@ -207,6 +219,7 @@ static void reconcile_mesh(struct worker *w, const struct tr_ir *ir)
         if (fd < 0) {
             int err = errno;
             uint64_t more = 0;
+            failed = true;
             if (tr_log_limit_pass(&mesh_warnings, 1000, &more))
                 tr_log_warn("mesh: Pod %s/%s: cannot listen in network namespace %s: %s", mc->ns, mc->name,
                             mc->netns, strerror(err));
@@ -231,6 +244,15 @@ static void reconcile_mesh(struct worker *w, const struct tr_ir *ir)
         tr_loop_add(w->loop, &l->io, EPOLLIN);
         tr_map_put(&w->listeners, k, (size_t)kl, l);
         tr_log_debug("worker %u: mesh: listening for Pod %s/%s", w->id, mc->ns, mc->name);
+    }
+    if (!failed) {
+        w->mesh_retry_ms = 0;
+    } else if (!tr_timer_armed(&w->mesh_retry)) {
+        w->mesh_retry_ms = !w->mesh_retry_ms ? MESH_RETRY_FIRST_MS
+                           : w->mesh_retry_ms >= MESH_RETRY_MAX_MS / 2 ? MESH_RETRY_MAX_MS
+                                                                      : w->mesh_retry_ms * 2;
+        w->mesh_retry = (struct tr_timer){.cb = on_mesh_retry, .data = w};
+        tr_timer_start(w->loop, &w->mesh_retry, w->mesh_retry_ms);
     }
 }
 

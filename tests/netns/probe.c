@@ -7,6 +7,9 @@
  *                                            original destination), and answer "ok"
  *   netns-probe connect NETNS IP PORT        connect from inside NETNS with torii's mark; print
  *                                            what the server answers
+ *   netns-probe own NETNS                    tr_netns_is_own for NETNS and the process's own
+ *                                            namespace, asked by a second thread while the main
+ *                                            one is inside NETNS: "NETNS=0 own=1" is right
  *
  * NETNS is a path (/run/netns/NAME). Exit status 0, or 1 with the reason on stderr. */
 #include "base/buf.h"
@@ -15,8 +18,10 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,10 +144,56 @@ static int do_connect(int ns, const char *addr, const char *port)
     return 0;
 }
 
+struct own_args {
+    int ns, own;
+    int go[2]; /* the main thread is inside NETNS when a byte arrives */
+    pthread_t asker;
+    int said_ns, said_own;
+};
+
+/* A thread made before the main one enters NETNS (a new thread starts in its creator's current
+ * namespace): it asks once the main thread is in there. */
+static void *ask_own(void *ud)
+{
+    struct own_args *a = ud;
+    char b;
+    if (read(a->go[0], &b, 1) != 1)
+        return NULL;
+    a->said_ns = tr_netns_is_own(a->ns);
+    a->said_own = tr_netns_is_own(a->own);
+    return NULL;
+}
+
+static int let_ask(void *ud)
+{
+    struct own_args *a = ud;
+    if (write(a->go[1], "", 1) != 1)
+        return -1;
+    pthread_join(a->asker, NULL);
+    return 0;
+}
+
+static int do_own(int ns)
+{
+    struct own_args a = {.ns = ns, .own = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), .said_ns = -1,
+                         .said_own = -1};
+    if (a.own < 0)
+        return fail("/proc/self/ns/net");
+    if (pipe(a.go) != 0 || pthread_create(&a.asker, NULL, ask_own, &a) != 0)
+        return fail("a thread to ask");
+    if (tr_netns_run(ns, let_ask, &a) != 0)
+        return fail("entering the namespace");
+    printf("NETNS=%d own=%d\n", a.said_ns, a.said_own);
+    close(a.go[0]);
+    close(a.go[1]);
+    close(a.own);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: netns-probe redirect|unredirect|accept|connect NETNS ...\n");
+        fprintf(stderr, "usage: netns-probe redirect|unredirect|accept|connect|own NETNS ...\n");
         return 2;
     }
     int ns = tr_netns_open(argv[2]);
@@ -160,6 +211,8 @@ int main(int argc, char **argv)
         rc = do_accept(ns, argv[3], argv[4]);
     else if (strcmp(op, "connect") == 0 && argc == 5)
         rc = do_connect(ns, argv[3], argv[4]);
+    else if (strcmp(op, "own") == 0 && argc == 3)
+        rc = do_own(ns);
     else
         fprintf(stderr, "netns-probe: %s: unknown operation or wrong arguments\n", op);
     if (err.len)
