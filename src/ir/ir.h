@@ -230,6 +230,9 @@ struct tr_ir_backend {
     uint32_t neps;
     bool invalid; /* ref->invalid, or an ExternalName Service where the Gateway's class allows none */
     struct tr_ir_backend_tls *tls; /* BackendTLSPolicy in force, or NULL */
+    /* XBackendTrafficPolicy in force on the Service, or NULL: its sessionPersistence (applied
+     * to the whole rule, tr_ir_rule_session) and retry budget. */
+    const struct tr_ir_backend_policy *policy;
 };
 
 /* A RequestMirror filter of a rule: where copies go, and which share of requests. */
@@ -238,10 +241,24 @@ struct tr_ir_mirror {
     uint32_t numerator, denominator; /* mirror numerator/denominator of requests (100/100: all) */
 };
 
-/* A rule's retry and timeouts, when it has either (most rules have neither). */
+/* Session persistence (GEP-1619): a rule's sessionPersistence, or the one an
+ * XBackendTrafficPolicy gives its Service's backends. proxy/session.c carries it out. */
+enum tr_ir_session_type { TR_SESSION_COOKIE, TR_SESSION_HEADER };
+struct tr_ir_session {
+    const char *name; /* sessionName, or NULL: a name of the rule's own (proxy/session.c) */
+    /* The cookie's Path for each match of the rule (the rule's own sessionPersistence), or NULL:
+     * no Path attribute (a policy's: its Service may be reached by many paths, GEP-1619). */
+    const char **paths;
+    uint64_t absolute_ms; /* absoluteTimeout; 0: none */
+    uint8_t type;         /* enum tr_ir_session_type */
+    bool permanent;       /* cookieConfig.lifetimeType Permanent: Max-Age and Expires from absolute_ms */
+};
+
+/* A rule's retry, timeouts and session persistence, when it has any (most rules have none). */
 struct tr_ir_rule_more {
     const struct tr_ir_retry *retry; /* HTTPRoute retry, or NULL */
     struct tr_ir_timeouts timeouts;  /* HTTPRoute timeouts, 0 where unset */
+    const struct tr_ir_session *session; /* sessionPersistence, or NULL */
 };
 
 /* What a route rule says, as the data plane reads it: made once per version of the route (the
@@ -274,6 +291,31 @@ static inline const struct tr_ir_timeouts *tr_ir_rule_timeouts(const struct tr_i
     return s->more && (s->more->timeouts.request_ms || s->more->timeouts.backend_ms) ? &s->more->timeouts : NULL;
 }
 
+/* A retry budget (XBackendTrafficPolicy retryConstraint, GEP-3388) of one Service under one
+ * policy: its settings, and the tries and retries sent to the Service in sliding windows,
+ * counted by every worker (proxy/budget.c). Translate's memo keeps it across configuration
+ * changes while the policy, the Service and the settings stay (an endpoint churning during an
+ * outage must not hand out a fresh budget); each run that uses it holds a reference. */
+struct tr_ir_retry_budget {
+    int refs; /* atomic */
+    uint32_t percent;         /* budget.percent: retries may be this share of the tries */
+    uint32_t min_count;       /* minRetryRate.count retries are allowed per ... */
+    uint64_t interval_ms;     /* budget.interval */
+    uint64_t min_interval_ms; /* ... minRetryRate.interval, whatever the share */
+    /* atomic, two windows each (the current one and the one before, by window index parity):
+     * the window's index << 40 | its count */
+    uint64_t tries[2], retries[2], min_retries[2];
+};
+
+/* What an XBackendTrafficPolicy (GEP-1619, GEP-3388) puts on the backends of one Service it
+ * targets. */
+struct tr_ir_backend_policy {
+    const char *ns, *name;               /* the policy, for logs */
+    const char *svc;                     /* the Service's name (in the policy's namespace) */
+    const struct tr_ir_session *session; /* sessionPersistence, or NULL */
+    struct tr_ir_retry_budget *budget;   /* retryConstraint, or NULL */
+};
+
 /* One route rule as a listener serves it: what is particular to the listener (hostnames) or
  * to its Gateway (backends with their endpoints), and the rule's spec. */
 struct tr_ir_rule {
@@ -286,6 +328,19 @@ struct tr_ir_rule {
     struct tr_ir_backend *backends;
     uint32_t nbackends, nmirrors; /* (no padding: listeners' rule arrays are compared whole) */
 };
+
+/* The session persistence r follows: its own sessionPersistence, else the first of its
+ * backends' policies that gives one, for every backend of the rule alike (GEP-1619 leaves a
+ * split where only some backends have it to the implementation; its first choice). */
+static inline const struct tr_ir_session *tr_ir_rule_session(const struct tr_ir_rule *r)
+{
+    if (r->spec->more && r->spec->more->session)
+        return r->spec->more->session;
+    for (uint32_t i = 0; i < r->nbackends; i++)
+        if (r->backends[i].policy && r->backends[i].policy->session)
+            return r->backends[i].policy->session;
+    return NULL;
+}
 
 static inline struct tr_ir_mirror *tr_ir_rule_mirrors(const struct tr_ir_rule *r)
 {

@@ -7,6 +7,9 @@
 #include "ir/ir.h"
 #include "ir/router.h"
 #include "proxy/cors.h"
+#include "base/clock.h"
+#include "proxy/budget.h"
+#include "proxy/session.h"
 #include "proxy/filters.h"
 #include "proxy/internal.h"
 #include "proxy/upstream.h"
@@ -276,7 +279,10 @@ bool tr_exchange_dispatch(struct tr_exchange *x, size_t head_len)
         tr_exchange_respond(x, fo.redirect_status, extra, NULL);
         return false;
     }
-    const struct tr_ir_backend *b = tr_lb_backend(x->w, hit.rule);
+    const struct tr_ir_backend *b = NULL;
+    const struct tr_ir_endpoint *ep = tr_session_lookup(x, hit.rule, hit.match, req, &b);
+    if (!ep)
+        b = tr_lb_backend(x->w, hit.rule);
     if (!b || b->invalid) {
         /* "all traffic which matches this rule MUST receive a 500" for invalid backends, and
          * for the share of the weight that points at one (HTTPBackendRef docs); UNAVAILABLE
@@ -292,11 +298,16 @@ bool tr_exchange_dispatch(struct tr_exchange *x, size_t head_len)
         tr_exchange_respond(x, 501, NULL, "tunnels to an HTTP/2 backend are not supported\n");
         return false;
     }
-    const struct tr_ir_endpoint *ep = tr_lb_endpoint(x->w, b);
     if (!ep) {
-        tr_exchange_respond(x, 503, NULL, "no healthy endpoint\n");
-        return false;
+        ep = tr_lb_endpoint(x->w, b);
+        if (!ep) {
+            tr_exchange_respond(x, 503, NULL, "no healthy endpoint\n");
+            return false;
+        }
+        tr_session_chosen(x, b, ep);
     }
+    if (b->policy && b->policy->budget)
+        tr_budget_try(b->policy->budget, tr_clock_ms());
     struct upc *u = tr_upstream_connect(x, b, ep);
     if (!u) {
         tr_exchange_respond(x, 502, NULL, "cannot connect to the backend\n");

@@ -9,6 +9,7 @@
 #include "proxy/cors.h"
 #include "proxy/filters.h"
 #include "proxy/internal.h"
+#include "proxy/session.h"
 #include "proxy/upstream.h"
 
 #include <stdlib.h>
@@ -58,6 +59,7 @@ static void final_head(struct upc *u, struct tr_exchange *x)
     struct tr_buf extra;
     tr_buf_init(&extra, 0);
     tr_filters_add_response_headers(&fo, &extra);
+    tr_session_response(x, &extra);
     if (cors) {
         struct tr_cors_req cr = {
             .origin = x->cors_origin, .origin_len = x->cors_origin_len, .credentialed = x->cors_cred};

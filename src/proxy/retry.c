@@ -1,9 +1,12 @@
 /* HTTPRoute retry (GEP-1731) and the per-try timeout (timeouts.backendRequest): a failed or
  * retryable try is made again, after the backoff, while attempts and the request timeout last. */
+#include "base/clock.h"
 #include "base/log.h"
 #include "ir/ir.h"
 #include "proxy/filters.h"
 #include "proxy/internal.h"
+#include "proxy/budget.h"
+#include "proxy/session.h"
 #include "proxy/upstream.h"
 #include "worker/lb.h"
 
@@ -34,6 +37,9 @@ void tr_retry_fire(struct tr_loop *loop, struct tr_timer *t)
         return;
     }
     x->backend = b;
+    tr_session_chosen(x, b, ep);
+    if (b->policy && b->policy->budget)
+        tr_budget_try(b->policy->budget, tr_clock_ms());
     struct upc *u = tr_upstream_connect(x, b, ep);
     if (!u) {
         /* The connection failed at once (connect() itself): a failed try like any other. */
@@ -57,6 +63,17 @@ bool tr_retry_later(struct tr_exchange *x)
 {
     if (x->retries_left <= 0 || x->closed)
         return false;
+    struct tr_ir_retry_budget *bu = x->backend && x->backend->policy ? x->backend->policy->budget : NULL;
+    if (bu && !tr_budget_retry(bu, tr_clock_ms())) {
+        /* The Service's retry budget is spent: "additional retries to the backend MUST return a
+         * 503 response to the client" (XBackendTrafficPolicy retryConstraint). */
+        tr_log_debug("retry budget of Service %s/%s (XBackendTrafficPolicy %s) spent: 503", x->backend->policy->ns,
+                     x->backend->policy->svc, x->backend->policy->name);
+        x->retries_left = 0;
+        x->up = NULL;
+        tr_exchange_respond(x, 503, NULL, "retry budget exhausted\n");
+        return true;
+    }
     x->retries_left--;
     x->up = NULL;
     x->rtimer.cb = tr_retry_fire;

@@ -88,6 +88,14 @@ struct tr_exchange {
     char *cors_origin; /* the request's Origin, kept for the response under a CORS filter */
     size_t cors_origin_len;
     bool cors_cred;    /* the request carried credentials (CORS) */
+    /* Session persistence (proxy/session.c), set at dispatch: the rule's (NULL: none), the
+     * session's endpoint and its parts, and whether the response starts it (a new session, or
+     * one that a retry moved to another endpoint). */
+    const struct tr_ir_session *sess;
+    const struct tr_ir_endpoint *sess_ep;
+    uint32_t sess_rule, sess_backend, sess_created;
+    uint16_t sess_match;
+    bool sess_issue;
     /* Retries (HTTPRouteRule.retry) of a request without a body: whether the rule's retry
      * covers the request, the upstream head to send again, how many more tries, and the pause
      * before each. rtimer is the try's deadline (timeouts.backendRequest) while a try is in

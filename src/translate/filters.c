@@ -241,8 +241,10 @@ void tx_rule_compile(struct tr_arena *a, enum tr_kind kind, const struct tr_node
     out->filters = tx_filters_compile(a, tr_node_get(rule, "filters"));
     const struct tr_node *t = tr_node_get(rule, "timeouts");
     struct tr_ir_rule_more more = {retry(a, tr_node_get(rule, "retry")),
-                                   {duration_ms(tr_node_gets(t, "request")), duration_ms(tr_node_gets(t, "backendRequest"))}};
-    if (more.retry || more.timeouts.request_ms || more.timeouts.backend_ms) {
+                                   {duration_ms(tr_node_gets(t, "request")), duration_ms(tr_node_gets(t, "backendRequest"))},
+                                   tx_session_compile(a, tr_node_get(rule, "sessionPersistence"),
+                                                      tr_node_get(rule, "matches"), kind)};
+    if (more.retry || more.timeouts.request_ms || more.timeouts.backend_ms || more.session) {
         struct tr_ir_rule_more *kept = TR_ANEW(a, struct tr_ir_rule_more);
         *kept = more;
         out->more = kept;

@@ -232,6 +232,9 @@ struct tx {
      * ReferenceGrant (a Service parent is no Gateway's listener to cross into). */
     bool mesh_refs;
     struct tr_ir *ir;
+    /* Retry budgets the IR's policies point to: a reference each, dropped with the run. */
+    struct tr_ir_retry_budget **budgets;
+    size_t nbudgets, budgets_cap;
 };
 
 /* A route by kind and index in the view. */
@@ -348,6 +351,11 @@ struct tx_check {
 };
 /* The memo's cell for check what of o (fill it when !done), or NULL without a memo. */
 struct tx_check *tx_memo_check(struct tx *t, const char *what, const struct tr_obj *o);
+/* The retry budget named key (a policy, its Service and its settings), the memo's own from an
+ * earlier run when it has one: counts kept across changes. New ones come zeroed (no settings).
+ * The run holds a reference (tr_tx_free drops it). */
+struct tr_ir_retry_budget *tx_budget(struct tx *t, const char *key, size_t kl);
+void tx_budget_release(struct tr_ir_retry_budget *b);
 /* Where a backend's endpoints come from: a Service port, resolved when a route result is applied
  * to a run (a route result outlives EndpointSlice changes). One record per Service port, shared
  * by every backendRef to it (tx_ports); cached is the last world's answer, valid while gen is that
@@ -406,6 +414,14 @@ const struct tr_ir_filters *tx_filters_compile(struct tr_arena *a, const struct 
 /* A route rule of kind: name, and for HTTPRoute and GRPCRoute its matches, filters, retry and
  * timeouts, into out's fields (the rest of out is left alone). */
 void tx_rule_compile(struct tr_arena *a, enum tr_kind kind, const struct tr_node *rule, struct tr_ir_rule_spec *out);
+
+/* session.c: what is wrong with a sessionPersistence (sp) that its schema lets through (a
+ * sessionName that is no token), as "field: why" in a, or NULL. */
+const char *tx_session_problem(struct tr_arena *a, const struct tr_node *sp);
+/* sp compiled for the data plane (NULL for NULL): a rule's of a route of kind (its matches give
+ * the cookie's Path), or an XBackendTrafficPolicy's (kind TR_KIND_XBACKENDTRAFFICPOLICY). */
+const struct tr_ir_session *tx_session_compile(struct tr_arena *a, const struct tr_node *sp,
+                                               const struct tr_node *matches, enum tr_kind kind);
 
 /* refgrant.c */
 bool tx_refgrant_allows(struct tx *t, const char *from_group, const char *from_kind, const char *from_ns,

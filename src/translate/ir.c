@@ -365,6 +365,25 @@ static struct tr_node *render_matches(struct tr_arena *a, const struct tr_ir_mat
     return l;
 }
 
+static struct tr_node *render_session(struct tr_arena *a, const struct tr_ir_session *s, size_t npaths)
+{
+    struct tr_node *m = tr_node_new(a, TR_N_MAP);
+    tr_node_set(a, m, "type", tr_node_str(a, s->type == TR_SESSION_HEADER ? "Header" : "Cookie"));
+    if (s->name)
+        tr_node_set(a, m, "name", str(a, s->name));
+    if (s->absolute_ms)
+        tr_node_set(a, m, "absoluteMs", tr_node_int(a, (int64_t)s->absolute_ms));
+    if (s->permanent)
+        tr_node_set(a, m, "permanent", tr_node_bool(a, true));
+    if (s->paths) {
+        struct tr_node *ps = tr_node_new(a, TR_N_SEQ);
+        for (size_t i = 0; i < npaths; i++)
+            tr_node_push(a, ps, str(a, s->paths[i]));
+        tr_node_set(a, m, "cookiePaths", ps);
+    }
+    return m;
+}
+
 static struct tr_node *render_backend(struct tr_arena *a, const struct tr_ir_backend *b)
 {
     struct tr_node *m = tr_node_new(a, TR_N_MAP);
@@ -381,6 +400,19 @@ static struct tr_node *render_backend(struct tr_arena *a, const struct tr_ir_bac
         tr_node_set(a, m, "filters", fs);
     if (b->tls)
         tr_node_set(a, m, "tls", render_tls(a, b->tls));
+    if (b->policy) {
+        struct tr_node *pm = tr_node_new(a, TR_N_MAP);
+        tr_node_set(a, pm, "name", tr_node_str(a, tr_arena_printf(a, "%s/%s", b->policy->ns, b->policy->name)));
+        if (b->policy->session)
+            tr_node_set(a, pm, "sessionPersistence", render_session(a, b->policy->session, 0));
+        const struct tr_ir_retry_budget *bu = b->policy->budget;
+        if (bu)
+            tr_node_set(a, pm, "retryBudget",
+                        tr_node_str(a, tr_arena_printf(a, "%u%% of tries over %llu ms, or %u retries per %llu ms",
+                                                       bu->percent, (unsigned long long)bu->interval_ms, bu->min_count,
+                                                       (unsigned long long)bu->min_interval_ms)));
+        tr_node_set(a, m, "trafficPolicy", pm);
+    }
     if (!b->invalid) {
         struct tr_node *eps = tr_node_new(a, TR_N_SEQ);
         for (size_t i = 0; i < b->neps; i++)
@@ -453,6 +485,8 @@ static struct tr_node *render_rule(struct tr_arena *a, struct names *nc, const s
             tr_node_set(a, tm, "backendRequestMs", tr_node_int(a, (int64_t)to->backend_ms));
         tr_node_set(a, m, "timeouts", tm);
     }
+    if (sp->more && sp->more->session)
+        tr_node_set(a, m, "sessionPersistence", render_session(a, sp->more->session, sp->nmatches));
     if (sp->unresolved_filter)
         tr_node_set(a, m, "unresolvedFilter", tr_node_bool(a, true));
     struct tr_node *bes = tr_node_new(a, TR_N_SEQ);

@@ -31,6 +31,7 @@ struct tr_tx_memo {
     struct tr_slab *slab;
     struct tx_ports *ports; /* the Service port records of the current world's stamp */
     struct tr_map checks; /* "what:version" -> struct tx_check* */
+    struct tr_map budgets; /* tx_budget's key -> struct budget_slot* */
     struct tx_world *w;
     uint64_t epoch;
 };
@@ -82,6 +83,25 @@ void tx_unit_release(struct tx_unit *u)
     tr_obj_release((struct tr_obj *)(uintptr_t)u->obj);
     tx_ports_release(u->ports);
     tr_arena_free(u->a); /* u is in it */
+}
+
+/* A retry budget the memo keeps; epoch first (sweep). */
+struct budget_slot {
+    uint64_t epoch;
+    struct tr_ir_retry_budget *b;
+};
+
+void tx_budget_release(struct tr_ir_retry_budget *b)
+{
+    if (b && __atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        free(b);
+}
+
+static void drop_budget(void *val)
+{
+    struct budget_slot *s = val;
+    tx_budget_release(s->b);
+    free(s);
 }
 
 struct tr_tx_memo *tr_tx_memo_new(void)
@@ -139,6 +159,10 @@ void tr_tx_memo_free(struct tr_tx_memo *m)
     while ((s = tr_map_next(&m->checks, &it)))
         free(s->val);
     tr_map_dispose(&m->checks);
+    it = 0;
+    while ((s = tr_map_next(&m->budgets, &it)))
+        drop_budget(s->val);
+    tr_map_dispose(&m->budgets);
     tx_world_release(m->w);
     tr_slab_free(m->slab); /* units runs still hold keep their pages */
     tx_ports_release(m->ports);
@@ -184,10 +208,37 @@ struct tx_check *tx_memo_check(struct tx *t, const char *what, const struct tr_o
     return c;
 }
 
+struct tr_ir_retry_budget *tx_budget(struct tx *t, const char *key, size_t kl)
+{
+    struct tr_tx_memo *m = t->in->memo;
+    struct budget_slot *s = m ? tr_map_get(&m->budgets, key, kl) : NULL;
+    struct tr_ir_retry_budget *b = s ? s->b : NULL;
+    if (!b) {
+        b = tr_xcalloc(1, sizeof(*b));
+        b->refs = 0;
+        if (m) {
+            s = tr_xcalloc(1, sizeof(*s));
+            s->b = b;
+            b->refs = 1;
+            tr_map_put(&m->budgets, key, kl, s);
+        }
+    }
+    if (s)
+        s->epoch = m->epoch;
+    __atomic_add_fetch(&b->refs, 1, __ATOMIC_ACQ_REL);
+    if (t->nbudgets == t->budgets_cap) {
+        t->budgets_cap = t->budgets_cap ? t->budgets_cap * 2 : 4;
+        t->budgets = tr_xrealloc(t->budgets, t->budgets_cap * sizeof(*t->budgets));
+    }
+    t->budgets[t->nbudgets++] = b;
+    return b;
+}
+
 struct tx_world *tx_memo_begin(struct tr_tx_memo *m, const struct tr_view *v)
 {
-    /* Checks of objects the previous run did not look at are forgotten. */
+    /* Checks of objects the previous run did not look at are forgotten; so are budgets. */
     sweep(&m->checks, m->epoch, free);
+    sweep(&m->budgets, m->epoch, drop_budget);
     m->epoch++;
     if (!m->w || m->w->stamp != tx_world_stamp(v) ||
         m->w->slices_version != v->kind_version[TR_KIND_ENDPOINTSLICE]) {

@@ -1,8 +1,13 @@
-/* BackendTLSPolicy: targets (Services, optionally a port by sectionName), CA references,
- * conflicts (the oldest policy per target wins), and status per ancestor Gateway: every
- * Gateway whose routes send traffic to a targeted Service, as a backend or as a mirror. */
+/* The policies that target Services: BackendTLSPolicy (targets a Service, optionally a port by
+ * sectionName; CA references) and XBackendTrafficPolicy (session persistence, retry budget).
+ * For both: conflicts (the oldest policy per target wins, GEP-713), and status per ancestor
+ * Gateway: every Gateway whose routes send traffic to a targeted Service (as a backend, or for
+ * BackendTLSPolicy as a mirror too). */
 #include "translate/internal.h"
 
+#include "base/duration.h"
+
+#include <stdio.h>
 #include <string.h>
 
 struct target {
@@ -219,6 +224,218 @@ static void ancestors(struct tx *t, const struct tr_obj *p, struct resolved *res
     }
 }
 
+/* One entry of a policy's status.ancestors: Gateway g, with conditions cs. */
+static struct tr_node *ancestor_entry(struct tx *t, const struct tr_obj *p, const struct tr_obj *g,
+                                      const struct conds *cs)
+{
+    struct tr_node *e = tr_node_new(t->a, TR_N_MAP);
+    struct tr_node *ref = tr_node_new(t->a, TR_N_MAP);
+    tr_node_set(t->a, ref, "group", tr_node_str(t->a, TR_GW_GROUP));
+    tr_node_set(t->a, ref, "kind", tr_node_str(t->a, "Gateway"));
+    tr_node_set(t->a, ref, "namespace", tr_node_str(t->a, g->ns));
+    tr_node_set(t->a, ref, "name", tr_node_str(t->a, g->name));
+    tr_node_set(t->a, e, "ancestorRef", ref);
+    tr_node_set(t->a, e, "controllerName", tr_node_str(t->a, t->in->controller));
+    tr_node_set(t->a, e, "conditions", conds_render(t->a, cs, p->generation));
+    return e;
+}
+
+/* A policy's status: the same conditions for each of its n ancestor Gateways. */
+static struct tr_node *ancestor_status(struct tx *t, const struct tr_obj *p, const struct conds *cs,
+                                       const struct tr_obj **gws, size_t n)
+{
+    struct tr_node *list = tr_node_new(t->a, TR_N_SEQ);
+    for (size_t j = 0; j < n; j++)
+        tr_node_push(t->a, list, ancestor_entry(t, p, gws[j], cs));
+    struct tr_node *st = tr_node_new(t->a, TR_N_MAP);
+    tr_node_set(t->a, st, "ancestors", list);
+    return st;
+}
+
+/* --- XBackendTrafficPolicy --- */
+
+/* Does XBackendTrafficPolicy p target Service ns/name? */
+static bool traffic_targets(const struct tr_obj *p, const char *ns, const char *name)
+{
+    if (strcmp(p->ns, ns) != 0)
+        return false;
+    const struct tr_node *refs = tr_node_get(p->spec, "targetRefs");
+    for (size_t i = 0; i < tr_node_len(refs); i++) {
+        const struct tr_node *r = tr_node_at(refs, i);
+        if (strcmp(str_or(tr_node_gets(r, "group"), ""), "") == 0 &&
+            strcmp(str_or(tr_node_gets(r, "kind"), ""), "Service") == 0 &&
+            strcmp(str_or(tr_node_gets(r, "name"), ""), name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The policy in force on Service ns/name: the oldest usable one that targets it, or NULL. */
+static const struct tr_obj *traffic_winner(struct tx *t, const char *ns, const char *name, const bool *usable)
+{
+    const struct tr_view *v = t->v;
+    const struct tr_obj *best = NULL;
+    for (size_t j = 0; j < v->n[TR_KIND_XBACKENDTRAFFICPOLICY]; j++) {
+        const struct tr_obj *q = v->objs[TR_KIND_XBACKENDTRAFFICPOLICY][j];
+        if (usable[j] && traffic_targets(q, ns, name) && (!best || precedes(q, best)))
+            best = q;
+    }
+    return best;
+}
+
+/* Where policy p reaches: the Gateways whose rules send traffic to a Service it targets, each
+ * once, with the first such Service where an older policy is in force instead (lost[k], NULL
+ * when p is in force on all of them there); and what p puts on the backends of each Service where
+ * it is in force (pols, made on first use from base). */
+struct reach {
+    const struct tr_obj **gws;
+    const char **lost;
+    size_t n, cap;
+    const struct tr_ir_backend_policy *base; /* NULL: p is not usable */
+    struct tr_ir_backend_policy **pols;
+    size_t npols;
+};
+
+/* The retry budget of p's retryConstraint on Service svc, the memo's while p, svc and the
+ * settings stay. */
+static struct tr_ir_retry_budget *budget_for(struct tx *t, const struct tr_obj *p, const char *svc)
+{
+    const struct tr_node *rc = tr_node_get(p->spec, "retryConstraint");
+    const struct tr_node *bd = tr_node_get(rc, "budget"), *mr = tr_node_get(rc, "minRetryRate");
+    uint64_t interval = 10000, min_interval = 1000;
+    if (tr_node_gets(bd, "interval"))
+        tr_duration_ms(tr_node_gets(bd, "interval"), &interval);
+    if (tr_node_gets(mr, "interval"))
+        tr_duration_ms(tr_node_gets(mr, "interval"), &min_interval);
+    uint32_t percent = (uint32_t)tr_node_geti(bd, "percent", 20), min_count = (uint32_t)tr_node_geti(mr, "count", 10);
+    char key[600];
+    int kl = snprintf(key, sizeof(key), "%s/%s|%s|%u/%llu|%u/%llu", p->ns, p->name, svc, percent,
+                      (unsigned long long)interval, min_count, (unsigned long long)min_interval);
+    if (kl <= 0 || (size_t)kl >= sizeof(key))
+        return NULL; /* (names are at most 253 bytes) */
+    struct tr_ir_retry_budget *b = tx_budget(t, key, (size_t)kl);
+    b->percent = percent;
+    b->min_count = min_count;
+    b->interval_ms = interval ? interval : 1;
+    b->min_interval_ms = min_interval ? min_interval : 1;
+    return b;
+}
+
+static const struct tr_ir_backend_policy *policy_on(struct tx *t, const struct tr_obj *p, struct reach *re,
+                                                    const char *svc)
+{
+    for (size_t i = 0; i < re->npols; i++)
+        if (strcmp(re->pols[i]->svc, svc) == 0)
+            return re->pols[i];
+    struct tr_ir_backend_policy *pol = TR_ANEW(t->a, struct tr_ir_backend_policy);
+    *pol = *re->base;
+    pol->svc = tr_arena_strdup(t->a, svc);
+    if (tr_node_get(p->spec, "retryConstraint"))
+        pol->budget = budget_for(t, p, svc);
+    if (re->npols % 8 == 0) {
+        struct tr_ir_backend_policy **grown = TR_ANEWN(t->run_a, struct tr_ir_backend_policy *, re->npols + 8);
+        if (re->npols)
+            memcpy(grown, re->pols, re->npols * sizeof(*grown));
+        re->pols = grown;
+    }
+    re->pols[re->npols++] = pol;
+    return pol;
+}
+
+static void traffic_apply(struct tx *t, const struct tr_obj *p, const bool *usable, const struct tr_ir_port *ports,
+                          size_t nports, bool mesh, struct reach *re)
+{
+    for (size_t i = 0; i < nports; i++) {
+        for (size_t j = 0; j < ports[i].nlisteners; j++) {
+            const struct tr_ir_listener *l = ports[i].listeners[j];
+            bool hit = false;
+            const char *lost = NULL;
+            for (size_t k = 0; k < l->nrules; k++) {
+                const struct tr_ir_rule *r = &l->rules[k];
+                for (size_t b = 0; b < r->nbackends; b++) {
+                    struct tr_ir_backend *be = &r->backends[b];
+                    if (strcmp(tr_ir_ref_kind(be->ref), "Service") != 0 ||
+                        !traffic_targets(p, be->ref->ns, be->ref->name))
+                        continue;
+                    hit = true;
+                    if (!re->base)
+                        continue;
+                    if (traffic_winner(t, be->ref->ns, be->ref->name, usable) == p)
+                        be->policy = policy_on(t, p, re, be->ref->name);
+                    else if (!lost)
+                        lost = be->ref->name;
+                }
+            }
+            /* (A mesh route set's names are its Service's: the mesh has no Gateway.) */
+            const struct tr_obj *g = hit && !mesh ? tr_view_find(t->v, TR_KIND_GATEWAY, l->gw_ns, l->gw_name) : NULL;
+            if (!g)
+                continue;
+            size_t x = 0;
+            while (x < re->n && re->gws[x] != g)
+                x++;
+            if (x == re->n && re->n < re->cap) {
+                re->gws[re->n] = g;
+                re->lost[re->n++] = NULL;
+            }
+            if (x < re->n && !re->lost[x])
+                re->lost[x] = lost;
+        }
+    }
+}
+
+/* XBackendTrafficPolicy: its sessionPersistence and retry budget on the backends of the
+ * Services it targets.
+ * On each Service the oldest usable policy is in force (GEP-713); a policy reports, per
+ * ancestor Gateway, Accepted, or Conflicted naming a Service where an older one is. */
+static void traffic_policies(struct tx *t)
+{
+    const struct tr_view *v = t->v;
+    size_t np = v->n[TR_KIND_XBACKENDTRAFFICPOLICY], ngw = v->n[TR_KIND_GATEWAY];
+    bool *usable = TR_ANEWN(t->run_a, bool, np + 1);
+    const char **why = TR_ANEWN(t->run_a, const char *, np + 1);
+    for (size_t i = 0; i < np; i++) {
+        const struct tr_obj *p = v->objs[TR_KIND_XBACKENDTRAFFICPOLICY][i];
+        const struct tr_node *sp = tr_node_get(p->spec, "sessionPersistence");
+        const char *w = sp ? tx_session_problem(t->run_a, sp) : NULL;
+        if (w)
+            w = tr_arena_printf(t->run_a, "spec.sessionPersistence.%s", w);
+        why[i] = w;
+        usable[i] = !w;
+    }
+    for (size_t i = 0; i < np; i++) {
+        const struct tr_obj *p = v->objs[TR_KIND_XBACKENDTRAFFICPOLICY][i];
+        struct tr_ir_backend_policy *base = NULL;
+        if (usable[i]) {
+            base = TR_ANEW(t->run_a, struct tr_ir_backend_policy);
+            base->ns = p->ns;
+            base->name = p->name;
+            base->session = tx_session_compile(t->a, tr_node_get(p->spec, "sessionPersistence"), NULL,
+                                               TR_KIND_XBACKENDTRAFFICPOLICY);
+        }
+        struct reach re = {TR_ANEWN(t->run_a, const struct tr_obj *, ngw + 1),
+                           TR_ANEWN(t->run_a, const char *, ngw + 1), 0, ngw, base, NULL, 0};
+        traffic_apply(t, p, usable, t->ir->ports, t->ir->nports, false, &re);
+        traffic_apply(t, p, usable, tr_ir_mesh_ports(t->ir), t->ir->nmesh, true, &re);
+        if (!re.n)
+            continue;
+        struct tr_node *list = tr_node_new(t->a, TR_N_SEQ);
+        for (size_t k = 0; k < re.n; k++) {
+            struct conds cs = {0};
+            if (why[i])
+                cset(&cs, "Accepted", false, TR_R_INVALID, why[i]);
+            else if (re.lost[k])
+                cset(&cs, "Accepted", false, TR_R_CONFLICTED,
+                     tr_arena_printf(t->run_a, "An older policy is in force on Service %s/%s", p->ns, re.lost[k]));
+            else
+                cset(&cs, "Accepted", true, TR_R_ACCEPTED, "Policy is accepted");
+            tr_node_push(t->a, list, ancestor_entry(t, p, re.gws[k], &cs));
+        }
+        struct tr_node *st = tr_node_new(t->a, TR_N_MAP);
+        tr_node_set(t->a, st, "ancestors", list);
+        t->status[TR_KIND_XBACKENDTRAFFICPOLICY][i] = st;
+    }
+}
+
 void tx_policies(struct tx *t)
 {
     const struct tr_view *v = t->v;
@@ -238,23 +455,8 @@ void tx_policies(struct tx *t)
         const struct tr_obj **gws = TR_ANEWN(t->a, const struct tr_obj *, ngw + 1);
         size_t n = 0;
         ancestors(t, p, &res, usable, beaten, gws, &n, ngw);
-        if (!n)
-            continue;
-        struct tr_node *list = tr_node_new(t->a, TR_N_SEQ);
-        for (size_t j = 0; j < n; j++) {
-            struct tr_node *e = tr_node_new(t->a, TR_N_MAP);
-            struct tr_node *ref = tr_node_new(t->a, TR_N_MAP);
-            tr_node_set(t->a, ref, "group", tr_node_str(t->a, TR_GW_GROUP));
-            tr_node_set(t->a, ref, "kind", tr_node_str(t->a, "Gateway"));
-            tr_node_set(t->a, ref, "namespace", tr_node_str(t->a, gws[j]->ns));
-            tr_node_set(t->a, ref, "name", tr_node_str(t->a, gws[j]->name));
-            tr_node_set(t->a, e, "ancestorRef", ref);
-            tr_node_set(t->a, e, "controllerName", tr_node_str(t->a, t->in->controller));
-            tr_node_set(t->a, e, "conditions", conds_render(t->a, &cs, p->generation));
-            tr_node_push(t->a, list, e);
-        }
-        struct tr_node *st = tr_node_new(t->a, TR_N_MAP);
-        tr_node_set(t->a, st, "ancestors", list);
-        t->status[TR_KIND_BACKENDTLSPOLICY][i] = st;
+        if (n)
+            t->status[TR_KIND_BACKENDTLSPOLICY][i] = ancestor_status(t, p, &cs, gws, n);
     }
+    traffic_policies(t);
 }

@@ -340,6 +340,10 @@ static void rule_unsupported(struct tx *t, const struct tr_obj *r, size_t ri, co
     char where[64];
     snprintf(where, sizeof(where), "rules[%zu]", ri);
     bad_regex(t, r->kind, rule, ri, why);
+    const struct tr_node *sp = tr_node_get(rule, "sessionPersistence");
+    const char *sp_why = sp && !*why ? tx_session_problem(t->msgs, sp) : NULL;
+    if (sp_why)
+        *why = tr_arena_printf(t->msgs, "%s.sessionPersistence.%s", where, sp_why);
     unsupported_in(t, r, tr_node_get(rule, "filters"), where, false, why, res);
     const struct tr_node *refs = tr_node_get(rule, "backendRefs");
     for (size_t k = 0; k < tr_node_len(refs); k++) {

@@ -101,8 +101,8 @@ struct tr_tx *tr_translate(const struct tr_tx_input *in)
     }
     tx_gateway_status(t);
     tx_ir_build(t);
-    tx_policies(t);
     tx_mesh_ir(t, t->ir);
+    tx_policies(t); /* on the mesh's rules too */
     tr_arena_free(t->scratch); /* routes are translated: it held only what they compacted */
     t->scratch = NULL;
     return res;
@@ -113,6 +113,9 @@ void tr_tx_free(struct tr_tx *res)
     if (!res)
         return;
     tx_units_release(&res->t);
+    for (size_t i = 0; i < res->t.nbudgets; i++)
+        tx_budget_release(res->t.budgets[i]);
+    free(res->t.budgets);
     tx_world_release(res->t.w);
     tx_ports_release(res->t.ports);
     tr_arena_free(res->t.scratch);
