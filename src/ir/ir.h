@@ -146,10 +146,29 @@ struct tr_ir_cors {
  * header modifiers only), each NULL when absent: the header modifiers, and the rarer ones out
  * of line (tr_ir_filters_redirect, _rewrite, _cors). Mirrors are the rule's tr_ir_mirror; an
  * ExtensionRef is tr_ir_rule_spec.unresolved_filter (or an invalid backend). */
+/* The ExternalAuth filter (GEP-1494) as proxy/extauth.c carries it out. Its backend is the last
+ * of the rule's mirrors block (tr_ir_rule_auth), resolved per Gateway as mirrors are. */
+enum tr_ir_extauth_protocol { TR_EXTAUTH_HTTP, TR_EXTAUTH_GRPC };
+/* The most of a request body torii holds to forward it with the question (forwardBody.maxSize
+ * above it drops the rule). */
+#define TR_EXTAUTH_MAX_BODY (8u * 1024 * 1024)
+struct tr_ir_extauth {
+    const char *path_prefix; /* http.path, or "" */
+    /* Request fields sent besides the ones always sent (allowedHeaders), lower-cased and
+     * NULL-terminated; NULL when the list is empty (HTTP: only those; GRPC: all). */
+    const char **allowed;
+    /* Fields of an HTTP approval copied into the request (allowedResponseHeaders), lower-cased;
+     * NULL: all but Host and Authority (and hop-by-hop ones). */
+    const char **allowed_resp;
+    uint64_t max_body; /* forwardBody.maxSize; 0: the body is not sent */
+    uint8_t protocol;  /* enum tr_ir_extauth_protocol */
+};
+
 struct tr_ir_filters_more {
     const struct tr_ir_redirect *redirect;
     const struct tr_ir_rewrite *rewrite;
     const struct tr_ir_cors *cors;
+    const struct tr_ir_extauth *extauth;
 };
 
 struct tr_ir_filters {
@@ -169,6 +188,10 @@ static inline const struct tr_ir_rewrite *tr_ir_filters_rewrite(const struct tr_
 static inline const struct tr_ir_cors *tr_ir_filters_cors(const struct tr_ir_filters *f)
 {
     return f && f->more ? f->more->cors : NULL;
+}
+static inline const struct tr_ir_extauth *tr_ir_filters_extauth(const struct tr_ir_filters *f)
+{
+    return f && f->more ? f->more->extauth : NULL;
 }
 
 /* HTTPRouteRetry: present on a rule that has retry, else NULL. */
@@ -345,6 +368,14 @@ static inline const struct tr_ir_session *tr_ir_rule_session(const struct tr_ir_
 static inline struct tr_ir_mirror *tr_ir_rule_mirrors(const struct tr_ir_rule *r)
 {
     return r->nmirrors ? (struct tr_ir_mirror *)(void *)(r->backends + r->nbackends) : NULL;
+}
+
+/* The ExternalAuth filter's backend: the last entry of the mirrors block (its share 0/0, so
+ * no copy is ever sent there), or NULL when the rule has no ExternalAuth filter. */
+static inline const struct tr_ir_backend *tr_ir_rule_auth(const struct tr_ir_rule *r)
+{
+    return tr_ir_filters_extauth(r->spec->filters) && r->nmirrors ? &tr_ir_rule_mirrors(r)[r->nmirrors - 1].backend
+                                                                  : NULL;
 }
 
 /* HTTP: the cells of the metrics slots of a listener's rules' answers, by rule index in pages of

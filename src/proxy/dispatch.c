@@ -227,6 +227,7 @@ bool tr_exchange_dispatch(struct tr_exchange *x, size_t head_len)
     }
     x->rule = hit.rule;
     x->listener = port->listeners[best];
+    tr_extauth_free(x); /* a previous request's on this connection */
     if (hit.rule->spec->unresolved_filter) {
         /* A filter that cannot be resolved is not skipped: every request of the rule fails
          * (tr_ir_rule_spec.unresolved_filter), before any other filter runs. */
@@ -308,11 +309,6 @@ bool tr_exchange_dispatch(struct tr_exchange *x, size_t head_len)
     }
     if (b->policy && b->policy->budget)
         tr_budget_try(b->policy->budget, tr_clock_ms());
-    struct upc *u = tr_upstream_connect(x, b, ep);
-    if (!u) {
-        tr_exchange_respond(x, 502, NULL, "cannot connect to the backend\n");
-        return false;
-    }
 
     /* The upstream head: origin-form target, the client's fields less hop-by-hop ones, the
      * forwarding fields, and framing torii derived itself. */
@@ -382,20 +378,37 @@ bool tr_exchange_dispatch(struct tr_exchange *x, size_t head_len)
     } else if (req->body == TR_H1_BODY_CHUNKED || req->body == TR_H1_BODY_CLOSE) {
         out.body = TR_H1_BODY_CHUNKED; /* a length the client did not give */
     }
-    u->ops->head(u, &out);
-    if (hit.rule->nmirrors)
-        tr_mirror_send(x, hit.rule, &out);
     x->retries_left = 0;
     x->retryable = false;
-    const struct tr_ir_retry *retry = tr_ir_rule_retry(hit.rule->spec);
+    const struct tr_ir_extauth *ea = tr_ir_filters_extauth(hit.rule->spec->filters);
+    if (ea)
+        return tr_extauth_begin(x, ea, req, ep, &out);
+    return tr_exchange_send(x, ep, &out);
+}
+
+bool tr_exchange_send(struct tr_exchange *x, const struct tr_ir_endpoint *ep, const struct tr_req_out *out)
+{
+    const struct tr_ir_rule *rule = x->rule;
+    struct upc *u = tr_upstream_connect(x, x->backend, ep);
+    if (!u) {
+        tr_exchange_respond(x, 502, NULL, "cannot connect to the backend\n");
+        return false;
+    }
+    u->ops->head(u, out);
+    if (rule->nmirrors)
+        tr_mirror_send(x, rule, out);
+    x->retries_left = 0;
+    x->retryable = false;
+    const struct tr_ir_retry *retry = tr_ir_rule_retry(rule->spec);
     if (retry && x->req_done) {
         /* Only a request without a body can be sent again as it was. */
         x->retryable = true;
         x->retries_left = retry->attempts;
         x->backoff_ms = retry->backoff_ms;
         x->rhead.len = 0;
-        tr_req_out_pack(&x->rhead, &out);
+        tr_req_out_pack(&x->rhead, out);
     }
+    struct tr_buf *extra = &x->w->scratch;
     if (extra->cap > 16384)
         tr_buf_dispose(extra); /* an outsized one is not kept */
 
@@ -406,7 +419,7 @@ bool tr_exchange_dispatch(struct tr_exchange *x, size_t head_len)
      * each try (tr_retry_begin). With only backendRequest set, the tries are bounded one by one and
      * the exchange needs no deadline of its own. */
     uint64_t request_ms, backend_ms;
-    tr_filters_timeouts_ms(hit.rule, &request_ms, &backend_ms);
+    tr_filters_timeouts_ms(rule, &request_ms, &backend_ms);
     x->idle_deadline = !request_ms && !backend_ms;
     if (request_ms || !backend_ms)
         tr_timer_start(x->w->loop, &x->timer, request_ms ? request_ms : tr_proxy_response_timeout_ms);

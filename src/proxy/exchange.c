@@ -41,6 +41,7 @@ void tr_exchange_dispose(struct tr_exchange *x)
     free(x->req);
     free(x->cors_origin);
     tr_buf_dispose(&x->rhead);
+    tr_extauth_free(x);
 }
 
 /* A deadline passed before the response began: the upstream goes, the client gets code and
@@ -59,6 +60,11 @@ static void x_timeout(struct tr_loop *loop, struct tr_timer *t)
     struct tr_exchange *x = t->data;
     if (x->state == C_TLS) {
         tr_exchange_close(x, false);
+        return;
+    }
+    if (x->state == C_AUTH) {
+        /* The authorization service did not answer in time: denied (fail closed). */
+        timed_out(x, 504, "authorization service timed out\n");
         return;
     }
     if (x->state == C_HEAD) {
@@ -127,8 +133,8 @@ static void body_done(struct tr_exchange *x, struct upc *u)
 static void body(struct tr_exchange *x)
 {
     struct upc *u = x->up;
-    if (!u)
-        return; /* the exchange ended early (see tr_exchange_done) */
+    if (!u || x->state == C_AUTH)
+        return; /* the exchange ended early (see tr_exchange_done), or the body waits for auth */
     size_t moved, entry = x->in_off;
 again:
     moved = x->in_off;
@@ -201,7 +207,14 @@ void tr_exchange_input(struct tr_exchange *x)
             shutdown(x->up->io.fd, SHUT_WR);
     } else if (x->state == C_BODY) {
         body(x);
+    } else if (x->state == C_AUTH) {
+        tr_extauth_input(x);
     }
+}
+
+void tr_exchange_body(struct tr_exchange *x)
+{
+    body(x);
 }
 
 bool tr_exchange_start(struct tr_exchange *x, int n)
@@ -289,21 +302,17 @@ void tr_exchange_respond_grpc(struct tr_exchange *x, int grpc_status, const char
     respond(x, 200, extra, NULL, false);
 }
 
-void tr_exchange_done(struct upc *u)
+/* Back to the pool, or closed. The request went out whole (its exchange's req_done, or an
+ * ExternalAuth request, sent at once). An HTTP/2 stream is never pooled: it ends here, its
+ * carrier stays (h2_client.c). */
+static void release(struct upc *u, bool sent)
 {
-    struct tr_exchange *x = u->x;
-    if (x)
-        tr_reqlog_end(x, u->resp.status);
-    /* An HTTP/2 stream is never pooled: it ends here, its carrier stays (h2_client.c). */
-    bool reuse = u->keep_alive && x && x->req_done && tr_buf_pending(&u->in, u->in_off) == 0 && !u->eof &&
+    bool reuse = u->keep_alive && sent && tr_buf_pending(&u->in, u->in_off) == 0 && !u->eof &&
                  u->ops == &tr_h1u_ops && tr_pool_current(u->w, u);
-    if (x) {
-        x->up = NULL;
-        tr_timer_stop(x->w->loop, &x->rtimer);
-        tr_snapshot_release(x->snap);
-        x->snap = NULL;
-    }
+    if (u->x && u->x->up == u)
+        u->x->up = NULL;
     u->x = NULL;
+    u->auth = false;
     if (reuse) {
         u->head_done = u->resp_done = false;
         tr_worker_buf_release(u->w, &u->in); /* nothing pending either way: an idle upstream holds none */
@@ -314,6 +323,26 @@ void tr_exchange_done(struct upc *u)
     } else {
         tr_upstream_close(u);
     }
+}
+
+void tr_upstream_release(struct upc *u)
+{
+    release(u, true);
+}
+
+void tr_exchange_done(struct upc *u)
+{
+    struct tr_exchange *x = u->x;
+    if (x)
+        tr_reqlog_end(x, u->resp.status);
+    bool sent = x && x->req_done;
+    if (x) {
+        x->up = NULL;
+        tr_timer_stop(x->w->loop, &x->rtimer);
+        tr_snapshot_release(x->snap);
+        x->snap = NULL;
+    }
+    release(u, sent);
     if (!x)
         return;
     if (!x->req_done) {

@@ -174,7 +174,7 @@ void tr_h1c_read(struct tr_exchange *x)
         tr_buf_compact(&x->in, &x->in_off);
         size_t before = tr_buf_pending(&x->in, x->in_off);
         enum tr_sock_rd r =
-            tr_proxy_read_into(x->w, c->io.fd, c->ssl, &x->in, x->in_off, TR_WORKER_BUF_HIGH + 65536, c->hup);
+            tr_proxy_read_into(x->w, c->io.fd, c->ssl, &x->in, x->in_off, tr_exchange_in_cap(x) + 65536, c->hup);
         c->must_read = r == TR_SOCK_RD_FULL;
         if (r == TR_SOCK_RD_EOF)
             x->eof = true;
@@ -182,7 +182,7 @@ void tr_h1c_read(struct tr_exchange *x)
         if (r != TR_SOCK_RD_FULL || x->closed)
             break;
         size_t now = tr_buf_pending(&x->in, x->in_off);
-        if (now >= before && now >= TR_WORKER_BUF_HIGH + 65536)
+        if (now >= before && now >= tr_exchange_in_cap(x) + 65536)
             return; /* full and nothing consumed: an exchange must finish first */
     }
     if (!x->closed && x->eof) {

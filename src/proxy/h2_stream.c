@@ -76,7 +76,7 @@ static void ack(struct h2s *s)
     struct tr_exchange *x = s->x;
     if (!s->unacked || s->closed)
         return;
-    if (!x->closed && !x->req_done && tr_buf_pending(&x->in, x->in_off) >= TR_WORKER_BUF_HIGH)
+    if (!x->closed && !x->req_done && tr_buf_pending(&x->in, x->in_off) >= tr_exchange_in_cap(x))
         return;
     /* A tunnel's bytes go on to the backend at once: the window waits for the backend instead. */
     if (!x->closed && s->tunnel &&

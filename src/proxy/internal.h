@@ -196,6 +196,27 @@ struct tr_req_out {
  * mirrors, an HTTP/2 stream moved to another connection); unpacks it (fields: room for
  * TR_H1_MAX_HEADERS; the slices point into b's data). */
 void tr_req_out_pack(struct tr_buf *b, const struct tr_req_out *r);
+struct tr_ir_extauth;
+struct tr_h1_req;
+/* exchange.c/dispatch.c: sends the dispatched request to endpoint ep of x->backend (head, the
+ * rule's mirrors and retries, the deadlines); false when it could not go (the client has its
+ * answer). tr_exchange_body moves the request body on. */
+bool tr_exchange_send(struct tr_exchange *x, const struct tr_ir_endpoint *ep, const struct tr_req_out *out);
+void tr_exchange_body(struct tr_exchange *x);
+/* How much of the request body x->in may hold before the client is held back. */
+size_t tr_exchange_in_cap(const struct tr_exchange *x);
+/* An upstream whose exchange is over: back to the pool when it can be, else closed. */
+void tr_upstream_release(struct upc *u);
+/* extauth.c: the ExternalAuth filter (see there). begin: at dispatch, for req going to ep with
+ * head out (false: answered already); input: more request body came while in C_AUTH; head:
+ * the service's answer head (tr_response_head's); done: the approval is whole; free: drops
+ * the exchange's ExternalAuth state. */
+bool tr_extauth_begin(struct tr_exchange *x, const struct tr_ir_extauth *e, const struct tr_h1_req *req,
+                      const struct tr_ir_endpoint *ep, const struct tr_req_out *out);
+void tr_extauth_input(struct tr_exchange *x);
+bool tr_extauth_head(struct upc *u);
+void tr_extauth_done(struct upc *u);
+void tr_extauth_free(struct tr_exchange *x);
 void tr_req_out_unpack(const char *p, struct tr_req_out *r, struct tr_h1_header *fields);
 
 /* The backend side of an exchange, as the request leaves it: h1_client.c writes HTTP/1.1 text

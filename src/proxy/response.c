@@ -80,6 +80,8 @@ static void final_head(struct upc *u, struct tr_exchange *x)
 
 bool tr_response_head(struct upc *u)
 {
+    if (u->auth)
+        return tr_extauth_head(u);
     struct tr_exchange *x = u->x;
     const struct tr_h1_resp *r = &u->resp;
     if (r->status == 101 && !x->upgrade_asked) {
@@ -125,12 +127,16 @@ bool tr_response_head(struct upc *u)
 
 bool tr_response_room(const struct upc *u)
 {
+    if (u->auth)
+        return true; /* an approval's body is dropped */
     const struct tr_exchange *x = u->x;
     return tr_buf_pending(&x->out, x->out_off) < TR_WORKER_BUF_HIGH;
 }
 
 void tr_response_data(struct upc *u, const char *p, size_t n)
 {
+    if (u->auth)
+        return;
     struct tr_exchange *x = u->x;
     if (n && x->method != TR_H1_HEAD)
         x->down->data(x, p, n);
@@ -140,11 +146,18 @@ void tr_response_end(struct upc *u, const char *trailers, size_t len)
 {
     struct tr_exchange *x = u->x;
     u->resp_done = true;
+    if (u->auth)
+        return;
     x->down->end(x, trailers, len);
 }
 
 void tr_response_settle(struct upc *u, bool moved)
 {
+    if (u->auth) {
+        if (u->resp_done)
+            tr_extauth_done(u);
+        return;
+    }
     struct tr_exchange *x = u->x;
     /* No route timeout: torii's own deadline times the response's progress too, not its
      * length (a long download or stream goes on while bytes keep coming). */

@@ -113,9 +113,17 @@ void tr_upstream_fail(struct upc *u, const char *why)
     struct tr_exchange *x = u->x;
     tr_log_debug("upstream %s: %s", u->key, why);
     tr_metrics_add(&tr_metrics.upstream_failures, 1);
+    bool auth = u->auth;
     tr_upstream_close(u);
     if (!x)
         return;
+    if (auth) {
+        /* The ExternalAuth service failed: denied (the filter fails closed). */
+        x->up = NULL;
+        x->close_after = !x->req_done;
+        tr_exchange_respond(x, 503, NULL, "authorization service unavailable\n");
+        return;
+    }
     x->up = NULL;
     if (u->head_done) {
         tr_exchange_close(x, false);

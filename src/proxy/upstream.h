@@ -14,6 +14,7 @@ enum cstate {
     C_WAIT,   /* request sent; waiting for the response to finish */
     C_TUNNEL, /* after a 101: bytes both ways */
     C_TLS,    /* TLS handshake */
+    C_AUTH,   /* asking the ExternalAuth service (proxy/extauth.c); the body waits in x->in */
 };
 
 /* At most this many mirrors of one request get its body; the rest of a rule's mirrors, if any,
@@ -91,6 +92,7 @@ struct tr_exchange {
     /* Session persistence (proxy/session.c), set at dispatch: the rule's (NULL: none), the
      * session's endpoint and its parts, and whether the response starts it (a new session, or
      * one that a retry moved to another endpoint). */
+    struct tr_extauth *auth; /* ExternalAuth under way (proxy/extauth.c), or NULL */
     const struct tr_ir_session *sess;
     const struct tr_ir_endpoint *sess_ep;
     uint32_t sess_rule, sess_backend, sess_created;
@@ -138,6 +140,7 @@ struct upc {
     bool req_chunked; /* HTTP/1.1: the request body goes out chunked */
     bool hup; /* the backend's FIN (or an error) was signalled: read to the end */
     bool mirror; /* a fire-and-forget copy: its answer is read and dropped */
+    bool auth;   /* an ExternalAuth request: its answer is proxy/extauth.c's (tr_extauth_head) */
     struct tr_exchange *feeder; /* a mirror: the exchange whose request body it still gets, or NULL */
     const struct tr_up_ops *ops; /* how the request leaves (not for a carrier) */
     struct h2u *h2;  /* an HTTP/2 stream (h2_client.c), or NULL */

@@ -8,6 +8,7 @@
 #include "base/duration.h"
 #include "ir/match.h"
 
+#include <ctype.h>
 #include <string.h>
 
 static const struct tr_node *find(const struct tr_node *filters, const char *type)
@@ -179,6 +180,38 @@ static const struct tr_ir_cors *cors(struct tr_arena *a, const struct tr_node *f
     return ic;
 }
 
+/* Header names, lower-cased, NULL-terminated; NULL for an empty or absent list. */
+static const char **lower_names(struct tr_arena *a, const struct tr_node *list)
+{
+    size_t n = tr_node_len(list);
+    if (!n)
+        return NULL;
+    const char **v = TR_ANEWN(a, const char *, n + 1);
+    for (size_t i = 0; i < n; i++) {
+        const struct tr_node *x = tr_node_at(list, i);
+        char *s = tr_arena_strdup(a, x->type == TR_N_STR ? x->u.s : "");
+        for (char *c = s; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+        v[i] = s;
+    }
+    return v;
+}
+
+static const struct tr_ir_extauth *extauth(struct tr_arena *a, const struct tr_node *f)
+{
+    const struct tr_node *ea = tr_node_get(f, "externalAuth");
+    struct tr_ir_extauth *e = TR_ANEW(a, struct tr_ir_extauth);
+    bool grpc = strcmp(str_or(tr_node_gets(ea, "protocol"), "HTTP"), "GRPC") == 0;
+    e->protocol = grpc ? TR_EXTAUTH_GRPC : TR_EXTAUTH_HTTP;
+    const struct tr_node *cfg = tr_node_get(ea, grpc ? "grpc" : "http");
+    e->path_prefix = tr_arena_strdup(a, grpc ? "" : str_or(tr_node_gets(cfg, "path"), ""));
+    e->allowed = lower_names(a, tr_node_get(cfg, "allowedHeaders"));
+    e->allowed_resp = grpc ? NULL : lower_names(a, tr_node_get(cfg, "allowedResponseHeaders"));
+    int64_t max = tr_node_geti(tr_node_get(ea, "forwardBody"), "maxSize", 0);
+    e->max_body = max > 0 ? (uint64_t)max : 0;
+    return e;
+}
+
 const struct tr_ir_filters *tx_filters_compile(struct tr_arena *a, const struct tr_node *filters)
 {
     struct tr_ir_filters fs = {0};
@@ -194,7 +227,9 @@ const struct tr_ir_filters *tx_filters_compile(struct tr_arena *a, const struct 
         more.rewrite = rewrite(a, f);
     if ((f = find(filters, "CORS")))
         more.cors = cors(a, f);
-    if (more.redirect || more.rewrite || more.cors) {
+    if ((f = find(filters, "ExternalAuth")))
+        more.extauth = extauth(a, f);
+    if (more.redirect || more.rewrite || more.cors || more.extauth) {
         struct tr_ir_filters_more *kept = TR_ANEW(a, struct tr_ir_filters_more);
         *kept = more;
         fs.more = kept;

@@ -328,6 +328,26 @@ static struct tr_node *render_filters(struct tr_arena *a, const struct tr_ir_fil
     }
     if (tr_ir_filters_cors(f))
         tr_node_set(a, m, "cors", render_cors(a, tr_ir_filters_cors(f)));
+    const struct tr_ir_extauth *ea = tr_ir_filters_extauth(f);
+    if (ea) {
+        struct tr_node *e = tr_node_new(a, TR_N_MAP);
+        tr_node_set(a, e, "protocol", tr_node_str(a, ea->protocol == TR_EXTAUTH_GRPC ? "GRPC" : "HTTP"));
+        if (*ea->path_prefix)
+            tr_node_set(a, e, "pathPrefix", str(a, ea->path_prefix));
+        static const char *const lists[] = {"allowedHeaders", "allowedResponseHeaders"};
+        const char **vals[] = {ea->allowed, ea->allowed_resp};
+        for (size_t i = 0; i < 2; i++) {
+            if (!vals[i])
+                continue;
+            struct tr_node *l = tr_node_new(a, TR_N_SEQ);
+            for (const char **s = vals[i]; *s; s++)
+                tr_node_push(a, l, str(a, *s));
+            tr_node_set(a, e, lists[i], l);
+        }
+        if (ea->max_body)
+            tr_node_set(a, e, "forwardBodyMaxSize", tr_node_int(a, (int64_t)ea->max_body));
+        tr_node_set(a, m, "externalAuth", e);
+    }
     return tr_node_len(m) ? m : NULL;
 }
 
@@ -493,10 +513,17 @@ static struct tr_node *render_rule(struct tr_arena *a, struct names *nc, const s
     for (size_t i = 0; i < r->nbackends; i++)
         tr_node_push(a, bes, render_backend(a, &r->backends[i]));
     tr_node_set(a, m, "backends", bes);
-    if (r->nmirrors) {
+    const struct tr_ir_backend *auth = tr_ir_rule_auth(r);
+    if (auth) {
+        struct tr_node *am = render_backend(a, auth);
+        tr_node_del(am, "weight");
+        tr_node_set(a, m, "externalAuthBackend", am);
+    }
+    size_t nmirrors = r->nmirrors - (auth ? 1 : 0);
+    if (nmirrors) {
         struct tr_node *ms = tr_node_new(a, TR_N_SEQ);
         const struct tr_ir_mirror *mirrors = tr_ir_rule_mirrors(r);
-        for (size_t i = 0; i < r->nmirrors; i++) {
+        for (size_t i = 0; i < nmirrors; i++) {
             struct tr_node *mm = render_backend(a, &mirrors[i].backend);
             tr_node_del(mm, "weight");
             tr_node_set(a, mm, "share", tr_node_str(a, tr_arena_printf(a, "%u/%u", mirrors[i].numerator,

@@ -112,16 +112,25 @@ static struct tx_backend_src **rule_src(const struct rule_out *ro, size_t k)
 /* RequestMirror filters of rule ri: each backendRef resolved like a backendRefs entry, and its
  * share: percent, or fraction, or all. One that does not resolve makes the route's ResolvedRefs
  * False, its message naming the filter, and is not configured: the mirror stays in the IR marked
- * invalid and no copy goes to it (HTTPRequestMirrorFilter.backendRef docs). */
+ * invalid and no copy goes to it (HTTPRequestMirrorFilter.backendRef docs). The ExternalAuth
+ * filter's backendRef follows them, resolved alike, with a share of 0/0 (tr_ir_rule_auth): one
+ * that does not resolve fails the rule's requests closed (500), never lets them through. */
 static struct rule_mirrors *rule_mirrors(struct tx *t, const struct tr_obj *r, size_t ri,
                                          const struct tr_node *rule, struct tx_refs *res)
 {
     const struct tr_node *fs = tr_node_get(rule, "filters");
     size_t n = 0;
+    const struct tr_node *auth = NULL;
+    size_t auth_at = 0;
     for (size_t i = 0; i < tr_node_len(fs); i++) {
         const char *type = tr_node_gets(tr_node_at(fs, i), "type");
         n += type && strcmp(type, "RequestMirror") == 0;
+        if (type && strcmp(type, "ExternalAuth") == 0 && !auth) {
+            auth = tr_node_get(tr_node_at(fs, i), "externalAuth");
+            auth_at = i;
+        }
     }
+    n += auth != NULL;
     if (!n)
         return NULL;
     struct rule_mirrors *rm_out = TR_ANEW(t->a, struct rule_mirrors);
@@ -152,6 +161,16 @@ static struct rule_mirrors *rule_mirrors(struct tx *t, const struct tr_obj *r, s
         } else if (pct >= 0) {
             mi->numerator = (uint32_t)pct;
         }
+    }
+    if (auth) {
+        struct tr_node *one = tr_node_new(t->run_a, TR_N_SEQ); /* scratch */
+        tr_node_push(t->run_a, one, tr_node_get(auth, "backendRef"));
+        struct ir_backends be;
+        char where[128];
+        snprintf(where, sizeof(where), "rules[%zu].filters[%zu].externalAuth.backendRef", ri, auth_at);
+        tx_backends(t, r, one, where, &be, res);
+        rm_out->src[rm_out->n] = be.src[0];
+        rm_out->v[rm_out->n++] = (struct tr_ir_mirror){.backend = {.ref = &be.v[0], .invalid = be.v[0].invalid}};
     }
     return rm_out;
 }
@@ -219,7 +238,8 @@ static void rule_extensions(struct tx *t, size_t ri, const struct tr_node *rule,
 static bool filter_supported(const char *type, bool backend_level)
 {
     static const char *const rule[] = {"RequestHeaderModifier", "ResponseHeaderModifier", "RequestMirror",
-                                       "RequestRedirect", "URLRewrite", "ExtensionRef", "CORS", NULL};
+                                       "RequestRedirect", "URLRewrite", "ExtensionRef", "CORS", "ExternalAuth",
+                                       NULL};
     static const char *const backend[] = {"RequestHeaderModifier", "ResponseHeaderModifier", "ExtensionRef", NULL};
     for (const char *const *k = backend_level ? backend : rule; *k; k++)
         if (strcmp(*k, type) == 0)
@@ -253,10 +273,7 @@ static void unsupported_in(struct tx *t, const struct tr_obj *r, const struct tr
         if (!type || filter_supported(type, backend_level))
             continue;
         if (!*dropped) {
-            if (strcmp(type, "ExternalAuth") == 0)
-                *dropped = tr_arena_printf(t->msgs, "%s.filters[%zu]: torii does not support ExternalAuth filters yet",
-                                           where, j);
-            else if (backend_level)
+            if (backend_level)
                 *dropped = tr_arena_printf(t->msgs, "%s.filters[%zu]: torii does not support %s as a backendRef filter",
                                            where, j, type);
             else
@@ -324,6 +341,33 @@ static void bad_regex(struct tx *t, enum tr_kind kind, const struct tr_node *rul
     }
 }
 
+/* ExternalAuth filters of rule ri that torii does not carry out: a second one (the first is
+ * carried out; two would each have to approve), the GRPC protocol (not yet), a forwardBody
+ * larger than torii holds. */
+static void bad_extauth(struct tx *t, const struct tr_node *rule, size_t ri, const char **dropped)
+{
+    const struct tr_node *fs = tr_node_get(rule, "filters");
+    size_t seen = 0;
+    for (size_t j = 0; j < tr_node_len(fs) && !*dropped; j++) {
+        const struct tr_node *f = tr_node_at(fs, j);
+        if (strcmp(str_or(tr_node_gets(f, "type"), ""), "ExternalAuth") != 0)
+            continue;
+        if (seen++)
+            *dropped = tr_arena_printf(t->msgs, "rules[%zu].filters[%zu]: torii carries out one ExternalAuth filter "
+                                                "per rule",
+                                       ri, j);
+        else if (strcmp(str_or(tr_node_gets(tr_node_get(f, "externalAuth"), "protocol"), ""), "GRPC") == 0)
+            *dropped = tr_arena_printf(t->msgs, "rules[%zu].filters[%zu].externalAuth.protocol: torii does not "
+                                                "carry out the GRPC protocol yet",
+                                       ri, j);
+        else if (tr_node_geti(tr_node_get(tr_node_get(f, "externalAuth"), "forwardBody"), "maxSize", 0) >
+                 (int64_t)TR_EXTAUTH_MAX_BODY)
+            *dropped = tr_arena_printf(t->msgs, "rules[%zu].filters[%zu].externalAuth.forwardBody.maxSize: more than "
+                                                "the %u bytes torii holds of a request body",
+                                       ri, j, TR_EXTAUTH_MAX_BODY);
+    }
+}
+
 /* Filters of rule ri, and of its backendRefs, that torii does not carry out: ExternalAuth
  * (GEP-1494; "If there is any problem communicating with the external service, this filter MUST
  * fail closed"), and at backendRef level anything but the header modifiers and ExtensionRef.
@@ -340,6 +384,7 @@ static void rule_unsupported(struct tx *t, const struct tr_obj *r, size_t ri, co
     char where[64];
     snprintf(where, sizeof(where), "rules[%zu]", ri);
     bad_regex(t, r->kind, rule, ri, why);
+    bad_extauth(t, rule, ri, why);
     const struct tr_node *sp = tr_node_get(rule, "sessionPersistence");
     const char *sp_why = sp && !*why ? tx_session_problem(t->msgs, sp) : NULL;
     if (sp_why)
