@@ -115,6 +115,23 @@ static struct tx_backend_src **rule_src(const struct rule_out *ro, size_t k)
  * invalid and no copy goes to it (HTTPRequestMirrorFilter.backendRef docs). The ExternalAuth
  * filter's backendRef follows them, resolved alike, with a share of 0/0 (tr_ir_rule_auth): one
  * that does not resolve fails the rule's requests closed (500), never lets them through. */
+/* The next entry of rm: the backendRef of filter fi (its field `field`, node f) resolved as a
+ * backendRefs entry is, with a share of 0/0. */
+static struct tr_ir_mirror *slot_of(struct tx *t, const struct tr_obj *r, size_t ri, size_t fi, const char *field,
+                                    const struct tr_node *f, struct rule_mirrors *rm, struct tx_refs *res)
+{
+    struct tr_node *one = tr_node_new(t->run_a, TR_N_SEQ); /* scratch */
+    tr_node_push(t->run_a, one, tr_node_get(f, "backendRef"));
+    struct ir_backends be;
+    char where[128];
+    snprintf(where, sizeof(where), "rules[%zu].filters[%zu].%s.backendRef", ri, fi, field);
+    tx_backends(t, r, one, where, &be, res);
+    rm->src[rm->n] = be.src[0];
+    struct tr_ir_mirror *mi = &rm->v[rm->n++];
+    *mi = (struct tr_ir_mirror){.backend = {.ref = &be.v[0], .invalid = be.v[0].invalid}};
+    return mi;
+}
+
 static struct rule_mirrors *rule_mirrors(struct tx *t, const struct tr_obj *r, size_t ri,
                                          const struct tr_node *rule, struct tx_refs *res)
 {
@@ -142,15 +159,7 @@ static struct rule_mirrors *rule_mirrors(struct tx *t, const struct tr_obj *r, s
         if (!type || strcmp(type, "RequestMirror") != 0)
             continue;
         const struct tr_node *rm = tr_node_get(f, "requestMirror");
-        struct tr_node *one = tr_node_new(t->run_a, TR_N_SEQ); /* scratch */
-        tr_node_push(t->run_a, one, tr_node_get(rm, "backendRef"));
-        struct ir_backends be;
-        char where[128];
-        snprintf(where, sizeof(where), "rules[%zu].filters[%zu].requestMirror.backendRef", ri, i);
-        tx_backends(t, r, one, where, &be, res);
-        rm_out->src[rm_out->n] = be.src[0];
-        struct tr_ir_mirror *mi = &rm_out->v[rm_out->n++];
-        mi->backend = (struct tr_ir_backend){.ref = &be.v[0], .invalid = be.v[0].invalid};
+        struct tr_ir_mirror *mi = slot_of(t, r, ri, i, "requestMirror", rm, rm_out, res);
         mi->numerator = 100;
         mi->denominator = 100;
         const struct tr_node *frac = tr_node_get(rm, "fraction");
@@ -162,16 +171,8 @@ static struct rule_mirrors *rule_mirrors(struct tx *t, const struct tr_obj *r, s
             mi->numerator = (uint32_t)pct;
         }
     }
-    if (auth) {
-        struct tr_node *one = tr_node_new(t->run_a, TR_N_SEQ); /* scratch */
-        tr_node_push(t->run_a, one, tr_node_get(auth, "backendRef"));
-        struct ir_backends be;
-        char where[128];
-        snprintf(where, sizeof(where), "rules[%zu].filters[%zu].externalAuth.backendRef", ri, auth_at);
-        tx_backends(t, r, one, where, &be, res);
-        rm_out->src[rm_out->n] = be.src[0];
-        rm_out->v[rm_out->n++] = (struct tr_ir_mirror){.backend = {.ref = &be.v[0], .invalid = be.v[0].invalid}};
-    }
+    if (auth)
+        slot_of(t, r, ri, auth_at, "externalAuth", auth, rm_out, res); /* its share stays 0/0 */
     return rm_out;
 }
 
