@@ -217,6 +217,11 @@ void tr_extauth_input(struct tr_exchange *x);
 bool tr_extauth_head(struct upc *u);
 void tr_extauth_done(struct upc *u);
 void tr_extauth_free(struct tr_exchange *x);
+/* GRPC: the Check answer's body bytes and its trailers; is b the filter's gRPC service (always
+ * HTTP/2)? */
+void tr_extauth_data(struct upc *u, const char *p, size_t n);
+void tr_extauth_trailers(struct upc *u, const char *trailers, size_t len);
+bool tr_extauth_grpc_backend(const struct tr_exchange *x, const struct tr_ir_backend *b);
 void tr_req_out_unpack(const char *p, struct tr_req_out *r, struct tr_h1_header *fields);
 
 /* The backend side of an exchange, as the request leaves it: h1_client.c writes HTTP/1.1 text

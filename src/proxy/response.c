@@ -135,8 +135,10 @@ bool tr_response_room(const struct upc *u)
 
 void tr_response_data(struct upc *u, const char *p, size_t n)
 {
-    if (u->auth)
+    if (u->auth) {
+        tr_extauth_data(u, p, n);
         return;
+    }
     struct tr_exchange *x = u->x;
     if (n && x->method != TR_H1_HEAD)
         x->down->data(x, p, n);
@@ -146,8 +148,10 @@ void tr_response_end(struct upc *u, const char *trailers, size_t len)
 {
     struct tr_exchange *x = u->x;
     u->resp_done = true;
-    if (u->auth)
+    if (u->auth) {
+        tr_extauth_trailers(u, trailers, len);
         return;
+    }
     x->down->end(x, trailers, len);
 }
 

@@ -36,6 +36,8 @@ bool tr_upstream_wants_h2(const struct tr_exchange *x, const struct tr_ir_backen
         return true;
     if (x->rule && x->rule->spec->route->kind == TR_KIND_GRPCROUTE)
         return true;
+    if (tr_extauth_grpc_backend(x, b))
+        return true; /* an ext_authz service: gRPC */
     /* In the mesh, HTTP/2 goes on as HTTP/2 to a backend whose protocol its Service does not
      * say (a gRPC client's calls, h2c prior knowledge): the client chose it for that server. */
     return x->conn->mesh && x->h2 && !app;

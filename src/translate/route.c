@@ -343,8 +343,7 @@ static void bad_regex(struct tx *t, enum tr_kind kind, const struct tr_node *rul
 }
 
 /* ExternalAuth filters of rule ri that torii does not carry out: a second one (the first is
- * carried out; two would each have to approve), the GRPC protocol (not yet), a forwardBody
- * larger than torii holds. */
+ * carried out; two would each have to approve), a forwardBody larger than torii holds. */
 static void bad_extauth(struct tx *t, const struct tr_node *rule, size_t ri, const char **dropped)
 {
     const struct tr_node *fs = tr_node_get(rule, "filters");
@@ -356,10 +355,6 @@ static void bad_extauth(struct tx *t, const struct tr_node *rule, size_t ri, con
         if (seen++)
             *dropped = tr_arena_printf(t->msgs, "rules[%zu].filters[%zu]: torii carries out one ExternalAuth filter "
                                                 "per rule",
-                                       ri, j);
-        else if (strcmp(str_or(tr_node_gets(tr_node_get(f, "externalAuth"), "protocol"), ""), "GRPC") == 0)
-            *dropped = tr_arena_printf(t->msgs, "rules[%zu].filters[%zu].externalAuth.protocol: torii does not "
-                                                "carry out the GRPC protocol yet",
                                        ri, j);
         else if (tr_node_geti(tr_node_get(tr_node_get(f, "externalAuth"), "forwardBody"), "maxSize", 0) >
                  (int64_t)TR_EXTAUTH_MAX_BODY)
