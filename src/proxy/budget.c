@@ -38,6 +38,11 @@ static uint64_t sliding(const uint64_t *slots, uint64_t now_ms, uint64_t interva
     return win_get(slots, k) + prev * (interval_ms - in) / interval_ms;
 }
 
+struct tr_ir_retry_budget *tr_budget_of(const struct tr_ir_backend *b)
+{
+    return b && b->policy ? b->policy->budget : NULL;
+}
+
 void tr_budget_try(struct tr_ir_retry_budget *b, uint64_t now_ms)
 {
     win_add(b->tries, now_ms / b->interval_ms);

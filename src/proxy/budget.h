@@ -10,7 +10,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct tr_ir_backend;
 struct tr_ir_retry_budget;
+
+/* The retry budget of b's Service (its XBackendTrafficPolicy's), or NULL. */
+struct tr_ir_retry_budget *tr_budget_of(const struct tr_ir_backend *b);
 
 /* A try (a first one or a retry) goes to the budget's Service at now_ms (monotonic). */
 void tr_budget_try(struct tr_ir_retry_budget *b, uint64_t now_ms);

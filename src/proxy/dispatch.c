@@ -307,8 +307,8 @@ bool tr_exchange_dispatch(struct tr_exchange *x, size_t head_len)
         }
         tr_session_chosen(x, b, ep);
     }
-    if (b->policy && b->policy->budget)
-        tr_budget_try(b->policy->budget, tr_clock_ms());
+    if (tr_budget_of(b)) /* (no clock read on requests without one) */
+        tr_budget_try(tr_budget_of(b), tr_clock_ms());
 
     /* The upstream head: origin-form target, the client's fields less hop-by-hop ones, the
      * forwarding fields, and framing torii derived itself. */

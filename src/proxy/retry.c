@@ -38,8 +38,8 @@ void tr_retry_fire(struct tr_loop *loop, struct tr_timer *t)
     }
     x->backend = b;
     tr_session_chosen(x, b, ep);
-    if (b->policy && b->policy->budget)
-        tr_budget_try(b->policy->budget, tr_clock_ms());
+    if (tr_budget_of(b)) /* (no clock read on requests without one) */
+        tr_budget_try(tr_budget_of(b), tr_clock_ms());
     struct upc *u = tr_upstream_connect(x, b, ep);
     if (!u) {
         /* The connection failed at once (connect() itself): a failed try like any other. */
@@ -63,7 +63,7 @@ bool tr_retry_later(struct tr_exchange *x)
 {
     if (x->retries_left <= 0 || x->closed)
         return false;
-    struct tr_ir_retry_budget *bu = x->backend && x->backend->policy ? x->backend->policy->budget : NULL;
+    struct tr_ir_retry_budget *bu = tr_budget_of(x->backend);
     if (bu && !tr_budget_retry(bu, tr_clock_ms())) {
         /* The Service's retry budget is spent: "additional retries to the backend MUST return a
          * 503 response to the client" (XBackendTrafficPolicy retryConstraint). */

@@ -2,10 +2,12 @@
 #include "proxy/session.h"
 #include "api/kind.h"
 #include "base/buf.h"
+#include "base/map.h"
 #include "http/h1_parse.h"
 #include "ir/ir.h"
 #include "proxy/upstream.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -14,21 +16,18 @@
  * differ by less). */
 #define FUTURE_SLACK_S 300
 
-static uint64_t fnv64(uint64_t h, const char *s, size_t n)
+/* The hash of the key printf writes from fmt (tr_hash, FNV-1a: the same in every replica and
+ * every run, as a token must be). Names are at most 253 bytes each. */
+static uint64_t key_hash(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static uint64_t key_hash(const char *fmt, ...)
 {
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
+    char key[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(key, sizeof(key), fmt, ap);
+    va_end(ap);
+    return tr_hash(key, n < 0 ? 0 : (size_t)n < sizeof(key) ? (size_t)n : sizeof(key) - 1);
 }
-
-static uint64_t fnv64_str(uint64_t h, const char *s)
-{
-    return fnv64(h, s, strlen(s));
-}
-
-#define FNV_BASIS 0xcbf29ce484222325ULL
 
 static uint32_t fold(uint64_t h)
 {
@@ -39,31 +38,17 @@ static uint32_t fold(uint64_t h)
 static uint32_t rule_key(const struct tr_ir_rule *r)
 {
     const struct tr_objid *id = r->spec->route;
-    uint64_t h = fnv64_str(FNV_BASIS, tr_kind_name(id->kind));
-    h = fnv64(h, "/", 1);
-    h = fnv64_str(h, id->ns);
-    h = fnv64(h, "/", 1);
-    h = fnv64_str(h, id->name);
-    char idx[8];
-    int n = snprintf(idx, sizeof(idx), "/%u", (unsigned)r->spec->index);
-    return fold(fnv64(h, idx, (size_t)n));
+    return fold(key_hash("%s/%s/%s/%u", tr_kind_name(id->kind), id->ns, id->name, (unsigned)r->spec->index));
 }
 
 static uint32_t backend_key(const struct tr_ir_backend *b)
 {
-    char port[8];
-    int n = snprintf(port, sizeof(port), ":%u", (unsigned)b->ref->port);
-    uint64_t h = fnv64_str(FNV_BASIS, b->ref->ns);
-    h = fnv64(h, "/", 1);
-    h = fnv64_str(h, b->ref->name);
-    return fold(fnv64(h, port, (size_t)n));
+    return fold(key_hash("%s/%s:%u", b->ref->ns, b->ref->name, (unsigned)b->ref->port));
 }
 
 static uint64_t endpoint_key(const struct tr_ir_endpoint *ep)
 {
-    char port[8];
-    int n = snprintf(port, sizeof(port), ":%u", (unsigned)ep->port);
-    return fnv64(fnv64_str(FNV_BASIS, ep->addr), port, (size_t)n);
+    return key_hash("%s:%u", ep->addr, (unsigned)ep->port);
 }
 
 void tr_session_token_format(const struct tr_session_token *t, char *out)
@@ -160,9 +145,9 @@ const struct tr_ir_endpoint *tr_session_lookup(struct tr_exchange *x, const stru
         v = tr_session_cookie(req, name, strlen(name), &len);
     } else {
         const struct tr_h1_header *h = NULL;
+        size_t nl = strlen(name);
         for (size_t i = 0; i < req->nheaders && !h; i++)
-            if (req->headers[i].name_len == strlen(name) &&
-                strncasecmp(req->headers[i].name, name, req->headers[i].name_len) == 0)
+            if (req->headers[i].name_len == nl && strncasecmp(req->headers[i].name, name, nl) == 0)
                 h = &req->headers[i];
         v = h ? h->value : NULL;
         len = h ? h->value_len : 0;
